@@ -1,0 +1,91 @@
+/* common.cl: definitions shared by every dlnsim kernel.
+ *
+ * Layout (mirrors Sources/DLNCore/Layout.swift): replicas in blocks of LANES = 16. A per-replica vector of
+ * length m (a layer, w, r or g) stores element k of replica b at
+ *     IDX(b, k, m) = (b / 16)·m·16 + k·16 + (b % 16)
+ * Layer l of the state starts at l·stride (stride = padded B·d). Data sets are row-major:
+ * X[s] at s·n·d + i·d + j, y[s] at s·n + i; replica b uses data set ds[b].
+ *
+ * Arithmetic: no contraction (FP_CONTRACT OFF); sums accumulate with fma() in ascending index order; the
+ * host computes 1/n. dln_exp is a polynomial with plain multiplies and adds so that the CPU engine
+ * (DLNReal.exponential) computes the same bits.
+ *
+ * -D knobs (set by the host):
+ *   REAL            float | double                        (default float)
+ *   DLN_FP64        defined for double: enables cl_khr_fp64
+ *   MODEL           1 = pm: w = (u·u − v·v)/2   2 = uv: w = u·v   3 = deep: w = u_0·…·u_{L−1}
+ *   DEPTH           number of layers L (2 for pm and uv)
+ *   MULTIPLICATIVE  1: pm multiplicative update, 0: gradient descent
+ */
+#pragma OPENCL FP_CONTRACT OFF
+#ifdef DLN_FP64
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#endif
+
+#ifndef REAL
+#define REAL float
+#endif
+#ifndef MODEL
+#define MODEL 1
+#endif
+#ifndef DEPTH
+#define DEPTH 2
+#endif
+#ifndef MULTIPLICATIVE
+#define MULTIPLICATIVE 0
+#endif
+
+#define LANES 16
+#define IDX(b, k, m) ((size_t)((b) / LANES) * (size_t)(m) * LANES + (size_t)(k) * LANES + (size_t)((b) % LANES))
+
+/* e^x: Cody–Waite reduction x = k·ln2 + r, Taylor polynomial of e^r in Horner form, exact scaling by 2^k. */
+inline float dln_exp_f(float x) {
+    if (isnan(x)) return x;
+    float xc = fmin(fmax(x, -200.0f), 200.0f);
+    float k = rint(xc * 1.442695f);
+    float r = xc - k * 0.69314575f;
+    r = r - k * 1.4286068e-06f;
+    float p = 0.0001984127f;
+    p = p * r + 0.0013888889f;
+    p = p * r + 0.008333334f;
+    p = p * r + 0.041666668f;
+    p = p * r + 0.16666667f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int ki = (int)k;
+    if (ki > 127) return p * as_float(254u << 23) * as_float((uint)(min(ki - 127, 127) + 127) << 23);
+    if (ki < -126) return p * as_float(1u << 23) * as_float((uint)(max(ki + 126, -126) + 127) << 23);
+    return p * as_float((uint)(ki + 127) << 23);
+}
+
+#ifdef DLN_FP64
+inline double dln_exp_d(double x) {
+    if (isnan(x)) return x;
+    double xc = fmin(fmax(x, -1500.0), 1500.0);
+    double k = rint(xc * 1.4426950408889634);
+    double r = xc - k * 0.6931471803691238;
+    r = r - k * 1.9082149292705877e-10;
+    double p = 1.6059043836821613e-10;
+    p = p * r + 2.08767569878681e-09;
+    p = p * r + 2.505210838544172e-08;
+    p = p * r + 2.755731922398589e-07;
+    p = p * r + 2.7557319223985893e-06;
+    p = p * r + 2.48015873015873e-05;
+    p = p * r + 0.0001984126984126984;
+    p = p * r + 0.001388888888888889;
+    p = p * r + 0.008333333333333333;
+    p = p * r + 0.041666666666666664;
+    p = p * r + 0.16666666666666666;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    long ki = (long)k;
+    if (ki > 1023) return p * as_double(2046ul << 52) * as_double((ulong)(min(ki - 1023, 1023L) + 1023) << 52);
+    if (ki < -1022) return p * as_double(1ul << 52) * as_double((ulong)(max(ki + 1022, -1022L) + 1023) << 52);
+    return p * as_double((ulong)(ki + 1023) << 52);
+}
+#define dln_exp dln_exp_d
+#else
+#define dln_exp dln_exp_f
+#endif

@@ -1,0 +1,119 @@
+import Foundation
+
+/// An array of reals in the batch's precision.
+public enum RealArray: Sendable, Equatable {
+    case float([Float])
+    case double([Double])
+
+    /// Number of elements.
+    public var count: Int {
+        switch self {
+        case .float(let a): a.count
+        case .double(let a): a.count
+        }
+    }
+
+    /// The values widened to Double.
+    public var doubles: [Double] {
+        switch self {
+        case .float(let a): a.map(Double.init)
+        case .double(let a): a
+        }
+    }
+
+    /// The values in type T (which must be the stored type).
+    public func values<T: DLNReal>(as: T.Type) -> [T] {
+        switch self {
+        case .float(let a): precondition(T.self == Float.self); return a as! [T]
+        case .double(let a): precondition(T.self == Double.self); return a as! [T]
+        }
+    }
+
+    /// Stores Double values rounded to a precision.
+    public init(_ values: [Double], precision: Precision) {
+        switch precision {
+        case .float32: self = .float(values.map { Float($0) })
+        case .float64: self = .double(values)
+        }
+    }
+}
+
+/// One data set: X (n×d, row-major), y (n) and, when known, the teacher w* (d).
+public struct Dataset: Sendable {
+    /// The design, row-major.
+    public let x: RealArray
+    /// The labels.
+    public let y: RealArray
+    /// The teacher, if known.
+    public let wStar: [Double]?
+}
+
+/// One replica's scalars.
+public struct Replica: Sendable, Hashable {
+    /// The grid point it belongs to.
+    public let gridPoint: Int
+    /// Its seed (initialisation noise, and data when data are independent).
+    public let seed: Int
+    /// Index into `Batch.datasets`.
+    public let dataset: Int
+    /// Initial scale α.
+    public let alpha: Double
+    /// Weight decay λ as configured.
+    public let lambda: Double
+    /// λ_u = 2·factor·λ, the coefficient in u̇ ∋ −λ_u·u.
+    public let lambdaU: Double
+    /// Step size η.
+    public let eta: Double
+}
+
+/// Everything an engine needs to run B replicas of one problem shape: data, per-replica scalars and the
+/// initial layers. Built on the host, deterministically from the configuration.
+public struct Batch: Sendable {
+    public let layout: Layout
+    public let precision: Precision
+    public let parameterization: Parameterization
+    public let update: UpdateRule
+    public let loss: LossNormalization
+    public let datasets: [Dataset]
+    public let replicas: [Replica]
+    /// Initial layers, replica-major: `initialLayers[l][b·d + j]`.
+    public let initialLayers: [RealArray]
+
+    /// 1/n (mean loss) or 1 (sum loss): g = gradientScale·Xᵀr.
+    public var gradientScale: Double { loss == .mean ? 1 / Double(layout.samples) : 1 }
+    /// 1/(2n) or 1/2: ℓ = lossScale·‖r‖².
+    public var lossScale: Double { loss == .mean ? 0.5 / Double(layout.samples) : 0.5 }
+
+    /// A batch from explicit parts (tests and custom drivers); checks shapes.
+    public init(parameterization: Parameterization, update: UpdateRule, loss: LossNormalization,
+                precision: Precision, dimension d: Int, samples n: Int,
+                datasets: [Dataset], replicas: [Replica], initialLayers: [RealArray]) throws(DLNError) {
+        let layers = parameterization == .deep ? initialLayers.count : 2
+        guard d >= 1, n >= 1 else { throw .invalidProblem("d and n must be positive, got d = \(d), n = \(n)") }
+        guard !replicas.isEmpty else { throw .invalidProblem("a batch needs at least one replica") }
+        guard initialLayers.count == layers, layers >= 2 else {
+            throw .invalidProblem("\(parameterization.rawValue) needs \(layers) initial layers, got \(initialLayers.count)")
+        }
+        for (l, a) in initialLayers.enumerated() where a.count != replicas.count * d {
+            throw .invalidProblem("initial layer \(l) holds \(a.count) values, B·d = \(replicas.count * d)")
+        }
+        for (s, ds) in datasets.enumerated() {
+            guard ds.x.count == n * d else { throw .invalidProblem("data set \(s): X holds \(ds.x.count) values, n·d = \(n * d)") }
+            guard ds.y.count == n else { throw .invalidProblem("data set \(s): y holds \(ds.y.count) values, n = \(n)") }
+        }
+        for (b, r) in replicas.enumerated() where !(0..<datasets.count).contains(r.dataset) {
+            throw .invalidProblem("replica \(b) refers to data set \(r.dataset), there are \(datasets.count)")
+        }
+        if update == .multiplicative && parameterization != .pm {
+            throw .invalidProblem("the multiplicative update is defined for pm only")
+        }
+        self.layout = Layout(replicas: replicas.count, dimension: d, samples: n, layers: layers)
+        self.precision = precision
+        self.parameterization = parameterization
+        self.update = update
+        self.loss = loss
+        self.datasets = datasets
+        self.replicas = replicas
+        self.initialLayers = initialLayers
+    }
+}

@@ -1,0 +1,296 @@
+import Foundation
+import Yams
+
+/// How w is built from the layers (../shared/theory.md §1.1, §4).
+public enum Parameterization: String, Sendable, Codable, CaseIterable {
+    /// w = (u⊙u − v⊙v)/2 with u(0) = v(0) = α (w(0) = 0).
+    case pm
+    /// w = u⊙v with u(0) = α(1 + s·ξ), v(0) = α·s′·ξ′.
+    case uv
+    /// w = u₁⊙…⊙u_L (depth L ≥ 2), u_l(0) = α·c_l.
+    case deep
+}
+
+/// The parameter update.
+public enum UpdateRule: String, Sendable, Codable, CaseIterable {
+    /// Plain gradient descent with step η on every layer.
+    case gd
+    /// `pm` only: u ← u·exp(−η(g+λ)), v ← v·exp(η(g−λ)) (mirror descent; exact conservation laws).
+    case multiplicative
+}
+
+/// The loss normalisation (theory.md §1.2).
+public enum LossNormalization: String, Sendable, Codable, CaseIterable {
+    /// ℓ = (1/2n)‖Xw − y‖² (Pesme/Even; N_M).
+    case mean
+    /// ℓ = ½‖Xw − y‖² (the DMFT paper; N_D).
+    case sum
+}
+
+/// Variance of the design's entries.
+public enum DesignVariance: String, Sendable, Codable, CaseIterable {
+    /// x ~ N(0, I).
+    case one = "1"
+    /// x ~ N(0, I/d).
+    case inverseD = "1/d"
+}
+
+/// Values of the teacher on its support.
+public enum TeacherValues: String, Sendable, Codable, CaseIterable {
+    /// w*_i = 1.
+    case ones
+    /// w*_i = ±1 with equal probability.
+    case signs
+    /// w*_i ~ N(0, 1).
+    case gaussian
+}
+
+/// How the teacher's support is drawn.
+public enum TeacherSupport: String, Sendable, Codable, CaseIterable {
+    /// Each coordinate independently with probability ρ.
+    case bernoulli
+    /// Exactly round(ρ·d) coordinates, uniformly at random.
+    case exact
+}
+
+/// Whether replicas share one data set.
+public enum DataSharing: String, Sendable, Codable, CaseIterable {
+    /// One (X, y) for all replicas; they differ in α, λ, η and initialisation.
+    case shared
+    /// Each seed its own (X, y), drawn from its own data seed (paired across grid points).
+    case independent
+}
+
+/// A fully validated experiment description, read from a YAML file.
+public struct Configuration: Sendable, Codable, Equatable {
+    /// The problem's data.
+    public struct Problem: Sendable, Codable, Equatable {
+        /// Dimension d (synthetic data).
+        public var d: Int = 100
+        /// Samples n = round(δ·d) (synthetic data).
+        public var n: Int = 50
+        /// δ = n/d as given (nil when `n` was given directly or data come from files).
+        public var delta: Double? = 0.5
+        public var designVariance: DesignVariance = .one
+        /// Teacher density ρ.
+        public var teacherDensity: Double = 0.1
+        public var teacherValues: TeacherValues = .ones
+        public var teacherSupport: TeacherSupport = .bernoulli
+        /// Label noise σ.
+        public var noise: Double = 0
+        public var sharing: DataSharing = .shared
+        /// Seed of the (first) data set.
+        public var dataSeed: Int = 0
+        /// User data (paths resolved against the configuration's folder); nil for synthetic data.
+        public var files: DataFiles?
+    }
+
+    /// User-supplied `.npy` files.
+    public struct DataFiles: Sendable, Codable, Equatable {
+        public var x: String
+        public var y: String
+        public var wStar: String?
+        public var u0: String?
+        public var v0: String?
+    }
+
+    /// The network.
+    public struct Model: Sendable, Codable, Equatable {
+        public var parameterization: Parameterization = .pm
+        /// Number of layers (2 for pm and uv).
+        public var depth: Int = 2
+        /// `uv`: u(0) = α(1 + uNoise·ξ).
+        public var uNoise: Double = 0
+        /// `uv`: v(0) = α·vNoise·ξ′ (0 gives v(0) = 0).
+        public var vNoise: Double = 0
+        /// `deep`: u_l(0) = α·layerScales[l] (all 1 by default).
+        public var layerScales: [Double]? = nil
+    }
+
+    /// The optimiser.
+    public struct Training: Sendable, Codable, Equatable {
+        public var update: UpdateRule = .gd
+        public var loss: LossNormalization = .mean
+        /// Number of steps.
+        public var steps: Int = 1000
+        /// The penalty is factor·λ·Σ_l‖u_l‖², so u̇ ∋ −λ_u·u with λ_u = 2·factor·λ (default ½: λ_u = λ).
+        public var decayFactor: Double = 0.5
+        public var precision: Precision = .float32
+    }
+
+    /// Values that vary between replicas inside one batch.
+    public struct Grid: Sendable, Codable, Equatable {
+        public var alpha: [Double] = [0.1]
+        public var weightDecay: [Double] = [0]
+        public var learningRate: [Double] = [0.05]
+    }
+
+    /// When the observables are recorded.
+    public struct Record: Sendable, Codable, Equatable {
+        /// Number of log-spaced checkpoints between step 1 and the last step (step 0 is always recorded).
+        public var checkpoints: Int = 30
+        /// Explicit steps, used instead of log spacing when given.
+        public var steps: [Int]? = nil
+    }
+
+    public var name: String = "run"
+    public var problem = Problem()
+    public var model = Model()
+    public var training = Training()
+    public var grid = Grid()
+    /// Seeds per grid point.
+    public var seeds: Int = 1
+    /// First seed (seeds are seedOffset, seedOffset+1, …).
+    public var seedOffset: Int = 0
+    public var record = Record()
+    /// Device request (`auto`, `cpu`, `opencl`, `opencl:P:D`); the command line overrides it.
+    public var device: String? = nil
+
+    /// A configuration with every default.
+    public init() {}
+
+    /// Number of grid points.
+    public var gridPoints: Int { grid.alpha.count * grid.weightDecay.count * grid.learningRate.count }
+    /// Total replicas: grid points × seeds.
+    public var replicaCount: Int { gridPoints * seeds }
+
+    /// Reads and validates a configuration file; every problem is reported at once, with its key path.
+    public static func load(path: String) throws(DLNError) -> Configuration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .badFile(path: path, reason: FileManager.default.fileExists(atPath: path) ? "cannot read the file" : "no such file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else { throw .badFile(path: path, reason: "not UTF-8 text") }
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var config = try parse(yaml: text, file: path, baseDirectory: base)
+        if config.name == "run" && !text.contains("name:") {
+            config.name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        }
+        return config
+    }
+
+    /// Parses and validates YAML text. Relative file paths are resolved against `baseDirectory`.
+    public static func parse(yaml text: String, file: String = "<config>", baseDirectory: String = ".") throws(DLNError) -> Configuration {
+        let root: Node?
+        do { root = try Yams.compose(yaml: text) } catch {
+            throw .invalidConfiguration(file: file, issues: [ConfigIssue("", "malformed YAML: \(error)")])
+        }
+        let sink = IssueSink()
+        var c = Configuration()
+        let top = YAMLSection(path: "", node: root ?? .mapping(.init([])), sink: sink)
+        if let name = top.string("name") {
+            if name.isEmpty || name.contains("/") { sink.add("name", "must be a non-empty name without '/'") } else { c.name = name }
+        }
+        readProblem(top.section("problem"), into: &c.problem, base: baseDirectory)
+        readModel(top.section("model"), into: &c.model)
+        readTraining(top.section("training"), into: &c.training)
+        let grid = top.section("grid")
+        c.grid.alpha = grid.numbers("alpha", default: c.grid.alpha) { $0 > 0 ? nil : "must be positive" }
+        c.grid.weightDecay = grid.numbers("weight_decay", default: c.grid.weightDecay) { $0 >= 0 ? nil : "must be ≥ 0" }
+        c.grid.learningRate = grid.numbers("learning_rate", default: c.grid.learningRate) { $0 > 0 ? nil : "must be positive" }
+        grid.finish()
+        c.seeds = top.int("seeds", default: 1) { $0 >= 1 ? ($0 <= 100_000_000 ? nil : "is too large (at most 1e8)") : "must be at least 1" }
+        c.seedOffset = top.int("seed_offset", default: 0) { $0 >= 0 ? nil : "must be ≥ 0" }
+        let record = top.section("record")
+        c.record.checkpoints = record.int("checkpoints", default: 30) { $0 >= 1 && $0 <= 100_000 ? nil : "must be between 1 and 100000" }
+        if let stepsNode = record.node("steps") {
+            let values = record.numbers("steps", default: []) { $0 >= 0 && $0 == $0.rounded() ? nil : "must be a whole number ≥ 0" }
+            if values.isEmpty == false { c.record.steps = values.map { Int($0) } }
+            if let s = c.record.steps, s.contains(where: { $0 > c.training.steps }) {
+                sink.add("record.steps", "lists a step beyond training.steps = \(c.training.steps)\(YAMLSection.at(stepsNode))")
+            }
+        }
+        record.finish()
+        c.device = top.string("device")
+        top.finish()
+        // Cross-field checks.
+        if c.model.parameterization != .pm && c.training.update == .multiplicative {
+            sink.add("training.update", "the multiplicative update is defined for parameterization pm only, got \(c.model.parameterization.rawValue)")
+        }
+        let replicas = Double(c.grid.alpha.count * c.grid.weightDecay.count * c.grid.learningRate.count) * Double(c.seeds)
+        if replicas > 1e8 { sink.add("seeds", "the run would have \(Int(replicas)) replicas (grid points × seeds); at most 1e8") }
+        if !sink.issues.isEmpty { throw .invalidConfiguration(file: file, issues: sink.issues) }
+        return c
+    }
+
+    static func readProblem(_ s: YAMLSection, into p: inout Problem, base: String) {
+        let files = s.section("files")
+        if files.has("X") || files.has("y") || s.has("files") {
+            func path(_ key: String, required: Bool) -> String? {
+                guard let v = files.string(key) else {
+                    if required { files.sink.add(files.child(key), "is required when data come from files") }
+                    return nil
+                }
+                return v.hasPrefix("/") ? v : URL(fileURLWithPath: base).appendingPathComponent(v).standardized.path
+            }
+            let x = path("X", required: true), y = path("y", required: true)
+            let df = DataFiles(x: x ?? "", y: y ?? "", wStar: path("w_star", required: false),
+                               u0: path("u0", required: false), v0: path("v0", required: false))
+            files.finish()
+            p.files = df
+            p.delta = nil
+            for key in ["d", "n", "delta", "design_variance", "teacher", "noise"] where s.has(key) {
+                s.sink.add(s.child(key), "cannot be set when data come from files (the files fix it)")
+                _ = s.node(key)
+            }
+        } else {
+            files.finish()
+            p.d = s.int("d", default: 100) { $0 >= 1 ? ($0 <= 100_000_000 ? nil : "is too large") : "must be a positive integer" }
+            if s.has("n") && s.has("delta") {
+                s.sink.add(s.child("n"), "give either n or delta, not both")
+                _ = s.node("n"); _ = s.node("delta")
+            } else if s.has("n") {
+                p.n = s.int("n", default: 50) { $0 >= 1 ? ($0 <= 100_000_000 ? nil : "is too large") : "must be a positive integer" }
+                p.delta = nil
+            } else {
+                let delta = s.double("delta", default: 0.5) { $0 > 0 ? ($0 <= 1e6 ? nil : "is too large") : "must be positive" }
+                p.delta = delta
+                let n = (delta * Double(p.d)).rounded()
+                if n < 1 { s.sink.add(s.child("delta"), "gives n = round(δ·d) = round(\(delta)·\(p.d)) = 0 samples: δ·d must be at least 1 (about)") }
+                p.n = max(1, Int(min(n, 1e9)))
+            }
+            p.designVariance = s.choice("design_variance", default: .one)
+            let t = s.section("teacher")
+            p.teacherDensity = t.double("density", default: 0.1) { $0 >= 0 && $0 <= 1 ? nil : "must be in [0, 1]" }
+            p.teacherValues = t.choice("values", default: .ones)
+            p.teacherSupport = t.choice("support", default: .bernoulli)
+            t.finish()
+            p.noise = s.double("noise", default: 0) { $0 >= 0 ? nil : "must be ≥ 0" }
+            if Double(p.n) * Double(p.d) > 4e9 { s.sink.add(s.path, "n·d = \(p.n * p.d) is too large for one data set (at most 4e9 entries)") }
+        }
+        p.sharing = s.choice("data", default: .shared)
+        p.dataSeed = s.int("data_seed", default: 0) { $0 >= 0 ? nil : "must be ≥ 0" }
+        s.finish()
+    }
+
+    static func readModel(_ s: YAMLSection, into m: inout Model) {
+        m.parameterization = s.choice("parameterization", default: .pm)
+        m.depth = s.int("depth", default: 2) { $0 >= 2 && $0 <= 64 ? nil : "must be between 2 and 64" }
+        if m.parameterization != .deep && m.depth != 2 {
+            s.sink.add(s.child("depth"), "must be 2 for parameterization \(m.parameterization.rawValue) (use parameterization: deep for depth L)")
+        }
+        let i = s.section("init")
+        m.uNoise = i.double("u_noise", default: 0) { $0 >= 0 ? nil : "must be ≥ 0" }
+        m.vNoise = i.double("v_noise", default: 0) { $0 >= 0 ? nil : "must be ≥ 0" }
+        if i.has("layer_scales") {
+            let scales = i.numbers("layer_scales", default: []) { $0 != 0 ? nil : "must be non-zero" }
+            if m.parameterization != .deep { i.sink.add(i.child("layer_scales"), "applies to parameterization deep only") }
+            else if !scales.isEmpty && scales.count != m.depth {
+                i.sink.add(i.child("layer_scales"), "must list \(m.depth) values (one per layer), got \(scales.count)")
+            } else if !scales.isEmpty { m.layerScales = scales }
+        }
+        if m.parameterization == .pm && (m.uNoise != 0 || m.vNoise != 0) {
+            i.sink.add(i.path, "u_noise and v_noise apply to parameterization uv (pm starts at u = v = α)")
+        }
+        i.finish()
+        s.finish()
+    }
+
+    static func readTraining(_ s: YAMLSection, into t: inout Training) {
+        t.update = s.choice("update", default: .gd)
+        t.loss = s.choice("loss", default: .mean)
+        t.steps = s.int("steps", default: 1000) { $0 >= 0 ? ($0 <= 1_000_000_000_000 ? nil : "is too large") : "must be ≥ 0" }
+        t.decayFactor = s.double("weight_decay_factor", default: 0.5) { $0 > 0 ? nil : "must be positive" }
+        t.precision = s.choice("precision", default: .float32)
+        s.finish()
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import Yams
+
+/// Collects every configuration problem, so that all of them are reported at once.
+final class IssueSink {
+    var issues: [ConfigIssue] = []
+    func add(_ path: String, _ message: String) { issues.append(ConfigIssue(path, message)) }
+}
+
+/// A typed, validating view of one YAML mapping. Every accessor records a problem (with its key path and
+/// line) instead of throwing, and `finish()` reports keys that no accessor asked for.
+final class YAMLSection {
+    let path: String
+    let sink: IssueSink
+    private var entries: [(key: String, node: Node)] = []
+    private var used: Set<String> = []
+
+    init(path: String, node: Node?, sink: IssueSink) {
+        self.path = path
+        self.sink = sink
+        guard let node else { return }
+        guard case .mapping(let mapping) = node else {
+            sink.add(path, "must be a mapping of keys to values\(Self.at(node))")
+            return
+        }
+        for (k, v) in mapping {
+            guard let key = k.string else { sink.add(path, "keys must be strings\(Self.at(k))"); continue }
+            if entries.contains(where: { $0.key == key }) { sink.add(child(key), "appears twice\(Self.at(k))") }
+            entries.append((key, v))
+        }
+    }
+
+    static func at(_ node: Node) -> String { node.mark.map { " (line \($0.line))" } ?? "" }
+
+    func child(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    /// The raw node of a key, marking the key as known.
+    func node(_ key: String) -> Node? {
+        used.insert(key)
+        guard let node = entries.first(where: { $0.key == key })?.node else { return nil }
+        if case .scalar(let s) = node, s.style == .plain, ["~", "null", "Null", "NULL", ""].contains(s.string) {
+            return nil
+        }
+        return node
+    }
+
+    func has(_ key: String) -> Bool { entries.contains { $0.key == key } }
+
+    func section(_ key: String) -> YAMLSection { YAMLSection(path: child(key), node: node(key), sink: sink) }
+
+    /// A finite number, or `nil` with a recorded problem.
+    func number(_ node: Node, path: String) -> Double? {
+        guard case .scalar(let s) = node else { sink.add(path, "must be a number\(Self.at(node))"); return nil }
+        let text = s.string.trimmingCharacters(in: .whitespaces)
+        let lowered = text.lowercased()
+        if [".nan", "nan"].contains(lowered) { sink.add(path, "must be a finite number, got NaN\(Self.at(node))"); return nil }
+        if [".inf", "+.inf", "-.inf", "inf", "-inf", "infinity", "-infinity"].contains(lowered) {
+            sink.add(path, "must be a finite number, got \(text)\(Self.at(node))"); return nil
+        }
+        guard let v = Double(text), v.isFinite else {
+            sink.add(path, "must be a number, got '\(text)'\(Self.at(node))"); return nil
+        }
+        return v
+    }
+
+    func double(_ key: String, default value: Double, _ check: (Double) -> String? = { _ in nil }) -> Double {
+        guard let n = node(key) else { return value }
+        guard let v = number(n, path: child(key)) else { return value }
+        if let problem = check(v) { sink.add(child(key), "\(problem), got \(v)\(Self.at(n))"); return value }
+        return v
+    }
+
+    func int(_ key: String, default value: Int, _ check: (Int) -> String? = { _ in nil }) -> Int {
+        guard let n = node(key) else { return value }
+        guard let v = number(n, path: child(key)) else { return value }
+        guard v == v.rounded(), abs(v) < 9e15 else { sink.add(child(key), "must be a whole number, got \(v)\(Self.at(n))"); return value }
+        let i = Int(v)
+        if let problem = check(i) { sink.add(child(key), "\(problem), got \(i)\(Self.at(n))"); return value }
+        return i
+    }
+
+    func optionalInt(_ key: String, _ check: (Int) -> String? = { _ in nil }) -> Int? {
+        has(key) ? int(key, default: 0, check) : { used.insert(key); return nil }()
+    }
+
+    func bool(_ key: String, default value: Bool) -> Bool {
+        guard let n = node(key) else { return value }
+        guard let b = n.bool else { sink.add(child(key), "must be true or false\(Self.at(n))"); return value }
+        return b
+    }
+
+    func string(_ key: String) -> String? {
+        guard let n = node(key) else { return nil }
+        guard case .scalar(let s) = n else { sink.add(child(key), "must be a text value\(Self.at(n))"); return nil }
+        return s.string
+    }
+
+    func choice<E: RawRepresentable & CaseIterable>(_ key: String, default value: E) -> E where E.RawValue == String {
+        guard let n = node(key) else { return value }
+        let allowed = E.allCases.map(\.rawValue)
+        guard case .scalar(let s) = n, let v = E(rawValue: s.string) else {
+            sink.add(child(key), "must be one of \(allowed.joined(separator: ", ")), got '\(n.string ?? "a non-text value")'\(Self.at(n))")
+            return value
+        }
+        return v
+    }
+
+    /// A number or a list of numbers (a grid axis).
+    func numbers(_ key: String, default value: [Double], _ check: (Double) -> String? = { _ in nil }) -> [Double] {
+        guard let n = node(key) else { return value }
+        let items: [(Node, String)]
+        if case .sequence(let seq) = n {
+            items = seq.enumerated().map { ($1, "\(child(key))[\($0)]") }
+            if items.isEmpty { sink.add(child(key), "must list at least one value\(Self.at(n))"); return value }
+        } else {
+            items = [(n, child(key))]
+        }
+        var out: [Double] = []
+        for (item, p) in items {
+            guard let v = number(item, path: p) else { continue }
+            if let problem = check(v) { sink.add(p, "\(problem), got \(v)\(Self.at(item))"); continue }
+            out.append(v)
+        }
+        return out.count == items.count ? out : value
+    }
+
+    /// Reports keys nobody asked for, suggesting the nearest known key.
+    func finish(known extra: [String] = []) {
+        let known = used.union(extra)
+        for (key, node) in entries where !known.contains(key) {
+            let hint = known.min(by: { editDistance($0, key) < editDistance($1, key) })
+                .flatMap { editDistance($0, key) <= 3 ? " (did you mean '\($0)'?)" : nil } ?? ""
+            sink.add(child(key), "unknown key\(hint)\(Self.at(node)); known keys here: \(known.sorted().joined(separator: ", "))")
+        }
+    }
+}
+
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
+    var row = Array(0...b.count)
+    for i in 1...a.count {
+        var prev = row[0]
+        row[0] = i
+        for j in 1...b.count {
+            let cur = row[j]
+            row[j] = min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] == b[j - 1] ? 0 : 1))
+            prev = cur
+        }
+    }
+    return row[b.count]
+}

@@ -1,0 +1,62 @@
+import DLNCore
+import Foundation
+import OpenCLKit
+import Synchronization
+
+/// The OpenCL C sources of Kernels/, embedded in the binary so that a copied release binary runs anywhere.
+///
+/// Set `DLNSIM_KERNELS_DIR` to a folder of `.cl` files to use those instead (while developing kernels).
+public enum KernelLibrary {
+    /// The files, in the order they are concatenated into one program.
+    public static let files = ["common.cl", "residual.cl", "gradient.cl", "update.cl", "loss.cl"]
+
+    /// The environment variable that overrides the embedded sources.
+    public static let overrideVariable = "DLNSIM_KERNELS_DIR"
+
+    static func embedded(_ file: String) -> [UInt8] {
+        switch file {
+        case "common.cl": PackageResources.common_cl
+        case "residual.cl": PackageResources.residual_cl
+        case "gradient.cl": PackageResources.gradient_cl
+        case "update.cl": PackageResources.update_cl
+        case "loss.cl": PackageResources.loss_cl
+        default: preconditionFailure("unknown kernel file \(file)")
+        }
+    }
+
+    /// The program source: every file, concatenated, from the override folder when one is set.
+    public static func source() throws(DLNError) -> String {
+        let folder = ProcessInfo.processInfo.environment[overrideVariable].flatMap { $0.isEmpty ? nil : $0 }
+        var parts: [String] = []
+        for file in files {
+            if let folder {
+                let path = URL(fileURLWithPath: folder).appendingPathComponent(file).path
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                    throw .badFile(path: path, reason: "cannot read kernel source (\(overrideVariable)=\(folder))")
+                }
+                parts.append("// ---- \(file) (from \(folder))\n" + text)
+            } else {
+                parts.append("// ---- \(file)\n" + String(decoding: embedded(file), as: UTF8.self))
+            }
+        }
+        return parts.joined(separator: "\n")
+    }
+
+    private struct Key: Hashable {
+        let device: CLDevice
+        let context: ObjectIdentifier
+        let source: Int
+        let options: String
+    }
+
+    private static let cache = Mutex<[Key: CLProgram]>([:])
+
+    /// A built program, from the per-process cache keyed by (device, context, source hash, options).
+    public static func program(context: CLContext, source: String, options: String) throws(CLError) -> CLProgram {
+        let key = Key(device: context.device, context: ObjectIdentifier(context), source: source.hashValue, options: options)
+        if let hit = cache.withLock({ $0[key] }) { return hit }
+        let program = try CLProgram(context: context, source: source, options: options)
+        cache.withLock { $0[key] = program }
+        return program
+    }
+}

@@ -1,0 +1,176 @@
+import DLNCore
+import OpenCLKit
+
+/// The OpenCL engine: the kernels of Kernels/ run every replica of a batch on one device. The state stays
+/// on the device between observations; only the per-replica losses (and, on request, the state) are read.
+public final class OpenCLEngine: Engine {
+    /// The device.
+    public let device: CLDevice
+    let context: CLContext
+    let queue: CLCommandQueue
+    private var impl: (any DeviceBatchRunner)?
+
+    /// Extra elements after every output buffer, filled with a sentinel and checked by `canariesIntact()`.
+    public static let canaryCount = 16
+
+    /// An engine on one OpenCL device.
+    public init(device: CLDevice) throws(DLNError) {
+        self.device = device
+        do {
+            context = try CLContext(device: device)
+            queue = try CLCommandQueue(context: context)
+        } catch { throw .deviceFailure("cannot open \(device.name): \(error)") }
+    }
+
+    public var deviceDescription: String { "OpenCL \(device.name) (\(device.platform.name), driver \(device.driverVersion))" }
+
+    public func initialize(_ batch: Batch) throws(DLNError) {
+        if batch.precision == .float64 && !device.supportsFP64 {
+            throw .unsupportedPrecision(device: device.name, precision: .float64)
+        }
+        do {
+            switch batch.precision {
+            case .float32: impl = try DeviceBatch<Float>(batch, context: context, queue: queue)
+            case .float64: impl = try DeviceBatch<Double>(batch, context: context, queue: queue)
+            }
+        } catch let error as DLNError { throw error } catch { throw .deviceFailure("\(error)") }
+    }
+
+    public func step(count: Int) throws(DLNError) {
+        guard let impl else { preconditionFailure("initialize the engine first") }
+        do { try impl.step(count: count) } catch { throw .deviceFailure("\(error)") }
+    }
+
+    public func observe() throws(DLNError) -> Observation {
+        guard let impl else { preconditionFailure("initialize the engine first") }
+        do { return try impl.observe() } catch { throw .deviceFailure("\(error)") }
+    }
+
+    public func state() throws(DLNError) -> EngineState {
+        guard let impl else { preconditionFailure("initialize the engine first") }
+        do { return try impl.state() } catch { throw .deviceFailure("\(error)") }
+    }
+
+    /// True when no kernel wrote past the end of an output buffer (test support).
+    public func canariesIntact() throws(DLNError) -> Bool {
+        guard let impl else { preconditionFailure("initialize the engine first") }
+        do { return try impl.canariesIntact() } catch { throw .deviceFailure("\(error)") }
+    }
+}
+
+protocol DeviceBatchRunner: AnyObject {
+    func step(count: Int) throws(CLError)
+    func observe() throws(CLError) -> Observation
+    func state() throws(CLError) -> EngineState
+    func canariesIntact() throws(CLError) -> Bool
+}
+
+final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
+    let layout: Layout
+    let queue: CLCommandQueue
+    let residual: CLKernel, gradient: CLKernel, update: CLKernel, loss: CLKernel
+    let layers: CLBuffer, w: CLBuffer, r: CLBuffer, g: CLBuffer, lossBuffer: CLBuffer
+    let x: CLBuffer, y: CLBuffer, ds: CLBuffer, eta: CLBuffer, lambda: CLBuffer
+    let sentinel = T(-12345.5)
+    static var local: Int { Layout.lanes }
+
+    /// The -D options selecting the model and precision.
+    static func options(_ batch: Batch) -> String {
+        let model = switch batch.parameterization { case .pm: 1; case .uv: 2; case .deep: 3 }
+        var o = "-cl-std=CL1.2 -D REAL=\(T.openCLName) -D MODEL=\(model) -D DEPTH=\(batch.layout.layers)"
+        o += " -D MULTIPLICATIVE=\(batch.update == .multiplicative ? 1 : 0)"
+        if T.self == Double.self { o += " -D DLN_FP64" }
+        return o
+    }
+
+    init(_ batch: Batch, context: CLContext, queue: CLCommandQueue) throws {
+        let lay = batch.layout
+        layout = lay
+        self.queue = queue
+        let program = try KernelLibrary.program(context: context, source: try KernelLibrary.source(), options: Self.options(batch))
+        residual = try CLKernel(program: program, name: "dln_residual")
+        gradient = try CLKernel(program: program, name: "dln_gradient")
+        update = try CLKernel(program: program, name: "dln_update")
+        loss = try CLKernel(program: program, name: "dln_loss")
+        let weight = try CLKernel(program: program, name: "dln_weight")
+        let canary = [T](repeating: sentinel, count: OpenCLEngine.canaryCount)
+
+        var packed: [T] = []
+        for a in batch.initialLayers { packed += lay.pack(a.values(as: T.self), length: lay.dimension, fill: 0) }
+        layers = try CLBuffer(context: context, copying: packed + canary)
+        w = try CLBuffer(context: context, copying: [T](repeating: 0, count: lay.coordinateCount) + canary)
+        r = try CLBuffer(context: context, copying: [T](repeating: 0, count: lay.sampleCount) + canary)
+        g = try CLBuffer(context: context, copying: [T](repeating: 0, count: lay.coordinateCount) + canary)
+        lossBuffer = try CLBuffer(context: context, copying: [T](repeating: 0, count: lay.replicas) + canary)
+        x = try CLBuffer(context: context, copying: batch.datasets.flatMap { $0.x.values(as: T.self) }, access: .readOnly)
+        y = try CLBuffer(context: context, copying: batch.datasets.flatMap { $0.y.values(as: T.self) }, access: .readOnly)
+        ds = try CLBuffer(context: context, copying: batch.replicas.map { Int32($0.dataset) }, access: .readOnly)
+        eta = try CLBuffer(context: context, copying: batch.replicas.map { T($0.eta) }, access: .readOnly)
+        lambda = try CLBuffer(context: context, copying: batch.replicas.map { T($0.lambdaU) }, access: .readOnly)
+
+        let B = Int32(lay.replicas), n = Int32(lay.samples), d = Int32(lay.dimension)
+        let stride = Int64(lay.coordinateCount)
+        try residual.setArguments(B, n, d)
+        try residual.setArgument(3, x); try residual.setArgument(4, y); try residual.setArgument(5, ds)
+        try residual.setArgument(6, w); try residual.setArgument(7, r)
+        try gradient.setArguments(B, n, d)
+        try gradient.setArgument(3, T(batch.gradientScale))
+        try gradient.setArgument(4, x); try gradient.setArgument(5, ds); try gradient.setArgument(6, r); try gradient.setArgument(7, g)
+        try update.setArgument(0, B); try update.setArgument(1, d); try update.setArgument(2, stride)
+        try update.setArgument(3, eta); try update.setArgument(4, lambda); try update.setArgument(5, g)
+        try update.setArgument(6, layers); try update.setArgument(7, w)
+        try loss.setArgument(0, B); try loss.setArgument(1, n); try loss.setArgument(2, T(batch.lossScale))
+        try loss.setArgument(3, r); try loss.setArgument(4, lossBuffer)
+        try weight.setArgument(0, B); try weight.setArgument(1, d); try weight.setArgument(2, stride)
+        try weight.setArgument(3, layers); try weight.setArgument(4, w)
+        try queue.enqueue(weight, global: [lay.paddedReplicas, lay.dimension], local: [Self.local, 1])
+        try queue.finish()
+    }
+
+    func step(count: Int) throws(CLError) {
+        let P = layout.paddedReplicas
+        for k in 0..<count {
+            try queue.enqueue(residual, global: [P, layout.samples], local: [Self.local, 1])
+            try queue.enqueue(gradient, global: [P, layout.dimension], local: [Self.local, 1])
+            try queue.enqueue(update, global: [P, layout.dimension], local: [Self.local, 1])
+            if k % 256 == 255 { try queue.flush() }
+        }
+        try queue.flush()
+    }
+
+    func observe() throws(CLError) -> Observation {
+        try queue.enqueue(residual, global: [layout.paddedReplicas, layout.samples], local: [Self.local, 1])
+        try queue.enqueue(loss, global: [layout.paddedReplicas], local: [Self.local])
+        let values = try queue.read(lossBuffer, as: T.self, count: layout.replicas)
+        return Observation(trainLoss: values.map { Double($0) })
+    }
+
+    func state() throws(CLError) -> EngineState {
+        let d = layout.dimension
+        let all = try queue.read(layers, as: T.self, count: layout.layers * layout.coordinateCount)
+        let ws = try queue.read(w, as: T.self, count: layout.coordinateCount)
+        func wrap(_ a: [T]) -> RealArray { T.self == Float.self ? .float(a as! [Float]) : .double(a as! [Double]) }
+        return EngineState(
+            layers: (0..<layout.layers).map { wrap(layout.unpack(all, length: d, offset: $0 * layout.coordinateCount)) },
+            weights: wrap(layout.unpack(ws, length: d)))
+    }
+
+    func canariesIntact() throws(CLError) -> Bool {
+        let n = OpenCLEngine.canaryCount
+        for (buffer, count) in [(layers, layout.layers * layout.coordinateCount), (w, layout.coordinateCount),
+                                (r, layout.sampleCount), (g, layout.coordinateCount), (lossBuffer, layout.replicas)] {
+            let tail = try queue.read(buffer, as: T.self, count: n, offset: count)
+            if tail.contains(where: { $0 != sentinel }) { return false }
+        }
+        return true
+    }
+}
+
+extension CLKernel {
+    /// Sets arguments 0, 1, 2 to three Int32 scalars.
+    func setArguments(_ a: Int32, _ b: Int32, _ c: Int32) throws(CLError) {
+        try setArgument(0, a)
+        try setArgument(1, b)
+        try setArgument(2, c)
+    }
+}

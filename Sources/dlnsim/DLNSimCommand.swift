@@ -1,0 +1,95 @@
+import ArgumentParser
+import DLNCore
+import DLNDevice
+import Foundation
+import OpenCLKit
+
+@main
+struct DLNSimCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dlnsim",
+        abstract: "Simulate the training dynamics of diagonal linear networks, many replicas at once, on OpenCL devices or the CPU.",
+        discussion: """
+            Examples:
+              dlnsim run examples/quickstart.yaml              train the ensemble a config describes
+              dlnsim run examples/quickstart.yaml --device cpu --out runs/q
+              dlnsim devices                                   list OpenCL platforms and devices
+
+            Environment: DLNSIM_KERNELS_DIR overrides the embedded OpenCL kernels with the .cl files of a folder.
+            """,
+        version: DLNSim.version,
+        subcommands: [Run.self, Devices.self])
+}
+
+/// Prints a message on stderr and exits non-zero: every user error ends here, with one clear message.
+func fail(_ error: any Error) -> Never {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    Foundation.exit(1)
+}
+
+func note(_ line: String) { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train the ensemble a YAML config describes and write its loss curves.",
+        discussion: """
+            Writes into the output folder: loss.npy [grid point, seed, checkpoint], steps.npy, times.npy
+            [grid point, checkpoint], grid.csv and manifest.json. Load them with numpy.load / pandas.read_csv.
+            """)
+
+    @Argument(help: "The experiment's YAML file (see examples/quickstart.yaml).")
+    var config: String
+
+    @Option(help: "auto (an OpenCL GPU if any, else the CPU engine), cpu, opencl, or opencl:P:D (see `dlnsim devices`). Overrides the config's `device`.")
+    var device: String?
+
+    @Option(help: "Output folder (default: dlnsim-out/<config name>).")
+    var out: String?
+
+    @Flag(help: "No progress line on stderr.")
+    var quiet = false
+
+    func run() throws {
+        do {
+            let configuration = try Configuration.load(path: config)
+            let request = try DeviceRequest(parsing: device ?? configuration.device ?? "auto")
+            let outDir = out ?? "dlnsim-out/\(configuration.name)"
+            let experiment = try Experiment(configuration)
+            let engine = try DeviceCatalog.engine(for: request, note: note)
+            let b = experiment.batch
+            note("dlnsim: \(b.layout.replicas) replicas (\(configuration.gridPoints) grid points × \(configuration.seeds) seeds), d = \(b.layout.dimension), n = \(b.layout.samples), \(configuration.training.steps) steps, \(b.precision.rawValue), on \(engine.deviceDescription)")
+            let progress = ProgressLine(enabled: !quiet, replicas: b.layout.replicas)
+            let result = try Simulation.run(experiment, on: engine, progress: progress.update)
+            progress.finish()
+            try RunOutput.write(result, experiment: experiment, to: outDir)
+            print(Summary.table(result, experiment: experiment))
+            print(String(format: "%.0f replica-steps/s (%.2f s) on %@", result.replicaStepsPerSecond, result.seconds, result.engine))
+            print("wrote \(RunOutput.files.joined(separator: ", ")) to \(outDir)")
+        } catch { fail(error) }
+    }
+}
+
+struct Devices: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List every OpenCL platform and device.")
+
+    func run() throws {
+        do {
+            let platforms = try DeviceCatalog.platforms()
+            if platforms.isEmpty {
+                print("no OpenCL platform found (on Debian: apt-get install pocl-opencl-icd, or your GPU vendor's ICD); `--device cpu` always works")
+                return
+            }
+            for (p, entry) in platforms.enumerated() {
+                print("platform \(p): \(entry.platform.name) (\(entry.platform.vendor), \(entry.platform.version))")
+                if entry.devices.isEmpty { print("  no devices") }
+                for (d, dev) in entry.devices.enumerated() {
+                    let mem = Double(dev.globalMemorySize) / 1_073_741_824
+                    print("  opencl:\(p):\(d)  \(dev.name)")
+                    print(String(format: "      type %@, %d compute units, %.1f GiB global memory, max allocation %.1f GiB, fp64 %@, driver %@",
+                                 dev.type.description, dev.computeUnits, mem, Double(dev.maxAllocationSize) / 1_073_741_824,
+                                 dev.supportsFP64 ? "yes" : "no", dev.driverVersion))
+                }
+            }
+        } catch { fail(error) }
+    }
+}

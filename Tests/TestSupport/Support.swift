@@ -1,0 +1,77 @@
+import DLNCore
+import Foundation
+
+/// Distance in units in the last place between two floats (0 when bit-identical; NaNs compare by bits).
+public func ulpDistance(_ a: Float, _ b: Float) -> Int64 {
+    func ordered(_ x: Float) -> Int64 {
+        let i = Int64(Int32(bitPattern: x.bitPattern))
+        return i < 0 ? Int64(Int32.min) - i : i
+    }
+    return abs(ordered(a) - ordered(b))
+}
+
+/// Distance in units in the last place between two doubles.
+public func ulpDistance(_ a: Double, _ b: Double) -> UInt64 {
+    func ordered(_ x: Double) -> Int64 {
+        let i = Int64(bitPattern: x.bitPattern)
+        return i < 0 ? Int64.min &- i : i
+    }
+    let (d, overflow) = ordered(a).subtractingReportingOverflow(ordered(b))
+    return overflow ? UInt64.max : d.magnitude
+}
+
+/// The largest ULP distance between two arrays of the same precision (UInt64.max on a shape mismatch).
+public func maxULP(_ a: RealArray, _ b: RealArray) -> UInt64 {
+    switch (a, b) {
+    case (.float(let x), .float(let y)):
+        guard x.count == y.count else { return .max }
+        return zip(x, y).map { UInt64(ulpDistance($0, $1)) }.max() ?? 0
+    case (.double(let x), .double(let y)):
+        guard x.count == y.count else { return .max }
+        return zip(x, y).map { ulpDistance($0, $1) }.max() ?? 0
+    default: return .max
+    }
+}
+
+/// The largest ULP distance over every layer and w of two states.
+public func maxULP(_ a: EngineState, _ b: EngineState) -> UInt64 {
+    guard a.layers.count == b.layers.count else { return .max }
+    return zip(a.layers, b.layers).map { maxULP($0, $1) }.max().map { max($0, maxULP(a.weights, b.weights)) } ?? .max
+}
+
+/// True when running under CI (`CI` set and not "false"/"0"): a missing OpenCL platform is then a failure.
+public var runningUnderCI: Bool {
+    let v = ProcessInfo.processInfo.environment["CI"]?.lowercased() ?? ""
+    return !v.isEmpty && v != "false" && v != "0"
+}
+
+/// A random synthetic batch for tests, built through the public configuration path.
+public func makeBatch(d: Int, n: Int, replicas: Int, model: Parameterization = .pm, update: UpdateRule = .gd,
+                      depth: Int = 2, precision: Precision = .float32, sharing: DataSharing = .shared,
+                      lambda: [Double] = [0], eta: [Double] = [0.02], alpha: [Double] = [0.1],
+                      loss: LossNormalization = .mean, noise: Double = 0.1, seedOffset: Int = 0) throws -> Batch {
+    var c = Configuration()
+    c.problem.d = d
+    c.problem.n = n
+    c.problem.delta = nil
+    c.problem.noise = noise
+    c.problem.teacherDensity = 0.3
+    c.problem.teacherValues = .gaussian
+    c.problem.sharing = sharing
+    c.model.parameterization = model
+    c.model.depth = model == .deep ? depth : 2
+    if model == .uv { c.model.uNoise = 0.1; c.model.vNoise = 0.5 }
+    if model == .deep { c.model.layerScales = (0..<depth).map { 1 + 0.25 * Double($0) } }
+    c.training.update = update
+    c.training.loss = loss
+    c.training.precision = precision
+    c.grid.alpha = alpha
+    c.grid.weightDecay = lambda
+    c.grid.learningRate = eta
+    let points = alpha.count * lambda.count * eta.count
+    precondition(replicas % points == 0, "replicas must be a multiple of the grid size")
+    c.seeds = replicas / points
+    c.seedOffset = seedOffset
+    c.training.steps = 0
+    return try Experiment(c).batch
+}
