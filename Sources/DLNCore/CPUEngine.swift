@@ -5,7 +5,12 @@ import Foundation
 /// (`SIMD16`), multi-threaded over blocks. Replicas are independent, so a block runs all the steps between
 /// two observations on its own, its state and data staying in cache.
 public final class CPUEngine: Engine {
-    private var impl: (any CPUBatchRunner)?
+    // Concrete cases (not an existential) so that the optimiser specialises the hot loops for each type.
+    private enum Storage {
+        case float(CPUBatch<Float>)
+        case double(CPUBatch<Double>)
+    }
+    private var impl: Storage?
     /// Worker threads (default: all cores).
     public let threads: Int
 
@@ -18,24 +23,33 @@ public final class CPUEngine: Engine {
 
     public func initialize(_ batch: Batch) throws(DLNError) {
         switch batch.precision {
-        case .float32: impl = CPUBatch<Float>(batch, threads: threads)
-        case .float64: impl = CPUBatch<Double>(batch, threads: threads)
+        case .float32: impl = .float(CPUBatch<Float>(batch, threads: threads))
+        case .float64: impl = .double(CPUBatch<Double>(batch, threads: threads))
         }
     }
 
     public func step(count: Int) throws(DLNError) {
-        guard let impl else { preconditionFailure("initialize the engine first") }
-        impl.step(count: count)
+        switch impl {
+        case .float(let b): b.step(count: count)
+        case .double(let b): b.step(count: count)
+        case nil: preconditionFailure("initialize the engine first")
+        }
     }
 
     public func observe() throws(DLNError) -> Observation {
-        guard let impl else { preconditionFailure("initialize the engine first") }
-        return impl.observe()
+        switch impl {
+        case .float(let b): return b.observe()
+        case .double(let b): return b.observe()
+        case nil: preconditionFailure("initialize the engine first")
+        }
     }
 
     public func state() throws(DLNError) -> EngineState {
-        guard let impl else { preconditionFailure("initialize the engine first") }
-        return impl.state()
+        switch impl {
+        case .float(let b): return b.state()
+        case .double(let b): return b.state()
+        case nil: preconditionFailure("initialize the engine first")
+        }
     }
 }
 
@@ -45,14 +59,10 @@ public enum System {
     public static var coreCount: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 }
 
-protocol CPUBatchRunner: AnyObject {
-    func step(count: Int)
-    func observe() -> Observation
-    func state() -> EngineState
-}
-
 /// Storage for one precision. All arrays use `Layout`; the loops below are the twins of Kernels/*.cl.
-final class CPUBatch<T: DLNReal>: CPUBatchRunner, @unchecked Sendable {  // blocks touch disjoint slices
+/// The arrays are raw allocations owned by this object: workers write disjoint blocks of them concurrently,
+/// which Swift arrays (copy-on-write, exclusive access) do not allow.
+final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoint slices
     typealias V = SIMD16<T>
     let layout: Layout
     let model: Parameterization
@@ -60,14 +70,24 @@ final class CPUBatch<T: DLNReal>: CPUBatchRunner, @unchecked Sendable {  // bloc
     let threads: Int
     let gradientScale: T
     let lossScale: T
-    var layers: [T]  // layers·coordinateCount
-    var w: [T]  // coordinateCount
-    var r: [T]  // sampleCount
-    var x: [[T]]  // per data set, n·d row-major
-    var y: [[T]]
-    var eta: [T]  // paddedReplicas (padding: 0)
-    var lambda: [T]
-    var dataset: [Int]  // paddedReplicas (padding: the block's first replica's data set)
+    let layers: UnsafeMutablePointer<T>  // layers·coordinateCount
+    let w: UnsafeMutablePointer<T>  // coordinateCount
+    let r: UnsafeMutablePointer<T>  // sampleCount
+    let x: UnsafeMutablePointer<T>  // data sets concatenated, n·d each, row-major
+    let y: UnsafeMutablePointer<T>  // n each
+    let eta: UnsafeMutablePointer<T>  // paddedReplicas (padding: 0)
+    let lambda: UnsafeMutablePointer<T>
+    let dataset: [Int]  // paddedReplicas (padding: the block's first replica's data set)
+    let shared: [Int?]  // per block: the data set all 16 lanes use, if they share one
+    /// Blocks whose lanes use different data sets get X and y interleaved over the lanes,
+    /// X[i][j][lane] and y[i][lane], so that the 16 lanes load as one vector (independent data).
+    let interleaved: [UnsafeMutablePointer<T>?]
+
+    static func allocate(_ values: [T]) -> UnsafeMutablePointer<T> {
+        let p = UnsafeMutablePointer<T>.allocate(capacity: max(1, values.count))
+        p.initialize(from: values, count: values.count)
+        return p
+    }
 
     init(_ batch: Batch, threads: Int) {
         let lay = batch.layout
@@ -77,25 +97,49 @@ final class CPUBatch<T: DLNReal>: CPUBatchRunner, @unchecked Sendable {  // bloc
         self.threads = threads
         gradientScale = T(batch.gradientScale)
         lossScale = T(batch.lossScale)
-        layers = []
-        for a in batch.initialLayers { layers += lay.pack(a.values(as: T.self), length: lay.dimension, fill: 0) }
-        w = [T](repeating: 0, count: lay.coordinateCount)
-        r = [T](repeating: 0, count: lay.sampleCount)
-        x = batch.datasets.map { $0.x.values(as: T.self) }
-        y = batch.datasets.map { $0.y.values(as: T.self) }
-        eta = [T](repeating: 0, count: lay.paddedReplicas)
-        lambda = [T](repeating: 0, count: lay.paddedReplicas)
-        dataset = [Int](repeating: 0, count: lay.paddedReplicas)
+        var packed: [T] = []
+        for a in batch.initialLayers { packed += lay.pack(a.values(as: T.self), length: lay.dimension, fill: 0) }
+        layers = Self.allocate(packed)
+        w = Self.allocate([T](repeating: 0, count: lay.coordinateCount))
+        r = Self.allocate([T](repeating: 0, count: lay.sampleCount))
+        x = Self.allocate(batch.datasets.flatMap { $0.x.values(as: T.self) })
+        y = Self.allocate(batch.datasets.flatMap { $0.y.values(as: T.self) })
+        var etas = [T](repeating: 0, count: lay.paddedReplicas), lambdas = etas
+        var ds = [Int](repeating: 0, count: lay.paddedReplicas)
         for b in 0..<lay.paddedReplicas {
             if b < lay.replicas {
-                eta[b] = T(batch.replicas[b].eta)
-                lambda[b] = T(batch.replicas[b].lambdaU)
-                dataset[b] = batch.replicas[b].dataset
+                etas[b] = T(batch.replicas[b].eta)
+                lambdas[b] = T(batch.replicas[b].lambdaU)
+                ds[b] = batch.replicas[b].dataset
             } else {
-                dataset[b] = batch.replicas[(b / Layout.lanes) * Layout.lanes].dataset
+                ds[b] = batch.replicas[(b / Layout.lanes) * Layout.lanes].dataset
             }
         }
+        eta = Self.allocate(etas)
+        lambda = Self.allocate(lambdas)
+        dataset = ds
+        shared = (0..<lay.blocks).map { blk in
+            let block = ds[(blk * Layout.lanes)..<((blk + 1) * Layout.lanes)]
+            return block.allSatisfy { $0 == block.first! } ? block.first! : nil
+        }
+        let (n, d) = (lay.samples, lay.dimension)
+        let (xs, ys, sharedBlocks) = (x, y, shared)
+        interleaved = (0..<lay.blocks).map { blk -> UnsafeMutablePointer<T>? in
+            guard sharedBlocks[blk] == nil else { return nil }
+            let p = UnsafeMutablePointer<T>.allocate(capacity: (n * d + n) * Layout.lanes)
+            for lane in 0..<Layout.lanes {
+                let s = ds[blk * Layout.lanes + lane]
+                for k in 0..<(n * d) { p[k * Layout.lanes + lane] = xs[s * n * d + k] }
+                for i in 0..<n { p[(n * d + i) * Layout.lanes + lane] = ys[s * n + i] }
+            }
+            return p
+        }
         forEachBlock { blk in self.computeWeights(block: blk) }
+    }
+
+    deinit {
+        for p in [layers, w, r, x, y, eta, lambda] { p.deallocate() }
+        for p in interleaved { p?.deallocate() }
     }
 
     /// Runs `body` on every block, spread over the worker threads.
@@ -114,13 +158,15 @@ final class CPUBatch<T: DLNReal>: CPUBatchRunner, @unchecked Sendable {  // bloc
 
     func step(count: Int) {
         guard count > 0 else { return }
+        let d = layout.dimension, depth = layout.layers
         forEachBlock { blk in
-            var g = [V](repeating: V(repeating: 0), count: self.layout.dimension)
-            var u = [V](repeating: V(repeating: 0), count: self.layout.layers)
-            var next = u
+            let g = UnsafeMutablePointer<V>.allocate(capacity: d)
+            let u = UnsafeMutablePointer<V>.allocate(capacity: depth)
+            let next = UnsafeMutablePointer<V>.allocate(capacity: depth)
+            defer { g.deallocate(); u.deallocate(); next.deallocate() }
             for _ in 0..<count {
                 self.residual(block: blk)
-                self.gradientAndUpdate(block: blk, g: &g, u: &u, next: &next)
+                self.gradientAndUpdate(block: blk, g: g, u: u, next: next)
             }
         }
     }
@@ -130,17 +176,15 @@ final class CPUBatch<T: DLNReal>: CPUBatchRunner, @unchecked Sendable {  // bloc
         let n = layout.samples
         forEachBlock { blk in
             self.residual(block: blk)
-            self.r.withUnsafeBufferPointer { rp in
-                var acc = V(repeating: 0)
-                let base = blk * n * Layout.lanes
-                for i in 0..<n {
-                    let ri = load(rp, base + i * Layout.lanes)
-                    acc = acc.addingProduct(ri, ri)
-                }
-                acc = acc * V(repeating: self.lossScale)
-                for lane in 0..<Layout.lanes where blk * Layout.lanes + lane < self.layout.replicas {
-                    loss[blk * Layout.lanes + lane] = Double(acc[lane])
-                }
+            var acc = V(repeating: 0)
+            let base = blk * n * Layout.lanes
+            for i in 0..<n {
+                let ri = load(self.r, base + i * Layout.lanes)
+                acc = acc.addingProduct(ri, ri)
+            }
+            acc = acc * V(repeating: self.lossScale)
+            for lane in 0..<Layout.lanes where blk * Layout.lanes + lane < self.layout.replicas {
+                loss[blk * Layout.lanes + lane] = Double(acc[lane])
             }
         }
         return Observation(trainLoss: loss.array)
@@ -148,179 +192,140 @@ final class CPUBatch<T: DLNReal>: CPUBatchRunner, @unchecked Sendable {  // bloc
 
     func state() -> EngineState {
         let d = layout.dimension
-        func wrap(_ a: [T]) -> RealArray { T.self == Float.self ? .float(a as! [Float]) : .double(a as! [Double]) }
-        let ls = (0..<layout.layers).map { l in wrap(layout.unpack(layers, length: d, offset: l * layout.coordinateCount)) }
-        return EngineState(layers: ls, weights: wrap(layout.unpack(w, length: d)))
+        func wrap(_ p: UnsafeMutablePointer<T>, count: Int) -> RealArray {
+            let a = layout.unpack(Array(UnsafeBufferPointer(start: p, count: count)), length: d)
+            return T.self == Float.self ? .float(a as! [Float]) : .double(a as! [Double])
+        }
+        let ls = (0..<layout.layers).map { l in wrap(layers + l * layout.coordinateCount, count: layout.coordinateCount) }
+        return EngineState(layers: ls, weights: wrap(w, count: layout.coordinateCount))
     }
 
     // MARK: the arithmetic (twins of Kernels/*.cl)
 
-    /// True when the 16 lanes of a block share one data set (then X is broadcast, not gathered).
-    @inline(__always) func sharedData(_ blk: Int) -> Int? {
-        let first = dataset[blk * Layout.lanes]
-        for lane in 1..<Layout.lanes where dataset[blk * Layout.lanes + lane] != first { return nil }
-        return first
-    }
-
     /// r_i = (Σ_j X_ij·w_j, fused multiply-adds in ascending j) − y_i. Twin of `dln_residual`.
     func residual(block blk: Int) {
         let n = layout.samples, d = layout.dimension, L = Layout.lanes
-        let wBase = blk * d * L, rBase = blk * n * L
-        w.withUnsafeBufferPointer { wp in
-            r.withUnsafeMutableBufferPointer { rp in
-                if let s = sharedData(blk) {
-                    x[s].withUnsafeBufferPointer { xp in
-                        y[s].withUnsafeBufferPointer { yp in
-                            for i in 0..<n {
-                                var acc = V(repeating: 0)
-                                let row = i * d
-                                for j in 0..<d { acc = acc.addingProduct(V(repeating: xp[row + j]), load(wp, wBase + j * L)) }
-                                store(acc - V(repeating: yp[i]), rp, rBase + i * L)
-                            }
-                        }
-                    }
-                } else {
-                    for i in 0..<n {
-                        var acc = V(repeating: 0)
-                        var yv = V(repeating: 0)
-                        for lane in 0..<L { yv[lane] = y[dataset[blk * L + lane]][i] }
-                        for j in 0..<d {
-                            var xv = V(repeating: 0)
-                            for lane in 0..<L { xv[lane] = x[dataset[blk * L + lane]][i * d + j] }
-                            acc = acc.addingProduct(xv, load(wp, wBase + j * L))
-                        }
-                        store(acc - yv, rp, rBase + i * L)
-                    }
-                }
+        let wb = w + blk * d * L, rb = r + blk * n * L
+        if let s = shared[blk] {
+            let xs = x + s * n * d, ys = y + s * n
+            for i in 0..<n {
+                var acc = V(repeating: 0)
+                let row = xs + i * d
+                for j in 0..<d { acc = acc.addingProduct(V(repeating: row[j]), load(wb, j * L)) }
+                store(acc - V(repeating: ys[i]), rb, i * L)
+            }
+        } else {
+            let xb = interleaved[blk]!
+            for i in 0..<n {
+                var acc = V(repeating: 0)
+                let row = xb + i * d * L
+                for j in 0..<d { acc = acc.addingProduct(load(row, j * L), load(wb, j * L)) }
+                store(acc - load(xb, (n * d + i) * L), rb, i * L)
             }
         }
     }
 
     /// g_j = (Σ_i X_ij·r_i, fused multiply-adds in ascending i)·scale, then the layer update and w.
     /// Twins of `dln_gradient` and `dln_update`.
-    func gradientAndUpdate(block blk: Int, g: inout [V], u: inout [V], next: inout [V]) {
+    func gradientAndUpdate(block blk: Int, g: UnsafeMutablePointer<V>, u: UnsafeMutablePointer<V>, next: UnsafeMutablePointer<V>) {
         let n = layout.samples, d = layout.dimension, L = Layout.lanes
-        let wBase = blk * d * L, rBase = blk * n * L
+        let rb = r + blk * n * L
         for j in 0..<d { g[j] = V(repeating: 0) }
-        r.withUnsafeBufferPointer { rp in
-            if let s = sharedData(blk) {
-                x[s].withUnsafeBufferPointer { xp in
-                    for i in 0..<n {
-                        let ri = load(rp, rBase + i * L)
-                        let row = i * d
-                        for j in 0..<d { g[j] = g[j].addingProduct(V(repeating: xp[row + j]), ri) }
-                    }
-                }
-            } else {
-                for i in 0..<n {
-                    let ri = load(rp, rBase + i * L)
-                    for j in 0..<d {
-                        var xv = V(repeating: 0)
-                        for lane in 0..<L { xv[lane] = x[dataset[blk * L + lane]][i * d + j] }
-                        g[j] = g[j].addingProduct(xv, ri)
-                    }
-                }
+        if let s = shared[blk] {
+            let xs = x + s * n * d
+            for i in 0..<n {
+                let ri = load(rb, i * L)
+                let row = xs + i * d
+                for j in 0..<d { g[j] = g[j].addingProduct(V(repeating: row[j]), ri) }
+            }
+        } else {
+            let xb = interleaved[blk]!
+            for i in 0..<n {
+                let ri = load(rb, i * L)
+                let row = xb + i * d * L
+                for j in 0..<d { g[j] = g[j].addingProduct(load(row, j * L), ri) }
             }
         }
         let scale = V(repeating: gradientScale)
         let etaV = load(eta, blk * L), lamV = load(lambda, blk * L)
         let stride = layout.coordinateCount
         let depth = layout.layers
-        let model = self.model, update = self.update
-        layers.withUnsafeMutableBufferPointer { lp in
-            w.withUnsafeMutableBufferPointer { wp in
-                for j in 0..<d {
-                    let gj = g[j] * scale
-                    let o = wBase + j * L
-                    for l in 0..<depth { u[l] = load(lp, l * stride + o) }
-                    switch (model, update) {
-                    case (.pm, .gd):
-                        // u ← u·(1 − η(g+λ)), v ← v·(1 + η(g−λ))
-                        let fu = V(repeating: 1) - etaV * (gj + lamV)
-                        let fv = V(repeating: 1) + etaV * (gj - lamV)
-                        u[0] = u[0] * fu
-                        u[1] = u[1] * fv
-                    case (.pm, .multiplicative):
-                        // u ← u·exp(−η(g+λ)), v ← v·exp(η(g−λ))
-                        let a = etaV * (gj + lamV), b = etaV * (gj - lamV)
-                        var fu = V(repeating: 0), fv = V(repeating: 0)
-                        for lane in 0..<L {
-                            fu[lane] = T.exponential(-a[lane])
-                            fv[lane] = T.exponential(b[lane])
-                        }
-                        u[0] = u[0] * fu
-                        u[1] = u[1] * fv
-                    case (.uv, _):
-                        // u ← u − η(g·v + λu), v ← v − η(g·u + λv), from the old u, v
-                        let nu = u[0] - etaV * (gj * u[1] + lamV * u[0])
-                        let nv = u[1] - etaV * (gj * u[0] + lamV * u[1])
-                        u[0] = nu
-                        u[1] = nv
-                    case (.deep, _):
-                        // u_l ← u_l − η(g·∏_{k≠l} u_k + λu_l), products in ascending k, from the old layers
-                        for l in 0..<depth {
-                            var p = V(repeating: 1)
-                            var started = false
-                            for k in 0..<depth where k != l {
-                                p = started ? p * u[k] : u[k]
-                                started = true
-                            }
-                            next[l] = u[l] - etaV * (gj * p + lamV * u[l])
-                        }
-                        swap(&u, &next)
-                    case (.pm, _):
-                        preconditionFailure("unreachable")
-                    }
-                    for l in 0..<depth { store(u[l], lp, l * stride + o) }
-                    storeRaw(Self.product(model, u), wp.baseAddress!, o)
+        let lb = layers + blk * d * L, wb = w + blk * d * L
+        for j in 0..<d {
+            let gj = g[j] * scale
+            let o = j * L
+            switch (model, update) {
+            case (.pm, .gd):
+                // u ← u·(1 − η(g+λ)), v ← v·(1 + η(g−λ))
+                let fu = V(repeating: 1) - etaV * (gj + lamV)
+                let fv = V(repeating: 1) + etaV * (gj - lamV)
+                let nu = load(lb, o) * fu, nv = load(lb, stride + o) * fv
+                store(nu, lb, o); store(nv, lb, stride + o)
+                store((nu * nu - nv * nv) * V(repeating: 0.5), wb, o)
+            case (.pm, .multiplicative):
+                // u ← u·exp(−η(g+λ)), v ← v·exp(η(g−λ))
+                let a = etaV * (gj + lamV), c = etaV * (gj - lamV)
+                var fu = V(repeating: 0), fv = V(repeating: 0)
+                for lane in 0..<L {
+                    fu[lane] = T.exponential(-a[lane])
+                    fv[lane] = T.exponential(c[lane])
                 }
+                let nu = load(lb, o) * fu, nv = load(lb, stride + o) * fv
+                store(nu, lb, o); store(nv, lb, stride + o)
+                store((nu * nu - nv * nv) * V(repeating: 0.5), wb, o)
+            case (.uv, _):
+                // u ← u − η(g·v + λu), v ← v − η(g·u + λv), from the old u, v
+                let ou = load(lb, o), ov = load(lb, stride + o)
+                let nu = ou - etaV * (gj * ov + lamV * ou)
+                let nv = ov - etaV * (gj * ou + lamV * ov)
+                store(nu, lb, o); store(nv, lb, stride + o)
+                store(nu * nv, wb, o)
+            case (.deep, _):
+                // u_l ← u_l − η(g·∏_{k≠l} u_k + λu_l), products in ascending k, from the old layers
+                for l in 0..<depth { u[l] = load(lb, l * stride + o) }
+                var prod = V(repeating: 0)
+                for l in 0..<depth {
+                    var p = V(repeating: 1)
+                    var started = false
+                    for k in 0..<depth where k != l {
+                        p = started ? p * u[k] : u[k]
+                        started = true
+                    }
+                    next[l] = u[l] - etaV * (gj * p + lamV * u[l])
+                    store(next[l], lb, l * stride + o)
+                    prod = l == 0 ? next[l] : prod * next[l]
+                }
+                store(prod, wb, o)
+            case (.pm, _):
+                preconditionFailure("unreachable")
             }
         }
     }
 
-    /// w from the layers. Twin of `dln_weight` in common.cl.
-    @inline(__always) static func product(_ model: Parameterization, _ u: [V]) -> V {
-        switch model {
-        case .pm: return (u[0] * u[0] - u[1] * u[1]) * V(repeating: 0.5)
-        case .uv: return u[0] * u[1]
-        case .deep:
-            var p = u[0]
-            for l in 1..<u.count { p = p * u[l] }
-            return p
-        }
-    }
-
+    /// w from the layers. Twin of `dln_weight` in update.cl.
     func computeWeights(block blk: Int) {
         let d = layout.dimension, L = Layout.lanes, stride = layout.coordinateCount
-        layers.withUnsafeBufferPointer { lp in
-            w.withUnsafeMutableBufferPointer { wp in
-                for j in 0..<d {
-                    let o = blk * d * L + j * L
-                    let u = (0..<layout.layers).map { load(lp, $0 * stride + o) }
-                    storeRaw(Self.product(model, u), wp.baseAddress!, o)
-                }
+        let lb = layers + blk * d * L, wb = w + blk * d * L
+        for j in 0..<d {
+            let o = j * L
+            let u0 = load(lb, o), u1 = load(lb, stride + o)
+            switch model {
+            case .pm: store((u0 * u0 - u1 * u1) * V(repeating: 0.5), wb, o)
+            case .uv: store(u0 * u1, wb, o)
+            case .deep:
+                var p = u0
+                for l in 1..<layout.layers { p = p * load(lb, l * stride + o) }
+                store(p, wb, o)
             }
         }
     }
 }
 
-@inline(__always) func load<T: DLNReal>(_ p: UnsafeBufferPointer<T>, _ offset: Int) -> SIMD16<T> {
-    UnsafeRawPointer(p.baseAddress! + offset).loadUnaligned(as: SIMD16<T>.self)
+@inline(__always) func load<T: DLNReal>(_ p: UnsafeMutablePointer<T>, _ offset: Int) -> SIMD16<T> {
+    UnsafeRawPointer(p + offset).loadUnaligned(as: SIMD16<T>.self)
 }
 
-@inline(__always) func load<T: DLNReal>(_ p: UnsafeMutableBufferPointer<T>, _ offset: Int) -> SIMD16<T> {
-    UnsafeRawPointer(p.baseAddress! + offset).loadUnaligned(as: SIMD16<T>.self)
-}
-
-@inline(__always) func load<T: DLNReal>(_ a: [T], _ offset: Int) -> SIMD16<T> {
-    a.withUnsafeBufferPointer { load($0, offset) }
-}
-
-@inline(__always) func store<T: DLNReal>(_ v: SIMD16<T>, _ p: UnsafeMutableBufferPointer<T>, _ offset: Int) {
-    UnsafeMutableRawPointer(p.baseAddress! + offset).storeBytes(of: v, as: SIMD16<T>.self)
-}
-
-@inline(__always) func storeRaw<T: DLNReal>(_ v: SIMD16<T>, _ p: UnsafeMutablePointer<T>, _ offset: Int) {
+@inline(__always) func store<T: DLNReal>(_ v: SIMD16<T>, _ p: UnsafeMutablePointer<T>, _ offset: Int) {
     UnsafeMutableRawPointer(p + offset).storeBytes(of: v, as: SIMD16<T>.self)
 }
 
