@@ -65,6 +65,8 @@ public enum DataSharing: String, Sendable, Codable, CaseIterable {
 public struct Configuration: Sendable, Codable, Equatable {
     /// The problem's data.
     public struct Problem: Sendable, Codable, Equatable {
+        /// The defaults.
+        public init() {}
         /// Dimension d (synthetic data).
         public var d: Int = 100
         /// Samples n = round(δ·d) (synthetic data).
@@ -96,6 +98,8 @@ public struct Configuration: Sendable, Codable, Equatable {
 
     /// The network.
     public struct Model: Sendable, Codable, Equatable {
+        /// The defaults.
+        public init() {}
         public var parameterization: Parameterization = .pm
         /// Number of layers (2 for pm and uv).
         public var depth: Int = 2
@@ -109,6 +113,8 @@ public struct Configuration: Sendable, Codable, Equatable {
 
     /// The optimiser.
     public struct Training: Sendable, Codable, Equatable {
+        /// The defaults.
+        public init() {}
         public var update: UpdateRule = .gd
         public var loss: LossNormalization = .mean
         /// Number of steps.
@@ -120,6 +126,8 @@ public struct Configuration: Sendable, Codable, Equatable {
 
     /// Values that vary between replicas inside one batch.
     public struct Grid: Sendable, Codable, Equatable {
+        /// The defaults.
+        public init() {}
         public var alpha: [Double] = [0.1]
         public var weightDecay: [Double] = [0]
         public var learningRate: [Double] = [0.05]
@@ -127,6 +135,8 @@ public struct Configuration: Sendable, Codable, Equatable {
 
     /// When the observables are recorded.
     public struct Record: Sendable, Codable, Equatable {
+        /// The defaults.
+        public init() {}
         /// Number of log-spaced checkpoints between step 1 and the last step (step 0 is always recorded).
         public var checkpoints: Int = 30
         /// Explicit steps, used instead of log spacing when given.

@@ -1,3 +1,4 @@
+import TestSupport
 import DLNCore
 import Foundation
 import Testing

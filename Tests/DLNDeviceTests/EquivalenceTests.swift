@@ -1,0 +1,75 @@
+import TestSupport
+import DLNCore
+import DLNDevice
+import OpenCLKit
+import Testing
+
+/// The CPU engine and the OpenCL engine run the same operations in the same order: on PoCL their states are
+/// bit-identical (0 ULP). Elsewhere (GPUs) the distance is reported. Canaries past every output buffer
+/// must stay untouched.
+@Suite(.serialized, .needsOpenCL) struct EquivalenceTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        var d: Int, n: Int, B: Int, steps: Int
+        var model: Parameterization = .pm, update: UpdateRule = .gd, depth = 2
+        var precision: Precision = .float32, sharing: DataSharing = .shared
+        var lambda: [Double] = [0], loss: LossNormalization = .mean, eta = 0.02
+        var testDescription: String {
+            "d=\(d) n=\(n) B=\(B) \(model.rawValue)\(model == .deep ? "\(depth)" : "") \(update.rawValue) \(precision.rawValue) \(sharing.rawValue) λ=\(lambda) \(loss.rawValue) ×\(steps)"
+        }
+    }
+
+    static let cases: [Case] = [
+        // Awkward sizes, B = 1, 37, 256; at least 1000 steps on each precision and model.
+        Case(d: 1, n: 1, B: 1, steps: 1000),
+        Case(d: 7, n: 3, B: 37, steps: 1000, sharing: .independent),
+        Case(d: 37, n: 3, B: 37, steps: 1000, precision: .float64, lambda: [0, 0.01]),
+        Case(d: 37, n: 1, B: 1, steps: 1000, model: .uv, precision: .float64),
+        Case(d: 7, n: 3, B: 37, steps: 1000, model: .uv, sharing: .independent, lambda: [0.001]),
+        Case(d: 37, n: 3, B: 37, steps: 1000, model: .deep, depth: 3, lambda: [0, 0.001]),
+        Case(d: 7, n: 3, B: 37, steps: 1000, model: .deep, depth: 3, precision: .float64, sharing: .independent),
+        Case(d: 37, n: 3, B: 37, steps: 1000, update: .multiplicative, lambda: [0, 0.01]),
+        Case(d: 37, n: 3, B: 37, steps: 1000, update: .multiplicative, precision: .float64, sharing: .independent, lambda: [0.01]),
+        Case(d: 7, n: 1, B: 37, steps: 1000, loss: .sum),
+        Case(d: 500, n: 250, B: 256, steps: 20, sharing: .independent),
+        Case(d: 500, n: 250, B: 256, steps: 20, update: .multiplicative, lambda: [0.001]),
+        Case(d: 500, n: 250, B: 37, steps: 20, model: .uv, precision: .float64),
+        Case(d: 500, n: 3, B: 256, steps: 200, model: .deep, depth: 4, precision: .float64, lambda: [0.0001], eta: 0.0005),
+        Case(d: 37, n: 250, B: 37, steps: 200, precision: .float64, sharing: .independent),
+    ]
+
+    @Test(arguments: cases)
+    func cpuAndOpenCLAgree(_ c: Case) throws {
+        guard let device = DeviceFixture.require() else { return }
+        if c.precision == .float64 && !device.supportsFP64 { return }
+        let points = c.lambda.count
+        let B = (c.B / points) * points
+        let alpha: [Double] = c.model == .deep ? [0.7] : [0.3]
+        let batch = try makeBatch(d: c.d, n: c.n, replicas: B, model: c.model, update: c.update, depth: c.depth,
+                                  precision: c.precision, sharing: c.sharing, lambda: c.lambda, eta: [c.model == .deep ? min(c.eta, 0.01) : c.eta],
+                                  alpha: alpha, loss: c.loss, noise: 0.1)
+        let cpu = CPUEngine()
+        let gpu = try OpenCLEngine(device: device)
+        try cpu.initialize(batch)
+        try gpu.initialize(batch)
+        // Two chunks with an observation between them: observing must not perturb the trajectory.
+        try cpu.step(count: c.steps / 2)
+        try gpu.step(count: c.steps / 2)
+        let lossMid = (try cpu.observe().trainLoss, try gpu.observe().trainLoss)
+        try cpu.step(count: c.steps - c.steps / 2)
+        try gpu.step(count: c.steps - c.steps / 2)
+        let (a, b) = (try cpu.state(), try gpu.state())
+        let ulp = maxULP(a, b)
+        let lossEnd = (try cpu.observe().trainLoss, try gpu.observe().trainLoss)
+        let isPoCL = device.platform.name.contains("Portable Computing Language")
+        print("equivalence \(c.testDescription): max ULP \(ulp) on \(device.name)")
+        #expect(a.weights.doubles.allSatisfy { $0.isFinite }, "the trajectory diverged; pick a smaller step")
+        if isPoCL {
+            #expect(ulp == 0)
+            #expect(lossMid.0 == lossMid.1)
+            #expect(lossEnd.0 == lossEnd.1)
+        } else {
+            #expect(ulp < 1 << 20)
+        }
+        #expect(try gpu.canariesIntact())
+    }
+}

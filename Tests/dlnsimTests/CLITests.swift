@@ -1,0 +1,121 @@
+import DLNCore
+import Foundation
+import TestSupport
+import Testing
+
+/// The built `dlnsim` binary, run as a user would.
+@Suite(.serialized) struct CLITests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The dlnsim executable beside the test bundle (the same build folder).
+    static var binary: String {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for dir in [beside, beside.deletingLastPathComponent(), root.appendingPathComponent(".build/debug")] {
+            let path = dir.appendingPathComponent("dlnsim").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return root.appendingPathComponent(".build/debug/dlnsim").path
+    }
+
+    struct Output { let status: Int32; let stdout: String; let stderr: String }
+
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Output {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = arguments
+        p.currentDirectoryURL = root
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let (out, err) = (Pipe(), Pipe())
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    static func temporary() -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dlnsim-cli-\(UUID().uuidString)").path
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// The example config end to end on both engines: the same losses, files NumPy-readable by shape.
+    @Test func quickstartRunsOnCPUAndOpenCLWithIdenticalLosses() throws {
+        let dir = Self.temporary()
+        let cpu = try Self.run(["run", "examples/quickstart.yaml", "--device", "cpu", "--out", dir + "/cpu", "--quiet"])
+        #expect(cpu.status == 0, "\(cpu.stderr)")
+        #expect(cpu.stdout.contains("replica-steps/s"))
+        let loss = try NPY.read(path: dir + "/cpu/loss.npy")
+        #expect(loss.shape == [3, 64, 36] || loss.shape.prefix(2) == [3, 64])
+        #expect(loss.values.allSatisfy { $0.isFinite })
+        let steps = try NPY.read(path: dir + "/cpu/steps.npy")
+        #expect(steps.values.first == 0 && steps.values.last == 3000)
+        let grid = try String(contentsOfFile: dir + "/cpu/grid.csv", encoding: .utf8)
+        #expect(grid.hasPrefix("point,alpha,weight_decay,learning_rate,lambda_u\n0,0.01,"))
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/cpu/manifest.json"))) as? [String: Any]
+        #expect(manifest?["replicas"] as? Int == 192)
+        // Small α ends the run with a larger loss than large α on this horizon (the plateau ~ ln(1/α)).
+        let C = loss.shape[2]
+        let final = (0..<3).map { g in (0..<64).map { loss.values[(g * 64 + $0) * C + C - 1] }.reduce(0, +) / 64 }
+        #expect(final[0] > final[2])
+
+        let cl = try Self.run(["run", "examples/quickstart.yaml", "--device", "opencl", "--out", dir + "/cl", "--quiet"])
+        if cl.status != 0 && cl.stderr.contains("no OpenCL platform") && !runningUnderCI { return }
+        #expect(cl.status == 0, "\(cl.stderr)")
+        let clLoss = try NPY.read(path: dir + "/cl/loss.npy")
+        #expect(clLoss.values.map(\.bitPattern) == loss.values.map(\.bitPattern), "PoCL and the CPU engine must agree bit for bit")
+    }
+
+    @Test func devicesListsEveryPlatform() throws {
+        let r = try Self.run(["devices"])
+        #expect(r.status == 0)
+        if runningUnderCI { #expect(r.stdout.contains("opencl:0:0") && r.stdout.contains("fp64")) }
+    }
+
+    @Test(arguments: [
+        ("problem: {d: -3}\n", "problem.d: must be a positive integer, got -3"),
+        ("model: {parameterization: resnet}\n", "model.parameterization: must be one of pm, uv, deep"),
+        ("grid: {alpha: .nan}\n", "grid.alpha: must be a finite number, got NaN"),
+        ("unknown_key: 1\n", "unknown_key: unknown key"),
+    ])
+    func badConfigsFailWithOneClearMessage(_ yaml: String, _ expected: String) throws {
+        let dir = Self.temporary()
+        try yaml.write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
+        let r = try Self.run(["run", dir + "/bad.yaml", "--out", dir + "/out"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains(expected), "\(r.stderr)")
+        #expect(r.stderr.contains("bad.yaml"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out"))
+    }
+
+    @Test func badDeviceAndMissingFile() throws {
+        let bad = try Self.run(["run", "examples/quickstart.yaml", "--device", "tpu"])
+        #expect(bad.status != 0 && bad.stderr.contains("'tpu' is not a device"))
+        let missing = try Self.run(["run", "nope.yaml"])
+        #expect(missing.status != 0 && missing.stderr.contains("nope.yaml: no such file"))
+        let noPlatform = try Self.run(["run", "examples/quickstart.yaml", "--device", "opencl"], environment: ["OCL_ICD_VENDORS": Self.temporary()])
+        #expect(noPlatform.status != 0 && noPlatform.stderr.contains("no OpenCL platform"))
+    }
+
+    @Test func float64OnTheDeviceAndUserDataFromNPY() throws {
+        let dir = Self.temporary()
+        let (n, d) = (8, 12)
+        let rng = CounterRNG(seed: 5)
+        let x = (0..<(n * d)).map { rng.gaussian(stream: 1, index: UInt64($0)) }
+        let y = (0..<n).map { i in x[i * d] - x[i * d + 3] }
+        try NPY.write(x, shape: [n, d], dtype: .float64, to: dir + "/X.npy")
+        try NPY.write(y, shape: [n], dtype: .float64, to: dir + "/y.npy")
+        try """
+            problem: {files: {X: X.npy, y: y.npy}}
+            training: {steps: 2000, precision: float64}
+            grid: {alpha: [0.1, 1.0], learning_rate: 0.05}
+            """.write(toFile: dir + "/user.yaml", atomically: true, encoding: .utf8)
+        let r = try Self.run(["run", dir + "/user.yaml", "--device", "opencl", "--out", dir + "/out", "--quiet"])
+        if r.status != 0 && r.stderr.contains("no OpenCL platform") && !runningUnderCI { return }
+        #expect(r.status == 0, "\(r.stderr)")
+        let loss = try NPY.read(path: dir + "/out/loss.npy")
+        #expect(loss.shape.prefix(2) == [2, 1])
+        #expect(loss.values.last! < 1e-6)
+    }
+}
