@@ -55,17 +55,36 @@ public enum RunOutput {
     /// The files written, for the user's summary.
     public static let files = ["loss.npy", "steps.npy", "times.npy", "grid.csv", "manifest.json"]
 
+    /// Creates the output folder and checks that a file can be written there, before any work is done.
+    public static func prepare(_ directory: String) throws(DLNError) {
+        // mkdir -p with the system's reason on failure (Foundation's messages do not say why).
+        var path = ""
+        for part in directory.split(separator: "/", omittingEmptySubsequences: false) {
+            path += (path.isEmpty && part.isEmpty) ? "/" : (path.isEmpty || path == "/" ? "" : "/") + part
+            if part.isEmpty { continue }
+            if mkdir(path, 0o755) != 0 && errno != EEXIST {
+                throw .outputFailure(path: directory, reason: "cannot create \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw .outputFailure(path: directory, reason: "exists and is not a folder")
+        }
+        let probe = URL(fileURLWithPath: directory).appendingPathComponent(".dlnsim-write-test").path
+        let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else {
+            throw .outputFailure(path: directory, reason: "the output folder is not writable: \(String(cString: strerror(errno)))")
+        }
+        close(fd)
+        unlink(probe)
+    }
+
     /// Writes `loss.npy` [grid point, seed, checkpoint], `steps.npy` [checkpoint], `times.npy`
     /// [grid point, checkpoint] (t = step·η), `grid.csv` and `manifest.json` into `directory`.
     public static func write(_ result: RunResult, experiment: Experiment, to directory: String,
                              state: EngineState? = nil) throws(DLNError) {
         let c = experiment.configuration
-        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-            throw .outputFailure(path: directory, reason: error.localizedDescription)
-        }
-        guard FileManager.default.isWritableFile(atPath: directory) else {
-            throw .outputFailure(path: directory, reason: "the folder is not writable")
-        }
+        try prepare(directory)
         func path(_ name: String) -> String { URL(fileURLWithPath: directory).appendingPathComponent(name).path }
         let points = experiment.gridPoints
         let G = points.count, S = c.seeds, C = result.checkpoints.count

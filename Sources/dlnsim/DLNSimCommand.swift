@@ -11,11 +11,11 @@ struct DLNSimCommand: ParsableCommand {
         abstract: "Simulate the training dynamics of diagonal linear networks, many replicas at once, on OpenCL devices or the CPU.",
         discussion: """
             Examples:
-              dlnsim run examples/quickstart.yaml              train the ensemble a config describes
-              dlnsim run examples/quickstart.yaml --device cpu --out runs/q
-              dlnsim devices                                   list OpenCL platforms and devices
+              dlnsim run examples/quickstart.yaml
+              dlnsim run examples/quickstart.yaml --device opencl --out runs/q
+              dlnsim devices
 
-            Environment: DLNSIM_KERNELS_DIR overrides the embedded OpenCL kernels with the .cl files of a folder.
+            Environment: DLNSIM_KERNELS_DIR=folder replaces the embedded OpenCL kernels with the .cl files of that folder.
             """,
         version: DLNSim.version,
         subcommands: [Run.self, Devices.self])
@@ -27,14 +27,19 @@ func fail(_ error: any Error) -> Never {
     Foundation.exit(1)
 }
 
+/// Prints a message on stderr and exits non-zero.
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+    Foundation.exit(1)
+}
+
 func note(_ line: String) { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train the ensemble a YAML config describes and write its loss curves.",
         discussion: """
-            Writes into the output folder: loss.npy [grid point, seed, checkpoint], steps.npy, times.npy
-            [grid point, checkpoint], grid.csv and manifest.json. Load them with numpy.load / pandas.read_csv.
+            Writes into the output folder: loss.npy (train loss, shape [grid point, seed, checkpoint]), steps.npy (the checkpoint steps), times.npy (t = step·η, shape [grid point, checkpoint]), grid.csv (one row per grid point) and manifest.json. numpy.load and pandas.read_csv read them as they are.
             """)
 
     @Argument(help: "The experiment's YAML file (see examples/quickstart.yaml).")
@@ -54,6 +59,7 @@ struct Run: ParsableCommand {
             let configuration = try Configuration.load(path: config)
             let request = try DeviceRequest(parsing: device ?? configuration.device ?? "auto")
             let outDir = out ?? "dlnsim-out/\(configuration.name)"
+            try RunOutput.prepare(outDir)
             let experiment = try Experiment(configuration)
             let engine = try DeviceCatalog.engine(for: request, note: note)
             let b = experiment.batch
@@ -61,8 +67,14 @@ struct Run: ParsableCommand {
             let progress = ProgressLine(enabled: !quiet, replicas: b.layout.replicas)
             let result = try Simulation.run(experiment, on: engine, progress: progress.update)
             progress.finish()
-            try RunOutput.write(result, experiment: experiment, to: outDir)
             print(Summary.table(result, experiment: experiment))
+            do { try RunOutput.write(result, experiment: experiment, to: outDir) } catch {
+                // Keep what was computed: write it to a fallback folder before failing.
+                let fallback = FileManager.default.temporaryDirectory.appendingPathComponent("dlnsim-\(configuration.name)-\(getpid())").path
+                note("error: \(error)")
+                try RunOutput.write(result, experiment: experiment, to: fallback)
+                fail("the results were written to \(fallback) instead")
+            }
             print(String(format: "%.0f replica-steps/s (%.2f s) on %@", result.replicaStepsPerSecond, result.seconds, result.engine))
             print("wrote \(RunOutput.files.joined(separator: ", ")) to \(outDir)")
         } catch { fail(error) }

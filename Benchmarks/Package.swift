@@ -1,0 +1,30 @@
+// swift-tools-version:6.1
+// Benchmarks for dlnsim. A separate (nested) package on purpose: `swift build` / `swift test` at the
+// repository root never resolve, build or run it, and the root package gains no dependency on
+// ordo-one/benchmark. Run from this folder: `swift package --disable-sandbox benchmark` (see README.md).
+import PackageDescription
+
+let package = Package(
+    name: "dlnsim-benchmarks",
+    platforms: [.macOS(.v14)],
+    dependencies: [
+        // The package under test, by path: its products are built exactly as the root package builds them.
+        .package(name: "dlnsim", path: ".."),
+        // Only the MallocInterposer trait: the default set would also enable RuntimeInterposer, which on
+        // Linux with Swift 6.3 pulls in ordo-one/swift-runtime-interposer (ARC counters we do not use).
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "EngineStep",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "DLNCore", package: "dlnsim"),
+                .product(name: "DLNDevice", package: "dlnsim"),
+            ],
+            path: "EngineStep",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
