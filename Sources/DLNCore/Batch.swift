@@ -38,7 +38,7 @@ public enum RealArray: Sendable, Equatable {
     }
 }
 
-/// One data set: X (n×d, row-major), y (n) and, when known, the teacher w* (d).
+/// One data set: X (n×d, row-major), y (n) and, when known, the teacher w* (d) and a held-out test set.
 public struct Dataset: Sendable {
     /// The design, row-major.
     public let x: RealArray
@@ -46,6 +46,19 @@ public struct Dataset: Sendable {
     public let y: RealArray
     /// The teacher, if known.
     public let wStar: [Double]?
+    /// A held-out test design (n_test×d, row-major) and labels, if given (user data).
+    public let test: (x: RealArray, y: RealArray)?
+
+    /// A data set.
+    public init(x: RealArray, y: RealArray, wStar: [Double]?, test: (x: RealArray, y: RealArray)? = nil) {
+        self.x = x
+        self.y = y
+        self.wStar = wStar
+        self.test = test
+    }
+
+    /// Rows of the held-out test set (0 without one).
+    public var testSamples: Int { test.map { $0.y.count } ?? 0 }
 }
 
 /// One replica's scalars.
@@ -78,16 +91,30 @@ public struct Batch: Sendable {
     public let replicas: [Replica]
     /// Initial layers, replica-major: `initialLayers[l][b·d + j]`.
     public let initialLayers: [RealArray]
+    /// What `observe()` records.
+    public let observables: ObservableSet
+    /// The design's entry variance v for the population test error v·‖w − w*‖²; nil for user data.
+    public let designVariance: Double?
 
     /// 1/n (mean loss) or 1 (sum loss): g = gradientScale·Xᵀr.
     public var gradientScale: Double { loss == .mean ? 1 / Double(layout.samples) : 1 }
     /// 1/(2n) or 1/2: ℓ = lossScale·‖r‖².
     public var lossScale: Double { loss == .mean ? 0.5 / Double(layout.samples) : 0.5 }
 
+    /// e^{−2λ_u·t} per replica after `steps` steps (t = steps·η): the decay of the conserved quantities.
+    public func decay(afterSteps steps: Int) -> [Double] {
+        replicas.map { r in Foundation.exp(-2 * r.lambdaU * Double(steps) * r.eta) }
+    }
+
+    /// Rows of the held-out test sets (all data sets have the same number, 0 without).
+    public var testSamples: Int { datasets.first?.testSamples ?? 0 }
+
     /// A batch from explicit parts (tests and custom drivers); checks shapes.
     public init(parameterization: Parameterization, update: UpdateRule, loss: LossNormalization,
                 precision: Precision, dimension d: Int, samples n: Int,
-                datasets: [Dataset], replicas: [Replica], initialLayers: [RealArray]) throws(DLNError) {
+                datasets: [Dataset], replicas: [Replica], initialLayers: [RealArray],
+                observables: ObservableSet = ObservableSet(thresholds: [0.01, 0.1]),
+                designVariance: Double? = nil) throws(DLNError) {
         let layers = parameterization == .deep ? initialLayers.count : 2
         guard d >= 1, n >= 1 else { throw .invalidProblem("d and n must be positive, got d = \(d), n = \(n)") }
         guard !replicas.isEmpty else { throw .invalidProblem("a batch needs at least one replica") }
@@ -100,6 +127,14 @@ public struct Batch: Sendable {
         for (s, ds) in datasets.enumerated() {
             guard ds.x.count == n * d else { throw .invalidProblem("data set \(s): X holds \(ds.x.count) values, n·d = \(n * d)") }
             guard ds.y.count == n else { throw .invalidProblem("data set \(s): y holds \(ds.y.count) values, n = \(n)") }
+        }
+        for (s, ds) in datasets.enumerated() {
+            if let w = ds.wStar, w.count != d { throw .invalidProblem("data set \(s): w* holds \(w.count) values, d = \(d)") }
+            if let t = ds.test, t.x.count != t.y.count * d { throw .invalidProblem("data set \(s): the test set's X and y do not match d = \(d)") }
+            if ds.testSamples != datasets[0].testSamples { throw .invalidProblem("data sets must have test sets of one size") }
+        }
+        if observables.thresholds.contains(where: { !($0 > 0) || !$0.isFinite }) {
+            throw .invalidProblem("support thresholds must be positive and finite")
         }
         for (b, r) in replicas.enumerated() where !(0..<datasets.count).contains(r.dataset) {
             throw .invalidProblem("replica \(b) refers to data set \(r.dataset), there are \(datasets.count)")
@@ -115,5 +150,7 @@ public struct Batch: Sendable {
         self.datasets = datasets
         self.replicas = replicas
         self.initialLayers = initialLayers
+        self.observables = observables
+        self.designVariance = designVariance
     }
 }

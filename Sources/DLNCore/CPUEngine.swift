@@ -82,6 +82,16 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     /// Blocks whose lanes use different data sets get X and y interleaved over the lanes,
     /// X[i][j][lane] and y[i][lane], so that the 16 lanes load as one vector (independent data).
     let interleaved: [UnsafeMutablePointer<T>?]
+    let initial: UnsafeMutablePointer<T>  // the initial layers (layers·coordinateCount), for the conservation laws
+    let teacher: UnsafeMutablePointer<T>  // w* per data set (d each; 0 where unknown)
+    let hasTeacher: [Bool]  // per data set
+    let xTest: UnsafeMutablePointer<T>?  // held-out test sets, n_test·d each
+    let yTest: UnsafeMutablePointer<T>?
+    let testSamples: Int
+    let observables: ObservableSet
+    let designVariance: Double?
+    let decayOf: @Sendable (Int) -> [Double]
+    var stepsTaken = 0
 
     static func allocate(_ values: [T]) -> UnsafeMutablePointer<T> {
         let p = UnsafeMutablePointer<T>.allocate(capacity: max(1, values.count))
@@ -100,6 +110,15 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
         var packed: [T] = []
         for a in batch.initialLayers { packed += lay.pack(a.values(as: T.self), length: lay.dimension, fill: 0) }
         layers = Self.allocate(packed)
+        initial = Self.allocate(packed)
+        teacher = Self.allocate(batch.datasets.flatMap { ds in (ds.wStar ?? [Double](repeating: 0, count: lay.dimension)).map { T($0) } })
+        hasTeacher = batch.datasets.map { $0.wStar != nil }
+        testSamples = batch.testSamples
+        xTest = testSamples > 0 ? Self.allocate(batch.datasets.flatMap { $0.test!.x.values(as: T.self) }) : nil
+        yTest = testSamples > 0 ? Self.allocate(batch.datasets.flatMap { $0.test!.y.values(as: T.self) }) : nil
+        observables = batch.observables
+        designVariance = batch.designVariance
+        decayOf = { [batch] steps in batch.decay(afterSteps: steps) }
         w = Self.allocate([T](repeating: 0, count: lay.coordinateCount))
         r = Self.allocate([T](repeating: 0, count: lay.sampleCount))
         x = Self.allocate(batch.datasets.flatMap { $0.x.values(as: T.self) })
@@ -138,7 +157,9 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     }
 
     deinit {
-        for p in [layers, w, r, x, y, eta, lambda] { p.deallocate() }
+        for p in [layers, w, r, x, y, eta, lambda, initial, teacher] { p.deallocate() }
+        xTest?.deallocate()
+        yTest?.deallocate()
         for p in interleaved { p?.deallocate() }
     }
 
@@ -169,10 +190,13 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
                 self.gradientAndUpdate(block: blk, g: g, u: u, next: next)
             }
         }
+        stepsTaken += count
     }
 
     func observe() -> Observation {
-        let loss = SharedBuffer<Double>(count: layout.replicas)
+        let K = observables.count
+        let values = SharedBuffer<Double>(count: K * layout.replicas)
+        let decay = decayOf(stepsTaken).map { T($0) }
         let n = layout.samples
         forEachBlock { blk in
             self.residual(block: blk)
@@ -184,10 +208,84 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
             }
             acc = acc * V(repeating: self.lossScale)
             for lane in 0..<Layout.lanes where blk * Layout.lanes + lane < self.layout.replicas {
-                loss[blk * Layout.lanes + lane] = Double(acc[lane])
+                let b = blk * Layout.lanes + lane
+                values[b] = Double(acc[lane])
+                let more = self.observables(replica: b, decay: decay[b])
+                for k in 1..<K { values[k * self.layout.replicas + b] = Double(more[k - 1]) }
             }
         }
-        return Observation(trainLoss: loss.array)
+        let all = values.array
+        let B = layout.replicas
+        return Observation(names: observables.names, values: (0..<K).map { Array(all[($0 * B)..<(($0 + 1) * B)]) })
+    }
+
+    /// Every observable but the train loss, for one replica. Twin of `dln_observe` (observe.cl).
+    func observables(replica b: Int, decay: T) -> [T] {
+        let d = layout.dimension, stride = layout.coordinateCount, depth = layout.layers
+        let s = dataset[b]
+        let ws = teacher + s * d
+        let thresholds = observables.thresholds.map { T($0) }
+        let nt = thresholds.count
+        var dist: T = 0, ov: T = 0, nrm: T = 0, l1: T = 0, muv: T = 0, mq: T = 0, dev: T = 0, scale: T = 0, nstar: T = 0
+        var cnt = [T](repeating: 0, count: nt), tp = [T](repeating: 0, count: nt)
+        for j in 0..<d {
+            let o = Layout.index(replica: b, element: j, length: d)
+            let wj = w[o], wsj = ws[j]
+            let diff = wj - wsj
+            dist = dist.addingProduct(diff, diff)
+            ov = ov.addingProduct(wj, wsj)
+            nrm = nrm.addingProduct(wj, wj)
+            l1 = l1 + abs(wj)
+            if model == .deep {
+                let a = layers[o], a0 = initial[o]
+                for l in 1..<depth {
+                    let c = layers[l * stride + o] * layers[l * stride + o] - a * a
+                    let c0 = initial[l * stride + o] * initial[l * stride + o] - a0 * a0
+                    dev = T.maximum(dev, abs(c - c0 * decay))
+                    scale = T.maximum(scale, abs(c0))
+                }
+            } else {
+                let u = layers[o], v = layers[stride + o], u0 = initial[o], v0 = initial[stride + o]
+                muv = muv.addingProduct(u, v)
+                mq = mq + (u * u + v * v) * 0.5
+                let c = model == .pm ? u * v : u * u - v * v
+                let c0 = model == .pm ? u0 * v0 : u0 * u0 - v0 * v0
+                dev = T.maximum(dev, abs(c - c0 * decay))
+                scale = T.maximum(scale, abs(c0))
+            }
+            let star: T = wsj != 0 ? 1 : 0
+            nstar = nstar + star
+            for t in 0..<nt where abs(wj) > thresholds[t] {
+                cnt[t] = cnt[t] + 1
+                tp[t] = tp[t] + star
+            }
+        }
+        let invD = T(1 / Double(d))
+        let known = hasTeacher[s]
+        var testError = T.nan
+        if testSamples > 0, let xt = xTest, let yt = yTest {
+            let nT = testSamples
+            var sse: T = 0
+            for i in 0..<nT {
+                var acc: T = 0
+                let row = xt + (s * nT + i) * d
+                for j in 0..<d { acc = acc.addingProduct(row[j], w[Layout.index(replica: b, element: j, length: d)]) }
+                let ri = acc - yt[s * nT + i]
+                sse = sse.addingProduct(ri, ri)
+            }
+            testError = sse * T(1 / Double(nT))
+        } else if known, let v = designVariance {
+            testError = dist * T(v)
+        }
+        var out: [T] = [testError, known ? ov * invD : .nan, nrm * invD,
+                        model == .deep ? .nan : muv * invD, model == .deep ? .nan : mq * invD,
+                        l1, nrm.squareRoot(), known ? dist : .nan, scale > 0 ? dev / scale : dev]
+        for t in 0..<nt {
+            out.append(cnt[t])
+            out.append(known ? (cnt[t] > 0 ? tp[t] / cnt[t] : 1) : .nan)
+            out.append(known ? (nstar > 0 ? tp[t] / nstar : 1) : .nan)
+        }
+        return out
     }
 
     func state() -> EngineState {

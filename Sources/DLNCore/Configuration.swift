@@ -94,6 +94,9 @@ public struct Configuration: Sendable, Codable, Equatable {
         public var wStar: String?
         public var u0: String?
         public var v0: String?
+        /// A held-out test set for the test error.
+        public var xTest: String?
+        public var yTest: String?
     }
 
     /// The network.
@@ -141,6 +144,8 @@ public struct Configuration: Sendable, Codable, Equatable {
         public var checkpoints: Int = 30
         /// Explicit steps, used instead of log spacing when given.
         public var steps: [Int]? = nil
+        /// Thresholds τ of the support observables #{|w_i| > τ}.
+        public var thresholds: [Double] = [0.01, 0.1]
     }
 
     public var name: String = "run"
@@ -209,6 +214,8 @@ public struct Configuration: Sendable, Codable, Equatable {
                 sink.add("record.steps", "lists a step beyond training.steps = \(c.training.steps)\(YAMLSection.at(stepsNode))")
             }
         }
+        c.record.thresholds = record.numbers("thresholds", default: c.record.thresholds) { $0 > 0 ? nil : "must be positive" }
+        if c.record.thresholds.count > 16 { sink.add("record.thresholds", "at most 16 thresholds") }
         record.finish()
         c.device = top.string("device")
         top.finish()
@@ -234,7 +241,9 @@ public struct Configuration: Sendable, Codable, Equatable {
             }
             let x = path("X", required: true), y = path("y", required: true)
             let df = DataFiles(x: x ?? "", y: y ?? "", wStar: path("w_star", required: false),
-                               u0: path("u0", required: false), v0: path("v0", required: false))
+                               u0: path("u0", required: false), v0: path("v0", required: false),
+                               xTest: path("X_test", required: false), yTest: path("y_test", required: false))
+            if (df.xTest == nil) != (df.yTest == nil) { files.sink.add(files.path, "X_test and y_test go together") }
             files.finish()
             p.files = df
             p.delta = nil

@@ -1,10 +1,22 @@
-/// What an engine hands back at a checkpoint: observables only, per replica.
+/// What an engine hands back at a checkpoint: the observables of `ObservableSet`, per replica.
 public struct Observation: Sendable, Equatable {
-    /// Train loss ℓ(w) per replica (the batch's normalisation), widened to Double.
-    public var trainLoss: [Double]
+    /// The observables' names (`ObservableSet.names`).
+    public var names: [String]
+    /// `values[k][b]`: observable k of replica b, widened to Double.
+    public var values: [[Double]]
 
-    /// Observables from per-replica train losses.
-    public init(trainLoss: [Double]) { self.trainLoss = trainLoss }
+    /// Observations from their names and values.
+    public init(names: [String], values: [[Double]]) {
+        precondition(names.count == values.count)
+        self.names = names
+        self.values = values
+    }
+
+    /// Train loss ℓ(w) per replica (the batch's normalisation).
+    public var trainLoss: [Double] { values[0] }
+
+    /// One observable's values per replica.
+    public subscript(name: String) -> [Double]? { names.firstIndex(of: name).map { values[$0] } }
 }
 
 /// The state of every replica, read back from an engine (replica-major, in the batch's precision).

@@ -64,7 +64,20 @@ public struct Experiment: Sendable {
                     throw .badFile(path: label == "X" ? files.x : label == "y" ? files.y : files.wStar!, reason: "\(label) holds a non-finite value at flat index \(k)")
                 }
             }
-            datasets = [Dataset(x: RealArray(x.values, precision: precision), y: RealArray(y.values, precision: precision), wStar: wStar)]
+            var test: (x: RealArray, y: RealArray)? = nil
+            if let xtPath = files.xTest, let ytPath = files.yTest {
+                let xt = try NPY.read(path: xtPath), yt = try NPY.read(path: ytPath)
+                guard xt.shape.count == 2, xt.shape[1] == d, xt.shape[0] >= 1 else {
+                    throw .badFile(path: xtPath, reason: "X_test must have shape (n_test, \(d)) to match X of shape (\(n), \(d)), got \(xt.shape)")
+                }
+                guard yt.values.count == xt.shape[0], yt.shape.count == 1 || (yt.shape.count == 2 && yt.shape[1] == 1) else {
+                    throw .badFile(path: ytPath, reason: "y_test must have shape (\(xt.shape[0]),) to match X_test, got \(yt.shape)")
+                }
+                if let k = xt.values.firstIndex(where: { !$0.isFinite }) { throw .badFile(path: xtPath, reason: "X_test holds a non-finite value at flat index \(k)") }
+                if let k = yt.values.firstIndex(where: { !$0.isFinite }) { throw .badFile(path: ytPath, reason: "y_test holds a non-finite value at flat index \(k)") }
+                test = (RealArray(xt.values, precision: precision), RealArray(yt.values, precision: precision))
+            }
+            datasets = [Dataset(x: RealArray(x.values, precision: precision), y: RealArray(y.values, precision: precision), wStar: wStar, test: test)]
             if files.u0 != nil || files.v0 != nil {
                 guard c.model.parameterization != .deep, let u0p = files.u0, let v0p = files.v0 else {
                     throw .invalidConfiguration(file: "problem.files", issues: [ConfigIssue("problem.files", "u0 and v0 must be given together, for parameterization pm or uv")])
@@ -119,7 +132,9 @@ public struct Experiment: Sendable {
         }
         batch = try Batch(parameterization: c.model.parameterization, update: c.training.update, loss: c.training.loss,
                           precision: precision, dimension: d, samples: n, datasets: datasets, replicas: replicas,
-                          initialLayers: initial.map { RealArray($0, precision: precision) })
+                          initialLayers: initial.map { RealArray($0, precision: precision) },
+                          observables: ObservableSet(thresholds: c.record.thresholds),
+                          designVariance: c.problem.files != nil ? nil : (c.problem.designVariance == .one ? 1 : 1 / Double(d)))
     }
 
     /// A synthetic Gaussian data set (theory.md §1.4): X with iid N(0, 1) or N(0, 1/d) entries, a teacher with

@@ -5,12 +5,16 @@ public enum DLNSim {
     public static let version = "0.1.0"
 }
 
-/// What a run produced: the train loss of every replica at every checkpoint.
+/// What a run produced: every observable of every replica at every checkpoint.
 public struct RunResult: Sendable {
     /// Steps at which observables were recorded.
     public let checkpoints: [Int]
+    /// `observations[c]`: the observables at checkpoint c.
+    public let observations: [Observation]
     /// `trainLoss[c][b]`: loss of replica b at checkpoint c.
-    public let trainLoss: [[Double]]
+    public var trainLoss: [[Double]] { observations.map(\.trainLoss) }
+    /// The observables' names.
+    public var names: [String] { observations.first?.names ?? [] }
     /// Seconds spent stepping and observing (data generation and kernel builds excluded).
     public let seconds: Double
     /// Replicas × steps performed.
@@ -29,7 +33,7 @@ public enum Simulation {
                            progress: (Int, Int) -> Void = { _, _ in }) throws(DLNError) -> RunResult {
         try engine.initialize(experiment.batch)
         let start = DispatchTime.now().uptimeNanoseconds
-        var losses: [[Double]] = []
+        var observations: [Observation] = []
         var current = 0
         let total = experiment.checkpoints.last ?? 0
         for c in experiment.checkpoints {
@@ -40,11 +44,11 @@ public enum Simulation {
                 current += chunk
                 if current < c { progress(current, total) }
             }
-            losses.append(try engine.observe().trainLoss)
+            observations.append(try engine.observe())
             progress(current, total)
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return RunResult(checkpoints: experiment.checkpoints, trainLoss: losses, seconds: seconds,
+        return RunResult(checkpoints: experiment.checkpoints, observations: observations, seconds: seconds,
                          replicaSteps: Double(total) * Double(experiment.batch.layout.replicas),
                          engine: engine.deviceDescription)
     }
@@ -52,8 +56,17 @@ public enum Simulation {
 
 /// Writes a run's output folder: arrays NumPy loads directly, a grid table and a manifest.
 public enum RunOutput {
-    /// The files written, for the user's summary.
-    public static let files = ["loss.npy", "steps.npy", "times.npy", "grid.csv", "manifest.json"]
+    /// Values of one observable as [grid point, seed, checkpoint], flattened.
+    public static func array(_ result: RunResult, observable k: Int, gridPoints G: Int, seeds S: Int) -> [Double] {
+        let C = result.checkpoints.count
+        var out = [Double](repeating: 0, count: G * S * C)
+        for g in 0..<G {
+            for s in 0..<S {
+                for c in 0..<C { out[(g * S + s) * C + c] = result.observations[c].values[k][g * S + s] }
+            }
+        }
+        return out
+    }
 
     /// Creates the output folder and checks that a file can be written there, before any work is done.
     public static func prepare(_ directory: String) throws(DLNError) {
@@ -79,7 +92,7 @@ public enum RunOutput {
         unlink(probe)
     }
 
-    /// Writes `loss.npy` [grid point, seed, checkpoint], `steps.npy` [checkpoint], `times.npy`
+    /// Writes one `<observable>.npy` [grid point, seed, checkpoint] per observable, `steps.npy` [checkpoint], `times.npy`
     /// [grid point, checkpoint] (t = step·η), `grid.csv` and `manifest.json` into `directory`.
     public static func write(_ result: RunResult, experiment: Experiment, to directory: String,
                              state: EngineState? = nil) throws(DLNError) {
@@ -88,13 +101,9 @@ public enum RunOutput {
         func path(_ name: String) -> String { URL(fileURLWithPath: directory).appendingPathComponent(name).path }
         let points = experiment.gridPoints
         let G = points.count, S = c.seeds, C = result.checkpoints.count
-        var loss = [Double](repeating: 0, count: G * S * C)
-        for g in 0..<G {
-            for s in 0..<S {
-                for k in 0..<C { loss[(g * S + s) * C + k] = result.trainLoss[k][g * S + s] }
-            }
+        for (k, name) in result.names.enumerated() {
+            try NPY.write(array(result, observable: k, gridPoints: G, seeds: S), shape: [G, S, C], dtype: .float64, to: path("\(name).npy"))
         }
-        try NPY.write(loss, shape: [G, S, C], dtype: .float64, to: path("loss.npy"))
         try NPY.write(result.checkpoints.map(Double.init), shape: [C], dtype: .int64, to: path("steps.npy"))
         var times: [Double] = []
         for p in points { times += result.checkpoints.map { Double($0) * p.learningRate } }
@@ -118,7 +127,8 @@ public enum RunOutput {
             "steps": c.training.steps,
             "wall_seconds": result.seconds,
             "replica_steps_per_second": result.replicaStepsPerSecond,
-            "arrays": ["loss.npy": "train loss [grid point, seed, checkpoint]", "steps.npy": "step of each checkpoint",
+            "observables": result.names,
+            "arrays": ["<observable>.npy": "[grid point, seed, checkpoint]", "steps.npy": "step of each checkpoint",
                        "times.npy": "gradient-flow time t = step·η [grid point, checkpoint]"],
             "conventions": [
                 "loss": c.training.loss == .mean ? "(1/2n)|Xw - y|^2" : "(1/2)|Xw - y|^2",

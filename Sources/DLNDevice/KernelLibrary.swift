@@ -8,7 +8,7 @@ import Synchronization
 /// Set `DLNSIM_KERNELS_DIR` to a folder of `.cl` files to use those instead (while developing kernels).
 public enum KernelLibrary {
     /// The files, in the order they are concatenated into one program.
-    public static let files = ["common.cl", "residual.cl", "gradient.cl", "update.cl", "loss.cl"]
+    public static let files = ["common.cl", "residual.cl", "gradient.cl", "update.cl", "loss.cl", "observe.cl"]
 
     /// The environment variable that overrides the embedded sources.
     public static let overrideVariable = "DLNSIM_KERNELS_DIR"
@@ -20,6 +20,7 @@ public enum KernelLibrary {
         case "gradient.cl": PackageResources.gradient_cl
         case "update.cl": PackageResources.update_cl
         case "loss.cl": PackageResources.loss_cl
+        case "observe.cl": PackageResources.observe_cl
         default: preconditionFailure("unknown kernel file \(file)")
         }
     }

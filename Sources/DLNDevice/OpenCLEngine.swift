@@ -68,9 +68,14 @@ protocol DeviceBatchRunner: AnyObject {
 final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
     let layout: Layout
     let queue: CLCommandQueue
-    let residual: CLKernel, gradient: CLKernel, update: CLKernel, loss: CLKernel
-    let layers: CLBuffer, w: CLBuffer, r: CLBuffer, g: CLBuffer, lossBuffer: CLBuffer
+    let residual: CLKernel, gradient: CLKernel, update: CLKernel, loss: CLKernel, observeKernel: CLKernel
+    let layers: CLBuffer, w: CLBuffer, r: CLBuffer, g: CLBuffer, lossBuffer: CLBuffer, obs: CLBuffer
     let x: CLBuffer, y: CLBuffer, ds: CLBuffer, eta: CLBuffer, lambda: CLBuffer
+    let initial: CLBuffer, teacher: CLBuffer, hasTeacher: CLBuffer, decay: CLBuffer, thresholds: CLBuffer
+    let xTest: CLBuffer, yTest: CLBuffer
+    let observables: ObservableSet
+    let decayOf: (Int) -> [Double]
+    var stepsTaken = 0
     let sentinel = T(-12345.5)
     static var local: Int { Layout.lanes }
 
@@ -79,6 +84,7 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         let model = switch batch.parameterization { case .pm: 1; case .uv: 2; case .deep: 3 }
         var o = "-cl-std=CL1.2 -D REAL=\(T.openCLName) -D MODEL=\(model) -D DEPTH=\(batch.layout.layers)"
         o += " -D MULTIPLICATIVE=\(batch.update == .multiplicative ? 1 : 0)"
+        o += " -D NTHRESH=\(batch.observables.thresholds.count) -cl-fp32-correctly-rounded-divide-sqrt"
         if T.self == Double.self { o += " -D DLN_FP64" }
         return o
     }
@@ -92,6 +98,7 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         gradient = try CLKernel(program: program, name: "dln_gradient")
         update = try CLKernel(program: program, name: "dln_update")
         loss = try CLKernel(program: program, name: "dln_loss")
+        observeKernel = try CLKernel(program: program, name: "dln_observe")
         let weight = try CLKernel(program: program, name: "dln_weight")
         let canary = [T](repeating: sentinel, count: OpenCLEngine.canaryCount)
 
@@ -107,6 +114,18 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         ds = try CLBuffer(context: context, copying: batch.replicas.map { Int32($0.dataset) }, access: .readOnly)
         eta = try CLBuffer(context: context, copying: batch.replicas.map { T($0.eta) }, access: .readOnly)
         lambda = try CLBuffer(context: context, copying: batch.replicas.map { T($0.lambdaU) }, access: .readOnly)
+        initial = try CLBuffer(context: context, copying: packed, access: .readOnly)
+        teacher = try CLBuffer(context: context, copying: batch.datasets.flatMap { ds in
+            (ds.wStar ?? [Double](repeating: 0, count: lay.dimension)).map { T($0) } }, access: .readOnly)
+        hasTeacher = try CLBuffer(context: context, copying: batch.datasets.map { Int32($0.wStar == nil ? 0 : 1) }, access: .readOnly)
+        decay = try CLBuffer(context: context, copying: [T](repeating: 1, count: lay.replicas), access: .readOnly)
+        thresholds = try CLBuffer(context: context, copying: batch.observables.thresholds.map { T($0) }, access: .readOnly)
+        let nt = batch.testSamples
+        xTest = try CLBuffer(context: context, copying: nt > 0 ? batch.datasets.flatMap { $0.test!.x.values(as: T.self) } : [T(0)], access: .readOnly)
+        yTest = try CLBuffer(context: context, copying: nt > 0 ? batch.datasets.flatMap { $0.test!.y.values(as: T.self) } : [T(0)], access: .readOnly)
+        observables = batch.observables
+        obs = try CLBuffer(context: context, copying: [T](repeating: 0, count: lay.replicas * (observables.count - 1)) + canary)
+        decayOf = { [batch] steps in batch.decay(afterSteps: steps) }
 
         let B = Int32(lay.replicas), n = Int32(lay.samples), d = Int32(lay.dimension)
         let stride = Int64(lay.coordinateCount)
@@ -121,6 +140,14 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         try update.setArgument(6, layers); try update.setArgument(7, w)
         try loss.setArgument(0, B); try loss.setArgument(1, n); try loss.setArgument(2, T(batch.lossScale))
         try loss.setArgument(3, r); try loss.setArgument(4, lossBuffer)
+        let o = observeKernel
+        try o.setArgument(0, B); try o.setArgument(1, d); try o.setArgument(2, stride); try o.setArgument(3, ds)
+        try o.setArgument(4, w); try o.setArgument(5, layers); try o.setArgument(6, initial); try o.setArgument(7, teacher)
+        try o.setArgument(8, hasTeacher); try o.setArgument(9, decay); try o.setArgument(10, thresholds)
+        try o.setArgument(11, T(1 / Double(lay.dimension))); try o.setArgument(12, T(batch.designVariance ?? 0))
+        try o.setArgument(13, Int32(batch.designVariance == nil ? 0 : 1)); try o.setArgument(14, Int32(nt))
+        try o.setArgument(15, T(nt > 0 ? 1 / Double(nt) : 0)); try o.setArgument(16, xTest); try o.setArgument(17, yTest)
+        try o.setArgument(18, obs)
         try weight.setArgument(0, B); try weight.setArgument(1, d); try weight.setArgument(2, stride)
         try weight.setArgument(3, layers); try weight.setArgument(4, w)
         try queue.enqueue(weight, global: [lay.paddedReplicas, lay.dimension], local: [Self.local, 1])
@@ -136,13 +163,20 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
             if k % 256 == 255 { try queue.flush() }
         }
         try queue.flush()
+        stepsTaken += count
     }
 
     func observe() throws(CLError) -> Observation {
         try queue.enqueue(residual, global: [layout.paddedReplicas, layout.samples], local: [Self.local, 1])
         try queue.enqueue(loss, global: [layout.paddedReplicas], local: [Self.local])
-        let values = try queue.read(lossBuffer, as: T.self, count: layout.replicas)
-        return Observation(trainLoss: values.map { Double($0) })
+        try queue.write(decay, from: decayOf(stepsTaken).map { T($0) })
+        try queue.enqueue(observeKernel, global: [layout.paddedReplicas], local: [Self.local])
+        let B = layout.replicas, K = observables.count
+        let losses = try queue.read(lossBuffer, as: T.self, count: B)
+        let rest = try queue.read(obs, as: T.self, count: B * (K - 1))
+        var values = [losses.map { Double($0) }]
+        for k in 1..<K { values.append((0..<B).map { Double(rest[$0 * (K - 1) + k - 1]) }) }
+        return Observation(names: observables.names, values: values)
     }
 
     func state() throws(CLError) -> EngineState {
@@ -158,7 +192,8 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
     func canariesIntact() throws(CLError) -> Bool {
         let n = OpenCLEngine.canaryCount
         for (buffer, count) in [(layers, layout.layers * layout.coordinateCount), (w, layout.coordinateCount),
-                                (r, layout.sampleCount), (g, layout.coordinateCount), (lossBuffer, layout.replicas)] {
+                                (r, layout.sampleCount), (g, layout.coordinateCount), (lossBuffer, layout.replicas),
+                                (obs, layout.replicas * (observables.count - 1))] {
             let tail = try queue.read(buffer, as: T.self, count: n, offset: count)
             if tail.contains(where: { $0 != sentinel }) { return false }
         }

@@ -39,7 +39,7 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train the ensemble a YAML config describes and write its loss curves.",
         discussion: """
-            Writes into the output folder: loss.npy (train loss, shape [grid point, seed, checkpoint]), steps.npy (the checkpoint steps), times.npy (t = step·η, shape [grid point, checkpoint]), grid.csv (one row per grid point) and manifest.json. numpy.load and pandas.read_csv read them as they are.
+            Writes into the output folder one .npy per observable (train_loss.npy, test_error.npy, overlap.npy, …, each of shape [grid point, seed, checkpoint]), steps.npy (the checkpoint steps), times.npy (t = step·η, shape [grid point, checkpoint]), grid.csv (one row per grid point) and manifest.json. numpy.load and pandas.read_csv read them as they are.
             """)
 
     @Argument(help: "The experiment's YAML file (see examples/quickstart.yaml).")
@@ -76,7 +76,7 @@ struct Run: ParsableCommand {
                 fail("the results were written to \(fallback) instead")
             }
             print(String(format: "%.0f replica-steps/s (%.2f s) on %@", result.replicaStepsPerSecond, result.seconds, result.engine))
-            print("wrote \(RunOutput.files.joined(separator: ", ")) to \(outDir)")
+            print("wrote \(result.names.count) observables (\(result.names.prefix(3).map { $0 + ".npy" }.joined(separator: ", ")), …), steps.npy, times.npy, grid.csv, manifest.json to \(outDir)")
         } catch { fail(error) }
     }
 }

@@ -54,19 +54,23 @@ import Testing
         // Two chunks with an observation between them: observing must not perturb the trajectory.
         try cpu.step(count: c.steps / 2)
         try gpu.step(count: c.steps / 2)
-        let lossMid = (try cpu.observe().trainLoss, try gpu.observe().trainLoss)
+        let mid = (try cpu.observe(), try gpu.observe())
         try cpu.step(count: c.steps - c.steps / 2)
         try gpu.step(count: c.steps - c.steps / 2)
         let (a, b) = (try cpu.state(), try gpu.state())
         let ulp = maxULP(a, b)
-        let lossEnd = (try cpu.observe().trainLoss, try gpu.observe().trainLoss)
+        let end = (try cpu.observe(), try gpu.observe())
+        #expect(end.0.names == end.1.names && end.0.names.count == 16)
         let isPoCL = device.platform.name.contains("Portable Computing Language")
         print("equivalence \(c.testDescription): max ULP \(ulp) on \(device.name)")
         #expect(a.weights.doubles.allSatisfy { $0.isFinite }, "the trajectory diverged; pick a smaller step")
         if isPoCL {
             #expect(ulp == 0)
-            #expect(lossMid.0 == lossMid.1)
-            #expect(lossEnd.0 == lossEnd.1)
+            // Every observable (train loss, test error, overlaps, norms, supports, conservation) bit for bit.
+            for (k, name) in end.0.names.enumerated() {
+                #expect(mid.0.values[k].map(\.bitPattern) == mid.1.values[k].map(\.bitPattern), "\(name)")
+                #expect(end.0.values[k].map(\.bitPattern) == end.1.values[k].map(\.bitPattern), "\(name)")
+            }
         } else {
             #expect(ulp < 1 << 20)
         }

@@ -46,7 +46,7 @@ import Testing
         let cpu = try Self.run(["run", "examples/quickstart.yaml", "--device", "cpu", "--out", dir + "/cpu", "--quiet"])
         #expect(cpu.status == 0, "\(cpu.stderr)")
         #expect(cpu.stdout.contains("replica-steps/s"))
-        let loss = try NPY.read(path: dir + "/cpu/loss.npy")
+        let loss = try NPY.read(path: dir + "/cpu/train_loss.npy")
         #expect(loss.shape == [3, 64, 36] || loss.shape.prefix(2) == [3, 64])
         #expect(loss.values.allSatisfy { $0.isFinite })
         let steps = try NPY.read(path: dir + "/cpu/steps.npy")
@@ -63,7 +63,7 @@ import Testing
         let cl = try Self.run(["run", "examples/quickstart.yaml", "--device", "opencl", "--out", dir + "/cl", "--quiet"])
         if cl.status != 0 && cl.stderr.contains("no OpenCL platform") && !runningUnderCI { return }
         #expect(cl.status == 0, "\(cl.stderr)")
-        let clLoss = try NPY.read(path: dir + "/cl/loss.npy")
+        let clLoss = try NPY.read(path: dir + "/cl/train_loss.npy")
         #expect(clLoss.values.map(\.bitPattern) == loss.values.map(\.bitPattern), "PoCL and the CPU engine must agree bit for bit")
     }
 
@@ -114,7 +114,7 @@ import Testing
         let r = try Self.run(["run", dir + "/user.yaml", "--device", "opencl", "--out", dir + "/out", "--quiet"])
         if r.status != 0 && r.stderr.contains("no OpenCL platform") && !runningUnderCI { return }
         #expect(r.status == 0, "\(r.stderr)")
-        let loss = try NPY.read(path: dir + "/out/loss.npy")
+        let loss = try NPY.read(path: dir + "/out/train_loss.npy")
         #expect(loss.shape.prefix(2) == [2, 1])
         #expect(loss.values.last! < 1e-6)
     }

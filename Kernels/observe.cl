@@ -1,0 +1,109 @@
+/* observe.cl: every observable but the train loss, per replica (see Sources/DLNCore/Observables.swift).
+ *
+ * One pass over the coordinates j in ascending order, sums fma-accumulated from 0:
+ *   dist = Σ(w−w*)², overlap = Σ w·w*, norm = Σ w², l1 = Σ|w|, muv = Σ u·v, mq = Σ (u·u + v·v)·0.5,
+ *   dev = max_j |C_j − C0_j·decay|, scale = max_j |C0_j|   (C = u·v pm, u·u − v·v uv, u_l² − u_0² deep, l ≥ 1),
+ *   per threshold τ_t: cnt_t = #{|w_j| > τ_t}, tp_t = #{|w_j| > τ_t and w*_j ≠ 0}; nstar = #{w*_j ≠ 0}.
+ * Output obs[b·K + k], K = 9 + 3·NTHRESH, in the order of ObservableSet.names without train_loss:
+ *   test_error, overlap/d, norm/d, muv/d, mq/d, l1, sqrt(norm), dist, dev/scale (dev if scale = 0),
+ *   then per τ: cnt, tp/cnt (1 if cnt = 0), tp/nstar (1 if nstar = 0).
+ * test_error: with a held-out set (nt > 0), (1/nt)·Σ_i (x_i·w − y_i)²; else dist·dvar when the teacher is known.
+ * Unknown teacher (has_teacher[ds] = 0): overlap, dist, test_error (without a test set), precision, recall = NaN.
+ * Twin: CPUBatch.observables. NDRange: (padded B), local (16). Knob: NTHRESH (number of thresholds, ≥ 0).
+ */
+#ifndef NTHRESH
+#define NTHRESH 2
+#endif
+#define NOBS (9 + 3 * NTHRESH)
+
+kernel void dln_observe(const int B, const int d, const long stride,
+                        global const int* restrict ds, global const REAL* restrict w,
+                        global const REAL* restrict layers, global const REAL* restrict init,
+                        global const REAL* restrict teacher, global const int* restrict has_teacher,
+                        global const REAL* restrict decay, global const REAL* restrict thresholds,
+                        const REAL inv_d, const REAL dvar, const int use_dvar,
+                        const int nt, const REAL inv_nt,
+                        global const REAL* restrict xt, global const REAL* restrict yt,
+                        global REAL* restrict obs) {
+    const int b = get_global_id(0);
+    if (b >= B) return;
+    const int s = ds[b];
+    global const REAL* ws = teacher + (size_t)s * (size_t)d;
+    const REAL dec = decay[b];
+    REAL dist = 0, ov = 0, nrm = 0, l1 = 0, muv = 0, mq = 0, dev = 0, scale = 0, nstar = 0;
+    REAL cnt[NTHRESH + 1], tp[NTHRESH + 1];
+    for (int t = 0; t < NTHRESH; t++) { cnt[t] = 0; tp[t] = 0; }
+    for (int j = 0; j < d; j++) {
+        const size_t o = IDX(b, j, d);
+        const REAL wj = w[o], wsj = ws[j];
+        const REAL diff = wj - wsj;
+        dist = fma(diff, diff, dist);
+        ov = fma(wj, wsj, ov);
+        nrm = fma(wj, wj, nrm);
+        l1 = l1 + fabs(wj);
+#if MODEL == 3
+        const REAL a = layers[o], a0 = init[o];
+        for (int l = 1; l < DEPTH; l++) {
+            const REAL c = layers[l * stride + o] * layers[l * stride + o] - a * a;
+            const REAL c0 = init[l * stride + o] * init[l * stride + o] - a0 * a0;
+            dev = fmax(dev, fabs(c - c0 * dec));
+            scale = fmax(scale, fabs(c0));
+        }
+#else
+        const REAL u = layers[o], v = layers[stride + o], u0 = init[o], v0 = init[stride + o];
+        muv = fma(u, v, muv);
+        mq = mq + (u * u + v * v) * (REAL)0.5;
+#if MODEL == 1
+        const REAL c = u * v, c0 = u0 * v0;
+#else
+        const REAL c = u * u - v * v, c0 = u0 * u0 - v0 * v0;
+#endif
+        dev = fmax(dev, fabs(c - c0 * dec));
+        scale = fmax(scale, fabs(c0));
+#endif
+        const REAL star = wsj != (REAL)0 ? (REAL)1 : (REAL)0;
+        nstar = nstar + star;
+        for (int t = 0; t < NTHRESH; t++) {
+            if (fabs(wj) > thresholds[t]) {
+                cnt[t] = cnt[t] + (REAL)1;
+                tp[t] = tp[t] + star;
+            }
+        }
+    }
+    const int known = has_teacher[s];
+    const REAL nan_value = (REAL)NAN;
+    REAL test_error = nan_value;
+    if (nt > 0) {
+        REAL sse = 0;
+        for (int i = 0; i < nt; i++) {
+            global const REAL* row = xt + ((size_t)s * (size_t)nt + (size_t)i) * (size_t)d;
+            REAL acc = 0;
+            for (int j = 0; j < d; j++) acc = fma(row[j], w[IDX(b, j, d)], acc);
+            const REAL ri = acc - yt[(size_t)s * (size_t)nt + (size_t)i];
+            sse = fma(ri, ri, sse);
+        }
+        test_error = sse * inv_nt;
+    } else if (known && use_dvar) {
+        test_error = dist * dvar;
+    }
+    global REAL* out = obs + (size_t)b * NOBS;
+    out[0] = test_error;
+    out[1] = known ? ov * inv_d : nan_value;
+    out[2] = nrm * inv_d;
+#if MODEL == 3
+    out[3] = nan_value;
+    out[4] = nan_value;
+#else
+    out[3] = muv * inv_d;
+    out[4] = mq * inv_d;
+#endif
+    out[5] = l1;
+    out[6] = sqrt(nrm);
+    out[7] = known ? dist : nan_value;
+    out[8] = scale > (REAL)0 ? dev / scale : dev;
+    for (int t = 0; t < NTHRESH; t++) {
+        out[9 + 3 * t] = cnt[t];
+        out[10 + 3 * t] = known ? (cnt[t] > (REAL)0 ? tp[t] / cnt[t] : (REAL)1) : nan_value;
+        out[11 + 3 * t] = known ? (nstar > (REAL)0 ? tp[t] / nstar : (REAL)1) : nan_value;
+    }
+}

@@ -1,0 +1,46 @@
+/// The observables recorded at every checkpoint, per replica (theory.md §3). Every engine computes them on
+/// its own side (on the device for OpenCL) with the same operations; only these numbers cross to the host.
+///
+/// | name | value |
+/// |---|---|
+/// | `train_loss` | ℓ(w): (1/2n)‖Xw − y‖² or ½‖Xw − y‖² |
+/// | `test_error` | synthetic data: E_gen = ‖w − w*‖²_Σ = v·‖w − w*‖² (v = 1 or 1/d, the design variance); user data: mean of (x·w − y)² over the held-out set |
+/// | `overlap` | ⟨w, w*⟩/d |
+/// | `norm_sq` | ‖w‖²/d |
+/// | `mean_uv` | mean(u⊙v) (two-layer models; NaN for deep) |
+/// | `mean_q` | mean((u² + v²)/2) (two-layer models; NaN for deep) |
+/// | `l1_norm`, `l2_norm` | ‖w‖₁, ‖w‖₂ |
+/// | `dist_sq` | ‖w − w*‖² |
+/// | `conservation` | max_i |C_i(t) − C_i(0)e^{−2λ_u t}| / max_i |C_i(0)| with C = u⊙v (pm), u⊙u − v⊙v (uv), max over l of u_l⊙u_l − u_1⊙u_1 (deep); absolute when C(0) = 0. Zero for gradient flow; GD drifts by O(η²) |
+/// | `support@τ` | #{i : |w_i| > τ} |
+/// | `precision@τ`, `recall@τ` | of supp(w*) by {i : |w_i| > τ} (1 when the predicted, resp. true, support is empty) |
+///
+/// Quantities that need the teacher are NaN when it is unknown (user data without `w_star`).
+public struct ObservableSet: Sendable, Hashable {
+    /// The support thresholds τ.
+    public let thresholds: [Double]
+
+    /// The fixed observables, in output order.
+    public static let fixed = ["train_loss", "test_error", "overlap", "norm_sq", "mean_uv", "mean_q",
+                               "l1_norm", "l2_norm", "dist_sq", "conservation"]
+
+    /// Observables for a list of support thresholds.
+    public init(thresholds: [Double]) { self.thresholds = thresholds }
+
+    /// Every name, in output order (the kernels write them in this order).
+    public var names: [String] {
+        Self.fixed + thresholds.flatMap { t in ["support@\(format(t))", "precision@\(format(t))", "recall@\(format(t))"] }
+    }
+
+    /// Number of observables.
+    public var count: Int { Self.fixed.count + 3 * thresholds.count }
+
+    func format(_ t: Double) -> String {
+        var s = "\(t)"
+        if s.hasSuffix(".0") { s.removeLast(2) }
+        return s
+    }
+
+    /// All valid names, also for threshold-free lookup (`support`, `precision`, `recall` take any recorded τ).
+    public func contains(_ name: String) -> Bool { names.contains(name) }
+}
