@@ -80,7 +80,9 @@ final class Prepared: @unchecked Sendable {
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .throughput, replicaStepsPerSecond],
-        timeUnits: .milliseconds,
+        timeUnits: .microseconds,
+        // Raw counts, so that both engines' rows read in the same unit (automatic would mix K and #).
+        units: [replicaStepsPerSecond: .count, .throughput: .count],
         warmupIterations: 1,
         scalingFactor: .one,
         maxDuration: .seconds(3),

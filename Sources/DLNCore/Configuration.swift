@@ -120,20 +120,31 @@ public struct Configuration: Sendable, Codable, Equatable {
         public init() {}
         public var update: UpdateRule = .gd
         public var loss: LossNormalization = .mean
-        /// Number of steps.
+        /// Number of steps (when no horizon is given).
         public var steps: Int = 1000
+        /// Horizon in gradient-flow time t = steps·η; each learning rate then runs round(t/η) steps.
+        public var horizon: Double? = nil
         /// The penalty is factor·λ·Σ_l‖u_l‖², so u̇ ∋ −λ_u·u with λ_u = 2·factor·λ (default ½: λ_u = λ).
         public var decayFactor: Double = 0.5
         public var precision: Precision = .float32
     }
 
-    /// Values that vary between replicas inside one batch.
+    /// The grid: every combination of the listed values is a grid point. α, λ and η vary inside one batch;
+    /// the other axes (nil: the single value of problem/model/training) change the data or the model's shape,
+    /// and each of their combinations runs as its own batch.
     public struct Grid: Sendable, Codable, Equatable {
         /// The defaults.
         public init() {}
         public var alpha: [Double] = [0.1]
         public var weightDecay: [Double] = [0]
         public var learningRate: [Double] = [0.05]
+        public var d: [Int]? = nil
+        public var delta: [Double]? = nil
+        public var noise: [Double]? = nil
+        public var density: [Double]? = nil
+        public var depth: [Int]? = nil
+        public var parameterization: [Parameterization]? = nil
+        public var update: [UpdateRule]? = nil
     }
 
     /// When the observables are recorded.
@@ -165,7 +176,11 @@ public struct Configuration: Sendable, Codable, Equatable {
     public init() {}
 
     /// Number of grid points.
-    public var gridPoints: Int { grid.alpha.count * grid.weightDecay.count * grid.learningRate.count }
+    public var gridPoints: Int {
+        grid.alpha.count * grid.weightDecay.count * grid.learningRate.count * (grid.d?.count ?? 1) * (grid.delta?.count ?? 1)
+            * (grid.noise?.count ?? 1) * (grid.density?.count ?? 1) * (grid.depth?.count ?? 1)
+            * (grid.parameterization?.count ?? 1) * (grid.update?.count ?? 1)
+    }
     /// Total replicas: grid points × seeds.
     public var replicaCount: Int { gridPoints * seeds }
 
@@ -202,6 +217,7 @@ public struct Configuration: Sendable, Codable, Equatable {
         c.grid.alpha = grid.numbers("alpha", default: c.grid.alpha) { $0 > 0 ? nil : "must be positive" }
         c.grid.weightDecay = grid.numbers("weight_decay", default: c.grid.weightDecay) { $0 >= 0 ? nil : "must be ≥ 0" }
         c.grid.learningRate = grid.numbers("learning_rate", default: c.grid.learningRate) { $0 > 0 ? nil : "must be positive" }
+        readGridAxes(grid, into: &c, top: top)
         grid.finish()
         c.seeds = top.int("seeds", default: 1) { $0 >= 1 ? ($0 <= 100_000_000 ? nil : "is too large (at most 1e8)") : "must be at least 1" }
         c.seedOffset = top.int("seed_offset", default: 0) { $0 >= 0 ? nil : "must be ≥ 0" }
@@ -220,10 +236,19 @@ public struct Configuration: Sendable, Codable, Equatable {
         c.device = top.string("device")
         top.finish()
         // Cross-field checks.
-        if c.model.parameterization != .pm && c.training.update == .multiplicative {
-            sink.add("training.update", "the multiplicative update is defined for parameterization pm only, got \(c.model.parameterization.rawValue)")
+        let params = c.grid.parameterization ?? [c.model.parameterization]
+        let updates = c.grid.update ?? [c.training.update]
+        if updates.contains(.multiplicative), let other = params.first(where: { $0 != .pm }) {
+            sink.add(c.grid.update != nil || c.grid.parameterization != nil ? "grid" : "training.update",
+                     "the multiplicative update is defined for parameterization pm only, got \(other.rawValue)")
         }
-        let replicas = Double(c.grid.alpha.count * c.grid.weightDecay.count * c.grid.learningRate.count) * Double(c.seeds)
+        if let depths = c.grid.depth, params.contains(where: { $0 != .deep }) {
+            sink.add("grid.depth", "a depth grid needs parameterization deep for every grid point (pm and uv have 2 layers), got \(depths)")
+        }
+        if let scales = c.model.layerScales, let depths = c.grid.depth, depths.contains(where: { $0 != scales.count }) {
+            sink.add("model.init.layer_scales", "lists \(scales.count) values but grid.depth has other depths \(depths)")
+        }
+        let replicas = Double(c.gridPoints) * Double(c.seeds)
         if replicas > 1e8 { sink.add("seeds", "the run would have \(Int(replicas)) replicas (grid points × seeds); at most 1e8") }
         if !sink.issues.isEmpty { throw .invalidConfiguration(file: file, issues: sink.issues) }
         return c
@@ -281,6 +306,64 @@ public struct Configuration: Sendable, Codable, Equatable {
         s.finish()
     }
 
+    /// The grid axes that change the data or the model: each is a value or a list, and may not also be set in
+    /// its own section.
+    static func readGridAxes(_ g: YAMLSection, into c: inout Configuration, top: YAMLSection) {
+        func both(_ key: String, _ section: String, _ sectionKey: String) {
+            if g.has(key), top.sectionHas(section, sectionKey) {
+                g.sink.add(g.child(key), "is also set as \(section).\(sectionKey); give it in one place")
+            }
+        }
+        func ints(_ key: String, _ check: @escaping (Int) -> String?) -> [Int]? {
+            guard g.has(key) else { return nil }
+            let values = g.numbers(key, default: []) { v in
+                v != v.rounded() ? "must be a whole number" : check(Int(v))
+            }
+            return values.isEmpty ? nil : values.map { Int($0) }
+        }
+        func reals(_ key: String, _ check: @escaping (Double) -> String?) -> [Double]? {
+            guard g.has(key) else { return nil }
+            let values = g.numbers(key, default: [], check)
+            return values.isEmpty ? nil : values
+        }
+        func choices<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type) -> [E]? where E.RawValue == String {
+            guard let node = g.node(key) else { return nil }
+            let items: [Node]
+            if case .sequence(let seq) = node { items = Array(seq) } else { items = [node] }
+            var out: [E] = []
+            for (i, item) in items.enumerated() {
+                guard case .scalar(let sc) = item, let v = E(rawValue: sc.string) else {
+                    g.sink.add("\(g.child(key))\(items.count > 1 ? "[\(i)]" : "")", "must be one of \(E.allCases.map(\.rawValue).joined(separator: ", ")), got '\(item.string ?? "a non-text value")'")
+                    continue
+                }
+                out.append(v)
+            }
+            return out.isEmpty || out.count != items.count ? nil : out
+        }
+        both("d", "problem", "d"); both("delta", "problem", "delta"); both("delta", "problem", "n")
+        both("noise", "problem", "noise"); both("depth", "model", "depth")
+        both("parameterization", "model", "parameterization"); both("update", "training", "update")
+        c.grid.d = ints("d") { $0 >= 1 && $0 <= 100_000_000 ? nil : "must be a positive integer" }
+        c.grid.delta = reals("delta") { $0 > 0 && $0 <= 1e6 ? nil : "must be positive" }
+        c.grid.noise = reals("noise") { $0 >= 0 ? nil : "must be ≥ 0" }
+        c.grid.density = reals("density") { $0 >= 0 && $0 <= 1 ? nil : "must be in [0, 1]" }
+        c.grid.depth = ints("depth") { $0 >= 2 && $0 <= 64 ? nil : "must be between 2 and 64" }
+        c.grid.parameterization = choices("parameterization", Parameterization.self)
+        c.grid.update = choices("update", UpdateRule.self)
+        if c.problem.files != nil {
+            for key in ["d", "delta", "noise", "density"] where g.has(key) {
+                g.sink.add(g.child(key), "cannot vary when data come from files")
+            }
+        }
+        if c.grid.d != nil || c.grid.delta != nil {
+            for d in c.grid.d ?? [c.problem.d] {
+                for delta in c.grid.delta ?? [c.problem.delta ?? Double(c.problem.n) / Double(c.problem.d)] where (delta * Double(d)).rounded() < 1 {
+                    g.sink.add(g.path, "the grid point d = \(d), δ = \(delta) has n = round(δ·d) = 0 samples: δ·d must be at least 1 (about)")
+                }
+            }
+        }
+    }
+
     static func readModel(_ s: YAMLSection, into m: inout Model) {
         m.parameterization = s.choice("parameterization", default: .pm)
         m.depth = s.int("depth", default: 2) { $0 >= 2 && $0 <= 64 ? nil : "must be between 2 and 64" }
@@ -308,6 +391,10 @@ public struct Configuration: Sendable, Codable, Equatable {
         t.update = s.choice("update", default: .gd)
         t.loss = s.choice("loss", default: .mean)
         t.steps = s.int("steps", default: 1000) { $0 >= 0 ? ($0 <= 1_000_000_000_000 ? nil : "is too large") : "must be ≥ 0" }
+        if s.has("horizon") {
+            if s.has("steps") { s.sink.add(s.child("horizon"), "give either steps or horizon (t = steps·η), not both") }
+            t.horizon = s.double("horizon", default: 1) { $0 > 0 ? ($0 <= 1e15 ? nil : "is too large") : "must be positive" }
+        }
         t.decayFactor = s.double("weight_decay_factor", default: 0.5) { $0 > 0 ? nil : "must be positive" }
         t.precision = s.choice("precision", default: .float32)
         s.finish()

@@ -1,51 +1,164 @@
 import Foundation
 
-/// Turns a validated configuration into a batch: generates or loads the data, draws the
-/// initialisations, and fixes the checkpoint schedule. Deterministic: the same configuration gives the
-/// same batch on every machine.
+/// Turns a validated configuration into batches: generates or loads the data, draws the initialisations,
+/// and fixes the checkpoint schedule. Deterministic: the same configuration gives the same batches on every
+/// machine. Grid points that share the data and the model's shape (they differ in α, λ, η only) run as one
+/// batch; each other combination of the grid's axes is a batch of its own.
 public struct Experiment: Sendable {
     /// The configuration this experiment realises.
     public let configuration: Configuration
-    /// The batch to run.
-    public let batch: Batch
-    /// Steps at which observables are recorded (ascending, starting at 0, ending at training.steps).
-    public let checkpoints: [Int]
+    /// Every grid point, in output order (axes nested in the order of `GridPoint`'s fields, α outermost).
+    public let gridPoints: [GridPoint]
+    /// The seeds (each grid point runs one replica per seed).
+    public let seeds: [Int]
+    /// The batches, with the grid points each holds.
+    public let groups: [Group]
+    /// `steps[g][c]`: the step of checkpoint c of grid point g.
+    public let steps: [[Int]]
 
     /// One grid point's values.
     public struct GridPoint: Sendable, Hashable {
         public let alpha: Double
         public let weightDecay: Double
         public let learningRate: Double
+        public let d: Int
+        public let n: Int
+        public let noise: Double
+        public let density: Double
+        public let depth: Int
+        public let parameterization: Parameterization
+        public let update: UpdateRule
+        /// λ_u = 2·factor·λ.
+        public let lambdaU: Double
     }
 
-    /// The grid points in output order (α outermost, then λ, then η).
-    public var gridPoints: [GridPoint] { Self.gridPoints(configuration) }
+    /// A batch and the grid points (indices into `gridPoints`) whose replicas it holds, point-major, seed-minor.
+    public struct Group: Sendable {
+        public let batch: Batch
+        public let points: [Int]
+        /// The steps of its checkpoints (ascending; the same count for every group).
+        public let checkpoints: [Int]
+    }
+
+    /// A column of grid.csv and stats.csv.
+    public struct GridColumn: Sendable {
+        public let name: String
+        public let value: @Sendable (GridPoint) -> String
+    }
+
+    /// The grid's columns, for the tables.
+    public var gridColumns: [GridColumn] {
+        [GridColumn(name: "alpha") { "\($0.alpha)" }, GridColumn(name: "weight_decay") { "\($0.weightDecay)" },
+         GridColumn(name: "learning_rate") { "\($0.learningRate)" }, GridColumn(name: "lambda_u") { "\($0.lambdaU)" },
+         GridColumn(name: "d") { "\($0.d)" }, GridColumn(name: "n") { "\($0.n)" },
+         GridColumn(name: "delta") { "\(Double($0.n) / Double($0.d))" }, GridColumn(name: "noise") { "\($0.noise)" },
+         GridColumn(name: "density") { "\($0.density)" }, GridColumn(name: "depth") { "\($0.depth)" },
+         GridColumn(name: "parameterization") { $0.parameterization.rawValue }, GridColumn(name: "update") { $0.update.rawValue }]
+    }
+
+    /// Checkpoints per grid point.
+    public var checkpointCount: Int { groups.first?.checkpoints.count ?? 0 }
+    /// Total replicas over all batches.
+    public var replicaCount: Int { gridPoints.count * seeds.count }
+    /// `times[g][c]` = steps·η: gradient-flow time of each checkpoint.
+    public var times: [[Double]] { steps.enumerated().map { g, s in s.map { Double($0) * gridPoints[g].learningRate } } }
+    /// The first (or only) batch.
+    public var batch: Batch { groups[0].batch }
+    /// Steps of the first batch's checkpoints.
+    public var checkpoints: [Int] { groups[0].checkpoints }
+    /// Replica-steps of the whole run.
+    public var totalReplicaSteps: Double {
+        groups.reduce(0) { $0 + Double($1.checkpoints.last ?? 0) * Double($1.batch.layout.replicas) }
+    }
 
     static func gridPoints(_ c: Configuration) -> [GridPoint] {
+        let p = c.problem
         var out: [GridPoint] = []
         for a in c.grid.alpha {
             for l in c.grid.weightDecay {
-                for e in c.grid.learningRate { out.append(GridPoint(alpha: a, weightDecay: l, learningRate: e)) }
+                for e in c.grid.learningRate {
+                    for d in c.grid.d ?? [p.d] {
+                        for delta in c.grid.delta ?? [p.delta ?? -1] {
+                            for noise in c.grid.noise ?? [p.noise] {
+                                for density in c.grid.density ?? [p.teacherDensity] {
+                                    for depth in c.grid.depth ?? [c.model.depth] {
+                                        for model in c.grid.parameterization ?? [c.model.parameterization] {
+                                            for update in c.grid.update ?? [c.training.update] {
+                                                let n = delta > 0 ? max(1, Int((delta * Double(d)).rounded())) : p.n
+                                                out.append(GridPoint(alpha: a, weightDecay: l, learningRate: e, d: d, n: n, noise: noise,
+                                                                     density: density, depth: model == .deep ? depth : 2,
+                                                                     parameterization: model, update: update,
+                                                                     lambdaU: 2 * c.training.decayFactor * l))
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
         return out
     }
 
+    /// What makes two grid points need different batches.
+    struct GroupKey: Hashable {
+        let d: Int, n: Int, noise: Double, density: Double, depth: Int
+        let parameterization: Parameterization, update: UpdateRule
+        let eta: Double?  // only with a horizon in t: each η runs its own number of steps
+    }
+
     /// Builds the experiment (reads user files if the configuration names them).
     public init(_ c: Configuration) throws(DLNError) {
         configuration = c
-        checkpoints = Self.schedule(steps: c.training.steps, count: c.record.checkpoints, explicit: c.record.steps)
-        let precision = c.training.precision
-        let seeds = (0..<c.seeds).map { c.seedOffset + $0 }
+        let points = Self.gridPoints(c)
+        gridPoints = points
+        seeds = (0..<c.seeds).map { c.seedOffset + $0 }
+        var order: [GroupKey] = []
+        var members: [GroupKey: [Int]] = [:]
+        for (g, p) in points.enumerated() {
+            let key = GroupKey(d: p.d, n: p.n, noise: p.noise, density: p.density, depth: p.depth,
+                               parameterization: p.parameterization, update: p.update,
+                               eta: c.training.horizon == nil ? nil : p.learningRate)
+            if members[key] == nil { order.append(key) }
+            members[key, default: []].append(g)
+        }
+        // The checkpoint schedule: in steps, or in time t (then per learning rate).
+        let count = c.record.checkpoints
+        var groups: [Group] = []
+        var steps = [[Int]](repeating: [], count: points.count)
+        var user: UserData? = nil
+        if let files = c.problem.files { user = try UserData.load(files, configuration: c) }
+        for key in order {
+            let indices = members[key]!
+            let schedule: [Int]
+            if let horizon = c.training.horizon {
+                let etaMax = c.grid.learningRate.max()!
+                let times = Self.timeSchedule(horizon: horizon, first: min(etaMax, horizon), count: count, explicit: nil)
+                schedule = times.map { Int(($0 / key.eta!).rounded()) }
+            } else {
+                schedule = Self.schedule(steps: c.training.steps, count: count, explicit: c.record.steps)
+            }
+            for g in indices { steps[g] = schedule }
+            let batch = try Self.batch(c, points: indices.map { ($0, points[$0]) }, seeds: seeds, user: user)
+            groups.append(Group(batch: batch, points: indices, checkpoints: schedule))
+        }
+        self.groups = groups
+        self.steps = steps
+    }
 
-        // Data sets.
-        var datasets: [Dataset] = []
+    /// User data read from .npy files, shared by every grid point.
+    struct UserData {
+        let dataset: Dataset
+        let initial: (u: [Double], v: [Double])?
         let d: Int, n: Int
-        var initFromFiles: (u: [Double], v: [Double])? = nil
-        if let files = c.problem.files {
+
+        static func load(_ files: Configuration.DataFiles, configuration c: Configuration) throws(DLNError) -> UserData {
+            let precision = c.training.precision
             let x = try NPY.read(path: files.x)
             guard x.shape.count == 2 else { throw .badFile(path: files.x, reason: "X must be a 2-D array (n, d), got shape \(x.shape)") }
-            n = x.shape[0]; d = x.shape[1]
+            let n = x.shape[0], d = x.shape[1]
             guard n >= 1, d >= 1 else { throw .badFile(path: files.x, reason: "X has an empty dimension, shape \(x.shape)") }
             let y = try NPY.read(path: files.y)
             guard y.values.count == n, y.shape.count == 1 || (y.shape.count == 2 && y.shape[1] == 1) else {
@@ -59,9 +172,9 @@ public struct Experiment: Sendable {
                 }
                 wStar = w.values
             }
-            for (label, array) in [("X", x.values), ("y", y.values), ("w_star", wStar ?? [])] {
+            for (path, label, array) in [(files.x, "X", x.values), (files.y, "y", y.values), (files.wStar ?? "", "w_star", wStar ?? [])] {
                 if let k = array.firstIndex(where: { !$0.isFinite }) {
-                    throw .badFile(path: label == "X" ? files.x : label == "y" ? files.y : files.wStar!, reason: "\(label) holds a non-finite value at flat index \(k)")
+                    throw .badFile(path: path, reason: "\(label) holds a non-finite value at flat index \(k)")
                 }
             }
             var test: (x: RealArray, y: RealArray)? = nil
@@ -77,9 +190,9 @@ public struct Experiment: Sendable {
                 if let k = yt.values.firstIndex(where: { !$0.isFinite }) { throw .badFile(path: ytPath, reason: "y_test holds a non-finite value at flat index \(k)") }
                 test = (RealArray(xt.values, precision: precision), RealArray(yt.values, precision: precision))
             }
-            datasets = [Dataset(x: RealArray(x.values, precision: precision), y: RealArray(y.values, precision: precision), wStar: wStar, test: test)]
+            var initial: (u: [Double], v: [Double])? = nil
             if files.u0 != nil || files.v0 != nil {
-                guard c.model.parameterization != .deep, let u0p = files.u0, let v0p = files.v0 else {
+                guard c.model.parameterization != .deep, c.grid.parameterization == nil, let u0p = files.u0, let v0p = files.v0 else {
                     throw .invalidConfiguration(file: "problem.files", issues: [ConfigIssue("problem.files", "u0 and v0 must be given together, for parameterization pm or uv")])
                 }
                 let u0 = try NPY.read(path: u0p), v0 = try NPY.read(path: v0p)
@@ -89,36 +202,49 @@ public struct Experiment: Sendable {
                 if c.grid.alpha.count > 1 {
                     throw .invalidConfiguration(file: "grid.alpha", issues: [ConfigIssue("grid.alpha", "u0 and v0 from files fix the initialisation: list one alpha (it only labels the run)")])
                 }
-                initFromFiles = (u0.values, v0.values)
+                initial = (u0.values, v0.values)
             }
+            let dataset = Dataset(x: RealArray(x.values, precision: precision), y: RealArray(y.values, precision: precision), wStar: wStar, test: test)
+            return UserData(dataset: dataset, initial: initial, d: d, n: n)
+        }
+    }
+
+    /// The batch of grid points that share data and shape: replicas point-major, seed-minor.
+    static func batch(_ c: Configuration, points: [(index: Int, point: GridPoint)], seeds: [Int], user: UserData?) throws(DLNError) -> Batch {
+        let precision = c.training.precision
+        let first = points[0].point
+        let d = user?.d ?? first.d, n = user?.n ?? first.n
+        var problem = c.problem
+        problem.noise = first.noise
+        problem.teacherDensity = first.density
+        let shared = user != nil || c.problem.sharing == .shared
+        let datasets: [Dataset]
+        if let user {
+            datasets = [user.dataset]
         } else {
-            d = c.problem.d; n = c.problem.n
-            let dataSeeds = c.problem.sharing == .shared ? [c.problem.dataSeed] : seeds.map { c.problem.dataSeed + $0 }
-            let problem = c.problem
+            let dataSeeds = shared ? [c.problem.dataSeed] : seeds.map { c.problem.dataSeed + $0 }
             let slots = SharedSlots<Dataset>(count: dataSeeds.count)
+            let frozen = problem
             DispatchQueue.concurrentPerform(iterations: dataSeeds.count) { k in
-                slots[k] = Self.synthetic(seed: dataSeeds[k], d: d, n: n, problem: problem, precision: precision)
+                slots[k] = Self.synthetic(seed: dataSeeds[k], d: d, n: n, problem: frozen, precision: precision)
             }
             datasets = slots.values
         }
-
-        // Replicas and initial layers.
-        let layers = c.model.parameterization == .deep ? c.model.depth : 2
+        let layers = first.parameterization == .deep ? first.depth : 2
         var replicas: [Replica] = []
         var initial = [[Double]](repeating: [], count: layers)
-        for (g, point) in Self.gridPoints(c).enumerated() {
+        for (index, point) in points {
             for (s, seed) in seeds.enumerated() {
-                replicas.append(Replica(gridPoint: g, seed: seed, dataset: c.problem.sharing == .shared || c.problem.files != nil ? 0 : s,
-                                        alpha: point.alpha, lambda: point.weightDecay,
-                                        lambdaU: 2 * c.training.decayFactor * point.weightDecay, eta: point.learningRate))
+                replicas.append(Replica(gridPoint: index, seed: seed, dataset: shared ? 0 : s, alpha: point.alpha,
+                                        lambda: point.weightDecay, lambdaU: point.lambdaU, eta: point.learningRate))
                 let a = point.alpha
                 let rng = CounterRNG(seed: UInt64(seed))
-                switch c.model.parameterization {
+                switch first.parameterization {
                 case .pm:
-                    initial[0] += initFromFiles?.u ?? [Double](repeating: a, count: d)
-                    initial[1] += initFromFiles?.v ?? [Double](repeating: a, count: d)
+                    initial[0] += user?.initial?.u ?? [Double](repeating: a, count: d)
+                    initial[1] += user?.initial?.v ?? [Double](repeating: a, count: d)
                 case .uv:
-                    if let f = initFromFiles { initial[0] += f.u; initial[1] += f.v; break }
+                    if let f = user?.initial { initial[0] += f.u; initial[1] += f.v; break }
                     initial[0] += (0..<d).map { j in
                         c.model.uNoise == 0 ? a : a * (1 + c.model.uNoise * rng.gaussian(stream: RandomStream.initU.rawValue, index: UInt64(j)))
                     }
@@ -130,11 +256,21 @@ public struct Experiment: Sendable {
                 }
             }
         }
-        batch = try Batch(parameterization: c.model.parameterization, update: c.training.update, loss: c.training.loss,
-                          precision: precision, dimension: d, samples: n, datasets: datasets, replicas: replicas,
-                          initialLayers: initial.map { RealArray($0, precision: precision) },
-                          observables: ObservableSet(thresholds: c.record.thresholds),
-                          designVariance: c.problem.files != nil ? nil : (c.problem.designVariance == .one ? 1 : 1 / Double(d)))
+        return try Batch(parameterization: first.parameterization, update: first.update, loss: c.training.loss,
+                         precision: precision, dimension: d, samples: n, datasets: datasets, replicas: replicas,
+                         initialLayers: initial.map { RealArray($0, precision: precision) },
+                         observables: ObservableSet(thresholds: c.record.thresholds),
+                         designVariance: user != nil ? nil : (c.problem.designVariance == .one ? 1 : 1 / Double(d)))
+    }
+
+    /// Times 0, then `count` log-spaced times from `first` to `horizon`.
+    public static func timeSchedule(horizon: Double, first: Double, count: Int, explicit: [Double]?) -> [Double] {
+        var out: [Double] = [0]
+        if count == 1 { return [0, horizon] }
+        let lo = log(first), hi = log(horizon)
+        for k in 0..<count { out.append(exp(lo + (hi - lo) * Double(k) / Double(count - 1))) }
+        out[out.count - 1] = horizon
+        return out
     }
 
     /// A synthetic Gaussian data set (theory.md §1.4): X with iid N(0, 1) or N(0, 1/d) entries, a teacher with

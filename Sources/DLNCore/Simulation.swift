@@ -7,8 +7,10 @@ public enum DLNSim {
 
 /// What a run produced: every observable of every replica at every checkpoint.
 public struct RunResult: Sendable {
-    /// Steps at which observables were recorded.
+    /// Steps at which observables were recorded (of the first grid point).
     public let checkpoints: [Int]
+    /// `steps[g][c]`: the step of checkpoint c of grid point g.
+    public let steps: [[Int]]
     /// `observations[c]`: the observables at checkpoint c.
     public let observations: [Observation]
     /// `trainLoss[c][b]`: loss of replica b at checkpoint c.
@@ -26,31 +28,50 @@ public struct RunResult: Sendable {
     public var replicaStepsPerSecond: Double { seconds > 0 ? replicaSteps / seconds : 0 }
 }
 
-/// The data path: initialise an engine with the batch, step to each checkpoint, observe.
+/// The data path: for each batch, initialise the engine, step to each checkpoint, observe.
 public enum Simulation {
-    /// Runs an experiment on an engine. `progress(done, total)` is called after each checkpoint, in steps.
+    /// Runs an experiment on an engine. `progress(done, total)` is called as it goes, in replica-steps.
     public static func run(_ experiment: Experiment, on engine: any Engine,
-                           progress: (Int, Int) -> Void = { _, _ in }) throws(DLNError) -> RunResult {
-        try engine.initialize(experiment.batch)
-        let start = DispatchTime.now().uptimeNanoseconds
-        var observations: [Observation] = []
-        var current = 0
-        let total = experiment.checkpoints.last ?? 0
-        for c in experiment.checkpoints {
-            // Long gaps are cut into chunks so that progress keeps moving.
-            while current < c {
-                let chunk = min(c - current, max(1, total / 200))
-                try engine.step(count: chunk)
-                current += chunk
-                if current < c { progress(current, total) }
+                           progress: (Double, Double) -> Void = { _, _ in }) throws(DLNError) -> RunResult {
+        let G = experiment.gridPoints.count, S = experiment.seeds.count, C = experiment.checkpointCount
+        let B = G * S
+        let total = experiment.totalReplicaSteps
+        var done = 0.0
+        var names: [String] = []
+        var values: [[[Double]]] = []  // [c][k][global replica]
+        var seconds = 0.0
+        for group in experiment.groups {
+            try engine.initialize(group.batch)
+            let start = DispatchTime.now().uptimeNanoseconds
+            let replicas = Double(group.batch.layout.replicas)
+            let last = group.checkpoints.last ?? 0
+            var current = 0
+            for (c, step) in group.checkpoints.enumerated() {
+                // Long gaps are cut into chunks so that progress keeps moving.
+                while current < step {
+                    let chunk = min(step - current, max(1, last / 200))
+                    try engine.step(count: chunk)
+                    current += chunk
+                    done += Double(chunk) * replicas
+                    if current < step { progress(done, total) }
+                }
+                let o = try engine.observe()
+                if names.isEmpty {
+                    names = o.names
+                    values = [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: .nan, count: B), count: names.count), count: C)
+                }
+                for k in 0..<names.count {
+                    for (local, g) in group.points.enumerated() {
+                        for s in 0..<S { values[c][k][g * S + s] = o.values[k][local * S + s] }
+                    }
+                }
+                progress(done, total)
             }
-            observations.append(try engine.observe())
-            progress(current, total)
+            seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return RunResult(checkpoints: experiment.checkpoints, observations: observations, seconds: seconds,
-                         replicaSteps: Double(total) * Double(experiment.batch.layout.replicas),
-                         engine: engine.deviceDescription)
+        return RunResult(checkpoints: experiment.checkpoints, steps: experiment.steps,
+                         observations: values.map { Observation(names: names, values: $0) }, seconds: seconds,
+                         replicaSteps: total, engine: engine.deviceDescription)
     }
 }
 
@@ -66,6 +87,24 @@ public enum RunOutput {
             }
         }
         return out
+    }
+
+    /// The file that marks a folder as a dlnsim output (so that a rerun may overwrite it).
+    public static let marker = ".dlnsim-output"
+
+    static func writeMarker(_ directory: String) throws(DLNError) {
+        try OutputFile.write(text: "dlnsim \(DLNSim.version) output folder\n", to: URL(fileURLWithPath: directory).appendingPathComponent(marker).path)
+    }
+
+    /// Refuses a folder that exists, is not empty and is not a dlnsim output, unless `force`.
+    public static func checkOverwrite(_ directory: String, force: Bool) throws(DLNError) {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: directory, isDirectory: &isDirectory) else { return }
+        guard isDirectory.boolValue else { throw .outputFailure(path: directory, reason: "exists and is not a folder") }
+        let entries = (try? fm.contentsOfDirectory(atPath: directory)) ?? []
+        if entries.isEmpty || entries.contains(marker) || force { return }
+        throw .outputFailure(path: directory, reason: "the folder exists and is not a dlnsim output (\(entries.count) entries); choose another --out or pass --force")
     }
 
     /// Creates the output folder and checks that a file can be written there, before any work is done.
@@ -101,35 +140,38 @@ public enum RunOutput {
         func path(_ name: String) -> String { URL(fileURLWithPath: directory).appendingPathComponent(name).path }
         let points = experiment.gridPoints
         let G = points.count, S = c.seeds, C = result.checkpoints.count
+        try writeMarker(directory)
         for (k, name) in result.names.enumerated() {
             try NPY.write(array(result, observable: k, gridPoints: G, seeds: S), shape: [G, S, C], dtype: .float64, to: path("\(name).npy"))
         }
-        try NPY.write(result.checkpoints.map(Double.init), shape: [C], dtype: .int64, to: path("steps.npy"))
-        var times: [Double] = []
-        for p in points { times += result.checkpoints.map { Double($0) * p.learningRate } }
-        try NPY.write(times, shape: [G, C], dtype: .float64, to: path("times.npy"))
-        var csv = "point,alpha,weight_decay,learning_rate,lambda_u\n"
-        for (g, p) in points.enumerated() {
-            csv += "\(g),\(p.alpha),\(p.weightDecay),\(p.learningRate),\(2 * c.training.decayFactor * p.weightDecay)\n"
-        }
+        try NPY.write(result.steps.flatMap { $0.map(Double.init) }, shape: [G, C], dtype: .int64, to: path("steps.npy"))
+        try NPY.write(experiment.times.flatMap { $0 }, shape: [G, C], dtype: .float64, to: path("times.npy"))
+        let columns = experiment.gridColumns
+        var csv = "point," + columns.map(\.name).joined(separator: ",") + "\n"
+        for (g, p) in points.enumerated() { csv += "\(g)," + columns.map { $0.value(p) }.joined(separator: ",") + "\n" }
         try OutputFile.write(text: csv, to: path("grid.csv"))
+        let stats = RunStatistics(result, gridPoints: G, seeds: S)
+        try OutputFile.write(text: stats.csv(experiment: experiment, checkpoints: result.checkpoints, steps: result.steps), to: path("stats.csv"))
         let b = experiment.batch
         let manifest: [String: Any] = [
             "dlnsim_version": DLNSim.version,
             "name": c.name,
             "engine": result.engine,
             "precision": b.precision.rawValue,
-            "replicas": b.layout.replicas,
+            "replicas": experiment.replicaCount,
+            "batches": experiment.groups.count,
             "grid_points": G,
             "seeds": S,
-            "d": b.layout.dimension,
-            "n": b.layout.samples,
+            "d": experiment.gridPoints.map(\.d),
+            "n": experiment.gridPoints.map(\.n),
             "steps": c.training.steps,
             "wall_seconds": result.seconds,
             "replica_steps_per_second": result.replicaStepsPerSecond,
             "observables": result.names,
-            "arrays": ["<observable>.npy": "[grid point, seed, checkpoint]", "steps.npy": "step of each checkpoint",
-                       "times.npy": "gradient-flow time t = step·η [grid point, checkpoint]"],
+            "arrays": ["<observable>.npy": "[grid point, seed, checkpoint]", "steps.npy": "step of each checkpoint [grid point, checkpoint]",
+                       "times.npy": "gradient-flow time t = step·η [grid point, checkpoint]",
+                       "stats.csv": "ensemble statistics over seeds, one row per grid point × observable × checkpoint",
+                       "grid.csv": "one row per grid point"],
             "conventions": [
                 "loss": c.training.loss == .mean ? "(1/2n)|Xw - y|^2" : "(1/2)|Xw - y|^2",
                 "weight_decay": "penalty \(c.training.decayFactor)·λ·Σ_l |u_l|^2, so u' ∋ -λ_u·u with λ_u = \(2 * c.training.decayFactor)·λ",

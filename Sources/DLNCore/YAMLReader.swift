@@ -46,6 +46,12 @@ final class YAMLSection {
 
     func has(_ key: String) -> Bool { entries.contains { $0.key == key } }
 
+    /// Whether the mapping under `section` has `key` (without marking anything as read).
+    func sectionHas(_ section: String, _ key: String) -> Bool {
+        guard let node = entries.first(where: { $0.key == section })?.node, case .mapping(let m) = node else { return false }
+        return m.contains { $0.key.string == key }
+    }
+
     func section(_ key: String) -> YAMLSection { YAMLSection(path: child(key), node: node(key), sink: sink) }
 
     /// A finite number, or `nil` with a recorded problem.

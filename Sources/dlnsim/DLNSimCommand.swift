@@ -54,17 +54,22 @@ struct Run: ParsableCommand {
     @Flag(help: "No progress line on stderr.")
     var quiet = false
 
+    @Flag(help: "Write into an existing folder even if it is not a dlnsim output.")
+    var force = false
+
     func run() throws {
         do {
             let configuration = try Configuration.load(path: config)
             let request = try DeviceRequest(parsing: device ?? configuration.device ?? "auto")
             let outDir = out ?? "dlnsim-out/\(configuration.name)"
+            try RunOutput.checkOverwrite(outDir, force: force)
             try RunOutput.prepare(outDir)
             let experiment = try Experiment(configuration)
             let engine = try DeviceCatalog.engine(for: request, note: note)
-            let b = experiment.batch
-            note("dlnsim: \(b.layout.replicas) replicas (\(configuration.gridPoints) grid points × \(configuration.seeds) seeds), d = \(b.layout.dimension), n = \(b.layout.samples), \(configuration.training.steps) steps, \(b.precision.rawValue), on \(engine.deviceDescription)")
-            let progress = ProgressLine(enabled: !quiet, replicas: b.layout.replicas)
+            let shapes = Set(experiment.gridPoints.map { "d = \($0.d), n = \($0.n)" }).sorted().joined(separator: "; ")
+            let horizon = configuration.training.horizon.map { "t = \($0)" } ?? "\(configuration.training.steps) steps"
+            note("dlnsim: \(experiment.replicaCount) replicas (\(experiment.gridPoints.count) grid points × \(experiment.seeds.count) seeds) in \(experiment.groups.count) batch\(experiment.groups.count == 1 ? "" : "es"), \(shapes), \(horizon), \(configuration.training.precision.rawValue), on \(engine.deviceDescription)")
+            let progress = ProgressLine(enabled: !quiet)
             let result = try Simulation.run(experiment, on: engine, progress: progress.update)
             progress.finish()
             print(Summary.table(result, experiment: experiment))
@@ -76,7 +81,7 @@ struct Run: ParsableCommand {
                 fail("the results were written to \(fallback) instead")
             }
             print(String(format: "%.0f replica-steps/s (%.2f s) on %@", result.replicaStepsPerSecond, result.seconds, result.engine))
-            print("wrote \(result.names.count) observables (\(result.names.prefix(3).map { $0 + ".npy" }.joined(separator: ", ")), …), steps.npy, times.npy, grid.csv, manifest.json to \(outDir)")
+            print("wrote \(result.names.count) observables (\(result.names.prefix(3).map { $0 + ".npy" }.joined(separator: ", ")), …), steps.npy, times.npy, grid.csv, stats.csv, manifest.json to \(outDir)")
         } catch { fail(error) }
     }
 }

@@ -1,16 +1,27 @@
 import DLNCore
 import Foundation
 
-/// The table printed after a run: final train loss per grid point over its seeds.
+/// The table printed after a run: per grid point, the final train loss and test error over its seeds.
 enum Summary {
     static func table(_ result: RunResult, experiment: Experiment) -> String {
-        let seeds = experiment.configuration.seeds
-        var lines = ["point  alpha        lambda       eta          final loss: median      min           max"]
+        let S = experiment.seeds.count
+        let stats = RunStatistics(result, gridPoints: experiment.gridPoints.count, seeds: S)
+        let varying = experiment.gridColumns.filter { col in Set(experiment.gridPoints.map(col.value)).count > 1 }
+        let shown = varying.isEmpty ? Array(experiment.gridColumns.prefix(1)) : varying
+        let testIndex = result.names.firstIndex(of: "test_error")
+        let C = result.checkpoints.count
+        var header = "point  " + shown.map { $0.name.padding(toLength: max(11, $0.name.count), withPad: " ", startingAt: 0) }.joined(separator: "  ")
+        header += "  train loss (median, q10–q90)        test error (median)"
+        var lines = [header]
         for (g, p) in experiment.gridPoints.enumerated() {
-            let final = (0..<seeds).map { result.trainLoss.last![g * seeds + $0] }.sorted()
-            let median = final.count % 2 == 1 ? final[final.count / 2] : 0.5 * (final[final.count / 2 - 1] + final[final.count / 2])
-            lines.append(String(format: "%5d  %-11.4g  %-11.4g  %-11.4g  %-22.6g  %-12.4g  %-12.4g",
-                                g, p.alpha, p.weightDecay, p.learningRate, median, final.first!, final.last!))
+            let loss = stats.summaries[g][0][C - 1]
+            var line = String(format: "%5d  ", g) + shown.map { col in
+                col.value(p).padding(toLength: max(11, col.name.count), withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+            line += String(format: "  %-11.4g (%.3g–%.3g)", loss.median, loss.q10, loss.q90).padding(toLength: 36, withPad: " ", startingAt: 0)
+            if let t = testIndex { line += String(format: "%.4g", stats.summaries[g][t][C - 1].median) }
+            if loss.count < S { line += "  (\(S - loss.count) non-finite)" }
+            lines.append(line)
         }
         return lines.joined(separator: "\n")
     }

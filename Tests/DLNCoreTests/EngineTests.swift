@@ -138,3 +138,34 @@ import Testing
         }
     }
 }
+
+@Suite struct StatisticsTests {
+    @Test func summaryMatchesADirectComputation() {
+        let s = EnsembleSummary([4, 1, .nan, 3, 2, .infinity])
+        #expect(s.count == 4)
+        #expect(s.mean == 2.5)
+        #expect(abs(s.std - (5.0 / 3).squareRoot()) < 1e-15)
+        #expect(abs(s.sem - (5.0 / 3).squareRoot() / 2) < 1e-15)
+        #expect(s.median == 2.5)
+        #expect(abs(s.q10 - 1.3) < 1e-15 && abs(s.q90 - 3.7) < 1e-15)
+        let one = EnsembleSummary([7])
+        #expect(one.mean == 7 && one.median == 7 && one.std.isNaN && one.q90 == 7)
+        #expect(EnsembleSummary([.nan]).count == 0 && EnsembleSummary([]).mean.isNaN)
+    }
+
+    @Test func runStatisticsGroupSeedsByGridPoint() throws {
+        let e = try Experiment(try Configuration.parse(yaml: "problem: {d: 20, n: 10, data: independent}\ntraining: {steps: 50}\ngrid: {alpha: [0.1, 1]}\nseeds: 5\nrecord: {checkpoints: 3}"))
+        let r = try Simulation.run(e, on: CPUEngine())
+        let stats = RunStatistics(r, gridPoints: 2, seeds: 5)
+        for g in 0..<2 {
+            for c in 0..<r.checkpoints.count {
+                let direct = (0..<5).map { r.observations[c].values[0][g * 5 + $0] }
+                #expect(stats.summaries[g][0][c].mean == EnsembleSummary(direct).mean)
+            }
+        }
+        let csv = stats.csv(experiment: e, checkpoints: r.checkpoints, steps: r.steps)
+        let lines = csv.split(separator: "\n")
+        #expect(lines.count == 1 + 2 * r.names.count * r.checkpoints.count)
+        #expect(lines[0].hasPrefix("point,alpha,"))
+    }
+}

@@ -52,7 +52,8 @@ import Testing
         let steps = try NPY.read(path: dir + "/cpu/steps.npy")
         #expect(steps.values.first == 0 && steps.values.last == 3000)
         let grid = try String(contentsOfFile: dir + "/cpu/grid.csv", encoding: .utf8)
-        #expect(grid.hasPrefix("point,alpha,weight_decay,learning_rate,lambda_u\n0,0.01,"))
+        #expect(grid.hasPrefix("point,alpha,weight_decay,learning_rate,lambda_u,"))
+        #expect(grid.contains("\n0,0.01,0.0,0.02,"))
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/cpu/manifest.json"))) as? [String: Any]
         #expect(manifest?["replicas"] as? Int == 192)
         // Small α ends the run with a larger loss than large α on this horizon (the plateau ~ ln(1/α)).
@@ -65,6 +66,59 @@ import Testing
         #expect(cl.status == 0, "\(cl.stderr)")
         let clLoss = try NPY.read(path: dir + "/cl/train_loss.npy")
         #expect(clLoss.values.map(\.bitPattern) == loss.values.map(\.bitPattern), "PoCL and the CPU engine must agree bit for bit")
+    }
+
+    /// The real NumPy (and pandas, where installed) read every output file unchanged.
+    @Test func numpyReadsTheOutput() throws {
+        let dir = Self.temporary()
+        let r = try Self.run(["run", "examples/quickstart.yaml", "--device", "cpu", "--out", dir, "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let script = """
+            import glob, json, os, sys, csv
+            import numpy as np
+            d = sys.argv[1]
+            m = json.load(open(os.path.join(d, "manifest.json")))
+            G, S = m["grid_points"], m["seeds"]
+            times = np.load(os.path.join(d, "times.npy")); steps = np.load(os.path.join(d, "steps.npy"))
+            C = times.shape[1]
+            assert times.shape == (G, C) and steps.shape == (G, C) and steps.dtype == np.int64, (times.shape, steps.shape)
+            names = m["observables"]
+            for name in names:
+                a = np.load(os.path.join(d, name + ".npy"))
+                assert a.shape == (G, S, C) and a.dtype == np.float64, (name, a.shape)
+            loss = np.load(os.path.join(d, "train_loss.npy"))
+            rows = list(csv.DictReader(open(os.path.join(d, "stats.csv"))))
+            assert len(rows) == G * len(names) * C, len(rows)
+            for row in rows[:: max(1, len(rows) // 50)]:
+                if row["observable"] != "train_loss": continue
+                v = loss[int(row["point"]), :, int(row["checkpoint"])]
+                assert abs(float(row["mean"]) - v.mean()) <= 1e-12 * abs(v.mean()) + 1e-300
+                assert abs(float(row["median"]) - np.median(v)) <= 1e-12 * abs(v.mean()) + 1e-300
+                assert abs(float(row["q10"]) - np.quantile(v, 0.1)) <= 1e-12 * abs(v.mean()) + 1e-300
+                assert abs(float(row["std"]) - v.std(ddof=1)) <= 1e-9 * abs(v.std()) + 1e-300
+            try:
+                import pandas as pd
+                df = pd.read_csv(os.path.join(d, "stats.csv")); assert len(df) == len(rows)
+                pd.read_csv(os.path.join(d, "grid.csv"))
+            except ImportError:
+                pass
+            print("numpy ok", np.__version__, G, S, C, len(names))
+            """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script, dir]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        if text.contains("No module named 'numpy'") && !runningUnderCI {
+            print("numpy is not installed: skipping the NumPy check")
+            return
+        }
+        #expect(p.terminationStatus == 0, "\(text)")
+        #expect(text.contains("numpy ok"))
     }
 
     @Test func devicesListsEveryPlatform() throws {
