@@ -18,7 +18,7 @@ struct DLNSimCommand: ParsableCommand {
             Environment: DLNSIM_KERNELS_DIR=folder replaces the embedded OpenCL kernels with the .cl files of that folder.
             """,
         version: DLNSim.version,
-        subcommands: [Run.self, Devices.self])
+        subcommands: [Run.self, Plot.self, Devices.self])
 }
 
 /// Prints a message on stderr and exits non-zero: every user error ends here, with one clear message.
@@ -73,7 +73,10 @@ struct Run: ParsableCommand {
             let result = try Simulation.run(experiment, on: engine, progress: progress.update)
             progress.finish()
             print(Summary.table(result, experiment: experiment))
-            do { try RunOutput.write(result, experiment: experiment, to: outDir) } catch {
+            do {
+                try RunOutput.write(result, experiment: experiment, to: outDir)
+                try Report.write(OutputFolder(outDir))
+            } catch {
                 // Keep what was computed: write it to a fallback folder before failing.
                 let fallback = FileManager.default.temporaryDirectory.appendingPathComponent("dlnsim-\(configuration.name)-\(getpid())").path
                 note("error: \(error)")
@@ -81,7 +84,44 @@ struct Run: ParsableCommand {
                 fail("the results were written to \(fallback) instead")
             }
             print(String(format: "%.0f replica-steps/s (%.2f s) on %@", result.replicaStepsPerSecond, result.seconds, result.engine))
+            print("figures: \(outDir)/report.html")
             print("wrote \(result.names.count) observables (\(result.names.prefix(3).map { $0 + ".npy" }.joined(separator: ", ")), …), steps.npy, times.npy, grid.csv, stats.csv, manifest.json to \(outDir)")
+        } catch { fail(error) }
+    }
+}
+
+struct Plot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Redraw the figures and report.html of an output folder from its files.",
+        discussion: "Without options: train loss and test error against t, and the test error against the grid parameter with the most values. --observable NAME draws NAME against t; with --x PARAM, NAME at the last checkpoint against the grid parameter PARAM (alpha, weight_decay, learning_rate, d, delta, noise, density, depth).")
+
+    @Argument(help: "An output folder of `dlnsim run`.")
+    var folder: String
+
+    @Option(help: "An observable (a name from manifest.json's \"observables\", e.g. test_error, support@0.01).")
+    var observable: String?
+
+    @Option(name: .customLong("x"), help: "A grid parameter for the horizontal axis (needs --observable).")
+    var parameter: String?
+
+    func validate() throws {
+        if parameter != nil && observable == nil { throw ValidationError("--x needs --observable") }
+    }
+
+    func run() throws {
+        do {
+            let output = try OutputFolder(folder)
+            var extra: [(String, SVGPlot)] = []
+            if let observable {
+                let safe = observable.replacingOccurrences(of: "/", with: "_")
+                if let parameter {
+                    extra.append(("\(safe)_vs_\(parameter).svg", try Report.parameterFigure(output, observable: observable, parameter: parameter)))
+                } else {
+                    extra.append(("\(safe).svg", try Report.timeFigure(output, observable: observable)))
+                }
+            }
+            let files = try Report.write(output, extra: extra)
+            print("wrote \(files.joined(separator: ", ")) and report.html to \(folder)")
         } catch { fail(error) }
     }
 }
