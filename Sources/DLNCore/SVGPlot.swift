@@ -142,12 +142,15 @@ public struct SVGPlot {
         scale == .log ? (log10(v) - log10(r.0)) / (log10(r.1) - log10(r.0)) : (v - r.0) / (r.1 - r.0)
     }
 
-    /// Decades on log axes (every k-th when there are many); 1-2-5 steps on linear axes.
-    static func ticks(_ r: (Double, Double), _ scale: Scale) -> [Double] {
+    /// Tick positions: decades on log axes (every k-th when there are many); 1-2-5 steps on linear axes.
+    public static func ticks(_ r: (Double, Double), _ scale: Scale) -> [Double] {
         switch scale {
         case .log:
             let a = Int(Foundation.ceil(log10(r.0) - 1e-9)), b = Int(Foundation.floor(log10(r.1) + 1e-9))
-            guard a <= b else { return [] }
+            if b - a < 2 {  // a narrow range: 1, 2, 5 in each decade
+                let lo = Int(Foundation.floor(log10(r.0))), hi = Int(Foundation.ceil(log10(r.1)))
+                return (lo...hi).flatMap { e in [1.0, 2, 5].map { $0 * pow(10, Double(e)) } }.filter { $0 >= r.0 && $0 <= r.1 }
+            }
             let every = max(1, (b - a + 7) / 8)
             return stride(from: a, through: b, by: every).map { pow(10, Double($0)) }
         case .linear:
@@ -161,11 +164,13 @@ public struct SVGPlot {
         }
     }
 
-    static func label(_ v: Double, _ scale: Scale) -> String {
+    /// A tick's text.
+    public static func label(_ v: Double, _ scale: Scale) -> String {
         if scale == .log {
-            let e = Int(log10(v).rounded())
-            if (-2...3).contains(e) { return e < 0 ? String(format: "%g", v) : String(format: "%.0f", v) }
-            return "1e\(e)"
+            let e = Int(Foundation.floor(log10(v) + 1e-9))
+            let m = (v / pow(10, Double(e))).rounded()
+            if (-2...3).contains(e) { return String(format: "%g", v) }
+            return m == 1 ? "1e\(e)" : "\(Int(m))e\(e)"
         }
         return String(format: "%g", v)
     }

@@ -6,7 +6,7 @@ enum Summary {
     static func table(_ result: RunResult, experiment: Experiment) -> String {
         let S = experiment.seeds.count
         let stats = RunStatistics(result, gridPoints: experiment.gridPoints.count, seeds: S)
-        let varying = experiment.gridColumns.filter { col in Set(experiment.gridPoints.map(col.value)).count > 1 }
+        let varying = experiment.gridColumns.filter { col in !(["lambda_u", "n"].contains(col.name)) && Set(experiment.gridPoints.map(col.value)).count > 1 }
         let shown = varying.isEmpty ? Array(experiment.gridColumns.prefix(1)) : varying
         let testIndex = result.names.firstIndex(of: "test_error")
         let C = result.checkpoints.count

@@ -169,3 +169,33 @@ import Testing
         #expect(lines[0].hasPrefix("point,alpha,"))
     }
 }
+
+@Suite struct FigureTests {
+    /// A figure drawn from a run's files has its title, labelled axes, decade ticks, one line and band per
+    /// grid point and a legend naming them.
+    @Test func timeFigureContent() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dlnsim-fig-\(UUID().uuidString)").path
+        let e = try Experiment(try Configuration.parse(yaml: "problem: {d: 30, n: 15, data: independent}\ntraining: {steps: 300}\ngrid: {alpha: [0.01, 1]}\nseeds: 4\nrecord: {checkpoints: 10}"))
+        let r = try Simulation.run(e, on: CPUEngine())
+        try RunOutput.write(r, experiment: e, to: dir)
+        let files = try Report.write(OutputFolder(dir))
+        #expect(files.contains("train_loss.svg") && files.contains("test_error_vs_alpha.svg"))
+        let svg = try String(contentsOfFile: dir + "/train_loss.svg", encoding: .utf8)
+        #expect(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>\n"))
+        #expect(svg.contains("train loss vs t (median over 4 seeds, 10–90% band)"))
+        #expect(svg.contains(">t = step·η</text>") && svg.contains(">train loss</text>"))
+        #expect(svg.contains(">α = 0.01</text>") && svg.contains(">α = 1.0</text>"))
+        #expect(svg.components(separatedBy: "<polyline").count - 1 == 2)
+        #expect(svg.components(separatedBy: "<polygon").count - 1 == 2)
+        #expect(svg.contains(">0.1</text>") || svg.contains(">1</text>"))
+        let html = try String(contentsOfFile: dir + "/report.html", encoding: .utf8)
+        #expect(html.contains("<img src=\"train_loss.svg\"") && html.contains("replica_steps_per_second"))
+    }
+
+    @Test func ticks() {
+        #expect(SVGPlot.ticks((1e-3, 1e2), .log) == [1e-3, 1e-2, 1e-1, 1, 10, 100])
+        #expect(SVGPlot.ticks((0.3, 5), .log) == [0.5, 1, 2, 5])
+        #expect(SVGPlot.ticks((0, 1), .linear) == [0, 0.2, 0.4, 0.6000000000000001, 0.8, 1])
+        #expect(SVGPlot.label(1e-5, .log) == "1e-5" && SVGPlot.label(0.01, .log) == "0.01" && SVGPlot.label(2e5, .log) == "2e5")
+    }
+}
