@@ -242,6 +242,9 @@ public struct Configuration: Sendable, Codable, Equatable {
             sink.add(c.grid.update != nil || c.grid.parameterization != nil ? "grid" : "training.update",
                      "the multiplicative update is defined for parameterization pm only, got \(other.rawValue)")
         }
+        if let horizon = c.training.horizon, let eta = c.grid.learningRate.max(), (horizon / eta).rounded() < 1 {
+            sink.add("training.horizon", "t = \(horizon) is shorter than one step of η = \(eta) (steps = round(t/η) = 0)")
+        }
         if let depths = c.grid.depth, params.contains(where: { $0 != .deep }) {
             sink.add("grid.depth", "a depth grid needs parameterization deep for every grid point (pm and uv have 2 layers), got \(depths)")
         }
@@ -390,7 +393,7 @@ public struct Configuration: Sendable, Codable, Equatable {
     static func readTraining(_ s: YAMLSection, into t: inout Training) {
         t.update = s.choice("update", default: .gd)
         t.loss = s.choice("loss", default: .mean)
-        t.steps = s.int("steps", default: 1000) { $0 >= 0 ? ($0 <= 1_000_000_000_000 ? nil : "is too large") : "must be ≥ 0" }
+        t.steps = s.int("steps", default: 1000) { $0 >= 1 ? ($0 <= 1_000_000_000_000 ? nil : "is too large") : "must be at least 1" }
         if s.has("horizon") {
             if s.has("steps") { s.sink.add(s.child("horizon"), "give either steps or horizon (t = steps·η), not both") }
             t.horizon = s.double("horizon", default: 1) { $0 > 0 ? ($0 <= 1e15 ? nil : "is too large") : "must be positive" }

@@ -3,6 +3,23 @@ import Foundation
 /// The package's version, written into every manifest.
 public enum DLNSim {
     public static let version = "0.1.0"
+
+    /// The git commit of the source tree this binary was built from, when that tree is still there
+    /// (a development checkout); nil for a copied binary.
+    public static let gitCommit: String? = {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        guard FileManager.default.fileExists(atPath: root.appendingPathComponent(".git").path) else { return nil }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["git", "-C", root.path, "rev-parse", "HEAD"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return nil }
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        p.waitUntilExit()
+        return p.terminationStatus == 0 && text.count == 40 ? text : nil
+    }()
 }
 
 /// What a run produced: every observable of every replica at every checkpoint.
@@ -24,6 +41,9 @@ public struct RunResult: Sendable {
     /// Where it ran.
     public let engine: String
 
+    /// The final state of every batch (`Experiment.groups` order), when asked for.
+    public var finalStates: [EngineState]? = nil
+
     /// Throughput in replica-steps per second.
     public var replicaStepsPerSecond: Double { seconds > 0 ? replicaSteps / seconds : 0 }
 }
@@ -31,8 +51,9 @@ public struct RunResult: Sendable {
 /// The data path: for each batch, initialise the engine, step to each checkpoint, observe.
 public enum Simulation {
     /// Runs an experiment on an engine. `progress(done, total)` is called as it goes, in replica-steps.
-    public static func run(_ experiment: Experiment, on engine: any Engine,
+    public static func run(_ experiment: Experiment, on engine: any Engine, keepFinalState: Bool = false,
                            progress: (Double, Double) -> Void = { _, _ in }) throws(DLNError) -> RunResult {
+        var states: [EngineState] = []
         let G = experiment.gridPoints.count, S = experiment.seeds.count, C = experiment.checkpointCount
         let B = G * S
         let total = experiment.totalReplicaSteps
@@ -68,10 +89,13 @@ public enum Simulation {
                 progress(done, total)
             }
             seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if keepFinalState { states.append(try engine.state()) }
         }
-        return RunResult(checkpoints: experiment.checkpoints, steps: experiment.steps,
-                         observations: values.map { Observation(names: names, values: $0) }, seconds: seconds,
-                         replicaSteps: total, engine: engine.deviceDescription)
+        var result = RunResult(checkpoints: experiment.checkpoints, steps: experiment.steps,
+                               observations: values.map { Observation(names: names, values: $0) }, seconds: seconds,
+                               replicaSteps: total, engine: engine.deviceDescription)
+        if keepFinalState { result.finalStates = states }
+        return result
     }
 }
 
@@ -87,6 +111,37 @@ public enum RunOutput {
             }
         }
         return out
+    }
+
+    /// weights.npy [grid point, seed, d] and layers.npy [grid point, seed, layer, d] when every grid point has
+    /// the same d and depth; otherwise one weights_<point>.npy [seed, d] and layers_<point>.npy per grid point.
+    static func writeWeights(_ states: [EngineState], experiment: Experiment, path: (String) -> String) throws(DLNError) {
+        let S = experiment.seeds.count, G = experiment.gridPoints.count
+        var perPoint: [(w: [Double], layers: [[Double]], d: Int)?] = Array(repeating: nil, count: G)
+        for (group, state) in zip(experiment.groups, states) {
+            let d = group.batch.layout.dimension
+            let w = state.weights.doubles, ls = state.layers.map(\.doubles)
+            for (local, g) in group.points.enumerated() {
+                let range = (local * S * d)..<((local + 1) * S * d)
+                perPoint[g] = (Array(w[range]), ls.map { Array($0[range]) }, d)
+            }
+        }
+        let all = perPoint.compactMap { $0 }
+        let uniform = Set(all.map(\.d)).count == 1 && Set(all.map(\.layers.count)).count == 1
+        if uniform, let first = all.first {
+            let d = first.d, L = first.layers.count
+            try NPY.write(all.flatMap(\.w), shape: [G, S, d], dtype: .float64, to: path("weights.npy"))
+            var layers: [Double] = []
+            for p in all { for s in 0..<S { for l in 0..<L { layers += p.layers[l][(s * d)..<((s + 1) * d)] } } }
+            try NPY.write(layers, shape: [G, S, L, d], dtype: .float64, to: path("layers.npy"))
+        } else {
+            for (g, p) in all.enumerated() {
+                try NPY.write(p.w, shape: [S, p.d], dtype: .float64, to: path("weights_\(g).npy"))
+                var layers: [Double] = []
+                for s in 0..<S { for l in 0..<p.layers.count { layers += p.layers[l][(s * p.d)..<((s + 1) * p.d)] } }
+                try NPY.write(layers, shape: [S, p.layers.count, p.d], dtype: .float64, to: path("layers_\(g).npy"))
+            }
+        }
     }
 
     /// The file that marks a folder as a dlnsim output (so that a rerun may overwrite it).
@@ -150,11 +205,13 @@ public enum RunOutput {
         var csv = "point," + columns.map(\.name).joined(separator: ",") + "\n"
         for (g, p) in points.enumerated() { csv += "\(g)," + columns.map { $0.value(p) }.joined(separator: ",") + "\n" }
         try OutputFile.write(text: csv, to: path("grid.csv"))
+        if let states = result.finalStates { try writeWeights(states, experiment: experiment, path: path) }
         let stats = RunStatistics(result, gridPoints: G, seeds: S)
         try OutputFile.write(text: stats.csv(experiment: experiment, checkpoints: result.checkpoints, steps: result.steps), to: path("stats.csv"))
         let b = experiment.batch
         let manifest: [String: Any] = [
             "dlnsim_version": DLNSim.version,
+            "git_commit": DLNSim.gitCommit ?? "unknown",
             "name": c.name,
             "engine": result.engine,
             "precision": b.precision.rawValue,

@@ -57,6 +57,9 @@ struct Run: ParsableCommand {
     @Flag(help: "Write into an existing folder even if it is not a dlnsim output.")
     var force = false
 
+    @Flag(help: "Also write the final parameters: weights.npy [grid point, seed, d] and layers.npy [grid point, seed, layer, d].")
+    var saveWeights = false
+
     func run() throws {
         do {
             let configuration = try Configuration.load(path: config)
@@ -70,7 +73,7 @@ struct Run: ParsableCommand {
             let horizon = configuration.training.horizon.map { "t = \($0)" } ?? "\(configuration.training.steps) steps"
             note("dlnsim: \(experiment.replicaCount) replicas (\(experiment.gridPoints.count) grid points × \(experiment.seeds.count) seeds) in \(experiment.groups.count) batch\(experiment.groups.count == 1 ? "" : "es"), \(shapes), \(horizon), \(configuration.training.precision.rawValue), on \(engine.deviceDescription)")
             let progress = ProgressLine(enabled: !quiet)
-            let result = try Simulation.run(experiment, on: engine, progress: progress.update)
+            let result = try Simulation.run(experiment, on: engine, keepFinalState: saveWeights, progress: progress.update)
             progress.finish()
             print(Summary.table(result, experiment: experiment))
             do {

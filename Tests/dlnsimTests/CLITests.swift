@@ -132,6 +132,10 @@ import Testing
         ("model: {parameterization: resnet}\n", "model.parameterization: must be one of pm, uv, deep"),
         ("grid: {alpha: .nan}\n", "grid.alpha: must be a finite number, got NaN"),
         ("unknown_key: 1\n", "unknown_key: unknown key"),
+        ("training: {horizon: 0.001}\ngrid: {learning_rate: 0.05}\n", "training.horizon: t = 0.001 is shorter than one step"),
+        ("record: {thresholds: [0.1, 0]}\n", "record.thresholds[1]: must be positive"),
+        ("grid: {weight_decay: []}\n", "grid.weight_decay: must list at least one value"),
+        ("problem: {d: 50}\ngrid: {d: [10, 20]}\n", "grid.d: is also set as problem.d"),
     ])
     func badConfigsFailWithOneClearMessage(_ yaml: String, _ expected: String) throws {
         let dir = Self.temporary()
@@ -141,6 +145,29 @@ import Testing
         #expect(r.stderr.contains(expected), "\(r.stderr)")
         #expect(r.stderr.contains("bad.yaml"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/out"))
+    }
+
+    /// An existing folder that is not a dlnsim output is never overwritten by accident.
+    @Test func foreignFoldersNeedForceAndPlotChecksItsInput() throws {
+        let dir = Self.temporary()
+        try "precious".write(toFile: dir + "/notes.txt", atomically: true, encoding: .utf8)
+        let config = dir + "/c.yaml"
+        try "problem: {d: 10, n: 5}\ntraining: {steps: 20}\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let refused = try Self.run(["run", config, "--out", dir, "--quiet"])
+        #expect(refused.status != 0 && refused.stderr.contains("is not a dlnsim output") && refused.stderr.contains("--force"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/train_loss.npy"))
+        let out = dir + "/run"
+        #expect(try Self.run(["run", config, "--out", out, "--quiet", "--save-weights"]).status == 0)
+        #expect(try Self.run(["run", config, "--out", out, "--quiet"]).status == 0, "a dlnsim output folder may be rerun")
+        #expect(FileManager.default.fileExists(atPath: out + "/weights.npy") && FileManager.default.fileExists(atPath: out + "/report.html"))
+        let plot = try Self.run(["plot", out, "--observable", "l1_norm"])
+        #expect(plot.status == 0 && FileManager.default.fileExists(atPath: out + "/l1_norm.svg"))
+        let bad = try Self.run(["plot", out, "--observable", "nonsense"])
+        #expect(bad.status != 0 && bad.stderr.contains("no observable 'nonsense'") && bad.stderr.contains("train_loss"))
+        let badX = try Self.run(["plot", out, "--observable", "l1_norm", "--x", "colour"])
+        #expect(badX.status != 0 && badX.stderr.contains("no grid parameter 'colour'"))
+        let notOutput = try Self.run(["plot", dir])
+        #expect(notOutput.status != 0 && notOutput.stderr.contains("not a dlnsim output folder"))
     }
 
     @Test func badDeviceAndMissingFile() throws {
