@@ -155,6 +155,10 @@ public struct Configuration: Sendable, Codable, Equatable {
         public var checkpoints: Int = 30
         /// Explicit steps, used instead of log spacing when given.
         public var steps: [Int]? = nil
+        /// Where log spacing starts: a step (with `training.steps`) or a time (with `training.horizon`).
+        public var start: Double? = nil
+        /// Extra evenly spaced checkpoints.
+        public var linear: Int = 0
         /// Thresholds τ of the support observables #{|w_i| > τ}.
         public var thresholds: [Double] = [0.01, 0.1]
     }
@@ -230,6 +234,8 @@ public struct Configuration: Sendable, Codable, Equatable {
                 sink.add("record.steps", "lists a step beyond training.steps = \(c.training.steps)\(YAMLSection.at(stepsNode))")
             }
         }
+        if record.has("start") { c.record.start = record.double("start", default: 1) { $0 > 0 ? nil : "must be positive" } }
+        c.record.linear = record.int("linear", default: 0) { $0 >= 0 && $0 <= 100_000 ? nil : "must be between 0 and 100000" }
         c.record.thresholds = record.numbers("thresholds", default: c.record.thresholds) { $0 > 0 ? nil : "must be positive" }
         if c.record.thresholds.count > 16 { sink.add("record.thresholds", "at most 16 thresholds") }
         record.finish()

@@ -135,10 +135,12 @@ public struct Experiment: Sendable {
             let schedule: [Int]
             if let horizon = c.training.horizon {
                 let etaMax = c.grid.learningRate.max()!
-                let times = Self.timeSchedule(horizon: horizon, first: min(etaMax, horizon), count: count, explicit: nil)
+                let first = min(max(etaMax, c.record.start ?? etaMax), horizon)
+                let times = Self.timeSchedule(horizon: horizon, first: first, count: count, linear: c.record.linear)
                 schedule = times.map { Int(($0 / key.eta!).rounded()) }
             } else {
-                schedule = Self.schedule(steps: c.training.steps, count: count, explicit: c.record.steps)
+                schedule = Self.schedule(steps: c.training.steps, count: count, explicit: c.record.steps,
+                                         start: Int((c.record.start ?? 1).rounded()), linear: c.record.linear)
             }
             for g in indices { steps[g] = schedule }
             let batch = try Self.batch(c, points: indices.map { ($0, points[$0]) }, seeds: seeds, user: user)
@@ -263,14 +265,18 @@ public struct Experiment: Sendable {
                          designVariance: user != nil ? nil : (c.problem.designVariance == .one ? 1 : 1 / Double(d)))
     }
 
-    /// Times 0, then `count` log-spaced times from `first` to `horizon`.
-    public static func timeSchedule(horizon: Double, first: Double, count: Int, explicit: [Double]?) -> [Double] {
+    /// Times 0, then `count` log-spaced times from `first` to `horizon`, plus `linear` evenly spaced ones, sorted.
+    public static func timeSchedule(horizon: Double, first: Double, count: Int, linear: Int = 0) -> [Double] {
         var out: [Double] = [0]
-        if count == 1 { return [0, horizon] }
-        let lo = log(first), hi = log(horizon)
-        for k in 0..<count { out.append(exp(lo + (hi - lo) * Double(k) / Double(count - 1))) }
-        out[out.count - 1] = horizon
-        return out
+        if count == 1 {
+            out.append(horizon)
+        } else {
+            let lo = log(first), hi = log(horizon)
+            for k in 0..<count { out.append(exp(lo + (hi - lo) * Double(k) / Double(count - 1))) }
+            out[out.count - 1] = horizon
+        }
+        for k in stride(from: 1, through: linear, by: 1) { out.append(horizon * Double(k) / Double(linear)) }
+        return Array(Set(out)).sorted()
     }
 
     /// A synthetic Gaussian data set (theory.md §1.4): X with iid N(0, 1) or N(0, 1/d) entries, a teacher with
@@ -315,15 +321,17 @@ public struct Experiment: Sendable {
 
     /// Step 0, then `count` log-spaced steps from 1 to `steps` (deduplicated), or the explicit steps; always
     /// ends at `steps`.
-    public static func schedule(steps: Int, count: Int, explicit: [Int]?) -> [Int] {
+    /// `start` moves the first log-spaced step; `linear` adds that many evenly spaced steps.
+    public static func schedule(steps: Int, count: Int, explicit: [Int]?, start: Int = 1, linear: Int = 0) -> [Int] {
         var set: Set<Int> = [0, steps]
         if let explicit { set.formUnion(explicit) } else if steps >= 1 {
-            let top = log(Double(steps))
+            let bottom = log(Double(max(1, min(start, steps)))), top = log(Double(steps))
             for k in 0..<count {
                 let f = count == 1 ? 1.0 : Double(k) / Double(count - 1)
-                set.insert(min(steps, max(1, Int(exp(top * f).rounded()))))
+                set.insert(min(steps, max(1, Int(exp(bottom + (top - bottom) * f).rounded()))))
             }
         }
+        for k in stride(from: 1, through: linear, by: 1) { set.insert(Int((Double(steps) * Double(k) / Double(linear)).rounded())) }
         return set.sorted()
     }
 }

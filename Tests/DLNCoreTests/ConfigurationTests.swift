@@ -93,5 +93,8 @@ import Testing
         #expect(s == [0, 1, 10, 100, 1000])
         #expect(Experiment.schedule(steps: 5, count: 30, explicit: nil) == [0, 1, 2, 3, 4, 5])
         #expect(Experiment.schedule(steps: 50, count: 3, explicit: [7, 3]) == [0, 3, 7, 50])
+        #expect(Experiment.schedule(steps: 1000, count: 2, explicit: nil, start: 10, linear: 4) == [0, 10, 250, 500, 750, 1000])
+        let t = Experiment.timeSchedule(horizon: 100, first: 1, count: 3, linear: 2)
+        #expect(t.count == 5 && zip(t, [0.0, 1, 10, 50, 100]).allSatisfy { abs($0 - $1) < 1e-12 })
     }
 }
