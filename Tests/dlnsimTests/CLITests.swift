@@ -170,6 +170,25 @@ import Testing
         #expect(notOutput.status != 0 && notOutput.stderr.contains("not a dlnsim output folder"))
     }
 
+    /// DLNSIM_KERNELS_DIR replaces the embedded kernels; a kernel that does not build fails with the compiler's log.
+    @Test func kernelOverrideAndBuildFailure() throws {
+        let dir = Self.temporary()
+        let kernels = Self.root.appendingPathComponent("Kernels")
+        for file in try FileManager.default.contentsOfDirectory(atPath: kernels.path) where file.hasSuffix(".cl") {
+            var text = try String(contentsOfFile: kernels.appendingPathComponent(file).path, encoding: .utf8)
+            if file == "update.cl" { text = text.replacingOccurrences(of: "u = u * fu;", with: "u = u * fu_typo;") }
+            try text.write(toFile: dir + "/" + file, atomically: true, encoding: .utf8)
+        }
+        let r = try Self.run(["run", "examples/quickstart.yaml", "--device", "opencl", "--out", dir + "/out", "--quiet"],
+                             environment: ["DLNSIM_KERNELS_DIR": dir])
+        if r.stderr.contains("no OpenCL platform") && !runningUnderCI { return }
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("CL_BUILD_PROGRAM_FAILURE") && r.stderr.contains("fu_typo"), "\(r.stderr)")
+        let missing = try Self.run(["run", "examples/quickstart.yaml", "--device", "opencl", "--out", dir + "/out2", "--quiet"],
+                                   environment: ["DLNSIM_KERNELS_DIR": dir + "/nowhere"])
+        #expect(missing.status != 0 && missing.stderr.contains("cannot read kernel source"))
+    }
+
     @Test func badDeviceAndMissingFile() throws {
         let bad = try Self.run(["run", "examples/quickstart.yaml", "--device", "tpu"])
         #expect(bad.status != 0 && bad.stderr.contains("'tpu' is not a device"))
