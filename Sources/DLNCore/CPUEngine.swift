@@ -304,22 +304,39 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     func residual(block blk: Int) {
         let n = layout.samples, d = layout.dimension, L = Layout.lanes
         let wb = w + blk * d * L, rb = r + blk * n * L
-        if let s = shared[blk] {
-            let xs = x + s * n * d, ys = y + s * n
-            for i in 0..<n {
-                var acc = V(repeating: 0)
-                let row = xs + i * d
-                for j in 0..<d { acc = acc.addingProduct(V(repeating: row[j]), load(wb, j * L)) }
-                store(acc - V(repeating: ys[i]), rb, i * L)
-            }
-        } else {
+        // X rows for this block: broadcast scalars (shared data) or lane vectors (interleaved data).
+        let xs: UnsafeMutablePointer<T>, ys: UnsafeMutablePointer<T>, lanes: Bool
+        if let s = shared[blk] { (xs, ys, lanes) = (x + s * n * d, y + s * n, false) } else {
             let xb = interleaved[blk]!
-            for i in 0..<n {
-                var acc = V(repeating: 0)
-                let row = xb + i * d * L
-                for j in 0..<d { acc = acc.addingProduct(load(row, j * L), load(wb, j * L)) }
-                store(acc - load(xb, (n * d + i) * L), rb, i * L)
+            (xs, ys, lanes) = (xb, xb + n * d * L, true)
+        }
+        let rowStride = lanes ? d * L : d
+        @inline(__always) func xv(_ row: UnsafeMutablePointer<T>, _ j: Int) -> V { lanes ? load(row, j * L) : V(repeating: row[j]) }
+        @inline(__always) func yv(_ i: Int) -> V { lanes ? load(ys, i * L) : V(repeating: ys[i]) }
+        // Four rows at a time share each load of w[j]; every row still sums in ascending j.
+        var i = 0
+        while i + 4 <= n {
+            let r0 = xs + i * rowStride, r1 = r0 + rowStride, r2 = r1 + rowStride, r3 = r2 + rowStride
+            var a0 = V(repeating: 0), a1 = a0, a2 = a0, a3 = a0
+            for j in 0..<d {
+                let wj = load(wb, j * L)
+                a0 = a0.addingProduct(xv(r0, j), wj)
+                a1 = a1.addingProduct(xv(r1, j), wj)
+                a2 = a2.addingProduct(xv(r2, j), wj)
+                a3 = a3.addingProduct(xv(r3, j), wj)
             }
+            store(a0 - yv(i), rb, i * L)
+            store(a1 - yv(i + 1), rb, (i + 1) * L)
+            store(a2 - yv(i + 2), rb, (i + 2) * L)
+            store(a3 - yv(i + 3), rb, (i + 3) * L)
+            i += 4
+        }
+        while i < n {
+            let row = xs + i * rowStride
+            var acc = V(repeating: 0)
+            for j in 0..<d { acc = acc.addingProduct(xv(row, j), load(wb, j * L)) }
+            store(acc - yv(i), rb, i * L)
+            i += 1
         }
     }
 
@@ -329,20 +346,30 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
         let n = layout.samples, d = layout.dimension, L = Layout.lanes
         let rb = r + blk * n * L
         for j in 0..<d { g[j] = V(repeating: 0) }
-        if let s = shared[blk] {
-            let xs = x + s * n * d
-            for i in 0..<n {
-                let ri = load(rb, i * L)
-                let row = xs + i * d
-                for j in 0..<d { g[j] = g[j].addingProduct(V(repeating: row[j]), ri) }
+        let xs: UnsafeMutablePointer<T>, lanes: Bool
+        if let s = shared[blk] { (xs, lanes) = (x + s * n * d, false) } else { (xs, lanes) = (interleaved[blk]!, true) }
+        let rowStride = lanes ? d * L : d
+        @inline(__always) func xv(_ row: UnsafeMutablePointer<T>, _ j: Int) -> V { lanes ? load(row, j * L) : V(repeating: row[j]) }
+        // Four rows at a time: each g[j] is loaded and stored once per four rows, still adding rows in ascending i.
+        var i = 0
+        while i + 4 <= n {
+            let q0 = load(rb, i * L), q1 = load(rb, (i + 1) * L), q2 = load(rb, (i + 2) * L), q3 = load(rb, (i + 3) * L)
+            let r0 = xs + i * rowStride, r1 = r0 + rowStride, r2 = r1 + rowStride, r3 = r2 + rowStride
+            for j in 0..<d {
+                var gj = g[j]
+                gj = gj.addingProduct(xv(r0, j), q0)
+                gj = gj.addingProduct(xv(r1, j), q1)
+                gj = gj.addingProduct(xv(r2, j), q2)
+                gj = gj.addingProduct(xv(r3, j), q3)
+                g[j] = gj
             }
-        } else {
-            let xb = interleaved[blk]!
-            for i in 0..<n {
-                let ri = load(rb, i * L)
-                let row = xb + i * d * L
-                for j in 0..<d { g[j] = g[j].addingProduct(load(row, j * L), ri) }
-            }
+            i += 4
+        }
+        while i < n {
+            let qi = load(rb, i * L)
+            let row = xs + i * rowStride
+            for j in 0..<d { g[j] = g[j].addingProduct(xv(row, j), qi) }
+            i += 1
         }
         let scale = V(repeating: gradientScale)
         let etaV = load(eta, blk * L), lamV = load(lambda, blk * L)
