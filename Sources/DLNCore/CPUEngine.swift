@@ -186,8 +186,13 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
             let next = UnsafeMutablePointer<V>.allocate(capacity: depth)
             defer { g.deallocate(); u.deallocate(); next.deallocate() }
             for _ in 0..<count {
-                self.residual(block: blk)
-                self.gradientAndUpdate(block: blk, g: g, u: u, next: next)
+                if self.shared[blk] == nil {
+                    self.fusedProducts(block: blk, g: g)  // independent data: one pass over each replica's X
+                } else {
+                    self.residual(block: blk)
+                    self.gradient(block: blk, g: g)
+                }
+                self.update(block: blk, g: g, u: u, next: next)
             }
         }
         stepsTaken += count
@@ -342,7 +347,7 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
 
     /// g_j = (Σ_i X_ij·r_i, fused multiply-adds in ascending i)·scale, then the layer update and w.
     /// Twins of `dln_gradient` and `dln_update`.
-    func gradientAndUpdate(block blk: Int, g: UnsafeMutablePointer<V>, u: UnsafeMutablePointer<V>, next: UnsafeMutablePointer<V>) {
+    func gradient(block blk: Int, g: UnsafeMutablePointer<V>) {
         let n = layout.samples, d = layout.dimension, L = Layout.lanes
         let rb = r + blk * n * L
         for j in 0..<d { g[j] = V(repeating: 0) }
@@ -371,6 +376,30 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
             for j in 0..<d { g[j] = g[j].addingProduct(xv(row, j), qi) }
             i += 1
         }
+    }
+
+    /// Residual and gradient in one pass over the rows of lane-interleaved data: row i (16 lanes × d) is
+    /// read from memory once, for r_i and then for g += X_i·r_i while it sits in L1. The sums keep their
+    /// order (r_i over ascending j, each g_j over ascending i), so the result is bit-identical to the
+    /// two-pass form; the traffic from memory halves.
+    func fusedProducts(block blk: Int, g: UnsafeMutablePointer<V>) {
+        let n = layout.samples, d = layout.dimension, L = Layout.lanes
+        let wb = w + blk * d * L, rb = r + blk * n * L
+        let xb = interleaved[blk]!, yb = xb + n * d * L
+        for j in 0..<d { g[j] = V(repeating: 0) }
+        for i in 0..<n {
+            let row = xb + i * d * L
+            var acc = V(repeating: 0)
+            for j in 0..<d { acc = acc.addingProduct(load(row, j * L), load(wb, j * L)) }
+            let ri = acc - load(yb, i * L)
+            store(ri, rb, i * L)
+            for j in 0..<d { g[j] = g[j].addingProduct(load(row, j * L), ri) }
+        }
+    }
+
+    /// The layer update and w from the gradient sums g (scaled here). Twin of `dln_update`.
+    func update(block blk: Int, g: UnsafeMutablePointer<V>, u: UnsafeMutablePointer<V>, next: UnsafeMutablePointer<V>) {
+        let d = layout.dimension, L = Layout.lanes
         let scale = V(repeating: gradientScale)
         let etaV = load(eta, blk * L), lamV = load(lambda, blk * L)
         let stride = layout.coordinateCount
