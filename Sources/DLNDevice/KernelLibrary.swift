@@ -21,12 +21,13 @@ public enum KernelLibrary {
         case "update.cl": PackageResources.update_cl
         case "loss.cl": PackageResources.loss_cl
         case "observe.cl": PackageResources.observe_cl
+        case "peak.cl": PackageResources.peak_cl
         default: preconditionFailure("unknown kernel file \(file)")
         }
     }
 
     /// The program source: every file, concatenated, from the override folder when one is set.
-    public static func source() throws(DLNError) -> String {
+    public static func source(files: [String] = files) throws(DLNError) -> String {
         let folder = ProcessInfo.processInfo.environment[overrideVariable].flatMap { $0.isEmpty ? nil : $0 }
         var parts: [String] = []
         for file in files {

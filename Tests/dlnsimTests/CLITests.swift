@@ -121,6 +121,22 @@ import Testing
         #expect(text.contains("numpy ok"))
     }
 
+    /// `dlnsim bench` times the CPU engine and every OpenCL device on the same batch (correctness of the
+    /// report only; speeds are not asserted).
+    @Test func benchComparesEnginesOnTheSameWork() throws {
+        let r = try Self.run(["bench", "--d", "24", "--n", "12", "--batch", "16", "--steps", "3", "--repetitions", "1", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(rows.count >= 2, "one row per regime and engine")
+        #expect(rows.allSatisfy { ($0["replica_steps_per_second"] as? Double ?? 0) > 0 && ($0["replicas"] as? Int) == 16 })
+        #expect(rows.contains { ($0["device"] as? String) == "CPU engine" && ($0["speedup_over_cpu"] as? Double) == 1 })
+        if runningUnderCI { #expect(rows.contains { ($0["device"] as? String ?? "").hasPrefix("OpenCL") }) }
+        let table = try Self.run(["bench", "--d", "8", "--n", "4", "--batch", "16", "--steps", "2", "--repetitions", "1", "--regime", "S", "--device", "cpu"])
+        #expect(table.status == 0 && table.stdout.contains("replica-steps/s") && table.stdout.contains("CPU engine"))
+        let bad = try Self.run(["bench", "--regime", "X"])
+        #expect(bad.status != 0 && bad.stderr.contains("--regime must be S or I"))
+    }
+
     @Test func devicesListsEveryPlatform() throws {
         let r = try Self.run(["devices"])
         #expect(r.status == 0)
