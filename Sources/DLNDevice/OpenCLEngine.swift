@@ -1,11 +1,26 @@
 import DLNCore
 import OpenCLKit
 
+/// How the two products are laid out in work-items.
+public enum KernelShape: String, Sendable, CaseIterable {
+    /// One work-item per output element (residual.cl, gradient.cl): neighbouring replicas in neighbouring
+    /// work-items, coalesced on GPUs.
+    case scalar
+    /// One work-item per block of 16 replicas and four outputs, in 16-wide vectors (products_v16.cl): what
+    /// CPU devices (PoCL) vectorise.
+    case vector16
+
+    /// The shape for a device: vector16 on CPU devices, scalar elsewhere.
+    public static func preferred(for device: CLDevice) -> KernelShape { device.type == .cpu ? .vector16 : .scalar }
+}
+
 /// The OpenCL engine: the kernels of Kernels/ run every replica of a batch on one device. The state stays
 /// on the device between observations; only the per-replica losses (and, on request, the state) are read.
 public final class OpenCLEngine: Engine {
     /// The device.
     public let device: CLDevice
+    /// The shape of the product kernels.
+    public let shape: KernelShape
     let context: CLContext
     let queue: CLCommandQueue
     private var impl: (any DeviceBatchRunner)?
@@ -13,16 +28,17 @@ public final class OpenCLEngine: Engine {
     /// Extra elements after every output buffer, filled with a sentinel and checked by `canariesIntact()`.
     public static let canaryCount = 16
 
-    /// An engine on one OpenCL device.
-    public init(device: CLDevice) throws(DLNError) {
+    /// An engine on one OpenCL device; `shape` nil chooses by device type.
+    public init(device: CLDevice, shape: KernelShape? = nil) throws(DLNError) {
         self.device = device
+        self.shape = shape ?? KernelShape.preferred(for: device)
         do {
             context = try CLContext(device: device)
             queue = try CLCommandQueue(context: context)
         } catch { throw .deviceFailure("cannot open \(device.name): \(error)") }
     }
 
-    public var deviceDescription: String { "OpenCL \(device.name) (\(device.platform.name), driver \(device.driverVersion))" }
+    public var deviceDescription: String { "OpenCL \(device.name) (\(device.platform.name), driver \(device.driverVersion), \(shape.rawValue) kernels)" }
 
     public func initialize(_ batch: Batch) throws(DLNError) {
         if batch.precision == .float64 && !device.supportsFP64 {
@@ -30,8 +46,8 @@ public final class OpenCLEngine: Engine {
         }
         do {
             switch batch.precision {
-            case .float32: impl = try DeviceBatch<Float>(batch, context: context, queue: queue)
-            case .float64: impl = try DeviceBatch<Double>(batch, context: context, queue: queue)
+            case .float32: impl = try DeviceBatch<Float>(batch, context: context, queue: queue, shape: shape)
+            case .float64: impl = try DeviceBatch<Double>(batch, context: context, queue: queue, shape: shape)
             }
         } catch let error as DLNError { throw error } catch { throw .deviceFailure("\(error)") }
     }
@@ -69,6 +85,9 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
     let layout: Layout
     let queue: CLCommandQueue
     let residual: CLKernel, gradient: CLKernel, update: CLKernel, loss: CLKernel, observeKernel: CLKernel
+    let shape: KernelShape
+    let residual16: CLKernel, gradient16: CLKernel
+    let blockDS: CLBuffer, blockXI: CLBuffer, xi: CLBuffer
     let layers: CLBuffer, w: CLBuffer, r: CLBuffer, g: CLBuffer, lossBuffer: CLBuffer, obs: CLBuffer
     let x: CLBuffer, y: CLBuffer, ds: CLBuffer, eta: CLBuffer, lambda: CLBuffer
     let initial: CLBuffer, teacher: CLBuffer, hasTeacher: CLBuffer, decay: CLBuffer, thresholds: CLBuffer
@@ -82,17 +101,18 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
     /// The -D options selecting the model and precision.
     static func options(_ batch: Batch) -> String {
         let model = switch batch.parameterization { case .pm: 1; case .uv: 2; case .deep: 3 }
-        var o = "-cl-std=CL1.2 -D REAL=\(T.openCLName) -D MODEL=\(model) -D DEPTH=\(batch.layout.layers)"
+        var o = "-cl-std=CL1.2 -D REAL=\(T.openCLName) -D REAL16=\(T.openCLName)16 -D MODEL=\(model) -D DEPTH=\(batch.layout.layers)"
         o += " -D MULTIPLICATIVE=\(batch.update == .multiplicative ? 1 : 0)"
         o += " -D NTHRESH=\(batch.observables.thresholds.count) -cl-fp32-correctly-rounded-divide-sqrt"
         if T.self == Double.self { o += " -D DLN_FP64" }
         return o
     }
 
-    init(_ batch: Batch, context: CLContext, queue: CLCommandQueue) throws {
+    init(_ batch: Batch, context: CLContext, queue: CLCommandQueue, shape: KernelShape) throws {
         let lay = batch.layout
         layout = lay
         self.queue = queue
+        self.shape = shape
         let program = try KernelLibrary.program(context: context, source: try KernelLibrary.source(), options: Self.options(batch))
         residual = try CLKernel(program: program, name: "dln_residual")
         gradient = try CLKernel(program: program, name: "dln_gradient")
@@ -100,6 +120,8 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         loss = try CLKernel(program: program, name: "dln_loss")
         observeKernel = try CLKernel(program: program, name: "dln_observe")
         let weight = try CLKernel(program: program, name: "dln_weight")
+        residual16 = try CLKernel(program: program, name: "dln_residual_v16")
+        gradient16 = try CLKernel(program: program, name: "dln_gradient_v16")
         let canary = [T](repeating: sentinel, count: OpenCLEngine.canaryCount)
 
         var packed: [T] = []
@@ -127,7 +149,42 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         obs = try CLBuffer(context: context, copying: [T](repeating: 0, count: lay.replicas * (observables.count - 1)) + canary)
         decayOf = { [batch] steps in batch.decay(afterSteps: steps) }
 
+        // Per block: the one data set its lanes share, or −1 and an offset into lane-interleaved data
+        // (padding lanes use the block's first replica's data set, as in the CPU engine).
+        var dsPerBlock: [Int32] = [], xiOffsets: [Int64] = [], interleavedData: [T] = []
+        let xs = batch.datasets.map { $0.x.values(as: T.self) }, ys = batch.datasets.map { $0.y.values(as: T.self) }
+        let nd = lay.samples * lay.dimension
+        for blk in 0..<lay.blocks {
+            let lanes = (0..<Layout.lanes).map { lane in
+                let b = blk * Layout.lanes + lane
+                return batch.replicas[b < lay.replicas ? b : blk * Layout.lanes].dataset
+            }
+            if shape == .vector16 && Set(lanes).count > 1 {
+                dsPerBlock.append(-1)
+                xiOffsets.append(Int64(interleavedData.count))
+                var block = [T](repeating: 0, count: (nd + lay.samples) * Layout.lanes)
+                for (lane, s) in lanes.enumerated() {
+                    for k in 0..<nd { block[k * Layout.lanes + lane] = xs[s][k] }
+                    for i in 0..<lay.samples { block[(nd + i) * Layout.lanes + lane] = ys[s][i] }
+                }
+                interleavedData += block
+            } else {
+                dsPerBlock.append(Int32(lanes[0]))
+                xiOffsets.append(0)
+            }
+        }
+        blockDS = try CLBuffer(context: context, copying: dsPerBlock, access: .readOnly)
+        blockXI = try CLBuffer(context: context, copying: xiOffsets, access: .readOnly)
+        xi = try CLBuffer(context: context, copying: interleavedData.isEmpty ? [T(0)] : interleavedData, access: .readOnly)
+
         let B = Int32(lay.replicas), n = Int32(lay.samples), d = Int32(lay.dimension)
+        let r16 = residual16, g16 = gradient16
+        try r16.setArgument(0, n); try r16.setArgument(1, d); try r16.setArgument(2, x); try r16.setArgument(3, y)
+        try r16.setArgument(4, blockDS); try r16.setArgument(5, blockXI); try r16.setArgument(6, xi)
+        try r16.setArgument(7, w); try r16.setArgument(8, r)
+        try g16.setArgument(0, n); try g16.setArgument(1, d); try g16.setArgument(2, T(batch.gradientScale))
+        try g16.setArgument(3, x); try g16.setArgument(4, blockDS); try g16.setArgument(5, blockXI); try g16.setArgument(6, xi)
+        try g16.setArgument(7, r); try g16.setArgument(8, g)
         let stride = Int64(lay.coordinateCount)
         try residual.setArguments(B, n, d)
         try residual.setArgument(3, x); try residual.setArgument(4, y); try residual.setArgument(5, ds)
@@ -154,11 +211,24 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         try queue.finish()
     }
 
+    /// Enqueues r = Xw − y in the engine's shape.
+    func enqueueResidual() throws(CLError) {
+        if shape == .vector16 {
+            try queue.enqueue(residual16, global: [layout.blocks, (layout.samples + 3) / 4], local: [1, 1])
+        } else {
+            try queue.enqueue(residual, global: [layout.paddedReplicas, layout.samples], local: [Self.local, 1])
+        }
+    }
+
     func step(count: Int) throws(CLError) {
         let P = layout.paddedReplicas
         for k in 0..<count {
-            try queue.enqueue(residual, global: [P, layout.samples], local: [Self.local, 1])
-            try queue.enqueue(gradient, global: [P, layout.dimension], local: [Self.local, 1])
+            try enqueueResidual()
+            if shape == .vector16 {
+                try queue.enqueue(gradient16, global: [layout.blocks, (layout.dimension + 3) / 4], local: [1, 1])
+            } else {
+                try queue.enqueue(gradient, global: [P, layout.dimension], local: [Self.local, 1])
+            }
             try queue.enqueue(update, global: [P, layout.dimension], local: [Self.local, 1])
             if k % 256 == 255 { try queue.flush() }
         }
@@ -167,7 +237,7 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
     }
 
     func observe() throws(CLError) -> Observation {
-        try queue.enqueue(residual, global: [layout.paddedReplicas, layout.samples], local: [Self.local, 1])
+        try enqueueResidual()
         try queue.enqueue(loss, global: [layout.paddedReplicas], local: [Self.local])
         try queue.write(decay, from: decayOf(stepsTaken).map { T($0) })
         try queue.enqueue(observeKernel, global: [layout.paddedReplicas], local: [Self.local])

@@ -40,8 +40,8 @@ import Testing
     /// Bit patterns, every NaN counted as one (the sign of the device's NAN is implementation-defined).
     static func bits(_ values: [Double]) -> [UInt64] { values.map { $0.isNaN ? Double.nan.bitPattern : $0.bitPattern } }
 
-    @Test(arguments: cases)
-    func cpuAndOpenCLAgree(_ c: Case) throws {
+    @Test(arguments: cases, KernelShape.allCases)
+    func cpuAndOpenCLAgree(_ c: Case, shape: KernelShape) throws {
         guard let device = DeviceFixture.require() else { return }
         if c.precision == .float64 && !device.supportsFP64 { return }
         let points = c.lambda.count
@@ -51,7 +51,7 @@ import Testing
                                   precision: c.precision, sharing: c.sharing, lambda: c.lambda, eta: [c.model == .deep ? min(c.eta, 0.01) : c.eta],
                                   alpha: alpha, loss: c.loss, noise: 0.1)
         let cpu = CPUEngine()
-        let gpu = try OpenCLEngine(device: device)
+        let gpu = try OpenCLEngine(device: device, shape: shape)
         try cpu.initialize(batch)
         try gpu.initialize(batch)
         // Two chunks with an observation between them: observing must not perturb the trajectory.
@@ -65,7 +65,7 @@ import Testing
         let end = (try cpu.observe(), try gpu.observe())
         #expect(end.0.names == end.1.names && end.0.names.count == 16)
         let isPoCL = device.platform.name.contains("Portable Computing Language")
-        print("equivalence \(c.testDescription): max ULP \(ulp) on \(device.name)")
+        print("equivalence \(c.testDescription), \(shape.rawValue) kernels: max ULP \(ulp) on \(device.name)")
         #expect(a.weights.doubles.allSatisfy { $0.isFinite }, "the trajectory diverged; pick a smaller step")
         if isPoCL {
             #expect(ulp == 0)

@@ -1,0 +1,108 @@
+/* products_v16.cl: r = X·w − y and g = scale·Xᵀr for a block of 16 replicas at once, in REAL16 vectors
+ * (the CPU-device shape: PoCL vectorises the lanes, not a loop).
+ *
+ * Same arithmetic as residual.cl / gradient.cl, lane by lane: r[i] = (fma-sum over ascending j of
+ * X[i][j]·w[j]) − y[i]; g[j] = (fma-sum over ascending i of X[i][j]·r[i])·scale. Four rows (residual) or four
+ * coordinates (gradient) per work-item, in named accumulators.
+ * Data per block: block_ds[blk] ≥ 0 when all 16 lanes use that data set (X broadcast from X, y from Y);
+ * −1 when they differ: then the block's data are lane-interleaved in XI at block_xi[blk]:
+ * X at XI[o + (i·d + j)·16 + lane], y at XI[o + (n·d + i)·16 + lane].
+ * Padding lanes (b ≥ B) are computed too (their w is 0); nothing reads them.
+ * NDRange: residual (blocks, ceil(n/4)), gradient (blocks, ceil(d/4)); local (1, 1). Knob: REAL16.
+ */
+#ifndef REAL16
+#define REAL16 float16
+#endif
+
+kernel void dln_residual_v16(const int n, const int d,
+                             global const REAL* restrict X, global const REAL* restrict Y,
+                             global const int* restrict block_ds, global const long* restrict block_xi,
+                             global const REAL* restrict XI, global const REAL* restrict w,
+                             global REAL* restrict r) {
+    const int blk = get_global_id(0);
+    const int i0 = get_global_id(1) * 4;
+    if (i0 >= n) return;
+    global const REAL* wb = w + (size_t)blk * (size_t)d * LANES;
+    global REAL* rb = r + (size_t)blk * (size_t)n * LANES;
+    const int s = block_ds[blk];
+    if (s >= 0) {
+        global const REAL* xs = X + (size_t)s * (size_t)n * (size_t)d;
+        global const REAL* ys = Y + (size_t)s * (size_t)n;
+        if (i0 + 4 <= n) {
+            global const REAL* x0 = xs + (size_t)i0 * d;
+            global const REAL* x1 = x0 + d;
+            global const REAL* x2 = x1 + d;
+            global const REAL* x3 = x2 + d;
+            REAL16 a0 = (REAL16)(0), a1 = (REAL16)(0), a2 = (REAL16)(0), a3 = (REAL16)(0);
+            for (int j = 0; j < d; j++) {
+                const REAL16 wj = vload16(j, wb);
+                a0 = fma((REAL16)(x0[j]), wj, a0);
+                a1 = fma((REAL16)(x1[j]), wj, a1);
+                a2 = fma((REAL16)(x2[j]), wj, a2);
+                a3 = fma((REAL16)(x3[j]), wj, a3);
+            }
+            vstore16(a0 - (REAL16)(ys[i0]), i0, rb);
+            vstore16(a1 - (REAL16)(ys[i0 + 1]), i0 + 1, rb);
+            vstore16(a2 - (REAL16)(ys[i0 + 2]), i0 + 2, rb);
+            vstore16(a3 - (REAL16)(ys[i0 + 3]), i0 + 3, rb);
+        } else {
+            for (int i = i0; i < n; i++) {
+                global const REAL* xi = xs + (size_t)i * d;
+                REAL16 a = (REAL16)(0);
+                for (int j = 0; j < d; j++) a = fma((REAL16)(xi[j]), vload16(j, wb), a);
+                vstore16(a - (REAL16)(ys[i]), i, rb);
+            }
+        }
+    } else {
+        global const REAL* xb = XI + block_xi[blk];
+        global const REAL* yb = xb + (size_t)n * (size_t)d * LANES;
+        const int i1 = min(i0 + 4, n);
+        for (int i = i0; i < i1; i++) {
+            global const REAL* xi = xb + (size_t)i * (size_t)d * LANES;
+            REAL16 a = (REAL16)(0);
+            for (int j = 0; j < d; j++) a = fma(vload16(j, xi), vload16(j, wb), a);
+            vstore16(a - vload16(i, yb), i, rb);
+        }
+    }
+}
+
+kernel void dln_gradient_v16(const int n, const int d, const REAL scale,
+                             global const REAL* restrict X, global const int* restrict block_ds,
+                             global const long* restrict block_xi, global const REAL* restrict XI,
+                             global const REAL* restrict r, global REAL* restrict g) {
+    const int blk = get_global_id(0);
+    const int j0 = get_global_id(1) * 4;
+    if (j0 >= d) return;
+    global const REAL* rb = r + (size_t)blk * (size_t)n * LANES;
+    global REAL* gb = g + (size_t)blk * (size_t)d * LANES;
+    const int s = block_ds[blk];
+    if (s >= 0 && j0 + 4 <= d) {
+        global const REAL* xs = X + (size_t)s * (size_t)n * (size_t)d + j0;
+        REAL16 a0 = (REAL16)(0), a1 = (REAL16)(0), a2 = (REAL16)(0), a3 = (REAL16)(0);
+        for (int i = 0; i < n; i++) {
+            const REAL16 ri = vload16(i, rb);
+            global const REAL* xi = xs + (size_t)i * d;
+            a0 = fma((REAL16)(xi[0]), ri, a0);
+            a1 = fma((REAL16)(xi[1]), ri, a1);
+            a2 = fma((REAL16)(xi[2]), ri, a2);
+            a3 = fma((REAL16)(xi[3]), ri, a3);
+        }
+        vstore16(a0 * scale, j0, gb);
+        vstore16(a1 * scale, j0 + 1, gb);
+        vstore16(a2 * scale, j0 + 2, gb);
+        vstore16(a3 * scale, j0 + 3, gb);
+    } else {
+        const int j1 = min(j0 + 4, d);
+        for (int j = j0; j < j1; j++) {
+            REAL16 a = (REAL16)(0);
+            if (s >= 0) {
+                global const REAL* xs = X + (size_t)s * (size_t)n * (size_t)d + j;
+                for (int i = 0; i < n; i++) a = fma((REAL16)(xs[(size_t)i * d]), vload16(i, rb), a);
+            } else {
+                global const REAL* xb = XI + block_xi[blk] + (size_t)j * LANES;
+                for (int i = 0; i < n; i++) a = fma(vload16((size_t)i * d, xb), vload16(i, rb), a);
+            }
+            vstore16(a * scale, j, gb);
+        }
+    }
+}
