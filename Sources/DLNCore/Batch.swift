@@ -77,6 +77,12 @@ public struct Replica: Sendable, Hashable {
     public let lambdaU: Double
     /// Step size η.
     public let eta: Double
+
+    /// A replica's scalars.
+    public init(gridPoint: Int, seed: Int, dataset: Int, alpha: Double, lambda: Double, lambdaU: Double, eta: Double) {
+        self.gridPoint = gridPoint; self.seed = seed; self.dataset = dataset; self.alpha = alpha
+        self.lambda = lambda; self.lambdaU = lambdaU; self.eta = eta
+    }
 }
 
 /// Everything an engine needs to run B replicas of one problem shape: data, per-replica scalars and the

@@ -1,0 +1,148 @@
+import DLNCore
+import DLNDevice
+import Foundation
+import TestSupport
+import Testing
+
+/// Oracles of theory.md §5 checked against simulations run through the public engine interface, on the CPU
+/// engine and on OpenCL.
+@Suite(.serialized) struct TheoryTests {
+    enum Side: String, CaseIterable, Sendable { case cpu, opencl }
+
+    static func engine(_ side: Side) -> (any Engine)? {
+        switch side {
+        case .cpu: return CPUEngine()
+        case .opencl:
+            guard let device = DeviceFixture.require() else { return nil }
+            return try? OpenCLEngine(device: device)
+        }
+    }
+
+    /// A random instance: X (n×d) with N(0, 1) entries, a sparse teacher, y = Xw*.
+    static func instance(n: Int, d: Int, seed: UInt64, diagonal: [Double]? = nil) -> (x: [Double], y: [Double], w: [Double]) {
+        let rng = CounterRNG(seed: seed)
+        var x = (0..<(n * d)).map { rng.gaussian(stream: 1, index: UInt64($0)) }
+        if let s = diagonal {  // n = d, X = diag(√(n·s_j)), so XᵀX/n = diag(s)
+            x = [Double](repeating: 0, count: n * d)
+            for j in 0..<d { x[j * d + j] = (Double(n) * s[j]).squareRoot() }
+        }
+        let w = (0..<d).map { j in j % 5 == 0 ? 1 + rng.gaussian(stream: 2, index: UInt64(j)) * 0.3 : 0 }
+        return (x, Dense.multiply(x, n, d, w), w)
+    }
+
+    static func batch(_ x: [Double], _ y: [Double], n: Int, d: Int, alphas: [Double], eta: Double, lambda: Double = 0,
+                      update: UpdateRule) throws -> Batch {
+        let replicas = alphas.enumerated().map { Replica(gridPoint: $0, seed: 0, dataset: 0, alpha: $1, lambda: lambda, lambdaU: lambda, eta: eta) }
+        let layer = alphas.flatMap { [Double](repeating: $0, count: d) }
+        return try Batch(parameterization: .pm, update: update, loss: .mean, precision: .float64, dimension: d, samples: n,
+                         datasets: [Dataset(x: .double(x), y: .double(y), wStar: nil)], replicas: replicas,
+                         initialLayers: [.double(layer), .double(layer)])
+    }
+
+    /// O4: the multiplicative update (mirror descent) converges to the gradient-flow implicit bias, the
+    /// hyperbolic-entropy interpolator of scale α², computed by the dual Newton solve.
+    @Test(arguments: Side.allCases)
+    func gradientFlowImplicitBias(side: Side) throws {
+        guard let engine = Self.engine(side) else { return }
+        let (n, d) = (20, 40)
+        let (x, y, _) = Self.instance(n: n, d: d, seed: 11)
+        let alphas = [0.3, 1.0, 2.0]
+        try engine.initialize(try Self.batch(x, y, n: n, d: d, alphas: alphas, eta: 0.02, update: .multiplicative))
+        try engine.step(count: 40_000)
+        let w = try engine.state().weights.doubles
+        for (k, alpha) in alphas.enumerated() {
+            let wk = Array(w[(k * d)..<((k + 1) * d)])
+            let residual = Dense.norm(zip(Dense.multiply(x, n, d, wk), y).map { $0 - $1 }) / Dense.norm(y)
+            #expect(residual < 1e-10, "α = \(alpha): the run has not converged (residual \(residual))")
+            let bias = ImplicitBias.solve(x: x, y: y, n: n, d: d, beta: [Double](repeating: alpha * alpha, count: d))
+            #expect(bias.converged, "\(bias.message)")
+            let error = zip(wk, bias.w).map { abs($0 - $1) }.max()!
+            print("O4 \(side) α = \(alpha): max |w_sim − w_bias| = \(error), Newton steps \(bias.iterations)")
+            #expect(error < 1e-8)
+        }
+    }
+
+    /// O5: as α grows the interpolator tends to the minimum-ℓ2 one, with an error ∝ α⁻⁴.
+    @Test func largeAlphaLimitIsMinimumNorm() throws {
+        let (n, d) = (15, 30)
+        let (x, y, _) = Self.instance(n: n, d: d, seed: 3)
+        let l2 = try #require(ImplicitBias.minimumNorm(x: x, y: y, n: n, d: d))
+        var errors: [Double] = []
+        for alpha in [10.0, 20.0] {
+            let s = ImplicitBias.solve(x: x, y: y, n: n, d: d, beta: [Double](repeating: alpha * alpha, count: d))
+            #expect(s.converged)
+            errors.append(zip(s.w, l2).map { abs($0 - $1) }.max()!)
+        }
+        #expect(abs(errors[0] / errors[1] - 16) < 1.0, "error ratio for α ×2: \(errors[0] / errors[1]) (expected 2⁴)")
+    }
+
+    /// Bad input: a rank-deficient X is reported, never solved silently.
+    @Test func rankDeficientDesignIsFlagged() {
+        let x: [Double] = [1, 2, 3, 2, 4, 6]  // two proportional rows
+        let s = ImplicitBias.solve(x: x, y: [1, 2], n: 2, d: 3, beta: [0.1, 0.1, 0.1])
+        #expect(!s.converged && s.message.contains("full row rank"))
+    }
+
+    /// O7, O8: the whitened closed form matches an independent RK4 integration of ż = −s(z² − 2w̄z − α⁴) to 1e-9,
+    /// gradient descent with a small step follows it to O(η), and the half time has its small-α form.
+    @Test(arguments: Side.allCases)
+    func whitenedClosedForm(side: Side) throws {
+        let (s, wbar, alpha) = (0.8, 1.3, 0.05)
+        // Closed form against RK4 on z = u².
+        var z = alpha * alpha, t = 0.0
+        let h = 1e-4
+        let a4 = alpha * alpha * alpha * alpha
+        func f(_ z: Double) -> Double { -s * (z * z - 2 * wbar * z - a4) }
+        var worst = 0.0
+        while t < 12 {
+            let k1 = f(z)
+            let k2 = f(z + h / 2 * k1)
+            let k3 = f(z + h / 2 * k2)
+            let k4 = f(z + h * k3)
+            let sum: Double = k1 + 2 * k2 + 2 * k3 + k4
+            z += h / 6 * sum
+            t += h
+            let numeric: Double = (z - a4 / z) / 2
+            worst = max(worst, abs(numeric - ClosedForm.whitened(t: t, s: s, target: wbar, alpha: alpha)))
+        }
+        #expect(worst < 1e-9)
+        #expect(ClosedForm.whitened(t: 5, s: s, target: -wbar, alpha: alpha) == -ClosedForm.whitened(t: 5, s: s, target: wbar, alpha: alpha))
+        let exact = ClosedForm.halfTime(s: s, target: wbar, alpha: 1e-3)
+        #expect(abs(ClosedForm.whitened(t: exact, s: s, target: wbar, alpha: 1e-3) - wbar / 2) < 1e-12)
+        #expect(abs(ClosedForm.halfTimeSmallAlpha(s: s, target: wbar, alpha: 1e-3) / exact - 1) < 1e-4)
+        // The simulator on a diagonal design: d = n = 6, XᵀX/n = diag(s_j).
+        guard let engine = Self.engine(side) else { return }
+        let d = 6, eta = 1e-3
+        let scales: [Double] = (0..<d).map { (j: Int) -> Double in 0.5 + 0.2 * Double(j) }
+        let (x, _, _) = Self.instance(n: d, d: d, seed: 5, diagonal: scales)
+        let targets: [Double] = (0..<d).map { (j: Int) -> Double in j % 2 == 0 ? 1.0 + 0.1 * Double(j) : -0.7 }
+        let y: [Double] = (0..<d).map { (j: Int) -> Double in x[j * d + j] * targets[j] }
+        try engine.initialize(try Self.batch(x, y, n: d, d: d, alphas: [0.1], eta: eta, update: .gd))
+        try engine.step(count: 6000)
+        let w = try engine.state().weights.doubles
+        for j in 0..<d {
+            let expected = ClosedForm.whitened(t: 6000 * eta, s: scales[j], target: targets[j], alpha: 0.1)
+            #expect(abs(w[j] - expected) < 5e-3, "coordinate \(j): GD \(w[j]), gradient flow \(expected)")
+        }
+    }
+
+    /// O10: with weight decay the dynamics converge to the lasso solution with λ_u, checked by coordinate
+    /// descent and by the KKT conditions.
+    @Test(arguments: Side.allCases)
+    func weightDecayConvergesToTheLasso(side: Side) throws {
+        guard let engine = Self.engine(side) else { return }
+        let (n, d) = (25, 40)
+        let (x, y, _) = Self.instance(n: n, d: d, seed: 21)
+        let lambda = 0.2  // the instance's margin λ − max_off|g| is 0.012: inactive coordinates decay like e^{−0.024t}
+        try engine.initialize(try Self.batch(x, y, n: n, d: d, alphas: [0.5], eta: 0.02, lambda: lambda, update: .gd))
+        try engine.step(count: 50_000)
+        let w = try engine.state().weights.doubles
+        let lasso = Lasso.solve(x: x, y: y, n: n, d: d, lambda: lambda)
+        #expect(lasso.converged)
+        #expect(Lasso.kktViolation(x: x, y: y, n: n, d: d, lambda: lambda, w: lasso.w, threshold: 1e-12) < 1e-9)
+        let error = zip(w, lasso.w).map { abs($0 - $1) }.max()!
+        print("O10 \(side): max |w_sim − w_lasso| = \(error)")
+        #expect(error < 1e-6)
+        #expect(Lasso.kktViolation(x: x, y: y, n: n, d: d, lambda: lambda, w: w, threshold: 1e-6) < 1e-6)
+    }
+}
