@@ -1,5 +1,6 @@
 // swift-tools-version:6.0
 // dlnsim: batched simulation of diagonal linear networks on OpenCL devices and on the CPU.
+import Foundation
 import PackageDescription
 
 // The CPU engine is bit-identical to the OpenCL kernels only if both use the same fused multiply-add.
@@ -7,10 +8,12 @@ import PackageDescription
 // library routine: build for Haswell-class CPUs (AVX2 + FMA, every x86-64 CPU since 2013), never for
 // the build machine alone, so a copied binary runs elsewhere. The hot modules are optimised even in
 // debug builds so that `swift test` exercises realistic sizes quickly.
+// DLNSIM_TARGET_CPU=native (or a CPU name such as znver4) builds the hot loops for that CPU instead: AVX-512
+// where it has it, for a binary that stays on the machine that built it.
 #if arch(x86_64)
-let cpuFlags = ["-target-cpu", "haswell"]
+let cpuFlags = ["-target-cpu", ProcessInfo.processInfo.environment["DLNSIM_TARGET_CPU"].flatMap { $0.isEmpty ? nil : $0 } ?? "haswell"]
 #else
-let cpuFlags: [String] = []
+let cpuFlags: [String] = ProcessInfo.processInfo.environment["DLNSIM_TARGET_CPU"].map { ["-target-cpu", $0] } ?? []
 #endif
 let hot: [SwiftSetting] = [.unsafeFlags(cpuFlags + ["-O", "-enforce-exclusivity=unchecked"])]
 
