@@ -145,4 +145,64 @@ import Testing
         #expect(error < 1e-6)
         #expect(Lasso.kktViolation(x: x, y: y, n: n, d: d, lambda: lambda, w: w, threshold: 1e-6) < 1e-6)
     }
+
+    /// Replays the gradient an engine saw from its current state (same data, float64).
+    static func gradient(_ x: [Double], _ y: [Double], n: Int, d: Int, w: [Double]) -> [Double] {
+        let r = zip(Dense.multiply(x, n, d, w), y).map { $0 - $1 }
+        return Dense.multiplyTransposed(x, n, d, r).map { $0 / Double(n) }
+    }
+
+    /// O6: plain gradient descent converges to the interpolator of its own scale α²∏(1 − η²g²) and offset
+    /// −Σ(artanh ηg − ηg), not to the gradient-flow one.
+    @Test(arguments: Side.allCases)
+    func discreteGradientDescentImplicitBias(side: Side) throws {
+        guard let engine = Self.engine(side) else { return }
+        let (n, d, eta, alpha) = (20, 40, 0.1, 0.5)
+        let (x, y, _) = Self.instance(n: n, d: d, seed: 17)
+        try engine.initialize(try Self.batch(x, y, n: n, d: d, alphas: [alpha], eta: eta, update: .gd))
+        var bias = ImplicitBias.DiscreteGD(alpha: alpha, eta: eta, dimension: d)
+        for _ in 0..<4000 {
+            bias.record(gradient: Self.gradient(x, y, n: n, d: d, w: try engine.state().weights.doubles))
+            try engine.step(count: 1)
+        }
+        let w = try engine.state().weights.doubles
+        #expect(bias.stable)
+        let residual = Dense.norm(zip(Dense.multiply(x, n, d, w), y).map { $0 - $1 }) / Dense.norm(y)
+        #expect(residual < 1e-11)
+        let predicted = bias.solve(x: x, y: y, n: n, d: d)
+        #expect(predicted.converged, "\(predicted.message)")
+        let error = zip(w, predicted.w).map { abs($0 - $1) }.max()!
+        let flow = ImplicitBias.solve(x: x, y: y, n: n, d: d, beta: [Double](repeating: alpha * alpha, count: d))
+        let naive = zip(w, flow.w).map { abs($0 - $1) }.max()!
+        print("O6 \(side): GD vs its own bias \(error), vs the gradient-flow bias \(naive)")
+        #expect(error < 1e-9)
+        #expect(naive > 1e-4, "the discrete correction must matter on this instance")
+    }
+
+    /// O4′: `uv` from (u₀, v₀) tends to the Bregman interpolator of scale |u₀² − v₀²|/2 and offset
+    /// ½arcsinh(w₀/β); with u₀ = √2α, v₀ = 0 that is the `pm` one. Small-step GD is within O(η).
+    @Test func uvBregmanBias() throws {
+        let (beta, offset) = ImplicitBias.bregman(u0: [Double(2).squareRoot() * 0.3], v0: [0])
+        #expect(abs(beta[0] - 0.09) < 1e-15 && offset[0] == 0)
+        var c = Configuration()
+        c.problem.d = 30; c.problem.n = 15; c.problem.delta = nil; c.problem.teacherDensity = 0.2
+        c.model.parameterization = .uv; c.model.uNoise = 0.3; c.model.vNoise = 0.5
+        c.training.precision = .float64; c.training.steps = 1
+        c.grid.alpha = [0.7]; c.grid.learningRate = [0.002]
+        let batch = try Experiment(c).batch
+        let engine = CPUEngine()
+        try engine.initialize(batch)
+        let start = try engine.state()
+        try engine.step(count: 40_000)
+        let w = try engine.state().weights.doubles
+        let (b, o) = ImplicitBias.bregman(u0: start.layers[0].doubles, v0: start.layers[1].doubles)
+        let x = batch.datasets[0].x.doubles, y = batch.datasets[0].y.doubles
+        let s = ImplicitBias.solve(x: x, y: y, n: 15, d: 30, beta: b, offset: o)
+        #expect(s.converged)
+        let error = zip(w, s.w).map { abs($0 - $1) }.max()!
+        let plain = ImplicitBias.solve(x: x, y: y, n: 15, d: 30, beta: b)
+        let withoutOffset = zip(w, plain.w).map { abs($0 - $1) }.max()!
+        print("O4′: uv GD (η = 0.002) vs the Bregman bias \(error); without the offset \(withoutOffset)")
+        #expect(error < 2e-3 && error < withoutOffset / 5)
+    }
 }

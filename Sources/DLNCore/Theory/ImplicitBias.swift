@@ -90,3 +90,47 @@ public enum ImplicitBias {
         return Dense.multiplyTransposed(x, n, d, Dense.choleskySolve(l, n, y))
     }
 }
+
+extension ImplicitBias {
+    /// The scale and offset of the implicit bias of discrete gradient descent for `pm` at λ = 0 (§2.4, O6), from
+    /// the gradients g_k the run saw: β_i = α²∏_k(1 − η²g²_{k,i}), c_i = −Σ_k(artanh(ηg_{k,i}) − ηg_{k,i}). The
+    /// limit of a stable run (|ηg| < 1 throughout) is then w∞ = β⊙sinh(2(c + Xᵀν)) with Xw∞ = y.
+    public struct DiscreteGD: Sendable {
+        /// ln β per coordinate (kept in logs: the product can underflow).
+        public private(set) var logBeta: [Double]
+        public private(set) var offset: [Double]
+        public let eta: Double
+        /// False once some |ηg| ≥ 1 (the identities break: u or v changed sign).
+        public private(set) var stable = true
+
+        /// Starts from u = v = α.
+        public init(alpha: Double, eta: Double, dimension d: Int) {
+            logBeta = [Double](repeating: 2 * Foundation.log(alpha), count: d)
+            offset = [Double](repeating: 0, count: d)
+            self.eta = eta
+        }
+
+        /// Accounts for one step's gradient.
+        public mutating func record(gradient g: [Double]) {
+            for i in g.indices {
+                let a = eta * g[i]
+                if abs(a) >= 1 { stable = false; continue }
+                logBeta[i] += Foundation.log1p(-a * a)
+                offset[i] -= Foundation.atanh(a) - a
+            }
+        }
+
+        /// The predicted limit.
+        public func solve(x: [Double], y: [Double], n: Int, d: Int) -> Solution {
+            ImplicitBias.solve(x: x, y: y, n: n, d: d, beta: logBeta.map { Foundation.exp($0) }, offset: offset)
+        }
+    }
+
+    /// The scale and offset of gradient flow for `uv` from (u₀, v₀) at λ = 0 (§2.2, O4′): β = |u₀² − v₀²|/2,
+    /// c = ½arcsinh(w₀/β) with w₀ = u₀v₀.
+    public static func bregman(u0: [Double], v0: [Double]) -> (beta: [Double], offset: [Double]) {
+        let beta = zip(u0, v0).map { abs($0 * $0 - $1 * $1) / 2 }
+        let offset = zip(zip(u0, v0), beta).map { uv, b in 0.5 * Foundation.asinh(uv.0 * uv.1 / b) }
+        return (beta, offset)
+    }
+}
