@@ -205,4 +205,45 @@ import Testing
         print("O4′: uv GD (η = 0.002) vs the Bregman bias \(error); without the offset \(withoutOffset)")
         #expect(error < 2e-3 && error < withoutOffset / 5)
     }
+
+    /// O9: the train loss decays at the late-time rate predicted from the fixed point (2% on a float64 fit over
+    /// 1e-17…1e-9), and that rate grows with α.
+    @Test(arguments: Side.allCases)
+    func lateTimeRate(side: Side) throws {
+        guard let engine = Self.engine(side) else { return }
+        let (n, d, eta) = (20, 40, 0.05)
+        let (x, y, _) = Self.instance(n: n, d: d, seed: 29)
+        let alphas = [0.7, 1.5]
+        try engine.initialize(try Self.batch(x, y, n: n, d: d, alphas: alphas, eta: eta, update: .gd))
+        var times: [Double] = [], losses: [[Double]] = [[], []]
+        for k in 0...800 {
+            if k > 0 { try engine.step(count: 10) }
+            times.append(Double(k * 10) * eta)
+            let l = try engine.observe().trainLoss
+            for a in 0..<2 { losses[a].append(l[a]) }
+        }
+        let w = try engine.state().weights.doubles
+        var rates: [Double] = []
+        for (a, alpha) in alphas.enumerated() {
+            let wa = Array(w[(a * d)..<((a + 1) * d)])
+            // GD's own fixed point (its scale shrinks from α² by ∏(1 − η²g²)) barely moves q∞; the limit reached is used.
+            let predicted = try #require(Rates.predictedRate(x: x, n: n, d: d, limit: wa, beta: [Double](repeating: alpha * alpha, count: d), eta: eta))
+            let fitted = try #require(Rates.fittedRate(times: times, loss: losses[a]), "the loss never crossed 1e-17…1e-9")
+            print("O9 \(side) α = \(alpha): predicted γ = \(predicted), fitted \(fitted)")
+            #expect(abs(fitted / predicted - 1) < 0.02)
+            rates.append(fitted)
+        }
+        #expect(rates[1] > rates[0])
+    }
+
+    @Test func transitionDetection() {
+        let t = (0..<100).map { Double($0) }
+        let loss = t.map { 1 / (1 + $0 * $0) }
+        let test = t.map { $0 < 40 ? 1.0 : $0 < 60 ? 1 - ($0 - 40) / 20 * 0.9 : 0.1 }
+        // Fitted at t ≈ 32; the test error crosses (1 + 0.1)/2 = 0.55 at t = 50.
+        #expect(abs((Rates.lazyToRichTime(times: t, trainLoss: loss, testError: test) ?? 0) - 50) < 1e-9)
+        #expect(abs((Rates.halfwayTime(times: t, values: t.map { 2 * tanh($0 / 10) }) ?? 0) - 10 * atanh(0.5 * tanh(9.9))) < 0.5)
+        #expect(Rates.fittedRate(times: t, loss: t.map { exp(-0.3 * $0) }, low: 1e-12, high: 1e-2).map { abs($0 - 0.3) < 1e-12 } == true)
+        #expect(Rates.lazyToRichTime(times: t, trainLoss: t.map { _ in 1 }, testError: test) == nil)
+    }
 }
