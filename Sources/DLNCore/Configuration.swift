@@ -188,6 +188,20 @@ public struct Configuration: Sendable, Codable, Equatable {
     /// Total replicas: grid points × seeds.
     public var replicaCount: Int { gridPoints * seeds }
 
+    /// Decodes a resolved configuration (manifest.json's "configuration"), taking defaults for keys that an
+    /// older dlnsim did not write.
+    public static func decodeLeniently(_ json: [String: Any]) -> Configuration? {
+        func merge(_ base: Any, _ over: Any) -> Any {
+            guard let b = base as? [String: Any], let o = over as? [String: Any] else { return over }
+            var out = b
+            for (k, v) in o { out[k] = b[k].map { merge($0, v) } ?? v }
+            return out
+        }
+        guard let defaults = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(Configuration())),
+              let data = try? JSONSerialization.data(withJSONObject: merge(defaults, json)) else { return nil }
+        return try? JSONDecoder().decode(Configuration.self, from: data)
+    }
+
     /// Reads and validates a configuration file; every problem is reported at once, with its key path.
     public static func load(path: String) throws(DLNError) -> Configuration {
         guard let data = FileManager.default.contents(atPath: path) else {

@@ -137,6 +137,32 @@ import Testing
         #expect(bad.status != 0 && bad.stderr.contains("--regime must be S or I"))
     }
 
+    /// `dlnsim analyze` sets the theory beside a run: with λ = 0 the simulated w of a converged run is the
+    /// implicit-bias interpolator; with λ > 0 the lasso.
+    @Test func analyzeComparesTheRunWithTheTheory() throws {
+        let dir = Self.temporary()
+        try """
+            problem: {d: 30, n: 15, data: independent}
+            training: {update: multiplicative, steps: 20000, precision: float64}
+            grid: {alpha: [1.0], weight_decay: [0, 0.1], learning_rate: 0.02}
+            seeds: 2
+            """.write(toFile: dir + "/a.yaml", atomically: true, encoding: .utf8)
+        #expect(try Self.run(["run", dir + "/a.yaml", "--out", dir + "/out", "--quiet", "--save-weights", "--device", "cpu"]).status == 0)
+        let r = try Self.run(["analyze", dir + "/out"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("predicted") && r.stdout.contains("wrote analysis_"))
+        let distance = try NPY.read(path: dir + "/out/analysis_distance_to_prediction.npy")
+        #expect(distance.shape == [2, 2])
+        // λ = 0: the multiplicative update ends on the implicit-bias interpolator; λ > 0: near the lasso (the
+        // inactive coordinates still decay at t = 400, at rate 2·margin).
+        #expect(distance.values[0] < 1e-10 && distance.values[1] < 1e-10, "\(distance.values)")
+        #expect(distance.values[2] < 1e-2 && distance.values[3] < 1e-2, "\(distance.values)")
+        let converged = try NPY.read(path: dir + "/out/analysis_prediction_converged.npy")
+        #expect(converged.values.allSatisfy { $0 == 1 })
+        let missing = try Self.run(["analyze", dir])
+        #expect(missing.status != 0 && missing.stderr.contains("not a dlnsim output folder"))
+    }
+
     @Test func devicesListsEveryPlatform() throws {
         let r = try Self.run(["devices"])
         #expect(r.status == 0)
