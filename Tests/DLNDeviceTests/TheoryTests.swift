@@ -246,4 +246,29 @@ import Testing
         #expect(Rates.fittedRate(times: t, loss: t.map { exp(-0.3 * $0) }, low: 1e-12, high: 1e-2).map { abs($0 - 0.3) < 1e-12 } == true)
         #expect(Rates.lazyToRichTime(times: t, trainLoss: t.map { _ in 1 }, testError: test) == nil)
     }
+
+    /// O1, O3: the multiplicative update keeps u⊙v = α²e^{−2λt} and ρ = ½ln(u/v) ∈ range(Xᵀ) to rounding (it is
+    /// mirror descent); plain gradient descent does not (the control).
+    @Test(arguments: Side.allCases)
+    func conservationAndMirrorInvariant(side: Side) throws {
+        guard let engine = Self.engine(side) else { return }
+        let (n, d, alpha) = (15, 35, 0.4)
+        let (x, y, _) = Self.instance(n: n, d: d, seed: 31)
+        var residuals: [UpdateRule: (Double, Double)] = [:]
+        for update in [UpdateRule.multiplicative, .gd] {
+            try engine.initialize(try Self.batch(x, y, n: n, d: d, alphas: [alpha], eta: 0.05, lambda: 0.01, update: update))
+            try engine.step(count: 3000)
+            let conservation = try #require(try engine.observe()["conservation"]?.first)
+            let state = try engine.state()
+            let rho = zip(state.layers[0].doubles, state.layers[1].doubles).map { 0.5 * Foundation.log($0 / $1) }
+            // Distance of ρ from range(Xᵀ): ρ − Xᵀ(XXᵀ)⁻¹Xρ.
+            let l = try #require(Dense.cholesky(Dense.weightedGram(x, n, d, [Double](repeating: 1, count: d)), n))
+            let projected = Dense.multiplyTransposed(x, n, d, Dense.choleskySolve(l, n, Dense.multiply(x, n, d, rho)))
+            let off = Dense.norm(zip(rho, projected).map { $0 - $1 }) / Dense.norm(rho)
+            residuals[update] = (conservation, off)
+            print("O1/O3 \(side) \(update.rawValue): conservation residual \(conservation), ρ off range(Xᵀ) \(off)")
+        }
+        #expect(residuals[.multiplicative]!.0 < 1e-12 && residuals[.multiplicative]!.1 < 1e-12)
+        #expect(residuals[.gd]!.0 > 1e-6 && residuals[.gd]!.1 > 1e-6)
+    }
 }
