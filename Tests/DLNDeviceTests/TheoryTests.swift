@@ -271,4 +271,36 @@ import Testing
         #expect(residuals[.multiplicative]!.0 < 1e-12 && residuals[.multiplicative]!.1 < 1e-12)
         #expect(residuals[.gd]!.0 > 1e-6 && residuals[.gd]!.1 > 1e-6)
     }
+
+    /// O7b: depth-L closed forms. The quadrature reproduces theory.md's example (L = 6, α = 0.1, s = 1, θ̄ = 1.5:
+    /// time to θ̄/2 = 1666.70, escape approximation 1666.67), agrees with the L = 2 logistic, and a depth-3
+    /// gradient-descent run on a diagonal design follows θ(t) to O(η) on both engines.
+    @Test(arguments: Side.allCases)
+    func deepClosedForms(side: Side) throws {
+        let exact = ClosedForm.deepTime(theta: 0.75, depth: 6, s: 1, target: 1.5, alpha: 0.1)
+        #expect(abs(exact - 1666.70) < 0.01, "\(exact)")
+        #expect(abs(ClosedForm.deepEscapeTime(depth: 6, s: 1, target: 1.5, alpha: 0.1) - 1666.67) < 0.01)
+        let t2 = ClosedForm.deepTime(theta: 0.6, depth: 2, s: 0.7, target: 1.2, alpha: 0.3)
+        #expect(abs(ClosedForm.deepTheta(t: t2, depth: 2, s: 0.7, target: 1.2, alpha: 0.3) - 0.6) < 1e-10)
+        let t3 = ClosedForm.deepTime(theta: 0.5, depth: 3, s: 0.9, target: 1.1, alpha: 0.4)
+        #expect(abs(ClosedForm.deepTheta(t: t3, depth: 3, s: 0.9, target: 1.1, alpha: 0.4) - 0.5) < 1e-10)
+        guard let engine = Self.engine(side) else { return }
+        let d = 4, eta = 1e-3, alpha = 0.5
+        let scales: [Double] = [0.6, 0.9, 1.2, 1.5]
+        let (x, _, _) = Self.instance(n: d, d: d, seed: 7, diagonal: scales)
+        let targets: [Double] = [0.8, 1.0, 1.3, 0.9]
+        let y: [Double] = (0..<d).map { (j: Int) -> Double in x[j * d + j] * targets[j] }
+        let layer = [Double](repeating: alpha, count: d)
+        let batch = try Batch(parameterization: .deep, update: .gd, loss: .mean, precision: .float64, dimension: d, samples: d,
+                              datasets: [Dataset(x: .double(x), y: .double(y), wStar: nil)],
+                              replicas: [Replica(gridPoint: 0, seed: 0, dataset: 0, alpha: alpha, lambda: 0, lambdaU: 0, eta: eta)],
+                              initialLayers: [.double(layer), .double(layer), .double(layer)])
+        try engine.initialize(batch)
+        try engine.step(count: 4000)
+        let w = try engine.state().weights.doubles
+        for j in 0..<d {
+            let expected = ClosedForm.deepTheta(t: 4, depth: 3, s: scales[j], target: targets[j], alpha: alpha)
+            #expect(abs(w[j] - expected) < 5e-3, "coordinate \(j): GD \(w[j]), flow \(expected)")
+        }
+    }
 }

@@ -36,3 +36,67 @@ public enum ClosedForm {
         Foundation.log(2 * abs(wbar) / (alpha * alpha)) / (2 * s * abs(wbar))
     }
 }
+
+extension ClosedForm {
+    /// Depth L with every layer at α (θ = u^L, θ(0) = α^L), one decoupled coordinate with ∇F = s(θ − θ̄),
+    /// 0 < θ(0) < θ < θ̄ (theory.md §4.2, O7b): the time to reach θ,
+    ///     t(θ) = ∫_{θ₀}^{θ} dθ′ / (L·s·θ′^{2−2/L}(θ̄ − θ′)),
+    /// by adaptive Simpson quadrature in ln θ′ (relative tolerance 1e-12). For L = 2 it equals the logistic.
+    public static func deepTime(theta: Double, depth L: Int, s: Double, target: Double, alpha: Double) -> Double {
+        let theta0 = Foundation.pow(alpha, Double(L))
+        precondition(theta0 > 0 && theta > theta0 && theta < target, "needs 0 < α^L < θ < θ̄")
+        // The 1/(θ̄ − θ′) singularity is taken out analytically:
+        //   t = θ̄^{−q}/(Ls)·ln((θ̄ − θ₀)/(θ̄ − θ)) + ∫ (θ′^{−q} − θ̄^{−q})/(Ls(θ̄ − θ′)) dθ′,  q = 2 − 2/L,
+        // and the regular remainder is integrated in ln θ′.
+        let q = 2 - 2 / Double(L), ls = Double(L) * s, tq = Foundation.pow(target, -q)
+        let singular = tq / ls * Foundation.log((target - theta0) / (target - theta))
+        func f(_ x: Double) -> Double {
+            let th = Foundation.exp(x)
+            return th * (Foundation.pow(th, -q) - tq) / (ls * (target - th))
+        }
+        return singular + Quadrature.simpson(f, Foundation.log(theta0), Foundation.log(theta), tolerance: 1e-12)
+    }
+
+    /// θ(t) for the same problem: the logistic θ̄/(1 + (θ̄/θ₀ − 1)e^{−2sθ̄t}) for L = 2; for L ≥ 3, Newton's method
+    /// on `deepTime` (dt/dθ is the integrand), safeguarded by bisection.
+    public static func deepTheta(t: Double, depth L: Int, s: Double, target: Double, alpha: Double) -> Double {
+        let theta0 = Foundation.pow(alpha, Double(L))
+        if L == 2 { return target / (1 + (target / theta0 - 1) * Foundation.exp(-2 * s * target * t)) }
+        if t <= 0 { return theta0 }
+        var lo = theta0, hi = target
+        var theta = min(max(deepTheta(t: t, depth: 2, s: s, target: target, alpha: alpha), lo * 1.0001), 0.5 * (lo + hi))
+        for _ in 0..<100 {
+            let value = deepTime(theta: theta, depth: L, s: s, target: target, alpha: alpha) - t
+            if value < 0 { lo = theta } else { hi = theta }
+            if abs(value) <= 1e-13 * max(t, 1) || hi - lo <= 1e-15 * hi { break }
+            let slope = 1 / (Double(L) * s * Foundation.pow(theta, 2 - 2 / Double(L)) * (target - theta))
+            var next = theta - value / slope
+            if !(next > lo && next < hi) { next = 0.5 * (lo + hi) }
+            theta = next
+        }
+        return theta
+    }
+
+    /// The escape-time approximation α^{−(L−2)}/(s·θ̄·(L − 2)) for L ≥ 3 (polynomial in 1/α).
+    public static func deepEscapeTime(depth L: Int, s: Double, target: Double, alpha: Double) -> Double {
+        Foundation.pow(alpha, -Double(L - 2)) / (s * target * Double(L - 2))
+    }
+}
+
+/// Adaptive Simpson quadrature.
+public enum Quadrature {
+    /// ∫_a^b f to the relative tolerance (Richardson-corrected adaptive Simpson, depth ≤ 40).
+    public static func simpson(_ f: (Double) -> Double, _ a: Double, _ b: Double, tolerance: Double) -> Double {
+        func rec(_ a: Double, _ b: Double, _ fa: Double, _ fm: Double, _ fb: Double, _ whole: Double, _ eps: Double, _ depth: Int) -> Double {
+            let m = 0.5 * (a + b), lm = 0.5 * (a + m), rm = 0.5 * (m + b)
+            let flm = f(lm), frm = f(rm)
+            let left = (m - a) / 6 * (fa + 4 * flm + fm), right = (b - m) / 6 * (fm + 4 * frm + fb)
+            let delta = left + right - whole
+            if depth >= 40 || abs(delta) <= 15 * eps { return left + right + delta / 15 }
+            return rec(a, m, fa, flm, fm, left, eps / 2, depth + 1) + rec(m, b, fm, frm, fb, right, eps / 2, depth + 1)
+        }
+        let fa = f(a), fb = f(b), fm = f(0.5 * (a + b))
+        let whole = (b - a) / 6 * (fa + 4 * fm + fb)
+        return rec(a, b, fa, fm, fb, whole, tolerance * max(abs(whole), 1e-300), 0)
+    }
+}
