@@ -303,4 +303,40 @@ import Testing
             #expect(abs(w[j] - expected) < 5e-3, "coordinate \(j): GD \(w[j]), flow \(expected)")
         }
     }
+
+    /// O11: lazy → rich. With weight decay the test error drops at t_c ≈ (ln α + C)/λ_u: regressing t_c on ln α
+    /// over α ∈ {2, 3, 5} gives a slope of 1/λ_u (2%), for two values of λ.
+    @Test(arguments: Side.allCases)
+    func lazyToRichSlope(side: Side) throws {
+        guard let engine = Self.engine(side) else { return }
+        let yaml = """
+            problem: {d: 200, delta: 0.5, design_variance: "1/d", data: independent}
+            training: {loss: sum, horizon: 600}
+            grid: {alpha: [2, 3, 5], weight_decay: [0.02, 0.04], learning_rate: 0.004}
+            seeds: 4
+            record: {checkpoints: 60, linear: 300}
+            """
+        let experiment = try Experiment(try Configuration.parse(yaml: yaml))
+        let result = try Simulation.run(experiment, on: engine)
+        let test = try #require(result.names.firstIndex(of: "test_error"))
+        for (l, lambda) in [0.02, 0.04].enumerated() {
+            var logAlpha: [Double] = [], tc: [Double] = []
+            for (a, alpha) in [2.0, 3, 5].enumerated() {
+                let g = a * 2 + l
+                let times = experiment.times[g]
+                let perSeed = (0..<4).compactMap { s -> Double? in
+                    let b = g * 4 + s
+                    return Rates.lazyToRichTime(times: times, trainLoss: result.observations.map { $0.values[0][b] },
+                                                testError: result.observations.map { $0.values[test][b] })
+                }
+                #expect(perSeed.count == 4, "every seed has a transition")
+                logAlpha.append(log(alpha))
+                tc.append(EnsembleSummary(perSeed).median)
+            }
+            let mx = logAlpha.reduce(0, +) / 3, my = tc.reduce(0, +) / 3
+            let slope = zip(logAlpha, tc).reduce(0) { $0 + ($1.0 - mx) * ($1.1 - my) } / logAlpha.reduce(0) { $0 + ($1 - mx) * ($1 - mx) }
+            print("O11 \(side) λ = \(lambda): t_c = \(tc), slope \(slope) (1/λ_u = \(1 / lambda))")
+            #expect(abs(slope * lambda - 1) < 0.02)
+        }
+    }
 }
