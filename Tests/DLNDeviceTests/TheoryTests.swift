@@ -339,4 +339,27 @@ import Testing
             #expect(abs(slope * lambda - 1) < 0.02)
         }
     }
+
+    /// O5, α → 0: the minimum-ℓ1 interpolator by the LP recovers a sparse teacher exactly, and the implicit-bias
+    /// interpolator approaches it as α decreases (as O(1/ln(1/α)) in general, faster here).
+    @Test func smallAlphaLimitIsMinimumL1() throws {
+        let (n, d) = (20, 40)
+        let rng = CounterRNG(seed: 41)
+        let x = (0..<(n * d)).map { rng.gaussian(stream: 1, index: UInt64($0)) }
+        let teacher = (0..<d).map { j in j % 8 == 0 ? 1 + 0.3 * rng.gaussian(stream: 2, index: UInt64(j)) : 0 }
+        let y = Dense.multiply(x, n, d, teacher)
+        let l1 = try #require(MinimumL1.solve(x: x, y: y, n: n, d: d))
+        #expect(zip(l1, teacher).map { abs($0 - $1) }.max()! < 1e-12)
+        var errors: [Double] = []
+        for alpha in [1e-2, 1e-4, 1e-6] {
+            let s = ImplicitBias.solve(x: x, y: y, n: n, d: d, beta: [Double](repeating: alpha * alpha, count: d))
+            #expect(s.converged)
+            errors.append(zip(s.w, l1).map { abs($0 - $1) }.max()!)
+        }
+        #expect(errors[0] > errors[1] && errors[1] > errors[2] && errors[2] < 2e-3, "\(errors)")
+        // No interpolator: more independent equations than unknowns.
+        let xTall = (0..<(12 * 5)).map { rng.gaussian(stream: 4, index: UInt64($0)) }
+        let yTall = (0..<12).map { rng.gaussian(stream: 5, index: UInt64($0)) }
+        #expect(MinimumL1.solve(x: xTall, y: yTall, n: 12, d: 5) == nil)
+    }
 }

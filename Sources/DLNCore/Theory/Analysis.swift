@@ -3,8 +3,8 @@ import Foundation
 /// `dlnsim analyze`: what the theory predicts for every replica of a run, beside what the run did.
 ///
 /// The run's configuration (from manifest.json) rebuilds the same data; for each replica:
-/// - λ = 0, pm: the gradient-flow implicit bias (scale α²) and its test error; the minimum-ℓ2 interpolator's
-///   test error (the α → ∞ limit); the predicted late-time rate γ;
+/// - λ = 0, pm: the gradient-flow implicit bias (scale α²) and its test error; the minimum-ℓ2 and minimum-ℓ1
+///   interpolators' test errors (the α → ∞ and α → 0 limits); the predicted late-time rate γ;
 /// - λ = 0, uv: the Bregman interpolator from the replica's initialisation;
 /// - λ > 0 (pm, uv): the lasso with λ_u (λ_u/n for the sum loss) and its test error;
 /// - from the recorded curves: the fitted late-time rate (float64 runs) and the lazy → rich time t_c;
@@ -12,7 +12,7 @@ import Foundation
 public enum Analysis {
     /// The quantities written, one analysis_<name>.npy [grid point, seed] each, in this order.
     public static let quantities = ["predicted_test_error", "min_l2_test_error", "predicted_rate", "fitted_rate",
-                                    "transition_time", "distance_to_prediction", "prediction_converged"]
+                                    "transition_time", "distance_to_prediction", "prediction_converged", "min_l1_test_error"]
 
     /// Values per quantity, [g][s].
     public struct Result: Sendable {
@@ -76,6 +76,7 @@ public enum Analysis {
                     beta = bb
                 }
                 if let l2 = ImplicitBias.minimumNorm(x: x, y: y, n: n, d: d) { out[1] = testError(l2) }
+                if let l1 = MinimumL1.solve(x: x, y: y, n: n, d: d) { out[7] = testError(l1) }
             case (.pm, true), (.uv, true):
                 let lambda = configuration.training.loss == .mean ? replica.lambdaU : replica.lambdaU / Double(n)
                 let lasso = Lasso.solve(x: x, y: y, n: n, d: d, lambda: lambda, tolerance: 1e-13)
