@@ -243,12 +243,12 @@ struct Analyze: ParsableCommand {
             func median(_ v: [Double]) -> Double { EnsembleSummary(v).median }
             let columns = output.varyingColumns.isEmpty ? [0] : output.varyingColumns
             var header = columns.map { output.columns[$0].padding(toLength: 13, withPad: " ", startingAt: 0) }.joined()
-            header += ["test error", "predicted", "min-ℓ2 limit", "min-ℓ1 limit", "γ predicted", "γ fitted", "t_c", "max |Δw|"].map { $0.padding(toLength: 13, withPad: " ", startingAt: 0) }.joined()
+            header += ["test error", "predicted", "d → ∞", "min-ℓ2 limit", "min-ℓ1 limit", "γ predicted", "γ fitted", "t_c", "max |Δw|"].map { $0.padding(toLength: 13, withPad: " ", startingAt: 0) }.joined()
             print(header)
             for g in 0..<result.gridPoints {
                 var line = columns.map { output.rows[g][$0].padding(toLength: 13, withPad: " ", startingAt: 0) }.joined()
                 let simulated = test.map { t in median(t[g].map { $0.last ?? .nan }) } ?? .nan
-                let values = [simulated] + ["predicted_test_error", "min_l2_test_error", "min_l1_test_error", "predicted_rate", "fitted_rate", "transition_time", "distance_to_prediction"].map { median(result.values[$0]![g]) }
+                let values = [simulated] + ["predicted_test_error", "asymptotic_test_error", "min_l2_test_error", "min_l1_test_error", "predicted_rate", "fitted_rate", "transition_time", "distance_to_prediction"].map { median(result.values[$0]![g]) }
                 line += values.map { String(format: "%-13.4g", $0) }.joined()
                 print(line)
             }

@@ -7,12 +7,15 @@ import Foundation
 ///   interpolators' test errors (the α → ∞ and α → 0 limits); the predicted late-time rate γ;
 /// - λ = 0, uv: the Bregman interpolator from the replica's initialisation;
 /// - λ > 0 (pm, uv): the lasso with λ_u (λ_u/n for the sum loss) and its test error;
+/// - the d → ∞ test error of the λ = 0 limit from the static AMP fixed point (pm, synthetic data with a ones or
+///   signs teacher), per grid point;
 /// - from the recorded curves: the fitted late-time rate (float64 runs) and the lazy → rich time t_c;
 /// - with weights.npy (run with --save-weights): the largest distance between the simulated and predicted w.
 public enum Analysis {
     /// The quantities written, one analysis_<name>.npy [grid point, seed] each, in this order.
     public static let quantities = ["predicted_test_error", "min_l2_test_error", "predicted_rate", "fitted_rate",
-                                    "transition_time", "distance_to_prediction", "prediction_converged", "min_l1_test_error"]
+                                    "transition_time", "distance_to_prediction", "prediction_converged", "min_l1_test_error",
+                                    "asymptotic_test_error"]
 
     /// Values per quantity, [g][s].
     public struct Result: Sendable {
@@ -34,6 +37,25 @@ public enum Analysis {
         let weights = FileManager.default.fileExists(atPath: weightsPath) ? try NPY.read(path: weightsPath) : nil
         var notes: [String] = []
         if weights == nil { notes.append("no weights.npy (run with --save-weights): distance_to_prediction is NaN") }
+        // The d → ∞ prediction (§6.7) per grid point: synthetic data, pm, λ = 0, a teacher with finitely many values.
+        var asymptotic = [Double](repeating: .nan, count: G)
+        if configuration.problem.files == nil {
+            for (g, p) in experiment.gridPoints.enumerated() where p.parameterization == .pm && p.weightDecay == 0 {
+                let prior: StaticFixedPoint.Prior?
+                switch configuration.problem.teacherValues {
+                case .ones: prior = .bernoulli(p.density)
+                case .signs: prior = StaticFixedPoint.Prior(values: [0, 1, -1], weights: [1 - p.density, p.density / 2, p.density / 2])
+                case .gaussian: prior = nil
+                }
+                guard let prior else { continue }
+                let unit = configuration.problem.designVariance == .one
+                let sigma = unit ? p.noise / Double(p.d).squareRoot() : p.noise
+                let s = StaticFixedPoint.solve(delta: Double(p.n) / Double(p.d), noise: sigma, prior: prior,
+                                               potential: .hyperbolic(beta: p.alpha * p.alpha))
+                if s.converged { asymptotic[g] = unit ? s.error * Double(p.d) : s.error }
+            }
+        }
+        let asymptoticByPoint = asymptotic
         let slots = SharedSlots<[Double]>(count: G * S)
         let tasks: [(group: Experiment.Group, local: Int, g: Int, s: Int)] = experiment.groups.flatMap { group in
             group.points.enumerated().flatMap { local, g in (0..<S).map { (group, local, g, $0) } }
@@ -50,6 +72,7 @@ public enum Analysis {
             let x = ds.x.doubles, y = ds.y.doubles
             let point = experiment.gridPoints[g]
             var out = [Double](repeating: .nan, count: quantities.count)
+            out[8] = asymptoticByPoint[g]
             // Test error of a predicted w: the run's own definition.
             func testError(_ w: [Double]) -> Double {
                 if let test = ds.test {
