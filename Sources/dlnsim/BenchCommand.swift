@@ -1,0 +1,102 @@
+import ArgumentParser
+import DLNCore
+import DLNDevice
+import Foundation
+import OpenCLKit
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time the same ensemble on the CPU engine and on OpenCL devices, and compare.",
+        discussion: "Each row: a warm-up, then the best of several repetitions of `--steps` gradient steps (and the observation that drains the device's queue). GFLOP/s counts the two products, 4·n·d per replica-step; % peak is against the device's fused-multiply-add peak measured here; vs CPU is the speed-up over the CPU engine on the same work. Regime S: one data set shared by all replicas; I: each replica its own.")
+
+    @Option(name: .customLong("device"), help: "cpu, opencl, opencl:P:D or all (repeatable; default all: the CPU engine and every OpenCL device).")
+    var devices: [String] = []
+
+    @Option(name: .customLong("regime"), help: "S (shared data) or I (independent data); repeatable (default both).")
+    var regimes: [String] = []
+
+    @Option(name: .customLong("batch"), parsing: .upToNextOption, help: "Replica counts B (default 64 1024 for S, 16 128 for I).")
+    var batches: [Int] = []
+
+    @Option(help: "Dimension d.") var d = 500
+    @Option(help: "Samples n.") var n = 250
+    @Option(help: "float32 or float64.") var precision = "float32"
+    @Option(help: "Steps per repetition.") var steps = 20
+    @Option(help: "Repetitions (the best is reported).") var repetitions = 3
+    @Flag(help: "Print JSON rows instead of a table.") var json = false
+
+    func validate() throws {
+        guard d >= 1, n >= 1, steps >= 1, repetitions >= 1 else { throw ValidationError("--d, --n, --steps and --repetitions must be positive") }
+        guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be float32 or float64, got \(precision)") }
+        for r in regimes where r != "S" && r != "I" { throw ValidationError("--regime must be S or I, got \(r)") }
+        for b in batches where b < 1 { throw ValidationError("--batch values must be positive, got \(b)") }
+    }
+
+    func run() throws {
+        do {
+            let precision = Precision(rawValue: precision)!
+            // Engines: the CPU engine and the chosen OpenCL devices.
+            var targets: [(name: String, device: CLDevice?)] = []
+            let requests = devices.isEmpty ? ["all"] : devices
+            for r in requests {
+                if r.lowercased() == "all" {
+                    targets.append(("CPU engine", nil))
+                    for entry in (try? DeviceCatalog.platforms()) ?? [] {
+                        for dev in entry.devices { targets.append(("OpenCL \(dev.name)", dev)) }
+                    }
+                } else if let dev = try DeviceCatalog.resolve(try DeviceRequest(parsing: r)) {
+                    targets.append(("OpenCL \(dev.name)", dev))
+                } else {
+                    targets.append(("CPU engine", nil))
+                }
+            }
+            var peaks: [String: Double] = [:]
+            var rows: [DLNDevice.Bench.Row] = []
+            for regime in regimes.isEmpty ? ["S", "I"] : regimes {
+                for B in batches.isEmpty ? (regime == "S" ? [64, 1024] : [16, 128]) : batches {
+                    let batch = try DLNDevice.Bench.batch(regime: regime, replicas: B, d: d, n: n, precision: precision)
+                    var cpuRate: Double? = nil
+                    for target in targets {
+                        let label = target.name
+                        if !json { FileHandle.standardError.write(Data("timing \(label), \(regime), B = \(B)…\n".utf8)) }
+                        do {
+                            let engine: any Engine
+                            if let dev = target.device {
+                                let bytes = Double(batch.datasets.count * n * d) * Double(precision.byteCount)
+                                if bytes > Double(dev.maxAllocationSize) {
+                                    throw DLNError.deviceFailure(String(format: "too large for the device: X needs %.2f GiB, max allocation %.2f GiB", bytes / 1_073_741_824, Double(dev.maxAllocationSize) / 1_073_741_824))
+                                }
+                                engine = try OpenCLEngine(device: dev)
+                                if peaks[label] == nil { peaks[label] = try DLNDevice.Bench.devicePeak(dev) }
+                            } else {
+                                engine = CPUEngine()
+                                if peaks[label] == nil { peaks[label] = DLNDevice.Bench.cpuPeak() }
+                            }
+                            let seconds = try DLNDevice.Bench.time(engine, batch: batch, steps: steps, repetitions: repetitions)
+                            let rate = Double(B * steps) / seconds
+                            if target.device == nil { cpuRate = rate }
+                            rows.append(DLNDevice.Bench.Row(device: label, regime: regime, replicas: B, d: d, n: n, precision: precision.rawValue,
+                                                  steps: steps, seconds: seconds, replicaStepsPerSecond: rate,
+                                                  gflops: rate * 4 * Double(n) * Double(d) / 1e9, peakGflops: peaks[label] ?? 0,
+                                                  speedupOverCPU: cpuRate.map { rate / $0 }))
+                        } catch {
+                            rows.append(DLNDevice.Bench.Row(device: label, regime: regime, replicas: B, d: d, n: n, precision: precision.rawValue,
+                                                  steps: steps, seconds: .nan, replicaStepsPerSecond: .nan, gflops: .nan, peakGflops: 0,
+                                                  speedupOverCPU: nil, failure: "\(error)"))
+                        }
+                    }
+                }
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+                encoder.keyEncodingStrategy = .convertToSnakeCase
+                for row in rows { print(String(decoding: try encoder.encode(row), as: UTF8.self)) }
+            } else {
+                print("d = \(d), n = \(n), \(steps) steps per repetition, best of \(repetitions); \(System.coreCount) CPU cores")
+                print(DLNDevice.Bench.table(rows))
+            }
+        } catch { fail(error) }
+    }
+}

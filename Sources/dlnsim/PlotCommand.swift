@@ -1,0 +1,41 @@
+import ArgumentParser
+import DLNCore
+import DLNDevice
+import Foundation
+import OpenCLKit
+
+struct Plot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Redraw the figures and report.html of an output folder from its files.",
+        discussion: "Without options: train loss and test error against t, and the test error against the grid parameter with the most values. --observable NAME draws NAME against t; with --x PARAM, NAME at the last checkpoint against the grid parameter PARAM (alpha, weight_decay, learning_rate, d, delta, noise, density, depth).")
+
+    @Argument(help: "An output folder of `dlnsim run`.")
+    var folder: String
+
+    @Option(help: "An observable (a name from manifest.json's \"observables\", e.g. test_error, support@0.01).")
+    var observable: String?
+
+    @Option(name: .customLong("x"), help: "A grid parameter for the horizontal axis (needs --observable).")
+    var parameter: String?
+
+    func validate() throws {
+        if parameter != nil && observable == nil { throw ValidationError("--x needs --observable") }
+    }
+
+    func run() throws {
+        do {
+            let output = try OutputFolder(folder)
+            var extra: [(String, SVGPlot)] = []
+            if let observable {
+                let safe = observable.replacingOccurrences(of: "/", with: "_")
+                if let parameter {
+                    extra.append(("\(safe)_vs_\(parameter).svg", try Report.parameterFigure(output, observable: observable, parameter: parameter)))
+                } else {
+                    extra.append(("\(safe).svg", try Report.timeFigure(output, observable: observable)))
+                }
+            }
+            let files = try Report.write(output, extra: extra)
+            print("wrote \(files.joined(separator: ", ")) and report.html to \(folder)")
+        } catch { fail(error) }
+    }
+}
