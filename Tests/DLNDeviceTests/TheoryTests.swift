@@ -406,4 +406,37 @@ import Testing
         let worst = (0..<d).map { abs(u[$0] * v[$0] / exp(logProduct[$0]) - 1) }.max()!
         #expect(worst < 1e-12, "relative error \(worst)")
     }
+
+    /// The Woodworth u^D − v^D path: integrating u̇ = −Du^{D−1}g, v̇ = Dv^{D−1}g (RK4, g = s(w − w̄)) while
+    /// accumulating ρ = −∫g, w(t) stays on α^D·h_D(D(D−2)α^{D−2}ρ(t)) (2α²sinh 4ρ for D = 2).
+    @Test(arguments: [2, 3, 4])
+    func woodworthPath(depth D: Int) {
+        let (alpha, s, target) = (0.5, 1.3, 0.4)
+        var u = alpha, v = alpha, rho = 0.0
+        func g(_ u: Double, _ v: Double) -> Double { s * (pow(u, Double(D)) - pow(v, Double(D)) - target) }
+        func rhs(_ state: (Double, Double, Double)) -> (Double, Double, Double) {
+            let gr = g(state.0, state.1)
+            return (-Double(D) * pow(state.0, Double(D - 1)) * gr, Double(D) * pow(state.1, Double(D - 1)) * gr, -gr)
+        }
+        let h = 1e-3
+        var worst = 0.0
+        for _ in 0..<20_000 {
+            let k1 = rhs((u, v, rho))
+            let k2 = rhs((u + h / 2 * k1.0, v + h / 2 * k1.1, rho + h / 2 * k1.2))
+            let k3 = rhs((u + h / 2 * k2.0, v + h / 2 * k2.1, rho + h / 2 * k2.2))
+            let k4 = rhs((u + h * k3.0, v + h * k3.1, rho + h * k3.2))
+            u += h / 6 * (k1.0 + 2 * k2.0 + 2 * k3.0 + k4.0)
+            v += h / 6 * (k1.1 + 2 * k2.1 + 2 * k3.1 + k4.1)
+            rho += h / 6 * (k1.2 + 2 * k2.2 + 2 * k3.2 + k4.2)
+            let w = pow(u, Double(D)) - pow(v, Double(D))
+            worst = max(worst, abs(w - ClosedForm.woodworth(rho: rho, depth: D, alpha: alpha)))
+        }
+        #expect(abs(pow(u, Double(D)) - pow(v, Double(D)) - target) < 1e-6, "the flow reached w̄")
+        #expect(worst < 1e-10, "\(worst)")
+        // D = 2: the potential is the mirror map of the path: dQ/dw = arcsinh(w/(2α²)) = 4ρ.
+        let w2 = ClosedForm.woodworth(rho: 0.1, depth: 2, alpha: alpha)
+        let eps = 1e-6
+        let slope = (ClosedForm.woodworthPotential2([w2 + eps], alpha: alpha) - ClosedForm.woodworthPotential2([w2 - eps], alpha: alpha)) / (2 * eps)
+        #expect(abs(slope - 4 * 0.1) < 1e-6)
+    }
 }

@@ -100,3 +100,27 @@ public enum Quadrature {
         return rec(a, b, fa, fm, fb, whole, tolerance * max(abs(whole), 1e-300), 0)
     }
 }
+
+extension ClosedForm {
+    /// The Woodworth et al. depth-D model w = u^D − v^D, u(0) = v(0) = α, λ = 0 (theory.md §4.2): along gradient
+    /// flow each coordinate is a fixed function of ρ = −∫g,
+    ///     D = 2: w = 2α²·sinh(4ρ);   D ≥ 3: w = α^D·h_D(D(D−2)α^{D−2}ρ),
+    ///     h_D(z) = (1 − z)^{−D/(D−2)} − (1 + z)^{−D/(D−2)}   (|z| < 1).
+    public static func woodworth(rho: Double, depth D: Int, alpha: Double) -> Double {
+        if D == 2 { return 2 * alpha * alpha * Foundation.sinh(4 * rho) }
+        let z = Double(D) * Double(D - 2) * Foundation.pow(alpha, Double(D - 2)) * rho
+        precondition(abs(z) < 1, "ρ beyond the flow's reach (|z| ≥ 1)")
+        let e = -Double(D) / Double(D - 2)
+        return Foundation.pow(alpha, Double(D)) * (Foundation.pow(1 - z, e) - Foundation.pow(1 + z, e))
+    }
+
+    /// The implicit-bias potential of the depth-D model for D = 2: Q(w) = α²Σq(w_i/α²),
+    /// q(z) = 2 − √(4 + z²) + z·arcsinh(z/2).
+    public static func woodworthPotential2(_ w: [Double], alpha: Double) -> Double {
+        let a2 = alpha * alpha
+        return a2 * w.reduce(0) { acc, wi in
+            let z = wi / a2
+            return acc + 2 - (4 + z * z).squareRoot() + z * Foundation.asinh(z / 2)
+        }
+    }
+}
