@@ -439,4 +439,34 @@ import Testing
         let slope = (ClosedForm.woodworthPotential2([w2 + eps], alpha: alpha) - ClosedForm.woodworthPotential2([w2 - eps], alpha: alpha)) / (2 * eps)
         #expect(abs(slope - 4 * 0.1) < 1e-6)
     }
+
+    /// O13: the deep mirror invariant. Along a depth-3 run from distinct layer scales, ∇𝒬(θ(t)) − ∇𝒬(θ(0)) lies in
+    /// range(Xᵀ) up to the step's O(η) departure from gradient flow: halving η halves its distance from the row
+    /// space, while θ(t) − θ(0) itself (the non-mirror control) stays O(1) away.
+    @Test(arguments: Side.allCases)
+    func deepMirrorInvariant(side: Side) throws {
+        guard let engine = Self.engine(side) else { return }
+        let (n, d) = (10, 25)
+        let (x, y, _) = Self.instance(n: n, d: d, seed: 47)
+        var distances: [Double] = [], controls: [Double] = []
+        for eta in [0.004, 0.002] {
+            let scales = [0.6, 0.8, 1.1]
+            let layers: [RealArray] = scales.map { .double([Double](repeating: $0, count: d)) }
+            let batch = try Batch(parameterization: .deep, update: .gd, loss: .mean, precision: .float64, dimension: d, samples: n,
+                                  datasets: [Dataset(x: .double(x), y: .double(y), wStar: nil)],
+                                  replicas: [Replica(gridPoint: 0, seed: 0, dataset: 0, alpha: 1, lambda: 0, lambdaU: 0, eta: eta)],
+                                  initialLayers: layers)
+            try engine.initialize(batch)
+            try engine.step(count: Int((4 / eta).rounded()))
+            let state = try engine.state()
+            let displacement = DeepMirror.displacement(initial: scales.map { [Double](repeating: $0, count: d) },
+                                                       current: state.layers.map(\.doubles))
+            distances.append(try #require(DeepMirror.distanceFromRowSpace(displacement, x: x, n: n, d: d)))
+            let theta0 = scales.reduce(1, *)
+            controls.append(try #require(DeepMirror.distanceFromRowSpace(state.weights.doubles.map { $0 - theta0 }, x: x, n: n, d: d)))
+        }
+        print("O13 \(side): distance from range(Xᵀ) \(distances) for η = 0.004, 0.002; control \(controls)")
+        #expect(abs(distances[0] / distances[1] - 2) < 0.2, "first order in η")
+        #expect(distances[1] < 1e-2 && controls[1] > 0.1)
+    }
 }
