@@ -469,4 +469,41 @@ import Testing
         #expect(abs(distances[0] / distances[1] - 2) < 0.2, "first order in η")
         #expect(distances[1] < 1e-2 && controls[1] > 0.1)
     }
+
+    /// O12: saddle to saddle. The Pesme–Flammarion algorithm's plateaus (τ_k, β_k) on a small instance; `pm` GD from
+    /// tiny α sits near β_k in the middle of each long plateau, at t = τ·ln(1/α), and closer for smaller α (the
+    /// effective threshold is 1 − O(1/ln(1/α)); float64 carries α = 1e-24).
+    @Test(arguments: Side.allCases)
+    func saddleToSaddle(side: Side) throws {
+        guard let engine = Self.engine(side) else { return }
+        let (n, d) = (6, 10)
+        let rng = CounterRNG(seed: 53)
+        let x = (0..<(n * d)).map { rng.gaussian(stream: 1, index: UInt64($0)) }
+        let y = (0..<n).map { rng.gaussian(stream: 2, index: UInt64($0)) }
+        let stages = SaddleToSaddle.run(x: x, y: y, n: n, d: d)
+        #expect(stages.count >= 4 && stages.last!.loss < 1e-20, "ends at an interpolator")
+        // Plateaus long enough to sit on: (τ_k, τ_{k+1}) of length ≥ 0.5.
+        let plateaus = (1..<(stages.count - 1)).filter { stages[$0 + 1].tau - stages[$0].tau >= 0.5 }
+        #expect(plateaus.count >= 2)
+        var errors: [[Double]] = []
+        for alpha in [1e-5, 1e-12, 1e-24] {
+            let eta = 0.01, clock = log(1 / alpha)
+            try engine.initialize(try Self.batch(x, y, n: n, d: d, alphas: [alpha], eta: eta, update: .gd))
+            var done = 0
+            var row: [Double] = []
+            for k in plateaus {
+                let target = Int(((stages[k].tau + stages[k + 1].tau) / 2 * clock / eta).rounded())
+                try engine.step(count: target - done)
+                done = target
+                let w = try engine.state().weights.doubles
+                row.append(zip(w, stages[k].saddle).map { abs($0 - $1) }.max()!)
+            }
+            errors.append(row)
+        }
+        print("O12 \(side): plateaus at τ = \(plateaus.map { stages[$0].tau }); mid-plateau max|w − β_k| for α = 1e-5, 1e-12, 1e-24: \(errors)")
+        for k in plateaus.indices {
+            #expect(errors[2][k] < errors[1][k] && errors[1][k] < errors[0][k], "closer to the saddle for smaller α")
+            #expect(errors[2][k] < 0.06)
+        }
+    }
 }
