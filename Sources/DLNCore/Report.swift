@@ -73,7 +73,7 @@ public enum Report {
     /// The label of a grid point: its varying parameters.
     static func label(_ folder: OutputFolder, _ g: Int, excluding: Int? = nil) -> String {
         let parts = folder.varyingColumns.filter { $0 != excluding }.map { c in "\(symbols[folder.columns[c]] ?? folder.columns[c]) = \(folder.rows[g][c])" }
-        return parts.isEmpty ? "all runs" : parts.joined(separator: ", ")
+        return parts.isEmpty ? "simulation" : parts.joined(separator: ", ")
     }
 
     /// An observable against t: the median over seeds per grid point, with the 10–90% band.
@@ -116,6 +116,22 @@ public enum Report {
             let s = gs.map { g in EnsembleSummary(a[g].map { $0.last ?? .nan }) }
             plot.series.append(SVGPlot.Series(label: key, x: gs.map { xs[$0] }, y: s.map(\.median), low: s.map(\.q10),
                                               high: s.map(\.q90), bars: true, markers: true))
+        }
+        // Predictions of `dlnsim analyze`, when present, as dashed curves beside the test error.
+        if observable == "test_error" {
+            for (file, label) in [("analysis_predicted_test_error.npy", "theory: limit of the flow"), ("analysis_asymptotic_test_error.npy", "theory: d → ∞")] {
+                let path = URL(fileURLWithPath: folder.directory).appendingPathComponent(file).path
+                guard FileManager.default.fileExists(atPath: path), let p = try? NPY.read(path: path), p.shape.count == 2,
+                      p.shape[0] == folder.rows.count else { continue }
+                let S = p.shape[1]
+                for key in order {
+                    let gs = curves[key]!.sorted { xs[$0] < xs[$1] }
+                    let medians = gs.map { g in EnsembleSummary(Array(p.values[(g * S)..<((g + 1) * S)])).median }
+                    guard medians.contains(where: \.isFinite) else { continue }
+                    plot.series.append(SVGPlot.Series(label: order.count > 1 ? "\(label), \(key)" : label, x: gs.map { xs[$0] },
+                                                      y: medians, dashed: true))
+                }
+            }
         }
         return plot
     }

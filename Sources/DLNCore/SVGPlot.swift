@@ -15,9 +15,13 @@ public struct SVGPlot {
         public var high: [Double]? = nil
         public var bars = false
         public var markers = false
+        /// Drawn dashed (theory curves).
+        public var dashed = false
 
-        public init(label: String, x: [Double], y: [Double], low: [Double]? = nil, high: [Double]? = nil, bars: Bool = false, markers: Bool = false) {
+        public init(label: String, x: [Double], y: [Double], low: [Double]? = nil, high: [Double]? = nil, bars: Bool = false,
+                    markers: Bool = false, dashed: Bool = false) {
             self.label = label; self.x = x; self.y = y; self.low = low; self.high = high; self.bars = bars; self.markers = markers
+            self.dashed = dashed
         }
     }
 
@@ -41,7 +45,9 @@ public struct SVGPlot {
 
     /// The SVG document.
     public func render() -> String {
-        let left = 78.0, right = series.count > 1 ? 190.0 : 24.0, top = 40.0, bottom = 58.0
+        let longest = Double(series.map(\.label.count).max() ?? 0)
+        let left = 78.0, right = series.count > 1 ? max(190.0, 52 + 7.4 * longest) : 24.0, top = 40.0, bottom = 58.0
+        let width = self.width + (series.count > 1 ? max(0, right - 190) : 0)
         let pw = width - left - right, ph = height - top - bottom
         // Data ranges over everything that can be drawn.
         var xs: [Double] = [], ys: [Double] = []
@@ -96,7 +102,9 @@ public struct SVGPlot {
             // The line is broken where a value cannot be drawn.
             var segment: [String] = []
             func flush() {
-                if segment.count > 1 { out += "<polyline points=\"\(segment.joined(separator: " "))\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>\n" }
+                if segment.count > 1 {
+                    out += "<polyline points=\"\(segment.joined(separator: " "))\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"7 4\"" : "")/>\n"
+                }
                 segment = []
             }
             for i in idx {
@@ -110,7 +118,7 @@ public struct SVGPlot {
         if series.count > 1 {
             for (k, s) in series.enumerated() {
                 let y = top + 10 + Double(k) * 20
-                out += "<line x1=\"\(f(left + pw + 14))\" y1=\"\(f(y))\" x2=\"\(f(left + pw + 38))\" y2=\"\(f(y))\" stroke=\"\(Self.colors[k % Self.colors.count])\" stroke-width=\"3\"/>"
+                out += "<line x1=\"\(f(left + pw + 14))\" y1=\"\(f(y))\" x2=\"\(f(left + pw + 38))\" y2=\"\(f(y))\" stroke=\"\(Self.colors[k % Self.colors.count])\" stroke-width=\"3\"\(s.dashed ? " stroke-dasharray=\"7 4\"" : "")/>"
                 out += "<text x=\"\(f(left + pw + 44))\" y=\"\(f(y + 4))\">\(escape(s.label))</text>\n"
             }
         }

@@ -2,7 +2,7 @@ import Foundation
 
 /// The minimum-ℓ1 interpolator, argmin ‖w‖₁ subject to Xw = y (basis pursuit: the α → 0 limit of the implicit
 /// bias, theory.md §6.1, O5), as the linear program min Σ(p + q) s.t. X(p − q) = y, p, q ≥ 0, solved by a dense
-/// two-phase simplex method with Bland's rule (small problems: n up to a few hundred).
+/// two-phase simplex method (Dantzig's rule, Bland's after degenerate pivots; n up to a few hundred).
 public enum MinimumL1 {
     /// The solution, or nil when y is not in the range of X (no interpolator) or the iteration limit is hit.
     public static func solve(x: [Double], y: [Double], n: Int, d: Int, maxPivots: Int = 100_000) -> [Double]? {
@@ -20,6 +20,9 @@ public enum MinimumL1 {
             t[at(i, cols)] = sign * y[i]
         }
         var basis = (0..<m).map { 2 * d + $0 }
+        var isBasic = [Bool](repeating: false, count: cols)
+        for b in basis { isBasic[b] = true }
+        var objective = [Double](repeating: 0, count: cols + 1)  // reduced costs; last entry −(current cost)
         func pivot(_ r: Int, _ c: Int) {
             let p = t[at(r, c)]
             for j in 0...cols { t[at(r, j)] /= p }
@@ -27,17 +30,26 @@ public enum MinimumL1 {
                 let f = t[at(i, c)]
                 if f != 0 { for j in 0...cols { t[at(i, j)] -= f * t[at(r, j)] } }
             }
+            let f = objective[c]
+            if f != 0 { for j in 0...cols { objective[j] -= f * t[at(r, j)] } }
+            isBasic[basis[r]] = false
             basis[r] = c
+            isBasic[c] = true
         }
-        /// Minimises cost·z over the current tableau; false when unbounded or out of pivots.
+        /// Minimises cost·z from the current basis (Dantzig's rule, Bland's after degenerate pivots); false when
+        /// unbounded or out of pivots.
         func optimise(_ cost: [Double], allowed: Int) -> Bool {
+            objective = cost + [0]
+            for i in 0..<m where objective[basis[i]] != 0 {
+                let f = objective[basis[i]]
+                for j in 0...cols { objective[j] -= f * t[at(i, j)] }
+            }
+            var degenerate = 0
             for _ in 0..<maxPivots {
-                // Reduced costs c_j − c_Bᵀ B⁻¹A_j; Bland: the first negative one enters.
-                var entering = -1
-                for j in 0..<allowed where !basis.contains(j) {
-                    var reduced = cost[j]
-                    for i in 0..<m { reduced -= cost[basis[i]] * t[at(i, j)] }
-                    if reduced < -1e-11 { entering = j; break }
+                var entering = -1, most = -1e-11
+                for j in 0..<allowed where !isBasic[j] && objective[j] < -1e-11 {
+                    if degenerate > 50 { entering = j; break }  // Bland: the first improving column
+                    if objective[j] < most { most = objective[j]; entering = j }
                 }
                 if entering < 0 { return true }
                 var row = -1, best = Double.infinity
@@ -46,6 +58,7 @@ public enum MinimumL1 {
                     if ratio < best - 1e-15 || (abs(ratio - best) <= 1e-15 && row >= 0 && basis[i] < basis[row]) { best = ratio; row = i }
                 }
                 if row < 0 { return false }
+                degenerate = best <= 1e-15 ? degenerate + 1 : 0
                 pivot(row, entering)
             }
             return false
@@ -57,7 +70,7 @@ public enum MinimumL1 {
         let infeasibility = (0..<m).filter { basis[$0] >= 2 * d }.reduce(0.0) { $0 + t[at($1, cols)] }
         guard infeasibility <= 1e-9 * max(1, Dense.norm(y)) else { return nil }
         for i in 0..<m where basis[i] >= 2 * d {  // degenerate artificial still basic: pivot it out if possible
-            if let j = (0..<(2 * d)).first(where: { abs(t[at(i, $0)]) > 1e-12 && !basis.contains($0) }) { pivot(i, j) }
+            if let j = (0..<(2 * d)).first(where: { abs(t[at(i, $0)]) > 1e-12 && !isBasic[$0] }) { pivot(i, j) }
         }
         // Phase 2: minimise Σ(p + q) over the original columns.
         let phase2 = [Double](repeating: 1, count: 2 * d) + [Double](repeating: 0, count: n)

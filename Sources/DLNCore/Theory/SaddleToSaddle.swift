@@ -25,9 +25,11 @@ public enum SaddleToSaddle {
         var tau = 0.0, beta = [Double](repeating: 0, count: d), s = [Double](repeating: 0, count: d)
         var stages = [Stage(tau: 0, saddle: beta, loss: loss(beta))]
         let scale = max(gradient(beta).map(abs).max() ?? 1, 1e-300)
+        let initialLoss = loss(beta)
         for _ in 0..<maxStages {
             let g = gradient(beta)
-            if g.map(abs).max()! <= 1e-10 * scale { break }
+            // Done at a stationary point (an interpolator when one exists): ∇ℓ ≈ 0 or ℓ ≈ 0.
+            if g.map(abs).max()! <= 1e-9 * scale || loss(beta) <= 1e-24 * initialLoss { break }
             var step = Double.infinity
             for i in 0..<d where abs(g[i]) > 1e-12 * scale {
                 let t = g[i] < 0 ? (1 - s[i]) / -g[i] : (1 + s[i]) / g[i]

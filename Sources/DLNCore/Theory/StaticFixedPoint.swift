@@ -87,9 +87,11 @@ public enum StaticFixedPoint {
         }
     }
 
-    /// Solves the fixed point (damping ½, |Δτ²| < 1e-10).
+    /// Solves the fixed point (damping ½, until |Δτ²| < 1e-10 + 1e-8·τ²). At very small β the quadrature cannot
+    /// resolve the prox's kink and the iteration may wander at the 1% level: it then stops after `maxIterations`
+    /// with `converged = false`.
     public static func solve(delta: Double, noise sigma: Double, prior: Prior, potential: Potential,
-                             quadrature: Int = 80, maxIterations: Int = 10_000) -> Solution {
+                             quadrature: Int = 80, maxIterations: Int = 1000) -> Solution {
         let (nodes, qw) = gaussHermite(quadrature)
         let sb2 = sigma * sigma / delta
         func moments(tau: Double, kappa: Double) -> (derivative: Double, error: Double) {
@@ -118,7 +120,7 @@ public enum StaticFixedPoint {
             let next = sb2 + error / delta
             let change = abs(next - tau2)
             tau2 = 0.5 * tau2 + 0.5 * next
-            if change < 1e-10 { return Solution(tau: tau2.squareRoot(), kappa: kappa, error: error, iterations: iteration, converged: true) }
+            if change < 1e-10 + 1e-8 * tau2 { return Solution(tau: tau2.squareRoot(), kappa: kappa, error: error, iterations: iteration, converged: true) }
         }
         return Solution(tau: tau2.squareRoot(), kappa: kappa, error: error, iterations: maxIterations, converged: false)
     }
