@@ -181,7 +181,9 @@ import Testing
 
     /// O4′: `uv` from (u₀, v₀) tends to the Bregman interpolator of scale |u₀² − v₀²|/2 and offset
     /// ½arcsinh(w₀/β); with u₀ = √2α, v₀ = 0 that is the `pm` one. Small-step GD is within O(η).
-    @Test func uvBregmanBias() throws {
+    @Test(arguments: Side.allCases)
+    func uvBregmanBias(side: Side) throws {
+        guard let engine = Self.engine(side) else { return }
         let (beta, offset) = ImplicitBias.bregman(u0: [Double(2).squareRoot() * 0.3], v0: [0])
         #expect(abs(beta[0] - 0.09) < 1e-15 && offset[0] == 0)
         var c = Configuration()
@@ -190,7 +192,6 @@ import Testing
         c.training.precision = .float64; c.training.steps = 1
         c.grid.alpha = [0.7]; c.grid.learningRate = [0.002]
         let batch = try Experiment(c).batch
-        let engine = CPUEngine()
         try engine.initialize(batch)
         let start = try engine.state()
         try engine.step(count: 40_000)
@@ -202,7 +203,7 @@ import Testing
         let error = zip(w, s.w).map { abs($0 - $1) }.max()!
         let plain = ImplicitBias.solve(x: x, y: y, n: 15, d: 30, beta: b)
         let withoutOffset = zip(w, plain.w).map { abs($0 - $1) }.max()!
-        print("O4′: uv GD (η = 0.002) vs the Bregman bias \(error); without the offset \(withoutOffset)")
+        print("O4′ \(side): uv GD (η = 0.002) vs the Bregman bias \(error); without the offset \(withoutOffset)")
         #expect(error < 2e-3 && error < withoutOffset / 5)
     }
 
