@@ -47,12 +47,6 @@ public struct Layout: Sendable, Hashable {
         (b / lanes) * m * lanes + k * lanes + (b % lanes)
     }
 
-    /// Offset of coordinate j of replica b in a length-d array (layer l adds l·coordinateCount).
-    @inlinable
-    public func coordinateIndex(replica b: Int, coordinate j: Int, layer l: Int = 0) -> Int {
-        l * coordinateCount + Self.index(replica: b, element: j, length: dimension)
-    }
-
     /// Scatters replica-major values (`values[b·d + j]`) into this layout (padding left at `fill`).
     public func pack<T>(_ values: [T], length m: Int, fill: T) -> [T] {
         precondition(values.count == replicas * m)

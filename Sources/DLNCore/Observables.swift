@@ -40,7 +40,4 @@ public struct ObservableSet: Sendable, Hashable {
         if s.hasSuffix(".0") { s.removeLast(2) }
         return s
     }
-
-    /// All valid names, also for threshold-free lookup (`support`, `precision`, `recall` take any recorded τ).
-    public func contains(_ name: String) -> Bool { names.contains(name) }
 }
