@@ -13,6 +13,14 @@ public enum RealArray: Sendable, Equatable {
         }
     }
 
+    /// A range of the values widened to Double.
+    public func doubles(_ range: Range<Int>) -> [Double] {
+        switch self {
+        case .float(let a): a[range].map(Double.init)
+        case .double(let a): Array(a[range])
+        }
+    }
+
     /// The values widened to Double.
     public var doubles: [Double] {
         switch self {

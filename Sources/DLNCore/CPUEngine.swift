@@ -200,7 +200,7 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
 
     func observe() -> Observation {
         let K = observables.count
-        let values = SharedBuffer<Double>(count: K * layout.replicas)
+        let values = SharedSlots<Double>(count: K * layout.replicas)
         let decay = decayOf(stepsTaken).map { T($0) }
         let n = layout.samples
         forEachBlock { blk in
@@ -219,7 +219,7 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
                 for k in 1..<K { values[k * self.layout.replicas + b] = Double(more[k - 1]) }
             }
         }
-        let all = values.array
+        let all = values.values
         let B = layout.replicas
         return Observation(names: observables.names, values: (0..<K).map { Array(all[($0 * B)..<(($0 + 1) * B)]) })
     }
@@ -481,23 +481,4 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
 
 @inline(__always) func store<T: DLNReal>(_ v: SIMD16<T>, _ p: UnsafeMutablePointer<T>, _ offset: Int) {
     UnsafeMutableRawPointer(p + offset).storeBytes(of: v, as: SIMD16<T>.self)
-}
-
-/// A fixed-size buffer that concurrent workers fill at disjoint indices.
-final class SharedBuffer<T>: @unchecked Sendable {  // each index is written by one worker only
-    private let pointer: UnsafeMutableBufferPointer<T>
-    init(count: Int, fill: T) {
-        pointer = .allocate(capacity: count)
-        pointer.initialize(repeating: fill)
-    }
-    subscript(i: Int) -> T {
-        get { pointer[i] }
-        set { pointer[i] = newValue }
-    }
-    var array: [T] { Array(pointer) }
-    deinit { pointer.deallocate() }
-}
-
-extension SharedBuffer where T: BinaryFloatingPoint {
-    convenience init(count: Int) { self.init(count: count, fill: 0) }
 }

@@ -336,14 +336,21 @@ public struct Experiment: Sendable {
     }
 }
 
-/// Slots that concurrent workers fill at disjoint indices.
-final class SharedSlots<T>: @unchecked Sendable {  // each slot is written by one worker only
-    private var storage: [T?]
-    private let lock = NSLock()
-    init(count: Int) { storage = [T?](repeating: nil, count: count) }
-    subscript(i: Int) -> T? {
-        get { lock.withLock { storage[i] } }
-        set { lock.withLock { storage[i] = newValue } }
+/// Slots that concurrent workers fill at disjoint indices (each index is written by one worker only, so no lock).
+final class SharedSlots<T>: @unchecked Sendable {  // disjoint writes, read after the workers finish
+    private let storage: UnsafeMutableBufferPointer<T?>
+    init(count: Int) {
+        storage = .allocate(capacity: count)
+        storage.initialize(repeating: nil)
     }
+    deinit {
+        storage.baseAddress?.deinitialize(count: storage.count)
+        storage.deallocate()
+    }
+    subscript(i: Int) -> T? {
+        get { storage[i] }
+        set { storage[i] = newValue }
+    }
+    /// Every slot, which must all be filled.
     var values: [T] { storage.map { $0! } }
 }

@@ -117,8 +117,8 @@ public enum Analysis {
             var beta: [Double]? = nil
             switch (point.parameterization, replica.lambdaU > 0) {
             case (.pm, false), (.uv, false):
-                let start = (batch.initialLayers[0].doubles, batch.initialLayers[1].doubles)
-                let u0 = Array(start.0[(b * d)..<((b + 1) * d)]), v0 = Array(start.1[(b * d)..<((b + 1) * d)])
+                let u0 = batch.initialLayers[0].doubles((b * d)..<((b + 1) * d))
+                let v0 = batch.initialLayers[1].doubles((b * d)..<((b + 1) * d))
                 let (bb, offset) = point.parameterization == .pm
                     ? ([Double](repeating: replica.alpha * replica.alpha, count: d), [Double](repeating: 0, count: d))
                     : ImplicitBias.bregman(u0: u0, v0: v0)
