@@ -29,13 +29,14 @@ public enum SaddleToSaddle {
         for _ in 0..<maxStages {
             let g = gradient(beta)
             // Done at a stationary point (an interpolator when one exists): ∇ℓ ≈ 0 or ℓ ≈ 0.
-            if g.map(abs).max()! <= 1e-9 * scale || loss(beta) <= 1e-24 * initialLoss { break }
+            if g.map(abs).max()! <= 1e-9 * scale || loss(beta) <= 1e-20 * initialLoss { break }
             var step = Double.infinity
             for i in 0..<d where abs(g[i]) > 1e-12 * scale {
                 let t = g[i] < 0 ? (1 - s[i]) / -g[i] : (1 + s[i]) / g[i]
                 if t > 1e-14 { step = min(step, t) }
             }
-            guard step.isFinite else { break }
+            // A step far beyond the elapsed time comes from rounding-level gradients at a stationary point.
+            guard step.isFinite, step < 1e6 * max(tau, 1) else { break }
             tau += step
             for i in 0..<d {
                 s[i] = min(1, max(-1, s[i] - step * g[i]))
