@@ -109,6 +109,12 @@ public struct Batch: Sendable {
     public let observables: ObservableSet
     /// The design's entry variance v for the population test error v·‖w − w*‖²; nil for user data.
     public let designVariance: Double?
+    /// How the state is stored: the layers, or (pm, uv) the mirror variable in log scale (Flow.swift).
+    public let representation: Representation
+    /// The adaptive integrator's settings (`update == .flow`).
+    public let flow: FlowSettings
+    /// ln|u₀|, ln|v₀| and their signs, exact for any α (the log representation); nil: taken from `initialLayers`.
+    public let logInitial: LogLayers?
 
     /// 1/n (mean loss) or 1 (sum loss): g = gradientScale·Xᵀr.
     public var gradientScale: Double { loss == .mean ? 1 / Double(layout.samples) : 1 }
@@ -120,6 +126,11 @@ public struct Batch: Sendable {
         replicas.map { r in Foundation.exp(-2 * r.lambdaU * Double(steps) * r.eta) }
     }
 
+    /// e^{−2λ_u·t} per replica at per-replica times t.
+    public func decay(atTimes times: [Double]) -> [Double] {
+        zip(replicas, times).map { r, t in Foundation.exp(-2 * r.lambdaU * t) }
+    }
+
     /// Rows of the held-out test sets (all data sets have the same number, 0 without).
     public var testSamples: Int { datasets.first?.testSamples ?? 0 }
 
@@ -128,7 +139,8 @@ public struct Batch: Sendable {
                 precision: Precision, dimension d: Int, samples n: Int,
                 datasets: [Dataset], replicas: [Replica], initialLayers: [RealArray],
                 observables: ObservableSet = ObservableSet(thresholds: [0.01, 0.1]),
-                designVariance: Double? = nil) throws(DLNError) {
+                designVariance: Double? = nil, representation: Representation? = nil,
+                flow: FlowSettings = FlowSettings(), logInitial: LogLayers? = nil) throws(DLNError) {
         let layers = parameterization == .deep ? initialLayers.count : 2
         guard d >= 1, n >= 1 else { throw .invalidProblem("d and n must be positive, got d = \(d), n = \(n)") }
         guard !replicas.isEmpty else { throw .invalidProblem("a batch needs at least one replica") }
@@ -156,6 +168,19 @@ public struct Batch: Sendable {
         if update == .multiplicative && parameterization != .pm {
             throw .invalidProblem("the multiplicative update is defined for pm only")
         }
+        let rep = representation ?? (update == .flow && parameterization != .deep ? .log : .layers)
+        if rep == .log {
+            guard parameterization != .deep else { throw .invalidProblem("the log representation is for pm and uv (deep layers can change sign)") }
+            guard update != .gd else { throw .invalidProblem("the log representation needs update multiplicative or flow (plain GD is not a flow in ρ)") }
+        }
+        if let message = flow.problem { throw .invalidProblem(message) }
+        if let li = logInitial, li.magnitude.count != 2 || li.sign.count != 2
+            || li.magnitude.contains(where: { $0.count != replicas.count * d }) || li.sign.contains(where: { $0.count != replicas.count * d }) {
+            throw .invalidProblem("logInitial must hold 2 layers of B·d values")
+        }
+        self.representation = rep
+        self.flow = flow
+        self.logInitial = logInitial
         self.layout = Layout(replicas: replicas.count, dimension: d, samples: n, layers: layers)
         self.precision = precision
         self.parameterization = parameterization

@@ -23,8 +23,8 @@ public final class CPUEngine: Engine {
 
     public func initialize(_ batch: Batch) throws(DLNError) {
         switch batch.precision {
-        case .float32: impl = .float(CPUBatch<Float>(batch, threads: threads))
-        case .float64: impl = .double(CPUBatch<Double>(batch, threads: threads))
+        case .float32: impl = .float(try CPUBatch<Float>(batch, threads: threads))
+        case .float64: impl = .double(try CPUBatch<Double>(batch, threads: threads))
         }
     }
 
@@ -40,6 +40,22 @@ public final class CPUEngine: Engine {
         switch impl {
         case .float(let b): return b.observe()
         case .double(let b): return b.observe()
+        case nil: preconditionFailure("initialize the engine first")
+        }
+    }
+
+    public func advance(to time: Double) throws(DLNError) {
+        switch impl {
+        case .float(let b): b.advance(to: time)
+        case .double(let b): b.advance(to: time)
+        case nil: preconditionFailure("initialize the engine first")
+        }
+    }
+
+    public func flowCounters() throws(DLNError) -> FlowCounters {
+        switch impl {
+        case .float(let b): return b.flow.map { b.flowCounters(flow: $0) } ?? FlowCounters(replicas: b.layout.replicas)
+        case .double(let b): return b.flow.map { b.flowCounters(flow: $0) } ?? FlowCounters(replicas: b.layout.replicas)
         case nil: preconditionFailure("initialize the engine first")
         }
     }
@@ -91,7 +107,10 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     let observables: ObservableSet
     let designVariance: Double?
     let decayOf: @Sendable (Int) -> [Double]
+    let decayAt: @Sendable ([Double]) -> [Double]
     var stepsTaken = 0
+    /// The integrator (update flow) or the log representation's state; nil for the plain updates.
+    var flow: FlowState<T>? = nil
 
     static func allocate(_ values: [T]) -> UnsafeMutablePointer<T> {
         let p = UnsafeMutablePointer<T>.allocate(capacity: max(1, values.count))
@@ -99,7 +118,7 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
         return p
     }
 
-    init(_ batch: Batch, threads: Int) {
+    init(_ batch: Batch, threads: Int) throws(DLNError) {
         let lay = batch.layout
         layout = lay
         model = batch.parameterization
@@ -119,6 +138,7 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
         observables = batch.observables
         designVariance = batch.designVariance
         decayOf = { [batch] steps in batch.decay(afterSteps: steps) }
+        decayAt = { [batch] times in batch.decay(atTimes: times) }
         w = Self.allocate([T](repeating: 0, count: lay.coordinateCount))
         r = Self.allocate([T](repeating: 0, count: lay.sampleCount))
         x = Self.allocate(batch.datasets.flatMap { $0.x.values(as: T.self) })
@@ -154,6 +174,22 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
             return p
         }
         forEachBlock { blk in self.computeWeights(block: blk) }
+        if batch.update == .flow || batch.representation == .log {
+            flow = try FlowState<T>(batch, layers: layers)
+            flowMaterialize(flow: flow!, times: currentTimes)
+        }
+    }
+
+    /// Each replica's time: its own with the adaptive integrator, steps·η otherwise.
+    var currentTimes: [T] {
+        if let fs = flow, fs.adaptive { return (0..<layout.paddedReplicas).map { fs.t[$0] } }
+        return (0..<layout.paddedReplicas).map { T(Double(stepsTaken) * Double(eta[$0])) }
+    }
+
+    /// Advances an adaptive-flow batch to time t.
+    func advance(to t: Double) {
+        guard let fs = flow, fs.adaptive else { preconditionFailure("advance(to:) needs update flow") }
+        flowAdvance(to: T(t), flow: fs)
     }
 
     deinit {
@@ -179,6 +215,12 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
 
     func step(count: Int) {
         guard count > 0 else { return }
+        if let fs = flow {
+            precondition(!fs.adaptive, "update flow advances in time: use advance(to:)")
+            flowEuler(count: count, flow: fs)
+            stepsTaken += count
+            return
+        }
         let d = layout.dimension, depth = layout.layers
         forEachBlock { blk in
             let g = UnsafeMutablePointer<V>.allocate(capacity: d)
@@ -201,7 +243,14 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     func observe() -> Observation {
         let K = observables.count
         let values = SharedSlots<Double>(count: K * layout.replicas)
-        let decay = decayOf(stepsTaken).map { T($0) }
+        let decay: [T]
+        if let fs = flow {
+            let times = currentTimes
+            flowMaterialize(flow: fs, times: times)
+            decay = fs.adaptive ? decayAt(times.prefix(layout.replicas).map { Double($0) }).map { T($0) } : decayOf(stepsTaken).map { T($0) }
+        } else {
+            decay = decayOf(stepsTaken).map { T($0) }
+        }
         let n = layout.samples
         forEachBlock { blk in
             self.residual(block: blk)
@@ -294,6 +343,7 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     }
 
     func state() -> EngineState {
+        if let fs = flow { flowMaterialize(flow: fs, times: currentTimes) }
         let d = layout.dimension
         func wrap(_ p: UnsafeMutablePointer<T>, count: Int) -> RealArray {
             let a = layout.unpack(Array(UnsafeBufferPointer(start: p, count: count)), length: d)

@@ -17,6 +17,8 @@ public enum UpdateRule: String, Sendable, Codable, CaseIterable {
     case gd
     /// `pm` only: u ← u·exp(−η(g+λ)), v ← v·exp(η(g−λ)) (mirror descent; exact conservation laws).
     case multiplicative
+    /// Gradient flow itself, by an adaptive Dormand–Prince 5(4) integrator with a step size per replica.
+    case flow
 }
 
 /// The loss normalisation (theory.md §1.2).
@@ -127,6 +129,10 @@ public struct Configuration: Sendable, Codable, Equatable {
         /// The penalty is factor·λ·Σ_l‖u_l‖², so u̇ ∋ −λ_u·u with λ_u = 2·factor·λ (default ½: λ_u = λ).
         public var decayFactor: Double = 0.5
         public var precision: Precision = .float32
+        /// The state's representation; nil: log for update flow with pm/uv, the layers otherwise.
+        public var representation: Representation? = nil
+        /// The adaptive integrator's settings (update flow).
+        public var flow = FlowSettings()
     }
 
     /// The grid: every combination of the listed values is a grid point. α, λ and η vary inside one batch;
@@ -262,7 +268,21 @@ public struct Configuration: Sendable, Codable, Equatable {
             sink.add(c.grid.update != nil || c.grid.parameterization != nil ? "grid" : "training.update",
                      "the multiplicative update is defined for parameterization pm only, got \(other.rawValue)")
         }
-        if let horizon = c.training.horizon, let eta = c.grid.learningRate.max(), (horizon / eta).rounded() < 1 {
+        if updates.contains(.flow) && c.training.horizon == nil {
+            sink.add("training.horizon", "update flow integrates in time: give training.horizon (the final time t) instead of steps")
+        }
+        if updates.contains(.flow) && c.record.steps != nil {
+            sink.add("record.steps", "update flow records at times: use record.checkpoints, record.start and record.linear")
+        }
+        if let rep = c.training.representation, rep == .log {
+            if let other = params.first(where: { $0 == .deep }) {
+                sink.add("training.representation", "log is for parameterization pm and uv, got \(other.rawValue)")
+            }
+            if updates.contains(.gd) {
+                sink.add("training.representation", "log needs update multiplicative or flow (plain gradient descent is not a flow in ρ)")
+            }
+        }
+        if let horizon = c.training.horizon, updates.contains(where: { $0 != .flow }), let eta = c.grid.learningRate.max(), (horizon / eta).rounded() < 1 {
             sink.add("training.horizon", "t = \(horizon) is shorter than one step of η = \(eta) (steps = round(t/η) = 0)")
         }
         if let depths = c.grid.depth, params.contains(where: { $0 != .deep }) {
@@ -420,6 +440,18 @@ public struct Configuration: Sendable, Codable, Equatable {
         }
         t.decayFactor = s.double("weight_decay_factor", default: 0.5) { $0 > 0 ? nil : "must be positive" }
         t.precision = s.choice("precision", default: .float32)
+        if s.has("representation") { t.representation = s.choice("representation", default: .layers) }
+        let f = s.section("flow")
+        let tol: (Double) -> String? = { $0 > 0 && $0 <= 1 ? nil : "must be in (0, 1]" }
+        let positive: (Double) -> String? = { $0 > 0 && $0.isFinite ? nil : "must be positive" }
+        t.flow.rtol = f.double("rtol", default: t.flow.rtol, tol)
+        t.flow.atol = f.double("atol", default: t.flow.atol, tol)
+        if f.has("initial_step") { t.flow.initialStep = f.double("initial_step", default: 1e-6, positive) }
+        if f.has("max_step") { t.flow.maxStep = f.double("max_step", default: 1, positive) }
+        t.flow.minStep = f.double("min_step", default: 0) { $0 >= 0 && $0.isFinite ? nil : "must be ≥ 0" }
+        t.flow.maxSteps = f.int("max_steps", default: t.flow.maxSteps) { $0 >= 1 && $0 <= Int(Int32.max) ? nil : "must be between 1 and 2147483647" }
+        if s.has("flow") && t.update != .flow { f.sink.add(f.path, "applies to update: flow only") }
+        f.finish()
         s.finish()
     }
 }

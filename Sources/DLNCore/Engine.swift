@@ -43,8 +43,13 @@ public protocol Engine: AnyObject {
     var deviceDescription: String { get }
     /// Loads a batch: data, per-replica scalars and initial layers.
     func initialize(_ batch: Batch) throws(DLNError)
-    /// Advances every replica by `count` gradient steps.
+    /// Advances every replica by `count` gradient steps (fixed-step updates).
     func step(count: Int) throws(DLNError)
+    /// Advances every replica's gradient flow to time `time` (`update: flow`), each with its own steps;
+    /// checkpoint times are hit exactly.
+    func advance(to time: Double) throws(DLNError)
+    /// Per-replica gradient evaluations, rejected steps and status (zeros for the plain updates).
+    func flowCounters() throws(DLNError) -> FlowCounters
     /// Computes the observables of the current state.
     func observe() throws(DLNError) -> Observation
     /// Reads back the full state (for tests, weights output and checks).

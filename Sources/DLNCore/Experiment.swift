@@ -36,8 +36,17 @@ public struct Experiment: Sendable {
     public struct Group: Sendable {
         public let batch: Batch
         public let points: [Int]
-        /// The steps of its checkpoints (ascending; the same count for every group).
+        /// The steps of its checkpoints (ascending; the same count for every group); −1 for update flow.
         public let checkpoints: [Int]
+        /// Update flow: the times of its checkpoints (nil for the fixed-step updates).
+        public let flowTimes: [Double]?
+
+        /// Units of work for progress reports: replica-steps, or for update flow 100 per replica and checkpoint.
+        public var work: Double {
+            let B = Double(batch.layout.replicas)
+            if let times = flowTimes { return B * 100 * Double(times.count) }
+            return B * Double(checkpoints.last ?? 0)
+        }
     }
 
     /// A column of grid.csv and stats.csv.
@@ -60,16 +69,24 @@ public struct Experiment: Sendable {
     public var checkpointCount: Int { groups.first?.checkpoints.count ?? 0 }
     /// Total replicas over all batches.
     public var replicaCount: Int { gridPoints.count * seeds.count }
-    /// `times[g][c]` = steps·η: gradient-flow time of each checkpoint.
-    public var times: [[Double]] { steps.enumerated().map { g, s in s.map { Double($0) * gridPoints[g].learningRate } } }
+    /// `times[g][c]`: gradient-flow time of each checkpoint (steps·η for the fixed-step updates).
+    public var times: [[Double]] {
+        var out = steps.enumerated().map { g, s in s.map { Double($0) * gridPoints[g].learningRate } }
+        for group in groups { if let t = group.flowTimes { for g in group.points { out[g] = t } } }
+        return out
+    }
+    /// True when some grid point runs update flow.
+    public var hasFlow: Bool { groups.contains { $0.flowTimes != nil } }
     /// The first (or only) batch.
     public var batch: Batch { groups[0].batch }
     /// Steps of the first batch's checkpoints.
     public var checkpoints: [Int] { groups[0].checkpoints }
     /// Replica-steps of the whole run.
     public var totalReplicaSteps: Double {
-        groups.reduce(0) { $0 + Double($1.checkpoints.last ?? 0) * Double($1.batch.layout.replicas) }
+        groups.reduce(0) { $0 + ($1.flowTimes == nil ? Double($1.checkpoints.last ?? 0) * Double($1.batch.layout.replicas) : 0) }
     }
+    /// Units of work of the whole run (progress reports).
+    public var totalWork: Double { groups.reduce(0) { $0 + $1.work } }
 
     static func gridPoints(_ c: Configuration) -> [GridPoint] {
         let p = c.problem
@@ -120,7 +137,7 @@ public struct Experiment: Sendable {
         for (g, p) in points.enumerated() {
             let key = GroupKey(d: p.d, n: p.n, noise: p.noise, density: p.density, depth: p.depth,
                                parameterization: p.parameterization, update: p.update,
-                               eta: c.training.horizon == nil ? nil : p.learningRate)
+                               eta: c.training.horizon == nil || p.update == .flow ? nil : p.learningRate)
             if members[key] == nil { order.append(key) }
             members[key, default: []].append(g)
         }
@@ -133,7 +150,12 @@ public struct Experiment: Sendable {
         for key in order {
             let indices = members[key]!
             let schedule: [Int]
-            if let horizon = c.training.horizon {
+            var flowTimes: [Double]? = nil
+            if key.update == .flow, let horizon = c.training.horizon {
+                let first = min(c.record.start ?? c.grid.learningRate.max()!, horizon)
+                flowTimes = Self.timeSchedule(horizon: horizon, first: first, count: count, linear: c.record.linear)
+                schedule = [Int](repeating: -1, count: flowTimes!.count)
+            } else if let horizon = c.training.horizon {
                 let etaMax = c.grid.learningRate.max()!
                 let first = min(max(etaMax, c.record.start ?? etaMax), horizon)
                 let times = Self.timeSchedule(horizon: horizon, first: first, count: count, linear: c.record.linear)
@@ -144,7 +166,7 @@ public struct Experiment: Sendable {
             }
             for g in indices { steps[g] = schedule }
             let batch = try Self.batch(c, points: indices.map { ($0, points[$0]) }, seeds: seeds, user: user)
-            groups.append(Group(batch: batch, points: indices, checkpoints: schedule))
+            groups.append(Group(batch: batch, points: indices, checkpoints: schedule, flowTimes: flowTimes))
         }
         self.groups = groups
         self.steps = steps
@@ -235,6 +257,9 @@ public struct Experiment: Sendable {
         let layers = first.parameterization == .deep ? first.depth : 2
         var replicas: [Replica] = []
         var initial = [[Double]](repeating: [], count: layers)
+        let representation = c.training.representation ?? (first.update == .flow && first.parameterization != .deep ? .log : .layers)
+        let wantsLog = representation == .log && first.parameterization != .deep
+        var logMag = [[Double]](repeating: [], count: 2), logSign = [[Double]](repeating: [], count: 2)
         for (index, point) in points {
             for (s, seed) in seeds.enumerated() {
                 replicas.append(Replica(gridPoint: index, seed: seed, dataset: shared ? 0 : s, alpha: point.alpha,
@@ -242,16 +267,27 @@ public struct Experiment: Sendable {
                 let a = point.alpha
                 let rng = CounterRNG(seed: UInt64(seed))
                 switch first.parameterization {
-                case .pm:
-                    initial[0] += user?.initial?.u ?? [Double](repeating: a, count: d)
-                    initial[1] += user?.initial?.v ?? [Double](repeating: a, count: d)
-                case .uv:
-                    if let f = user?.initial { initial[0] += f.u; initial[1] += f.v; break }
-                    initial[0] += (0..<d).map { j in
-                        c.model.uNoise == 0 ? a : a * (1 + c.model.uNoise * rng.gaussian(stream: RandomStream.initU.rawValue, index: UInt64(j)))
+                case .pm, .uv:
+                    // u₀ = α·f_u, v₀ = α·f_v (user files: absolute values, α = 1 here).
+                    let scale = user?.initial == nil ? a : 1
+                    let fu: [Double], fv: [Double]
+                    if let f = user?.initial { (fu, fv) = (f.u, f.v) } else if first.parameterization == .pm {
+                        (fu, fv) = ([Double](repeating: 1, count: d), [Double](repeating: 1, count: d))
+                    } else {
+                        fu = (0..<d).map { j in
+                            c.model.uNoise == 0 ? 1 : 1 + c.model.uNoise * rng.gaussian(stream: RandomStream.initU.rawValue, index: UInt64(j))
+                        }
+                        fv = (0..<d).map { j in
+                            c.model.vNoise == 0 ? 0 : c.model.vNoise * rng.gaussian(stream: RandomStream.initV.rawValue, index: UInt64(j))
+                        }
                     }
-                    initial[1] += (0..<d).map { j in
-                        c.model.vNoise == 0 ? 0 : a * c.model.vNoise * rng.gaussian(stream: RandomStream.initV.rawValue, index: UInt64(j))
+                    initial[0] += fu.map { scale * $0 }
+                    initial[1] += fv.map { scale * $0 }
+                    if wantsLog {
+                        for (l, f) in [fu, fv].enumerated() {
+                            logMag[l] += f.map { Foundation.log(scale) + Foundation.log(abs($0)) }
+                            logSign[l] += f.map { $0 < 0 ? -1 : 1 }
+                        }
                     }
                 case .deep:
                     for l in 0..<layers { initial[l] += [Double](repeating: a * (c.model.layerScales?[l] ?? 1), count: d) }
@@ -262,7 +298,9 @@ public struct Experiment: Sendable {
                          precision: precision, dimension: d, samples: n, datasets: datasets, replicas: replicas,
                          initialLayers: initial.map { RealArray($0, precision: precision) },
                          observables: ObservableSet(thresholds: c.record.thresholds),
-                         designVariance: user != nil ? nil : (c.problem.designVariance == .one ? 1 : 1 / Double(d)))
+                         designVariance: user != nil ? nil : (c.problem.designVariance == .one ? 1 : 1 / Double(d)),
+                         representation: representation, flow: c.training.flow,
+                         logInitial: wantsLog ? LogLayers(magnitude: logMag, sign: logSign) : nil)
     }
 
     /// Times 0, then `count` log-spaced times from `first` to `horizon`, plus `linear` evenly spaced ones, sorted.

@@ -43,6 +43,16 @@ public struct RunResult: Sendable {
 
     /// The final state of every batch (`Experiment.groups` order), when asked for.
     public var finalStates: [EngineState]? = nil
+    /// `evaluations[c][b]`: gradient evaluations of replica b up to checkpoint c (steps for fixed-step updates).
+    public var evaluations: [[Double]] = []
+    /// `rejected[c][b]`: rejected step attempts up to checkpoint c (update flow; 0 otherwise).
+    public var rejected: [[Double]] = []
+    /// Per replica: 0 running, else the integrator froze it (`FlowCounters.reason`), at `frozenAt`.
+    public var status: [Int] = []
+    /// Per replica: the time at which the integrator froze it (NaN when it did not).
+    public var frozenAt: [Double] = []
+    /// Gradient evaluations of all replicas.
+    public var totalEvaluations: Double { evaluations.last?.reduce(0, +) ?? 0 }
 
     /// Throughput in replica-steps per second.
     public var replicaStepsPerSecond: Double { seconds > 0 ? replicaSteps / seconds : 0 }
@@ -56,8 +66,12 @@ public enum Simulation {
         var states: [EngineState] = []
         let G = experiment.gridPoints.count, S = experiment.seeds.count, C = experiment.checkpointCount
         let B = G * S
-        let total = experiment.totalReplicaSteps
+        let total = experiment.totalWork
         var done = 0.0
+        var evaluations = [[Double]](repeating: [Double](repeating: 0, count: B), count: C)
+        var rejected = evaluations
+        var status = [Int](repeating: 0, count: B), frozenAt = [Double](repeating: .nan, count: B)
+        var flowEvaluations = 0.0
         var names: [String] = []
         var values: [[[Double]]] = []  // [c][k][global replica]
         var seconds = 0.0
@@ -68,13 +82,29 @@ public enum Simulation {
             let last = group.checkpoints.last ?? 0
             var current = 0
             for (c, step) in group.checkpoints.enumerated() {
-                // Long gaps are cut into chunks so that progress keeps moving.
-                while current < step {
-                    let chunk = min(step - current, max(1, last / 200))
-                    try engine.step(count: chunk)
-                    current += chunk
-                    done += Double(chunk) * replicas
-                    if current < step { progress(done, total) }
+                if let times = group.flowTimes {
+                    // Gradient flow: every replica integrates to the checkpoint's time with its own steps.
+                    if times[c] > 0 { try engine.advance(to: times[c]) }
+                    done += replicas * 100
+                } else {
+                    // Long gaps are cut into chunks so that progress keeps moving.
+                    while current < step {
+                        let chunk = min(step - current, max(1, last / 200))
+                        try engine.step(count: chunk)
+                        current += chunk
+                        done += Double(chunk) * replicas
+                        if current < step { progress(done, total) }
+                    }
+                }
+                let counters = try engine.flowCounters()
+                for (local, g) in group.points.enumerated() {
+                    for s in 0..<S {
+                        let (b, k) = (g * S + s, local * S + s)
+                        evaluations[c][b] = group.flowTimes == nil ? Double(step) : Double(counters.evaluations[k])
+                        rejected[c][b] = Double(counters.rejected[k])
+                        status[b] = counters.status[k]
+                        frozenAt[b] = counters.frozenAt[k]
+                    }
                 }
                 let o = try engine.observe()
                 if names.isEmpty {
@@ -89,12 +119,17 @@ public enum Simulation {
                 progress(done, total)
             }
             seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if group.flowTimes != nil { flowEvaluations += group.points.reduce(0.0) { acc, g in acc + (0..<S).reduce(0.0) { $0 + evaluations[C - 1][g * S + $1] } } }
             if keepFinalState { states.append(try engine.state()) }
         }
         var result = RunResult(checkpoints: experiment.checkpoints, steps: experiment.steps,
                                observations: values.map { Observation(names: names, values: $0) }, seconds: seconds,
-                               replicaSteps: total, engine: engine.deviceDescription)
+                               replicaSteps: experiment.totalReplicaSteps + flowEvaluations, engine: engine.deviceDescription)
         if keepFinalState { result.finalStates = states }
+        result.evaluations = evaluations
+        result.rejected = rejected
+        result.status = status
+        result.frozenAt = frozenAt
         return result
     }
 }
@@ -201,6 +236,24 @@ public enum RunOutput {
         }
         try NPY.write(result.steps.flatMap { $0.map(Double.init) }, shape: [G, C], dtype: .int64, to: path("steps.npy"))
         try NPY.write(experiment.times.flatMap { $0 }, shape: [G, C], dtype: .float64, to: path("times.npy"))
+        var flowInfo: [String: Any] = [:]
+        if experiment.hasFlow && !result.evaluations.isEmpty {
+            func perReplica(_ v: [[Double]]) -> [Double] {
+                var out = [Double](repeating: 0, count: G * S * C)
+                for b in 0..<(G * S) { for k in 0..<C { out[b * C + k] = v[k][b] } }
+                return out
+            }
+            try NPY.write(perReplica(result.evaluations), shape: [G, S, C], dtype: .int64, to: path("evaluations.npy"))
+            try NPY.write(perReplica(result.rejected), shape: [G, S, C], dtype: .int64, to: path("rejected.npy"))
+            try NPY.write(result.status.map(Double.init), shape: [G, S], dtype: .int32, to: path("status.npy"))
+            let frozen: [[String: Any]] = result.status.enumerated().compactMap { b, st in
+                st == 0 ? nil : ["grid_point": b / S, "seed": experiment.seeds[b % S], "time": result.frozenAt[b], "reason": FlowCounters.reason(st)]
+            }
+            let f = c.training.flow
+            flowInfo = ["method": "Dormand–Prince 5(4), PI step control, one step size per replica",
+                        "rtol": f.rtol, "atol": f.atol, "gradient_evaluations": result.totalEvaluations,
+                        "rejected_steps": result.rejected.last?.reduce(0, +) ?? 0, "frozen_replicas": frozen]
+        }
         let columns = experiment.gridColumns
         var csv = "point," + columns.map(\.name).joined(separator: ",") + "\n"
         for (g, p) in points.enumerated() { csv += "\(g)," + columns.map { $0.value(p) }.joined(separator: ",") + "\n" }
@@ -227,6 +280,9 @@ public enum RunOutput {
             "observables": result.names,
             "arrays": ["<observable>.npy": "[grid point, seed, checkpoint]", "steps.npy": "step of each checkpoint [grid point, checkpoint]",
                        "times.npy": "gradient-flow time t = step·η [grid point, checkpoint]",
+                       "evaluations.npy": "update flow: gradient evaluations so far [grid point, seed, checkpoint] (steps for fixed-step points)",
+                       "rejected.npy": "update flow: rejected steps so far [grid point, seed, checkpoint]",
+                       "status.npy": "update flow: 0 ran to the end, 1 step size collapsed, 2 non-finite, 3 too many steps [grid point, seed]",
                        "stats.csv": "ensemble statistics over seeds, one row per grid point × observable × checkpoint",
                        "grid.csv": "one row per grid point"],
             "conventions": [
@@ -235,6 +291,7 @@ public enum RunOutput {
                 "parameterization": c.model.parameterization.rawValue,
                 "update": c.training.update.rawValue,
             ],
+            "flow": flowInfo,
             "configuration": (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(c))) ?? [:],
         ]
         do {

@@ -57,6 +57,15 @@ public final class OpenCLEngine: Engine {
         do { try impl.step(count: count) } catch { throw .deviceFailure("\(error)") }
     }
 
+    public func advance(to time: Double) throws(DLNError) {
+        throw .invalidProblem("update flow is not on OpenCL yet")
+    }
+
+    public func flowCounters() throws(DLNError) -> FlowCounters {
+        guard let impl else { preconditionFailure("initialize the engine first") }
+        return FlowCounters(replicas: impl.replicas)
+    }
+
     public func observe() throws(DLNError) -> Observation {
         guard let impl else { preconditionFailure("initialize the engine first") }
         do { return try impl.observe() } catch { throw .deviceFailure("\(error)") }
@@ -75,6 +84,7 @@ public final class OpenCLEngine: Engine {
 }
 
 protocol DeviceBatchRunner: AnyObject {
+    var replicas: Int { get }
     func step(count: Int) throws(CLError)
     func observe() throws(CLError) -> Observation
     func state() throws(CLError) -> EngineState
@@ -97,6 +107,7 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
     var stepsTaken = 0
     let sentinel = T(-12345.5)
     static var local: Int { Layout.lanes }
+    var replicas: Int { layout.replicas }
 
     /// The -D options selecting the model and precision.
     static func options(_ batch: Batch) -> String {
