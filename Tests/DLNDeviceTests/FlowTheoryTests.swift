@@ -1,0 +1,207 @@
+import DLNCore
+import DLNDevice
+import Foundation
+import TestSupport
+import Testing
+
+/// The gradient-flow integrator (update flow) against the oracles of theory.md §5 at the integrator's tolerance,
+/// on the CPU engine and on OpenCL: the whitened closed form, conservation laws and mirror invariants, the
+/// implicit bias, and saddle to saddle at α = 1e-30.
+@Suite(.serialized) struct FlowTheoryTests {
+    typealias Side = TheoryTests.Side
+
+    static func flowBatch(_ x: [Double], _ y: [Double], n: Int, d: Int, alphas: [Double], lambda: Double = 0,
+                          model: Parameterization = .pm, layers: [[Double]]? = nil, representation: Representation? = nil,
+                          rtol: Double = 1e-10, atol: Double = 1e-12, precision: Precision = .float64,
+                          configure: (inout FlowSettings) -> Void = { _ in }) throws -> Batch {
+        let replicas = alphas.enumerated().map { Replica(gridPoint: $0, seed: 0, dataset: 0, alpha: $1, lambda: lambda, lambdaU: lambda, eta: 0.01) }
+        let initial = layers ?? [alphas.flatMap { [Double](repeating: $0, count: d) }, alphas.flatMap { [Double](repeating: $0, count: d) }]
+        var settings = FlowSettings(rtol: rtol, atol: atol)
+        configure(&settings)
+        var log: LogLayers? = nil
+        if layers == nil && model == .pm {  // exact ln α, whatever the precision
+            let m = alphas.flatMap { [Double](repeating: Foundation.log($0), count: d) }
+            log = LogLayers(magnitude: [m, m], sign: [[Double]](repeating: [Double](repeating: 1, count: m.count), count: 2))
+        }
+        return try Batch(parameterization: model, update: .flow, loss: .mean, precision: precision, dimension: d, samples: n,
+                         datasets: [Dataset(x: RealArray(x, precision: precision), y: RealArray(y, precision: precision), wStar: nil)],
+                         replicas: replicas, initialLayers: initial.map { RealArray($0, precision: precision) },
+                         representation: representation, flow: settings, logInitial: log)
+    }
+
+    /// O7 at the integrator's tolerance: on a diagonal design every coordinate follows the closed form to 1e-8
+    /// (rtol 1e-10), in the log representation and on the layers, for α from 0.1 down to 1e-4.
+    @Test(arguments: Side.allCases, [Representation.log, .layers])
+    func whitenedClosedForm(side: Side, representation: Representation) throws {
+        guard let engine = TheoryTests.engine(side) else { return }
+        let d = 6
+        let scales: [Double] = (0..<d).map { (j: Int) -> Double in 0.5 + 0.2 * Double(j) }
+        let (x, _, _) = TheoryTests.instance(n: d, d: d, seed: 5, diagonal: scales)
+        let targets: [Double] = (0..<d).map { (j: Int) -> Double in j % 2 == 0 ? 1.0 + 0.1 * Double(j) : -0.7 }
+        let y: [Double] = (0..<d).map { (j: Int) -> Double in x[j * d + j] * targets[j] }
+        let alphas = [0.1, 1e-2, 1e-4]
+        try engine.initialize(try Self.flowBatch(x, y, n: d, d: d, alphas: alphas, representation: representation))
+        var worst = 0.0
+        for t in [0.5, 3.0, 12.0, 40.0] {
+            try engine.advance(to: t)
+            let w = try engine.state().weights.doubles
+            for (k, alpha) in alphas.enumerated() {
+                for j in 0..<d {
+                    worst = max(worst, abs(w[k * d + j] - ClosedForm.whitened(t: t, s: scales[j], target: targets[j], alpha: alpha)))
+                }
+            }
+        }
+        let counters = try engine.flowCounters()
+        print("O7 flow \(side) \(representation.rawValue): max |w − closed form| = \(worst), evaluations \(counters.evaluations), rejected \(counters.rejected)")
+        #expect(worst < 1e-8)
+        #expect(counters.status.allSatisfy { $0 == 0 })
+    }
+
+    /// O1, O3, O13 at the integrator's tolerance (rtol 1e-13): the two-layer conservation laws with weight decay
+    /// (P1 u⊙v = α²e^{−2λt} on the layers, P2 u² − v² ∝ e^{−2λt}), the depth-3 laws (u_j² − u_k² constant), the
+    /// P1 mirror invariant ρ ∈ range(Xᵀ), and the deep mirror invariant ∇𝒬(θ(t)) − ∇𝒬(θ₀) ∈ range(Xᵀ)
+    /// (gradient descent misses it by O(η), TheoryTests.deepMirrorInvariant).
+    @Test(arguments: Side.allCases)
+    func conservationAndMirrorInvariants(side: Side) throws {
+        guard let engine = TheoryTests.engine(side) else { return }
+        let (n, d) = (12, 30)
+        let (x, y, _) = TheoryTests.instance(n: n, d: d, seed: 31)
+        let rng = CounterRNG(seed: 9)
+        // P1 on the layers, with weight decay.
+        try engine.initialize(try Self.flowBatch(x, y, n: n, d: d, alphas: [0.4], lambda: 0.01, representation: .layers, rtol: 1e-13, atol: 1e-15))
+        try engine.advance(to: 30)
+        let pm = try #require(try engine.observe()["conservation"]?.first)
+        let state = try engine.state()
+        let rho = zip(state.layers[0].doubles, state.layers[1].doubles).map { 0.5 * Foundation.log($0 / $1) }
+        let rhoOff = try #require(DeepMirror.distanceFromRowSpace(rho, x: x, n: n, d: d)) / Dense.norm(rho)
+        // P2 from a random unbalanced start, with weight decay.
+        let u0 = (0..<d).map { 0.3 * (1 + 0.2 * rng.gaussian(stream: 1, index: UInt64($0))) }
+        let v0 = (0..<d).map { 0.1 * rng.gaussian(stream: 2, index: UInt64($0)) }
+        try engine.initialize(try Self.flowBatch(x, y, n: n, d: d, alphas: [0.3], lambda: 0.01, model: .uv, layers: [u0, v0],
+                                                 representation: .layers, rtol: 1e-13, atol: 1e-15))
+        try engine.advance(to: 30)
+        let uv = try #require(try engine.observe()["conservation"]?.first)
+        // Depth 3, generic positive layers.
+        let scales = [0.6, 0.8, 1.1]
+        let layers = scales.enumerated().map { l, s in (0..<d).map { s * (1 + 0.1 * rng.gaussian(stream: UInt32(10 + l), index: UInt64($0))) } }
+        try engine.initialize(try Self.flowBatch(x, y, n: n, d: d, alphas: [1], model: .deep, layers: layers, rtol: 1e-13, atol: 1e-15))
+        try engine.advance(to: 4)
+        let deep = try #require(try engine.observe()["conservation"]?.first)
+        let deepState = try engine.state()
+        let displacement = DeepMirror.displacement(initial: layers, current: deepState.layers.map(\.doubles))
+        let deepOff = try #require(DeepMirror.distanceFromRowSpace(displacement, x: x, n: n, d: d)) / Dense.norm(displacement)
+        print("O1/O3/O13 flow \(side): conservation pm \(pm), uv \(uv), deep \(deep); ρ off range(Xᵀ) \(rhoOff); deep displacement off range(Xᵀ) \(deepOff)")
+        #expect(pm < 1e-12 && uv < 1e-12 && deep < 1e-12)
+        #expect(rhoOff < 1e-12 && deepOff < 1e-11)
+    }
+
+    /// O4 and O4′ with the flow itself: P1 from α = 0.3 and 1 (log representation) reaches the hyperbolic-entropy
+    /// interpolator, and P2 from a random start reaches the Bregman interpolator of its own scale and offset.
+    @Test(arguments: Side.allCases)
+    func implicitBias(side: Side) throws {
+        guard let engine = TheoryTests.engine(side) else { return }
+        let (n, d) = (20, 40)
+        let (x, y, _) = TheoryTests.instance(n: n, d: d, seed: 11)
+        let alphas = [0.3, 1.0]
+        try engine.initialize(try Self.flowBatch(x, y, n: n, d: d, alphas: alphas, rtol: 1e-12, atol: 1e-14))
+        try engine.advance(to: 1500)
+        let w = try engine.state().weights.doubles
+        let counters = try engine.flowCounters()
+        for (k, alpha) in alphas.enumerated() {
+            let wk = Array(w[(k * d)..<((k + 1) * d)])
+            let residual = Dense.norm(zip(Dense.multiply(x, n, d, wk), y).map { $0 - $1 }) / Dense.norm(y)
+            let bias = ImplicitBias.solve(x: x, y: y, n: n, d: d, beta: [Double](repeating: alpha * alpha, count: d))
+            let error = zip(wk, bias.w).map { abs($0 - $1) }.max()!
+            print("O4 flow \(side) α = \(alpha): residual \(residual), max |w − w_bias| = \(error), evaluations \(counters.evaluations[k])")
+            #expect(residual < 1e-10 && bias.converged)
+            #expect(error < 1e-9)
+        }
+        // O4′: P2 with w(0) ≠ 0.
+        let rng = CounterRNG(seed: 21)
+        let u0 = (0..<d).map { 0.5 * (1 + 0.3 * rng.gaussian(stream: 1, index: UInt64($0))) }
+        let v0 = (0..<d).map { 0.2 * rng.gaussian(stream: 2, index: UInt64($0)) }
+        try engine.initialize(try Self.flowBatch(x, y, n: n, d: d, alphas: [0.5], model: .uv, layers: [u0, v0], rtol: 1e-12, atol: 1e-14))
+        try engine.advance(to: 1500)
+        let wuv = try engine.state().weights.doubles
+        let (beta, offset) = ImplicitBias.bregman(u0: u0, v0: v0)
+        let bias = ImplicitBias.solve(x: x, y: y, n: n, d: d, beta: beta, offset: offset)
+        let error = zip(wuv, bias.w).map { abs($0 - $1) }.max()!
+        print("O4′ flow \(side): max |w − w_bregman| = \(error)")
+        #expect(bias.converged && error < 1e-9)
+    }
+
+    /// Saddle to saddle at α = 1e-30 (log representation; u = α underflows nothing since only ln α is stored):
+    /// the loss drops between plateaus at t = τ_k·ln(1/α), the Pesme–Flammarion times, to within
+    /// the O(1/ln(1/α)) of the effective threshold, and w sits on the predicted saddles mid-plateau.
+    @Test(arguments: Side.allCases, [Precision.float64, .float32])
+    func saddleToSaddleAtTinyAlpha(side: Side, precision: Precision) throws {
+        guard let engine = TheoryTests.engine(side) else { return }
+        let (n, d) = (6, 10)
+        let rng = CounterRNG(seed: 53)
+        let x = (0..<(n * d)).map { rng.gaussian(stream: 1, index: UInt64($0)) }
+        let y = (0..<n).map { rng.gaussian(stream: 2, index: UInt64($0)) }
+        let stages = SaddleToSaddle.run(x: x, y: y, n: n, d: d)
+        let alpha = 1e-30, clock = Foundation.log(1 / alpha)
+        try engine.initialize(try Self.flowBatch(x, y, n: n, d: d, alphas: [alpha], rtol: 1e-9, atol: 1e-11, precision: precision))
+        // Sample the loss on a fine grid of τ and find where it crosses between consecutive plateau losses.
+        let taus = stride(from: 0.01, through: stages.last!.tau + 0.5, by: 0.01).map { $0 }
+        var losses: [Double] = [], weights: [[Double]] = []
+        for tau in taus {
+            try engine.advance(to: tau * clock)
+            losses.append(try engine.observe().trainLoss[0])
+            weights.append(try engine.state().weights.doubles)
+        }
+        #expect(try engine.flowCounters().status == [0])
+        var report: [(Double, Double)] = []
+        for k in 1..<stages.count where stages[k].tau - stages[k - 1].tau >= 0.2 {
+            let mid = Foundation.sqrt(max(stages[k - 1].loss, 1e-30) * max(stages[k].loss, 1e-30))  // geometric midpoint
+            guard let i = losses.firstIndex(where: { $0 < mid }) else { Issue.record("no drop below \(mid) for stage \(k)"); continue }
+            report.append((stages[k].tau, taus[i]))
+            // The effective threshold is 1 − O(1/ln(1/α)): allow 2/ln(1/α) relative, plus the sampling step.
+            #expect(abs(taus[i] - stages[k].tau) < 2 / clock * stages[k].tau + 0.01, "jump \(k): predicted τ = \(stages[k].tau), simulated \(taus[i])")
+        }
+        // Mid-plateau distance to the saddle.
+        for k in 1..<(stages.count - 1) where stages[k + 1].tau - stages[k].tau >= 0.5 {
+            let i = taus.firstIndex { $0 >= (stages[k].tau + stages[k + 1].tau) / 2 }!
+            let error = zip(weights[i], stages[k].saddle).map { abs($0 - $1) }.max()!
+            #expect(error < 0.05, "plateau \(k): max |w − β_k| = \(error)")
+        }
+        print("O12 flow \(side) \(precision.rawValue) α = 1e-30: (predicted τ, simulated τ) = \(report)")
+        #expect(report.count >= 2)
+    }
+
+    /// Bad input and trouble: tolerances out of range are refused; a replica whose state overflows, one that
+    /// exceeds max_steps and one whose step falls below min_step are frozen and flagged with their time, while
+    /// the others run to the end.
+    @Test(arguments: Side.allCases)
+    func troubleIsFlaggedPerReplica(side: Side) throws {
+        let (n, d) = (5, 8)
+        let (x, y, _) = TheoryTests.instance(n: n, d: d, seed: 3)
+        for (rtol, atol) in [(0.0, 1e-9), (1e-6, -1.0), (2.0, 1e-9), (Double.nan, 1e-9)] {
+            #expect(throws: DLNError.self) { try Self.flowBatch(x, y, n: n, d: d, alphas: [0.1], rtol: rtol, atol: atol) }
+        }
+        guard let engine = TheoryTests.engine(side) else { return }
+        // Two data sets: replica 1 sees a design of 1e200 (its gradients overflow), replica 0 a normal one.
+        let huge = x.map { $0 * 1e200 }
+        let replicas = [0, 1].map { Replica(gridPoint: $0, seed: 0, dataset: $0, alpha: 0.1, lambda: 0, lambdaU: 0, eta: 0.01) }
+        let layer = [Double](repeating: 0.1, count: 2 * d)
+        let batch = try Batch(parameterization: .pm, update: .flow, loss: .mean, precision: .float64, dimension: d, samples: n,
+                              datasets: [Dataset(x: .double(x), y: .double(y), wStar: nil), Dataset(x: .double(huge), y: .double(y), wStar: nil)],
+                              replicas: replicas, initialLayers: [.double(layer), .double(layer)])
+        try engine.initialize(batch)
+        let start = try engine.observe().trainLoss[0]
+        try engine.advance(to: 10)
+        let c = try engine.flowCounters()
+        print("flow trouble \(side): status \(c.status), frozen at \(c.frozenAt), evaluations \(c.evaluations)")
+        #expect(c.status == [0, 2])
+        #expect(c.frozenAt[0].isNaN && c.frozenAt[1] < 10)
+        #expect(try engine.observe().trainLoss[0] < 1e-2 * start, "the healthy replica ran on")
+        try engine.initialize(try Self.flowBatch(x, y, n: n, d: d, alphas: [0.1, 0.2]) { $0.maxSteps = 5 })
+        try engine.advance(to: 100)
+        #expect(try engine.flowCounters().status == [3, 3])
+        try engine.initialize(try Self.flowBatch(x, y, n: n, d: d, alphas: [0.1], rtol: 1e-12, atol: 1e-14) { $0.minStep = 0.5 })
+        try engine.advance(to: 100)
+        let collapsed = try engine.flowCounters()
+        #expect(collapsed.status == [1] && collapsed.frozenAt[0] < 100)
+    }
+}
