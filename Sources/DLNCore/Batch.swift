@@ -174,6 +174,12 @@ public struct Batch: Sendable {
             guard update != .gd else { throw .invalidProblem("the log representation needs update multiplicative or flow (plain GD is not a flow in ρ)") }
         }
         if let message = flow.problem { throw .invalidProblem(message) }
+        if update == .flow {
+            let floor = precision == .float32 ? 1e-6 : 2e-15  // about 10 ulp of 1
+            if flow.rtol < floor {
+                throw .invalidProblem("flow.rtol = \(flow.rtol) is below what \(precision.rawValue) resolves (at least \(floor)); use a larger rtol or float64")
+            }
+        }
         if let li = logInitial, li.magnitude.count != 2 || li.sign.count != 2
             || li.magnitude.contains(where: { $0.count != replicas.count * d }) || li.sign.contains(where: { $0.count != replicas.count * d }) {
             throw .invalidProblem("logInitial must hold 2 layers of B·d values")

@@ -271,6 +271,9 @@ public struct Configuration: Sendable, Codable, Equatable {
         if updates.contains(.flow) && c.training.horizon == nil {
             sink.add("training.horizon", "update flow integrates in time: give training.horizon (the final time t) instead of steps")
         }
+        if updates.contains(.flow) && c.training.flow.rtol < (c.training.precision == .float32 ? 1e-6 : 2e-15) {
+            sink.add("training.flow.rtol", "\(c.training.flow.rtol) is below what \(c.training.precision.rawValue) resolves (at least \(c.training.precision == .float32 ? "1e-6" : "2e-15")); use a larger rtol or precision: float64")
+        }
         if updates.contains(.flow) && c.record.steps != nil {
             sink.add("record.steps", "update flow records at times: use record.checkpoints, record.start and record.linear")
         }

@@ -25,6 +25,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Steps per repetition.") var steps = 20
     @Option(help: "Repetitions (the best is reported).") var repetitions = 3
     @Flag(help: "Print JSON rows instead of a table.") var json = false
+    @Option(name: .customLong("flow"), parsing: .upToNextOption,
+            help: "Instead of timing: for each configuration, the gradient evaluations the adaptive integrator (update flow) needs against fixed-step gradient descent to follow the gradient flow to --target (float64, CPU engine).")
+    var flowConfigs: [String] = []
+    @Option(help: "With --flow: the relative trajectory error to reach.") var target = 1e-6
+    @Option(help: "With --flow: the most gradient-descent steps actually run (beyond, steps are extrapolated from the observed order).") var maxGdSteps = 1 << 18
+    @Option(help: "With --flow: seeds per grid point.") var seeds = 1
 
     func validate() throws {
         guard d >= 1, n >= 1, steps >= 1, repetitions >= 1 else { throw ValidationError("--d, --n, --steps and --repetitions must be positive") }
@@ -34,6 +40,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if !flowConfigs.isEmpty { return runFlowStudy() }
         do {
             let precision = Precision(rawValue: precision)!
             // Engines: the CPU engine and the chosen OpenCL devices.
@@ -96,6 +103,27 @@ struct BenchCommand: ParsableCommand {
             } else {
                 print("d = \(d), n = \(n), \(steps) steps per repetition, best of \(repetitions); \(System.coreCount) CPU cores")
                 print(DLNDevice.Bench.table(rows))
+            }
+        } catch { fail(error) }
+    }
+
+    func runFlowStudy() {
+        do {
+            var rows: [FlowStudy.Row] = []
+            for path in flowConfigs {
+                let config = try Configuration.load(path: path)
+                rows.append(try FlowStudy.run(config, name: config.name, seeds: seeds, target: target, maxGDSteps: maxGdSteps,
+                                              engine: CPUEngine()) { line in
+                    if !json { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+                })
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.keyEncodingStrategy = .convertToSnakeCase
+                for row in rows { print(String(decoding: try encoder.encode(row), as: UTF8.self)) }
+            } else {
+                print("Gradient evaluations to follow gradient flow to a relative trajectory error ≤ \(target) (float64, CPU engine; ≈: extrapolated)")
+                print(FlowStudy.table(rows))
             }
         } catch { fail(error) }
     }

@@ -51,6 +51,17 @@ import Testing
         ("record: {checkpoints: 0}", "record.checkpoints: must be between 1 and 100000"),
         ("problem: {teacher: {density: 1.5}}", "problem.teacher.density: must be in [0, 1]"),
         ("problem: {files: {X: x.npy}}", "problem.files.y: is required"),
+        ("training: {update: flow, horizon: 10, flow: {rtol: 0}}", "training.flow.rtol: must be in (0, 1], got 0"),
+        ("training: {update: flow, horizon: 10, flow: {rtol: 2}}", "training.flow.rtol: must be in (0, 1], got 2"),
+        ("training: {update: flow, horizon: 10, flow: {atol: -1e-9}}", "training.flow.atol: must be in (0, 1]"),
+        ("training: {update: flow, horizon: 10, flow: {max_step: 0}}", "training.flow.max_step: must be positive"),
+        ("training: {update: flow, horizon: 10, flow: {max_steps: 0}}", "training.flow.max_steps: must be between 1 and 2147483647"),
+        ("training: {update: flow, horizon: 10, flow: {rtoll: 1e-6}}", "training.flow.rtoll: unknown key (did you mean 'rtol'?)"),
+        ("training: {update: flow, horizon: 10, flow: {rtol: 1e-8}}", "training.flow.rtol: 1e-08 is below what float32 resolves"),
+        ("training: {update: flow, steps: 100}", "training.horizon: update flow integrates in time"),
+        ("training: {update: gd, flow: {rtol: 1e-6}}", "training.flow: applies to update: flow only"),
+        ("training: {representation: log}", "training.representation: log needs update multiplicative or flow"),
+        ("model: {parameterization: deep, depth: 3}\ntraining: {update: flow, horizon: 5, representation: log}", "training.representation: log is for parameterization pm and uv"),
     ])
     func badConfigurationsAreRejected(_ yaml: String, _ expected: String) {
         #expect {
