@@ -81,7 +81,7 @@ public enum Report {
         let a = try folder.array(observable)
         let positive = a.joined().joined().filter(\.isFinite).allSatisfy { $0 > 0 }
         var plot = SVGPlot(title: "\(pretty(observable)) vs t (median over \(folder.seeds) seed\(folder.seeds == 1 ? "" : "s"), 10–90% band)",
-                           xLabel: "t = step·η", yLabel: pretty(observable), xScale: .log, yScale: positive ? .log : .linear)
+                           xLabel: "t (gradient-flow time)", yLabel: pretty(observable), xScale: .log, yScale: positive ? .log : .linear)
         for g in a.indices.prefix(SVGPlot.colors.count * 2) {
             let C = a[g][0].count
             let s = (0..<C).map { c in EnsembleSummary(a[g].map { $0[c] }) }

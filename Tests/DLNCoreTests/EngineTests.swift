@@ -183,7 +183,7 @@ import Testing
         let svg = try String(contentsOfFile: dir + "/train_loss.svg", encoding: .utf8)
         #expect(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>\n"))
         #expect(svg.contains("train loss vs t (median over 4 seeds, 10–90% band)"))
-        #expect(svg.contains(">t = step·η</text>") && svg.contains(">train loss</text>"))
+        #expect(svg.contains(">t (gradient-flow time)</text>") && svg.contains(">train loss</text>"))
         #expect(svg.contains(">α = 0.01</text>") && svg.contains(">α = 1.0</text>"))
         #expect(svg.components(separatedBy: "<polyline").count - 1 == 2)
         #expect(svg.components(separatedBy: "<polygon").count - 1 == 2)
