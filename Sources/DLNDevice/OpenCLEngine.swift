@@ -54,16 +54,19 @@ public final class OpenCLEngine: Engine {
 
     public func step(count: Int) throws(DLNError) {
         guard let impl else { preconditionFailure("initialize the engine first") }
+        if impl.adaptive { throw .invalidProblem("update flow advances in time: use advance(to:)") }
         do { try impl.step(count: count) } catch { throw .deviceFailure("\(error)") }
     }
 
     public func advance(to time: Double) throws(DLNError) {
-        throw .invalidProblem("update flow is not on OpenCL yet")
+        guard let impl else { preconditionFailure("initialize the engine first") }
+        guard impl.adaptive else { throw .invalidProblem("advance(to:) needs update flow") }
+        do { try impl.advance(to: time) } catch let error as DLNError { throw error } catch { throw .deviceFailure("\(error)") }
     }
 
     public func flowCounters() throws(DLNError) -> FlowCounters {
         guard let impl else { preconditionFailure("initialize the engine first") }
-        return FlowCounters(replicas: impl.replicas)
+        do { return try impl.flowCounters() } catch { throw .deviceFailure("\(error)") }
     }
 
     public func observe() throws(DLNError) -> Observation {
@@ -85,7 +88,11 @@ public final class OpenCLEngine: Engine {
 
 protocol DeviceBatchRunner: AnyObject {
     var replicas: Int { get }
+    /// True for update flow (advance(to:)); false for the fixed-step updates (step(count:)).
+    var adaptive: Bool { get }
     func step(count: Int) throws(CLError)
+    func advance(to time: Double) throws
+    func flowCounters() throws(CLError) -> FlowCounters
     func observe() throws(CLError) -> Observation
     func state() throws(CLError) -> EngineState
     func canariesIntact() throws(CLError) -> Bool
@@ -104,7 +111,11 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
     let xTest: CLBuffer, yTest: CLBuffer
     let observables: ObservableSet
     let decayOf: (Int) -> [Double]
+    let decayAt: ([Double]) -> [Double]
     var stepsTaken = 0
+    /// The integrator (update flow) or the log representation's state (DeviceFlow.swift); nil for the plain updates.
+    var flow: DeviceFlow<T>? = nil
+    var adaptive: Bool { flow?.adaptive ?? false }
     let sentinel = T(-12345.5)
     static var local: Int { Layout.lanes }
     var replicas: Int { layout.replicas }
@@ -116,6 +127,7 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         o += " -D MULTIPLICATIVE=\(batch.update == .multiplicative ? 1 : 0)"
         o += " -D NTHRESH=\(batch.observables.thresholds.count) -cl-fp32-correctly-rounded-divide-sqrt"
         if T.self == Double.self { o += " -D DLN_FP64" }
+        if batch.representation == .log { o += " -D FLOW_LOG=1" }
         return o
     }
 
@@ -159,6 +171,7 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         observables = batch.observables
         obs = try CLBuffer(context: context, copying: [T](repeating: 0, count: lay.replicas * (observables.count - 1)) + canary)
         decayOf = { [batch] steps in batch.decay(afterSteps: steps) }
+        decayAt = { [batch] times in batch.decay(atTimes: times) }
 
         // Per block: the one data set its lanes share, or −1 and an offset into lane-interleaved data
         // (padding lanes use the block's first replica's data set, as in the CPU engine).
@@ -219,6 +232,11 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         try weight.setArgument(0, B); try weight.setArgument(1, d); try weight.setArgument(2, stride)
         try weight.setArgument(3, layers); try weight.setArgument(4, w)
         try queue.enqueue(weight, global: [lay.paddedReplicas, lay.dimension], local: [Self.local, 1])
+        if batch.update == .flow || batch.representation == .log {
+            flow = try DeviceFlow<T>(batch, program: program, context: context, queue: queue, layers: layers, w: w, g: g,
+                                     canary: canary, products: { [unowned self] () throws(CLError) in try self.enqueueProducts() })
+            try flow!.enqueueMaterialize(steps: 0)
+        }
         try queue.finish()
     }
 
@@ -231,15 +249,33 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         }
     }
 
+    /// Enqueues g = scale·Xᵀr in the engine's shape.
+    func enqueueGradient() throws(CLError) {
+        if shape == .vector16 {
+            try queue.enqueue(gradient16, global: [layout.blocks, (layout.dimension + 3) / 4], local: [1, 1])
+        } else {
+            try queue.enqueue(gradient, global: [layout.paddedReplicas, layout.dimension], local: [Self.local, 1])
+        }
+    }
+
+    /// Enqueues the residual and the gradient.
+    func enqueueProducts() throws(CLError) {
+        try enqueueResidual()
+        try enqueueGradient()
+    }
+
     func step(count: Int) throws(CLError) {
+        guard count > 0 else { return }
+        if let flow {
+            precondition(!flow.adaptive, "update flow advances in time: use advance(to:)")
+            try flow.euler(count: count, first: stepsTaken)
+            stepsTaken += count
+            return
+        }
         let P = layout.paddedReplicas
         for k in 0..<count {
             try enqueueResidual()
-            if shape == .vector16 {
-                try queue.enqueue(gradient16, global: [layout.blocks, (layout.dimension + 3) / 4], local: [1, 1])
-            } else {
-                try queue.enqueue(gradient, global: [P, layout.dimension], local: [Self.local, 1])
-            }
+            try enqueueGradient()
             try queue.enqueue(update, global: [P, layout.dimension], local: [Self.local, 1])
             if k % 256 == 255 { try queue.flush() }
         }
@@ -247,10 +283,28 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         stepsTaken += count
     }
 
+    func advance(to time: Double) throws {
+        guard let flow, flow.adaptive else { preconditionFailure("advance(to:) needs update flow") }
+        try flow.advance(to: time)
+    }
+
+    func flowCounters() throws(CLError) -> FlowCounters {
+        guard let flow else { return FlowCounters(replicas: layout.replicas) }
+        return try flow.counters()
+    }
+
     func observe() throws(CLError) -> Observation {
+        let decays: [Double]
+        if let flow {
+            // The layers and w at each replica's time first (the state is z, or the layers without w).
+            try flow.enqueueMaterialize(steps: stepsTaken)
+            decays = flow.adaptive ? decayAt(try flow.times(steps: stepsTaken).map { Double($0) }) : decayOf(stepsTaken)
+        } else {
+            decays = decayOf(stepsTaken)
+        }
         try enqueueResidual()
         try queue.enqueue(loss, global: [layout.paddedReplicas], local: [Self.local])
-        try queue.write(decay, from: decayOf(stepsTaken).map { T($0) })
+        try queue.write(decay, from: decays.map { T($0) })
         try queue.enqueue(observeKernel, global: [layout.paddedReplicas], local: [Self.local])
         let B = layout.replicas, K = observables.count
         let losses = try queue.read(lossBuffer, as: T.self, count: B)
@@ -261,6 +315,7 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
     }
 
     func state() throws(CLError) -> EngineState {
+        try flow?.enqueueMaterialize(steps: stepsTaken)
         let d = layout.dimension
         let all = try queue.read(layers, as: T.self, count: layout.layers * layout.coordinateCount)
         let ws = try queue.read(w, as: T.self, count: layout.coordinateCount)
@@ -274,7 +329,7 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         let n = OpenCLEngine.canaryCount
         for (buffer, count) in [(layers, layout.layers * layout.coordinateCount), (w, layout.coordinateCount),
                                 (r, layout.sampleCount), (g, layout.coordinateCount), (lossBuffer, layout.replicas),
-                                (obs, layout.replicas * (observables.count - 1))] {
+                                (obs, layout.replicas * (observables.count - 1))] + (flow?.canaried ?? []) {
             let tail = try queue.read(buffer, as: T.self, count: n, offset: count)
             if tail.contains(where: { $0 != sentinel }) { return false }
         }

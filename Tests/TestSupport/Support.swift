@@ -49,7 +49,8 @@ public var runningUnderCI: Bool {
 public func makeBatch(d: Int, n: Int, replicas: Int, model: Parameterization = .pm, update: UpdateRule = .gd,
                       depth: Int = 2, precision: Precision = .float32, sharing: DataSharing = .shared,
                       lambda: [Double] = [0], eta: [Double] = [0.02], alpha: [Double] = [0.1],
-                      loss: LossNormalization = .mean, noise: Double = 0.1, seedOffset: Int = 0) throws -> Batch {
+                      loss: LossNormalization = .mean, noise: Double = 0.1, seedOffset: Int = 0,
+                      representation: Representation? = nil, flow: FlowSettings = FlowSettings()) throws -> Batch {
     var c = Configuration()
     c.problem.d = d
     c.problem.n = n
@@ -73,5 +74,7 @@ public func makeBatch(d: Int, n: Int, replicas: Int, model: Parameterization = .
     c.seeds = replicas / points
     c.seedOffset = seedOffset
     c.training.steps = 0
+    c.training.representation = representation
+    c.training.flow = flow
     return try Experiment(c).batch
 }
