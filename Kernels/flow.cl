@@ -215,8 +215,9 @@ inline REAL dln_flow_norm_sum(const int b, const int d, const long stride, globa
  * NDRange (padded B), local (16). Twin: CPUBatch.flowStart. */
 kernel void dln_flow_start(const int d, const long stride, const REAL rtol, const REAL atol,
                            const REAL inv_m, const REAL hmax, const int has_h0, const REAL h0,
-                           global const REAL* y, global const REAL* f, global const int* status,
-                           global REAL* hdes, global REAL* errprev, global int* evaluations) {
+                           global const REAL* y, global const REAL* f, global int* status,
+                           global REAL* hdes, global REAL* errprev, global int* evaluations,
+                           global REAL* frozen_at) {
     const int b = get_global_id(0);
     if (status[b] != 0) return;
     const REAL d0s = dln_flow_norm_sum(b, d, stride, y, y, rtol, atol);
@@ -228,6 +229,7 @@ kernel void dln_flow_start(const int d, const long stride, const REAL rtol, cons
     hdes[b] = h;
     errprev[b] = (REAL)1e-4;
     evaluations[b] = 1;
+    if (!(h > (REAL)0)) { status[b] = 2; frozen_at[b] = (REAL)0; }  /* F(y₀) not finite */
 }
 
 /* Each replica's attempt toward target: h = min(hdes, hmax, target − t) (clamped: it lands on target);

@@ -656,6 +656,7 @@ extension CPUBatch {
                 fs.hdes[b] = h
                 fs.errprev[b] = T(1e-4)
                 fs.evaluations[b] = 1
+                if !(h > 0) { fs.status[b] = 2; fs.frozenAt[b] = 0 }  // F(y₀) not finite
             }
         }
         fs.started = true

@@ -125,7 +125,7 @@ public enum FlowStudy {
 
         var history: [(eta: Double, steps: Int, error: Double)] = []
         var k = 0
-        while total << k <= maxGDSteps {
+        while k == 0 || total << k <= maxGDSteps {
             var c = base
             c.training.horizon = nil
             c.training.steps = total << k

@@ -113,7 +113,7 @@ final class DeviceFlow<T: DLNReal> {
         try start.setArgument(4, invM); try start.setArgument(5, hmax); try start.setArgument(6, Int32(s.initialStep == nil ? 0 : 1))
         try start.setArgument(7, s.initialStep.map { T($0) } ?? 0); try start.setArgument(8, y); try start.setArgument(9, f)
         try start.setArgument(10, status); try start.setArgument(11, hdes); try start.setArgument(12, errprev)
-        try start.setArgument(13, evaluations)
+        try start.setArgument(13, evaluations); try start.setArgument(14, frozenAt)
         try plan.setArgument(0, T(0)); try plan.setArgument(1, hmax); try plan.setArgument(2, status); try plan.setArgument(3, t)
         try plan.setArgument(4, hdes); try plan.setArgument(5, h); try plan.setArgument(6, clamped)
         let c = control

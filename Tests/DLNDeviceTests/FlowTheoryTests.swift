@@ -250,6 +250,14 @@ import Testing
         #expect(c.status == [0, 2])
         #expect(c.frozenAt[0].isNaN && c.frozenAt[1] < 10)
         #expect(try engine.observe().trainLoss[0] < 1e-2 * start, "the healthy replica ran on")
+        // On the layers, the same replica's first derivative is already infinite: frozen at t = 0, no hang.
+        let onLayers = try Batch(parameterization: .pm, update: .flow, loss: .mean, precision: .float64, dimension: d, samples: n,
+                                 datasets: batch.datasets, replicas: replicas, initialLayers: [.double(layer), .double(layer)],
+                                 representation: .layers)
+        try engine.initialize(onLayers)
+        try engine.advance(to: 10)
+        let l = try engine.flowCounters()
+        #expect(l.status == [0, 2] && l.frozenAt[1] == 0)
         try engine.initialize(try Self.flowBatch(x, y, n: n, d: d, alphas: [0.1, 0.2]) { $0.maxSteps = 5 })
         try engine.advance(to: 100)
         #expect(try engine.flowCounters().status == [3, 3])
