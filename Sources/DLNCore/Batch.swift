@@ -198,4 +198,42 @@ public struct Batch: Sendable {
         self.observables = observables
         self.designVariance = designVariance
     }
+
+    /// The replicas in `range` as a batch of their own (with only the data sets they use). Replicas are
+    /// independent, so running the slices one after the other gives the same results as the whole batch.
+    public func slice(_ range: Range<Int>) throws(DLNError) -> Batch {
+        let d = layout.dimension
+        let used = Array(Set(replicas[range].map(\.dataset))).sorted()
+        let remap = Dictionary(uniqueKeysWithValues: used.enumerated().map { ($1, $0) })
+        let reps = replicas[range].map { r in
+            Replica(gridPoint: r.gridPoint, seed: r.seed, dataset: remap[r.dataset]!, alpha: r.alpha, lambda: r.lambda, lambdaU: r.lambdaU, eta: r.eta)
+        }
+        let values = (range.lowerBound * d)..<(range.upperBound * d)
+        func cut(_ a: RealArray) -> RealArray {
+            switch a {
+            case .float(let v): .float(Array(v[values]))
+            case .double(let v): .double(Array(v[values]))
+            }
+        }
+        let log = logInitial.map { LogLayers(magnitude: $0.magnitude.map { Array($0[values]) }, sign: $0.sign.map { Array($0[values]) }) }
+        return try Batch(parameterization: parameterization, update: update, loss: loss, precision: precision, dimension: d,
+                         samples: layout.samples, datasets: used.map { datasets[$0] }, replicas: reps,
+                         initialLayers: initialLayers.map(cut), observables: observables, designVariance: designVariance,
+                         representation: representation, flow: flow, logInitial: log)
+    }
+
+    /// Bytes an engine holds per replica (state, w, residual, gradient, integrator buffers, own data) and in
+    /// total for the shared data, at this batch's precision: for splitting batches to fit memory.
+    public var memoryFootprint: (perReplica: Int, shared: Int) {
+        let (n, d, L) = (layout.samples, layout.dimension, layout.layers)
+        var per = (2 * L + 3) * d + n  // layers, initial layers, w, g, teacher-side scratch; r
+        if update == .flow || representation == .log {
+            let comps = representation == .log ? 1 : L
+            per += (DormandPrince.stages + 2) * comps * d + (representation == .log ? 4 * d : 0)
+        }
+        let sharedData = Set(replicas.map(\.dataset)).count < replicas.count
+        let data = (n * d + n) * (1 + (datasets.first?.testSamples ?? 0) / max(1, n))
+        if !sharedData { per += data }
+        return (per * precision.byteCount + 64, sharedData ? datasets.count * data * precision.byteCount : 0)
+    }
 }

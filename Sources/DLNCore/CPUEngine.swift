@@ -19,6 +19,13 @@ public final class CPUEngine: Engine {
         self.threads = max(1, threads ?? System.coreCount)
     }
 
+    /// Replicas that fit in half of the machine's physical memory.
+    public func replicaCapacity(_ batch: Batch) -> Int {
+        let (per, shared) = batch.memoryFootprint
+        let budget = Double(ProcessInfo.processInfo.physicalMemory) / 2 - Double(shared)
+        return max(Layout.lanes, Int(budget / Double(per)))
+    }
+
     public var deviceDescription: String { "CPU engine (\(threads) thread\(threads == 1 ? "" : "s"), SIMD16 over replicas)" }
 
     public func initialize(_ batch: Batch) throws(DLNError) {

@@ -31,6 +31,16 @@ public struct EngineState: Sendable, Equatable {
         self.layers = layers
         self.weights = weights
     }
+
+    /// The states of consecutive slices of replicas, as one.
+    public init(concatenating parts: [EngineState]) {
+        func join(_ arrays: [RealArray]) -> RealArray {
+            if case .float = arrays.first { return .float(arrays.flatMap { $0.values(as: Float.self) }) }
+            return .double(arrays.flatMap { $0.values(as: Double.self) })
+        }
+        layers = (0..<(parts.first?.layers.count ?? 0)).map { l in join(parts.map { $0.layers[l] }) }
+        weights = join(parts.map(\.weights))
+    }
 }
 
 /// The one interface every engine implements: `initialize` → `step(count:)` → `observe`.
@@ -54,4 +64,7 @@ public protocol Engine: AnyObject {
     func observe() throws(DLNError) -> Observation
     /// Reads back the full state (for tests, weights output and checks).
     func state() throws(DLNError) -> EngineState
+    /// How many replicas of this batch fit in the engine's memory at once (`Simulation.run` splits larger
+    /// batches into slices that run one after the other, with identical results).
+    func replicaCapacity(_ batch: Batch) -> Int
 }

@@ -76,51 +76,55 @@ public enum Simulation {
         var values: [[[Double]]] = []  // [c][k][global replica]
         var seconds = 0.0
         for group in experiment.groups {
-            try engine.initialize(group.batch)
-            let start = DispatchTime.now().uptimeNanoseconds
-            let replicas = Double(group.batch.layout.replicas)
-            let last = group.checkpoints.last ?? 0
-            var current = 0
-            for (c, step) in group.checkpoints.enumerated() {
-                if let times = group.flowTimes {
-                    // Gradient flow: every replica integrates to the checkpoint's time with its own steps.
-                    if times[c] > 0 { try engine.advance(to: times[c]) }
-                    done += replicas * 100
-                } else {
-                    // Long gaps are cut into chunks so that progress keeps moving.
-                    while current < step {
-                        let chunk = min(step - current, max(1, last / 200))
-                        try engine.step(count: chunk)
-                        current += chunk
-                        done += Double(chunk) * replicas
-                        if current < step { progress(done, total) }
+            // The group's replicas k = local·S + s map to global replicas g·S + s.
+            let global = group.points.flatMap { g in (0..<S).map { g * S + $0 } }
+            let capacity = min(group.batch.layout.replicas, max(Layout.lanes, engine.replicaCapacity(group.batch) / Layout.lanes * Layout.lanes))
+            var sliceStates: [EngineState] = []
+            for lower in stride(from: 0, to: group.batch.layout.replicas, by: capacity) {
+                let range = lower..<min(group.batch.layout.replicas, lower + capacity)
+                let batch = range.count == group.batch.layout.replicas ? group.batch : try group.batch.slice(range)
+                try engine.initialize(batch)
+                let start = DispatchTime.now().uptimeNanoseconds
+                let replicas = Double(range.count)
+                let last = group.checkpoints.last ?? 0
+                var current = 0
+                for (c, step) in group.checkpoints.enumerated() {
+                    if let times = group.flowTimes {
+                        // Gradient flow: every replica integrates to the checkpoint's time with its own steps.
+                        if times[c] > 0 { try engine.advance(to: times[c]) }
+                        done += replicas * 100
+                    } else {
+                        // Long gaps are cut into chunks so that progress keeps moving.
+                        while current < step {
+                            let chunk = min(step - current, max(1, last / 200))
+                            try engine.step(count: chunk)
+                            current += chunk
+                            done += Double(chunk) * replicas
+                            if current < step { progress(done, total) }
+                        }
                     }
-                }
-                let counters = try engine.flowCounters()
-                for (local, g) in group.points.enumerated() {
-                    for s in 0..<S {
-                        let (b, k) = (g * S + s, local * S + s)
+                    let counters = try engine.flowCounters()
+                    for (k, b) in global[range].enumerated() {
                         evaluations[c][b] = group.flowTimes == nil ? Double(step) : Double(counters.evaluations[k])
                         rejected[c][b] = Double(counters.rejected[k])
                         status[b] = counters.status[k]
                         frozenAt[b] = counters.frozenAt[k]
                     }
-                }
-                let o = try engine.observe()
-                if names.isEmpty {
-                    names = o.names
-                    values = [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: .nan, count: B), count: names.count), count: C)
-                }
-                for k in 0..<names.count {
-                    for (local, g) in group.points.enumerated() {
-                        for s in 0..<S { values[c][k][g * S + s] = o.values[k][local * S + s] }
+                    let o = try engine.observe()
+                    if names.isEmpty {
+                        names = o.names
+                        values = [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: .nan, count: B), count: names.count), count: C)
                     }
+                    for k in 0..<names.count {
+                        for (local, b) in global[range].enumerated() { values[c][k][b] = o.values[k][local] }
+                    }
+                    progress(done, total)
                 }
-                progress(done, total)
+                seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                if keepFinalState { sliceStates.append(try engine.state()) }
             }
-            seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            if group.flowTimes != nil { flowEvaluations += group.points.reduce(0.0) { acc, g in acc + (0..<S).reduce(0.0) { $0 + evaluations[C - 1][g * S + $1] } } }
-            if keepFinalState { states.append(try engine.state()) }
+            if group.flowTimes != nil { flowEvaluations += global.reduce(0.0) { $0 + evaluations[C - 1][$1] } }
+            if keepFinalState { states.append(EngineState(concatenating: sliceStates)) }
         }
         var result = RunResult(checkpoints: experiment.checkpoints, steps: experiment.steps,
                                observations: values.map { Observation(names: names, values: $0) }, seconds: seconds,

@@ -58,6 +58,19 @@ public final class OpenCLEngine: Engine {
         do { try impl.step(count: count) } catch { throw .deviceFailure("\(error)") }
     }
 
+    /// Replicas that fit in 80% of the device's global memory with every buffer under its largest allocation.
+    public func replicaCapacity(_ batch: Batch) -> Int {
+        let (per, shared) = batch.memoryFootprint
+        let budget = Double(device.globalMemorySize) * 0.8 - Double(shared)
+        // The largest per-replica buffer: the integrator's derivatives, or X with independent data.
+        let lay = batch.layout, bytes = batch.precision.byteCount
+        var largest = bytes * lay.layers * lay.dimension
+        if batch.update == .flow { largest = max(largest, bytes * DormandPrince.stages * (batch.representation == .log ? 1 : lay.layers) * lay.dimension) }
+        if Set(batch.replicas.map(\.dataset)).count == batch.replicas.count { largest = max(largest, bytes * lay.samples * lay.dimension) }
+        let byAllocation = Double(device.maxAllocationSize) / Double(largest)
+        return max(Layout.lanes, Int(min(budget / Double(per), byAllocation)) / Layout.lanes * Layout.lanes)
+    }
+
     public func advance(to time: Double) throws(DLNError) {
         guard let impl else { preconditionFailure("initialize the engine first") }
         guard impl.adaptive else { throw .invalidProblem("advance(to:) needs update flow") }
