@@ -69,6 +69,19 @@ public struct Dataset: Sendable {
     public var testSamples: Int { test.map { $0.y.count } ?? 0 }
 }
 
+/// How the gradient g = scale·Xᵀ(Xw − y) is computed each step.
+public enum GradientForm: String, Sendable, Codable, CaseIterable {
+    /// r = Xw − y, then Xᵀr: 2·n·d multiply-adds per replica.
+    case products
+    /// g = Σw − b with Σ = scale·XᵀX, b = scale·Xᵀy computed once: d² multiply-adds, cheaper when n > d/2.
+    /// Not bit-identical to the products (another order of operations): equal to rounding (theory tests: 1e-12
+    /// relative in float64).
+    case gram
+
+    /// The cheaper form for n samples in d dimensions.
+    public static func cheaper(n: Int, d: Int) -> GradientForm { d < 2 * n ? .gram : .products }
+}
+
 /// One replica's scalars.
 public struct Replica: Sendable, Hashable {
     /// The grid point it belongs to.
@@ -115,6 +128,8 @@ public struct Batch: Sendable {
     public let flow: FlowSettings
     /// ln|u₀|, ln|v₀| and their signs, exact for any α (the log representation); nil: taken from `initialLayers`.
     public let logInitial: LogLayers?
+    /// How the gradient is computed: two products with X, or the Gram form.
+    public let gradientForm: GradientForm
 
     /// 1/n (mean loss) or 1 (sum loss): g = gradientScale·Xᵀr.
     public var gradientScale: Double { loss == .mean ? 1 / Double(layout.samples) : 1 }
@@ -140,7 +155,8 @@ public struct Batch: Sendable {
                 datasets: [Dataset], replicas: [Replica], initialLayers: [RealArray],
                 observables: ObservableSet = ObservableSet(thresholds: [0.01, 0.1]),
                 designVariance: Double? = nil, representation: Representation? = nil,
-                flow: FlowSettings = FlowSettings(), logInitial: LogLayers? = nil) throws(DLNError) {
+                flow: FlowSettings = FlowSettings(), logInitial: LogLayers? = nil,
+                gradientForm: GradientForm? = nil) throws(DLNError) {
         let layers = parameterization == .deep ? initialLayers.count : 2
         guard d >= 1, n >= 1 else { throw .invalidProblem("d and n must be positive, got d = \(d), n = \(n)") }
         guard !replicas.isEmpty else { throw .invalidProblem("a batch needs at least one replica") }
@@ -185,6 +201,7 @@ public struct Batch: Sendable {
             throw .invalidProblem("logInitial must hold 2 layers of B·d values")
         }
         self.representation = rep
+        self.gradientForm = gradientForm ?? GradientForm.cheaper(n: n, d: d)
         self.flow = flow
         self.logInitial = logInitial
         self.layout = Layout(replicas: replicas.count, dimension: d, samples: n, layers: layers)
@@ -219,7 +236,26 @@ public struct Batch: Sendable {
         return try Batch(parameterization: parameterization, update: update, loss: loss, precision: precision, dimension: d,
                          samples: layout.samples, datasets: used.map { datasets[$0] }, replicas: reps,
                          initialLayers: initialLayers.map(cut), observables: observables, designVariance: designVariance,
-                         representation: representation, flow: flow, logInitial: log)
+                         representation: representation, flow: flow, logInitial: log, gradientForm: gradientForm)
+    }
+
+    /// The Gram form of data set s: scale·XᵀX (d×d, row-major) and scale·Xᵀy, summed in Double from the stored
+    /// X and y (ascending i) and rounded once to the run's precision by the engines.
+    public func gram(dataset s: Int) -> (matrix: [Double], vector: [Double]) {
+        let (n, d) = (layout.samples, layout.dimension)
+        let x = datasets[s].x.doubles, y = datasets[s].y.doubles
+        var g = [Double](repeating: 0, count: d * d), c = [Double](repeating: 0, count: d)
+        for i in 0..<n {
+            let row = x[(i * d)..<((i + 1) * d)]
+            for j in 0..<d {
+                let xij = row[row.startIndex + j]
+                if xij == 0 { continue }
+                c[j] += xij * y[i]
+                for k in 0..<d { g[j * d + k] += xij * row[row.startIndex + k] }
+            }
+        }
+        let scale = gradientScale
+        return (g.map { $0 * scale }, c.map { $0 * scale })
     }
 
     /// Bytes an engine holds per replica (state, w, residual, gradient, integrator buffers, own data) and in

@@ -118,6 +118,10 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     var stepsTaken = 0
     /// The integrator (update flow) or the log representation's state; nil for the plain updates.
     var flow: FlowState<T>? = nil
+    /// The Gram form: scale·XᵀX and scale·Xᵀy per data set (d·d + d each), and lane-interleaved per block with
+    /// independent data; nil for the products form.
+    let gramData: UnsafeMutablePointer<T>?
+    let gramInterleaved: [UnsafeMutablePointer<T>?]
 
     static func allocate(_ values: [T]) -> UnsafeMutablePointer<T> {
         let p = UnsafeMutablePointer<T>.allocate(capacity: max(1, values.count))
@@ -131,7 +135,7 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
         model = batch.parameterization
         update = batch.update
         self.threads = threads
-        gradientScale = T(batch.gradientScale)
+        gradientScale = batch.gradientForm == .gram ? 1 : T(batch.gradientScale)  // the Gram form carries the scale
         lossScale = T(batch.lossScale)
         var packed: [T] = []
         for a in batch.initialLayers { packed += lay.pack(a.values(as: T.self), length: lay.dimension, fill: 0) }
@@ -180,6 +184,28 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
             }
             return p
         }
+        if batch.gradientForm == .gram {
+            let slots = SharedSlots<[T]>(count: batch.datasets.count)
+            DispatchQueue.concurrentPerform(iterations: batch.datasets.count) { k in
+                let (g, c) = batch.gram(dataset: k)
+                slots[k] = (g + c).map { T($0) }
+            }
+            let all = slots.values
+            gramData = Self.allocate(all.flatMap { $0 })
+            let size = d * d + d
+            gramInterleaved = (0..<lay.blocks).map { blk -> UnsafeMutablePointer<T>? in
+                guard sharedBlocks[blk] == nil else { return nil }
+                let p = UnsafeMutablePointer<T>.allocate(capacity: size * Layout.lanes)
+                for lane in 0..<Layout.lanes {
+                    let src = all[ds[blk * Layout.lanes + lane]]
+                    for k in 0..<size { p[k * Layout.lanes + lane] = src[k] }
+                }
+                return p
+            }
+        } else {
+            gramData = nil
+            gramInterleaved = Array(repeating: nil, count: lay.blocks)
+        }
         forEachBlock { blk in self.computeWeights(block: blk) }
         if batch.update == .flow || batch.representation == .log {
             flow = try FlowState<T>(batch, layers: layers)
@@ -204,6 +230,28 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
         xTest?.deallocate()
         yTest?.deallocate()
         for p in interleaved { p?.deallocate() }
+        gramData?.deallocate()
+        for p in gramInterleaved { p?.deallocate() }
+    }
+
+    /// The gradient sums of one block into g: the two products, or the Gram form.
+    @inline(__always)
+    func products(block blk: Int, g: UnsafeMutablePointer<V>) {
+        if let gd = gramData {
+            let d = layout.dimension
+            if let s = shared[blk] {
+                let base = gd + s * (d * d + d)
+                matVec(block: blk, rows: d, matrix: base, targets: base + d * d, lanes: false, out: UnsafeMutableRawPointer(g).assumingMemoryBound(to: T.self))
+            } else {
+                let base = gramInterleaved[blk]!
+                matVec(block: blk, rows: d, matrix: base, targets: base + d * d * Layout.lanes, lanes: true, out: UnsafeMutableRawPointer(g).assumingMemoryBound(to: T.self))
+            }
+        } else if shared[blk] == nil {
+            fusedProducts(block: blk, g: g)  // independent data: one pass over each replica's X
+        } else {
+            residual(block: blk)
+            gradient(block: blk, g: g)
+        }
     }
 
     /// Runs `body` on every block, spread over the worker threads.
@@ -235,12 +283,7 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
             let next = UnsafeMutablePointer<V>.allocate(capacity: depth)
             defer { g.deallocate(); u.deallocate(); next.deallocate() }
             for _ in 0..<count {
-                if self.shared[blk] == nil {
-                    self.fusedProducts(block: blk, g: g)  // independent data: one pass over each replica's X
-                } else {
-                    self.residual(block: blk)
-                    self.gradient(block: blk, g: g)
-                }
+                self.products(block: blk, g: g)
                 self.update(block: blk, g: g, u: u, next: next)
             }
         }
@@ -365,13 +408,21 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     /// r_i = (Σ_j X_ij·w_j, fused multiply-adds in ascending j) − y_i. Twin of `dln_residual`.
     func residual(block blk: Int) {
         let n = layout.samples, d = layout.dimension, L = Layout.lanes
-        let wb = w + blk * d * L, rb = r + blk * n * L
-        // X rows for this block: broadcast scalars (shared data) or lane vectors (interleaved data).
-        let xs: UnsafeMutablePointer<T>, ys: UnsafeMutablePointer<T>, lanes: Bool
-        if let s = shared[blk] { (xs, ys, lanes) = (x + s * n * d, y + s * n, false) } else {
+        if let s = shared[blk] {
+            matVec(block: blk, rows: n, matrix: x + s * n * d, targets: y + s * n, lanes: false, out: r + blk * n * L)
+        } else {
             let xb = interleaved[blk]!
-            (xs, ys, lanes) = (xb, xb + n * d * L, true)
+            matVec(block: blk, rows: n, matrix: xb, targets: xb + n * d * L, lanes: true, out: r + blk * n * L)
         }
+    }
+
+    /// out_i = (Σ_j M_ij·w_j, fused multiply-adds in ascending j) − t_i for `rows` rows of a d-column matrix M
+    /// (broadcast, or lane-interleaved when `lanes`): the residual with (X, y), the Gram gradient with (Σ, b).
+    /// Twin of `dln_residual` and `dln_residual_v16`.
+    func matVec(block blk: Int, rows n: Int, matrix xs: UnsafeMutablePointer<T>, targets ys: UnsafeMutablePointer<T>,
+                lanes: Bool, out rb: UnsafeMutablePointer<T>) {
+        let d = layout.dimension, L = Layout.lanes
+        let wb = w + blk * d * L
         let rowStride = lanes ? d * L : d
         @inline(__always) func xv(_ row: UnsafeMutablePointer<T>, _ j: Int) -> V { lanes ? load(row, j * L) : V(repeating: row[j]) }
         @inline(__always) func yv(_ i: Int) -> V { lanes ? load(ys, i * L) : V(repeating: ys[i]) }
@@ -577,12 +628,7 @@ extension CPUBatch {
 
     /// The unscaled gradient sums g = Xᵀ(Xw − y) of one block into `g`.
     func flowProducts(block blk: Int, g: UnsafeMutablePointer<V>) {
-        if shared[blk] == nil {
-            fusedProducts(block: blk, g: g)
-        } else {
-            residual(block: blk)
-            gradient(block: blk, g: g)
-        }
+        products(block: blk, g: g)
     }
 
     /// F with ẏ = −F, from the state and the gradient sums. Log: F = g·scale. Layers: the gradient-descent

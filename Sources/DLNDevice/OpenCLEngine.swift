@@ -118,6 +118,9 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
     let shape: KernelShape
     let residual16: CLKernel, gradient16: CLKernel
     let blockDS: CLBuffer, blockXI: CLBuffer, xi: CLBuffer
+    /// The Gram form: g = Σw − b by the residual kernels with (Σ, b) in place of (X, y); nil for the products.
+    var gramKernel: CLKernel? = nil
+    var gramBuffers: [CLBuffer] = []
     let layers: CLBuffer, w: CLBuffer, r: CLBuffer, g: CLBuffer, lossBuffer: CLBuffer, obs: CLBuffer
     let x: CLBuffer, y: CLBuffer, ds: CLBuffer, eta: CLBuffer, lambda: CLBuffer
     let initial: CLBuffer, teacher: CLBuffer, hasTeacher: CLBuffer, decay: CLBuffer, thresholds: CLBuffer
@@ -213,6 +216,43 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         blockDS = try CLBuffer(context: context, copying: dsPerBlock, access: .readOnly)
         blockXI = try CLBuffer(context: context, copying: xiOffsets, access: .readOnly)
         xi = try CLBuffer(context: context, copying: interleavedData.isEmpty ? [T(0)] : interleavedData, access: .readOnly)
+        if batch.gradientForm == .gram {
+            // Σ = scale·XᵀX and b = scale·Xᵀy per data set (the CPU engine's numbers), and lane-interleaved
+            // per block with mixed data (vector16): the residual kernels then compute g = Σw − b, already scaled.
+            let dd = lay.dimension
+            let forms = (0..<batch.datasets.count).map { k in batch.gram(dataset: k) }
+            let gx = try CLBuffer(context: context, copying: forms.flatMap { $0.matrix.map { T($0) } }, access: .readOnly)
+            let gy = try CLBuffer(context: context, copying: forms.flatMap { $0.vector.map { T($0) } }, access: .readOnly)
+            var offsets: [Int64] = [], gi: [T] = []
+            for blk in 0..<lay.blocks {
+                guard dsPerBlock[blk] < 0 else { offsets.append(0); continue }
+                offsets.append(Int64(gi.count))
+                var block = [T](repeating: 0, count: (dd * dd + dd) * Layout.lanes)
+                for lane in 0..<Layout.lanes {
+                    let b = blk * Layout.lanes + lane
+                    let f = forms[batch.replicas[b < lay.replicas ? b : blk * Layout.lanes].dataset]
+                    for k in 0..<(dd * dd) { block[k * Layout.lanes + lane] = T(f.matrix[k]) }
+                    for j in 0..<dd { block[(dd * dd + j) * Layout.lanes + lane] = T(f.vector[j]) }
+                }
+                gi += block
+            }
+            let gOffsets = try CLBuffer(context: context, copying: offsets, access: .readOnly)
+            let gInterleaved = try CLBuffer(context: context, copying: gi.isEmpty ? [T(0)] : gi, access: .readOnly)
+            let k: CLKernel
+            if shape == .vector16 {
+                k = try CLKernel(program: program, name: "dln_residual_v16")
+                try k.setArgument(0, Int32(dd)); try k.setArgument(1, Int32(dd)); try k.setArgument(2, gx); try k.setArgument(3, gy)
+                try k.setArgument(4, blockDS); try k.setArgument(5, gOffsets); try k.setArgument(6, gInterleaved)
+                try k.setArgument(7, w); try k.setArgument(8, g)
+            } else {
+                k = try CLKernel(program: program, name: "dln_residual")
+                try k.setArguments(Int32(lay.replicas), Int32(dd), Int32(dd))
+                try k.setArgument(3, gx); try k.setArgument(4, gy); try k.setArgument(5, ds)
+                try k.setArgument(6, w); try k.setArgument(7, g)
+            }
+            gramKernel = k
+            gramBuffers = [gx, gy, gOffsets, gInterleaved]
+        }
 
         let B = Int32(lay.replicas), n = Int32(lay.samples), d = Int32(lay.dimension)
         let r16 = residual16, g16 = gradient16
@@ -271,8 +311,16 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         }
     }
 
-    /// Enqueues the residual and the gradient.
+    /// Enqueues the scaled gradient g: the residual and Xᵀr, or the Gram form Σw − b.
     func enqueueProducts() throws(CLError) {
+        if let k = gramKernel {
+            if shape == .vector16 {
+                try queue.enqueue(k, global: [layout.blocks, (layout.dimension + 3) / 4], local: [1, 1])
+            } else {
+                try queue.enqueue(k, global: [layout.paddedReplicas, layout.dimension], local: [Self.local, 1])
+            }
+            return
+        }
         try enqueueResidual()
         try enqueueGradient()
     }
@@ -287,8 +335,7 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         }
         let P = layout.paddedReplicas
         for k in 0..<count {
-            try enqueueResidual()
-            try enqueueGradient()
+            try enqueueProducts()
             try queue.enqueue(update, global: [P, layout.dimension], local: [Self.local, 1])
             if k % 256 == 255 { try queue.flush() }
         }
