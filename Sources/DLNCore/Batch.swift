@@ -239,6 +239,18 @@ public struct Batch: Sendable {
                          representation: representation, flow: flow, logInitial: log, gradientForm: gradientForm)
     }
 
+    /// The same batch with another gradient form.
+    public func with(gradientForm form: GradientForm) throws(DLNError) -> Batch {
+        try Batch(parameterization: parameterization, update: update, loss: loss, precision: precision, dimension: layout.dimension,
+                  samples: layout.samples, datasets: datasets, replicas: replicas, initialLayers: initialLayers, observables: observables,
+                  designVariance: designVariance, representation: representation, flow: flow, logInitial: logInitial, gradientForm: form)
+    }
+
+    /// Multiply-adds per replica-step of the gradient: 2·n·d (products) or d² (Gram).
+    public var gradientMultiplyAdds: Double {
+        gradientForm == .gram ? Double(layout.dimension * layout.dimension) : 2 * Double(layout.samples * layout.dimension)
+    }
+
     /// The Gram form of data set s: scale·XᵀX (d×d, row-major) and scale·Xᵀy, summed in Double from the stored
     /// X and y (ascending i) and rounded once to the run's precision by the engines.
     public func gram(dataset s: Int) -> (matrix: [Double], vector: [Double]) {

@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Time the same ensemble on the CPU engine and on OpenCL devices, and compare.",
-        discussion: "Each row: a warm-up, then the best of several repetitions of `--steps` gradient steps (and the observation that drains the device's queue). GFLOP/s counts the two products, 4·n·d per replica-step; % peak is against the device's fused-multiply-add peak measured here; vs CPU is the speed-up over the CPU engine on the same work. Regime S: one data set shared by all replicas; I: each replica its own.")
+        discussion: "Each row: a warm-up, then the best of several repetitions of `--steps` gradient steps (and the observation that drains the device's queue). GFLOP/s counts the gradient's multiply-adds ×2: 4·n·d per replica-step for the two products, 2·d² for the Gram form (chosen when n > d/2); % peak is against the device's fused-multiply-add peak measured here; vs CPU is the speed-up over the CPU engine on the same work. Regime S: one data set shared by all replicas; I: each replica its own.")
 
     @Option(name: .customLong("device"), help: "cpu, opencl, opencl:P:D or all (repeatable; default all: the CPU engine and every OpenCL device).")
     var devices: [String] = []
@@ -25,6 +25,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Steps per repetition.") var steps = 20
     @Option(help: "Repetitions (the best is reported).") var repetitions = 3
     @Flag(help: "Print JSON rows instead of a table.") var json = false
+    @Option(help: "auto (Gram when n > d/2), products or gram.") var gradient = "auto"
     @Option(name: .customLong("flow"), parsing: .upToNextOption,
             help: "Instead of timing: for each configuration, the gradient evaluations the adaptive integrator (update flow) needs against fixed-step gradient descent to follow the gradient flow to --target (float64, CPU engine).")
     var flowConfigs: [String] = []
@@ -37,6 +38,7 @@ struct BenchCommand: ParsableCommand {
         guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be float32 or float64, got \(precision)") }
         for r in regimes where r != "S" && r != "I" { throw ValidationError("--regime must be S or I, got \(r)") }
         for b in batches where b < 1 { throw ValidationError("--batch values must be positive, got \(b)") }
+        guard gradient == "auto" || GradientForm(rawValue: gradient) != nil else { throw ValidationError("--gradient must be auto, products or gram, got \(gradient)") }
     }
 
     func run() throws {
@@ -62,7 +64,8 @@ struct BenchCommand: ParsableCommand {
             var rows: [DLNDevice.Bench.Row] = []
             for regime in regimes.isEmpty ? ["S", "I"] : regimes {
                 for B in batches.isEmpty ? (regime == "S" ? [64, 1024] : [16, 128]) : batches {
-                    let batch = try DLNDevice.Bench.batch(regime: regime, replicas: B, d: d, n: n, precision: precision)
+                    var batch = try DLNDevice.Bench.batch(regime: regime, replicas: B, d: d, n: n, precision: precision)
+                    if let form = GradientForm(rawValue: gradient) { batch = try batch.with(gradientForm: form) }
                     var cpuRate: Double? = nil
                     for target in targets {
                         let label = target.name
@@ -85,7 +88,7 @@ struct BenchCommand: ParsableCommand {
                             if target.device == nil { cpuRate = rate }
                             rows.append(DLNDevice.Bench.Row(device: label, regime: regime, replicas: B, d: d, n: n, precision: precision.rawValue,
                                                   steps: steps, seconds: seconds, replicaStepsPerSecond: rate,
-                                                  gflops: rate * 4 * Double(n) * Double(d) / 1e9, peakGflops: peaks[label] ?? 0,
+                                                  gflops: rate * 2 * batch.gradientMultiplyAdds / 1e9, peakGflops: peaks[label] ?? 0,
                                                   speedupOverCPU: cpuRate.map { rate / $0 }))
                         } catch {
                             rows.append(DLNDevice.Bench.Row(device: label, regime: regime, replicas: B, d: d, n: n, precision: precision.rawValue,
@@ -101,7 +104,7 @@ struct BenchCommand: ParsableCommand {
                 encoder.keyEncodingStrategy = .convertToSnakeCase
                 for row in rows { print(String(decoding: try encoder.encode(row), as: UTF8.self)) }
             } else {
-                print("d = \(d), n = \(n), \(steps) steps per repetition, best of \(repetitions); \(System.coreCount) CPU cores")
+                print("d = \(d), n = \(n), \(steps) steps per repetition, best of \(repetitions); \(System.coreCount) CPU cores; gradient: \(gradient == "auto" ? "auto (\(GradientForm.cheaper(n: n, d: d).rawValue))" : gradient)")
                 print(DLNDevice.Bench.table(rows))
             }
         } catch { fail(error) }
