@@ -8,7 +8,7 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train the ensemble a YAML config describes; write its observables, statistics and figures.",
         discussion: """
-            Writes into the output folder one .npy per observable (train_loss.npy, test_error.npy, overlap.npy, …, each of shape [grid point, seed, checkpoint]), steps.npy (the checkpoint steps), times.npy (t = step·η, shape [grid point, checkpoint]), grid.csv (one row per grid point) and manifest.json. numpy.load and pandas.read_csv read them as they are.
+            Writes into the output folder one .npy per observable (train_loss.npy, test_error.npy, overlap.npy, …, each of shape [grid point, seed, checkpoint]), steps.npy (the checkpoint steps), times.npy (t = step·η, shape [grid point, checkpoint]), grid.csv (one row per grid point) and manifest.json; with update: flow also evaluations.npy, rejected.npy and status.npy. numpy.load and pandas.read_csv read them as they are.
             """)
 
     @Argument(help: "The experiment's YAML file (see examples/quickstart.yaml).")
@@ -45,6 +45,15 @@ struct Run: ParsableCommand {
             let result = try Simulation.run(experiment, on: engine, keepFinalState: saveWeights, progress: progress.update)
             progress.finish()
             print(Summary.table(result, experiment: experiment))
+            let frozen = result.status.indices.filter { result.status[$0] != 0 }
+            if !frozen.isEmpty {
+                let S = experiment.seeds.count
+                note("warning: the integrator froze \(frozen.count) replica\(frozen.count == 1 ? "" : "s"); their observables stay at the state where they stopped (status.npy and manifest.json flag them):")
+                for b in frozen.prefix(10) {
+                    note(String(format: "  grid point %d, seed %d at t = %.6g: ", b / S, experiment.seeds[b % S], result.frozenAt[b]) + FlowCounters.reason(result.status[b]))
+                }
+                if frozen.count > 10 { note("  … and \(frozen.count - 10) more") }
+            }
             do {
                 try RunOutput.write(result, experiment: experiment, to: outDir)
                 try Report.write(OutputFolder(outDir))
@@ -55,9 +64,16 @@ struct Run: ParsableCommand {
                 try RunOutput.write(result, experiment: experiment, to: fallback)
                 fail("the results were written to \(fallback) instead")
             }
-            print(String(format: "%.0f replica-steps/s (%.2f s) on %@", result.replicaStepsPerSecond, result.seconds, result.engine))
+            if experiment.hasFlow {
+                let evaluations = result.evaluations.last ?? []
+                print(String(format: "gradient flow: %.0f gradient evaluations per replica on average (max %.0f), %.0f rejected steps in all; ",
+                             evaluations.reduce(0, +) / Double(max(1, evaluations.count)), evaluations.max() ?? 0, result.rejected.last?.reduce(0, +) ?? 0)
+                      + String(format: "%.0f replica-evaluations/s (%.2f s) on ", result.replicaStepsPerSecond, result.seconds) + result.engine)
+            } else {
+                print(String(format: "%.0f replica-steps/s (%.2f s) on ", result.replicaStepsPerSecond, result.seconds) + result.engine)
+            }
             print("figures: \(outDir)/report.html")
-            print("wrote \(result.names.count) observables (\(result.names.prefix(3).map { $0 + ".npy" }.joined(separator: ", ")), …), steps.npy, times.npy, grid.csv, stats.csv, manifest.json to \(outDir)")
+            print("wrote \(result.names.count) observables (\(result.names.prefix(3).map { $0 + ".npy" }.joined(separator: ", ")), …), steps.npy, times.npy, grid.csv, stats.csv, \(experiment.hasFlow ? "evaluations.npy, rejected.npy, status.npy, " : "")manifest.json to \(outDir)")
         } catch { fail(error) }
     }
 }
