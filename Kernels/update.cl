@@ -9,15 +9,10 @@
  * Twin: CPUBatch.gradientAndUpdate and CPUBatch.product.
  * NDRange: (padded B, d), local (16, 1); b ≥ B does nothing. Layer l at layers + l·stride.
  */
-kernel void dln_update(const int B, const int d, const long stride,
-                       global const REAL* restrict eta, global const REAL* restrict lam,
-                       global const REAL* restrict g, global REAL* restrict layers,
-                       global REAL* restrict w) {
-    const int b = get_global_id(0);
-    const int j = get_global_id(1);
-    if (b >= B || j >= d) return;
-    const size_t o = IDX(b, j, d);
-    const REAL e = eta[b], l = lam[b], gj = g[o];
+/* One (replica, coordinate) of the update, from the scaled gradient gj. Shared by dln_update and the tiled
+ * kernel (tiled.cl). */
+inline void dln_update_one(const size_t o, const long stride, const REAL e, const REAL l, const REAL gj,
+                           global REAL* restrict layers, global REAL* restrict w) {
 #if MODEL == 1
     REAL u = layers[o], v = layers[stride + o];
 #if MULTIPLICATIVE
@@ -58,6 +53,17 @@ kernel void dln_update(const int B, const int d, const long stride,
     }
     w[o] = prod;
 #endif
+}
+
+kernel void dln_update(const int B, const int d, const long stride,
+                       global const REAL* restrict eta, global const REAL* restrict lam,
+                       global const REAL* restrict g, global REAL* restrict layers,
+                       global REAL* restrict w) {
+    const int b = get_global_id(0);
+    const int j = get_global_id(1);
+    if (b >= B || j >= d) return;
+    const size_t o = IDX(b, j, d);
+    dln_update_one(o, stride, eta[b], lam[b], g[o], layers, w);
 }
 
 /* dln_weight: w = model(layers) without an update (after loading a state). Same products as above. */

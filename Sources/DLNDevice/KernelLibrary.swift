@@ -8,7 +8,7 @@ import Synchronization
 /// Set `DLNSIM_KERNELS_DIR` to a folder of `.cl` files to use those instead (while developing kernels).
 public enum KernelLibrary {
     /// The files, in the order they are concatenated into one program.
-    public static let files = ["common.cl", "residual.cl", "gradient.cl", "products_v16.cl", "update.cl", "loss.cl", "observe.cl", "flow.cl"]
+    public static let files = ["common.cl", "residual.cl", "gradient.cl", "products_v16.cl", "update.cl", "tiled.cl", "loss.cl", "observe.cl", "flow.cl"]
 
     /// The environment variable that overrides the embedded sources.
     public static let overrideVariable = "DLNSIM_KERNELS_DIR"
@@ -23,6 +23,7 @@ public enum KernelLibrary {
         case "observe.cl": PackageResources.observe_cl
         case "peak.cl": PackageResources.peak_cl
         case "products_v16.cl": PackageResources.products_v16_cl
+        case "tiled.cl": PackageResources.tiled_cl
         case "flow.cl": PackageResources.flow_cl
         default: preconditionFailure("unknown kernel file \(file)")
         }

@@ -9,9 +9,12 @@ public enum KernelShape: String, Sendable, CaseIterable {
     /// One work-item per block of 16 replicas and four outputs, in 16-wide vectors (products_v16.cl): what
     /// CPU devices (PoCL) vectorise.
     case vector16
+    /// One work-group per block of 16 replicas that runs many steps per launch (tiled.cl): the GPU shape.
+    /// Batches in the Gram form, gradient flow and the observations use the scalar kernels.
+    case tiled
 
-    /// The shape for a device: vector16 on CPU devices, scalar elsewhere.
-    public static func preferred(for device: CLDevice) -> KernelShape { device.type == .cpu ? .vector16 : .scalar }
+    /// The shape for a device: vector16 on CPU devices, tiled elsewhere (GPUs).
+    public static func preferred(for device: CLDevice) -> KernelShape { device.type == .cpu ? .vector16 : .tiled }
 }
 
 /// The OpenCL engine: the kernels of Kernels/ run every replica of a batch on one device. The state stays
@@ -46,8 +49,8 @@ public final class OpenCLEngine: Engine {
         }
         do {
             switch batch.precision {
-            case .float32: impl = try DeviceBatch<Float>(batch, context: context, queue: queue, shape: shape)
-            case .float64: impl = try DeviceBatch<Double>(batch, context: context, queue: queue, shape: shape)
+            case .float32: impl = try DeviceBatch<Float>(batch, context: context, queue: queue, shape: shape, maxWorkGroupSize: device.maxWorkGroupSize)
+            case .float64: impl = try DeviceBatch<Double>(batch, context: context, queue: queue, shape: shape, maxWorkGroupSize: device.maxWorkGroupSize)
             }
         } catch let error as DLNError { throw error } catch { throw .deviceFailure("\(error)") }
     }
@@ -121,6 +124,11 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
     /// The Gram form: g = Σw − b by the residual kernels with (Σ, b) in place of (X, y); nil for the products.
     var gramKernel: CLKernel? = nil
     var gramBuffers: [CLBuffer] = []
+    /// The tiled shape's many-steps kernel, and its work-items per replica.
+    var tiledKernel: CLKernel? = nil
+    var tiledThreads = 16
+    /// Steps per launch of the tiled kernel.
+    static var stepsPerLaunch: Int { 32 }
     let layers: CLBuffer, w: CLBuffer, r: CLBuffer, g: CLBuffer, lossBuffer: CLBuffer, obs: CLBuffer
     let x: CLBuffer, y: CLBuffer, ds: CLBuffer, eta: CLBuffer, lambda: CLBuffer
     let initial: CLBuffer, teacher: CLBuffer, hasTeacher: CLBuffer, decay: CLBuffer, thresholds: CLBuffer
@@ -147,7 +155,7 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         return o
     }
 
-    init(_ batch: Batch, context: CLContext, queue: CLCommandQueue, shape: KernelShape) throws {
+    init(_ batch: Batch, context: CLContext, queue: CLCommandQueue, shape: KernelShape, maxWorkGroupSize: Int = 256) throws {
         let lay = batch.layout
         layout = lay
         self.queue = queue
@@ -216,6 +224,15 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         blockDS = try CLBuffer(context: context, copying: dsPerBlock, access: .readOnly)
         blockXI = try CLBuffer(context: context, copying: xiOffsets, access: .readOnly)
         xi = try CLBuffer(context: context, copying: interleavedData.isEmpty ? [T(0)] : interleavedData, access: .readOnly)
+        if shape == .tiled && batch.gradientForm == .products {
+            let k = try CLKernel(program: program, name: "dln_steps_tiled")
+            try k.setArguments(Int32(lay.replicas), Int32(lay.samples), Int32(lay.dimension))
+            try k.setArgument(3, Int64(lay.coordinateCount)); try k.setArgument(4, Int32(1)); try k.setArgument(5, T(batch.gradientScale))
+            try k.setArgument(6, x); try k.setArgument(7, y); try k.setArgument(8, ds); try k.setArgument(9, eta)
+            try k.setArgument(10, lambda); try k.setArgument(11, layers); try k.setArgument(12, w); try k.setArgument(13, r)
+            tiledKernel = k
+            tiledThreads = max(1, min(16, maxWorkGroupSize / Layout.lanes))
+        }
         if batch.gradientForm == .gram {
             // Σ = scale·XᵀX and b = scale·Xᵀy per data set (the CPU engine's numbers), and lane-interleaved
             // per block with mixed data (vector16): the residual kernels then compute g = Σw − b, already scaled.
@@ -334,6 +351,18 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
             return
         }
         let P = layout.paddedReplicas
+        if let k = tiledKernel {
+            var left = count
+            while left > 0 {
+                let chunk = min(left, Self.stepsPerLaunch)
+                try k.setArgument(4, Int32(chunk))
+                try queue.enqueue(k, global: [P, tiledThreads], local: [Self.local, tiledThreads])
+                try queue.flush()
+                left -= chunk
+            }
+            stepsTaken += count
+            return
+        }
         for k in 0..<count {
             try enqueueProducts()
             try queue.enqueue(update, global: [P, layout.dimension], local: [Self.local, 1])
