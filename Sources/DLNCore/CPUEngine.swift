@@ -277,17 +277,107 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
             return
         }
         let d = layout.dimension, depth = layout.layers
-        forEachBlock { blk in
-            let g = UnsafeMutablePointer<V>.allocate(capacity: d)
+        // Work units: two neighbouring blocks that share one data set run together (32 replicas per tile: twice
+        // the independent fma chains per load of X), every other block alone.
+        var units: [(Int, Int?)] = []
+        var blk = 0
+        while blk < layout.blocks {
+            if gramData == nil, blk + 1 < layout.blocks, let s = shared[blk], shared[blk + 1] == s {
+                units.append((blk, blk + 1)); blk += 2
+            } else {
+                units.append((blk, nil)); blk += 1
+            }
+        }
+        let frozenUnits = units
+        let workers = min(threads, units.count)
+        let body: @Sendable (Int) -> Void = { k in
+            let (a, b) = frozenUnits[k]
+            let g = UnsafeMutablePointer<V>.allocate(capacity: 2 * d)
             let u = UnsafeMutablePointer<V>.allocate(capacity: depth)
             let next = UnsafeMutablePointer<V>.allocate(capacity: depth)
             defer { g.deallocate(); u.deallocate(); next.deallocate() }
             for _ in 0..<count {
-                self.products(block: blk, g: g)
-                self.update(block: blk, g: g, u: u, next: next)
+                if let b {
+                    self.pairProducts(a, b, g: g, g2: g + d)
+                    self.update(block: a, g: g, u: u, next: next)
+                    self.update(block: b, g: g + d, u: u, next: next)
+                } else {
+                    self.products(block: a, g: g)
+                    self.update(block: a, g: g, u: u, next: next)
+                }
+            }
+        }
+        if workers <= 1 {
+            for k in 0..<units.count { body(k) }
+        } else {
+            DispatchQueue.concurrentPerform(iterations: workers) { t in
+                var k = t
+                while k < frozenUnits.count { body(k); k += workers }
             }
         }
         stepsTaken += count
+    }
+
+    /// The two products for two blocks that share a data set, four rows × 32 replicas at a time: the same sums in
+    /// the same order per replica as `residual` and `gradient` (twins of dln_residual and dln_gradient).
+    func pairProducts(_ a: Int, _ b: Int, g: UnsafeMutablePointer<V>, g2: UnsafeMutablePointer<V>) {
+        let n = layout.samples, d = layout.dimension, L = Layout.lanes
+        let s = shared[a]!
+        let xs = x + s * n * d, ys = y + s * n
+        let wa = w + a * d * L, wb = w + b * d * L, ra = r + a * n * L, rb = r + b * n * L
+        var i = 0
+        while i + 4 <= n {
+            let x0 = xs + i * d, x1 = x0 + d, x2 = x1 + d, x3 = x2 + d
+            var a0 = V(repeating: 0), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0
+            for j in 0..<d {
+                let wj = load(wa, j * L), vj = load(wb, j * L)
+                let e0 = V(repeating: x0[j]), e1 = V(repeating: x1[j]), e2 = V(repeating: x2[j]), e3 = V(repeating: x3[j])
+                a0 = a0.addingProduct(e0, wj); c0 = c0.addingProduct(e0, vj)
+                a1 = a1.addingProduct(e1, wj); c1 = c1.addingProduct(e1, vj)
+                a2 = a2.addingProduct(e2, wj); c2 = c2.addingProduct(e2, vj)
+                a3 = a3.addingProduct(e3, wj); c3 = c3.addingProduct(e3, vj)
+            }
+            let y0 = V(repeating: ys[i]), y1 = V(repeating: ys[i + 1]), y2 = V(repeating: ys[i + 2]), y3 = V(repeating: ys[i + 3])
+            store(a0 - y0, ra, i * L); store(a1 - y1, ra, (i + 1) * L); store(a2 - y2, ra, (i + 2) * L); store(a3 - y3, ra, (i + 3) * L)
+            store(c0 - y0, rb, i * L); store(c1 - y1, rb, (i + 1) * L); store(c2 - y2, rb, (i + 2) * L); store(c3 - y3, rb, (i + 3) * L)
+            i += 4
+        }
+        while i < n {
+            let row = xs + i * d
+            var acc = V(repeating: 0), acc2 = V(repeating: 0)
+            for j in 0..<d {
+                let e = V(repeating: row[j])
+                acc = acc.addingProduct(e, load(wa, j * L)); acc2 = acc2.addingProduct(e, load(wb, j * L))
+            }
+            store(acc - V(repeating: ys[i]), ra, i * L); store(acc2 - V(repeating: ys[i]), rb, i * L)
+            i += 1
+        }
+        for j in 0..<d { g[j] = V(repeating: 0); g2[j] = V(repeating: 0) }
+        i = 0
+        while i + 4 <= n {
+            let q0 = load(ra, i * L), q1 = load(ra, (i + 1) * L), q2 = load(ra, (i + 2) * L), q3 = load(ra, (i + 3) * L)
+            let p0 = load(rb, i * L), p1 = load(rb, (i + 1) * L), p2 = load(rb, (i + 2) * L), p3 = load(rb, (i + 3) * L)
+            let x0 = xs + i * d, x1 = x0 + d, x2 = x1 + d, x3 = x2 + d
+            for j in 0..<d {
+                let e0 = V(repeating: x0[j]), e1 = V(repeating: x1[j]), e2 = V(repeating: x2[j]), e3 = V(repeating: x3[j])
+                var ga = g[j], gb = g2[j]
+                ga = ga.addingProduct(e0, q0); gb = gb.addingProduct(e0, p0)
+                ga = ga.addingProduct(e1, q1); gb = gb.addingProduct(e1, p1)
+                ga = ga.addingProduct(e2, q2); gb = gb.addingProduct(e2, p2)
+                ga = ga.addingProduct(e3, q3); gb = gb.addingProduct(e3, p3)
+                g[j] = ga; g2[j] = gb
+            }
+            i += 4
+        }
+        while i < n {
+            let qi = load(ra, i * L), pi = load(rb, i * L)
+            let row = xs + i * d
+            for j in 0..<d {
+                let e = V(repeating: row[j])
+                g[j] = g[j].addingProduct(e, qi); g2[j] = g2[j].addingProduct(e, pi)
+            }
+            i += 1
+        }
     }
 
     func observe() -> Observation {
