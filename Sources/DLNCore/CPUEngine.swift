@@ -279,25 +279,36 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
         let d = layout.dimension, depth = layout.layers
         // Work units: two neighbouring blocks that share one data set run together (32 replicas per tile: twice
         // the independent fma chains per load of X), every other block alone.
+        // With enough blocks for every thread, four blocks share a tile (64 replicas).
         var units: [(Int, Int?)] = []
+        var quads: Set<Int> = []
+        let useQuads = gramData == nil && layout.blocks >= 8 * threads
         var blk = 0
         while blk < layout.blocks {
-            if gramData == nil, blk + 1 < layout.blocks, let s = shared[blk], shared[blk + 1] == s {
+            if useQuads, blk + 3 < layout.blocks, let s = shared[blk], (1...3).allSatisfy({ self.shared[blk + $0] == s }) {
+                quads.insert(units.count)
+                units.append((blk, blk + 1)); blk += 4
+            } else if gramData == nil, blk + 1 < layout.blocks, let s = shared[blk], shared[blk + 1] == s {
                 units.append((blk, blk + 1)); blk += 2
             } else {
                 units.append((blk, nil)); blk += 1
             }
         }
+        let frozenQuads = quads
         let frozenUnits = units
         let workers = min(threads, units.count)
         let body: @Sendable (Int) -> Void = { k in
             let (a, b) = frozenUnits[k]
-            let g = UnsafeMutablePointer<V>.allocate(capacity: 2 * d)
+            let g = UnsafeMutablePointer<V>.allocate(capacity: 4 * d)
             let u = UnsafeMutablePointer<V>.allocate(capacity: depth)
             let next = UnsafeMutablePointer<V>.allocate(capacity: depth)
             defer { g.deallocate(); u.deallocate(); next.deallocate() }
+            let quad = frozenQuads.contains(k)
             for _ in 0..<count {
-                if let b {
+                if quad {
+                    self.quadProducts(a, g: g)
+                    for q in 0..<4 { self.update(block: a + q, g: g + q * d, u: u, next: next) }
+                } else if let b {
                     self.pairProducts(a, b, g: g, g2: g + d)
                     self.update(block: a, g: g, u: u, next: next)
                     self.update(block: b, g: g + d, u: u, next: next)
@@ -316,6 +327,79 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
             }
         }
         stepsTaken += count
+    }
+
+    /// The two products for four blocks that share a data set, four rows × 64 replicas at a time (16 accumulators):
+    /// the same sums in the same order per replica as `residual` and `gradient`. g holds the four blocks' sums.
+    func quadProducts(_ a: Int, g: UnsafeMutablePointer<V>) {
+        let n = layout.samples, d = layout.dimension, L = Layout.lanes
+        let s = shared[a]!
+        let xs = x + s * n * d, ys = y + s * n
+        let w0 = w + a * d * L, w1 = w0 + d * L, w2 = w1 + d * L, w3 = w2 + d * L
+        let r0 = r + a * n * L, r1 = r0 + n * L, r2 = r1 + n * L, r3 = r2 + n * L
+        let g0 = g, g1 = g + d, g2 = g + 2 * d, g3 = g + 3 * d
+        var i = 0
+        while i + 4 <= n {
+            let x0 = xs + i * d, x1 = x0 + d, x2 = x1 + d, x3 = x2 + d
+            let z = V(repeating: 0)
+            var a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z
+            var a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z
+            for j in 0..<d {
+                let v0 = load(w0, j * L), v1 = load(w1, j * L), v2 = load(w2, j * L), v3 = load(w3, j * L)
+                let e0 = V(repeating: x0[j]), e1 = V(repeating: x1[j]), e2 = V(repeating: x2[j]), e3 = V(repeating: x3[j])
+                a00 = a00.addingProduct(e0, v0); a01 = a01.addingProduct(e0, v1); a02 = a02.addingProduct(e0, v2); a03 = a03.addingProduct(e0, v3)
+                a10 = a10.addingProduct(e1, v0); a11 = a11.addingProduct(e1, v1); a12 = a12.addingProduct(e1, v2); a13 = a13.addingProduct(e1, v3)
+                a20 = a20.addingProduct(e2, v0); a21 = a21.addingProduct(e2, v1); a22 = a22.addingProduct(e2, v2); a23 = a23.addingProduct(e2, v3)
+                a30 = a30.addingProduct(e3, v0); a31 = a31.addingProduct(e3, v1); a32 = a32.addingProduct(e3, v2); a33 = a33.addingProduct(e3, v3)
+            }
+            let y0 = V(repeating: ys[i]), y1 = V(repeating: ys[i + 1]), y2 = V(repeating: ys[i + 2]), y3 = V(repeating: ys[i + 3])
+            store(a00 - y0, r0, i * L); store(a10 - y1, r0, (i + 1) * L); store(a20 - y2, r0, (i + 2) * L); store(a30 - y3, r0, (i + 3) * L)
+            store(a01 - y0, r1, i * L); store(a11 - y1, r1, (i + 1) * L); store(a21 - y2, r1, (i + 2) * L); store(a31 - y3, r1, (i + 3) * L)
+            store(a02 - y0, r2, i * L); store(a12 - y1, r2, (i + 1) * L); store(a22 - y2, r2, (i + 2) * L); store(a32 - y3, r2, (i + 3) * L)
+            store(a03 - y0, r3, i * L); store(a13 - y1, r3, (i + 1) * L); store(a23 - y2, r3, (i + 2) * L); store(a33 - y3, r3, (i + 3) * L)
+            i += 4
+        }
+        while i < n {
+            let row = xs + i * d
+            var c0 = V(repeating: 0), c1 = c0, c2 = c0, c3 = c0
+            for j in 0..<d {
+                let e = V(repeating: row[j])
+                c0 = c0.addingProduct(e, load(w0, j * L)); c1 = c1.addingProduct(e, load(w1, j * L))
+                c2 = c2.addingProduct(e, load(w2, j * L)); c3 = c3.addingProduct(e, load(w3, j * L))
+            }
+            let yi = V(repeating: ys[i])
+            store(c0 - yi, r0, i * L); store(c1 - yi, r1, i * L); store(c2 - yi, r2, i * L); store(c3 - yi, r3, i * L)
+            i += 1
+        }
+        for j in 0..<(4 * d) { g[j] = V(repeating: 0) }
+        i = 0
+        while i + 4 <= n {
+            let q00 = load(r0, i * L), q10 = load(r0, (i + 1) * L), q20 = load(r0, (i + 2) * L), q30 = load(r0, (i + 3) * L)
+            let q01 = load(r1, i * L), q11 = load(r1, (i + 1) * L), q21 = load(r1, (i + 2) * L), q31 = load(r1, (i + 3) * L)
+            let q02 = load(r2, i * L), q12 = load(r2, (i + 1) * L), q22 = load(r2, (i + 2) * L), q32 = load(r2, (i + 3) * L)
+            let q03 = load(r3, i * L), q13 = load(r3, (i + 1) * L), q23 = load(r3, (i + 2) * L), q33 = load(r3, (i + 3) * L)
+            let x0 = xs + i * d, x1 = x0 + d, x2 = x1 + d, x3 = x2 + d
+            for j in 0..<d {
+                let e0 = V(repeating: x0[j]), e1 = V(repeating: x1[j]), e2 = V(repeating: x2[j]), e3 = V(repeating: x3[j])
+                var h0 = g0[j], h1 = g1[j], h2 = g2[j], h3 = g3[j]
+                h0 = h0.addingProduct(e0, q00); h1 = h1.addingProduct(e0, q01); h2 = h2.addingProduct(e0, q02); h3 = h3.addingProduct(e0, q03)
+                h0 = h0.addingProduct(e1, q10); h1 = h1.addingProduct(e1, q11); h2 = h2.addingProduct(e1, q12); h3 = h3.addingProduct(e1, q13)
+                h0 = h0.addingProduct(e2, q20); h1 = h1.addingProduct(e2, q21); h2 = h2.addingProduct(e2, q22); h3 = h3.addingProduct(e2, q23)
+                h0 = h0.addingProduct(e3, q30); h1 = h1.addingProduct(e3, q31); h2 = h2.addingProduct(e3, q32); h3 = h3.addingProduct(e3, q33)
+                g0[j] = h0; g1[j] = h1; g2[j] = h2; g3[j] = h3
+            }
+            i += 4
+        }
+        while i < n {
+            let p0 = load(r0, i * L), p1 = load(r1, i * L), p2 = load(r2, i * L), p3 = load(r3, i * L)
+            let row = xs + i * d
+            for j in 0..<d {
+                let e = V(repeating: row[j])
+                g0[j] = g0[j].addingProduct(e, p0); g1[j] = g1[j].addingProduct(e, p1)
+                g2[j] = g2[j].addingProduct(e, p2); g3[j] = g3[j].addingProduct(e, p3)
+            }
+            i += 1
+        }
     }
 
     /// The two products for two blocks that share a data set, four rows × 32 replicas at a time: the same sums in

@@ -93,6 +93,26 @@ import Testing
     }
 
     /// A replica alone computes the same bits as inside a larger, heterogeneous batch.
+    /// The CPU engine's tiles (one block, two or four blocks that share data) give the same bits: one thread
+    /// uses four-block tiles for 10 blocks, eight threads use pairs, and a single block runs alone.
+    @Test(arguments: [Precision.float32, .float64])
+    func tilesAreBitIdentical(precision: Precision) throws {
+        let batch = try makeBatch(d: 45, n: 22, replicas: 160, precision: precision, lambda: [0, 0.01], eta: [0.02], alpha: [0.3])
+        var states: [[Double]] = []
+        for threads in [1, 8] {
+            let engine = CPUEngine(threads: threads)
+            try engine.initialize(batch)
+            try engine.step(count: 50)
+            states.append(try engine.state().weights.doubles + (try engine.observe().trainLoss))
+        }
+        let single = CPUEngine(threads: 1)
+        try single.initialize(try batch.slice(0..<16))
+        try single.step(count: 50)
+        let alone = try single.state().weights.doubles
+        #expect(states[0].map(\.bitPattern) == states[1].map(\.bitPattern))
+        #expect(alone.map(\.bitPattern) == Array(states[0][0..<(16 * 45)]).map(\.bitPattern))
+    }
+
     @Test(arguments: [DataSharing.shared, .independent])
     func batchingInvariance(sharing: DataSharing) throws {
         let big = try makeBatch(d: 17, n: 9, replicas: 74, sharing: sharing, lambda: [0, 0.01], seedOffset: 0)
