@@ -120,6 +120,11 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
     let residual: CLKernel, gradient: CLKernel, update: CLKernel, loss: CLKernel, observeKernel: CLKernel
     let shape: KernelShape
     let residual16: CLKernel, gradient16: CLKernel
+    /// vector16: pairs of neighbouring blocks that share a data set run in the pair kernels (32 replicas per
+    /// work-item); the single-block kernels skip them.
+    let residualPairs: CLKernel, gradientPairs: CLKernel
+    let pairCount: Int
+    let pairBuffers: [CLBuffer]
     let blockDS: CLBuffer, blockXI: CLBuffer, xi: CLBuffer
     /// The Gram form: g = Σw − b by the residual kernels with (Σ, b) in place of (X, y); nil for the products.
     var gramKernel: CLKernel? = nil
@@ -272,13 +277,37 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         }
 
         let B = Int32(lay.replicas), n = Int32(lay.samples), d = Int32(lay.dimension)
+        // Pairs (vector16, products form): blocks 2p, 2p+1 scanned greedily, both with the same shared data set.
+        var pairStarts: [Int32] = [], skip = [Int32](repeating: 0, count: lay.blocks)
+        if shape == .vector16 && batch.gradientForm == .products {
+            var blk = 0
+            while blk + 1 < lay.blocks {
+                if dsPerBlock[blk] >= 0 && dsPerBlock[blk] == dsPerBlock[blk + 1] {
+                    pairStarts.append(Int32(blk)); skip[blk] = 1; skip[blk + 1] = 1; blk += 2
+                } else { blk += 1 }
+            }
+        }
+        pairCount = pairStarts.count
+        let skipBuffer = try CLBuffer(context: context, copying: skip, access: .readOnly)
+        let noSkip = try CLBuffer(context: context, copying: [Int32](repeating: 0, count: lay.blocks), access: .readOnly)
+        let pairBuffer = try CLBuffer(context: context, copying: pairStarts.isEmpty ? [Int32(0)] : pairStarts, access: .readOnly)
+        pairBuffers = [skipBuffer, noSkip, pairBuffer]
+        residualPairs = try CLKernel(program: program, name: "dln_residual_v16p")
+        gradientPairs = try CLKernel(program: program, name: "dln_gradient_v16p")
+        try residualPairs.setArgument(0, n); try residualPairs.setArgument(1, d); try residualPairs.setArgument(2, x)
+        try residualPairs.setArgument(3, y); try residualPairs.setArgument(4, blockDS); try residualPairs.setArgument(5, pairBuffer)
+        try residualPairs.setArgument(6, w); try residualPairs.setArgument(7, r)
+        try gradientPairs.setArgument(0, n); try gradientPairs.setArgument(1, d); try gradientPairs.setArgument(2, T(batch.gradientScale))
+        try gradientPairs.setArgument(3, x); try gradientPairs.setArgument(4, blockDS); try gradientPairs.setArgument(5, pairBuffer)
+        try gradientPairs.setArgument(6, r); try gradientPairs.setArgument(7, g)
+        if let k = gramKernel, shape == .vector16 { try k.setArgument(9, noSkip) }
         let r16 = residual16, g16 = gradient16
         try r16.setArgument(0, n); try r16.setArgument(1, d); try r16.setArgument(2, x); try r16.setArgument(3, y)
         try r16.setArgument(4, blockDS); try r16.setArgument(5, blockXI); try r16.setArgument(6, xi)
-        try r16.setArgument(7, w); try r16.setArgument(8, r)
+        try r16.setArgument(7, w); try r16.setArgument(8, r); try r16.setArgument(9, skipBuffer)
         try g16.setArgument(0, n); try g16.setArgument(1, d); try g16.setArgument(2, T(batch.gradientScale))
         try g16.setArgument(3, x); try g16.setArgument(4, blockDS); try g16.setArgument(5, blockXI); try g16.setArgument(6, xi)
-        try g16.setArgument(7, r); try g16.setArgument(8, g)
+        try g16.setArgument(7, r); try g16.setArgument(8, g); try g16.setArgument(9, skipBuffer)
         let stride = Int64(lay.coordinateCount)
         try residual.setArguments(B, n, d)
         try residual.setArgument(3, x); try residual.setArgument(4, y); try residual.setArgument(5, ds)
@@ -314,6 +343,7 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
     func enqueueResidual() throws(CLError) {
         if shape == .vector16 {
             try queue.enqueue(residual16, global: [layout.blocks, (layout.samples + 3) / 4], local: [1, 1])
+            if pairCount > 0 { try queue.enqueue(residualPairs, global: [pairCount, (layout.samples + 3) / 4], local: [1, 1]) }
         } else {
             try queue.enqueue(residual, global: [layout.paddedReplicas, layout.samples], local: [Self.local, 1])
         }
@@ -323,6 +353,7 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
     func enqueueGradient() throws(CLError) {
         if shape == .vector16 {
             try queue.enqueue(gradient16, global: [layout.blocks, (layout.dimension + 3) / 4], local: [1, 1])
+            if pairCount > 0 { try queue.enqueue(gradientPairs, global: [pairCount, (layout.dimension + 3) / 4], local: [1, 1]) }
         } else {
             try queue.enqueue(gradient, global: [layout.paddedReplicas, layout.dimension], local: [Self.local, 1])
         }
