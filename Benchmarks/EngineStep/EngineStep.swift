@@ -3,8 +3,8 @@
 //
 // Problem: synthetic Gaussian data, d = 500, n = 250, pm parameterisation, plain GD, one grid point
 // (α = 0.1, η = 0.01) and B seeds, so B replicas.
-//   S: shared data (one X, y for every replica), B ∈ {64, 1024}, float32; plus float64 at B = 64.
-//   I: independent data (one X, y per replica), B ∈ {16, 128}, float32.
+//   S: shared data (one X, y for every replica), B ∈ {64, 1024, 8192}, float32; float64 at B = 64 and 1024.
+//   I: independent data (one X, y per replica), B ∈ {16, 128}, float32; float64 at B = 128.
 //
 // One measured iteration = `step(count: 10)` followed by `observe()`. `observe()` reads the per-replica
 // losses back, which for the OpenCL engine drains the command queue, so the wall clock covers the kernels
@@ -61,9 +61,12 @@ struct Regime: Sendable {
 let regimes: [Regime] = [
     Regime(sharing: .shared, replicas: 64, precision: .float32),
     Regime(sharing: .shared, replicas: 1024, precision: .float32),
+    Regime(sharing: .shared, replicas: 8192, precision: .float32),
     Regime(sharing: .shared, replicas: 64, precision: .float64),
+    Regime(sharing: .shared, replicas: 1024, precision: .float64),
     Regime(sharing: .independent, replicas: 16, precision: .float32),
     Regime(sharing: .independent, replicas: 128, precision: .float32),
+    Regime(sharing: .independent, replicas: 128, precision: .float64),
 ]
 
 /// An initialised engine, handed from the setup hook to the measured closure. Engines are not Sendable;
