@@ -410,6 +410,31 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
         let xs = x + s * n * d, ys = y + s * n
         let wa = w + a * d * L, wb = w + b * d * L, ra = r + a * n * L, rb = r + b * n * L
         var i = 0
+        while i + 6 <= n {
+            let x0 = xs + i * d, x1 = x0 + d, x2 = x1 + d, x3 = x2 + d, x4 = x3 + d, x5 = x4 + d
+            let z = V(repeating: 0)
+            var a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, c0 = z, c1 = z, c2 = z, c3 = z, c4 = z, c5 = z
+            for j in 0..<d {
+                let wj = load(wa, j * L), vj = load(wb, j * L)
+                let e0 = V(repeating: x0[j]), e1 = V(repeating: x1[j]), e2 = V(repeating: x2[j])
+                let e3 = V(repeating: x3[j]), e4 = V(repeating: x4[j]), e5 = V(repeating: x5[j])
+                a0 = a0.addingProduct(e0, wj); c0 = c0.addingProduct(e0, vj)
+                a1 = a1.addingProduct(e1, wj); c1 = c1.addingProduct(e1, vj)
+                a2 = a2.addingProduct(e2, wj); c2 = c2.addingProduct(e2, vj)
+                a3 = a3.addingProduct(e3, wj); c3 = c3.addingProduct(e3, vj)
+                a4 = a4.addingProduct(e4, wj); c4 = c4.addingProduct(e4, vj)
+                a5 = a5.addingProduct(e5, wj); c5 = c5.addingProduct(e5, vj)
+            }
+            let y0 = V(repeating: ys[i]), y1 = V(repeating: ys[i + 1]), y2 = V(repeating: ys[i + 2])
+            let y3 = V(repeating: ys[i + 3]), y4 = V(repeating: ys[i + 4]), y5 = V(repeating: ys[i + 5])
+            store(a0 - y0, ra, i * L); store(c0 - y0, rb, i * L)
+            store(a1 - y1, ra, (i + 1) * L); store(c1 - y1, rb, (i + 1) * L)
+            store(a2 - y2, ra, (i + 2) * L); store(c2 - y2, rb, (i + 2) * L)
+            store(a3 - y3, ra, (i + 3) * L); store(c3 - y3, rb, (i + 3) * L)
+            store(a4 - y4, ra, (i + 4) * L); store(c4 - y4, rb, (i + 4) * L)
+            store(a5 - y5, ra, (i + 5) * L); store(c5 - y5, rb, (i + 5) * L)
+            i += 6
+        }
         while i + 4 <= n {
             let x0 = xs + i * d, x1 = x0 + d, x2 = x1 + d, x3 = x2 + d
             var a0 = V(repeating: 0), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0
@@ -438,6 +463,26 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
         }
         for j in 0..<d { g[j] = V(repeating: 0); g2[j] = V(repeating: 0) }
         i = 0
+        while i + 6 <= n {
+            let q0 = load(ra, i * L), q1 = load(ra, (i + 1) * L), q2 = load(ra, (i + 2) * L)
+            let q3 = load(ra, (i + 3) * L), q4 = load(ra, (i + 4) * L), q5 = load(ra, (i + 5) * L)
+            let p0 = load(rb, i * L), p1 = load(rb, (i + 1) * L), p2 = load(rb, (i + 2) * L)
+            let p3 = load(rb, (i + 3) * L), p4 = load(rb, (i + 4) * L), p5 = load(rb, (i + 5) * L)
+            let x0 = xs + i * d, x1 = x0 + d, x2 = x1 + d, x3 = x2 + d, x4 = x3 + d, x5 = x4 + d
+            for j in 0..<d {
+                let e0 = V(repeating: x0[j]), e1 = V(repeating: x1[j]), e2 = V(repeating: x2[j])
+                let e3 = V(repeating: x3[j]), e4 = V(repeating: x4[j]), e5 = V(repeating: x5[j])
+                var ga = g[j], gb = g2[j]
+                ga = ga.addingProduct(e0, q0); gb = gb.addingProduct(e0, p0)
+                ga = ga.addingProduct(e1, q1); gb = gb.addingProduct(e1, p1)
+                ga = ga.addingProduct(e2, q2); gb = gb.addingProduct(e2, p2)
+                ga = ga.addingProduct(e3, q3); gb = gb.addingProduct(e3, p3)
+                ga = ga.addingProduct(e4, q4); gb = gb.addingProduct(e4, p4)
+                ga = ga.addingProduct(e5, q5); gb = gb.addingProduct(e5, p5)
+                g[j] = ga; g2[j] = gb
+            }
+            i += 6
+        }
         while i + 4 <= n {
             let q0 = load(ra, i * L), q1 = load(ra, (i + 1) * L), q2 = load(ra, (i + 2) * L), q3 = load(ra, (i + 3) * L)
             let p0 = load(rb, i * L), p1 = load(rb, (i + 1) * L), p2 = load(rb, (i + 2) * L), p3 = load(rb, (i + 3) * L)
