@@ -201,3 +201,29 @@ kernel void dln_gradient_v16p(const int n, const int d, const REAL scale, global
         }
     }
 }
+
+/* Blocks whose lanes use different data sets (lane-interleaved data): the residual and the gradient in one pass
+ * over the rows, as the CPU engine's fused pass. Row i (16 lanes × d) is read once: r_i = (fma-sum over
+ * ascending j of X[i][j]·w[j]) − y[i], then g[j] += X[i][j]·r_i for every j while the row sits in cache; at the
+ * end g ← g·scale. Same sums in the same order per replica as the two kernels above.
+ * NDRange: (mixed blocks), local (1); mixed[k] = the block. */
+kernel void dln_products_v16_fused(const int n, const int d, const REAL scale, global const int* restrict mixed,
+                                   global const long* restrict block_xi, global const REAL* restrict XI,
+                                   global const REAL* restrict w, global REAL* restrict r, global REAL* restrict g) {
+    const int blk = mixed[get_global_id(0)];
+    global const REAL* xb = XI + block_xi[blk];
+    global const REAL* yb = xb + (size_t)n * (size_t)d * LANES;
+    global const REAL* wb = w + (size_t)blk * (size_t)d * LANES;
+    global REAL* rb = r + (size_t)blk * (size_t)n * LANES;
+    global REAL* gb = g + (size_t)blk * (size_t)d * LANES;
+    for (int j = 0; j < d; j++) vstore16((REAL16)(0), j, gb);
+    for (int i = 0; i < n; i++) {
+        global const REAL* xi = xb + (size_t)i * (size_t)d * LANES;
+        REAL16 a = (REAL16)(0);
+        for (int j = 0; j < d; j++) a = fma(vload16(j, xi), vload16(j, wb), a);
+        const REAL16 ri = a - vload16(i, yb);
+        vstore16(ri, i, rb);
+        for (int j = 0; j < d; j++) vstore16(fma(vload16(j, xi), ri, vload16(j, gb)), j, gb);
+    }
+    for (int j = 0; j < d; j++) vstore16(vload16(j, gb) * scale, j, gb);
+}

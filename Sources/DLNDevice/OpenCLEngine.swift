@@ -125,6 +125,10 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
     let residualPairs: CLKernel, gradientPairs: CLKernel
     let pairCount: Int
     let pairBuffers: [CLBuffer]
+    /// vector16: blocks with lane-interleaved data run residual and gradient in one pass (the fused kernel);
+    /// the single-block kernels then skip them too (`skipProducts`), except for the residual of an observation.
+    let fused: CLKernel
+    let mixedCount: Int
     let blockDS: CLBuffer, blockXI: CLBuffer, xi: CLBuffer
     /// The Gram form: g = Σw − b by the residual kernels with (Σ, b) in place of (X, y); nil for the products.
     var gramKernel: CLKernel? = nil
@@ -288,10 +292,22 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
             }
         }
         pairCount = pairStarts.count
+        var mixed: [Int32] = [], skipAll = skip
+        // (One mixed block alone keeps the split kernels: they spread its rows over the device's cores.)
+        if shape == .vector16 && batch.gradientForm == .products && dsPerBlock.filter({ $0 < 0 }).count >= 2 {
+            for blk in 0..<lay.blocks where dsPerBlock[blk] < 0 { mixed.append(Int32(blk)); skipAll[blk] = 1 }
+        }
+        mixedCount = mixed.count
+        let skipProducts = try CLBuffer(context: context, copying: skipAll, access: .readOnly)
+        let mixedBuffer = try CLBuffer(context: context, copying: mixed.isEmpty ? [Int32(0)] : mixed, access: .readOnly)
+        fused = try CLKernel(program: program, name: "dln_products_v16_fused")
+        try fused.setArgument(0, n); try fused.setArgument(1, d); try fused.setArgument(2, T(batch.gradientScale))
+        try fused.setArgument(3, mixedBuffer); try fused.setArgument(4, blockXI); try fused.setArgument(5, xi)
+        try fused.setArgument(6, w); try fused.setArgument(7, r); try fused.setArgument(8, g)
         let skipBuffer = try CLBuffer(context: context, copying: skip, access: .readOnly)
         let noSkip = try CLBuffer(context: context, copying: [Int32](repeating: 0, count: lay.blocks), access: .readOnly)
         let pairBuffer = try CLBuffer(context: context, copying: pairStarts.isEmpty ? [Int32(0)] : pairStarts, access: .readOnly)
-        pairBuffers = [skipBuffer, noSkip, pairBuffer]
+        pairBuffers = [skipBuffer, noSkip, pairBuffer, skipProducts, mixedBuffer]
         residualPairs = try CLKernel(program: program, name: "dln_residual_v16p")
         gradientPairs = try CLKernel(program: program, name: "dln_gradient_v16p")
         try residualPairs.setArgument(0, n); try residualPairs.setArgument(1, d); try residualPairs.setArgument(2, x)
@@ -342,6 +358,7 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
     /// Enqueues r = Xw − y in the engine's shape.
     func enqueueResidual() throws(CLError) {
         if shape == .vector16 {
+            if mixedCount > 0 { try residual16.setArgument(9, pairBuffers[0]) }
             try queue.enqueue(residual16, global: [layout.blocks, (layout.samples + 3) / 4], local: [1, 1])
             if pairCount > 0 { try queue.enqueue(residualPairs, global: [pairCount, (layout.samples + 3) / 4], local: [1, 1]) }
         } else {
@@ -366,6 +383,19 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
                 try queue.enqueue(k, global: [layout.blocks, (layout.dimension + 3) / 4], local: [1, 1])
             } else {
                 try queue.enqueue(k, global: [layout.paddedReplicas, layout.dimension], local: [Self.local, 1])
+            }
+            return
+        }
+        if shape == .vector16 && mixedCount > 0 {
+            // Mixed-data blocks in one fused pass; the others as usual.
+            try queue.enqueue(fused, global: [mixedCount], local: [1])
+            if mixedCount < layout.blocks {
+                try residual16.setArgument(9, pairBuffers[3])
+                try gradient16.setArgument(9, pairBuffers[3])
+                try queue.enqueue(residual16, global: [layout.blocks, (layout.samples + 3) / 4], local: [1, 1])
+                if pairCount > 0 { try queue.enqueue(residualPairs, global: [pairCount, (layout.samples + 3) / 4], local: [1, 1]) }
+                try queue.enqueue(gradient16, global: [layout.blocks, (layout.dimension + 3) / 4], local: [1, 1])
+                if pairCount > 0 { try queue.enqueue(gradientPairs, global: [pairCount, (layout.dimension + 3) / 4], local: [1, 1]) }
             }
             return
         }
