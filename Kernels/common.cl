@@ -89,3 +89,17 @@ inline double dln_exp_d(double x) {
 #else
 #define dln_exp dln_exp_f
 #endif
+
+/* ∏_{k≠m} u[k] in ascending k (deep models): the factor of layer m's gradient. Used by update.cl and flow.cl. */
+#if MODEL == 3
+inline REAL dln_prod_except(const REAL* u, const int m) {
+    REAL p = (REAL)1;
+    int started = 0;
+    for (int k = 0; k < DEPTH; k++) {
+        if (k == m) continue;
+        p = started ? p * u[k] : u[k];
+        started = 1;
+    }
+    return p;
+}
+#endif

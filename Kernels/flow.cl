@@ -183,14 +183,7 @@ kernel void dln_flow_derivative(const int d, const long stride, const long offse
     REAL u[DEPTH];
     for (int k = 0; k < DEPTH; k++) u[k] = state[(size_t)k * stride + o];
     for (int m = 0; m < DEPTH; m++) {
-        REAL p = (REAL)1;
-        int started = 0;
-        for (int k = 0; k < DEPTH; k++) {
-            if (k == m) continue;
-            p = started ? p * u[k] : u[k];
-            started = 1;
-        }
-        out[(size_t)m * stride + o] = gj * p + l * u[m];
+        out[(size_t)m * stride + o] = gj * dln_prod_except(u, m) + l * u[m];
     }
 #endif
 #endif

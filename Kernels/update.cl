@@ -40,13 +40,7 @@ inline void dln_update_one(const size_t o, const long stride, const REAL e, cons
     for (int k = 0; k < DEPTH; k++) u[k] = layers[k * stride + o];
     REAL prod = (REAL)1;
     for (int m = 0; m < DEPTH; m++) {
-        REAL p = (REAL)1;
-        int started = 0;
-        for (int k = 0; k < DEPTH; k++) {
-            if (k == m) continue;
-            p = started ? p * u[k] : u[k];
-            started = 1;
-        }
+        const REAL p = dln_prod_except(u, m);
         const REAL nm = u[m] - e * (gj * p + l * u[m]);
         layers[m * stride + o] = nm;
         prod = m == 0 ? nm : prod * nm;

@@ -766,13 +766,7 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
                 for l in 0..<depth { u[l] = load(lb, l * stride + o) }
                 var prod = V(repeating: 0)
                 for l in 0..<depth {
-                    var p = V(repeating: 1)
-                    var started = false
-                    for k in 0..<depth where k != l {
-                        p = started ? p * u[k] : u[k]
-                        started = true
-                    }
-                    next[l] = u[l] - etaV * (gj * p + lamV * u[l])
+                    next[l] = u[l] - etaV * (gj * productExcept(depth, l) { u[$0] } + lamV * u[l])
                     store(next[l], lb, l * stride + o)
                     prod = l == 0 ? next[l] : prod * next[l]
                 }
@@ -781,6 +775,18 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
                 preconditionFailure("unreachable")
             }
         }
+    }
+
+    /// ∏_{k≠l} u_k in ascending k (deep models). Twin of `dln_prod_except` in common.cl.
+    @inline(__always)
+    func productExcept(_ depth: Int, _ l: Int, _ u: (Int) -> V) -> V {
+        var p = V(repeating: 1)
+        var started = false
+        for k in 0..<depth where k != l {
+            p = started ? p * u(k) : u(k)
+            started = true
+        }
+        return p
     }
 
     /// w from the layers. Twin of `dln_weight` in update.cl.
@@ -845,11 +851,6 @@ extension CPUBatch {
         }
     }
 
-    /// The unscaled gradient sums g = Xᵀ(Xw − y) of one block into `g`.
-    func flowProducts(block blk: Int, g: UnsafeMutablePointer<V>) {
-        products(block: blk, g: g)
-    }
-
     /// F with ẏ = −F, from the state and the gradient sums. Log: F = g·scale. Layers: the gradient-descent
     /// direction: pm F_u = u(g+λ), F_v = v(λ−g); uv F_u = g·v + λu, F_v = g·u + λv; deep F_l = g·∏_{k≠l}u_k + λu_l.
     /// Twin of dln_flow_derivative.
@@ -874,14 +875,8 @@ extension CPUBatch {
             case .deep:
                 let depth = layout.layers
                 for l in 0..<depth {
-                    var p = V(repeating: 1)
-                    var started = false
-                    for k in 0..<depth where k != l {
-                        p = started ? p * load(state, k * stride + o) : load(state, k * stride + o)
-                        started = true
-                    }
-                    let ul = load(state, l * stride + o)
-                    store(gj * p + lam * ul, out, l * stride + o)
+                    let p = productExcept(depth, l) { load(state, $0 * stride + o) }
+                    store(gj * p + lam * load(state, l * stride + o), out, l * stride + o)
                 }
             }
         }
@@ -891,7 +886,7 @@ extension CPUBatch {
     func flowEvaluate(block blk: Int, state: UnsafeMutablePointer<T>, tau: V, into out: UnsafeMutablePointer<T>,
                       g: UnsafeMutablePointer<V>, flow fs: Flow) {
         flowWeights(block: blk, state: state, tau: tau, flow: fs)
-        flowProducts(block: blk, g: g)
+        products(block: blk, g: g)
         flowDerivative(block: blk, state: state, g: g, into: out, flow: fs)
     }
 

@@ -29,10 +29,12 @@ public enum FlowStudy {
         public var ratio: Double { gdSteps / rkEvaluations }
     }
 
-    /// The trajectories w(t_c) of every replica of every batch, c = 1…C, flattened per checkpoint.
-    static func trajectories(_ c: Configuration, stepsAt: [Int], eta: Double, engine: any Engine) throws(DLNError) -> [[Double]] {
+    /// The trajectories w(t_c) of every replica of every batch, c = 1…C, flattened per checkpoint, and the mean
+    /// gradient evaluations per replica (steps for gradient descent). A replica the integrator froze is an error.
+    static func trajectories(_ c: Configuration, stepsAt: [Int], eta: Double, engine: any Engine) throws(DLNError) -> ([[Double]], Double) {
         let experiment = try Experiment(c)
         var out = [[Double]](repeating: [], count: stepsAt.count)
+        var total = 0.0, replicas = 0.0
         for group in experiment.groups {
             try engine.initialize(group.batch)
             var done = 0
@@ -45,23 +47,10 @@ public enum FlowStudy {
                 }
                 out[k] += try engine.state().weights.doubles
             }
-        }
-        return out
-    }
-
-    static func evaluations(_ c: Configuration, stepsAt: [Int], eta: Double, engine: any Engine) throws(DLNError) -> ([[Double]], Double) {
-        let experiment = try Experiment(c)
-        var out = [[Double]](repeating: [], count: stepsAt.count)
-        var total = 0.0, replicas = 0.0
-        for group in experiment.groups {
-            try engine.initialize(group.batch)
-            for (k, s) in stepsAt.enumerated() {
-                try engine.advance(to: Double(s) * eta)
-                out[k] += try engine.state().weights.doubles
-            }
+            replicas += Double(group.batch.layout.replicas)
+            guard c.training.update == .flow else { total += Double(done * group.batch.layout.replicas); continue }
             let counters = try engine.flowCounters()
             total += Double(counters.evaluations.reduce(0, +))
-            replicas += Double(counters.evaluations.count)
             if let bad = counters.status.firstIndex(where: { $0 != 0 }) {
                 throw .invalidProblem("the integrator froze replica \(bad): \(FlowCounters.reason(counters.status[bad]))")
             }
@@ -110,13 +99,13 @@ public enum FlowStudy {
             return c
         }
         log("\(name): reference solve (rtol 1e-13)")
-        let (reference, _) = try evaluations(flowConfig(rtol: 1e-13), stepsAt: stepsAt, eta: eta0, engine: engine)
+        let (reference, _) = try trajectories(flowConfig(rtol: 1e-13), stepsAt: stepsAt, eta: eta0, engine: engine)
         let replicas = reference[0].count / d
 
         var rk: (Double, Double, Double)? = nil
         for exponent in 4...12 {
             let rtol = Foundation.pow(10, -Double(exponent))
-            let (traj, evals) = try evaluations(flowConfig(rtol: rtol), stepsAt: stepsAt, eta: eta0, engine: engine)
+            let (traj, evals) = try trajectories(flowConfig(rtol: rtol), stepsAt: stepsAt, eta: eta0, engine: engine)
             let e = error(traj, reference, d: d)
             log("\(name): integrator rtol \(rtol): error \(e), \(evals) evaluations per replica")
             if e <= target { rk = (evals, e, rtol); break }
@@ -132,7 +121,7 @@ public enum FlowStudy {
             c.record.steps = nil
             let eta = eta0 / Double(1 << k)
             c.grid.learningRate = [eta]
-            let traj = try trajectories(c, stepsAt: stepsAt.map { $0 << k }, eta: eta, engine: engine)
+            let (traj, _) = try trajectories(c, stepsAt: stepsAt.map { $0 << k }, eta: eta, engine: engine)
             let e = error(traj, reference, d: d)
             log("\(name): gradient descent η = \(eta): error \(e), \(total << k) steps")
             history.append((eta, total << k, e))

@@ -119,12 +119,15 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
     let queue: CLCommandQueue
     let residual: CLKernel, gradient: CLKernel, update: CLKernel, loss: CLKernel, observeKernel: CLKernel
     let shape: KernelShape
-    let residual16: CLKernel, gradient16: CLKernel
+    /// vector16 single-block kernels. `residual16` serves observations (skips only the paired blocks);
+    /// `residual16Products` and `gradient16` serve steps (also skip the blocks of the fused pass).
+    let residual16: CLKernel, residual16Products: CLKernel, gradient16: CLKernel
     /// vector16: pairs of neighbouring blocks that share a data set run in the pair kernels (32 replicas per
     /// work-item); the single-block kernels skip them.
     let residualPairs: CLKernel, gradientPairs: CLKernel
     let pairCount: Int
-    let pairBuffers: [CLBuffer]
+    /// Skip lists, pair and mixed-block tables: kept alive for the kernels that read them.
+    let tables: [CLBuffer]
     /// vector16: blocks with lane-interleaved data run residual and gradient in one pass (the fused kernel);
     /// the single-block kernels then skip them too (`skipProducts`), except for the residual of an observation.
     let fused: CLKernel
@@ -177,6 +180,7 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         observeKernel = try CLKernel(program: program, name: "dln_observe")
         let weight = try CLKernel(program: program, name: "dln_weight")
         residual16 = try CLKernel(program: program, name: "dln_residual_v16")
+        residual16Products = try CLKernel(program: program, name: "dln_residual_v16")
         gradient16 = try CLKernel(program: program, name: "dln_gradient_v16")
         let canary = [T](repeating: sentinel, count: OpenCLEngine.canaryCount)
 
@@ -307,7 +311,7 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         let skipBuffer = try CLBuffer(context: context, copying: skip, access: .readOnly)
         let noSkip = try CLBuffer(context: context, copying: [Int32](repeating: 0, count: lay.blocks), access: .readOnly)
         let pairBuffer = try CLBuffer(context: context, copying: pairStarts.isEmpty ? [Int32(0)] : pairStarts, access: .readOnly)
-        pairBuffers = [skipBuffer, noSkip, pairBuffer, skipProducts, mixedBuffer]
+        tables = [skipBuffer, noSkip, pairBuffer, skipProducts, mixedBuffer]
         residualPairs = try CLKernel(program: program, name: "dln_residual_v16p")
         gradientPairs = try CLKernel(program: program, name: "dln_gradient_v16p")
         try residualPairs.setArgument(0, n); try residualPairs.setArgument(1, d); try residualPairs.setArgument(2, x)
@@ -317,13 +321,15 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         try gradientPairs.setArgument(3, x); try gradientPairs.setArgument(4, blockDS); try gradientPairs.setArgument(5, pairBuffer)
         try gradientPairs.setArgument(6, r); try gradientPairs.setArgument(7, g)
         if let k = gramKernel, shape == .vector16 { try k.setArgument(9, noSkip) }
-        let r16 = residual16, g16 = gradient16
-        try r16.setArgument(0, n); try r16.setArgument(1, d); try r16.setArgument(2, x); try r16.setArgument(3, y)
-        try r16.setArgument(4, blockDS); try r16.setArgument(5, blockXI); try r16.setArgument(6, xi)
-        try r16.setArgument(7, w); try r16.setArgument(8, r); try r16.setArgument(9, skipBuffer)
+        for (r16, skips) in [(residual16, skipBuffer), (residual16Products, skipProducts)] {
+            try r16.setArgument(0, n); try r16.setArgument(1, d); try r16.setArgument(2, x); try r16.setArgument(3, y)
+            try r16.setArgument(4, blockDS); try r16.setArgument(5, blockXI); try r16.setArgument(6, xi)
+            try r16.setArgument(7, w); try r16.setArgument(8, r); try r16.setArgument(9, skips)
+        }
+        let g16 = gradient16
         try g16.setArgument(0, n); try g16.setArgument(1, d); try g16.setArgument(2, T(batch.gradientScale))
         try g16.setArgument(3, x); try g16.setArgument(4, blockDS); try g16.setArgument(5, blockXI); try g16.setArgument(6, xi)
-        try g16.setArgument(7, r); try g16.setArgument(8, g); try g16.setArgument(9, skipBuffer)
+        try g16.setArgument(7, r); try g16.setArgument(8, g); try g16.setArgument(9, skipProducts)
         let stride = Int64(lay.coordinateCount)
         try residual.setArguments(B, n, d)
         try residual.setArgument(3, x); try residual.setArgument(4, y); try residual.setArgument(5, ds)
@@ -358,21 +364,10 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
     /// Enqueues r = Xw − y in the engine's shape.
     func enqueueResidual() throws(CLError) {
         if shape == .vector16 {
-            if mixedCount > 0 { try residual16.setArgument(9, pairBuffers[0]) }
             try queue.enqueue(residual16, global: [layout.blocks, (layout.samples + 3) / 4], local: [1, 1])
             if pairCount > 0 { try queue.enqueue(residualPairs, global: [pairCount, (layout.samples + 3) / 4], local: [1, 1]) }
         } else {
             try queue.enqueue(residual, global: [layout.paddedReplicas, layout.samples], local: [Self.local, 1])
-        }
-    }
-
-    /// Enqueues g = scale·Xᵀr in the engine's shape.
-    func enqueueGradient() throws(CLError) {
-        if shape == .vector16 {
-            try queue.enqueue(gradient16, global: [layout.blocks, (layout.dimension + 3) / 4], local: [1, 1])
-            if pairCount > 0 { try queue.enqueue(gradientPairs, global: [pairCount, (layout.dimension + 3) / 4], local: [1, 1]) }
-        } else {
-            try queue.enqueue(gradient, global: [layout.paddedReplicas, layout.dimension], local: [Self.local, 1])
         }
     }
 
@@ -386,21 +381,17 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
             }
             return
         }
-        if shape == .vector16 && mixedCount > 0 {
-            // Mixed-data blocks in one fused pass; the others as usual.
-            try queue.enqueue(fused, global: [mixedCount], local: [1])
-            if mixedCount < layout.blocks {
-                try residual16.setArgument(9, pairBuffers[3])
-                try gradient16.setArgument(9, pairBuffers[3])
-                try queue.enqueue(residual16, global: [layout.blocks, (layout.samples + 3) / 4], local: [1, 1])
-                if pairCount > 0 { try queue.enqueue(residualPairs, global: [pairCount, (layout.samples + 3) / 4], local: [1, 1]) }
-                try queue.enqueue(gradient16, global: [layout.blocks, (layout.dimension + 3) / 4], local: [1, 1])
-                if pairCount > 0 { try queue.enqueue(gradientPairs, global: [pairCount, (layout.dimension + 3) / 4], local: [1, 1]) }
-            }
+        guard shape == .vector16 else {
+            try enqueueResidual()
+            try queue.enqueue(gradient, global: [layout.paddedReplicas, layout.dimension], local: [Self.local, 1])
             return
         }
-        try enqueueResidual()
-        try enqueueGradient()
+        // Blocks with mixed data in one fused pass; single blocks and pairs in the two-pass kernels.
+        if mixedCount > 0 { try queue.enqueue(fused, global: [mixedCount], local: [1]) }
+        try queue.enqueue(residual16Products, global: [layout.blocks, (layout.samples + 3) / 4], local: [1, 1])
+        if pairCount > 0 { try queue.enqueue(residualPairs, global: [pairCount, (layout.samples + 3) / 4], local: [1, 1]) }
+        try queue.enqueue(gradient16, global: [layout.blocks, (layout.dimension + 3) / 4], local: [1, 1])
+        if pairCount > 0 { try queue.enqueue(gradientPairs, global: [pairCount, (layout.dimension + 3) / 4], local: [1, 1]) }
     }
 
     func step(count: Int) throws(CLError) {
