@@ -74,6 +74,100 @@ public final class CPUEngine: Engine {
         case nil: preconditionFailure("initialize the engine first")
         }
     }
+
+    public func snapshot() throws(DLNError) -> EngineSnapshot {
+        switch impl {
+        case .float(let b): return b.snapshot()
+        case .double(let b): return b.snapshot()
+        case nil: preconditionFailure("initialize the engine first")
+        }
+    }
+
+    public func restore(_ snapshot: EngineSnapshot) throws(DLNError) {
+        switch impl {
+        case .float(let b): try b.restore(snapshot)
+        case .double(let b): try b.restore(snapshot)
+        case nil: preconditionFailure("initialize the engine first")
+        }
+    }
+}
+
+/// One array of an engine's state as `EngineSnapshot` holds it: element k of replica b lives at `index(b, k)`
+/// of the engine's own (laid-out) array.
+public struct StateArray {
+    public let name: String
+    public let width: Int
+    public let integer: Bool
+    public let index: (Int, Int) -> Int
+
+    /// The arrays of a batch's state, in snapshot order: the layers, w, and with the integrator or the log
+    /// representation its state z (log), the first-same-as-last derivative and the per-replica controller state.
+    public static func arrays(layout: Layout, flowComponents: Int?, log: Bool) -> [StateArray] {
+        let d = layout.dimension, stride = layout.coordinateCount
+        func coordinates(_ name: String, _ components: Int) -> StateArray {
+            StateArray(name: name, width: components * d, integer: false) { b, k in (k / d) * stride + Layout.index(replica: b, element: k % d, length: d) }
+        }
+        var out = [coordinates("layers", layout.layers), coordinates("w", 1)]
+        if let comps = flowComponents {
+            if log { out.append(coordinates("z", 1)) }
+            out.append(coordinates("derivative", comps))
+            for name in ["t", "hdes", "errprev", "frozen_at"] { out.append(StateArray(name: name, width: 1, integer: false) { b, _ in b }) }
+            for name in ["last_rejected", "status", "evaluations", "rejected", "attempts"] {
+                out.append(StateArray(name: name, width: 1, integer: true) { b, _ in b })
+            }
+        }
+        return out
+    }
+}
+
+extension CPUBatch {
+    /// The state arrays paired with their storage.
+    private var stateStorage: [(StateArray, UnsafeMutablePointer<T>?, UnsafeMutablePointer<Int32>?)] {
+        let arrays = StateArray.arrays(layout: layout, flowComponents: flow?.components, log: flow?.log ?? false)
+        var reals: [UnsafeMutablePointer<T>] = [layers, w]
+        var ints: [UnsafeMutablePointer<Int32>] = []
+        if let fs = flow {
+            if fs.log { reals.append(fs.y) }
+            reals += [fs.f, fs.t, fs.hdes, fs.errprev, fs.frozenAt]
+            ints = [fs.lastRejected, fs.status, fs.evaluations, fs.rejected, fs.attempts]
+        }
+        var ri = 0, ii = 0
+        return arrays.map { a in
+            if a.integer { ii += 1; return (a, nil, ints[ii - 1]) }
+            ri += 1
+            return (a, reals[ri - 1], nil)
+        }
+    }
+
+    func snapshot() -> EngineSnapshot {
+        let B = layout.replicas
+        let buffers = stateStorage.map { a, real, int in
+            var values = [Double](repeating: 0, count: B * a.width)
+            for b in 0..<B {
+                for k in 0..<a.width {
+                    let i = a.index(b, k)
+                    values[b * a.width + k] = real.map { Double($0[i]) } ?? Double(int![i])
+                }
+            }
+            return EngineSnapshot.Buffer(name: a.name, width: a.width, integer: a.integer, values: values)
+        }
+        return EngineSnapshot(replicas: B, steps: stepsTaken, started: flow?.started ?? false, buffers: buffers)
+    }
+
+    func restore(_ s: EngineSnapshot) throws(DLNError) {
+        let storage = stateStorage
+        try s.check(against: storage.map { ($0.0.name, $0.0.width) }, replicas: layout.replicas)
+        for ((a, real, int), buffer) in zip(storage, s.buffers) {
+            for b in 0..<layout.replicas {
+                for k in 0..<a.width {
+                    let i = a.index(b, k), v = buffer.values[b * a.width + k]
+                    if let real { real[i] = T(v) } else { int![i] = Int32(v) }
+                }
+            }
+        }
+        stepsTaken = s.steps
+        flow?.started = s.started
+    }
 }
 
 /// Host facts.

@@ -133,6 +133,9 @@ public struct Configuration: Sendable, Codable, Equatable {
         public var representation: Representation? = nil
         /// The adaptive integrator's settings (update flow).
         public var flow = FlowSettings()
+        /// A replica whose train loss exceeds this × max(its initial loss, 1), or is not finite, is frozen at its
+        /// last state below the bound and flagged (status 5, resp. 4); the others run on.
+        public var maxLossRatio: Double = 1e10
     }
 
     /// The grid: every combination of the listed values is a grid point. α, λ and η vary inside one batch;
@@ -444,6 +447,7 @@ public struct Configuration: Sendable, Codable, Equatable {
         t.decayFactor = s.double("weight_decay_factor", default: 0.5) { $0 > 0 ? nil : "must be positive" }
         t.precision = s.choice("precision", default: .float32)
         if s.has("representation") { t.representation = s.choice("representation", default: .layers) }
+        t.maxLossRatio = s.double("max_loss_ratio", default: 1e10) { $0 >= 1 && $0.isFinite ? nil : "must be a finite number ≥ 1" }
         let f = s.section("flow")
         let tol: (Double) -> String? = { $0 > 0 && $0 <= 1 ? nil : "must be in (0, 1]" }
         let positive: (Double) -> String? = { $0 > 0 && $0.isFinite ? nil : "must be positive" }

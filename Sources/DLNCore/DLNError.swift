@@ -32,6 +32,10 @@ public enum DLNError: Error, CustomStringConvertible, Sendable {
     case deviceFailure(String)
     /// An output could not be written.
     case outputFailure(path: String, reason: String)
+    /// The engine could not allocate a batch (the run retries with smaller slices).
+    case outOfMemory(String)
+    /// The run stopped on request (a signal) after writing a checkpoint it can resume from.
+    case interrupted(String)
 
     public var description: String {
         switch self {
@@ -51,6 +55,10 @@ public enum DLNError: Error, CustomStringConvertible, Sendable {
             return "device failure: \(message)"
         case .outputFailure(let path, let reason):
             return "cannot write \(path): \(reason)"
+        case .outOfMemory(let message):
+            return "out of memory: \(message)"
+        case .interrupted(let message):
+            return "interrupted: \(message)"
         }
     }
 }

@@ -88,6 +88,9 @@ public struct FlowCounters: Sendable, Equatable {
         case 1: "the step size collapsed below its floor"
         case 2: "the state became non-finite"
         case 3: "the step attempts exceeded flow.max_steps"
+        case 4: "the loss became non-finite (frozen at its last finite state)"
+        case 5: "the loss exceeded training.max_loss_ratio × its initial value (frozen at its last state below)"
+        case -1: "not in this shard"
         default: "unknown status \(status)"
         }
     }

@@ -170,4 +170,30 @@ public enum OutputFile {
     public static func write(text: String, to path: String) throws(DLNError) {
         try write(Data(text.utf8), to: path)
     }
+
+    /// Writes bytes to `path` atomically and durably: a temporary file beside it, fsync, rename, fsync of the
+    /// folder (checkpoints: after a crash or a kill, the old file or the new one, whole).
+    public static func writeDurably(_ data: Data, to path: String) throws(DLNError) {
+        let tmp = path + ".tmp-\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw .outputFailure(path: path, reason: String(cString: strerror(errno))) }
+        var failure: String? = nil
+        data.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 { if errno == EINTR { continue }; failure = String(cString: strerror(errno)); return }
+                done += n
+            }
+        }
+        if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+        close(fd)
+        if failure == nil && rename(tmp, path) != 0 { failure = String(cString: strerror(errno)) }
+        if let failure {
+            unlink(tmp)
+            throw .outputFailure(path: path, reason: failure)
+        }
+        let dir = open(URL(fileURLWithPath: path).deletingLastPathComponent().path, O_RDONLY)
+        if dir >= 0 { fsync(dir); close(dir) }
+    }
 }

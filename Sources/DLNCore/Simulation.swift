@@ -51,6 +51,8 @@ public struct RunResult: Sendable {
     public var status: [Int] = []
     /// Per replica: the time at which the integrator froze it (NaN when it did not).
     public var frozenAt: [Double] = []
+    /// The shard this result covers (nil: every replica).
+    public var shard: Shard? = nil
     /// Gradient evaluations of all replicas.
     public var totalEvaluations: Double { evaluations.last?.reduce(0, +) ?? 0 }
 
@@ -58,83 +60,385 @@ public struct RunResult: Sendable {
     public var replicaStepsPerSecond: Double { seconds > 0 ? replicaSteps / seconds : 0 }
 }
 
+/// One slice of the replicas: shard `index` of `count` runs the `index`-th of `count` contiguous pieces of every
+/// batch (the same rule in every process, so that `dlnsim merge` puts the pieces back).
+public struct Shard: Sendable, Equatable, Codable {
+    public let index: Int
+    public let count: Int
+
+    public init(index: Int, count: Int) throws(DLNError) {
+        guard count >= 1, index >= 0, index < count else {
+            throw .invalidProblem("a shard is i/N with 0 ≤ i < N, got \(index)/\(count)")
+        }
+        self.index = index
+        self.count = count
+    }
+
+    /// Parses "i/N".
+    public init(parsing text: String) throws(DLNError) {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]) else {
+            throw .invalidProblem("--shard takes i/N (e.g. 0/8), got '\(text)'")
+        }
+        try self.init(index: i, count: n)
+    }
+
+    /// This shard's replicas of a batch of `replicas`.
+    public func range(of replicas: Int) -> Range<Int> { (index * replicas / count)..<((index + 1) * replicas / count) }
+}
+
+/// What a run needs besides the experiment and the engine.
+public struct RunOptions {
+    /// Keep the final state of every batch (weights output).
+    public var keepFinalState = false
+    /// Run only this shard's replicas (the others stay NaN, with status −1).
+    public var shard: Shard? = nil
+    /// Seconds between two checkpoints (nil: none; 0: at every chance).
+    public var checkpointInterval: Double? = nil
+    /// Writes a checkpoint (the output folder's checkpoint file).
+    public var writeCheckpoint: ((RunProgress) throws(DLNError) -> Void)? = nil
+    /// Polled between chunks of steps: true stops the run after a checkpoint (signals).
+    public var shouldStop: () -> Bool = { false }
+    /// Called as the run goes, with (done, total) in units of work.
+    public var progress: (Double, Double) -> Void = { _, _ in }
+    /// Told when a batch is split further after an allocation failure.
+    public var note: (String) -> Void = { _ in }
+
+    public init() {}
+}
+
+/// Where a run stands: everything needed to continue it exactly (written by `Checkpoint`).
+public struct RunProgress: Sendable {
+    /// The batch (`Experiment.groups`) being run.
+    public var group = 0
+    /// Its slice of replicas now in the engine (batch-local indices).
+    public var slice = 0..<0
+    /// The next checkpoint of the slice (`checkpoints.count` when the slice is done).
+    public var checkpoint = 0
+    /// Steps the slice has taken (fixed-step updates).
+    public var current = 0
+    /// The engine's state of the slice at this point.
+    public var snapshot: EngineSnapshot? = nil
+    /// `evaluations[c][b]`, `rejected[c][b]` as in `RunResult`.
+    public var evaluations: [[Double]]
+    public var rejected: [[Double]]
+    /// Per replica: 0 running, 1–3 the integrator froze it, 4–5 it diverged, −1 not in this shard.
+    public var status: [Int]
+    /// Per replica: the time it was frozen at (NaN when running).
+    public var frozenAt: [Double]
+    /// Per replica: the train loss at step 0 (the divergence bound's scale).
+    public var initialLoss: [Double]
+    /// The observables' names and `values[c][k][b]`.
+    public var names: [String] = []
+    public var values: [[[Double]]] = []
+    /// Seconds of stepping and observing so far.
+    public var seconds = 0.0
+    /// Gradient evaluations of the finished update-flow batches.
+    public var flowEvaluations = 0.0
+    /// Units of work done (progress).
+    public var done = 0.0
+    /// Final states of the finished batches, and of the finished slices of this one (when kept).
+    public var groupStates: [EngineState] = []
+    public var sliceStates: [EngineState] = []
+
+    /// A run at its start: B replicas, C checkpoints.
+    public init(replicas B: Int, checkpoints C: Int) {
+        evaluations = [[Double]](repeating: [Double](repeating: 0, count: B), count: C)
+        rejected = evaluations
+        status = [Int](repeating: 0, count: B)
+        frozenAt = [Double](repeating: .nan, count: B)
+        initialLoss = [Double](repeating: .nan, count: B)
+    }
+}
+
 /// The data path: for each batch, initialise the engine, step to each checkpoint, observe.
 public enum Simulation {
     /// Runs an experiment on an engine. `progress(done, total)` is called as it goes, in replica-steps.
     public static func run(_ experiment: Experiment, on engine: any Engine, keepFinalState: Bool = false,
-                           progress: (Double, Double) -> Void = { _, _ in }) throws(DLNError) -> RunResult {
-        var states: [EngineState] = []
-        let G = experiment.gridPoints.count, S = experiment.seeds.count, C = experiment.checkpointCount
-        let B = G * S
-        let total = experiment.totalWork
-        var done = 0.0
-        var evaluations = [[Double]](repeating: [Double](repeating: 0, count: B), count: C)
-        var rejected = evaluations
-        var status = [Int](repeating: 0, count: B), frozenAt = [Double](repeating: .nan, count: B)
-        var flowEvaluations = 0.0
-        var names: [String] = []
-        var values: [[[Double]]] = []  // [c][k][global replica]
-        var seconds = 0.0
-        for group in experiment.groups {
-            // The group's replicas k = local·S + s map to global replicas g·S + s.
-            let global = group.points.flatMap { g in (0..<S).map { g * S + $0 } }
-            let capacity = min(group.batch.layout.replicas, max(Layout.lanes, engine.replicaCapacity(group.batch) / Layout.lanes * Layout.lanes))
-            var sliceStates: [EngineState] = []
-            for lower in stride(from: 0, to: group.batch.layout.replicas, by: capacity) {
-                let range = lower..<min(group.batch.layout.replicas, lower + capacity)
-                let batch = range.count == group.batch.layout.replicas ? group.batch : try group.batch.slice(range)
-                try engine.initialize(batch)
-                let start = DispatchTime.now().uptimeNanoseconds
-                let replicas = Double(range.count)
-                let last = group.checkpoints.last ?? 0
-                var current = 0
-                for (c, step) in group.checkpoints.enumerated() {
-                    if let times = group.flowTimes {
-                        // Gradient flow: every replica integrates to the checkpoint's time with its own steps.
-                        if times[c] > 0 { try engine.advance(to: times[c]) }
-                        done += replicas * 100
-                    } else {
-                        // Long gaps are cut into chunks so that progress keeps moving.
-                        while current < step {
-                            let chunk = min(step - current, max(1, last / 200))
-                            try engine.step(count: chunk)
-                            current += chunk
-                            done += Double(chunk) * replicas
-                            if current < step { progress(done, total) }
-                        }
-                    }
-                    let counters = try engine.flowCounters()
-                    for (k, b) in global[range].enumerated() {
-                        evaluations[c][b] = group.flowTimes == nil ? Double(step) : Double(counters.evaluations[k])
-                        rejected[c][b] = Double(counters.rejected[k])
-                        status[b] = counters.status[k]
-                        frozenAt[b] = counters.frozenAt[k]
-                    }
-                    let o = try engine.observe()
-                    if names.isEmpty {
-                        names = o.names
-                        values = [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: .nan, count: B), count: names.count), count: C)
-                    }
-                    for k in 0..<names.count {
-                        for (local, b) in global[range].enumerated() { values[c][k][b] = o.values[k][local] }
-                    }
-                    progress(done, total)
-                }
-                seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                if keepFinalState { sliceStates.append(try engine.state()) }
+                           progress: @escaping (Double, Double) -> Void = { _, _ in }) throws(DLNError) -> RunResult {
+        var options = RunOptions()
+        options.keepFinalState = keepFinalState
+        options.progress = progress
+        return try run(experiment, on: engine, options: options)
+    }
+
+    /// Runs an experiment (or one shard of it), from the start or from `resume`.
+    ///
+    /// Batches larger than the engine's capacity run in slices; an allocation failure halves the slice and
+    /// retries. With fixed steps, a replica whose train loss becomes non-finite or exceeds
+    /// `training.max_loss_ratio` × max(initial loss, 1) is frozen at its last state before that step (found
+    /// by replaying the interval from the last checked state in ever shorter pieces) and flagged; the others
+    /// run on, and their numbers do not change. Checkpoints (`options.writeCheckpoint`) hold everything
+    /// needed to continue bit for bit.
+    public static func run(_ experiment: Experiment, on engine: any Engine, options: RunOptions,
+                           resume: RunProgress? = nil) throws(DLNError) -> RunResult {
+        let runner = SimulationRunner(experiment, engine: engine, options: options, resume: resume)
+        return try runner.run()
+    }
+}
+
+/// The state of one run of `Simulation.run`.
+final class SimulationRunner {
+    let experiment: Experiment
+    let engine: any Engine
+    let options: RunOptions
+    var p: RunProgress
+    let resumed: Bool
+    let S: Int, C: Int, B: Int
+    let total: Double
+    var lastWrite = DispatchTime.now().uptimeNanoseconds
+    /// The current slice: its global replica indices, its last checked state (fixed steps), and the states of
+    /// its diverged replicas at the step they were frozen.
+    var global: [Int] = []
+    var checked: EngineSnapshot? = nil
+    var frozen: EngineSnapshot? = nil
+    var frozenLocal: [Int] = []
+    var factor: Double
+
+    init(_ experiment: Experiment, engine: any Engine, options: RunOptions, resume: RunProgress?) {
+        self.experiment = experiment
+        self.engine = engine
+        self.options = options
+        S = experiment.seeds.count
+        C = experiment.checkpointCount
+        B = experiment.gridPoints.count * S
+        p = resume ?? RunProgress(replicas: B, checkpoints: C)
+        resumed = resume != nil
+        factor = experiment.configuration.training.maxLossRatio
+        total = experiment.groups.reduce(0) { sum, g in
+            let R = g.batch.layout.replicas
+            return sum + g.work * Double(options.shard?.range(of: R).count ?? R) / Double(R)
+        }
+        if resume == nil, let shard = options.shard {
+            // Replicas of other shards: status −1 (and NaN observables).
+            for g in experiment.groups {
+                let ids = g.points.flatMap { pt in (0..<S).map { pt * S + $0 } }
+                let mine = shard.range(of: ids.count)
+                for (k, b) in ids.enumerated() where !mine.contains(k) { p.status[b] = -1 }
             }
-            if group.flowTimes != nil { flowEvaluations += global.reduce(0.0) { $0 + evaluations[C - 1][$1] } }
-            if keepFinalState { states.append(EngineState(concatenating: sliceStates)) }
+        }
+    }
+
+    var elapsed: Double { Double(DispatchTime.now().uptimeNanoseconds - lastWrite) / 1e9 }
+    var due: Bool { options.writeCheckpoint != nil && options.checkpointInterval.map { elapsed >= $0 } ?? false }
+
+    func run() throws(DLNError) -> RunResult {
+        for gi in p.group..<experiment.groups.count {
+            let group = experiment.groups[gi]
+            global = group.points.flatMap { g in (0..<S).map { g * S + $0 } }
+            let R = group.batch.layout.replicas
+            let own = options.shard?.range(of: R) ?? 0..<R
+            var capacity = min(R, max(Layout.lanes, engine.replicaCapacity(group.batch) / Layout.lanes * Layout.lanes))
+            var lower = own.lowerBound
+            var restart: EngineSnapshot? = nil
+            if resumed && gi == p.group, let snap = p.snapshot {
+                lower = p.slice.lowerBound
+                restart = snap
+            } else {
+                p.group = gi
+                p.sliceStates = []
+            }
+            while lower < own.upperBound {
+                var range = restart != nil ? p.slice : lower..<min(own.upperBound, lower + capacity)
+                while true {
+                    do {
+                        let batch = range.count == R ? group.batch : try group.batch.slice(range)
+                        try engine.initialize(batch)
+                        break
+                    } catch {
+                        guard case .outOfMemory(let why) = error, restart == nil, range.count > Layout.lanes else { throw error }
+                        capacity = max(Layout.lanes, range.count / 2 / Layout.lanes * Layout.lanes)
+                        options.note("\(why): retrying in slices of \(capacity) replicas")
+                        range = lower..<min(own.upperBound, lower + capacity)
+                    }
+                }
+                try runSlice(group, range: range, restart: restart)
+                restart = nil
+                lower = range.upperBound
+            }
+            if options.keepFinalState { p.groupStates.append(EngineState(concatenating: p.sliceStates)) }
+            p.sliceStates = []
+            if group.flowTimes != nil { p.flowEvaluations += global[own].reduce(0.0) { $0 + p.evaluations[C - 1][$1] } }
         }
         var result = RunResult(checkpoints: experiment.checkpoints, steps: experiment.steps,
-                               observations: values.map { Observation(names: names, values: $0) }, seconds: seconds,
-                               replicaSteps: experiment.totalReplicaSteps + flowEvaluations, engine: engine.deviceDescription)
-        if keepFinalState { result.finalStates = states }
-        result.evaluations = evaluations
-        result.rejected = rejected
-        result.status = status
-        result.frozenAt = frozenAt
+                               observations: p.values.map { Observation(names: p.names, values: $0) }, seconds: p.seconds,
+                               replicaSteps: replicaSteps + p.flowEvaluations, engine: engine.deviceDescription)
+        if options.keepFinalState { result.finalStates = p.groupStates }
+        result.evaluations = p.evaluations
+        result.rejected = p.rejected
+        result.status = p.status
+        result.frozenAt = p.frozenAt
+        result.shard = options.shard
         return result
+    }
+
+    /// Replica-steps of the fixed-step batches (this shard's part).
+    var replicaSteps: Double {
+        experiment.groups.reduce(0) { sum, g in
+            guard g.flowTimes == nil else { return sum }
+            let R = g.batch.layout.replicas
+            return sum + Double(g.checkpoints.last ?? 0) * Double(options.shard?.range(of: R).count ?? R)
+        }
+    }
+
+    func runSlice(_ group: Experiment.Group, range: Range<Int>, restart: EngineSnapshot?) throws(DLNError) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var secondsBefore = p.seconds
+        func sliceSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+        let replicas = Double(range.count)
+        let last = group.checkpoints.last ?? 0
+        let fixed = group.flowTimes == nil
+        var c0 = 0, current = 0
+        frozenLocal = []
+        frozen = nil
+        checked = nil
+        p.slice = range
+        if let snap = restart {
+            try engine.restore(snap)
+            c0 = p.checkpoint
+            current = p.current
+            checked = snap
+            frozenLocal = (0..<range.count).filter { [4, 5].contains(p.status[global[range.lowerBound + $0]]) }
+            if !frozenLocal.isEmpty { frozen = snap }
+        }
+        /// Writes a checkpoint at (next checkpoint c, current steps); stops the run when asked to.
+        func checkpoint(next c: Int, snapshot: EngineSnapshot) throws(DLNError) {
+            guard let write = options.writeCheckpoint else { return }
+            p.checkpoint = c
+            p.current = current
+            p.snapshot = snapshot
+            p.seconds = secondsBefore + sliceSeconds()
+            try write(p)
+            p.snapshot = nil
+            lastWrite = DispatchTime.now().uptimeNanoseconds
+            if options.shouldStop() {
+                throw .interrupted("the run stopped after writing a checkpoint")
+            }
+        }
+        for c in c0..<C {
+            let step = group.checkpoints[c]
+            if let times = group.flowTimes {
+                if times[c] > 0 { try engine.advance(to: times[c]) }
+                p.done += replicas * 100
+            } else {
+                // Long gaps are cut into chunks so that progress keeps moving (and checkpoints can be written).
+                while current < step {
+                    let chunk = min(step - current, max(1, last / 200))
+                    try engine.step(count: chunk)
+                    current += chunk
+                    p.done += Double(chunk) * replicas
+                    if current < step {
+                        options.progress(p.done, total)
+                        if due || options.shouldStop() {
+                            _ = try settle(try engine.observe().trainLoss, range: range, current: current)
+                            try checkpoint(next: c, snapshot: checked!)
+                        }
+                    }
+                }
+            }
+            var o = try engine.observe()
+            if fixed {
+                if c == 0 && current == 0 {
+                    for k in 0..<range.count { p.initialLoss[global[range.lowerBound + k]] = o.trainLoss[k] }
+                }
+                if try settle(o.trainLoss, range: range, current: current) { o = try engine.observe() }
+            }
+            let counters = try engine.flowCounters()
+            for (k, b) in global[range].enumerated() {
+                p.evaluations[c][b] = fixed ? Double(step) : Double(counters.evaluations[k])
+                p.rejected[c][b] = Double(counters.rejected[k])
+                if !fixed {
+                    p.status[b] = counters.status[k]
+                    p.frozenAt[b] = counters.frozenAt[k]
+                }
+            }
+            if p.names.isEmpty {
+                p.names = o.names
+                p.values = [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: .nan, count: B), count: o.names.count), count: C)
+            }
+            for k in 0..<p.names.count {
+                for (local, b) in global[range].enumerated() { p.values[c][k][b] = o.values[k][local] }
+            }
+            options.progress(p.done, total)
+            if due || options.shouldStop() {
+                try checkpoint(next: c + 1, snapshot: fixed ? checked! : try engine.snapshot())
+            }
+        }
+        p.seconds = secondsBefore + sliceSeconds()
+        secondsBefore = p.seconds
+        if options.keepFinalState { p.sliceStates.append(try engine.state()) }
+    }
+
+    /// Replicas of the slice (local indices) whose loss is non-finite (4) or over the bound (5), among those
+    /// still running.
+    func diverged(_ losses: [Double], range: Range<Int>) -> [(Int, Int)] {
+        var out: [(Int, Int)] = []
+        for k in 0..<range.count {
+            let b = global[range.lowerBound + k]
+            guard p.status[b] == 0 else { continue }
+            let loss = losses[k]
+            if !loss.isFinite { out.append((k, 4)) } else if loss > factor * max(p.initialLoss[b].isFinite ? p.initialLoss[b] : 1, 1) {
+                out.append((k, 5))
+            }
+        }
+        return out
+    }
+
+    /// After the slice reached `current` steps with these losses: freezes the replicas that diverged since the
+    /// last checked state at their last good step, puts the frozen ones' states back, and makes the result the
+    /// new checked state. True when the engine's state changed (observe again).
+    func settle(_ losses: [Double], range: Range<Int>, current: Int) throws(DLNError) -> Bool {
+        let bad = diverged(losses, range: range)
+        if !bad.isEmpty {
+            if let a = checked, a.steps < current {
+                try engine.restore(a)
+                try replay(current - a.steps, from: a, range: range)
+            } else {
+                freeze(bad, at: try engine.snapshot(), range: range)
+            }
+        }
+        guard let store = frozen, !frozenLocal.isEmpty else {
+            checked = try engine.snapshot()
+            return false
+        }
+        var s = try engine.snapshot()
+        s.replace(replicas: frozenLocal, from: store)
+        try engine.restore(s)
+        checked = s
+        return true
+    }
+
+    /// From state `s0` (every running replica healthy), takes `n` steps; replicas that diverge are frozen at
+    /// the state before their first bad step.
+    func replay(_ n: Int, from s0: EngineSnapshot, range: Range<Int>) throws(DLNError) {
+        try engine.step(count: n)
+        let bad = diverged(try engine.observe().trainLoss, range: range)
+        if bad.isEmpty { return }
+        if n == 1 {
+            freeze(bad, at: s0, range: range)
+            return
+        }
+        try engine.restore(s0)
+        let piece = (n + 15) / 16
+        var done = 0
+        while done < n {
+            let m = min(piece, n - done)
+            try replay(m, from: done == 0 ? s0 : try engine.snapshot(), range: range)
+            done += m
+        }
+    }
+
+    func freeze(_ bad: [(Int, Int)], at s: EngineSnapshot, range: Range<Int>) {
+        if frozen == nil { frozen = s }
+        frozen!.replace(replicas: bad.map(\.0), from: s)
+        let replicas = experiment.groups[p.group].batch.replicas
+        for (k, code) in bad {
+            let b = global[range.lowerBound + k]
+            p.status[b] = code
+            p.frozenAt[b] = Double(s.steps) * replicas[range.lowerBound + k].eta
+            frozenLocal.append(k)
+        }
+        frozenLocal.sort()
     }
 }
 
@@ -223,6 +527,7 @@ public enum RunOutput {
         }
         close(fd)
         unlink(probe)
+        try writeMarker(directory)
     }
 
     /// Writes one `<observable>.npy` [grid point, seed, checkpoint] per observable, `steps.npy` [checkpoint], `times.npy`
@@ -249,14 +554,16 @@ public enum RunOutput {
             }
             try NPY.write(perReplica(result.evaluations), shape: [G, S, C], dtype: .int64, to: path("evaluations.npy"))
             try NPY.write(perReplica(result.rejected), shape: [G, S, C], dtype: .int64, to: path("rejected.npy"))
-            try NPY.write(result.status.map(Double.init), shape: [G, S], dtype: .int32, to: path("status.npy"))
-            let frozen: [[String: Any]] = result.status.enumerated().compactMap { b, st in
-                st == 0 ? nil : ["grid_point": b / S, "seed": experiment.seeds[b % S], "time": result.frozenAt[b], "reason": FlowCounters.reason(st)]
-            }
             let f = c.training.flow
             flowInfo = ["method": "Dormand–Prince 5(4), PI step control, one step size per replica",
                         "rtol": f.rtol, "atol": f.atol, "gradient_evaluations": result.totalEvaluations,
-                        "rejected_steps": result.rejected.last?.reduce(0, +) ?? 0, "frozen_replicas": frozen]
+                        "rejected_steps": result.rejected.last?.reduce(0, +) ?? 0]
+        }
+        let status = result.status.isEmpty ? [Int](repeating: 0, count: G * S) : result.status
+        try NPY.write(status.map(Double.init), shape: [G, S], dtype: .int32, to: path("status.npy"))
+        let frozen: [[String: Any]] = status.enumerated().compactMap { b, st in
+            st <= 0 ? nil : ["grid_point": b / S, "seed": experiment.seeds[b % S], "time": result.frozenAt.isEmpty ? Double.nan : result.frozenAt[b],
+                             "status": st, "reason": FlowCounters.reason(st)]
         }
         let columns = experiment.gridColumns
         var csv = "point," + columns.map(\.name).joined(separator: ",") + "\n"
@@ -286,7 +593,7 @@ public enum RunOutput {
                        "times.npy": "gradient-flow time t = step·η [grid point, checkpoint]",
                        "evaluations.npy": "update flow: gradient evaluations so far [grid point, seed, checkpoint] (steps for fixed-step points)",
                        "rejected.npy": "update flow: rejected steps so far [grid point, seed, checkpoint]",
-                       "status.npy": "update flow: 0 ran to the end, 1 step size collapsed, 2 non-finite, 3 too many steps [grid point, seed]",
+                       "status.npy": "per replica [grid point, seed]: 0 ran to the end; update flow: 1 step size collapsed, 2 non-finite, 3 too many steps; fixed steps: 4 loss non-finite, 5 loss over the bound (frozen at the last good step, left out of stats.csv); -1 not in this shard",
                        "stats.csv": "ensemble statistics over seeds, one row per grid point × observable × checkpoint",
                        "grid.csv": "one row per grid point"],
             "conventions": [
@@ -296,6 +603,8 @@ public enum RunOutput {
                 "update": c.training.update.rawValue,
             ],
             "flow": flowInfo,
+            "frozen_replicas": frozen.map { $0.mapValues { v -> Any in (v as? Double).map { $0.isFinite ? $0 as Any : "nan" as Any } ?? v } },
+            "shard": result.shard.map { ["index": $0.index, "count": $0.count] as [String: Any] } ?? NSNull(),
             "configuration": (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(c))) ?? [:],
         ]
         do {

@@ -53,14 +53,20 @@ public struct RunStatistics: Sendable {
     /// The observables' names.
     public let names: [String]
 
-    /// Summarises every observable of a result over the seeds of each grid point.
+    /// Replicas left out per grid point: frozen by the integrator or after diverging (status > 0).
+    public let excluded: [Int]
+
+    /// Summarises every observable of a result over the seeds of each grid point, leaving out the replicas
+    /// that were frozen (status > 0: diverged, or stopped by the integrator).
     public init(_ result: RunResult, gridPoints G: Int, seeds S: Int) {
         names = result.names
         let C = result.checkpoints.count
+        let keep = (0..<(G * S)).map { result.status.isEmpty || result.status[$0] <= 0 }
+        excluded = (0..<G).map { g in (0..<S).filter { !keep[g * S + $0] }.count }
         summaries = (0..<G).map { g in
             (0..<result.names.count).map { k in
                 (0..<C).map { c in
-                    EnsembleSummary((0..<S).map { result.observations[c].values[k][g * S + $0] })
+                    EnsembleSummary((0..<S).filter { keep[g * S + $0] }.map { result.observations[c].values[k][g * S + $0] })
                 }
             }
         }
@@ -68,7 +74,7 @@ public struct RunStatistics: Sendable {
 
     /// The tidy long-format table (one row per grid point × observable × checkpoint) for pandas.
     public func csv(experiment: Experiment, checkpoints: [Int], steps: [[Int]]) -> String {
-        let header = experiment.gridColumns.map(\.name) + ["observable", "checkpoint", "step", "t", "n_finite", "mean", "std", "sem", "median", "q10", "q90"]
+        let header = experiment.gridColumns.map(\.name) + ["observable", "checkpoint", "step", "t", "n_finite", "n_excluded", "mean", "std", "sem", "median", "q10", "q90"]
         var lines = ["point," + header.joined(separator: ",")]
         let points = experiment.gridPoints
         for (g, p) in points.enumerated() {
@@ -78,7 +84,7 @@ public struct RunStatistics: Sendable {
                     let step = steps[g][c]
                     let s = summaries[g][k][c]
                     let t = Double(step) * p.learningRate
-                    lines.append("\(g),\(params),\(name),\(c),\(step),\(csvNumber(t)),\(s.count)," +
+                    lines.append("\(g),\(params),\(name),\(c),\(step),\(csvNumber(t)),\(s.count),\(excluded[g])," +
                                  [s.mean, s.std, s.sem, s.median, s.q10, s.q90].map(csvNumber).joined(separator: ","))
                 }
             }

@@ -52,8 +52,14 @@ public final class OpenCLEngine: Engine {
             case .float32: impl = try DeviceBatch<Float>(batch, context: context, queue: queue, shape: shape, maxWorkGroupSize: device.maxWorkGroupSize)
             case .float64: impl = try DeviceBatch<Double>(batch, context: context, queue: queue, shape: shape, maxWorkGroupSize: device.maxWorkGroupSize)
             }
-        } catch let error as DLNError { throw error } catch { throw .deviceFailure("\(error)") }
+        } catch let error as DLNError { throw error } catch let error as CLError where Self.allocationCodes.contains(error.code) {
+            impl = nil
+            throw .outOfMemory("\(device.name) cannot hold \(batch.layout.replicas) replicas (\(error))")
+        } catch { throw .deviceFailure("\(error)") }
     }
+
+    /// CL_MEM_OBJECT_ALLOCATION_FAILURE, CL_OUT_OF_RESOURCES, CL_OUT_OF_HOST_MEMORY, CL_INVALID_BUFFER_SIZE.
+    static let allocationCodes: Set<Int32> = [-4, -5, -6, -61]
 
     public func step(count: Int) throws(DLNError) {
         guard let impl else { preconditionFailure("initialize the engine first") }
@@ -95,6 +101,16 @@ public final class OpenCLEngine: Engine {
         do { return try impl.state() } catch { throw .deviceFailure("\(error)") }
     }
 
+    public func snapshot() throws(DLNError) -> EngineSnapshot {
+        guard let impl else { preconditionFailure("initialize the engine first") }
+        do { return try impl.snapshot() } catch { throw .deviceFailure("\(error)") }
+    }
+
+    public func restore(_ snapshot: EngineSnapshot) throws(DLNError) {
+        guard let impl else { preconditionFailure("initialize the engine first") }
+        do { try impl.restore(snapshot) } catch let error as DLNError { throw error } catch { throw .deviceFailure("\(error)") }
+    }
+
     /// True when no kernel wrote past the end of an output buffer (test support).
     public func canariesIntact() throws(DLNError) -> Bool {
         guard let impl else { preconditionFailure("initialize the engine first") }
@@ -112,6 +128,8 @@ protocol DeviceBatchRunner: AnyObject {
     func observe() throws(CLError) -> Observation
     func state() throws(CLError) -> EngineState
     func canariesIntact() throws(CLError) -> Bool
+    func snapshot() throws(CLError) -> EngineSnapshot
+    func restore(_ snapshot: EngineSnapshot) throws
 }
 
 final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
@@ -464,6 +482,60 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         return EngineState(
             layers: (0..<layout.layers).map { wrap(layout.unpack(all, length: d, offset: $0 * layout.coordinateCount)) },
             weights: wrap(layout.unpack(ws, length: d)))
+    }
+
+    /// The state arrays (the CPU engine's order, `StateArray.arrays`) with their device buffers.
+    private var stateBuffers: [(StateArray, CLBuffer?)] {
+        let arrays = StateArray.arrays(layout: layout, flowComponents: flow?.components, log: flow?.log ?? false)
+        var list: [CLBuffer?] = [layers, w]
+        if let f = flow {
+            if f.log { list.append(f.y) }
+            // Without update flow the evaluations are counted on the host (nil).
+            list += [f.f, f.t, f.hdes, f.errprev, f.frozenAt, f.lastRejected, f.status, f.adaptive ? f.evaluations : nil, f.rejected, f.attempts]
+        }
+        return Array(zip(arrays, list))
+    }
+
+    /// Elements to read of a state array's buffer: up to its last replica's last element.
+    private func extent(_ a: StateArray) -> Int { a.index(layout.replicas - 1, a.width - 1) + 1 }
+
+    func snapshot() throws(CLError) -> EngineSnapshot {
+        let B = layout.replicas
+        var buffers: [EngineSnapshot.Buffer] = []
+        for (a, buffer) in stateBuffers {
+            var values = [Double](repeating: 0, count: B * a.width)
+            if let buffer {
+                let raw: [Double] = a.integer ? try queue.read(buffer, as: Int32.self, count: extent(a)).map { Double($0) }
+                                              : try queue.read(buffer, as: T.self, count: extent(a)).map { Double($0) }
+                for b in 0..<B { for k in 0..<a.width { values[b * a.width + k] = raw[a.index(b, k)] } }
+            } else {
+                values = flow!.hostEvaluations.map { Double($0) }
+            }
+            buffers.append(EngineSnapshot.Buffer(name: a.name, width: a.width, integer: a.integer, values: values))
+        }
+        return EngineSnapshot(replicas: B, steps: stepsTaken, started: flow?.started ?? false, buffers: buffers)
+    }
+
+    func restore(_ s: EngineSnapshot) throws {
+        let storage = stateBuffers
+        try s.check(against: storage.map { ($0.0.name, $0.0.width) }, replicas: layout.replicas)
+        for ((a, buffer), saved) in zip(storage, s.buffers) {
+            let B = layout.replicas
+            guard let buffer else { flow!.hostEvaluations = saved.values.map { Int32($0) }; continue }
+            // Read, patch the replicas' elements, write back: padding and canaries stay as they are.
+            if a.integer {
+                var raw = try queue.read(buffer, as: Int32.self, count: extent(a))
+                for b in 0..<B { for k in 0..<a.width { raw[a.index(b, k)] = Int32(saved.values[b * a.width + k]) } }
+                try queue.write(buffer, from: raw)
+            } else {
+                var raw = try queue.read(buffer, as: T.self, count: extent(a))
+                for b in 0..<B { for k in 0..<a.width { raw[a.index(b, k)] = T(saved.values[b * a.width + k]) } }
+                try queue.write(buffer, from: raw)
+            }
+        }
+        stepsTaken = s.steps
+        flow?.started = s.started
+        try queue.finish()
     }
 
     func canariesIntact() throws(CLError) -> Bool {

@@ -92,6 +92,6 @@ import Testing
         #expect(try NPY.read(path: dir + "/status.npy").shape == [2, 3])
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/manifest.json"))) as! [String: Any]
         let flow = try #require(manifest["flow"] as? [String: Any])
-        #expect(flow["rtol"] as? Double == 1e-8 && (flow["frozen_replicas"] as? [Any])?.isEmpty == true)
+        #expect(flow["rtol"] as? Double == 1e-8 && (manifest["frozen_replicas"] as? [Any])?.isEmpty == true)
     }
 }

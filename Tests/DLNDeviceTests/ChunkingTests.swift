@@ -23,6 +23,8 @@ import Testing
         func observe() throws(DLNError) -> Observation { try inner.observe() }
         func state() throws(DLNError) -> EngineState { try inner.state() }
         func replicaCapacity(_ batch: Batch) -> Int { capacity }
+        func snapshot() throws(DLNError) -> EngineSnapshot { try inner.snapshot() }
+        func restore(_ snapshot: EngineSnapshot) throws(DLNError) { try inner.restore(snapshot) }
     }
 
     static func bits(_ v: [Double]) -> [UInt64] { v.map { $0.isNaN ? Double.nan.bitPattern : $0.bitPattern } }

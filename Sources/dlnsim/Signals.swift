@@ -1,0 +1,18 @@
+import Foundation
+import Synchronization
+
+/// The signal that asked the run to stop (0: none). Set by the handler, polled between chunks of steps.
+let stopSignal = Atomic<Int32>(0)
+
+/// SIGINT and SIGTERM ask the run to stop after its next checkpoint; a second one ends it at once (the
+/// checkpoint file is replaced atomically, so even then it stays whole).
+func installStopHandlers() {
+    for sig in [SIGINT, SIGTERM] {
+        signal(sig) { s in
+            stopSignal.store(s, ordering: .relaxed)
+            signal(s, SIG_DFL)
+        }
+    }
+}
+
+var stopRequested: Bool { stopSignal.load(ordering: .relaxed) != 0 }
