@@ -256,7 +256,19 @@ final class SimulationRunner {
                 restart = nil
                 lower = range.upperBound
             }
-            if options.keepFinalState { p.groupStates.append(EngineState(concatenating: p.sliceStates)) }
+            if options.keepFinalState {
+                // A shard's states cover its replicas only: the others' are NaN (dlnsim merge fills them in).
+                let d = group.batch.layout.dimension, L = group.batch.layout.layers
+                func nan(_ count: Int) -> EngineState {
+                    let a: RealArray = group.batch.precision == .float32 ? .float([Float](repeating: .nan, count: count * d))
+                                                                          : .double([Double](repeating: .nan, count: count * d))
+                    return EngineState(layers: [RealArray](repeating: a, count: L), weights: a)
+                }
+                var parts = p.sliceStates
+                if own.lowerBound > 0 { parts.insert(nan(own.lowerBound), at: 0) }
+                if own.upperBound < R { parts.append(nan(R - own.upperBound)) }
+                p.groupStates.append(EngineState(concatenating: parts))
+            }
             p.sliceStates = []
             if group.flowTimes != nil { p.flowEvaluations += global[own].reduce(0.0) { $0 + p.evaluations[C - 1][$1] } }
         }

@@ -18,7 +18,7 @@ struct DLNSimCommand: ParsableCommand {
             Environment: DLNSIM_KERNELS_DIR=folder replaces the embedded OpenCL kernels with the .cl files of that folder.
             """,
         version: DLNSim.version,
-        subcommands: [Run.self, Plot.self, Analyze.self, BenchCommand.self, Devices.self])
+        subcommands: [Run.self, Merge.self, Plot.self, Analyze.self, BenchCommand.self, Devices.self])
 }
 
 /// Prints a message on stderr and exits non-zero: every user error ends here, with one clear message.

@@ -1,0 +1,32 @@
+import ArgumentParser
+import DLNCore
+import Foundation
+
+struct Merge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Combine the output folders of the shards of one run (dlnsim run --shard i/N) into one output.",
+        discussion: """
+            Each replica is taken from the shard that ran it; the statistics and figures are computed again over the whole ensemble. The result is bit-identical to running the whole configuration at once. Refuses folders of different configurations, dlnsim builds or shard counts, and names any missing shard.
+              dlnsim merge runs/shard-0 runs/shard-1 runs/shard-2 --out runs/all
+            See docs/cluster.md.
+            """)
+
+    @Argument(help: "The shards' output folders (all N of them, any order).")
+    var folders: [String]
+
+    @Option(help: "Output folder for the merged run.")
+    var out: String
+
+    @Flag(help: "Write into an existing folder even if it is not a dlnsim output.")
+    var force = false
+
+    func run() throws {
+        do {
+            try RunOutput.checkOverwrite(out, force: force)
+            let summary = try ShardMerge.merge(folders, into: out)
+            try Report.write(OutputFolder(out))
+            print("merged \(summary.shards) shards: \(summary.replicas) replicas\(summary.frozen > 0 ? " (\(summary.frozen) frozen, left out of stats.csv)" : "") into \(out)")
+            print("figures: \(out)/report.html")
+        } catch { fail(error) }
+    }
+}
