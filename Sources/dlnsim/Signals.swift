@@ -7,6 +7,12 @@ let stopSignal = Atomic<Int32>(0)
 /// SIGINT and SIGTERM ask the run to stop after its next checkpoint; a second one ends it at once (the
 /// checkpoint file is replaced atomically, so even then it stays whole).
 func installStopHandlers() {
+    // A parent may have started us with these blocked (the mask is inherited): unblock them.
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGINT)
+    sigaddset(&set, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
     for sig in [SIGINT, SIGTERM] {
         signal(sig) { s in
             stopSignal.store(s, ordering: .relaxed)
