@@ -67,4 +67,12 @@ public protocol Engine: AnyObject {
     /// How many replicas of this batch fit in the engine's memory at once (`Simulation.run` splits larger
     /// batches into slices that run one after the other, with identical results).
     func replicaCapacity(_ batch: Batch) -> Int
+    /// Throws `DLNError.unsupportedPrecision` when the engine cannot compute in `precision`: checked before
+    /// any work (the CPU engine computes in both).
+    func require(_ precision: Precision) throws(DLNError)
+}
+
+extension Engine {
+    /// Every precision: the default for engines that compute in both.
+    public func require(_ precision: Precision) throws(DLNError) {}
 }

@@ -36,8 +36,13 @@ struct Run: ParsableCommand {
             let outDir = out ?? "dlnsim-out/\(configuration.name)"
             try RunOutput.checkOverwrite(outDir, force: force)
             try RunOutput.prepare(outDir)
-            let experiment = try Experiment(configuration)
             let engine = try DeviceCatalog.engine(for: request, note: note)
+            try engine.require(configuration.training.precision)
+            let experiment: Experiment
+            do { experiment = try Experiment(configuration) } catch {
+                rmdir(outDir)  // a bad data file: leave no empty output folder behind (rmdir removes only empty ones)
+                throw error
+            }
             let shapes = Set(experiment.gridPoints.map { "d = \($0.d), n = \($0.n)" }).sorted().joined(separator: "; ")
             let horizon = configuration.training.horizon.map { "t = \($0)" } ?? "\(configuration.training.steps) steps"
             note("dlnsim: \(experiment.replicaCount) replicas (\(experiment.gridPoints.count) grid points × \(experiment.seeds.count) seeds) in \(experiment.groups.count) batch\(experiment.groups.count == 1 ? "" : "es"), \(shapes), \(horizon), \(configuration.training.precision.rawValue), on \(engine.deviceDescription)")
