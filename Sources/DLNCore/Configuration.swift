@@ -324,7 +324,8 @@ public struct Configuration: Sendable, Codable, Equatable {
         // In Double: the product of long grid axes can overflow Int.
         let points = c.axisLengths.reduce(1.0) { $0 * Double($1) }
         let replicas = points * Double(c.seeds)
-        if replicas > 1e8 { sink.add("seeds", "the run would have \(replicas) replicas (\(points) grid points × \(c.seeds) seeds); at most 1e8") }
+        let count: (Double) -> String = { $0 < 1e15 ? String(Int($0)) : String(format: "%.3g", $0) }
+        if replicas > 1e8 { sink.add("seeds", "the run would have \(count(replicas)) replicas (\(count(points)) grid points × \(c.seeds) seeds); at most 1e8") }
         if sink.issues.isEmpty {
             let memory = c.memoryEstimate
             if memory.bytes > Self.memoryLimit {
