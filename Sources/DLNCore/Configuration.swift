@@ -194,6 +194,13 @@ public struct Configuration: Sendable, Codable, Equatable {
             * (grid.noise?.count ?? 1) * (grid.density?.count ?? 1) * (grid.depth?.count ?? 1)
             * (grid.parameterization?.count ?? 1) * (grid.update?.count ?? 1)
     }
+    /// The number of values on each grid axis.
+    var axisLengths: [Int] {
+        let batchAxes: [Int] = [grid.alpha.count, grid.weightDecay.count, grid.learningRate.count]
+        let otherAxes: [Int?] = [grid.d?.count, grid.delta?.count, grid.noise?.count, grid.density?.count, grid.depth?.count,
+                                 grid.parameterization?.count, grid.update?.count]
+        return batchAxes + otherAxes.map { $0 ?? 1 }
+    }
     /// Total replicas: grid points × seeds.
     public var replicaCount: Int { gridPoints * seeds }
 
@@ -216,7 +223,15 @@ public struct Configuration: Sendable, Codable, Equatable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw .badFile(path: path, reason: FileManager.default.fileExists(atPath: path) ? "cannot read the file" : "no such file")
         }
-        guard let text = String(data: data, encoding: .utf8) else { throw .badFile(path: path, reason: "not UTF-8 text") }
+        guard let text = String(data: data, encoding: .utf8) else { throw .badFile(path: path, reason: "not UTF-8 text (a configuration is a YAML file)") }
+        if URL(fileURLWithPath: path).pathExtension.lowercased() == "toml" {
+            throw .invalidConfiguration(file: path, issues: [ConfigIssue("", YAMLSyntax.tomlAdvice.replacingOccurrences(of: "this looks like TOML", with: "a .toml file was given"))])
+        }
+        // An empty file (or one with comments only) is most likely a generator's mistake, not a request for
+        // every default; `{}` asks for the defaults explicitly.
+        if text.split(whereSeparator: \.isNewline).allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty || $0.trimmingCharacters(in: .whitespaces).hasPrefix("#") }) {
+            throw .invalidConfiguration(file: path, issues: [ConfigIssue("", "the file holds no configuration (it is empty or only comments); write {} to run every default")])
+        }
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
         var config = try parse(yaml: text, file: path, baseDirectory: base)
         if config.name == "run" && !text.contains("name:") {
@@ -229,13 +244,19 @@ public struct Configuration: Sendable, Codable, Equatable {
     public static func parse(yaml text: String, file: String = "<config>", baseDirectory: String = ".") throws(DLNError) -> Configuration {
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch {
-            throw .invalidConfiguration(file: file, issues: [ConfigIssue("", "malformed YAML: \(error)")])
+            throw .invalidConfiguration(file: file, issues: [YAMLSyntax.issue(for: error, text: text)])
+        }
+        if let root, root.mapping == nil {
+            let toml = YAMLSyntax.looksLikeTOML(text) ? "; " + YAMLSyntax.tomlAdvice : ""
+            throw .invalidConfiguration(file: file, issues: [ConfigIssue("", "the configuration must be a YAML mapping of keys (name, problem, model, training, grid, seeds, record, device) to values, got \(YAMLSection.kind(root))\(YAMLSection.at(root))\(toml)")])
         }
         let sink = IssueSink()
         var c = Configuration()
         let top = YAMLSection(path: "", node: root ?? .mapping(.init([])), sink: sink)
         if let name = top.string("name") {
-            if name.isEmpty || name.contains("/") { sink.add("name", "must be a non-empty name without '/'") } else { c.name = name }
+            if name.isEmpty || name.contains("/") || name == "." || name == ".." || name.contains(where: { $0.isNewline || $0 == "\0" }) {
+                sink.add("name", "must be a non-empty folder name without '/' (it names the output folder), got '\(name)'\(top.node("name").map(YAMLSection.at) ?? "")")
+            } else { c.name = name }
         }
         readProblem(top.section("problem"), into: &c.problem, base: baseDirectory)
         readModel(top.section("model"), into: &c.model)
@@ -251,18 +272,21 @@ public struct Configuration: Sendable, Codable, Equatable {
         let record = top.section("record")
         c.record.checkpoints = record.int("checkpoints", default: 30) { $0 >= 1 && $0 <= 100_000 ? nil : "must be between 1 and 100000" }
         if let stepsNode = record.node("steps") {
-            let values = record.numbers("steps", default: []) { $0 >= 0 && $0 == $0.rounded() ? nil : "must be a whole number ≥ 0" }
+            let values = record.numbers("steps", default: []) { $0 >= 0 && $0 == $0.rounded() && $0 <= 1e12 ? nil : "must be a whole number between 0 and 1e12" }
             if values.isEmpty == false { c.record.steps = values.map { Int($0) } }
             if let s = c.record.steps, s.contains(where: { $0 > c.training.steps }) {
                 sink.add("record.steps", "lists a step beyond training.steps = \(c.training.steps)\(YAMLSection.at(stepsNode))")
             }
         }
-        if record.has("start") { c.record.start = record.double("start", default: 1) { $0 > 0 ? nil : "must be positive" } }
+        if record.has("start") { c.record.start = record.double("start", default: 1) { $0 > 0 ? ($0 <= 1e15 ? nil : "is too large (at most 1e15)") : "must be positive" } }
         c.record.linear = record.int("linear", default: 0) { $0 >= 0 && $0 <= 100_000 ? nil : "must be between 0 and 100000" }
         c.record.thresholds = record.numbers("thresholds", default: c.record.thresholds) { $0 > 0 ? nil : "must be positive" }
         if c.record.thresholds.count > 16 { sink.add("record.thresholds", "at most 16 thresholds") }
         record.finish()
         c.device = top.string("device")
+        if let device = c.device, !Self.isDeviceRequest(device) {
+            sink.add("device", "'\(device)' is not a device; use auto, cpu, opencl or opencl:P:D (see `dlnsim devices`)\(top.node("device").map(YAMLSection.at) ?? "")")
+        }
         top.finish()
         // Cross-field checks.
         let params = c.grid.parameterization ?? [c.model.parameterization]
@@ -291,16 +315,78 @@ public struct Configuration: Sendable, Codable, Equatable {
         if let horizon = c.training.horizon, updates.contains(where: { $0 != .flow }), let eta = c.grid.learningRate.max(), (horizon / eta).rounded() < 1 {
             sink.add("training.horizon", "t = \(horizon) is shorter than one step of η = \(eta) (steps = round(t/η) = 0)")
         }
+        if let horizon = c.training.horizon, updates.contains(where: { $0 != .flow }), let eta = c.grid.learningRate.min(), horizon / eta > 1e12 {
+            sink.add("training.horizon", String(format: "t = %g with η = %g needs round(t/η) = %g steps; at most 1e12", horizon, eta, horizon / eta))
+        }
         if let depths = c.grid.depth, params.contains(where: { $0 != .deep }) {
             sink.add("grid.depth", "a depth grid needs parameterization deep for every grid point (pm and uv have 2 layers), got \(depths)")
         }
         if let scales = c.model.layerScales, let depths = c.grid.depth, depths.contains(where: { $0 != scales.count }) {
             sink.add("model.init.layer_scales", "lists \(scales.count) values but grid.depth has other depths \(depths)")
         }
-        let replicas = Double(c.gridPoints) * Double(c.seeds)
-        if replicas > 1e8 { sink.add("seeds", "the run would have \(Int(replicas)) replicas (grid points × seeds); at most 1e8") }
+        // In Double: the product of long grid axes can overflow Int.
+        let points = c.axisLengths.reduce(1.0) { $0 * Double($1) }
+        let replicas = points * Double(c.seeds)
+        let count: (Double) -> String = { $0 < 1e15 ? String(Int($0)) : String(format: "%.3g", $0) }
+        if replicas > 1e8 { sink.add("seeds", "the run would have \(count(replicas)) replicas (\(count(points)) grid points × \(c.seeds) seeds); at most 1e8") }
+        if sink.issues.isEmpty {
+            let memory = c.memoryEstimate
+            if memory.bytes > Self.memoryLimit {
+                sink.add("", "the run would need about \(Self.gibibytes(memory.bytes)) of memory (\(memory.parts)), more than this machine's \(Self.gibibytes(Self.memoryLimit)); use fewer seeds or grid points, a smaller d or n, or fewer checkpoints")
+            }
+        }
+        if let files = c.problem.files, files.u0 != nil || files.v0 != nil {
+            if (files.u0 == nil) != (files.v0 == nil) { sink.add("problem.files", "u0 and v0 go together (the initial u and v)") }
+            if let other = params.first(where: { $0 == .deep }) {
+                sink.add("problem.files", "u0 and v0 set the two layers of parameterization pm or uv, got \(other.rawValue)")
+            }
+            if c.grid.alpha.count > 1 {
+                sink.add("grid.alpha", "u0 and v0 from files fix the initialisation: list one alpha (it only labels the run), got \(c.grid.alpha.count)")
+            }
+        }
         if !sink.issues.isEmpty { throw .invalidConfiguration(file: file, issues: sink.issues) }
         return c
+    }
+
+    /// Whether `text` is a device request: auto, cpu, opencl, opencl:P or opencl:P:D (as `DeviceRequest` parses it).
+    static func isDeviceRequest(_ text: String) -> Bool {
+        let parts = text.lowercased().split(separator: ":", omittingEmptySubsequences: false)
+        switch parts[0] {
+        case "auto", "cpu": return parts.count == 1
+        case "opencl": return parts.count <= 3 && parts.dropFirst().allSatisfy { Int($0).map { $0 >= 0 } ?? false }
+        default: return false
+        }
+    }
+
+    /// The most memory a run may ask for: this machine's physical memory.
+    static let memoryLimit = Double(ProcessInfo.processInfo.physicalMemory)
+
+    static func gibibytes(_ bytes: Double) -> String {
+        bytes >= 1024 * 1024 * 1024 * 1024 ? String(format: "%.3g TiB", bytes / 1_099_511_627_776) : String(format: "%.3g GiB", bytes / 1_073_741_824)
+    }
+
+    /// A lower bound on the host memory a run needs, in bytes (in Double: sizes may be absurd), and its parts
+    /// in words: the initial layers of every replica, the data sets and the recorded observables. User data
+    /// are not counted (their files bound them).
+    public var memoryEstimate: (bytes: Double, parts: String) {
+        let lengths = axisLengths.map(Double.init)
+        let inBatch = lengths[0] * lengths[1] * lengths[2]
+        let perShape = lengths[5...].reduce(1, *)
+        let layers = Double((grid.depth ?? [model.depth]).max() ?? 2)
+        var state = 0.0, data = 0.0, shapes = 0.0
+        for d in grid.d ?? [problem.d] {
+            for delta in grid.delta ?? [problem.delta ?? -1] {
+                let n = delta > 0 ? max(1, (delta * Double(d)).rounded()) : Double(problem.n)
+                let sets = problem.files != nil ? 0 : (problem.sharing == .shared ? 1 : Double(seeds))
+                data += perShape * sets * n * Double(d) * 8
+                state += inBatch * perShape * Double(seeds) * layers * Double(d) * 8
+                shapes += perShape
+            }
+        }
+        if problem.files != nil { state = 0 }
+        let checkpoints = Double((record.steps?.count ?? record.checkpoints) + record.linear + 2)
+        let output = Double(seeds) * inBatch * shapes * checkpoints * Double(10 + 3 * record.thresholds.count) * 8
+        return (state + data + output, "initial layers \(Self.gibibytes(state)), data \(Self.gibibytes(data)), observables \(Self.gibibytes(output))")
     }
 
     static func readProblem(_ s: YAMLSection, into p: inout Problem, base: String) {
@@ -311,7 +397,20 @@ public struct Configuration: Sendable, Codable, Equatable {
                     if required { files.sink.add(files.child(key), "is required when data come from files") }
                     return nil
                 }
-                return v.hasPrefix("/") ? v : URL(fileURLWithPath: base).appendingPathComponent(v).standardized.path
+                let resolved = v.hasPrefix("/") ? v : URL(fileURLWithPath: base).appendingPathComponent(v).standardized.path
+                // Missing files fail now, with their key, rather than after the output folder is made.
+                var isDirectory: ObjCBool = false
+                let line = files.node(key).map(YAMLSection.at) ?? ""
+                if v.isEmpty {
+                    files.sink.add(files.child(key), "must be the path of a .npy file, got an empty text\(line)")
+                } else if !FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) {
+                    files.sink.add(files.child(key), "\(resolved): no such file\(line)")
+                } else if isDirectory.boolValue {
+                    files.sink.add(files.child(key), "\(resolved) is a folder, not a .npy file\(line)")
+                } else if !FileManager.default.isReadableFile(atPath: resolved) {
+                    files.sink.add(files.child(key), "\(resolved) is not readable (permissions)\(line)")
+                }
+                return resolved
             }
             let x = path("X", required: true), y = path("y", required: true)
             let df = DataFiles(x: x ?? "", y: y ?? "", wStar: path("w_star", required: false),
@@ -366,7 +465,7 @@ public struct Configuration: Sendable, Codable, Equatable {
         func ints(_ key: String, _ check: @escaping (Int) -> String?) -> [Int]? {
             guard g.has(key) else { return nil }
             let values = g.numbers(key, default: []) { v in
-                v != v.rounded() ? "must be a whole number" : check(Int(v))
+                v != v.rounded() ? "must be a whole number" : abs(v) >= 9e15 ? "is too large" : check(Int(v))
             }
             return values.isEmpty ? nil : values.map { Int($0) }
         }
@@ -382,7 +481,7 @@ public struct Configuration: Sendable, Codable, Equatable {
             var out: [E] = []
             for (i, item) in items.enumerated() {
                 guard case .scalar(let sc) = item, let v = E(rawValue: sc.string) else {
-                    g.sink.add("\(g.child(key))\(items.count > 1 ? "[\(i)]" : "")", "must be one of \(E.allCases.map(\.rawValue).joined(separator: ", ")), got '\(item.string ?? "a non-text value")'")
+                    g.sink.add("\(g.child(key))\(items.count > 1 ? "[\(i)]" : "")", "must be one of \(E.allCases.map(\.rawValue).joined(separator: ", ")), got \(YAMLSection.kind(item))\(YAMLSection.at(item))")
                     continue
                 }
                 out.append(v)
@@ -406,8 +505,13 @@ public struct Configuration: Sendable, Codable, Equatable {
         }
         if c.grid.d != nil || c.grid.delta != nil {
             for d in c.grid.d ?? [c.problem.d] {
-                for delta in c.grid.delta ?? [c.problem.delta ?? Double(c.problem.n) / Double(c.problem.d)] where (delta * Double(d)).rounded() < 1 {
-                    g.sink.add(g.path, "the grid point d = \(d), δ = \(delta) has n = round(δ·d) = 0 samples: δ·d must be at least 1 (about)")
+                for delta in c.grid.delta ?? [c.problem.delta ?? Double(c.problem.n) / Double(c.problem.d)] {
+                    let n = (delta * Double(d)).rounded()
+                    if n < 1 {
+                        g.sink.add(g.path, "the grid point d = \(d), δ = \(delta) has n = round(δ·d) = 0 samples: δ·d must be at least 1 (about)")
+                    } else if n * Double(d) > 4e9 {
+                        g.sink.add(g.path, "the grid point d = \(d), δ = \(delta) has n·d = \(n * Double(d)) entries in one data set (at most 4e9)")
+                    }
                 }
             }
         }

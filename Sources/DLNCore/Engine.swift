@@ -71,6 +71,14 @@ public protocol Engine: AnyObject {
     func snapshot() throws(DLNError) -> EngineSnapshot
     /// Puts a snapshot of this batch (taken by an engine of the same kind) back.
     func restore(_ snapshot: EngineSnapshot) throws(DLNError)
+    /// Throws `DLNError.unsupportedPrecision` when the engine cannot compute in `precision`: checked before
+    /// any work (the CPU engine computes in both).
+    func require(_ precision: Precision) throws(DLNError)
+}
+
+extension Engine {
+    /// Every precision: the default for engines that compute in both.
+    public func require(_ precision: Precision) throws(DLNError) {}
 }
 
 /// Everything an engine needs to continue a batch exactly where it was: the layers, w, the integrator's

@@ -129,7 +129,12 @@ public struct Experiment: Sendable {
     /// Builds the experiment (reads user files if the configuration names them).
     public init(_ c: Configuration) throws(DLNError) {
         configuration = c
-        let points = Self.gridPoints(c)
+        // User data fix d and n: read (and check) the files first, so that the grid lists their shape.
+        var user: UserData? = nil
+        if let files = c.problem.files { user = try UserData.load(files, configuration: c) }
+        var shaped = c
+        if let user { (shaped.problem.d, shaped.problem.n) = (user.d, user.n) }
+        let points = Self.gridPoints(shaped)
         gridPoints = points
         seeds = (0..<c.seeds).map { c.seedOffset + $0 }
         var order: [GroupKey] = []
@@ -145,8 +150,6 @@ public struct Experiment: Sendable {
         let count = c.record.checkpoints
         var groups: [Group] = []
         var steps = [[Int]](repeating: [], count: points.count)
-        var user: UserData? = nil
-        if let files = c.problem.files { user = try UserData.load(files, configuration: c) }
         for key in order {
             let indices = members[key]!
             let schedule: [Int]
@@ -198,7 +201,7 @@ public struct Experiment: Sendable {
             }
             for (path, label, array) in [(files.x, "X", x.values), (files.y, "y", y.values), (files.wStar ?? "", "w_star", wStar ?? [])] {
                 if let k = array.firstIndex(where: { !$0.isFinite }) {
-                    throw .badFile(path: path, reason: "\(label) holds a non-finite value at flat index \(k)")
+                    throw .badFile(path: path, reason: "\(label) holds a non-finite value (\(array[k])) at " + (label == "X" ? "row \(k / d), column \(k % d)" : "index \(k)") + " (0-based)")
                 }
             }
             var test: (x: RealArray, y: RealArray)? = nil
@@ -210,21 +213,21 @@ public struct Experiment: Sendable {
                 guard yt.values.count == xt.shape[0], yt.shape.count == 1 || (yt.shape.count == 2 && yt.shape[1] == 1) else {
                     throw .badFile(path: ytPath, reason: "y_test must have shape (\(xt.shape[0]),) to match X_test, got \(yt.shape)")
                 }
-                if let k = xt.values.firstIndex(where: { !$0.isFinite }) { throw .badFile(path: xtPath, reason: "X_test holds a non-finite value at flat index \(k)") }
-                if let k = yt.values.firstIndex(where: { !$0.isFinite }) { throw .badFile(path: ytPath, reason: "y_test holds a non-finite value at flat index \(k)") }
+                if let k = xt.values.firstIndex(where: { !$0.isFinite }) { throw .badFile(path: xtPath, reason: "X_test holds a non-finite value (\(xt.values[k])) at row \(k / d), column \(k % d) (0-based)") }
+                if let k = yt.values.firstIndex(where: { !$0.isFinite }) { throw .badFile(path: ytPath, reason: "y_test holds a non-finite value (\(yt.values[k])) at index \(k) (0-based)") }
                 test = (RealArray(xt.values, precision: precision), RealArray(yt.values, precision: precision))
             }
             var initial: (u: [Double], v: [Double])? = nil
             if files.u0 != nil || files.v0 != nil {
                 guard c.model.parameterization != .deep, c.grid.parameterization == nil, let u0p = files.u0, let v0p = files.v0 else {
-                    throw .invalidConfiguration(file: "problem.files", issues: [ConfigIssue("problem.files", "u0 and v0 must be given together, for parameterization pm or uv")])
+                    throw .invalidProblem("problem.files: u0 and v0 must be given together, for parameterization pm or uv")
                 }
                 let u0 = try NPY.read(path: u0p), v0 = try NPY.read(path: v0p)
                 for (p, a) in [(u0p, u0), (v0p, v0)] where a.values.count != d || a.shape.count != 1 || a.values.contains(where: { !$0.isFinite }) {
                     throw .badFile(path: p, reason: "an initial layer must have shape (\(d),) with finite values, got shape \(a.shape)")
                 }
                 if c.grid.alpha.count > 1 {
-                    throw .invalidConfiguration(file: "grid.alpha", issues: [ConfigIssue("grid.alpha", "u0 and v0 from files fix the initialisation: list one alpha (it only labels the run)")])
+                    throw .invalidProblem("grid.alpha: u0 and v0 from files fix the initialisation: list one alpha (it only labels the run)")
                 }
                 initial = (u0.values, v0.values)
             }

@@ -18,9 +18,11 @@ public enum NPY {
 
     /// Reads a `.npy` file; any failure names the file and the reason.
     public static func read(path: String) throws(DLNError) -> Array {
-        guard FileManager.default.fileExists(atPath: path) else {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw .badFile(path: path, reason: "no such file")
         }
+        if isDirectory.boolValue { throw .badFile(path: path, reason: "is a folder, not a .npy file") }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw .badFile(path: path, reason: "cannot read: \(error.localizedDescription)")
@@ -60,16 +62,24 @@ public enum NPY {
                 guard let v = Int(s), v >= 0 else { throw NPYReason(text: "bad shape entry '\(s)'") }
                 return v
             }
-        let count = shape.reduce(1, *)
         let width: Int
         switch descr {
         case "<f4", "|f4", "<i4": width = 4
         case "<f8", "|f8", "<i8": width = 8
-        default: throw NPYReason(text: "unsupported dtype '\(descr)' (use float32, float64, int32 or int64, little-endian)")
+        default: throw NPYReason(text: "unsupported dtype '\(descr)'\(dtypeName(descr)) (use float32, float64, int32 or int64, little-endian)")
+        }
+        // The shape comes from the file: multiply without trapping on overflow.
+        var count = 1
+        for extent in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: extent)
+            guard !overflow, product <= Int.max / 8 else { throw NPYReason(text: "the shape \(shape) is too large") }
+            count = product
         }
         let start = headerStart + headerLength
         guard bytes.count - start == count * width else {
-            throw NPYReason(text: "holds \(bytes.count - start) data bytes, the shape \(shape) of \(descr) needs \(count * width) (truncated?)")
+            let held = bytes.count - start, needed = count * width
+            throw NPYReason(text: "holds \(held) data bytes, the shape \(shape) of \(descr) needs \(needed)"
+                + (held < needed ? " (truncated?)" : " (extra bytes after the data)"))
         }
         var values = [Double](repeating: 0, count: count)
         bytes.withUnsafeBytes { raw in
@@ -85,6 +95,23 @@ public enum NPY {
         }
         if fortran && shape.count > 1 { values = transposeFromFortran(values, shape: shape) }
         return Array(shape: shape, values: values)
+    }
+
+    /// The dtype in words, for the dtypes users most often bring by mistake.
+    static func dtypeName(_ descr: String) -> String {
+        let body = descr.drop(while: { "<>|=".contains($0) })
+        if descr.hasPrefix(">") && ["f4", "f8", "i4", "i8"].contains(String(body)) { return ": big-endian" }
+        switch body.first {
+        case "c": return ": complex numbers"
+        case "O": return ": Python objects (a pickled array)"
+        case "U", "S", "a": return ": text"
+        case "b": return descr.contains("b1") ? ": booleans" : ""
+        case "f": return body == "f2" ? ": float16" : ""
+        case "i", "u": return ": \(body.first == "u" ? "unsigned " : "")\(body.dropFirst())-byte integers"
+        case "M", "m": return ": dates or time spans"
+        case "V", "[": return ": a structured array"
+        default: return ""
+        }
     }
 
     static func transposeFromFortran(_ values: [Double], shape: [Int]) -> [Double] {

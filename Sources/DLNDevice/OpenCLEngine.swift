@@ -43,10 +43,17 @@ public final class OpenCLEngine: Engine {
 
     public var deviceDescription: String { "OpenCL \(device.name) (\(device.platform.name), driver \(device.driverVersion), \(shape.rawValue) kernels)" }
 
+    public func require(_ precision: Precision) throws(DLNError) {
+        try Self.require(precision, device: device.name, supportsFP64: device.supportsFP64)
+    }
+
+    /// The precision check on a device's capability alone (tests pass a device without `cl_khr_fp64`).
+    public static func require(_ precision: Precision, device name: String, supportsFP64: Bool) throws(DLNError) {
+        if precision == .float64 && !supportsFP64 { throw .unsupportedPrecision(device: name, precision: .float64) }
+    }
+
     public func initialize(_ batch: Batch) throws(DLNError) {
-        if batch.precision == .float64 && !device.supportsFP64 {
-            throw .unsupportedPrecision(device: device.name, precision: .float64)
-        }
+        try require(batch.precision)
         do {
             switch batch.precision {
             case .float32: impl = try DeviceBatch<Float>(batch, context: context, queue: queue, shape: shape, maxWorkGroupSize: device.maxWorkGroupSize)

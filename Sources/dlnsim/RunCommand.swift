@@ -81,8 +81,17 @@ struct Run: ParsableCommand {
             let configuration = try origin.configuration()
             let request = try DeviceRequest(parsing: origin.device)
             try RunOutput.prepare(outDir)
-            let experiment = try Experiment(configuration)
             let engine = try DeviceCatalog.engine(for: request, note: note)
+            try engine.require(configuration.training.precision)
+            let experiment: Experiment
+            do { experiment = try Experiment(configuration) } catch {
+                // A bad data file: leave no empty output folder behind (only the marker in it: rmdir removes only empty ones).
+                if (try? FileManager.default.contentsOfDirectory(atPath: outDir)) == [RunOutput.marker] {
+                    unlink(outDir + "/" + RunOutput.marker)
+                    rmdir(outDir)
+                }
+                throw error
+            }
             let shapes = Set(experiment.gridPoints.map { "d = \($0.d), n = \($0.n)" }).sorted().joined(separator: "; ")
             let horizon = configuration.training.horizon.map { "t = \($0)" } ?? "\(configuration.training.steps) steps"
             let shardText = origin.shard.map { " (shard \($0.index)/\($0.count))" } ?? ""

@@ -260,4 +260,28 @@ import Testing
         #expect(loss.shape.prefix(2) == [2, 1])
         #expect(loss.values.last! < 1e-6)
     }
+
+    /// Bad input fails in the first second with exit status 1, one message naming the place, and no output folder.
+    @Test func badInputFailsFastWithoutAnOutputFolder() throws {
+        let dir = Self.temporary()
+        try "problem: {d: -1}\ngrid: {alpha: [0.1, .nan]}\n".write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
+        let start = Date()
+        let bad = try Self.run(["run", dir + "/bad.yaml", "--device", "cpu", "--out", dir + "/out"])
+        #expect(bad.status == 1)
+        #expect(bad.stderr == "error: invalid configuration \(dir)/bad.yaml (2 problems):\n  - problem.d: must be a positive integer, got -1 (line 1)\n  - grid.alpha[1]: must be a finite number, got NaN (line 2)\n")
+        #expect(Date().timeIntervalSince(start) < 10)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out"))
+        // A bad data file: named, and the output folder made for it is removed again.
+        try NPY.write([1.0, .nan, 3, 4], shape: [2, 2], dtype: .float64, to: dir + "/X.npy")
+        try NPY.write([1.0, 2], shape: [2], dtype: .float64, to: dir + "/y.npy")
+        try "problem: {files: {X: X.npy, y: y.npy}}\n".write(toFile: dir + "/data.yaml", atomically: true, encoding: .utf8)
+        let data = try Self.run(["run", dir + "/data.yaml", "--device", "cpu", "--out", dir + "/out"])
+        #expect(data.status == 1 && data.stderr == "error: \(dir)/X.npy: X holds a non-finite value (nan) at row 0, column 1 (0-based)\n", "\(data.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out"))
+        // An output folder under a file.
+        FileManager.default.createFile(atPath: dir + "/file", contents: Data())
+        let out = try Self.run(["run", "examples/quickstart.yaml", "--device", "cpu", "--out", dir + "/file/out"])
+        #expect(out.status == 1 && out.stderr.contains("cannot create \(dir)/file/out: Not a directory"), "\(out.stderr)")
+        #expect(!out.stderr.contains("dlnsim: 192 replicas"))
+    }
 }
