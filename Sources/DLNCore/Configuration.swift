@@ -181,6 +181,8 @@ public struct Configuration: Sendable, Codable, Equatable {
     public var record = Record()
     /// Device request (`auto`, `cpu`, `opencl`, `opencl:P:D`); the command line overrides it.
     public var device: String? = nil
+    /// `theory: dmft`: the d → ∞ DMFT curve to compute and draw beside the ensemble (nil: none).
+    public var theory: DMFTSettings? = nil
 
     /// A configuration with every default.
     public init() {}
@@ -260,6 +262,7 @@ public struct Configuration: Sendable, Codable, Equatable {
         if c.record.thresholds.count > 16 { sink.add("record.thresholds", "at most 16 thresholds") }
         record.finish()
         c.device = top.string("device")
+        readTheory(top, into: &c)
         top.finish()
         // Cross-field checks.
         let params = c.grid.parameterization ?? [c.model.parameterization]
