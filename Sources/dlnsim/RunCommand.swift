@@ -57,7 +57,8 @@ struct Run: ParsableCommand {
             do {
                 try RunOutput.write(result, experiment: experiment, to: outDir)
                 if configuration.theory != nil { try runTheory(configuration, outDir: outDir, request: request) }
-                try Report.write(OutputFolder(outDir))
+                let folder = try OutputFolder(outDir)
+                try Report.write(folder, extra: DMFTStudy.figures(folder))
             } catch {
                 // Keep what was computed: write it to a fallback folder before failing.
                 let fallback = FileManager.default.temporaryDirectory.appendingPathComponent("dlnsim-\(configuration.name)-\(getpid())").path

@@ -208,3 +208,36 @@ extension DMFTStudy {
         }
     }
 }
+
+extension DMFTStudy {
+    /// The finite-size gap: (ensemble mean − DMFT)/DMFT of an observable against t, one curve per grid point, with
+    /// a ±2 standard-error band (the ensemble's and the DMFT's errors added in quadrature). Nil when the folder
+    /// has no DMFT curves.
+    public static func gapFigure(_ folder: OutputFolder, observable: String = "test_error") -> SVGPlot? {
+        let dir = URL(fileURLWithPath: folder.directory)
+        guard let a = try? NPY.read(path: dir.appendingPathComponent("dmft_\(observable).npy").path), a.shape.count == 3,
+              a.shape[0] == folder.rows.count, let sim = try? folder.array(observable), sim.first?.first?.count == a.shape[2] else { return nil }
+        let C = a.shape[2]
+        var plot = SVGPlot(title: "finite-size gap: (ensemble mean − DMFT) / DMFT, \(Report.pretty(observable)), ±2 s.e.",
+                           xLabel: "t (gradient-flow time)", yLabel: "relative gap", xScale: .log, yScale: .linear)
+        for g in 0..<a.shape[0] {
+            let mean = Array(a.values[(g * 2 * C)..<(g * 2 * C + C)]), se = Array(a.values[(g * 2 * C + C)..<((g + 1) * 2 * C)])
+            var y: [Double] = [], lo: [Double] = [], hi: [Double] = []
+            for c in 0..<C {
+                let v = sim[g].map { $0[c] }.filter(\.isFinite)
+                let m = v.reduce(0, +) / Double(max(1, v.count))
+                let sd = (v.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(max(1, v.count - 1))).squareRoot() / Double(max(1, v.count)).squareRoot()
+                let gap = (m - mean[c]) / mean[c]
+                let err = 2 * ((sd / mean[c]) * (sd / mean[c]) + (se[c] / mean[c]) * (se[c] / mean[c])).squareRoot()
+                y.append(gap); lo.append(gap - err); hi.append(gap + err)
+            }
+            plot.series.append(SVGPlot.Series(label: Report.label(folder, g), x: folder.times[g], y: y, low: lo, high: hi))
+        }
+        return plot
+    }
+
+    /// The extra figures of a run with DMFT curves (the finite-size gap of the test error), for `Report.write`.
+    public static func figures(_ folder: OutputFolder) -> [(String, SVGPlot)] {
+        gapFigure(folder).map { [("dmft_gap_test_error.svg", $0)] } ?? []
+    }
+}
