@@ -184,6 +184,8 @@ public struct Configuration: Sendable, Codable, Equatable {
     public var record = Record()
     /// Device request (`auto`, `cpu`, `opencl`, `opencl:P:D`); the command line overrides it.
     public var device: String? = nil
+    /// `theory: dmft`: the d → ∞ DMFT curve to compute and draw beside the ensemble (nil: none).
+    public var theory: DMFTSettings? = nil
 
     /// A configuration with every default.
     public init() {}
@@ -287,6 +289,7 @@ public struct Configuration: Sendable, Codable, Equatable {
         if let device = c.device, !Self.isDeviceRequest(device) {
             sink.add("device", "'\(device)' is not a device; use auto, cpu, opencl or opencl:P:D (see `dlnsim devices`)\(top.node("device").map(YAMLSection.at) ?? "")")
         }
+        readTheory(top, into: &c)
         top.finish()
         // Cross-field checks.
         let params = c.grid.parameterization ?? [c.model.parameterization]

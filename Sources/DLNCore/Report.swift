@@ -88,6 +88,7 @@ public enum Report {
             plot.series.append(SVGPlot.Series(label: label(folder, g), x: folder.times[g], y: s.map(\.median),
                                               low: s.map(\.q10), high: s.map(\.q90)))
         }
+        DMFTStudy.overlay(&plot, folder: folder, observable: observable, label: { label(folder, $0) })
         return plot
     }
 

@@ -25,6 +25,7 @@ public enum KernelLibrary {
         case "products_v16.cl": PackageResources.products_v16_cl
         case "tiled.cl": PackageResources.tiled_cl
         case "flow.cl": PackageResources.flow_cl
+        case "dmft.cl": PackageResources.dmft_cl
         default: preconditionFailure("unknown kernel file \(file)")
         }
     }

@@ -13,12 +13,13 @@ struct DLNSimCommand: ParsableCommand {
             Examples:
               dlnsim run examples/quickstart.yaml
               dlnsim run examples/quickstart.yaml --device opencl --out runs/q
+              dlnsim theory examples/finite_size.yaml     (the d → ∞ DMFT curve)
               dlnsim devices
 
             Environment: DLNSIM_KERNELS_DIR=folder replaces the embedded OpenCL kernels with the .cl files of that folder.
             """,
         version: DLNSim.version,
-        subcommands: [Run.self, Merge.self, Plot.self, Analyze.self, BenchCommand.self, Devices.self])
+        subcommands: [Run.self, Merge.self, Theory.self, Plot.self, Analyze.self, BenchCommand.self, Devices.self])
 }
 
 /// Prints a message on stderr and exits non-zero: every user error ends here, with one clear message.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DLNCore
+import DLNDevice
 import Foundation
 
 struct Merge: ParsableCommand {
@@ -24,7 +25,13 @@ struct Merge: ParsableCommand {
         do {
             try RunOutput.checkOverwrite(out, force: force)
             let summary = try ShardMerge.merge(folders, into: out)
-            try Report.write(OutputFolder(out))
+            var folder = try OutputFolder(out)
+            if let raw = folder.manifest["configuration"] as? [String: Any], let configuration = Configuration.decodeLeniently(raw),
+               configuration.theory != nil {
+                try runTheory(configuration, outDir: out, request: try DeviceRequest(parsing: configuration.device ?? "auto"))
+                folder = try OutputFolder(out)
+            }
+            try Report.write(folder, extra: DMFTStudy.figures(folder))
             print("merged \(summary.shards) shards: \(summary.replicas) replicas\(summary.frozen > 0 ? " (\(summary.frozen) frozen, left out of stats.csv)" : "") into \(out)")
             print("figures: \(out)/report.html")
         } catch { fail(error) }

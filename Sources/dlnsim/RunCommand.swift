@@ -147,7 +147,11 @@ struct Run: ParsableCommand {
             }
             do {
                 try RunOutput.write(result, experiment: experiment, to: outDir)
-                if origin.shard == nil { try Report.write(OutputFolder(outDir)) }
+                if origin.shard == nil {
+                    if configuration.theory != nil { try runTheory(configuration, outDir: outDir, request: request) }
+                    let folder = try OutputFolder(outDir)
+                    try Report.write(folder, extra: DMFTStudy.figures(folder))
+                }
             } catch {
                 // Keep what was computed: write it to a fallback folder before failing.
                 let fallback = FileManager.default.temporaryDirectory.appendingPathComponent("dlnsim-\(configuration.name)-\(getpid())").path
@@ -172,4 +176,14 @@ struct Run: ParsableCommand {
             print("wrote \(result.names.count) observables (\(result.names.prefix(3).map { $0 + ".npy" }.joined(separator: ", ")), …), steps.npy, times.npy, grid.csv, stats.csv, status.npy, \(experiment.hasFlow ? "evaluations.npy, rejected.npy, " : "")manifest.json to \(outDir)")
         } catch { fail(error) }
     }
+}
+
+/// `theory: dmft`: solves the DMFT beside the run and writes its curves into the run's folder (the figures draw
+/// them). Non-convergence is a warning here (the curves are labelled NOT converged), never a silent curve.
+func runTheory(_ configuration: Configuration, outDir: String, request: DeviceRequest) throws {
+    let device = try DeviceCatalog.resolve(request)
+    let points = try solve(configuration, file: "theory", device: device, quiet: true)
+    try DMFTStudy.write(points, to: outDir)
+    report(points)
+    for f in DMFTStudy.failures(points) { note("warning: the DMFT iteration did not converge: \(f); dmft_manifest.json flags it") }
 }

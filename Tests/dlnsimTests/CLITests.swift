@@ -284,4 +284,27 @@ import Testing
         #expect(out.status == 1 && out.stderr.contains("cannot create \(dir)/file/out: Not a directory"), "\(out.stderr)")
         #expect(!out.stderr.contains("dlnsim: 192 replicas"))
     }
+
+    /// `dlnsim theory`: the DMFT files on the run's checkpoints; an uncovered model names its key; a run that does
+    /// not converge exits 2 with its residual, files flagged.
+    @Test func theoryWritesCurvesAndReportsFailures() throws {
+        let dir = Self.temporary()
+        let base = "problem: {d: 200, delta: 0.5, design_variance: 1/d, noise: 0.1}\ntraining: {loss: sum, steps: 20}\ngrid: {learning_rate: 0.2, alpha: [0.5, 1]}\nrecord: {checkpoints: 5}\n"
+        try (base + "theory: {paths: 20000, response_paths: 256}\n").write(toFile: dir + "/ok.yaml", atomically: true, encoding: .utf8)
+        let ok = try Self.run(["theory", dir + "/ok.yaml", "--out", dir + "/ok", "--quiet"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        let te = try NPY.read(path: dir + "/ok/dmft_test_error.npy"), steps = Experiment.schedule(steps: 20, count: 5, explicit: nil)
+        #expect(te.shape == [2, 2, steps.count])
+        #expect(abs(te.values[0] - 0.1) < 1e-12)  // C_Δ(0,0) = E[w*²] = ρ with the stratified teacher
+        #expect(ok.stdout.contains("converged after"))
+        try (base + "model: {parameterization: uv}\ntheory: dmft\n").write(toFile: dir + "/uv.yaml", atomically: true, encoding: .utf8)
+        let uv = try Self.run(["theory", dir + "/uv.yaml", "--out", dir + "/uv"])
+        #expect(uv.status == 1 && uv.stderr.contains("model.parameterization"))
+        try (base + "theory: {paths: 500, response_paths: 32, max_iterations: 2}\n").write(toFile: dir + "/nc.yaml", atomically: true, encoding: .utf8)
+        let nc = try Self.run(["theory", dir + "/nc.yaml", "--out", dir + "/nc", "--quiet"])
+        #expect(nc.status == 2 && nc.stderr.contains("did not converge") && nc.stderr.contains("residual"))
+        let manifest = try String(contentsOfFile: dir + "/nc/dmft_manifest.json", encoding: .utf8)
+        #expect(manifest.contains("\"converged\" : false"))
+    }
 }
+

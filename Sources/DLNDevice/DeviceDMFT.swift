@@ -1,0 +1,116 @@
+import DLNCore
+import Foundation
+import OpenCLKit
+
+/// The DMFT effective process on an OpenCL device (Kernels/dmft.cl): one work-item per path for the forward pass,
+/// one per (response path, source) for the tangents, one per matrix entry and chunk for the sums. Computes the
+/// same bits as `DMFTCPUPaths` where the device rounds like IEEE double (PoCL does).
+public final class DeviceDMFTPaths: DMFTPathEngine {
+    public let device: CLDevice
+    let context: CLContext
+    let queue: CLCommandQueue
+    let paths: CLKernel, correlation: CLKernel, tangents: CLKernel, responseSum: CLKernel
+    let problem: DMFTProblem
+    let K: Int, N: Int, Nr: Int
+    /// Response paths per tangent launch (a multiple of the response chunk), bounding the K·K·Q scratch.
+    let batch: Int
+    let z: CLBuffer, wstar: CLBuffer, delta: CLBuffer, ha: CLBuffer, hb: CLBuffer, hg: CLBuffer, scratch: CLBuffer
+    let corrPartial: CLBuffer, respPartial: CLBuffer
+
+    public var description: String { "OpenCL \(device.name) (\(device.platform.name))" }
+
+    /// Builds the kernels and uploads the common random numbers and the teachers (the same as the CPU engine's).
+    public init(device: CLDevice, problem: DMFTProblem, settings: DMFTSettings, scratchBytes: Int = 256 << 20) throws(DLNError) {
+        guard device.supportsFP64 else { throw .unsupportedPrecision(device: device.name, precision: .float64) }
+        self.device = device
+        self.problem = problem
+        K = problem.gridSize; N = settings.paths; Nr = min(settings.responsePaths, settings.paths)
+        let rc = DMFTLayout.responseChunk
+        batch = max(rc, min((Nr + rc - 1) / rc * rc, scratchBytes / (8 * K * K) / rc * rc))
+        let zHost = DMFTLayout.noise(gridSize: K, paths: N, seed: settings.seed)
+        let rng = CounterRNG(seed: UInt64(settings.seed))
+        let wHost = (0..<N).map { DMFTLayout.teacher(path: $0, density: problem.density, values: problem.values, rng: rng) }
+        let chunks = (N + DMFTLayout.chunk - 1) / DMFTLayout.chunk, rchunks = (Nr + rc - 1) / rc
+        do {
+            context = try CLContext(device: device)
+            queue = try CLCommandQueue(context: context)
+            let program = try KernelLibrary.program(context: context, source: try KernelLibrary.source(files: ["dmft.cl"]), options: "-cl-std=CL1.2")
+            paths = try CLKernel(program: program, name: "dmft_paths")
+            correlation = try CLKernel(program: program, name: "dmft_correlation")
+            tangents = try CLKernel(program: program, name: "dmft_tangents")
+            responseSum = try CLKernel(program: program, name: "dmft_response")
+            z = try CLBuffer(context: context, copying: zHost, access: .readOnly)
+            wstar = try CLBuffer(context: context, copying: wHost, access: .readOnly)
+            delta = try CLBuffer(context: context, byteCount: 8 * K * N)
+            ha = try CLBuffer(context: context, byteCount: 8 * K * Nr)
+            hb = try CLBuffer(context: context, byteCount: 8 * K * Nr)
+            hg = try CLBuffer(context: context, byteCount: 8 * K * Nr)
+            scratch = try CLBuffer(context: context, byteCount: 8 * K * K * batch)
+            corrPartial = try CLBuffer(context: context, byteCount: 8 * K * K * chunks)
+            respPartial = try CLBuffer(context: context, byteCount: 8 * K * K * rchunks)
+        } catch let e as CLError {
+            throw .deviceFailure("\(e)")
+        } catch let e as DLNError {
+            throw e
+        } catch {
+            throw .deviceFailure("\(error)")
+        }
+    }
+
+    public func iterate(factor: [Double], rank: Int, memory: [Double]) throws(DLNError) -> (correlation: [Double], response: [Double]) {
+        let pr = problem, linear: Int32 = pr.process == .linear ? 1 : 0
+        let C = DMFTLayout.chunk, RC = DMFTLayout.responseChunk
+        let chunks = (N + C - 1) / C, rchunks = (Nr + RC - 1) / RC
+        let local = 64
+        func round(_ x: Int, _ m: Int) -> Int { (x + m - 1) / m * m }
+        do {
+            let f = try CLBuffer(context: context, copying: factor, access: .readOnly)
+            let m = try CLBuffer(context: context, copying: memory, access: .readOnly)
+            let k = paths
+            try k.setArgument(0, Int32(K)); try k.setArgument(1, Int32(N)); try k.setArgument(2, Int32(Nr)); try k.setArgument(3, Int32(rank))
+            try k.setArgument(4, linear); try k.setArgument(5, pr.delta); try k.setArgument(6, pr.eta); try k.setArgument(7, pr.lambda)
+            try k.setArgument(8, pr.alpha); try k.setArgument(9, z); try k.setArgument(10, wstar); try k.setArgument(11, f)
+            try k.setArgument(12, m); try k.setArgument(13, delta); try k.setArgument(14, ha); try k.setArgument(15, hb); try k.setArgument(16, hg)
+            try queue.enqueue(k, global: [round(N, local)], local: [local])
+            try correlation.setArgument(0, Int32(K)); try correlation.setArgument(1, Int32(N)); try correlation.setArgument(2, Int32(C))
+            try correlation.setArgument(3, delta); try correlation.setArgument(4, corrPartial)
+            try queue.enqueue(correlation, global: [round(K * K, local), chunks], local: [local, 1])
+            var pbase = 0
+            while pbase < Nr {
+                let Q = min(batch, Nr - pbase)
+                let t = tangents
+                try t.setArgument(0, Int32(K)); try t.setArgument(1, Int32(Nr)); try t.setArgument(2, Int32(pbase)); try t.setArgument(3, Int32(Q))
+                try t.setArgument(4, linear); try t.setArgument(5, pr.delta); try t.setArgument(6, pr.eta); try t.setArgument(7, pr.lambda)
+                try t.setArgument(8, ha); try t.setArgument(9, hb); try t.setArgument(10, hg); try t.setArgument(11, m); try t.setArgument(12, scratch)
+                let lq = min(32, round(Q, 8))
+                try queue.enqueue(t, global: [round(Q, lq), K], local: [lq, 1])
+                let qc = (Q + RC - 1) / RC
+                try responseSum.setArgument(0, Int32(K)); try responseSum.setArgument(1, Int32(Q)); try responseSum.setArgument(2, Int32(RC))
+                try responseSum.setArgument(3, Int32(pbase / RC)); try responseSum.setArgument(4, scratch); try responseSum.setArgument(5, respPartial)
+                try queue.enqueue(responseSum, global: [round(K * K, local), qc], local: [local, 1])
+                pbase += Q
+            }
+            var corr = [Double](repeating: 0, count: chunks * K * K), resp = [Double](repeating: 0, count: rchunks * K * K)
+            try queue.read(corrPartial, into: &corr)
+            try queue.read(respPartial, into: &resp)
+            return (corr, resp)
+        } catch {
+            throw .deviceFailure("DMFT kernels: \(error)")
+        }
+    }
+
+    public func deviations() throws(DLNError) -> [Double] {
+        var out = [Double](repeating: 0, count: K * N)
+        do { try queue.read(delta, into: &out) } catch { throw .deviceFailure("DMFT read-back: \(error)") }
+        return out
+    }
+}
+
+/// The path engine a device request asks for: the OpenCL device, or the CPU engine.
+public enum DMFTEngines {
+    /// Builds the engine for one problem.
+    public static func engine(_ device: CLDevice?, problem: DMFTProblem, settings: DMFTSettings) throws(DLNError) -> any DMFTPathEngine {
+        if let device { return try DeviceDMFTPaths(device: device, problem: problem, settings: settings) }
+        return DMFTCPUPaths(problem: problem, settings: settings)
+    }
+}

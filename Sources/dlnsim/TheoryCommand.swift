@@ -1,0 +1,82 @@
+import ArgumentParser
+import DLNCore
+import DLNDevice
+import Foundation
+import OpenCLKit
+
+struct Theory: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compute the d → ∞ theory curve of a run config: the DMFT effective process (../shared/theory.md §7).",
+        discussion: """
+            For every grid point of CONFIG, solves the discrete-time dynamical mean-field theory of gradient descent \
+            on the pm network (w = (u²−v²)/2) at the same step η, so the curve matches the simulation step for step: \
+            Monte-Carlo paths of one effective coordinate, its response by forward-mode tangents, and a damped \
+            fixed-point iteration on the correlation and response matrices. The config's `theory:` settings are used \
+            (paths, response_paths, damping, tolerance, max_iterations, seed); defaults otherwise. Only parameterization \
+            pm with update gd on synthetic data is covered.
+
+            Writes into the output folder dmft_train_loss.npy, dmft_test_error.npy, dmft_overlap.npy and dmft_norm_sq.npy \
+            (shape [grid point, 2, checkpoint]: the mean, then its Monte-Carlo standard error, in the run's units), \
+            dmft_times.npy, dmft.csv and dmft_manifest.json (iterations, residual, converged, seconds per grid point). \
+            When the iteration does not reach the tolerance the files are still written, flagged converged: false, and \
+            the command exits with status 2. Cost: K² memory and K³·N_r work for a grid of K = steps + 1 points; \
+            a grid too large for memory is refused. Trust the train loss only while it is well above the Monte-Carlo \
+            floor ≈ test error/√paths.
+            """)
+
+    @Argument(help: "The experiment's YAML file (the same file `dlnsim run` reads).")
+    var config: String
+
+    @Option(help: "cpu (default) or opencl / opencl:P:D: where the Monte-Carlo paths run.")
+    var device: String = "cpu"
+
+    @Option(help: "Output folder (default: dlnsim-out/<config name>).")
+    var out: String?
+
+    @Flag(help: "No per-iteration lines on stderr.")
+    var quiet = false
+
+    func run() throws {
+        do {
+            let configuration = try Configuration.load(path: config)
+            let request = try DeviceRequest(parsing: device)
+            let cl = try DeviceCatalog.resolve(request, note: note)
+            let outDir = out ?? "dlnsim-out/\(configuration.name)"
+            try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
+            let points = try solve(configuration, file: config, device: cl, quiet: quiet)
+            try DMFTStudy.write(points, to: outDir)
+            report(points)
+            print("wrote dmft_train_loss.npy, dmft_test_error.npy, dmft_overlap.npy, dmft_norm_sq.npy ([grid point, 2, checkpoint]), dmft_times.npy, dmft.csv, dmft_manifest.json to \(outDir)")
+            let failures = DMFTStudy.failures(points)
+            if !failures.isEmpty {
+                FileHandle.standardError.write(Data(("error: the DMFT iteration did not converge (the curves are written but flagged converged: false):\n"
+                    + failures.map { "  \($0)" }.joined(separator: "\n") + "\n  try a larger damping (theory.damping, e.g. 0.7), more max_iterations, or fewer steps\n").utf8))
+                Foundation.exit(2)
+            }
+        } catch { fail(error) }
+    }
+}
+
+/// Solves the DMFT of every grid point, printing one line per iteration unless quiet.
+func solve(_ configuration: Configuration, file: String, device: CLDevice?, quiet: Bool) throws -> [DMFTStudy.Point] {
+    let settings = configuration.theory ?? DMFTSettings()
+    if !quiet {
+        note("dmft: \(settings.paths) paths (\(settings.responsePaths) with tangents), damping \(settings.damping), tolerance \(settings.tolerance), on \(device.map { "OpenCL \($0.name)" } ?? "the CPU")")
+    }
+    return try DMFTStudy.run(configuration, file: file, engine: { problem, settings throws(DLNError) in
+        try DMFTEngines.engine(device, problem: problem, settings: settings)
+    }, progress: { g, iteration, residual in
+        if !quiet { note(String(format: "dmft: grid point %d, iteration %d, residual %.3g", g, iteration, residual)) }
+    })
+}
+
+/// One line per solved grid point.
+func report(_ points: [DMFTStudy.Point]) {
+    for p in points {
+        let r = p.result
+        print(String(format: "DMFT grid point %d: %@ after %d iterations, residual %.3g, %d steps × %d paths in %.2f s on %@; final test error %.4g ± %.2g, train loss %.4g ± %.2g",
+                     p.target.gridPoint, r.converged ? "converged" : "NOT converged", r.iterations, r.residual, r.problem.steps, r.settings.paths, r.seconds, r.engine,
+                     (p.target.scale["test_error"] ?? 1) * (r.mean["test_error"]?.last ?? .nan), (p.target.scale["test_error"] ?? 1) * (r.standardError["test_error"]?.last ?? .nan),
+                     (p.target.scale["train_loss"] ?? 1) * (r.mean["train_loss"]?.last ?? .nan), (p.target.scale["train_loss"] ?? 1) * (r.standardError["train_loss"]?.last ?? .nan)))
+    }
+}
