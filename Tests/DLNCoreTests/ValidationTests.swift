@@ -318,6 +318,9 @@ import Testing
                         #expect(e.replicaCount == c.replicaCount)
                         built += 1
                     } catch {
+                        // Data files are checked against each other when they are read (a mutation may swap two
+                        // paths): that is a named refusal, not a crash. Anything else is a bug.
+                        if case .badFile = error { continue }
                         Issue.record("a validated configuration failed to build: \(error)\n\(text)")
                     }
                 }
