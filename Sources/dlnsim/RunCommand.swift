@@ -38,6 +38,9 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Run only shard i of N: the i-th of N contiguous pieces of every batch (0 ≤ i < N). Combine the N output folders with `dlnsim merge`. See docs/cluster.md.", valueName: "i/N"))
     var shard: String?
 
+    @Flag(help: "Only check the configuration (every key, the data files' keys) and exit: 0 when it is valid.")
+    var check = false
+
     func validate() throws {
         if config == nil && resume == nil { throw ValidationError("give the experiment's YAML file, or --resume OUTDIR") }
         if config != nil && resume != nil { throw ValidationError("--resume continues the run in OUTDIR with its own configuration: give no config file") }
@@ -69,6 +72,11 @@ struct Run: ParsableCommand {
                     throw DLNError.badFile(path: path, reason: "cannot read the file")
                 }
                 let configuration = try Configuration.load(path: path)
+                if check {
+                    _ = try shard.map { s throws(DLNError) in try Shard(parsing: s) }
+                    print("\(path): valid: \(configuration.replicaCount) replicas (\(configuration.gridPoints) grid points × \(configuration.seeds) seeds)")
+                    return
+                }
                 let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
                 origin = Checkpoint.Origin(configPath: absolute, configText: text, device: device ?? configuration.device ?? "auto",
                                            saveWeights: saveWeights, shard: try shard.map { s throws(DLNError) in try Shard(parsing: s) })

@@ -149,6 +149,40 @@ import Testing
         #expect(notShard.status != 0 && notShard.stderr.contains("not a shard"), "\(notShard.stderr)")
     }
 
+    /// examples/slurm/: the job-array script (as tasks 0, 1, 2 of an array, SLURM's variables set by hand) and
+    /// the merge script give the whole run; a task run again after it finished does nothing.
+    @Test func slurmScriptsShardAndMerge() throws {
+        let dir = CLITests.temporary()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try Self.write(Self.config, in: dir)
+        let whole = try CLITests.run(["run", config, "--device", "cpu", "--out", dir + "/whole", "--quiet"])
+        #expect(whole.status == 0)
+        func script(_ name: String, _ env: [String: String]) throws -> (Int32, String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/bash")
+            p.arguments = ["examples/slurm/" + name]
+            p.currentDirectoryURL = CLITests.root
+            p.environment = ProcessInfo.processInfo.environment.merging(
+                ["DLNSIM": CLITests.binary, "CONFIG": config, "OUT": dir + "/runs", "N": "3", "DEVICE": "cpu"].merging(env) { $1 }) { $1 }
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            p.standardError = pipe
+            try p.run()
+            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, text)
+        }
+        for i in 0..<3 {
+            let (status, text) = try script("shard.sbatch", ["SLURM_ARRAY_TASK_ID": "\(i)"])
+            #expect(status == 0, "\(text)")
+        }
+        let (again, text) = try script("shard.sbatch", ["SLURM_ARRAY_TASK_ID": "1"])
+        #expect(again == 0 && text.contains("already finished"), "\(text)")
+        let (merged, log) = try script("merge.sbatch", [:])
+        #expect(merged == 0, "\(log)")
+        try Self.expectSameOutputs(dir + "/whole", dir + "/runs/merged")
+    }
+
     @Test func badShardAndResumeArgumentsAreRefused() throws {
         for (args, words) in [(["run", "examples/quickstart.yaml", "--shard", "3/3"], "0 ≤ i < N"),
                               (["run", "examples/quickstart.yaml", "--shard", "two"], "i/N"),
