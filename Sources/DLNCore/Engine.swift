@@ -69,8 +69,9 @@ public protocol Engine: AnyObject {
     func replicaCapacity(_ batch: Batch) -> Int
     /// Everything needed to continue exactly from here (checkpoints, divergence rollback).
     func snapshot() throws(DLNError) -> EngineSnapshot
-    /// Puts a snapshot of this batch (taken by an engine of the same kind) back.
-    func restore(_ snapshot: EngineSnapshot) throws(DLNError)
+    /// Puts a snapshot of this batch (taken by an engine of the same kind) back: every replica, or only the
+    /// listed ones (the others keep their state).
+    func restore(_ snapshot: EngineSnapshot, replicas: [Int]?) throws(DLNError)
     /// Throws `DLNError.unsupportedPrecision` when the engine cannot compute in `precision`: checked before
     /// any work (the CPU engine computes in both).
     func require(_ precision: Precision) throws(DLNError)
@@ -79,6 +80,9 @@ public protocol Engine: AnyObject {
 extension Engine {
     /// Every precision: the default for engines that compute in both.
     public func require(_ precision: Precision) throws(DLNError) {}
+
+    /// Puts a whole snapshot back.
+    public func restore(_ snapshot: EngineSnapshot) throws(DLNError) { try restore(snapshot, replicas: nil) }
 }
 
 /// Everything an engine needs to continue a batch exactly where it was: the layers, w, the integrator's

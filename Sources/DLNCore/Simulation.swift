@@ -194,6 +194,9 @@ final class SimulationRunner {
     var frozen: EngineSnapshot? = nil
     var frozenLocal: [Int] = []
     var factor: Double
+    /// When the checked state was taken, and what taking it cost (seconds).
+    var checkedAt: UInt64 = 0
+    var snapshotCost = 0.0
 
     init(_ experiment: Experiment, engine: any Engine, options: RunOptions, resume: RunProgress?) {
         self.experiment = experiment
@@ -342,18 +345,19 @@ final class SimulationRunner {
                     if current < step {
                         options.progress(p.done, total)
                         if due || options.shouldStop() {
-                            _ = try settle(try engine.observe().trainLoss, range: range, current: current)
+                            _ = try settle(try engine.observe().trainLoss, range: range, current: current, renew: true)
                             try checkpoint(next: c, snapshot: checked!)
                         }
                     }
                 }
             }
             var o = try engine.observe()
+            let write = due || options.shouldStop()
             if fixed {
                 if c == 0 && current == 0 {
                     for k in 0..<range.count { p.initialLoss[global[range.lowerBound + k]] = o.trainLoss[k] }
                 }
-                if try settle(o.trainLoss, range: range, current: current) { o = try engine.observe() }
+                if try settle(o.trainLoss, range: range, current: current, renew: write) { o = try engine.observe() }
             }
             let counters = try engine.flowCounters()
             for (k, b) in global[range].enumerated() {
@@ -372,7 +376,7 @@ final class SimulationRunner {
                 for (local, b) in global[range].enumerated() { p.values[c][k][b] = o.values[k][local] }
             }
             options.progress(p.done, total)
-            if due || options.shouldStop() {
+            if write {
                 try checkpoint(next: c + 1, snapshot: fixed ? checked! : try engine.snapshot())
             }
         }
@@ -397,9 +401,11 @@ final class SimulationRunner {
     }
 
     /// After the slice reached `current` steps with these losses: freezes the replicas that diverged since the
-    /// last checked state at their last good step, puts the frozen ones' states back, and makes the result the
-    /// new checked state. True when the engine's state changed (observe again).
-    func settle(_ losses: [Double], range: Range<Int>, current: Int) throws(DLNError) -> Bool {
+    /// last checked state at their last good step and puts the frozen ones' states back (they run on as
+    /// garbage between observations, never observed). The checked state (the rollback point) is renewed when
+    /// `renew`, after a rollback, or when the time since the last one is 20 × what a snapshot costs (at most
+    /// 5% of the run). True when the engine's state changed (observe again).
+    func settle(_ losses: [Double], range: Range<Int>, current: Int, renew: Bool = false) throws(DLNError) -> Bool {
         let bad = diverged(losses, range: range)
         if !bad.isEmpty {
             if let a = checked, a.steps < current {
@@ -409,15 +415,19 @@ final class SimulationRunner {
                 freeze(bad, at: try engine.snapshot(), range: range)
             }
         }
-        guard let store = frozen, !frozenLocal.isEmpty else {
-            checked = try engine.snapshot()
-            return false
+        var changed = false
+        if let store = frozen, !frozenLocal.isEmpty {
+            try engine.restore(store, replicas: frozenLocal)
+            changed = true
         }
-        var s = try engine.snapshot()
-        s.replace(replicas: frozenLocal, from: store)
-        try engine.restore(s)
-        checked = s
-        return true
+        let since = Double(DispatchTime.now().uptimeNanoseconds - checkedAt) / 1e9
+        if renew || !bad.isEmpty || checked == nil || since >= 20 * snapshotCost {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            checked = try engine.snapshot()
+            checkedAt = DispatchTime.now().uptimeNanoseconds
+            snapshotCost = Double(checkedAt - t0) / 1e9
+        }
+        return changed
     }
 
     /// From state `s0` (every running replica healthy), takes `n` steps; replicas that diverge are frozen at

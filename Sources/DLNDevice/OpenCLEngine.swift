@@ -113,9 +113,9 @@ public final class OpenCLEngine: Engine {
         do { return try impl.snapshot() } catch { throw .deviceFailure("\(error)") }
     }
 
-    public func restore(_ snapshot: EngineSnapshot) throws(DLNError) {
+    public func restore(_ snapshot: EngineSnapshot, replicas: [Int]?) throws(DLNError) {
         guard let impl else { preconditionFailure("initialize the engine first") }
-        do { try impl.restore(snapshot) } catch let error as DLNError { throw error } catch { throw .deviceFailure("\(error)") }
+        do { try impl.restore(snapshot, replicas: replicas) } catch let error as DLNError { throw error } catch { throw .deviceFailure("\(error)") }
     }
 
     /// True when no kernel wrote past the end of an output buffer (test support).
@@ -136,7 +136,7 @@ protocol DeviceBatchRunner: AnyObject {
     func state() throws(CLError) -> EngineState
     func canariesIntact() throws(CLError) -> Bool
     func snapshot() throws(CLError) -> EngineSnapshot
-    func restore(_ snapshot: EngineSnapshot) throws
+    func restore(_ snapshot: EngineSnapshot, replicas: [Int]?) throws
 }
 
 final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
@@ -503,18 +503,18 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         return Array(zip(arrays, list))
     }
 
-    /// Elements to read of a state array's buffer: up to its last replica's last element.
-    private func extent(_ a: StateArray) -> Int { a.index(layout.replicas - 1, a.width - 1) + 1 }
-
     func snapshot() throws(CLError) -> EngineSnapshot {
         let B = layout.replicas
         var buffers: [EngineSnapshot.Buffer] = []
         for (a, buffer) in stateBuffers {
-            var values = [Double](repeating: 0, count: B * a.width)
+            var values: [Double]
             if let buffer {
-                let raw: [Double] = a.integer ? try queue.read(buffer, as: Int32.self, count: extent(a)).map { Double($0) }
-                                              : try queue.read(buffer, as: T.self, count: extent(a)).map { Double($0) }
-                for b in 0..<B { for k in 0..<a.width { values[b * a.width + k] = raw[a.index(b, k)] } }
+                let n = a.extent(replicas: B)
+                if a.integer {
+                    values = try queue.read(buffer, as: Int32.self, count: n).withUnsafeBufferPointer { p in a.gather(p.baseAddress!, replicas: B) { Double($0) } }
+                } else {
+                    values = try queue.read(buffer, as: T.self, count: n).withUnsafeBufferPointer { p in a.gather(p.baseAddress!, replicas: B) { Double($0) } }
+                }
             } else {
                 values = flow!.hostEvaluations.map { Double($0) }
             }
@@ -523,25 +523,64 @@ final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
         return EngineSnapshot(replicas: B, steps: stepsTaken, started: flow?.started ?? false, buffers: buffers)
     }
 
-    func restore(_ s: EngineSnapshot) throws {
+    func restore(_ s: EngineSnapshot, replicas only: [Int]?) throws {
         let storage = stateBuffers
-        try s.check(against: storage.map { ($0.0.name, $0.0.width) }, replicas: layout.replicas)
+        let B = layout.replicas
+        try s.check(against: storage.map { ($0.0.name, $0.0.width) }, replicas: B)
+        if let only {
+            try restoreBlocks(s, replicas: only, storage: storage)
+            return
+        }
         for ((a, buffer), saved) in zip(storage, s.buffers) {
-            let B = layout.replicas
             guard let buffer else { flow!.hostEvaluations = saved.values.map { Int32($0) }; continue }
             // Read, patch the replicas' elements, write back: padding and canaries stay as they are.
+            let n = a.extent(replicas: B)
             if a.integer {
-                var raw = try queue.read(buffer, as: Int32.self, count: extent(a))
-                for b in 0..<B { for k in 0..<a.width { raw[a.index(b, k)] = Int32(saved.values[b * a.width + k]) } }
+                var raw = try queue.read(buffer, as: Int32.self, count: n)
+                raw.withUnsafeMutableBufferPointer { p in a.scatter(saved.values, into: p.baseAddress!, replicas: B) { Int32($0) } }
                 try queue.write(buffer, from: raw)
             } else {
-                var raw = try queue.read(buffer, as: T.self, count: extent(a))
-                for b in 0..<B { for k in 0..<a.width { raw[a.index(b, k)] = T(saved.values[b * a.width + k]) } }
+                var raw = try queue.read(buffer, as: T.self, count: n)
+                raw.withUnsafeMutableBufferPointer { p in a.scatter(saved.values, into: p.baseAddress!, replicas: B) { T($0) } }
                 try queue.write(buffer, from: raw)
             }
         }
         stepsTaken = s.steps
         flow?.started = s.started
+        try queue.finish()
+    }
+
+    /// Restores only `replicas`: per coordinate array, the contiguous region of each block that holds one of
+    /// them (16 lanes × d per component) is read, patched and written back.
+    private func restoreBlocks(_ s: EngineSnapshot, replicas: [Int], storage: [(StateArray, CLBuffer?)]) throws {
+        let d = layout.dimension, L = Layout.lanes
+        let blocks = Set(replicas.map { $0 / L }).sorted()
+        for ((a, buffer), saved) in zip(storage, s.buffers) {
+            guard let buffer else {
+                for b in replicas { flow!.hostEvaluations[b] = Int32(saved.values[b]) }
+                continue
+            }
+            func patch<E: BitwiseCopyable>(_ type: E.Type, _ convert: (Double) -> E) throws {
+                if a.perReplica {
+                    var raw = try queue.read(buffer, as: E.self, count: layout.replicas)
+                    for b in replicas { raw[b] = convert(saved.values[b]) }
+                    try queue.write(buffer, from: raw)
+                    return
+                }
+                let components = a.width / d
+                for blk in blocks {
+                    for comp in 0..<components {
+                        let offset = a.index(blk * L, comp * d)
+                        var raw = try queue.read(buffer, as: E.self, count: d * L, offset: offset)
+                        for b in replicas where b / L == blk {
+                            for j in 0..<d { raw[j * L + b % L] = convert(saved.values[b * a.width + comp * d + j]) }
+                        }
+                        try queue.write(buffer, from: raw, offset: offset)
+                    }
+                }
+            }
+            if a.integer { try patch(Int32.self) { Int32($0) } } else { try patch(T.self) { T($0) } }
+        }
         try queue.finish()
     }
 

@@ -24,7 +24,7 @@ import Testing
         func state() throws(DLNError) -> EngineState { try inner.state() }
         func replicaCapacity(_ batch: Batch) -> Int { capacity }
         func snapshot() throws(DLNError) -> EngineSnapshot { try inner.snapshot() }
-        func restore(_ snapshot: EngineSnapshot) throws(DLNError) { try inner.restore(snapshot) }
+        func restore(_ snapshot: EngineSnapshot, replicas: [Int]?) throws(DLNError) { try inner.restore(snapshot, replicas: replicas) }
     }
 
     static func bits(_ v: [Double]) -> [UInt64] { v.map { $0.isNaN ? Double.nan.bitPattern : $0.bitPattern } }

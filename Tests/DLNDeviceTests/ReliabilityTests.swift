@@ -163,7 +163,7 @@ import Testing
         func state() throws(DLNError) -> EngineState { try inner.state() }
         func replicaCapacity(_ batch: Batch) -> Int { 1_000_000 }
         func snapshot() throws(DLNError) -> EngineSnapshot { try inner.snapshot() }
-        func restore(_ snapshot: EngineSnapshot) throws(DLNError) { try inner.restore(snapshot) }
+        func restore(_ snapshot: EngineSnapshot, replicas: [Int]?) throws(DLNError) { try inner.restore(snapshot, replicas: replicas) }
     }
 
     /// An allocation failure halves the slice until it fits; the numbers are those of one pass.
