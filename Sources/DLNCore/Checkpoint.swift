@@ -37,12 +37,7 @@ public enum Checkpoint {
 
         /// The configuration, parsed again (relative data paths against the original file's folder).
         public func configuration() throws(DLNError) -> Configuration {
-            var c = try Configuration.parse(yaml: configText, file: configPath,
-                                            baseDirectory: URL(fileURLWithPath: configPath).deletingLastPathComponent().path)
-            if c.name == "run" && !configText.contains("name:") {
-                c.name = URL(fileURLWithPath: configPath).deletingPathExtension().lastPathComponent
-            }
-            return c
+            try Configuration.load(text: configText, path: configPath)
         }
     }
 
@@ -104,9 +99,11 @@ public enum Checkpoint {
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
         data.append(json)
         for (_, values) in arrays {
-            values.withUnsafeBufferPointer { buf in
-                for v in buf { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
-            }
+            #if _endian(little)
+            values.withUnsafeBytes { data.append(contentsOf: $0) }
+            #else
+            for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+            #endif
         }
         try OutputFile.writeDurably(data, to: URL(fileURLWithPath: directory).appendingPathComponent(fileName).path)
     }

@@ -222,6 +222,11 @@ public struct Configuration: Sendable, Codable, Equatable {
 
     /// Reads and validates a configuration file; every problem is reported at once, with its key path.
     public static func load(path: String) throws(DLNError) -> Configuration {
+        try load(text: try text(path: path), path: path)
+    }
+
+    /// A configuration file's text, refused when it cannot be a configuration (missing, not UTF-8, TOML, empty).
+    public static func text(path: String) throws(DLNError) -> String {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw .badFile(path: path, reason: FileManager.default.fileExists(atPath: path) ? "cannot read the file" : "no such file")
         }
@@ -234,6 +239,12 @@ public struct Configuration: Sendable, Codable, Equatable {
         if text.split(whereSeparator: \.isNewline).allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty || $0.trimmingCharacters(in: .whitespaces).hasPrefix("#") }) {
             throw .invalidConfiguration(file: path, issues: [ConfigIssue("", "the file holds no configuration (it is empty or only comments); write {} to run every default")])
         }
+        return text
+    }
+
+    /// Parses a configuration file's text: relative data paths against its folder, the name from the file
+    /// name when the text gives none.
+    public static func load(text: String, path: String) throws(DLNError) -> Configuration {
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
         var config = try parse(yaml: text, file: path, baseDirectory: base)
         if config.name == "run" && !text.contains("name:") {

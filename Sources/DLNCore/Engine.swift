@@ -123,9 +123,6 @@ public struct EngineSnapshot: Sendable, Equatable {
         self.buffers = buffers
     }
 
-    /// The buffer named `name`.
-    public func buffer(_ name: String) -> Buffer? { buffers.first { $0.name == name } }
-
     /// Replaces the state of `replicas` by their state in `other` (a snapshot of the same batch).
     public mutating func replace(replicas list: [Int], from other: EngineSnapshot) {
         precondition(other.replicas == replicas && other.buffers.map(\.name) == buffers.map(\.name))

@@ -53,6 +53,9 @@ public struct RunResult: Sendable {
     public var frozenAt: [Double] = []
     /// The shard this result covers (nil: every replica).
     public var shard: Shard? = nil
+    /// Rollback states taken for the divergence check in this process, and the seconds they cost.
+    public var rollbackSnapshots = 0
+    public var rollbackSeconds = 0.0
     /// Gradient evaluations of all replicas.
     public var totalEvaluations: Double { evaluations.last?.reduce(0, +) ?? 0 }
 
@@ -197,6 +200,7 @@ final class SimulationRunner {
     /// When the checked state was taken, and what taking it cost (seconds).
     var checkedAt: UInt64 = 0
     var snapshotCost = 0.0
+    var snapshots = 0, snapshotSeconds = 0.0
 
     init(_ experiment: Experiment, engine: any Engine, options: RunOptions, resume: RunProgress?) {
         self.experiment = experiment
@@ -284,6 +288,8 @@ final class SimulationRunner {
         result.status = p.status
         result.frozenAt = p.frozenAt
         result.shard = options.shard
+        result.rollbackSnapshots = snapshots
+        result.rollbackSeconds = snapshotSeconds
         return result
     }
 
@@ -298,7 +304,7 @@ final class SimulationRunner {
 
     func runSlice(_ group: Experiment.Group, range: Range<Int>, restart: EngineSnapshot?) throws(DLNError) {
         let start = DispatchTime.now().uptimeNanoseconds
-        var secondsBefore = p.seconds
+        let secondsBefore = p.seconds
         func sliceSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
         let replicas = Double(range.count)
         let last = group.checkpoints.last ?? 0
@@ -381,7 +387,6 @@ final class SimulationRunner {
             }
         }
         p.seconds = secondsBefore + sliceSeconds()
-        secondsBefore = p.seconds
         if options.keepFinalState { p.sliceStates.append(try engine.state()) }
     }
 
@@ -426,6 +431,8 @@ final class SimulationRunner {
             checked = try engine.snapshot()
             checkedAt = DispatchTime.now().uptimeNanoseconds
             snapshotCost = Double(checkedAt - t0) / 1e9
+            snapshots += 1
+            snapshotSeconds += snapshotCost
         }
         return changed
     }
@@ -609,6 +616,7 @@ public enum RunOutput {
             "n": experiment.gridPoints.map(\.n),
             "steps": c.training.steps,
             "wall_seconds": result.seconds,
+            "rollback_snapshots": ["count": result.rollbackSnapshots, "seconds": result.rollbackSeconds],
             "replica_steps_per_second": result.replicaStepsPerSecond,
             "observables": result.names,
             "arrays": ["<observable>.npy": "[grid point, seed, checkpoint]", "steps.npy": "step of each checkpoint [grid point, checkpoint]",

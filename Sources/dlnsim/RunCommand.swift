@@ -67,11 +67,8 @@ struct Run: ParsableCommand {
                 outDir = folder
             } else {
                 let path = config!
-                guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-                    _ = try Configuration.load(path: path)  // the precise reason
-                    throw DLNError.badFile(path: path, reason: "cannot read the file")
-                }
-                let configuration = try Configuration.load(path: path)
+                let text = try Configuration.text(path: path)
+                let configuration = try Configuration.load(text: text, path: path)
                 if check {
                     _ = try shard.map { s throws(DLNError) in try Shard(parsing: s) }
                     print("\(path): valid: \(configuration.replicaCount) replicas (\(configuration.gridPoints) grid points × \(configuration.seeds) seeds)")

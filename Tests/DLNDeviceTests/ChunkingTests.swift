@@ -7,26 +7,6 @@ import Testing
 /// A batch larger than an engine's memory runs in slices, one after the other, with results identical to one
 /// pass: observables, integrator counters and final states, for gradient descent and gradient flow.
 @Suite(.serialized) struct ChunkingTests {
-    /// An engine that claims room for only `capacity` replicas.
-    final class Limited: Engine {
-        let inner: any Engine
-        let capacity: Int
-        init(_ inner: any Engine, capacity: Int) { self.inner = inner; self.capacity = capacity }
-        var deviceDescription: String { inner.deviceDescription }
-        func initialize(_ batch: Batch) throws(DLNError) {
-            #expect(batch.layout.replicas <= capacity, "a slice larger than the capacity")
-            try inner.initialize(batch)
-        }
-        func step(count: Int) throws(DLNError) { try inner.step(count: count) }
-        func advance(to time: Double) throws(DLNError) { try inner.advance(to: time) }
-        func flowCounters() throws(DLNError) -> FlowCounters { try inner.flowCounters() }
-        func observe() throws(DLNError) -> Observation { try inner.observe() }
-        func state() throws(DLNError) -> EngineState { try inner.state() }
-        func replicaCapacity(_ batch: Batch) -> Int { capacity }
-        func snapshot() throws(DLNError) -> EngineSnapshot { try inner.snapshot() }
-        func restore(_ snapshot: EngineSnapshot, replicas: [Int]?) throws(DLNError) { try inner.restore(snapshot, replicas: replicas) }
-    }
-
     static func bits(_ v: [Double]) -> [UInt64] { v.map { $0.isNaN ? Double.nan.bitPattern : $0.bitPattern } }
 
     @Test(arguments: TheoryTests.Side.allCases, ["gd", "flow"])
@@ -43,7 +23,9 @@ import Testing
         let experiment = try Experiment(try Configuration.parse(yaml: yaml))
         #expect(experiment.groups[0].batch.layout.replicas == 42)
         let a = try Simulation.run(experiment, on: whole, keepFinalState: true)
-        let b = try Simulation.run(experiment, on: Limited(part, capacity: 16), keepFinalState: true)
+        let limited = LimitedEngine(part, capacity: 16)
+        let b = try Simulation.run(experiment, on: limited, keepFinalState: true)
+        #expect(limited.largest <= 16, "a slice larger than the capacity")
         for (oa, ob) in zip(a.observations, b.observations) {
             for k in oa.values.indices { #expect(Self.bits(oa.values[k]) == Self.bits(ob.values[k]), "\(oa.names[k])") }
         }

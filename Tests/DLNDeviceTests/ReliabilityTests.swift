@@ -100,7 +100,7 @@ import Testing
         var saved: [RunProgress] = []
         options.checkpointInterval = 0
         options.writeCheckpoint = { p in saved.append(p) }
-        let sliced = ChunkingTests.Limited(b, capacity: 16)
+        let sliced = LimitedEngine(b, capacity: 16)
         _ = try Simulation.run(experiment, on: sliced, options: options)
         #expect(saved.count > 8)
         if update == "gd" { #expect(whole.status.contains(where: { $0 > 0 }), "some replicas diverge") }
@@ -114,7 +114,7 @@ import Testing
             let (_, progress) = try Checkpoint.read(from: directory)
             var plain = RunOptions()
             plain.keepFinalState = true
-            let resumed = try Simulation.run(experiment, on: ChunkingTests.Limited(c, capacity: 16), options: plain, resume: progress)
+            let resumed = try Simulation.run(experiment, on: LimitedEngine(c, capacity: 16), options: plain, resume: progress)
             for (oa, ob) in zip(whole.observations, resumed.observations) {
                 for k in oa.values.indices { #expect(Self.bits(oa.values[k]) == Self.bits(ob.values[k]), "checkpoint \(i): \(oa.names[k])") }
             }
@@ -145,34 +145,13 @@ import Testing
         #expect(whole.status == resumed.status)
     }
 
-    /// An engine that fails to allocate more than `limit` replicas although it claims room for all.
-    final class Fragile: Engine {
-        let inner: any Engine
-        let limit: Int
-        var refused = 0
-        init(_ inner: any Engine, limit: Int) { self.inner = inner; self.limit = limit }
-        var deviceDescription: String { inner.deviceDescription }
-        func initialize(_ batch: Batch) throws(DLNError) {
-            if batch.layout.replicas > limit { refused += 1; throw .outOfMemory("cannot hold \(batch.layout.replicas) replicas") }
-            try inner.initialize(batch)
-        }
-        func step(count: Int) throws(DLNError) { try inner.step(count: count) }
-        func advance(to time: Double) throws(DLNError) { try inner.advance(to: time) }
-        func flowCounters() throws(DLNError) -> FlowCounters { try inner.flowCounters() }
-        func observe() throws(DLNError) -> Observation { try inner.observe() }
-        func state() throws(DLNError) -> EngineState { try inner.state() }
-        func replicaCapacity(_ batch: Batch) -> Int { 1_000_000 }
-        func snapshot() throws(DLNError) -> EngineSnapshot { try inner.snapshot() }
-        func restore(_ snapshot: EngineSnapshot, replicas: [Int]?) throws(DLNError) { try inner.restore(snapshot, replicas: replicas) }
-    }
-
     /// An allocation failure halves the slice until it fits; the numbers are those of one pass.
     @Test(arguments: Side.allCases)
     func allocationFailureRetriesInSmallerSlices(side: Side) throws {
         guard let a = TheoryTests.engine(side), let b = TheoryTests.engine(side) else { return }
         let experiment = try Self.divergent()
         let whole = try Simulation.run(experiment, on: a)
-        let fragile = Fragile(b, limit: 16)
+        let fragile = LimitedEngine(b, capacity: 1_000_000, refuseAbove: 16)
         var notes: [String] = []
         var options = RunOptions()
         options.note = { notes.append($0) }

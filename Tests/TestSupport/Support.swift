@@ -78,3 +78,34 @@ public func makeBatch(d: Int, n: Int, replicas: Int, model: Parameterization = .
     c.training.flow = flow
     return try Experiment(c).batch
 }
+
+/// An engine around another that claims room for only `capacity` replicas and, to mimic an allocation
+/// failure, refuses batches of more than `refuseAbove` (counting the refusals).
+public final class LimitedEngine: Engine {
+    public let inner: any Engine
+    public let capacity: Int
+    public let refuseAbove: Int
+    public private(set) var refused = 0
+    /// The largest batch it was given.
+    public private(set) var largest = 0
+
+    public init(_ inner: any Engine, capacity: Int, refuseAbove: Int = .max) {
+        self.inner = inner
+        self.capacity = capacity
+        self.refuseAbove = refuseAbove
+    }
+    public var deviceDescription: String { inner.deviceDescription }
+    public func initialize(_ batch: Batch) throws(DLNError) {
+        if batch.layout.replicas > refuseAbove { refused += 1; throw .outOfMemory("cannot hold \(batch.layout.replicas) replicas") }
+        largest = max(largest, batch.layout.replicas)
+        try inner.initialize(batch)
+    }
+    public func step(count: Int) throws(DLNError) { try inner.step(count: count) }
+    public func advance(to time: Double) throws(DLNError) { try inner.advance(to: time) }
+    public func flowCounters() throws(DLNError) -> FlowCounters { try inner.flowCounters() }
+    public func observe() throws(DLNError) -> Observation { try inner.observe() }
+    public func state() throws(DLNError) -> EngineState { try inner.state() }
+    public func replicaCapacity(_ batch: Batch) -> Int { capacity }
+    public func snapshot() throws(DLNError) -> EngineSnapshot { try inner.snapshot() }
+    public func restore(_ snapshot: EngineSnapshot, replicas: [Int]?) throws(DLNError) { try inner.restore(snapshot, replicas: replicas) }
+}
