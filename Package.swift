@@ -22,7 +22,9 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "dlnsim", targets: ["dlnsim"]),
-        .library(name: "DLNCore", targets: ["DLNCore"]),
+        .library(name: "DLNRun", targets: ["DLNRun"]),
+        .library(name: "DLNModel", targets: ["DLNModel"]),
+        .library(name: "DLNTheory", targets: ["DLNTheory"]),
         .library(name: "DLNDevice", targets: ["DLNDevice"]),
         .library(name: "OpenCLKit", targets: ["OpenCLKit"]),
     ],
@@ -31,26 +33,36 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
+        // The OpenCL C API and its thin Swift binding.
         .systemLibrary(
             name: "COpenCL", path: "Sources/COpenCL",
             providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]),
         .target(name: "OpenCLKit", dependencies: ["COpenCL"]),
-        .target(name: "DLNCore", dependencies: ["Yams"], swiftSettings: hot),
+        // The model families and their CPU twins: the only target built with the hot-loop flags.
+        .target(name: "DLNModel", swiftSettings: hot),
+        // The theory solvers: pure functions of a problem, no engine.
+        .target(name: "DLNTheory", dependencies: ["DLNModel"]),
+        // The OpenCL engine: the kernels of Kernels/ behind the same Engine protocol.
         .target(
-            name: "DLNDevice", dependencies: ["DLNCore", "OpenCLKit"],
+            name: "DLNDevice", dependencies: ["DLNModel", "OpenCLKit"],
             exclude: ["Kernels/README.md"],
-            resources: [.embedInCode("Kernels")],
-            swiftSettings: hot),
+            resources: [.embedInCode("Kernels")]),
+        // The run: configuration, experiments, the runner, output files, figures and studies.
+        .target(name: "DLNRun", dependencies: ["DLNModel", "DLNTheory", "DLNDevice", "OpenCLKit", "Yams"]),
+        // The command-line tool: argument parsing and printing only.
         .executableTarget(
             name: "dlnsim",
             dependencies: [
-                "DLNCore", "DLNDevice", "OpenCLKit",
+                "DLNRun", "DLNModel", "DLNTheory", "DLNDevice", "OpenCLKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .target(name: "TestSupport", dependencies: ["DLNCore"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["DLNModel", "DLNRun", "DLNTheory"], path: "Tests/TestSupport"),
         .testTarget(name: "OpenCLKitTests", dependencies: ["OpenCLKit", "TestSupport"]),
-        .testTarget(name: "DLNCoreTests", dependencies: ["DLNCore", "TestSupport"]),
-        .testTarget(name: "DLNDeviceTests", dependencies: ["DLNDevice", "DLNCore", "OpenCLKit", "TestSupport"]),
-        .testTarget(name: "dlnsimTests", dependencies: ["dlnsim", "DLNCore", "TestSupport"]),
+        .testTarget(name: "DLNModelTests", dependencies: ["DLNModel", "DLNRun", "DLNTheory", "TestSupport"]),
+        .testTarget(name: "DLNRunTests", dependencies: ["DLNRun", "DLNModel", "DLNTheory", "TestSupport"]),
+        .testTarget(
+            name: "DLNDeviceTests",
+            dependencies: ["DLNDevice", "DLNModel", "DLNTheory", "DLNRun", "OpenCLKit", "TestSupport"]),
+        .testTarget(name: "dlnsimTests", dependencies: ["dlnsim", "DLNRun", "DLNModel", "DLNTheory", "TestSupport"]),
     ]
 )

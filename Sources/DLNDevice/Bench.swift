@@ -1,4 +1,4 @@
-import DLNCore
+import DLNModel
 import Dispatch
 import Foundation
 import OpenCLKit
@@ -36,22 +36,6 @@ public enum Bench {
             self.replicaStepsPerSecond = replicaStepsPerSecond; self.gflops = gflops; self.peakGflops = peakGflops
             self.speedupOverCPU = speedupOverCPU; self.failure = failure
         }
-    }
-
-    /// The batch of a benchmark: d × n Gaussian problem, B replicas, shared (S) or independent (I) data.
-    public static func batch(regime: String, replicas: Int, d: Int, n: Int, precision: Precision) throws(DLNError) -> Batch {
-        var c = Configuration()
-        c.problem.d = d
-        c.problem.n = n
-        c.problem.delta = nil
-        c.problem.sharing = regime == "I" ? .independent : .shared
-        c.grid.alpha = [0.1]
-        c.grid.learningRate = [0.01]
-        c.seeds = replicas
-        c.training.steps = 1
-        c.training.precision = precision
-        c.record.thresholds = []
-        return try Experiment(c).batch
     }
 
     /// Times `steps` steps (plus the observation that drains the queue) after a warm-up; best of `repetitions`.

@@ -1,4 +1,4 @@
-import DLNCore
+import DLNModel
 import OpenCLKit
 
 /// The gradient-flow integrator (update flow) and the log representation (multiplicative update in ρ) on an

@@ -1,4 +1,4 @@
-import DLNCore
+import DLNModel
 import OpenCLKit
 
 /// Which engine runs a batch: `auto`, `cpu`, `opencl` (first OpenCL device) or `opencl:P:D`.

@@ -1,4 +1,4 @@
-import DLNCore
+import DLNModel
 import Foundation
 import OpenCLKit
 import Synchronization

@@ -1,5 +1,7 @@
 import ArgumentParser
-import DLNCore
+import DLNModel
+import DLNRun
+import DLNTheory
 import DLNDevice
 import Foundation
 import OpenCLKit

@@ -1,4 +1,7 @@
 import Foundation
+import DLNModel
+import DLNRun
+import DLNTheory
 
 /// Progress on stderr: on a terminal one line rewritten in place; otherwise a plain line every 10% or 30 s;
 /// nothing when quiet. Shows the fraction done, replica-steps/s and the time left.

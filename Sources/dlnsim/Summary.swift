@@ -1,4 +1,6 @@
-import DLNCore
+import DLNModel
+import DLNRun
+import DLNTheory
 import Foundation
 
 /// The table printed after a run: per grid point, the final train loss and test error over its seeds.

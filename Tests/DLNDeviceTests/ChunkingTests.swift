@@ -1,4 +1,6 @@
-import DLNCore
+import DLNModel
+import DLNRun
+import DLNTheory
 import DLNDevice
 import Foundation
 import TestSupport

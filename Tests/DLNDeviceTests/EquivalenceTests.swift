@@ -1,5 +1,7 @@
 import TestSupport
-import DLNCore
+import DLNModel
+import DLNRun
+import DLNTheory
 import DLNDevice
 import OpenCLKit
 import Testing

@@ -1,4 +1,6 @@
-import DLNCore
+import DLNModel
+import DLNRun
+import DLNTheory
 import Foundation
 
 /// Distance in units in the last place between two floats (0 when bit-identical; NaNs compare by bits).

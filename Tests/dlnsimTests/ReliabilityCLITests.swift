@@ -1,4 +1,6 @@
-import DLNCore
+import DLNModel
+import DLNRun
+import DLNTheory
 import Foundation
 import TestSupport
 import Testing

@@ -1,0 +1,29 @@
+import Dispatch
+import Foundation
+
+/// Slots that concurrent workers fill at disjoint indices (each index is written by one worker only, so no lock).
+public final class SharedSlots<T>: @unchecked Sendable {  // disjoint writes, read after the workers finish
+    private let storage: UnsafeMutableBufferPointer<T?>
+    /// `count` empty slots.
+    public init(count: Int) {
+        storage = .allocate(capacity: count)
+        storage.initialize(repeating: nil)
+    }
+    deinit {
+        storage.baseAddress?.deinitialize(count: storage.count)
+        storage.deallocate()
+    }
+    /// Slot i.
+    public subscript(i: Int) -> T? {
+        get { storage[i] }
+        set { storage[i] = newValue }
+    }
+    /// Every slot, which must all be filled.
+    public var values: [T] { storage.map { $0! } }
+}
+
+/// Host facts.
+public enum System {
+    /// Number of online cores.
+    public static var coreCount: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
+}

@@ -1,0 +1,64 @@
+/// The names a configuration uses for the model, the update, the loss and the data: the vocabulary every
+/// layer shares (the run reads them from YAML, the engines and the theory act on them).
+
+/// How w is built from the layers (../shared/theory.md §1.1, §4).
+public enum Parameterization: String, Sendable, Codable, CaseIterable {
+    /// w = (u⊙u − v⊙v)/2 with u(0) = v(0) = α (w(0) = 0).
+    case pm
+    /// w = u⊙v with u(0) = α(1 + s·ξ), v(0) = α·s′·ξ′.
+    case uv
+    /// w = u₁⊙…⊙u_L (depth L ≥ 2), u_l(0) = α·c_l.
+    case deep
+}
+
+/// The parameter update.
+public enum UpdateRule: String, Sendable, Codable, CaseIterable {
+    /// Plain gradient descent with step η on every layer.
+    case gd
+    /// `pm` only: u ← u·exp(−η(g+λ)), v ← v·exp(η(g−λ)) (mirror descent; exact conservation laws).
+    case multiplicative
+    /// Gradient flow itself, by an adaptive Dormand–Prince 5(4) integrator with a step size per replica.
+    case flow
+}
+
+/// The loss normalisation (theory.md §1.2).
+public enum LossNormalization: String, Sendable, Codable, CaseIterable {
+    /// ℓ = (1/2n)‖Xw − y‖² (Pesme/Even; N_M).
+    case mean
+    /// ℓ = ½‖Xw − y‖² (the DMFT paper; N_D).
+    case sum
+}
+
+/// Variance of the design's entries.
+public enum DesignVariance: String, Sendable, Codable, CaseIterable {
+    /// x ~ N(0, I).
+    case one = "1"
+    /// x ~ N(0, I/d).
+    case inverseD = "1/d"
+}
+
+/// Values of the teacher on its support.
+public enum TeacherValues: String, Sendable, Codable, CaseIterable {
+    /// w*_i = 1.
+    case ones
+    /// w*_i = ±1 with equal probability.
+    case signs
+    /// w*_i ~ N(0, 1).
+    case gaussian
+}
+
+/// How the teacher's support is drawn.
+public enum TeacherSupport: String, Sendable, Codable, CaseIterable {
+    /// Each coordinate independently with probability ρ.
+    case bernoulli
+    /// Exactly round(ρ·d) coordinates, uniformly at random.
+    case exact
+}
+
+/// Whether replicas share one data set.
+public enum DataSharing: String, Sendable, Codable, CaseIterable {
+    /// One (X, y) for all replicas; they differ in α, λ, η and initialisation.
+    case shared
+    /// Each seed its own (X, y), drawn from its own data seed (paired across grid points).
+    case independent
+}

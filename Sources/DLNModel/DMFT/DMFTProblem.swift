@@ -1,0 +1,125 @@
+import Foundation
+
+/// Settings of the DMFT solver (`theory: dmft` in a run configuration; ../shared/theory.md §7.4).
+public struct DMFTSettings: Sendable, Codable, Equatable, Hashable {
+    /// The defaults of theory.md §7.4.
+    public init() {}
+    /// Monte-Carlo paths N of the parameter process (common random numbers, fixed across iterations).
+    public var paths: Int = 60_000
+    /// Paths N_r ≤ N that carry forward-mode tangents for the response function.
+    public var responsePaths: Int = 4_000
+    /// Damping d: C_r ← d·C_r + (1 − d)·C_r′.
+    public var damping: Double = 0.5
+    /// Stop when max|C_r′ − C_r| / max|C_r′| and max|R_r′ − R_r| are both below this.
+    public var tolerance: Double = 1e-4
+    /// Give up (and say so) after this many iterations.
+    public var maxIterations: Int = 100
+    /// Seed of the common random numbers.
+    public var seed: Int = 0
+}
+
+/// The discrete-time DMFT problem in the units of theory.md §7 (X_{μi} ~ N(0, 1/d), ℓ = ½‖Xw − y‖²).
+public struct DMFTProblem: Sendable, Hashable {
+    /// The parameter process of one coordinate.
+    public enum Process: String, Sendable, Hashable {
+        /// u_{k+1} = u_k(1 − η(g_k+λ)), v_{k+1} = v_k(1 + η(g_k−λ)), w = (u²−v²)/2, u₀ = v₀ = α.
+        case pm
+        /// Plain linear regression: w_{k+1} = w_k − η(g_k + λw_k), w₀ = 0 (the oracle of §7.4).
+        case linear
+    }
+    public var process: Process = .pm
+    /// δ = n/d.
+    public var delta: Double
+    /// Step η in DMFT units.
+    public var eta: Double
+    /// Weight decay λ in DMFT units (u̇ ∋ −λu).
+    public var lambda: Double = 0
+    /// Initial scale α (pm).
+    public var alpha: Double = 1
+    /// Label noise σ in DMFT units.
+    public var noise: Double = 0
+    /// Teacher density ρ (P(w* ≠ 0)).
+    public var density: Double = 0.1
+    /// Teacher values on the support.
+    public var values: TeacherValues = .ones
+    /// Gradient steps T; the grid has K = T + 1 points (steps 0…T).
+    public var steps: Int
+
+    /// A problem in DMFT units.
+    public init(process: Process = .pm, delta: Double, eta: Double, lambda: Double = 0, alpha: Double = 1, noise: Double = 0,
+                density: Double = 0.1, values: TeacherValues = .ones, steps: Int) {
+        self.process = process; self.delta = delta; self.eta = eta; self.lambda = lambda; self.alpha = alpha
+        self.noise = noise; self.density = density; self.values = values; self.steps = steps
+    }
+
+    /// Grid points K.
+    public var gridSize: Int { steps + 1 }
+    /// E[w*²].
+    public var secondMoment: Double { density }
+}
+
+/// The effective single-coordinate process, run for many paths: the CPU engine (`DMFTCPUPaths`) and the OpenCL
+/// engine (DLNDevice's `DeviceDMFTPaths`) conform and compute the same bits.
+///
+/// Paths p = 0…N−1 are laid out contiguously per grid point: Δ_k of path p at k·N + p. The response paths
+/// are the first N_r. Sums over paths are taken in chunks of `DMFTLayout.chunk` (forward) and
+/// `DMFTLayout.responseChunk` (tangents) paths, each in ascending p; the engine returns one partial sum per chunk
+/// and `DMFTSolver` adds the chunks in ascending order.
+public protocol DMFTPathEngine: AnyObject {
+    /// A one-line description of where the paths run.
+    var description: String { get }
+    /// Runs every path under the noise factor `factor` (ξ_k = Σ_j factor[k·rank + j]·Z_j) and the memory kernel
+    /// `memory` (R_r, K×K); returns the chunk partials of Σ_p Δ_kΔ_k′ (`[chunk][k][k′]`) and of Σ_p ∂Δ_k/∂h_s
+    /// (`[chunk][k][s]`, zero for s ≥ k).
+    func iterate(factor: [Double], rank: Int, memory: [Double]) throws(DLNError) -> (correlation: [Double], response: [Double])
+    /// Δ of every path after the last `iterate` (K×N, `[k][p]`).
+    func deviations() throws(DLNError) -> [Double]
+}
+
+/// The fixed layout of the path arrays and of the chunked sums.
+public enum DMFTLayout {
+    /// Paths per chunk of the forward sums.
+    public static let chunk = 256
+    /// Response paths per chunk of the tangent sums.
+    public static let responseChunk = 32
+
+    /// The teacher's value on path p: exactly ⌊(p+1)ρ⌋ − ⌊pρ⌋ on the support (stratified: every prefix of the
+    /// paths holds the fraction ρ), the value drawn from `values`.
+    public static func teacher(path p: Int, density: Double, values: TeacherValues, rng: CounterRNG) -> Double {
+        let on = (Double(p + 1) * density).rounded(.down) - (Double(p) * density).rounded(.down) >= 1
+        guard on else { return 0 }
+        switch values {
+        case .ones: return 1
+        case .signs: return rng.uniform(stream: 11, index: UInt64(p)) < 0.5 ? -1 : 1
+        case .gaussian: return rng.gaussian(stream: 11, index: UInt64(p))
+        }
+    }
+
+    /// Common random numbers Z (K×N, `[j][p]`), standard Gaussian.
+    public static func noise(gridSize K: Int, paths N: Int, seed: Int) -> [Double] {
+        let rng = CounterRNG(seed: UInt64(seed))
+        var z = [Double](repeating: 0, count: K * N)
+        z.withUnsafeMutableBufferPointer { buf in
+            let out = UnsafeSendablePointer(buf.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: K) { j in
+                for p in 0..<N { out.pointer[j * N + p] = rng.gaussian(stream: 10, index: UInt64(j * N + p)) }
+            }
+        }
+        return z
+    }
+
+    /// Bytes the solver holds for K grid points and N paths (N_r response paths): the K×K matrices, Z and Δ
+    /// (K×N each), the response paths' histories, and the chunk partials.
+    public static func memoryNeeded(gridSize K: Int, paths N: Int, responsePaths Nr: Int) -> Double {
+        let k = Double(K), n = Double(N)
+        let chunks = (n / Double(chunk)).rounded(.up) + (Double(Nr) / Double(responseChunk)).rounded(.up)
+        return 8 * (12 * k * k + 2 * k * n + 3 * k * Double(Nr) + chunks * k * k + 4 * k * k)
+    }
+}
+
+/// A pointer that concurrent workers write at disjoint indices.
+public struct UnsafeSendablePointer<T>: @unchecked Sendable {  // disjoint writes only
+    public let pointer: UnsafeMutablePointer<T>
+    public init(_ p: UnsafeMutablePointer<T>) { pointer = p }
+}
+

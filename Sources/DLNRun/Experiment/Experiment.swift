@@ -1,0 +1,380 @@
+import Foundation
+import DLNModel
+import DLNTheory
+
+/// Turns a validated configuration into batches: generates or loads the data, draws the initialisations,
+/// and fixes the checkpoint schedule. Deterministic: the same configuration gives the same batches on every
+/// machine. Grid points that share the data and the model's shape (they differ in α, λ, η only) run as one
+/// batch; each other combination of the grid's axes is a batch of its own.
+public struct Experiment: Sendable {
+    /// The configuration this experiment realises.
+    public let configuration: Configuration
+    /// Every grid point, in output order (axes nested in the order of `GridPoint`'s fields, α outermost).
+    public let gridPoints: [GridPoint]
+    /// The seeds (each grid point runs one replica per seed).
+    public let seeds: [Int]
+    /// The batches, with the grid points each holds.
+    public let groups: [Group]
+    /// `steps[g][c]`: the step of checkpoint c of grid point g.
+    public let steps: [[Int]]
+
+    /// One grid point's values.
+    public struct GridPoint: Sendable, Hashable {
+        public let alpha: Double
+        public let weightDecay: Double
+        public let learningRate: Double
+        public let d: Int
+        public let n: Int
+        public let noise: Double
+        public let density: Double
+        public let depth: Int
+        public let parameterization: Parameterization
+        public let update: UpdateRule
+        /// λ_u = 2·factor·λ.
+        public let lambdaU: Double
+    }
+
+    /// A batch and the grid points (indices into `gridPoints`) whose replicas it holds, point-major, seed-minor.
+    public struct Group: Sendable {
+        public let batch: Batch
+        public let points: [Int]
+        /// The steps of its checkpoints (ascending; the same count for every group); −1 for update flow.
+        public let checkpoints: [Int]
+        /// Update flow: the times of its checkpoints (nil for the fixed-step updates).
+        public let flowTimes: [Double]?
+
+        /// Units of work for progress reports: replica-steps, or for update flow 100 per replica and checkpoint.
+        public var work: Double {
+            let B = Double(batch.layout.replicas)
+            if let times = flowTimes { return B * 100 * Double(times.count) }
+            return B * Double(checkpoints.last ?? 0)
+        }
+    }
+
+    /// A column of grid.csv and stats.csv.
+    public struct GridColumn: Sendable {
+        public let name: String
+        public let value: @Sendable (GridPoint) -> String
+    }
+
+    /// The grid's columns, for the tables.
+    public var gridColumns: [GridColumn] {
+        [GridColumn(name: "alpha") { "\($0.alpha)" }, GridColumn(name: "weight_decay") { "\($0.weightDecay)" },
+         GridColumn(name: "learning_rate") { "\($0.learningRate)" }, GridColumn(name: "lambda_u") { "\($0.lambdaU)" },
+         GridColumn(name: "d") { "\($0.d)" }, GridColumn(name: "n") { "\($0.n)" },
+         GridColumn(name: "delta") { "\(Double($0.n) / Double($0.d))" }, GridColumn(name: "noise") { "\($0.noise)" },
+         GridColumn(name: "density") { "\($0.density)" }, GridColumn(name: "depth") { "\($0.depth)" },
+         GridColumn(name: "parameterization") { $0.parameterization.rawValue }, GridColumn(name: "update") { $0.update.rawValue }]
+    }
+
+    /// Checkpoints per grid point.
+    public var checkpointCount: Int { groups.first?.checkpoints.count ?? 0 }
+    /// Total replicas over all batches.
+    public var replicaCount: Int { gridPoints.count * seeds.count }
+    /// `times[g][c]`: gradient-flow time of each checkpoint (steps·η for the fixed-step updates).
+    public var times: [[Double]] {
+        var out = steps.enumerated().map { g, s in s.map { Double($0) * gridPoints[g].learningRate } }
+        for group in groups { if let t = group.flowTimes { for g in group.points { out[g] = t } } }
+        return out
+    }
+    /// True when some grid point runs update flow.
+    public var hasFlow: Bool { groups.contains { $0.flowTimes != nil } }
+    /// The first (or only) batch.
+    public var batch: Batch { groups[0].batch }
+    /// Steps of the first batch's checkpoints.
+    public var checkpoints: [Int] { groups[0].checkpoints }
+    /// Replica-steps of the whole run.
+    public var totalReplicaSteps: Double {
+        groups.reduce(0) { $0 + ($1.flowTimes == nil ? Double($1.checkpoints.last ?? 0) * Double($1.batch.layout.replicas) : 0) }
+    }
+    /// Units of work of the whole run (progress reports).
+    public var totalWork: Double { groups.reduce(0) { $0 + $1.work } }
+
+    static func gridPoints(_ c: Configuration) -> [GridPoint] {
+        let p = c.problem
+        var out: [GridPoint] = []
+        for a in c.grid.alpha {
+            for l in c.grid.weightDecay {
+                for e in c.grid.learningRate {
+                    for d in c.grid.d ?? [p.d] {
+                        for delta in c.grid.delta ?? [p.delta ?? -1] {
+                            for noise in c.grid.noise ?? [p.noise] {
+                                for density in c.grid.density ?? [p.teacherDensity] {
+                                    for depth in c.grid.depth ?? [c.model.depth] {
+                                        for model in c.grid.parameterization ?? [c.model.parameterization] {
+                                            for update in c.grid.update ?? [c.training.update] {
+                                                let n = delta > 0 ? max(1, Int((delta * Double(d)).rounded())) : p.n
+                                                out.append(GridPoint(alpha: a, weightDecay: l, learningRate: e, d: d, n: n, noise: noise,
+                                                                     density: density, depth: model == .deep ? depth : 2,
+                                                                     parameterization: model, update: update,
+                                                                     lambdaU: 2 * c.training.decayFactor * l))
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// What makes two grid points need different batches.
+    struct GroupKey: Hashable {
+        let d: Int, n: Int, noise: Double, density: Double, depth: Int
+        let parameterization: Parameterization, update: UpdateRule
+        let eta: Double?  // only with a horizon in t: each η runs its own number of steps
+    }
+
+    /// Builds the experiment (reads user files if the configuration names them).
+    public init(_ c: Configuration) throws(DLNError) {
+        configuration = c
+        // User data fix d and n: read (and check) the files first, so that the grid lists their shape.
+        var user: UserData? = nil
+        if let files = c.problem.files { user = try UserData.load(files, configuration: c) }
+        var shaped = c
+        if let user { (shaped.problem.d, shaped.problem.n) = (user.d, user.n) }
+        let points = Self.gridPoints(shaped)
+        gridPoints = points
+        seeds = (0..<c.seeds).map { c.seedOffset + $0 }
+        var order: [GroupKey] = []
+        var members: [GroupKey: [Int]] = [:]
+        for (g, p) in points.enumerated() {
+            let key = GroupKey(d: p.d, n: p.n, noise: p.noise, density: p.density, depth: p.depth,
+                               parameterization: p.parameterization, update: p.update,
+                               eta: c.training.horizon == nil || p.update == .flow ? nil : p.learningRate)
+            if members[key] == nil { order.append(key) }
+            members[key, default: []].append(g)
+        }
+        // The checkpoint schedule: in steps, or in time t (then per learning rate).
+        let count = c.record.checkpoints
+        var groups: [Group] = []
+        var steps = [[Int]](repeating: [], count: points.count)
+        for key in order {
+            let indices = members[key]!
+            let schedule: [Int]
+            var flowTimes: [Double]? = nil
+            if key.update == .flow, let horizon = c.training.horizon {
+                let first = min(c.record.start ?? c.grid.learningRate.max()!, horizon)
+                flowTimes = Self.timeSchedule(horizon: horizon, first: first, count: count, linear: c.record.linear)
+                schedule = [Int](repeating: -1, count: flowTimes!.count)
+            } else if let horizon = c.training.horizon {
+                let etaMax = c.grid.learningRate.max()!
+                let first = min(max(etaMax, c.record.start ?? etaMax), horizon)
+                let times = Self.timeSchedule(horizon: horizon, first: first, count: count, linear: c.record.linear)
+                schedule = times.map { Int(($0 / key.eta!).rounded()) }
+            } else {
+                schedule = Self.schedule(steps: c.training.steps, count: count, explicit: c.record.steps,
+                                         start: Int((c.record.start ?? 1).rounded()), linear: c.record.linear)
+            }
+            for g in indices { steps[g] = schedule }
+            let batch = try Self.batch(c, points: indices.map { ($0, points[$0]) }, seeds: seeds, user: user)
+            groups.append(Group(batch: batch, points: indices, checkpoints: schedule, flowTimes: flowTimes))
+        }
+        self.groups = groups
+        self.steps = steps
+    }
+
+    /// User data read from .npy files, shared by every grid point.
+    struct UserData {
+        let dataset: Dataset
+        let initial: (u: [Double], v: [Double])?
+        let d: Int, n: Int
+
+        static func load(_ files: Configuration.DataFiles, configuration c: Configuration) throws(DLNError) -> UserData {
+            let precision = c.training.precision
+            let x = try NPY.read(path: files.x)
+            guard x.shape.count == 2 else { throw .badFile(path: files.x, reason: "X must be a 2-D array (n, d), got shape \(x.shape)") }
+            let n = x.shape[0], d = x.shape[1]
+            guard n >= 1, d >= 1 else { throw .badFile(path: files.x, reason: "X has an empty dimension, shape \(x.shape)") }
+            let y = try NPY.read(path: files.y)
+            guard y.values.count == n, y.shape.count == 1 || (y.shape.count == 2 && y.shape[1] == 1) else {
+                throw .badFile(path: files.y, reason: "y must have shape (\(n),) to match X of shape (\(n), \(d)), got \(y.shape)")
+            }
+            var wStar: [Double]? = nil
+            if let path = files.wStar {
+                let w = try NPY.read(path: path)
+                guard w.values.count == d, w.shape.count == 1 else {
+                    throw .badFile(path: path, reason: "w_star must have shape (\(d),) to match X of shape (\(n), \(d)), got \(w.shape)")
+                }
+                wStar = w.values
+            }
+            for (path, label, array) in [(files.x, "X", x.values), (files.y, "y", y.values), (files.wStar ?? "", "w_star", wStar ?? [])] {
+                if let k = array.firstIndex(where: { !$0.isFinite }) {
+                    throw .badFile(path: path, reason: "\(label) holds a non-finite value (\(array[k])) at " + (label == "X" ? "row \(k / d), column \(k % d)" : "index \(k)") + " (0-based)")
+                }
+            }
+            var test: (x: RealArray, y: RealArray)? = nil
+            if let xtPath = files.xTest, let ytPath = files.yTest {
+                let xt = try NPY.read(path: xtPath), yt = try NPY.read(path: ytPath)
+                guard xt.shape.count == 2, xt.shape[1] == d, xt.shape[0] >= 1 else {
+                    throw .badFile(path: xtPath, reason: "X_test must have shape (n_test, \(d)) to match X of shape (\(n), \(d)), got \(xt.shape)")
+                }
+                guard yt.values.count == xt.shape[0], yt.shape.count == 1 || (yt.shape.count == 2 && yt.shape[1] == 1) else {
+                    throw .badFile(path: ytPath, reason: "y_test must have shape (\(xt.shape[0]),) to match X_test, got \(yt.shape)")
+                }
+                if let k = xt.values.firstIndex(where: { !$0.isFinite }) { throw .badFile(path: xtPath, reason: "X_test holds a non-finite value (\(xt.values[k])) at row \(k / d), column \(k % d) (0-based)") }
+                if let k = yt.values.firstIndex(where: { !$0.isFinite }) { throw .badFile(path: ytPath, reason: "y_test holds a non-finite value (\(yt.values[k])) at index \(k) (0-based)") }
+                test = (RealArray(xt.values, precision: precision), RealArray(yt.values, precision: precision))
+            }
+            var initial: (u: [Double], v: [Double])? = nil
+            if files.u0 != nil || files.v0 != nil {
+                guard c.model.parameterization != .deep, c.grid.parameterization == nil, let u0p = files.u0, let v0p = files.v0 else {
+                    throw .invalidProblem("problem.files: u0 and v0 must be given together, for parameterization pm or uv")
+                }
+                let u0 = try NPY.read(path: u0p), v0 = try NPY.read(path: v0p)
+                for (p, a) in [(u0p, u0), (v0p, v0)] where a.values.count != d || a.shape.count != 1 || a.values.contains(where: { !$0.isFinite }) {
+                    throw .badFile(path: p, reason: "an initial layer must have shape (\(d),) with finite values, got shape \(a.shape)")
+                }
+                if c.grid.alpha.count > 1 {
+                    throw .invalidProblem("grid.alpha: u0 and v0 from files fix the initialisation: list one alpha (it only labels the run)")
+                }
+                initial = (u0.values, v0.values)
+            }
+            let dataset = Dataset(x: RealArray(x.values, precision: precision), y: RealArray(y.values, precision: precision), wStar: wStar, test: test)
+            return UserData(dataset: dataset, initial: initial, d: d, n: n)
+        }
+    }
+
+    /// The batch of grid points that share data and shape: replicas point-major, seed-minor.
+    static func batch(_ c: Configuration, points: [(index: Int, point: GridPoint)], seeds: [Int], user: UserData?) throws(DLNError) -> Batch {
+        let precision = c.training.precision
+        let first = points[0].point
+        let d = user?.d ?? first.d, n = user?.n ?? first.n
+        var problem = c.problem
+        problem.noise = first.noise
+        problem.teacherDensity = first.density
+        let shared = user != nil || c.problem.sharing == .shared
+        let datasets: [Dataset]
+        if let user {
+            datasets = [user.dataset]
+        } else {
+            let dataSeeds = shared ? [c.problem.dataSeed] : seeds.map { c.problem.dataSeed + $0 }
+            let slots = SharedSlots<Dataset>(count: dataSeeds.count)
+            let frozen = problem
+            DispatchQueue.concurrentPerform(iterations: dataSeeds.count) { k in
+                slots[k] = Self.synthetic(seed: dataSeeds[k], d: d, n: n, problem: frozen, precision: precision)
+            }
+            datasets = slots.values
+        }
+        let layers = first.parameterization == .deep ? first.depth : 2
+        var replicas: [Replica] = []
+        var initial = [[Double]](repeating: [], count: layers)
+        let representation = c.training.representation ?? (first.update == .flow && first.parameterization != .deep ? .log : .layers)
+        let wantsLog = representation == .log && first.parameterization != .deep
+        var logMag = [[Double]](repeating: [], count: 2), logSign = [[Double]](repeating: [], count: 2)
+        for (index, point) in points {
+            for (s, seed) in seeds.enumerated() {
+                replicas.append(Replica(gridPoint: index, seed: seed, dataset: shared ? 0 : s, alpha: point.alpha,
+                                        lambda: point.weightDecay, lambdaU: point.lambdaU, eta: point.learningRate))
+                let a = point.alpha
+                let rng = CounterRNG(seed: UInt64(seed))
+                switch first.parameterization {
+                case .pm, .uv:
+                    // u₀ = α·f_u, v₀ = α·f_v (user files: absolute values, α = 1 here).
+                    let scale = user?.initial == nil ? a : 1
+                    let fu: [Double], fv: [Double]
+                    if let f = user?.initial { (fu, fv) = (f.u, f.v) } else if first.parameterization == .pm {
+                        (fu, fv) = ([Double](repeating: 1, count: d), [Double](repeating: 1, count: d))
+                    } else {
+                        fu = (0..<d).map { j in
+                            c.model.uNoise == 0 ? 1 : 1 + c.model.uNoise * rng.gaussian(stream: RandomStream.initU.rawValue, index: UInt64(j))
+                        }
+                        fv = (0..<d).map { j in
+                            c.model.vNoise == 0 ? 0 : c.model.vNoise * rng.gaussian(stream: RandomStream.initV.rawValue, index: UInt64(j))
+                        }
+                    }
+                    initial[0] += fu.map { scale * $0 }
+                    initial[1] += fv.map { scale * $0 }
+                    if wantsLog {
+                        for (l, f) in [fu, fv].enumerated() {
+                            logMag[l] += f.map { Foundation.log(scale) + Foundation.log(abs($0)) }
+                            logSign[l] += f.map { $0 < 0 ? -1 : 1 }
+                        }
+                    }
+                case .deep:
+                    for l in 0..<layers { initial[l] += [Double](repeating: a * (c.model.layerScales?[l] ?? 1), count: d) }
+                }
+            }
+        }
+        return try Batch(parameterization: first.parameterization, update: first.update, loss: c.training.loss,
+                         precision: precision, dimension: d, samples: n, datasets: datasets, replicas: replicas,
+                         initialLayers: initial.map { RealArray($0, precision: precision) },
+                         observables: ObservableSet(thresholds: c.record.thresholds),
+                         designVariance: user != nil ? nil : (c.problem.designVariance == .one ? 1 : 1 / Double(d)),
+                         representation: representation, flow: c.training.flow,
+                         logInitial: wantsLog ? LogLayers(magnitude: logMag, sign: logSign) : nil)
+    }
+
+    /// Times 0, then `count` log-spaced times from `first` to `horizon`, plus `linear` evenly spaced ones, sorted.
+    public static func timeSchedule(horizon: Double, first: Double, count: Int, linear: Int = 0) -> [Double] {
+        var out: [Double] = [0]
+        if count == 1 {
+            out.append(horizon)
+        } else {
+            let lo = log(first), hi = log(horizon)
+            for k in 0..<count { out.append(exp(lo + (hi - lo) * Double(k) / Double(count - 1))) }
+            out[out.count - 1] = horizon
+        }
+        for k in stride(from: 1, through: linear, by: 1) { out.append(horizon * Double(k) / Double(linear)) }
+        return Array(Set(out)).sorted()
+    }
+
+    /// A synthetic Gaussian data set (theory.md §1.4): X with iid N(0, 1) or N(0, 1/d) entries, a teacher with
+    /// Bernoulli(ρ) (or exactly ρd) support, y = Xw* + σε. X is rounded to the run's precision before y is
+    /// formed, so y is exactly the teacher's labels on the stored X (plus noise).
+    public static func synthetic(seed: Int, d: Int, n: Int, problem p: Configuration.Problem, precision: Precision) -> Dataset {
+        let rng = CounterRNG(seed: UInt64(seed))
+        let scale = p.designVariance == .one ? 1.0 : 1.0 / Double(d).squareRoot()
+        let x: [Double] = (0..<(n * d)).map { k in
+            let v = scale * rng.gaussian(stream: RandomStream.design.rawValue, index: UInt64(k))
+            return precision == .float32 ? Double(Float(v)) : v
+        }
+        var support = [Bool](repeating: false, count: d)
+        switch p.teacherSupport {
+        case .bernoulli:
+            for j in 0..<d { support[j] = rng.uniform(stream: RandomStream.teacherSupport.rawValue, index: UInt64(j)) < p.teacherDensity }
+        case .exact:
+            let k = Int((p.teacherDensity * Double(d)).rounded())
+            let order = (0..<d).sorted {
+                rng.uniform(stream: RandomStream.teacherSupport.rawValue, index: UInt64($0))
+                    < rng.uniform(stream: RandomStream.teacherSupport.rawValue, index: UInt64($1))
+            }
+            for j in order.prefix(k) { support[j] = true }
+        }
+        let wStar: [Double] = (0..<d).map { j in
+            guard support[j] else { return 0 }
+            switch p.teacherValues {
+            case .ones: return 1
+            case .signs: return rng.uniform(stream: RandomStream.teacherValue.rawValue, index: UInt64(j)) < 0.5 ? -1 : 1
+            case .gaussian: return rng.gaussian(stream: RandomStream.teacherValue.rawValue, index: UInt64(j))
+            }
+        }
+        let active = (0..<d).filter { support[$0] }
+        let y: [Double] = (0..<n).map { i in
+            var s = 0.0
+            for j in active { s += x[i * d + j] * wStar[j] }
+            if p.noise > 0 { s += p.noise * rng.gaussian(stream: RandomStream.labelNoise.rawValue, index: UInt64(i)) }
+            return s
+        }
+        return Dataset(x: RealArray(x, precision: precision), y: RealArray(y, precision: precision), wStar: wStar)
+    }
+
+    /// Step 0, then `count` log-spaced steps from 1 to `steps` (deduplicated), or the explicit steps; always
+    /// ends at `steps`.
+    /// `start` moves the first log-spaced step; `linear` adds that many evenly spaced steps.
+    public static func schedule(steps: Int, count: Int, explicit: [Int]?, start: Int = 1, linear: Int = 0) -> [Int] {
+        var set: Set<Int> = [0, steps]
+        if let explicit { set.formUnion(explicit) } else if steps >= 1 {
+            let bottom = log(Double(max(1, min(start, steps)))), top = log(Double(steps))
+            for k in 0..<count {
+                let f = count == 1 ? 1.0 : Double(k) / Double(count - 1)
+                set.insert(min(steps, max(1, Int(exp(bottom + (top - bottom) * f).rounded()))))
+            }
+        }
+        for k in stride(from: 1, through: linear, by: 1) { set.insert(Int((Double(steps) * Double(k) / Double(linear)).rounded())) }
+        return set.sorted()
+    }
+}

@@ -1,0 +1,178 @@
+import Foundation
+import DLNModel
+import DLNTheory
+
+/// Writes a run's output folder: arrays NumPy loads directly, a grid table and a manifest.
+public enum RunOutput {
+    /// Values of one observable as [grid point, seed, checkpoint], flattened.
+    public static func array(_ result: RunResult, observable k: Int, gridPoints G: Int, seeds S: Int) -> [Double] {
+        let C = result.checkpoints.count
+        var out = [Double](repeating: 0, count: G * S * C)
+        for g in 0..<G {
+            for s in 0..<S {
+                for c in 0..<C { out[(g * S + s) * C + c] = result.observations[c].values[k][g * S + s] }
+            }
+        }
+        return out
+    }
+
+    /// weights.npy [grid point, seed, d] and layers.npy [grid point, seed, layer, d] when every grid point has
+    /// the same d and depth; otherwise one weights_<point>.npy [seed, d] and layers_<point>.npy per grid point.
+    static func writeWeights(_ states: [EngineState], experiment: Experiment, path: (String) -> String) throws(DLNError) {
+        let S = experiment.seeds.count, G = experiment.gridPoints.count
+        var perPoint: [(w: [Double], layers: [[Double]], d: Int)?] = Array(repeating: nil, count: G)
+        for (group, state) in zip(experiment.groups, states) {
+            let d = group.batch.layout.dimension
+            let w = state.weights.doubles, ls = state.layers.map(\.doubles)
+            for (local, g) in group.points.enumerated() {
+                let range = (local * S * d)..<((local + 1) * S * d)
+                perPoint[g] = (Array(w[range]), ls.map { Array($0[range]) }, d)
+            }
+        }
+        let all = perPoint.compactMap { $0 }
+        let uniform = Set(all.map(\.d)).count == 1 && Set(all.map(\.layers.count)).count == 1
+        if uniform, let first = all.first {
+            let d = first.d, L = first.layers.count
+            try NPY.write(all.flatMap(\.w), shape: [G, S, d], dtype: .float64, to: path("weights.npy"))
+            var layers: [Double] = []
+            for p in all { for s in 0..<S { for l in 0..<L { layers += p.layers[l][(s * d)..<((s + 1) * d)] } } }
+            try NPY.write(layers, shape: [G, S, L, d], dtype: .float64, to: path("layers.npy"))
+        } else {
+            for (g, p) in all.enumerated() {
+                try NPY.write(p.w, shape: [S, p.d], dtype: .float64, to: path("weights_\(g).npy"))
+                var layers: [Double] = []
+                for s in 0..<S { for l in 0..<p.layers.count { layers += p.layers[l][(s * p.d)..<((s + 1) * p.d)] } }
+                try NPY.write(layers, shape: [S, p.layers.count, p.d], dtype: .float64, to: path("layers_\(g).npy"))
+            }
+        }
+    }
+
+    /// The file that marks a folder as a dlnsim output (so that a rerun may overwrite it).
+    public static let marker = ".dlnsim-output"
+
+    static func writeMarker(_ directory: String) throws(DLNError) {
+        try OutputFile.write(text: "dlnsim \(DLNSim.version) output folder\n", to: URL(fileURLWithPath: directory).appendingPathComponent(marker).path)
+    }
+
+    /// Refuses a folder that exists, is not empty and is not a dlnsim output, unless `force`.
+    public static func checkOverwrite(_ directory: String, force: Bool) throws(DLNError) {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: directory, isDirectory: &isDirectory) else { return }
+        guard isDirectory.boolValue else { throw .outputFailure(path: directory, reason: "exists and is not a folder") }
+        let entries = (try? fm.contentsOfDirectory(atPath: directory)) ?? []
+        if entries.isEmpty || entries.contains(marker) || force { return }
+        throw .outputFailure(path: directory, reason: "the folder exists and is not a dlnsim output (\(entries.count) entries); choose another --out or pass --force")
+    }
+
+    /// Creates the output folder and checks that a file can be written there, before any work is done.
+    public static func prepare(_ directory: String) throws(DLNError) {
+        // mkdir -p with the system's reason on failure (Foundation's messages do not say why).
+        var path = ""
+        for part in directory.split(separator: "/", omittingEmptySubsequences: false) {
+            path += (path.isEmpty && part.isEmpty) ? "/" : (path.isEmpty || path == "/" ? "" : "/") + part
+            if part.isEmpty { continue }
+            if mkdir(path, 0o755) != 0 && errno != EEXIST {
+                throw .outputFailure(path: directory, reason: "cannot create \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw .outputFailure(path: directory, reason: "exists and is not a folder")
+        }
+        let probe = URL(fileURLWithPath: directory).appendingPathComponent(".dlnsim-write-test").path
+        let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else {
+            throw .outputFailure(path: directory, reason: "the output folder is not writable: \(String(cString: strerror(errno)))")
+        }
+        close(fd)
+        unlink(probe)
+        try writeMarker(directory)
+    }
+
+    /// Writes one `<observable>.npy` [grid point, seed, checkpoint] per observable, `steps.npy` [checkpoint], `times.npy`
+    /// [grid point, checkpoint] (t = step·η), `grid.csv` and `manifest.json` into `directory`.
+    public static func write(_ result: RunResult, experiment: Experiment, to directory: String,
+                             state: EngineState? = nil) throws(DLNError) {
+        let c = experiment.configuration
+        try prepare(directory)
+        func path(_ name: String) -> String { URL(fileURLWithPath: directory).appendingPathComponent(name).path }
+        let points = experiment.gridPoints
+        let G = points.count, S = c.seeds, C = result.checkpoints.count
+        try writeMarker(directory)
+        for (k, name) in result.names.enumerated() {
+            try NPY.write(array(result, observable: k, gridPoints: G, seeds: S), shape: [G, S, C], dtype: .float64, to: path("\(name).npy"))
+        }
+        try NPY.write(result.steps.flatMap { $0.map(Double.init) }, shape: [G, C], dtype: .int64, to: path("steps.npy"))
+        try NPY.write(experiment.times.flatMap { $0 }, shape: [G, C], dtype: .float64, to: path("times.npy"))
+        var flowInfo: [String: Any] = [:]
+        if experiment.hasFlow && !result.evaluations.isEmpty {
+            func perReplica(_ v: [[Double]]) -> [Double] {
+                var out = [Double](repeating: 0, count: G * S * C)
+                for b in 0..<(G * S) { for k in 0..<C { out[b * C + k] = v[k][b] } }
+                return out
+            }
+            try NPY.write(perReplica(result.evaluations), shape: [G, S, C], dtype: .int64, to: path("evaluations.npy"))
+            try NPY.write(perReplica(result.rejected), shape: [G, S, C], dtype: .int64, to: path("rejected.npy"))
+            let f = c.training.flow
+            flowInfo = ["method": "Dormand–Prince 5(4), PI step control, one step size per replica",
+                        "rtol": f.rtol, "atol": f.atol, "gradient_evaluations": result.totalEvaluations,
+                        "rejected_steps": result.rejected.last?.reduce(0, +) ?? 0]
+        }
+        let status = result.status.isEmpty ? [Int](repeating: 0, count: G * S) : result.status
+        try NPY.write(status.map(Double.init), shape: [G, S], dtype: .int32, to: path("status.npy"))
+        let frozen: [[String: Any]] = status.enumerated().compactMap { b, st in
+            st <= 0 ? nil : ["grid_point": b / S, "seed": experiment.seeds[b % S], "time": result.frozenAt.isEmpty ? Double.nan : result.frozenAt[b],
+                             "status": st, "reason": FlowCounters.reason(st)]
+        }
+        let columns = experiment.gridColumns
+        var csv = "point," + columns.map(\.name).joined(separator: ",") + "\n"
+        for (g, p) in points.enumerated() { csv += "\(g)," + columns.map { $0.value(p) }.joined(separator: ",") + "\n" }
+        try OutputFile.write(text: csv, to: path("grid.csv"))
+        if let states = result.finalStates { try writeWeights(states, experiment: experiment, path: path) }
+        let stats = RunStatistics(result, gridPoints: G, seeds: S)
+        try OutputFile.write(text: stats.csv(experiment: experiment, checkpoints: result.checkpoints, steps: result.steps), to: path("stats.csv"))
+        let b = experiment.batch
+        let manifest: [String: Any] = [
+            "dlnsim_version": DLNSim.version,
+            "git_commit": DLNSim.gitCommit ?? "unknown",
+            "name": c.name,
+            "engine": result.engine,
+            "precision": b.precision.rawValue,
+            "replicas": experiment.replicaCount,
+            "batches": experiment.groups.count,
+            "grid_points": G,
+            "seeds": S,
+            "d": experiment.gridPoints.map(\.d),
+            "n": experiment.gridPoints.map(\.n),
+            "steps": c.training.steps,
+            "wall_seconds": result.seconds,
+            "rollback_snapshots": ["count": result.rollbackSnapshots, "seconds": result.rollbackSeconds],
+            "replica_steps_per_second": result.replicaStepsPerSecond,
+            "observables": result.names,
+            "arrays": ["<observable>.npy": "[grid point, seed, checkpoint]", "steps.npy": "step of each checkpoint [grid point, checkpoint]",
+                       "times.npy": "gradient-flow time t = step·η [grid point, checkpoint]",
+                       "evaluations.npy": "update flow: gradient evaluations so far [grid point, seed, checkpoint] (steps for fixed-step points)",
+                       "rejected.npy": "update flow: rejected steps so far [grid point, seed, checkpoint]",
+                       "status.npy": "per replica [grid point, seed]: 0 ran to the end; update flow: 1 step size collapsed, 2 non-finite, 3 too many steps; fixed steps: 4 loss non-finite, 5 loss over the bound (frozen at the last good step, left out of stats.csv); -1 not in this shard",
+                       "stats.csv": "ensemble statistics over seeds, one row per grid point × observable × checkpoint",
+                       "grid.csv": "one row per grid point"],
+            "conventions": [
+                "loss": c.training.loss == .mean ? "(1/2n)|Xw - y|^2" : "(1/2)|Xw - y|^2",
+                "weight_decay": "penalty \(c.training.decayFactor)·λ·Σ_l |u_l|^2, so u' ∋ -λ_u·u with λ_u = \(2 * c.training.decayFactor)·λ",
+                "parameterization": c.model.parameterization.rawValue,
+                "update": c.training.update.rawValue,
+            ],
+            "flow": flowInfo,
+            "frozen_replicas": frozen.map { $0.mapValues { v -> Any in (v as? Double).map { $0.isFinite ? $0 as Any : "nan" as Any } ?? v } },
+            "shard": result.shard.map { ["index": $0.index, "count": $0.count] as [String: Any] } ?? NSNull(),
+            "configuration": (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(c))) ?? [:],
+        ]
+        do {
+            let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
+            try OutputFile.write(data, to: path("manifest.json"))
+        } catch let e as DLNError { throw e } catch {
+            throw .outputFailure(path: path("manifest.json"), reason: "\(error)")
+        }
+    }
+}

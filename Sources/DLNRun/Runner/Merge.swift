@@ -1,0 +1,167 @@
+import Foundation
+import DLNModel
+import DLNTheory
+
+/// Puts the output folders of the N shards of one run (`dlnsim run --shard i/N`) back together: the same
+/// arrays, statistics and figures as one run of the whole ensemble, bit for bit.
+///
+/// Every shard's manifest must name the same configuration, dlnsim version and commit, and the same N; each
+/// replica is taken from the one shard that ran it (status.npy ≠ −1 there).
+public enum ShardMerge {
+    /// What the merge did.
+    public struct Summary: Sendable {
+        public var shards: Int
+        public var replicas: Int
+        public var frozen: Int
+    }
+
+    struct ShardFolder {
+        let directory: String
+        let manifest: [String: Any]
+        let index: Int
+        let count: Int
+        let status: [Int]
+    }
+
+    /// Merges `directories` into `output`.
+    public static func merge(_ directories: [String], into output: String) throws(DLNError) -> Summary {
+        guard !directories.isEmpty else { throw .invalidProblem("give the shard folders to merge") }
+        var shards: [ShardFolder] = []
+        for dir in directories {
+            let path = URL(fileURLWithPath: dir).appendingPathComponent("manifest.json").path
+            guard let data = FileManager.default.contents(atPath: path),
+                  let m = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+                if Checkpoint.exists(in: dir) {
+                    throw .badFile(path: dir, reason: "this shard has not finished (it holds a checkpoint): finish it with `dlnsim run --resume \(dir)`")
+                }
+                throw .badFile(path: path, reason: "missing or not JSON: \(dir) is not a dlnsim output folder")
+            }
+            guard let shard = m["shard"] as? [String: Any], let i = shard["index"] as? Int, let n = shard["count"] as? Int else {
+                throw .badFile(path: path, reason: "not a shard's output (run with --shard i/N)")
+            }
+            let status = try NPY.read(path: URL(fileURLWithPath: dir).appendingPathComponent("status.npy").path)
+            shards.append(ShardFolder(directory: dir, manifest: m, index: i, count: n, status: status.values.map { Int($0) }))
+        }
+        let first = shards[0]
+        func canonical(_ any: Any?) -> Data? {
+            guard let any else { return nil }
+            return try? JSONSerialization.data(withJSONObject: any, options: [.sortedKeys])
+        }
+        for s in shards.dropFirst() {
+            for key in ["dlnsim_version", "git_commit"] where (s.manifest[key] as? String) != (first.manifest[key] as? String) {
+                throw .invalidProblem("\(s.directory) was written by \(key) \(s.manifest[key] ?? "?"), \(first.directory) by \(first.manifest[key] ?? "?"): shards must come from the same dlnsim build")
+            }
+            if canonical(s.manifest["configuration"]) != canonical(first.manifest["configuration"]) {
+                throw .invalidProblem("\(s.directory) and \(first.directory) ran different configurations: they are not shards of one run")
+            }
+            if s.count != first.count {
+                throw .invalidProblem("\(s.directory) is shard \(s.index)/\(s.count), \(first.directory) shard \(first.index)/\(first.count): different shard counts")
+            }
+        }
+        let N = first.count
+        var seen: [Int: String] = [:]
+        for s in shards {
+            if let other = seen[s.index] { throw .invalidProblem("\(s.directory) and \(other) are both shard \(s.index)/\(N)") }
+            seen[s.index] = s.directory
+        }
+        let missing = (0..<N).filter { seen[$0] == nil }
+        if !missing.isEmpty {
+            throw .invalidProblem("shard\(missing.count == 1 ? "" : "s") \(missing.map { "\($0)/\(N)" }.joined(separator: ", ")) missing: the merge needs all \(N)")
+        }
+        guard let raw = first.manifest["configuration"] as? [String: Any], let configuration = Configuration.decodeLeniently(raw) else {
+            throw .badFile(path: first.directory + "/manifest.json", reason: "its configuration cannot be read")
+        }
+        let experiment = try Experiment(configuration)
+        let G = experiment.gridPoints.count, S = experiment.seeds.count, C = experiment.checkpointCount, B = G * S
+        // The owner of every replica.
+        var owner = [Int](repeating: -1, count: B)
+        for (k, s) in shards.enumerated() {
+            guard s.status.count == B else { throw .badFile(path: s.directory + "/status.npy", reason: "holds \(s.status.count) replicas, the configuration \(B)") }
+            for b in 0..<B where s.status[b] != -1 {
+                if owner[b] >= 0 { throw .invalidProblem("replica \(b) (grid point \(b / S), seed \(experiment.seeds[b % S])) was run by both \(shards[owner[b]].directory) and \(s.directory)") }
+                owner[b] = k
+            }
+        }
+        if let b = owner.firstIndex(of: -1) {
+            throw .invalidProblem("no shard ran replica \(b) (grid point \(b / S), seed \(experiment.seeds[b % S]))")
+        }
+        /// A [G, S, …] array of every shard, each replica's rows from its owner.
+        func combine(_ name: String) throws(DLNError) -> NPY.Array? {
+            var out: NPY.Array? = nil
+            for (k, s) in shards.enumerated() {
+                let path = URL(fileURLWithPath: s.directory).appendingPathComponent(name).path
+                guard FileManager.default.fileExists(atPath: path) else {
+                    if out != nil || k > 0 { throw .badFile(path: path, reason: "missing (other shards have it)") }
+                    return nil
+                }
+                let a = try NPY.read(path: path)
+                guard a.shape.count >= 2, a.shape[0] * a.shape[1] == B else { throw .badFile(path: path, reason: "shape \(a.shape) does not start with [\(G), \(S)]") }
+                if out == nil { out = a }
+                guard a.shape == out!.shape else { throw .badFile(path: path, reason: "shape \(a.shape), other shards \(out!.shape)") }
+                let row = a.values.count / B
+                for b in 0..<B where owner[b] == k {
+                    for j in 0..<row { out!.values[b * row + j] = a.values[b * row + j] }
+                }
+            }
+            return out
+        }
+        var observations: [Observation] = []
+        let names = first.manifest["observables"] as? [String] ?? []
+        var perName: [[Double]] = []
+        for name in names {
+            guard let a = try combine(name + ".npy"), a.shape == [G, S, C] else {
+                throw .badFile(path: first.directory + "/" + name + ".npy", reason: "missing or not [\(G), \(S), \(C)]")
+            }
+            perName.append(a.values)
+        }
+        for c in 0..<C {
+            observations.append(Observation(names: names, values: perName.map { v in (0..<B).map { v[$0 * C + c] } }))
+        }
+        let seconds = shards.reduce(0.0) { $0 + ($1.manifest["wall_seconds"] as? Double ?? 0) }
+        let work = shards.reduce(0.0) { $0 + ($1.manifest["wall_seconds"] as? Double ?? 0) * ($1.manifest["replica_steps_per_second"] as? Double ?? 0) }
+        let engines = Set(shards.compactMap { $0.manifest["engine"] as? String }).sorted().joined(separator: "; ")
+        var result = RunResult(checkpoints: experiment.checkpoints, steps: experiment.steps, observations: observations,
+                               seconds: seconds, replicaSteps: work, engine: engines)
+        var status = [Int](repeating: 0, count: B), frozenAt = [Double](repeating: .nan, count: B)
+        for b in 0..<B { status[b] = shards[owner[b]].status[b] }
+        for s in shards {
+            for item in s.manifest["frozen_replicas"] as? [[String: Any]] ?? [] {
+                guard let g = item["grid_point"] as? Int, let seed = item["seed"] as? Int, let s = experiment.seeds.firstIndex(of: seed) else { continue }
+                frozenAt[g * S + s] = item["time"] as? Double ?? .nan
+            }
+        }
+        result.status = status
+        result.frozenAt = frozenAt
+        func perCheckpoint(_ a: NPY.Array?) -> [[Double]] {
+            guard let a else { return [] }
+            return (0..<C).map { c in (0..<B).map { a.values[$0 * C + c] } }
+        }
+        result.evaluations = perCheckpoint(try combine("evaluations.npy"))
+        result.rejected = perCheckpoint(try combine("rejected.npy"))
+        try RunOutput.prepare(output)
+        try RunOutput.write(result, experiment: experiment, to: output)
+        func path(_ name: String) -> String { URL(fileURLWithPath: output).appendingPathComponent(name).path }
+        // Final parameters (--save-weights): one array per file, or one file per grid point.
+        if let w = try combine("weights.npy"), let l = try combine("layers.npy") {
+            try NPY.write(w.values, shape: w.shape, dtype: .float64, to: path("weights.npy"))
+            try NPY.write(l.values, shape: l.shape, dtype: .float64, to: path("layers.npy"))
+        }
+        if FileManager.default.fileExists(atPath: first.directory + "/weights_0.npy") {
+            for g in 0..<G {
+                var w: NPY.Array? = nil, l: NPY.Array? = nil
+                for (k, s) in shards.enumerated() {
+                    let a = try NPY.read(path: "\(s.directory)/weights_\(g).npy"), b = try NPY.read(path: "\(s.directory)/layers_\(g).npy")
+                    if w == nil { w = a; l = b }
+                    let rw = a.values.count / S, rl = b.values.count / S
+                    for seed in 0..<S where owner[g * S + seed] == k {
+                        for j in 0..<rw { w!.values[seed * rw + j] = a.values[seed * rw + j] }
+                        for j in 0..<rl { l!.values[seed * rl + j] = b.values[seed * rl + j] }
+                    }
+                }
+                try NPY.write(w!.values, shape: w!.shape, dtype: .float64, to: path("weights_\(g).npy"))
+                try NPY.write(l!.values, shape: l!.shape, dtype: .float64, to: path("layers_\(g).npy"))
+            }
+        }
+        return Summary(shards: N, replicas: B, frozen: status.filter { $0 > 0 }.count)
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import DLNModel
+import DLNTheory
+
+/// The package's version, written into every manifest.
+public enum DLNSim {
+    public static let version = "0.1.0"
+
+    /// The git commit of the source tree this binary was built from, when that tree is still there
+    /// (a development checkout); nil for a copied binary.
+    public static let gitCommit: String? = {
+        // The source tree's root: the nearest folder above this file that holds Package.swift.
+        var root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while root.path != "/" && !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) {
+            root = root.deletingLastPathComponent()
+        }
+        guard FileManager.default.fileExists(atPath: root.appendingPathComponent(".git").path) else { return nil }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["git", "-C", root.path, "rev-parse", "HEAD"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return nil }
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        p.waitUntilExit()
+        return p.terminationStatus == 0 && text.count == 40 ? text : nil
+    }()
+}
+
+/// What a run produced: every observable of every replica at every checkpoint.
+public struct RunResult: Sendable {
+    /// Steps at which observables were recorded (of the first grid point).
+    public let checkpoints: [Int]
+    /// `steps[g][c]`: the step of checkpoint c of grid point g.
+    public let steps: [[Int]]
+    /// `observations[c]`: the observables at checkpoint c.
+    public let observations: [Observation]
+    /// `trainLoss[c][b]`: loss of replica b at checkpoint c.
+    public var trainLoss: [[Double]] { observations.map(\.trainLoss) }
+    /// The observables' names.
+    public var names: [String] { observations.first?.names ?? [] }
+    /// Seconds spent stepping and observing (data generation and kernel builds excluded).
+    public let seconds: Double
+    /// Replicas × steps performed.
+    public let replicaSteps: Double
+    /// Where it ran.
+    public let engine: String
+
+    /// The final state of every batch (`Experiment.groups` order), when asked for.
+    public var finalStates: [EngineState]? = nil
+    /// `evaluations[c][b]`: gradient evaluations of replica b up to checkpoint c (steps for fixed-step updates).
+    public var evaluations: [[Double]] = []
+    /// `rejected[c][b]`: rejected step attempts up to checkpoint c (update flow; 0 otherwise).
+    public var rejected: [[Double]] = []
+    /// Per replica: 0 running, else the integrator froze it (`FlowCounters.reason`), at `frozenAt`.
+    public var status: [Int] = []
+    /// Per replica: the time at which the integrator froze it (NaN when it did not).
+    public var frozenAt: [Double] = []
+    /// The shard this result covers (nil: every replica).
+    public var shard: Shard? = nil
+    /// Rollback states taken for the divergence check in this process, and the seconds they cost.
+    public var rollbackSnapshots = 0
+    public var rollbackSeconds = 0.0
+    /// Gradient evaluations of all replicas.
+    public var totalEvaluations: Double { evaluations.last?.reduce(0, +) ?? 0 }
+
+    /// Throughput in replica-steps per second.
+    public var replicaStepsPerSecond: Double { seconds > 0 ? replicaSteps / seconds : 0 }
+}
+
+/// One slice of the replicas: shard `index` of `count` runs the `index`-th of `count` contiguous pieces of every
+/// batch (the same rule in every process, so that `dlnsim merge` puts the pieces back).
+public struct Shard: Sendable, Equatable, Codable {
+    public let index: Int
+    public let count: Int
+
+    public init(index: Int, count: Int) throws(DLNError) {
+        guard count >= 1, index >= 0, index < count else {
+            throw .invalidProblem("a shard is i/N with 0 ≤ i < N, got \(index)/\(count)")
+        }
+        self.index = index
+        self.count = count
+    }
+
+    /// Parses "i/N".
+    public init(parsing text: String) throws(DLNError) {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]) else {
+            throw .invalidProblem("--shard takes i/N (e.g. 0/8), got '\(text)'")
+        }
+        try self.init(index: i, count: n)
+    }
+
+    /// This shard's replicas of a batch of `replicas`.
+    public func range(of replicas: Int) -> Range<Int> { (index * replicas / count)..<((index + 1) * replicas / count) }
+}
+
+/// What a run needs besides the experiment and the engine.
+public struct RunOptions {
+    /// Keep the final state of every batch (weights output).
+    public var keepFinalState = false
+    /// Run only this shard's replicas (the others stay NaN, with status −1).
+    public var shard: Shard? = nil
+    /// Seconds between two checkpoints (nil: none; 0: at every chance).
+    public var checkpointInterval: Double? = nil
+    /// Writes a checkpoint (the output folder's checkpoint file).
+    public var writeCheckpoint: ((RunProgress) throws(DLNError) -> Void)? = nil
+    /// Polled between chunks of steps: true stops the run after a checkpoint (signals).
+    public var shouldStop: () -> Bool = { false }
+    /// Called as the run goes, with (done, total) in units of work.
+    public var progress: (Double, Double) -> Void = { _, _ in }
+    /// Told when a batch is split further after an allocation failure.
+    public var note: (String) -> Void = { _ in }
+
+    public init() {}
+}
+
+/// Where a run stands: everything needed to continue it exactly (written by `Checkpoint`).
+public struct RunProgress: Sendable {
+    /// The batch (`Experiment.groups`) being run.
+    public var group = 0
+    /// Its slice of replicas now in the engine (batch-local indices).
+    public var slice = 0..<0
+    /// The next checkpoint of the slice (`checkpoints.count` when the slice is done).
+    public var checkpoint = 0
+    /// Steps the slice has taken (fixed-step updates).
+    public var current = 0
+    /// The engine's state of the slice at this point.
+    public var snapshot: EngineSnapshot? = nil
+    /// `evaluations[c][b]`, `rejected[c][b]` as in `RunResult`.
+    public var evaluations: [[Double]]
+    public var rejected: [[Double]]
+    /// Per replica: 0 running, 1–3 the integrator froze it, 4–5 it diverged, −1 not in this shard.
+    public var status: [Int]
+    /// Per replica: the time it was frozen at (NaN when running).
+    public var frozenAt: [Double]
+    /// Per replica: the train loss at step 0 (the divergence bound's scale).
+    public var initialLoss: [Double]
+    /// The observables' names and `values[c][k][b]`.
+    public var names: [String] = []
+    public var values: [[[Double]]] = []
+    /// Seconds of stepping and observing so far.
+    public var seconds = 0.0
+    /// Gradient evaluations of the finished update-flow batches.
+    public var flowEvaluations = 0.0
+    /// Units of work done (progress).
+    public var done = 0.0
+    /// Final states of the finished batches, and of the finished slices of this one (when kept).
+    public var groupStates: [EngineState] = []
+    public var sliceStates: [EngineState] = []
+
+    /// A run at its start: B replicas, C checkpoints.
+    public init(replicas B: Int, checkpoints C: Int) {
+        evaluations = [[Double]](repeating: [Double](repeating: 0, count: B), count: C)
+        rejected = evaluations
+        status = [Int](repeating: 0, count: B)
+        frozenAt = [Double](repeating: .nan, count: B)
+        initialLoss = [Double](repeating: .nan, count: B)
+    }
+}
+

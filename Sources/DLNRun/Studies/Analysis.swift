@@ -1,0 +1,197 @@
+import Foundation
+import DLNModel
+import DLNTheory
+
+/// `dlnsim analyze`: what the theory predicts for every replica of a run, beside what the run did.
+///
+/// The run's configuration (from manifest.json) rebuilds the same data; for each replica:
+/// - λ = 0, pm: the gradient-flow implicit bias (scale α²) and its test error; the minimum-ℓ2 and minimum-ℓ1
+///   interpolators' test errors (the α → ∞ and α → 0 limits); the predicted late-time rate γ;
+/// - λ = 0, uv: the Bregman interpolator from the replica's initialisation;
+/// - λ > 0 (pm, uv): the lasso with λ_u (λ_u/n for the sum loss) and its test error;
+/// - pm, λ = 0, α < 1: the first and last jump times τ·ln(1/α) of the saddle-to-saddle limit;
+/// - the d → ∞ test error of the λ = 0 limit from the static AMP fixed point (pm, synthetic data with a ones or
+///   signs teacher), per grid point;
+/// - from the recorded curves: the fitted late-time rate (float64 runs) and the lazy → rich time t_c;
+/// - with weights.npy (run with --save-weights): the largest distance between the simulated and predicted w.
+public enum Analysis {
+    /// The quantities written, one analysis_<name>.npy [grid point, seed] each, in this order.
+    public static let quantities = ["predicted_test_error", "min_l2_test_error", "predicted_rate", "fitted_rate",
+                                    "transition_time", "distance_to_prediction", "prediction_converged", "min_l1_test_error",
+                                    "asymptotic_test_error", "first_jump_time", "last_jump_time"]
+
+    /// Values per quantity, [g][s].
+    public struct Result: Sendable {
+        public var values: [String: [[Double]]]
+        public let gridPoints: Int, seeds: Int
+        public var notes: [String]
+    }
+
+    /// Analyses an output folder.
+    public static func run(_ folder: OutputFolder) throws(DLNError) -> Result {
+        guard let raw = folder.manifest["configuration"] as? [String: Any], let configuration = Configuration.decodeLeniently(raw) else {
+            throw .badFile(path: folder.directory + "/manifest.json", reason: "has no readable 'configuration' (written by another dlnsim version?)")
+        }
+        let experiment = try Experiment(configuration)
+        let G = experiment.gridPoints.count, S = experiment.seeds.count
+        let trainLoss = try folder.array("train_loss")
+        let recordedTestError = folder.names.contains("test_error") ? try folder.array("test_error") : nil
+        let weightsPath = folder.directory + "/weights.npy"
+        let weights = FileManager.default.fileExists(atPath: weightsPath) ? try NPY.read(path: weightsPath) : nil
+        var notes: [String] = []
+        if weights == nil { notes.append("no weights.npy (run with --save-weights): distance_to_prediction is NaN") }
+        // The d → ∞ prediction (§6.7) per grid point: synthetic data, pm, λ = 0, a teacher with finitely many values.
+        let ampSlots = SharedSlots<Double>(count: G)
+        if configuration.problem.files == nil {
+            let points = experiment.gridPoints
+            DispatchQueue.concurrentPerform(iterations: G) { g in
+                let p = points[g]
+                guard p.parameterization == .pm && p.weightDecay == 0 else { return }
+                let prior: StaticFixedPoint.Prior?
+                switch configuration.problem.teacherValues {
+                case .ones: prior = .bernoulli(p.density)
+                case .signs: prior = StaticFixedPoint.Prior(values: [0, 1, -1], weights: [1 - p.density, p.density / 2, p.density / 2])
+                case .gaussian: prior = nil
+                }
+                guard let prior else { return }
+                let unit = configuration.problem.designVariance == .one
+                let sigma = unit ? p.noise / Double(p.d).squareRoot() : p.noise
+                let s = StaticFixedPoint.solve(delta: Double(p.n) / Double(p.d), noise: sigma, prior: prior,
+                                               potential: .hyperbolic(beta: p.alpha * p.alpha))
+                if s.converged { ampSlots[g] = unit ? s.error * Double(p.d) : s.error }
+            }
+        }
+        let asymptotic = (0..<G).map { ampSlots[$0] ?? .nan }
+        let unresolved = experiment.gridPoints.indices.filter { g in
+            let p = experiment.gridPoints[g]
+            return configuration.problem.files == nil && p.parameterization == .pm && p.weightDecay == 0
+                && configuration.problem.teacherValues != .gaussian && asymptotic[g].isNaN
+        }
+        if !unresolved.isEmpty { notes.append("the d → ∞ fixed point did not converge at grid point(s) \(unresolved) (very small α): NaN there") }
+        let asymptoticByPoint = asymptotic
+        // What does not depend on α, λ or η, once per (batch, data set): the min-ℓ2 and min-ℓ1 interpolators'
+        // test errors and the saddle-to-saddle stages.
+        struct PerData: Sendable { let l2: Double; let l1: Double; let stages: [SaddleToSaddle.Stage] }
+        let dataTasks: [(group: Int, dataset: Int)] = experiment.groups.enumerated().flatMap { gi, group in
+            group.batch.datasets.indices.map { (gi, $0) }
+        }
+        let dataSlots = SharedSlots<PerData>(count: dataTasks.count)
+        DispatchQueue.concurrentPerform(iterations: dataTasks.count) { k in
+            let (gi, di) = dataTasks[k]
+            let batch = experiment.groups[gi].batch
+            let ds = batch.datasets[di]
+            let d = batch.layout.dimension, n = batch.layout.samples
+            let x = ds.x.doubles, y = ds.y.doubles
+            let lambdaZero = experiment.groups[gi].points.contains { experiment.gridPoints[$0].weightDecay == 0 }
+            guard lambdaZero, experiment.gridPoints[experiment.groups[gi].points[0]].parameterization != .deep else {
+                dataSlots[k] = PerData(l2: .nan, l1: .nan, stages: [])
+                return
+            }
+            let l2 = ImplicitBias.minimumNorm(x: x, y: y, n: n, d: d).map { testErrorOf($0, ds, batch) } ?? .nan
+            let l1 = MinimumL1.solve(x: x, y: y, n: n, d: d).map { testErrorOf($0, ds, batch) } ?? .nan
+            let pm = experiment.gridPoints[experiment.groups[gi].points[0]].parameterization == .pm
+            dataSlots[k] = PerData(l2: l2, l1: l1, stages: pm ? SaddleToSaddle.run(x: x, y: y, n: n, d: d) : [])
+        }
+        var perDataTable: [Int: [Int: PerData]] = [:]
+        for (k, task) in dataTasks.enumerated() { perDataTable[task.group, default: [:]][task.dataset] = dataSlots[k] }
+        let perData = perDataTable
+        let groupIndex = Dictionary(uniqueKeysWithValues: experiment.groups.enumerated().flatMap { gi, group in group.points.map { ($0, gi) } })
+        let slots = SharedSlots<[Double]>(count: G * S)
+        let tasks: [(group: Experiment.Group, local: Int, g: Int, s: Int)] = experiment.groups.flatMap { group in
+            group.points.enumerated().flatMap { local, g in (0..<S).map { (group, local, g, $0) } }
+        }
+        let precision64 = configuration.training.precision == .float64
+        let allTimes = folder.times
+        DispatchQueue.concurrentPerform(iterations: tasks.count) { k in
+            let (group, local, g, s) = tasks[k]
+            let batch = group.batch
+            let b = local * S + s
+            let replica = batch.replicas[b]
+            let d = batch.layout.dimension, n = batch.layout.samples
+            let ds = batch.datasets[replica.dataset]
+            let x = ds.x.doubles, y = ds.y.doubles
+            let point = experiment.gridPoints[g]
+            var out = [Double](repeating: .nan, count: quantities.count)
+            out[8] = asymptoticByPoint[g]
+            func testError(_ w: [Double]) -> Double { testErrorOf(w, ds, batch) }
+            let shared = perData[groupIndex[g]!]![replica.dataset]!
+            var predicted: [Double]? = nil
+            var beta: [Double]? = nil
+            switch (point.parameterization, replica.lambdaU > 0) {
+            case (.pm, false), (.uv, false):
+                let u0 = batch.initialLayers[0].doubles((b * d)..<((b + 1) * d))
+                let v0 = batch.initialLayers[1].doubles((b * d)..<((b + 1) * d))
+                let (bb, offset) = point.parameterization == .pm
+                    ? ([Double](repeating: replica.alpha * replica.alpha, count: d), [Double](repeating: 0, count: d))
+                    : ImplicitBias.bregman(u0: u0, v0: v0)
+                let solution = ImplicitBias.solve(x: x, y: y, n: n, d: d, beta: bb, offset: offset)
+                out[6] = solution.converged ? 1 : 0
+                if solution.converged {
+                    predicted = solution.w
+                    beta = bb
+                }
+                out[1] = shared.l2
+                out[7] = shared.l1
+                if point.parameterization == .pm && replica.alpha < 1 && shared.stages.count > 1 {
+                    // Saddle to saddle (α → 0): jumps at t = τ_k·ln(1/α) (÷ n for the sum loss, whose clock is n× faster).
+                    let clock = Foundation.log(1 / replica.alpha) / (configuration.training.loss == .mean ? 1 : Double(n))
+                    out[9] = shared.stages[1].tau * clock
+                    out[10] = shared.stages.last!.tau * clock
+                }
+            case (.pm, true), (.uv, true):
+                let lambda = configuration.training.loss == .mean ? replica.lambdaU : replica.lambdaU / Double(n)
+                let lasso = Lasso.solve(x: x, y: y, n: n, d: d, lambda: lambda, tolerance: 1e-13)
+                out[6] = lasso.converged ? 1 : 0
+                predicted = lasso.w
+            default:
+                break
+            }
+            if let w = predicted {
+                out[0] = testError(w)
+                if let beta {
+                    out[2] = Rates.predictedRate(x: x, n: n, d: d, limit: w, beta: beta, eta: replica.eta,
+                                                 meanLoss: configuration.training.loss == .mean) ?? .nan
+                }
+                if let weights, weights.shape.count == 3, weights.shape[2] == d {
+                    let sim = weights.values[((g * S + s) * d)..<((g * S + s + 1) * d)]
+                    out[5] = zip(sim, w).map { abs($0 - $1) }.max() ?? .nan
+                }
+            }
+            let times = allTimes[g]
+            if precision64 { out[3] = Rates.fittedRate(times: times, loss: trainLoss[g][s]) ?? .nan }
+            if replica.lambdaU > 0, let te = recordedTestError?[g][s] {
+                out[4] = Rates.lazyToRichTime(times: times, trainLoss: trainLoss[g][s], testError: te) ?? .nan
+            }
+            slots[g * S + s] = out
+        }
+        let all = slots.values
+        var values: [String: [[Double]]] = [:]
+        for (q, name) in quantities.enumerated() {
+            values[name] = (0..<G).map { g in (0..<S).map { all[g * S + $0][q] } }
+        }
+        if experiment.gridPoints.contains(where: { $0.parameterization == .deep }) { notes.append("no predictions for deep networks yet") }
+        if !precision64 { notes.append("fitted_rate needs a float64 run (the 1e-17…1e-9 window)") }
+        return Result(values: values, gridPoints: G, seeds: S, notes: notes)
+    }
+
+    /// The test error of a predicted w, by the run's own definition (held-out set, or v·‖w − w*‖²).
+    static func testErrorOf(_ w: [Double], _ ds: Dataset, _ batch: Batch) -> Double {
+        let d = batch.layout.dimension
+        if let test = ds.test {
+            let xt = test.x.doubles, yt = test.y.doubles, nt = test.y.count
+            let r = zip(Dense.multiply(xt, nt, d, w), yt).map { $0 - $1 }
+            return r.reduce(0) { $0 + $1 * $1 } / Double(nt)
+        }
+        guard let wStar = ds.wStar, let v = batch.designVariance else { return .nan }
+        return v * zip(w, wStar).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+    }
+
+    /// Writes analysis_<quantity>.npy [grid point, seed] into the folder.
+    public static func write(_ result: Result, to directory: String) throws(DLNError) {
+        for name in quantities {
+            let v = result.values[name]!.flatMap { $0 }
+            try NPY.write(v, shape: [result.gridPoints, result.seeds], dtype: .float64,
+                          to: URL(fileURLWithPath: directory).appendingPathComponent("analysis_\(name).npy").path)
+        }
+    }
+}

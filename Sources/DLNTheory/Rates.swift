@@ -1,0 +1,74 @@
+import Foundation
+import DLNModel
+
+/// Late-time convergence rate (theory.md §6.5, O9) and transition detection on trajectories (§6.6).
+public enum Rates {
+    /// Smallest and largest eigenvalue of a symmetric positive definite m×m matrix (inverse and direct power
+    /// iteration); nil when it is not positive definite.
+    public static func extremeEigenvalues(_ a: [Double], _ m: Int, iterations: Int = 500) -> (min: Double, max: Double)? {
+        guard let l = Dense.cholesky(a, m) else { return nil }
+        func normalised(_ v: [Double]) -> [Double] { let s = Dense.norm(v); return v.map { $0 / s } }
+        var v = normalised((0..<m).map { 1 + 0.01 * Double($0) })
+        var largest = 0.0
+        for _ in 0..<iterations {
+            let av = Dense.multiply(a, m, m, v)
+            largest = zip(v, av).reduce(0) { $0 + $1.0 * $1.1 }
+            v = normalised(av)
+        }
+        v = normalised((0..<m).map { 1 - 0.01 * Double($0) })
+        var smallest = 0.0
+        for _ in 0..<iterations {
+            let w = Dense.choleskySolve(l, m, v)
+            smallest = 1 / zip(v, w).reduce(0) { $0 + $1.0 * $1.1 }
+            v = normalised(w)
+        }
+        return (smallest, largest)
+    }
+
+    /// The predicted late-time rate of the train loss, L ∝ e^{−γt}: with K∞ = X·diag(2q∞)·Xᵀ/n (mean loss; no
+    /// 1/n for the sum loss) and q∞ = √(w∞² + β²), γ = 2λ_min(K∞) for gradient flow and −2 ln max_μ|1 − ημ|/η
+    /// for steps of size η (μ the extreme eigenvalues). nil when K∞ is singular (n > d or dependent rows).
+    public static func predictedRate(x: [Double], n: Int, d: Int, limit w: [Double], beta: [Double],
+                                     eta: Double? = nil, meanLoss: Bool = true) -> Double? {
+        let q = zip(w, beta).map { 2 * ($0 * $0 + $1 * $1).squareRoot() / (meanLoss ? Double(n) : 1) }
+        guard let (lo, hi) = extremeEigenvalues(Dense.weightedGram(x, n, d, q), n) else { return nil }
+        guard let eta else { return 2 * lo }
+        return -2 * Foundation.log(max(abs(1 - eta * lo), abs(1 - eta * hi))) / eta
+    }
+
+    /// The rate γ fitted to ln L = a − γt by least squares over the points with low ≤ L ≤ high (default the
+    /// float64 window 1e-17…1e-9); nil with fewer than three such points.
+    public static func fittedRate(times: [Double], loss: [Double], low: Double = 1e-17, high: Double = 1e-9) -> Double? {
+        let points = zip(times, loss).filter { $0.1 >= low && $0.1 <= high && $0.1.isFinite }
+        guard points.count >= 3 else { return nil }
+        let m = Double(points.count)
+        let mt = points.reduce(0) { $0 + $1.0 } / m, ml = points.reduce(0) { $0 + Foundation.log($1.1) } / m
+        let cov = points.reduce(0) { $0 + ($1.0 - mt) * (Foundation.log($1.1) - ml) }
+        let varT = points.reduce(0) { $0 + ($1.0 - mt) * ($1.0 - mt) }
+        return varT > 0 ? -cov / varT : nil
+    }
+
+    /// Lazy → rich (§6.6): t_fit = first t with L_tr < 1e-3·L_tr(0); then the first t > t_fit at which the
+    /// test error falls below ½(E(t_fit) + E(end)). nil when either never happens.
+    public static func lazyToRichTime(times: [Double], trainLoss: [Double], testError: [Double]) -> Double? {
+        guard let l0 = trainLoss.first, let fit = trainLoss.firstIndex(where: { $0 < 1e-3 * l0 }), let end = testError.last else { return nil }
+        let threshold = 0.5 * (testError[fit] + end)
+        guard let k = testError.indices.first(where: { $0 > fit && testError[$0] < threshold }) else { return nil }
+        return interpolate(times, testError, k, threshold)
+    }
+
+    /// Search → descent (§6.6, O8): the first time |w| reaches half of its final value.
+    public static func halfwayTime(times: [Double], values: [Double]) -> Double? {
+        guard let end = values.last, end != 0 else { return nil }
+        let threshold = abs(end) / 2
+        guard let k = values.indices.first(where: { abs(values[$0]) >= threshold }) else { return nil }
+        return interpolate(times, values.map(abs), k, threshold)
+    }
+
+    /// Linear interpolation of the crossing of `threshold` between samples k−1 and k.
+    static func interpolate(_ t: [Double], _ v: [Double], _ k: Int, _ threshold: Double) -> Double {
+        guard k > 0, v[k] != v[k - 1] else { return t[k] }
+        let f = (threshold - v[k - 1]) / (v[k] - v[k - 1])
+        return t[k - 1] + f * (t[k] - t[k - 1])
+    }
+}
