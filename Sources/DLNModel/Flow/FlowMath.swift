@@ -1,101 +1,5 @@
 import Foundation
 
-// Gradient flow without the O(η) bias of small-step descent (issue 6): an adaptive Dormand–Prince 5(4)
-// integrator with a PI step-size controller, one step size per replica, and the log-scale (mirror-variable)
-// representation of the two-layer models that works for any α. Twins: Kernels/flow.cl.
-
-/// How a replica's state is stored.
-public enum Representation: String, Sendable, Codable, CaseIterable {
-    /// The layers u, v (or u₁…u_L) themselves.
-    case layers
-    /// pm and uv: the mirror variable z = ρ + c₀ with ρ = −∫g, and ln β per coordinate, so that
-    /// w = β·e^{−2λt}·sinh 2z (theory.md §2.1, §2.2, §9). Only ln α is ever stored: any α > 0 works.
-    case log
-}
-
-/// Settings of the adaptive integrator (`update: flow`).
-public struct FlowSettings: Sendable, Codable, Equatable {
-    /// Relative tolerance of the local error, per state component (0 < rtol ≤ 1).
-    public var rtol: Double = 1e-8
-    /// Absolute tolerance of the local error (in ρ for the log representation, in u for the layers).
-    public var atol: Double = 1e-10
-    /// The first step; nil: chosen from the first derivative.
-    public var initialStep: Double? = nil
-    /// The largest step; nil: none.
-    public var maxStep: Double? = nil
-    /// Below this step size (or 16 ulp of t) a replica is frozen and flagged.
-    public var minStep: Double = 0
-    /// Step attempts allowed per replica over the whole run; past it the replica is frozen and flagged.
-    public var maxSteps: Int = 10_000_000
-
-    /// The defaults.
-    public init() {}
-
-    /// Settings with the given tolerances.
-    public init(rtol: Double, atol: Double) {
-        self.rtol = rtol
-        self.atol = atol
-    }
-
-    /// What is wrong with these settings, if anything.
-    public var problem: String? {
-        if !(rtol > 0 && rtol <= 1) { return "flow.rtol must be in (0, 1], got \(rtol)" }
-        if !(atol > 0 && atol <= 1) { return "flow.atol must be in (0, 1], got \(atol)" }
-        if let h = initialStep, !(h > 0 && h.isFinite) { return "flow.initial_step must be positive, got \(h)" }
-        if let h = maxStep, !(h > 0 && h.isFinite) { return "flow.max_step must be positive, got \(h)" }
-        if !(minStep >= 0 && minStep.isFinite) { return "flow.min_step must be ≥ 0, got \(minStep)" }
-        if maxSteps < 1 { return "flow.max_steps must be at least 1, got \(maxSteps)" }
-        return nil
-    }
-}
-
-/// ln|u| and sign(u) of the two initial layers, replica-major (`magnitude[l][b·d + j]`), so that an initial
-/// scale far below the floating-point range (α = 1e-300, or 1e-50 in float32) is represented exactly.
-public struct LogLayers: Sendable {
-    public let magnitude: [[Double]]
-    public let sign: [[Double]]
-
-    /// Log magnitudes and signs of layers 0 and 1.
-    public init(magnitude: [[Double]], sign: [[Double]]) {
-        self.magnitude = magnitude
-        self.sign = sign
-    }
-}
-
-/// What the integrator did, per replica.
-public struct FlowCounters: Sendable, Equatable {
-    /// Gradient evaluations (6 per attempted step, 1 to start); for fixed-step updates, the steps.
-    public var evaluations: [Int]
-    /// Rejected step attempts.
-    public var rejected: [Int]
-    /// 0: running; 1: step size collapsed below the floor; 2: non-finite state; 3: too many steps.
-    public var status: [Int]
-    /// Time at which a replica was frozen (NaN while running).
-    public var frozenAt: [Double]
-
-    /// Counters of B replicas that have done nothing.
-    public init(replicas: Int) {
-        evaluations = Array(repeating: 0, count: replicas)
-        rejected = Array(repeating: 0, count: replicas)
-        status = Array(repeating: 0, count: replicas)
-        frozenAt = Array(repeating: .nan, count: replicas)
-    }
-
-    /// Words for a status code.
-    public static func reason(_ status: Int) -> String {
-        switch status {
-        case 0: "running"
-        case 1: "the step size collapsed below its floor"
-        case 2: "the state became non-finite"
-        case 3: "the step attempts exceeded flow.max_steps"
-        case 4: "the loss became non-finite (frozen at its last finite state)"
-        case 5: "the loss exceeded training.max_loss_ratio × its initial value (frozen at its last state below)"
-        case -1: "not in this shard"
-        default: "unknown status \(status)"
-        }
-    }
-}
-
 /// The Dormand–Prince 5(4) tableau (FSAL: stage 7 is evaluated at the new state) and the controller's
 /// constants. The host rounds them to the run's precision and hands the same numbers to every engine.
 public enum DormandPrince {
@@ -131,6 +35,8 @@ public enum DormandPrince {
 public enum FlowMath {
     /// e^x − 1 for x ≤ 0: a Taylor polynomial for x > −1/4 (no cancellation), e^x − 1 below. Twin of dln_expm1.
     @_specialize(where T == Float) @_specialize(where T == Double)
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func expm1<T: DLNReal>(_ x: T) -> T {
         if T.self == Float.self { return unsafeBitCast(expm1(float: unsafeBitCast(x, to: Float.self)), to: T.self) }
         return unsafeBitCast(expm1(double: unsafeBitCast(x, to: Double.self)), to: T.self)
@@ -176,6 +82,8 @@ public enum FlowMath {
     /// w = β·e^{−2λτ}·sinh 2z evaluated as sign(z)·exp(ln β − 2λτ + 2|z| − ln 2)·(1 − e^{−4|z|}): no overflow
     /// or underflow for any ln β, no cancellation near z = 0. Twin of dln_logweight.
     @_specialize(where T == Float) @_specialize(where T == Double)
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func logWeight<T: DLNReal>(z: T, lnBeta: T, lambda: T, tau: T) -> T {
         let az = abs(z)
         let lm = lnBeta - (2 * lambda) * tau
@@ -186,6 +94,8 @@ public enum FlowMath {
 
     /// x^(1/8), x^(1/32), x^(1/64) by repeated square roots.
     @_specialize(where T == Float) @_specialize(where T == Double)
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     static func roots<T: DLNReal>(_ x: T) -> (T, T, T) {
         let r2 = x.squareRoot(), r4 = r2.squareRoot(), r8 = r4.squareRoot()
         let r16 = r8.squareRoot(), r32 = r16.squareRoot(), r64 = r32.squareRoot()
@@ -198,6 +108,8 @@ public enum FlowMath {
     /// shrinks by 0.9/err^{11/64} ≥ 0.2 (0.1 when the error is not finite). Twin of the control part of
     /// dln_flow_control.
     @_specialize(where T == Float) @_specialize(where T == Double)
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func control<T: DLNReal>(sum: T, invM: T, h: T, hdes: T, clamped: Bool, errprev: T, lastRejected: Bool)
         -> (accepted: Bool, hdes: T, errprev: T, rejected: Bool, finite: Bool) {
         let err = (sum * invM).squareRoot()
@@ -228,6 +140,8 @@ public enum FlowMath {
 
     /// The floor below which a step counts as collapsed: max(min_step, 16 ulp of t, 1e-30).
     @_specialize(where T == Float) @_specialize(where T == Double)
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func floor<T: DLNReal>(t: T, minStep: T) -> T {
         var f = T(16) * T.ulpOfOne * abs(t)
         if f < minStep { f = minStep }
@@ -285,79 +199,5 @@ public struct LogConstants: Sendable {
                 preconditionFailure("no log representation for deep")
             }
         }
-    }
-}
-
-/// The CPU engine's integrator state. Layout as everywhere (`Layout`); component l of a state vector at
-/// l·stride. With the layers representation the state *is* the batch's layers.
-final class FlowState<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoint slices
-    let log: Bool
-    let adaptive: Bool
-    let components: Int
-    let stride: Int
-    let y: UnsafeMutablePointer<T>
-    let ownsY: Bool
-    let f: UnsafeMutablePointer<T>  // 7 derivative buffers, components·stride each
-    let ys: UnsafeMutablePointer<T>
-    let lnBeta: UnsafeMutablePointer<T>, lnHalf: UnsafeMutablePointer<T>, sign0: UnsafeMutablePointer<T>, sign1: UnsafeMutablePointer<T>
-    // Per (padded) replica.
-    let t: UnsafeMutablePointer<T>, hdes: UnsafeMutablePointer<T>, errprev: UnsafeMutablePointer<T>, frozenAt: UnsafeMutablePointer<T>
-    let lastRejected: UnsafeMutablePointer<Int32>, status: UnsafeMutablePointer<Int32>
-    let evaluations: UnsafeMutablePointer<Int32>, rejected: UnsafeMutablePointer<Int32>, attempts: UnsafeMutablePointer<Int32>
-    let a: [[T]], c: [T], e: [T]
-    let rtol: T, atol: T, hmax: T, hmin: T, invM: T
-    let initialStep: T?
-    let maxSteps: Int32
-    var started = false
-
-    init(_ batch: Batch, layers: UnsafeMutablePointer<T>) throws(DLNError) {
-        let lay = batch.layout
-        log = batch.representation == .log
-        adaptive = batch.update == .flow
-        components = log ? 1 : lay.layers
-        stride = lay.coordinateCount
-        let count = components * stride
-        func zeros(_ n: Int) -> UnsafeMutablePointer<T> { CPUBatch<T>.allocate([T](repeating: 0, count: max(1, n))) }
-        if log {
-            let k = try LogConstants(batch)
-            y = CPUBatch<T>.allocate(lay.pack(k.z0.map { T($0) }, length: lay.dimension, fill: 0))
-            lnBeta = CPUBatch<T>.allocate(lay.pack(k.lnBeta.map { T($0) }, length: lay.dimension, fill: 0))
-            lnHalf = CPUBatch<T>.allocate(lay.pack(k.lnHalf.map { T($0) }, length: lay.dimension, fill: 0))
-            sign0 = CPUBatch<T>.allocate(lay.pack(k.sign0.map { T($0) }, length: lay.dimension, fill: 0))
-            sign1 = CPUBatch<T>.allocate(lay.pack(k.sign1.map { T($0) }, length: lay.dimension, fill: 0))
-            ownsY = true
-        } else {
-            y = layers
-            ownsY = false
-            lnBeta = zeros(1); lnHalf = zeros(1); sign0 = zeros(1); sign1 = zeros(1)
-        }
-        f = zeros(DormandPrince.stages * count)
-        ys = zeros(count)
-        let P = lay.paddedReplicas
-        t = zeros(P); hdes = zeros(P); errprev = zeros(P)
-        frozenAt = CPUBatch<T>.allocate([T](repeating: .nan, count: P))
-        func ints() -> UnsafeMutablePointer<Int32> {
-            let p = UnsafeMutablePointer<Int32>.allocate(capacity: P)
-            p.initialize(repeating: 0, count: P)
-            return p
-        }
-        lastRejected = ints(); status = ints(); evaluations = ints(); rejected = ints(); attempts = ints()
-        for b in lay.replicas..<P { status[b] = -1 }  // padding lanes never step
-        a = DormandPrince.a.map { $0.map { T($0) } }
-        c = DormandPrince.c.map { T($0) }
-        e = DormandPrince.e.map { T($0) }
-        let s = batch.flow
-        rtol = T(s.rtol); atol = T(s.atol)
-        hmax = T(s.maxStep ?? .infinity)
-        hmin = T(s.minStep)
-        invM = T(1 / Double(components * lay.dimension))
-        initialStep = s.initialStep.map { T($0) }
-        maxSteps = Int32(clamping: s.maxSteps)
-    }
-
-    deinit {
-        if ownsY { y.deallocate() }
-        for p in [f, ys, lnBeta, lnHalf, sign0, sign1, t, hdes, errprev, frozenAt] { p.deallocate() }
-        for p in [lastRejected, status, evaluations, rejected, attempts] { p.deallocate() }
     }
 }

@@ -1,0 +1,209 @@
+import Dispatch
+import Foundation
+
+/// Storage for one precision. All arrays use `Layout`; the loops below are the twins of Kernels/*.cl.
+/// The arrays are raw allocations owned by this object: workers write disjoint blocks of them concurrently,
+/// which Swift arrays (copy-on-write, exclusive access) do not allow.
+final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoint slices
+    typealias V = SIMD16<T>
+    let layout: Layout
+    let model: Parameterization
+    let update: UpdateRule
+    let threads: Int
+    let gradientScale: T
+    let lossScale: T
+    let layers: UnsafeMutablePointer<T>  // layers·coordinateCount
+    let w: UnsafeMutablePointer<T>  // coordinateCount
+    let r: UnsafeMutablePointer<T>  // sampleCount
+    let x: UnsafeMutablePointer<T>  // data sets concatenated, n·d each, row-major
+    let y: UnsafeMutablePointer<T>  // n each
+    let eta: UnsafeMutablePointer<T>  // paddedReplicas (padding: 0)
+    let lambda: UnsafeMutablePointer<T>
+    let dataset: [Int]  // paddedReplicas (padding: the block's first replica's data set)
+    let shared: [Int?]  // per block: the data set all 16 lanes use, if they share one
+    /// Blocks whose lanes use different data sets get X and y interleaved over the lanes,
+    /// X[i][j][lane] and y[i][lane], so that the 16 lanes load as one vector (independent data).
+    let interleaved: [UnsafeMutablePointer<T>?]
+    let initial: UnsafeMutablePointer<T>  // the initial layers (layers·coordinateCount), for the conservation laws
+    let teacher: UnsafeMutablePointer<T>  // w* per data set (d each; 0 where unknown)
+    let hasTeacher: [Bool]  // per data set
+    let xTest: UnsafeMutablePointer<T>?  // held-out test sets, n_test·d each
+    let yTest: UnsafeMutablePointer<T>?
+    let testSamples: Int
+    let observables: ObservableSet
+    let designVariance: Double?
+    let decayOf: @Sendable (Int) -> [Double]
+    let decayAt: @Sendable ([Double]) -> [Double]
+    var stepsTaken = 0
+    /// The integrator (update flow) or the log representation's state; nil for the plain updates.
+    var flow: FlowState<T>? = nil
+    /// The Gram form: scale·XᵀX and scale·Xᵀy per data set (d·d + d each), and lane-interleaved per block with
+    /// independent data; nil for the products form.
+    let gramData: UnsafeMutablePointer<T>?
+    let gramInterleaved: [UnsafeMutablePointer<T>?]
+
+    static func allocate(_ values: [T]) -> UnsafeMutablePointer<T> {
+        let p = UnsafeMutablePointer<T>.allocate(capacity: max(1, values.count))
+        p.initialize(from: values, count: values.count)
+        return p
+    }
+
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    init(_ batch: Batch, threads: Int) throws(DLNError) {
+        let lay = batch.layout
+        layout = lay
+        model = batch.parameterization
+        update = batch.update
+        self.threads = threads
+        gradientScale = batch.gradientForm == .gram ? 1 : T(batch.gradientScale)  // the Gram form carries the scale
+        lossScale = T(batch.lossScale)
+        var packed: [T] = []
+        for a in batch.initialLayers { packed += lay.pack(a.values(as: T.self), length: lay.dimension, fill: 0) }
+        layers = Self.allocate(packed)
+        initial = Self.allocate(packed)
+        teacher = Self.allocate(batch.datasets.flatMap { ds in (ds.wStar ?? [Double](repeating: 0, count: lay.dimension)).map { T($0) } })
+        hasTeacher = batch.datasets.map { $0.wStar != nil }
+        testSamples = batch.testSamples
+        xTest = testSamples > 0 ? Self.allocate(batch.datasets.flatMap { $0.test!.x.values(as: T.self) }) : nil
+        yTest = testSamples > 0 ? Self.allocate(batch.datasets.flatMap { $0.test!.y.values(as: T.self) }) : nil
+        observables = batch.observables
+        designVariance = batch.designVariance
+        decayOf = { [batch] steps in batch.decay(afterSteps: steps) }
+        decayAt = { [batch] times in batch.decay(atTimes: times) }
+        w = Self.allocate([T](repeating: 0, count: lay.coordinateCount))
+        r = Self.allocate([T](repeating: 0, count: lay.sampleCount))
+        x = Self.allocate(batch.datasets.flatMap { $0.x.values(as: T.self) })
+        y = Self.allocate(batch.datasets.flatMap { $0.y.values(as: T.self) })
+        var etas = [T](repeating: 0, count: lay.paddedReplicas), lambdas = etas
+        var ds = [Int](repeating: 0, count: lay.paddedReplicas)
+        for b in 0..<lay.paddedReplicas {
+            if b < lay.replicas {
+                etas[b] = T(batch.replicas[b].eta)
+                lambdas[b] = T(batch.replicas[b].lambdaU)
+                ds[b] = batch.replicas[b].dataset
+            } else {
+                ds[b] = batch.replicas[(b / Layout.lanes) * Layout.lanes].dataset
+            }
+        }
+        eta = Self.allocate(etas)
+        lambda = Self.allocate(lambdas)
+        dataset = ds
+        shared = (0..<lay.blocks).map { blk in
+            let block = ds[(blk * Layout.lanes)..<((blk + 1) * Layout.lanes)]
+            return block.allSatisfy { $0 == block.first! } ? block.first! : nil
+        }
+        let (n, d) = (lay.samples, lay.dimension)
+        let (xs, ys, sharedBlocks) = (x, y, shared)
+        interleaved = (0..<lay.blocks).map { blk -> UnsafeMutablePointer<T>? in
+            guard sharedBlocks[blk] == nil else { return nil }
+            let p = UnsafeMutablePointer<T>.allocate(capacity: (n * d + n) * Layout.lanes)
+            for lane in 0..<Layout.lanes {
+                let s = ds[blk * Layout.lanes + lane]
+                for k in 0..<(n * d) { p[k * Layout.lanes + lane] = xs[s * n * d + k] }
+                for i in 0..<n { p[(n * d + i) * Layout.lanes + lane] = ys[s * n + i] }
+            }
+            return p
+        }
+        if batch.gradientForm == .gram {
+            let slots = SharedSlots<[T]>(count: batch.datasets.count)
+            DispatchQueue.concurrentPerform(iterations: batch.datasets.count) { k in
+                let (g, c) = batch.gram(dataset: k)
+                slots[k] = (g + c).map { T($0) }
+            }
+            let all = slots.values
+            gramData = Self.allocate(all.flatMap { $0 })
+            let size = d * d + d
+            gramInterleaved = (0..<lay.blocks).map { blk -> UnsafeMutablePointer<T>? in
+                guard sharedBlocks[blk] == nil else { return nil }
+                let p = UnsafeMutablePointer<T>.allocate(capacity: size * Layout.lanes)
+                for lane in 0..<Layout.lanes {
+                    let src = all[ds[blk * Layout.lanes + lane]]
+                    for k in 0..<size { p[k * Layout.lanes + lane] = src[k] }
+                }
+                return p
+            }
+        } else {
+            gramData = nil
+            gramInterleaved = Array(repeating: nil, count: lay.blocks)
+        }
+        forEachBlock { blk in self.computeWeights(block: blk) }
+        if batch.update == .flow || batch.representation == .log {
+            flow = try FlowState<T>(batch, layers: layers)
+            flowMaterialize(flow: flow!, times: currentTimes)
+        }
+    }
+
+    /// Each replica's time: its own with the adaptive integrator, steps·η otherwise.
+    var currentTimes: [T] {
+        if let fs = flow, fs.adaptive { return (0..<layout.paddedReplicas).map { fs.t[$0] } }
+        return (0..<layout.paddedReplicas).map { T(Double(stepsTaken) * Double(eta[$0])) }
+    }
+
+    /// Advances an adaptive-flow batch to time t.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    func advance(to t: Double) {
+        guard let fs = flow, fs.adaptive else { preconditionFailure("advance(to:) needs update flow") }
+        flowAdvance(to: T(t), flow: fs)
+    }
+
+    deinit {
+        for p in [layers, w, r, x, y, eta, lambda, initial, teacher] { p.deallocate() }
+        xTest?.deallocate()
+        yTest?.deallocate()
+        for p in interleaved { p?.deallocate() }
+        gramData?.deallocate()
+        for p in gramInterleaved { p?.deallocate() }
+    }
+
+    /// Runs `body` on every block, spread over the worker threads.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    func forEachBlock(_ body: @Sendable (Int) -> Void) {
+        let blocks = layout.blocks
+        if threads == 1 || blocks == 1 {
+            for blk in 0..<blocks { body(blk) }
+            return
+        }
+        let workers = min(threads, blocks)
+        DispatchQueue.concurrentPerform(iterations: workers) { t in
+            var blk = t
+            while blk < blocks { body(blk); blk += workers }
+        }
+    }
+
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    func state() -> EngineState {
+        if let fs = flow { flowMaterialize(flow: fs, times: currentTimes) }
+        let d = layout.dimension
+        func wrap(_ p: UnsafeMutablePointer<T>, count: Int) -> RealArray {
+            let a = layout.unpack(Array(UnsafeBufferPointer(start: p, count: count)), length: d)
+            return T.self == Float.self ? .float(a as! [Float]) : .double(a as! [Double])
+        }
+        let ls = (0..<layout.layers).map { l in wrap(layers + l * layout.coordinateCount, count: layout.coordinateCount) }
+        return EngineState(layers: ls, weights: wrap(w, count: layout.coordinateCount))
+    }
+}
+
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+@inline(__always) func load<T: DLNReal>(_ p: UnsafeMutablePointer<T>, _ offset: Int) -> SIMD16<T> {
+    UnsafeRawPointer(p + offset).loadUnaligned(as: SIMD16<T>.self)
+}
+
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+@inline(__always) func store<T: DLNReal>(_ v: SIMD16<T>, _ p: UnsafeMutablePointer<T>, _ offset: Int) {
+    UnsafeMutableRawPointer(p + offset).storeBytes(of: v, as: SIMD16<T>.self)
+}
+
+/// |x| per lane (sign bit cleared, as fabs).
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+@inline(__always) func vabs<T: DLNReal>(_ x: SIMD16<T>) -> SIMD16<T> {
+    var r = x
+    for i in 0..<16 { r[i] = Swift.abs(x[i]) }
+    return r
+}

@@ -1,0 +1,110 @@
+import Dispatch
+import Foundation
+
+/// The observables of every replica. Twin of Kernels/loss.cl and observe.cl.
+extension CPUBatch {
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    func observe() -> Observation {
+        let K = observables.count
+        let values = SharedSlots<Double>(count: K * layout.replicas)
+        let decay: [T]
+        if let fs = flow {
+            let times = currentTimes
+            flowMaterialize(flow: fs, times: times)
+            decay = fs.adaptive ? decayAt(times.prefix(layout.replicas).map { Double($0) }).map { T($0) } : decayOf(stepsTaken).map { T($0) }
+        } else {
+            decay = decayOf(stepsTaken).map { T($0) }
+        }
+        let n = layout.samples
+        forEachBlock { blk in
+            self.residual(block: blk)
+            var acc = V(repeating: 0)
+            let base = blk * n * Layout.lanes
+            for i in 0..<n {
+                let ri = load(self.r, base + i * Layout.lanes)
+                acc = acc.addingProduct(ri, ri)
+            }
+            acc = acc * V(repeating: self.lossScale)
+            for lane in 0..<Layout.lanes where blk * Layout.lanes + lane < self.layout.replicas {
+                let b = blk * Layout.lanes + lane
+                values[b] = Double(acc[lane])
+                let more = self.observables(replica: b, decay: decay[b])
+                for k in 1..<K { values[k * self.layout.replicas + b] = Double(more[k - 1]) }
+            }
+        }
+        let all = values.values
+        let B = layout.replicas
+        return Observation(names: observables.names, values: (0..<K).map { Array(all[($0 * B)..<(($0 + 1) * B)]) })
+    }
+
+    /// Every observable but the train loss, for one replica. Twin of `dln_observe` (observe.cl).
+    func observables(replica b: Int, decay: T) -> [T] {
+        let d = layout.dimension, stride = layout.coordinateCount, depth = layout.layers
+        let s = dataset[b]
+        let ws = teacher + s * d
+        let thresholds = observables.thresholds.map { T($0) }
+        let nt = thresholds.count
+        var dist: T = 0, ov: T = 0, nrm: T = 0, l1: T = 0, muv: T = 0, mq: T = 0, dev: T = 0, scale: T = 0, nstar: T = 0
+        var cnt = [T](repeating: 0, count: nt), tp = [T](repeating: 0, count: nt)
+        for j in 0..<d {
+            let o = Layout.index(replica: b, element: j, length: d)
+            let wj = w[o], wsj = ws[j]
+            let diff = wj - wsj
+            dist = dist.addingProduct(diff, diff)
+            ov = ov.addingProduct(wj, wsj)
+            nrm = nrm.addingProduct(wj, wj)
+            l1 = l1 + abs(wj)
+            if model == .deep {
+                let a = layers[o], a0 = initial[o]
+                for l in 1..<depth {
+                    let c = layers[l * stride + o] * layers[l * stride + o] - a * a
+                    let c0 = initial[l * stride + o] * initial[l * stride + o] - a0 * a0
+                    dev = T.maximum(dev, abs(c - c0 * decay))
+                    scale = T.maximum(scale, abs(c0))
+                }
+            } else {
+                let u = layers[o], v = layers[stride + o], u0 = initial[o], v0 = initial[stride + o]
+                muv = muv.addingProduct(u, v)
+                mq = mq + (u * u + v * v) * 0.5
+                let c = model == .pm ? u * v : u * u - v * v
+                let c0 = model == .pm ? u0 * v0 : u0 * u0 - v0 * v0
+                dev = T.maximum(dev, abs(c - c0 * decay))
+                scale = T.maximum(scale, abs(c0))
+            }
+            let star: T = wsj != 0 ? 1 : 0
+            nstar = nstar + star
+            for t in 0..<nt where abs(wj) > thresholds[t] {
+                cnt[t] = cnt[t] + 1
+                tp[t] = tp[t] + star
+            }
+        }
+        let invD = T(1 / Double(d))
+        let known = hasTeacher[s]
+        var testError = T.nan
+        if testSamples > 0, let xt = xTest, let yt = yTest {
+            let nT = testSamples
+            var sse: T = 0
+            for i in 0..<nT {
+                var acc: T = 0
+                let row = xt + (s * nT + i) * d
+                for j in 0..<d { acc = acc.addingProduct(row[j], w[Layout.index(replica: b, element: j, length: d)]) }
+                let ri = acc - yt[s * nT + i]
+                sse = sse.addingProduct(ri, ri)
+            }
+            testError = sse * T(1 / Double(nT))
+        } else if known, let v = designVariance {
+            testError = dist * T(v)
+        }
+        var out: [T] = [testError, known ? ov * invD : .nan, nrm * invD,
+                        model == .deep ? .nan : muv * invD, model == .deep ? .nan : mq * invD,
+                        l1, nrm.squareRoot(), known ? dist : .nan, scale > 0 ? dev / scale : dev]
+        for t in 0..<nt {
+            out.append(cnt[t])
+            out.append(known ? (cnt[t] > 0 ? tp[t] / cnt[t] : 1) : .nan)
+            out.append(known ? (nstar > 0 ? tp[t] / nstar : 1) : .nan)
+        }
+        return out
+    }
+
+}
