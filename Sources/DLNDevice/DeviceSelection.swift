@@ -76,7 +76,7 @@ public enum DeviceCatalog {
     }
 
     /// The engine for a request.
-    public static func engine(for request: DeviceRequest, note: (String) -> Void = { _ in }) throws(DLNError) -> any Engine {
+    public static func engine(for request: DeviceRequest, note: (String) -> Void = { _ in }) throws(DLNError) -> any FlowEngine {
         if let device = try resolve(request, note: note) { return try OpenCLEngine(device: device) }
         return CPUEngine()
     }

@@ -19,7 +19,7 @@ public enum KernelShape: String, Sendable, CaseIterable {
 
 /// The OpenCL engine: the kernels of Kernels/ run every replica of a batch on one device. The state stays
 /// on the device between observations; only the per-replica losses (and, on request, the state) are read.
-public final class OpenCLEngine: Engine {
+public final class OpenCLEngine: FlowEngine {
     /// The device.
     public let device: CLDevice
     /// The shape of the product kernels.

@@ -30,7 +30,7 @@ struct Merge: ParsableCommand {
             var folder = try OutputFolder(out)
             if let raw = folder.manifest["configuration"] as? [String: Any], let configuration = Configuration.decodeLeniently(raw),
                configuration.theory != nil {
-                try runTheory(configuration, outDir: out, request: try DeviceRequest(parsing: configuration.device ?? "auto"))
+                reportTheory(try DMFTStudy.solveAndWrite(configuration, to: out, request: try DeviceRequest(parsing: configuration.device ?? "auto")))
                 folder = try OutputFolder(out)
             }
             try Report.write(folder, extra: DMFTStudy.figures(folder))

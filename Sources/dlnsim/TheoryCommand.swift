@@ -45,9 +45,9 @@ struct Theory: ParsableCommand {
             let cl = try DeviceCatalog.resolve(request, note: note)
             let outDir = out ?? "dlnsim-out/\(configuration.name)"
             try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
-            let points = try solve(configuration, file: config, device: cl, quiet: quiet)
+            let points = try DMFTStudy.solve(configuration, file: config, device: cl, note: quiet ? nil : { note($0) })
             try DMFTStudy.write(points, to: outDir)
-            report(points)
+            for line in DMFTStudy.reportLines(points) { print(line) }
             print("wrote dmft_train_loss.npy, dmft_test_error.npy, dmft_overlap.npy, dmft_norm_sq.npy ([grid point, 2, checkpoint]), dmft_times.npy, dmft.csv, dmft_manifest.json to \(outDir)")
             let failures = DMFTStudy.failures(points)
             if !failures.isEmpty {
@@ -56,29 +56,5 @@ struct Theory: ParsableCommand {
                 Foundation.exit(2)
             }
         } catch { fail(error) }
-    }
-}
-
-/// Solves the DMFT of every grid point, printing one line per iteration unless quiet.
-func solve(_ configuration: Configuration, file: String, device: CLDevice?, quiet: Bool) throws -> [DMFTStudy.Point] {
-    let settings = configuration.theory ?? DMFTSettings()
-    if !quiet {
-        note("dmft: \(settings.paths) paths (\(settings.responsePaths) with tangents), damping \(settings.damping), tolerance \(settings.tolerance), on \(device.map { "OpenCL \($0.name)" } ?? "the CPU")")
-    }
-    return try DMFTStudy.run(configuration, file: file, engine: { problem, settings throws(DLNError) in
-        try DMFTEngines.engine(device, problem: problem, settings: settings)
-    }, progress: { g, iteration, residual in
-        if !quiet { note(String(format: "dmft: grid point %d, iteration %d, residual %.3g", g, iteration, residual)) }
-    })
-}
-
-/// One line per solved grid point.
-func report(_ points: [DMFTStudy.Point]) {
-    for p in points {
-        let r = p.result
-        print(String(format: "DMFT grid point %d: %@ after %d iterations, residual %.3g, %d steps × %d paths in %.2f s on %@; final test error %.4g ± %.2g, train loss %.4g ± %.2g",
-                     p.target.gridPoint, r.converged ? "converged" : "NOT converged", r.iterations, r.residual, r.problem.steps, r.settings.paths, r.seconds, r.engine,
-                     (p.target.scale["test_error"] ?? 1) * (r.mean["test_error"]?.last ?? .nan), (p.target.scale["test_error"] ?? 1) * (r.standardError["test_error"]?.last ?? .nan),
-                     (p.target.scale["train_loss"] ?? 1) * (r.mean["train_loss"]?.last ?? .nan), (p.target.scale["train_loss"] ?? 1) * (r.standardError["train_loss"]?.last ?? .nan)))
     }
 }

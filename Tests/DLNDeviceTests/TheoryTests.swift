@@ -11,7 +11,7 @@ import Testing
 @Suite(.serialized) struct TheoryTests {
     enum Side: String, CaseIterable, Sendable { case cpu, opencl }
 
-    static func engine(_ side: Side) -> (any Engine)? {
+    static func engine(_ side: Side) -> (any FlowEngine)? {
         switch side {
         case .cpu: return CPUEngine()
         case .opencl:

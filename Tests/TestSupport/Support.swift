@@ -83,15 +83,15 @@ public func makeBatch(d: Int, n: Int, replicas: Int, model: Parameterization = .
 
 /// An engine around another that claims room for only `capacity` replicas and, to mimic an allocation
 /// failure, refuses batches of more than `refuseAbove` (counting the refusals).
-public final class LimitedEngine: Engine {
-    public let inner: any Engine
+public final class LimitedEngine: FlowEngine {
+    public let inner: any FlowEngine
     public let capacity: Int
     public let refuseAbove: Int
     public private(set) var refused = 0
     /// The largest batch it was given.
     public private(set) var largest = 0
 
-    public init(_ inner: any Engine, capacity: Int, refuseAbove: Int = .max) {
+    public init(_ inner: any FlowEngine, capacity: Int, refuseAbove: Int = .max) {
         self.inner = inner
         self.capacity = capacity
         self.refuseAbove = refuseAbove

@@ -4,7 +4,7 @@ import Foundation
 /// The native engine: the same arithmetic as the OpenCL kernels, vectorised over the 16 replicas of a block
 /// (`SIMD16`), multi-threaded over blocks. Replicas are independent, so a block runs all the steps between
 /// two observations on its own, its state and data staying in cache.
-public final class CPUEngine: Engine {
+public final class CPUEngine: FlowEngine {
     // Concrete cases (not an existential) so that the optimiser specialises the hot loops for each type.
     private enum Storage {
         case float(CPUBatch<Float>)

@@ -43,7 +43,8 @@ public struct EngineState: Sendable, Equatable {
     }
 }
 
-/// The one interface every engine implements: `initialize` → `step(count:)` → `observe`.
+/// The one interface every engine implements: `initialize` → `step(count:)` → `observe`. Engines that also
+/// integrate gradient flow with adaptive steps conform to `FlowEngine`.
 ///
 /// The CPU engine and the OpenCL engine compute the same operations in the same order, so that on a
 /// correctly rounding device (PoCL) their states agree bit for bit. State stays inside the engine
@@ -55,11 +56,6 @@ public protocol Engine: AnyObject {
     func initialize(_ batch: Batch) throws(DLNError)
     /// Advances every replica by `count` gradient steps (fixed-step updates).
     func step(count: Int) throws(DLNError)
-    /// Advances every replica's gradient flow to time `time` (`update: flow`), each with its own steps;
-    /// checkpoint times are hit exactly.
-    func advance(to time: Double) throws(DLNError)
-    /// Per-replica gradient evaluations, rejected steps and status (zeros for the plain updates).
-    func flowCounters() throws(DLNError) -> FlowCounters
     /// Computes the observables of the current state.
     func observe() throws(DLNError) -> Observation
     /// Reads back the full state (for tests, weights output and checks).
@@ -85,58 +81,11 @@ extension Engine {
     public func restore(_ snapshot: EngineSnapshot) throws(DLNError) { try restore(snapshot, replicas: nil) }
 }
 
-/// Everything an engine needs to continue a batch exactly where it was: the layers, w, the integrator's
-/// state and counters, and the step count. Held replica-major (per replica `width` consecutive values), so that
-/// replicas can be swapped between snapshots (divergence rollback) and slices written to a checkpoint file.
-/// Values are the engine's numbers widened to Double (exact for Float and Int32).
-public struct EngineSnapshot: Sendable, Equatable {
-    /// One named state array.
-    public struct Buffer: Sendable, Equatable {
-        public var name: String
-        /// Values per replica (components × d for coordinate arrays, 1 for per-replica scalars).
-        public var width: Int
-        /// Int32 counters rather than reals of the batch's precision.
-        public var integer: Bool
-        /// `values[b·width + k]`.
-        public var values: [Double]
-
-        public init(name: String, width: Int, integer: Bool, values: [Double]) {
-            self.name = name
-            self.width = width
-            self.integer = integer
-            self.values = values
-        }
-    }
-
-    /// Replicas B.
-    public var replicas: Int
-    /// Fixed steps taken (update gd/multiplicative).
-    public var steps: Int
-    /// Whether the integrator has taken its first derivative (update flow).
-    public var started: Bool
-    public var buffers: [Buffer]
-
-    public init(replicas: Int, steps: Int, started: Bool, buffers: [Buffer]) {
-        self.replicas = replicas
-        self.steps = steps
-        self.started = started
-        self.buffers = buffers
-    }
-
-    /// Replaces the state of `replicas` by their state in `other` (a snapshot of the same batch).
-    public mutating func replace(replicas list: [Int], from other: EngineSnapshot) {
-        precondition(other.replicas == replicas && other.buffers.map(\.name) == buffers.map(\.name))
-        for i in buffers.indices {
-            let w = buffers[i].width
-            for b in list { for k in 0..<w { buffers[i].values[b * w + k] = other.buffers[i].values[b * w + k] } }
-        }
-    }
-
-    /// Checks that this snapshot fits an engine's own buffers (the same names and widths).
-    public func check(against names: [(String, Int)], replicas expected: Int) throws(DLNError) {
-        guard replicas == expected, buffers.map(\.name) == names.map(\.0), buffers.map(\.width) == names.map(\.1),
-              buffers.allSatisfy({ $0.values.count == $0.width * replicas }) else {
-            throw .invalidProblem("the saved state does not fit this batch (\(replicas) replicas with \(buffers.map { "\($0.name)[\($0.width)]" }.joined(separator: ", ")); the engine has \(expected) with \(names.map { "\($0.0)[\($0.1)]" }.joined(separator: ", "))): was it written by another engine or another dlnsim?")
-        }
-    }
+/// An engine that also integrates gradient flow (`update: flow`): every replica with its own adaptive steps.
+public protocol FlowEngine: Engine {
+    /// Advances every replica's gradient flow to time `time`, each with its own steps; checkpoint times are hit
+    /// exactly.
+    func advance(to time: Double) throws(DLNError)
+    /// Per-replica gradient evaluations, rejected steps and status (zeros for the fixed-step updates).
+    func flowCounters() throws(DLNError) -> FlowCounters
 }

@@ -150,6 +150,14 @@ final class SimulationRunner {
         }
     }
 
+    /// The engine as a gradient-flow integrator (`update: flow`), refused when it is not one.
+    func flowEngine() throws(DLNError) -> any FlowEngine {
+        guard let flow = engine as? any FlowEngine else {
+            throw .invalidProblem("\(engine.deviceDescription) cannot integrate gradient flow (update: flow)")
+        }
+        return flow
+    }
+
     func runSlice(_ group: Experiment.Group, range: Range<Int>, restart: EngineSnapshot?) throws(DLNError) {
         let start = DispatchTime.now().uptimeNanoseconds
         let secondsBefore = p.seconds
@@ -187,7 +195,7 @@ final class SimulationRunner {
         for c in c0..<C {
             let step = group.checkpoints[c]
             if let times = group.flowTimes {
-                if times[c] > 0 { try engine.advance(to: times[c]) }
+                if times[c] > 0 { try flowEngine().advance(to: times[c]) }
                 p.done += replicas * 100
             } else {
                 // Long gaps are cut into chunks so that progress keeps moving (and checkpoints can be written).
@@ -213,7 +221,7 @@ final class SimulationRunner {
                 }
                 if try settle(o.trainLoss, range: range, current: current, renew: write) { o = try engine.observe() }
             }
-            let counters = try engine.flowCounters()
+            let counters = fixed ? FlowCounters(replicas: range.count) : try flowEngine().flowCounters()
             for (k, b) in global[range].enumerated() {
                 p.evaluations[c][b] = fixed ? Double(step) : Double(counters.evaluations[k])
                 p.rejected[c][b] = Double(counters.rejected[k])

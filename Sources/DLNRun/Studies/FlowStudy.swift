@@ -33,7 +33,7 @@ public enum FlowStudy {
 
     /// The trajectories w(t_c) of every replica of every batch, c = 1…C, flattened per checkpoint, and the mean
     /// gradient evaluations per replica (steps for gradient descent). A replica the integrator froze is an error.
-    static func trajectories(_ c: Configuration, stepsAt: [Int], eta: Double, engine: any Engine) throws(DLNError) -> ([[Double]], Double) {
+    static func trajectories(_ c: Configuration, stepsAt: [Int], eta: Double, engine: any FlowEngine) throws(DLNError) -> ([[Double]], Double) {
         let experiment = try Experiment(c)
         var out = [[Double]](repeating: [], count: stepsAt.count)
         var total = 0.0, replicas = 0.0
@@ -75,7 +75,7 @@ public enum FlowStudy {
 
     /// Runs the study on one configuration (its first `seeds` seeds, every grid point, float64).
     public static func run(_ config: Configuration, name: String, seeds: Int = 1, target: Double = 1e-6, maxGDSteps: Int = 1 << 18,
-                           engine: any Engine, log: (String) -> Void = { _ in }) throws(DLNError) -> Row {
+                           engine: any FlowEngine, log: (String) -> Void = { _ in }) throws(DLNError) -> Row {
         var base = config
         base.seeds = min(seeds, config.seeds)
         base.training.precision = .float64

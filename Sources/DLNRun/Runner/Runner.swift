@@ -1,0 +1,224 @@
+import DLNDevice
+import DLNModel
+import DLNTheory
+import Foundation
+
+/// What a run is asked to do: a configuration file (or the output folder of an interrupted run to resume),
+/// where to write, on which device, and how to checkpoint.
+public struct RunRequest: Sendable {
+    /// The configuration's YAML file; nil with `resume`.
+    public var configPath: String?
+    /// The output folder of an interrupted run to continue from its checkpoint.
+    public var resume: String?
+    /// The output folder (default: dlnsim-out/<config name>).
+    public var out: String?
+    /// A device request (auto, cpu, opencl, opencl:P:D); nil: the configuration's, else auto.
+    public var device: String?
+    /// Write into a folder that is not a dlnsim output, or over an unfinished run's checkpoint.
+    public var force = false
+    /// Also write the final parameters (weights.npy, layers.npy).
+    public var saveWeights = false
+    /// Minutes between checkpoints (0: at every chunk of steps).
+    public var checkpointMinutes = 10.0
+    /// `i/N`: run only shard i of N.
+    public var shard: String?
+
+    /// An empty request.
+    public init() {}
+}
+
+/// One run, from its request to a finished output folder: it reads and validates the configuration (or the
+/// checkpoint it resumes), prepares the folder, chooses the engine, builds the experiment, runs it with
+/// checkpoints, and writes the arrays, statistics, DMFT curves and figures. The command line only prints.
+public final class Runner {
+    /// What the run was started from (kept in every checkpoint).
+    public let origin: Checkpoint.Origin
+    public let configuration: Configuration
+    public let outDir: String
+    public let deviceRequest: DeviceRequest
+    public let engine: any FlowEngine
+    public let experiment: Experiment
+    /// The progress of the interrupted run being resumed.
+    public let resumed: RunProgress?
+    let note: (String) -> Void
+
+    /// Validates a configuration file (and a shard text) without running it; returns the line to print.
+    public static func check(configPath path: String, shard: String?) throws(DLNError) -> String {
+        let configuration = try Configuration.load(path: path)
+        _ = try shard.map { s throws(DLNError) in try Shard(parsing: s) }
+        return "\(path): valid: \(configuration.replicaCount) replicas (\(configuration.gridPoints) grid points × \(configuration.seeds) seeds)"
+    }
+
+    /// Prepares a run: every check that can fail before any work (configuration, checkpoint, output folder,
+    /// device, precision, data files) happens here. `note` receives lines for stderr.
+    public init(_ request: RunRequest, note: @escaping (String) -> Void) throws(DLNError) {
+        self.note = note
+        var progressSoFar: RunProgress? = nil
+        let origin: Checkpoint.Origin
+        let outDir: String
+        if let folder = request.resume {
+            let (o, p) = try Checkpoint.read(from: folder)
+            if o.dlnsimVersion != DLNSim.version
+                || (o.gitCommit != nil && DLNSim.gitCommit != nil && o.gitCommit != DLNSim.gitCommit)
+            {
+                throw DLNError.badFile(
+                    path: folder + "/" + Checkpoint.fileName,
+                    reason: "written by dlnsim \(o.dlnsimVersion) (\(o.gitCommit ?? "unknown commit")); this is \(DLNSim.version) (\(DLNSim.gitCommit ?? "unknown commit")): resume with the same build for identical results")
+            }
+            origin = Checkpoint.Origin(
+                configPath: o.configPath, configText: o.configText, device: request.device ?? o.device,
+                saveWeights: o.saveWeights, shard: o.shard)
+            progressSoFar = p
+            outDir = folder
+        } else {
+            guard let path = request.configPath else {
+                throw .invalidProblem("give the experiment's YAML file, or resume an output folder")
+            }
+            let text = try Configuration.text(path: path)
+            let configuration = try Configuration.load(text: text, path: path)
+            let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+            origin = Checkpoint.Origin(
+                configPath: absolute, configText: text, device: request.device ?? configuration.device ?? "auto",
+                saveWeights: request.saveWeights, shard: try request.shard.map { s throws(DLNError) in try Shard(parsing: s) })
+            outDir = request.out ?? "dlnsim-out/\(configuration.name)"
+            try RunOutput.checkOverwrite(outDir, force: request.force)
+            if Checkpoint.exists(in: outDir) && !request.force {
+                throw DLNError.outputFailure(
+                    path: outDir,
+                    reason: "holds the checkpoint of an unfinished run: continue it with `dlnsim run --resume \(outDir)`, or pass --force to start over")
+            }
+        }
+        self.origin = origin
+        self.outDir = outDir
+        self.resumed = progressSoFar
+        configuration = try origin.configuration()
+        deviceRequest = try DeviceRequest(parsing: origin.device)
+        try RunOutput.prepare(outDir)
+        engine = try DeviceCatalog.engine(for: deviceRequest, note: note)
+        try engine.require(configuration.training.precision)
+        do { experiment = try Experiment(configuration) } catch {
+            // A bad data file: leave no empty output folder behind (only the marker in it: rmdir removes only empty ones).
+            if (try? FileManager.default.contentsOfDirectory(atPath: outDir)) == [RunOutput.marker] {
+                unlink(outDir + "/" + RunOutput.marker)
+                rmdir(outDir)
+            }
+            throw error
+        }
+    }
+
+    /// One line: what runs where.
+    public var description: String {
+        let shapes = Set(experiment.gridPoints.map { "d = \($0.d), n = \($0.n)" }).sorted().joined(separator: "; ")
+        let horizon = configuration.training.horizon.map { "t = \($0)" } ?? "\(configuration.training.steps) steps"
+        let shardText = origin.shard.map { " (shard \($0.index)/\($0.count))" } ?? ""
+        let batches = "\(experiment.groups.count) batch\(experiment.groups.count == 1 ? "" : "es")"
+        return "dlnsim: \(experiment.replicaCount) replicas\(shardText) (\(experiment.gridPoints.count) grid points × \(experiment.seeds.count) seeds) in \(batches), \(shapes), \(horizon), \(configuration.training.precision.rawValue), on \(engine.deviceDescription)"
+    }
+
+    /// The line that says where a resumed run picks up; nil for a fresh run.
+    public var resumeDescription: String? {
+        resumed.map { p in
+            "dlnsim: resuming \(outDir) at batch \(p.group + 1) of \(experiment.groups.count), \(String(format: "%.0f", p.seconds)) s of work already done"
+        }
+    }
+
+    /// Runs the experiment, writing checkpoint.dlnsim every `checkpointMinutes` and whenever `shouldStop`
+    /// turns true (then it throws `DLNError.interrupted`). `progress(done, total)` counts replica-steps.
+    public func run(
+        checkpointMinutes: Double, progress: @escaping (Double, Double) -> Void, shouldStop: @escaping () -> Bool
+    ) throws(DLNError) -> RunResult {
+        var options = RunOptions()
+        options.keepFinalState = origin.saveWeights
+        options.shard = origin.shard
+        options.progress = progress
+        options.note = note
+        options.checkpointInterval = checkpointMinutes * 60
+        options.shouldStop = shouldStop
+        // Test hook: hold after the k-th checkpoint (so that a test can kill the process at a known point).
+        let hold = Int(ProcessInfo.processInfo.environment["DLNSIM_TEST_HOLD_AFTER_CHECKPOINT"] ?? "")
+        var written = 0
+        let (origin, outDir, note) = (origin, outDir, note)
+        options.writeCheckpoint = { p throws(DLNError) in
+            try Checkpoint.write(p, origin: origin, to: outDir)
+            written += 1
+            if let hold, written == hold {
+                note("dlnsim: holding after checkpoint \(written)")
+                while !shouldStop() { usleep(10_000) }
+            }
+        }
+        return try Simulation.run(experiment, on: engine, options: options, resume: resumed)
+    }
+
+    /// Lines naming the replicas that were frozen (up to ten), empty when none was.
+    public func frozenLines(_ result: RunResult) -> [String] {
+        let frozen = result.status.indices.filter { result.status[$0] > 0 }
+        guard !frozen.isEmpty else { return [] }
+        let S = experiment.seeds.count
+        var lines = [
+            "warning: \(frozen.count) replica\(frozen.count == 1 ? " was" : "s were") frozen; their observables stay at the state where they stopped, and stats.csv leaves them out (status.npy and manifest.json flag them):"
+        ]
+        for b in frozen.prefix(10) {
+            lines.append(
+                String(format: "  grid point %d, seed %d at t = %.6g: ", b / S, experiment.seeds[b % S], result.frozenAt[b])
+                    + FlowCounters.reason(result.status[b]))
+        }
+        if frozen.count > 10 { lines.append("  … and \(frozen.count - 10) more") }
+        return lines
+    }
+
+    /// Writes the output folder: arrays, statistics, manifest, and (for a whole run) the DMFT curves of
+    /// `theory: dmft` and the figures; then removes the checkpoint. If writing fails, what was computed is
+    /// written to a fallback folder and the error names it. Returns the DMFT grid points solved (if any).
+    @discardableResult
+    public func write(_ result: RunResult) throws(DLNError) -> [DMFTStudy.Point] {
+        var points: [DMFTStudy.Point] = []
+        do {
+            try RunOutput.write(result, experiment: experiment, to: outDir)
+            if origin.shard == nil {
+                if configuration.theory != nil {
+                    points = try DMFTStudy.solveAndWrite(configuration, to: outDir, request: deviceRequest)
+                }
+                let folder = try OutputFolder(outDir)
+                try Report.write(folder, extra: DMFTStudy.figures(folder))
+            }
+        } catch {
+            // Keep what was computed: write it to a fallback folder before failing.
+            let fallback = FileManager.default.temporaryDirectory
+                .appendingPathComponent("dlnsim-\(configuration.name)-\(getpid())").path
+            note("error: \(error)")
+            try RunOutput.write(result, experiment: experiment, to: fallback)
+            throw .outputFailure(path: outDir, reason: "the results were written to \(fallback) instead")
+        }
+        Checkpoint.remove(from: outDir)
+        return points
+    }
+
+    /// The closing lines of a finished run: throughput, where the figures are, which files were written.
+    public func closingLines(_ result: RunResult) -> [String] {
+        var lines: [String] = []
+        if experiment.hasFlow {
+            let evaluations = result.evaluations.last ?? []
+            lines.append(
+                String(
+                    format: "gradient flow: %.0f gradient evaluations per replica on average (max %.0f), %.0f rejected steps in all; ",
+                    evaluations.reduce(0, +) / Double(max(1, evaluations.count)), evaluations.max() ?? 0,
+                    result.rejected.last?.reduce(0, +) ?? 0)
+                    + String(format: "%.0f replica-evaluations/s (%.2f s) on ", result.replicaStepsPerSecond, result.seconds)
+                    + result.engine)
+        } else {
+            lines.append(
+                String(format: "%.0f replica-steps/s (%.2f s) on ", result.replicaStepsPerSecond, result.seconds) + result.engine)
+        }
+        if let s = origin.shard {
+            lines.append(
+                "shard \(s.index)/\(s.count) done: combine the \(s.count) shard folders with `dlnsim merge DIR… --out OUTDIR` (figures come with the merge)")
+        } else {
+            lines.append("figures: \(outDir)/report.html")
+        }
+        let flowFiles = experiment.hasFlow ? "evaluations.npy, rejected.npy, " : ""
+        let first = result.names.prefix(3).map { $0 + ".npy" }.joined(separator: ", ")
+        lines.append(
+            "wrote \(result.names.count) observables (\(first), …), steps.npy, times.npy, grid.csv, stats.csv, status.npy, \(flowFiles)manifest.json to \(outDir)")
+        return lines
+    }
+}

@@ -1,0 +1,53 @@
+import DLNDevice
+import DLNModel
+import DLNTheory
+import Foundation
+import OpenCLKit
+
+extension DMFTStudy {
+    /// Solves the DMFT of every grid point of a configuration, its Monte-Carlo paths on `device` (nil: the
+    /// CPU). `note`, when given, receives one line per fixed-point iteration.
+    public static func solve(
+        _ configuration: Configuration, file: String, device: CLDevice?, note: ((String) -> Void)?
+    ) throws(DLNError) -> [Point] {
+        let settings = configuration.theory ?? DMFTSettings()
+        if let note {
+            note("dmft: \(settings.paths) paths (\(settings.responsePaths) with tangents), damping \(settings.damping), tolerance \(settings.tolerance), on \(device.map { "OpenCL \($0.name)" } ?? "the CPU")")
+        }
+        return try run(
+            configuration, file: file,
+            engine: { problem, settings throws(DLNError) in
+                try DMFTEngines.engine(device, problem: problem, settings: settings)
+            },
+            progress: { g, iteration, residual in
+                note?(String(format: "dmft: grid point %d, iteration %d, residual %.3g", g, iteration, residual))
+            })
+    }
+
+    /// `theory: dmft` beside a run: solves every grid point (paths on the run's device) and writes the curves into
+    /// the run's folder, where the figures draw them.
+    public static func solveAndWrite(
+        _ configuration: Configuration, to outDir: String, request: DeviceRequest
+    ) throws(DLNError) -> [Point] {
+        let device = try DeviceCatalog.resolve(request)
+        let points = try solve(configuration, file: "theory", device: device, note: nil)
+        try write(points, to: outDir)
+        return points
+    }
+
+    /// One line per solved grid point: convergence, cost, and the final test error and train loss with their
+    /// Monte-Carlo standard errors.
+    public static func reportLines(_ points: [Point]) -> [String] {
+        points.map { p in
+            let r = p.result
+            func last(_ name: String, _ values: [String: [Double]]) -> Double {
+                (p.target.scale[name] ?? 1) * (values[name]?.last ?? .nan)
+            }
+            return String(
+                format: "DMFT grid point %d: %@ after %d iterations, residual %.3g, %d steps × %d paths in %.2f s on %@; final test error %.4g ± %.2g, train loss %.4g ± %.2g",
+                p.target.gridPoint, r.converged ? "converged" : "NOT converged", r.iterations, r.residual, r.problem.steps,
+                r.settings.paths, r.seconds, r.engine, last("test_error", r.mean), last("test_error", r.standardError),
+                last("train_loss", r.mean), last("train_loss", r.standardError))
+        }
+    }
+}
