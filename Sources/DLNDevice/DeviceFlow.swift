@@ -6,7 +6,7 @@ import OpenCLKit
 /// Kernels/flow.cl. The CPU engine loops per block of 16 replicas until all reach the target; here every
 /// replica advances in *rounds* (plan, six stages, control, accept) until none is running, each replica's
 /// sequence of step sizes and acceptances depending on its own data only, so both engines agree bit for bit.
-final class DeviceFlow<T: DLNReal> {
+final class DeviceFlow<T: DLNReal & CLKernelArgument> {
     let layout: Layout
     let queue: CLCommandQueue
     /// Log representation (state z, one component) or the layers (state ≡ the batch's layers buffer).

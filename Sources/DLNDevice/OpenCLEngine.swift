@@ -139,7 +139,7 @@ protocol DeviceBatchRunner: AnyObject {
     func restore(_ snapshot: EngineSnapshot, replicas: [Int]?) throws
 }
 
-final class DeviceBatch<T: DLNReal>: DeviceBatchRunner {
+final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
     let layout: Layout
     let queue: CLCommandQueue
     let residual: CLKernel, gradient: CLKernel, update: CLKernel, loss: CLKernel, observeKernel: CLKernel
