@@ -36,7 +36,7 @@ public final class OpenCLEngine: Engine {
         self.device = device
         self.shape = shape ?? KernelShape.preferred(for: device)
         do {
-            context = try CLContext(device: device)
+            context = try CLContext.shared(for: device)
             queue = try CLCommandQueue(context: context)
         } catch { throw .deviceFailure("cannot open \(device.name): \(error)") }
     }
