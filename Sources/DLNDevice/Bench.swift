@@ -82,18 +82,16 @@ public enum Bench {
     /// An OpenCL device's measured FP32 fma peak, GFLOP/s.
     public static func devicePeak(_ device: CLDevice) throws(DLNError) -> Double {
         do {
-            let context = try CLContext(device: device)
+            let context = try CLContext.shared(for: device)
             let queue = try CLCommandQueue(context: context)
             let program = try KernelLibrary.program(context: context, source: try KernelLibrary.source(files: ["peak.cl"]), options: "-cl-std=CL1.2")
             let kernel = try CLKernel(program: program, name: "dln_peak")
             let global = max(1, device.computeUnits) * 4096
             let out = try CLBuffer(context: context, byteCount: global * 4)
             var iterations: Int32 = 256
-            try kernel.setArgument(1, Float(1))
-            try kernel.setArgument(2, out)
             var best = 0.0
             for _ in 0..<8 {
-                try kernel.setArgument(0, iterations)
+                try kernel.bind(iterations, Float(1), out)
                 let start = DispatchTime.now().uptimeNanoseconds
                 try queue.enqueue(kernel, global: [global], local: [64])
                 try queue.finish()

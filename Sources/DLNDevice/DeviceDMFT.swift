@@ -32,7 +32,7 @@ public final class DeviceDMFTPaths: DMFTPathEngine {
         let wHost = (0..<N).map { DMFTLayout.teacher(path: $0, density: problem.density, values: problem.values, rng: rng) }
         let chunks = (N + DMFTLayout.chunk - 1) / DMFTLayout.chunk, rchunks = (Nr + rc - 1) / rc
         do {
-            context = try CLContext(device: device)
+            context = try CLContext.shared(for: device)
             queue = try CLCommandQueue(context: context)
             let program = try KernelLibrary.program(context: context, source: try KernelLibrary.source(files: ["dmft.cl"]), options: "-cl-std=CL1.2")
             paths = try CLKernel(program: program, name: "dmft_paths")
@@ -66,28 +66,20 @@ public final class DeviceDMFTPaths: DMFTPathEngine {
         do {
             let f = try CLBuffer(context: context, copying: factor, access: .readOnly)
             let m = try CLBuffer(context: context, copying: memory, access: .readOnly)
-            let k = paths
-            try k.setArgument(0, Int32(K)); try k.setArgument(1, Int32(N)); try k.setArgument(2, Int32(Nr)); try k.setArgument(3, Int32(rank))
-            try k.setArgument(4, linear); try k.setArgument(5, pr.delta); try k.setArgument(6, pr.eta); try k.setArgument(7, pr.lambda)
-            try k.setArgument(8, pr.alpha); try k.setArgument(9, z); try k.setArgument(10, wstar); try k.setArgument(11, f)
-            try k.setArgument(12, m); try k.setArgument(13, delta); try k.setArgument(14, ha); try k.setArgument(15, hb); try k.setArgument(16, hg)
-            try queue.enqueue(k, global: [round(N, local)], local: [local])
-            try correlation.setArgument(0, Int32(K)); try correlation.setArgument(1, Int32(N)); try correlation.setArgument(2, Int32(C))
-            try correlation.setArgument(3, delta); try correlation.setArgument(4, corrPartial)
-            try queue.enqueue(correlation, global: [round(K * K, local), chunks], local: [local, 1])
+            try queue.launch(paths, global: [round(N, local)], local: [local],
+                             Int32(K), Int32(N), Int32(Nr), Int32(rank), linear, pr.delta, pr.eta, pr.lambda, pr.alpha,
+                             z, wstar, f, m, delta, ha, hb, hg)
+            try queue.launch(correlation, global: [round(K * K, local), chunks], local: [local, 1],
+                             Int32(K), Int32(N), Int32(C), delta, corrPartial)
             var pbase = 0
             while pbase < Nr {
                 let Q = min(batch, Nr - pbase)
-                let t = tangents
-                try t.setArgument(0, Int32(K)); try t.setArgument(1, Int32(Nr)); try t.setArgument(2, Int32(pbase)); try t.setArgument(3, Int32(Q))
-                try t.setArgument(4, linear); try t.setArgument(5, pr.delta); try t.setArgument(6, pr.eta); try t.setArgument(7, pr.lambda)
-                try t.setArgument(8, ha); try t.setArgument(9, hb); try t.setArgument(10, hg); try t.setArgument(11, m); try t.setArgument(12, scratch)
                 let lq = min(32, round(Q, 8))
-                try queue.enqueue(t, global: [round(Q, lq), K], local: [lq, 1])
+                try queue.launch(tangents, global: [round(Q, lq), K], local: [lq, 1],
+                                 Int32(K), Int32(Nr), Int32(pbase), Int32(Q), linear, pr.delta, pr.eta, pr.lambda, ha, hb, hg, m, scratch)
                 let qc = (Q + RC - 1) / RC
-                try responseSum.setArgument(0, Int32(K)); try responseSum.setArgument(1, Int32(Q)); try responseSum.setArgument(2, Int32(RC))
-                try responseSum.setArgument(3, Int32(pbase / RC)); try responseSum.setArgument(4, scratch); try responseSum.setArgument(5, respPartial)
-                try queue.enqueue(responseSum, global: [round(K * K, local), qc], local: [local, 1])
+                try queue.launch(responseSum, global: [round(K * K, local), qc], local: [local, 1],
+                                 Int32(K), Int32(Q), Int32(RC), Int32(pbase / RC), scratch, respPartial)
                 pbase += Q
             }
             var corr = [Double](repeating: 0, count: chunks * K * K), resp = [Double](repeating: 0, count: rchunks * K * K)

@@ -6,7 +6,7 @@ import OpenCLKit
 /// Kernels/flow.cl. The CPU engine loops per block of 16 replicas until all reach the target; here every
 /// replica advances in *rounds* (plan, six stages, control, accept) until none is running, each replica's
 /// sequence of step sizes and acceptances depending on its own data only, so both engines agree bit for bit.
-final class DeviceFlow<T: DLNReal> {
+final class DeviceFlow<T: DLNReal & CLKernelArgument> {
     let layout: Layout
     let queue: CLCommandQueue
     /// Log representation (state z, one component) or the layers (state ≡ the batch's layers buffer).
@@ -98,41 +98,21 @@ final class DeviceFlow<T: DLNReal> {
         // The scalars exactly as FlowState converts them.
         let rtol = T(s.rtol), atol = T(s.atol), hmax = T(s.maxStep ?? .infinity), hmin = T(s.minStep)
         let invM = T(1 / Double(components * d))
-        try weights.setArgument(0, dd); try weights.setArgument(1, st); try weights.setArgument(2, Int64(-1))
-        try weights.setArgument(3, y); try weights.setArgument(4, lnBeta); try weights.setArgument(5, lambda)
-        try weights.setArgument(6, eta); try weights.setArgument(7, t); try weights.setArgument(8, w)
-        try stage.setArgument(0, Int32(1)); try stage.setArgument(1, dd); try stage.setArgument(2, st); try stage.setArgument(3, cnt)
-        try stage.setArgument(4, tab); try stage.setArgument(5, y); try stage.setArgument(6, f); try stage.setArgument(7, h)
-        try stage.setArgument(8, t); try stage.setArgument(9, lnBeta); try stage.setArgument(10, lambda)
-        try stage.setArgument(11, ys); try stage.setArgument(12, w)
-        for (k, state) in [(derivativeStage, ys), (derivativeY, y)] {
-            try k.setArgument(0, dd); try k.setArgument(1, st); try k.setArgument(2, Int64(0))
-            try k.setArgument(3, state); try k.setArgument(4, g); try k.setArgument(5, lambda); try k.setArgument(6, f)
-        }
-        try start.setArgument(0, dd); try start.setArgument(1, st); try start.setArgument(2, rtol); try start.setArgument(3, atol)
-        try start.setArgument(4, invM); try start.setArgument(5, hmax); try start.setArgument(6, Int32(s.initialStep == nil ? 0 : 1))
-        try start.setArgument(7, s.initialStep.map { T($0) } ?? 0); try start.setArgument(8, y); try start.setArgument(9, f)
-        try start.setArgument(10, status); try start.setArgument(11, hdes); try start.setArgument(12, errprev)
-        try start.setArgument(13, evaluations); try start.setArgument(14, frozenAt)
-        try plan.setArgument(0, T(0)); try plan.setArgument(1, hmax); try plan.setArgument(2, status); try plan.setArgument(3, t)
-        try plan.setArgument(4, hdes); try plan.setArgument(5, h); try plan.setArgument(6, clamped)
-        let c = control
-        try c.setArgument(0, dd); try c.setArgument(1, st); try c.setArgument(2, cnt); try c.setArgument(3, T(0))
-        try c.setArgument(4, rtol); try c.setArgument(5, atol); try c.setArgument(6, hmin); try c.setArgument(7, invM)
-        try c.setArgument(8, maxSteps); try c.setArgument(9, tab); try c.setArgument(10, y); try c.setArgument(11, ys)
-        try c.setArgument(12, f); try c.setArgument(13, h); try c.setArgument(14, clamped); try c.setArgument(15, t)
-        try c.setArgument(16, hdes); try c.setArgument(17, errprev); try c.setArgument(18, lastRejected)
-        try c.setArgument(19, status); try c.setArgument(20, frozenAt); try c.setArgument(21, evaluations)
-        try c.setArgument(22, rejected); try c.setArgument(23, attempts); try c.setArgument(24, accepted)
-        try accept.setArgument(0, dd); try accept.setArgument(1, st); try accept.setArgument(2, cnt)
-        try accept.setArgument(3, accepted); try accept.setArgument(4, ys); try accept.setArgument(5, y); try accept.setArgument(6, f)
-        try active.setArgument(0, Int32(P)); try active.setArgument(1, T(0)); try active.setArgument(2, status)
-        try active.setArgument(3, t); try active.setArgument(4, hdes); try active.setArgument(5, activeOut)
-        try euler.setArgument(0, dd); try euler.setArgument(1, eta); try euler.setArgument(2, g); try euler.setArgument(3, y)
-        let m = materialize
-        try m.setArgument(0, dd); try m.setArgument(1, st); try m.setArgument(2, y); try m.setArgument(3, lnBeta)
-        try m.setArgument(4, lnHalf); try m.setArgument(5, sign0); try m.setArgument(6, sign1); try m.setArgument(7, lambda)
-        try m.setArgument(8, tau); try m.setArgument(9, layers); try m.setArgument(10, w)
+        let firstStep: T = s.initialStep.map { T($0) } ?? 0
+        // Arguments that change per launch, set alone there: weights 2 (the step), stage 0 (the stage),
+        // derivativeStage 2 (the stage's offset), plan 0, control 3 and active 1 (the target), materialize 8 (τ).
+        try weights.bind(dd, st, Int64(-1), y, lnBeta, lambda, eta, t, w)
+        try stage.bind(Int32(1), dd, st, cnt, tab, y, f, h, t, lnBeta, lambda, ys, w)
+        for (k, state) in [(derivativeStage, ys), (derivativeY, y)] { try k.bind(dd, st, Int64(0), state, g, lambda, f) }
+        try start.bind(dd, st, rtol, atol, invM, hmax, Int32(s.initialStep == nil ? 0 : 1), firstStep, y, f, status, hdes, errprev,
+                       evaluations, frozenAt)
+        try plan.bind(T(0), hmax, status, t, hdes, h, clamped)
+        try control.bind(dd, st, cnt, T(0), rtol, atol, hmin, invM, maxSteps, tab, y, ys, f, h, clamped, t, hdes, errprev,
+                         lastRejected, status, frozenAt, evaluations, rejected, attempts, accepted)
+        try accept.bind(dd, st, cnt, accepted, ys, y, f)
+        try active.bind(Int32(P), T(0), status, t, hdes, activeOut)
+        try euler.bind(dd, eta, g, y)
+        try materialize.bind(dd, st, y, lnBeta, lnHalf, sign0, sign1, lambda, tau, layers, w)
     }
 
     private var elementwise: (global: [Int], local: [Int]) { ([layout.paddedReplicas, layout.dimension], [Layout.lanes, 1]) }

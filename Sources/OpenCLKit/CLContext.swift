@@ -1,4 +1,5 @@
 import COpenCL
+import Synchronization
 
 /// An OpenCL context for a single device; buffers, programs and queues are created in it.
 ///
@@ -17,4 +18,19 @@ public final class CLContext: @unchecked Sendable {
   }
 
   deinit { clReleaseContext(handle) }
+
+  private static let sharedContexts = Mutex<[CLDevice: CLContext]>([:])
+
+  /// The process's one context for `device`, created on first use and kept for the life of the
+  /// process: everything that shares it shares its buffers' address space and the programs built in
+  /// it (each user keeps its own ``CLCommandQueue``). Thread-safe; concurrent first calls for one
+  /// device get the same context. The corresponding C function is `clCreateContext`.
+  public static func shared(for device: CLDevice) throws(CLError) -> CLContext {
+    try sharedContexts.withLock { (contexts) throws(CLError) -> CLContext in
+      if let context = contexts[device] { return context }
+      let context = try CLContext(device: device)
+      contexts[device] = context
+      return context
+    }
+  }
 }

@@ -1,6 +1,7 @@
 import COpenCL
 
-/// A kernel of a built program, with its arguments.
+/// A kernel of a built program, with its arguments: ``bind(_:)`` sets them all at once, in order,
+/// and ``CLCommandQueue/launch(_:global:local:_:)`` binds and enqueues in one call.
 ///
 /// Not `Sendable`: `clSetKernelArg` is the one OpenCL call that is not thread-safe, so a kernel
 /// stays on one task; create one kernel per task instead. Buffers set as arguments are kept
@@ -10,6 +11,9 @@ public final class CLKernel {
   public let program: CLProgram
   /// The kernel's function name.
   public let name: String
+  /// The number of arguments the kernel function declares (`CL_KERNEL_NUM_ARGS`); ``bind(_:)``
+  /// takes exactly this many.
+  public let argumentCount: Int
   let handle: cl_kernel
   private var boundBuffers: [Int: CLBuffer] = [:]
 
@@ -17,33 +21,48 @@ public final class CLKernel {
   /// with code ``CLError/invalidKernelName``. The corresponding C function is `clCreateKernel`.
   public init(program: CLProgram, name: String) throws(CLError) {
     let known = { (try? program.kernelNames().joined(separator: ", ")) ?? "unknown" }
-    handle = try create("clCreateKernel", "kernel name: \"\(name)\" (program defines: \(known()))") {
+    let kernel = try create("clCreateKernel", "kernel name: \"\(name)\" (program defines: \(known()))") {
       clCreateKernel(program.handle, name, &$0)
     }
+    do {
+      argumentCount = Int(try infoValue(cl_uint.self, "clGetKernelInfo") {
+        clGetKernelInfo(kernel, cl_kernel_info(CL_KERNEL_NUM_ARGS), $0, $1, $2)
+      })
+    } catch {
+      clReleaseKernel(kernel)  // self is not initialized, so deinit will not release it
+      throw error
+    }
+    handle = kernel
     self.program = program
     self.name = name
   }
 
-  /// Sets scalar argument `index` to `value`, whose size must match the kernel's parameter type
-  /// (`Int32` for `int`, `Float` for `float`, ...). The corresponding C function is `clSetKernelArg`.
-  public func setArgument<T: BitwiseCopyable>(_ index: Int, _ value: T) throws(CLError) {
-    let status = withUnsafeBytes(of: value) { clSetKernelArg(handle, argument(index), $0.count, $0.baseAddress) }
-    try bind(index, status, MemoryLayout<T>.size, nil)
-  }
-
-  /// Sets `__global` or `__constant` pointer argument `index` to `buffer`.
-  /// The corresponding C function is `clSetKernelArg`.
-  public func setArgument(_ index: Int, _ buffer: CLBuffer) throws(CLError) {
-    var mem: cl_mem? = buffer.handle
-    let status = clSetKernelArg(handle, argument(index), MemoryLayout<cl_mem>.size, &mem)
-    try bind(index, status, MemoryLayout<cl_mem>.size, buffer)
+  /// Sets argument `index` alone: for the one argument that changes between launches (a step
+  /// count, a stage index); ``bind(_:)`` sets them all. The corresponding C function is `clSetKernelArg`.
+  public func setArgument(_ index: Int, _ value: some CLKernelArgument) throws(CLError) {
+    try value.bind(to: self, at: index)
   }
 
   /// Sets `__local` pointer argument `index` to `byteCount` bytes of local memory per work-group.
   /// The corresponding C function is `clSetKernelArg`.
   public func setLocalArgument(_ index: Int, byteCount: Int) throws(CLError) {
     precondition(byteCount > 0, "local argument \(index) of \(name) needs a positive byteCount")
-    try bind(index, clSetKernelArg(handle, argument(index), byteCount, nil), byteCount, nil)
+    try setLocal(index, bytes: byteCount)
+  }
+
+  func setScalar<T: BitwiseCopyable>(_ index: Int, _ value: T) throws(CLError) {
+    let status = withUnsafeBytes(of: value) { clSetKernelArg(handle, argument(index), $0.count, $0.baseAddress) }
+    try bound(index, status, MemoryLayout<T>.size, nil)
+  }
+
+  func setBuffer(_ index: Int, _ buffer: CLBuffer) throws(CLError) {
+    var mem: cl_mem? = buffer.handle
+    let status = clSetKernelArg(handle, argument(index), MemoryLayout<cl_mem>.size, &mem)
+    try bound(index, status, MemoryLayout<cl_mem>.size, buffer)
+  }
+
+  func setLocal(_ index: Int, bytes: Int) throws(CLError) {
+    try bound(index, clSetKernelArg(handle, argument(index), bytes, nil), bytes, nil)
   }
 
   /// `CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE` on `device`: local sizes should be multiples of it.
@@ -69,7 +88,7 @@ public final class CLKernel {
     return cl_uint(index)
   }
 
-  private func bind(_ index: Int, _ status: cl_int, _ size: Int, _ buffer: CLBuffer?) throws(CLError) {
+  private func bound(_ index: Int, _ status: cl_int, _ size: Int, _ buffer: CLBuffer?) throws(CLError) {
     try check(status, "clSetKernelArg", "kernel \(name), argument \(index), \(size) bytes")
     boundBuffers[index] = buffer
   }

@@ -1,0 +1,153 @@
+import DLNCore
+import OpenCLKit
+
+/// One batch on an OpenCL device: its buffers (DeviceBuffers.swift), its bound kernels (KernelBindings.swift),
+/// and the launches of the products, the steps and the observations. The state stays on the device between
+/// observations; snapshots and restores are in DeviceBuffers.swift.
+final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
+    let layout: Layout
+    let queue: CLCommandQueue
+    let shape: KernelShape
+    let buffers: DeviceBuffers<T>
+    let kernels: KernelBindings
+    let observables: ObservableSet
+    let decayOf: (Int) -> [Double]
+    let decayAt: ([Double]) -> [Double]
+    var stepsTaken = 0
+    /// The integrator (update flow) or the log representation's state (DeviceFlow.swift); nil for the plain updates.
+    var flow: DeviceFlow<T>? = nil
+    var adaptive: Bool { flow?.adaptive ?? false }
+    /// Steps per launch of the tiled kernel.
+    static var stepsPerLaunch: Int { 32 }
+    static var local: Int { Layout.lanes }
+    var replicas: Int { layout.replicas }
+
+    /// The -D options selecting the model and precision.
+    static func options(_ batch: Batch) -> String {
+        let model = switch batch.parameterization { case .pm: 1; case .uv: 2; case .deep: 3 }
+        var o = "-cl-std=CL1.2 -D REAL=\(T.openCLName) -D REAL16=\(T.openCLName)16 -D MODEL=\(model) -D DEPTH=\(batch.layout.layers)"
+        o += " -D MULTIPLICATIVE=\(batch.update == .multiplicative ? 1 : 0)"
+        o += " -D NTHRESH=\(batch.observables.thresholds.count) -cl-fp32-correctly-rounded-divide-sqrt"
+        if T.self == Double.self { o += " -D DLN_FP64" }
+        if batch.representation == .log { o += " -D FLOW_LOG=1" }
+        return o
+    }
+
+    init(_ batch: Batch, context: CLContext, queue: CLCommandQueue, shape: KernelShape, maxWorkGroupSize: Int = 256) throws {
+        let lay = batch.layout
+        layout = lay
+        self.queue = queue
+        self.shape = shape
+        observables = batch.observables
+        decayOf = { [batch] steps in batch.decay(afterSteps: steps) }
+        decayAt = { [batch] times in batch.decay(atTimes: times) }
+        let program = try KernelLibrary.program(context: context, source: try KernelLibrary.source(), options: Self.options(batch))
+        buffers = try DeviceBuffers<T>(batch, context: context, shape: shape)
+        kernels = try KernelBindings(batch, program: program, buffers: buffers, shape: shape, maxWorkGroupSize: maxWorkGroupSize)
+        try queue.enqueue(kernels.weight, global: [lay.paddedReplicas, lay.dimension], local: [Self.local, 1])
+        if batch.update == .flow || batch.representation == .log {
+            flow = try DeviceFlow<T>(batch, program: program, context: context, queue: queue, layers: buffers.layers, w: buffers.w,
+                                     g: buffers.g, canary: DeviceBuffers<T>.canary,
+                                     products: { [unowned self] () throws(CLError) in try self.enqueueProducts() })
+            try flow!.enqueueMaterialize(steps: 0)
+        }
+        try queue.finish()
+    }
+
+    /// Enqueues r = Xw − y in the engine's shape.
+    func enqueueResidual() throws(CLError) {
+        let k = kernels
+        if shape == .vector16 {
+            try queue.enqueue(k.residual16, global: [layout.blocks, (layout.samples + 3) / 4], local: [1, 1])
+            if k.pairCount > 0 { try queue.enqueue(k.residualPairs, global: [k.pairCount, (layout.samples + 3) / 4], local: [1, 1]) }
+        } else {
+            try queue.enqueue(k.residual, global: [layout.paddedReplicas, layout.samples], local: [Self.local, 1])
+        }
+    }
+
+    /// Enqueues the scaled gradient g: the residual and Xᵀr, or the Gram form Σw − b.
+    func enqueueProducts() throws(CLError) {
+        let k = kernels
+        if let gram = k.gram {
+            if shape == .vector16 {
+                try queue.enqueue(gram, global: [layout.blocks, (layout.dimension + 3) / 4], local: [1, 1])
+            } else {
+                try queue.enqueue(gram, global: [layout.paddedReplicas, layout.dimension], local: [Self.local, 1])
+            }
+            return
+        }
+        guard shape == .vector16 else {
+            try enqueueResidual()
+            try queue.enqueue(k.gradient, global: [layout.paddedReplicas, layout.dimension], local: [Self.local, 1])
+            return
+        }
+        // Blocks with mixed data in one fused pass; single blocks and pairs in the two-pass kernels.
+        if k.mixedCount > 0 { try queue.enqueue(k.fused, global: [k.mixedCount], local: [1]) }
+        try queue.enqueue(k.residual16Products, global: [layout.blocks, (layout.samples + 3) / 4], local: [1, 1])
+        if k.pairCount > 0 { try queue.enqueue(k.residualPairs, global: [k.pairCount, (layout.samples + 3) / 4], local: [1, 1]) }
+        try queue.enqueue(k.gradient16, global: [layout.blocks, (layout.dimension + 3) / 4], local: [1, 1])
+        if k.pairCount > 0 { try queue.enqueue(k.gradientPairs, global: [k.pairCount, (layout.dimension + 3) / 4], local: [1, 1]) }
+    }
+
+    func step(count: Int) throws(CLError) {
+        guard count > 0 else { return }
+        if let flow {
+            precondition(!flow.adaptive, "update flow advances in time: use advance(to:)")
+            try flow.euler(count: count, first: stepsTaken)
+            stepsTaken += count
+            return
+        }
+        let P = layout.paddedReplicas
+        if let tiled = kernels.tiled {
+            let threads = kernels.tiledThreads
+            var left = count
+            while left > 0 {
+                let chunk = min(left, Self.stepsPerLaunch)
+                try kernels.setTiledSteps(Int32(chunk))
+                try queue.enqueue(tiled, global: [P, threads], local: [Self.local, threads])
+                try queue.flush()
+                left -= chunk
+            }
+            stepsTaken += count
+            return
+        }
+        for k in 0..<count {
+            try enqueueProducts()
+            try queue.enqueue(kernels.update, global: [P, layout.dimension], local: [Self.local, 1])
+            if k % 256 == 255 { try queue.flush() }
+        }
+        try queue.flush()
+        stepsTaken += count
+    }
+
+    func advance(to time: Double) throws {
+        guard let flow, flow.adaptive else { preconditionFailure("advance(to:) needs update flow") }
+        try flow.advance(to: time)
+    }
+
+    func flowCounters() throws(CLError) -> FlowCounters {
+        guard let flow else { return FlowCounters(replicas: layout.replicas) }
+        return try flow.counters()
+    }
+
+    func observe() throws(CLError) -> Observation {
+        let decays: [Double]
+        if let flow {
+            // The layers and w at each replica's time first (the state is z, or the layers without w).
+            try flow.enqueueMaterialize(steps: stepsTaken)
+            decays = flow.adaptive ? decayAt(try flow.times(steps: stepsTaken).map { Double($0) }) : decayOf(stepsTaken)
+        } else {
+            decays = decayOf(stepsTaken)
+        }
+        try enqueueResidual()
+        try queue.enqueue(kernels.loss, global: [layout.paddedReplicas], local: [Self.local])
+        try queue.write(buffers.decay, from: decays.map { T($0) })
+        try queue.enqueue(kernels.observe, global: [layout.paddedReplicas], local: [Self.local])
+        let B = layout.replicas, K = observables.count
+        let losses = try queue.read(buffers.loss, as: T.self, count: B)
+        let rest = try queue.read(buffers.obs, as: T.self, count: B * (K - 1))
+        var values = [losses.map { Double($0) }]
+        for k in 1..<K { values.append((0..<B).map { Double(rest[$0 * (K - 1) + k - 1]) }) }
+        return Observation(names: observables.names, values: values)
+    }
+}
