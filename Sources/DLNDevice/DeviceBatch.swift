@@ -1,4 +1,4 @@
-import DLNCore
+import DLNModel
 import OpenCLKit
 
 /// One batch on an OpenCL device: its buffers (DeviceBuffers.swift), its bound kernels (KernelBindings.swift),

@@ -1,4 +1,4 @@
-import DLNCore
+import DLNModel
 import OpenCLKit
 
 /// The device buffers of a batch: allocated and uploaded once, outputs followed by `OpenCLEngine.canaryCount`

@@ -1,4 +1,4 @@
-import DLNCore
+import DLNModel
 import OpenCLKit
 
 /// The kernels of a batch, created from its program and bound once to its buffers (DeviceBuffers): every
