@@ -160,6 +160,6 @@ public enum ShardMerge {
                 try NPY.write(l!.values, shape: l!.shape, dtype: .float64, to: path("layers_\(g).npy"))
             }
         }
-        return Summary(shards: N, replicas: B, frozen: status.filter { $0 > 0 }.count)
+        return Summary(shards: N, replicas: B, frozen: status.filter { ReplicaStatus.isFrozen(code: $0) }.count)
     }
 }

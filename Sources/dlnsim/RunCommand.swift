@@ -141,12 +141,12 @@ struct Run: ParsableCommand {
             }
             progress.finish()
             print(Summary.table(result, experiment: experiment))
-            let frozen = result.status.indices.filter { result.status[$0] > 0 }
+            let frozen = result.status.indices.filter { ReplicaStatus.isFrozen(code: result.status[$0]) }
             if !frozen.isEmpty {
                 let S = experiment.seeds.count
                 note("warning: \(frozen.count) replica\(frozen.count == 1 ? " was" : "s were") frozen; their observables stay at the state where they stopped, and stats.csv leaves them out (status.npy and manifest.json flag them):")
                 for b in frozen.prefix(10) {
-                    note(String(format: "  grid point %d, seed %d at t = %.6g: ", b / S, experiment.seeds[b % S], result.frozenAt[b]) + FlowCounters.reason(result.status[b]))
+                    note(String(format: "  grid point %d, seed %d at t = %.6g: ", b / S, experiment.seeds[b % S], result.frozenAt[b]) + ReplicaStatus.reason(result.status[b]))
                 }
                 if frozen.count > 10 { note("  … and \(frozen.count - 10) more") }
             }
