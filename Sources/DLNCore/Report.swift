@@ -40,6 +40,13 @@ public struct OutputFolder {
         times = (0..<t.shape[0]).map { Array(t.values[($0 * t.shape[1])..<(($0 + 1) * t.shape[1])]) }
     }
 
+    /// The run's configuration, from manifest.json (`Configuration.fromManifest`: schema version 2, or 1 migrated).
+    public func configuration() throws(DLNError) -> Configuration {
+        let path = URL(fileURLWithPath: directory).appendingPathComponent("manifest.json").path
+        guard let data = FileManager.default.contents(atPath: path) else { throw .badFile(path: path, reason: "missing") }
+        return try Configuration.fromManifest(data: data, path: path)
+    }
+
     /// One observable as `[g][s][c]`.
     public func array(_ name: String) throws(DLNError) -> [[[Double]]] {
         guard names.contains(name) else {
