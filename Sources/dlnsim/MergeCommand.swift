@@ -28,8 +28,8 @@ struct Merge: ParsableCommand {
             try RunOutput.checkOverwrite(out, force: force)
             let summary = try ShardMerge.merge(folders, into: out)
             var folder = try OutputFolder(out)
-            if let raw = folder.manifest["configuration"] as? [String: Any], let configuration = Configuration.decodeLeniently(raw),
-               configuration.theory != nil {
+            let configuration = try folder.configuration()
+            if configuration.theory != nil {
                 reportTheory(try DMFTStudy.solveAndWrite(configuration, to: out, request: try DeviceRequest(parsing: configuration.device ?? "auto")))
                 folder = try OutputFolder(out)
             }

@@ -100,7 +100,7 @@ extension CPUBatch {
             let d0s = self.flowNormSum(block: blk, fs.y, flow: fs), d1s = self.flowNormSum(block: blk, fs.f, flow: fs)
             for lane in 0..<L {
                 let b = blk * L + lane
-                guard fs.status[b] == 0 else { continue }
+                guard fs.status[b] == ReplicaStatus.ran.rawValue else { continue }
                 let d0 = (d0s[lane] * fs.invM).squareRoot(), d1 = (d1s[lane] * fs.invM).squareRoot()
                 var h: T = (d0 < T(1e-5) || d1 < T(1e-5)) ? T(1e-6) : (T(0.01) * d0) / d1
                 if let h0 = fs.initialStep { h = h0 }
@@ -108,7 +108,7 @@ extension CPUBatch {
                 fs.hdes[b] = h
                 fs.errprev[b] = T(1e-4)
                 fs.evaluations[b] = 1
-                if !(h > 0) { fs.status[b] = 2; fs.frozenAt[b] = 0 }  // F(y₀) not finite
+                if !(h > 0) { fs.status[b] = ReplicaStatus.nonFinite.rawValue; fs.frozenAt[b] = 0 }  // F(y₀) not finite
             }
         }
         fs.started = true
@@ -131,7 +131,7 @@ extension CPUBatch {
                 for lane in 0..<L {
                     let b = blk * L + lane
                     tv[lane] = fs.t[b]
-                    guard fs.status[b] == 0, fs.t[b] < target else { continue }
+                    guard fs.status[b] == ReplicaStatus.ran.rawValue, fs.t[b] < target else { continue }
                     let rem = target - fs.t[b]
                     var hh = fs.hdes[b]
                     if hh > fs.hmax { hh = fs.hmax }
@@ -175,9 +175,9 @@ extension CPUBatch {
                     fs.lastRejected[b] = r.rejected ? 1 : 0
                     if fs.t[b] < target {
                         if fs.attempts[b] >= fs.maxSteps {
-                            fs.status[b] = 3; fs.frozenAt[b] = fs.t[b]
+                            fs.status[b] = ReplicaStatus.tooManySteps.rawValue; fs.frozenAt[b] = fs.t[b]
                         } else if r.hdes < FlowMath.floor(t: fs.t[b], minStep: fs.hmin) {
-                            fs.status[b] = r.finite ? 1 : 2; fs.frozenAt[b] = fs.t[b]
+                            fs.status[b] = (r.finite ? ReplicaStatus.stepSizeCollapsed : .nonFinite).rawValue; fs.frozenAt[b] = fs.t[b]
                         }
                     }
                 }
@@ -231,7 +231,7 @@ extension CPUBatch {
                     store(load(fs.y, o) - etaV * load(fs.f, o), fs.y, o)
                 }
             }
-            for lane in 0..<L where fs.status[blk * L + lane] == 0 { fs.evaluations[blk * L + lane] &+= Int32(clamping: count) }
+            for lane in 0..<L where fs.status[blk * L + lane] == ReplicaStatus.ran.rawValue { fs.evaluations[blk * L + lane] &+= Int32(clamping: count) }
         }
     }
 

@@ -20,9 +20,8 @@ public struct ObservableSet: Sendable, Hashable {
     /// The support thresholds τ.
     public let thresholds: [Double]
 
-    /// The fixed observables, in output order.
-    public static let fixed = ["train_loss", "test_error", "overlap", "norm_sq", "mean_uv", "mean_q",
-                               "l1_norm", "l2_norm", "dist_sq", "conservation"]
+    /// The fixed observables' names, in output order.
+    public static let fixed = Observable.allCases.map(\.name)
 
     /// Observables for a list of support thresholds.
     public init(thresholds: [Double]) { self.thresholds = thresholds }
@@ -35,9 +34,47 @@ public struct ObservableSet: Sendable, Hashable {
     /// Number of observables.
     public var count: Int { Self.fixed.count + 3 * thresholds.count }
 
+    /// The label of an observable in figures (a support observable's name as it is).
+    public static func label(_ name: String) -> String { Observable(rawValue: name)?.label ?? name }
+
     func format(_ t: Double) -> String {
         var s = "\(t)"
         if s.hasSuffix(".0") { s.removeLast(2) }
         return s
+    }
+}
+
+/// The fixed observables, in output order (the kernels write them in this order): the file `<name>.npy`, the
+/// label in figures and the index in `Observation.values`.
+public enum Observable: String, Sendable, CaseIterable {
+    case trainLoss = "train_loss"
+    case testError = "test_error"
+    case overlap
+    case normSq = "norm_sq"
+    case meanUV = "mean_uv"
+    case meanQ = "mean_q"
+    case l1Norm = "l1_norm"
+    case l2Norm = "l2_norm"
+    case distSq = "dist_sq"
+    case conservation
+
+    /// The name of its output file and stats.csv rows.
+    public var name: String { rawValue }
+    /// Its index among the observables of every `ObservableSet`.
+    public var index: Int { Self.allCases.firstIndex(of: self)! }
+    /// Its label in figures.
+    public var label: String {
+        switch self {
+        case .trainLoss: "train loss"
+        case .testError: "test error"
+        case .overlap: "⟨w, w*⟩/d"
+        case .normSq: "‖w‖²/d"
+        case .meanUV: "mean(u⊙v)"
+        case .meanQ: "mean((u²+v²)/2)"
+        case .l1Norm: "‖w‖₁"
+        case .l2Norm: "‖w‖₂"
+        case .distSq: "‖w − w*‖²"
+        case .conservation: "conservation residual"
+        }
     }
 }

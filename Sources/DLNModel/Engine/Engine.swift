@@ -13,7 +13,7 @@ public struct Observation: Sendable, Equatable {
     }
 
     /// Train loss ℓ(w) per replica (the batch's normalisation).
-    public var trainLoss: [Double] { values[0] }
+    public var trainLoss: [Double] { values[Observable.trainLoss.index] }
 
     /// One observable's values per replica.
     public subscript(name: String) -> [Double]? { names.firstIndex(of: name).map { values[$0] } }

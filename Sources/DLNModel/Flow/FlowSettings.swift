@@ -68,7 +68,7 @@ public struct FlowCounters: Sendable, Equatable {
     public var evaluations: [Int]
     /// Rejected step attempts.
     public var rejected: [Int]
-    /// 0: running; 1: step size collapsed below the floor; 2: non-finite state; 3: too many steps.
+    /// `ReplicaStatus` codes: 0 running; 1 step size collapsed below the floor; 2 non-finite state; 3 too many steps.
     public var status: [Int]
     /// Time at which a replica was frozen (NaN while running).
     public var frozenAt: [Double]
@@ -81,17 +81,6 @@ public struct FlowCounters: Sendable, Equatable {
         frozenAt = Array(repeating: .nan, count: replicas)
     }
 
-    /// Words for a status code.
-    public static func reason(_ status: Int) -> String {
-        switch status {
-        case 0: "running"
-        case 1: "the step size collapsed below its floor"
-        case 2: "the state became non-finite"
-        case 3: "the step attempts exceeded flow.max_steps"
-        case 4: "the loss became non-finite (frozen at its last finite state)"
-        case 5: "the loss exceeded training.max_loss_ratio × its initial value (frozen at its last state below)"
-        case -1: "not in this shard"
-        default: "unknown status \(status)"
-        }
-    }
+    /// Words for a status code (`ReplicaStatus.reason`).
+    public static func reason(_ status: Int) -> String { ReplicaStatus.reason(status) }
 }

@@ -54,7 +54,7 @@ final class FlowState<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoi
             return p
         }
         lastRejected = ints(); status = ints(); evaluations = ints(); rejected = ints(); attempts = ints()
-        for b in lay.replicas..<P { status[b] = -1 }  // padding lanes never step
+        for b in lay.replicas..<P { status[b] = ReplicaStatus.notInShard.rawValue }  // padding lanes never step
         a = DormandPrince.a.map { $0.map { T($0) } }
         c = DormandPrince.c.map { T($0) }
         e = DormandPrince.e.map { T($0) }

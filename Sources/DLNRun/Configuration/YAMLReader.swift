@@ -124,6 +124,32 @@ final class YAMLSection {
         return v
     }
 
+    /// A named choice, or nil (absent, or a recorded problem).
+    func choiceValue<E: RawRepresentable & CaseIterable>(_ key: String) -> E? where E.RawValue == String {
+        guard let n = node(key) else { return nil }
+        guard case .scalar(let s) = n, let v = E(rawValue: s.string) else {
+            sink.add(child(key), "must be one of \(E.allCases.map(\.rawValue).joined(separator: ", ")), got \(Self.kind(n))\(Self.at(n))")
+            return nil
+        }
+        return v
+    }
+
+    /// A named choice or a list of them (a grid axis), or nil (absent, or a recorded problem).
+    func choiceList<E: RawRepresentable & CaseIterable>(_ key: String) -> [E]? where E.RawValue == String {
+        guard let node = node(key) else { return nil }
+        let items: [Node]
+        if case .sequence(let seq) = node { items = Array(seq) } else { items = [node] }
+        var out: [E] = []
+        for (i, item) in items.enumerated() {
+            guard case .scalar(let sc) = item, let v = E(rawValue: sc.string) else {
+                sink.add("\(child(key))\(items.count > 1 ? "[\(i)]" : "")", "must be one of \(E.allCases.map(\.rawValue).joined(separator: ", ")), got \(Self.kind(item))\(Self.at(item))")
+                continue
+            }
+            out.append(v)
+        }
+        return out.isEmpty || out.count != items.count ? nil : out
+    }
+
     /// A number or a list of numbers (a grid axis).
     func numbers(_ key: String, default value: [Double], _ check: (Double) -> String? = { _ in nil }) -> [Double] {
         guard let n = node(key) else { return value }

@@ -57,15 +57,8 @@ public struct Experiment: Sendable {
         public let value: @Sendable (GridPoint) -> String
     }
 
-    /// The grid's columns, for the tables.
-    public var gridColumns: [GridColumn] {
-        [GridColumn(name: "alpha") { "\($0.alpha)" }, GridColumn(name: "weight_decay") { "\($0.weightDecay)" },
-         GridColumn(name: "learning_rate") { "\($0.learningRate)" }, GridColumn(name: "lambda_u") { "\($0.lambdaU)" },
-         GridColumn(name: "d") { "\($0.d)" }, GridColumn(name: "n") { "\($0.n)" },
-         GridColumn(name: "delta") { "\(Double($0.n) / Double($0.d))" }, GridColumn(name: "noise") { "\($0.noise)" },
-         GridColumn(name: "density") { "\($0.density)" }, GridColumn(name: "depth") { "\($0.depth)" },
-         GridColumn(name: "parameterization") { $0.parameterization.rawValue }, GridColumn(name: "update") { $0.update.rawValue }]
-    }
+    /// The grid's columns, for the tables: the grid axes of `ConfigurationKeys` with the derived λ_u and n.
+    public var gridColumns: [GridColumn] { ConfigurationKeys.gridColumns }
 
     /// Checkpoints per grid point.
     public var checkpointCount: Int { groups.first?.checkpoints.count ?? 0 }

@@ -42,6 +42,13 @@ public struct OutputFolder {
         times = (0..<t.shape[0]).map { Array(t.values[($0 * t.shape[1])..<(($0 + 1) * t.shape[1])]) }
     }
 
+    /// The run's configuration, from manifest.json (`Configuration.fromManifest`: schema version 2, or 1 migrated).
+    public func configuration() throws(DLNError) -> Configuration {
+        let path = URL(fileURLWithPath: directory).appendingPathComponent("manifest.json").path
+        guard let data = FileManager.default.contents(atPath: path) else { throw .badFile(path: path, reason: "missing") }
+        return try Configuration.fromManifest(data: data, path: path)
+    }
+
     /// One observable as `[g][s][c]`.
     public func array(_ name: String) throws(DLNError) -> [[[Double]]] {
         guard names.contains(name) else {
@@ -65,12 +72,7 @@ public enum Report {
     static let symbols = ["alpha": "α", "weight_decay": "λ", "learning_rate": "η", "lambda_u": "λ_u", "delta": "δ",
                           "noise": "σ", "density": "ρ", "depth": "L", "d": "d", "n": "n"]
 
-    static func pretty(_ observable: String) -> String {
-        let map = ["train_loss": "train loss", "test_error": "test error", "norm_sq": "‖w‖²/d", "overlap": "⟨w, w*⟩/d",
-                   "l1_norm": "‖w‖₁", "l2_norm": "‖w‖₂", "dist_sq": "‖w − w*‖²", "mean_uv": "mean(u⊙v)", "mean_q": "mean((u²+v²)/2)",
-                   "conservation": "conservation residual"]
-        return map[observable] ?? observable
-    }
+    static func pretty(_ observable: String) -> String { ObservableSet.label(observable) }
 
     /// The label of a grid point: its varying parameters.
     static func label(_ folder: OutputFolder, _ g: Int, excluding: Int? = nil) -> String {
@@ -121,7 +123,7 @@ public enum Report {
                                               high: s.map(\.q90), bars: true, markers: true))
         }
         // Predictions of `dlnsim analyze`, when present, as dashed curves beside the test error.
-        if observable == "test_error" {
+        if observable == Observable.testError.name {
             for (file, label) in [("analysis_predicted_test_error.npy", "theory: limit of the flow"), ("analysis_asymptotic_test_error.npy", "theory: d → ∞")] {
                 let path = URL(fileURLWithPath: folder.directory).appendingPathComponent(file).path
                 guard FileManager.default.fileExists(atPath: path), let p = try? NPY.read(path: path), p.shape.count == 2,
@@ -144,15 +146,15 @@ public enum Report {
     @discardableResult
     public static func write(_ folder: OutputFolder, extra: [(String, SVGPlot)] = []) throws(DLNError) -> [String] {
         var figures: [(String, SVGPlot)] = []
-        for name in ["train_loss", "test_error"] where folder.names.contains(name) {
+        for name in [Observable.trainLoss.name, Observable.testError.name] where folder.names.contains(name) {
             let values = try folder.array(name).joined().joined()
             if values.contains(where: \.isFinite) { figures.append(("\(name).svg", try timeFigure(folder, observable: name))) }
         }
         let varying = folder.varyingColumns.map { folder.columns[$0] }.filter { !["parameterization", "update"].contains($0) }
         if let parameter = varying.max(by: { a, b in
             Set(folder.rows.map { $0[folder.columns.firstIndex(of: a)!] }).count < Set(folder.rows.map { $0[folder.columns.firstIndex(of: b)!] }).count
-        }), folder.names.contains("test_error"), try folder.array("test_error").joined().joined().contains(where: \.isFinite) {
-            figures.append(("test_error_vs_\(parameter).svg", try parameterFigure(folder, observable: "test_error", parameter: parameter)))
+        }), folder.names.contains(Observable.testError.name), try folder.array(Observable.testError.name).joined().joined().contains(where: \.isFinite) {
+            figures.append(("\(Observable.testError.name)_vs_\(parameter).svg", try parameterFigure(folder, observable: Observable.testError.name, parameter: parameter)))
         }
         figures += extra
         for (file, plot) in figures {

@@ -119,11 +119,11 @@ public enum RunOutput {
                         "rtol": f.rtol, "atol": f.atol, "gradient_evaluations": result.totalEvaluations,
                         "rejected_steps": result.rejected.last?.reduce(0, +) ?? 0]
         }
-        let status = result.status.isEmpty ? [Int](repeating: 0, count: G * S) : result.status
+        let status = result.status.isEmpty ? [Int](repeating: ReplicaStatus.ran.code, count: G * S) : result.status
         try NPY.write(status.map(Double.init), shape: [G, S], dtype: .int32, to: path("status.npy"))
         let frozen: [[String: Any]] = status.enumerated().compactMap { b, st in
-            st <= 0 ? nil : ["grid_point": b / S, "seed": experiment.seeds[b % S], "time": result.frozenAt.isEmpty ? Double.nan : result.frozenAt[b],
-                             "status": st, "reason": FlowCounters.reason(st)]
+            !ReplicaStatus.isFrozen(code: st) ? nil : ["grid_point": b / S, "seed": experiment.seeds[b % S], "time": result.frozenAt.isEmpty ? Double.nan : result.frozenAt[b],
+                             "status": st, "reason": ReplicaStatus.reason(st)]
         }
         let columns = experiment.gridColumns
         var csv = "point," + columns.map(\.name).joined(separator: ",") + "\n"
@@ -154,7 +154,7 @@ public enum RunOutput {
                        "times.npy": "gradient-flow time t = step·η [grid point, checkpoint]",
                        "evaluations.npy": "update flow: gradient evaluations so far [grid point, seed, checkpoint] (steps for fixed-step points)",
                        "rejected.npy": "update flow: rejected steps so far [grid point, seed, checkpoint]",
-                       "status.npy": "per replica [grid point, seed]: 0 ran to the end; update flow: 1 step size collapsed, 2 non-finite, 3 too many steps; fixed steps: 4 loss non-finite, 5 loss over the bound (frozen at the last good step, left out of stats.csv); -1 not in this shard",
+                       "status.npy": ReplicaStatus.description,
                        "stats.csv": "ensemble statistics over seeds, one row per grid point × observable × checkpoint",
                        "grid.csv": "one row per grid point"],
             "conventions": [
@@ -166,7 +166,8 @@ public enum RunOutput {
             "flow": flowInfo,
             "frozen_replicas": frozen.map { $0.mapValues { v -> Any in (v as? Double).map { $0.isFinite ? $0 as Any : "nan" as Any } ?? v } },
             "shard": result.shard.map { ["index": $0.index, "count": $0.count] as [String: Any] } ?? NSNull(),
-            "configuration": (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(c))) ?? [:],
+            "schema_version": Configuration.manifestSchemaVersion,
+            "configuration": c.manifestValue,
         ]
         do {
             let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])

@@ -63,7 +63,7 @@ public struct RunStatistics: Sendable {
     public init(_ result: RunResult, gridPoints G: Int, seeds S: Int) {
         names = result.names
         let C = result.checkpoints.count
-        let keep = (0..<(G * S)).map { result.status.isEmpty || result.status[$0] <= 0 }
+        let keep = (0..<(G * S)).map { result.status.isEmpty || !ReplicaStatus.isFrozen(code: result.status[$0]) }
         excluded = (0..<G).map { g in (0..<S).filter { !keep[g * S + $0] }.count }
         summaries = (0..<G).map { g in
             (0..<result.names.count).map { k in

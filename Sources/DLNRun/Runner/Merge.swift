@@ -21,6 +21,7 @@ public enum ShardMerge {
         let index: Int
         let count: Int
         let status: [Int]
+        let configuration: Configuration
     }
 
     /// Merges `directories` into `output`.
@@ -40,18 +41,15 @@ public enum ShardMerge {
                 throw .badFile(path: path, reason: "not a shard's output (run with --shard i/N)")
             }
             let status = try NPY.read(path: URL(fileURLWithPath: dir).appendingPathComponent("status.npy").path)
-            shards.append(ShardFolder(directory: dir, manifest: m, index: i, count: n, status: status.values.map { Int($0) }))
+            shards.append(ShardFolder(directory: dir, manifest: m, index: i, count: n, status: status.values.map { Int($0) },
+                                      configuration: try Configuration.fromManifest(data: data, path: path)))
         }
         let first = shards[0]
-        func canonical(_ any: Any?) -> Data? {
-            guard let any else { return nil }
-            return try? JSONSerialization.data(withJSONObject: any, options: [.sortedKeys])
-        }
         for s in shards.dropFirst() {
             for key in ["dlnsim_version", "git_commit"] where (s.manifest[key] as? String) != (first.manifest[key] as? String) {
                 throw .invalidProblem("\(s.directory) was written by \(key) \(s.manifest[key] ?? "?"), \(first.directory) by \(first.manifest[key] ?? "?"): shards must come from the same dlnsim build")
             }
-            if canonical(s.manifest["configuration"]) != canonical(first.manifest["configuration"]) {
+            if s.configuration != first.configuration {
                 throw .invalidProblem("\(s.directory) and \(first.directory) ran different configurations: they are not shards of one run")
             }
             if s.count != first.count {
@@ -68,16 +66,14 @@ public enum ShardMerge {
         if !missing.isEmpty {
             throw .invalidProblem("shard\(missing.count == 1 ? "" : "s") \(missing.map { "\($0)/\(N)" }.joined(separator: ", ")) missing: the merge needs all \(N)")
         }
-        guard let raw = first.manifest["configuration"] as? [String: Any], let configuration = Configuration.decodeLeniently(raw) else {
-            throw .badFile(path: first.directory + "/manifest.json", reason: "its configuration cannot be read")
-        }
+        let configuration = first.configuration
         let experiment = try Experiment(configuration)
         let G = experiment.gridPoints.count, S = experiment.seeds.count, C = experiment.checkpointCount, B = G * S
         // The owner of every replica.
         var owner = [Int](repeating: -1, count: B)
         for (k, s) in shards.enumerated() {
             guard s.status.count == B else { throw .badFile(path: s.directory + "/status.npy", reason: "holds \(s.status.count) replicas, the configuration \(B)") }
-            for b in 0..<B where s.status[b] != -1 {
+            for b in 0..<B where s.status[b] != ReplicaStatus.notInShard.code {
                 if owner[b] >= 0 { throw .invalidProblem("replica \(b) (grid point \(b / S), seed \(experiment.seeds[b % S])) was run by both \(shards[owner[b]].directory) and \(s.directory)") }
                 owner[b] = k
             }
@@ -162,6 +158,6 @@ public enum ShardMerge {
                 try NPY.write(l!.values, shape: l!.shape, dtype: .float64, to: path("layers_\(g).npy"))
             }
         }
-        return Summary(shards: N, replicas: B, frozen: status.filter { $0 > 0 }.count)
+        return Summary(shards: N, replicas: B, frozen: status.filter { ReplicaStatus.isFrozen(code: $0) }.count)
     }
 }

@@ -151,7 +151,7 @@ public final class Runner {
 
     /// Lines naming the replicas that were frozen (up to ten), empty when none was.
     public func frozenLines(_ result: RunResult) -> [String] {
-        let frozen = result.status.indices.filter { result.status[$0] > 0 }
+        let frozen = result.status.indices.filter { ReplicaStatus.isFrozen(code: result.status[$0]) }
         guard !frozen.isEmpty else { return [] }
         let S = experiment.seeds.count
         var lines = [
@@ -160,7 +160,7 @@ public final class Runner {
         for b in frozen.prefix(10) {
             lines.append(
                 String(format: "  grid point %d, seed %d at t = %.6g: ", b / S, experiment.seeds[b % S], result.frozenAt[b])
-                    + FlowCounters.reason(result.status[b]))
+                    + ReplicaStatus.reason(result.status[b]))
         }
         if frozen.count > 10 { lines.append("  … and \(frozen.count - 10) more") }
         return lines

@@ -69,7 +69,7 @@ final class SimulationRunner {
             for g in experiment.groups {
                 let ids = g.points.flatMap { pt in (0..<S).map { pt * S + $0 } }
                 let mine = shard.range(of: ids.count)
-                for (k, b) in ids.enumerated() where !mine.contains(k) { p.status[b] = -1 }
+                for (k, b) in ids.enumerated() where !mine.contains(k) { p.status[b] = ReplicaStatus.notInShard.code }
             }
         }
     }
@@ -175,7 +175,7 @@ final class SimulationRunner {
             c0 = p.checkpoint
             current = p.current
             checked = snap
-            frozenLocal = (0..<range.count).filter { [4, 5].contains(p.status[global[range.lowerBound + $0]]) }
+            frozenLocal = (0..<range.count).filter { ReplicaStatus(code: p.status[global[range.lowerBound + $0]])?.isDivergence ?? false }
             if !frozenLocal.isEmpty { frozen = snap }
         }
         /// Writes a checkpoint at (next checkpoint c, current steps); stops the run when asked to.
@@ -248,14 +248,14 @@ final class SimulationRunner {
 
     /// Replicas of the slice (local indices) whose loss is non-finite (4) or over the bound (5), among those
     /// still running.
-    func diverged(_ losses: [Double], range: Range<Int>) -> [(Int, Int)] {
-        var out: [(Int, Int)] = []
+    func diverged(_ losses: [Double], range: Range<Int>) -> [(Int, ReplicaStatus)] {
+        var out: [(Int, ReplicaStatus)] = []
         for k in 0..<range.count {
             let b = global[range.lowerBound + k]
-            guard p.status[b] == 0 else { continue }
+            guard p.status[b] == ReplicaStatus.ran.code else { continue }
             let loss = losses[k]
-            if !loss.isFinite { out.append((k, 4)) } else if loss > factor * max(p.initialLoss[b].isFinite ? p.initialLoss[b] : 1, 1) {
-                out.append((k, 5))
+            if !loss.isFinite { out.append((k, .diverged)) } else if loss > factor * max(p.initialLoss[b].isFinite ? p.initialLoss[b] : 1, 1) {
+                out.append((k, .lossBound))
             }
         }
         return out
@@ -313,13 +313,13 @@ final class SimulationRunner {
         }
     }
 
-    func freeze(_ bad: [(Int, Int)], at s: EngineSnapshot, range: Range<Int>) {
+    func freeze(_ bad: [(Int, ReplicaStatus)], at s: EngineSnapshot, range: Range<Int>) {
         if frozen == nil { frozen = s }
         frozen!.replace(replicas: bad.map(\.0), from: s)
         let replicas = experiment.groups[p.group].batch.replicas
         for (k, code) in bad {
             let b = global[range.lowerBound + k]
-            p.status[b] = code
+            p.status[b] = code.code
             p.frozenAt[b] = Double(s.steps) * replicas[range.lowerBound + k].eta
             frozenLocal.append(k)
         }

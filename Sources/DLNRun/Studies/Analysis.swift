@@ -29,13 +29,11 @@ public enum Analysis {
 
     /// Analyses an output folder.
     public static func run(_ folder: OutputFolder) throws(DLNError) -> Result {
-        guard let raw = folder.manifest["configuration"] as? [String: Any], let configuration = Configuration.decodeLeniently(raw) else {
-            throw .badFile(path: folder.directory + "/manifest.json", reason: "has no readable 'configuration' (written by another dlnsim version?)")
-        }
+        let configuration = try folder.configuration()
         let experiment = try Experiment(configuration)
         let G = experiment.gridPoints.count, S = experiment.seeds.count
-        let trainLoss = try folder.array("train_loss")
-        let recordedTestError = folder.names.contains("test_error") ? try folder.array("test_error") : nil
+        let trainLoss = try folder.array(Observable.trainLoss.name)
+        let recordedTestError = folder.names.contains(Observable.testError.name) ? try folder.array(Observable.testError.name) : nil
         let weightsPath = folder.directory + "/weights.npy"
         let weights = FileManager.default.fileExists(atPath: weightsPath) ? try NPY.read(path: weightsPath) : nil
         var notes: [String] = []

@@ -16,31 +16,6 @@ public struct DMFTTarget: Sendable {
     public let scale: [String: Double]
 }
 
-extension Configuration {
-    /// Reads `theory: dmft` or `theory: {method: dmft, paths: …, response_paths: …, damping: …, tolerance: …,
-    /// max_iterations: …, seed: …}`, and checks that the run is one the DMFT describes.
-    static func readTheory(_ top: YAMLSection, into c: inout Configuration) {
-        guard let node = top.node("theory") else { return }
-        var settings = DMFTSettings()
-        if case .scalar(let s) = node {
-            guard s.string == "dmft" else { top.sink.add("theory", "must be dmft (or a mapping with method: dmft), got '\(s.string)'"); return }
-        } else {
-            let t = top.section("theory")
-            if let method = t.string("method"), method != "dmft" { t.sink.add(t.child("method"), "must be dmft, got '\(method)'") }
-            settings.paths = t.int("paths", default: settings.paths) { $0 >= 64 && $0 <= 100_000_000 ? nil : "must be between 64 and 1e8" }
-            settings.responsePaths = t.int("response_paths", default: settings.responsePaths) { $0 >= 1 && $0 <= 100_000_000 ? nil : "must be between 1 and 1e8" }
-            if settings.responsePaths > settings.paths { t.sink.add(t.child("response_paths"), "must be at most paths = \(settings.paths), got \(settings.responsePaths)") }
-            settings.damping = t.double("damping", default: settings.damping) { $0 >= 0 && $0 < 1 ? nil : "must be in [0, 1)" }
-            settings.tolerance = t.double("tolerance", default: settings.tolerance) { $0 > 0 && $0 < 1 ? nil : "must be in (0, 1)" }
-            settings.maxIterations = t.int("max_iterations", default: settings.maxIterations) { $0 >= 1 && $0 <= 100_000 ? nil : "must be between 1 and 100000" }
-            settings.seed = t.int("seed", default: 0) { $0 >= 0 ? nil : "must be ≥ 0" }
-            t.finish()
-        }
-        c.theory = settings
-        for issue in DMFTMapping.unsupported(c) { top.sink.add(issue.path, issue.message) }
-    }
-}
-
 /// Maps a run configuration onto the DMFT of theory.md §7 (X ~ N(0, 1/d), ℓ = ½‖Xw − y‖²).
 ///
 /// With s² = d (design variance 1) or 1 (1/d) and c = 1/n (loss mean) or 1 (sum): X = s·X_D, y = s·y_D, the run's

@@ -53,8 +53,8 @@ public enum FlowStudy {
             guard c.training.update == .flow else { total += Double(done * group.batch.layout.replicas); continue }
             let counters = try engine.flowCounters()
             total += Double(counters.evaluations.reduce(0, +))
-            if let bad = counters.status.firstIndex(where: { $0 != 0 }) {
-                throw .invalidProblem("the integrator froze replica \(bad): \(FlowCounters.reason(counters.status[bad]))")
+            if let bad = counters.status.firstIndex(where: { $0 != ReplicaStatus.ran.code }) {
+                throw .invalidProblem("the integrator froze replica \(bad): \(ReplicaStatus.reason(counters.status[bad]))")
             }
         }
         return (out, total / replicas)
