@@ -1,15 +1,29 @@
 #!/usr/bin/env bash
-# Runs `dlnsim bench` and the peer implementations of ../shared/baselines on the same sizes, in one go, and
+# Runs `dlnsim bench` and peer implementations of the same training step on the same sizes, in one go, and
 # prints replica-steps/s side by side with the ratios to the hand-written C baseline.
 #
-#   Benchmarks/compare-peers.sh [BASELINES_DIR]      (default: ../shared/baselines beside the checkout)
+#   Benchmarks/compare-peers.sh BASELINES_DIR
+#   BASELINES_DIR=/path/to/baselines Benchmarks/compare-peers.sh
+#
+# BASELINES_DIR holds the peers: dln_ref.c (C/OpenMP, required) and optionally numpy_dln.py, jax_dln.py and
+# torch_dln.py. Each takes --regime S|I --B --d --n --steps --reps (dln_ref.c also --schedule fused) and
+# prints one JSON object with at least "regime", "B" and "replica_steps_per_s" (the Python peers also "impl").
 #
 # Needs: a release build (swift build -c release), gcc with OpenMP; NumPy for the NumPy peer (others are
 # skipped when their Python package is missing). The machine is shared: compare ratios from one run only.
 set -euo pipefail
+usage() {
+  echo "usage: $0 BASELINES_DIR   (or set BASELINES_DIR)" >&2
+  echo "  BASELINES_DIR: a folder with dln_ref.c and, optionally, numpy_dln.py, jax_dln.py, torch_dln.py" >&2
+  exit 2
+}
+case "${1:-}" in -h|--help) usage ;; esac
+[ $# -le 1 ] || usage
 root="$(cd "$(dirname "$0")/.." && pwd)"
-baselines="${1:-$root/../shared/baselines}"
-[ -d "$baselines" ] || { echo "no baselines folder at $baselines" >&2; exit 1; }
+baselines="${1:-${BASELINES_DIR:-}}"
+[ -n "$baselines" ] || usage
+[ -d "$baselines" ] || { echo "no baselines folder at $baselines" >&2; usage; }
+[ -f "$baselines/dln_ref.c" ] || { echo "$baselines has no dln_ref.c (the C baseline)" >&2; usage; }
 work="$(mktemp -d /tmp/dlnsim-peers.XXXXXX)"
 cp -r "$baselines"/. "$work"/
 gcc -O3 -march=native -fopenmp "$work/dln_ref.c" -o "$work/dln_ref" -lm
