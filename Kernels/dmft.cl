@@ -1,4 +1,4 @@
-/* dmft.cl: the discrete-time DMFT effective process of one coordinate (../shared/theory.md §7.3), many paths at
+/* dmft.cl: the discrete-time DMFT effective process of one coordinate (docs/model.md §6.3), many paths at
  * once. Twin of Sources/DLNCore/Theory/DMFTPaths.swift: the same operations in the same order, fma() exactly where
  * the CPU calls addingProduct, so both compute the same bits.
  *

@@ -1,7 +1,7 @@
 import Foundation
 import DLNModel
 
-/// Closed-form trajectories of gradient flow (theory.md §4.2, oracles O7, O8).
+/// Closed-form trajectories of gradient flow (docs/model.md §4.2, oracles O7, O8).
 public enum ClosedForm {
     /// `pm` gradient flow on one decoupled coordinate, ℓ = (s/2)(w − w̄)², from u = v = α, λ = 0 (O7):
     /// z = u² solves ż = −s(z² − 2w̄z − α⁴), so z(t) = (z₊ − z₋Ce^{−2sΩt})/(1 − Ce^{−2sΩt}) with Ω = √(w̄² + α⁴),
@@ -40,7 +40,7 @@ public enum ClosedForm {
 
 extension ClosedForm {
     /// Depth L with every layer at α (θ = u^L, θ(0) = α^L), one decoupled coordinate with ∇F = s(θ − θ̄),
-    /// 0 < θ(0) < θ < θ̄ (theory.md §4.2, O7b): the time to reach θ,
+    /// 0 < θ(0) < θ < θ̄ (docs/model.md §4.2, O7b): the time to reach θ,
     ///     t(θ) = ∫_{θ₀}^{θ} dθ′ / (L·s·θ′^{2−2/L}(θ̄ − θ′)),
     /// by adaptive Simpson quadrature in ln θ′ (relative tolerance 1e-12). For L = 2 it equals the logistic.
     public static func deepTime(theta: Double, depth L: Int, s: Double, target: Double, alpha: Double) -> Double {
@@ -103,7 +103,7 @@ public enum Quadrature {
 }
 
 extension ClosedForm {
-    /// The Woodworth et al. depth-D model w = u^D − v^D, u(0) = v(0) = α, λ = 0 (theory.md §4.2): along gradient
+    /// The Woodworth et al. depth-D model w = u^D − v^D, u(0) = v(0) = α, λ = 0 (docs/model.md §4.2): along gradient
     /// flow each coordinate is a fixed function of ρ = −∫g,
     ///     D = 2: w = 2α²·sinh(4ρ);   D ≥ 3: w = α^D·h_D(D(D−2)α^{D−2}ρ),
     ///     h_D(z) = (1 − z)^{−D/(D−2)} − (1 + z)^{−D/(D−2)}   (|z| < 1).

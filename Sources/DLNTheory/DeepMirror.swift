@@ -1,7 +1,7 @@
 import Foundation
 import DLNModel
 
-/// Deep diagonal networks as mirror flows (Labarrière et al. 2024; theory.md §4.1, O13). For θ = u¹⊙…⊙u^L under
+/// Deep diagonal networks as mirror flows (Labarrière et al. 2024; docs/model.md §4.1, O13). For θ = u¹⊙…⊙u^L under
 /// gradient flow, (u^j_i)² − (u^k_i)² is conserved, so every layer is a function of the layer that is smallest at
 /// the start, a = u^{j*}: (u^k)² = a² + e_k with e_k = (u^k(0))² − (u^{j*}(0))² ≥ 0. Then θ(a) =
 /// a·∏_{k≠j*}σ_k√(a² + e_k), H⁻¹(a) = Σ_j∏_{k≠j}(a² + e_k), and the mirror map's displacement is

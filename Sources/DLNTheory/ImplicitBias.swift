@@ -1,7 +1,7 @@
 import Foundation
 import DLNModel
 
-/// The implicit bias of gradient flow on diagonal linear networks (theory.md §2, §6.1): the interpolator
+/// The implicit bias of gradient flow on diagonal linear networks (docs/model.md §2, §5.1): the interpolator
 ///
 ///     w∞ = argmin Σ_i β_i·h(w_i/β_i)  subject to  Xw = y,  h(z) = z·arcsinh z − √(1+z²) + 1
 ///

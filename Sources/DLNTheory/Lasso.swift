@@ -1,7 +1,7 @@
 import Foundation
 import DLNModel
 
-/// The lasso, argmin (1/2n)‖Xw − y‖² + λ‖w‖₁ (theory.md §6.3): the fixed point of weight decay (O10), with
+/// The lasso, argmin (1/2n)‖Xw − y‖² + λ‖w‖₁ (docs/model.md §5.3): the fixed point of weight decay (O10), with
 /// λ = λ_u for the mean loss; for the sum loss ½‖Xw − y‖² + λ_u‖w‖₁ pass λ = λ_u/n.
 public enum Lasso {
     /// The solution and the size of its last update.

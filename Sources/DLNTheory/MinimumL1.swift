@@ -2,7 +2,7 @@ import Foundation
 import DLNModel
 
 /// The minimum-ℓ1 interpolator, argmin ‖w‖₁ subject to Xw = y (basis pursuit: the α → 0 limit of the implicit
-/// bias, theory.md §6.1, O5), as the linear program min Σ(p + q) s.t. X(p − q) = y, p, q ≥ 0, solved by a dense
+/// bias, docs/model.md §5.1, O5), as the linear program min Σ(p + q) s.t. X(p − q) = y, p, q ≥ 0, solved by a dense
 /// two-phase simplex method (Dantzig's rule, Bland's after degenerate pivots; n up to a few hundred).
 public enum MinimumL1 {
     /// The solution, or nil when y is not in the range of X (no interpolator) or the iteration limit is hit.

@@ -1,7 +1,7 @@
 import Foundation
 import DLNModel
 
-/// Late-time convergence rate (theory.md §6.5, O9) and transition detection on trajectories (§6.6).
+/// Late-time convergence rate (docs/model.md §5.5, O9) and transition detection on trajectories (§5.6).
 public enum Rates {
     /// Smallest and largest eigenvalue of a symmetric positive definite m×m matrix (inverse and direct power
     /// iteration); nil when it is not positive definite.
@@ -48,7 +48,7 @@ public enum Rates {
         return varT > 0 ? -cov / varT : nil
     }
 
-    /// Lazy → rich (§6.6): t_fit = first t with L_tr < 1e-3·L_tr(0); then the first t > t_fit at which the
+    /// Lazy → rich (§5.6): t_fit = first t with L_tr < 1e-3·L_tr(0); then the first t > t_fit at which the
     /// test error falls below ½(E(t_fit) + E(end)). nil when either never happens.
     public static func lazyToRichTime(times: [Double], trainLoss: [Double], testError: [Double]) -> Double? {
         guard let l0 = trainLoss.first, let fit = trainLoss.firstIndex(where: { $0 < 1e-3 * l0 }), let end = testError.last else { return nil }
@@ -57,7 +57,7 @@ public enum Rates {
         return interpolate(times, testError, k, threshold)
     }
 
-    /// Search → descent (§6.6, O8): the first time |w| reaches half of its final value.
+    /// Search → descent (§5.6, O8): the first time |w| reaches half of its final value.
     public static func halfwayTime(times: [Double], values: [Double]) -> Double? {
         guard let end = values.last, end != 0 else { return nil }
         let threshold = abs(end) / 2

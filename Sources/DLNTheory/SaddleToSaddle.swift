@@ -1,7 +1,7 @@
 import Foundation
 import DLNModel
 
-/// The Pesme–Flammarion saddle-to-saddle algorithm (Pesme & Flammarion 2023; theory.md §6.4, O12): the limit
+/// The Pesme–Flammarion saddle-to-saddle algorithm (Pesme & Flammarion 2023; docs/model.md §5.4, O12): the limit
 /// α → 0 of `pm` gradient flow on ℓ = (1/2n)‖Xw − y‖², in accelerated time τ = t/ln(1/α), is piecewise constant:
 /// it jumps at times τ_k between saddles β_k, each a sign-constrained least-squares solution on the coordinates
 /// whose "clock" s_i has reached ±1.

@@ -1,7 +1,7 @@
 import Foundation
 import DLNModel
 
-/// The asymptotic (d → ∞, n/d → δ) test error of the gradient-flow limit at λ = 0 (theory.md §6.7, O15): the
+/// The asymptotic (d → ∞, n/d → δ) test error of the gradient-flow limit at λ = 0 (docs/model.md §5.7, O15): the
 /// AMP/CGMT fixed point for the interpolator w∞ = argmin{Σφ_β(w_i) : Xw = y}, φ_β′(z) = ½arcsinh(z/β), β = α².
 ///
 /// In Bayati–Montanari normalisation (X_{μi} ~ N(0, 1/d), σ_b = σ/√δ), with W ~ P_* and Z ~ N(0, 1):

@@ -8,7 +8,7 @@ import OpenCLKit
 
 struct Theory: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compute the d → ∞ theory curve of a run config: the DMFT effective process (../shared/theory.md §7).",
+        abstract: "Compute the d → ∞ theory curve of a run config: the DMFT effective process (docs/model.md §6).",
         discussion: """
             For every grid point of CONFIG, solves the discrete-time dynamical mean-field theory of gradient descent \
             on the pm network (w = (u²−v²)/2) at the same step η, so the curve matches the simulation step for step: \

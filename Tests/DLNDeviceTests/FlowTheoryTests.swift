@@ -6,7 +6,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// The gradient-flow integrator (update flow) against the oracles of theory.md §5 at the integrator's tolerance,
+/// The gradient-flow integrator (update flow) against the oracles of docs/model.md §8 at the integrator's tolerance,
 /// on the CPU engine and on OpenCL: the whitened closed form, conservation laws and mirror invariants, the
 /// implicit bias, and saddle to saddle at α = 1e-30.
 @Suite(.serialized) struct FlowTheoryTests {
@@ -134,7 +134,7 @@ import Testing
 
     /// O5 from simulations: the flow's limit tends to the minimum-ℓ1 interpolator (the LP) as α → 0, reached in
     /// the log representation down to α = 1e-12 (max distance 0.062, 0.0049, 0.00098 for α = 1e-3, 1e-6, 1e-12 at
-    /// t = 5000; small α converges slowly, theory.md §2.6), and to the minimum-ℓ2 one as α → ∞ with an error ∝ α⁻⁴.
+    /// t = 5000; small α converges slowly, docs/model.md §2.7), and to the minimum-ℓ2 one as α → ∞ with an error ∝ α⁻⁴.
     @Test(arguments: Side.allCases)
     func limitsFromSimulations(side: Side) throws {
         guard let engine = TheoryTests.engine(side) else { return }

@@ -6,7 +6,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// Oracles of theory.md §5 checked against simulations run through the public engine interface, on the CPU
+/// Oracles of docs/model.md §8 checked against simulations run through the public engine interface, on the CPU
 /// engine and on OpenCL.
 @Suite(.serialized) struct TheoryTests {
     enum Side: String, CaseIterable, Sendable { case cpu, opencl }

@@ -5,7 +5,7 @@ import DLNTheory
 import Foundation
 import Testing
 
-/// Exact identities of discrete gradient descent (theory.md §2.3, oracle O2), batching invariance and
+/// Exact identities of discrete gradient descent (docs/model.md §2.3, oracle O2), batching invariance and
 /// determinism, on the CPU engine in float64.
 @Suite struct EngineTests {
     /// Replays the gradient the engine saw at each step from its state (same X, y, same order, float64).

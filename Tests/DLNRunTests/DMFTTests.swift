@@ -4,7 +4,7 @@ import DLNTheory
 import Foundation
 import Testing
 
-/// The DMFT solver (theory.md §7): the linear-regression oracle against the random-matrix formula, the Monte-Carlo
+/// The DMFT solver (docs/model.md §6): the linear-regression oracle against the random-matrix formula, the Monte-Carlo
 /// solver with a linear parameter process against the deterministic closure, and the refusals.
 @Suite struct DMFTTests {
     static let linear = DMFTProblem(process: .linear, delta: 0.5, eta: 0.3, noise: 0.2, density: 0.1, steps: 40)

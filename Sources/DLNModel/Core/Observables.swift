@@ -1,4 +1,4 @@
-/// The observables recorded at every checkpoint, per replica (theory.md §3). Every engine computes them on
+/// The observables recorded at every checkpoint, per replica (docs/model.md §3). Every engine computes them on
 /// its own side (on the device for OpenCL) with the same operations; only these numbers cross to the host.
 ///
 /// | name | value |

@@ -1,7 +1,7 @@
 /// The names a configuration uses for the model, the update, the loss and the data: the vocabulary every
 /// layer shares (the run reads them from YAML, the engines and the theory act on them).
 
-/// How w is built from the layers (../shared/theory.md §1.1, §4).
+/// How w is built from the layers (docs/model.md §1.1, §4).
 public enum Parameterization: String, Sendable, Codable, CaseIterable {
     /// w = (u⊙u − v⊙v)/2 with u(0) = v(0) = α (w(0) = 0).
     case pm
@@ -21,7 +21,7 @@ public enum UpdateRule: String, Sendable, Codable, CaseIterable {
     case flow
 }
 
-/// The loss normalisation (theory.md §1.2).
+/// The loss normalisation (docs/model.md §1.2).
 public enum LossNormalization: String, Sendable, Codable, CaseIterable {
     /// ℓ = (1/2n)‖Xw − y‖² (Pesme/Even; N_M).
     case mean

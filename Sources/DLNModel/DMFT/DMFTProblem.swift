@@ -1,8 +1,8 @@
 import Foundation
 
-/// Settings of the DMFT solver (`theory: dmft` in a run configuration; ../shared/theory.md §7.4).
+/// Settings of the DMFT solver (`theory: dmft` in a run configuration; docs/model.md §6.4).
 public struct DMFTSettings: Sendable, Codable, Equatable, Hashable {
-    /// The defaults of theory.md §7.4.
+    /// The defaults of docs/model.md §6.4.
     public init() {}
     /// Monte-Carlo paths N of the parameter process (common random numbers, fixed across iterations).
     public var paths: Int = 60_000
@@ -18,13 +18,13 @@ public struct DMFTSettings: Sendable, Codable, Equatable, Hashable {
     public var seed: Int = 0
 }
 
-/// The discrete-time DMFT problem in the units of theory.md §7 (X_{μi} ~ N(0, 1/d), ℓ = ½‖Xw − y‖²).
+/// The discrete-time DMFT problem in the units of docs/model.md §6 (X_{μi} ~ N(0, 1/d), ℓ = ½‖Xw − y‖²).
 public struct DMFTProblem: Sendable, Hashable {
     /// The parameter process of one coordinate.
     public enum Process: String, Sendable, Hashable {
         /// u_{k+1} = u_k(1 − η(g_k+λ)), v_{k+1} = v_k(1 + η(g_k−λ)), w = (u²−v²)/2, u₀ = v₀ = α.
         case pm
-        /// Plain linear regression: w_{k+1} = w_k − η(g_k + λw_k), w₀ = 0 (the oracle of §7.4).
+        /// Plain linear regression: w_{k+1} = w_k − η(g_k + λw_k), w₀ = 0 (the oracle of §6.4).
         case linear
     }
     public var process: Process = .pm

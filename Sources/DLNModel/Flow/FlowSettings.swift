@@ -1,6 +1,6 @@
 import Foundation
 
-// Gradient flow without the O(η) bias of small-step descent (issue 6): an adaptive Dormand–Prince 5(4)
+// Gradient flow without the O(η) bias of small-step descent: an adaptive Dormand–Prince 5(4)
 // integrator with a PI step-size controller, one step size per replica, and the log-scale (mirror-variable)
 // representation of the two-layer models that works for any α. Twins: Kernels/flow.cl.
 
@@ -9,7 +9,7 @@ public enum Representation: String, Sendable, Codable, CaseIterable {
     /// The layers u, v (or u₁…u_L) themselves.
     case layers
     /// pm and uv: the mirror variable z = ρ + c₀ with ρ = −∫g, and ln β per coordinate, so that
-    /// w = β·e^{−2λt}·sinh 2z (theory.md §2.1, §2.2, §9). Only ln α is ever stored: any α > 0 works.
+    /// w = β·e^{−2λt}·sinh 2z (docs/model.md §2.1, §2.2, §2.6). Only ln α is ever stored: any α > 0 works.
     case log
 }
 

@@ -315,7 +315,7 @@ public struct Experiment: Sendable {
         return Array(Set(out)).sorted()
     }
 
-    /// A synthetic Gaussian data set (theory.md §1.4): X with iid N(0, 1) or N(0, 1/d) entries, a teacher with
+    /// A synthetic Gaussian data set (docs/model.md §1.4): X with iid N(0, 1) or N(0, 1/d) entries, a teacher with
     /// Bernoulli(ρ) (or exactly ρd) support, y = Xw* + σε. X is rounded to the run's precision before y is
     /// formed, so y is exactly the teacher's labels on the stored X (plus noise).
     public static func synthetic(seed: Int, d: Int, n: Int, problem p: Configuration.Problem, precision: Precision) -> Dataset {

@@ -38,7 +38,7 @@ public enum Analysis {
         let weights = FileManager.default.fileExists(atPath: weightsPath) ? try NPY.read(path: weightsPath) : nil
         var notes: [String] = []
         if weights == nil { notes.append("no weights.npy (run with --save-weights): distance_to_prediction is NaN") }
-        // The d → ∞ prediction (§6.7) per grid point: synthetic data, pm, λ = 0, a teacher with finitely many values.
+        // The d → ∞ prediction (§5.7) per grid point: synthetic data, pm, λ = 0, a teacher with finitely many values.
         let ampSlots = SharedSlots<Double>(count: G)
         if configuration.problem.files == nil {
             let points = experiment.gridPoints

@@ -16,7 +16,7 @@ public struct DMFTTarget: Sendable {
     public let scale: [String: Double]
 }
 
-/// Maps a run configuration onto the DMFT of theory.md §7 (X ~ N(0, 1/d), ℓ = ½‖Xw − y‖²).
+/// Maps a run configuration onto the DMFT of docs/model.md §6 (X ~ N(0, 1/d), ℓ = ½‖Xw − y‖²).
 ///
 /// With s² = d (design variance 1) or 1 (1/d) and c = 1/n (loss mean) or 1 (sum): X = s·X_D, y = s·y_D, the run's
 /// gradient is c·s²·g_D, so GD with step η is DMFT GD with η_D = c·s²·η, λ_D = λ_u/(c·s²) (η_Dλ_D = ηλ_u),
@@ -131,7 +131,7 @@ public enum DMFTStudy {
         try OutputFile.write(text: csv, to: dir.appendingPathComponent("dmft.csv").path)
         let first = points.first?.result.settings ?? DMFTSettings()
         let manifest: [String: Any] = [
-            "theory": "dmft", "reference": "../shared/theory.md §7 (discrete time, matched to GD step for step)",
+            "theory": "dmft", "reference": "docs/model.md §6 (discrete time, matched to GD step for step)",
             "paths": first.paths, "response_paths": first.responsePaths, "damping": first.damping, "tolerance": first.tolerance,
             "max_iterations": first.maxIterations, "seed": first.seed,
             "converged": points.allSatisfy(\.result.converged),

@@ -3,7 +3,7 @@ import DLNModel
 import DLNTheory
 
 /// How many gradient evaluations the adaptive integrator needs, against fixed-step gradient descent, to follow
-/// the gradient flow of a problem to a given trajectory error (issue 6's benchmark; `dlnsim bench --flow`).
+/// the gradient flow of a problem to a given trajectory error (`dlnsim bench --flow`).
 ///
 /// The reference is the integrator itself at rtol 1e-13 in float64. The trajectory error is the largest
 /// relative distance max_c ‖w(t_c) − w_ref(t_c)‖/‖w_ref(t_c)‖ over log-spaced times t_c > 0 and replicas.

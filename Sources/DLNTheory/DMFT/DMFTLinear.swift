@@ -1,7 +1,7 @@
 import Foundation
 import DLNModel
 
-/// Plain linear regression under GD: the DMFT closes deterministically (theory.md §7.4, "linear-regression
+/// Plain linear regression under GD: the DMFT closes deterministically (docs/model.md §6.4, "linear-regression
 /// variant"), and the d → ∞ answer is also a Marchenko–Pastur integral. Both serve as oracles for the solver.
 public enum DMFTLinearOracle {
     /// The deterministic DMFT of w_{k+1} = w_k − ηg_k (λ = 0): iterates C_r, R_r with damping ½ to `tolerance`.

@@ -31,7 +31,7 @@ public struct DMFTResult: Sendable {
     public static let observables = ["train_loss", "test_error", "overlap", "norm_sq"]
 }
 
-/// The damped fixed-point iteration of theory.md §7.4.
+/// The damped fixed-point iteration of docs/model.md §6.4.
 public enum DMFTSolver {
     /// Refuses a grid whose matrices would not fit: the memory it would need against `limit` bytes (default:
     /// half the host's physical memory).
@@ -123,7 +123,7 @@ public enum DMFTSolver {
                           parameterResponse: last.rd)
     }
 
-    /// One fixed-point map: C_r, R_r → paths → C_Δ, R_Δ → χ → C_r′, R_r′ (theory.md §7.4 steps 1–3).
+    /// One fixed-point map: C_r, R_r → paths → C_Δ, R_Δ → χ → C_r′, R_r′ (docs/model.md §6.4 steps 1–3).
     public static func iterate(_ problem: DMFTProblem, settings: DMFTSettings, engine: any DMFTPathEngine,
                                correlation cr: [Double], memory rr: [Double]) throws(DLNError)
         -> (cr: [Double], rr: [Double], cd: [Double], rd: [Double], chi: [Double]) {
