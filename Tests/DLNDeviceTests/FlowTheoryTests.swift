@@ -31,9 +31,10 @@ import Testing
 
     /// O7 at the integrator's tolerance: on a diagonal design every coordinate follows the closed form to 1e-8
     /// (rtol 1e-10), in the log representation and on the layers, for α from 0.1 down to 1e-4.
-    @Test(arguments: Side.allCases, [Representation.log, .layers])
+    @Test(arguments: [Representation.log, .layers]) func whitenedClosedFormOnCPU(representation: Representation) throws { try whitenedClosedForm(side: .cpu, representation: representation) }
+    @Test(.needsFP64, arguments: [Representation.log, .layers]) func whitenedClosedFormOnOpenCL(representation: Representation) throws { try whitenedClosedForm(side: .opencl, representation: representation) }
     func whitenedClosedForm(side: Side, representation: Representation) throws {
-        guard let engine = TheoryTests.engine(side) else { return }
+        let engine = try TheoryTests.engine(side, fp64: true)
         let d = 6
         let scales: [Double] = (0..<d).map { (j: Int) -> Double in 0.5 + 0.2 * Double(j) }
         let (x, _, _) = TheoryTests.instance(n: d, d: d, seed: 5, diagonal: scales)
@@ -61,9 +62,10 @@ import Testing
     /// (P1 u⊙v = α²e^{−2λt} on the layers, P2 u² − v² ∝ e^{−2λt}), the depth-3 laws (u_j² − u_k² constant), the
     /// P1 mirror invariant ρ ∈ range(Xᵀ), and the deep mirror invariant ∇𝒬(θ(t)) − ∇𝒬(θ₀) ∈ range(Xᵀ)
     /// (gradient descent misses it by O(η), TheoryTests.deepMirrorInvariant).
-    @Test(arguments: Side.allCases)
+    @Test func conservationAndMirrorInvariantsOnCPU() throws { try conservationAndMirrorInvariants(side: .cpu) }
+    @Test(.needsFP64) func conservationAndMirrorInvariantsOnOpenCL() throws { try conservationAndMirrorInvariants(side: .opencl) }
     func conservationAndMirrorInvariants(side: Side) throws {
-        guard let engine = TheoryTests.engine(side) else { return }
+        let engine = try TheoryTests.engine(side, fp64: true)
         let (n, d) = (12, 30)
         let (x, y, _) = TheoryTests.instance(n: n, d: d, seed: 31)
         let rng = CounterRNG(seed: 9)
@@ -97,9 +99,10 @@ import Testing
 
     /// O4 and O4′ with the flow itself: P1 from α = 0.3 and 1 (log representation) reaches the hyperbolic-entropy
     /// interpolator, and P2 from a random start reaches the Bregman interpolator of its own scale and offset.
-    @Test(arguments: Side.allCases)
+    @Test func implicitBiasOnCPU() throws { try implicitBias(side: .cpu) }
+    @Test(.needsFP64) func implicitBiasOnOpenCL() throws { try implicitBias(side: .opencl) }
     func implicitBias(side: Side) throws {
-        guard let engine = TheoryTests.engine(side) else { return }
+        let engine = try TheoryTests.engine(side, fp64: true)
         let (n, d) = (20, 40)
         let (x, y, _) = TheoryTests.instance(n: n, d: d, seed: 11)
         let alphas = [0.3, 1.0]
@@ -133,9 +136,10 @@ import Testing
     /// O5 from simulations: the flow's limit tends to the minimum-ℓ1 interpolator (the LP) as α → 0, reached in
     /// the log representation down to α = 1e-12 (max distance 0.062, 0.0049, 0.00098 for α = 1e-3, 1e-6, 1e-12 at
     /// t = 5000; small α converges slowly, theory.md §2.6), and to the minimum-ℓ2 one as α → ∞ with an error ∝ α⁻⁴.
-    @Test(arguments: Side.allCases)
+    @Test func limitsFromSimulationsOnCPU() throws { try limitsFromSimulations(side: .cpu) }
+    @Test(.needsFP64) func limitsFromSimulationsOnOpenCL() throws { try limitsFromSimulations(side: .opencl) }
     func limitsFromSimulations(side: Side) throws {
-        guard let engine = TheoryTests.engine(side) else { return }
+        let engine = try TheoryTests.engine(side, fp64: true)
         let (n, d) = (20, 40)
         let rng = CounterRNG(seed: 41)
         let x = (0..<(n * d)).map { rng.gaussian(stream: 1, index: UInt64($0)) }
@@ -163,9 +167,10 @@ import Testing
 
     /// O15 from simulations: the flow run to convergence (d = 500, δ = 0.5, x ~ N(0, I/d), Bernoulli(0.1) teacher,
     /// 8 independent data sets, α = 1, ℓ = ½‖Xw − y‖²) has the test error of the static (AMP) fixed point to 5%.
-    @Test(arguments: Side.allCases)
+    @Test func staticErrorFromLongRunsOnCPU() throws { try staticErrorFromLongRuns(side: .cpu) }
+    @Test(.needsFP64) func staticErrorFromLongRunsOnOpenCL() throws { try staticErrorFromLongRuns(side: .opencl) }
     func staticErrorFromLongRuns(side: Side) throws {
-        guard let engine = TheoryTests.engine(side) else { return }
+        let engine = try TheoryTests.engine(side, fp64: true)
         let yaml = """
         problem: {d: 500, delta: 0.5, design_variance: 1/d, data: independent, teacher: {density: 0.1}}
         training: {update: flow, horizon: 300, loss: sum, precision: float64, flow: {rtol: 1.0e-6, atol: 1.0e-8}}
@@ -186,9 +191,10 @@ import Testing
     /// Saddle to saddle at α = 1e-30 (log representation; u = α underflows nothing since only ln α is stored):
     /// the loss drops between plateaus at t = τ_k·ln(1/α), the Pesme–Flammarion times, to within
     /// the O(1/ln(1/α)) of the effective threshold, and w sits on the predicted saddles mid-plateau.
-    @Test(arguments: Side.allCases, [Precision.float64, .float32])
+    @Test(arguments: [Precision.float64, .float32]) func saddleToSaddleAtTinyAlphaOnCPU(precision: Precision) throws { try saddleToSaddleAtTinyAlpha(side: .cpu, precision: precision) }
+    @Test(.needsFP64, arguments: [Precision.float64, .float32]) func saddleToSaddleAtTinyAlphaOnOpenCL(precision: Precision) throws { try saddleToSaddleAtTinyAlpha(side: .opencl, precision: precision) }
     func saddleToSaddleAtTinyAlpha(side: Side, precision: Precision) throws {
-        guard let engine = TheoryTests.engine(side) else { return }
+        let engine = try TheoryTests.engine(side, fp64: precision == .float64)
         let (n, d) = (6, 10)
         let rng = CounterRNG(seed: 53)
         let x = (0..<(n * d)).map { rng.gaussian(stream: 1, index: UInt64($0)) }
@@ -227,14 +233,15 @@ import Testing
     /// Bad input and trouble: tolerances out of range are refused; a replica whose state overflows, one that
     /// exceeds max_steps and one whose step falls below min_step are frozen and flagged with their time, while
     /// the others run to the end.
-    @Test(arguments: Side.allCases)
+    @Test func troubleIsFlaggedPerReplicaOnCPU() throws { try troubleIsFlaggedPerReplica(side: .cpu) }
+    @Test(.needsFP64) func troubleIsFlaggedPerReplicaOnOpenCL() throws { try troubleIsFlaggedPerReplica(side: .opencl) }
     func troubleIsFlaggedPerReplica(side: Side) throws {
         let (n, d) = (5, 8)
         let (x, y, _) = TheoryTests.instance(n: n, d: d, seed: 3)
         for (rtol, atol) in [(0.0, 1e-9), (1e-6, -1.0), (2.0, 1e-9), (Double.nan, 1e-9)] {
             #expect(throws: DLNError.self) { try Self.flowBatch(x, y, n: n, d: d, alphas: [0.1], rtol: rtol, atol: atol) }
         }
-        guard let engine = TheoryTests.engine(side) else { return }
+        let engine = try TheoryTests.engine(side, fp64: true)
         // Two data sets: replica 1 sees a design of 1e200 (its gradients overflow), replica 0 a normal one.
         let huge = x.map { $0 * 1e200 }
         let replicas = [0, 1].map { Replica(gridPoint: $0, seed: 0, dataset: $0, alpha: 0.1, lambda: 0, lambdaU: 0, eta: 0.01) }
