@@ -51,6 +51,8 @@ let package = Package(
         .testTarget(name: "OpenCLKitTests", dependencies: ["OpenCLKit", "TestSupport"]),
         .testTarget(name: "DLNCoreTests", dependencies: ["DLNCore", "TestSupport"]),
         .testTarget(name: "DLNDeviceTests", dependencies: ["DLNDevice", "DLNCore", "OpenCLKit", "TestSupport"]),
+        // The long theory-oracle runs (minutes): `swift test --filter OracleTests`; the fast tier skips them.
+        .testTarget(name: "OracleTests", dependencies: ["DLNDevice", "DLNCore", "OpenCLKit", "TestSupport"]),
         .testTarget(name: "dlnsimTests", dependencies: ["dlnsim", "DLNCore", "TestSupport"]),
     ]
 )
