@@ -9,8 +9,12 @@ import Testing
 @Suite(.serialized) struct ChunkingTests {
     static func bits(_ v: [Double]) -> [UInt64] { v.map { $0.isNaN ? Double.nan.bitPattern : $0.bitPattern } }
 
-    @Test(arguments: ["gd", "flow"]) func slicesGiveTheSameResultsOnCPU(update: String) throws { try slicesGiveTheSameResults(side: .cpu, update: update) }
-    @Test(.needsOpenCL, arguments: ["gd", "flow"]) func slicesGiveTheSameResultsOnOpenCL(update: String) throws { try slicesGiveTheSameResults(side: .opencl, update: update) }
+    @Test(arguments: ["gd", "flow"]) func slicesGiveTheSameResultsOnCPU(update: String) throws {
+        try slicesGiveTheSameResults(side: .cpu, update: update)
+    }
+    @Test(.needsOpenCL, arguments: ["gd", "flow"]) func slicesGiveTheSameResultsOnOpenCL(update: String) throws {
+        try slicesGiveTheSameResults(side: .opencl, update: update)
+    }
     func slicesGiveTheSameResults(side: EngineKind, update: String) throws {
         let (whole, part) = (try side.engine(), try side.engine())
         let time = update == "flow" ? "horizon: 20, flow: {rtol: 1.0e-5, atol: 1.0e-7}" : "steps: 300"

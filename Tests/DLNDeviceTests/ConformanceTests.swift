@@ -157,7 +157,9 @@ import Testing
             #expect(loss[r].isFinite && loss[r] >= 0, "replica \(r): train loss \(loss[r])")
             #expect(abs(normSq[r] * Double(d) - l2[r] * l2[r]) <= tolerance * max(l2[r] * l2[r], 1e-30), "replica \(r): norm_sq·d vs l2_norm²")
             #expect(l1[r] >= l2[r] * (1 - tolerance), "replica \(r): ‖w‖₁ < ‖w‖₂")
-            if c.update == .multiplicative { #expect(conservation[r] < (c.precision == .float64 ? 1e-12 : 1e-4), "replica \(r): conservation \(conservation[r])") }
+            if c.update == .multiplicative {
+                #expect(conservation[r] < (c.precision == .float64 ? 1e-12 : 1e-4), "replica \(r): conservation \(conservation[r])")
+            }
         }
         let w = final.weights.doubles
         for r in 0..<B {

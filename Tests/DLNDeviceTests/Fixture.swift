@@ -46,10 +46,12 @@ enum DeviceFixture {
     static let discovered: CLDevice? = {
         let platforms: [(platform: CLPlatform, devices: [CLDevice])]
         do { platforms = try DeviceCatalog.platforms() } catch {
-            print("DLNDeviceTests: OpenCL discovery failed: \(error)")
+            print("device tests: OpenCL discovery failed: \(error)")
             platforms = []
         }
-        if platforms.isEmpty { print("DLNDeviceTests: no OpenCL platform found\(runningUnderCI ? " (CI: the device tests fail)" : "; the device tests are skipped")") }
+        if platforms.isEmpty {
+            print("device tests: no OpenCL platform found\(runningUnderCI ? " (CI: the device tests fail)" : "; the device tests are skipped")")
+        }
         return platforms.flatMap(\.devices).first
     }()
 

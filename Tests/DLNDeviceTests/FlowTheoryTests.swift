@@ -12,8 +12,12 @@ import Testing
 
     /// O7 at the integrator's tolerance: on a diagonal design every coordinate follows the closed form to 1e-8
     /// (rtol 1e-10), in the log representation and on the layers, for α from 0.1 down to 1e-4.
-    @Test(arguments: [Representation.log, .layers]) func whitenedClosedFormOnCPU(representation: Representation) throws { try whitenedClosedForm(side: .cpu, representation: representation) }
-    @Test(.needsFP64, arguments: [Representation.log, .layers]) func whitenedClosedFormOnOpenCL(representation: Representation) throws { try whitenedClosedForm(side: .opencl, representation: representation) }
+    @Test(arguments: [Representation.log, .layers]) func whitenedClosedFormOnCPU(representation: Representation) throws {
+        try whitenedClosedForm(side: .cpu, representation: representation)
+    }
+    @Test(.needsFP64, arguments: [Representation.log, .layers]) func whitenedClosedFormOnOpenCL(representation: Representation) throws {
+        try whitenedClosedForm(side: .opencl, representation: representation)
+    }
     func whitenedClosedForm(side: Side, representation: Representation) throws {
         let engine = try TheoryTests.engine(side, fp64: true)
         let d = 6
@@ -44,7 +48,9 @@ import Testing
     /// P1 mirror invariant ρ ∈ range(Xᵀ), and the deep mirror invariant ∇𝒬(θ(t)) − ∇𝒬(θ₀) ∈ range(Xᵀ)
     /// (gradient descent misses it by O(η), TheoryTests.deepMirrorInvariant).
     @Test func conservationAndMirrorInvariantsOnCPU() throws { try conservationAndMirrorInvariants(side: .cpu) }
-    @Test(.needsFP64) func conservationAndMirrorInvariantsOnOpenCL() throws { try conservationAndMirrorInvariants(side: .opencl) }
+    @Test(.needsFP64) func conservationAndMirrorInvariantsOnOpenCL() throws {
+        try conservationAndMirrorInvariants(side: .opencl)
+    }
     func conservationAndMirrorInvariants(side: Side) throws {
         let engine = try TheoryTests.engine(side, fp64: true)
         let (n, d) = (12, 30)

@@ -15,8 +15,12 @@ import Testing
         #expect(GradientForm.cheaper(n: 1000, d: 100) == .gram)
     }
 
-    @Test(arguments: Precision.allCases) func gramFollowsTheProductsOnCPU(precision: Precision) throws { try gramFollowsTheProducts(side: .cpu, precision: precision) }
-    @Test(.needsFP64, arguments: Precision.allCases) func gramFollowsTheProductsOnOpenCL(precision: Precision) throws { try gramFollowsTheProducts(side: .opencl, precision: precision) }
+    @Test(arguments: Precision.allCases) func gramFollowsTheProductsOnCPU(precision: Precision) throws {
+        try gramFollowsTheProducts(side: .cpu, precision: precision)
+    }
+    @Test(.needsFP64, arguments: Precision.allCases) func gramFollowsTheProductsOnOpenCL(precision: Precision) throws {
+        try gramFollowsTheProducts(side: .opencl, precision: precision)
+    }
     func gramFollowsTheProducts(side: EngineKind, precision: Precision) throws {
         let engine = try side.engine(fp64: precision == .float64)
         var finals: [GradientForm: [Double]] = [:]

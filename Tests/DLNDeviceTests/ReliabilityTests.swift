@@ -24,8 +24,12 @@ import Testing
 
     /// Diverged replicas are flagged (status 4 or 5), frozen at the state before their first bad step, left
     /// out of the statistics; every other replica's numbers are those of a run without them, bit for bit.
-    @Test(arguments: ["", ", max_loss_ratio: 1.0e300"]) func divergedReplicasFreezeAtTheirLastGoodStepOnCPU(ratio: String) throws { try divergedReplicasFreezeAtTheirLastGoodStep(side: .cpu, ratio: ratio) }
-    @Test(.needsOpenCL, arguments: ["", ", max_loss_ratio: 1.0e300"]) func divergedReplicasFreezeAtTheirLastGoodStepOnOpenCL(ratio: String) throws { try divergedReplicasFreezeAtTheirLastGoodStep(side: .opencl, ratio: ratio) }
+    @Test(arguments: ["", ", max_loss_ratio: 1.0e300"]) func divergedReplicasFreezeAtTheirLastGoodStepOnCPU(ratio: String) throws {
+        try divergedReplicasFreezeAtTheirLastGoodStep(side: .cpu, ratio: ratio)
+    }
+    @Test(.needsOpenCL, arguments: ["", ", max_loss_ratio: 1.0e300"]) func divergedReplicasFreezeAtTheirLastGoodStepOnOpenCL(ratio: String) throws {
+        try divergedReplicasFreezeAtTheirLastGoodStep(side: .opencl, ratio: ratio)
+    }
     func divergedReplicasFreezeAtTheirLastGoodStep(side: Side, ratio: String) throws {
         let (engine, fresh) = (try side.engine(), try side.engine())
         let experiment = try Self.divergent(ratio: ratio)
@@ -83,8 +87,12 @@ import Testing
 
     /// Resuming from a checkpoint (taken at every chance: mid-interval, at observations, between slices)
     /// gives the uninterrupted run bit for bit: observables, counters, status and final states.
-    @Test(arguments: ["gd", "flow"]) func resumeIsBitIdenticalOnCPU(update: String) throws { try resumeIsBitIdentical(side: .cpu, update: update) }
-    @Test(.needsOpenCL, arguments: ["gd", "flow"]) func resumeIsBitIdenticalOnOpenCL(update: String) throws { try resumeIsBitIdentical(side: .opencl, update: update) }
+    @Test(arguments: ["gd", "flow"]) func resumeIsBitIdenticalOnCPU(update: String) throws {
+        try resumeIsBitIdentical(side: .cpu, update: update)
+    }
+    @Test(.needsOpenCL, arguments: ["gd", "flow"]) func resumeIsBitIdenticalOnOpenCL(update: String) throws {
+        try resumeIsBitIdentical(side: .opencl, update: update)
+    }
     func resumeIsBitIdentical(side: Side, update: String) throws {
         let (a, b, c) = (try side.engine(), try side.engine(), try side.engine())
         let time = update == "flow" ? "horizon: 20, flow: {rtol: 1.0e-5, atol: 1.0e-7}" : "steps: 300"
@@ -148,8 +156,12 @@ import Testing
     }
 
     /// An allocation failure halves the slice until it fits; the numbers are those of one pass.
-    @Test func allocationFailureRetriesInSmallerSlicesOnCPU() throws { try allocationFailureRetriesInSmallerSlices(side: .cpu) }
-    @Test(.needsOpenCL) func allocationFailureRetriesInSmallerSlicesOnOpenCL() throws { try allocationFailureRetriesInSmallerSlices(side: .opencl) }
+    @Test func allocationFailureRetriesInSmallerSlicesOnCPU() throws {
+        try allocationFailureRetriesInSmallerSlices(side: .cpu)
+    }
+    @Test(.needsOpenCL) func allocationFailureRetriesInSmallerSlicesOnOpenCL() throws {
+        try allocationFailureRetriesInSmallerSlices(side: .opencl)
+    }
     func allocationFailureRetriesInSmallerSlices(side: Side) throws {
         let (a, b) = (try side.engine(), try side.engine())
         let experiment = try Self.divergent()

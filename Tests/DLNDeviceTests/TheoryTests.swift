@@ -77,7 +77,9 @@ import Testing
     /// O10: with weight decay the dynamics converge to the lasso solution with λ_u, checked by coordinate
     /// descent and by the KKT conditions.
     @Test func weightDecayConvergesToTheLassoOnCPU() throws { try weightDecayConvergesToTheLasso(side: .cpu) }
-    @Test(.needsFP64) func weightDecayConvergesToTheLassoOnOpenCL() throws { try weightDecayConvergesToTheLasso(side: .opencl) }
+    @Test(.needsFP64) func weightDecayConvergesToTheLassoOnOpenCL() throws {
+        try weightDecayConvergesToTheLasso(side: .opencl)
+    }
     func weightDecayConvergesToTheLasso(side: Side) throws {
         let engine = try Self.engine(side, fp64: true)
         let (n, d) = (25, 40)
@@ -98,7 +100,9 @@ import Testing
     /// O6: plain gradient descent converges to the interpolator of its own scale α²∏(1 − η²g²) and offset
     /// −Σ(artanh ηg − ηg), not to the gradient-flow one.
     @Test func discreteGradientDescentImplicitBiasOnCPU() throws { try discreteGradientDescentImplicitBias(side: .cpu) }
-    @Test(.needsFP64) func discreteGradientDescentImplicitBiasOnOpenCL() throws { try discreteGradientDescentImplicitBias(side: .opencl) }
+    @Test(.needsFP64) func discreteGradientDescentImplicitBiasOnOpenCL() throws {
+        try discreteGradientDescentImplicitBias(side: .opencl)
+    }
     func discreteGradientDescentImplicitBias(side: Side) throws {
         let engine = try Self.engine(side, fp64: true)
         let (n, d, eta, alpha) = (20, 40, 0.1, 0.5)
@@ -197,7 +201,9 @@ import Testing
     /// O1, O3: the multiplicative update keeps u⊙v = α²e^{−2λt} and ρ = ½ln(u/v) ∈ range(Xᵀ) to rounding (it is
     /// mirror descent); plain gradient descent does not (the control).
     @Test func conservationAndMirrorInvariantOnCPU() throws { try conservationAndMirrorInvariant(side: .cpu) }
-    @Test(.needsFP64) func conservationAndMirrorInvariantOnOpenCL() throws { try conservationAndMirrorInvariant(side: .opencl) }
+    @Test(.needsFP64) func conservationAndMirrorInvariantOnOpenCL() throws {
+        try conservationAndMirrorInvariant(side: .opencl)
+    }
     func conservationAndMirrorInvariant(side: Side) throws {
         let engine = try Self.engine(side, fp64: true)
         let (n, d, alpha) = (15, 35, 0.4)
@@ -279,7 +285,9 @@ import Testing
     /// O2 on both engines: u_k⊙v_k = α²∏_j[(1 − ηλ)² − η²g_j²] for `pm` gradient descent, replaying the gradients
     /// from the states (relative 1e-12 after 3000 steps, float64).
     @Test func gradientDescentProductIdentityOnCPU() throws { try gradientDescentProductIdentity(side: .cpu) }
-    @Test(.needsFP64) func gradientDescentProductIdentityOnOpenCL() throws { try gradientDescentProductIdentity(side: .opencl) }
+    @Test(.needsFP64) func gradientDescentProductIdentityOnOpenCL() throws {
+        try gradientDescentProductIdentity(side: .opencl)
+    }
     func gradientDescentProductIdentity(side: Side) throws {
         let engine = try Self.engine(side, fp64: true)
         let (n, d, eta, lambda, alpha) = (20, 40, 0.05, 0.01, 0.3)

@@ -104,8 +104,12 @@ import Testing
     /// Saddle to saddle at α = 1e-30 (log representation; u = α underflows nothing since only ln α is stored):
     /// the loss drops between plateaus at t = τ_k·ln(1/α), the Pesme–Flammarion times, to within
     /// the O(1/ln(1/α)) of the effective threshold, and w sits on the predicted saddles mid-plateau.
-    @Test(arguments: [Precision.float64, .float32]) func saddleToSaddleAtTinyAlphaOnCPU(precision: Precision) throws { try saddleToSaddleAtTinyAlpha(side: .cpu, precision: precision) }
-    @Test(.needsFP64, arguments: [Precision.float64, .float32]) func saddleToSaddleAtTinyAlphaOnOpenCL(precision: Precision) throws { try saddleToSaddleAtTinyAlpha(side: .opencl, precision: precision) }
+    @Test(arguments: [Precision.float64, .float32]) func saddleToSaddleAtTinyAlphaOnCPU(precision: Precision) throws {
+        try saddleToSaddleAtTinyAlpha(side: .cpu, precision: precision)
+    }
+    @Test(.needsFP64, arguments: [Precision.float64, .float32]) func saddleToSaddleAtTinyAlphaOnOpenCL(precision: Precision) throws {
+        try saddleToSaddleAtTinyAlpha(side: .opencl, precision: precision)
+    }
     func saddleToSaddleAtTinyAlpha(side: Side, precision: Precision) throws {
         let engine = try TheoryTests.engine(side, fp64: precision == .float64)
         let (n, d) = (6, 10)
