@@ -63,6 +63,10 @@ let package = Package(
         .testTarget(
             name: "DLNDeviceTests",
             dependencies: ["DLNDevice", "DLNModel", "DLNTheory", "DLNRun", "OpenCLKit", "TestSupport"]),
+        // The long theory-oracle runs (minutes): `swift test --filter OracleTests`; the fast tier skips them.
+        .testTarget(
+            name: "OracleTests",
+            dependencies: ["DLNDevice", "DLNModel", "DLNTheory", "DLNRun", "OpenCLKit", "TestSupport"]),
         .testTarget(name: "dlnsimTests", dependencies: ["dlnsim", "DLNRun", "DLNModel", "DLNTheory", "TestSupport"]),
     ]
 )

@@ -11,9 +11,14 @@ import Testing
 @Suite(.serialized) struct ChunkingTests {
     static func bits(_ v: [Double]) -> [UInt64] { v.map { $0.isNaN ? Double.nan.bitPattern : $0.bitPattern } }
 
-    @Test(arguments: TheoryTests.Side.allCases, ["gd", "flow"])
-    func slicesGiveTheSameResults(side: TheoryTests.Side, update: String) throws {
-        guard let whole = TheoryTests.engine(side), let part = TheoryTests.engine(side) else { return }
+    @Test(arguments: ["gd", "flow"]) func slicesGiveTheSameResultsOnCPU(update: String) throws {
+        try slicesGiveTheSameResults(side: .cpu, update: update)
+    }
+    @Test(.needsOpenCL, arguments: ["gd", "flow"]) func slicesGiveTheSameResultsOnOpenCL(update: String) throws {
+        try slicesGiveTheSameResults(side: .opencl, update: update)
+    }
+    func slicesGiveTheSameResults(side: EngineKind, update: String) throws {
+        let (whole, part) = (try side.engine(), try side.engine())
         let time = update == "flow" ? "horizon: 20, flow: {rtol: 1.0e-5, atol: 1.0e-7}" : "steps: 300"
         let yaml = """
         problem: {d: 30, n: 12, data: independent}
@@ -44,10 +49,12 @@ import Testing
         #expect(CPUEngine().replicaCapacity(batch) >= 100)
         let (per, _) = batch.memoryFootprint
         #expect(per >= (200 * 100 + 100) * 4, "independent data count per replica")
-        if let device = DeviceFixture.require() {
-            let engine = try OpenCLEngine(device: device)
-            let c = engine.replicaCapacity(batch)
-            #expect(c >= 16 && c % 16 == 0)
-        }
+    }
+
+    @Test(.needsOpenCL) func deviceCapacityIsAMultipleOfTheBlock() throws {
+        let experiment = try Experiment(try Configuration.parse(yaml: "problem: {d: 200, n: 100, data: independent}\nseeds: 100"))
+        let engine = try EngineKind.opencl.engine()
+        let c = engine.replicaCapacity(experiment.groups[0].batch)
+        #expect(c >= 16 && c % 16 == 0)
     }
 }

@@ -9,12 +9,11 @@ import Testing
 
 /// Kernels/dmft.cl against DMFTCPUPaths: one fixed-point iteration from the same (C_r, R_r) gives the same bits on
 /// PoCL (the same operations in the same order, no contraction), for awkward path counts.
-@Suite(.serialized, .needsOpenCL) struct DMFTDeviceTests {
+@Suite(.serialized, .needsFP64) struct DMFTDeviceTests {
     @Test(arguments: [(N: 1000, Nr: 37, steps: 23, process: DMFTProblem.Process.pm), (N: 257, Nr: 257, steps: 9, process: .pm),
                       (N: 700, Nr: 65, steps: 17, process: .linear)])
     func oneIterationMatchesTheCPU(_ c: (N: Int, Nr: Int, steps: Int, process: DMFTProblem.Process)) throws {
-        guard let device = DeviceFixture.require() else { return }
-        guard device.supportsFP64 else { print("DMFT device test skipped: \(device.name) lacks cl_khr_fp64"); return }
+        let device = try DeviceFixture.device(fp64: true)
         let problem = DMFTProblem(process: c.process, delta: 0.5, eta: 0.2, lambda: 0.05, alpha: 0.8, noise: 0.1, density: 0.1,
                                   values: .signs, steps: c.steps)
         var settings = DMFTSettings()

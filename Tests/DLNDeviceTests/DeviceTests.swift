@@ -10,7 +10,7 @@ import Testing
 @Suite(.serialized, .needsOpenCL) struct DeviceTests {
     /// A replica alone computes the same bits as the same replica inside a larger batch, on the device.
     @Test func batchingInvarianceOnTheDevice() throws {
-        guard let device = DeviceFixture.require() else { return }
+        let device = try DeviceFixture.device()
         let big = try makeBatch(d: 23, n: 11, replicas: 37, sharing: .independent, seedOffset: 0)
         let alone = try makeBatch(d: 23, n: 11, replicas: 1, sharing: .independent, seedOffset: 20)
         let (e1, e2) = (try OpenCLEngine(device: device), try OpenCLEngine(device: device))
@@ -39,7 +39,7 @@ import Testing
     }
 
     @Test func fp64IsRefusedWhereTheDeviceLacksIt() throws {
-        guard let device = DeviceFixture.require() else { return }
+        let device = try DeviceFixture.device()
         let batch = try makeBatch(d: 4, n: 2, replicas: 1, precision: .float64)
         let engine = try OpenCLEngine(device: device)
         if device.supportsFP64 {
@@ -51,7 +51,7 @@ import Testing
 
     /// A broken kernel override surfaces the compiler's build log in the error.
     @Test func kernelBuildFailureCarriesTheLog() throws {
-        guard let device = DeviceFixture.require() else { return }
+        let device = try DeviceFixture.device()
         let context = try CLContext(device: device)
         let broken = try KernelLibrary.source().replacingOccurrences(of: "acc = fma(xrow[j]", with: "acc = fmaa(xrow[j]")
         #expect {

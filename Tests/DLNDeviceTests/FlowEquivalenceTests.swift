@@ -61,10 +61,14 @@ import Testing
     static func bits(_ a: RealArray) -> [UInt64] { bits(a.doubles) }
     static func bits(_ s: EngineState) -> [[UInt64]] { s.layers.map { bits($0) } + [bits(s.weights)] }
 
-    @Test(arguments: cases, KernelShape.allCases)
-    func cpuAndOpenCLAgree(_ c: Case, shape: KernelShape) throws {
-        guard let device = DeviceFixture.require() else { return }
-        if c.precision == .float64 && !device.supportsFP64 { return }
+    @Test(arguments: cases.filter { $0.precision == .float32 }, KernelShape.allCases)
+    func cpuAndOpenCLAgree(_ c: Case, shape: KernelShape) throws { try agree(c, shape: shape) }
+
+    @Test(.needsFP64, arguments: cases.filter { $0.precision == .float64 }, KernelShape.allCases)
+    func cpuAndOpenCLAgreeInFloat64(_ c: Case, shape: KernelShape) throws { try agree(c, shape: shape) }
+
+    func agree(_ c: Case, shape: KernelShape) throws {
+        let device = try DeviceFixture.device(fp64: c.precision == .float64)
         let batch = try makeBatch(d: c.d, n: c.n, replicas: c.B, model: c.model, update: c.update, depth: c.depth,
                                   precision: c.precision, sharing: c.sharing, lambda: c.lambda, eta: [c.eta],
                                   alpha: c.alpha, noise: 0.1, representation: c.representation, flow: c.flow)
@@ -122,7 +126,7 @@ import Testing
 
     /// The fixed-step and flow entry points refuse each other's batches on both engines' terms.
     @Test func wrongEntryPointsThrow() throws {
-        guard let device = DeviceFixture.require() else { return }
+        let device = try DeviceFixture.device()
         let flowBatch = try makeBatch(d: 5, n: 3, replicas: 3, update: .flow, precision: .float32, flow: Self.f32)
         let gpu = try OpenCLEngine(device: device)
         try gpu.initialize(flowBatch)

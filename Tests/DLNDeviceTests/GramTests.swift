@@ -17,9 +17,14 @@ import Testing
         #expect(GradientForm.cheaper(n: 1000, d: 100) == .gram)
     }
 
-    @Test(arguments: TheoryTests.Side.allCases, Precision.allCases)
-    func gramFollowsTheProducts(side: TheoryTests.Side, precision: Precision) throws {
-        guard let engine = TheoryTests.engine(side) else { return }
+    @Test(arguments: Precision.allCases) func gramFollowsTheProductsOnCPU(precision: Precision) throws {
+        try gramFollowsTheProducts(side: .cpu, precision: precision)
+    }
+    @Test(.needsFP64, arguments: Precision.allCases) func gramFollowsTheProductsOnOpenCL(precision: Precision) throws {
+        try gramFollowsTheProducts(side: .opencl, precision: precision)
+    }
+    func gramFollowsTheProducts(side: EngineKind, precision: Precision) throws {
+        let engine = try side.engine(fp64: precision == .float64)
         var finals: [GradientForm: [Double]] = [:]
         for form in GradientForm.allCases {
             for update in [UpdateRule.gd, .flow] {

@@ -23,7 +23,7 @@ import Testing
     }
 
     @Test(.needsOpenCL) func theRealDeviceAnswersAsItsCapabilitySays() throws {
-        guard let device = DeviceFixture.require() else { return }
+        let device = try DeviceFixture.device()
         let engine = try OpenCLEngine(device: device)
         if device.supportsFP64 {
             #expect(throws: Never.self) { try engine.require(.float64) }

@@ -9,7 +9,7 @@ import Testing
 /// Runs that survive: diverging replicas are frozen without touching the others, a run resumes bit for bit
 /// from any checkpoint (in memory and through the file), and an allocation failure splits the batch further.
 @Suite(.serialized) struct ReliabilityTests {
-    typealias Side = TheoryTests.Side
+    typealias Side = EngineKind
 
     static func bits(_ v: [Double]) -> [UInt64] { v.map { $0.isNaN ? Double.nan.bitPattern : $0.bitPattern } }
 
@@ -26,9 +26,14 @@ import Testing
 
     /// Diverged replicas are flagged (status 4 or 5), frozen at the state before their first bad step, left
     /// out of the statistics; every other replica's numbers are those of a run without them, bit for bit.
-    @Test(arguments: Side.allCases, ["", ", max_loss_ratio: 1.0e300"])
+    @Test(arguments: ["", ", max_loss_ratio: 1.0e300"]) func divergedReplicasFreezeAtTheirLastGoodStepOnCPU(ratio: String) throws {
+        try divergedReplicasFreezeAtTheirLastGoodStep(side: .cpu, ratio: ratio)
+    }
+    @Test(.needsOpenCL, arguments: ["", ", max_loss_ratio: 1.0e300"]) func divergedReplicasFreezeAtTheirLastGoodStepOnOpenCL(ratio: String) throws {
+        try divergedReplicasFreezeAtTheirLastGoodStep(side: .opencl, ratio: ratio)
+    }
     func divergedReplicasFreezeAtTheirLastGoodStep(side: Side, ratio: String) throws {
-        guard let engine = TheoryTests.engine(side), let fresh = TheoryTests.engine(side) else { return }
+        let (engine, fresh) = (try side.engine(), try side.engine())
         let experiment = try Self.divergent(ratio: ratio)
         let result = try Simulation.run(experiment, on: engine, keepFinalState: true)
         let S = 5, G = 4, C = result.checkpoints.count
@@ -84,9 +89,14 @@ import Testing
 
     /// Resuming from a checkpoint (taken at every chance: mid-interval, at observations, between slices)
     /// gives the uninterrupted run bit for bit: observables, counters, status and final states.
-    @Test(arguments: Side.allCases, ["gd", "flow"])
+    @Test(arguments: ["gd", "flow"]) func resumeIsBitIdenticalOnCPU(update: String) throws {
+        try resumeIsBitIdentical(side: .cpu, update: update)
+    }
+    @Test(.needsOpenCL, arguments: ["gd", "flow"]) func resumeIsBitIdenticalOnOpenCL(update: String) throws {
+        try resumeIsBitIdentical(side: .opencl, update: update)
+    }
     func resumeIsBitIdentical(side: Side, update: String) throws {
-        guard let a = TheoryTests.engine(side), let b = TheoryTests.engine(side), let c = TheoryTests.engine(side) else { return }
+        let (a, b, c) = (try side.engine(), try side.engine(), try side.engine())
         let time = update == "flow" ? "horizon: 20, flow: {rtol: 1.0e-5, atol: 1.0e-7}" : "steps: 300"
         let experiment = try Experiment(try Configuration.parse(yaml: """
             problem: {d: 30, n: 12, data: independent}
@@ -148,9 +158,14 @@ import Testing
     }
 
     /// An allocation failure halves the slice until it fits; the numbers are those of one pass.
-    @Test(arguments: Side.allCases)
+    @Test func allocationFailureRetriesInSmallerSlicesOnCPU() throws {
+        try allocationFailureRetriesInSmallerSlices(side: .cpu)
+    }
+    @Test(.needsOpenCL) func allocationFailureRetriesInSmallerSlicesOnOpenCL() throws {
+        try allocationFailureRetriesInSmallerSlices(side: .opencl)
+    }
     func allocationFailureRetriesInSmallerSlices(side: Side) throws {
-        guard let a = TheoryTests.engine(side), let b = TheoryTests.engine(side) else { return }
+        let (a, b) = (try side.engine(), try side.engine())
         let experiment = try Self.divergent()
         let whole = try Simulation.run(experiment, on: a)
         let fragile = LimitedEngine(b, capacity: 1_000_000, refuseAbove: 16)
@@ -167,8 +182,8 @@ import Testing
     }
 
     /// The engines' snapshots are interchangeable on PoCL: a state saved by one continues on the other.
-    @Test func snapshotsMoveBetweenEngines() throws {
-        guard let device = DeviceFixture.require() else { return }
+    @Test(.needsFP64) func snapshotsMoveBetweenEngines() throws {
+        let device = try DeviceFixture.device(fp64: true)
         let batch = try makeBatch(d: 24, n: 10, replicas: 20, update: .flow, precision: .float64, lambda: [0, 0.01], alpha: [0.1])
         let cpu = CPUEngine(), cl = try OpenCLEngine(device: device)
         try cpu.initialize(batch)

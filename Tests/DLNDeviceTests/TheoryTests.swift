@@ -8,61 +8,8 @@ import Testing
 
 /// Oracles of docs/model.md §8 checked against simulations run through the public engine interface, on the CPU
 /// engine and on OpenCL.
+/// The quick checks (seconds) are here; the long oracle runs are in OracleTests (`swift test --filter OracleTests`).
 @Suite(.serialized) struct TheoryTests {
-    enum Side: String, CaseIterable, Sendable { case cpu, opencl }
-
-    static func engine(_ side: Side) -> (any FlowEngine)? {
-        switch side {
-        case .cpu: return CPUEngine()
-        case .opencl:
-            guard let device = DeviceFixture.require() else { return nil }
-            return try? OpenCLEngine(device: device)
-        }
-    }
-
-    /// A random instance: X (n×d) with N(0, 1) entries, a sparse teacher, y = Xw*.
-    static func instance(n: Int, d: Int, seed: UInt64, diagonal: [Double]? = nil) -> (x: [Double], y: [Double], w: [Double]) {
-        let rng = CounterRNG(seed: seed)
-        var x = (0..<(n * d)).map { rng.gaussian(stream: 1, index: UInt64($0)) }
-        if let s = diagonal {  // n = d, X = diag(√(n·s_j)), so XᵀX/n = diag(s)
-            x = [Double](repeating: 0, count: n * d)
-            for j in 0..<d { x[j * d + j] = (Double(n) * s[j]).squareRoot() }
-        }
-        let w = (0..<d).map { j in j % 5 == 0 ? 1 + rng.gaussian(stream: 2, index: UInt64(j)) * 0.3 : 0 }
-        return (x, Dense.multiply(x, n, d, w), w)
-    }
-
-    static func batch(_ x: [Double], _ y: [Double], n: Int, d: Int, alphas: [Double], eta: Double, lambda: Double = 0,
-                      update: UpdateRule) throws -> Batch {
-        let replicas = alphas.enumerated().map { Replica(gridPoint: $0, seed: 0, dataset: 0, alpha: $1, lambda: lambda, lambdaU: lambda, eta: eta) }
-        let layer = alphas.flatMap { [Double](repeating: $0, count: d) }
-        return try Batch(parameterization: .pm, update: update, loss: .mean, precision: .float64, dimension: d, samples: n,
-                         datasets: [Dataset(x: .double(x), y: .double(y), wStar: nil)], replicas: replicas,
-                         initialLayers: [.double(layer), .double(layer)])
-    }
-
-    /// O4: the multiplicative update (mirror descent) converges to the gradient-flow implicit bias, the
-    /// hyperbolic-entropy interpolator of scale α², computed by the dual Newton solve.
-    @Test(arguments: Side.allCases)
-    func gradientFlowImplicitBias(side: Side) throws {
-        guard let engine = Self.engine(side) else { return }
-        let (n, d) = (20, 40)
-        let (x, y, _) = Self.instance(n: n, d: d, seed: 11)
-        let alphas = [0.3, 1.0, 2.0]
-        try engine.initialize(try Self.batch(x, y, n: n, d: d, alphas: alphas, eta: 0.02, update: .multiplicative))
-        try engine.step(count: 40_000)
-        let w = try engine.state().weights.doubles
-        for (k, alpha) in alphas.enumerated() {
-            let wk = Array(w[(k * d)..<((k + 1) * d)])
-            let residual = Dense.norm(zip(Dense.multiply(x, n, d, wk), y).map { $0 - $1 }) / Dense.norm(y)
-            #expect(residual < 1e-10, "α = \(alpha): the run has not converged (residual \(residual))")
-            let bias = ImplicitBias.solve(x: x, y: y, n: n, d: d, beta: [Double](repeating: alpha * alpha, count: d))
-            #expect(bias.converged, "\(bias.message)")
-            let error = zip(wk, bias.w).map { abs($0 - $1) }.max()!
-            print("O4 \(side) α = \(alpha): max |w_sim − w_bias| = \(error), Newton steps \(bias.iterations)")
-            #expect(error < 1e-8)
-        }
-    }
 
     /// O5: as α grows the interpolator tends to the minimum-ℓ2 one, with an error ∝ α⁻⁴.
     @Test func largeAlphaLimitIsMinimumNorm() throws {
@@ -87,7 +34,8 @@ import Testing
 
     /// O7, O8: the whitened closed form matches an independent RK4 integration of ż = −s(z² − 2w̄z − α⁴) to 1e-9,
     /// gradient descent with a small step follows it to O(η), and the half time has its small-α form.
-    @Test(arguments: Side.allCases)
+    @Test func whitenedClosedFormOnCPU() throws { try whitenedClosedForm(side: .cpu) }
+    @Test(.needsFP64) func whitenedClosedFormOnOpenCL() throws { try whitenedClosedForm(side: .opencl) }
     func whitenedClosedForm(side: Side) throws {
         let (s, wbar, alpha) = (0.8, 1.3, 0.05)
         // Closed form against RK4 on z = u².
@@ -113,7 +61,7 @@ import Testing
         #expect(abs(ClosedForm.whitened(t: exact, s: s, target: wbar, alpha: 1e-3) - wbar / 2) < 1e-12)
         #expect(abs(ClosedForm.halfTimeSmallAlpha(s: s, target: wbar, alpha: 1e-3) / exact - 1) < 1e-4)
         // The simulator on a diagonal design: d = n = 6, XᵀX/n = diag(s_j).
-        guard let engine = Self.engine(side) else { return }
+        let engine = try Self.engine(side, fp64: true)
         let d = 6, eta = 1e-3
         let scales: [Double] = (0..<d).map { (j: Int) -> Double in 0.5 + 0.2 * Double(j) }
         let (x, _, _) = Self.instance(n: d, d: d, seed: 5, diagonal: scales)
@@ -130,9 +78,12 @@ import Testing
 
     /// O10: with weight decay the dynamics converge to the lasso solution with λ_u, checked by coordinate
     /// descent and by the KKT conditions.
-    @Test(arguments: Side.allCases)
+    @Test func weightDecayConvergesToTheLassoOnCPU() throws { try weightDecayConvergesToTheLasso(side: .cpu) }
+    @Test(.needsFP64) func weightDecayConvergesToTheLassoOnOpenCL() throws {
+        try weightDecayConvergesToTheLasso(side: .opencl)
+    }
     func weightDecayConvergesToTheLasso(side: Side) throws {
-        guard let engine = Self.engine(side) else { return }
+        let engine = try Self.engine(side, fp64: true)
         let (n, d) = (25, 40)
         let (x, y, _) = Self.instance(n: n, d: d, seed: 21)
         let lambda = 0.2  // the instance's margin λ − max_off|g| is 0.012: inactive coordinates decay like e^{−0.024t}
@@ -148,17 +99,14 @@ import Testing
         #expect(Lasso.kktViolation(x: x, y: y, n: n, d: d, lambda: lambda, w: w, threshold: 1e-6) < 1e-6)
     }
 
-    /// Replays the gradient an engine saw from its current state (same data, float64).
-    static func gradient(_ x: [Double], _ y: [Double], n: Int, d: Int, w: [Double]) -> [Double] {
-        let r = zip(Dense.multiply(x, n, d, w), y).map { $0 - $1 }
-        return Dense.multiplyTransposed(x, n, d, r).map { $0 / Double(n) }
-    }
-
     /// O6: plain gradient descent converges to the interpolator of its own scale α²∏(1 − η²g²) and offset
     /// −Σ(artanh ηg − ηg), not to the gradient-flow one.
-    @Test(arguments: Side.allCases)
+    @Test func discreteGradientDescentImplicitBiasOnCPU() throws { try discreteGradientDescentImplicitBias(side: .cpu) }
+    @Test(.needsFP64) func discreteGradientDescentImplicitBiasOnOpenCL() throws {
+        try discreteGradientDescentImplicitBias(side: .opencl)
+    }
     func discreteGradientDescentImplicitBias(side: Side) throws {
-        guard let engine = Self.engine(side) else { return }
+        let engine = try Self.engine(side, fp64: true)
         let (n, d, eta, alpha) = (20, 40, 0.1, 0.5)
         let (x, y, _) = Self.instance(n: n, d: d, seed: 17)
         try engine.initialize(try Self.batch(x, y, n: n, d: d, alphas: [alpha], eta: eta, update: .gd))
@@ -183,9 +131,10 @@ import Testing
 
     /// O4′: `uv` from (u₀, v₀) tends to the Bregman interpolator of scale |u₀² − v₀²|/2 and offset
     /// ½arcsinh(w₀/β); with u₀ = √2α, v₀ = 0 that is the `pm` one. Small-step GD is within O(η).
-    @Test(arguments: Side.allCases)
+    @Test func uvBregmanBiasOnCPU() throws { try uvBregmanBias(side: .cpu) }
+    @Test(.needsFP64) func uvBregmanBiasOnOpenCL() throws { try uvBregmanBias(side: .opencl) }
     func uvBregmanBias(side: Side) throws {
-        guard let engine = Self.engine(side) else { return }
+        let engine = try Self.engine(side, fp64: true)
         let (beta, offset) = ImplicitBias.bregman(u0: [Double(2).squareRoot() * 0.3], v0: [0])
         #expect(abs(beta[0] - 0.09) < 1e-15 && offset[0] == 0)
         var c = Configuration()
@@ -211,9 +160,10 @@ import Testing
 
     /// O9: the train loss decays at the late-time rate predicted from the fixed point (2% on a float64 fit over
     /// 1e-17…1e-9), and that rate grows with α.
-    @Test(arguments: Side.allCases)
+    @Test func lateTimeRateOnCPU() throws { try lateTimeRate(side: .cpu) }
+    @Test(.needsFP64) func lateTimeRateOnOpenCL() throws { try lateTimeRate(side: .opencl) }
     func lateTimeRate(side: Side) throws {
-        guard let engine = Self.engine(side) else { return }
+        let engine = try Self.engine(side, fp64: true)
         let (n, d, eta) = (20, 40, 0.05)
         let (x, y, _) = Self.instance(n: n, d: d, seed: 29)
         let alphas = [0.7, 1.5]
@@ -252,9 +202,12 @@ import Testing
 
     /// O1, O3: the multiplicative update keeps u⊙v = α²e^{−2λt} and ρ = ½ln(u/v) ∈ range(Xᵀ) to rounding (it is
     /// mirror descent); plain gradient descent does not (the control).
-    @Test(arguments: Side.allCases)
+    @Test func conservationAndMirrorInvariantOnCPU() throws { try conservationAndMirrorInvariant(side: .cpu) }
+    @Test(.needsFP64) func conservationAndMirrorInvariantOnOpenCL() throws {
+        try conservationAndMirrorInvariant(side: .opencl)
+    }
     func conservationAndMirrorInvariant(side: Side) throws {
-        guard let engine = Self.engine(side) else { return }
+        let engine = try Self.engine(side, fp64: true)
         let (n, d, alpha) = (15, 35, 0.4)
         let (x, y, _) = Self.instance(n: n, d: d, seed: 31)
         var residuals: [UpdateRule: (Double, Double)] = [:]
@@ -278,7 +231,8 @@ import Testing
     /// O7b: depth-L closed forms. The quadrature reproduces theory.md's example (L = 6, α = 0.1, s = 1, θ̄ = 1.5:
     /// time to θ̄/2 = 1666.70, escape approximation 1666.67), agrees with the L = 2 logistic, and a depth-3
     /// gradient-descent run on a diagonal design follows θ(t) to O(η) on both engines.
-    @Test(arguments: Side.allCases)
+    @Test func deepClosedFormsOnCPU() throws { try deepClosedForms(side: .cpu) }
+    @Test(.needsFP64) func deepClosedFormsOnOpenCL() throws { try deepClosedForms(side: .opencl) }
     func deepClosedForms(side: Side) throws {
         let exact = ClosedForm.deepTime(theta: 0.75, depth: 6, s: 1, target: 1.5, alpha: 0.1)
         #expect(abs(exact - 1666.70) < 0.01, "\(exact)")
@@ -287,7 +241,7 @@ import Testing
         #expect(abs(ClosedForm.deepTheta(t: t2, depth: 2, s: 0.7, target: 1.2, alpha: 0.3) - 0.6) < 1e-10)
         let t3 = ClosedForm.deepTime(theta: 0.5, depth: 3, s: 0.9, target: 1.1, alpha: 0.4)
         #expect(abs(ClosedForm.deepTheta(t: t3, depth: 3, s: 0.9, target: 1.1, alpha: 0.4) - 0.5) < 1e-10)
-        guard let engine = Self.engine(side) else { return }
+        let engine = try Self.engine(side, fp64: true)
         let d = 4, eta = 1e-3, alpha = 0.5
         let scales: [Double] = [0.6, 0.9, 1.2, 1.5]
         let (x, _, _) = Self.instance(n: d, d: d, seed: 7, diagonal: scales)
@@ -304,42 +258,6 @@ import Testing
         for j in 0..<d {
             let expected = ClosedForm.deepTheta(t: 4, depth: 3, s: scales[j], target: targets[j], alpha: alpha)
             #expect(abs(w[j] - expected) < 5e-3, "coordinate \(j): GD \(w[j]), flow \(expected)")
-        }
-    }
-
-    /// O11: lazy → rich. With weight decay the test error drops at t_c ≈ (ln α + C)/λ_u: regressing t_c on ln α
-    /// over α ∈ {2, 3, 5} gives a slope of 1/λ_u (2%), for two values of λ.
-    @Test(arguments: Side.allCases)
-    func lazyToRichSlope(side: Side) throws {
-        guard let engine = Self.engine(side) else { return }
-        let yaml = """
-            problem: {d: 200, delta: 0.5, design_variance: "1/d", data: independent}
-            training: {loss: sum, horizon: 600}
-            grid: {alpha: [2, 3, 5], weight_decay: [0.02, 0.04], learning_rate: 0.004}
-            seeds: 4
-            record: {checkpoints: 60, linear: 300}
-            """
-        let experiment = try Experiment(try Configuration.parse(yaml: yaml))
-        let result = try Simulation.run(experiment, on: engine)
-        let test = try #require(result.names.firstIndex(of: "test_error"))
-        for (l, lambda) in [0.02, 0.04].enumerated() {
-            var logAlpha: [Double] = [], tc: [Double] = []
-            for (a, alpha) in [2.0, 3, 5].enumerated() {
-                let g = a * 2 + l
-                let times = experiment.times[g]
-                let perSeed = (0..<4).compactMap { s -> Double? in
-                    let b = g * 4 + s
-                    return Rates.lazyToRichTime(times: times, trainLoss: result.observations.map { $0.values[0][b] },
-                                                testError: result.observations.map { $0.values[test][b] })
-                }
-                #expect(perSeed.count == 4, "every seed has a transition")
-                logAlpha.append(log(alpha))
-                tc.append(EnsembleSummary(perSeed).median)
-            }
-            let mx = logAlpha.reduce(0, +) / 3, my = tc.reduce(0, +) / 3
-            let slope = zip(logAlpha, tc).reduce(0) { $0 + ($1.0 - mx) * ($1.1 - my) } / logAlpha.reduce(0) { $0 + ($1 - mx) * ($1 - mx) }
-            print("O11 \(side) λ = \(lambda): t_c = \(tc), slope \(slope) (1/λ_u = \(1 / lambda))")
-            #expect(abs(slope * lambda - 1) < 0.02)
         }
     }
 
@@ -366,35 +284,14 @@ import Testing
         #expect(MinimumL1.solve(x: xTall, y: yTall, n: 12, d: 5) == nil)
     }
 
-    /// O15: the static (AMP) fixed point gives the asymptotic test error of the gradient-flow limit: it
-    /// reproduces ρ(1 − δ) + σ²δ/(1 − δ) for the ridge potential, and seed-averaged direct solves at d = 500 to 5%.
-    @Test func staticFixedPointMatchesLargeSystems() throws {
-        let ridge = StaticFixedPoint.solve(delta: 0.5, noise: 0.1, prior: .bernoulli(0.1), potential: .ridge)
-        #expect(ridge.converged && abs(ridge.error - (0.1 * 0.5 + 0.01 * 0.5 / 0.5)) < 1e-8)
-        let (d, n) = (500, 250)
-        for alpha in [0.5, 1.0] {
-            let amp = StaticFixedPoint.solve(delta: 0.5, noise: 0, prior: .bernoulli(0.1), potential: .hyperbolic(beta: alpha * alpha))
-            #expect(amp.converged)
-            var errors: [Double] = []
-            for seed in 0..<8 {
-                let rng = CounterRNG(seed: UInt64(100 + seed))
-                let x = (0..<(n * d)).map { rng.gaussian(stream: 1, index: UInt64($0)) / Double(d).squareRoot() }
-                let w = (0..<d).map { j in rng.uniform(stream: 3, index: UInt64(j)) < 0.1 ? 1.0 : 0.0 }
-                let s = ImplicitBias.solve(x: x, y: Dense.multiply(x, n, d, w), n: n, d: d, beta: [Double](repeating: alpha * alpha, count: d))
-                #expect(s.converged)
-                errors.append(zip(s.w, w).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / Double(d))
-            }
-            let mean = errors.reduce(0, +) / Double(errors.count)
-            print("O15 α = \(alpha): AMP \(amp.error), direct (d = 500, 8 seeds) \(mean)")
-            #expect(abs(mean / amp.error - 1) < 0.05)
-        }
-    }
-
     /// O2 on both engines: u_k⊙v_k = α²∏_j[(1 − ηλ)² − η²g_j²] for `pm` gradient descent, replaying the gradients
     /// from the states (relative 1e-12 after 3000 steps, float64).
-    @Test(arguments: Side.allCases)
+    @Test func gradientDescentProductIdentityOnCPU() throws { try gradientDescentProductIdentity(side: .cpu) }
+    @Test(.needsFP64) func gradientDescentProductIdentityOnOpenCL() throws {
+        try gradientDescentProductIdentity(side: .opencl)
+    }
     func gradientDescentProductIdentity(side: Side) throws {
-        guard let engine = Self.engine(side) else { return }
+        let engine = try Self.engine(side, fp64: true)
         let (n, d, eta, lambda, alpha) = (20, 40, 0.05, 0.01, 0.3)
         let (x, y, _) = Self.instance(n: n, d: d, seed: 43)
         try engine.initialize(try Self.batch(x, y, n: n, d: d, alphas: [alpha], eta: eta, lambda: lambda, update: .gd))
@@ -446,9 +343,10 @@ import Testing
     /// O13: the deep mirror invariant. Along a depth-3 run from distinct layer scales, ∇𝒬(θ(t)) − ∇𝒬(θ(0)) lies in
     /// range(Xᵀ) up to the step's O(η) departure from gradient flow: halving η halves its distance from the row
     /// space, while θ(t) − θ(0) itself (the non-mirror control) stays O(1) away.
-    @Test(arguments: Side.allCases)
+    @Test func deepMirrorInvariantOnCPU() throws { try deepMirrorInvariant(side: .cpu) }
+    @Test(.needsFP64) func deepMirrorInvariantOnOpenCL() throws { try deepMirrorInvariant(side: .opencl) }
     func deepMirrorInvariant(side: Side) throws {
-        guard let engine = Self.engine(side) else { return }
+        let engine = try Self.engine(side, fp64: true)
         let (n, d) = (10, 25)
         let (x, y, _) = Self.instance(n: n, d: d, seed: 47)
         var distances: [Double] = [], controls: [Double] = []
@@ -476,9 +374,10 @@ import Testing
     /// O12: saddle to saddle. The Pesme–Flammarion algorithm's plateaus (τ_k, β_k) on a small instance; `pm` GD from
     /// tiny α sits near β_k in the middle of each long plateau, at t = τ·ln(1/α), and closer for smaller α (the
     /// effective threshold is 1 − O(1/ln(1/α)); float64 carries α = 1e-24).
-    @Test(arguments: Side.allCases)
+    @Test func saddleToSaddleOnCPU() throws { try saddleToSaddle(side: .cpu) }
+    @Test(.needsFP64) func saddleToSaddleOnOpenCL() throws { try saddleToSaddle(side: .opencl) }
     func saddleToSaddle(side: Side) throws {
-        guard let engine = Self.engine(side) else { return }
+        let engine = try Self.engine(side, fp64: true)
         let (n, d) = (6, 10)
         let rng = CounterRNG(seed: 53)
         let x = (0..<(n * d)).map { rng.gaussian(stream: 1, index: UInt64($0)) }

@@ -1,0 +1,1 @@
+../DLNDeviceTests/Fixture.swift
