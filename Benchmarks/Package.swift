@@ -28,7 +28,8 @@ let package = Package(
             name: "EngineStep",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "DLNCore", package: "dlnsim"),
+                .product(name: "DLNModel", package: "dlnsim"),
+                .product(name: "DLNRun", package: "dlnsim"),
                 .product(name: "DLNDevice", package: "dlnsim"),
             ],
             path: "EngineStep",

@@ -18,7 +18,8 @@
 // metric because Benchmark's scaling factors are powers of 1000 and B × 10 is not.
 
 import Benchmark
-import DLNCore
+import DLNModel
+import DLNRun
 import DLNDevice
 import Foundation
 

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Everything CI runs, in order: the lint, the fast test tier, the oracle tier.
+#
+#   scripts/test.sh            lint + fast tier (about 2–3 minutes after the build) + oracle tier
+#   scripts/test.sh fast       lint + fast tier only
+#
+# The fast tier is `swift test --skip OracleTests`; the oracle tier (`swift test --filter OracleTests`) runs the
+# long theory-oracle simulations. With CI=true a missing OpenCL platform fails the device tests instead of
+# skipping them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== lint (swift-format, .swift-format)"
+swift-format lint --strict --recursive --parallel --configuration .swift-format Package.swift Sources Tests
+
+echo "== build"
+swift build --build-tests
+
+echo "== fast tier: swift test --skip OracleTests"
+swift test --skip-build --skip OracleTests
+
+if [ "${1:-all}" != "fast" ]; then
+    echo "== oracle tier: swift test --filter OracleTests"
+    swift test --skip-build --filter OracleTests
+fi
