@@ -174,22 +174,8 @@ import Testing
         if c.precision == .float64 && c.update == .gd && c.model != .deep { try gradientIdentity(on: a, batch, c) }
     }
 
-    /// The gradient the engine saw (same X, y, order; float64): g = scale·Xᵀ(Xw − y).
     static func gradient(_ batch: Batch, weights: [Double], replica b: Int) -> [Double] {
-        let d = batch.layout.dimension, n = batch.layout.samples
-        let ds = batch.datasets[batch.replicas[b].dataset]
-        let x = ds.x.doubles, y = ds.y.doubles
-        var r = [Double](repeating: 0, count: n)
-        for i in 0..<n {
-            var acc = 0.0
-            for j in 0..<d { acc = acc.addingProduct(x[i * d + j], weights[b * d + j]) }
-            r[i] = acc - y[i]
-        }
-        return (0..<d).map { j in
-            var acc = 0.0
-            for i in 0..<n { acc = acc.addingProduct(x[i * d + j], r[i]) }
-            return acc * batch.gradientScale
-        }
+        replayedGradient(batch, weights: weights, replica: b)
     }
 
     /// pm: u⊙v = α²∏[(1 − ηλ_u)² − η²g²]; uv: u + v and u − v are multiplied by (1 − ηλ_u) ∓ ηg at every step.

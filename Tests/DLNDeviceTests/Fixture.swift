@@ -67,7 +67,8 @@ enum DeviceFixture {
     /// is none: a test that calls it carries `.needsOpenCL` / `.needsFP64`, so outside CI it is skipped before.
     static func device(fp64: Bool = false) throws -> CLDevice {
         guard let device = discovered else {
-            throw DeviceUnavailable(description: "\(runningUnderCI ? "CI is set, but " : "")\(missingReason)")
+            throw DeviceUnavailable(
+                description: "CI is set, but there is no OpenCL platform/device on this machine (install pocl-opencl-icd)")
         }
         if fp64 && !device.supportsFP64 {
             throw DeviceUnavailable(description: "\(device.name) lacks cl_khr_fp64 and the test computes in float64")

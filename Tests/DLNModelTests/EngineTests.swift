@@ -8,22 +8,8 @@ import Testing
 /// Exact identities of discrete gradient descent (docs/model.md §2.3, oracle O2), batching invariance and
 /// determinism, on the CPU engine in float64.
 @Suite struct EngineTests {
-    /// Replays the gradient the engine saw at each step from its state (same X, y, same order, float64).
     static func gradient(_ batch: Batch, weights: [Double], replica b: Int) -> [Double] {
-        let d = batch.layout.dimension, n = batch.layout.samples
-        let ds = batch.datasets[batch.replicas[b].dataset]
-        let x = ds.x.doubles, y = ds.y.doubles
-        var r = [Double](repeating: 0, count: n)
-        for i in 0..<n {
-            var acc = 0.0
-            for j in 0..<d { acc = acc.addingProduct(x[i * d + j], weights[b * d + j]) }
-            r[i] = acc - y[i]
-        }
-        return (0..<d).map { j in
-            var acc = 0.0
-            for i in 0..<n { acc = acc.addingProduct(x[i * d + j], r[i]) }
-            return acc * batch.gradientScale
-        }
+        replayedGradient(batch, weights: weights, replica: b)
     }
 
     @Test(arguments: [0.0, 0.01])

@@ -111,3 +111,22 @@ public final class LimitedEngine: FlowEngine {
     public func snapshot() throws(DLNError) -> EngineSnapshot { try inner.snapshot() }
     public func restore(_ snapshot: EngineSnapshot, replicas: [Int]?) throws(DLNError) { try inner.restore(snapshot, replicas: replicas) }
 }
+
+/// Replays the gradient an engine saw from its weights (same X, y and summation order, in float64):
+/// g = scale·Xᵀ(Xw − y) for replica b.
+public func replayedGradient(_ batch: Batch, weights: [Double], replica b: Int) -> [Double] {
+    let d = batch.layout.dimension, n = batch.layout.samples
+    let ds = batch.datasets[batch.replicas[b].dataset]
+    let x = ds.x.doubles, y = ds.y.doubles
+    var r = [Double](repeating: 0, count: n)
+    for i in 0..<n {
+        var acc = 0.0
+        for j in 0..<d { acc = acc.addingProduct(x[i * d + j], weights[b * d + j]) }
+        r[i] = acc - y[i]
+    }
+    return (0..<d).map { j in
+        var acc = 0.0
+        for i in 0..<n { acc = acc.addingProduct(x[i * d + j], r[i]) }
+        return acc * batch.gradientScale
+    }
+}
