@@ -13,9 +13,10 @@
  * -D knobs (set by the host):
  *   REAL            float | double                        (default float)
  *   DLN_FP64        defined for double: enables cl_khr_fp64
- *   MODEL           1 = pm: w = (u·u − v·v)/2   2 = uv: w = u·v   3 = deep: w = u_0·…·u_{L−1}
  *   DEPTH           number of layers L (2 for pm and uv)
- *   MULTIPLICATIVE  1: pm multiplicative update, 0: gradient descent
+ *   MULTIPLICATIVE  1: pm multiplicative update, 0: gradient descent (read by family_pm.cl)
+ * The model family is not a knob: the host concatenates the batch's family file (family_pm.cl, family_uv.cl,
+ * family_deep.cl) right after this one; each defines the same dln_family_* functions.
  */
 #pragma OPENCL FP_CONTRACT OFF
 #ifdef DLN_FP64
@@ -24,9 +25,6 @@
 
 #ifndef REAL
 #define REAL float
-#endif
-#ifndef MODEL
-#define MODEL 1
 #endif
 #ifndef DEPTH
 #define DEPTH 2
@@ -88,18 +86,4 @@ inline double dln_exp_d(double x) {
 #define dln_exp dln_exp_d
 #else
 #define dln_exp dln_exp_f
-#endif
-
-/* ∏_{k≠m} u[k] in ascending k (deep models): the factor of layer m's gradient. Used by update.cl and flow.cl. */
-#if MODEL == 3
-inline REAL dln_prod_except(const REAL* u, const int m) {
-    REAL p = (REAL)1;
-    int started = 0;
-    for (int k = 0; k < DEPTH; k++) {
-        if (k == m) continue;
-        p = started ? p * u[k] : u[k];
-        started = 1;
-    }
-    return p;
-}
 #endif

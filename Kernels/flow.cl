@@ -13,7 +13,8 @@
  * (error norm, controller, counters, freezing) → dln_flow_accept (y ← y_7, F₁ ← F₇ where accepted).
  * Replicas that are done, frozen (status ≠ 0) or padding (status −1) get h = 0 and idle.
  *
- * Knobs: FLOW_LOG (0 | 1), with MODEL and DEPTH from common.cl.
+ * Knobs: FLOW_LOG (0 | 1), with DEPTH from common.cl; the family's pieces (dln_family_weight,
+ * dln_family_flow_derivative, dln_family_log_layers) from family_<name>.cl.
  */
 #ifndef FLOW_LOG
 #define FLOW_LOG 0
@@ -89,14 +90,8 @@ inline REAL dln_logweight(const REAL z, const REAL lnbeta, const REAL lambda, co
 inline REAL dln_flow_w(const REAL* u, const REAL lnbeta, const REAL lambda, const REAL tau) {
 #if FLOW_LOG
     return dln_logweight(u[0], lnbeta, lambda, tau);
-#elif MODEL == 1
-    return (u[0] * u[0] - u[1] * u[1]) * (REAL)0.5;
-#elif MODEL == 2
-    return u[0] * u[1];
 #else
-    REAL p = u[0];
-    for (int l = 1; l < DEPTH; l++) p = p * u[l];
-    return p;
+    return dln_family_weight(u);
 #endif
 }
 
@@ -172,20 +167,10 @@ kernel void dln_flow_derivative(const int d, const long stride, const long offse
     out[o] = gj;
 #else
     const REAL l = lam[b];
-#if MODEL == 1
-    out[o] = state[o] * (gj + l);
-    out[stride + o] = state[stride + o] * (l - gj);
-#elif MODEL == 2
-    const REAL u = state[o], v = state[stride + o];
-    out[o] = gj * v + l * u;
-    out[stride + o] = gj * u + l * v;
-#else
-    REAL u[DEPTH];
+    REAL u[DEPTH], fo[DEPTH];
     for (int k = 0; k < DEPTH; k++) u[k] = state[(size_t)k * stride + o];
-    for (int m = 0; m < DEPTH; m++) {
-        out[(size_t)m * stride + o] = gj * dln_prod_except(u, m) + l * u[m];
-    }
-#endif
+    dln_family_flow_derivative(u, gj, l, fo);
+    for (int m = 0; m < DEPTH; m++) out[(size_t)m * stride + o] = fo[m];
 #endif
 }
 
@@ -394,12 +379,9 @@ kernel void dln_flow_materialize(const int d, const long stride, global const RE
     const REAL z = u[0], hl = lnhalf[o];
     const REAL xu = (hl + z) - lt, xv = (hl - z) - lt;
     const REAL p = sign0[o] * dln_exp(xu), q = sign1[o] * dln_exp(xv);
-#if MODEL == 1
-    layers[o] = p;
-    layers[stride + o] = q;
-#else
-    layers[o] = (p + q) * (REAL)0.5;
-    layers[stride + o] = (p - q) * (REAL)0.5;
-#endif
+    REAL lu[2];
+    dln_family_log_layers(p, q, lu);
+    layers[o] = lu[0];
+    layers[stride + o] = lu[1];
 #endif
 }

@@ -2,7 +2,8 @@
  *
  * One pass over the coordinates j in ascending order, sums fma-accumulated from 0:
  *   dist = Σ(w−w*)², overlap = Σ w·w*, norm = Σ w², l1 = Σ|w|, muv = Σ u·v, mq = Σ (u·u + v·v)·0.5,
- *   dev = max_j |C_j − C0_j·decay|, scale = max_j |C0_j|   (C = u·v pm, u·u − v·v uv, u_l² − u_0² deep, l ≥ 1),
+ *   dev = max_j |C_j − C0_j·decay|, scale = max_j |C0_j|   (C = u·v pm, u·u − v·v uv, u_l² − u_0² deep, l ≥ 1:
+ *   dln_family_conservation; muv, mq only where the family defines DLN_FAMILY_UV_MOMENTS),
  *   per threshold τ_t: cnt_t = #{|w_j| > τ_t}, tp_t = #{|w_j| > τ_t and w*_j ≠ 0}; nstar = #{w*_j ≠ 0}.
  * Output obs[b·K + k], K = 9 + 3·NTHRESH, in the order of ObservableSet.names without train_loss:
  *   test_error, overlap/d, norm/d, muv/d, mq/d, l1, sqrt(norm), dist, dev/scale (dev if scale = 0),
@@ -41,26 +42,16 @@ kernel void dln_observe(const int B, const int d, const long stride,
         ov = fma(wj, wsj, ov);
         nrm = fma(wj, wj, nrm);
         l1 = l1 + fabs(wj);
-#if MODEL == 3
-        const REAL a = layers[o], a0 = init[o];
-        for (int l = 1; l < DEPTH; l++) {
-            const REAL c = layers[l * stride + o] * layers[l * stride + o] - a * a;
-            const REAL c0 = init[l * stride + o] * init[l * stride + o] - a0 * a0;
-            dev = fmax(dev, fabs(c - c0 * dec));
-            scale = fmax(scale, fabs(c0));
+        REAL u[DEPTH], u0[DEPTH];
+        for (int l = 0; l < DEPTH; l++) {
+            u[l] = layers[l * stride + o];
+            u0[l] = init[l * stride + o];
         }
-#else
-        const REAL u = layers[o], v = layers[stride + o], u0 = init[o], v0 = init[stride + o];
-        muv = fma(u, v, muv);
-        mq = mq + (u * u + v * v) * (REAL)0.5;
-#if MODEL == 1
-        const REAL c = u * v, c0 = u0 * v0;
-#else
-        const REAL c = u * u - v * v, c0 = u0 * u0 - v0 * v0;
+#if DLN_FAMILY_UV_MOMENTS
+        muv = fma(u[0], u[1], muv);
+        mq = mq + (u[0] * u[0] + u[1] * u[1]) * (REAL)0.5;
 #endif
-        dev = fmax(dev, fabs(c - c0 * dec));
-        scale = fmax(scale, fabs(c0));
-#endif
+        dln_family_conservation(u, u0, dec, &dev, &scale);
         const REAL star = wsj != (REAL)0 ? (REAL)1 : (REAL)0;
         nstar = nstar + star;
         for (int t = 0; t < NTHRESH; t++) {
@@ -90,12 +81,12 @@ kernel void dln_observe(const int B, const int d, const long stride,
     out[0] = test_error;
     out[1] = known ? ov * inv_d : nan_value;
     out[2] = nrm * inv_d;
-#if MODEL == 3
-    out[3] = nan_value;
-    out[4] = nan_value;
-#else
+#if DLN_FAMILY_UV_MOMENTS
     out[3] = muv * inv_d;
     out[4] = mq * inv_d;
+#else
+    out[3] = nan_value;
+    out[4] = nan_value;
 #endif
     out[5] = l1;
     out[6] = sqrt(nrm);

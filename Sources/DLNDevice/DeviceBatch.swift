@@ -22,10 +22,9 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
     static var local: Int { Layout.lanes }
     var replicas: Int { layout.replicas }
 
-    /// The -D options selecting the model and precision.
+    /// The -D options selecting the precision, the depth and the update (the family is its kernel file).
     static func options(_ batch: Batch) -> String {
-        let model = switch batch.parameterization { case .pm: 1; case .uv: 2; case .deep: 3 }
-        var o = "-cl-std=CL1.2 -D REAL=\(T.openCLName) -D REAL16=\(T.openCLName)16 -D MODEL=\(model) -D DEPTH=\(batch.layout.layers)"
+        var o = "-cl-std=CL1.2 -D REAL=\(T.openCLName) -D REAL16=\(T.openCLName)16 -D DEPTH=\(batch.layout.layers)"
         o += " -D MULTIPLICATIVE=\(batch.update == .multiplicative ? 1 : 0)"
         o += " -D NTHRESH=\(batch.observables.thresholds.count) -cl-fp32-correctly-rounded-divide-sqrt"
         if T.self == Double.self { o += " -D DLN_FP64" }
@@ -41,7 +40,7 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         observables = batch.observables
         decayOf = { [batch] steps in batch.decay(afterSteps: steps) }
         decayAt = { [batch] times in batch.decay(atTimes: times) }
-        let program = try KernelLibrary.program(context: context, source: try KernelLibrary.source(), options: Self.options(batch))
+        let program = try KernelLibrary.program(context: context, source: try KernelLibrary.source(files: KernelLibrary.files(for: batch.parameterization)), options: Self.options(batch))
         buffers = try DeviceBuffers<T>(batch, context: context, shape: shape)
         kernels = try KernelBindings(batch, program: program, buffers: buffers, shape: shape, maxWorkGroupSize: maxWorkGroupSize)
         try queue.enqueue(kernels.weight, global: [lay.paddedReplicas, lay.dimension], local: [Self.local, 1])

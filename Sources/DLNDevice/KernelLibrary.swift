@@ -7,8 +7,14 @@ import Synchronization
 ///
 /// Set `DLNSIM_KERNELS_DIR` to a folder of `.cl` files to use those instead (while developing kernels).
 public enum KernelLibrary {
-    /// The files, in the order they are concatenated into one program.
-    public static let files = ["common.cl", "residual.cl", "gradient.cl", "products_v16.cl", "update.cl", "tiled.cl", "loss.cl", "observe.cl", "flow.cl"]
+    /// The files of a batch's program, in the order they are concatenated: common.cl, the model family's file
+    /// (Families/, `ModelFamily.kernelFile`: it defines the dln_family_* functions), then the shared kernels.
+    public static func files(for parameterization: Parameterization) -> [String] {
+        ["common.cl", parameterization.family.kernelFile] + shared
+    }
+
+    /// The kernels every family shares, in order (after common.cl and the family's file).
+    static let shared = ["residual.cl", "gradient.cl", "products_v16.cl", "update.cl", "tiled.cl", "loss.cl", "observe.cl", "flow.cl"]
 
     /// The environment variable that overrides the embedded sources.
     public static let overrideVariable = "DLNSIM_KERNELS_DIR"
@@ -16,6 +22,9 @@ public enum KernelLibrary {
     static func embedded(_ file: String) -> [UInt8] {
         switch file {
         case "common.cl": PackageResources.common_cl
+        case "family_pm.cl": PackageResources.family_pm_cl
+        case "family_uv.cl": PackageResources.family_uv_cl
+        case "family_deep.cl": PackageResources.family_deep_cl
         case "residual.cl": PackageResources.residual_cl
         case "gradient.cl": PackageResources.gradient_cl
         case "update.cl": PackageResources.update_cl
@@ -30,8 +39,8 @@ public enum KernelLibrary {
         }
     }
 
-    /// The program source: every file, concatenated, from the override folder when one is set.
-    public static func source(files: [String] = files) throws(DLNError) -> String {
+    /// The program source: the files (by default a pm batch's), concatenated, from the override folder when one is set.
+    public static func source(files: [String] = files(for: .pm)) throws(DLNError) -> String {
         let folder = ProcessInfo.processInfo.environment[overrideVariable].flatMap { $0.isEmpty ? nil : $0 }
         var parts: [String] = []
         for file in files {

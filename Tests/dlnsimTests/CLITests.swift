@@ -235,7 +235,7 @@ import Testing
         let kernels = Self.root.appendingPathComponent("Kernels")
         for file in try FileManager.default.contentsOfDirectory(atPath: kernels.path) where file.hasSuffix(".cl") {
             var text = try String(contentsOfFile: kernels.appendingPathComponent(file).path, encoding: .utf8)
-            if file == "update.cl" { text = text.replacingOccurrences(of: "u = u * fu;", with: "u = u * fu_typo;") }
+            if file == "family_pm.cl" { text = text.replacingOccurrences(of: "u[0] = u[0] * fu;", with: "u[0] = u[0] * fu_typo;") }
             try text.write(toFile: dir + "/" + file, atomically: true, encoding: .utf8)
         }
         let r = try Self.run(["run", "examples/quickstart.yaml", "--device", "opencl", "--out", dir + "/out", "--quiet"],

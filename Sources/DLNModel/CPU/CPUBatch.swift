@@ -9,6 +9,8 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     let layout: Layout
     let model: Parameterization
     let update: UpdateRule
+    /// The family's per-coordinate arithmetic (Families/), bound for this batch's parameterization and update.
+    let family: FamilyOps<T>
     let threads: Int
     let gradientScale: T
     let lossScale: T
@@ -55,6 +57,7 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
         layout = lay
         model = batch.parameterization
         update = batch.update
+        family = FamilyOps<T>(batch.parameterization, update: batch.update)
         self.threads = threads
         gradientScale = batch.gradientForm == .gram ? 1 : T(batch.gradientScale)  // the Gram form carries the scale
         lossScale = T(batch.lossScale)

@@ -20,18 +20,11 @@ extension CPUBatch {
                 store(out, w, o)
             }
         } else {
-            let stride = layout.coordinateCount
+            let stride = layout.coordinateCount, depth = layout.layers
+            let weight = family.weight
             for j in 0..<d {
                 let o = base + j * L
-                let u0 = load(state, o), u1 = load(state, stride + o)
-                switch model {
-                case .pm: store((u0 * u0 - u1 * u1) * V(repeating: 0.5), w, o)
-                case .uv: store(u0 * u1, w, o)
-                case .deep:
-                    var p = u0
-                    for l in 1..<layout.layers { p = p * load(state, l * stride + o) }
-                    store(p, w, o)
-                }
+                store(weight(state, o, stride, depth), w, o)
             }
         }
     }
@@ -45,24 +38,14 @@ extension CPUBatch {
         let base = blk * d * L
         let scale = V(repeating: gradientScale)
         let lam = load(lambda, blk * L)
-        for j in 0..<d {
-            let o = base + j * L
-            let gj = g[j] * scale
-            if fs.log { store(gj, out, o); continue }
-            switch model {
-            case .pm:
-                store(load(state, o) * (gj + lam), out, o)
-                store(load(state, stride + o) * (lam - gj), out, stride + o)
-            case .uv:
-                let u = load(state, o), v = load(state, stride + o)
-                store(gj * v + lam * u, out, o)
-                store(gj * u + lam * v, out, stride + o)
-            case .deep:
-                let depth = layout.layers
-                for l in 0..<depth {
-                    let p = productExcept(depth, l) { load(state, $0 * stride + o) }
-                    store(gj * p + lam * load(state, l * stride + o), out, l * stride + o)
-                }
+        if fs.log {
+            for j in 0..<d { store(g[j] * scale, out, base + j * L) }
+            return
+        }
+        let depth = layout.layers, derivative = family.flowDerivative
+        withUnsafeTemporaryAllocation(of: V.self, capacity: depth) { scratch in
+            for j in 0..<d {
+                derivative(state, base + j * L, stride, depth, g[j] * scale, lam, out, scratch.baseAddress!)
             }
         }
     }
@@ -247,6 +230,7 @@ extension CPUBatch {
             for lane in 0..<L { tv[lane] = times[blk * L + lane] }
             self.flowWeights(block: blk, state: fs.y, tau: tv, flow: fs)
             guard fs.log else { return }
+            let logLayers = self.family.logLayers
             let lt = load(self.lambda, blk * L) * tv
             for j in 0..<d {
                 let o = blk * d * L + j * L
@@ -255,11 +239,8 @@ extension CPUBatch {
                 let xu = (hl + z) - lt, xv = (hl - z) - lt
                 for lane in 0..<L { eu[lane] = T.exponential(xu[lane]); ev[lane] = T.exponential(xv[lane]) }
                 let p = load(fs.sign0, o) * eu, q = load(fs.sign1, o) * ev
-                if self.model == .pm {
-                    store(p, self.layers, o); store(q, self.layers, stride + o)
-                } else {
-                    store((p + q) * V(repeating: 0.5), self.layers, o); store((p - q) * V(repeating: 0.5), self.layers, stride + o)
-                }
+                let (u, v) = logLayers(p, q)
+                store(u, self.layers, o); store(v, self.layers, stride + o)
             }
         }
     }

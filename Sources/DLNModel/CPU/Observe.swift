@@ -46,6 +46,7 @@ extension CPUBatch {
         let thresholds = observables.thresholds.map { T($0) }
         let nt = thresholds.count
         var dist: T = 0, ov: T = 0, nrm: T = 0, l1: T = 0, muv: T = 0, mq: T = 0, dev: T = 0, scale: T = 0, nstar: T = 0
+        let hasUV = family.hasUVMoments, conservation = family.conservation
         var cnt = [T](repeating: 0, count: nt), tp = [T](repeating: 0, count: nt)
         for j in 0..<d {
             let o = Layout.index(replica: b, element: j, length: d)
@@ -55,23 +56,12 @@ extension CPUBatch {
             ov = ov.addingProduct(wj, wsj)
             nrm = nrm.addingProduct(wj, wj)
             l1 = l1 + abs(wj)
-            if model == .deep {
-                let a = layers[o], a0 = initial[o]
-                for l in 1..<depth {
-                    let c = layers[l * stride + o] * layers[l * stride + o] - a * a
-                    let c0 = initial[l * stride + o] * initial[l * stride + o] - a0 * a0
-                    dev = T.maximum(dev, abs(c - c0 * decay))
-                    scale = T.maximum(scale, abs(c0))
-                }
-            } else {
-                let u = layers[o], v = layers[stride + o], u0 = initial[o], v0 = initial[stride + o]
+            if hasUV {
+                let u = layers[o], v = layers[stride + o]
                 muv = muv.addingProduct(u, v)
                 mq = mq + (u * u + v * v) * 0.5
-                let c = model == .pm ? u * v : u * u - v * v
-                let c0 = model == .pm ? u0 * v0 : u0 * u0 - v0 * v0
-                dev = T.maximum(dev, abs(c - c0 * decay))
-                scale = T.maximum(scale, abs(c0))
             }
+            conservation(layers, initial, o, stride, depth, decay, &dev, &scale)
             let star: T = wsj != 0 ? 1 : 0
             nstar = nstar + star
             for t in 0..<nt where abs(wj) > thresholds[t] {
@@ -97,7 +87,7 @@ extension CPUBatch {
             testError = dist * T(v)
         }
         var out: [T] = [testError, known ? ov * invD : .nan, nrm * invD,
-                        model == .deep ? .nan : muv * invD, model == .deep ? .nan : mq * invD,
+                        hasUV ? muv * invD : .nan, hasUV ? mq * invD : .nan,
                         l1, nrm.squareRoot(), known ? dist : .nan, scale > 0 ? dev / scale : dev]
         for t in 0..<nt {
             out.append(cnt[t])

@@ -60,21 +60,20 @@ extension CPUBatch {
         let body: @Sendable (Int) -> Void = { k in
             let (a, b) = frozenUnits[k]
             let g = UnsafeMutablePointer<V>.allocate(capacity: 4 * d)
-            let u = UnsafeMutablePointer<V>.allocate(capacity: depth)
-            let next = UnsafeMutablePointer<V>.allocate(capacity: depth)
-            defer { g.deallocate(); u.deallocate(); next.deallocate() }
+            let scratch = UnsafeMutablePointer<V>.allocate(capacity: 2 * depth)
+            defer { g.deallocate(); scratch.deallocate() }
             let quad = frozenQuads.contains(k)
             for _ in 0..<count {
                 if quad {
                     self.quadProducts(a, g: g)
-                    for q in 0..<4 { self.update(block: a + q, g: g + q * d, u: u, next: next) }
+                    for q in 0..<4 { self.update(block: a + q, g: g + q * d, scratch: scratch) }
                 } else if let b {
                     self.pairProducts(a, b, g: g, g2: g + d)
-                    self.update(block: a, g: g, u: u, next: next)
-                    self.update(block: b, g: g + d, u: u, next: next)
+                    self.update(block: a, g: g, scratch: scratch)
+                    self.update(block: b, g: g + d, scratch: scratch)
                 } else {
                     self.products(block: a, g: g)
-                    self.update(block: a, g: g, u: u, next: next)
+                    self.update(block: a, g: g, scratch: scratch)
                 }
             }
         }

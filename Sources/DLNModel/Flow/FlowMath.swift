@@ -156,16 +156,6 @@ public struct LogConstants: Sendable {
     /// ln β, z(0), ln h (the half-log that rebuilds the layers) and the two signs, replica-major (b·d + j).
     public var lnBeta: [Double], z0: [Double], lnHalf: [Double], sign0: [Double], sign1: [Double]
 
-    /// ln|s_a·e^{la} + s_b·e^{lb}| and its sign; nil when the two cancel exactly.
-    static func logSum(_ la: Double, _ sa: Double, _ lb: Double, _ sb: Double) -> (Double, Double)? {
-        if la == -.infinity && lb == -.infinity { return nil }
-        let (big, sbig, small, ssmall) = la >= lb ? (la, sa, lb, sb) : (lb, sb, la, sa)
-        let r = Foundation.exp(small - big)
-        if sbig == ssmall { return (big + Foundation.log1p(r), sbig) }
-        if r >= 1 { return nil }
-        return (big + Foundation.log1p(-r), sbig)
-    }
-
     /// The constants of a pm or uv batch; throws where a u₀ or v₀ (pm) or u₀ ± v₀ (uv) is zero or not finite.
     public init(_ batch: Batch) throws(DLNError) {
         let B = batch.replicas.count, d = batch.layout.dimension
@@ -178,26 +168,12 @@ public struct LogConstants: Sendable {
             signs = [u.map { $0 < 0 ? -1 : 1 }, v.map { $0 < 0 ? -1 : 1 }]
         }
         lnBeta = []; z0 = []; lnHalf = []; sign0 = []; sign1 = []
+        let family = batch.parameterization.family
         for k in 0..<(B * d) {
             let (lu, lv, su, sv) = (mags[0][k], mags[1][k], signs[0][k], signs[1][k])
-            let (b, j) = (k / d, k % d)
-            switch batch.parameterization {
-            case .pm:
-                guard lu.isFinite, lv.isFinite else {
-                    throw .invalidProblem("replica \(b), coordinate \(j): the log representation needs u₀ and v₀ non-zero and finite (pm)")
-                }
-                lnBeta.append(lu + lv); z0.append((lu - lv) / 2); lnHalf.append((lu + lv) / 2)
-                sign0.append(su); sign1.append(sv)
-            case .uv:
-                guard let (lp, sp) = Self.logSum(lu, su, lv, sv), let (lq, sq) = Self.logSum(lu, su, lv, -sv),
-                      lp.isFinite, lq.isFinite else {
-                    throw .invalidProblem("replica \(b), coordinate \(j): the log representation needs u₀² ≠ v₀² (uv; with |u₀| = |v₀| the mirror scale β = |u₀² − v₀²|/2 is 0): use update gd")
-                }
-                lnBeta.append(lp + lq - Foundation.log(2)); z0.append((lp - lq) / 2); lnHalf.append((lp + lq) / 2)
-                sign0.append(sp); sign1.append(sq)
-            case .deep:
-                preconditionFailure("no log representation for deep")
-            }
+            let c = try family.logConstants(lu: lu, su: su, lv: lv, sv: sv, replica: k / d, coordinate: k % d)
+            lnBeta.append(c.lnBeta); z0.append(c.z0); lnHalf.append(c.lnHalf)
+            sign0.append(c.sign0); sign1.append(c.sign1)
         }
     }
 }

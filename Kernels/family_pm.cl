@@ -1,0 +1,51 @@
+/* family_pm.cl: the pm family, w = (u⊙u − v⊙v)/2 (two layers, u = u[0], v = u[1]).
+ * Twin: Sources/DLNModel/Families/PM/PM.swift, operation for operation.
+ *
+ * With η = e, λ = l (the penalty's gradient is λ·u), g = gj (the scaled gradient sum) at one coordinate:
+ *   weight:            w = (u·u − v·v)·0.5
+ *   gradient descent:  u ← u·(1 − η(g+λ)),  v ← v·(1 + η(g−λ))
+ *   multiplicative:    u ← u·exp(−η(g+λ)),  v ← v·exp(η(g−λ))         (MULTIPLICATIVE = 1)
+ *   conserved:         C = u·v  (C(t) = C(0)·e^{−2λt}); mean_uv, mean_q defined
+ *   gradient flow:     F_u = u(g+λ), F_v = v(λ−g)   (ẏ = −F)
+ *   log representation (FLOW_LOG): u = p = s₀e^{h+z−λτ}, v = q = s₁e^{h−z−λτ}
+ * Every family file defines the same functions; the host concatenates the batch's one after common.cl.
+ */
+#define DLN_FAMILY_UV_MOMENTS 1
+
+/* w from the layers u[0..DEPTH) of one coordinate. */
+inline REAL dln_family_weight(const REAL* u) {
+    return (u[0] * u[0] - u[1] * u[1]) * (REAL)0.5;
+}
+
+/* One step of the update rule on the layers u[0..DEPTH) of one coordinate, in place. */
+inline void dln_family_update(REAL* u, const REAL e, const REAL l, const REAL gj) {
+#if MULTIPLICATIVE
+    const REAL a = e * (gj + l), c = e * (gj - l);
+    u[0] = u[0] * dln_exp(-a);
+    u[1] = u[1] * dln_exp(c);
+#else
+    const REAL fu = (REAL)1 - e * (gj + l);
+    const REAL fv = (REAL)1 + e * (gj - l);
+    u[0] = u[0] * fu;
+    u[1] = u[1] * fv;
+#endif
+}
+
+/* F (ẏ = −F) of the layers representation of gradient flow, into f[0..DEPTH). */
+inline void dln_family_flow_derivative(const REAL* u, const REAL gj, const REAL l, REAL* f) {
+    f[0] = u[0] * (gj + l);
+    f[1] = u[1] * (l - gj);
+}
+
+/* The observable conservation: dev = max(dev, |C − C0·dec|), scale = max(scale, |C0|). */
+inline void dln_family_conservation(const REAL* u, const REAL* u0, const REAL dec, REAL* dev, REAL* scale) {
+    const REAL c = u[0] * u[1], c0 = u0[0] * u0[1];
+    *dev = fmax(*dev, fabs(c - c0 * dec));
+    *scale = fmax(*scale, fabs(c0));
+}
+
+/* The layers from the log representation's p, q. */
+inline void dln_family_log_layers(const REAL p, const REAL q, REAL* u) {
+    u[0] = p;
+    u[1] = q;
+}

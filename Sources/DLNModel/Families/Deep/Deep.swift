@@ -1,0 +1,77 @@
+/// deep: w = u₁⊙…⊙u_L (L = depth ≥ 2, product in ascending l). Gradient descent
+/// u_l ← u_l − η(g·∏_{k≠l} u_k + λu_l) from the old layers (∏ in ascending k); conserved C_l = u_l² − u_0²
+/// (l ≥ 1, times e^{−2λt}); gradient flow F_l = g·∏_{k≠l} u_k + λu_l; no log representation, no mean_uv/mean_q.
+/// Kernel: Kernels/family_deep.cl.
+public enum Deep: ModelFamily {
+    public static let kernelFile = "family_deep.cl"
+    public static let hasUVMoments = false
+
+    /// ∏_{k≠l} u_k in ascending k. Kernel: dln_prod_except.
+    @inline(__always)
+    static func productExcept<T: DLNReal>(_ u: UnsafeMutablePointer<SIMD16<T>>, depth: Int, _ l: Int) -> SIMD16<T> {
+        var p = SIMD16<T>(repeating: 1)
+        var started = false
+        for k in 0..<depth where k != l {
+            p = started ? p * u[k] : u[k]
+            started = true
+        }
+        return p
+    }
+
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public static func weight<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int) -> SIMD16<T> {
+        var p = load(layers, o)
+        for l in 1..<depth { p = p * load(layers, l * stride + o) }
+        return p
+    }
+
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public static func descend<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
+                                           eta: SIMD16<T>, lambda: SIMD16<T>, g: SIMD16<T>,
+                                           scratch: UnsafeMutablePointer<SIMD16<T>>) -> SIMD16<T> {
+        let u = scratch, next = scratch + depth
+        for l in 0..<depth { u[l] = load(layers, l * stride + o) }
+        var prod = SIMD16<T>(repeating: 0)
+        for l in 0..<depth {
+            next[l] = u[l] - eta * (g * productExcept(u, depth: depth, l) + lambda * u[l])
+            store(next[l], layers, l * stride + o)
+            prod = l == 0 ? next[l] : prod * next[l]
+        }
+        return prod
+    }
+
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public static func flowDerivative<T: DLNReal>(_ state: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
+                                                  g: SIMD16<T>, lambda: SIMD16<T>, into out: UnsafeMutablePointer<T>,
+                                                  scratch: UnsafeMutablePointer<SIMD16<T>>) {
+        for l in 0..<depth { scratch[l] = load(state, l * stride + o) }
+        for l in 0..<depth {
+            store(g * productExcept(scratch, depth: depth, l) + lambda * scratch[l], out, l * stride + o)
+        }
+    }
+
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public static func conservation<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, _ initial: UnsafeMutablePointer<T>, at o: Int,
+                                                stride: Int, depth: Int, decay: T, dev: inout T, scale: inout T) {
+        let a = layers[o], a0 = initial[o]
+        for l in 1..<depth {
+            let c = layers[l * stride + o] * layers[l * stride + o] - a * a
+            let c0 = initial[l * stride + o] * initial[l * stride + o] - a0 * a0
+            dev = T.maximum(dev, abs(c - c0 * decay))
+            scale = T.maximum(scale, abs(c0))
+        }
+    }
+
+    public static func logLayers<T: DLNReal>(p: SIMD16<T>, q: SIMD16<T>) -> (SIMD16<T>, SIMD16<T>) {
+        preconditionFailure("no log representation for deep")
+    }
+
+    public static func logConstants(lu: Double, su: Double, lv: Double, sv: Double, replica b: Int, coordinate j: Int)
+        throws(DLNError) -> (lnBeta: Double, z0: Double, lnHalf: Double, sign0: Double, sign1: Double) {
+        preconditionFailure("no log representation for deep")
+    }
+}

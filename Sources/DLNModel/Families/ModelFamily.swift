@@ -1,0 +1,46 @@
+/// A model family (a parameterization w = model(layers)): its arithmetic at one coordinate, for 16 replicas at
+/// once (V = SIMD16<T>). Every function is the twin, operation for operation, of the same-named piece of the
+/// family's kernel file (Kernels/family_<name>.cl), so that the CPU engine and the kernels agree bit for bit.
+///
+/// Layer l of a coordinate lives at `layers[l·stride + o]` (o = the coordinate's offset in the block layout).
+/// The CPU loops call a family only through `FamilyOps` (Registry.swift), which is specialised per family and
+/// precision; a family's functions therefore carry `@_specialize(where T == Float)` / `(where T == Double)`.
+///
+/// Adding a family: a folder Families/<Name>/ with an enum conforming to this protocol, a kernel file
+/// Kernels/family_<name>.cl defining the `dln_family_*` functions, and its case in Registry.swift and
+/// KernelLibrary.embedded.
+public protocol ModelFamily {
+    /// The kernel file that defines this family's `dln_family_*` functions (concatenated after common.cl).
+    static var kernelFile: String { get }
+    /// Whether mean_uv and mean_q are defined (two layers u = layer 0, v = layer 1); NaN otherwise.
+    static var hasUVMoments: Bool { get }
+
+    /// w at one coordinate from its layers. Kernel: dln_family_weight.
+    static func weight<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int) -> SIMD16<T>
+
+    /// One gradient-descent step of the layers at one coordinate, in place (η = eta, λ = lambda, g the scaled
+    /// gradient sum); returns the new w. `scratch` holds at least 2·depth vectors. Kernel: dln_family_update.
+    static func descend<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
+                                    eta: SIMD16<T>, lambda: SIMD16<T>, g: SIMD16<T>,
+                                    scratch: UnsafeMutablePointer<SIMD16<T>>) -> SIMD16<T>
+
+    /// F with ẏ = −F in the layers representation of gradient flow, at one coordinate: the gradient-descent
+    /// direction, into `out` (same layout as `state`). Kernel: dln_family_flow_derivative.
+    static func flowDerivative<T: DLNReal>(_ state: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
+                                           g: SIMD16<T>, lambda: SIMD16<T>, into out: UnsafeMutablePointer<T>,
+                                           scratch: UnsafeMutablePointer<SIMD16<T>>)
+
+    /// The observable `conservation` at one (replica, coordinate): folds |C − C₀·decay| into dev and |C₀| into
+    /// scale (both by max), C the family's conserved quantity(ies). Kernel: dln_family_conservation.
+    static func conservation<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, _ initial: UnsafeMutablePointer<T>, at o: Int,
+                                         stride: Int, depth: Int, decay: T, dev: inout T, scale: inout T)
+
+    /// The log representation (pm, uv): the two layers from p = s₀e^{h+z−λτ}, q = s₁e^{h−z−λτ}.
+    /// Kernel: dln_family_log_layers (under FLOW_LOG).
+    static func logLayers<T: DLNReal>(p: SIMD16<T>, q: SIMD16<T>) -> (SIMD16<T>, SIMD16<T>)
+
+    /// The log representation's constants of one coordinate from ln|u₀|, sign u₀, ln|v₀|, sign v₀ (host, Double):
+    /// (ln β, z(0), ln h, s₀, s₁). Throws where the family has no log representation there.
+    static func logConstants(lu: Double, su: Double, lv: Double, sv: Double, replica b: Int, coordinate j: Int)
+        throws(DLNError) -> (lnBeta: Double, z0: Double, lnHalf: Double, sign0: Double, sign1: Double)
+}
