@@ -39,14 +39,13 @@ let package = Package(
             providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]),
         .target(name: "OpenCLKit", dependencies: ["COpenCL"]),
         // The model families and their CPU twins: the only target built with the hot-loop flags.
-        .target(name: "DLNModel", swiftSettings: hot),
+        // It also embeds Kernels/ (the device twins' source): a family's folder names its own kernel file.
+        .target(
+            name: "DLNModel", exclude: ["Kernels/README.md"], resources: [.embedInCode("Kernels")], swiftSettings: hot),
         // The theory solvers: pure functions of a problem, no engine.
         .target(name: "DLNTheory", dependencies: ["DLNModel"]),
-        // The OpenCL engine: the kernels of Kernels/ behind the same Engine protocol.
-        .target(
-            name: "DLNDevice", dependencies: ["DLNModel", "OpenCLKit"],
-            exclude: ["Kernels/README.md"],
-            resources: [.embedInCode("Kernels")]),
+        // The OpenCL engine: builds and runs the kernels of Kernels/ behind the same Engine protocol.
+        .target(name: "DLNDevice", dependencies: ["DLNModel", "OpenCLKit"]),
         // The run: configuration, experiments, the runner, output files, figures and studies.
         .target(name: "DLNRun", dependencies: ["DLNModel", "DLNTheory", "DLNDevice", "OpenCLKit", "Yams"]),
         // The command-line tool: argument parsing and printing only.

@@ -1,6 +1,6 @@
 /* common.cl: definitions shared by every dlnsim kernel.
  *
- * Layout (mirrors Sources/DLNCore/Layout.swift): replicas in blocks of LANES = 16. A per-replica vector of
+ * Layout (mirrors Sources/DLNModel/Core/Layout.swift): replicas in blocks of LANES = 16. A per-replica vector of
  * length m (a layer, w, r or g) stores element k of replica b at
  *     IDX(b, k, m) = (b / 16)·m·16 + k·16 + (b % 16)
  * Layer l of the state starts at l·stride (stride = padded B·d). Data sets are row-major:

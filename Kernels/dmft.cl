@@ -1,5 +1,5 @@
 /* dmft.cl: the discrete-time DMFT effective process of one coordinate (docs/model.md §6.3), many paths at
- * once. Twin of Sources/DLNCore/Theory/DMFTPaths.swift: the same operations in the same order, fma() exactly where
+ * once. Twin of Sources/DLNModel/DMFT/DMFTPaths.swift: the same operations in the same order, fma() exactly where
  * the CPU calls addingProduct, so both compute the same bits.
  *
  *   Δ_k = (a_k² − b_k²)/2 − w*            (linear: Δ_k = a_k − w*)

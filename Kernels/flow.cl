@@ -1,5 +1,5 @@
 /* flow.cl: gradient flow (update flow) by the adaptive Dormand–Prince 5(4) integrator, one step size per
- * replica, and the log-scale mirror representation of pm and uv. Twins: Sources/DLNCore/Flow.swift
+ * replica, and the log-scale mirror representation of pm and uv. Twins: Sources/DLNModel/CPU/Flow.swift
  * (FlowMath, CPUBatch.flow*), operation for operation.
  *
  * State y: FLOW_LOG = 1: z (one component, the mirror variable of pm/uv); FLOW_LOG = 0: the layers themselves

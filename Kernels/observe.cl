@@ -1,4 +1,4 @@
-/* observe.cl: every observable but the train loss, per replica (see Sources/DLNCore/Observables.swift).
+/* observe.cl: every observable but the train loss, per replica (see Sources/DLNModel/Core/Observables.swift).
  *
  * One pass over the coordinates j in ascending order, sums fma-accumulated from 0:
  *   dist = Σ(w−w*)², overlap = Σ w·w*, norm = Σ w², l1 = Σ|w|, muv = Σ u·v, mq = Σ (u·u + v·v)·0.5,
@@ -10,7 +10,7 @@
  *   then per τ: cnt, tp/cnt (1 if cnt = 0), tp/nstar (1 if nstar = 0).
  * test_error: with a held-out set (nt > 0), (1/nt)·Σ_i (x_i·w − y_i)²; else dist·dvar when the teacher is known.
  * Unknown teacher (has_teacher[ds] = 0): overlap, dist, test_error (without a test set), precision, recall = NaN.
- * Twin: CPUBatch.observables. NDRange: (padded B), local (16). Knob: NTHRESH (number of thresholds, ≥ 0).
+ * Twin: CPUBatch.observables (Sources/DLNModel/CPU/Observe.swift). NDRange: (padded B), local (16). Knob: NTHRESH (number of thresholds, ≥ 0).
  */
 #ifndef NTHRESH
 #define NTHRESH 2

@@ -6,7 +6,7 @@
  * ascending index from 0, so the arithmetic is exactly residual.cl, gradient.cl and update.cl: bit-identical to
  * the CPU engine. Barriers (global memory fence, within the work-group) separate the residual, the gradient and
  * the next step; padding lanes (b ≥ B) compute nothing but take part in every barrier.
- * NDRange: (padded B, T), local (16, T). Twin: CPUBatch.residual, gradient, update.
+ * NDRange: (padded B, T), local (16, T). Twin: CPUBatch.residual, CPUBatch.gradient (Sources/DLNModel/CPU/Products.swift) and CPUBatch.update (CPU/Update.swift).
  */
 kernel void dln_steps_tiled(const int B, const int n, const int d, const long stride, const int steps,
                             const REAL scale, global const REAL* restrict X, global const REAL* restrict Y,

@@ -20,23 +20,8 @@ public enum KernelLibrary {
     public static let overrideVariable = "DLNSIM_KERNELS_DIR"
 
     static func embedded(_ file: String) -> [UInt8] {
-        switch file {
-        case "common.cl": PackageResources.common_cl
-        case "family_pm.cl": PackageResources.family_pm_cl
-        case "family_uv.cl": PackageResources.family_uv_cl
-        case "family_deep.cl": PackageResources.family_deep_cl
-        case "residual.cl": PackageResources.residual_cl
-        case "gradient.cl": PackageResources.gradient_cl
-        case "update.cl": PackageResources.update_cl
-        case "loss.cl": PackageResources.loss_cl
-        case "observe.cl": PackageResources.observe_cl
-        case "peak.cl": PackageResources.peak_cl
-        case "products_v16.cl": PackageResources.products_v16_cl
-        case "tiled.cl": PackageResources.tiled_cl
-        case "flow.cl": PackageResources.flow_cl
-        case "dmft.cl": PackageResources.dmft_cl
-        default: preconditionFailure("unknown kernel file \(file)")
-        }
+        guard let bytes = KernelSources.embedded(file) else { preconditionFailure("unknown kernel file \(file)") }
+        return bytes
     }
 
     /// The program source: the files (by default a pm batch's), concatenated, from the override folder when one is set.

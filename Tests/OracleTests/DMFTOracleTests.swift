@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// The long DMFT oracle run (several seconds): the DMFT solver (docs/model.md §6) against a large simulated ensemble.
-/// The solver's quick checks are in DLNCoreTests (DMFTTests).
+/// The solver's quick checks are in DLNRunTests (DMFTTests).
 @Suite struct DMFTOracleTests {
     /// The DLN against a d = 2000 ensemble of 8 data sets on an early window (the train loss far above the
     /// Monte-Carlo floor): test error, train loss and overlap within a few percent, on the run's checkpoints.

@@ -59,4 +59,55 @@ import Testing
         // One failure naming every file:line (an #expect on the array would print it twice).
         if !findings.isEmpty { Issue.record("\(findings.count) leak(s) in the product text:\n\(findings.joined(separator: "\n"))") }
     }
+
+    /// The text of a product file (nil for binary files).
+    static func text(_ path: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: root.appendingPathComponent(path).path), !data.contains(0)
+        else { return nil }
+        return String(data: data, encoding: .utf8)
+    }
+
+    /// Every repository path the product text names (`Sources/…`, `Tests/…`, `Kernels/….cl`, `docs/….md`) exists:
+    /// files moved or renamed leave no stale pointers behind.
+    @Test func namedPathsExist() throws {
+        let regex = try NSRegularExpression(pattern: #"(?:Sources|Tests|Kernels|docs)/[A-Za-z0-9_./-]*[A-Za-z0-9_]"#)
+        var missing: [String] = []
+        for path in Self.productFiles() {
+            guard let text = Self.text(path) else { continue }
+            for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let line = String(line)
+                for match in regex.matches(in: line, range: NSRange(line.startIndex..., in: line)) {
+                    guard let range = Range(match.range, in: line) else { continue }
+                    let named = String(line[range])
+                    // Patterns such as Kernels/family_<name>.cl are not paths.
+                    if line[range.upperBound...].hasPrefix("<") || line[range.upperBound...].hasPrefix("*") { continue }
+                    if !FileManager.default.fileExists(atPath: Self.root.appendingPathComponent(named).path) {
+                        missing.append("\(path):\(number + 1): \(named)")
+                    }
+                }
+            }
+        }
+        if !missing.isEmpty { Issue.record("\(missing.count) named path(s) do not exist:\n\(missing.joined(separator: "\n"))") }
+    }
+
+    /// Every `CPUBatch.name` that a kernel's "Twin" comment names is a method of the CPU engine: the pairing of
+    /// kernel and CPU twin stays true as the code moves.
+    @Test func kernelTwinsExist() throws {
+        let swift = Self.productFiles().filter { $0.hasPrefix("Sources/DLNModel/") && $0.hasSuffix(".swift") }
+            .compactMap(Self.text).joined(separator: "\n")
+        let twin = try NSRegularExpression(pattern: #"CPUBatch\.([A-Za-z][A-Za-z0-9]*)"#)
+        var missing: [String] = []
+        var checked = 0
+        for path in Self.productFiles() where path.hasPrefix("Kernels/") {
+            guard let text = Self.text(path) else { continue }
+            for match in twin.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                guard let range = Range(match.range(at: 1), in: text) else { continue }
+                let name = String(text[range])
+                checked += 1
+                if !swift.contains("func \(name)") && !swift.contains("func \(name)(") { missing.append("\(path): CPUBatch.\(name)") }
+            }
+        }
+        #expect(checked >= 5, "only \(checked) twin references found in Kernels/")
+        #expect(missing.isEmpty, "kernel twins that name no CPU function: \(missing)")
+    }
 }

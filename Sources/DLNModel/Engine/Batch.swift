@@ -157,7 +157,7 @@ public struct Batch: Sendable {
                 designVariance: Double? = nil, representation: Representation? = nil,
                 flow: FlowSettings = FlowSettings(), logInitial: LogLayers? = nil,
                 gradientForm: GradientForm? = nil) throws(DLNError) {
-        let layers = parameterization == .deep ? initialLayers.count : 2
+        let layers = parameterization.family.fixedDepth ?? initialLayers.count
         guard d >= 1, n >= 1 else { throw .invalidProblem("d and n must be positive, got d = \(d), n = \(n)") }
         guard !replicas.isEmpty else { throw .invalidProblem("a batch needs at least one replica") }
         guard initialLayers.count == layers, layers >= 2 else {
@@ -181,12 +181,12 @@ public struct Batch: Sendable {
         for (b, r) in replicas.enumerated() where !(0..<datasets.count).contains(r.dataset) {
             throw .invalidProblem("replica \(b) refers to data set \(r.dataset), there are \(datasets.count)")
         }
-        if update == .multiplicative && parameterization != .pm {
+        if update == .multiplicative && !parameterization.family.hasMultiplicativeUpdate {
             throw .invalidProblem("the multiplicative update is defined for pm only")
         }
-        let rep = representation ?? (update == .flow && parameterization != .deep ? .log : .layers)
+        let rep = representation ?? (update == .flow && parameterization.family.hasLogRepresentation ? .log : .layers)
         if rep == .log {
-            guard parameterization != .deep else { throw .invalidProblem("the log representation is for pm and uv (deep layers can change sign)") }
+            guard parameterization.family.hasLogRepresentation else { throw .invalidProblem("the log representation is for pm and uv (deep layers can change sign)") }
             guard update != .gd else { throw .invalidProblem("the log representation needs update multiplicative or flow (plain GD is not a flow in ρ)") }
         }
         if let message = flow.problem { throw .invalidProblem(message) }

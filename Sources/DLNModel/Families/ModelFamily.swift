@@ -7,13 +7,25 @@
 /// precision; a family's functions therefore carry `@_specialize(where T == Float)` / `(where T == Double)`.
 ///
 /// Adding a family: a folder Families/<Name>/ with an enum conforming to this protocol, a kernel file
-/// Kernels/family_<name>.cl defining the `dln_family_*` functions, and its case in Registry.swift and
-/// KernelLibrary.embedded.
+/// Kernels/family_<name>.cl defining the `dln_family_*` functions, and its cases in Registry.swift (see
+/// docs/architecture.md for the whole checklist).
 public protocol ModelFamily {
     /// The kernel file that defines this family's `dln_family_*` functions (concatenated after common.cl).
     static var kernelFile: String { get }
+    /// That file's text, embedded in the binary (`PackageResources.family_<name>_cl`).
+    static var kernelSource: [UInt8] { get }
     /// Whether mean_uv and mean_q are defined (two layers u = layer 0, v = layer 1); NaN otherwise.
     static var hasUVMoments: Bool { get }
+    /// The number of layers when the family fixes it (2 for pm and uv); nil when `model.depth` sets it.
+    static var fixedDepth: Int? { get }
+    /// Whether the state can be held as the mirror variable z (`training.representation: log`).
+    static var hasLogRepresentation: Bool { get }
+    /// Whether the multiplicative update (`update: multiplicative`) is defined.
+    static var hasMultiplicativeUpdate: Bool { get }
+
+    /// The initial layers of one replica as factors of the scale α: u_l(0) = α·f_l (`depth` layers of d values),
+    /// drawn from the replica's own generator where the family's initialisation is random.
+    static func initialFactors(d: Int, depth: Int, settings: InitSettings, rng: CounterRNG) -> [[Double]]
 
     /// w at one coordinate from its layers. Kernel: dln_family_weight.
     static func weight<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int) -> SIMD16<T>
@@ -43,4 +55,21 @@ public protocol ModelFamily {
     /// (ln β, z(0), ln h, s₀, s₁). Throws where the family has no log representation there.
     static func logConstants(lu: Double, su: Double, lv: Double, sv: Double, replica b: Int, coordinate j: Int)
         throws(DLNError) -> (lnBeta: Double, z0: Double, lnHalf: Double, sign0: Double, sign1: Double)
+}
+
+/// The initialisation keys of `model.init` that the families read.
+public struct InitSettings: Sendable, Equatable {
+    /// uv: u(0) = α(1 + uNoise·ξ).
+    public var uNoise: Double
+    /// uv: v(0) = α·vNoise·ξ′ (0 gives v(0) = 0).
+    public var vNoise: Double
+    /// deep: u_l(0) = α·layerScales[l] (nil: all 1).
+    public var layerScales: [Double]?
+
+    /// Settings from their values.
+    public init(uNoise: Double = 0, vNoise: Double = 0, layerScales: [Double]? = nil) {
+        self.uNoise = uNoise
+        self.vNoise = vNoise
+        self.layerScales = layerScales
+    }
 }

@@ -252,11 +252,12 @@ public struct Experiment: Sendable {
             }
             datasets = slots.values
         }
-        let layers = first.parameterization == .deep ? first.depth : 2
+        let layers = first.parameterization.family.fixedDepth ?? first.depth
         var replicas: [Replica] = []
         var initial = [[Double]](repeating: [], count: layers)
-        let representation = c.training.representation ?? (first.update == .flow && first.parameterization != .deep ? .log : .layers)
-        let wantsLog = representation == .log && first.parameterization != .deep
+        let representation = c.training.representation ?? (first.update == .flow && first.parameterization.family.hasLogRepresentation ? .log : .layers)
+        let wantsLog = representation == .log && first.parameterization.family.hasLogRepresentation
+        let initSettings = InitSettings(uNoise: c.model.uNoise, vNoise: c.model.vNoise, layerScales: c.model.layerScales)
         var logMag = [[Double]](repeating: [], count: 2), logSign = [[Double]](repeating: [], count: 2)
         for (index, point) in points {
             for (s, seed) in seeds.enumerated() {
@@ -264,31 +265,20 @@ public struct Experiment: Sendable {
                                         lambda: point.weightDecay, lambdaU: point.lambdaU, eta: point.learningRate))
                 let a = point.alpha
                 let rng = CounterRNG(seed: UInt64(seed))
-                switch first.parameterization {
-                case .pm, .uv:
-                    // u₀ = α·f_u, v₀ = α·f_v (user files: absolute values, α = 1 here).
-                    let scale = user?.initial == nil ? a : 1
-                    let fu: [Double], fv: [Double]
-                    if let f = user?.initial { (fu, fv) = (f.u, f.v) } else if first.parameterization == .pm {
-                        (fu, fv) = ([Double](repeating: 1, count: d), [Double](repeating: 1, count: d))
-                    } else {
-                        fu = (0..<d).map { j in
-                            c.model.uNoise == 0 ? 1 : 1 + c.model.uNoise * rng.gaussian(stream: RandomStream.initU.rawValue, index: UInt64(j))
-                        }
-                        fv = (0..<d).map { j in
-                            c.model.vNoise == 0 ? 0 : c.model.vNoise * rng.gaussian(stream: RandomStream.initV.rawValue, index: UInt64(j))
-                        }
+                // u_l(0) = α·f_l (user files: absolute values, α = 1 here); the family draws f.
+                let scale = user?.initial == nil ? a : 1
+                let factors: [[Double]]
+                if let f = user?.initial {
+                    factors = [f.u, f.v]
+                } else {
+                    factors = first.parameterization.family.initialFactors(d: d, depth: layers, settings: initSettings, rng: rng)
+                }
+                for l in 0..<layers { initial[l] += factors[l].map { scale * $0 } }
+                if wantsLog {
+                    for (l, f) in factors.prefix(2).enumerated() {
+                        logMag[l] += f.map { Foundation.log(scale) + Foundation.log(abs($0)) }
+                        logSign[l] += f.map { $0 < 0 ? -1 : 1 }
                     }
-                    initial[0] += fu.map { scale * $0 }
-                    initial[1] += fv.map { scale * $0 }
-                    if wantsLog {
-                        for (l, f) in [fu, fv].enumerated() {
-                            logMag[l] += f.map { Foundation.log(scale) + Foundation.log(abs($0)) }
-                            logSign[l] += f.map { $0 < 0 ? -1 : 1 }
-                        }
-                    }
-                case .deep:
-                    for l in 0..<layers { initial[l] += [Double](repeating: a * (c.model.layerScales?[l] ?? 1), count: d) }
                 }
             }
         }

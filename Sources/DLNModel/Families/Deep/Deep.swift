@@ -4,7 +4,16 @@
 /// Kernel: Kernels/family_deep.cl.
 public enum Deep: ModelFamily {
     public static let kernelFile = "family_deep.cl"
+    public static var kernelSource: [UInt8] { PackageResources.family_deep_cl }
     public static let hasUVMoments = false
+    public static let fixedDepth: Int? = nil
+    public static let hasLogRepresentation = false
+    public static let hasMultiplicativeUpdate = false
+
+    /// u_l(0) = α·c_l (c = layer_scales, all 1 by default).
+    public static func initialFactors(d: Int, depth: Int, settings: InitSettings, rng: CounterRNG) -> [[Double]] {
+        (0..<depth).map { l in [Double](repeating: settings.layerScales?[l] ?? 1, count: d) }
+    }
 
     /// ∏_{k≠l} u_k in ascending k. Kernel: dln_prod_except.
     @inline(__always)

@@ -5,7 +5,16 @@ import Foundation
 /// F_v = v(λ−g); log representation z with u = s₀e^{h+z−λt}, v = s₁e^{h−z−λt}. Kernel: Kernels/family_pm.cl.
 public enum PM: ModelFamily {
     public static let kernelFile = "family_pm.cl"
+    public static var kernelSource: [UInt8] { PackageResources.family_pm_cl }
     public static let hasUVMoments = true
+    public static let fixedDepth: Int? = 2
+    public static let hasLogRepresentation = true
+    public static let hasMultiplicativeUpdate = true
+
+    /// u(0) = v(0) = α.
+    public static func initialFactors(d: Int, depth: Int, settings: InitSettings, rng: CounterRNG) -> [[Double]] {
+        [[Double](repeating: 1, count: d), [Double](repeating: 1, count: d)]
+    }
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)

@@ -5,7 +5,23 @@ import Foundation
 /// p = u+v, q = u−v as pm's u, v. Kernel: Kernels/family_uv.cl.
 public enum UV: ModelFamily {
     public static let kernelFile = "family_uv.cl"
+    public static var kernelSource: [UInt8] { PackageResources.family_uv_cl }
     public static let hasUVMoments = true
+    public static let fixedDepth: Int? = 2
+    public static let hasLogRepresentation = true
+    public static let hasMultiplicativeUpdate = false
+
+    /// u(0) = α(1 + s·ξ), v(0) = α·s′·ξ′ with ξ, ξ′ ~ N(0, 1) from the replica's generator (s = u_noise,
+    /// s′ = v_noise).
+    public static func initialFactors(d: Int, depth: Int, settings: InitSettings, rng: CounterRNG) -> [[Double]] {
+        let u = (0..<d).map { j in
+            settings.uNoise == 0 ? 1 : 1 + settings.uNoise * rng.gaussian(stream: RandomStream.initU.rawValue, index: UInt64(j))
+        }
+        let v = (0..<d).map { j in
+            settings.vNoise == 0 ? 0 : settings.vNoise * rng.gaussian(stream: RandomStream.initV.rawValue, index: UInt64(j))
+        }
+        return [u, v]
+    }
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
