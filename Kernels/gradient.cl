@@ -1,7 +1,7 @@
 /* gradient.cl: g = scale·Xᵀr for every replica (scale = 1/n for the mean loss, 1 for the sum loss).
  *
  *   g[b][j] = (Σ_i X[ds[b]][i][j]·r[b][i])·scale
- * The sum is fma-accumulated in ascending i from 0 (twin: CPUBatch.gradientAndUpdate).
+ * The sum is fma-accumulated in ascending i from 0 (twin: CPUBatch.gradient, Sources/DLNModel/CPU/Products.swift).
  * NDRange: (padded B, d), local (16, 1); work-item (b, j); b ≥ B does nothing.
  */
 kernel void dln_gradient(const int B, const int n, const int d, const REAL scale,

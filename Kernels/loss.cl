@@ -1,7 +1,7 @@
 /* loss.cl: the train loss per replica from the current residual.
  *
  *   loss[b] = (Σ_i r[b][i]·r[b][i])·scale,   scale = 1/(2n) (mean loss) or 1/2 (sum loss)
- * fma-accumulated in ascending i from 0 (twin: CPUBatch.observe).
+ * fma-accumulated in ascending i from 0 (twin: CPUBatch.observe, Sources/DLNModel/CPU/Observe.swift).
  * NDRange: (padded B), local (16); b ≥ B does nothing.
  */
 kernel void dln_loss(const int B, const int n, const REAL scale,

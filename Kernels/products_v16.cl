@@ -9,6 +9,8 @@
  * X at XI[o + (i·d + j)·16 + lane], y at XI[o + (n·d + i)·16 + lane].
  * Padding lanes (b ≥ B) are computed too (their w is 0); nothing reads them.
  * NDRange: residual (blocks, ceil(n/4)), gradient (blocks, ceil(d/4)); local (1, 1). Knob: REAL16.
+ * Twin: CPUBatch.matVec, CPUBatch.gradient, CPUBatch.pairProducts, CPUBatch.fusedProducts
+ * (Sources/DLNModel/CPU/Products.swift).
  */
 #ifndef REAL16
 #define REAL16 float16

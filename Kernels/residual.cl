@@ -1,7 +1,7 @@
 /* residual.cl: r = X·w − y for every replica.
  *
  *   r[b][i] = (Σ_j X[ds[b]][i][j]·w[b][j]) − y[ds[b]][i]
- * The sum is fma-accumulated in ascending j from 0 (twin: CPUBatch.residual).
+ * The sum is fma-accumulated in ascending j from 0 (twin: CPUBatch.residual, Sources/DLNModel/CPU/Products.swift).
  * NDRange: (padded B, n), local (16, 1); work-item (b, i); b ≥ B does nothing.
  */
 kernel void dln_residual(const int B, const int n, const int d,

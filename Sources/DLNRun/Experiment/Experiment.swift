@@ -98,7 +98,7 @@ public struct Experiment: Sendable {
                                             for update in c.grid.update ?? [c.training.update] {
                                                 let n = delta > 0 ? max(1, Int((delta * Double(d)).rounded())) : p.n
                                                 out.append(GridPoint(alpha: a, weightDecay: l, learningRate: e, d: d, n: n, noise: noise,
-                                                                     density: density, depth: model == .deep ? depth : 2,
+                                                                     density: density, depth: model.family.fixedDepth ?? depth,
                                                                      parameterization: model, update: update,
                                                                      lambdaU: 2 * c.training.decayFactor * l))
                                             }
