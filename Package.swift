@@ -11,9 +11,12 @@ import PackageDescription
 // or another CPU name (znver4, skylake-avx512, …). Results are bit-identical either way. The hot modules are
 // optimised even in debug builds so that `swift test` exercises realistic sizes quickly.
 #if arch(x86_64)
-let cpuFlags = ["-target-cpu", ProcessInfo.processInfo.environment["DLNSIM_TARGET_CPU"].flatMap { $0.isEmpty ? nil : $0 } ?? "native"]
+    let cpuFlags = [
+        "-target-cpu",
+        ProcessInfo.processInfo.environment["DLNSIM_TARGET_CPU"].flatMap { $0.isEmpty ? nil : $0 } ?? "native"
+    ]
 #else
-let cpuFlags: [String] = ProcessInfo.processInfo.environment["DLNSIM_TARGET_CPU"].map { ["-target-cpu", $0] } ?? []
+    let cpuFlags: [String] = ProcessInfo.processInfo.environment["DLNSIM_TARGET_CPU"].map { ["-target-cpu", $0] } ?? []
 #endif
 let hot: [SwiftSetting] = [.unsafeFlags(cpuFlags + ["-O", "-enforce-exclusivity=unchecked"])]
 
@@ -26,11 +29,11 @@ let package = Package(
         .library(name: "DLNModel", targets: ["DLNModel"]),
         .library(name: "DLNTheory", targets: ["DLNTheory"]),
         .library(name: "DLNDevice", targets: ["DLNDevice"]),
-        .library(name: "OpenCLKit", targets: ["OpenCLKit"]),
+        .library(name: "OpenCLKit", targets: ["OpenCLKit"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0")
     ],
     targets: [
         // The OpenCL C API and its thin Swift binding.
@@ -53,7 +56,7 @@ let package = Package(
             name: "dlnsim",
             dependencies: [
                 "DLNRun", "DLNModel", "DLNTheory", "DLNDevice", "OpenCLKit",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]),
         .target(name: "TestSupport", dependencies: ["DLNModel", "DLNRun", "DLNTheory"], path: "Tests/TestSupport"),
         .testTarget(name: "OpenCLKitTests", dependencies: ["OpenCLKit", "TestSupport"]),
@@ -66,6 +69,6 @@ let package = Package(
         .testTarget(
             name: "OracleTests",
             dependencies: ["DLNDevice", "DLNModel", "DLNTheory", "DLNRun", "OpenCLKit", "TestSupport"]),
-        .testTarget(name: "dlnsimTests", dependencies: ["dlnsim", "DLNRun", "DLNModel", "DLNTheory", "TestSupport"]),
+        .testTarget(name: "dlnsimTests", dependencies: ["dlnsim", "DLNRun", "DLNModel", "DLNTheory", "TestSupport"])
     ]
 )

@@ -10,9 +10,9 @@ import PackageDescription
 // only trait is Jemalloc (needs libjemalloc-dev and ordo-one/package-jemalloc): build without traits there.
 // Only the Swift 6.3 branch has been tried.
 #if compiler(>=6.3)
-let benchmarkTraits: Set<Package.Dependency.Trait> = ["MallocInterposer"]
+    let benchmarkTraits: Set<Package.Dependency.Trait> = ["MallocInterposer"]
 #else
-let benchmarkTraits: Set<Package.Dependency.Trait> = []
+    let benchmarkTraits: Set<Package.Dependency.Trait> = []
 #endif
 
 let package = Package(
@@ -21,7 +21,7 @@ let package = Package(
     dependencies: [
         // The package under test, by path: its products are built exactly as the root package builds them.
         .package(name: "dlnsim", path: ".."),
-        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: benchmarkTraits),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: benchmarkTraits)
     ],
     targets: [
         .executableTarget(
@@ -30,11 +30,11 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "DLNModel", package: "dlnsim"),
                 .product(name: "DLNRun", package: "dlnsim"),
-                .product(name: "DLNDevice", package: "dlnsim"),
+                .product(name: "DLNDevice", package: "dlnsim")
             ],
             path: "EngineStep",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
+        )
     ],
     swiftLanguageModes: [.v6]
 )

@@ -18,9 +18,9 @@
 // metric because Benchmark's scaling factors are powers of 1000 and B × 10 is not.
 
 import Benchmark
+import DLNDevice
 import DLNModel
 import DLNRun
-import DLNDevice
 import Foundation
 
 /// Gradient steps per measured iteration.
@@ -67,7 +67,7 @@ let regimes: [Regime] = [
     Regime(sharing: .shared, replicas: 1024, precision: .float64),
     Regime(sharing: .independent, replicas: 16, precision: .float32),
     Regime(sharing: .independent, replicas: 128, precision: .float32),
-    Regime(sharing: .independent, replicas: 128, precision: .float64),
+    Regime(sharing: .independent, replicas: 128, precision: .float64)
 ]
 
 /// An initialised engine, handed from the setup hook to the measured closure. Engines are not Sendable;

@@ -28,18 +28,30 @@ public enum Bench {
         public var failure: String?
 
         /// A row.
-        public init(device: String, regime: String, replicas: Int, d: Int, n: Int, precision: String, steps: Int,
-                    seconds: Double, replicaStepsPerSecond: Double, gflops: Double, peakGflops: Double,
-                    speedupOverCPU: Double?, failure: String? = nil) {
-            self.device = device; self.regime = regime; self.replicas = replicas; self.d = d; self.n = n
-            self.precision = precision; self.steps = steps; self.seconds = seconds
-            self.replicaStepsPerSecond = replicaStepsPerSecond; self.gflops = gflops; self.peakGflops = peakGflops
-            self.speedupOverCPU = speedupOverCPU; self.failure = failure
+        public init(
+            device: String, regime: String, replicas: Int, d: Int, n: Int, precision: String, steps: Int,
+            seconds: Double, replicaStepsPerSecond: Double, gflops: Double, peakGflops: Double,
+            speedupOverCPU: Double?, failure: String? = nil
+        ) {
+            self.device = device
+            self.regime = regime
+            self.replicas = replicas
+            self.d = d
+            self.n = n
+            self.precision = precision
+            self.steps = steps
+            self.seconds = seconds
+            self.replicaStepsPerSecond = replicaStepsPerSecond
+            self.gflops = gflops
+            self.peakGflops = peakGflops
+            self.speedupOverCPU = speedupOverCPU
+            self.failure = failure
         }
     }
 
     /// Times `steps` steps (plus the observation that drains the queue) after a warm-up; best of `repetitions`.
-    public static func time(_ engine: any Engine, batch: Batch, steps: Int, repetitions: Int) throws(DLNError) -> Double {
+    public static func time(_ engine: any Engine, batch: Batch, steps: Int, repetitions: Int) throws(DLNError) -> Double
+    {
         try engine.initialize(batch)
         try engine.step(count: max(1, steps / 10))
         _ = try engine.observe()
@@ -69,12 +81,25 @@ public enum Bench {
 
     @inline(never)
     static func peakLoop(_ iterations: Int, seed: Float) -> Float {
-        let m = SIMD16<Float>(repeating: 0.999999), c = SIMD16<Float>(repeating: 1e-7)
-        var a0 = SIMD16<Float>(repeating: seed), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3
-        var a4 = a0 + 4, a5 = a0 + 5, a6 = a0 + 6, a7 = a0 + 7
+        let m = SIMD16<Float>(repeating: 0.999999)
+        let c = SIMD16<Float>(repeating: 1e-7)
+        var a0 = SIMD16<Float>(repeating: seed)
+        var a1 = a0 + 1
+        var a2 = a0 + 2
+        var a3 = a0 + 3
+        var a4 = a0 + 4
+        var a5 = a0 + 5
+        var a6 = a0 + 6
+        var a7 = a0 + 7
         for _ in 0..<iterations {
-            a0 = a0.addingProduct(m, c); a1 = a1.addingProduct(m, c); a2 = a2.addingProduct(m, c); a3 = a3.addingProduct(m, c)
-            a4 = a4.addingProduct(m, c); a5 = a5.addingProduct(m, c); a6 = a6.addingProduct(m, c); a7 = a7.addingProduct(m, c)
+            a0 = a0.addingProduct(m, c)
+            a1 = a1.addingProduct(m, c)
+            a2 = a2.addingProduct(m, c)
+            a3 = a3.addingProduct(m, c)
+            a4 = a4.addingProduct(m, c)
+            a5 = a5.addingProduct(m, c)
+            a6 = a6.addingProduct(m, c)
+            a7 = a7.addingProduct(m, c)
         }
         return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7).sum()
     }
@@ -84,7 +109,8 @@ public enum Bench {
         do {
             let context = try CLContext.shared(for: device)
             let queue = try CLCommandQueue(context: context)
-            let program = try KernelLibrary.program(context: context, source: try KernelLibrary.source(files: ["peak.cl"]), options: "-cl-std=CL1.2")
+            let program = try KernelLibrary.program(
+                context: context, source: try KernelLibrary.source(files: ["peak.cl"]), options: "-cl-std=CL1.2")
             let kernel = try CLKernel(program: program, name: "dln_peak")
             let global = max(1, device.computeUnits) * 4096
             let out = try CLBuffer(context: context, byteCount: global * 4)
@@ -100,30 +126,46 @@ public enum Bench {
                 if seconds < 0.05 { iterations *= 2 }
             }
             return best
-        } catch let e as DLNError { throw e } catch { throw .deviceFailure("peak measurement on \(device.name): \(error)") }
+        } catch let e as DLNError { throw e } catch {
+            throw .deviceFailure("peak measurement on \(device.name): \(error)")
+        }
     }
 
     /// A table for people.
     public static func table(_ rows: [Row]) -> String {
         func pad(_ s: String, _ w: Int, right: Bool = false) -> String {
-            s.count >= w ? s : (right ? String(repeating: " ", count: w - s.count) + s : s + String(repeating: " ", count: w - s.count))
+            s.count >= w
+                ? s
+                : (right
+                    ? String(repeating: " ", count: w - s.count) + s : s + String(repeating: " ", count: w - s.count))
         }
         let width = max(12, rows.map(\.device.count).max() ?? 12)
-        var lines = [pad("device", width) + "  regime  " + pad("B", 6, right: true) + "  precision  " + pad("replica-steps/s", 15, right: true)
-                     + pad("GFLOP/s", 10, right: true) + pad("% peak", 9, right: true) + pad("vs CPU", 9, right: true)]
+        var lines = [
+            pad("device", width) + "  regime  " + pad("B", 6, right: true) + "  precision  "
+                + pad("replica-steps/s", 15, right: true)
+                + pad("GFLOP/s", 10, right: true) + pad("% peak", 9, right: true) + pad("vs CPU", 9, right: true)
+        ]
         for r in rows {
-            var line = pad(r.device, width) + "  " + pad(r.regime, 6) + "  " + pad("\(r.replicas)", 6, right: true) + "  " + pad(r.precision, 9) + "  "
+            var line =
+                pad(r.device, width) + "  " + pad(r.regime, 6) + "  " + pad("\(r.replicas)", 6, right: true) + "  "
+                + pad(r.precision, 9) + "  "
             if let failure = r.failure {
                 line += "skipped: " + failure
             } else {
-                line += pad(String(format: "%.4g", r.replicaStepsPerSecond), 15, right: true) + pad(String(format: "%.1f", r.gflops), 10, right: true)
+                line +=
+                    pad(String(format: "%.4g", r.replicaStepsPerSecond), 15, right: true)
+                    + pad(String(format: "%.1f", r.gflops), 10, right: true)
                 line += pad(String(format: "%.1f%%", r.percentOfPeak), 9, right: true)
                 line += pad(r.speedupOverCPU.map { String(format: "%.2f×", $0) } ?? "–", 9, right: true)
             }
             lines.append(line)
         }
-        let peaks = Dictionary(rows.filter { $0.peakGflops > 0 }.map { ($0.device, $0.peakGflops) }, uniquingKeysWith: { a, _ in a })
-        lines.append("measured fma peaks: " + peaks.sorted { $0.key < $1.key }.map { String(format: "%@ %.0f GFLOP/s", $0.key, $0.value) }.joined(separator: "; "))
+        let peaks = Dictionary(
+            rows.filter { $0.peakGflops > 0 }.map { ($0.device, $0.peakGflops) }, uniquingKeysWith: { a, _ in a })
+        lines.append(
+            "measured fma peaks: "
+                + peaks.sorted { $0.key < $1.key }.map { String(format: "%@ %.0f GFLOP/s", $0.key, $0.value) }.joined(
+                    separator: "; "))
         return lines.joined(separator: "\n")
     }
 }

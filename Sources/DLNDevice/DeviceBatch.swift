@@ -32,7 +32,9 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         return o
     }
 
-    init(_ batch: Batch, context: CLContext, queue: CLCommandQueue, shape: KernelShape, maxWorkGroupSize: Int = 256) throws {
+    init(_ batch: Batch, context: CLContext, queue: CLCommandQueue, shape: KernelShape, maxWorkGroupSize: Int = 256)
+        throws
+    {
         let lay = batch.layout
         layout = lay
         self.queue = queue
@@ -40,14 +42,18 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         observables = batch.observables
         decayOf = { [batch] steps in batch.decay(afterSteps: steps) }
         decayAt = { [batch] times in batch.decay(atTimes: times) }
-        let program = try KernelLibrary.program(context: context, source: try KernelLibrary.source(files: KernelLibrary.files(for: batch.parameterization)), options: Self.options(batch))
+        let program = try KernelLibrary.program(
+            context: context, source: try KernelLibrary.source(files: KernelLibrary.files(for: batch.parameterization)),
+            options: Self.options(batch))
         buffers = try DeviceBuffers<T>(batch, context: context, shape: shape)
-        kernels = try KernelBindings(batch, program: program, buffers: buffers, shape: shape, maxWorkGroupSize: maxWorkGroupSize)
+        kernels = try KernelBindings(
+            batch, program: program, buffers: buffers, shape: shape, maxWorkGroupSize: maxWorkGroupSize)
         try queue.enqueue(kernels.weight, global: [lay.paddedReplicas, lay.dimension], local: [Self.local, 1])
         if batch.update == .flow || batch.representation == .log {
-            flow = try DeviceFlow<T>(batch, program: program, context: context, queue: queue, layers: buffers.layers, w: buffers.w,
-                                     g: buffers.g, canary: DeviceBuffers<T>.canary,
-                                     products: { [unowned self] () throws(CLError) in try self.enqueueProducts() })
+            flow = try DeviceFlow<T>(
+                batch, program: program, context: context, queue: queue, layers: buffers.layers, w: buffers.w,
+                g: buffers.g, canary: DeviceBuffers<T>.canary,
+                products: { [unowned self] () throws(CLError) in try self.enqueueProducts() })
             try flow!.enqueueMaterialize(steps: 0)
         }
         try queue.finish()
@@ -58,7 +64,9 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         let k = kernels
         if shape == .vector16 {
             try queue.enqueue(k.residual16, global: [layout.blocks, (layout.samples + 3) / 4], local: [1, 1])
-            if k.pairCount > 0 { try queue.enqueue(k.residualPairs, global: [k.pairCount, (layout.samples + 3) / 4], local: [1, 1]) }
+            if k.pairCount > 0 {
+                try queue.enqueue(k.residualPairs, global: [k.pairCount, (layout.samples + 3) / 4], local: [1, 1])
+            }
         } else {
             try queue.enqueue(k.residual, global: [layout.paddedReplicas, layout.samples], local: [Self.local, 1])
         }
@@ -83,9 +91,13 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         // Blocks with mixed data in one fused pass; single blocks and pairs in the two-pass kernels.
         if k.mixedCount > 0 { try queue.enqueue(k.fused, global: [k.mixedCount], local: [1]) }
         try queue.enqueue(k.residual16Products, global: [layout.blocks, (layout.samples + 3) / 4], local: [1, 1])
-        if k.pairCount > 0 { try queue.enqueue(k.residualPairs, global: [k.pairCount, (layout.samples + 3) / 4], local: [1, 1]) }
+        if k.pairCount > 0 {
+            try queue.enqueue(k.residualPairs, global: [k.pairCount, (layout.samples + 3) / 4], local: [1, 1])
+        }
         try queue.enqueue(k.gradient16, global: [layout.blocks, (layout.dimension + 3) / 4], local: [1, 1])
-        if k.pairCount > 0 { try queue.enqueue(k.gradientPairs, global: [k.pairCount, (layout.dimension + 3) / 4], local: [1, 1]) }
+        if k.pairCount > 0 {
+            try queue.enqueue(k.gradientPairs, global: [k.pairCount, (layout.dimension + 3) / 4], local: [1, 1])
+        }
     }
 
     func step(count: Int) throws(CLError) {
@@ -142,7 +154,8 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         try queue.enqueue(kernels.loss, global: [layout.paddedReplicas], local: [Self.local])
         try queue.write(buffers.decay, from: decays.map { T($0) })
         try queue.enqueue(kernels.observe, global: [layout.paddedReplicas], local: [Self.local])
-        let B = layout.replicas, K = observables.count
+        let B = layout.replicas
+        let K = observables.count
         let losses = try queue.read(buffers.loss, as: T.self, count: B)
         let rest = try queue.read(buffers.obs, as: T.self, count: B * (K - 1))
         var values = [losses.map { Double($0) }]

@@ -19,11 +19,14 @@ final class DeviceBuffers<T: DLNReal & CLKernelArgument> {
     static var canary: [T] { [T](repeating: sentinel, count: OpenCLEngine.canaryCount) }
 
     init(_ batch: Batch, context: CLContext, shape: KernelShape) throws(CLError) {
-        let lay = batch.layout, canary = Self.canary
+        let lay = batch.layout
+        let canary = Self.canary
         func buffer<E: BitwiseCopyable>(_ values: [E], readOnly: Bool = true) throws(CLError) -> CLBuffer {
             try CLBuffer(context: context, copying: values, access: readOnly ? .readOnly : .readWrite)
         }
-        func output(_ count: Int) throws(CLError) -> CLBuffer { try buffer([T](repeating: 0, count: count) + canary, readOnly: false) }
+        func output(_ count: Int) throws(CLError) -> CLBuffer {
+            try buffer([T](repeating: 0, count: count) + canary, readOnly: false)
+        }
         var packed: [T] = []
         for a in batch.initialLayers { packed += lay.pack(a.values(as: T.self), length: lay.dimension, fill: 0) }
         layers = try buffer(packed + canary, readOnly: false)
@@ -37,7 +40,8 @@ final class DeviceBuffers<T: DLNReal & CLKernelArgument> {
         eta = try buffer(batch.replicas.map { T($0.eta) })
         lambda = try buffer(batch.replicas.map { T($0.lambdaU) })
         initial = try buffer(packed)
-        teacher = try buffer(batch.datasets.flatMap { ds in (ds.wStar ?? [Double](repeating: 0, count: lay.dimension)).map { T($0) } })
+        teacher = try buffer(
+            batch.datasets.flatMap { ds in (ds.wStar ?? [Double](repeating: 0, count: lay.dimension)).map { T($0) } })
         hasTeacher = try buffer(batch.datasets.map { Int32($0.wStar == nil ? 0 : 1) })
         decay = try buffer([T](repeating: 1, count: lay.replicas))
         thresholds = try buffer(batch.observables.thresholds.map { T($0) })
@@ -48,8 +52,11 @@ final class DeviceBuffers<T: DLNReal & CLKernelArgument> {
 
         // Per block: the one data set its lanes share, or −1 and an offset into lane-interleaved data
         // (padding lanes use the block's first replica's data set, as in the CPU engine).
-        var dsPerBlock: [Int32] = [], xiOffsets: [Int64] = [], interleavedData: [T] = []
-        let xs = batch.datasets.map { $0.x.values(as: T.self) }, ys = batch.datasets.map { $0.y.values(as: T.self) }
+        var dsPerBlock: [Int32] = []
+        var xiOffsets: [Int64] = []
+        var interleavedData: [T] = []
+        let xs = batch.datasets.map { $0.x.values(as: T.self) }
+        let ys = batch.datasets.map { $0.y.values(as: T.self) }
         let nd = lay.samples * lay.dimension
         for blk in 0..<lay.blocks {
             let lanes = Self.datasets(batch, block: blk)
@@ -72,14 +79,21 @@ final class DeviceBuffers<T: DLNReal & CLKernelArgument> {
         blockXI = try buffer(xiOffsets)
         xi = try buffer(interleavedData.isEmpty ? [T(0)] : interleavedData)
 
-        guard batch.gradientForm == .gram else { gram = nil; return }
+        guard batch.gradientForm == .gram else {
+            gram = nil
+            return
+        }
         // Σ = scale·XᵀX and b = scale·Xᵀy per data set (the CPU engine's numbers), and lane-interleaved
         // per block with mixed data (vector16): the residual kernels then compute g = Σw − b, already scaled.
         let dd = lay.dimension
         let forms = (0..<batch.datasets.count).map { k in batch.gram(dataset: k) }
-        var offsets: [Int64] = [], gi: [T] = []
+        var offsets: [Int64] = []
+        var gi: [T] = []
         for blk in 0..<lay.blocks {
-            guard dsPerBlock[blk] < 0 else { offsets.append(0); continue }
+            guard dsPerBlock[blk] < 0 else {
+                offsets.append(0)
+                continue
+            }
             offsets.append(Int64(gi.count))
             var block = [T](repeating: 0, count: (dd * dd + dd) * Layout.lanes)
             for (lane, s) in Self.datasets(batch, block: blk).enumerated() {
@@ -89,8 +103,10 @@ final class DeviceBuffers<T: DLNReal & CLKernelArgument> {
             }
             gi += block
         }
-        gram = try (buffer(forms.flatMap { $0.matrix.map { T($0) } }), buffer(forms.flatMap { $0.vector.map { T($0) } }),
-                buffer(offsets), buffer(gi.isEmpty ? [T(0)] : gi))
+        gram = try (
+            buffer(forms.flatMap { $0.matrix.map { T($0) } }), buffer(forms.flatMap { $0.vector.map { T($0) } }),
+            buffer(offsets), buffer(gi.isEmpty ? [T(0)] : gi)
+        )
     }
 
     /// The data set of each lane of block `blk`; padding lanes take the block's first replica's.
@@ -110,7 +126,9 @@ extension DeviceBatch {
         let ws = try queue.read(buffers.w, as: T.self, count: layout.coordinateCount)
         func wrap(_ a: [T]) -> RealArray { T.self == Float.self ? .float(a as! [Float]) : .double(a as! [Double]) }
         return EngineState(
-            layers: (0..<layout.layers).map { wrap(layout.unpack(all, length: d, offset: $0 * layout.coordinateCount)) },
+            layers: (0..<layout.layers).map {
+                wrap(layout.unpack(all, length: d, offset: $0 * layout.coordinateCount))
+            },
             weights: wrap(layout.unpack(ws, length: d)))
     }
 
@@ -121,7 +139,10 @@ extension DeviceBatch {
         if let f = flow {
             if f.log { list.append(f.y) }
             // Without update flow the evaluations are counted on the host (nil).
-            list += [f.f, f.t, f.hdes, f.errprev, f.frozenAt, f.lastRejected, f.status, f.adaptive ? f.evaluations : nil, f.rejected, f.attempts]
+            list += [
+                f.f, f.t, f.hdes, f.errprev, f.frozenAt, f.lastRejected, f.status, f.adaptive ? f.evaluations : nil,
+                f.rejected, f.attempts
+            ]
         }
         return Array(zip(arrays, list))
     }
@@ -134,9 +155,13 @@ extension DeviceBatch {
             if let buffer {
                 let n = a.extent(replicas: B)
                 if a.integer {
-                    values = try queue.read(buffer, as: Int32.self, count: n).withUnsafeBufferPointer { p in a.gather(p.baseAddress!, replicas: B) { Double($0) } }
+                    values = try queue.read(buffer, as: Int32.self, count: n).withUnsafeBufferPointer { p in
+                        a.gather(p.baseAddress!, replicas: B) { Double($0) }
+                    }
                 } else {
-                    values = try queue.read(buffer, as: T.self, count: n).withUnsafeBufferPointer { p in a.gather(p.baseAddress!, replicas: B) { Double($0) } }
+                    values = try queue.read(buffer, as: T.self, count: n).withUnsafeBufferPointer { p in
+                        a.gather(p.baseAddress!, replicas: B) { Double($0) }
+                    }
                 }
             } else {
                 values = flow!.hostEvaluations.map { Double($0) }
@@ -155,16 +180,23 @@ extension DeviceBatch {
             return
         }
         for ((a, buffer), saved) in zip(storage, s.buffers) {
-            guard let buffer else { flow!.hostEvaluations = saved.values.map { Int32($0) }; continue }
+            guard let buffer else {
+                flow!.hostEvaluations = saved.values.map { Int32($0) }
+                continue
+            }
             // Read, patch the replicas' elements, write back: padding and canaries stay as they are.
             let n = a.extent(replicas: B)
             if a.integer {
                 var raw = try queue.read(buffer, as: Int32.self, count: n)
-                raw.withUnsafeMutableBufferPointer { p in a.scatter(saved.values, into: p.baseAddress!, replicas: B) { Int32($0) } }
+                raw.withUnsafeMutableBufferPointer { p in
+                    a.scatter(saved.values, into: p.baseAddress!, replicas: B) { Int32($0) }
+                }
                 try queue.write(buffer, from: raw)
             } else {
                 var raw = try queue.read(buffer, as: T.self, count: n)
-                raw.withUnsafeMutableBufferPointer { p in a.scatter(saved.values, into: p.baseAddress!, replicas: B) { T($0) } }
+                raw.withUnsafeMutableBufferPointer { p in
+                    a.scatter(saved.values, into: p.baseAddress!, replicas: B) { T($0) }
+                }
                 try queue.write(buffer, from: raw)
             }
         }
@@ -176,7 +208,8 @@ extension DeviceBatch {
     /// Restores only `replicas`: per coordinate array, the contiguous region of each block that holds one of
     /// them (16 lanes × d per component) is read, patched and written back.
     private func restoreBlocks(_ s: EngineSnapshot, replicas: [Int], storage: [(StateArray, CLBuffer?)]) throws {
-        let d = layout.dimension, L = Layout.lanes
+        let d = layout.dimension
+        let L = Layout.lanes
         let blocks = Set(replicas.map { $0 / L }).sorted()
         for ((a, buffer), saved) in zip(storage, s.buffers) {
             guard let buffer else {
@@ -208,10 +241,13 @@ extension DeviceBatch {
     }
 
     func canariesIntact() throws(CLError) -> Bool {
-        let n = OpenCLEngine.canaryCount, b = buffers
-        for (buffer, count) in [(b.layers, layout.layers * layout.coordinateCount), (b.w, layout.coordinateCount),
-                                (b.r, layout.sampleCount), (b.g, layout.coordinateCount), (b.loss, layout.replicas),
-                                (b.obs, layout.replicas * (observables.count - 1))] + (flow?.canaried ?? []) {
+        let n = OpenCLEngine.canaryCount
+        let b = buffers
+        for (buffer, count) in [
+            (b.layers, layout.layers * layout.coordinateCount), (b.w, layout.coordinateCount),
+            (b.r, layout.sampleCount), (b.g, layout.coordinateCount), (b.loss, layout.replicas),
+            (b.obs, layout.replicas * (observables.count - 1))
+        ] + (flow?.canaried ?? []) {
             let tail = try queue.read(buffer, as: T.self, count: n, offset: count)
             if tail.contains(where: { $0 != DeviceBuffers<T>.sentinel }) { return false }
         }

@@ -20,21 +20,29 @@ public final class DeviceDMFTPaths: DMFTPathEngine {
     public var description: String { "OpenCL \(device.name) (\(device.platform.name))" }
 
     /// Builds the kernels and uploads the common random numbers and the teachers (the same as the CPU engine's).
-    public init(device: CLDevice, problem: DMFTProblem, settings: DMFTSettings, scratchBytes: Int = 256 << 20) throws(DLNError) {
+    public init(device: CLDevice, problem: DMFTProblem, settings: DMFTSettings, scratchBytes: Int = 256 << 20)
+        throws(DLNError)
+    {
         guard device.supportsFP64 else { throw .unsupportedPrecision(device: device.name, precision: .float64) }
         self.device = device
         self.problem = problem
-        K = problem.gridSize; N = settings.paths; Nr = min(settings.responsePaths, settings.paths)
+        K = problem.gridSize
+        N = settings.paths
+        Nr = min(settings.responsePaths, settings.paths)
         let rc = DMFTLayout.responseChunk
         batch = max(rc, min((Nr + rc - 1) / rc * rc, scratchBytes / (8 * K * K) / rc * rc))
         let zHost = DMFTLayout.noise(gridSize: K, paths: N, seed: settings.seed)
         let rng = CounterRNG(seed: UInt64(settings.seed))
-        let wHost = (0..<N).map { DMFTLayout.teacher(path: $0, density: problem.density, values: problem.values, rng: rng) }
-        let chunks = (N + DMFTLayout.chunk - 1) / DMFTLayout.chunk, rchunks = (Nr + rc - 1) / rc
+        let wHost = (0..<N).map {
+            DMFTLayout.teacher(path: $0, density: problem.density, values: problem.values, rng: rng)
+        }
+        let chunks = (N + DMFTLayout.chunk - 1) / DMFTLayout.chunk
+        let rchunks = (Nr + rc - 1) / rc
         do {
             context = try CLContext.shared(for: device)
             queue = try CLCommandQueue(context: context)
-            let program = try KernelLibrary.program(context: context, source: try KernelLibrary.source(files: ["dmft.cl"]), options: "-cl-std=CL1.2")
+            let program = try KernelLibrary.program(
+                context: context, source: try KernelLibrary.source(files: ["dmft.cl"]), options: "-cl-std=CL1.2")
             paths = try CLKernel(program: program, name: "dmft_paths")
             correlation = try CLKernel(program: program, name: "dmft_correlation")
             tangents = try CLKernel(program: program, name: "dmft_tangents")
@@ -57,32 +65,43 @@ public final class DeviceDMFTPaths: DMFTPathEngine {
         }
     }
 
-    public func iterate(factor: [Double], rank: Int, memory: [Double]) throws(DLNError) -> (correlation: [Double], response: [Double]) {
-        let pr = problem, linear: Int32 = pr.process == .linear ? 1 : 0
-        let C = DMFTLayout.chunk, RC = DMFTLayout.responseChunk
-        let chunks = (N + C - 1) / C, rchunks = (Nr + RC - 1) / RC
+    public func iterate(factor: [Double], rank: Int, memory: [Double]) throws(DLNError) -> (
+        correlation: [Double], response: [Double]
+    ) {
+        let pr = problem
+        let linear: Int32 = pr.process == .linear ? 1 : 0
+        let C = DMFTLayout.chunk
+        let RC = DMFTLayout.responseChunk
+        let chunks = (N + C - 1) / C
+        let rchunks = (Nr + RC - 1) / RC
         let local = 64
         func round(_ x: Int, _ m: Int) -> Int { (x + m - 1) / m * m }
         do {
             let f = try CLBuffer(context: context, copying: factor, access: .readOnly)
             let m = try CLBuffer(context: context, copying: memory, access: .readOnly)
-            try queue.launch(paths, global: [round(N, local)], local: [local],
-                             Int32(K), Int32(N), Int32(Nr), Int32(rank), linear, pr.delta, pr.eta, pr.lambda, pr.alpha,
-                             z, wstar, f, m, delta, ha, hb, hg)
-            try queue.launch(correlation, global: [round(K * K, local), chunks], local: [local, 1],
-                             Int32(K), Int32(N), Int32(C), delta, corrPartial)
+            try queue.launch(
+                paths, global: [round(N, local)], local: [local],
+                Int32(K), Int32(N), Int32(Nr), Int32(rank), linear, pr.delta, pr.eta, pr.lambda, pr.alpha,
+                z, wstar, f, m, delta, ha, hb, hg)
+            try queue.launch(
+                correlation, global: [round(K * K, local), chunks], local: [local, 1],
+                Int32(K), Int32(N), Int32(C), delta, corrPartial)
             var pbase = 0
             while pbase < Nr {
                 let Q = min(batch, Nr - pbase)
                 let lq = min(32, round(Q, 8))
-                try queue.launch(tangents, global: [round(Q, lq), K], local: [lq, 1],
-                                 Int32(K), Int32(Nr), Int32(pbase), Int32(Q), linear, pr.delta, pr.eta, pr.lambda, ha, hb, hg, m, scratch)
+                try queue.launch(
+                    tangents, global: [round(Q, lq), K], local: [lq, 1],
+                    Int32(K), Int32(Nr), Int32(pbase), Int32(Q), linear, pr.delta, pr.eta, pr.lambda, ha, hb, hg, m,
+                    scratch)
                 let qc = (Q + RC - 1) / RC
-                try queue.launch(responseSum, global: [round(K * K, local), qc], local: [local, 1],
-                                 Int32(K), Int32(Q), Int32(RC), Int32(pbase / RC), scratch, respPartial)
+                try queue.launch(
+                    responseSum, global: [round(K * K, local), qc], local: [local, 1],
+                    Int32(K), Int32(Q), Int32(RC), Int32(pbase / RC), scratch, respPartial)
                 pbase += Q
             }
-            var corr = [Double](repeating: 0, count: chunks * K * K), resp = [Double](repeating: 0, count: rchunks * K * K)
+            var corr = [Double](repeating: 0, count: chunks * K * K)
+            var resp = [Double](repeating: 0, count: rchunks * K * K)
             try queue.read(corrPartial, into: &corr)
             try queue.read(respPartial, into: &resp)
             return (corr, resp)
@@ -101,7 +120,9 @@ public final class DeviceDMFTPaths: DMFTPathEngine {
 /// The path engine a device request asks for: the OpenCL device, or the CPU engine.
 public enum DMFTEngines {
     /// Builds the engine for one problem.
-    public static func engine(_ device: CLDevice?, problem: DMFTProblem, settings: DMFTSettings) throws(DLNError) -> any DMFTPathEngine {
+    public static func engine(_ device: CLDevice?, problem: DMFTProblem, settings: DMFTSettings) throws(DLNError)
+        -> any DMFTPathEngine
+    {
         if let device { return try DeviceDMFTPaths(device: device, problem: problem, settings: settings) }
         return DMFTCPUPaths(problem: problem, settings: settings)
     }

@@ -37,8 +37,10 @@ final class DeviceFlow<T: DLNReal & CLKernelArgument> {
     static var roundsPerCheck: Int { 8 }
 
     /// The device buffers (canaries after the outputs) and kernels; `layers` is the batch's layers buffer.
-    init(_ batch: Batch, program: CLProgram, context: CLContext, queue: CLCommandQueue, layers: CLBuffer,
-         w: CLBuffer, g: CLBuffer, canary: [T], products: @escaping () throws(CLError) -> Void) throws {
+    init(
+        _ batch: Batch, program: CLProgram, context: CLContext, queue: CLCommandQueue, layers: CLBuffer,
+        w: CLBuffer, g: CLBuffer, canary: [T], products: @escaping () throws(CLError) -> Void
+    ) throws {
         let lay = batch.layout
         layout = lay
         self.queue = queue
@@ -48,7 +50,8 @@ final class DeviceFlow<T: DLNReal & CLKernelArgument> {
         components = log ? 1 : lay.layers
         stride = lay.coordinateCount
         count = components * stride
-        let P = lay.paddedReplicas, d = lay.dimension
+        let P = lay.paddedReplicas
+        let d = lay.dimension
         if log {
             let k = try LogConstants(batch)
             func packed(_ v: [Double]) -> [T] { lay.pack(v.map { T($0) }, length: d, fill: 0) }
@@ -60,23 +63,44 @@ final class DeviceFlow<T: DLNReal & CLKernelArgument> {
         } else {
             y = layers
             lnBeta = try CLBuffer(context: context, copying: [T(0)], access: .readOnly)
-            lnHalf = lnBeta; sign0 = lnBeta; sign1 = lnBeta
+            lnHalf = lnBeta
+            sign0 = lnBeta
+            sign1 = lnBeta
         }
         f = try CLBuffer(context: context, copying: [T](repeating: 0, count: DormandPrince.stages * count) + canary)
         ys = try CLBuffer(context: context, copying: [T](repeating: 0, count: count) + canary)
         tab = try CLBuffer(context: context, copying: DormandPrince.packed.map { T($0) }, access: .readOnly)
-        var etas = [T](repeating: 0, count: P), lambdas = etas
-        for (b, r) in batch.replicas.enumerated() { etas[b] = T(r.eta); lambdas[b] = T(r.lambdaU) }
+        var etas = [T](repeating: 0, count: P)
+        var lambdas = etas
+        for (b, r) in batch.replicas.enumerated() {
+            etas[b] = T(r.eta)
+            lambdas[b] = T(r.lambdaU)
+        }
         etaHost = etas
         lambda = try CLBuffer(context: context, copying: lambdas, access: .readOnly)
         eta = try CLBuffer(context: context, copying: etas, access: .readOnly)
-        func reals(_ value: T) throws -> CLBuffer { try CLBuffer(context: context, copying: [T](repeating: value, count: P)) }
-        func ints(_ value: Int32 = 0) throws -> CLBuffer { try CLBuffer(context: context, copying: [Int32](repeating: value, count: P)) }
-        tau = try reals(0); t = try reals(0); hdes = try reals(0); errprev = try reals(0); h = try reals(0)
+        func reals(_ value: T) throws -> CLBuffer {
+            try CLBuffer(context: context, copying: [T](repeating: value, count: P))
+        }
+        func ints(_ value: Int32 = 0) throws -> CLBuffer {
+            try CLBuffer(context: context, copying: [Int32](repeating: value, count: P))
+        }
+        tau = try reals(0)
+        t = try reals(0)
+        hdes = try reals(0)
+        errprev = try reals(0)
+        h = try reals(0)
         frozenAt = try reals(.nan)
-        clamped = try ints(); lastRejected = try ints(); evaluations = try ints(); rejected = try ints()
-        attempts = try ints(); accepted = try ints()
-        status = try CLBuffer(context: context, copying: (0..<P).map { Int32($0 < lay.replicas ? 0 : -1) })  // padding never steps
+        clamped = try ints()
+        lastRejected = try ints()
+        evaluations = try ints()
+        rejected = try ints()
+        attempts = try ints()
+        accepted = try ints()
+        // Padding lanes never step: they start as not in this shard.
+        status = try CLBuffer(
+            context: context,
+            copying: (0..<P).map { $0 < lay.replicas ? ReplicaStatus.ran.rawValue : ReplicaStatus.notInShard.rawValue })
         activeOut = try CLBuffer(context: context, copying: [Int32](repeating: 0, count: 2))
         hostEvaluations = [Int32](repeating: 0, count: lay.replicas)
         let s = batch.flow
@@ -94,28 +118,39 @@ final class DeviceFlow<T: DLNReal & CLKernelArgument> {
         euler = try CLKernel(program: program, name: "dln_flow_euler")
         materialize = try CLKernel(program: program, name: "dln_flow_materialize")
 
-        let dd = Int32(d), st = Int64(stride), cnt = Int64(count)
+        let dd = Int32(d)
+        let st = Int64(stride)
+        let cnt = Int64(count)
         // The scalars exactly as FlowState converts them.
-        let rtol = T(s.rtol), atol = T(s.atol), hmax = T(s.maxStep ?? .infinity), hmin = T(s.minStep)
+        let rtol = T(s.rtol)
+        let atol = T(s.atol)
+        let hmax = T(s.maxStep ?? .infinity)
+        let hmin = T(s.minStep)
         let invM = T(1 / Double(components * d))
         let firstStep: T = s.initialStep.map { T($0) } ?? 0
         // Arguments that change per launch, set alone there: weights 2 (the step), stage 0 (the stage),
         // derivativeStage 2 (the stage's offset), plan 0, control 3 and active 1 (the target), materialize 8 (τ).
         try weights.bind(dd, st, Int64(-1), y, lnBeta, lambda, eta, t, w)
         try stage.bind(Int32(1), dd, st, cnt, tab, y, f, h, t, lnBeta, lambda, ys, w)
-        for (k, state) in [(derivativeStage, ys), (derivativeY, y)] { try k.bind(dd, st, Int64(0), state, g, lambda, f) }
-        try start.bind(dd, st, rtol, atol, invM, hmax, Int32(s.initialStep == nil ? 0 : 1), firstStep, y, f, status, hdes, errprev,
-                       evaluations, frozenAt)
+        for (k, state) in [(derivativeStage, ys), (derivativeY, y)] {
+            try k.bind(dd, st, Int64(0), state, g, lambda, f)
+        }
+        try start.bind(
+            dd, st, rtol, atol, invM, hmax, Int32(s.initialStep == nil ? 0 : 1), firstStep, y, f, status, hdes, errprev,
+            evaluations, frozenAt)
         try plan.bind(T(0), hmax, status, t, hdes, h, clamped)
-        try control.bind(dd, st, cnt, T(0), rtol, atol, hmin, invM, maxSteps, tab, y, ys, f, h, clamped, t, hdes, errprev,
-                         lastRejected, status, frozenAt, evaluations, rejected, attempts, accepted)
+        try control.bind(
+            dd, st, cnt, T(0), rtol, atol, hmin, invM, maxSteps, tab, y, ys, f, h, clamped, t, hdes, errprev,
+            lastRejected, status, frozenAt, evaluations, rejected, attempts, accepted)
         try accept.bind(dd, st, cnt, accepted, ys, y, f)
         try active.bind(Int32(P), T(0), status, t, hdes, activeOut)
         try euler.bind(dd, eta, g, y)
         try materialize.bind(dd, st, y, lnBeta, lnHalf, sign0, sign1, lambda, tau, layers, w)
     }
 
-    private var elementwise: (global: [Int], local: [Int]) { ([layout.paddedReplicas, layout.dimension], [Layout.lanes, 1]) }
+    private var elementwise: (global: [Int], local: [Int]) {
+        ([layout.paddedReplicas, layout.dimension], [Layout.lanes, 1])
+    }
     private var perReplica: (global: [Int], local: [Int]) { ([layout.paddedReplicas], [Layout.lanes]) }
 
     /// F₁ = F(y, 0) and every replica's first step. Twin of CPUBatch.flowStart.
@@ -165,9 +200,14 @@ final class DeviceFlow<T: DLNReal & CLKernelArgument> {
             let (n, stuck) = try running(target: target)
             if n == 0 { break }
             if stuck > 0 {
-                throw DLNError.invalidProblem("\(stuck) replica(s) of update flow have a first step of 0 (a non-finite first derivative) and cannot advance: set flow.initial_step")
+                throw DLNError.invalidProblem(
+                    "\(stuck) replica(s) of update flow have a first step of 0 (a non-finite first derivative) and "
+                        + "cannot advance: set flow.initial_step"
+                )
             }
-            if rounds >= limit { throw DLNError.deviceFailure("update flow: \(n) replica(s) still running after \(rounds) rounds") }
+            if rounds >= limit {
+                throw DLNError.deviceFailure("update flow: \(n) replica(s) still running after \(rounds) rounds")
+            }
             for _ in 0..<Self.roundsPerCheck { try enqueueRound() }
             try queue.flush()
             rounds += Self.roundsPerCheck

@@ -19,11 +19,13 @@ public enum DeviceRequest: Sendable, Equatable, CustomStringConvertible {
         case "opencl" where parts.count <= 3:
             let numbers = parts.dropFirst().map { Int($0) }
             if numbers.contains(where: { $0 == nil || $0! < 0 }) {
-                throw .deviceUnavailable("'\(text)': platform and device must be indices ≥ 0, as in opencl:0:1 (see `dlnsim devices`)")
+                throw .deviceUnavailable(
+                    "'\(text)': platform and device must be indices ≥ 0, as in opencl:0:1 (see `dlnsim devices`)")
             }
             self = .opencl(platform: numbers.first ?? nil, device: numbers.count > 1 ? numbers[1] : nil)
         default:
-            throw .deviceUnavailable("'\(text)' is not a device; use auto, cpu, opencl or opencl:P:D (see `dlnsim devices`)")
+            throw .deviceUnavailable(
+                "'\(text)' is not a device; use auto, cpu, opencl or opencl:P:D (see `dlnsim devices`)")
         }
     }
 
@@ -46,7 +48,9 @@ public enum DeviceCatalog {
     }
 
     /// Resolves a request to an OpenCL device, or nil for the CPU engine. `note` receives a line saying which.
-    public static func resolve(_ request: DeviceRequest, note: (String) -> Void = { _ in }) throws(DLNError) -> CLDevice? {
+    public static func resolve(_ request: DeviceRequest, note: (String) -> Void = { _ in }) throws(DLNError)
+        -> CLDevice?
+    {
         switch request {
         case .cpu:
             return nil
@@ -61,14 +65,22 @@ public enum DeviceCatalog {
         case .opencl(let p, let d):
             let all = try platforms()
             guard !all.isEmpty else {
-                throw .deviceUnavailable("OpenCL was requested but no OpenCL platform is installed (on Debian: apt-get install pocl-opencl-icd, or your GPU vendor's ICD)")
+                throw .deviceUnavailable(
+                    "OpenCL was requested but no OpenCL platform is installed (on Debian: apt-get install "
+                        + "pocl-opencl-icd, or your GPU vendor's ICD)"
+                )
             }
             let pi = p ?? 0
-            guard pi < all.count else { throw .deviceUnavailable("there is no OpenCL platform \(pi); \(all.count) found (see `dlnsim devices`)") }
+            guard pi < all.count else {
+                throw .deviceUnavailable("there is no OpenCL platform \(pi); \(all.count) found (see `dlnsim devices`)")
+            }
             let devices = all[pi].devices
             let di = d ?? 0
             guard di < devices.count else {
-                throw .deviceUnavailable("platform \(pi) (\(all[pi].platform.name)) has no device \(di); \(devices.count) found (see `dlnsim devices`)")
+                throw .deviceUnavailable(
+                    "platform \(pi) (\(all[pi].platform.name)) has no device \(di); \(devices.count) found (see "
+                        + "`dlnsim devices`)"
+                )
             }
             note("device: OpenCL \(devices[di].name) (\(all[pi].platform.name))")
             return devices[di]
@@ -76,7 +88,9 @@ public enum DeviceCatalog {
     }
 
     /// The engine for a request.
-    public static func engine(for request: DeviceRequest, note: (String) -> Void = { _ in }) throws(DLNError) -> any FlowEngine {
+    public static func engine(for request: DeviceRequest, note: (String) -> Void = { _ in }) throws(DLNError)
+        -> any FlowEngine
+    {
         if let device = try resolve(request, note: note) { return try OpenCLEngine(device: device) }
         return CPUEngine()
     }

@@ -24,34 +24,53 @@ final class KernelBindings {
     let tiled: CLKernel?
     let tiledThreads: Int
 
-    init<T: DLNReal & CLKernelArgument>(_ batch: Batch, program: CLProgram, buffers b: DeviceBuffers<T>, shape: KernelShape,
-                                        maxWorkGroupSize: Int) throws(CLError) {
+    init<T: DLNReal & CLKernelArgument>(
+        _ batch: Batch, program: CLProgram, buffers b: DeviceBuffers<T>, shape: KernelShape,
+        maxWorkGroupSize: Int
+    ) throws(CLError) {
         let lay = batch.layout
-        let B = Int32(lay.replicas), n = Int32(lay.samples), d = Int32(lay.dimension), stride = Int64(lay.coordinateCount)
+        let B = Int32(lay.replicas)
+        let n = Int32(lay.samples)
+        let d = Int32(lay.dimension)
+        let stride = Int64(lay.coordinateCount)
         let scale = T(batch.gradientScale)
         func kernel(_ name: String) throws(CLError) -> CLKernel { try CLKernel(program: program, name: name) }
-        func table(_ values: [Int32]) throws(CLError) -> CLBuffer { try CLBuffer(context: program.context, copying: values, access: .readOnly) }
+        func table(_ values: [Int32]) throws(CLError) -> CLBuffer {
+            try CLBuffer(context: program.context, copying: values, access: .readOnly)
+        }
 
         // Pairs (vector16, products form): blocks 2p, 2p+1 scanned greedily, both with the same shared data set.
         let dsPerBlock = b.dsPerBlock
-        var pairStarts: [Int32] = [], skip = [Int32](repeating: 0, count: lay.blocks)
+        var pairStarts: [Int32] = []
+        var skip = [Int32](repeating: 0, count: lay.blocks)
         if shape == .vector16 && batch.gradientForm == .products {
             var blk = 0
             while blk + 1 < lay.blocks {
                 if dsPerBlock[blk] >= 0 && dsPerBlock[blk] == dsPerBlock[blk + 1] {
-                    pairStarts.append(Int32(blk)); skip[blk] = 1; skip[blk + 1] = 1; blk += 2
-                } else { blk += 1 }
+                    pairStarts.append(Int32(blk))
+                    skip[blk] = 1
+                    skip[blk + 1] = 1
+                    blk += 2
+                } else {
+                    blk += 1
+                }
             }
         }
         pairCount = pairStarts.count
-        var mixed: [Int32] = [], skipAll = skip
+        var mixed: [Int32] = []
+        var skipAll = skip
         // (One mixed block alone keeps the split kernels: they spread its rows over the device's cores.)
         if shape == .vector16 && batch.gradientForm == .products && dsPerBlock.filter({ $0 < 0 }).count >= 2 {
-            for blk in 0..<lay.blocks where dsPerBlock[blk] < 0 { mixed.append(Int32(blk)); skipAll[blk] = 1 }
+            for blk in 0..<lay.blocks where dsPerBlock[blk] < 0 {
+                mixed.append(Int32(blk))
+                skipAll[blk] = 1
+            }
         }
         mixedCount = mixed.count
-        let skipProducts = try table(skipAll), mixedBuffer = try table(mixed.isEmpty ? [0] : mixed)
-        let skipBuffer = try table(skip), noSkip = try table([Int32](repeating: 0, count: lay.blocks))
+        let skipProducts = try table(skipAll)
+        let mixedBuffer = try table(mixed.isEmpty ? [0] : mixed)
+        let skipBuffer = try table(skip)
+        let noSkip = try table([Int32](repeating: 0, count: lay.blocks))
         let pairBuffer = try table(pairStarts.isEmpty ? [0] : pairStarts)
         tables = [skipBuffer, noSkip, pairBuffer, skipProducts, mixedBuffer]
 
@@ -65,9 +84,10 @@ final class KernelBindings {
         try loss.bind(B, n, T(batch.lossScale), b.r, b.loss)
         let nt = batch.testSamples
         observe = try kernel("dln_observe")
-        try observe.bind(B, d, stride, b.ds, b.w, b.layers, b.initial, b.teacher, b.hasTeacher, b.decay, b.thresholds,
-                         T(1 / Double(lay.dimension)), T(batch.designVariance ?? 0), Int32(batch.designVariance == nil ? 0 : 1),
-                         Int32(nt), T(nt > 0 ? 1 / Double(nt) : 0), b.xTest, b.yTest, b.obs)
+        try observe.bind(
+            B, d, stride, b.ds, b.w, b.layers, b.initial, b.teacher, b.hasTeacher, b.decay, b.thresholds,
+            T(1 / Double(lay.dimension)), T(batch.designVariance ?? 0), Int32(batch.designVariance == nil ? 0 : 1),
+            Int32(nt), T(nt > 0 ? 1 / Double(nt) : 0), b.xTest, b.yTest, b.obs)
         weight = try kernel("dln_weight")
         try weight.bind(B, d, stride, b.layers, b.w)
 
@@ -99,7 +119,8 @@ final class KernelBindings {
             let k: CLKernel
             if shape == .vector16 {
                 k = try kernel("dln_residual_v16")
-                try k.bind(dd, dd, form.matrix, form.vector, b.blockDS, form.offsets, form.interleaved, b.w, b.g, noSkip)
+                try k.bind(
+                    dd, dd, form.matrix, form.vector, b.blockDS, form.offsets, form.interleaved, b.w, b.g, noSkip)
             } else {
                 k = try kernel("dln_residual")
                 try k.bind(B, dd, dd, form.matrix, form.vector, b.ds, b.w, b.g)

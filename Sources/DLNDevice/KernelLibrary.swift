@@ -14,7 +14,9 @@ public enum KernelLibrary {
     }
 
     /// The kernels every family shares, in order (after common.cl and the family's file).
-    static let shared = ["residual.cl", "gradient.cl", "products_v16.cl", "update.cl", "tiled.cl", "loss.cl", "observe.cl", "flow.cl"]
+    static let shared = [
+        "residual.cl", "gradient.cl", "products_v16.cl", "update.cl", "tiled.cl", "loss.cl", "observe.cl", "flow.cl"
+    ]
 
     /// The environment variable that overrides the embedded sources.
     public static let overrideVariable = "DLNSIM_KERNELS_DIR"
@@ -53,7 +55,8 @@ public enum KernelLibrary {
 
     /// A built program, from the per-process cache keyed by (device, context, source hash, options).
     public static func program(context: CLContext, source: String, options: String) throws(CLError) -> CLProgram {
-        let key = Key(device: context.device, context: ObjectIdentifier(context), source: source.hashValue, options: options)
+        let key = Key(
+            device: context.device, context: ObjectIdentifier(context), source: source.hashValue, options: options)
         if let hit = cache.withLock({ $0[key] }) { return hit }
         let program = try CLProgram(context: context, source: source, options: options)
         cache.withLock { $0[key] = program }

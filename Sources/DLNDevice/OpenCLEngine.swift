@@ -43,7 +43,9 @@ public final class OpenCLEngine: FlowEngine {
         } catch { throw .deviceFailure("cannot open \(device.name): \(error)") }
     }
 
-    public var deviceDescription: String { "OpenCL \(device.name) (\(device.platform.name), driver \(device.driverVersion), \(shape.rawValue) kernels)" }
+    public var deviceDescription: String {
+        "OpenCL \(device.name) (\(device.platform.name), driver \(device.driverVersion), \(shape.rawValue) kernels)"
+    }
 
     public func require(_ precision: Precision) throws(DLNError) {
         try Self.require(precision, device: device.name, supportsFP64: device.supportsFP64)
@@ -58,10 +60,16 @@ public final class OpenCLEngine: FlowEngine {
         try require(batch.precision)
         do {
             switch batch.precision {
-            case .float32: impl = try DeviceBatch<Float>(batch, context: context, queue: queue, shape: shape, maxWorkGroupSize: device.maxWorkGroupSize)
-            case .float64: impl = try DeviceBatch<Double>(batch, context: context, queue: queue, shape: shape, maxWorkGroupSize: device.maxWorkGroupSize)
+            case .float32:
+                impl = try DeviceBatch<Float>(
+                    batch, context: context, queue: queue, shape: shape, maxWorkGroupSize: device.maxWorkGroupSize)
+            case .float64:
+                impl = try DeviceBatch<Double>(
+                    batch, context: context, queue: queue, shape: shape, maxWorkGroupSize: device.maxWorkGroupSize)
             }
-        } catch let error as DLNError { throw error } catch let error as CLError where Self.allocationCodes.contains(error.code) {
+        } catch let error as DLNError { throw error } catch let error as CLError
+            where Self.allocationCodes.contains(error.code)
+        {
             impl = nil
             throw .outOfMemory("\(device.name) cannot hold \(batch.layout.replicas) replicas (\(error))")
         } catch { throw .deviceFailure("\(error)") }
@@ -81,10 +89,16 @@ public final class OpenCLEngine: FlowEngine {
         let (per, shared) = batch.memoryFootprint
         let budget = Double(device.globalMemorySize) * 0.8 - Double(shared)
         // The largest per-replica buffer: the integrator's derivatives, or X with independent data.
-        let lay = batch.layout, bytes = batch.precision.byteCount
+        let lay = batch.layout
+        let bytes = batch.precision.byteCount
         var largest = bytes * lay.layers * lay.dimension
-        if batch.update == .flow { largest = max(largest, bytes * DormandPrince.stages * (batch.representation == .log ? 1 : lay.layers) * lay.dimension) }
-        if Set(batch.replicas.map(\.dataset)).count == batch.replicas.count { largest = max(largest, bytes * lay.samples * lay.dimension) }
+        if batch.update == .flow {
+            largest = max(
+                largest, bytes * DormandPrince.stages * (batch.representation == .log ? 1 : lay.layers) * lay.dimension)
+        }
+        if Set(batch.replicas.map(\.dataset)).count == batch.replicas.count {
+            largest = max(largest, bytes * lay.samples * lay.dimension)
+        }
         let byAllocation = Double(device.maxAllocationSize) / Double(largest)
         return max(Layout.lanes, Int(min(budget / Double(per), byAllocation)) / Layout.lanes * Layout.lanes)
     }
@@ -92,7 +106,9 @@ public final class OpenCLEngine: FlowEngine {
     public func advance(to time: Double) throws(DLNError) {
         guard let impl else { preconditionFailure("initialize the engine first") }
         guard impl.adaptive else { throw .invalidProblem("advance(to:) needs update flow") }
-        do { try impl.advance(to: time) } catch let error as DLNError { throw error } catch { throw .deviceFailure("\(error)") }
+        do { try impl.advance(to: time) } catch let error as DLNError { throw error } catch {
+            throw .deviceFailure("\(error)")
+        }
     }
 
     public func flowCounters() throws(DLNError) -> FlowCounters {
@@ -117,7 +133,9 @@ public final class OpenCLEngine: FlowEngine {
 
     public func restore(_ snapshot: EngineSnapshot, replicas: [Int]?) throws(DLNError) {
         guard let impl else { preconditionFailure("initialize the engine first") }
-        do { try impl.restore(snapshot, replicas: replicas) } catch let error as DLNError { throw error } catch { throw .deviceFailure("\(error)") }
+        do { try impl.restore(snapshot, replicas: replicas) } catch let error as DLNError { throw error } catch {
+            throw .deviceFailure("\(error)")
+        }
     }
 
     /// True when no kernel wrote past the end of an output buffer (test support).

@@ -1,5 +1,5 @@
-import Foundation
 import DLNModel
+import Foundation
 
 /// Closed-form trajectories of gradient flow (docs/model.md §4.2, oracles O7, O8).
 public enum ClosedForm {
@@ -8,9 +8,12 @@ public enum ClosedForm {
     /// z± = w̄ ± Ω, C = (α² − z₊)/(α² − z₋), and w = (z − α⁴/z)/2. Evaluated at |w̄| and signed, since
     /// w(t; −w̄) = −w(t; w̄).
     public static func whitened(t: Double, s: Double, target wbar: Double, alpha: Double) -> Double {
-        let a = abs(wbar), a2 = alpha * alpha, a4 = a2 * a2
+        let a = abs(wbar)
+        let a2 = alpha * alpha
+        let a4 = a2 * a2
         let omega = (a * a + a4).squareRoot()
-        let zp = a + omega, zm = a - omega
+        let zp = a + omega
+        let zm = a - omega
         let cc = (a2 - zp) / (a2 - zm)
         let e = Foundation.exp(-2 * s * omega * t)
         let z = (zp - zm * cc * e) / (1 - cc * e)
@@ -21,9 +24,12 @@ public enum ClosedForm {
     /// The time at which the whitened coordinate reaches half its target (O8), exactly from the closed form:
     /// solving w(t) = w̄/2 for z and inverting z(t).
     public static func halfTime(s: Double, target wbar: Double, alpha: Double) -> Double {
-        let a = abs(wbar), a2 = alpha * alpha, a4 = a2 * a2
+        let a = abs(wbar)
+        let a2 = alpha * alpha
+        let a4 = a2 * a2
         let omega = (a * a + a4).squareRoot()
-        let zp = a + omega, zm = a - omega
+        let zp = a + omega
+        let zm = a - omega
         let cc = (a2 - zp) / (a2 - zm)
         let half = a / 2
         let z = half + (half * half + a4).squareRoot()  // (z − α⁴/z)/2 = w̄/2
@@ -49,7 +55,9 @@ extension ClosedForm {
         // The 1/(θ̄ − θ′) singularity is taken out analytically:
         //   t = θ̄^{−q}/(Ls)·ln((θ̄ − θ₀)/(θ̄ − θ)) + ∫ (θ′^{−q} − θ̄^{−q})/(Ls(θ̄ − θ′)) dθ′,  q = 2 − 2/L,
         // and the regular remainder is integrated in ln θ′.
-        let q = 2 - 2 / Double(L), ls = Double(L) * s, tq = Foundation.pow(target, -q)
+        let q = 2 - 2 / Double(L)
+        let ls = Double(L) * s
+        let tq = Foundation.pow(target, -q)
         let singular = tq / ls * Foundation.log((target - theta0) / (target - theta))
         func f(_ x: Double) -> Double {
             let th = Foundation.exp(x)
@@ -64,8 +72,10 @@ extension ClosedForm {
         let theta0 = Foundation.pow(alpha, Double(L))
         if L == 2 { return target / (1 + (target / theta0 - 1) * Foundation.exp(-2 * s * target * t)) }
         if t <= 0 { return theta0 }
-        var lo = theta0, hi = target
-        var theta = min(max(deepTheta(t: t, depth: 2, s: s, target: target, alpha: alpha), lo * 1.0001), 0.5 * (lo + hi))
+        var lo = theta0
+        var hi = target
+        var theta = min(
+            max(deepTheta(t: t, depth: 2, s: s, target: target, alpha: alpha), lo * 1.0001), 0.5 * (lo + hi))
         for _ in 0..<100 {
             let value = deepTime(theta: theta, depth: L, s: s, target: target, alpha: alpha) - t
             if value < 0 { lo = theta } else { hi = theta }
@@ -88,15 +98,24 @@ extension ClosedForm {
 public enum Quadrature {
     /// ∫_a^b f to the relative tolerance (Richardson-corrected adaptive Simpson, depth ≤ 40).
     public static func simpson(_ f: (Double) -> Double, _ a: Double, _ b: Double, tolerance: Double) -> Double {
-        func rec(_ a: Double, _ b: Double, _ fa: Double, _ fm: Double, _ fb: Double, _ whole: Double, _ eps: Double, _ depth: Int) -> Double {
-            let m = 0.5 * (a + b), lm = 0.5 * (a + m), rm = 0.5 * (m + b)
-            let flm = f(lm), frm = f(rm)
-            let left = (m - a) / 6 * (fa + 4 * flm + fm), right = (b - m) / 6 * (fm + 4 * frm + fb)
+        func rec(
+            _ a: Double, _ b: Double, _ fa: Double, _ fm: Double, _ fb: Double, _ whole: Double, _ eps: Double,
+            _ depth: Int
+        ) -> Double {
+            let m = 0.5 * (a + b)
+            let lm = 0.5 * (a + m)
+            let rm = 0.5 * (m + b)
+            let flm = f(lm)
+            let frm = f(rm)
+            let left = (m - a) / 6 * (fa + 4 * flm + fm)
+            let right = (b - m) / 6 * (fm + 4 * frm + fb)
             let delta = left + right - whole
             if depth >= 40 || abs(delta) <= 15 * eps { return left + right + delta / 15 }
             return rec(a, m, fa, flm, fm, left, eps / 2, depth + 1) + rec(m, b, fm, frm, fb, right, eps / 2, depth + 1)
         }
-        let fa = f(a), fb = f(b), fm = f(0.5 * (a + b))
+        let fa = f(a)
+        let fb = f(b)
+        let fm = f(0.5 * (a + b))
         let whole = (b - a) / 6 * (fa + 4 * fm + fb)
         return rec(a, b, fa, fm, fb, whole, tolerance * max(abs(whole), 1e-300), 0)
     }
@@ -119,9 +138,10 @@ extension ClosedForm {
     /// q(z) = 2 − √(4 + z²) + z·arcsinh(z/2).
     public static func woodworthPotential2(_ w: [Double], alpha: Double) -> Double {
         let a2 = alpha * alpha
-        return a2 * w.reduce(0) { acc, wi in
-            let z = wi / a2
-            return acc + 2 - (4 + z * z).squareRoot() + z * Foundation.asinh(z / 2)
-        }
+        return a2
+            * w.reduce(0) { acc, wi in
+                let z = wi / a2
+                return acc + 2 - (4 + z * z).squareRoot() + z * Foundation.asinh(z / 2)
+            }
     }
 }

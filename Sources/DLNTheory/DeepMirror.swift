@@ -1,5 +1,5 @@
-import Foundation
 import DLNModel
+import Foundation
 
 /// Deep diagonal networks as mirror flows (Labarrière et al. 2024; docs/model.md §4.1, O13). For θ = u¹⊙…⊙u^L under
 /// gradient flow, (u^j_i)² − (u^k_i)² is conserved, so every layer is a function of the layer that is smallest at
@@ -11,14 +11,16 @@ import DLNModel
 public enum DeepMirror {
     /// The displacement per coordinate from the initial and the current layers (`layers[l][i]`).
     public static func displacement(initial: [[Double]], current: [[Double]]) -> [Double] {
-        let L = initial.count, d = initial[0].count
+        let L = initial.count
+        let d = initial[0].count
         return (0..<d).map { i in
             let start = (0..<L).map { initial[$0][i] }
             let jStar = (0..<L).min { abs(start[$0]) < abs(start[$1]) }!
             let e = (0..<L).map { start[$0] * start[$0] - start[jStar] * start[jStar] }
             let sign = (0..<L).map { start[$0] < 0 ? -1.0 : 1.0 }
             func integrand(_ a: Double) -> Double {
-                var product = 1.0, sum = 0.0
+                var product = 1.0
+                var sum = 0.0
                 for k in 0..<L where k != jStar {
                     product *= sign[k] * (a * a + e[k]).squareRoot()
                     sum += 1 / (a * a + e[k])
@@ -31,7 +33,8 @@ public enum DeepMirror {
                 }
                 return product * (1 + a * a * sum) / hInverse
             }
-            let a0 = start[jStar], a = current[jStar][i]
+            let a0 = start[jStar]
+            let a = current[jStar][i]
             if a == a0 { return 0 }
             let value = Quadrature.simpson(integrand, min(a0, a), max(a0, a), tolerance: 1e-13)
             return a >= a0 ? value : -value
@@ -40,7 +43,9 @@ public enum DeepMirror {
 
     /// ‖v − P v‖/‖v‖ with P the projection onto range(Xᵀ) (X n×d with independent rows); nil if XXᵀ is singular.
     public static func distanceFromRowSpace(_ v: [Double], x: [Double], n: Int, d: Int) -> Double? {
-        guard let l = Dense.cholesky(Dense.weightedGram(x, n, d, [Double](repeating: 1, count: d)), n) else { return nil }
+        guard let l = Dense.cholesky(Dense.weightedGram(x, n, d, [Double](repeating: 1, count: d)), n) else {
+            return nil
+        }
         let p = Dense.multiplyTransposed(x, n, d, Dense.choleskySolve(l, n, Dense.multiply(x, n, d, v)))
         return Dense.norm(zip(v, p).map { $0 - $1 }) / max(Dense.norm(v), .leastNormalMagnitude)
     }

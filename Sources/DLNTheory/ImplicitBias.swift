@@ -1,5 +1,5 @@
-import Foundation
 import DLNModel
+import Foundation
 
 /// The implicit bias of gradient flow on diagonal linear networks (docs/model.md §2, §5.1): the interpolator
 ///
@@ -23,13 +23,16 @@ public enum ImplicitBias {
 
     /// β·cosh(2z) and β·sinh(2z) without overflow: exp(ln β + 2|z| − ln 2)·(1 ± e^{−4|z|}).
     @inlinable static func coshSinh(logBeta: Double, _ z: Double) -> (Double, Double) {
-        let a = Foundation.exp(logBeta + 2 * abs(z) - M_LN2), e = Foundation.exp(-4 * abs(z))
+        let a = Foundation.exp(logBeta + 2 * abs(z) - M_LN2)
+        let e = Foundation.exp(-4 * abs(z))
         return (a * (1 + e), (z < 0 ? -1 : 1) * a * (1 - e))
     }
 
     /// Solves for the interpolator of scale β (per coordinate) and offset c. X is n×d row-major.
-    public static func solve(x: [Double], y: [Double], n: Int, d: Int, beta: [Double], offset: [Double]? = nil,
-                             tolerance: Double = 1e-12, maxIterations: Int = 200) -> Solution {
+    public static func solve(
+        x: [Double], y: [Double], n: Int, d: Int, beta: [Double], offset: [Double]? = nil,
+        tolerance: Double = 1e-12, maxIterations: Int = 200
+    ) -> Solution {
         precondition(x.count == n * d && y.count == n && beta.count == d)
         let c = offset ?? [Double](repeating: 0, count: d)
         let logBeta = beta.map { Foundation.log($0) }
@@ -37,7 +40,9 @@ public enum ImplicitBias {
         var nu = [Double](repeating: 0, count: n)
         func evaluate(_ nu: [Double]) -> (value: Double, w: [Double], q: [Double]) {
             let z = Dense.multiplyTransposed(x, n, d, nu)
-            var value = 0.0, w = [Double](repeating: 0, count: d), q = w
+            var value = 0.0
+            var w = [Double](repeating: 0, count: d)
+            var q = w
             for j in 0..<d {
                 let (ch, sh) = coshSinh(logBeta: logBeta[j], c[j] + z[j])
                 value += 0.5 * ch
@@ -55,8 +60,12 @@ public enum ImplicitBias {
             let gradient = zip(Dense.multiply(x, n, d, current.w), y).map { $0 - $1 }
             let hessian = Dense.weightedGram(x, n, d, current.q.map { 2 * $0 })
             guard let l = Dense.cholesky(hessian, n) else {
-                return Solution(w: current.w, nu: nu, iterations: iterations, relativeResidual: residual, converged: false,
-                                message: "the Newton system is singular: X does not have full row rank (n = \(n) ≤ d = \(d) is needed, with independent rows)")
+                return Solution(
+                    w: current.w, nu: nu, iterations: iterations, relativeResidual: residual, converged: false,
+                    message:
+                        "the Newton system is singular: X does not have full row rank (n = \(n) ≤ d = \(d) is needed, "
+                        + "with independent rows)"
+                )
             }
             let step = Dense.choleskySolve(l, n, gradient)
             // Backtracking line search: accept a step that decreases the dual (Armijo) or, near the optimum where
@@ -81,13 +90,20 @@ public enum ImplicitBias {
             residual = newResidual
         }
         let converged = residual <= tolerance
-        return Solution(w: current.w, nu: nu, iterations: iterations, relativeResidual: residual, converged: converged,
-                        message: converged ? "converged" : "not converged: relative residual \(residual) after \(iterations) Newton steps (is y in the range of X?)")
+        return Solution(
+            w: current.w, nu: nu, iterations: iterations, relativeResidual: residual, converged: converged,
+            message: converged
+                ? "converged"
+                : "not converged: relative residual \(residual) after \(iterations) Newton steps (is y in the range "
+                    + "of X?)"
+        )
     }
 
     /// The minimum-ℓ2-norm interpolator X⁺y = Xᵀ(XXᵀ)⁻¹y (the α → ∞ limit); nil when XXᵀ is singular.
     public static func minimumNorm(x: [Double], y: [Double], n: Int, d: Int) -> [Double]? {
-        guard let l = Dense.cholesky(Dense.weightedGram(x, n, d, [Double](repeating: 1, count: d)), n) else { return nil }
+        guard let l = Dense.cholesky(Dense.weightedGram(x, n, d, [Double](repeating: 1, count: d)), n) else {
+            return nil
+        }
         return Dense.multiplyTransposed(x, n, d, Dense.choleskySolve(l, n, y))
     }
 }
@@ -115,7 +131,10 @@ extension ImplicitBias {
         public mutating func record(gradient g: [Double]) {
             for i in g.indices {
                 let a = eta * g[i]
-                if abs(a) >= 1 { stable = false; continue }
+                if abs(a) >= 1 {
+                    stable = false
+                    continue
+                }
                 logBeta[i] += Foundation.log1p(-a * a)
                 offset[i] -= Foundation.atanh(a) - a
             }

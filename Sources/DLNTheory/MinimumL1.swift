@@ -1,5 +1,5 @@
-import Foundation
 import DLNModel
+import Foundation
 
 /// The minimum-ℓ1 interpolator, argmin ‖w‖₁ subject to Xw = y (basis pursuit: the α → 0 limit of the implicit
 /// bias, docs/model.md §5.1, O5), as the linear program min Σ(p + q) s.t. X(p − q) = y, p, q ≥ 0, solved by a dense
@@ -8,7 +8,8 @@ public enum MinimumL1 {
     /// The solution, or nil when y is not in the range of X (no interpolator) or the iteration limit is hit.
     public static func solve(x: [Double], y: [Double], n: Int, d: Int, maxPivots: Int = 100_000) -> [Double]? {
         // Columns: p (d), q (d), artificial a (n). Rows flipped so that the right-hand side is ≥ 0.
-        let m = n, cols = 2 * d + n
+        let m = n
+        let cols = 2 * d + n
         var t = [Double](repeating: 0, count: m * (cols + 1))  // row-major tableau, last column = rhs
         func at(_ i: Int, _ j: Int) -> Int { i * (cols + 1) + j }
         for i in 0..<m {
@@ -47,16 +48,27 @@ public enum MinimumL1 {
             }
             var degenerate = 0
             for _ in 0..<maxPivots {
-                var entering = -1, most = -1e-11
+                var entering = -1
+                var most = -1e-11
                 for j in 0..<allowed where !isBasic[j] && objective[j] < -1e-11 {
-                    if degenerate > 50 { entering = j; break }  // Bland: the first improving column
-                    if objective[j] < most { most = objective[j]; entering = j }
+                    if degenerate > 50 {
+                        entering = j
+                        break
+                    }  // Bland: the first improving column
+                    if objective[j] < most {
+                        most = objective[j]
+                        entering = j
+                    }
                 }
                 if entering < 0 { return true }
-                var row = -1, best = Double.infinity
+                var row = -1
+                var best = Double.infinity
                 for i in 0..<m where t[at(i, entering)] > 1e-12 {
                     let ratio = t[at(i, cols)] / t[at(i, entering)]
-                    if ratio < best - 1e-15 || (abs(ratio - best) <= 1e-15 && row >= 0 && basis[i] < basis[row]) { best = ratio; row = i }
+                    if ratio < best - 1e-15 || (abs(ratio - best) <= 1e-15 && row >= 0 && basis[i] < basis[row]) {
+                        best = ratio
+                        row = i
+                    }
                 }
                 if row < 0 { return false }
                 degenerate = best <= 1e-15 ? degenerate + 1 : 0

@@ -1,13 +1,17 @@
-import Foundation
 import DLNModel
+import Foundation
 
 /// Late-time convergence rate (docs/model.md §5.5, O9) and transition detection on trajectories (§5.6).
 public enum Rates {
     /// Smallest and largest eigenvalue of a symmetric positive definite m×m matrix (inverse and direct power
     /// iteration); nil when it is not positive definite.
-    public static func extremeEigenvalues(_ a: [Double], _ m: Int, iterations: Int = 500) -> (min: Double, max: Double)? {
+    public static func extremeEigenvalues(_ a: [Double], _ m: Int, iterations: Int = 500) -> (min: Double, max: Double)?
+    {
         guard let l = Dense.cholesky(a, m) else { return nil }
-        func normalised(_ v: [Double]) -> [Double] { let s = Dense.norm(v); return v.map { $0 / s } }
+        func normalised(_ v: [Double]) -> [Double] {
+            let s = Dense.norm(v)
+            return v.map { $0 / s }
+        }
         var v = normalised((0..<m).map { 1 + 0.01 * Double($0) })
         var largest = 0.0
         for _ in 0..<iterations {
@@ -28,8 +32,10 @@ public enum Rates {
     /// The predicted late-time rate of the train loss, L ∝ e^{−γt}: with K∞ = X·diag(2q∞)·Xᵀ/n (mean loss; no
     /// 1/n for the sum loss) and q∞ = √(w∞² + β²), γ = 2λ_min(K∞) for gradient flow and −2 ln max_μ|1 − ημ|/η
     /// for steps of size η (μ the extreme eigenvalues). nil when K∞ is singular (n > d or dependent rows).
-    public static func predictedRate(x: [Double], n: Int, d: Int, limit w: [Double], beta: [Double],
-                                     eta: Double? = nil, meanLoss: Bool = true) -> Double? {
+    public static func predictedRate(
+        x: [Double], n: Int, d: Int, limit w: [Double], beta: [Double],
+        eta: Double? = nil, meanLoss: Bool = true
+    ) -> Double? {
         let q = zip(w, beta).map { 2 * ($0 * $0 + $1 * $1).squareRoot() / (meanLoss ? Double(n) : 1) }
         guard let (lo, hi) = extremeEigenvalues(Dense.weightedGram(x, n, d, q), n) else { return nil }
         guard let eta else { return 2 * lo }
@@ -38,11 +44,13 @@ public enum Rates {
 
     /// The rate γ fitted to ln L = a − γt by least squares over the points with low ≤ L ≤ high (default the
     /// float64 window 1e-17…1e-9); nil with fewer than three such points.
-    public static func fittedRate(times: [Double], loss: [Double], low: Double = 1e-17, high: Double = 1e-9) -> Double? {
+    public static func fittedRate(times: [Double], loss: [Double], low: Double = 1e-17, high: Double = 1e-9) -> Double?
+    {
         let points = zip(times, loss).filter { $0.1 >= low && $0.1 <= high && $0.1.isFinite }
         guard points.count >= 3 else { return nil }
         let m = Double(points.count)
-        let mt = points.reduce(0) { $0 + $1.0 } / m, ml = points.reduce(0) { $0 + Foundation.log($1.1) } / m
+        let mt = points.reduce(0) { $0 + $1.0 } / m
+        let ml = points.reduce(0) { $0 + Foundation.log($1.1) } / m
         let cov = points.reduce(0) { $0 + ($1.0 - mt) * (Foundation.log($1.1) - ml) }
         let varT = points.reduce(0) { $0 + ($1.0 - mt) * ($1.0 - mt) }
         return varT > 0 ? -cov / varT : nil
@@ -51,7 +59,9 @@ public enum Rates {
     /// Lazy → rich (§5.6): t_fit = first t with L_tr < 1e-3·L_tr(0); then the first t > t_fit at which the
     /// test error falls below ½(E(t_fit) + E(end)). nil when either never happens.
     public static func lazyToRichTime(times: [Double], trainLoss: [Double], testError: [Double]) -> Double? {
-        guard let l0 = trainLoss.first, let fit = trainLoss.firstIndex(where: { $0 < 1e-3 * l0 }), let end = testError.last else { return nil }
+        guard let l0 = trainLoss.first, let fit = trainLoss.firstIndex(where: { $0 < 1e-3 * l0 }),
+            let end = testError.last
+        else { return nil }
         let threshold = 0.5 * (testError[fit] + end)
         guard let k = testError.indices.first(where: { $0 > fit && testError[$0] < threshold }) else { return nil }
         return interpolate(times, testError, k, threshold)

@@ -1,5 +1,5 @@
-import Foundation
 import DLNModel
+import Foundation
 
 /// The Pesme–Flammarion saddle-to-saddle algorithm (Pesme & Flammarion 2023; docs/model.md §5.4, O12): the limit
 /// α → 0 of `pm` gradient flow on ℓ = (1/2n)‖Xw − y‖², in accelerated time τ = t/ln(1/α), is piecewise constant:
@@ -23,7 +23,9 @@ public enum SaddleToSaddle {
             let r = zip(Dense.multiply(x, n, d, b), y).map { $0 - $1 }
             return r.reduce(0) { $0 + $1 * $1 } / (2 * Double(n))
         }
-        var tau = 0.0, beta = [Double](repeating: 0, count: d), s = [Double](repeating: 0, count: d)
+        var tau = 0.0
+        var beta = [Double](repeating: 0, count: d)
+        var s = [Double](repeating: 0, count: d)
         var stages = [Stage(tau: 0, saddle: beta, loss: loss(beta))]
         let scale = max(gradient(beta).map(abs).max() ?? 1, 1e-300)
         let initialLoss = loss(beta)
@@ -51,7 +53,9 @@ public enum SaddleToSaddle {
 
     /// argmin ‖Xβ − y‖² with β_i ≥ 0 where s_i = +1, β_i ≤ 0 where s_i = −1, β_i = 0 elsewhere: Lawson–Hanson
     /// non-negative least squares on the columns s_i·X_i.
-    public static func signConstrainedLeastSquares(x: [Double], y: [Double], n: Int, d: Int, signs s: [Double]) -> [Double] {
+    public static func signConstrainedLeastSquares(x: [Double], y: [Double], n: Int, d: Int, signs s: [Double])
+        -> [Double]
+    {
         let columns = (0..<d).filter { abs(s[$0]) == 1 }
         let m = columns.count
         guard m > 0 else { return [Double](repeating: 0, count: d) }
@@ -66,7 +70,8 @@ public enum SaddleToSaddle {
             let p = (0..<m).filter { passive[$0] }
             var z = [Double](repeating: 0, count: m)
             guard !p.isEmpty else { return z }
-            var gram = [Double](repeating: 0, count: p.count * p.count), rhs = [Double](repeating: 0, count: p.count)
+            var gram = [Double](repeating: 0, count: p.count * p.count)
+            var rhs = [Double](repeating: 0, count: p.count)
             for (u, cu) in p.enumerated() {
                 for r in 0..<n { rhs[u] += a[r * m + cu] * y[r] }
                 for (v, cv) in p.enumerated() where v <= u {
@@ -85,11 +90,16 @@ public enum SaddleToSaddle {
             guard let j = (0..<m).filter({ !passive[$0] && w[$0] > 1e-12 }).max(by: { w[$0] < w[$1] }) else { break }
             passive[j] = true
             var z = solvePassive()
-            while let _ = (0..<m).first(where: { passive[$0] && z[$0] <= 0 }) {
+            while (0..<m).first(where: { passive[$0] && z[$0] <= 0 }) != nil {
                 var alphaStep = 1.0
-                for k in 0..<m where passive[k] && z[k] <= 0 { alphaStep = min(alphaStep, gamma[k] / (gamma[k] - z[k])) }
+                for k in 0..<m where passive[k] && z[k] <= 0 {
+                    alphaStep = min(alphaStep, gamma[k] / (gamma[k] - z[k]))
+                }
                 for k in 0..<m { gamma[k] += alphaStep * (z[k] - gamma[k]) }
-                for k in 0..<m where passive[k] && gamma[k] <= 1e-15 { passive[k] = false; gamma[k] = 0 }
+                for k in 0..<m where passive[k] && gamma[k] <= 1e-15 {
+                    passive[k] = false
+                    gamma[k] = 0
+                }
                 z = solvePassive()
             }
             gamma = z

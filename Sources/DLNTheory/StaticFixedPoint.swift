@@ -1,5 +1,5 @@
-import Foundation
 import DLNModel
+import Foundation
 
 /// The asymptotic (d → ∞, n/d → δ) test error of the gradient-flow limit at λ = 0 (docs/model.md §5.7, O15): the
 /// AMP/CGMT fixed point for the interpolator w∞ = argmin{Σφ_β(w_i) : Xw = y}, φ_β′(z) = ½arcsinh(z/β), β = α².
@@ -15,7 +15,10 @@ public enum StaticFixedPoint {
         public let weights: [Double]
         /// w*_i = 1 with probability ρ, else 0 (the DMFT paper's teacher).
         public static func bernoulli(_ rho: Double) -> Prior { Prior(values: [0, 1], weights: [1 - rho, rho]) }
-        public init(values: [Double], weights: [Double]) { self.values = values; self.weights = weights }
+        public init(values: [Double], weights: [Double]) {
+            self.values = values
+            self.weights = weights
+        }
     }
 
     /// The regulariser: the hyperbolic entropy of scale β, or the ridge φ(z) = z²/2 (the min-ℓ2 check).
@@ -36,7 +39,8 @@ public enum StaticFixedPoint {
     /// Gauss–Hermite nodes and weights for E[f(Z)], Z ~ N(0, 1): E f ≈ Σ w_k f(x_k).
     public static func gaussHermite(_ m: Int) -> (nodes: [Double], weights: [Double]) {
         // Physicists' rule by Newton's method on H_m (Numerical Recipes' gauher), then z = √2·x, w/√π.
-        var x = [Double](repeating: 0, count: m), w = x
+        var x = [Double](repeating: 0, count: m)
+        var w = x
         let pim4 = 0.7511255444649425
         var z = 0.0
         for i in 0..<((m + 1) / 2) {
@@ -49,7 +53,8 @@ public enum StaticFixedPoint {
             }
             var pp = 0.0
             for _ in 0..<100 {
-                var p1 = pim4, p2 = 0.0
+                var p1 = pim4
+                var p2 = 0.0
                 for j in 1...m {
                     let p3 = p2
                     p2 = p1
@@ -60,8 +65,10 @@ public enum StaticFixedPoint {
                 z = z1 - p1 / pp
                 if abs(z - z1) <= 1e-15 { break }
             }
-            x[i] = z; x[m - 1 - i] = -z
-            w[i] = 2 / (pp * pp); w[m - 1 - i] = w[i]
+            x[i] = z
+            x[m - 1 - i] = -z
+            w[i] = 2 / (pp * pp)
+            w[m - 1 - i] = w[i]
         }
         return (x.map { $0 * 2.0.squareRoot() }, w.map { $0 / Double.pi.squareRoot() })
     }
@@ -73,7 +80,8 @@ public enum StaticFixedPoint {
             return (x / (1 + kappa), 1 / (1 + kappa))
         case .hyperbolic(let beta):
             // z − x + (κ/2)·arcsinh(z/β) = 0 is increasing in z; safeguarded Newton inside [min(0,x)−1, max(0,x)+1].
-            var lo = min(0, x) - 1, hi = max(0, x) + 1
+            var lo = min(0, x) - 1
+            var hi = max(0, x) + 1
             var z = x / (1 + kappa / (2 * max(abs(x), beta)))
             for _ in 0..<200 {
                 let f = z - x + kappa / 2 * Foundation.asinh(z / beta)
@@ -81,7 +89,10 @@ public enum StaticFixedPoint {
                 let fp = 1 + kappa / (2 * (z * z + beta * beta).squareRoot())
                 var next = z - f / fp
                 if !(next > lo && next < hi) { next = 0.5 * (lo + hi) }
-                if abs(next - z) <= 1e-15 * max(1, abs(z)) { z = next; break }
+                if abs(next - z) <= 1e-15 * max(1, abs(z)) {
+                    z = next
+                    break
+                }
                 z = next
             }
             return (z, 1 / (1 + kappa / (2 * (z * z + beta * beta).squareRoot())))
@@ -91,12 +102,15 @@ public enum StaticFixedPoint {
     /// Solves the fixed point (damping ½, until |Δτ²| < 1e-10 + 1e-8·τ²). At very small β the quadrature cannot
     /// resolve the prox's kink and the iteration may wander at the 1% level: it then stops after `maxIterations`
     /// with `converged = false`.
-    public static func solve(delta: Double, noise sigma: Double, prior: Prior, potential: Potential,
-                             quadrature: Int = 80, maxIterations: Int = 1000) -> Solution {
+    public static func solve(
+        delta: Double, noise sigma: Double, prior: Prior, potential: Potential,
+        quadrature: Int = 80, maxIterations: Int = 1000
+    ) -> Solution {
         let (nodes, qw) = gaussHermite(quadrature)
         let sb2 = sigma * sigma / delta
         func moments(tau: Double, kappa: Double) -> (derivative: Double, error: Double) {
-            var dsum = 0.0, esum = 0.0
+            var dsum = 0.0
+            var esum = 0.0
             for (value, p) in zip(prior.values, prior.weights) where p > 0 {
                 for (z, w) in zip(nodes, qw) {
                     let (eta, etaPrime) = prox(value + tau * z, kappa: kappa, potential)
@@ -107,11 +121,13 @@ public enum StaticFixedPoint {
             return (dsum, esum)
         }
         var tau2 = zip(prior.values, prior.weights).reduce(0) { $0 + $1.1 * $1.0 * $1.0 } + sb2
-        var kappa = 1.0, error = Double.nan
+        var kappa = 1.0
+        var error = Double.nan
         for iteration in 1...maxIterations {
             let tau = tau2.squareRoot()
             // E[η′] decreases from 1 (κ → 0) to 0 (κ → ∞): bisect in log κ on [1e-8, 1e4].
-            var lo = Foundation.log(1e-8), hi = Foundation.log(1e4)
+            var lo = Foundation.log(1e-8)
+            var hi = Foundation.log(1e4)
             for _ in 0..<100 {
                 let mid = 0.5 * (lo + hi)
                 if moments(tau: tau, kappa: Foundation.exp(mid)).derivative > delta { lo = mid } else { hi = mid }
@@ -121,7 +137,10 @@ public enum StaticFixedPoint {
             let next = sb2 + error / delta
             let change = abs(next - tau2)
             tau2 = 0.5 * tau2 + 0.5 * next
-            if change < 1e-10 + 1e-8 * tau2 { return Solution(tau: tau2.squareRoot(), kappa: kappa, error: error, iterations: iteration, converged: true) }
+            if change < 1e-10 + 1e-8 * tau2 {
+                return Solution(
+                    tau: tau2.squareRoot(), kappa: kappa, error: error, iterations: iteration, converged: true)
+            }
         }
         return Solution(tau: tau2.squareRoot(), kappa: kappa, error: error, iterations: maxIterations, converged: false)
     }

@@ -1,15 +1,23 @@
 import ArgumentParser
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import Foundation
 import OpenCLKit
 
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compute what the theory predicts for a run and set it beside the simulation.",
-        discussion: "For every replica: the implicit-bias interpolator (λ = 0; pm: scale α², uv: the Bregman form from the initialisation) or the lasso (λ > 0), its test error, the d → ∞ test error (static AMP fixed point), the minimum-ℓ2 and minimum-ℓ1 limits, the predicted and the fitted late-time rate, the lazy → rich time, and, when the run saved its weights (--save-weights), the distance between the simulated and the predicted w; for small α the saddle-to-saddle jump times. Writes analysis_<quantity>.npy [grid point, seed] into the folder, redraws the figures with the predictions overlaid, and prints medians per grid point. See docs/theory.md.")
+        discussion:
+            "For every replica: the implicit-bias interpolator (λ = 0; pm: scale α², uv: the Bregman form from the "
+            + "initialisation) or the lasso (λ > 0), its test error, the d → ∞ test error (static AMP fixed "
+            + "point), the minimum-ℓ2 and minimum-ℓ1 limits, the predicted and the fitted late-time rate, the "
+            + "lazy → rich time, and, when the run saved its weights (--save-weights), the distance between the "
+            + "simulated and the predicted w; for small α the saddle-to-saddle jump times. Writes "
+            + "analysis_<quantity>.npy [grid point, seed] into the folder, redraws the figures with the "
+            + "predictions overlaid, and prints medians per grid point. See docs/theory.md."
+    )
 
     @Argument(help: "An output folder of `dlnsim run`.")
     var folder: String
@@ -23,12 +31,22 @@ struct Analyze: ParsableCommand {
             func median(_ v: [Double]) -> Double { EnsembleSummary(v).median }
             let columns = output.varyingColumns.isEmpty ? [0] : output.varyingColumns
             var header = columns.map { output.columns[$0].padding(toLength: 13, withPad: " ", startingAt: 0) }.joined()
-            header += ["test error", "predicted", "d → ∞", "min-ℓ2 limit", "min-ℓ1 limit", "γ predicted", "γ fitted", "t_c", "first jump", "last jump", "max |Δw|"].map { $0.padding(toLength: 13, withPad: " ", startingAt: 0) }.joined()
+            header += [
+                "test error", "predicted", "d → ∞", "min-ℓ2 limit", "min-ℓ1 limit", "γ predicted", "γ fitted", "t_c",
+                "first jump", "last jump", "max |Δw|"
+            ].map { $0.padding(toLength: 13, withPad: " ", startingAt: 0) }.joined()
             print(header)
             for g in 0..<result.gridPoints {
-                var line = columns.map { output.rows[g][$0].padding(toLength: 13, withPad: " ", startingAt: 0) }.joined()
+                var line = columns.map { output.rows[g][$0].padding(toLength: 13, withPad: " ", startingAt: 0) }
+                    .joined()
                 let simulated = test.map { t in median(t[g].map { $0.last ?? .nan }) } ?? .nan
-                let values = [simulated] + ["predicted_test_error", "asymptotic_test_error", "min_l2_test_error", "min_l1_test_error", "predicted_rate", "fitted_rate", "transition_time", "first_jump_time", "last_jump_time", "distance_to_prediction"].map { median(result.values[$0]![g]) }
+                let values =
+                    [simulated]
+                    + [
+                        "predicted_test_error", "asymptotic_test_error", "min_l2_test_error", "min_l1_test_error",
+                        "predicted_rate", "fitted_rate", "transition_time", "first_jump_time", "last_jump_time",
+                        "distance_to_prediction"
+                    ].map { median(result.values[$0]![g]) }
                 line += values.map { String(format: "%-13.4g", $0) }.joined()
                 print(line)
             }
@@ -36,7 +54,10 @@ struct Analyze: ParsableCommand {
             if failed > 0 { print("warning: \(failed) replica(s) whose prediction did not converge are NaN") }
             for n in result.notes { print("note: \(n)") }
             let figures = try Report.write(output)
-            print("wrote analysis_*.npy ([grid point, seed]) and redrew \(figures.joined(separator: ", ")) with the predictions, in \(folder)")
+            print(
+                "wrote analysis_*.npy ([grid point, seed]) and redrew \(figures.joined(separator: ", ")) with the "
+                    + "predictions, in \(folder)"
+            )
         } catch { fail(error) }
     }
 }

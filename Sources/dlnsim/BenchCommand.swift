@@ -1,8 +1,8 @@
 import ArgumentParser
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import Foundation
 import OpenCLKit
 
@@ -10,15 +10,25 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Time the same ensemble on the CPU engine and on OpenCL devices, and compare.",
-        discussion: "Each row: a warm-up, then the best of several repetitions of `--steps` gradient steps (and the observation that drains the device's queue). GFLOP/s counts the gradient's multiply-adds ×2: 4·n·d per replica-step for the two products, 2·d² for the Gram form (chosen when n > d/2); % peak is against the device's fused-multiply-add peak measured here; vs CPU is the speed-up over the CPU engine on the same work. Regime S: one data set shared by all replicas; I: each replica its own.")
+        discussion:
+            "Each row: a warm-up, then the best of several repetitions of `--steps` gradient steps (and the "
+            + "observation that drains the device's queue). GFLOP/s counts the gradient's multiply-adds ×2: 4·n·d "
+            + "per replica-step for the two products, 2·d² for the Gram form (chosen when n > d/2); % peak is "
+            + "against the device's fused-multiply-add peak measured here; vs CPU is the speed-up over the CPU "
+            + "engine on the same work. Regime S: one data set shared by all replicas; I: each replica its own."
+    )
 
-    @Option(name: .customLong("device"), help: "cpu, opencl, opencl:P:D or all (repeatable; default all: the CPU engine and every OpenCL device).")
+    @Option(
+        name: .customLong("device"),
+        help: "cpu, opencl, opencl:P:D or all (repeatable; default all: the CPU engine and every OpenCL device).")
     var devices: [String] = []
 
     @Option(name: .customLong("regime"), help: "S (shared data) or I (independent data); repeatable (default both).")
     var regimes: [String] = []
 
-    @Option(name: .customLong("batch"), parsing: .upToNextOption, help: "Replica counts B (default 64 1024 for S, 16 128 for I).")
+    @Option(
+        name: .customLong("batch"), parsing: .upToNextOption,
+        help: "Replica counts B (default 64 1024 for S, 16 128 for I).")
     var batches: [Int] = []
 
     @Option(help: "Dimension d.") var d = 500
@@ -28,19 +38,34 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Repetitions (the best is reported).") var repetitions = 3
     @Flag(help: "Print JSON rows instead of a table.") var json = false
     @Option(help: "auto (Gram when n > d/2), products or gram.") var gradient = "auto"
-    @Option(name: .customLong("flow"), parsing: .upToNextOption,
-            help: "Instead of timing: for each configuration, the gradient evaluations the adaptive integrator (update flow) needs against fixed-step gradient descent to follow the gradient flow to --target (float64, CPU engine).")
+    @Option(
+        name: .customLong("flow"), parsing: .upToNextOption,
+        help: ArgumentHelp(
+            "Instead of timing: for each configuration, the gradient evaluations the adaptive integrator (update "
+                + "flow) needs against fixed-step gradient descent to follow the gradient flow to --target (float64, "
+                + "CPU engine).")
+    )
     var flowConfigs: [String] = []
     @Option(help: "With --flow: the relative trajectory error to reach.") var target = 1e-6
-    @Option(help: "With --flow: the most gradient-descent steps actually run (beyond, steps are extrapolated from the observed order).") var maxGdSteps = 1 << 18
+    @Option(
+        help: ArgumentHelp(
+            "With --flow: the most gradient-descent steps actually run (beyond, steps are extrapolated from the "
+                + "observed order).")
+    ) var maxGdSteps = 1 << 18
     @Option(help: "With --flow: seeds per grid point.") var seeds = 1
 
     func validate() throws {
-        guard d >= 1, n >= 1, steps >= 1, repetitions >= 1 else { throw ValidationError("--d, --n, --steps and --repetitions must be positive") }
-        guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be float32 or float64, got \(precision)") }
+        guard d >= 1, n >= 1, steps >= 1, repetitions >= 1 else {
+            throw ValidationError("--d, --n, --steps and --repetitions must be positive")
+        }
+        guard Precision(rawValue: precision) != nil else {
+            throw ValidationError("--precision must be float32 or float64, got \(precision)")
+        }
         for r in regimes where r != "S" && r != "I" { throw ValidationError("--regime must be S or I, got \(r)") }
         for b in batches where b < 1 { throw ValidationError("--batch values must be positive, got \(b)") }
-        guard gradient == "auto" || GradientForm(rawValue: gradient) != nil else { throw ValidationError("--gradient must be auto, products or gram, got \(gradient)") }
+        guard gradient == "auto" || GradientForm(rawValue: gradient) != nil else {
+            throw ValidationError("--gradient must be auto, products or gram, got \(gradient)")
+        }
     }
 
     func run() throws {
@@ -71,13 +96,19 @@ struct BenchCommand: ParsableCommand {
                     var cpuRate: Double? = nil
                     for target in targets {
                         let label = target.name
-                        if !json { FileHandle.standardError.write(Data("timing \(label), \(regime), B = \(B)…\n".utf8)) }
+                        if !json {
+                            FileHandle.standardError.write(Data("timing \(label), \(regime), B = \(B)…\n".utf8))
+                        }
                         do {
                             let engine: any Engine
                             if let dev = target.device {
                                 let bytes = Double(batch.datasets.count * n * d) * Double(precision.byteCount)
                                 if bytes > Double(dev.maxAllocationSize) {
-                                    throw DLNError.deviceFailure(String(format: "too large for the device: X needs %.2f GiB, max allocation %.2f GiB", bytes / 1_073_741_824, Double(dev.maxAllocationSize) / 1_073_741_824))
+                                    throw DLNError.deviceFailure(
+                                        String(
+                                            format:
+                                                "too large for the device: X needs %.2f GiB, max allocation %.2f GiB",
+                                            bytes / 1_073_741_824, Double(dev.maxAllocationSize) / 1_073_741_824))
                                 }
                                 engine = try OpenCLEngine(device: dev)
                                 if peaks[label] == nil { peaks[label] = try DLNDevice.Bench.devicePeak(dev) }
@@ -85,28 +116,41 @@ struct BenchCommand: ParsableCommand {
                                 engine = CPUEngine()
                                 if peaks[label] == nil { peaks[label] = DLNDevice.Bench.cpuPeak() }
                             }
-                            let seconds = try DLNDevice.Bench.time(engine, batch: batch, steps: steps, repetitions: repetitions)
+                            let seconds = try DLNDevice.Bench.time(
+                                engine, batch: batch, steps: steps, repetitions: repetitions)
                             let rate = Double(B * steps) / seconds
                             if target.device == nil { cpuRate = rate }
-                            rows.append(DLNDevice.Bench.Row(device: label, regime: regime, replicas: B, d: d, n: n, precision: precision.rawValue,
-                                                  steps: steps, seconds: seconds, replicaStepsPerSecond: rate,
-                                                  gflops: rate * 2 * batch.gradientMultiplyAdds / 1e9, peakGflops: peaks[label] ?? 0,
-                                                  speedupOverCPU: cpuRate.map { rate / $0 }))
+                            rows.append(
+                                DLNDevice.Bench.Row(
+                                    device: label, regime: regime, replicas: B, d: d, n: n,
+                                    precision: precision.rawValue,
+                                    steps: steps, seconds: seconds, replicaStepsPerSecond: rate,
+                                    gflops: rate * 2 * batch.gradientMultiplyAdds / 1e9, peakGflops: peaks[label] ?? 0,
+                                    speedupOverCPU: cpuRate.map { rate / $0 }))
                         } catch {
-                            rows.append(DLNDevice.Bench.Row(device: label, regime: regime, replicas: B, d: d, n: n, precision: precision.rawValue,
-                                                  steps: steps, seconds: .nan, replicaStepsPerSecond: .nan, gflops: .nan, peakGflops: 0,
-                                                  speedupOverCPU: nil, failure: "\(error)"))
+                            rows.append(
+                                DLNDevice.Bench.Row(
+                                    device: label, regime: regime, replicas: B, d: d, n: n,
+                                    precision: precision.rawValue,
+                                    steps: steps, seconds: .nan, replicaStepsPerSecond: .nan, gflops: .nan,
+                                    peakGflops: 0,
+                                    speedupOverCPU: nil, failure: "\(error)"))
                         }
                     }
                 }
             }
             if json {
                 let encoder = JSONEncoder()
-                encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+                encoder.nonConformingFloatEncodingStrategy = .convertToString(
+                    positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
                 encoder.keyEncodingStrategy = .convertToSnakeCase
                 for row in rows { print(String(decoding: try encoder.encode(row), as: UTF8.self)) }
             } else {
-                print("d = \(d), n = \(n), \(steps) steps per repetition, best of \(repetitions); \(System.coreCount) CPU cores; gradient: \(gradient == "auto" ? "auto (\(GradientForm.cheaper(n: n, d: d).rawValue))" : gradient)")
+                print(
+                    "d = \(d), n = \(n), \(steps) steps per repetition, best of \(repetitions); \(System.coreCount) "
+                        + "CPU cores; gradient: "
+                        + "\(gradient == "auto" ? "auto (\(GradientForm.cheaper(n: n, d: d).rawValue))" : gradient)"
+                )
                 print(DLNDevice.Bench.table(rows))
             }
         } catch { fail(error) }
@@ -117,17 +161,23 @@ struct BenchCommand: ParsableCommand {
             var rows: [FlowStudy.Row] = []
             for path in flowConfigs {
                 let config = try Configuration.load(path: path)
-                rows.append(try FlowStudy.run(config, name: config.name, seeds: seeds, target: target, maxGDSteps: maxGdSteps,
-                                              engine: CPUEngine()) { line in
-                    if !json { FileHandle.standardError.write(Data((line + "\n").utf8)) }
-                })
+                rows.append(
+                    try FlowStudy.run(
+                        config, name: config.name, seeds: seeds, target: target, maxGDSteps: maxGdSteps,
+                        engine: CPUEngine()
+                    ) { line in
+                        if !json { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+                    })
             }
             if json {
                 let encoder = JSONEncoder()
                 encoder.keyEncodingStrategy = .convertToSnakeCase
                 for row in rows { print(String(decoding: try encoder.encode(row), as: UTF8.self)) }
             } else {
-                print("Gradient evaluations to follow gradient flow to a relative trajectory error ≤ \(target) (float64, CPU engine; ≈: extrapolated)")
+                print(
+                    "Gradient evaluations to follow gradient flow to a relative trajectory error ≤ \(target) "
+                        + "(float64, CPU engine; ≈: extrapolated)"
+                )
                 print(FlowStudy.table(rows))
             }
         } catch { fail(error) }

@@ -1,8 +1,8 @@
 import ArgumentParser
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import Foundation
 import OpenCLKit
 
@@ -10,7 +10,9 @@ import OpenCLKit
 struct DLNSimCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dlnsim",
-        abstract: "Simulate the training dynamics of diagonal linear networks, many replicas at once, on OpenCL devices or the CPU.",
+        abstract:
+            "Simulate the training dynamics of diagonal linear networks, many replicas at once, on OpenCL devices or "
+            + "the CPU.",
         discussion: """
             Examples:
               dlnsim run examples/quickstart.yaml
@@ -18,7 +20,8 @@ struct DLNSimCommand: ParsableCommand {
               dlnsim theory examples/finite_size.yaml     (the d → ∞ DMFT curve)
               dlnsim devices
 
-            Environment: DLNSIM_KERNELS_DIR=folder replaces the embedded OpenCL kernels with the .cl files of that folder.
+            Environment: DLNSIM_KERNELS_DIR=folder replaces the embedded OpenCL kernels with the .cl files of that \
+            folder.
             """,
         version: DLNSim.version,
         subcommands: [Run.self, Merge.self, Theory.self, Plot.self, Analyze.self, BenchCommand.self, Devices.self])

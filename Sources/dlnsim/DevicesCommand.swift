@@ -1,8 +1,8 @@
 import ArgumentParser
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import Foundation
 import OpenCLKit
 
@@ -13,7 +13,10 @@ struct Devices: ParsableCommand {
         do {
             let platforms = try DeviceCatalog.platforms()
             if platforms.isEmpty {
-                print("no OpenCL platform found (on Debian: apt-get install pocl-opencl-icd, or your GPU vendor's ICD); `--device cpu` always works")
+                print(
+                    "no OpenCL platform found (on Debian: apt-get install pocl-opencl-icd, or your GPU vendor's ICD); "
+                        + "`--device cpu` always works"
+                )
                 return
             }
             for (p, entry) in platforms.enumerated() {
@@ -22,9 +25,13 @@ struct Devices: ParsableCommand {
                 for (d, dev) in entry.devices.enumerated() {
                     let mem = Double(dev.globalMemorySize) / 1_073_741_824
                     print("  opencl:\(p):\(d)  \(dev.name)")
-                    print(String(format: "      type %@, %d compute units, %.1f GiB global memory, max allocation %.1f GiB, fp64 %@, driver %@",
-                                 dev.type.description, dev.computeUnits, mem, Double(dev.maxAllocationSize) / 1_073_741_824,
-                                 dev.supportsFP64 ? "yes" : "no", dev.driverVersion))
+                    print(
+                        String(
+                            format:
+                                "      type %@, %d compute units, %.1f GiB global memory, max allocation %.1f GiB, "
+                                + "fp64 %@, driver %@",
+                            dev.type.description, dev.computeUnits, mem, Double(dev.maxAllocationSize) / 1_073_741_824,
+                            dev.supportsFP64 ? "yes" : "no", dev.driverVersion))
                 }
             }
         } catch { fail(error) }

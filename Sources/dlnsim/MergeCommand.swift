@@ -1,15 +1,17 @@
 import ArgumentParser
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import Foundation
 
 struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Combine the output folders of the shards of one run (dlnsim run --shard i/N) into one output.",
         discussion: """
-            Each replica is taken from the shard that ran it; the statistics and figures are computed again over the whole ensemble. The result is bit-identical to running the whole configuration at once. Refuses folders of different configurations, dlnsim builds or shard counts, and names any missing shard.
+            Each replica is taken from the shard that ran it; the statistics and figures are computed again over the \
+            whole ensemble. The result is bit-identical to running the whole configuration at once. Refuses folders of \
+            different configurations, dlnsim builds or shard counts, and names any missing shard.
               dlnsim merge runs/shard-0 runs/shard-1 runs/shard-2 --out runs/all
             See docs/cluster.md.
             """)
@@ -30,11 +32,17 @@ struct Merge: ParsableCommand {
             var folder = try OutputFolder(out)
             let configuration = try folder.configuration()
             if configuration.theory != nil {
-                reportTheory(try DMFTStudy.solveAndWrite(configuration, to: out, request: try DeviceRequest(parsing: configuration.device ?? "auto")))
+                reportTheory(
+                    try DMFTStudy.solveAndWrite(
+                        configuration, to: out, request: try DeviceRequest(parsing: configuration.device ?? "auto")))
                 folder = try OutputFolder(out)
             }
             try Report.write(folder, extra: DMFTStudy.figures(folder))
-            print("merged \(summary.shards) shards: \(summary.replicas) replicas\(summary.frozen > 0 ? " (\(summary.frozen) frozen, left out of stats.csv)" : "") into \(out)")
+            print(
+                "merged \(summary.shards) shards: \(summary.replicas) "
+                    + "replicas\(summary.frozen > 0 ? " (\(summary.frozen) frozen, left out of stats.csv)" : "") into "
+                    + "\(out)"
+            )
             print("figures: \(out)/report.html")
         } catch { fail(error) }
     }

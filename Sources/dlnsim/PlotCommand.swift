@@ -1,15 +1,20 @@
 import ArgumentParser
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import Foundation
 import OpenCLKit
 
 struct Plot: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Redraw the figures and report.html of an output folder from its files.",
-        discussion: "Without options: train loss and test error against t, and the test error against the grid parameter with the most values. --observable NAME draws NAME against t; with --x PARAM, NAME at the last checkpoint against the grid parameter PARAM (alpha, weight_decay, learning_rate, d, delta, noise, density, depth).")
+        discussion:
+            "Without options: train loss and test error against t, and the test error against the grid parameter with "
+            + "the most values. --observable NAME draws NAME against t; with --x PARAM, NAME at the last "
+            + "checkpoint against the grid parameter PARAM (alpha, weight_decay, learning_rate, d, delta, noise, "
+            + "density, depth)."
+    )
 
     @Argument(help: "An output folder of `dlnsim run`.")
     var folder: String
@@ -31,7 +36,11 @@ struct Plot: ParsableCommand {
             if let observable {
                 let safe = observable.replacingOccurrences(of: "/", with: "_")
                 if let parameter {
-                    extra.append(("\(safe)_vs_\(parameter).svg", try Report.parameterFigure(output, observable: observable, parameter: parameter)))
+                    extra.append(
+                        (
+                            "\(safe)_vs_\(parameter).svg",
+                            try Report.parameterFigure(output, observable: observable, parameter: parameter)
+                        ))
                 } else {
                     extra.append(("\(safe).svg", try Report.timeFigure(output, observable: observable)))
                 }

@@ -1,7 +1,7 @@
-import Foundation
 import DLNModel
 import DLNRun
 import DLNTheory
+import Foundation
 
 /// Progress on stderr: on a terminal one line rewritten in place; otherwise a plain line every 10% or 30 s;
 /// nothing when quiet. Shows the fraction done, replica-steps/s and the time left.
@@ -25,14 +25,18 @@ final class ProgressLine {
         if terminal {
             guard now.timeIntervalSince(last) > 0.2 || done == total else { return }
         } else {
-            guard fraction - lastFraction >= 0.1 || now.timeIntervalSince(last) > 30 || (done == total && lastFraction < 1) else { return }
+            guard
+                fraction - lastFraction >= 0.1 || now.timeIntervalSince(last) > 30
+                    || (done == total && lastFraction < 1)
+            else { return }
         }
         last = now
         lastFraction = fraction
         let elapsed = now.timeIntervalSince(start)
         let rate = elapsed > 0 ? done / elapsed : 0
         let eta = done > 0 ? elapsed * (total - done) / done : 0
-        let text = String(format: "%5.1f%%  %.3g replica-steps/s  elapsed %.0f s  ETA %.0f s", 100 * fraction, rate, elapsed, eta)
+        let text = String(
+            format: "%5.1f%%  %.3g replica-steps/s  elapsed %.0f s  ETA %.0f s", 100 * fraction, rate, elapsed, eta)
         FileHandle.standardError.write(Data((terminal ? "\r" + text + "   " : "progress: " + text + "\n").utf8))
         shown = true
     }

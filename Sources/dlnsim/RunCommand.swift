@@ -1,8 +1,8 @@
 import ArgumentParser
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import Foundation
 import OpenCLKit
 
@@ -10,13 +10,23 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train the ensemble a YAML config describes; write its observables, statistics and figures.",
         discussion: """
-            Writes into the output folder one .npy per observable (train_loss.npy, test_error.npy, overlap.npy, …, each of shape [grid point, seed, checkpoint]), steps.npy (the checkpoint steps), times.npy (t = step·η, shape [grid point, checkpoint]), grid.csv (one row per grid point) and manifest.json; status.npy (per replica: 0 ran to the end, > 0 frozen: diverged or stopped by the integrator); with update: flow also evaluations.npy and rejected.npy. A running job writes checkpoint.dlnsim every --checkpoint-every minutes and on SIGINT/SIGTERM; `dlnsim run --resume OUTDIR` continues it. numpy.load and pandas.read_csv read them as they are.
+            Writes into the output folder one .npy per observable (train_loss.npy, test_error.npy, overlap.npy, …, \
+            each of shape [grid point, seed, checkpoint]), steps.npy (the checkpoint steps), times.npy (t = step·η, \
+            shape [grid point, checkpoint]), grid.csv (one row per grid point) and manifest.json; status.npy (per \
+            replica: 0 ran to the end, > 0 frozen: diverged or stopped by the integrator); with update: flow also \
+            evaluations.npy and rejected.npy. A running job writes checkpoint.dlnsim every --checkpoint-every minutes \
+            and on SIGINT/SIGTERM; `dlnsim run --resume OUTDIR` continues it. numpy.load and pandas.read_csv read them \
+            as they are.
             """)
 
     @Argument(help: "The experiment's YAML file (see examples/quickstart.yaml); not needed with --resume.")
     var config: String?
 
-    @Option(help: "auto (an OpenCL GPU if any, else the CPU engine), cpu, opencl, or opencl:P:D (see `dlnsim devices`). Overrides the config's `device`.")
+    @Option(
+        help: ArgumentHelp(
+            "auto (an OpenCL GPU if any, else the CPU engine), cpu, opencl, or opencl:P:D (see `dlnsim devices`). "
+                + "Overrides the config's `device`.")
+    )
     var device: String?
 
     @Option(help: "Output folder (default: dlnsim-out/<config name>).")
@@ -25,30 +35,58 @@ struct Run: ParsableCommand {
     @Flag(help: "No progress line on stderr.")
     var quiet = false
 
-    @Flag(help: "Write into an existing folder even if it is not a dlnsim output (or holds an unfinished run's checkpoint).")
+    @Flag(
+        help:
+            "Write into an existing folder even if it is not a dlnsim output (or holds an unfinished run's checkpoint)."
+    )
     var force = false
 
-    @Flag(help: "Also write the final parameters: weights.npy [grid point, seed, d] and layers.npy [grid point, seed, layer, d].")
+    @Flag(
+        help: ArgumentHelp(
+            "Also write the final parameters: weights.npy [grid point, seed, d] and layers.npy [grid point, seed, "
+                + "layer, d].")
+    )
     var saveWeights = false
 
-    @Option(name: .customLong("resume"), help: ArgumentHelp("Continue the interrupted run whose output folder this is (its checkpoint.dlnsim); the result is bit-identical to an uninterrupted run.", valueName: "outdir"))
+    @Option(
+        name: .customLong("resume"),
+        help: ArgumentHelp(
+            "Continue the interrupted run whose output folder this is (its checkpoint.dlnsim); the result is "
+                + "bit-identical to an uninterrupted run.",
+            valueName: "outdir"))
     var resume: String?
 
-    @Option(help: ArgumentHelp("Minutes between checkpoints of a running job (0: at every chunk of steps; checkpoints of update flow fall on its record times). SIGINT and SIGTERM always write one before exiting.", valueName: "minutes"))
+    @Option(
+        help: ArgumentHelp(
+            "Minutes between checkpoints of a running job (0: at every chunk of steps; checkpoints of update flow "
+                + "fall on its record times). SIGINT and SIGTERM always write one before exiting.",
+            valueName: "minutes"))
     var checkpointEvery: Double = 10
 
-    @Option(help: ArgumentHelp("Run only shard i of N: the i-th of N contiguous pieces of every batch (0 ≤ i < N). Combine the N output folders with `dlnsim merge`. See docs/cluster.md.", valueName: "i/N"))
+    @Option(
+        help: ArgumentHelp(
+            "Run only shard i of N: the i-th of N contiguous pieces of every batch (0 ≤ i < N). Combine the N output "
+                + "folders with `dlnsim merge`. See docs/cluster.md.",
+            valueName: "i/N"))
     var shard: String?
 
     @Flag(help: "Only check the configuration (every key, the data files' keys) and exit: 0 when it is valid.")
     var check = false
 
     func validate() throws {
-        if config == nil && resume == nil { throw ValidationError("give the experiment's YAML file, or --resume OUTDIR") }
-        if config != nil && resume != nil { throw ValidationError("--resume continues the run in OUTDIR with its own configuration: give no config file") }
-        if !(checkpointEvery >= 0 && checkpointEvery.isFinite) { throw ValidationError("--checkpoint-every must be a number of minutes ≥ 0, got \(checkpointEvery)") }
+        if config == nil && resume == nil {
+            throw ValidationError("give the experiment's YAML file, or --resume OUTDIR")
+        }
+        if config != nil && resume != nil {
+            throw ValidationError(
+                "--resume continues the run in OUTDIR with its own configuration: give no config file")
+        }
+        if !(checkpointEvery >= 0 && checkpointEvery.isFinite) {
+            throw ValidationError("--checkpoint-every must be a number of minutes ≥ 0, got \(checkpointEvery)")
+        }
         if resume != nil && (shard != nil || out != nil || saveWeights) {
-            throw ValidationError("--resume repeats the interrupted run's --shard, --out and --save-weights: give none of them")
+            throw ValidationError(
+                "--resume repeats the interrupted run's --shard, --out and --save-weights: give none of them")
         }
     }
 
@@ -74,16 +112,23 @@ struct Run: ParsableCommand {
             installStopHandlers()
             let result: RunResult
             do {
-                result = try runner.run(checkpointMinutes: checkpointEvery, progress: progress.update, shouldStop: { stopRequested })
+                result = try runner.run(
+                    checkpointMinutes: checkpointEvery, progress: progress.update, shouldStop: { stopRequested })
             } catch {
                 progress.finish()
                 if case .interrupted = error {
                     let sig = stopSignal.load(ordering: .relaxed)
-                    note("dlnsim: stopped by \(sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "request"); continue with: dlnsim run --resume \(runner.outDir)")
+                    note(
+                        "dlnsim: stopped by \(sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "request"); "
+                            + "continue with: dlnsim run --resume \(runner.outDir)"
+                    )
                     Foundation.exit(128 + (sig == 0 ? SIGTERM : sig))
                 }
                 if Checkpoint.exists(in: runner.outDir) {
-                    note("dlnsim: the last checkpoint is in \(runner.outDir); continue with: dlnsim run --resume \(runner.outDir)")
+                    note(
+                        "dlnsim: the last checkpoint is in \(runner.outDir); continue with: dlnsim run --resume "
+                            + "\(runner.outDir)"
+                    )
                 }
                 throw error
             }
@@ -101,5 +146,7 @@ struct Run: ParsableCommand {
 /// that did not converge (the curves are labelled NOT converged, never silent).
 func reportTheory(_ points: [DMFTStudy.Point]) {
     for line in DMFTStudy.reportLines(points) { print(line) }
-    for f in DMFTStudy.failures(points) { note("warning: the DMFT iteration did not converge: \(f); dmft_manifest.json flags it") }
+    for f in DMFTStudy.failures(points) {
+        note("warning: the DMFT iteration did not converge: \(f); dmft_manifest.json flags it")
+    }
 }

@@ -1,8 +1,8 @@
-import Foundation
-import Synchronization
 import DLNModel
 import DLNRun
 import DLNTheory
+import Foundation
+import Synchronization
 
 /// The signal that asked the run to stop (0: none). Set by the handler, polled between chunks of steps.
 let stopSignal = Atomic<Int32>(0)

@@ -8,19 +8,27 @@ enum Summary {
     static func table(_ result: RunResult, experiment: Experiment) -> String {
         let S = experiment.seeds.count
         let stats = RunStatistics(result, gridPoints: experiment.gridPoints.count, seeds: S)
-        let varying = experiment.gridColumns.filter { col in !(["lambda_u", "n"].contains(col.name)) && Set(experiment.gridPoints.map(col.value)).count > 1 }
+        let varying = experiment.gridColumns.filter { col in
+            !(["lambda_u", "n"].contains(col.name)) && Set(experiment.gridPoints.map(col.value)).count > 1
+        }
         let shown = varying.isEmpty ? Array(experiment.gridColumns.prefix(1)) : varying
         let testIndex = result.names.firstIndex(of: "test_error")
         let C = result.checkpoints.count
-        var header = "point  " + shown.map { $0.name.padding(toLength: max(11, $0.name.count), withPad: " ", startingAt: 0) }.joined(separator: "  ")
+        var header =
+            "point  "
+            + shown.map { $0.name.padding(toLength: max(11, $0.name.count), withPad: " ", startingAt: 0) }.joined(
+                separator: "  ")
         header += "  train loss (median, q10–q90)        test error (median)"
         var lines = [header]
         for (g, p) in experiment.gridPoints.enumerated() {
             let loss = stats.summaries[g][0][C - 1]
-            var line = String(format: "%5d  ", g) + shown.map { col in
-                col.value(p).padding(toLength: max(11, col.name.count), withPad: " ", startingAt: 0)
-            }.joined(separator: "  ")
-            line += String(format: "  %-11.4g (%.3g–%.3g)", loss.median, loss.q10, loss.q90).padding(toLength: 36, withPad: " ", startingAt: 0)
+            var line =
+                String(format: "%5d  ", g)
+                + shown.map { col in
+                    col.value(p).padding(toLength: max(11, col.name.count), withPad: " ", startingAt: 0)
+                }.joined(separator: "  ")
+            line += String(format: "  %-11.4g (%.3g–%.3g)", loss.median, loss.q10, loss.q90).padding(
+                toLength: 36, withPad: " ", startingAt: 0)
             if let t = testIndex { line += String(format: "%.4g", stats.summaries[g][t][C - 1].median) }
             if loss.count < S { line += "  (\(S - loss.count) non-finite)" }
             lines.append(line)

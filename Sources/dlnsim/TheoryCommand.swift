@@ -1,8 +1,8 @@
 import ArgumentParser
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import Foundation
 import OpenCLKit
 
@@ -14,10 +14,12 @@ struct Theory: ParsableCommand {
             on the pm network (w = (u²−v²)/2) at the same step η, so the curve matches the simulation step for step: \
             Monte-Carlo paths of one effective coordinate, its response by forward-mode tangents, and a damped \
             fixed-point iteration on the correlation and response matrices. The config's `theory:` settings are used \
-            (paths, response_paths, damping, tolerance, max_iterations, seed); defaults otherwise. Only parameterization \
+            (paths, response_paths, damping, tolerance, max_iterations, seed); defaults otherwise. Only \
+            parameterization \
             pm with update gd on synthetic data is covered.
 
-            Writes into the output folder dmft_train_loss.npy, dmft_test_error.npy, dmft_overlap.npy and dmft_norm_sq.npy \
+            Writes into the output folder dmft_train_loss.npy, dmft_test_error.npy, dmft_overlap.npy and \
+            dmft_norm_sq.npy \
             (shape [grid point, 2, checkpoint]: the mean, then its Monte-Carlo standard error, in the run's units), \
             dmft_times.npy, dmft.csv and dmft_manifest.json (iterations, residual, converged, seconds per grid point). \
             When the iteration does not reach the tolerance the files are still written, flagged converged: false, and \
@@ -48,11 +50,20 @@ struct Theory: ParsableCommand {
             let points = try DMFTStudy.solve(configuration, file: config, device: cl, note: quiet ? nil : { note($0) })
             try DMFTStudy.write(points, to: outDir)
             for line in DMFTStudy.reportLines(points) { print(line) }
-            print("wrote dmft_train_loss.npy, dmft_test_error.npy, dmft_overlap.npy, dmft_norm_sq.npy ([grid point, 2, checkpoint]), dmft_times.npy, dmft.csv, dmft_manifest.json to \(outDir)")
+            print(
+                "wrote dmft_train_loss.npy, dmft_test_error.npy, dmft_overlap.npy, dmft_norm_sq.npy ([grid point, 2, "
+                    + "checkpoint]), dmft_times.npy, dmft.csv, dmft_manifest.json to \(outDir)"
+            )
             let failures = DMFTStudy.failures(points)
             if !failures.isEmpty {
-                FileHandle.standardError.write(Data(("error: the DMFT iteration did not converge (the curves are written but flagged converged: false):\n"
-                    + failures.map { "  \($0)" }.joined(separator: "\n") + "\n  try a larger damping (theory.damping, e.g. 0.7), more max_iterations, or fewer steps\n").utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        ("error: the DMFT iteration did not converge (the curves are written but flagged converged: "
+                            + "false):\n"
+                            + failures.map { "  \($0)" }.joined(separator: "\n")
+                            + "\n  try a larger damping (theory.damping, e.g. 0.7), more max_iterations, or fewer "
+                            + "steps\n")
+                            .utf8))
                 Foundation.exit(2)
             }
         } catch { fail(error) }

@@ -1,7 +1,7 @@
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import Foundation
 import TestSupport
 import Testing
@@ -21,12 +21,12 @@ import Testing
         let (whole, part) = (try side.engine(), try side.engine())
         let time = update == "flow" ? "horizon: 20, flow: {rtol: 1.0e-5, atol: 1.0e-7}" : "steps: 300"
         let yaml = """
-        problem: {d: 30, n: 12, data: independent}
-        training: {update: \(update), \(time)}
-        grid: {alpha: [0.05, 0.3, 1], weight_decay: [0, 0.01]}
-        seeds: 7
-        record: {checkpoints: 5}
-        """
+            problem: {d: 30, n: 12, data: independent}
+            training: {update: \(update), \(time)}
+            grid: {alpha: [0.05, 0.3, 1], weight_decay: [0, 0.01]}
+            seeds: 7
+            record: {checkpoints: 5}
+            """
         let experiment = try Experiment(try Configuration.parse(yaml: yaml))
         #expect(experiment.groups[0].batch.layout.replicas == 42)
         let a = try Simulation.run(experiment, on: whole, keepFinalState: true)
@@ -44,7 +44,8 @@ import Testing
 
     /// The engines' own capacities: a device with little memory gets slices (multiples of 16).
     @Test func capacitiesAreMultiplesOfTheBlock() throws {
-        let experiment = try Experiment(try Configuration.parse(yaml: "problem: {d: 200, n: 100, data: independent}\nseeds: 100"))
+        let experiment = try Experiment(
+            try Configuration.parse(yaml: "problem: {d: 200, n: 100, data: independent}\nseeds: 100"))
         let batch = experiment.groups[0].batch
         #expect(CPUEngine().replicaCapacity(batch) >= 100)
         let (per, _) = batch.memoryFootprint
@@ -52,7 +53,8 @@ import Testing
     }
 
     @Test(.needsOpenCL) func deviceCapacityIsAMultipleOfTheBlock() throws {
-        let experiment = try Experiment(try Configuration.parse(yaml: "problem: {d: 200, n: 100, data: independent}\nseeds: 100"))
+        let experiment = try Experiment(
+            try Configuration.parse(yaml: "problem: {d: 200, n: 100, data: independent}\nseeds: 100"))
         let engine = try EngineKind.opencl.engine()
         let c = engine.replicaCapacity(experiment.groups[0].batch)
         #expect(c >= 16 && c % 16 == 0)

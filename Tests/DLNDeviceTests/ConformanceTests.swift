@@ -1,9 +1,9 @@
-import TestSupport
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import Foundation
+import TestSupport
 import Testing
 
 /// The engine contract, checked the same way on every engine (the CPU engine and the OpenCL engine), for pm, uv and
@@ -34,7 +34,7 @@ import Testing
         Case(label: "pm multiplicative f32", update: .multiplicative, precision: .float32, sharing: .independent),
         Case(label: "uv gd f32", model: .uv, precision: .float32),
         Case(label: "deep3 gd f32", model: .deep, depth: 3, precision: .float32, eta: 0.01, alpha: 0.7),
-        Case(label: "pm flow f32", update: .flow, precision: .float32),
+        Case(label: "pm flow f32", update: .flow, precision: .float32)
     ]
     static let float64Cases: [Case] = [
         Case(label: "pm gd f64", precision: .float64, sharing: .independent),
@@ -42,15 +42,17 @@ import Testing
         Case(label: "uv gd f64", model: .uv, precision: .float64, sharing: .independent),
         Case(label: "deep3 gd f64", model: .deep, depth: 3, precision: .float64, eta: 0.01, alpha: 0.7),
         Case(label: "pm flow f64", update: .flow, precision: .float64, sharing: .independent),
-        Case(label: "deep3 flow f64", model: .deep, update: .flow, depth: 3, precision: .float64, alpha: 0.7),
+        Case(label: "deep3 flow f64", model: .deep, update: .flow, depth: 3, precision: .float64, alpha: 0.7)
     ]
 
     static let replicas = 38, d = 21, n = 9
 
     static func batch(_ c: Case) throws -> Batch {
-        try makeBatch(d: d, n: n, replicas: replicas, model: c.model, update: c.update, depth: c.depth, precision: c.precision,
-                      sharing: c.sharing, lambda: c.lambda, eta: [c.eta], alpha: [c.alpha], noise: 0.1,
-                      flow: c.precision == .float64 ? FlowSettings(rtol: 1e-8, atol: 1e-10) : FlowSettings(rtol: 1e-5, atol: 1e-7))
+        try makeBatch(
+            d: d, n: n, replicas: replicas, model: c.model, update: c.update, depth: c.depth, precision: c.precision,
+            sharing: c.sharing, lambda: c.lambda, eta: [c.eta], alpha: [c.alpha], noise: 0.1,
+            flow: c.precision == .float64 ? FlowSettings(rtol: 1e-8, atol: 1e-10) : FlowSettings(rtol: 1e-5, atol: 1e-7)
+        )
     }
 
     /// Runs an engine from `from` to `time` (steps, or flow time: the integrator lands on every chunk's end, so every
@@ -72,7 +74,9 @@ import Testing
             guard a.count == b.count else { return "row \(r): \(a.count) values against \(b.count)" }
             if let i = a.indices.first(where: { a[$0] != b[$0] }) {
                 let n = zip(a, b).filter { $0 != $1 }.count
-                return "row \(r), index \(i): \(Double(bitPattern: a[i])) against \(Double(bitPattern: b[i])) (\(n) of \(a.count) differ)"
+                return
+                    "row \(r), index \(i): \(Double(bitPattern: a[i])) against \(Double(bitPattern: b[i])) (\(n) of "
+                    + "\(a.count) differ)"
             }
         }
         return nil
@@ -96,7 +100,8 @@ import Testing
     static func check(_ kind: EngineKind, _ c: Case) throws {
         let (a, b) = (try kind.engine(fp64: c.precision == .float64), try kind.engine(fp64: c.precision == .float64))
         let batch = try batch(c)
-        let B = batch.layout.replicas, d = batch.layout.dimension
+        let B = batch.layout.replicas
+        let d = batch.layout.dimension
         #expect(B == replicas)
 
         // Determinism: a observes between two chunks and snapshots there, b runs straight through.
@@ -116,13 +121,16 @@ import Testing
         #expect(maxULP(try b.state(), final) == 0)
         if c.update == .flow {
             let other = try b.flowCounters()
-            #expect(other.evaluations == counters.evaluations && other.rejected == counters.rejected && other.status == counters.status)
+            #expect(
+                other.evaluations == counters.evaluations && other.rejected == counters.rejected
+                    && other.status == counters.status)
         }
         #expect(final.weights.doubles.allSatisfy { $0.isFinite }, "the run diverged")
         #expect(bits(observation) != bits(middleObservation), "the second chunk moved nothing")
 
         // Slicing: the same replicas in slices of 16 (16, 16, 6), each on the re-initialised engine b.
-        var parts: [EngineState] = [], sliced: [[Double]] = Array(repeating: [], count: observation.names.count)
+        var parts: [EngineState] = []
+        var sliced: [[Double]] = Array(repeating: [], count: observation.names.count)
         for start in stride(from: 0, to: B, by: 16) {
             try b.initialize(try batch.slice(start..<min(start + 16, B)))
             try runBoth(b, c)
@@ -152,15 +160,21 @@ import Testing
 
         // Observables' identities.
         let tolerance = c.precision == .float64 ? 1e-12 : 1e-5
-        let loss = try #require(observation["train_loss"]), normSq = try #require(observation["norm_sq"])
-        let l1 = try #require(observation["l1_norm"]), l2 = try #require(observation["l2_norm"])
+        let loss = try #require(observation["train_loss"])
+        let normSq = try #require(observation["norm_sq"])
+        let l1 = try #require(observation["l1_norm"])
+        let l2 = try #require(observation["l2_norm"])
         let conservation = try #require(observation["conservation"])
         for r in 0..<B {
             #expect(loss[r].isFinite && loss[r] >= 0, "replica \(r): train loss \(loss[r])")
-            #expect(abs(normSq[r] * Double(d) - l2[r] * l2[r]) <= tolerance * max(l2[r] * l2[r], 1e-30), "replica \(r): norm_sq·d vs l2_norm²")
+            #expect(
+                abs(normSq[r] * Double(d) - l2[r] * l2[r]) <= tolerance * max(l2[r] * l2[r], 1e-30),
+                "replica \(r): norm_sq·d vs l2_norm²")
             #expect(l1[r] >= l2[r] * (1 - tolerance), "replica \(r): ‖w‖₁ < ‖w‖₂")
             if c.update == .multiplicative {
-                #expect(conservation[r] < (c.precision == .float64 ? 1e-12 : 1e-4), "replica \(r): conservation \(conservation[r])")
+                #expect(
+                    conservation[r] < (c.precision == .float64 ? 1e-12 : 1e-4),
+                    "replica \(r): conservation \(conservation[r])")
             }
         }
         let w = final.weights.doubles
@@ -180,7 +194,9 @@ import Testing
 
     /// pm: u⊙v = α²∏[(1 − ηλ_u)² − η²g²]; uv: u + v and u − v are multiplied by (1 − ηλ_u) ∓ ηg at every step.
     static func gradientIdentity(on engine: any FlowEngine, _ batch: Batch, _ c: Case) throws {
-        let B = batch.layout.replicas, d = batch.layout.dimension, steps = 200
+        let B = batch.layout.replicas
+        let d = batch.layout.dimension
+        let steps = 200
         try engine.initialize(batch)
         let s0 = try engine.state()
         let (u0, v0) = (s0.layers[0].doubles, s0.layers[1].doubles)

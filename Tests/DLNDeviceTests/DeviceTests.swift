@@ -1,10 +1,10 @@
-import TestSupport
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import Foundation
 import OpenCLKit
+import TestSupport
 import Testing
 
 @Suite(.serialized, .needsOpenCL) struct DeviceTests {
@@ -14,10 +14,13 @@ import Testing
         let big = try makeBatch(d: 23, n: 11, replicas: 37, sharing: .independent, seedOffset: 0)
         let alone = try makeBatch(d: 23, n: 11, replicas: 1, sharing: .independent, seedOffset: 20)
         let (e1, e2) = (try OpenCLEngine(device: device), try OpenCLEngine(device: device))
-        try e1.initialize(big); try e2.initialize(alone)
-        try e1.step(count: 300); try e2.step(count: 300)
+        try e1.initialize(big)
+        try e2.initialize(alone)
+        try e1.step(count: 300)
+        try e2.step(count: 300)
         let (s1, s2) = (try e1.state(), try e2.state())
-        let w1 = s1.weights.doubles, w2 = s2.weights.doubles
+        let w1 = s1.weights.doubles
+        let w2 = s2.weights.doubles
         #expect(Array(w1[(20 * 23)..<(21 * 23)]).map(\.bitPattern) == w2.map(\.bitPattern))
         #expect(try e1.observe().trainLoss[20] == e2.observe().trainLoss[0])
     }
@@ -35,7 +38,9 @@ import Testing
         #expect(try DeviceRequest(parsing: "opencl:0:1") == .opencl(platform: 0, device: 1))
         #expect { try DeviceRequest(parsing: "gpu") } throws: { "\($0)".contains("not a device") }
         #expect { try DeviceRequest(parsing: "opencl:x") } throws: { "\($0)".contains("indices") }
-        #expect { try DeviceCatalog.resolve(.opencl(platform: 0, device: 99)) } throws: { "\($0)".contains("no device 99") }
+        #expect { try DeviceCatalog.resolve(.opencl(platform: 0, device: 99)) } throws: {
+            "\($0)".contains("no device 99")
+        }
     }
 
     @Test func fp64IsRefusedWhereTheDeviceLacksIt() throws {
@@ -53,7 +58,8 @@ import Testing
     @Test func kernelBuildFailureCarriesTheLog() throws {
         let device = try DeviceFixture.device()
         let context = try CLContext(device: device)
-        let broken = try KernelLibrary.source().replacingOccurrences(of: "acc = fma(xrow[j]", with: "acc = fmaa(xrow[j]")
+        let broken = try KernelLibrary.source().replacingOccurrences(
+            of: "acc = fma(xrow[j]", with: "acc = fmaa(xrow[j]")
         #expect {
             _ = try KernelLibrary.program(context: context, source: broken, options: "-D REAL=float")
         } throws: { error in

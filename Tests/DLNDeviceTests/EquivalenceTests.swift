@@ -1,9 +1,9 @@
-import TestSupport
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import OpenCLKit
+import TestSupport
 import Testing
 
 /// The CPU engine and the OpenCL engine run the same operations in the same order: on PoCL their states are
@@ -16,7 +16,8 @@ import Testing
         var precision: Precision = .float32, sharing: DataSharing = .shared
         var lambda: [Double] = [0], loss: LossNormalization = .mean, eta = 0.02
         var testDescription: String {
-            "d=\(d) n=\(n) B=\(B) \(model.rawValue)\(model == .deep ? "\(depth)" : "") \(update.rawValue) \(precision.rawValue) \(sharing.rawValue) λ=\(lambda) \(loss.rawValue) ×\(steps)"
+            "d=\(d) n=\(n) B=\(B) \(model.rawValue)\(model == .deep ? "\(depth)" : "") \(update.rawValue) "
+                + "\(precision.rawValue) \(sharing.rawValue) λ=\(lambda) \(loss.rawValue) ×\(steps)"
         }
     }
 
@@ -30,13 +31,17 @@ import Testing
         Case(d: 37, n: 3, B: 37, steps: 1000, model: .deep, depth: 3, lambda: [0, 0.001]),
         Case(d: 7, n: 3, B: 37, steps: 1000, model: .deep, depth: 3, precision: .float64, sharing: .independent),
         Case(d: 37, n: 3, B: 37, steps: 1000, update: .multiplicative, lambda: [0, 0.01]),
-        Case(d: 37, n: 3, B: 37, steps: 1000, update: .multiplicative, precision: .float64, sharing: .independent, lambda: [0.01]),
+        Case(
+            d: 37, n: 3, B: 37, steps: 1000, update: .multiplicative, precision: .float64, sharing: .independent,
+            lambda: [0.01]),
         Case(d: 7, n: 1, B: 37, steps: 1000, loss: .sum),
         Case(d: 500, n: 250, B: 256, steps: 20, sharing: .independent),
         Case(d: 500, n: 250, B: 256, steps: 20, update: .multiplicative, lambda: [0.001]),
         Case(d: 500, n: 250, B: 37, steps: 20, model: .uv, precision: .float64),
-        Case(d: 500, n: 3, B: 256, steps: 200, model: .deep, depth: 4, precision: .float64, lambda: [0.0001], eta: 0.0005),
-        Case(d: 37, n: 250, B: 37, steps: 200, precision: .float64, sharing: .independent),
+        Case(
+            d: 500, n: 3, B: 256, steps: 200, model: .deep, depth: 4, precision: .float64, lambda: [0.0001], eta: 0.0005
+        ),
+        Case(d: 37, n: 250, B: 37, steps: 200, precision: .float64, sharing: .independent)
     ]
 
     /// Bit patterns, every NaN counted as one (the sign of the device's NAN is implementation-defined).
@@ -53,9 +58,11 @@ import Testing
         let points = c.lambda.count
         let B = (c.B / points) * points
         let alpha: [Double] = c.model == .deep ? [0.7] : [0.3]
-        let batch = try makeBatch(d: c.d, n: c.n, replicas: B, model: c.model, update: c.update, depth: c.depth,
-                                  precision: c.precision, sharing: c.sharing, lambda: c.lambda, eta: [c.model == .deep ? min(c.eta, 0.01) : c.eta],
-                                  alpha: alpha, loss: c.loss, noise: 0.1)
+        let batch = try makeBatch(
+            d: c.d, n: c.n, replicas: B, model: c.model, update: c.update, depth: c.depth,
+            precision: c.precision, sharing: c.sharing, lambda: c.lambda,
+            eta: [c.model == .deep ? min(c.eta, 0.01) : c.eta],
+            alpha: alpha, loss: c.loss, noise: 0.1)
         let cpu = CPUEngine()
         let gpu = try OpenCLEngine(device: device, shape: shape)
         try cpu.initialize(batch)

@@ -1,9 +1,9 @@
-import TestSupport
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import OpenCLKit
+import TestSupport
 import Testing
 
 // Shared by DLNDeviceTests and OracleTests (Tests/OracleTests/Fixture.swift is a link to this file).
@@ -52,13 +52,18 @@ enum DeviceFixture {
             platforms = []
         }
         if platforms.isEmpty {
-            print("device tests: no OpenCL platform found\(runningUnderCI ? " (CI: the device tests fail)" : "; the device tests are skipped")")
+            print(
+                "device tests: no OpenCL platform "
+                    + "found\(runningUnderCI ? " (CI: the device tests fail)" : "; the device tests are skipped")"
+            )
         }
         return platforms.flatMap(\.devices).first
     }()
 
-    static let missingReason = "no OpenCL platform/device on this machine (install pocl-opencl-icd); set CI=true to make this a failure"
-    static let noFP64Reason = "the OpenCL device lacks cl_khr_fp64 (or there is none); set CI=true to make this a failure"
+    static let missingReason =
+        "no OpenCL platform/device on this machine (install pocl-opencl-icd); set CI=true to make this a failure"
+    static let noFP64Reason =
+        "the OpenCL device lacks cl_khr_fp64 (or there is none); set CI=true to make this a failure"
 
     /// Whether the shared device computes in float64.
     static var supportsFP64: Bool { discovered?.supportsFP64 == true }
@@ -68,7 +73,8 @@ enum DeviceFixture {
     static func device(fp64: Bool = false) throws -> CLDevice {
         guard let device = discovered else {
             throw DeviceUnavailable(
-                description: "CI is set, but there is no OpenCL platform/device on this machine (install pocl-opencl-icd)")
+                description:
+                    "CI is set, but there is no OpenCL platform/device on this machine (install pocl-opencl-icd)")
         }
         if fp64 && !device.supportsFP64 {
             throw DeviceUnavailable(description: "\(device.name) lacks cl_khr_fp64 and the test computes in float64")

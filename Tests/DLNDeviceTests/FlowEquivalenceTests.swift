@@ -1,9 +1,9 @@
-import TestSupport
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import OpenCLKit
+import TestSupport
 import Testing
 
 /// Gradient flow (update flow: adaptive Dormand–Prince per replica) and the log representation's fixed steps
@@ -27,7 +27,8 @@ import Testing
         /// Replicas expected frozen (status ≠ 0).
         var freezes: Freezes = .none
         var testDescription: String {
-            "\(label): d=\(d) n=\(n) B=\(B) \(model.rawValue)\(model == .deep ? "\(depth)" : "") \(update.rawValue) \(precision.rawValue) \(sharing.rawValue) λ=\(lambda) α=\(alpha)"
+            "\(label): d=\(d) n=\(n) B=\(B) \(model.rawValue)\(model == .deep ? "\(depth)" : "") \(update.rawValue) "
+                + "\(precision.rawValue) \(sharing.rawValue) λ=\(lambda) α=\(alpha)"
         }
     }
 
@@ -35,25 +36,51 @@ import Testing
 
     static let cases: [Case] = [
         Case(label: "pm log f64", d: 37, n: 20, B: 36, lambda: [0, 0.01], alpha: [0.1, 1e-30]),
-        Case(label: "pm log f32", d: 17, n: 11, B: 37, precision: .float32, sharing: .independent, lambda: [0.001], flow: f32),
+        Case(
+            label: "pm log f32", d: 17, n: 11, B: 37, precision: .float32, sharing: .independent, lambda: [0.001],
+            flow: f32),
         Case(label: "uv log f64", d: 23, n: 13, B: 36, model: .uv, lambda: [0, 0.01], alpha: [0.3]),
         Case(label: "pm layers f64", d: 19, n: 7, B: 21, representation: .layers, lambda: [0, 0.01, 0.1], alpha: [0.3]),
-        Case(label: "deep3 f64", d: 13, n: 9, B: 36, model: .deep, depth: 3, lambda: [0.001], alpha: [0.5, 0.7, 1], times: [0.5, 3, 10]),
-        Case(label: "deep3 f32", d: 11, n: 5, B: 19, model: .deep, depth: 3, precision: .float32, sharing: .independent,
-             alpha: [0.7], times: [0.5, 3, 10], flow: f32),
-        Case(label: "multiplicative log f32", d: 37, n: 20, B: 37, update: .multiplicative, precision: .float32,
-             representation: .log, lambda: [0.01], alpha: [0.1]),
-        Case(label: "multiplicative log f64", d: 29, n: 20, B: 34, update: .multiplicative, sharing: .independent,
-             representation: .log, lambda: [0, 0.01], alpha: [0.1]),
+        Case(
+            label: "deep3 f64", d: 13, n: 9, B: 36, model: .deep, depth: 3, lambda: [0.001], alpha: [0.5, 0.7, 1],
+            times: [0.5, 3, 10]),
+        Case(
+            label: "deep3 f32", d: 11, n: 5, B: 19, model: .deep, depth: 3, precision: .float32, sharing: .independent,
+            alpha: [0.7], times: [0.5, 3, 10], flow: f32),
+        Case(
+            label: "multiplicative log f32", d: 37, n: 20, B: 37, update: .multiplicative, precision: .float32,
+            representation: .log, lambda: [0.01], alpha: [0.1]),
+        Case(
+            label: "multiplicative log f64", d: 29, n: 20, B: 34, update: .multiplicative, sharing: .independent,
+            representation: .log, lambda: [0, 0.01], alpha: [0.1]),
         Case(label: "pm log f64 large", d: 200, n: 100, B: 40, lambda: [0, 0.01], times: [0.5, 3, 20]),
         // Frozen and finished replicas side by side: a step budget about half the replicas exhaust before t = 20
         // (status 3), and a step floor (status 1); and a first step so large that the state overflows (status 2).
-        Case(label: "max steps", d: 37, n: 20, B: 37, sharing: .independent, lambda: [0.01], alpha: [0.1], times: [1, 20],
-             flow: { var s = FlowSettings(rtol: 1e-8, atol: 1e-10); s.maxSteps = 160; return s }(), freezes: .some),
-        Case(label: "step floor", d: 37, n: 20, B: 37, sharing: .independent, lambda: [0.01], alpha: [0.1], times: [1, 20],
-             flow: { var s = FlowSettings(rtol: 1e-8, atol: 1e-10); s.minStep = 0.03; s.initialStep = 0.05; return s }(), freezes: .some),
-        Case(label: "overflow", d: 37, n: 20, B: 21, sharing: .independent, alpha: [0.1], times: [1, 20],
-             flow: { var s = FlowSettings(); s.initialStep = 1e6; s.minStep = 2e5; return s }(), freezes: .all),
+        Case(
+            label: "max steps", d: 37, n: 20, B: 37, sharing: .independent, lambda: [0.01], alpha: [0.1],
+            times: [1, 20],
+            flow: {
+                var s = FlowSettings(rtol: 1e-8, atol: 1e-10)
+                s.maxSteps = 160
+                return s
+            }(), freezes: .some),
+        Case(
+            label: "step floor", d: 37, n: 20, B: 37, sharing: .independent, lambda: [0.01], alpha: [0.1],
+            times: [1, 20],
+            flow: {
+                var s = FlowSettings(rtol: 1e-8, atol: 1e-10)
+                s.minStep = 0.03
+                s.initialStep = 0.05
+                return s
+            }(), freezes: .some),
+        Case(
+            label: "overflow", d: 37, n: 20, B: 21, sharing: .independent, alpha: [0.1], times: [1, 20],
+            flow: {
+                var s = FlowSettings()
+                s.initialStep = 1e6
+                s.minStep = 2e5
+                return s
+            }(), freezes: .all)
     ]
 
     /// Bit patterns, every NaN counted as one (the sign of the device's NAN is implementation-defined).
@@ -69,9 +96,10 @@ import Testing
 
     func agree(_ c: Case, shape: KernelShape) throws {
         let device = try DeviceFixture.device(fp64: c.precision == .float64)
-        let batch = try makeBatch(d: c.d, n: c.n, replicas: c.B, model: c.model, update: c.update, depth: c.depth,
-                                  precision: c.precision, sharing: c.sharing, lambda: c.lambda, eta: [c.eta],
-                                  alpha: c.alpha, noise: 0.1, representation: c.representation, flow: c.flow)
+        let batch = try makeBatch(
+            d: c.d, n: c.n, replicas: c.B, model: c.model, update: c.update, depth: c.depth,
+            precision: c.precision, sharing: c.sharing, lambda: c.lambda, eta: [c.eta],
+            alpha: c.alpha, noise: 0.1, representation: c.representation, flow: c.flow)
         #expect(batch.representation == (c.representation ?? (c.model == .deep ? .layers : .log)))
         let cpu = CPUEngine()
         let gpu = try OpenCLEngine(device: device, shape: shape)
@@ -111,7 +139,9 @@ import Testing
         #expect(counters.evaluations.allSatisfy { $0 >= steps }, "every replica did work")
         if c.freezes != .none {
             let frozen = counters.status.filter { $0 != 0 }.count
-            #expect(c.freezes == .all ? frozen == c.B : frozen > 0 && frozen < c.B, "frozen and finished: \(counters.status)")
+            #expect(
+                c.freezes == .all ? frozen == c.B : frozen > 0 && frozen < c.B,
+                "frozen and finished: \(counters.status)")
             for b in 0..<c.B {
                 #expect(counters.status[b] == 0 ? counters.frozenAt[b].isNaN : counters.frozenAt[b] < c.times.last!)
             }
@@ -119,7 +149,12 @@ import Testing
             #expect(counters.status.allSatisfy { $0 == 0 }, "\(counters.status)")
             #expect(try cpu.state().weights.doubles.allSatisfy { $0.isFinite })
         }
-        print("flow equivalence \(c.testDescription), \(shape.rawValue) kernels: max ULP \(worst), evaluations \(counters.evaluations.min()!)…\(counters.evaluations.max()!), rejected \(counters.rejected.reduce(0, +)), statuses \(Set(counters.status).sorted()) (\(counters.status.filter { $0 != 0 }.count) frozen) on \(device.name)")
+        print(
+            "flow equivalence \(c.testDescription), \(shape.rawValue) kernels: max ULP \(worst), evaluations "
+                + "\(counters.evaluations.min()!)…\(counters.evaluations.max()!), rejected "
+                + "\(counters.rejected.reduce(0, +)), statuses \(Set(counters.status).sorted()) "
+                + "(\(counters.status.filter { $0 != 0 }.count) frozen) on \(device.name)"
+        )
         if isPoCL { #expect(worst == 0) }
         #expect(try gpu.canariesIntact())
     }

@@ -1,7 +1,7 @@
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import Foundation
 import TestSupport
 import Testing
@@ -14,10 +14,13 @@ import Testing
 
     /// O7 at the integrator's tolerance: on a diagonal design every coordinate follows the closed form to 1e-8
     /// (rtol 1e-10), in the log representation and on the layers, for α from 0.1 down to 1e-4.
-    @Test(arguments: [Representation.log, .layers]) func whitenedClosedFormOnCPU(representation: Representation) throws {
+    @Test(arguments: [Representation.log, .layers]) func whitenedClosedFormOnCPU(representation: Representation) throws
+    {
         try whitenedClosedForm(side: .cpu, representation: representation)
     }
-    @Test(.needsFP64, arguments: [Representation.log, .layers]) func whitenedClosedFormOnOpenCL(representation: Representation) throws {
+    @Test(.needsFP64, arguments: [Representation.log, .layers]) func whitenedClosedFormOnOpenCL(
+        representation: Representation
+    ) throws {
         try whitenedClosedForm(side: .opencl, representation: representation)
     }
     func whitenedClosedForm(side: Side, representation: Representation) throws {
@@ -35,12 +38,17 @@ import Testing
             let w = try engine.state().weights.doubles
             for (k, alpha) in alphas.enumerated() {
                 for j in 0..<d {
-                    worst = max(worst, abs(w[k * d + j] - ClosedForm.whitened(t: t, s: scales[j], target: targets[j], alpha: alpha)))
+                    worst = max(
+                        worst,
+                        abs(w[k * d + j] - ClosedForm.whitened(t: t, s: scales[j], target: targets[j], alpha: alpha)))
                 }
             }
         }
         let counters = try engine.flowCounters()
-        print("O7 flow \(side) \(representation.rawValue): max |w − closed form| = \(worst), evaluations \(counters.evaluations), rejected \(counters.rejected)")
+        print(
+            "O7 flow \(side) \(representation.rawValue): max |w − closed form| = \(worst), evaluations "
+                + "\(counters.evaluations), rejected \(counters.rejected)"
+        )
         #expect(worst < 1e-8)
         #expect(counters.status.allSatisfy { $0 == 0 })
     }
@@ -59,7 +67,9 @@ import Testing
         let (x, y, _) = TheoryTests.instance(n: n, d: d, seed: 31)
         let rng = CounterRNG(seed: 9)
         // P1 on the layers, with weight decay.
-        try engine.initialize(try Self.flowBatch(x, y, n: n, d: d, alphas: [0.4], lambda: 0.01, representation: .layers, rtol: 1e-13, atol: 1e-15))
+        try engine.initialize(
+            try Self.flowBatch(
+                x, y, n: n, d: d, alphas: [0.4], lambda: 0.01, representation: .layers, rtol: 1e-13, atol: 1e-15))
         try engine.advance(to: 30)
         let pm = try #require(try engine.observe()["conservation"]?.first)
         let state = try engine.state()
@@ -68,20 +78,29 @@ import Testing
         // P2 from a random unbalanced start, with weight decay.
         let u0 = (0..<d).map { 0.3 * (1 + 0.2 * rng.gaussian(stream: 1, index: UInt64($0))) }
         let v0 = (0..<d).map { 0.1 * rng.gaussian(stream: 2, index: UInt64($0)) }
-        try engine.initialize(try Self.flowBatch(x, y, n: n, d: d, alphas: [0.3], lambda: 0.01, model: .uv, layers: [u0, v0],
-                                                 representation: .layers, rtol: 1e-13, atol: 1e-15))
+        try engine.initialize(
+            try Self.flowBatch(
+                x, y, n: n, d: d, alphas: [0.3], lambda: 0.01, model: .uv, layers: [u0, v0],
+                representation: .layers, rtol: 1e-13, atol: 1e-15))
         try engine.advance(to: 30)
         let uv = try #require(try engine.observe()["conservation"]?.first)
         // Depth 3, generic positive layers.
         let scales = [0.6, 0.8, 1.1]
-        let layers = scales.enumerated().map { l, s in (0..<d).map { s * (1 + 0.1 * rng.gaussian(stream: UInt32(10 + l), index: UInt64($0))) } }
-        try engine.initialize(try Self.flowBatch(x, y, n: n, d: d, alphas: [1], model: .deep, layers: layers, rtol: 1e-13, atol: 1e-15))
+        let layers = scales.enumerated().map { l, s in
+            (0..<d).map { s * (1 + 0.1 * rng.gaussian(stream: UInt32(10 + l), index: UInt64($0))) }
+        }
+        try engine.initialize(
+            try Self.flowBatch(x, y, n: n, d: d, alphas: [1], model: .deep, layers: layers, rtol: 1e-13, atol: 1e-15))
         try engine.advance(to: 4)
         let deep = try #require(try engine.observe()["conservation"]?.first)
         let deepState = try engine.state()
         let displacement = DeepMirror.displacement(initial: layers, current: deepState.layers.map(\.doubles))
-        let deepOff = try #require(DeepMirror.distanceFromRowSpace(displacement, x: x, n: n, d: d)) / Dense.norm(displacement)
-        print("O1/O3/O13 flow \(side): conservation pm \(pm), uv \(uv), deep \(deep); ρ off range(Xᵀ) \(rhoOff); deep displacement off range(Xᵀ) \(deepOff)")
+        let deepOff =
+            try #require(DeepMirror.distanceFromRowSpace(displacement, x: x, n: n, d: d)) / Dense.norm(displacement)
+        print(
+            "O1/O3/O13 flow \(side): conservation pm \(pm), uv \(uv), deep \(deep); ρ off range(Xᵀ) \(rhoOff); deep "
+                + "displacement off range(Xᵀ) \(deepOff)"
+        )
         #expect(pm < 1e-12 && uv < 1e-12 && deep < 1e-12)
         #expect(rhoOff < 1e-12 && deepOff < 1e-11)
     }
@@ -95,16 +114,23 @@ import Testing
         let (n, d) = (5, 8)
         let (x, y, _) = TheoryTests.instance(n: n, d: d, seed: 3)
         for (rtol, atol) in [(0.0, 1e-9), (1e-6, -1.0), (2.0, 1e-9), (Double.nan, 1e-9)] {
-            #expect(throws: DLNError.self) { try Self.flowBatch(x, y, n: n, d: d, alphas: [0.1], rtol: rtol, atol: atol) }
+            #expect(throws: DLNError.self) {
+                try Self.flowBatch(x, y, n: n, d: d, alphas: [0.1], rtol: rtol, atol: atol)
+            }
         }
         let engine = try TheoryTests.engine(side, fp64: true)
         // Two data sets: replica 1 sees a design of 1e200 (its gradients overflow), replica 0 a normal one.
         let huge = x.map { $0 * 1e200 }
-        let replicas = [0, 1].map { Replica(gridPoint: $0, seed: 0, dataset: $0, alpha: 0.1, lambda: 0, lambdaU: 0, eta: 0.01) }
+        let replicas = [0, 1].map {
+            Replica(gridPoint: $0, seed: 0, dataset: $0, alpha: 0.1, lambda: 0, lambdaU: 0, eta: 0.01)
+        }
         let layer = [Double](repeating: 0.1, count: 2 * d)
-        let batch = try Batch(parameterization: .pm, update: .flow, loss: .mean, precision: .float64, dimension: d, samples: n,
-                              datasets: [Dataset(x: .double(x), y: .double(y), wStar: nil), Dataset(x: .double(huge), y: .double(y), wStar: nil)],
-                              replicas: replicas, initialLayers: [.double(layer), .double(layer)])
+        let batch = try Batch(
+            parameterization: .pm, update: .flow, loss: .mean, precision: .float64, dimension: d, samples: n,
+            datasets: [
+                Dataset(x: .double(x), y: .double(y), wStar: nil), Dataset(x: .double(huge), y: .double(y), wStar: nil)
+            ],
+            replicas: replicas, initialLayers: [.double(layer), .double(layer)])
         try engine.initialize(batch)
         let start = try engine.observe().trainLoss[0]
         try engine.advance(to: 10)
@@ -114,9 +140,10 @@ import Testing
         #expect(c.frozenAt[0].isNaN && c.frozenAt[1] < 10)
         #expect(try engine.observe().trainLoss[0] < 1e-2 * start, "the healthy replica ran on")
         // On the layers, the same replica's first derivative is already infinite: frozen at t = 0, no hang.
-        let onLayers = try Batch(parameterization: .pm, update: .flow, loss: .mean, precision: .float64, dimension: d, samples: n,
-                                 datasets: batch.datasets, replicas: replicas, initialLayers: [.double(layer), .double(layer)],
-                                 representation: .layers)
+        let onLayers = try Batch(
+            parameterization: .pm, update: .flow, loss: .mean, precision: .float64, dimension: d, samples: n,
+            datasets: batch.datasets, replicas: replicas, initialLayers: [.double(layer), .double(layer)],
+            representation: .layers)
         try engine.initialize(onLayers)
         try engine.advance(to: 10)
         let l = try engine.flowCounters()
@@ -124,7 +151,8 @@ import Testing
         try engine.initialize(try Self.flowBatch(x, y, n: n, d: d, alphas: [0.1, 0.2]) { $0.maxSteps = 5 })
         try engine.advance(to: 100)
         #expect(try engine.flowCounters().status == [3, 3])
-        try engine.initialize(try Self.flowBatch(x, y, n: n, d: d, alphas: [0.1], rtol: 1e-12, atol: 1e-14) { $0.minStep = 0.5 })
+        try engine.initialize(
+            try Self.flowBatch(x, y, n: n, d: d, alphas: [0.1], rtol: 1e-12, atol: 1e-14) { $0.minStep = 0.5 })
         try engine.advance(to: 100)
         let collapsed = try engine.flowCounters()
         #expect(collapsed.status == [1] && collapsed.frozenAt[0] < 100)

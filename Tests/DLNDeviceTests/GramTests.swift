@@ -1,7 +1,7 @@
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import Foundation
 import TestSupport
 import Testing
@@ -28,12 +28,15 @@ import Testing
         var finals: [GradientForm: [Double]] = [:]
         for form in GradientForm.allCases {
             for update in [UpdateRule.gd, .flow] {
-                let batch = try makeBatch(d: 40, n: 100, replicas: 20, model: update == .gd ? .uv : .pm, precision: precision,
-                                          sharing: .independent, lambda: [0, 0.01], eta: [0.01], alpha: [0.5], noise: 0.1)
-                let b = try Batch(parameterization: batch.parameterization, update: update, loss: batch.loss, precision: precision,
-                                  dimension: 40, samples: 100, datasets: batch.datasets, replicas: batch.replicas,
-                                  initialLayers: batch.initialLayers, flow: FlowSettings(rtol: precision == .float64 ? 1e-10 : 1e-6, atol: 1e-9),
-                                  gradientForm: form)
+                let batch = try makeBatch(
+                    d: 40, n: 100, replicas: 20, model: update == .gd ? .uv : .pm, precision: precision,
+                    sharing: .independent, lambda: [0, 0.01], eta: [0.01], alpha: [0.5], noise: 0.1)
+                let b = try Batch(
+                    parameterization: batch.parameterization, update: update, loss: batch.loss, precision: precision,
+                    dimension: 40, samples: 100, datasets: batch.datasets, replicas: batch.replicas,
+                    initialLayers: batch.initialLayers,
+                    flow: FlowSettings(rtol: precision == .float64 ? 1e-10 : 1e-6, atol: 1e-9),
+                    gradientForm: form)
                 try engine.initialize(b)
                 if update == .gd { try engine.step(count: 2000) } else { try engine.advance(to: 20) }
                 finals[form, default: []] += try engine.state().weights.doubles

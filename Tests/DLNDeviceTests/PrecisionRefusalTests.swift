@@ -1,7 +1,7 @@
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import OpenCLKit
 import TestSupport
 import Testing
@@ -15,7 +15,10 @@ import Testing
             try OpenCLEngine.require(.float64, device: "Mali-G52", supportsFP64: false)
         } throws: { error in
             guard case DLNError.unsupportedPrecision(let device, .float64) = error else { return false }
-            return device == "Mali-G52" && "\(error)" == "Mali-G52 cannot compute in float64: the device lacks cl_khr_fp64; use precision: float32 or another device (--device cpu)"
+            return device == "Mali-G52"
+                && "\(error)"
+                    == "Mali-G52 cannot compute in float64: the device lacks cl_khr_fp64; use precision: float32 or "
+                    + "another device (--device cpu)"
         }
         #expect(throws: Never.self) { try OpenCLEngine.require(.float32, device: "Mali-G52", supportsFP64: false) }
         #expect(throws: Never.self) { try OpenCLEngine.require(.float64, device: "A100", supportsFP64: true) }

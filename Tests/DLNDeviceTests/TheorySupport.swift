@@ -1,7 +1,7 @@
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import Foundation
 import TestSupport
 import Testing
@@ -19,7 +19,9 @@ extension TheoryTests {
     }
 
     /// A random instance: X (n×d) with N(0, 1) entries, a sparse teacher, y = Xw*.
-    static func instance(n: Int, d: Int, seed: UInt64, diagonal: [Double]? = nil) -> (x: [Double], y: [Double], w: [Double]) {
+    static func instance(n: Int, d: Int, seed: UInt64, diagonal: [Double]? = nil) -> (
+        x: [Double], y: [Double], w: [Double]
+    ) {
         let rng = CounterRNG(seed: seed)
         var x = (0..<(n * d)).map { rng.gaussian(stream: 1, index: UInt64($0)) }
         if let s = diagonal {  // n = d, X = diag(√(n·s_j)), so XᵀX/n = diag(s)
@@ -30,13 +32,18 @@ extension TheoryTests {
         return (x, Dense.multiply(x, n, d, w), w)
     }
 
-    static func batch(_ x: [Double], _ y: [Double], n: Int, d: Int, alphas: [Double], eta: Double, lambda: Double = 0,
-                      update: UpdateRule) throws -> Batch {
-        let replicas = alphas.enumerated().map { Replica(gridPoint: $0, seed: 0, dataset: 0, alpha: $1, lambda: lambda, lambdaU: lambda, eta: eta) }
+    static func batch(
+        _ x: [Double], _ y: [Double], n: Int, d: Int, alphas: [Double], eta: Double, lambda: Double = 0,
+        update: UpdateRule
+    ) throws -> Batch {
+        let replicas = alphas.enumerated().map {
+            Replica(gridPoint: $0, seed: 0, dataset: 0, alpha: $1, lambda: lambda, lambdaU: lambda, eta: eta)
+        }
         let layer = alphas.flatMap { [Double](repeating: $0, count: d) }
-        return try Batch(parameterization: .pm, update: update, loss: .mean, precision: .float64, dimension: d, samples: n,
-                         datasets: [Dataset(x: .double(x), y: .double(y), wStar: nil)], replicas: replicas,
-                         initialLayers: [.double(layer), .double(layer)])
+        return try Batch(
+            parameterization: .pm, update: update, loss: .mean, precision: .float64, dimension: d, samples: n,
+            datasets: [Dataset(x: .double(x), y: .double(y), wStar: nil)], replicas: replicas,
+            initialLayers: [.double(layer), .double(layer)])
     }
 
     /// Replays the gradient an engine saw from its current state (same data, float64).
@@ -49,22 +56,34 @@ extension TheoryTests {
 extension FlowTheoryTests {
     typealias Side = TheoryTests.Side
 
-    static func flowBatch(_ x: [Double], _ y: [Double], n: Int, d: Int, alphas: [Double], lambda: Double = 0,
-                          model: Parameterization = .pm, layers: [[Double]]? = nil, representation: Representation? = nil,
-                          rtol: Double = 1e-10, atol: Double = 1e-12, precision: Precision = .float64,
-                          configure: (inout FlowSettings) -> Void = { _ in }) throws -> Batch {
-        let replicas = alphas.enumerated().map { Replica(gridPoint: $0, seed: 0, dataset: 0, alpha: $1, lambda: lambda, lambdaU: lambda, eta: 0.01) }
-        let initial = layers ?? [alphas.flatMap { [Double](repeating: $0, count: d) }, alphas.flatMap { [Double](repeating: $0, count: d) }]
+    static func flowBatch(
+        _ x: [Double], _ y: [Double], n: Int, d: Int, alphas: [Double], lambda: Double = 0,
+        model: Parameterization = .pm, layers: [[Double]]? = nil, representation: Representation? = nil,
+        rtol: Double = 1e-10, atol: Double = 1e-12, precision: Precision = .float64,
+        configure: (inout FlowSettings) -> Void = { _ in }
+    ) throws -> Batch {
+        let replicas = alphas.enumerated().map {
+            Replica(gridPoint: $0, seed: 0, dataset: 0, alpha: $1, lambda: lambda, lambdaU: lambda, eta: 0.01)
+        }
+        let initial =
+            layers ?? [
+                alphas.flatMap { [Double](repeating: $0, count: d) },
+                alphas.flatMap { [Double](repeating: $0, count: d) }
+            ]
         var settings = FlowSettings(rtol: rtol, atol: atol)
         configure(&settings)
         var log: LogLayers? = nil
         if layers == nil && model == .pm {  // exact ln α, whatever the precision
             let m = alphas.flatMap { [Double](repeating: Foundation.log($0), count: d) }
-            log = LogLayers(magnitude: [m, m], sign: [[Double]](repeating: [Double](repeating: 1, count: m.count), count: 2))
+            log = LogLayers(
+                magnitude: [m, m], sign: [[Double]](repeating: [Double](repeating: 1, count: m.count), count: 2))
         }
-        return try Batch(parameterization: model, update: .flow, loss: .mean, precision: precision, dimension: d, samples: n,
-                         datasets: [Dataset(x: RealArray(x, precision: precision), y: RealArray(y, precision: precision), wStar: nil)],
-                         replicas: replicas, initialLayers: initial.map { RealArray($0, precision: precision) },
-                         representation: representation, flow: settings, logInitial: log)
+        return try Batch(
+            parameterization: model, update: .flow, loss: .mean, precision: precision, dimension: d, samples: n,
+            datasets: [
+                Dataset(x: RealArray(x, precision: precision), y: RealArray(y, precision: precision), wStar: nil)
+            ],
+            replicas: replicas, initialLayers: initial.map { RealArray($0, precision: precision) },
+            representation: representation, flow: settings, logInitial: log)
     }
 }

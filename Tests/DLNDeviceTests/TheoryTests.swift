@@ -1,7 +1,7 @@
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import Foundation
 import TestSupport
 import Testing
@@ -39,7 +39,8 @@ import Testing
     func whitenedClosedForm(side: Side) throws {
         let (s, wbar, alpha) = (0.8, 1.3, 0.05)
         // Closed form against RK4 on z = u².
-        var z = alpha * alpha, t = 0.0
+        var z = alpha * alpha
+        var t = 0.0
         let h = 1e-4
         let a4 = alpha * alpha * alpha * alpha
         func f(_ z: Double) -> Double { -s * (z * z - 2 * wbar * z - a4) }
@@ -56,13 +57,16 @@ import Testing
             worst = max(worst, abs(numeric - ClosedForm.whitened(t: t, s: s, target: wbar, alpha: alpha)))
         }
         #expect(worst < 1e-9)
-        #expect(ClosedForm.whitened(t: 5, s: s, target: -wbar, alpha: alpha) == -ClosedForm.whitened(t: 5, s: s, target: wbar, alpha: alpha))
+        #expect(
+            ClosedForm.whitened(t: 5, s: s, target: -wbar, alpha: alpha) == -ClosedForm.whitened(
+                t: 5, s: s, target: wbar, alpha: alpha))
         let exact = ClosedForm.halfTime(s: s, target: wbar, alpha: 1e-3)
         #expect(abs(ClosedForm.whitened(t: exact, s: s, target: wbar, alpha: 1e-3) - wbar / 2) < 1e-12)
         #expect(abs(ClosedForm.halfTimeSmallAlpha(s: s, target: wbar, alpha: 1e-3) / exact - 1) < 1e-4)
         // The simulator on a diagonal design: d = n = 6, XᵀX/n = diag(s_j).
         let engine = try Self.engine(side, fp64: true)
-        let d = 6, eta = 1e-3
+        let d = 6
+        let eta = 1e-3
         let scales: [Double] = (0..<d).map { (j: Int) -> Double in 0.5 + 0.2 * Double(j) }
         let (x, _, _) = Self.instance(n: d, d: d, seed: 5, diagonal: scales)
         let targets: [Double] = (0..<d).map { (j: Int) -> Double in j % 2 == 0 ? 1.0 + 0.1 * Double(j) : -0.7 }
@@ -138,17 +142,25 @@ import Testing
         let (beta, offset) = ImplicitBias.bregman(u0: [Double(2).squareRoot() * 0.3], v0: [0])
         #expect(abs(beta[0] - 0.09) < 1e-15 && offset[0] == 0)
         var c = Configuration()
-        c.problem.d = 30; c.problem.n = 15; c.problem.delta = nil; c.problem.teacherDensity = 0.2
-        c.model.parameterization = .uv; c.model.uNoise = 0.3; c.model.vNoise = 0.5
-        c.training.precision = .float64; c.training.steps = 1
-        c.grid.alpha = [0.7]; c.grid.learningRate = [0.002]
+        c.problem.d = 30
+        c.problem.n = 15
+        c.problem.delta = nil
+        c.problem.teacherDensity = 0.2
+        c.model.parameterization = .uv
+        c.model.uNoise = 0.3
+        c.model.vNoise = 0.5
+        c.training.precision = .float64
+        c.training.steps = 1
+        c.grid.alpha = [0.7]
+        c.grid.learningRate = [0.002]
         let batch = try Experiment(c).batch
         try engine.initialize(batch)
         let start = try engine.state()
         try engine.step(count: 40_000)
         let w = try engine.state().weights.doubles
         let (b, o) = ImplicitBias.bregman(u0: start.layers[0].doubles, v0: start.layers[1].doubles)
-        let x = batch.datasets[0].x.doubles, y = batch.datasets[0].y.doubles
+        let x = batch.datasets[0].x.doubles
+        let y = batch.datasets[0].y.doubles
         let s = ImplicitBias.solve(x: x, y: y, n: 15, d: 30, beta: b, offset: o)
         #expect(s.converged)
         let error = zip(w, s.w).map { abs($0 - $1) }.max()!
@@ -168,7 +180,8 @@ import Testing
         let (x, y, _) = Self.instance(n: n, d: d, seed: 29)
         let alphas = [0.7, 1.5]
         try engine.initialize(try Self.batch(x, y, n: n, d: d, alphas: alphas, eta: eta, update: .gd))
-        var times: [Double] = [], losses: [[Double]] = [[], []]
+        var times: [Double] = []
+        var losses: [[Double]] = [[], []]
         for k in 0...800 {
             if k > 0 { try engine.step(count: 10) }
             times.append(Double(k * 10) * eta)
@@ -179,9 +192,13 @@ import Testing
         var rates: [Double] = []
         for (a, alpha) in alphas.enumerated() {
             let wa = Array(w[(a * d)..<((a + 1) * d)])
-            // GD's own fixed point (its scale shrinks from α² by ∏(1 − η²g²)) barely moves q∞; the limit reached is used.
-            let predicted = try #require(Rates.predictedRate(x: x, n: n, d: d, limit: wa, beta: [Double](repeating: alpha * alpha, count: d), eta: eta))
-            let fitted = try #require(Rates.fittedRate(times: times, loss: losses[a]), "the loss never crossed 1e-17…1e-9")
+            // GD's own fixed point (its scale shrinks from α² by ∏(1 − η²g²)) barely moves q∞; the limit reached is
+            // used.
+            let predicted = try #require(
+                Rates.predictedRate(
+                    x: x, n: n, d: d, limit: wa, beta: [Double](repeating: alpha * alpha, count: d), eta: eta))
+            let fitted = try #require(
+                Rates.fittedRate(times: times, loss: losses[a]), "the loss never crossed 1e-17…1e-9")
             print("O9 \(side) α = \(alpha): predicted γ = \(predicted), fitted \(fitted)")
             #expect(abs(fitted / predicted - 1) < 0.02)
             rates.append(fitted)
@@ -195,8 +212,13 @@ import Testing
         let test = t.map { $0 < 40 ? 1.0 : $0 < 60 ? 1 - ($0 - 40) / 20 * 0.9 : 0.1 }
         // Fitted at t ≈ 32; the test error crosses (1 + 0.1)/2 = 0.55 at t = 50.
         #expect(abs((Rates.lazyToRichTime(times: t, trainLoss: loss, testError: test) ?? 0) - 50) < 1e-9)
-        #expect(abs((Rates.halfwayTime(times: t, values: t.map { 2 * tanh($0 / 10) }) ?? 0) - 10 * atanh(0.5 * tanh(9.9))) < 0.5)
-        #expect(Rates.fittedRate(times: t, loss: t.map { exp(-0.3 * $0) }, low: 1e-12, high: 1e-2).map { abs($0 - 0.3) < 1e-12 } == true)
+        #expect(
+            abs((Rates.halfwayTime(times: t, values: t.map { 2 * tanh($0 / 10) }) ?? 0) - 10 * atanh(0.5 * tanh(9.9)))
+                < 0.5)
+        #expect(
+            Rates.fittedRate(times: t, loss: t.map { exp(-0.3 * $0) }, low: 1e-12, high: 1e-2).map {
+                abs($0 - 0.3) < 1e-12
+            } == true)
         #expect(Rates.lazyToRichTime(times: t, trainLoss: t.map { _ in 1 }, testError: test) == nil)
     }
 
@@ -212,7 +234,8 @@ import Testing
         let (x, y, _) = Self.instance(n: n, d: d, seed: 31)
         var residuals: [UpdateRule: (Double, Double)] = [:]
         for update in [UpdateRule.multiplicative, .gd] {
-            try engine.initialize(try Self.batch(x, y, n: n, d: d, alphas: [alpha], eta: 0.05, lambda: 0.01, update: update))
+            try engine.initialize(
+                try Self.batch(x, y, n: n, d: d, alphas: [alpha], eta: 0.05, lambda: 0.01, update: update))
             try engine.step(count: 3000)
             let conservation = try #require(try engine.observe()["conservation"]?.first)
             let state = try engine.state()
@@ -242,16 +265,19 @@ import Testing
         let t3 = ClosedForm.deepTime(theta: 0.5, depth: 3, s: 0.9, target: 1.1, alpha: 0.4)
         #expect(abs(ClosedForm.deepTheta(t: t3, depth: 3, s: 0.9, target: 1.1, alpha: 0.4) - 0.5) < 1e-10)
         let engine = try Self.engine(side, fp64: true)
-        let d = 4, eta = 1e-3, alpha = 0.5
+        let d = 4
+        let eta = 1e-3
+        let alpha = 0.5
         let scales: [Double] = [0.6, 0.9, 1.2, 1.5]
         let (x, _, _) = Self.instance(n: d, d: d, seed: 7, diagonal: scales)
         let targets: [Double] = [0.8, 1.0, 1.3, 0.9]
         let y: [Double] = (0..<d).map { (j: Int) -> Double in x[j * d + j] * targets[j] }
         let layer = [Double](repeating: alpha, count: d)
-        let batch = try Batch(parameterization: .deep, update: .gd, loss: .mean, precision: .float64, dimension: d, samples: d,
-                              datasets: [Dataset(x: .double(x), y: .double(y), wStar: nil)],
-                              replicas: [Replica(gridPoint: 0, seed: 0, dataset: 0, alpha: alpha, lambda: 0, lambdaU: 0, eta: eta)],
-                              initialLayers: [.double(layer), .double(layer), .double(layer)])
+        let batch = try Batch(
+            parameterization: .deep, update: .gd, loss: .mean, precision: .float64, dimension: d, samples: d,
+            datasets: [Dataset(x: .double(x), y: .double(y), wStar: nil)],
+            replicas: [Replica(gridPoint: 0, seed: 0, dataset: 0, alpha: alpha, lambda: 0, lambdaU: 0, eta: eta)],
+            initialLayers: [.double(layer), .double(layer), .double(layer)])
         try engine.initialize(batch)
         try engine.step(count: 4000)
         let w = try engine.state().weights.doubles
@@ -302,7 +328,8 @@ import Testing
             try engine.step(count: 1)
         }
         let s = try engine.state()
-        let u = s.layers[0].doubles, v = s.layers[1].doubles
+        let u = s.layers[0].doubles
+        let v = s.layers[1].doubles
         let worst = (0..<d).map { abs(u[$0] * v[$0] / exp(logProduct[$0]) - 1) }.max()!
         #expect(worst < 1e-12, "relative error \(worst)")
     }
@@ -312,7 +339,9 @@ import Testing
     @Test(arguments: [2, 3, 4])
     func woodworthPath(depth D: Int) {
         let (alpha, s, target) = (0.5, 1.3, 0.4)
-        var u = alpha, v = alpha, rho = 0.0
+        var u = alpha
+        var v = alpha
+        var rho = 0.0
         func g(_ u: Double, _ v: Double) -> Double { s * (pow(u, Double(D)) - pow(v, Double(D)) - target) }
         func rhs(_ state: (Double, Double, Double)) -> (Double, Double, Double) {
             let gr = g(state.0, state.1)
@@ -336,7 +365,9 @@ import Testing
         // D = 2: the potential is the mirror map of the path: dQ/dw = arcsinh(w/(2α²)) = 4ρ.
         let w2 = ClosedForm.woodworth(rho: 0.1, depth: 2, alpha: alpha)
         let eps = 1e-6
-        let slope = (ClosedForm.woodworthPotential2([w2 + eps], alpha: alpha) - ClosedForm.woodworthPotential2([w2 - eps], alpha: alpha)) / (2 * eps)
+        let slope =
+            (ClosedForm.woodworthPotential2([w2 + eps], alpha: alpha)
+                - ClosedForm.woodworthPotential2([w2 - eps], alpha: alpha)) / (2 * eps)
         #expect(abs(slope - 4 * 0.1) < 1e-6)
     }
 
@@ -349,22 +380,27 @@ import Testing
         let engine = try Self.engine(side, fp64: true)
         let (n, d) = (10, 25)
         let (x, y, _) = Self.instance(n: n, d: d, seed: 47)
-        var distances: [Double] = [], controls: [Double] = []
+        var distances: [Double] = []
+        var controls: [Double] = []
         for eta in [0.004, 0.002] {
             let scales = [0.6, 0.8, 1.1]
             let layers: [RealArray] = scales.map { .double([Double](repeating: $0, count: d)) }
-            let batch = try Batch(parameterization: .deep, update: .gd, loss: .mean, precision: .float64, dimension: d, samples: n,
-                                  datasets: [Dataset(x: .double(x), y: .double(y), wStar: nil)],
-                                  replicas: [Replica(gridPoint: 0, seed: 0, dataset: 0, alpha: 1, lambda: 0, lambdaU: 0, eta: eta)],
-                                  initialLayers: layers)
+            let batch = try Batch(
+                parameterization: .deep, update: .gd, loss: .mean, precision: .float64, dimension: d, samples: n,
+                datasets: [Dataset(x: .double(x), y: .double(y), wStar: nil)],
+                replicas: [Replica(gridPoint: 0, seed: 0, dataset: 0, alpha: 1, lambda: 0, lambdaU: 0, eta: eta)],
+                initialLayers: layers)
             try engine.initialize(batch)
             try engine.step(count: Int((4 / eta).rounded()))
             let state = try engine.state()
-            let displacement = DeepMirror.displacement(initial: scales.map { [Double](repeating: $0, count: d) },
-                                                       current: state.layers.map(\.doubles))
+            let displacement = DeepMirror.displacement(
+                initial: scales.map { [Double](repeating: $0, count: d) },
+                current: state.layers.map(\.doubles))
             distances.append(try #require(DeepMirror.distanceFromRowSpace(displacement, x: x, n: n, d: d)))
             let theta0 = scales.reduce(1, *)
-            controls.append(try #require(DeepMirror.distanceFromRowSpace(state.weights.doubles.map { $0 - theta0 }, x: x, n: n, d: d)))
+            controls.append(
+                try #require(
+                    DeepMirror.distanceFromRowSpace(state.weights.doubles.map { $0 - theta0 }, x: x, n: n, d: d)))
         }
         print("O13 \(side): distance from range(Xᵀ) \(distances) for η = 0.004, 0.002; control \(controls)")
         #expect(abs(distances[0] / distances[1] - 2) < 0.2, "first order in η")
@@ -389,7 +425,8 @@ import Testing
         #expect(plateaus.count >= 2)
         var errors: [[Double]] = []
         for alpha in [1e-5, 1e-12, 1e-24] {
-            let eta = 0.01, clock = log(1 / alpha)
+            let eta = 0.01
+            let clock = log(1 / alpha)
             try engine.initialize(try Self.batch(x, y, n: n, d: d, alphas: [alpha], eta: eta, update: .gd))
             var done = 0
             var row: [Double] = []
@@ -402,7 +439,10 @@ import Testing
             }
             errors.append(row)
         }
-        print("O12 \(side): plateaus at τ = \(plateaus.map { stages[$0].tau }); mid-plateau max|w − β_k| for α = 1e-5, 1e-12, 1e-24: \(errors)")
+        print(
+            "O12 \(side): plateaus at τ = \(plateaus.map { stages[$0].tau }); mid-plateau max|w − β_k| for α = 1e-5, "
+                + "1e-12, 1e-24: \(errors)"
+        )
         for k in plateaus.indices {
             #expect(errors[2][k] < errors[1][k] && errors[1][k] < errors[0][k], "closer to the saddle for smaller α")
             #expect(errors[2][k] < 0.06)

@@ -1,8 +1,8 @@
-import TestSupport
 import DLNModel
 import DLNRun
 import DLNTheory
 import Foundation
+import TestSupport
 import Testing
 
 /// Exact identities of discrete gradient descent (docs/model.md §2.3, oracle O2), batching invariance and
@@ -15,8 +15,9 @@ import Testing
     @Test(arguments: [0.0, 0.01])
     func pmProductIdentityHoldsForGD(lambda: Double) throws {
         let (d, n, steps, eta, alpha) = (40, 20, 3000, 0.05, 0.3)
-        let batch = try makeBatch(d: d, n: n, replicas: 2, precision: .float64, sharing: .independent,
-                                  lambda: [lambda], eta: [eta], alpha: [alpha])
+        let batch = try makeBatch(
+            d: d, n: n, replicas: 2, precision: .float64, sharing: .independent,
+            lambda: [lambda], eta: [eta], alpha: [alpha])
         let engine = CPUEngine()
         try engine.initialize(batch)
         var logProduct = [Double](repeating: 2 * log(alpha), count: 2 * d)  // ln(α²∏[(1−ηλ)² − η²g²])
@@ -24,12 +25,15 @@ import Testing
             let w = try engine.state().weights.doubles
             for b in 0..<2 {
                 let g = Self.gradient(batch, weights: w, replica: b)
-                for j in 0..<d { logProduct[b * d + j] += log((1 - eta * lambda) * (1 - eta * lambda) - eta * eta * g[j] * g[j]) }
+                for j in 0..<d {
+                    logProduct[b * d + j] += log((1 - eta * lambda) * (1 - eta * lambda) - eta * eta * g[j] * g[j])
+                }
             }
             try engine.step(count: 1)
         }
         let s = try engine.state()
-        let u = s.layers[0].doubles, v = s.layers[1].doubles
+        let u = s.layers[0].doubles
+        let v = s.layers[1].doubles
         var worst = 0.0
         for k in 0..<(2 * d) { worst = max(worst, abs(u[k] * v[k] / exp(logProduct[k]) - 1)) }
         #expect(worst < 1e-12, "u·v vs α²∏[(1−ηλ)² − η²g²]: relative error \(worst)")
@@ -39,7 +43,8 @@ import Testing
     /// P2 (uv): u+v is multiplied by (1−ηλ) − ηg and u−v by (1−ηλ) + ηg at every step.
     @Test func uvSumAndDifferenceIdentities() throws {
         let (d, n, steps, eta, lambda) = (30, 15, 2000, 0.05, 0.001)
-        let batch = try makeBatch(d: d, n: n, replicas: 1, model: .uv, precision: .float64, lambda: [lambda], eta: [eta], alpha: [0.5])
+        let batch = try makeBatch(
+            d: d, n: n, replicas: 1, model: .uv, precision: .float64, lambda: [lambda], eta: [eta], alpha: [0.5])
         let engine = CPUEngine()
         try engine.initialize(batch)
         let s0 = try engine.state()
@@ -54,7 +59,8 @@ import Testing
             try engine.step(count: 1)
         }
         let s = try engine.state()
-        let u = s.layers[0].doubles, v = s.layers[1].doubles
+        let u = s.layers[0].doubles
+        let v = s.layers[1].doubles
         var worst = 0.0
         for j in 0..<d {
             worst = max(worst, abs(log(abs(u[j] + v[j])) - logSum[j]), abs(log(abs(u[j] - v[j])) - logDiff[j]))
@@ -65,17 +71,26 @@ import Testing
     /// P1(α) and P2 with u0 = √2α, v0 = 0 follow the same w-trajectory (orthogonal change of variables).
     @Test func pmEqualsUVWithRotatedInit() throws {
         var c = Configuration()
-        c.problem.d = 25; c.problem.n = 12; c.problem.delta = nil; c.problem.noise = 0.05
-        c.training.precision = .float64; c.training.steps = 0
-        c.grid.alpha = [0.2]; c.grid.learningRate = [0.05]; c.grid.weightDecay = [0.003]
+        c.problem.d = 25
+        c.problem.n = 12
+        c.problem.delta = nil
+        c.problem.noise = 0.05
+        c.training.precision = .float64
+        c.training.steps = 0
+        c.grid.alpha = [0.2]
+        c.grid.learningRate = [0.05]
+        c.grid.weightDecay = [0.003]
         let pm = try Experiment(c).batch
         c.model.parameterization = .uv
         c.grid.alpha = [0.2 * 2.0.squareRoot()]
         let uv = try Experiment(c).batch
         let (a, b) = (CPUEngine(), CPUEngine())
-        try a.initialize(pm); try b.initialize(uv)
-        try a.step(count: 3000); try b.step(count: 3000)
-        let wa = try a.state().weights.doubles, wb = try b.state().weights.doubles
+        try a.initialize(pm)
+        try b.initialize(uv)
+        try a.step(count: 3000)
+        try b.step(count: 3000)
+        let wa = try a.state().weights.doubles
+        let wb = try b.state().weights.doubles
         let scale = wa.map(abs).max()!
         #expect(zip(wa, wb).map { abs($0 - $1) }.max()! < 1e-12 * max(scale, 1))
     }
@@ -85,7 +100,8 @@ import Testing
     /// uses four-block tiles for 10 blocks, eight threads use pairs, and a single block runs alone.
     @Test(arguments: [Precision.float32, .float64])
     func tilesAreBitIdentical(precision: Precision) throws {
-        let batch = try makeBatch(d: 45, n: 22, replicas: 160, precision: precision, lambda: [0, 0.01], eta: [0.02], alpha: [0.3])
+        let batch = try makeBatch(
+            d: 45, n: 22, replicas: 160, precision: precision, lambda: [0, 0.01], eta: [0.02], alpha: [0.3])
         var states: [[Double]] = []
         for threads in [1, 8] {
             let engine = CPUEngine(threads: threads)
@@ -107,18 +123,27 @@ import Testing
         let alone = try makeBatch(d: 17, n: 9, replicas: 2, sharing: sharing, lambda: [0, 0.01], seedOffset: 21)
         // big: replica g·37 + s has seed s; alone: replica g has seed 21.
         let (e1, e2) = (CPUEngine(), CPUEngine(threads: 1))
-        try e1.initialize(big); try e2.initialize(alone)
-        try e1.step(count: 500); try e2.step(count: 500)
-        let w1 = try e1.state().weights.doubles, w2 = try e2.state().weights.doubles
+        try e1.initialize(big)
+        try e2.initialize(alone)
+        try e1.step(count: 500)
+        try e2.step(count: 500)
+        let w1 = try e1.state().weights.doubles
+        let w2 = try e2.state().weights.doubles
         for g in 0..<2 {
             let b = g * 37 + 21
-            #expect(Array(w1[(b * 17)..<((b + 1) * 17)]).map(\.bitPattern) == Array(w2[(g * 17)..<((g + 1) * 17)]).map(\.bitPattern))
+            #expect(
+                Array(w1[(b * 17)..<((b + 1) * 17)]).map(\.bitPattern)
+                    == Array(w2[(g * 17)..<((g + 1) * 17)]).map(\.bitPattern))
         }
     }
 
     @Test func runsAreDeterministic() throws {
-        let yaml = "problem: {d: 30, n: 20, data: independent, noise: 0.1}\nmodel: {parameterization: uv, init: {u_noise: 0.2, v_noise: 0.3}}\ntraining: {steps: 200}\nseeds: 5"
-        let (r1, r2) = (try Experiment(try Configuration.parse(yaml: yaml)), try Experiment(try Configuration.parse(yaml: yaml)))
+        let yaml =
+            "problem: {d: 30, n: 20, data: independent, noise: 0.1}\nmodel: {parameterization: uv, init: {u_noise: "
+            + "0.2, v_noise: 0.3}}\ntraining: {steps: 200}\nseeds: 5"
+        let (r1, r2) = (
+            try Experiment(try Configuration.parse(yaml: yaml)), try Experiment(try Configuration.parse(yaml: yaml))
+        )
         let (a, b) = (try Simulation.run(r1, on: CPUEngine()), try Simulation.run(r2, on: CPUEngine(threads: 1)))
         #expect(a.trainLoss == b.trainLoss)
         #expect(Set(a.trainLoss.last!).count == 5, "different seeds give different replicas")
@@ -162,7 +187,12 @@ import Testing
     }
 
     @Test func runStatisticsGroupSeedsByGridPoint() throws {
-        let e = try Experiment(try Configuration.parse(yaml: "problem: {d: 20, n: 10, data: independent}\ntraining: {steps: 50}\ngrid: {alpha: [0.1, 1]}\nseeds: 5\nrecord: {checkpoints: 3}"))
+        let e = try Experiment(
+            try Configuration.parse(
+                yaml:
+                    "problem: {d: 20, n: 10, data: independent}\ntraining: {steps: 50}\ngrid: {alpha: [0.1, "
+                    + "1]}\nseeds: 5\nrecord: {checkpoints: 3}"
+            ))
         let r = try Simulation.run(e, on: CPUEngine())
         let stats = RunStatistics(r, gridPoints: 2, seeds: 5)
         for g in 0..<2 {
@@ -183,7 +213,12 @@ import Testing
     /// grid point and a legend naming them.
     @Test func timeFigureContent() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dlnsim-fig-\(UUID().uuidString)").path
-        let e = try Experiment(try Configuration.parse(yaml: "problem: {d: 30, n: 15, data: independent}\ntraining: {steps: 300}\ngrid: {alpha: [0.01, 1]}\nseeds: 4\nrecord: {checkpoints: 10}"))
+        let e = try Experiment(
+            try Configuration.parse(
+                yaml:
+                    "problem: {d: 30, n: 15, data: independent}\ntraining: {steps: 300}\ngrid: {alpha: [0.01, "
+                    + "1]}\nseeds: 4\nrecord: {checkpoints: 10}"
+            ))
         let r = try Simulation.run(e, on: CPUEngine())
         try RunOutput.write(r, experiment: e, to: dir)
         let files = try Report.write(OutputFolder(dir))
@@ -204,6 +239,8 @@ import Testing
         #expect(SVGPlot.ticks((1e-3, 1e2), .log) == [1e-3, 1e-2, 1e-1, 1, 10, 100])
         #expect(SVGPlot.ticks((0.3, 5), .log) == [0.5, 1, 2, 5])
         #expect(SVGPlot.ticks((0, 1), .linear) == [0, 0.2, 0.4, 0.6000000000000001, 0.8, 1])
-        #expect(SVGPlot.label(1e-5, .log) == "1e-5" && SVGPlot.label(0.01, .log) == "0.01" && SVGPlot.label(2e5, .log) == "2e5")
+        #expect(
+            SVGPlot.label(1e-5, .log) == "1e-5" && SVGPlot.label(0.01, .log) == "0.01"
+                && SVGPlot.label(2e5, .log) == "2e5")
     }
 }

@@ -1,8 +1,8 @@
-import TestSupport
 import DLNModel
 import DLNRun
 import DLNTheory
 import Foundation
+import TestSupport
 import Testing
 
 /// `DLNReal.exponential` is the CPU twin of the kernels' dln_exp: check it is an accurate exp.

@@ -1,12 +1,13 @@
-import TestSupport
 import DLNModel
 import DLNRun
 import DLNTheory
 import Foundation
+import TestSupport
 import Testing
 
 @Suite struct ConfigurationTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     @Test func theQuickstartExampleIsValid() throws {
         let c = try Configuration.load(path: Self.root.appendingPathComponent("examples/quickstart.yaml").path)
@@ -38,9 +39,15 @@ import Testing
         ("grid: {weight_decay: -0.1}", "grid.weight_decay: must be ≥ 0"),
         ("grid: {alpha: []}", "grid.alpha: must list at least one value"),
         ("model: {parameterization: pn}", "model.parameterization: must be one of pm, uv, deep, got 'pn'"),
-        ("model: {parameterization: uv}\ntraining: {update: multiplicative}", "training.update: the multiplicative update is defined for parameterization pm only"),
+        (
+            "model: {parameterization: uv}\ntraining: {update: multiplicative}",
+            "training.update: the multiplicative update is defined for parameterization pm only"
+        ),
         ("model: {parameterization: pm, depth: 3}", "model.depth: must be 2 for parameterization pm"),
-        ("model: {parameterization: deep, depth: 3, init: {layer_scales: [1, 2]}}", "model.init.layer_scales: must list 3 values"),
+        (
+            "model: {parameterization: deep, depth: 3, init: {layer_scales: [1, 2]}}",
+            "model.init.layer_scales: must list 3 values"
+        ),
         ("training: {precision: float16}", "training.precision: must be one of float32, float64"),
         ("training: {steps: -1}", "training.steps: must be at least 1"),
         ("training: {steps: 0}", "training.steps: must be at least 1"),
@@ -57,13 +64,25 @@ import Testing
         ("training: {update: flow, horizon: 10, flow: {rtol: 2}}", "training.flow.rtol: must be in (0, 1], got 2"),
         ("training: {update: flow, horizon: 10, flow: {atol: -1e-9}}", "training.flow.atol: must be in (0, 1]"),
         ("training: {update: flow, horizon: 10, flow: {max_step: 0}}", "training.flow.max_step: must be positive"),
-        ("training: {update: flow, horizon: 10, flow: {max_steps: 0}}", "training.flow.max_steps: must be between 1 and 2147483647"),
-        ("training: {update: flow, horizon: 10, flow: {rtoll: 1e-6}}", "training.flow.rtoll: unknown key (did you mean 'rtol'?)"),
-        ("training: {update: flow, horizon: 10, flow: {rtol: 1e-8}}", "training.flow.rtol: 1e-08 is below what float32 resolves"),
+        (
+            "training: {update: flow, horizon: 10, flow: {max_steps: 0}}",
+            "training.flow.max_steps: must be between 1 and 2147483647"
+        ),
+        (
+            "training: {update: flow, horizon: 10, flow: {rtoll: 1e-6}}",
+            "training.flow.rtoll: unknown key (did you mean 'rtol'?)"
+        ),
+        (
+            "training: {update: flow, horizon: 10, flow: {rtol: 1e-8}}",
+            "training.flow.rtol: 1e-08 is below what float32 resolves"
+        ),
         ("training: {update: flow, steps: 100}", "training.horizon: update flow integrates in time"),
         ("training: {update: gd, flow: {rtol: 1e-6}}", "training.flow: applies to update: flow only"),
         ("training: {representation: log}", "training.representation: log needs update multiplicative or flow"),
-        ("model: {parameterization: deep, depth: 3}\ntraining: {update: flow, horizon: 5, representation: log}", "training.representation: log is for parameterization pm and uv"),
+        (
+            "model: {parameterization: deep, depth: 3}\ntraining: {update: flow, horizon: 5, representation: log}",
+            "training.representation: log is for parameterization pm and uv"
+        )
     ])
     func badConfigurationsAreRejected(_ yaml: String, _ expected: String) {
         #expect {
@@ -92,9 +111,14 @@ import Testing
         try NPY.write([1.0, 2, 3], shape: [3], dtype: .float64, to: dir + "/y.npy")
         try "problem: {files: {X: X.npy, y: y.npy}}\n".write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
         let c = try Configuration.load(path: dir + "/c.yaml")
-        #expect { _ = try Experiment(c) } throws: { "\($0)".contains("y must have shape (2,)") && "\($0)".contains("y.npy") }
-        try "problem: {files: {X: missing.npy, y: y.npy}}\n".write(toFile: dir + "/m.yaml", atomically: true, encoding: .utf8)
-        #expect { _ = try Experiment(try Configuration.load(path: dir + "/m.yaml")) } throws: { "\($0)".contains("missing.npy: no such file") }
+        #expect { _ = try Experiment(c) } throws: {
+            "\($0)".contains("y must have shape (2,)") && "\($0)".contains("y.npy")
+        }
+        try "problem: {files: {X: missing.npy, y: y.npy}}\n".write(
+            toFile: dir + "/m.yaml", atomically: true, encoding: .utf8)
+        #expect { _ = try Experiment(try Configuration.load(path: dir + "/m.yaml")) } throws: {
+            "\($0)".contains("missing.npy: no such file")
+        }
         // Matching shapes train.
         try NPY.write([1.0, 2], shape: [2], dtype: .float32, to: dir + "/y.npy")
         let e = try Experiment(try Configuration.load(path: dir + "/c.yaml"))
@@ -106,7 +130,10 @@ import Testing
         #expect(s == [0, 1, 10, 100, 1000])
         #expect(Experiment.schedule(steps: 5, count: 30, explicit: nil) == [0, 1, 2, 3, 4, 5])
         #expect(Experiment.schedule(steps: 50, count: 3, explicit: [7, 3]) == [0, 3, 7, 50])
-        #expect(Experiment.schedule(steps: 1000, count: 2, explicit: nil, start: 10, linear: 4) == [0, 10, 250, 500, 750, 1000])
+        #expect(
+            Experiment.schedule(steps: 1000, count: 2, explicit: nil, start: 10, linear: 4) == [
+                0, 10, 250, 500, 750, 1000
+            ])
         let t = Experiment.timeSchedule(horizon: 100, first: 1, count: 3, linear: 2)
         #expect(t.count == 5 && zip(t, [0.0, 1, 10, 50, 100]).allSatisfy { abs($0 - $1) < 1e-12 })
     }

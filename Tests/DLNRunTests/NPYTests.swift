@@ -1,8 +1,8 @@
-import TestSupport
 import DLNModel
 import DLNRun
 import DLNTheory
 import Foundation
+import TestSupport
 import Testing
 
 @Suite struct NPYTests {

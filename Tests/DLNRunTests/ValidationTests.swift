@@ -8,7 +8,8 @@ import Testing
 /// Bad input of every kind is refused before any work, with the key path (or file) and the problem in words.
 /// docs/reliability.md lists these inputs and what dlnsim answers.
 @Suite struct ValidationTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dlnsim-valid-\(UUID().uuidString)").path
 
     init() throws { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
@@ -19,7 +20,10 @@ import Testing
             _ = try Configuration.parse(yaml: yaml, file: "bad.yaml", baseDirectory: base)
             Issue.record("accepted: \(yaml)")
         } catch {
-            guard case .invalidConfiguration(let file, let issues) = error else { Issue.record("\(error)"); return [] }
+            guard case .invalidConfiguration(let file, let issues) = error else {
+                Issue.record("\(error)")
+                return []
+            }
             #expect(file == "bad.yaml")
             return issues
         }
@@ -39,15 +43,28 @@ import Testing
         ("grid: {d: [10, -4]}", "grid.d[1]", "must be a positive integer"),
         ("record: {steps: [10, 1e300]}", "record.steps[1]", "must be a whole number between 0 and 1e12"),
         ("record: {start: 1e300}", "record.start", "is too large (at most 1e15)"),
-        ("training: {horizon: 1e15}\ngrid: {learning_rate: 1e-300}", "training.horizon", "needs round(t/η) = inf steps; at most 1e12"),
+        (
+            "training: {horizon: 1e15}\ngrid: {learning_rate: 1e-300}", "training.horizon",
+            "needs round(t/η) = inf steps; at most 1e12"
+        ),
         ("training: {steps: 1e13}", "training.steps", "is too large"),
         ("grid: {d: 100000, delta: 1000}", "grid", "entries in one data set (at most 4e9)"),
-        ("problem: {d: 100000000, n: 40}\nseeds: 100000", "", "the run would need about 146 TiB of memory (initial layers 146 TiB"),
-        ("grid: {alpha: [\(Array(repeating: "0.1", count: 1000).joined(separator: ","))], weight_decay: [\(Array(repeating: "0", count: 1000).joined(separator: ","))], learning_rate: [\(Array(repeating: "0.1", count: 1000).joined(separator: ","))]}",
-         "seeds", "the run would have 1000000000 replicas (1000000000 grid points × 1 seeds); at most 1e8"),
+        (
+            "problem: {d: 100000000, n: 40}\nseeds: 100000", "",
+            "the run would need about 146 TiB of memory (initial layers 146 TiB"
+        ),
+        (
+            "grid: {alpha: [\(Array(repeating: "0.1", count: 1000).joined(separator: ","))], weight_decay: "
+                + "[\(Array(repeating: "0", count: 1000).joined(separator: ","))], learning_rate: "
+                + "[\(Array(repeating: "0.1", count: 1000).joined(separator: ","))]}",
+            "seeds", "the run would have 1000000000 replicas (1000000000 grid points × 1 seeds); at most 1e8"
+        ),
         // NaN and infinities.
         ("grid: {alpha: [0.1, .nan]}", "grid.alpha[1]", "must be a finite number, got NaN (line 1)"),
-        ("training: {weight_decay_factor: -.inf}", "training.weight_decay_factor", "must be a finite number, got -.inf"),
+        (
+            "training: {weight_decay_factor: -.inf}", "training.weight_decay_factor",
+            "must be a finite number, got -.inf"
+        ),
         ("problem: {teacher: {density: .NaN}}", "problem.teacher.density", "got NaN"),
         // Wrong types.
         ("seeds: [1, 2]", "seeds", "must be a number, got a list (line 1)"),
@@ -56,7 +73,10 @@ import Testing
         ("seeds: many", "seeds", "must be a number, got 'many'"),
         ("name: [a, b]", "name", "must be a text value, got a list"),
         ("training: {precision: [float64]}", "training.precision", "must be one of float32, float64, got a list"),
-        ("grid: {parameterization: [pm, {x: 1}]}", "grid.parameterization[1]", "must be one of pm, uv, deep, got a mapping (line 1)"),
+        (
+            "grid: {parameterization: [pm, {x: 1}]}", "grid.parameterization[1]",
+            "must be one of pm, uv, deep, got a mapping (line 1)"
+        ),
         ("training: 5", "training", "must be a mapping of keys to values"),
         ("record: {thresholds: [0.1, abc]}", "record.thresholds[1]", "must be a number, got 'abc'"),
         ("name: ..", "name", "must be a non-empty folder name without '/'"),
@@ -70,20 +90,33 @@ import Testing
         ("grid: {lr: 0.1}", "grid.lr", "unknown key"),
         // Duplicate keys: the path and both lines.
         ("seeds: 2\nseeds: 3", "seeds", "appears more than once (lines 1, 2)"),
-        ("problem:\n  teacher:\n    density: 0.1\n    density: 0.2", "problem.teacher.density", "appears more than once (lines 3, 4)"),
+        (
+            "problem:\n  teacher:\n    density: 0.1\n    density: 0.2", "problem.teacher.density",
+            "appears more than once (lines 3, 4)"
+        ),
         ("grid: {alpha: 1, alpha: 2}", "", "the key 'alpha' appears more than once in the mapping at line 1"),
         // Malformed YAML: line and column, the line itself; not YAML at all; TOML.
-        ("problem:\n  d: 5\n   n: 3", "", "malformed YAML at line 3, column 5: mapping values are not allowed in this context"),
+        (
+            "problem:\n  d: 5\n   n: 3", "",
+            "malformed YAML at line 3, column 5: mapping values are not allowed in this context"
+        ),
         ("grid: {alpha: [0.1, 0.2}", "", "malformed YAML at line 1, column 24: did not find expected ',' or ']'"),
         ("problem:\n\td: 5", "", "malformed YAML at line 2, column 1: found character that cannot start any token"),
-        ("hello world", "", "the configuration must be a YAML mapping of keys (name, problem, model, training, grid, seeds, record, device) to values, got 'hello world'"),
+        (
+            "hello world", "",
+            "the configuration must be a YAML mapping of keys (name, problem, model, training, grid, seeds, record, "
+                + "device) to values, got 'hello world'"
+        ),
         ("- a\n- b", "", "must be a YAML mapping of keys"),
         ("[problem]\nd = 5", "", "this looks like TOML (key = value, [section]); dlnsim configurations are YAML"),
         ("name = \"x\"", "", "this looks like TOML"),
         ("seeds: \u{1}", "", "not YAML text at line 1, column 8: control characters are not allowed"),
         // Cross-field problems.
         ("problem: {files: {X: x.npy, y: y.npy, u0: u.npy}}", "problem.files", "u0 and v0 go together"),
-        ("model: {parameterization: uv}\ntraining: {update: multiplicative}", "training.update", "defined for parameterization pm only"),
+        (
+            "model: {parameterization: uv}\ntraining: {update: multiplicative}", "training.update",
+            "defined for parameterization pm only"
+        )
     ])
     func badConfiguration(_ yaml: String, _ path: String, _ message: String) {
         let found = Self.issues(yaml)
@@ -93,19 +126,38 @@ import Testing
 
     /// Problems in several places are all reported at once, each with its path.
     @Test func everyProblemAtOnce() {
-        let found = Self.issues("problem: {d: 0, noise: .nan, teacher: {density: 2}}\nmodel: {parameterization: pn}\ntraining: {steps: -1, precision: half}\ngrid: {alpha: [1, -1]}\nseeds: 0\nrecord: {checkpoints: 0}\nextra: 1")
-        #expect(Set(found.map(\.path)) == ["problem.d", "problem.noise", "problem.teacher.density", "model.parameterization", "training.steps",
-                                           "training.precision", "grid.alpha[1]", "seeds", "record.checkpoints", "extra"], "\(found)")
+        let found = Self.issues(
+            "problem: {d: 0, noise: .nan, teacher: {density: 2}}\nmodel: {parameterization: pn}\ntraining: {steps: "
+                + "-1, precision: half}\ngrid: {alpha: [1, -1]}\nseeds: 0\nrecord: {checkpoints: 0}\nextra: 1"
+        )
+        #expect(
+            Set(found.map(\.path)) == [
+                "problem.d", "problem.noise", "problem.teacher.density", "model.parameterization", "training.steps",
+                "training.precision", "grid.alpha[1]", "seeds", "record.checkpoints", "extra"
+            ], "\(found)")
     }
 
     /// The files a configuration names are checked with their key, before any work.
     @Test func dataFilesAreCheckedWithTheirKey() throws {
         try NPY.write([1.0, 2], shape: [2], dtype: .float64, to: dir + "/y.npy")
         try FileManager.default.createDirectory(atPath: dir + "/folder.npy", withIntermediateDirectories: true)
-        let found = Self.issues("problem:\n  files:\n    X: missing.npy\n    y: y.npy\n    w_star: folder.npy\n    u0: ''\n    v0: y.npy", base: dir)
-        #expect(found.contains { $0.path == "problem.files.X" && $0.message == "\(dir)/missing.npy: no such file (line 3)" }, "\(found)")
-        #expect(found.contains { $0.path == "problem.files.w_star" && $0.message.contains("folder.npy is a folder, not a .npy file (line 5)") })
-        #expect(found.contains { $0.path == "problem.files.u0" && $0.message.contains("must be the path of a .npy file, got an empty text") })
+        let found = Self.issues(
+            "problem:\n  files:\n    X: missing.npy\n    y: y.npy\n    w_star: folder.npy\n    u0: ''\n    v0: y.npy",
+            base: dir)
+        #expect(
+            found.contains {
+                $0.path == "problem.files.X" && $0.message == "\(dir)/missing.npy: no such file (line 3)"
+            }, "\(found)")
+        #expect(
+            found.contains {
+                $0.path == "problem.files.w_star"
+                    && $0.message.contains("folder.npy is a folder, not a .npy file (line 5)")
+            })
+        #expect(
+            found.contains {
+                $0.path == "problem.files.u0"
+                    && $0.message.contains("must be the path of a .npy file, got an empty text")
+            })
     }
 
     /// A configuration file that is empty, TOML, or not text.
@@ -113,12 +165,23 @@ import Testing
         func refusal(_ name: String, _ bytes: Data) -> String {
             let path = dir + "/" + name
             FileManager.default.createFile(atPath: path, contents: bytes)
-            do { _ = try Configuration.load(path: path); return "accepted" } catch { return "\(error)" }
+            do {
+                _ = try Configuration.load(path: path)
+                return "accepted"
+            } catch { return "\(error)" }
         }
-        #expect(refusal("empty.yaml", Data()).contains("empty.yaml (1 problem):\n  - the file holds no configuration (it is empty or only comments); write {} to run every default"))
+        #expect(
+            refusal("empty.yaml", Data()).contains(
+                "empty.yaml (1 problem):\n  - the file holds no configuration (it is empty or only comments); write "
+                    + "{} to run every default"
+            ))
         #expect(refusal("comments.yaml", Data("# seeds: 3\n\n".utf8)).contains("the file holds no configuration"))
-        #expect(refusal("c.toml", Data("[problem]\nd = 5\n".utf8)).contains("a .toml file was given (key = value, [section]); dlnsim configurations are YAML"))
-        #expect(refusal("latin1.yaml", Data([0x6E, 0x61, 0x6D, 0x65, 0x3A, 0x20, 0xE9, 0xFF])).contains("latin1.yaml: not UTF-8 text"))
+        #expect(
+            refusal("c.toml", Data("[problem]\nd = 5\n".utf8)).contains(
+                "a .toml file was given (key = value, [section]); dlnsim configurations are YAML"))
+        #expect(
+            refusal("latin1.yaml", Data([0x6E, 0x61, 0x6D, 0x65, 0x3A, 0x20, 0xE9, 0xFF])).contains(
+                "latin1.yaml: not UTF-8 text"))
         #expect((try? Configuration.load(path: dir + "/nope.yaml")) == nil)
         do { _ = try Configuration.load(path: dir) } catch { #expect("\(error)".contains(dir)) }
     }
@@ -130,24 +193,52 @@ import Testing
         var header = "{'descr': '\(descr)', 'fortran_order': \(fortran ? "True" : "False"), 'shape': \(shape), }"
         header += String(repeating: " ", count: (64 - (10 + header.utf8.count + 1) % 64) % 64) + "\n"
         let n = header.utf8.count
-        return Data([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, UInt8(n & 0xFF), UInt8(n >> 8)] + Array(header.utf8) + payload)
+        return Data(
+            [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, UInt8(n & 0xFF), UInt8(n >> 8)] + Array(header.utf8) + payload)
     }
 
     /// Each bad .npy file is refused with its path and the problem.
     @Test(arguments: [
-        ("complex.npy", npy(descr: "<c16", shape: "(2,)", payload: .init(repeating: 0, count: 32)), "unsupported dtype '<c16': complex numbers (use float32, float64, int32 or int64, little-endian)"),
-        ("object.npy", npy(descr: "|O", shape: "(2,)", payload: .init(repeating: 0, count: 16)), "unsupported dtype '|O': Python objects"),
-        ("text.npy", npy(descr: "<U3", shape: "(2,)", payload: .init(repeating: 0, count: 24)), "unsupported dtype '<U3': text"),
-        ("bigendian.npy", npy(descr: ">f8", shape: "(2,)", payload: .init(repeating: 0, count: 16)), "unsupported dtype '>f8': big-endian"),
-        ("half.npy", npy(descr: "<f2", shape: "(2,)", payload: .init(repeating: 0, count: 4)), "unsupported dtype '<f2': float16"),
-        ("bool.npy", npy(descr: "|b1", shape: "(2,)", payload: .init(repeating: 0, count: 2)), "unsupported dtype '|b1': booleans"),
-        ("truncated.npy", npy(descr: "<f8", shape: "(4,)", payload: .init(repeating: 0, count: 27)), "holds 27 data bytes, the shape [4] of <f8 needs 32 (truncated?)"),
-        ("long.npy", npy(descr: "<f8", shape: "(1,)", payload: .init(repeating: 0, count: 16)), "holds 16 data bytes, the shape [1] of <f8 needs 8 (extra bytes after the data)"),
-        ("overflow.npy", npy(descr: "<f8", shape: "(4294967296, 4294967296)", payload: []), "the shape [4294967296, 4294967296] is too large"),
+        (
+            "complex.npy", npy(descr: "<c16", shape: "(2,)", payload: .init(repeating: 0, count: 32)),
+            "unsupported dtype '<c16': complex numbers (use float32, float64, int32 or int64, little-endian)"
+        ),
+        (
+            "object.npy", npy(descr: "|O", shape: "(2,)", payload: .init(repeating: 0, count: 16)),
+            "unsupported dtype '|O': Python objects"
+        ),
+        (
+            "text.npy", npy(descr: "<U3", shape: "(2,)", payload: .init(repeating: 0, count: 24)),
+            "unsupported dtype '<U3': text"
+        ),
+        (
+            "bigendian.npy", npy(descr: ">f8", shape: "(2,)", payload: .init(repeating: 0, count: 16)),
+            "unsupported dtype '>f8': big-endian"
+        ),
+        (
+            "half.npy", npy(descr: "<f2", shape: "(2,)", payload: .init(repeating: 0, count: 4)),
+            "unsupported dtype '<f2': float16"
+        ),
+        (
+            "bool.npy", npy(descr: "|b1", shape: "(2,)", payload: .init(repeating: 0, count: 2)),
+            "unsupported dtype '|b1': booleans"
+        ),
+        (
+            "truncated.npy", npy(descr: "<f8", shape: "(4,)", payload: .init(repeating: 0, count: 27)),
+            "holds 27 data bytes, the shape [4] of <f8 needs 32 (truncated?)"
+        ),
+        (
+            "long.npy", npy(descr: "<f8", shape: "(1,)", payload: .init(repeating: 0, count: 16)),
+            "holds 16 data bytes, the shape [1] of <f8 needs 8 (extra bytes after the data)"
+        ),
+        (
+            "overflow.npy", npy(descr: "<f8", shape: "(4294967296, 4294967296)", payload: []),
+            "the shape [4294967296, 4294967296] is too large"
+        ),
         ("negative.npy", npy(descr: "<f8", shape: "(-1,)", payload: []), "bad shape entry '-1'"),
         ("magic.npy", Data("1,2,3\n4,5,6\n".utf8), "missing the \\x93NUMPY magic"),
         ("header.npy", Data([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, 200, 0, 0x7B]), "truncated header"),
-        ("version.npy", Data([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 9, 0, 0, 0]), "unsupported format version 9"),
+        ("version.npy", Data([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 9, 0, 0, 0]), "unsupported format version 9")
     ])
     func badNPY(_ name: String, _ bytes: Data, _ message: String) throws {
         let path = dir + "/" + name
@@ -165,29 +256,50 @@ import Testing
     }
 
     /// User data whose shapes or values do not fit: the file and the problem.
-    @Test(arguments: [
-        (["X": ([1.0, 2, 3], [3])], "X.npy: X must be a 2-D array (n, d), got shape [3]"),
-        (["y": ([1.0, 2, 3], [3])], "y.npy: y must have shape (2,) to match X of shape (2, 3), got [3]"),
-        (["y": ([1.0, 2], [1, 2])], "y.npy: y must have shape (2,) to match X of shape (2, 3), got [1, 2]"),
-        (["X": ([1.0, 2, .nan, 4, 5, 6], [2, 3])], "X.npy: X holds a non-finite value (nan) at row 0, column 2 (0-based)"),
-        (["y": ([1.0, .infinity], [2])], "y.npy: y holds a non-finite value (inf) at index 1"),
-        (["X": ([Double](), [0, 3])], "X.npy: X has an empty dimension, shape [0, 3]"),
-        (["w_star": ([1.0, 0], [2])], "w_star.npy: w_star must have shape (3,) to match X of shape (2, 3), got [2]"),
-        (["w_star": ([1.0, .nan, 0], [3])], "w_star.npy: w_star holds a non-finite value (nan) at index 1"),
-        (["X_test": ([1.0, 2, 3, 4], [2, 2])], "X_test.npy: X_test must have shape (n_test, 3) to match X of shape (2, 3), got [2, 2]"),
-        (["y_test": ([1.0], [1])], "y_test.npy: y_test must have shape (2,) to match X_test, got [1]"),
-        (["X_test": ([1.0, 2, 3, 4, 5, -.infinity], [2, 3])], "X_test.npy: X_test holds a non-finite value (-inf) at row 1, column 2"),
-        (["u0": ([1.0, 1], [2])], "u0.npy: an initial layer must have shape (3,) with finite values, got shape [2]"),
-        (["v0": ([1.0, .nan, 1], [3])], "v0.npy: an initial layer must have shape (3,) with finite values"),
-    ] as [([String: ([Double], [Int])], String)])
+    @Test(
+        arguments: [
+            (["X": ([1.0, 2, 3], [3])], "X.npy: X must be a 2-D array (n, d), got shape [3]"),
+            (["y": ([1.0, 2, 3], [3])], "y.npy: y must have shape (2,) to match X of shape (2, 3), got [3]"),
+            (["y": ([1.0, 2], [1, 2])], "y.npy: y must have shape (2,) to match X of shape (2, 3), got [1, 2]"),
+            (
+                ["X": ([1.0, 2, .nan, 4, 5, 6], [2, 3])],
+                "X.npy: X holds a non-finite value (nan) at row 0, column 2 (0-based)"
+            ),
+            (["y": ([1.0, .infinity], [2])], "y.npy: y holds a non-finite value (inf) at index 1"),
+            (["X": ([Double](), [0, 3])], "X.npy: X has an empty dimension, shape [0, 3]"),
+            (
+                ["w_star": ([1.0, 0], [2])],
+                "w_star.npy: w_star must have shape (3,) to match X of shape (2, 3), got [2]"
+            ),
+            (["w_star": ([1.0, .nan, 0], [3])], "w_star.npy: w_star holds a non-finite value (nan) at index 1"),
+            (
+                ["X_test": ([1.0, 2, 3, 4], [2, 2])],
+                "X_test.npy: X_test must have shape (n_test, 3) to match X of shape (2, 3), got [2, 2]"
+            ),
+            (["y_test": ([1.0], [1])], "y_test.npy: y_test must have shape (2,) to match X_test, got [1]"),
+            (
+                ["X_test": ([1.0, 2, 3, 4, 5, -.infinity], [2, 3])],
+                "X_test.npy: X_test holds a non-finite value (-inf) at row 1, column 2"
+            ),
+            (
+                ["u0": ([1.0, 1], [2])],
+                "u0.npy: an initial layer must have shape (3,) with finite values, got shape [2]"
+            ),
+            (["v0": ([1.0, .nan, 1], [3])], "v0.npy: an initial layer must have shape (3,) with finite values")
+        ] as [([String: ([Double], [Int])], String)])
     func badUserData(_ replace: [String: ([Double], [Int])], _ message: String) throws {
         var arrays: [String: ([Double], [Int])] = [
             "X": ([1, 2, 3, 4, 5, 6], [2, 3]), "y": ([1, 2], [2]), "w_star": ([1, 0, 0], [3]),
-            "X_test": ([1, 0, 0, 0, 1, 0], [2, 3]), "y_test": ([1, 0], [2]), "u0": ([1, 1, 1], [3]), "v0": ([1, 1, 1], [3]),
+            "X_test": ([1, 0, 0, 0, 1, 0], [2, 3]), "y_test": ([1, 0], [2]), "u0": ([1, 1, 1], [3]),
+            "v0": ([1, 1, 1], [3])
         ]
         arrays.merge(replace) { $1 }
-        for (key, (values, shape)) in arrays { try NPY.write(values, shape: shape, dtype: .float64, to: "\(dir)/\(key).npy") }
-        let yaml = "problem: {files: {X: X.npy, y: y.npy, w_star: w_star.npy, X_test: X_test.npy, y_test: y_test.npy, u0: u0.npy, v0: v0.npy}}"
+        for (key, (values, shape)) in arrays {
+            try NPY.write(values, shape: shape, dtype: .float64, to: "\(dir)/\(key).npy")
+        }
+        let yaml =
+            "problem: {files: {X: X.npy, y: y.npy, w_star: w_star.npy, X_test: X_test.npy, y_test: y_test.npy, u0: "
+            + "u0.npy, v0: v0.npy}}"
         let c = try Configuration.parse(yaml: yaml, baseDirectory: dir)
         #expect { _ = try Experiment(c) } throws: { error in
             if !"\(error)".contains(message) { print("got: \(error)") }
@@ -199,9 +311,11 @@ import Testing
     @Test func fortranOrderIsAccepted() throws {
         var payload: [UInt8] = []
         for v in [1.0, 4, 2, 5, 3, 6] { withUnsafeBytes(of: v.bitPattern.littleEndian) { payload += $0 } }
-        try Self.npy(descr: "<f8", shape: "(2, 3)", fortran: true, payload: payload).write(to: URL(fileURLWithPath: dir + "/X.npy"))
+        try Self.npy(descr: "<f8", shape: "(2, 3)", fortran: true, payload: payload).write(
+            to: URL(fileURLWithPath: dir + "/X.npy"))
         try NPY.write([1.0, 2], shape: [2], dtype: .float64, to: dir + "/y.npy")
-        let e = try Experiment(try Configuration.parse(yaml: "problem: {files: {X: X.npy, y: y.npy}}", baseDirectory: dir))
+        let e = try Experiment(
+            try Configuration.parse(yaml: "problem: {files: {X: X.npy, y: y.npy}}", baseDirectory: dir))
         #expect(e.gridPoints[0].d == 3 && e.gridPoints[0].n == 2)
     }
 
@@ -210,11 +324,17 @@ import Testing
     /// An output folder that cannot be made or written is refused before any work.
     @Test func unwritableOutput() throws {
         FileManager.default.createFile(atPath: dir + "/file", contents: Data("x".utf8))
-        #expect { try RunOutput.checkOverwrite(dir + "/file", force: false) } throws: { "\($0)" == "cannot write \(dir)/file: exists and is not a folder" }
-        #expect { try RunOutput.prepare(dir + "/file/out") } throws: { "\($0)" == "cannot write \(dir)/file/out: cannot create \(dir)/file/out: Not a directory" }
+        #expect { try RunOutput.checkOverwrite(dir + "/file", force: false) } throws: {
+            "\($0)" == "cannot write \(dir)/file: exists and is not a folder"
+        }
+        #expect { try RunOutput.prepare(dir + "/file/out") } throws: {
+            "\($0)" == "cannot write \(dir)/file/out: cannot create \(dir)/file/out: Not a directory"
+        }
         #if os(Linux)
-        // /sys refuses new folders even to root (a chmod 555 folder would not stop root).
-        #expect { try RunOutput.prepare("/sys/dlnsim-out") } throws: { "\($0)".hasPrefix("cannot write /sys/dlnsim-out: cannot create /sys/dlnsim-out: ") }
+            // /sys refuses new folders even to root (a chmod 555 folder would not stop root).
+            #expect { try RunOutput.prepare("/sys/dlnsim-out") } throws: {
+                "\($0)".hasPrefix("cannot write /sys/dlnsim-out: cannot create /sys/dlnsim-out: ")
+            }
         #endif
         if getuid() != 0 {
             try FileManager.default.createDirectory(atPath: dir + "/ro", withIntermediateDirectories: true)
@@ -237,19 +357,25 @@ import Testing
         }
     }
 
-    static let values = [".nan", ".inf", "-.inf", "-1", "0", "1", "2", "0.5", "1e300", "-1e300", "1e-300", "99999999999999999999",
-                         "9223372036854775807", "-9223372036854775808", "4294967296", "100000000", "abc", "true", "null", "~", "''",
-                         "[]", "{}", "[1, 2, 3]", "[0.1, -1, .nan]", "{a: 1}", "\"5\"", "[pm, uv, deep]", "flow", "deep", "uv",
-                         "multiplicative", "float64", "log", "independent", "exact", "'1/d'", "[2, 3, 64]", "[10, 20]", "x.npy",
-                         "&anchor 3", "*anchor", "!!binary aGVsbG8=", "[", "{", "'", "\"", "- 1", "0x10", "1_000", "+5", "-0"]
-    static let keys = ["d", "n", "delta", "noise", "seeds", "steps", "horizon", "alpha", "learning_rate", "weight_decay", "depth",
-                       "parameterization", "update", "precision", "checkpoints", "start", "linear", "thresholds", "files", "X", "y",
-                       "teacher", "density", "flow", "rtol", "max_steps", "layer_scales", "representation", "data", "name", "device"]
+    static let values = [
+        ".nan", ".inf", "-.inf", "-1", "0", "1", "2", "0.5", "1e300", "-1e300", "1e-300", "99999999999999999999",
+        "9223372036854775807", "-9223372036854775808", "4294967296", "100000000", "abc", "true", "null", "~", "''",
+        "[]", "{}", "[1, 2, 3]", "[0.1, -1, .nan]", "{a: 1}", "\"5\"", "[pm, uv, deep]", "flow", "deep", "uv",
+        "multiplicative", "float64", "log", "independent", "exact", "'1/d'", "[2, 3, 64]", "[10, 20]", "x.npy",
+        "&anchor 3", "*anchor", "!!binary aGVsbG8=", "[", "{", "'", "\"", "- 1", "0x10", "1_000", "+5", "-0"
+    ]
+    static let keys = [
+        "d", "n", "delta", "noise", "seeds", "steps", "horizon", "alpha", "learning_rate", "weight_decay", "depth",
+        "parameterization", "update", "precision", "checkpoints", "start", "linear", "thresholds", "files", "X", "y",
+        "teacher", "density", "flow", "rtol", "max_steps", "layer_scales", "representation", "data", "name", "device"
+    ]
 
     /// One random edit of the text.
     static func mutate(_ text: String, _ rng: inout SplitMix) -> String {
         var lines = text.components(separatedBy: "\n")
-        let valued = lines.indices.filter { lines[$0].contains(": ") && !lines[$0].trimmingCharacters(in: .whitespaces).hasPrefix("#") }
+        let valued = lines.indices.filter {
+            lines[$0].contains(": ") && !lines[$0].trimmingCharacters(in: .whitespaces).hasPrefix("#")
+        }
         func valueRange(_ line: String) -> Range<String.Index>? {
             guard let colon = line.range(of: ": ") else { return nil }
             let end = line.range(of: " #", range: colon.upperBound..<line.endIndex)?.lowerBound ?? line.endIndex
@@ -259,7 +385,8 @@ import Testing
         case 0 where !lines.isEmpty:  // delete a line
             lines.remove(at: Int.random(in: lines.indices, using: &rng))
         case 1 where valued.count >= 2:  // swap two values
-            let a = valued.randomElement(using: &rng)!, b = valued.randomElement(using: &rng)!
+            let a = valued.randomElement(using: &rng)!
+            let b = valued.randomElement(using: &rng)!
             if let ra = valueRange(lines[a]), let rb = valueRange(lines[b]) {
                 let (va, vb) = (String(lines[a][ra]), String(lines[b][rb]))
                 lines[a].replaceSubrange(ra, with: vb)
@@ -275,20 +402,31 @@ import Testing
             let cut = Int.random(in: 0...text.count, using: &rng)
             return String(text.prefix(cut))
         case 6:  // insert a character
-            let chars: [Character] = [":", "-", "[", "]", "{", "}", "\t", " ", "#", "\"", "'", "\n", "é", "\u{0}", "&", "*", "!", "%", "@", "|", ">", ","]
+            let chars: [Character] = [
+                ":", "-", "[", "]", "{", "}", "\t", " ", "#", "\"", "'", "\n", "é", "\u{0}", "&", "*", "!", "%", "@",
+                "|", ">", ","
+            ]
             var t = Array(text)
             t.insert(chars.randomElement(using: &rng)!, at: Int.random(in: 0...t.count, using: &rng))
             return String(t)
         case 7:  // insert a key line at some indentation
             let indent = String(repeating: " ", count: [0, 2, 4].randomElement(using: &rng)!)
-            lines.insert("\(indent)\(keys.randomElement(using: &rng)!): \(values.randomElement(using: &rng)!)", at: Int.random(in: 0...lines.count, using: &rng))
+            lines.insert(
+                "\(indent)\(keys.randomElement(using: &rng)!): \(values.randomElement(using: &rng)!)",
+                at: Int.random(in: 0...lines.count, using: &rng))
         case 8 where !lines.isEmpty:  // indent or dedent a line
             let a = Int.random(in: lines.indices, using: &rng)
-            if Bool.random(using: &rng) { lines[a] = "  " + lines[a] } else { lines[a] = String(lines[a].drop(while: { $0 == " " })) }
+            if Bool.random(using: &rng) {
+                lines[a] = "  " + lines[a]
+            } else {
+                lines[a] = String(lines[a].drop(while: { $0 == " " }))
+            }
         default:  // rename a key
             if let a = valued.randomElement(using: &rng), let colon = lines[a].range(of: ": ") {
                 let start = lines[a].firstIndex(where: { $0 != " " }) ?? lines[a].startIndex
-                if start < colon.lowerBound { lines[a].replaceSubrange(start..<colon.lowerBound, with: keys.randomElement(using: &rng)!) }
+                if start < colon.lowerBound {
+                    lines[a].replaceSubrange(start..<colon.lowerBound, with: keys.randomElement(using: &rng)!)
+                }
             }
         }
         return lines.joined(separator: "\n")
@@ -299,12 +437,15 @@ import Testing
     /// ones are also turned into an Experiment (data and initialisation, no training), which must not crash.
     @Test func fuzzedConfigurationsNeverCrash() throws {
         let examples = Self.root.appendingPathComponent("examples").path
-        let names = try FileManager.default.contentsOfDirectory(atPath: examples).filter { $0.hasSuffix(".yaml") }.sorted()
+        let names = try FileManager.default.contentsOfDirectory(atPath: examples).filter { $0.hasSuffix(".yaml") }
+            .sorted()
         let texts = try names.map { try String(contentsOfFile: examples + "/" + $0, encoding: .utf8) }
         #expect(texts.count >= 5)
         var rng = SplitMix(state: 20_240_607)
         let cases = 4000
-        var accepted = 0, refused = 0, built = 0
+        var accepted = 0
+        var refused = 0
+        var built = 0
         let start = Date()
         for k in 0..<cases {
             var text = texts[k % texts.count]
@@ -313,8 +454,16 @@ import Testing
                 let c = try Configuration.parse(yaml: text, file: "fuzz-\(k).yaml", baseDirectory: examples)
                 accepted += 1
                 // Only small ones: the point is crashes in construction, not memory.
-                let sizes = (c.grid.d ?? [c.problem.d]).max()! * max(c.problem.n, Int(((c.grid.delta ?? [c.problem.delta ?? 1]).max()! * Double((c.grid.d ?? [c.problem.d]).max()!)).rounded()))
-                if c.replicaCount <= 256 && sizes <= 40_000 && c.memoryEstimate.bytes < 5e7 && c.record.checkpoints + c.record.linear <= 2000 && k % 4 == 0 {
+                let sizes =
+                    (c.grid.d ?? [c.problem.d]).max()!
+                    * max(
+                        c.problem.n,
+                        Int(
+                            ((c.grid.delta ?? [c.problem.delta ?? 1]).max()!
+                                * Double((c.grid.d ?? [c.problem.d]).max()!)).rounded()))
+                if c.replicaCount <= 256 && sizes <= 40_000 && c.memoryEstimate.bytes < 5e7
+                    && c.record.checkpoints + c.record.linear <= 2000 && k % 4 == 0
+                {
                     do {
                         let e = try Experiment(c)
                         #expect(e.replicaCount == c.replicaCount)
@@ -328,12 +477,18 @@ import Testing
                 }
             } catch {
                 refused += 1
-                guard case .invalidConfiguration(let file, let issues) = error else { Issue.record("\(error)"); continue }
+                guard case .invalidConfiguration(let file, let issues) = error else {
+                    Issue.record("\(error)")
+                    continue
+                }
                 #expect(file == "fuzz-\(k).yaml")
                 #expect(!issues.isEmpty && issues.allSatisfy { !$0.message.isEmpty }, "\(text)")
             }
         }
-        print("fuzz: \(cases) mutated configurations, \(accepted) accepted (\(built) built into experiments), \(refused) refused, \(String(format: "%.2f", Date().timeIntervalSince(start))) s")
+        print(
+            "fuzz: \(cases) mutated configurations, \(accepted) accepted (\(built) built into experiments), "
+                + "\(refused) refused, \(String(format: "%.2f", Date().timeIntervalSince(start))) s"
+        )
         #expect(accepted > cases / 10 && refused > cases / 10)
     }
 }

@@ -11,7 +11,8 @@ import Testing
     /// Monte-Carlo floor): test error, train loss and overlap within a few percent, on the run's checkpoints.
     @Test func dlnMatchesLargeEnsembleEarly() throws {
         let yaml = """
-            problem: {d: 2000, delta: 0.5, design_variance: 1/d, noise: 0.1, teacher: {density: 0.1, support: exact}, data: independent}
+            problem: {d: 2000, delta: 0.5, design_variance: 1/d, noise: 0.1, teacher: {density: 0.1, support: exact}, \
+            data: independent}
             training: {loss: sum, steps: 30, precision: float64}
             grid: {alpha: 1, learning_rate: 0.2}
             seeds: 8
@@ -30,7 +31,9 @@ import Testing
                 let values = sim.observations[c][name]!
                 let mean = values.reduce(0, +) / Double(values.count)
                 let theory = dmft.target.scale[name]! * dmft.result.mean[name]![step]
-                #expect(abs(theory - mean) <= tolerance * abs(mean), "\(name) at step \(step): DMFT \(theory), simulation \(mean)")
+                #expect(
+                    abs(theory - mean) <= tolerance * abs(mean),
+                    "\(name) at step \(step): DMFT \(theory), simulation \(mean)")
             }
         }
     }

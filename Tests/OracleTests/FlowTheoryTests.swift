@@ -1,7 +1,7 @@
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import Foundation
 import TestSupport
 import Testing
@@ -30,7 +30,10 @@ import Testing
             let residual = Dense.norm(zip(Dense.multiply(x, n, d, wk), y).map { $0 - $1 }) / Dense.norm(y)
             let bias = ImplicitBias.solve(x: x, y: y, n: n, d: d, beta: [Double](repeating: alpha * alpha, count: d))
             let error = zip(wk, bias.w).map { abs($0 - $1) }.max()!
-            print("O4 flow \(side) α = \(alpha): residual \(residual), max |w − w_bias| = \(error), evaluations \(counters.evaluations[k])")
+            print(
+                "O4 flow \(side) α = \(alpha): residual \(residual), max |w − w_bias| = \(error), evaluations "
+                    + "\(counters.evaluations[k])"
+            )
             #expect(residual < 1e-10 && bias.converged)
             #expect(error < 1e-9)
         }
@@ -38,7 +41,8 @@ import Testing
         let rng = CounterRNG(seed: 21)
         let u0 = (0..<d).map { 0.5 * (1 + 0.3 * rng.gaussian(stream: 1, index: UInt64($0))) }
         let v0 = (0..<d).map { 0.2 * rng.gaussian(stream: 2, index: UInt64($0)) }
-        try engine.initialize(try Self.flowBatch(x, y, n: n, d: d, alphas: [0.5], model: .uv, layers: [u0, v0], rtol: 1e-12, atol: 1e-14))
+        try engine.initialize(
+            try Self.flowBatch(x, y, n: n, d: d, alphas: [0.5], model: .uv, layers: [u0, v0], rtol: 1e-12, atol: 1e-14))
         try engine.advance(to: 1500)
         let wuv = try engine.state().weights.doubles
         let (beta, offset) = ImplicitBias.bregman(u0: u0, v0: v0)
@@ -74,7 +78,10 @@ import Testing
         let wl = try engine.state().weights.doubles
         let toL2 = large.indices.map { k in zip(wl[(k * d)..<((k + 1) * d)], l2).map { abs($0 - $1) }.max()! }
         let losses = try engine.observe().trainLoss
-        print("O5 flow \(side): max |w − w_ℓ1| for α = \(small): \(toL1); max |w − w_ℓ2| for α = \(large): \(toL2), ratio \(toL2[0] / toL2[1]); final losses \(smallLosses) \(losses)")
+        print(
+            "O5 flow \(side): max |w − w_ℓ1| for α = \(small): \(toL1); max |w − w_ℓ2| for α = \(large): \(toL2), "
+                + "ratio \(toL2[0] / toL2[1]); final losses \(smallLosses) \(losses)"
+        )
         #expect(toL1[0] > toL1[1] && toL1[1] > toL1[2] && toL1[2] < 2e-3, "closer to the ℓ1 interpolator as α falls")
         #expect(losses.allSatisfy { $0 < 1e-22 })
         #expect(abs(toL2[0] / toL2[1] - 16) < 1, "error ∝ α⁻⁴")
@@ -87,18 +94,22 @@ import Testing
     func staticErrorFromLongRuns(side: Side) throws {
         let engine = try TheoryTests.engine(side, fp64: true)
         let yaml = """
-        problem: {d: 500, delta: 0.5, design_variance: 1/d, data: independent, teacher: {density: 0.1}}
-        training: {update: flow, horizon: 300, loss: sum, precision: float64, flow: {rtol: 1.0e-6, atol: 1.0e-8}}
-        grid: {alpha: 1}
-        seeds: 8
-        record: {checkpoints: 2}
-        """
+            problem: {d: 500, delta: 0.5, design_variance: 1/d, data: independent, teacher: {density: 0.1}}
+            training: {update: flow, horizon: 300, loss: sum, precision: float64, flow: {rtol: 1.0e-6, atol: 1.0e-8}}
+            grid: {alpha: 1}
+            seeds: 8
+            record: {checkpoints: 2}
+            """
         let experiment = try Experiment(try Configuration.parse(yaml: yaml))
         let result = try Simulation.run(experiment, on: engine)
-        let errors = result.observations.last!["test_error"]!, losses = result.trainLoss.last!
+        let errors = result.observations.last!["test_error"]!
+        let losses = result.trainLoss.last!
         let mean = errors.reduce(0, +) / Double(errors.count)
         let amp = StaticFixedPoint.solve(delta: 0.5, noise: 0, prior: .bernoulli(0.1), potential: .hyperbolic(beta: 1))
-        print("O15 flow \(side): test error \(mean) (8 seeds, d = 500) vs AMP \(amp.error); train losses ≤ \(losses.max()!), evaluations \(result.evaluations.last!.max()!)")
+        print(
+            "O15 flow \(side): test error \(mean) (8 seeds, d = 500) vs AMP \(amp.error); train losses ≤ "
+                + "\(losses.max()!), evaluations \(result.evaluations.last!.max()!)"
+        )
         #expect(amp.converged && losses.allSatisfy { $0 < 1e-12 })
         #expect(abs(mean / amp.error - 1) < 0.05)
     }
@@ -109,7 +120,9 @@ import Testing
     @Test(arguments: [Precision.float64, .float32]) func saddleToSaddleAtTinyAlphaOnCPU(precision: Precision) throws {
         try saddleToSaddleAtTinyAlpha(side: .cpu, precision: precision)
     }
-    @Test(.needsFP64, arguments: [Precision.float64, .float32]) func saddleToSaddleAtTinyAlphaOnOpenCL(precision: Precision) throws {
+    @Test(.needsFP64, arguments: [Precision.float64, .float32]) func saddleToSaddleAtTinyAlphaOnOpenCL(
+        precision: Precision
+    ) throws {
         try saddleToSaddleAtTinyAlpha(side: .opencl, precision: precision)
     }
     func saddleToSaddleAtTinyAlpha(side: Side, precision: Precision) throws {
@@ -119,12 +132,15 @@ import Testing
         let x = (0..<(n * d)).map { rng.gaussian(stream: 1, index: UInt64($0)) }
         let y = (0..<n).map { rng.gaussian(stream: 2, index: UInt64($0)) }
         let stages = SaddleToSaddle.run(x: x, y: y, n: n, d: d)
-        let alpha = 1e-30, clock = Foundation.log(1 / alpha)
+        let alpha = 1e-30
+        let clock = Foundation.log(1 / alpha)
         let (rtol, atol) = precision == .float64 ? (1e-9, 1e-11) : (1e-6, 1e-8)
-        try engine.initialize(try Self.flowBatch(x, y, n: n, d: d, alphas: [alpha], rtol: rtol, atol: atol, precision: precision))
+        try engine.initialize(
+            try Self.flowBatch(x, y, n: n, d: d, alphas: [alpha], rtol: rtol, atol: atol, precision: precision))
         // Sample the loss on a fine grid of τ and find where it crosses between consecutive plateau losses.
         let taus = stride(from: 0.01, through: stages.last!.tau + 0.5, by: 0.01).map { $0 }
-        var losses: [Double] = [], weights: [[Double]] = []
+        var losses: [Double] = []
+        var weights: [[Double]] = []
         for tau in taus {
             try engine.advance(to: tau * clock)
             losses.append(try engine.observe().trainLoss[0])
@@ -133,11 +149,17 @@ import Testing
         #expect(try engine.flowCounters().status == [0])
         var report: [(Double, Double)] = []
         for k in 1..<stages.count where stages[k].tau - stages[k - 1].tau >= 0.2 {
-            let mid = Foundation.sqrt(max(stages[k - 1].loss, 1e-30) * max(stages[k].loss, 1e-30))  // geometric midpoint
-            guard let i = losses.firstIndex(where: { $0 < mid }) else { Issue.record("no drop below \(mid) for stage \(k)"); continue }
+            // The geometric midpoint of the two plateaus.
+            let mid = Foundation.sqrt(max(stages[k - 1].loss, 1e-30) * max(stages[k].loss, 1e-30))
+            guard let i = losses.firstIndex(where: { $0 < mid }) else {
+                Issue.record("no drop below \(mid) for stage \(k)")
+                continue
+            }
             report.append((stages[k].tau, taus[i]))
             // The effective threshold is 1 − O(1/ln(1/α)): allow 2/ln(1/α) relative, plus the sampling step.
-            #expect(abs(taus[i] - stages[k].tau) < 2 / clock * stages[k].tau + 0.01, "jump \(k): predicted τ = \(stages[k].tau), simulated \(taus[i])")
+            #expect(
+                abs(taus[i] - stages[k].tau) < 2 / clock * stages[k].tau + 0.01,
+                "jump \(k): predicted τ = \(stages[k].tau), simulated \(taus[i])")
         }
         // Mid-plateau distance to the saddle.
         for k in 1..<(stages.count - 1) where stages[k + 1].tau - stages[k].tau >= 0.5 {

@@ -1,7 +1,7 @@
+import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
-import DLNDevice
 import Foundation
 import TestSupport
 import Testing
@@ -52,21 +52,26 @@ import Testing
         let result = try Simulation.run(experiment, on: engine)
         let test = try #require(result.names.firstIndex(of: "test_error"))
         for (l, lambda) in [0.02, 0.04].enumerated() {
-            var logAlpha: [Double] = [], tc: [Double] = []
+            var logAlpha: [Double] = []
+            var tc: [Double] = []
             for (a, alpha) in [2.0, 3, 5].enumerated() {
                 let g = a * 2 + l
                 let times = experiment.times[g]
                 let perSeed = (0..<4).compactMap { s -> Double? in
                     let b = g * 4 + s
-                    return Rates.lazyToRichTime(times: times, trainLoss: result.observations.map { $0.values[0][b] },
-                                                testError: result.observations.map { $0.values[test][b] })
+                    return Rates.lazyToRichTime(
+                        times: times, trainLoss: result.observations.map { $0.values[0][b] },
+                        testError: result.observations.map { $0.values[test][b] })
                 }
                 #expect(perSeed.count == 4, "every seed has a transition")
                 logAlpha.append(log(alpha))
                 tc.append(EnsembleSummary(perSeed).median)
             }
-            let mx = logAlpha.reduce(0, +) / 3, my = tc.reduce(0, +) / 3
-            let slope = zip(logAlpha, tc).reduce(0) { $0 + ($1.0 - mx) * ($1.1 - my) } / logAlpha.reduce(0) { $0 + ($1 - mx) * ($1 - mx) }
+            let mx = logAlpha.reduce(0, +) / 3
+            let my = tc.reduce(0, +) / 3
+            let slope =
+                zip(logAlpha, tc).reduce(0) { $0 + ($1.0 - mx) * ($1.1 - my) }
+                / logAlpha.reduce(0) { $0 + ($1 - mx) * ($1 - mx) }
             print("O11 \(side) λ = \(lambda): t_c = \(tc), slope \(slope) (1/λ_u = \(1 / lambda))")
             #expect(abs(slope * lambda - 1) < 0.02)
         }
@@ -79,14 +84,16 @@ import Testing
         #expect(ridge.converged && abs(ridge.error - (0.1 * 0.5 + 0.01 * 0.5 / 0.5)) < 1e-8)
         let (d, n) = (500, 250)
         for alpha in [0.5, 1.0] {
-            let amp = StaticFixedPoint.solve(delta: 0.5, noise: 0, prior: .bernoulli(0.1), potential: .hyperbolic(beta: alpha * alpha))
+            let amp = StaticFixedPoint.solve(
+                delta: 0.5, noise: 0, prior: .bernoulli(0.1), potential: .hyperbolic(beta: alpha * alpha))
             #expect(amp.converged)
             var errors: [Double] = []
             for seed in 0..<8 {
                 let rng = CounterRNG(seed: UInt64(100 + seed))
                 let x = (0..<(n * d)).map { rng.gaussian(stream: 1, index: UInt64($0)) / Double(d).squareRoot() }
                 let w = (0..<d).map { j in rng.uniform(stream: 3, index: UInt64(j)) < 0.1 ? 1.0 : 0.0 }
-                let s = ImplicitBias.solve(x: x, y: Dense.multiply(x, n, d, w), n: n, d: d, beta: [Double](repeating: alpha * alpha, count: d))
+                let s = ImplicitBias.solve(
+                    x: x, y: Dense.multiply(x, n, d, w), n: n, d: d, beta: [Double](repeating: alpha * alpha, count: d))
                 #expect(s.converged)
                 errors.append(zip(s.w, w).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / Double(d))
             }

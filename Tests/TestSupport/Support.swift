@@ -48,11 +48,13 @@ public var runningUnderCI: Bool {
 }
 
 /// A random synthetic batch for tests, built through the public configuration path.
-public func makeBatch(d: Int, n: Int, replicas: Int, model: Parameterization = .pm, update: UpdateRule = .gd,
-                      depth: Int = 2, precision: Precision = .float32, sharing: DataSharing = .shared,
-                      lambda: [Double] = [0], eta: [Double] = [0.02], alpha: [Double] = [0.1],
-                      loss: LossNormalization = .mean, noise: Double = 0.1, seedOffset: Int = 0,
-                      representation: Representation? = nil, flow: FlowSettings = FlowSettings()) throws -> Batch {
+public func makeBatch(
+    d: Int, n: Int, replicas: Int, model: Parameterization = .pm, update: UpdateRule = .gd,
+    depth: Int = 2, precision: Precision = .float32, sharing: DataSharing = .shared,
+    lambda: [Double] = [0], eta: [Double] = [0.02], alpha: [Double] = [0.1],
+    loss: LossNormalization = .mean, noise: Double = 0.1, seedOffset: Int = 0,
+    representation: Representation? = nil, flow: FlowSettings = FlowSettings()
+) throws -> Batch {
     var c = Configuration()
     c.problem.d = d
     c.problem.n = n
@@ -63,7 +65,10 @@ public func makeBatch(d: Int, n: Int, replicas: Int, model: Parameterization = .
     c.problem.sharing = sharing
     c.model.parameterization = model
     c.model.depth = model == .deep ? depth : 2
-    if model == .uv { c.model.uNoise = 0.1; c.model.vNoise = 0.5 }
+    if model == .uv {
+        c.model.uNoise = 0.1
+        c.model.vNoise = 0.5
+    }
     if model == .deep { c.model.layerScales = (0..<depth).map { 1 + 0.25 * Double($0) } }
     c.training.update = update
     c.training.loss = loss
@@ -98,7 +103,10 @@ public final class LimitedEngine: FlowEngine {
     }
     public var deviceDescription: String { inner.deviceDescription }
     public func initialize(_ batch: Batch) throws(DLNError) {
-        if batch.layout.replicas > refuseAbove { refused += 1; throw .outOfMemory("cannot hold \(batch.layout.replicas) replicas") }
+        if batch.layout.replicas > refuseAbove {
+            refused += 1
+            throw .outOfMemory("cannot hold \(batch.layout.replicas) replicas")
+        }
         largest = max(largest, batch.layout.replicas)
         try inner.initialize(batch)
     }
@@ -109,15 +117,19 @@ public final class LimitedEngine: FlowEngine {
     public func state() throws(DLNError) -> EngineState { try inner.state() }
     public func replicaCapacity(_ batch: Batch) -> Int { capacity }
     public func snapshot() throws(DLNError) -> EngineSnapshot { try inner.snapshot() }
-    public func restore(_ snapshot: EngineSnapshot, replicas: [Int]?) throws(DLNError) { try inner.restore(snapshot, replicas: replicas) }
+    public func restore(_ snapshot: EngineSnapshot, replicas: [Int]?) throws(DLNError) {
+        try inner.restore(snapshot, replicas: replicas)
+    }
 }
 
 /// Replays the gradient an engine saw from its weights (same X, y and summation order, in float64):
 /// g = scale·Xᵀ(Xw − y) for replica b.
 public func replayedGradient(_ batch: Batch, weights: [Double], replica b: Int) -> [Double] {
-    let d = batch.layout.dimension, n = batch.layout.samples
+    let d = batch.layout.dimension
+    let n = batch.layout.samples
     let ds = batch.datasets[batch.replicas[b].dataset]
-    let x = ds.x.doubles, y = ds.y.doubles
+    let x = ds.x.doubles
+    let y = ds.y.doubles
     var r = [Double](repeating: 0, count: n)
     for i in 0..<n {
         var acc = 0.0

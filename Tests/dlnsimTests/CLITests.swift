@@ -7,7 +7,8 @@ import Testing
 
 /// The built `dlnsim` binary, run as a user would.
 @Suite(.serialized) struct CLITests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     /// The dlnsim executable beside the test bundle (the same build folder).
     static var binary: String {
@@ -19,7 +20,11 @@ import Testing
         return root.appendingPathComponent(".build/debug/dlnsim").path
     }
 
-    struct Output { let status: Int32; let stdout: String; let stderr: String }
+    struct Output {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
 
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Output {
         let p = Process()
@@ -31,9 +36,12 @@ import Testing
         p.standardOutput = out
         p.standardError = err
         try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        return Output(
+            status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+            stderr: String(decoding: e, as: UTF8.self))
     }
 
     /// Whether `dlnsim devices` lists an OpenCL device (probed once; a binary that cannot run counts as none).
@@ -76,17 +84,22 @@ import Testing
         let grid = try String(contentsOfFile: dir + "/cpu/grid.csv", encoding: .utf8)
         #expect(grid.hasPrefix("point,alpha,weight_decay,learning_rate,lambda_u,"))
         #expect(grid.contains("\n0,0.01,0.0,0.02,"))
-        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/cpu/manifest.json"))) as? [String: Any]
+        let manifest =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/cpu/manifest.json")))
+            as? [String: Any]
         #expect(manifest?["replicas"] as? Int == 192)
         // Small α ends the run with a larger loss than large α on this horizon (the plateau ~ ln(1/α)).
         let C = loss.shape[2]
         let final = (0..<3).map { g in (0..<64).map { loss.values[(g * 64 + $0) * C + C - 1] }.reduce(0, +) / 64 }
         #expect(final[0] > final[2])
 
-        let cl = try Self.run(["run", "examples/quickstart.yaml", "--device", "opencl", "--out", dir + "/cl", "--quiet"])
+        let cl = try Self.run(["run", "examples/quickstart.yaml", "--device", "opencl", "--out", dir + "/cl", "--quiet"]
+        )
         #expect(cl.status == 0, "\(cl.stderr)")
         let clLoss = try NPY.read(path: dir + "/cl/train_loss.npy")
-        #expect(clLoss.values.map(\.bitPattern) == loss.values.map(\.bitPattern), "PoCL and the CPU engine must agree bit for bit")
+        #expect(
+            clLoss.values.map(\.bitPattern) == loss.values.map(\.bitPattern),
+            "PoCL and the CPU engine must agree bit for bit")
     }
 
     /// The real NumPy (and pandas, where installed) read every output file unchanged.
@@ -102,7 +115,8 @@ import Testing
             G, S = m["grid_points"], m["seeds"]
             times = np.load(os.path.join(d, "times.npy")); steps = np.load(os.path.join(d, "steps.npy"))
             C = times.shape[1]
-            assert times.shape == (G, C) and steps.shape == (G, C) and steps.dtype == np.int64, (times.shape, steps.shape)
+            assert times.shape == (G, C) and steps.shape == (G, C) and steps.dtype == np.int64, (times.shape, \
+            steps.shape)
             names = m["observables"]
             for name in names:
                 a = np.load(os.path.join(d, name + ".npy"))
@@ -141,14 +155,22 @@ import Testing
     /// `dlnsim bench` times the CPU engine and every OpenCL device on the same batch (correctness of the
     /// report only; speeds are not asserted).
     @Test func benchComparesEnginesOnTheSameWork() throws {
-        let r = try Self.run(["bench", "--d", "24", "--n", "12", "--batch", "16", "--steps", "3", "--repetitions", "1", "--json"])
+        let r = try Self.run([
+            "bench", "--d", "24", "--n", "12", "--batch", "16", "--steps", "3", "--repetitions", "1", "--json"
+        ])
         #expect(r.status == 0, "\(r.stderr)")
-        let rows = r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let rows = r.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
         #expect(rows.count >= 2, "one row per regime and engine")
-        #expect(rows.allSatisfy { ($0["replica_steps_per_second"] as? Double ?? 0) > 0 && ($0["replicas"] as? Int) == 16 })
+        #expect(
+            rows.allSatisfy { ($0["replica_steps_per_second"] as? Double ?? 0) > 0 && ($0["replicas"] as? Int) == 16 })
         #expect(rows.contains { ($0["device"] as? String) == "CPU engine" && ($0["speedup_over_cpu"] as? Double) == 1 })
         if runningUnderCI { #expect(rows.contains { ($0["device"] as? String ?? "").hasPrefix("OpenCL") }) }
-        let table = try Self.run(["bench", "--d", "8", "--n", "4", "--batch", "16", "--steps", "2", "--repetitions", "1", "--regime", "S", "--device", "cpu"])
+        let table = try Self.run([
+            "bench", "--d", "8", "--n", "4", "--batch", "16", "--steps", "2", "--repetitions", "1", "--regime", "S",
+            "--device", "cpu"
+        ])
         #expect(table.status == 0 && table.stdout.contains("replica-steps/s") && table.stdout.contains("CPU engine"))
         let bad = try Self.run(["bench", "--regime", "X"])
         #expect(bad.status != 0 && bad.stderr.contains("--regime must be S or I"))
@@ -159,12 +181,14 @@ import Testing
     @Test func analyzeComparesTheRunWithTheTheory() throws {
         let dir = Self.temporary()
         try """
-            problem: {d: 30, n: 15, data: independent}
-            training: {update: multiplicative, steps: 20000, precision: float64}
-            grid: {alpha: [1.0], weight_decay: [0, 0.1], learning_rate: 0.02}
-            seeds: 2
-            """.write(toFile: dir + "/a.yaml", atomically: true, encoding: .utf8)
-        #expect(try Self.run(["run", dir + "/a.yaml", "--out", dir + "/out", "--quiet", "--save-weights", "--device", "cpu"]).status == 0)
+        problem: {d: 30, n: 15, data: independent}
+        training: {update: multiplicative, steps: 20000, precision: float64}
+        grid: {alpha: [1.0], weight_decay: [0, 0.1], learning_rate: 0.02}
+        seeds: 2
+        """.write(toFile: dir + "/a.yaml", atomically: true, encoding: .utf8)
+        #expect(
+            try Self.run(["run", dir + "/a.yaml", "--out", dir + "/out", "--quiet", "--save-weights", "--device", "cpu"]
+            ).status == 0)
         let r = try Self.run(["analyze", dir + "/out"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("predicted") && r.stdout.contains("wrote analysis_"))
@@ -191,10 +215,13 @@ import Testing
         ("model: {parameterization: resnet}\n", "model.parameterization: must be one of pm, uv, deep"),
         ("grid: {alpha: .nan}\n", "grid.alpha: must be a finite number, got NaN"),
         ("unknown_key: 1\n", "unknown_key: unknown key"),
-        ("training: {horizon: 0.001}\ngrid: {learning_rate: 0.05}\n", "training.horizon: t = 0.001 is shorter than one step"),
+        (
+            "training: {horizon: 0.001}\ngrid: {learning_rate: 0.05}\n",
+            "training.horizon: t = 0.001 is shorter than one step"
+        ),
         ("record: {thresholds: [0.1, 0]}\n", "record.thresholds[1]: must be positive"),
         ("grid: {weight_decay: []}\n", "grid.weight_decay: must list at least one value"),
-        ("problem: {d: 50}\ngrid: {d: [10, 20]}\n", "grid.d: is also set as problem.d"),
+        ("problem: {d: 50}\ngrid: {d: [10, 20]}\n", "grid.d: is also set as problem.d")
     ])
     func badConfigsFailWithOneClearMessage(_ yaml: String, _ expected: String) throws {
         let dir = Self.temporary()
@@ -213,12 +240,17 @@ import Testing
         let config = dir + "/c.yaml"
         try "problem: {d: 10, n: 5}\ntraining: {steps: 20}\n".write(toFile: config, atomically: true, encoding: .utf8)
         let refused = try Self.run(["run", config, "--out", dir, "--quiet"])
-        #expect(refused.status != 0 && refused.stderr.contains("is not a dlnsim output") && refused.stderr.contains("--force"))
+        #expect(
+            refused.status != 0 && refused.stderr.contains("is not a dlnsim output")
+                && refused.stderr.contains("--force"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/train_loss.npy"))
         let out = dir + "/run"
         #expect(try Self.run(["run", config, "--out", out, "--quiet", "--save-weights"]).status == 0)
-        #expect(try Self.run(["run", config, "--out", out, "--quiet"]).status == 0, "a dlnsim output folder may be rerun")
-        #expect(FileManager.default.fileExists(atPath: out + "/weights.npy") && FileManager.default.fileExists(atPath: out + "/report.html"))
+        #expect(
+            try Self.run(["run", config, "--out", out, "--quiet"]).status == 0, "a dlnsim output folder may be rerun")
+        #expect(
+            FileManager.default.fileExists(atPath: out + "/weights.npy")
+                && FileManager.default.fileExists(atPath: out + "/report.html"))
         let plot = try Self.run(["plot", out, "--observable", "l1_norm"])
         #expect(plot.status == 0 && FileManager.default.fileExists(atPath: out + "/l1_norm.svg"))
         let bad = try Self.run(["plot", out, "--observable", "nonsense"])
@@ -235,15 +267,19 @@ import Testing
         let kernels = Self.root.appendingPathComponent("Kernels")
         for file in try FileManager.default.contentsOfDirectory(atPath: kernels.path) where file.hasSuffix(".cl") {
             var text = try String(contentsOfFile: kernels.appendingPathComponent(file).path, encoding: .utf8)
-            if file == "family_pm.cl" { text = text.replacingOccurrences(of: "u[0] = u[0] * fu;", with: "u[0] = u[0] * fu_typo;") }
+            if file == "family_pm.cl" {
+                text = text.replacingOccurrences(of: "u[0] = u[0] * fu;", with: "u[0] = u[0] * fu_typo;")
+            }
             try text.write(toFile: dir + "/" + file, atomically: true, encoding: .utf8)
         }
-        let r = try Self.run(["run", "examples/quickstart.yaml", "--device", "opencl", "--out", dir + "/out", "--quiet"],
-                             environment: ["DLNSIM_KERNELS_DIR": dir])
+        let r = try Self.run(
+            ["run", "examples/quickstart.yaml", "--device", "opencl", "--out", dir + "/out", "--quiet"],
+            environment: ["DLNSIM_KERNELS_DIR": dir])
         #expect(r.status != 0)
         #expect(r.stderr.contains("CL_BUILD_PROGRAM_FAILURE") && r.stderr.contains("fu_typo"), "\(r.stderr)")
-        let missing = try Self.run(["run", "examples/quickstart.yaml", "--device", "opencl", "--out", dir + "/out2", "--quiet"],
-                                   environment: ["DLNSIM_KERNELS_DIR": dir + "/nowhere"])
+        let missing = try Self.run(
+            ["run", "examples/quickstart.yaml", "--device", "opencl", "--out", dir + "/out2", "--quiet"],
+            environment: ["DLNSIM_KERNELS_DIR": dir + "/nowhere"])
         #expect(missing.status != 0 && missing.stderr.contains("cannot read kernel source"))
     }
 
@@ -252,7 +288,9 @@ import Testing
         #expect(bad.status != 0 && bad.stderr.contains("'tpu' is not a device"))
         let missing = try Self.run(["run", "nope.yaml"])
         #expect(missing.status != 0 && missing.stderr.contains("nope.yaml: no such file"))
-        let noPlatform = try Self.run(["run", "examples/quickstart.yaml", "--device", "opencl"], environment: ["OCL_ICD_VENDORS": Self.temporary()])
+        let noPlatform = try Self.run(
+            ["run", "examples/quickstart.yaml", "--device", "opencl"],
+            environment: ["OCL_ICD_VENDORS": Self.temporary()])
         #expect(noPlatform.status != 0 && noPlatform.stderr.contains("no OpenCL platform"))
     }
 
@@ -265,10 +303,10 @@ import Testing
         try NPY.write(x, shape: [n, d], dtype: .float64, to: dir + "/X.npy")
         try NPY.write(y, shape: [n], dtype: .float64, to: dir + "/y.npy")
         try """
-            problem: {files: {X: X.npy, y: y.npy}}
-            training: {steps: 2000, precision: float64}
-            grid: {alpha: [0.1, 1.0], learning_rate: 0.05}
-            """.write(toFile: dir + "/user.yaml", atomically: true, encoding: .utf8)
+        problem: {files: {X: X.npy, y: y.npy}}
+        training: {steps: 2000, precision: float64}
+        grid: {alpha: [0.1, 1.0], learning_rate: 0.05}
+        """.write(toFile: dir + "/user.yaml", atomically: true, encoding: .utf8)
         let r = try Self.run(["run", dir + "/user.yaml", "--device", "opencl", "--out", dir + "/out", "--quiet"])
         #expect(r.status == 0, "\(r.stderr)")
         let loss = try NPY.read(path: dir + "/out/train_loss.npy")
@@ -279,24 +317,35 @@ import Testing
     /// Bad input fails in the first second with exit status 1, one message naming the place, and no output folder.
     @Test func badInputFailsFastWithoutAnOutputFolder() throws {
         let dir = Self.temporary()
-        try "problem: {d: -1}\ngrid: {alpha: [0.1, .nan]}\n".write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
+        try "problem: {d: -1}\ngrid: {alpha: [0.1, .nan]}\n".write(
+            toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
         let start = Date()
         let bad = try Self.run(["run", dir + "/bad.yaml", "--device", "cpu", "--out", dir + "/out"])
         #expect(bad.status == 1)
-        #expect(bad.stderr == "error: invalid configuration \(dir)/bad.yaml (2 problems):\n  - problem.d: must be a positive integer, got -1 (line 1)\n  - grid.alpha[1]: must be a finite number, got NaN (line 2)\n")
+        #expect(
+            bad.stderr
+                == "error: invalid configuration \(dir)/bad.yaml (2 problems):\n  - problem.d: must be a positive "
+                + "integer, got -1 (line 1)\n  - grid.alpha[1]: must be a finite number, got NaN (line 2)\n"
+        )
         #expect(Date().timeIntervalSince(start) < 10)
         #expect(!FileManager.default.fileExists(atPath: dir + "/out"))
         // A bad data file: named, and the output folder made for it is removed again.
         try NPY.write([1.0, .nan, 3, 4], shape: [2, 2], dtype: .float64, to: dir + "/X.npy")
         try NPY.write([1.0, 2], shape: [2], dtype: .float64, to: dir + "/y.npy")
-        try "problem: {files: {X: X.npy, y: y.npy}}\n".write(toFile: dir + "/data.yaml", atomically: true, encoding: .utf8)
+        try "problem: {files: {X: X.npy, y: y.npy}}\n".write(
+            toFile: dir + "/data.yaml", atomically: true, encoding: .utf8)
         let data = try Self.run(["run", dir + "/data.yaml", "--device", "cpu", "--out", dir + "/out"])
-        #expect(data.status == 1 && data.stderr == "error: \(dir)/X.npy: X holds a non-finite value (nan) at row 0, column 1 (0-based)\n", "\(data.stderr)")
+        #expect(
+            data.status == 1
+                && data.stderr
+                    == "error: \(dir)/X.npy: X holds a non-finite value (nan) at row 0, column 1 (0-based)\n",
+            "\(data.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/out"))
         // An output folder under a file.
         FileManager.default.createFile(atPath: dir + "/file", contents: Data())
         let out = try Self.run(["run", "examples/quickstart.yaml", "--device", "cpu", "--out", dir + "/file/out"])
-        #expect(out.status == 1 && out.stderr.contains("cannot create \(dir)/file/out: Not a directory"), "\(out.stderr)")
+        #expect(
+            out.status == 1 && out.stderr.contains("cannot create \(dir)/file/out: Not a directory"), "\(out.stderr)")
         #expect(!out.stderr.contains("dlnsim: 192 replicas"))
     }
 
@@ -304,18 +353,24 @@ import Testing
     /// not converge exits 2 with its residual, files flagged.
     @Test func theoryWritesCurvesAndReportsFailures() throws {
         let dir = Self.temporary()
-        let base = "problem: {d: 200, delta: 0.5, design_variance: 1/d, noise: 0.1}\ntraining: {loss: sum, steps: 20}\ngrid: {learning_rate: 0.2, alpha: [0.5, 1]}\nrecord: {checkpoints: 5}\n"
-        try (base + "theory: {paths: 20000, response_paths: 256}\n").write(toFile: dir + "/ok.yaml", atomically: true, encoding: .utf8)
+        let base =
+            "problem: {d: 200, delta: 0.5, design_variance: 1/d, noise: 0.1}\ntraining: {loss: sum, steps: 20}\ngrid: "
+            + "{learning_rate: 0.2, alpha: [0.5, 1]}\nrecord: {checkpoints: 5}\n"
+        try (base + "theory: {paths: 20000, response_paths: 256}\n").write(
+            toFile: dir + "/ok.yaml", atomically: true, encoding: .utf8)
         let ok = try Self.run(["theory", dir + "/ok.yaml", "--out", dir + "/ok", "--quiet"])
         #expect(ok.status == 0, "\(ok.stderr)")
-        let te = try NPY.read(path: dir + "/ok/dmft_test_error.npy"), steps = Experiment.schedule(steps: 20, count: 5, explicit: nil)
+        let te = try NPY.read(path: dir + "/ok/dmft_test_error.npy")
+        let steps = Experiment.schedule(steps: 20, count: 5, explicit: nil)
         #expect(te.shape == [2, 2, steps.count])
         #expect(abs(te.values[0] - 0.1) < 1e-12)  // C_Δ(0,0) = E[w*²] = ρ with the stratified teacher
         #expect(ok.stdout.contains("converged after"))
-        try (base + "model: {parameterization: uv}\ntheory: dmft\n").write(toFile: dir + "/uv.yaml", atomically: true, encoding: .utf8)
+        try (base + "model: {parameterization: uv}\ntheory: dmft\n").write(
+            toFile: dir + "/uv.yaml", atomically: true, encoding: .utf8)
         let uv = try Self.run(["theory", dir + "/uv.yaml", "--out", dir + "/uv"])
         #expect(uv.status == 1 && uv.stderr.contains("model.parameterization"))
-        try (base + "theory: {paths: 500, response_paths: 32, max_iterations: 2}\n").write(toFile: dir + "/nc.yaml", atomically: true, encoding: .utf8)
+        try (base + "theory: {paths: 500, response_paths: 32, max_iterations: 2}\n").write(
+            toFile: dir + "/nc.yaml", atomically: true, encoding: .utf8)
         let nc = try Self.run(["theory", dir + "/nc.yaml", "--out", dir + "/nc", "--quiet"])
         #expect(nc.status == 2 && nc.stderr.contains("did not converge") && nc.stderr.contains("residual"))
         let manifest = try String(contentsOfFile: dir + "/nc/dmft_manifest.json", encoding: .utf8)
@@ -323,17 +378,22 @@ import Testing
     }
 }
 
-
 extension Trait where Self == ConditionTrait {
     /// Runs where `dlnsim devices` lists an OpenCL device, and always under CI (where the test then fails on the
     /// run's "no OpenCL platform"); skipped with the reason elsewhere.
     static var needsOpenCLPlatform: Self {
-        .enabled(if: CLITests.openCLPresent || runningUnderCI,
-                 "no OpenCL platform (`dlnsim devices` lists no device; install pocl-opencl-icd); set CI=true to make this a failure")
+        .enabled(
+            if: CLITests.openCLPresent || runningUnderCI,
+            Comment(
+                rawValue: "no OpenCL platform (`dlnsim devices` lists no device; install pocl-opencl-icd); set CI=true "
+                    + "to make this a failure")
+        )
     }
 
-    /// Runs where python3 has NumPy, and always under CI (where the test then fails); skipped with the reason elsewhere.
+    /// Runs where python3 has NumPy, and always under CI (where the test then fails); skipped with the reason
+    /// elsewhere.
     static var needsNumPy: Self {
-        .enabled(if: CLITests.numpyPresent || runningUnderCI, "python3 has no NumPy; set CI=true to make this a failure")
+        .enabled(
+            if: CLITests.numpyPresent || runningUnderCI, "python3 has no NumPy; set CI=true to make this a failure")
     }
 }

@@ -6,7 +6,8 @@ import Testing
 /// repository's own docs/theory.md is linked as `docs/theory.md`), no references to the project's issue tracker
 /// (`Issue 12`), and no remarks about how it was developed (`this session`, `was lent`, `sessions that`).
 @Suite struct ProductTextTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     static let folders = ["Sources", "Kernels", "docs", "examples", "Benchmarks"]
     static let files = ["README.md"]
@@ -16,7 +17,7 @@ import Testing
         ("path into the workspace", #"\.\./shared"#),
         ("external theory notes", #"theory\.md §"#),
         ("issue reference", #"[Ii]ssue [0-9]+"#),
-        ("development circumstance", #"(?i)this session|was lent|sessions that"#),
+        ("development circumstance", #"(?i)this session|was lent|sessions that"#)
     ]
 
     /// Every regular file under the folders (hidden entries skipped), and the single files; paths relative to the root.
@@ -25,9 +26,15 @@ import Testing
         let fm = FileManager.default
         for folder in folders {
             let base = root.appendingPathComponent(folder)
-            guard let walker = fm.enumerator(at: base, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles]) else { continue }
-            for case let url as URL in walker where (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
-                paths.append(folder + "/" + String(url.standardizedFileURL.path.dropFirst(base.standardizedFileURL.path.count + 1)))
+            guard
+                let walker = fm.enumerator(
+                    at: base, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles])
+            else { continue }
+            for case let url as URL in walker
+            where (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
+                paths.append(
+                    folder + "/"
+                        + String(url.standardizedFileURL.path.dropFirst(base.standardizedFileURL.path.count + 1)))
             }
         }
         for file in files where fm.fileExists(atPath: root.appendingPathComponent(file).path) { paths.append(file) }
@@ -37,12 +44,15 @@ import Testing
     @Test func productTextHasNoDevelopmentLeaks() throws {
         let regexes = try Self.rules.map { ($0.0, try NSRegularExpression(pattern: $0.1)) }
         let paths = Self.productFiles()
-        #expect(paths.contains("README.md") && paths.contains { $0.hasPrefix("Sources/") }, "the walk found the product text under \(Self.root.path)")
+        #expect(
+            paths.contains("README.md") && paths.contains { $0.hasPrefix("Sources/") },
+            "the walk found the product text under \(Self.root.path)")
         var findings: [String] = []
         var scanned = 0
         for path in paths {
             guard let data = FileManager.default.contents(atPath: Self.root.appendingPathComponent(path).path),
-                  !data.contains(0), let text = String(data: data, encoding: .utf8) else { continue }  // binary files
+                !data.contains(0), let text = String(data: data, encoding: .utf8)
+            else { continue }  // binary files
             scanned += 1
             for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
                 let line = String(line)
@@ -50,14 +60,19 @@ import Testing
                 for (what, regex) in regexes {
                     for match in regex.matches(in: line, range: range) {
                         let found = Range(match.range, in: line).map { String(line[$0]) } ?? ""
-                        findings.append("\(path):\(number + 1): \(what) '\(found)': \(line.trimmingCharacters(in: .whitespaces).prefix(160))")
+                        findings.append(
+                            "\(path):\(number + 1): \(what) '\(found)': "
+                                + "\(line.trimmingCharacters(in: .whitespaces).prefix(160))"
+                        )
                     }
                 }
             }
         }
         #expect(scanned > 10, "only \(scanned) text files scanned")
         // One failure naming every file:line (an #expect on the array would print it twice).
-        if !findings.isEmpty { Issue.record("\(findings.count) leak(s) in the product text:\n\(findings.joined(separator: "\n"))") }
+        if !findings.isEmpty {
+            Issue.record("\(findings.count) leak(s) in the product text:\n\(findings.joined(separator: "\n"))")
+        }
     }
 
     /// The text of a product file (nil for binary files).
@@ -87,7 +102,9 @@ import Testing
                 }
             }
         }
-        if !missing.isEmpty { Issue.record("\(missing.count) named path(s) do not exist:\n\(missing.joined(separator: "\n"))") }
+        if !missing.isEmpty {
+            Issue.record("\(missing.count) named path(s) do not exist:\n\(missing.joined(separator: "\n"))")
+        }
     }
 
     /// Every `CPUBatch.name` that a kernel's "Twin" comment names is a method of the CPU engine: the pairing of
@@ -104,7 +121,9 @@ import Testing
                 guard let range = Range(match.range(at: 1), in: text) else { continue }
                 let name = String(text[range])
                 checked += 1
-                if !swift.contains("func \(name)") && !swift.contains("func \(name)(") { missing.append("\(path): CPUBatch.\(name)") }
+                if !swift.contains("func \(name)") && !swift.contains("func \(name)(") {
+                    missing.append("\(path): CPUBatch.\(name)")
+                }
             }
         }
         #expect(checked >= 5, "only \(checked) twin references found in Kernels/")

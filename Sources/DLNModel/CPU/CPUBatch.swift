@@ -65,7 +65,8 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
         for a in batch.initialLayers { packed += lay.pack(a.values(as: T.self), length: lay.dimension, fill: 0) }
         layers = Self.allocate(packed)
         initial = Self.allocate(packed)
-        teacher = Self.allocate(batch.datasets.flatMap { ds in (ds.wStar ?? [Double](repeating: 0, count: lay.dimension)).map { T($0) } })
+        teacher = Self.allocate(
+            batch.datasets.flatMap { ds in (ds.wStar ?? [Double](repeating: 0, count: lay.dimension)).map { T($0) } })
         hasTeacher = batch.datasets.map { $0.wStar != nil }
         testSamples = batch.testSamples
         xTest = testSamples > 0 ? Self.allocate(batch.datasets.flatMap { $0.test!.x.values(as: T.self) }) : nil
@@ -78,7 +79,8 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
         r = Self.allocate([T](repeating: 0, count: lay.sampleCount))
         x = Self.allocate(batch.datasets.flatMap { $0.x.values(as: T.self) })
         y = Self.allocate(batch.datasets.flatMap { $0.y.values(as: T.self) })
-        var etas = [T](repeating: 0, count: lay.paddedReplicas), lambdas = etas
+        var etas = [T](repeating: 0, count: lay.paddedReplicas)
+        var lambdas = etas
         var ds = [Int](repeating: 0, count: lay.paddedReplicas)
         for b in 0..<lay.paddedReplicas {
             if b < lay.replicas {
@@ -172,7 +174,10 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
         let workers = min(threads, blocks)
         DispatchQueue.concurrentPerform(iterations: workers) { t in
             var blk = t
-            while blk < blocks { body(blk); blk += workers }
+            while blk < blocks {
+                body(blk)
+                blk += workers
+            }
         }
     }
 
@@ -185,7 +190,8 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
             let a = layout.unpack(Array(UnsafeBufferPointer(start: p, count: count)), length: d)
             return T.self == Float.self ? .float(a as! [Float]) : .double(a as! [Double])
         }
-        let ls = (0..<layout.layers).map { l in wrap(layers + l * layout.coordinateCount, count: layout.coordinateCount) }
+        let ls = (0..<layout.layers).map { l in wrap(layers + l * layout.coordinateCount, count: layout.coordinateCount)
+        }
         return EngineState(layers: ls, weights: wrap(w, count: layout.coordinateCount))
     }
 }

@@ -26,7 +26,9 @@ public final class CPUEngine: FlowEngine {
         return max(Layout.lanes, Int(budget / Double(per)))
     }
 
-    public var deviceDescription: String { "CPU engine (\(threads) thread\(threads == 1 ? "" : "s"), SIMD16 over replicas)" }
+    public var deviceDescription: String {
+        "CPU engine (\(threads) thread\(threads == 1 ? "" : "s"), SIMD16 over replicas)"
+    }
 
     public func initialize(_ batch: Batch) throws(DLNError) {
         switch batch.precision {

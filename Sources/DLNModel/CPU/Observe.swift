@@ -12,7 +12,10 @@ extension CPUBatch {
         if let fs = flow {
             let times = currentTimes
             flowMaterialize(flow: fs, times: times)
-            decay = fs.adaptive ? decayAt(times.prefix(layout.replicas).map { Double($0) }).map { T($0) } : decayOf(stepsTaken).map { T($0) }
+            decay =
+                fs.adaptive
+                ? decayAt(times.prefix(layout.replicas).map { Double($0) }).map { T($0) }
+                : decayOf(stepsTaken).map { T($0) }
         } else {
             decay = decayOf(stepsTaken).map { T($0) }
         }
@@ -40,24 +43,38 @@ extension CPUBatch {
 
     /// Every observable but the train loss, for one replica. Twin of `dln_observe` (observe.cl).
     func observables(replica b: Int, decay: T) -> [T] {
-        let d = layout.dimension, stride = layout.coordinateCount, depth = layout.layers
+        let d = layout.dimension
+        let stride = layout.coordinateCount
+        let depth = layout.layers
         let s = dataset[b]
         let ws = teacher + s * d
         let thresholds = observables.thresholds.map { T($0) }
         let nt = thresholds.count
-        var dist: T = 0, ov: T = 0, nrm: T = 0, l1: T = 0, muv: T = 0, mq: T = 0, dev: T = 0, scale: T = 0, nstar: T = 0
-        let hasUV = family.hasUVMoments, conservation = family.conservation
-        var cnt = [T](repeating: 0, count: nt), tp = [T](repeating: 0, count: nt)
+        var dist: T = 0
+        var ov: T = 0
+        var nrm: T = 0
+        var l1: T = 0
+        var muv: T = 0
+        var mq: T = 0
+        var dev: T = 0
+        var scale: T = 0
+        var nstar: T = 0
+        let hasUV = family.hasUVMoments
+        let conservation = family.conservation
+        var cnt = [T](repeating: 0, count: nt)
+        var tp = [T](repeating: 0, count: nt)
         for j in 0..<d {
             let o = Layout.index(replica: b, element: j, length: d)
-            let wj = w[o], wsj = ws[j]
+            let wj = w[o]
+            let wsj = ws[j]
             let diff = wj - wsj
             dist = dist.addingProduct(diff, diff)
             ov = ov.addingProduct(wj, wsj)
             nrm = nrm.addingProduct(wj, wj)
             l1 = l1 + abs(wj)
             if hasUV {
-                let u = layers[o], v = layers[stride + o]
+                let u = layers[o]
+                let v = layers[stride + o]
                 muv = muv.addingProduct(u, v)
                 mq = mq + (u * u + v * v) * 0.5
             }
@@ -86,9 +103,11 @@ extension CPUBatch {
         } else if known, let v = designVariance {
             testError = dist * T(v)
         }
-        var out: [T] = [testError, known ? ov * invD : .nan, nrm * invD,
-                        hasUV ? muv * invD : .nan, hasUV ? mq * invD : .nan,
-                        l1, nrm.squareRoot(), known ? dist : .nan, scale > 0 ? dev / scale : dev]
+        var out: [T] = [
+            testError, known ? ov * invD : .nan, nrm * invD,
+            hasUV ? muv * invD : .nan, hasUV ? mq * invD : .nan,
+            l1, nrm.squareRoot(), known ? dist : .nan, scale > 0 ? dev / scale : dev
+        ]
         for t in 0..<nt {
             out.append(cnt[t])
             out.append(known ? (cnt[t] > 0 ? tp[t] / cnt[t] : 1) : .nan)

@@ -32,10 +32,15 @@ public struct StateArray: Sendable {
 
     /// Writes replicas 0..<B (or only those listed) of replica-major values into an engine array (padding
     /// untouched).
-    @inlinable public func scatter<E>(_ values: [Double], into dst: UnsafeMutablePointer<E>, replicas B: Int, only: [Int]? = nil,
-                                      _ convert: (Double) -> E) {
+    @inlinable public func scatter<E>(
+        _ values: [Double], into dst: UnsafeMutablePointer<E>, replicas B: Int, only: [Int]? = nil,
+        _ convert: (Double) -> E
+    ) {
         values.withUnsafeBufferPointer { src in
-            guard let only else { visit(replicas: B) { i, o in dst[i] = convert(src[o]) }; return }
+            guard let only else {
+                visit(replicas: B) { i, o in dst[i] = convert(src[o]) }
+                return
+            }
             for b in only { for k in 0..<width { dst[index(b, k)] = convert(src[b * width + k]) } }
         }
     }
@@ -52,7 +57,8 @@ public struct StateArray: Sendable {
             for comp in 0..<c.components {
                 let base = comp * c.stride + blk * c.d * L
                 for j in 0..<c.d {
-                    let row = base + j * L, k = comp * c.d + j
+                    let row = base + j * L
+                    let k = comp * c.d + j
                     for lane in 0..<lanes { body(row + lane, (blk * L + lane) * width + k) }
                 }
             }
@@ -62,7 +68,8 @@ public struct StateArray: Sendable {
     /// The arrays of a batch's state, in snapshot order: the layers, w, and with the integrator or the log
     /// representation its state z (log), the first-same-as-last derivative and the per-replica controller state.
     public static func arrays(layout: Layout, flowComponents: Int?, log: Bool) -> [StateArray] {
-        let d = layout.dimension, stride = layout.coordinateCount
+        let d = layout.dimension
+        let stride = layout.coordinateCount
         func coordinates(_ name: String, _ components: Int) -> StateArray {
             StateArray(name: name, width: components * d, integer: false, coordinates: (components, d, stride))
         }
@@ -70,7 +77,9 @@ public struct StateArray: Sendable {
         if let comps = flowComponents {
             if log { out.append(coordinates("z", 1)) }
             out.append(coordinates("derivative", comps))
-            for name in ["t", "hdes", "errprev", "frozen_at"] { out.append(StateArray(name: name, width: 1, integer: false, coordinates: nil)) }
+            for name in ["t", "hdes", "errprev", "frozen_at"] {
+                out.append(StateArray(name: name, width: 1, integer: false, coordinates: nil))
+            }
             for name in ["last_rejected", "status", "evaluations", "rejected", "attempts"] {
                 out.append(StateArray(name: name, width: 1, integer: true, coordinates: nil))
             }
@@ -90,9 +99,13 @@ extension CPUBatch {
             reals += [fs.f, fs.t, fs.hdes, fs.errprev, fs.frozenAt]
             ints = [fs.lastRejected, fs.status, fs.evaluations, fs.rejected, fs.attempts]
         }
-        var ri = 0, ii = 0
+        var ri = 0
+        var ii = 0
         return arrays.map { a in
-            if a.integer { ii += 1; return (a, nil, ints[ii - 1]) }
+            if a.integer {
+                ii += 1
+                return (a, nil, ints[ii - 1])
+            }
             ri += 1
             return (a, reals[ri - 1], nil)
         }
@@ -103,7 +116,8 @@ extension CPUBatch {
     func snapshot() -> EngineSnapshot {
         let B = layout.replicas
         let buffers = stateStorage.map { a, real, int in
-            let values = real.map { p in a.gather(p, replicas: B) { Double($0) } } ?? a.gather(int!, replicas: B) { Double($0) }
+            let values =
+                real.map { p in a.gather(p, replicas: B) { Double($0) } } ?? a.gather(int!, replicas: B) { Double($0) }
             return EngineSnapshot.Buffer(name: a.name, width: a.width, integer: a.integer, values: values)
         }
         return EngineSnapshot(replicas: B, steps: stepsTaken, started: flow?.started ?? false, buffers: buffers)
@@ -115,8 +129,11 @@ extension CPUBatch {
         let storage = stateStorage
         try s.check(against: storage.map { ($0.0.name, $0.0.width) }, replicas: layout.replicas)
         for ((a, real, int), buffer) in zip(storage, s.buffers) {
-            if let real { a.scatter(buffer.values, into: real, replicas: layout.replicas, only: only) { T($0) } }
-            else { a.scatter(buffer.values, into: int!, replicas: layout.replicas, only: only) { Int32($0) } }
+            if let real {
+                a.scatter(buffer.values, into: real, replicas: layout.replicas, only: only) { T($0) }
+            } else {
+                a.scatter(buffer.values, into: int!, replicas: layout.replicas, only: only) { Int32($0) }
+            }
         }
         guard only == nil else { return }
         stepsTaken = s.steps

@@ -8,12 +8,15 @@ extension CPUBatch {
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     func update(block blk: Int, g: UnsafeMutablePointer<V>, scratch: UnsafeMutablePointer<V>) {
-        let d = layout.dimension, L = Layout.lanes
+        let d = layout.dimension
+        let L = Layout.lanes
         let scale = V(repeating: gradientScale)
-        let etaV = load(eta, blk * L), lamV = load(lambda, blk * L)
+        let etaV = load(eta, blk * L)
+        let lamV = load(lambda, blk * L)
         let stride = layout.coordinateCount
         let depth = layout.layers
-        let lb = layers + blk * d * L, wb = w + blk * d * L
+        let lb = layers + blk * d * L
+        let wb = w + blk * d * L
         let step = family.step
         for j in 0..<d {
             let o = j * L
@@ -25,8 +28,12 @@ extension CPUBatch {
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     func computeWeights(block blk: Int) {
-        let d = layout.dimension, L = Layout.lanes, stride = layout.coordinateCount, depth = layout.layers
-        let lb = layers + blk * d * L, wb = w + blk * d * L
+        let d = layout.dimension
+        let L = Layout.lanes
+        let stride = layout.coordinateCount
+        let depth = layout.layers
+        let lb = layers + blk * d * L
+        let wb = w + blk * d * L
         let weight = family.weight
         for j in 0..<d {
             let o = j * L

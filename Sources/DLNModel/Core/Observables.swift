@@ -1,19 +1,17 @@
 /// The observables recorded at every checkpoint, per replica (docs/model.md §3). Every engine computes them on
 /// its own side (on the device for OpenCL) with the same operations; only these numbers cross to the host.
 ///
-/// | name | value |
-/// |---|---|
-/// | `train_loss` | ℓ(w): (1/2n)‖Xw − y‖² or ½‖Xw − y‖² |
-/// | `test_error` | synthetic data: E_gen = ‖w − w*‖²_Σ = v·‖w − w*‖² (v = 1 or 1/d, the design variance); user data: mean of (x·w − y)² over the held-out set |
-/// | `overlap` | ⟨w, w*⟩/d |
-/// | `norm_sq` | ‖w‖²/d |
-/// | `mean_uv` | mean(u⊙v) (two-layer models; NaN for deep) |
-/// | `mean_q` | mean((u² + v²)/2) (two-layer models; NaN for deep) |
-/// | `l1_norm`, `l2_norm` | ‖w‖₁, ‖w‖₂ |
-/// | `dist_sq` | ‖w − w*‖² |
-/// | `conservation` | max_i |C_i(t) − C_i(0)e^{−2λ_u t}| / max_i |C_i(0)| with C = u⊙v (pm), u⊙u − v⊙v (uv), max over l of u_l⊙u_l − u_1⊙u_1 (deep); absolute when C(0) = 0. Zero for gradient flow; GD drifts by O(η²) |
-/// | `support@τ` | #{i : |w_i| > τ} |
-/// | `precision@τ`, `recall@τ` | of supp(w*) by {i : |w_i| > τ} (1 when the predicted, resp. true, support is empty) |
+/// - `train_loss`: ℓ(w), (1/2n)‖Xw − y‖² or ½‖Xw − y‖².
+/// - `test_error`: synthetic data, E_gen = ‖w − w*‖²_Σ = v·‖w − w*‖² (v = 1 or 1/d, the design variance); user
+///   data, the mean of (x·w − y)² over the held-out set.
+/// - `overlap`: ⟨w, w*⟩/d; `norm_sq`: ‖w‖²/d.
+/// - `mean_uv`: mean(u⊙v); `mean_q`: mean((u² + v²)/2) (two-layer models; NaN for deep).
+/// - `l1_norm`, `l2_norm`: ‖w‖₁, ‖w‖₂; `dist_sq`: ‖w − w*‖².
+/// - `conservation`: max_i |C_i(t) − C_i(0)e^{−2λ_u t}| / max_i |C_i(0)| with C = u⊙v (pm), u⊙u − v⊙v (uv), max
+///   over l of u_l⊙u_l − u_1⊙u_1 (deep); absolute when C(0) = 0. Zero for gradient flow; GD drifts by O(η²).
+/// - `support@τ`: #{i : |w_i| > τ}.
+/// - `precision@τ`, `recall@τ`: of supp(w*) by {i : |w_i| > τ} (1 when the predicted, resp. true, support is
+///   empty).
 ///
 /// Quantities that need the teacher are NaN when it is unknown (user data without `w_star`).
 public struct ObservableSet: Sendable, Hashable {
@@ -28,7 +26,8 @@ public struct ObservableSet: Sendable, Hashable {
 
     /// Every name, in output order (the kernels write them in this order).
     public var names: [String] {
-        Self.fixed + thresholds.flatMap { t in ["support@\(format(t))", "precision@\(format(t))", "recall@\(format(t))"] }
+        Self.fixed
+            + thresholds.flatMap { t in ["support@\(format(t))", "precision@\(format(t))", "recall@\(format(t))"] }
     }
 
     /// Number of observables.

@@ -15,13 +15,16 @@ public struct CounterRNG: Sendable, Hashable {
     /// The four 32-bit Philox4x32-10 output words for a (stream, index) counter.
     @inlinable
     public func words(stream: UInt32, index: UInt64) -> (UInt32, UInt32, UInt32, UInt32) {
-        Self.philox((UInt32(truncatingIfNeeded: index), UInt32(truncatingIfNeeded: index >> 32), stream, 0),
-                    key: (UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32)))
+        Self.philox(
+            (UInt32(truncatingIfNeeded: index), UInt32(truncatingIfNeeded: index >> 32), stream, 0),
+            key: (UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32)))
     }
 
     /// The Philox4x32-10 bijection of a 128-bit counter under a 64-bit key.
     @inlinable
-    public static func philox(_ counter: (UInt32, UInt32, UInt32, UInt32), key: (UInt32, UInt32)) -> (UInt32, UInt32, UInt32, UInt32) {
+    public static func philox(_ counter: (UInt32, UInt32, UInt32, UInt32), key: (UInt32, UInt32)) -> (
+        UInt32, UInt32, UInt32, UInt32
+    ) {
         var (c0, c1, c2, c3) = counter
         var (k0, k1) = key
         for _ in 0..<10 {

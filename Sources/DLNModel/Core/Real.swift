@@ -48,10 +48,12 @@ extension Float: DLNReal {
         p = p * r + 1.0
         let ki = Int32(k)
         if ki > 127 {  // overflows to +inf exactly as the device does: p·2^127·2^(k−127)
-            return p * Float(bitPattern: UInt32(254) << 23) * Float(bitPattern: UInt32(Swift.min(ki - 127, 127) + 127) << 23)
+            return p * Float(bitPattern: UInt32(254) << 23)
+                * Float(bitPattern: UInt32(Swift.min(ki - 127, 127) + 127) << 23)
         }
         if ki < -126 {  // gradual underflow: p·2^−126·2^(k+126)
-            return p * Float(bitPattern: UInt32(1) << 23) * Float(bitPattern: UInt32(Swift.max(ki + 126, -126) + 127) << 23)
+            return p * Float(bitPattern: UInt32(1) << 23)
+                * Float(bitPattern: UInt32(Swift.max(ki + 126, -126) + 127) << 23)
         }
         return p * Float(bitPattern: UInt32(ki + 127) << 23)
     }
@@ -86,10 +88,12 @@ extension Double: DLNReal {
         p = p * r + 1.0
         let ki = Int64(k)
         if ki > 1023 {
-            return p * Double(bitPattern: UInt64(2046) << 52) * Double(bitPattern: UInt64(Swift.min(ki - 1023, 1023) + 1023) << 52)
+            return p * Double(bitPattern: UInt64(2046) << 52)
+                * Double(bitPattern: UInt64(Swift.min(ki - 1023, 1023) + 1023) << 52)
         }
         if ki < -1022 {
-            return p * Double(bitPattern: UInt64(1) << 52) * Double(bitPattern: UInt64(Swift.max(ki + 1022, -1022) + 1023) << 52)
+            return p * Double(bitPattern: UInt64(1) << 52)
+                * Double(bitPattern: UInt64(Swift.max(ki + 1022, -1022) + 1023) << 52)
         }
         return p * Double(bitPattern: UInt64(ki + 1023) << 52)
     }

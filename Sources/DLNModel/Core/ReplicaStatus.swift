@@ -42,7 +42,8 @@ public enum ReplicaStatus: Int32, Sendable, CaseIterable {
         case .nonFinite: "the state became non-finite"
         case .tooManySteps: "the step attempts exceeded flow.max_steps"
         case .diverged: "the loss became non-finite (frozen at its last finite state)"
-        case .lossBound: "the loss exceeded training.max_loss_ratio × its initial value (frozen at its last state below)"
+        case .lossBound:
+            "the loss exceeded training.max_loss_ratio × its initial value (frozen at its last state below)"
         case .notInShard: "not in this shard"
         }
     }
@@ -51,5 +52,8 @@ public enum ReplicaStatus: Int32, Sendable, CaseIterable {
     public static func reason(_ code: Int) -> String { ReplicaStatus(code: code)?.reason ?? "unknown status \(code)" }
 
     /// status.npy's description (manifest.json's "arrays").
-    public static let description = "per replica [grid point, seed]: 0 ran to the end; update flow: 1 step size collapsed, 2 non-finite, 3 too many steps; fixed steps: 4 loss non-finite, 5 loss over the bound (frozen at the last good step, left out of stats.csv); -1 not in this shard"
+    public static let description =
+        "per replica [grid point, seed]: 0 ran to the end; update flow: 1 step size collapsed, 2 non-finite, 3 too "
+        + "many steps; fixed steps: 4 loss non-finite, 5 loss over the bound (frozen at the last good step, left "
+        + "out of stats.csv); -1 not in this shard"
 }

@@ -46,10 +46,19 @@ public struct DMFTProblem: Sendable, Hashable {
     public var steps: Int
 
     /// A problem in DMFT units.
-    public init(process: Process = .pm, delta: Double, eta: Double, lambda: Double = 0, alpha: Double = 1, noise: Double = 0,
-                density: Double = 0.1, values: TeacherValues = .ones, steps: Int) {
-        self.process = process; self.delta = delta; self.eta = eta; self.lambda = lambda; self.alpha = alpha
-        self.noise = noise; self.density = density; self.values = values; self.steps = steps
+    public init(
+        process: Process = .pm, delta: Double, eta: Double, lambda: Double = 0, alpha: Double = 1, noise: Double = 0,
+        density: Double = 0.1, values: TeacherValues = .ones, steps: Int
+    ) {
+        self.process = process
+        self.delta = delta
+        self.eta = eta
+        self.lambda = lambda
+        self.alpha = alpha
+        self.noise = noise
+        self.density = density
+        self.values = values
+        self.steps = steps
     }
 
     /// Grid points K.
@@ -71,7 +80,9 @@ public protocol DMFTPathEngine: AnyObject {
     /// Runs every path under the noise factor `factor` (ξ_k = Σ_j factor[k·rank + j]·Z_j) and the memory kernel
     /// `memory` (R_r, K×K); returns the chunk partials of Σ_p Δ_kΔ_k′ (`[chunk][k][k′]`) and of Σ_p ∂Δ_k/∂h_s
     /// (`[chunk][k][s]`, zero for s ≥ k).
-    func iterate(factor: [Double], rank: Int, memory: [Double]) throws(DLNError) -> (correlation: [Double], response: [Double])
+    func iterate(factor: [Double], rank: Int, memory: [Double]) throws(DLNError) -> (
+        correlation: [Double], response: [Double]
+    )
     /// Δ of every path after the last `iterate` (K×N, `[k][p]`).
     func deviations() throws(DLNError) -> [Double]
 }
@@ -111,7 +122,8 @@ public enum DMFTLayout {
     /// Bytes the solver holds for K grid points and N paths (N_r response paths): the K×K matrices, Z and Δ
     /// (K×N each), the response paths' histories, and the chunk partials.
     public static func memoryNeeded(gridSize K: Int, paths N: Int, responsePaths Nr: Int) -> Double {
-        let k = Double(K), n = Double(N)
+        let k = Double(K)
+        let n = Double(N)
         let chunks = (n / Double(chunk)).rounded(.up) + (Double(Nr) / Double(responseChunk)).rounded(.up)
         return 8 * (12 * k * k + 2 * k * n + 3 * k * Double(Nr) + chunks * k * k + 4 * k * k)
     }
@@ -122,4 +134,3 @@ public struct UnsafeSendablePointer<T>: @unchecked Sendable {  // disjoint write
     public let pointer: UnsafeMutablePointer<T>
     public init(_ p: UnsafeMutablePointer<T>) { pointer = p }
 }
-

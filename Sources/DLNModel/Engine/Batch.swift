@@ -32,8 +32,12 @@ public enum RealArray: Sendable, Equatable {
     /// The values in type T (which must be the stored type).
     public func values<T: DLNReal>(as: T.Type) -> [T] {
         switch self {
-        case .float(let a): precondition(T.self == Float.self); return a as! [T]
-        case .double(let a): precondition(T.self == Double.self); return a as! [T]
+        case .float(let a):
+            precondition(T.self == Float.self)
+            return a as! [T]
+        case .double(let a):
+            precondition(T.self == Double.self)
+            return a as! [T]
         }
     }
 
@@ -101,8 +105,13 @@ public struct Replica: Sendable, Hashable {
 
     /// A replica's scalars.
     public init(gridPoint: Int, seed: Int, dataset: Int, alpha: Double, lambda: Double, lambdaU: Double, eta: Double) {
-        self.gridPoint = gridPoint; self.seed = seed; self.dataset = dataset; self.alpha = alpha
-        self.lambda = lambda; self.lambdaU = lambdaU; self.eta = eta
+        self.gridPoint = gridPoint
+        self.seed = seed
+        self.dataset = dataset
+        self.alpha = alpha
+        self.lambda = lambda
+        self.lambdaU = lambdaU
+        self.eta = eta
     }
 }
 
@@ -150,30 +159,43 @@ public struct Batch: Sendable {
     public var testSamples: Int { datasets.first?.testSamples ?? 0 }
 
     /// A batch from explicit parts (tests and custom drivers); checks shapes.
-    public init(parameterization: Parameterization, update: UpdateRule, loss: LossNormalization,
-                precision: Precision, dimension d: Int, samples n: Int,
-                datasets: [Dataset], replicas: [Replica], initialLayers: [RealArray],
-                observables: ObservableSet = ObservableSet(thresholds: [0.01, 0.1]),
-                designVariance: Double? = nil, representation: Representation? = nil,
-                flow: FlowSettings = FlowSettings(), logInitial: LogLayers? = nil,
-                gradientForm: GradientForm? = nil) throws(DLNError) {
+    public init(
+        parameterization: Parameterization, update: UpdateRule, loss: LossNormalization,
+        precision: Precision, dimension d: Int, samples n: Int,
+        datasets: [Dataset], replicas: [Replica], initialLayers: [RealArray],
+        observables: ObservableSet = ObservableSet(thresholds: [0.01, 0.1]),
+        designVariance: Double? = nil, representation: Representation? = nil,
+        flow: FlowSettings = FlowSettings(), logInitial: LogLayers? = nil,
+        gradientForm: GradientForm? = nil
+    ) throws(DLNError) {
         let layers = parameterization.family.fixedDepth ?? initialLayers.count
         guard d >= 1, n >= 1 else { throw .invalidProblem("d and n must be positive, got d = \(d), n = \(n)") }
         guard !replicas.isEmpty else { throw .invalidProblem("a batch needs at least one replica") }
         guard initialLayers.count == layers, layers >= 2 else {
-            throw .invalidProblem("\(parameterization.rawValue) needs \(layers) initial layers, got \(initialLayers.count)")
+            throw .invalidProblem(
+                "\(parameterization.rawValue) needs \(layers) initial layers, got \(initialLayers.count)")
         }
         for (l, a) in initialLayers.enumerated() where a.count != replicas.count * d {
             throw .invalidProblem("initial layer \(l) holds \(a.count) values, B·d = \(replicas.count * d)")
         }
         for (s, ds) in datasets.enumerated() {
-            guard ds.x.count == n * d else { throw .invalidProblem("data set \(s): X holds \(ds.x.count) values, n·d = \(n * d)") }
-            guard ds.y.count == n else { throw .invalidProblem("data set \(s): y holds \(ds.y.count) values, n = \(n)") }
+            guard ds.x.count == n * d else {
+                throw .invalidProblem("data set \(s): X holds \(ds.x.count) values, n·d = \(n * d)")
+            }
+            guard ds.y.count == n else {
+                throw .invalidProblem("data set \(s): y holds \(ds.y.count) values, n = \(n)")
+            }
         }
         for (s, ds) in datasets.enumerated() {
-            if let w = ds.wStar, w.count != d { throw .invalidProblem("data set \(s): w* holds \(w.count) values, d = \(d)") }
-            if let t = ds.test, t.x.count != t.y.count * d { throw .invalidProblem("data set \(s): the test set's X and y do not match d = \(d)") }
-            if ds.testSamples != datasets[0].testSamples { throw .invalidProblem("data sets must have test sets of one size") }
+            if let w = ds.wStar, w.count != d {
+                throw .invalidProblem("data set \(s): w* holds \(w.count) values, d = \(d)")
+            }
+            if let t = ds.test, t.x.count != t.y.count * d {
+                throw .invalidProblem("data set \(s): the test set's X and y do not match d = \(d)")
+            }
+            if ds.testSamples != datasets[0].testSamples {
+                throw .invalidProblem("data sets must have test sets of one size")
+            }
         }
         if observables.thresholds.contains(where: { !($0 > 0) || !$0.isFinite }) {
             throw .invalidProblem("support thresholds must be positive and finite")
@@ -186,18 +208,29 @@ public struct Batch: Sendable {
         }
         let rep = representation ?? (update == .flow && parameterization.family.hasLogRepresentation ? .log : .layers)
         if rep == .log {
-            guard parameterization.family.hasLogRepresentation else { throw .invalidProblem("the log representation is for pm and uv (deep layers can change sign)") }
-            guard update != .gd else { throw .invalidProblem("the log representation needs update multiplicative or flow (plain GD is not a flow in ρ)") }
+            guard parameterization.family.hasLogRepresentation else {
+                throw .invalidProblem("the log representation is for pm and uv (deep layers can change sign)")
+            }
+            guard update != .gd else {
+                throw .invalidProblem(
+                    "the log representation needs update multiplicative or flow (plain GD is not a flow in ρ)")
+            }
         }
         if let message = flow.problem { throw .invalidProblem(message) }
         if update == .flow {
             let floor = precision == .float32 ? 1e-6 : 2e-15  // about 10 ulp of 1
             if flow.rtol < floor {
-                throw .invalidProblem("flow.rtol = \(flow.rtol) is below what \(precision.rawValue) resolves (at least \(floor)); use a larger rtol or float64")
+                throw .invalidProblem(
+                    "flow.rtol = \(flow.rtol) is below what \(precision.rawValue) resolves (at least \(floor)); use a "
+                        + "larger rtol or float64"
+                )
             }
         }
-        if let li = logInitial, li.magnitude.count != 2 || li.sign.count != 2
-            || li.magnitude.contains(where: { $0.count != replicas.count * d }) || li.sign.contains(where: { $0.count != replicas.count * d }) {
+        if let li = logInitial,
+            li.magnitude.count != 2 || li.sign.count != 2
+                || li.magnitude.contains(where: { $0.count != replicas.count * d })
+                || li.sign.contains(where: { $0.count != replicas.count * d })
+        {
             throw .invalidProblem("logInitial must hold 2 layers of B·d values")
         }
         self.representation = rep
@@ -223,7 +256,9 @@ public struct Batch: Sendable {
         let used = Array(Set(replicas[range].map(\.dataset))).sorted()
         let remap = Dictionary(uniqueKeysWithValues: used.enumerated().map { ($1, $0) })
         let reps = replicas[range].map { r in
-            Replica(gridPoint: r.gridPoint, seed: r.seed, dataset: remap[r.dataset]!, alpha: r.alpha, lambda: r.lambda, lambdaU: r.lambdaU, eta: r.eta)
+            Replica(
+                gridPoint: r.gridPoint, seed: r.seed, dataset: remap[r.dataset]!, alpha: r.alpha, lambda: r.lambda,
+                lambdaU: r.lambdaU, eta: r.eta)
         }
         let values = (range.lowerBound * d)..<(range.upperBound * d)
         func cut(_ a: RealArray) -> RealArray {
@@ -232,31 +267,41 @@ public struct Batch: Sendable {
             case .double(let v): .double(Array(v[values]))
             }
         }
-        let log = logInitial.map { LogLayers(magnitude: $0.magnitude.map { Array($0[values]) }, sign: $0.sign.map { Array($0[values]) }) }
-        return try Batch(parameterization: parameterization, update: update, loss: loss, precision: precision, dimension: d,
-                         samples: layout.samples, datasets: used.map { datasets[$0] }, replicas: reps,
-                         initialLayers: initialLayers.map(cut), observables: observables, designVariance: designVariance,
-                         representation: representation, flow: flow, logInitial: log, gradientForm: gradientForm)
+        let log = logInitial.map {
+            LogLayers(magnitude: $0.magnitude.map { Array($0[values]) }, sign: $0.sign.map { Array($0[values]) })
+        }
+        return try Batch(
+            parameterization: parameterization, update: update, loss: loss, precision: precision, dimension: d,
+            samples: layout.samples, datasets: used.map { datasets[$0] }, replicas: reps,
+            initialLayers: initialLayers.map(cut), observables: observables, designVariance: designVariance,
+            representation: representation, flow: flow, logInitial: log, gradientForm: gradientForm)
     }
 
     /// The same batch with another gradient form.
     public func with(gradientForm form: GradientForm) throws(DLNError) -> Batch {
-        try Batch(parameterization: parameterization, update: update, loss: loss, precision: precision, dimension: layout.dimension,
-                  samples: layout.samples, datasets: datasets, replicas: replicas, initialLayers: initialLayers, observables: observables,
-                  designVariance: designVariance, representation: representation, flow: flow, logInitial: logInitial, gradientForm: form)
+        try Batch(
+            parameterization: parameterization, update: update, loss: loss, precision: precision,
+            dimension: layout.dimension,
+            samples: layout.samples, datasets: datasets, replicas: replicas, initialLayers: initialLayers,
+            observables: observables,
+            designVariance: designVariance, representation: representation, flow: flow, logInitial: logInitial,
+            gradientForm: form)
     }
 
     /// Multiply-adds per replica-step of the gradient: 2·n·d (products) or d² (Gram).
     public var gradientMultiplyAdds: Double {
-        gradientForm == .gram ? Double(layout.dimension * layout.dimension) : 2 * Double(layout.samples * layout.dimension)
+        gradientForm == .gram
+            ? Double(layout.dimension * layout.dimension) : 2 * Double(layout.samples * layout.dimension)
     }
 
     /// The Gram form of data set s: scale·XᵀX (d×d, row-major) and scale·Xᵀy, summed in Double from the stored
     /// X and y (ascending i) and rounded once to the run's precision by the engines.
     public func gram(dataset s: Int) -> (matrix: [Double], vector: [Double]) {
         let (n, d) = (layout.samples, layout.dimension)
-        let x = datasets[s].x.doubles, y = datasets[s].y.doubles
-        var g = [Double](repeating: 0, count: d * d), c = [Double](repeating: 0, count: d)
+        let x = datasets[s].x.doubles
+        let y = datasets[s].y.doubles
+        var g = [Double](repeating: 0, count: d * d)
+        var c = [Double](repeating: 0, count: d)
         for i in 0..<n {
             let row = x[(i * d)..<((i + 1) * d)]
             for j in 0..<d {

@@ -48,8 +48,14 @@ public struct EngineSnapshot: Sendable, Equatable {
     /// Checks that this snapshot fits an engine's own buffers (the same names and widths).
     public func check(against names: [(String, Int)], replicas expected: Int) throws(DLNError) {
         guard replicas == expected, buffers.map(\.name) == names.map(\.0), buffers.map(\.width) == names.map(\.1),
-              buffers.allSatisfy({ $0.values.count == $0.width * replicas }) else {
-            throw .invalidProblem("the saved state does not fit this batch (\(replicas) replicas with \(buffers.map { "\($0.name)[\($0.width)]" }.joined(separator: ", ")); the engine has \(expected) with \(names.map { "\($0.0)[\($0.1)]" }.joined(separator: ", "))): was it written by another engine or another dlnsim?")
+            buffers.allSatisfy({ $0.values.count == $0.width * replicas })
+        else {
+            throw .invalidProblem(
+                "the saved state does not fit this batch (\(replicas) replicas with "
+                    + "\(buffers.map { "\($0.name)[\($0.width)]" }.joined(separator: ", ")); the engine has "
+                    + "\(expected) with \(names.map { "\($0.0)[\($0.1)]" }.joined(separator: ", "))): was it written "
+                    + "by another engine or another dlnsim?"
+            )
         }
     }
 }

@@ -32,20 +32,24 @@ public protocol ModelFamily {
 
     /// One gradient-descent step of the layers at one coordinate, in place (η = eta, λ = lambda, g the scaled
     /// gradient sum); returns the new w. `scratch` holds at least 2·depth vectors. Kernel: dln_family_update.
-    static func descend<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
-                                    eta: SIMD16<T>, lambda: SIMD16<T>, g: SIMD16<T>,
-                                    scratch: UnsafeMutablePointer<SIMD16<T>>) -> SIMD16<T>
+    static func descend<T: DLNReal>(
+        _ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
+        eta: SIMD16<T>, lambda: SIMD16<T>, g: SIMD16<T>,
+        scratch: UnsafeMutablePointer<SIMD16<T>>
+    ) -> SIMD16<T>
 
     /// F with ẏ = −F in the layers representation of gradient flow, at one coordinate: the gradient-descent
     /// direction, into `out` (same layout as `state`). Kernel: dln_family_flow_derivative.
-    static func flowDerivative<T: DLNReal>(_ state: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
-                                           g: SIMD16<T>, lambda: SIMD16<T>, into out: UnsafeMutablePointer<T>,
-                                           scratch: UnsafeMutablePointer<SIMD16<T>>)
+    static func flowDerivative<T: DLNReal>(
+        _ state: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
+        g: SIMD16<T>, lambda: SIMD16<T>, into out: UnsafeMutablePointer<T>,
+        scratch: UnsafeMutablePointer<SIMD16<T>>)
 
     /// The observable `conservation` at one (replica, coordinate): folds |C − C₀·decay| into dev and |C₀| into
     /// scale (both by max), C the family's conserved quantity(ies). Kernel: dln_family_conservation.
-    static func conservation<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, _ initial: UnsafeMutablePointer<T>, at o: Int,
-                                         stride: Int, depth: Int, decay: T, dev: inout T, scale: inout T)
+    static func conservation<T: DLNReal>(
+        _ layers: UnsafeMutablePointer<T>, _ initial: UnsafeMutablePointer<T>, at o: Int,
+        stride: Int, depth: Int, decay: T, dev: inout T, scale: inout T)
 
     /// The log representation (pm, uv): the two layers from p = s₀e^{h+z−λτ}, q = s₁e^{h−z−λτ}.
     /// Kernel: dln_family_log_layers (under FLOW_LOG).

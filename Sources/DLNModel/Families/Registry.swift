@@ -20,7 +20,8 @@ struct FamilyOps<T: DLNReal>: @unchecked Sendable {
     /// The update rule's step (gradient descent, or pm's multiplicative update); returns the new w.
     let step: Step
     typealias Step = (UnsafeMutablePointer<T>, Int, Int, Int, V, V, V, UnsafeMutablePointer<V>) -> V
-    let flowDerivative: (UnsafeMutablePointer<T>, Int, Int, Int, V, V, UnsafeMutablePointer<T>, UnsafeMutablePointer<V>) -> Void
+    let flowDerivative:
+        (UnsafeMutablePointer<T>, Int, Int, Int, V, V, UnsafeMutablePointer<T>, UnsafeMutablePointer<V>) -> Void
     let conservation: (UnsafeMutablePointer<T>, UnsafeMutablePointer<T>, Int, Int, Int, T, inout T, inout T) -> Void
     let logLayers: (V, V) -> (V, V)
 
@@ -30,7 +31,8 @@ struct FamilyOps<T: DLNReal>: @unchecked Sendable {
     init(_ parameterization: Parameterization, update: UpdateRule) {
         switch parameterization {
         case .pm:
-            let descend: Step = PM.descend, multiply: Step = PM.multiply
+            let descend: Step = PM.descend
+            let multiply: Step = PM.multiply
             self.init(PM.self, step: update == .multiplicative ? multiply : descend)
         case .uv:
             let descend: Step = UV.descend

@@ -13,10 +13,12 @@ public enum DormandPrince {
         [44.0 / 45, -56.0 / 15, 32.0 / 9],
         [19372.0 / 6561, -25360.0 / 2187, 64448.0 / 6561, -212.0 / 729],
         [9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656],
-        [35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84],
+        [35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84]
     ]
     /// e = b − b̂: the error estimate's weights (b̂ the embedded 4th-order weights).
-    public static let e: [Double] = [71.0 / 57600, 0, -71.0 / 16695, 71.0 / 1920, -17253.0 / 339200, 22.0 / 525, -1.0 / 40]
+    public static let e: [Double] = [
+        71.0 / 57600, 0, -71.0 / 16695, 71.0 / 1920, -17253.0 / 339200, 22.0 / 525, -1.0 / 40
+    ]
     /// Stages per step.
     public static let stages = 7
     /// New gradient evaluations per attempted step (FSAL reuses the last).
@@ -97,8 +99,12 @@ public enum FlowMath {
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     static func roots<T: DLNReal>(_ x: T) -> (T, T, T) {
-        let r2 = x.squareRoot(), r4 = r2.squareRoot(), r8 = r4.squareRoot()
-        let r16 = r8.squareRoot(), r32 = r16.squareRoot(), r64 = r32.squareRoot()
+        let r2 = x.squareRoot()
+        let r4 = r2.squareRoot()
+        let r8 = r4.squareRoot()
+        let r16 = r8.squareRoot()
+        let r32 = r16.squareRoot()
+        let r64 = r32.squareRoot()
         return (r8, r32, r64)
     }
 
@@ -110,8 +116,11 @@ public enum FlowMath {
     @_specialize(where T == Float) @_specialize(where T == Double)
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    public static func control<T: DLNReal>(sum: T, invM: T, h: T, hdes: T, clamped: Bool, errprev: T, lastRejected: Bool)
-        -> (accepted: Bool, hdes: T, errprev: T, rejected: Bool, finite: Bool) {
+    public static func control<T: DLNReal>(
+        sum: T, invM: T, h: T, hdes: T, clamped: Bool, errprev: T, lastRejected: Bool
+    )
+        -> (accepted: Bool, hdes: T, errprev: T, rejected: Bool, finite: Bool)
+    {
         let err = (sum * invM).squareRoot()
         if err <= 1 {
             var fac: T = 10
@@ -158,22 +167,32 @@ public struct LogConstants: Sendable {
 
     /// The constants of a pm or uv batch; throws where a u₀ or v₀ (pm) or u₀ ± v₀ (uv) is zero or not finite.
     public init(_ batch: Batch) throws(DLNError) {
-        let B = batch.replicas.count, d = batch.layout.dimension
-        let mags: [[Double]], signs: [[Double]]
+        let B = batch.replicas.count
+        let d = batch.layout.dimension
+        let mags: [[Double]]
+        let signs: [[Double]]
         if let li = batch.logInitial {
             (mags, signs) = (li.magnitude, li.sign)
         } else {
-            let u = batch.initialLayers[0].doubles, v = batch.initialLayers[1].doubles
+            let u = batch.initialLayers[0].doubles
+            let v = batch.initialLayers[1].doubles
             mags = [u.map { Foundation.log(abs($0)) }, v.map { Foundation.log(abs($0)) }]
             signs = [u.map { $0 < 0 ? -1 : 1 }, v.map { $0 < 0 ? -1 : 1 }]
         }
-        lnBeta = []; z0 = []; lnHalf = []; sign0 = []; sign1 = []
+        lnBeta = []
+        z0 = []
+        lnHalf = []
+        sign0 = []
+        sign1 = []
         let family = batch.parameterization.family
         for k in 0..<(B * d) {
             let (lu, lv, su, sv) = (mags[0][k], mags[1][k], signs[0][k], signs[1][k])
             let c = try family.logConstants(lu: lu, su: su, lv: lv, sv: sv, replica: k / d, coordinate: k % d)
-            lnBeta.append(c.lnBeta); z0.append(c.z0); lnHalf.append(c.lnHalf)
-            sign0.append(c.sign0); sign1.append(c.sign1)
+            lnBeta.append(c.lnBeta)
+            z0.append(c.z0)
+            lnHalf.append(c.lnHalf)
+            sign0.append(c.sign0)
+            sign1.append(c.sign1)
         }
     }
 }

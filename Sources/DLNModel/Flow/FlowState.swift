@@ -11,11 +11,14 @@ final class FlowState<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoi
     let ownsY: Bool
     let f: UnsafeMutablePointer<T>  // 7 derivative buffers, components·stride each
     let ys: UnsafeMutablePointer<T>
-    let lnBeta: UnsafeMutablePointer<T>, lnHalf: UnsafeMutablePointer<T>, sign0: UnsafeMutablePointer<T>, sign1: UnsafeMutablePointer<T>
+    let lnBeta: UnsafeMutablePointer<T>, lnHalf: UnsafeMutablePointer<T>, sign0: UnsafeMutablePointer<T>,
+        sign1: UnsafeMutablePointer<T>
     // Per (padded) replica.
-    let t: UnsafeMutablePointer<T>, hdes: UnsafeMutablePointer<T>, errprev: UnsafeMutablePointer<T>, frozenAt: UnsafeMutablePointer<T>
+    let t: UnsafeMutablePointer<T>, hdes: UnsafeMutablePointer<T>, errprev: UnsafeMutablePointer<T>,
+        frozenAt: UnsafeMutablePointer<T>
     let lastRejected: UnsafeMutablePointer<Int32>, status: UnsafeMutablePointer<Int32>
-    let evaluations: UnsafeMutablePointer<Int32>, rejected: UnsafeMutablePointer<Int32>, attempts: UnsafeMutablePointer<Int32>
+    let evaluations: UnsafeMutablePointer<Int32>, rejected: UnsafeMutablePointer<Int32>,
+        attempts: UnsafeMutablePointer<Int32>
     let a: [[T]], c: [T], e: [T]
     let rtol: T, atol: T, hmax: T, hmin: T, invM: T
     let initialStep: T?
@@ -41,25 +44,35 @@ final class FlowState<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoi
         } else {
             y = layers
             ownsY = false
-            lnBeta = zeros(1); lnHalf = zeros(1); sign0 = zeros(1); sign1 = zeros(1)
+            lnBeta = zeros(1)
+            lnHalf = zeros(1)
+            sign0 = zeros(1)
+            sign1 = zeros(1)
         }
         f = zeros(DormandPrince.stages * count)
         ys = zeros(count)
         let P = lay.paddedReplicas
-        t = zeros(P); hdes = zeros(P); errprev = zeros(P)
+        t = zeros(P)
+        hdes = zeros(P)
+        errprev = zeros(P)
         frozenAt = CPUBatch<T>.allocate([T](repeating: .nan, count: P))
         func ints() -> UnsafeMutablePointer<Int32> {
             let p = UnsafeMutablePointer<Int32>.allocate(capacity: P)
             p.initialize(repeating: 0, count: P)
             return p
         }
-        lastRejected = ints(); status = ints(); evaluations = ints(); rejected = ints(); attempts = ints()
+        lastRejected = ints()
+        status = ints()
+        evaluations = ints()
+        rejected = ints()
+        attempts = ints()
         for b in lay.replicas..<P { status[b] = ReplicaStatus.notInShard.rawValue }  // padding lanes never step
         a = DormandPrince.a.map { $0.map { T($0) } }
         c = DormandPrince.c.map { T($0) }
         e = DormandPrince.e.map { T($0) }
         let s = batch.flow
-        rtol = T(s.rtol); atol = T(s.atol)
+        rtol = T(s.rtol)
+        atol = T(s.atol)
         hmax = T(s.maxStep ?? .infinity)
         hmin = T(s.minStep)
         invM = T(1 / Double(components * lay.dimension))

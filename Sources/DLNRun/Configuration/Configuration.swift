@@ -1,7 +1,7 @@
-import Foundation
-import Yams
 import DLNModel
 import DLNTheory
+import Foundation
+import Yams
 
 /// A fully validated experiment description, read from a YAML file. Its keys (YAML key paths, checks, grid.csv
 /// columns, manifest spelling) are listed once, in `ConfigurationKeys.all` (ConfigurationKeys.swift); the defaults
@@ -148,16 +148,35 @@ public struct Configuration: Sendable, Equatable {
     /// A configuration file's text, refused when it cannot be a configuration (missing, not UTF-8, TOML, empty).
     public static func text(path: String) throws(DLNError) -> String {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw .badFile(path: path, reason: FileManager.default.fileExists(atPath: path) ? "cannot read the file" : "no such file")
+            throw .badFile(
+                path: path,
+                reason: FileManager.default.fileExists(atPath: path) ? "cannot read the file" : "no such file")
         }
-        guard let text = String(data: data, encoding: .utf8) else { throw .badFile(path: path, reason: "not UTF-8 text (a configuration is a YAML file)") }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw .badFile(path: path, reason: "not UTF-8 text (a configuration is a YAML file)")
+        }
         if URL(fileURLWithPath: path).pathExtension.lowercased() == "toml" {
-            throw .invalidConfiguration(file: path, issues: [ConfigIssue("", YAMLSyntax.tomlAdvice.replacingOccurrences(of: "this looks like TOML", with: "a .toml file was given"))])
+            throw .invalidConfiguration(
+                file: path,
+                issues: [
+                    ConfigIssue(
+                        "",
+                        YAMLSyntax.tomlAdvice.replacingOccurrences(
+                            of: "this looks like TOML", with: "a .toml file was given"))
+                ])
         }
         // An empty file (or one with comments only) is most likely a generator's mistake, not a request for
         // every default; `{}` asks for the defaults explicitly.
-        if text.split(whereSeparator: \.isNewline).allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty || $0.trimmingCharacters(in: .whitespaces).hasPrefix("#") }) {
-            throw .invalidConfiguration(file: path, issues: [ConfigIssue("", "the file holds no configuration (it is empty or only comments); write {} to run every default")])
+        if text.split(whereSeparator: \.isNewline).allSatisfy({
+            $0.trimmingCharacters(in: .whitespaces).isEmpty || $0.trimmingCharacters(in: .whitespaces).hasPrefix("#")
+        }) {
+            throw .invalidConfiguration(
+                file: path,
+                issues: [
+                    ConfigIssue(
+                        "",
+                        "the file holds no configuration (it is empty or only comments); write {} to run every default")
+                ])
         }
         return text
     }
@@ -187,7 +206,8 @@ public struct Configuration: Sendable, Equatable {
     static let memoryLimit = Double(ProcessInfo.processInfo.physicalMemory)
 
     static func gibibytes(_ bytes: Double) -> String {
-        bytes >= 1024 * 1024 * 1024 * 1024 ? String(format: "%.3g TiB", bytes / 1_099_511_627_776) : String(format: "%.3g GiB", bytes / 1_073_741_824)
+        bytes >= 1024 * 1024 * 1024 * 1024
+            ? String(format: "%.3g TiB", bytes / 1_099_511_627_776) : String(format: "%.3g GiB", bytes / 1_073_741_824)
     }
 
     /// A lower bound on the host memory a run needs, in bytes (in Double: sizes may be absurd), and its parts
@@ -198,7 +218,9 @@ public struct Configuration: Sendable, Equatable {
         let inBatch = lengths[0] * lengths[1] * lengths[2]
         let perShape = lengths[5...].reduce(1, *)
         let layers = Double((grid.depth ?? [model.depth]).max() ?? 2)
-        var state = 0.0, data = 0.0, shapes = 0.0
+        var state = 0.0
+        var data = 0.0
+        var shapes = 0.0
         for d in grid.d ?? [problem.d] {
             for delta in grid.delta ?? [problem.delta ?? -1] {
                 let n = delta > 0 ? max(1, (delta * Double(d)).rounded()) : Double(problem.n)
@@ -211,6 +233,10 @@ public struct Configuration: Sendable, Equatable {
         if problem.files != nil { state = 0 }
         let checkpoints = Double((record.steps?.count ?? record.checkpoints) + record.linear + 2)
         let output = Double(seeds) * inBatch * shapes * checkpoints * Double(10 + 3 * record.thresholds.count) * 8
-        return (state + data + output, "initial layers \(Self.gibibytes(state)), data \(Self.gibibytes(data)), observables \(Self.gibibytes(output))")
+        return (
+            state + data + output,
+            "initial layers \(Self.gibibytes(state)), data \(Self.gibibytes(data)), observables "
+                + "\(Self.gibibytes(output))"
+        )
     }
 }

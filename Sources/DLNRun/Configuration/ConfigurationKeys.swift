@@ -1,16 +1,20 @@
-import Foundation
 import DLNModel
 import DLNTheory
+import Foundation
 
 /// One configuration key, its one home: the key path as YAML writes it, where a schema-version-1 manifest kept it,
 /// what it holds, its check, and (grid axes) its grid.csv column. The YAML reader (`ConfigurationReader`), the
 /// manifest's "configuration" (`Configuration.manifestValue`, `Configuration.fromManifest`) and grid.csv
-/// (`ConfigurationKeys.gridColumns`) all walk `ConfigurationKeys.all`. A key's default is the value of `Configuration()`
+/// (`ConfigurationKeys.gridColumns`) all walk `ConfigurationKeys.all`. A key's default is the value of
+/// `Configuration()`
 /// (`defaultValue`); rules between keys live beside the table, in ConfigurationRules.swift.
 public struct ConfigurationKey: Sendable {
     /// What a key holds.
     public enum Kind: Sendable, Equatable {
-        case number, integer, text, choice([String]), numbers, integers, choices([String])
+        case number, integer, text
+        case choice([String])
+        case numbers, integers
+        case choices([String])
         /// The path of a `.npy` file, resolved against the configuration's folder.
         case file
     }
@@ -64,7 +68,10 @@ protocol ManifestValue: Sendable {
 extension Double: ManifestValue {
     var manifestJSON: Any { self }
     init?(manifestJSON json: Any) {
-        if let d = json as? Double { self = d; return }
+        if let d = json as? Double {
+            self = d
+            return
+        }
         guard let n = json as? NSNumber else { return nil }
         self = n.doubleValue
     }
@@ -134,13 +141,18 @@ struct ConfigurationSlot<T: ManifestValue>: Sendable {
         Self(get: { $0[keyPath: kp] }, set: { c, v in c[keyPath: kp] = v }, optional: true)
     }
     static func file(_ kp: WritableKeyPath<Configuration.DataFiles, T> & Sendable) -> Self {
-        Self(get: { $0.problem.files?[keyPath: kp] }, set: { c, v in if let v { c.problem.files?[keyPath: kp] = v } }, optional: false)
+        Self(
+            get: { $0.problem.files?[keyPath: kp] }, set: { c, v in if let v { c.problem.files?[keyPath: kp] = v } },
+            optional: false)
     }
     static func optionalFile(_ kp: WritableKeyPath<Configuration.DataFiles, T?> & Sendable) -> Self {
-        Self(get: { $0.problem.files?[keyPath: kp] ?? nil }, set: { c, v in c.problem.files?[keyPath: kp] = v }, optional: true)
+        Self(
+            get: { $0.problem.files?[keyPath: kp] ?? nil }, set: { c, v in c.problem.files?[keyPath: kp] = v },
+            optional: true)
     }
     static func theory(_ kp: WritableKeyPath<DMFTSettings, T> & Sendable) -> Self {
-        Self(get: { $0.theory?[keyPath: kp] }, set: { c, v in if let v { c.theory?[keyPath: kp] = v } }, optional: false)
+        Self(
+            get: { $0.theory?[keyPath: kp] }, set: { c, v in if let v { c.theory?[keyPath: kp] = v } }, optional: false)
     }
 }
 
@@ -148,9 +160,11 @@ extension ConfigurationKey {
     typealias Check<T> = @Sendable (T) -> String?
     typealias Column = (name: String, value: @Sendable (Experiment.GridPoint) -> String)
 
-    static func make<T: ManifestValue>(_ path: String, v1: String, kind: Kind, _ slot: ConfigurationSlot<T>, column: Column? = nil,
-                                       count: (@Sendable (T) -> Int)? = nil,
-                                       read: @escaping @Sendable (YAMLSection, String, String) -> T?) -> ConfigurationKey {
+    static func make<T: ManifestValue>(
+        _ path: String, v1: String, kind: Kind, _ slot: ConfigurationSlot<T>, column: Column? = nil,
+        count: (@Sendable (T) -> Int)? = nil,
+        read: @escaping @Sendable (YAMLSection, String, String) -> T?
+    ) -> ConfigurationKey {
         var gridColumn: Experiment.GridColumn? = nil
         if let column { gridColumn = Experiment.GridColumn(name: column.name, value: column.value) }
         var axisCount: (@Sendable (Configuration) -> Int?)? = nil
@@ -174,21 +188,27 @@ extension ConfigurationKey {
             slot.set(&c, v)
             return true
         }
-        let readKey: @Sendable (YAMLSection, String, inout Configuration, String) -> Void = { (s: YAMLSection, key: String, c: inout Configuration, base: String) in
+        let readKey: @Sendable (YAMLSection, String, inout Configuration, String) -> Void = {
+            (s: YAMLSection, key: String, c: inout Configuration, base: String) in
             if let v = read(s, key, base) { slot.set(&c, v) }
         }
-        return ConfigurationKey(path: path, legacyPath: v1, kind: kind, optional: slot.optional, gridColumn: gridColumn,
-                                axisCount: axisCount, encode: encode, decode: decode, read: readKey)
+        return ConfigurationKey(
+            path: path, legacyPath: v1, kind: kind, optional: slot.optional, gridColumn: gridColumn,
+            axisCount: axisCount, encode: encode, decode: decode, read: readKey)
     }
 
-    static func number(_ path: String, v1: String, _ slot: ConfigurationSlot<Double>, _ check: @escaping Check<Double> = { _ in nil }) -> Self {
+    static func number(
+        _ path: String, v1: String, _ slot: ConfigurationSlot<Double>, _ check: @escaping Check<Double> = { _ in nil }
+    ) -> Self {
         make(path, v1: v1, kind: .number, slot) { s, key, _ in
             let v = s.double(key, default: .nan, check)
             return v.isNaN ? nil : v
         }
     }
 
-    static func integer(_ path: String, v1: String, _ slot: ConfigurationSlot<Int>, _ check: @escaping Check<Int> = { _ in nil }) -> Self {
+    static func integer(
+        _ path: String, v1: String, _ slot: ConfigurationSlot<Int>, _ check: @escaping Check<Int> = { _ in nil }
+    ) -> Self {
         make(path, v1: v1, kind: .integer, slot) { s, key, _ in
             let v = s.int(key, default: .min, check)
             return v == .min ? nil : v
@@ -196,10 +216,15 @@ extension ConfigurationKey {
     }
 
     /// A text; `check` gives the whole message (the line is added).
-    static func text(_ path: String, v1: String, _ slot: ConfigurationSlot<String>, _ check: @escaping Check<String> = { _ in nil }) -> Self {
+    static func text(
+        _ path: String, v1: String, _ slot: ConfigurationSlot<String>, _ check: @escaping Check<String> = { _ in nil }
+    ) -> Self {
         make(path, v1: v1, kind: .text, slot) { s, key, _ in
             guard let v = s.string(key) else { return nil }
-            if let problem = check(v) { s.sink.add(s.child(key), problem + (s.node(key).map(YAMLSection.at) ?? "")); return nil }
+            if let problem = check(v) {
+                s.sink.add(s.child(key), problem + (s.node(key).map(YAMLSection.at) ?? ""))
+                return nil
+            }
             return v
         }
     }
@@ -209,30 +234,40 @@ extension ConfigurationKey {
     }
 
     /// A number or a list of numbers.
-    static func numbers(_ path: String, v1: String, _ slot: ConfigurationSlot<[Double]>, column: Column? = nil,
-                        _ check: @escaping Check<Double> = { _ in nil }) -> Self {
+    static func numbers(
+        _ path: String, v1: String, _ slot: ConfigurationSlot<[Double]>, column: Column? = nil,
+        _ check: @escaping Check<Double> = { _ in nil }
+    ) -> Self {
         var count: (@Sendable ([Double]) -> Int)? = nil
         if case .some = column { count = { (v: [Double]) -> Int in v.count } }
-        return make(path, v1: v1, kind: .numbers, slot, column: column, count: count) { (s: YAMLSection, key: String, _: String) -> [Double]? in
+        return make(path, v1: v1, kind: .numbers, slot, column: column, count: count) {
+            (s: YAMLSection, key: String, _: String) -> [Double]? in
             let v = s.numbers(key, default: [], check)
             return v.isEmpty ? nil : v
         }
     }
 
     /// A whole number or a list of them; `check` sees each value as written (see `whole`).
-    static func integers(_ path: String, v1: String, _ slot: ConfigurationSlot<[Int]>, column: Column? = nil,
-                         _ check: @escaping Check<Double>) -> Self {
+    static func integers(
+        _ path: String, v1: String, _ slot: ConfigurationSlot<[Int]>, column: Column? = nil,
+        _ check: @escaping Check<Double>
+    ) -> Self {
         var count: (@Sendable ([Int]) -> Int)? = nil
         if case .some = column { count = { (v: [Int]) -> Int in v.count } }
-        return make(path, v1: v1, kind: .integers, slot, column: column, count: count) { (s: YAMLSection, key: String, _: String) -> [Int]? in
+        return make(path, v1: v1, kind: .integers, slot, column: column, count: count) {
+            (s: YAMLSection, key: String, _: String) -> [Int]? in
             let v = s.numbers(key, default: [], check)
             return v.isEmpty ? nil : v.map { Int($0) }
         }
     }
 
-    static func choices<E: ChoiceValue>(_ path: String, v1: String, _ slot: ConfigurationSlot<[E]>, column: Column) -> Self {
+    static func choices<E: ChoiceValue>(_ path: String, v1: String, _ slot: ConfigurationSlot<[E]>, column: Column)
+        -> Self
+    {
         let count: @Sendable ([E]) -> Int = { (v: [E]) -> Int in v.count }
-        return make(path, v1: v1, kind: .choices(E.names), slot, column: column, count: count) { (s: YAMLSection, key: String, _: String) -> [E]? in s.choiceList(key) }
+        return make(path, v1: v1, kind: .choices(E.names), slot, column: column, count: count) {
+            (s: YAMLSection, key: String, _: String) -> [E]? in s.choiceList(key)
+        }
     }
 
     /// The path of a `.npy` file: resolved against the configuration's folder and checked now, with its key, rather
@@ -265,7 +300,9 @@ public enum ConfigurationKeys {
     static let nonNegative: ConfigurationKey.Check<Double> = { $0 >= 0 ? nil : "must be ≥ 0" }
     static let nonNegativeInt: ConfigurationKey.Check<Int> = { $0 >= 0 ? nil : "must be ≥ 0" }
     static let unitInterval: ConfigurationKey.Check<Double> = { $0 >= 0 && $0 <= 1 ? nil : "must be in [0, 1]" }
-    static let size: ConfigurationKey.Check<Int> = { $0 >= 1 ? ($0 <= 100_000_000 ? nil : "is too large") : "must be a positive integer" }
+    static let size: ConfigurationKey.Check<Int> = {
+        $0 >= 1 ? ($0 <= 100_000_000 ? nil : "is too large") : "must be a positive integer"
+    }
     static let depth: ConfigurationKey.Check<Int> = { $0 >= 2 && $0 <= 64 ? nil : "must be between 2 and 64" }
     static let tolerance: ConfigurationKey.Check<Double> = { $0 > 0 && $0 <= 1 ? nil : "must be in (0, 1]" }
     static let step: ConfigurationKey.Check<Double> = { $0 > 0 && $0.isFinite ? nil : "must be positive" }
@@ -277,14 +314,18 @@ public enum ConfigurationKeys {
     /// Every key.
     public static let all: [ConfigurationKey] = [
         .text("name", v1: "name", .field(\.name)) { name in
-            name.isEmpty || name.contains("/") || name == "." || name == ".." || name.contains(where: { $0.isNewline || $0 == "\0" })
+            name.isEmpty || name.contains("/") || name == "." || name == ".."
+                || name.contains(where: { $0.isNewline || $0 == "\0" })
                 ? "must be a non-empty folder name without '/' (it names the output folder), got '\(name)'" : nil
         },
         .integer("problem.d", v1: "problem.d", .field(\.problem.d), size),
         .integer("problem.n", v1: "problem.n", .field(\.problem.n), size),
-        .number("problem.delta", v1: "problem.delta", .optionalField(\.problem.delta)) { $0 > 0 ? ($0 <= 1e6 ? nil : "is too large") : "must be positive" },
+        .number("problem.delta", v1: "problem.delta", .optionalField(\.problem.delta)) {
+            $0 > 0 ? ($0 <= 1e6 ? nil : "is too large") : "must be positive"
+        },
         .choice("problem.design_variance", v1: "problem.designVariance", .field(\.problem.designVariance)),
-        .number("problem.teacher.density", v1: "problem.teacherDensity", .field(\.problem.teacherDensity), unitInterval),
+        .number(
+            "problem.teacher.density", v1: "problem.teacherDensity", .field(\.problem.teacherDensity), unitInterval),
         .choice("problem.teacher.values", v1: "problem.teacherValues", .field(\.problem.teacherValues)),
         .choice("problem.teacher.support", v1: "problem.teacherSupport", .field(\.problem.teacherSupport)),
         .number("problem.noise", v1: "problem.noise", .field(\.problem.noise), nonNegative),
@@ -302,63 +343,120 @@ public enum ConfigurationKeys {
         .integer("model.depth", v1: "model.depth", .field(\.model.depth), depth),
         .number("model.init.u_noise", v1: "model.uNoise", .field(\.model.uNoise), nonNegative),
         .number("model.init.v_noise", v1: "model.vNoise", .field(\.model.vNoise), nonNegative),
-        .numbers("model.init.layer_scales", v1: "model.layerScales", .optionalField(\.model.layerScales)) { $0 != 0 ? nil : "must be non-zero" },
+        .numbers("model.init.layer_scales", v1: "model.layerScales", .optionalField(\.model.layerScales)) {
+            $0 != 0 ? nil : "must be non-zero"
+        },
 
         .choice("training.update", v1: "training.update", .field(\.training.update)),
         .choice("training.loss", v1: "training.loss", .field(\.training.loss)),
-        .integer("training.steps", v1: "training.steps", .field(\.training.steps)) { $0 >= 1 ? ($0 <= 1_000_000_000_000 ? nil : "is too large") : "must be at least 1" },
-        .number("training.horizon", v1: "training.horizon", .optionalField(\.training.horizon)) { $0 > 0 ? ($0 <= 1e15 ? nil : "is too large") : "must be positive" },
+        .integer("training.steps", v1: "training.steps", .field(\.training.steps)) {
+            $0 >= 1 ? ($0 <= 1_000_000_000_000 ? nil : "is too large") : "must be at least 1"
+        },
+        .number("training.horizon", v1: "training.horizon", .optionalField(\.training.horizon)) {
+            $0 > 0 ? ($0 <= 1e15 ? nil : "is too large") : "must be positive"
+        },
         .number("training.weight_decay_factor", v1: "training.decayFactor", .field(\.training.decayFactor), positive),
         .choice("training.precision", v1: "training.precision", .field(\.training.precision)),
         .choice("training.representation", v1: "training.representation", .optionalField(\.training.representation)),
-        .number("training.max_loss_ratio", v1: "training.maxLossRatio", .field(\.training.maxLossRatio)) { $0 >= 1 && $0.isFinite ? nil : "must be a finite number ≥ 1" },
+        .number("training.max_loss_ratio", v1: "training.maxLossRatio", .field(\.training.maxLossRatio)) {
+            $0 >= 1 && $0.isFinite ? nil : "must be a finite number ≥ 1"
+        },
         .number("training.flow.rtol", v1: "training.flow.rtol", .field(\.training.flow.rtol), tolerance),
         .number("training.flow.atol", v1: "training.flow.atol", .field(\.training.flow.atol), tolerance),
-        .number("training.flow.initial_step", v1: "training.flow.initialStep", .optionalField(\.training.flow.initialStep), step),
+        .number(
+            "training.flow.initial_step", v1: "training.flow.initialStep", .optionalField(\.training.flow.initialStep),
+            step),
         .number("training.flow.max_step", v1: "training.flow.maxStep", .optionalField(\.training.flow.maxStep), step),
-        .number("training.flow.min_step", v1: "training.flow.minStep", .field(\.training.flow.minStep)) { $0 >= 0 && $0.isFinite ? nil : "must be ≥ 0" },
-        .integer("training.flow.max_steps", v1: "training.flow.maxSteps", .field(\.training.flow.maxSteps)) { $0 >= 1 && $0 <= Int(Int32.max) ? nil : "must be between 1 and 2147483647" },
+        .number("training.flow.min_step", v1: "training.flow.minStep", .field(\.training.flow.minStep)) {
+            $0 >= 0 && $0.isFinite ? nil : "must be ≥ 0"
+        },
+        .integer("training.flow.max_steps", v1: "training.flow.maxSteps", .field(\.training.flow.maxSteps)) {
+            $0 >= 1 && $0 <= Int(Int32.max) ? nil : "must be between 1 and 2147483647"
+        },
 
         // The grid axes, in the order grid points nest (α outermost) and grid.csv lists them.
         .numbers("grid.alpha", v1: "grid.alpha", .field(\.grid.alpha), column: ("alpha", { "\($0.alpha)" }), positive),
-        .numbers("grid.weight_decay", v1: "grid.weightDecay", .field(\.grid.weightDecay), column: ("weight_decay", { "\($0.weightDecay)" }), nonNegative),
-        .numbers("grid.learning_rate", v1: "grid.learningRate", .field(\.grid.learningRate), column: ("learning_rate", { "\($0.learningRate)" }), positive),
-        .integers("grid.d", v1: "grid.d", .optionalField(\.grid.d), column: ("d", { "\($0.d)" }), whole { $0 >= 1 && $0 <= 100_000_000 ? nil : "must be a positive integer" }),
-        .numbers("grid.delta", v1: "grid.delta", .optionalField(\.grid.delta), column: ("delta", { "\(Double($0.n) / Double($0.d))" })) { $0 > 0 && $0 <= 1e6 ? nil : "must be positive" },
-        .numbers("grid.noise", v1: "grid.noise", .optionalField(\.grid.noise), column: ("noise", { "\($0.noise)" }), nonNegative),
-        .numbers("grid.density", v1: "grid.density", .optionalField(\.grid.density), column: ("density", { "\($0.density)" }), unitInterval),
-        .integers("grid.depth", v1: "grid.depth", .optionalField(\.grid.depth), column: ("depth", { "\($0.depth)" }), whole(depth)),
-        .choices("grid.parameterization", v1: "grid.parameterization", .optionalField(\.grid.parameterization), column: ("parameterization", { $0.parameterization.rawValue })),
-        .choices("grid.update", v1: "grid.update", .optionalField(\.grid.update), column: ("update", { $0.update.rawValue })),
+        .numbers(
+            "grid.weight_decay", v1: "grid.weightDecay", .field(\.grid.weightDecay),
+            column: ("weight_decay", { "\($0.weightDecay)" }), nonNegative),
+        .numbers(
+            "grid.learning_rate", v1: "grid.learningRate", .field(\.grid.learningRate),
+            column: ("learning_rate", { "\($0.learningRate)" }), positive),
+        .integers(
+            "grid.d", v1: "grid.d", .optionalField(\.grid.d), column: ("d", { "\($0.d)" }),
+            whole { $0 >= 1 && $0 <= 100_000_000 ? nil : "must be a positive integer" }),
+        .numbers(
+            "grid.delta", v1: "grid.delta", .optionalField(\.grid.delta),
+            column: ("delta", { "\(Double($0.n) / Double($0.d))" })
+        ) { $0 > 0 && $0 <= 1e6 ? nil : "must be positive" },
+        .numbers(
+            "grid.noise", v1: "grid.noise", .optionalField(\.grid.noise), column: ("noise", { "\($0.noise)" }),
+            nonNegative),
+        .numbers(
+            "grid.density", v1: "grid.density", .optionalField(\.grid.density),
+            column: ("density", { "\($0.density)" }), unitInterval),
+        .integers(
+            "grid.depth", v1: "grid.depth", .optionalField(\.grid.depth), column: ("depth", { "\($0.depth)" }),
+            whole(depth)),
+        .choices(
+            "grid.parameterization", v1: "grid.parameterization", .optionalField(\.grid.parameterization),
+            column: ("parameterization", { $0.parameterization.rawValue })),
+        .choices(
+            "grid.update", v1: "grid.update", .optionalField(\.grid.update),
+            column: ("update", { $0.update.rawValue })),
 
-        .integer("seeds", v1: "seeds", .field(\.seeds)) { $0 >= 1 ? ($0 <= 100_000_000 ? nil : "is too large (at most 1e8)") : "must be at least 1" },
+        .integer("seeds", v1: "seeds", .field(\.seeds)) {
+            $0 >= 1 ? ($0 <= 100_000_000 ? nil : "is too large (at most 1e8)") : "must be at least 1"
+        },
         .integer("seed_offset", v1: "seedOffset", .field(\.seedOffset), nonNegativeInt),
 
-        .integer("record.checkpoints", v1: "record.checkpoints", .field(\.record.checkpoints)) { $0 >= 1 && $0 <= 100_000 ? nil : "must be between 1 and 100000" },
-        .integers("record.steps", v1: "record.steps", .optionalField(\.record.steps)) { $0 >= 0 && $0 == $0.rounded() && $0 <= 1e12 ? nil : "must be a whole number between 0 and 1e12" },
-        .number("record.start", v1: "record.start", .optionalField(\.record.start)) { $0 > 0 ? ($0 <= 1e15 ? nil : "is too large (at most 1e15)") : "must be positive" },
-        .integer("record.linear", v1: "record.linear", .field(\.record.linear)) { $0 >= 0 && $0 <= 100_000 ? nil : "must be between 0 and 100000" },
+        .integer("record.checkpoints", v1: "record.checkpoints", .field(\.record.checkpoints)) {
+            $0 >= 1 && $0 <= 100_000 ? nil : "must be between 1 and 100000"
+        },
+        .integers("record.steps", v1: "record.steps", .optionalField(\.record.steps)) {
+            $0 >= 0 && $0 == $0.rounded() && $0 <= 1e12 ? nil : "must be a whole number between 0 and 1e12"
+        },
+        .number("record.start", v1: "record.start", .optionalField(\.record.start)) {
+            $0 > 0 ? ($0 <= 1e15 ? nil : "is too large (at most 1e15)") : "must be positive"
+        },
+        .integer("record.linear", v1: "record.linear", .field(\.record.linear)) {
+            $0 >= 0 && $0 <= 100_000 ? nil : "must be between 0 and 100000"
+        },
         .numbers("record.thresholds", v1: "record.thresholds", .field(\.record.thresholds), positive),
 
         .text("device", v1: "device", .optionalField(\.device)) {
-            Configuration.isDeviceRequest($0) ? nil : "'\($0)' is not a device; use auto, cpu, opencl or opencl:P:D (see `dlnsim devices`)"
+            Configuration.isDeviceRequest($0)
+                ? nil : "'\($0)' is not a device; use auto, cpu, opencl or opencl:P:D (see `dlnsim devices`)"
         },
 
-        .integer("theory.paths", v1: "theory.paths", .theory(\.paths)) { $0 >= 64 && $0 <= 100_000_000 ? nil : "must be between 64 and 1e8" },
-        .integer("theory.response_paths", v1: "theory.responsePaths", .theory(\.responsePaths)) { $0 >= 1 && $0 <= 100_000_000 ? nil : "must be between 1 and 1e8" },
-        .number("theory.damping", v1: "theory.damping", .theory(\.damping)) { $0 >= 0 && $0 < 1 ? nil : "must be in [0, 1)" },
-        .number("theory.tolerance", v1: "theory.tolerance", .theory(\.tolerance)) { $0 > 0 && $0 < 1 ? nil : "must be in (0, 1)" },
-        .integer("theory.max_iterations", v1: "theory.maxIterations", .theory(\.maxIterations)) { $0 >= 1 && $0 <= 100_000 ? nil : "must be between 1 and 100000" },
-        .integer("theory.seed", v1: "theory.seed", .theory(\.seed), nonNegativeInt),
+        .integer("theory.paths", v1: "theory.paths", .theory(\.paths)) {
+            $0 >= 64 && $0 <= 100_000_000 ? nil : "must be between 64 and 1e8"
+        },
+        .integer("theory.response_paths", v1: "theory.responsePaths", .theory(\.responsePaths)) {
+            $0 >= 1 && $0 <= 100_000_000 ? nil : "must be between 1 and 1e8"
+        },
+        .number("theory.damping", v1: "theory.damping", .theory(\.damping)) {
+            $0 >= 0 && $0 < 1 ? nil : "must be in [0, 1)"
+        },
+        .number("theory.tolerance", v1: "theory.tolerance", .theory(\.tolerance)) {
+            $0 > 0 && $0 < 1 ? nil : "must be in (0, 1)"
+        },
+        .integer("theory.max_iterations", v1: "theory.maxIterations", .theory(\.maxIterations)) {
+            $0 >= 1 && $0 <= 100_000 ? nil : "must be between 1 and 100000"
+        },
+        .integer("theory.seed", v1: "theory.seed", .theory(\.seed), nonNegativeInt)
     ]
 
     /// Sections that are absent unless given.
     public static let groups: [ConfigurationGroup] = [
-        ConfigurationGroup(path: "problem.files", legacyPath: "problem.files", isPresent: { $0.problem.files != nil },
-                           create: { $0.problem.files = Configuration.DataFiles(x: "", y: "") }, remove: { $0.problem.files = nil }, scalar: nil),
-        ConfigurationGroup(path: "theory", legacyPath: "theory", isPresent: { $0.theory != nil },
-                           create: { $0.theory = DMFTSettings() }, remove: { $0.theory = nil },
-                           scalar: ("dmft", "must be dmft (or a mapping with method: dmft)")),
+        ConfigurationGroup(
+            path: "problem.files", legacyPath: "problem.files", isPresent: { $0.problem.files != nil },
+            create: { $0.problem.files = Configuration.DataFiles(x: "", y: "") }, remove: { $0.problem.files = nil },
+            scalar: nil),
+        ConfigurationGroup(
+            path: "theory", legacyPath: "theory", isPresent: { $0.theory != nil },
+            create: { $0.theory = DMFTSettings() }, remove: { $0.theory = nil },
+            scalar: ("dmft", "must be dmft (or a mapping with method: dmft)"))
     ]
 
     /// The key at a YAML key path.
@@ -370,11 +468,13 @@ public enum ConfigurationKeys {
     /// Columns of grid.csv that no key holds: they follow from the axes (inserted after the named column).
     static let derivedColumns: [(after: String, column: Experiment.GridColumn)] = [
         ("learning_rate", Experiment.GridColumn(name: "lambda_u") { "\($0.lambdaU)" }),
-        ("d", Experiment.GridColumn(name: "n") { "\($0.n)" }),
+        ("d", Experiment.GridColumn(name: "n") { "\($0.n)" })
     ]
 
     /// The columns of grid.csv and stats.csv, after `point`: every grid axis, with the derived columns.
     public static var gridColumns: [Experiment.GridColumn] {
-        gridAxes.flatMap { key in [key.gridColumn!] + derivedColumns.filter { $0.after == key.gridColumn!.name }.map(\.column) }
+        gridAxes.flatMap { key in
+            [key.gridColumn!] + derivedColumns.filter { $0.after == key.gridColumn!.name }.map(\.column)
+        }
     }
 }

@@ -1,6 +1,6 @@
-import Foundation
 import DLNModel
 import DLNTheory
+import Foundation
 
 /// manifest.json's "configuration": every key of `ConfigurationKeys.all` at its YAML key path, nested as in YAML
 /// (`{"grid": {"learning_rate": [0.05]}, "problem": {"teacher": {"density": 0.1}}}`), null where a value is absent.
@@ -18,7 +18,9 @@ extension Configuration {
     /// The configuration as manifest.json writes it.
     public var manifestValue: [String: Any] {
         var root: [String: Any] = [:]
-        for group in ConfigurationKeys.groups where !group.isPresent(self) { ManifestPath.set(&root, group.path, NSNull()) }
+        for group in ConfigurationKeys.groups where !group.isPresent(self) {
+            ManifestPath.set(&root, group.path, NSNull())
+        }
         for key in ConfigurationKeys.all where key.group?.isPresent(self) ?? true {
             ManifestPath.set(&root, key.path, key.encode(self) ?? NSNull())
         }
@@ -28,7 +30,9 @@ extension Configuration {
     /// Reads the configuration of manifest.json's bytes. (Not through JSONSerialization: on Linux it rounds some
     /// doubles, 0.30000000000000004 to 0.3000000000000001; JSONDecoder keeps every one.)
     public static func fromManifest(data: Data, path: String) throws(DLNError) -> Configuration {
-        guard let tree = try? JSONDecoder().decode(ManifestJSON.self, from: data), let manifest = tree.value as? [String: Any] else {
+        guard let tree = try? JSONDecoder().decode(ManifestJSON.self, from: data),
+            let manifest = tree.value as? [String: Any]
+        else {
             throw .badFile(path: path, reason: "missing or not a JSON object")
         }
         return try fromManifest(manifest, path: path)
@@ -54,31 +58,48 @@ extension Configuration {
             case 1: return try decode(try migrateVersion1(raw))
             case manifestSchemaVersion: return try decode(raw)
             default:
-                throw ManifestProblem("schema_version \(version) is not one this dlnsim reads (1 to \(manifestSchemaVersion))\(version > manifestSchemaVersion ? ": the folder was written by a newer dlnsim" : "")")
+                let newer = version > manifestSchemaVersion ? ": the folder was written by a newer dlnsim" : ""
+                throw ManifestProblem(
+                    "schema_version \(version) is not one this dlnsim reads (1 to \(manifestSchemaVersion))\(newer)")
             }
         } catch {
-            throw .badFile(path: path, reason: "its configuration cannot be read: \((error as? ManifestProblem)?.message ?? "\(error)")")
+            throw .badFile(
+                path: path,
+                reason: "its configuration cannot be read: \((error as? ManifestProblem)?.message ?? "\(error)")")
         }
     }
 
     /// A schema-version-2 "configuration": every key (or its absent group) must be there, and nothing else.
-    static func decode(_ json: [String: Any], version: Int = manifestSchemaVersion) throws(ManifestProblem) -> Configuration {
+    static func decode(_ json: [String: Any], version: Int = manifestSchemaVersion) throws(ManifestProblem)
+        -> Configuration
+    {
         var c = Configuration()
         var expected: Set<String> = []
         for group in ConfigurationKeys.groups {
             guard let value = ManifestPath.get(json, group.path) else {
                 throw ManifestProblem("schema_version \(version): the configuration has no '\(group.path)'")
             }
-            if value is NSNull { group.remove(&c); expected.insert(group.path) } else { group.create(&c) }
+            if value is NSNull {
+                group.remove(&c)
+                expected.insert(group.path)
+            } else {
+                group.create(&c)
+            }
         }
         for key in ConfigurationKeys.all {
             if let group = key.group, !group.isPresent(c) { continue }
             expected.insert(key.path)
             guard let value = ManifestPath.get(json, key.path) else {
-                throw ManifestProblem("schema_version \(version): the configuration has no '\(key.path)' (it is never filled with a default)")
+                throw ManifestProblem(
+                    "schema_version \(version): the configuration has no '\(key.path)' (it is never filled with a "
+                        + "default)"
+                )
             }
             guard key.decode(value, &c) else {
-                throw ManifestProblem("schema_version \(version): '\(key.path)' is \(value is NSNull ? "null" : "\(value)"), not \(key.kind.words)\(key.optional ? " or null" : "")")
+                throw ManifestProblem(
+                    "schema_version \(version): '\(key.path)' is \(value is NSNull ? "null" : "\(value)"), not "
+                        + "\(key.kind.words)\(key.optional ? " or null" : "")"
+                )
             }
         }
         if let unknown = ManifestPath.leaves(json).first(where: { !expected.contains($0) }) {
@@ -104,11 +125,17 @@ extension Configuration {
             } else if key.optional {
                 ManifestPath.set(&out, key.path, NSNull())  // the Codable encoding leaves absent optionals out
             } else {
-                throw ManifestProblem("schema_version 1 (no schema_version key): the configuration has no '\(key.legacyPath)' (\(key.path)); it is never filled with a default")
+                throw ManifestProblem(
+                    "schema_version 1 (no schema_version key): the configuration has no '\(key.legacyPath)' "
+                        + "(\(key.path)); it is never filled with a default"
+                )
             }
         }
         if let unknown = ManifestPath.leaves(json).first(where: { !known.contains($0) }) {
-            throw ManifestProblem("schema_version 1 (no schema_version key): the configuration key '\(unknown)' has no counterpart in this dlnsim")
+            throw ManifestProblem(
+                "schema_version 1 (no schema_version key): the configuration key '\(unknown)' has no counterpart in "
+                    + "this dlnsim"
+            )
         }
         return out
     }
@@ -147,7 +174,10 @@ enum ManifestPath {
 
     static func set(_ json: inout [String: Any], _ path: String, _ value: Any) {
         let parts = path.split(separator: ".").map(String.init)
-        if parts.count == 1 { json[parts[0]] = value; return }
+        if parts.count == 1 {
+            json[parts[0]] = value
+            return
+        }
         var child = json[parts[0]] as? [String: Any] ?? [:]
         set(&child, parts.dropFirst().joined(separator: "."), value)
         json[parts[0]] = child
@@ -165,16 +195,28 @@ enum ManifestPath {
 
 /// A JSON value as JSONDecoder reads it (doubles exact).
 enum ManifestJSON: Decodable {
-    case null, bool(Bool), number(Double), text(String), list([ManifestJSON]), object([String: ManifestJSON])
+    case null
+    case bool(Bool)
+    case number(Double)
+    case text(String)
+    case list([ManifestJSON])
+    case object([String: ManifestJSON])
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let d = try? c.decode(Double.self) { self = .number(d) }
-        else if let s = try? c.decode(String.self) { self = .text(s) }
-        else if let a = try? c.decode([ManifestJSON].self) { self = .list(a) }
-        else { self = .object(try c.decode([String: ManifestJSON].self)) }
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let d = try? c.decode(Double.self) {
+            self = .number(d)
+        } else if let s = try? c.decode(String.self) {
+            self = .text(s)
+        } else if let a = try? c.decode([ManifestJSON].self) {
+            self = .list(a)
+        } else {
+            self = .object(try c.decode([String: ManifestJSON].self))
+        }
     }
 
     /// As JSONSerialization would give it (NSNull for null), with Swift doubles.

@@ -1,18 +1,29 @@
-import Foundation
-import Yams
 import DLNModel
 import DLNTheory
+import Foundation
+import Yams
 
 extension Configuration {
     /// Parses and validates YAML text. Relative file paths are resolved against `baseDirectory`.
-    public static func parse(yaml text: String, file: String = "<config>", baseDirectory: String = ".") throws(DLNError) -> Configuration {
+    public static func parse(yaml text: String, file: String = "<config>", baseDirectory: String = ".") throws(DLNError)
+        -> Configuration
+    {
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch {
             throw .invalidConfiguration(file: file, issues: [YAMLSyntax.issue(for: error, text: text)])
         }
         if let root, root.mapping == nil {
             let toml = YAMLSyntax.looksLikeTOML(text) ? "; " + YAMLSyntax.tomlAdvice : ""
-            throw .invalidConfiguration(file: file, issues: [ConfigIssue("", "the configuration must be a YAML mapping of keys (name, problem, model, training, grid, seeds, record, device) to values, got \(YAMLSection.kind(root))\(YAMLSection.at(root))\(toml)")])
+            throw .invalidConfiguration(
+                file: file,
+                issues: [
+                    ConfigIssue(
+                        "",
+                        "the configuration must be a YAML mapping of keys (name, problem, model, training, grid, "
+                            + "seeds, record, device) to values, got "
+                            + "\(YAMLSection.kind(root))\(YAMLSection.at(root))\(toml)"
+                    )
+                ])
         }
         let reader = ConfigurationReader(root: root, baseDirectory: baseDirectory)
         var c = Configuration()
@@ -60,7 +71,11 @@ final class ConfigurationReader {
             guard let node = parent.node(String(parts.last!)) else { continue }
             if let scalar = group.scalar, case .scalar(let s) = node {
                 scalarGroups.insert(group.path)
-                if s.string == scalar.value { group.create(&c) } else { sink.add(group.path, "\(scalar.message), got '\(s.string)'") }
+                if s.string == scalar.value {
+                    group.create(&c)
+                } else {
+                    sink.add(group.path, "\(scalar.message), got '\(s.string)'")
+                }
                 continue
             }
             group.create(&c)

@@ -1,7 +1,7 @@
-import Foundation
-import Yams
 import DLNModel
 import DLNTheory
+import Foundation
+import Yams
 
 /// Collects every configuration problem, so that all of them are reported at once.
 final class IssueSink {
@@ -26,7 +26,10 @@ final class YAMLSection {
             return
         }
         for (k, v) in mapping {
-            guard let key = k.string else { sink.add(path, "keys must be strings\(Self.at(k))"); continue }
+            guard let key = k.string else {
+                sink.add(path, "keys must be strings\(Self.at(k))")
+                continue
+            }
             if entries.contains(where: { $0.key == key }) { sink.add(child(key), "appears twice\(Self.at(k))") }
             entries.append((key, v))
         }
@@ -60,7 +63,9 @@ final class YAMLSection {
 
     /// Whether the mapping under `section` has `key` (without marking anything as read).
     func sectionHas(_ section: String, _ key: String) -> Bool {
-        guard let node = entries.first(where: { $0.key == section })?.node, case .mapping(let m) = node else { return false }
+        guard let node = entries.first(where: { $0.key == section })?.node, case .mapping(let m) = node else {
+            return false
+        }
         return m.contains { $0.key.string == key }
     }
 
@@ -68,15 +73,23 @@ final class YAMLSection {
 
     /// A finite number, or `nil` with a recorded problem.
     func number(_ node: Node, path: String) -> Double? {
-        guard case .scalar(let s) = node else { sink.add(path, "must be a number, got \(Self.kind(node))\(Self.at(node))"); return nil }
+        guard case .scalar(let s) = node else {
+            sink.add(path, "must be a number, got \(Self.kind(node))\(Self.at(node))")
+            return nil
+        }
         let text = s.string.trimmingCharacters(in: .whitespaces)
         let lowered = text.lowercased()
-        if [".nan", "nan"].contains(lowered) { sink.add(path, "must be a finite number, got NaN\(Self.at(node))"); return nil }
+        if [".nan", "nan"].contains(lowered) {
+            sink.add(path, "must be a finite number, got NaN\(Self.at(node))")
+            return nil
+        }
         if [".inf", "+.inf", "-.inf", "inf", "-inf", "infinity", "-infinity"].contains(lowered) {
-            sink.add(path, "must be a finite number, got \(text)\(Self.at(node))"); return nil
+            sink.add(path, "must be a finite number, got \(text)\(Self.at(node))")
+            return nil
         }
         guard let v = Double(text), v.isFinite else {
-            sink.add(path, "must be a number, got '\(text)'\(Self.at(node))"); return nil
+            sink.add(path, "must be a number, got '\(text)'\(Self.at(node))")
+            return nil
         }
         return v
     }
@@ -84,33 +97,56 @@ final class YAMLSection {
     func double(_ key: String, default value: Double, _ check: (Double) -> String? = { _ in nil }) -> Double {
         guard let n = node(key) else { return value }
         guard let v = number(n, path: child(key)) else { return value }
-        if let problem = check(v) { sink.add(child(key), "\(problem), got \(v)\(Self.at(n))"); return value }
+        if let problem = check(v) {
+            sink.add(child(key), "\(problem), got \(v)\(Self.at(n))")
+            return value
+        }
         return v
     }
 
     func int(_ key: String, default value: Int, _ check: (Int) -> String? = { _ in nil }) -> Int {
         guard let n = node(key) else { return value }
         guard let v = number(n, path: child(key)) else { return value }
-        guard v == v.rounded() else { sink.add(child(key), "must be a whole number, got \(v)\(Self.at(n))"); return value }
-        guard abs(v) < 9e15 else { sink.add(child(key), "is too large, got \(v) (at most 9e15)\(Self.at(n))"); return value }
+        guard v == v.rounded() else {
+            sink.add(child(key), "must be a whole number, got \(v)\(Self.at(n))")
+            return value
+        }
+        guard abs(v) < 9e15 else {
+            sink.add(child(key), "is too large, got \(v) (at most 9e15)\(Self.at(n))")
+            return value
+        }
         let i = Int(v)
-        if let problem = check(i) { sink.add(child(key), "\(problem), got \(i)\(Self.at(n))"); return value }
+        if let problem = check(i) {
+            sink.add(child(key), "\(problem), got \(i)\(Self.at(n))")
+            return value
+        }
         return i
     }
 
     func optionalInt(_ key: String, _ check: (Int) -> String? = { _ in nil }) -> Int? {
-        has(key) ? int(key, default: 0, check) : { used.insert(key); return nil }()
+        has(key)
+            ? int(key, default: 0, check)
+            : {
+                used.insert(key)
+                return nil
+            }()
     }
 
     func bool(_ key: String, default value: Bool) -> Bool {
         guard let n = node(key) else { return value }
-        guard let b = n.bool else { sink.add(child(key), "must be true or false\(Self.at(n))"); return value }
+        guard let b = n.bool else {
+            sink.add(child(key), "must be true or false\(Self.at(n))")
+            return value
+        }
         return b
     }
 
     func string(_ key: String) -> String? {
         guard let n = node(key) else { return nil }
-        guard case .scalar(let s) = n else { sink.add(child(key), "must be a text value, got \(Self.kind(n))\(Self.at(n))"); return nil }
+        guard case .scalar(let s) = n else {
+            sink.add(child(key), "must be a text value, got \(Self.kind(n))\(Self.at(n))")
+            return nil
+        }
         return s.string
     }
 
@@ -128,7 +164,10 @@ final class YAMLSection {
     func choiceValue<E: RawRepresentable & CaseIterable>(_ key: String) -> E? where E.RawValue == String {
         guard let n = node(key) else { return nil }
         guard case .scalar(let s) = n, let v = E(rawValue: s.string) else {
-            sink.add(child(key), "must be one of \(E.allCases.map(\.rawValue).joined(separator: ", ")), got \(Self.kind(n))\(Self.at(n))")
+            sink.add(
+                child(key),
+                "must be one of \(E.allCases.map(\.rawValue).joined(separator: ", ")), got \(Self.kind(n))\(Self.at(n))"
+            )
             return nil
         }
         return v
@@ -142,7 +181,11 @@ final class YAMLSection {
         var out: [E] = []
         for (i, item) in items.enumerated() {
             guard case .scalar(let sc) = item, let v = E(rawValue: sc.string) else {
-                sink.add("\(child(key))\(items.count > 1 ? "[\(i)]" : "")", "must be one of \(E.allCases.map(\.rawValue).joined(separator: ", ")), got \(Self.kind(item))\(Self.at(item))")
+                sink.add(
+                    "\(child(key))\(items.count > 1 ? "[\(i)]" : "")",
+                    "must be one of \(E.allCases.map(\.rawValue).joined(separator: ", ")), got "
+                        + "\(Self.kind(item))\(Self.at(item))"
+                )
                 continue
             }
             out.append(v)
@@ -156,14 +199,20 @@ final class YAMLSection {
         let items: [(Node, String)]
         if case .sequence(let seq) = n {
             items = seq.enumerated().map { ($1, "\(child(key))[\($0)]") }
-            if items.isEmpty { sink.add(child(key), "must list at least one value\(Self.at(n))"); return value }
+            if items.isEmpty {
+                sink.add(child(key), "must list at least one value\(Self.at(n))")
+                return value
+            }
         } else {
             items = [(n, child(key))]
         }
         var out: [Double] = []
         for (item, p) in items {
             guard let v = number(item, path: p) else { continue }
-            if let problem = check(v) { sink.add(p, "\(problem), got \(v)\(Self.at(item))"); continue }
+            if let problem = check(v) {
+                sink.add(p, "\(problem), got \(v)\(Self.at(item))")
+                continue
+            }
             out.append(v)
         }
         return out.count == items.count ? out : value
@@ -173,15 +222,19 @@ final class YAMLSection {
     func finish(known extra: [String] = []) {
         let known = used.union(extra)
         for (key, node) in entries where !known.contains(key) {
-            let hint = known.min(by: { editDistance($0, key) < editDistance($1, key) })
+            let hint =
+                known.min(by: { editDistance($0, key) < editDistance($1, key) })
                 .flatMap { editDistance($0, key) <= 3 ? " (did you mean '\($0)'?)" : nil } ?? ""
-            sink.add(child(key), "unknown key\(hint)\(Self.at(node)); known keys here: \(known.sorted().joined(separator: ", "))")
+            sink.add(
+                child(key),
+                "unknown key\(hint)\(Self.at(node)); known keys here: \(known.sorted().joined(separator: ", "))")
         }
     }
 }
 
 func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
+    let a = Array(a)
+    let b = Array(b)
     if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
     var row = Array(0...b.count)
     for i in 1...a.count {
@@ -204,35 +257,52 @@ enum YAMLSyntax {
         guard let error = error as? YamlError else { return ConfigIssue("", "malformed YAML: \(error)\(toml)") }
         switch error {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
+            .composer(let context, let problem, let mark, _):
             let during = context.map { " (\($0.text) at line \($0.mark.line), column \($0.mark.column))" } ?? ""
-            return ConfigIssue("", "malformed YAML at line \(mark.line), column \(mark.column): \(problem)\(during)"
-                + excerpt(text, line: mark.line, column: mark.column) + toml)
+            return ConfigIssue(
+                "",
+                "malformed YAML at line \(mark.line), column \(mark.column): \(problem)\(during)"
+                    + excerpt(text, line: mark.line, column: mark.column) + toml)
         case .reader(let problem, let offset, _, _):
             let (line, column) = offset.map { position(text, characterOffset: $0) } ?? (0, 0)
-            return ConfigIssue("", "not YAML text at line \(line), column \(column): \(problem)" + excerpt(text, line: line, column: column))
+            return ConfigIssue(
+                "",
+                "not YAML text at line \(line), column \(column): \(problem)"
+                    + excerpt(text, line: line, column: column))
         case .duplicatedKeysInMapping(let duplicates, let context):
             // The parser names the keys but not where they are: find their paths and lines in the text.
             let found = duplicates.flatMap { key in blockKeyPaths(key, in: text) }
             let byPath = Dictionary(grouping: found, by: \.path)
             if byPath.values.contains(where: { $0.count > 1 }) {
                 let repeated = byPath.filter { $0.value.count > 1 }.sorted { $0.value[0].line < $1.value[0].line }
-                return ConfigIssue(repeated[0].key, "appears more than once (lines \(repeated[0].value.map { String($0.line) }.joined(separator: ", "))): give each key once")
+                return ConfigIssue(
+                    repeated[0].key,
+                    "appears more than once (lines "
+                        + "\(repeated[0].value.map { String($0.line) }.joined(separator: ", "))): give each key once"
+                )
             }
             let names = duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
-            return ConfigIssue("", "the key \(names) appears more than once in the mapping at line \(context.mark.line): give each key once")
+            return ConfigIssue(
+                "",
+                "the key \(names) appears more than once in the mapping at line \(context.mark.line): give each key "
+                    + "once"
+            )
         default:
             return ConfigIssue("", "malformed YAML: \(error)")
         }
     }
 
-    static let tomlAdvice = "this looks like TOML (key = value, [section]); dlnsim configurations are YAML: write `key: value`, and a section as `problem:` followed by its keys indented (see examples/quickstart.yaml)"
+    static let tomlAdvice =
+        "this looks like TOML (key = value, [section]); dlnsim configurations are YAML: write `key: value`, and a "
+        + "section as `problem:` followed by its keys indented (see examples/quickstart.yaml)"
 
     /// True when the text reads as TOML or INI: `[section]` headers followed by `key = value` lines.
     static func looksLikeTOML(_ text: String) -> Bool {
         text.split(whereSeparator: \.isNewline).contains { raw in
             let line = raw.trimmingCharacters(in: .whitespaces)
-            guard !line.hasPrefix("#"), let eq = line.firstIndex(of: "="), !line[..<eq].contains(":") else { return false }
+            guard !line.hasPrefix("#"), let eq = line.firstIndex(of: "="), !line[..<eq].contains(":") else {
+                return false
+            }
             let key = line[..<eq].trimmingCharacters(in: .whitespaces)
             return !key.isEmpty && key.allSatisfy { $0.isLetter || $0.isNumber || "_-.\"".contains($0) }
         }
@@ -243,12 +313,21 @@ enum YAMLSyntax {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         guard line >= 1, line <= lines.count else { return "" }
         let content = lines[line - 1].replacingOccurrences(of: "\t", with: "→")
-        return "\n      \(content.prefix(160))\n      " + String(repeating: " ", count: max(0, min(column - 1, 160))) + "^"
+        return "\n      \(content.prefix(160))\n      " + String(repeating: " ", count: max(0, min(column - 1, 160)))
+            + "^"
     }
 
     static func position(_ text: String, characterOffset: Int) -> (line: Int, column: Int) {
-        var line = 1, column = 1
-        for c in text.prefix(characterOffset) { if c == "\n" { line += 1; column = 1 } else { column += 1 } }
+        var line = 1
+        var column = 1
+        for c in text.prefix(characterOffset) {
+            if c == "\n" {
+                line += 1
+                column = 1
+            } else {
+                column += 1
+            }
+        }
         return (line, column)
     }
 
@@ -263,7 +342,8 @@ enum YAMLSyntax {
             guard let colon = body.firstIndex(of: ":"), !body.hasPrefix("#"), !body.hasPrefix("-") else { continue }
             let after = body[body.index(after: colon)...]
             guard after.isEmpty || after.first == " " || after.first == "\t" else { continue }
-            let name = body[..<colon].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
+            let name = body[..<colon].trimmingCharacters(in: .whitespaces).trimmingCharacters(
+                in: CharacterSet(charactersIn: "'\""))
             while let top = stack.last, top.indent >= indent { stack.removeLast() }
             if name == key { out.append(((stack.map(\.key) + [name]).joined(separator: "."), i + 1)) }
             stack.append((indent, name))

@@ -1,6 +1,6 @@
-import Foundation
 import DLNModel
 import DLNTheory
+import Foundation
 
 /// Turns a validated configuration into batches: generates or loads the data, draws the initialisations,
 /// and fixes the checkpoint schedule. Deterministic: the same configuration gives the same batches on every
@@ -78,7 +78,9 @@ public struct Experiment: Sendable {
     public var checkpoints: [Int] { groups[0].checkpoints }
     /// Replica-steps of the whole run.
     public var totalReplicaSteps: Double {
-        groups.reduce(0) { $0 + ($1.flowTimes == nil ? Double($1.checkpoints.last ?? 0) * Double($1.batch.layout.replicas) : 0) }
+        groups.reduce(0) {
+            $0 + ($1.flowTimes == nil ? Double($1.checkpoints.last ?? 0) * Double($1.batch.layout.replicas) : 0)
+        }
     }
     /// Units of work of the whole run (progress reports).
     public var totalWork: Double { groups.reduce(0) { $0 + $1.work } }
@@ -97,10 +99,13 @@ public struct Experiment: Sendable {
                                         for model in c.grid.parameterization ?? [c.model.parameterization] {
                                             for update in c.grid.update ?? [c.training.update] {
                                                 let n = delta > 0 ? max(1, Int((delta * Double(d)).rounded())) : p.n
-                                                out.append(GridPoint(alpha: a, weightDecay: l, learningRate: e, d: d, n: n, noise: noise,
-                                                                     density: density, depth: model.family.fixedDepth ?? depth,
-                                                                     parameterization: model, update: update,
-                                                                     lambdaU: 2 * c.training.decayFactor * l))
+                                                out.append(
+                                                    GridPoint(
+                                                        alpha: a, weightDecay: l, learningRate: e, d: d, n: n,
+                                                        noise: noise,
+                                                        density: density, depth: model.family.fixedDepth ?? depth,
+                                                        parameterization: model, update: update,
+                                                        lambdaU: 2 * c.training.decayFactor * l))
                                             }
                                         }
                                     }
@@ -135,9 +140,10 @@ public struct Experiment: Sendable {
         var order: [GroupKey] = []
         var members: [GroupKey: [Int]] = [:]
         for (g, p) in points.enumerated() {
-            let key = GroupKey(d: p.d, n: p.n, noise: p.noise, density: p.density, depth: p.depth,
-                               parameterization: p.parameterization, update: p.update,
-                               eta: c.training.horizon == nil || p.update == .flow ? nil : p.learningRate)
+            let key = GroupKey(
+                d: p.d, n: p.n, noise: p.noise, density: p.density, depth: p.depth,
+                parameterization: p.parameterization, update: p.update,
+                eta: c.training.horizon == nil || p.update == .flow ? nil : p.learningRate)
             if members[key] == nil { order.append(key) }
             members[key, default: []].append(g)
         }
@@ -159,8 +165,9 @@ public struct Experiment: Sendable {
                 let times = Self.timeSchedule(horizon: horizon, first: first, count: count, linear: c.record.linear)
                 schedule = times.map { Int(($0 / key.eta!).rounded()) }
             } else {
-                schedule = Self.schedule(steps: c.training.steps, count: count, explicit: c.record.steps,
-                                         start: Int((c.record.start ?? 1).rounded()), linear: c.record.linear)
+                schedule = Self.schedule(
+                    steps: c.training.steps, count: count, explicit: c.record.steps,
+                    start: Int((c.record.start ?? 1).rounded()), linear: c.record.linear)
             }
             for g in indices { steps[g] = schedule }
             let batch = try Self.batch(c, points: indices.map { ($0, points[$0]) }, seeds: seeds, user: user)
@@ -176,66 +183,113 @@ public struct Experiment: Sendable {
         let initial: (u: [Double], v: [Double])?
         let d: Int, n: Int
 
-        static func load(_ files: Configuration.DataFiles, configuration c: Configuration) throws(DLNError) -> UserData {
+        static func load(_ files: Configuration.DataFiles, configuration c: Configuration) throws(DLNError) -> UserData
+        {
             let precision = c.training.precision
             let x = try NPY.read(path: files.x)
-            guard x.shape.count == 2 else { throw .badFile(path: files.x, reason: "X must be a 2-D array (n, d), got shape \(x.shape)") }
-            let n = x.shape[0], d = x.shape[1]
-            guard n >= 1, d >= 1 else { throw .badFile(path: files.x, reason: "X has an empty dimension, shape \(x.shape)") }
+            guard x.shape.count == 2 else {
+                throw .badFile(path: files.x, reason: "X must be a 2-D array (n, d), got shape \(x.shape)")
+            }
+            let n = x.shape[0]
+            let d = x.shape[1]
+            guard n >= 1, d >= 1 else {
+                throw .badFile(path: files.x, reason: "X has an empty dimension, shape \(x.shape)")
+            }
             let y = try NPY.read(path: files.y)
             guard y.values.count == n, y.shape.count == 1 || (y.shape.count == 2 && y.shape[1] == 1) else {
-                throw .badFile(path: files.y, reason: "y must have shape (\(n),) to match X of shape (\(n), \(d)), got \(y.shape)")
+                throw .badFile(
+                    path: files.y, reason: "y must have shape (\(n),) to match X of shape (\(n), \(d)), got \(y.shape)")
             }
             var wStar: [Double]? = nil
             if let path = files.wStar {
                 let w = try NPY.read(path: path)
                 guard w.values.count == d, w.shape.count == 1 else {
-                    throw .badFile(path: path, reason: "w_star must have shape (\(d),) to match X of shape (\(n), \(d)), got \(w.shape)")
+                    throw .badFile(
+                        path: path,
+                        reason: "w_star must have shape (\(d),) to match X of shape (\(n), \(d)), got \(w.shape)")
                 }
                 wStar = w.values
             }
-            for (path, label, array) in [(files.x, "X", x.values), (files.y, "y", y.values), (files.wStar ?? "", "w_star", wStar ?? [])] {
+            for (path, label, array) in [
+                (files.x, "X", x.values), (files.y, "y", y.values), (files.wStar ?? "", "w_star", wStar ?? [])
+            ] {
                 if let k = array.firstIndex(where: { !$0.isFinite }) {
-                    throw .badFile(path: path, reason: "\(label) holds a non-finite value (\(array[k])) at " + (label == "X" ? "row \(k / d), column \(k % d)" : "index \(k)") + " (0-based)")
+                    throw .badFile(
+                        path: path,
+                        reason: "\(label) holds a non-finite value (\(array[k])) at "
+                            + (label == "X" ? "row \(k / d), column \(k % d)" : "index \(k)") + " (0-based)")
                 }
             }
             var test: (x: RealArray, y: RealArray)? = nil
             if let xtPath = files.xTest, let ytPath = files.yTest {
-                let xt = try NPY.read(path: xtPath), yt = try NPY.read(path: ytPath)
+                let xt = try NPY.read(path: xtPath)
+                let yt = try NPY.read(path: ytPath)
                 guard xt.shape.count == 2, xt.shape[1] == d, xt.shape[0] >= 1 else {
-                    throw .badFile(path: xtPath, reason: "X_test must have shape (n_test, \(d)) to match X of shape (\(n), \(d)), got \(xt.shape)")
+                    throw .badFile(
+                        path: xtPath,
+                        reason:
+                            "X_test must have shape (n_test, \(d)) to match X of shape (\(n), \(d)), got \(xt.shape)")
                 }
-                guard yt.values.count == xt.shape[0], yt.shape.count == 1 || (yt.shape.count == 2 && yt.shape[1] == 1) else {
-                    throw .badFile(path: ytPath, reason: "y_test must have shape (\(xt.shape[0]),) to match X_test, got \(yt.shape)")
+                guard yt.values.count == xt.shape[0], yt.shape.count == 1 || (yt.shape.count == 2 && yt.shape[1] == 1)
+                else {
+                    throw .badFile(
+                        path: ytPath,
+                        reason: "y_test must have shape (\(xt.shape[0]),) to match X_test, got \(yt.shape)")
                 }
-                if let k = xt.values.firstIndex(where: { !$0.isFinite }) { throw .badFile(path: xtPath, reason: "X_test holds a non-finite value (\(xt.values[k])) at row \(k / d), column \(k % d) (0-based)") }
-                if let k = yt.values.firstIndex(where: { !$0.isFinite }) { throw .badFile(path: ytPath, reason: "y_test holds a non-finite value (\(yt.values[k])) at index \(k) (0-based)") }
+                if let k = xt.values.firstIndex(where: { !$0.isFinite }) {
+                    throw .badFile(
+                        path: xtPath,
+                        reason:
+                            "X_test holds a non-finite value (\(xt.values[k])) at row \(k / d), column \(k % d) "
+                            + "(0-based)"
+                    )
+                }
+                if let k = yt.values.firstIndex(where: { !$0.isFinite }) {
+                    throw .badFile(
+                        path: ytPath,
+                        reason: "y_test holds a non-finite value (\(yt.values[k])) at index \(k) (0-based)")
+                }
                 test = (RealArray(xt.values, precision: precision), RealArray(yt.values, precision: precision))
             }
             var initial: (u: [Double], v: [Double])? = nil
             if files.u0 != nil || files.v0 != nil {
-                guard c.model.parameterization != .deep, c.grid.parameterization == nil, let u0p = files.u0, let v0p = files.v0 else {
-                    throw .invalidProblem("problem.files: u0 and v0 must be given together, for parameterization pm or uv")
+                guard c.model.parameterization != .deep, c.grid.parameterization == nil, let u0p = files.u0,
+                    let v0p = files.v0
+                else {
+                    throw .invalidProblem(
+                        "problem.files: u0 and v0 must be given together, for parameterization pm or uv")
                 }
-                let u0 = try NPY.read(path: u0p), v0 = try NPY.read(path: v0p)
-                for (p, a) in [(u0p, u0), (v0p, v0)] where a.values.count != d || a.shape.count != 1 || a.values.contains(where: { !$0.isFinite }) {
-                    throw .badFile(path: p, reason: "an initial layer must have shape (\(d),) with finite values, got shape \(a.shape)")
+                let u0 = try NPY.read(path: u0p)
+                let v0 = try NPY.read(path: v0p)
+                for (p, a) in [(u0p, u0), (v0p, v0)]
+                where a.values.count != d || a.shape.count != 1 || a.values.contains(where: { !$0.isFinite }) {
+                    throw .badFile(
+                        path: p,
+                        reason: "an initial layer must have shape (\(d),) with finite values, got shape \(a.shape)")
                 }
                 if c.grid.alpha.count > 1 {
-                    throw .invalidProblem("grid.alpha: u0 and v0 from files fix the initialisation: list one alpha (it only labels the run)")
+                    throw .invalidProblem(
+                        "grid.alpha: u0 and v0 from files fix the initialisation: list one alpha (it only labels the "
+                            + "run)"
+                    )
                 }
                 initial = (u0.values, v0.values)
             }
-            let dataset = Dataset(x: RealArray(x.values, precision: precision), y: RealArray(y.values, precision: precision), wStar: wStar, test: test)
+            let dataset = Dataset(
+                x: RealArray(x.values, precision: precision), y: RealArray(y.values, precision: precision),
+                wStar: wStar, test: test)
             return UserData(dataset: dataset, initial: initial, d: d, n: n)
         }
     }
 
     /// The batch of grid points that share data and shape: replicas point-major, seed-minor.
-    static func batch(_ c: Configuration, points: [(index: Int, point: GridPoint)], seeds: [Int], user: UserData?) throws(DLNError) -> Batch {
+    static func batch(_ c: Configuration, points: [(index: Int, point: GridPoint)], seeds: [Int], user: UserData?)
+        throws(DLNError) -> Batch
+    {
         let precision = c.training.precision
         let first = points[0].point
-        let d = user?.d ?? first.d, n = user?.n ?? first.n
+        let d = user?.d ?? first.d
+        let n = user?.n ?? first.n
         var problem = c.problem
         problem.noise = first.noise
         problem.teacherDensity = first.density
@@ -255,14 +309,20 @@ public struct Experiment: Sendable {
         let layers = first.parameterization.family.fixedDepth ?? first.depth
         var replicas: [Replica] = []
         var initial = [[Double]](repeating: [], count: layers)
-        let representation = c.training.representation ?? (first.update == .flow && first.parameterization.family.hasLogRepresentation ? .log : .layers)
+        let representation =
+            c.training.representation
+            ?? (first.update == .flow && first.parameterization.family.hasLogRepresentation ? .log : .layers)
         let wantsLog = representation == .log && first.parameterization.family.hasLogRepresentation
-        let initSettings = InitSettings(uNoise: c.model.uNoise, vNoise: c.model.vNoise, layerScales: c.model.layerScales)
-        var logMag = [[Double]](repeating: [], count: 2), logSign = [[Double]](repeating: [], count: 2)
+        let initSettings = InitSettings(
+            uNoise: c.model.uNoise, vNoise: c.model.vNoise, layerScales: c.model.layerScales)
+        var logMag = [[Double]](repeating: [], count: 2)
+        var logSign = [[Double]](repeating: [], count: 2)
         for (index, point) in points {
             for (s, seed) in seeds.enumerated() {
-                replicas.append(Replica(gridPoint: index, seed: seed, dataset: shared ? 0 : s, alpha: point.alpha,
-                                        lambda: point.weightDecay, lambdaU: point.lambdaU, eta: point.learningRate))
+                replicas.append(
+                    Replica(
+                        gridPoint: index, seed: seed, dataset: shared ? 0 : s, alpha: point.alpha,
+                        lambda: point.weightDecay, lambdaU: point.lambdaU, eta: point.learningRate))
                 let a = point.alpha
                 let rng = CounterRNG(seed: UInt64(seed))
                 // u_l(0) = α·f_l (user files: absolute values, α = 1 here); the family draws f.
@@ -271,7 +331,8 @@ public struct Experiment: Sendable {
                 if let f = user?.initial {
                     factors = [f.u, f.v]
                 } else {
-                    factors = first.parameterization.family.initialFactors(d: d, depth: layers, settings: initSettings, rng: rng)
+                    factors = first.parameterization.family.initialFactors(
+                        d: d, depth: layers, settings: initSettings, rng: rng)
                 }
                 for l in 0..<layers { initial[l] += factors[l].map { scale * $0 } }
                 if wantsLog {
@@ -282,13 +343,14 @@ public struct Experiment: Sendable {
                 }
             }
         }
-        return try Batch(parameterization: first.parameterization, update: first.update, loss: c.training.loss,
-                         precision: precision, dimension: d, samples: n, datasets: datasets, replicas: replicas,
-                         initialLayers: initial.map { RealArray($0, precision: precision) },
-                         observables: ObservableSet(thresholds: c.record.thresholds),
-                         designVariance: user != nil ? nil : (c.problem.designVariance == .one ? 1 : 1 / Double(d)),
-                         representation: representation, flow: c.training.flow,
-                         logInitial: wantsLog ? LogLayers(magnitude: logMag, sign: logSign) : nil)
+        return try Batch(
+            parameterization: first.parameterization, update: first.update, loss: c.training.loss,
+            precision: precision, dimension: d, samples: n, datasets: datasets, replicas: replicas,
+            initialLayers: initial.map { RealArray($0, precision: precision) },
+            observables: ObservableSet(thresholds: c.record.thresholds),
+            designVariance: user != nil ? nil : (c.problem.designVariance == .one ? 1 : 1 / Double(d)),
+            representation: representation, flow: c.training.flow,
+            logInitial: wantsLog ? LogLayers(magnitude: logMag, sign: logSign) : nil)
     }
 
     /// Times 0, then `count` log-spaced times from `first` to `horizon`, plus `linear` evenly spaced ones, sorted.
@@ -297,7 +359,8 @@ public struct Experiment: Sendable {
         if count == 1 {
             out.append(horizon)
         } else {
-            let lo = log(first), hi = log(horizon)
+            let lo = log(first)
+            let hi = log(horizon)
             for k in 0..<count { out.append(exp(lo + (hi - lo) * Double(k) / Double(count - 1))) }
             out[out.count - 1] = horizon
         }
@@ -308,7 +371,9 @@ public struct Experiment: Sendable {
     /// A synthetic Gaussian data set (docs/model.md §1.4): X with iid N(0, 1) or N(0, 1/d) entries, a teacher with
     /// Bernoulli(ρ) (or exactly ρd) support, y = Xw* + σε. X is rounded to the run's precision before y is
     /// formed, so y is exactly the teacher's labels on the stored X (plus noise).
-    public static func synthetic(seed: Int, d: Int, n: Int, problem p: Configuration.Problem, precision: Precision) -> Dataset {
+    public static func synthetic(seed: Int, d: Int, n: Int, problem p: Configuration.Problem, precision: Precision)
+        -> Dataset
+    {
         let rng = CounterRNG(seed: UInt64(seed))
         let scale = p.designVariance == .one ? 1.0 : 1.0 / Double(d).squareRoot()
         let x: [Double] = (0..<(n * d)).map { k in
@@ -318,7 +383,10 @@ public struct Experiment: Sendable {
         var support = [Bool](repeating: false, count: d)
         switch p.teacherSupport {
         case .bernoulli:
-            for j in 0..<d { support[j] = rng.uniform(stream: RandomStream.teacherSupport.rawValue, index: UInt64(j)) < p.teacherDensity }
+            for j in 0..<d {
+                support[j] =
+                    rng.uniform(stream: RandomStream.teacherSupport.rawValue, index: UInt64(j)) < p.teacherDensity
+            }
         case .exact:
             let k = Int((p.teacherDensity * Double(d)).rounded())
             let order = (0..<d).sorted {
@@ -350,14 +418,19 @@ public struct Experiment: Sendable {
     /// `start` moves the first log-spaced step; `linear` adds that many evenly spaced steps.
     public static func schedule(steps: Int, count: Int, explicit: [Int]?, start: Int = 1, linear: Int = 0) -> [Int] {
         var set: Set<Int> = [0, steps]
-        if let explicit { set.formUnion(explicit) } else if steps >= 1 {
-            let bottom = log(Double(max(1, min(start, steps)))), top = log(Double(steps))
+        if let explicit {
+            set.formUnion(explicit)
+        } else if steps >= 1 {
+            let bottom = log(Double(max(1, min(start, steps))))
+            let top = log(Double(steps))
             for k in 0..<count {
                 let f = count == 1 ? 1.0 : Double(k) / Double(count - 1)
                 set.insert(min(steps, max(1, Int(exp(bottom + (top - bottom) * f).rounded()))))
             }
         }
-        for k in stride(from: 1, through: linear, by: 1) { set.insert(Int((Double(steps) * Double(k) / Double(linear)).rounded())) }
+        for k in stride(from: 1, through: linear, by: 1) {
+            set.insert(Int((Double(steps) * Double(k) / Double(linear)).rounded()))
+        }
         return set.sorted()
     }
 }

@@ -1,6 +1,6 @@
-import Foundation
 import DLNModel
 import DLNTheory
+import Foundation
 
 /// Reading and writing NumPy `.npy` files (format versions 1.0–3.0, little-endian `<f4`, `<f8`,
 /// `<i4`, `<i8`), so that every output loads with `numpy.load` and users can bring their own data.
@@ -15,7 +15,10 @@ public enum NPY {
 
     /// The element types dlnsim writes.
     public enum DType: String, Sendable {
-        case float32 = "<f4", float64 = "<f8", int32 = "<i4", int64 = "<i8"
+        case float32 = "<f4"
+        case float64 = "<f8"
+        case int32 = "<i4"
+        case int64 = "<i8"
     }
 
     /// Reads a `.npy` file; any failure names the file and the reason.
@@ -38,7 +41,9 @@ public enum NPY {
 
     static func decode(_ bytes: [UInt8]) throws -> Array {
         let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]
-        guard bytes.count >= 10, Swift.Array(bytes[0..<6]) == magic else { throw NPYReason(text: "missing the \\x93NUMPY magic") }
+        guard bytes.count >= 10, Swift.Array(bytes[0..<6]) == magic else {
+            throw NPYReason(text: "missing the \\x93NUMPY magic")
+        }
         let major = bytes[6]
         let headerLength: Int
         let headerStart: Int
@@ -68,7 +73,12 @@ public enum NPY {
         switch descr {
         case "<f4", "|f4", "<i4": width = 4
         case "<f8", "|f8", "<i8": width = 8
-        default: throw NPYReason(text: "unsupported dtype '\(descr)'\(dtypeName(descr)) (use float32, float64, int32 or int64, little-endian)")
+        default:
+            throw NPYReason(
+                text:
+                    "unsupported dtype '\(descr)'\(dtypeName(descr)) (use float32, float64, int32 or int64, "
+                    + "little-endian)"
+            )
         }
         // The shape comes from the file: multiply without trapping on overflow.
         var count = 1
@@ -79,18 +89,24 @@ public enum NPY {
         }
         let start = headerStart + headerLength
         guard bytes.count - start == count * width else {
-            let held = bytes.count - start, needed = count * width
-            throw NPYReason(text: "holds \(held) data bytes, the shape \(shape) of \(descr) needs \(needed)"
-                + (held < needed ? " (truncated?)" : " (extra bytes after the data)"))
+            let held = bytes.count - start
+            let needed = count * width
+            throw NPYReason(
+                text: "holds \(held) data bytes, the shape \(shape) of \(descr) needs \(needed)"
+                    + (held < needed ? " (truncated?)" : " (extra bytes after the data)"))
         }
         var values = [Double](repeating: 0, count: count)
         bytes.withUnsafeBytes { raw in
             for k in 0..<count {
                 let o = start + k * width
                 switch descr {
-                case "<f4", "|f4": values[k] = Double(Float(bitPattern: raw.loadUnaligned(fromByteOffset: o, as: UInt32.self).littleEndian))
-                case "<f8", "|f8": values[k] = Double(bitPattern: raw.loadUnaligned(fromByteOffset: o, as: UInt64.self).littleEndian)
-                case "<i4": values[k] = Double(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: Int32.self)))
+                case "<f4", "|f4":
+                    values[k] = Double(
+                        Float(bitPattern: raw.loadUnaligned(fromByteOffset: o, as: UInt32.self).littleEndian))
+                case "<f8", "|f8":
+                    values[k] = Double(bitPattern: raw.loadUnaligned(fromByteOffset: o, as: UInt64.self).littleEndian)
+                case "<i4":
+                    values[k] = Double(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: Int32.self)))
                 default: values[k] = Double(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: Int64.self)))
                 }
             }
@@ -123,8 +139,12 @@ public enum NPY {
         for a in stride(from: shape.count - 2, through: 0, by: -1) { cStrides[a] = cStrides[a + 1] * shape[a + 1] }
         for a in 1..<shape.count { fStrides[a] = fStrides[a - 1] * shape[a - 1] }
         for c in 0..<values.count {
-            var rem = c, f = 0
-            for a in 0..<shape.count { f += (rem / cStrides[a]) * fStrides[a]; rem %= cStrides[a] }
+            var rem = c
+            var f = 0
+            for a in 0..<shape.count {
+                f += (rem / cStrides[a]) * fStrides[a]
+                rem %= cStrides[a]
+            }
             out[c] = values[f]
         }
         return out
@@ -180,7 +200,9 @@ public enum NPY {
     }
 
     /// Writes a `.npy` file atomically (temporary file, then rename).
-    public static func write<T: BinaryFloatingPoint>(_ values: [T], shape: [Int], dtype: DType, to path: String) throws(DLNError) {
+    public static func write<T: BinaryFloatingPoint>(_ values: [T], shape: [Int], dtype: DType, to path: String)
+        throws(DLNError)
+    {
         try OutputFile.write(encode(values, shape: shape, dtype: dtype), to: path)
     }
 }
@@ -211,7 +233,11 @@ public enum OutputFile {
             var done = 0
             while done < raw.count {
                 let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 { if errno == EINTR { continue }; failure = String(cString: strerror(errno)); return }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = String(cString: strerror(errno))
+                    return
+                }
                 done += n
             }
         }
@@ -223,6 +249,9 @@ public enum OutputFile {
             throw .outputFailure(path: path, reason: failure)
         }
         let dir = open(URL(fileURLWithPath: path).deletingLastPathComponent().path, O_RDONLY)
-        if dir >= 0 { fsync(dir); close(dir) }
+        if dir >= 0 {
+            fsync(dir)
+            close(dir)
+        }
     }
 }

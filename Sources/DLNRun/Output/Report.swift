@@ -1,6 +1,6 @@
-import Foundation
 import DLNModel
 import DLNTheory
+import Foundation
 
 /// A run's output folder read back from its files: what `dlnsim plot` and the report draw from.
 public struct OutputFolder {
@@ -20,8 +20,10 @@ public struct OutputFolder {
         self.directory = directory
         let manifestPath = URL(fileURLWithPath: directory).appendingPathComponent("manifest.json").path
         guard let data = FileManager.default.contents(atPath: manifestPath),
-              let m = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw .badFile(path: manifestPath, reason: "missing or not JSON: \(directory) is not a dlnsim output folder")
+            let m = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        else {
+            throw .badFile(
+                path: manifestPath, reason: "missing or not JSON: \(directory) is not a dlnsim output folder")
         }
         manifest = m
         guard let names = m["observables"] as? [String], let seeds = m["seeds"] as? Int else {
@@ -30,14 +32,21 @@ public struct OutputFolder {
         self.names = names
         self.seeds = seeds
         let gridPath = URL(fileURLWithPath: directory).appendingPathComponent("grid.csv").path
-        guard let text = try? String(contentsOfFile: gridPath, encoding: .utf8) else { throw .badFile(path: gridPath, reason: "missing") }
-        let lines = text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-        guard let header = lines.first, header.first == "point" else { throw .badFile(path: gridPath, reason: "has no 'point' header") }
+        guard let text = try? String(contentsOfFile: gridPath, encoding: .utf8) else {
+            throw .badFile(path: gridPath, reason: "missing")
+        }
+        let lines = text.split(separator: "\n").map {
+            $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        }
+        guard let header = lines.first, header.first == "point" else {
+            throw .badFile(path: gridPath, reason: "has no 'point' header")
+        }
         columns = Array(header.dropFirst())
         rows = lines.dropFirst().map { Array($0.dropFirst()) }
         let t = try NPY.read(path: URL(fileURLWithPath: directory).appendingPathComponent("times.npy").path)
         guard t.shape.count == 2, t.shape[0] == rows.count else {
-            throw .badFile(path: directory + "/times.npy", reason: "shape \(t.shape) does not match \(rows.count) grid points")
+            throw .badFile(
+                path: directory + "/times.npy", reason: "shape \(t.shape) does not match \(rows.count) grid points")
         }
         times = (0..<t.shape[0]).map { Array(t.values[($0 * t.shape[1])..<(($0 + 1) * t.shape[1])]) }
     }
@@ -45,7 +54,9 @@ public struct OutputFolder {
     /// The run's configuration, from manifest.json (`Configuration.fromManifest`: schema version 2, or 1 migrated).
     public func configuration() throws(DLNError) -> Configuration {
         let path = URL(fileURLWithPath: directory).appendingPathComponent("manifest.json").path
-        guard let data = FileManager.default.contents(atPath: path) else { throw .badFile(path: path, reason: "missing") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .badFile(path: path, reason: "missing")
+        }
         return try Configuration.fromManifest(data: data, path: path)
     }
 
@@ -55,7 +66,9 @@ public struct OutputFolder {
             throw .invalidProblem("no observable '\(name)' in \(directory); recorded: \(names.joined(separator: ", "))")
         }
         let a = try NPY.read(path: URL(fileURLWithPath: directory).appendingPathComponent("\(name).npy").path)
-        guard a.shape.count == 3 else { throw .badFile(path: "\(directory)/\(name).npy", reason: "expected 3 dimensions, got \(a.shape)") }
+        guard a.shape.count == 3 else {
+            throw .badFile(path: "\(directory)/\(name).npy", reason: "expected 3 dimensions, got \(a.shape)")
+        }
         let (G, S, C) = (a.shape[0], a.shape[1], a.shape[2])
         return (0..<G).map { g in (0..<S).map { s in Array(a.values[((g * S + s) * C)..<((g * S + s + 1) * C)]) } }
     }
@@ -69,14 +82,18 @@ public struct OutputFolder {
 
 /// The figures and the HTML report of a run.
 public enum Report {
-    static let symbols = ["alpha": "α", "weight_decay": "λ", "learning_rate": "η", "lambda_u": "λ_u", "delta": "δ",
-                          "noise": "σ", "density": "ρ", "depth": "L", "d": "d", "n": "n"]
+    static let symbols = [
+        "alpha": "α", "weight_decay": "λ", "learning_rate": "η", "lambda_u": "λ_u", "delta": "δ",
+        "noise": "σ", "density": "ρ", "depth": "L", "d": "d", "n": "n"
+    ]
 
     static func pretty(_ observable: String) -> String { ObservableSet.label(observable) }
 
     /// The label of a grid point: its varying parameters.
     static func label(_ folder: OutputFolder, _ g: Int, excluding: Int? = nil) -> String {
-        let parts = folder.varyingColumns.filter { $0 != excluding }.map { c in "\(symbols[folder.columns[c]] ?? folder.columns[c]) = \(folder.rows[g][c])" }
+        let parts = folder.varyingColumns.filter { $0 != excluding }.map { c in
+            "\(symbols[folder.columns[c]] ?? folder.columns[c]) = \(folder.rows[g][c])"
+        }
         return parts.isEmpty ? "simulation" : parts.joined(separator: ", ")
     }
 
@@ -84,13 +101,19 @@ public enum Report {
     public static func timeFigure(_ folder: OutputFolder, observable: String) throws(DLNError) -> SVGPlot {
         let a = try folder.array(observable)
         let positive = a.joined().joined().filter(\.isFinite).allSatisfy { $0 > 0 }
-        var plot = SVGPlot(title: "\(pretty(observable)) vs t (median over \(folder.seeds) seed\(folder.seeds == 1 ? "" : "s"), 10–90% band)",
-                           xLabel: "t (gradient-flow time)", yLabel: pretty(observable), xScale: .log, yScale: positive ? .log : .linear)
+        var plot = SVGPlot(
+            title:
+                "\(pretty(observable)) vs t (median over \(folder.seeds) seed\(folder.seeds == 1 ? "" : "s"), 10–90% "
+                + "band)",
+            xLabel: "t (gradient-flow time)", yLabel: pretty(observable), xScale: .log,
+            yScale: positive ? .log : .linear)
         for g in a.indices.prefix(SVGPlot.colors.count * 2) {
             let C = a[g][0].count
             let s = (0..<C).map { c in EnsembleSummary(a[g].map { $0[c] }) }
-            plot.series.append(SVGPlot.Series(label: label(folder, g), x: folder.times[g], y: s.map(\.median),
-                                              low: s.map(\.q10), high: s.map(\.q90)))
+            plot.series.append(
+                SVGPlot.Series(
+                    label: label(folder, g), x: folder.times[g], y: s.map(\.median),
+                    low: s.map(\.q10), high: s.map(\.q90)))
         }
         DMFTStudy.overlay(&plot, folder: folder, observable: observable, label: { label(folder, $0) })
         return plot
@@ -98,14 +121,18 @@ public enum Report {
 
     /// An observable at the last checkpoint against a grid parameter, one curve per value of the other varying
     /// parameters; median over seeds with 10–90% bars.
-    public static func parameterFigure(_ folder: OutputFolder, observable: String, parameter: String) throws(DLNError) -> SVGPlot {
+    public static func parameterFigure(_ folder: OutputFolder, observable: String, parameter: String) throws(DLNError)
+        -> SVGPlot
+    {
         guard let pc = folder.columns.firstIndex(of: parameter) else {
-            throw .invalidProblem("no grid parameter '\(parameter)'; the grid has: \(folder.columns.joined(separator: ", "))")
+            throw .invalidProblem(
+                "no grid parameter '\(parameter)'; the grid has: \(folder.columns.joined(separator: ", "))")
         }
         let a = try folder.array(observable)
         let xs = folder.rows.map { Double($0[pc]) ?? .nan }
         guard xs.allSatisfy(\.isFinite) else { throw .invalidProblem("grid parameter '\(parameter)' is not numeric") }
-        var curves: [String: [Int]] = [:], order: [String] = []
+        var curves: [String: [Int]] = [:]
+        var order: [String] = []
         for g in folder.rows.indices {
             let key = label(folder, g, excluding: pc)
             if curves[key] == nil { order.append(key) }
@@ -113,28 +140,40 @@ public enum Report {
         }
         let positive = a.joined().joined().filter(\.isFinite).allSatisfy { $0 > 0 }
         let spread = (xs.max() ?? 1) / max(xs.min() ?? 1, .leastNonzeroMagnitude)
-        var plot = SVGPlot(title: "\(pretty(observable)) at t = \(String(format: "%g", folder.times[0].last ?? 0)) vs \(symbols[parameter] ?? parameter)",
-                           xLabel: symbols[parameter] ?? parameter, yLabel: pretty(observable),
-                           xScale: xs.allSatisfy { $0 > 0 } && spread >= 20 ? .log : .linear, yScale: positive ? .log : .linear)
+        var plot = SVGPlot(
+            title:
+                "\(pretty(observable)) at t = \(String(format: "%g", folder.times[0].last ?? 0)) vs "
+                + "\(symbols[parameter] ?? parameter)",
+            xLabel: symbols[parameter] ?? parameter, yLabel: pretty(observable),
+            xScale: xs.allSatisfy { $0 > 0 } && spread >= 20 ? .log : .linear, yScale: positive ? .log : .linear)
         for key in order {
             let gs = curves[key]!.sorted { xs[$0] < xs[$1] }
             let s = gs.map { g in EnsembleSummary(a[g].map { $0.last ?? .nan }) }
-            plot.series.append(SVGPlot.Series(label: key, x: gs.map { xs[$0] }, y: s.map(\.median), low: s.map(\.q10),
-                                              high: s.map(\.q90), bars: true, markers: true))
+            plot.series.append(
+                SVGPlot.Series(
+                    label: key, x: gs.map { xs[$0] }, y: s.map(\.median), low: s.map(\.q10),
+                    high: s.map(\.q90), bars: true, markers: true))
         }
         // Predictions of `dlnsim analyze`, when present, as dashed curves beside the test error.
         if observable == Observable.testError.name {
-            for (file, label) in [("analysis_predicted_test_error.npy", "theory: limit of the flow"), ("analysis_asymptotic_test_error.npy", "theory: d → ∞")] {
+            for (file, label) in [
+                ("analysis_predicted_test_error.npy", "theory: limit of the flow"),
+                ("analysis_asymptotic_test_error.npy", "theory: d → ∞")
+            ] {
                 let path = URL(fileURLWithPath: folder.directory).appendingPathComponent(file).path
-                guard FileManager.default.fileExists(atPath: path), let p = try? NPY.read(path: path), p.shape.count == 2,
-                      p.shape[0] == folder.rows.count else { continue }
+                guard FileManager.default.fileExists(atPath: path), let p = try? NPY.read(path: path),
+                    p.shape.count == 2,
+                    p.shape[0] == folder.rows.count
+                else { continue }
                 let S = p.shape[1]
                 for key in order {
                     let gs = curves[key]!.sorted { xs[$0] < xs[$1] }
                     let medians = gs.map { g in EnsembleSummary(Array(p.values[(g * S)..<((g + 1) * S)])).median }
                     guard medians.contains(where: \.isFinite) else { continue }
-                    plot.series.append(SVGPlot.Series(label: order.count > 1 ? "\(label), \(key)" : label, x: gs.map { xs[$0] },
-                                                      y: medians, dashed: true))
+                    plot.series.append(
+                        SVGPlot.Series(
+                            label: order.count > 1 ? "\(label), \(key)" : label, x: gs.map { xs[$0] },
+                            y: medians, dashed: true))
                 }
             }
         }
@@ -148,17 +187,29 @@ public enum Report {
         var figures: [(String, SVGPlot)] = []
         for name in [Observable.trainLoss.name, Observable.testError.name] where folder.names.contains(name) {
             let values = try folder.array(name).joined().joined()
-            if values.contains(where: \.isFinite) { figures.append(("\(name).svg", try timeFigure(folder, observable: name))) }
+            if values.contains(where: \.isFinite) {
+                figures.append(("\(name).svg", try timeFigure(folder, observable: name)))
+            }
         }
-        let varying = folder.varyingColumns.map { folder.columns[$0] }.filter { !["parameterization", "update"].contains($0) }
+        let varying = folder.varyingColumns.map { folder.columns[$0] }.filter {
+            !["parameterization", "update"].contains($0)
+        }
         if let parameter = varying.max(by: { a, b in
-            Set(folder.rows.map { $0[folder.columns.firstIndex(of: a)!] }).count < Set(folder.rows.map { $0[folder.columns.firstIndex(of: b)!] }).count
-        }), folder.names.contains(Observable.testError.name), try folder.array(Observable.testError.name).joined().joined().contains(where: \.isFinite) {
-            figures.append(("\(Observable.testError.name)_vs_\(parameter).svg", try parameterFigure(folder, observable: Observable.testError.name, parameter: parameter)))
+            Set(folder.rows.map { $0[folder.columns.firstIndex(of: a)!] }).count
+                < Set(folder.rows.map { $0[folder.columns.firstIndex(of: b)!] }).count
+        }), folder.names.contains(Observable.testError.name),
+            try folder.array(Observable.testError.name).joined().joined().contains(where: \.isFinite)
+        {
+            figures.append(
+                (
+                    "\(Observable.testError.name)_vs_\(parameter).svg",
+                    try parameterFigure(folder, observable: Observable.testError.name, parameter: parameter)
+                ))
         }
         figures += extra
         for (file, plot) in figures {
-            try OutputFile.write(text: plot.render(), to: URL(fileURLWithPath: folder.directory).appendingPathComponent(file).path)
+            try OutputFile.write(
+                text: plot.render(), to: URL(fileURLWithPath: folder.directory).appendingPathComponent(file).path)
         }
         try writeHTML(folder)
         return figures.map(\.0)
@@ -166,21 +217,44 @@ public enum Report {
 
     /// report.html: every SVG in the folder, the grid and the manifest.
     static func writeHTML(_ folder: OutputFolder) throws(DLNError) {
-        let svgs = ((try? FileManager.default.contentsOfDirectory(atPath: folder.directory)) ?? []).filter { $0.hasSuffix(".svg") }.sorted()
-        func esc(_ s: String) -> String { s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;") }
-        var html = "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>dlnsim: \(esc(folder.manifest["name"] as? String ?? "run"))</title>\n"
-        html += "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;font-size:13px}img{max-width:100%;margin:1em 0}</style></head><body>\n"
+        let svgs = ((try? FileManager.default.contentsOfDirectory(atPath: folder.directory)) ?? []).filter {
+            $0.hasSuffix(".svg")
+        }.sorted()
+        func esc(_ s: String) -> String {
+            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+        }
+        var html =
+            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>dlnsim: "
+            + "\(esc(folder.manifest["name"] as? String ?? "run"))</title>\n"
+        html +=
+            "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}"
+            + "td,th{border:1px solid #ccc;padding:2px 8px;font-size:13px}img{max-width:100%;margin:1em 0}"
+            + "</style></head><body>\n"
         html += "<h1>dlnsim run: \(esc(folder.manifest["name"] as? String ?? "run"))</h1>\n"
-        let facts = ["engine", "precision", "replicas", "grid_points", "seeds", "batches", "steps", "wall_seconds", "replica_steps_per_second", "dlnsim_version", "git_commit"]
-        html += "<table>\n" + facts.compactMap { key in folder.manifest[key].map { "<tr><th>\(key)</th><td>\(esc("\($0)"))</td></tr>" } }.joined(separator: "\n") + "\n</table>\n"
+        let facts = [
+            "engine", "precision", "replicas", "grid_points", "seeds", "batches", "steps", "wall_seconds",
+            "replica_steps_per_second", "dlnsim_version", "git_commit"
+        ]
+        html +=
+            "<table>\n"
+            + facts.compactMap { key in folder.manifest[key].map { "<tr><th>\(key)</th><td>\(esc("\($0)"))</td></tr>" }
+            }.joined(separator: "\n") + "\n</table>\n"
         for svg in svgs { html += "<div><img src=\"\(svg)\" alt=\"\(svg)\"></div>\n" }
-        html += "<h2>Grid</h2>\n<table><tr><th>point</th>" + folder.columns.map { "<th>\($0)</th>" }.joined() + "</tr>\n"
-        for (g, row) in folder.rows.enumerated() { html += "<tr><td>\(g)</td>" + row.map { "<td>\(esc($0))</td>" }.joined() + "</tr>\n" }
-        html += "</table>\n<p>Files: one <code>&lt;observable&gt;.npy</code> per observable (shape [grid point, seed, checkpoint]), times.npy, steps.npy, grid.csv, stats.csv, manifest.json.</p>\n"
-        if let data = try? JSONSerialization.data(withJSONObject: folder.manifest, options: [.prettyPrinted, .sortedKeys]) {
+        html +=
+            "<h2>Grid</h2>\n<table><tr><th>point</th>" + folder.columns.map { "<th>\($0)</th>" }.joined() + "</tr>\n"
+        for (g, row) in folder.rows.enumerated() {
+            html += "<tr><td>\(g)</td>" + row.map { "<td>\(esc($0))</td>" }.joined() + "</tr>\n"
+        }
+        html +=
+            "</table>\n<p>Files: one <code>&lt;observable&gt;.npy</code> per observable (shape [grid point, seed, "
+            + "checkpoint]), times.npy, steps.npy, grid.csv, stats.csv, manifest.json.</p>\n"
+        if let data = try? JSONSerialization.data(
+            withJSONObject: folder.manifest, options: [.prettyPrinted, .sortedKeys])
+        {
             html += "<h2>Manifest</h2><pre>\(esc(String(decoding: data, as: UTF8.self)))</pre>\n"
         }
         html += "</body></html>\n"
-        try OutputFile.write(text: html, to: URL(fileURLWithPath: folder.directory).appendingPathComponent("report.html").path)
+        try OutputFile.write(
+            text: html, to: URL(fileURLWithPath: folder.directory).appendingPathComponent("report.html").path)
     }
 }

@@ -1,6 +1,6 @@
-import Foundation
 import DLNModel
 import DLNTheory
+import Foundation
 
 /// Writes a run's output folder: arrays NumPy loads directly, a grid table and a manifest.
 public enum RunOutput {
@@ -18,12 +18,15 @@ public enum RunOutput {
 
     /// weights.npy [grid point, seed, d] and layers.npy [grid point, seed, layer, d] when every grid point has
     /// the same d and depth; otherwise one weights_<point>.npy [seed, d] and layers_<point>.npy per grid point.
-    static func writeWeights(_ states: [EngineState], experiment: Experiment, path: (String) -> String) throws(DLNError) {
-        let S = experiment.seeds.count, G = experiment.gridPoints.count
+    static func writeWeights(_ states: [EngineState], experiment: Experiment, path: (String) -> String) throws(DLNError)
+    {
+        let S = experiment.seeds.count
+        let G = experiment.gridPoints.count
         var perPoint: [(w: [Double], layers: [[Double]], d: Int)?] = Array(repeating: nil, count: G)
         for (group, state) in zip(experiment.groups, states) {
             let d = group.batch.layout.dimension
-            let w = state.weights.doubles, ls = state.layers.map(\.doubles)
+            let w = state.weights.doubles
+            let ls = state.layers.map(\.doubles)
             for (local, g) in group.points.enumerated() {
                 let range = (local * S * d)..<((local + 1) * S * d)
                 perPoint[g] = (Array(w[range]), ls.map { Array($0[range]) }, d)
@@ -32,7 +35,8 @@ public enum RunOutput {
         let all = perPoint.compactMap { $0 }
         let uniform = Set(all.map(\.d)).count == 1 && Set(all.map(\.layers.count)).count == 1
         if uniform, let first = all.first {
-            let d = first.d, L = first.layers.count
+            let d = first.d
+            let L = first.layers.count
             try NPY.write(all.flatMap(\.w), shape: [G, S, d], dtype: .float64, to: path("weights.npy"))
             var layers: [Double] = []
             for p in all { for s in 0..<S { for l in 0..<L { layers += p.layers[l][(s * d)..<((s + 1) * d)] } } }
@@ -51,7 +55,9 @@ public enum RunOutput {
     public static let marker = ".dlnsim-output"
 
     static func writeMarker(_ directory: String) throws(DLNError) {
-        try OutputFile.write(text: "dlnsim \(DLNSim.version) output folder\n", to: URL(fileURLWithPath: directory).appendingPathComponent(marker).path)
+        try OutputFile.write(
+            text: "dlnsim \(DLNSim.version) output folder\n",
+            to: URL(fileURLWithPath: directory).appendingPathComponent(marker).path)
     }
 
     /// Refuses a folder that exists, is not empty and is not a dlnsim output, unless `force`.
@@ -62,7 +68,12 @@ public enum RunOutput {
         guard isDirectory.boolValue else { throw .outputFailure(path: directory, reason: "exists and is not a folder") }
         let entries = (try? fm.contentsOfDirectory(atPath: directory)) ?? []
         if entries.isEmpty || entries.contains(marker) || force { return }
-        throw .outputFailure(path: directory, reason: "the folder exists and is not a dlnsim output (\(entries.count) entries); choose another --out or pass --force")
+        throw .outputFailure(
+            path: directory,
+            reason:
+                "the folder exists and is not a dlnsim output (\(entries.count) entries); choose another --out or "
+                + "pass --force"
+        )
     }
 
     /// Creates the output folder and checks that a file can be written there, before any work is done.
@@ -73,7 +84,8 @@ public enum RunOutput {
             path += (path.isEmpty && part.isEmpty) ? "/" : (path.isEmpty || path == "/" ? "" : "/") + part
             if part.isEmpty { continue }
             if mkdir(path, 0o755) != 0 && errno != EEXIST {
-                throw .outputFailure(path: directory, reason: "cannot create \(path): \(String(cString: strerror(errno)))")
+                throw .outputFailure(
+                    path: directory, reason: "cannot create \(path): \(String(cString: strerror(errno)))")
             }
         }
         var isDirectory: ObjCBool = false
@@ -83,25 +95,33 @@ public enum RunOutput {
         let probe = URL(fileURLWithPath: directory).appendingPathComponent(".dlnsim-write-test").path
         let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else {
-            throw .outputFailure(path: directory, reason: "the output folder is not writable: \(String(cString: strerror(errno)))")
+            throw .outputFailure(
+                path: directory, reason: "the output folder is not writable: \(String(cString: strerror(errno)))")
         }
         close(fd)
         unlink(probe)
         try writeMarker(directory)
     }
 
-    /// Writes one `<observable>.npy` [grid point, seed, checkpoint] per observable, `steps.npy` [checkpoint], `times.npy`
+    /// Writes one `<observable>.npy` [grid point, seed, checkpoint] per observable, `steps.npy` [checkpoint],
+    /// `times.npy`
     /// [grid point, checkpoint] (t = step·η), `grid.csv` and `manifest.json` into `directory`.
-    public static func write(_ result: RunResult, experiment: Experiment, to directory: String,
-                             state: EngineState? = nil) throws(DLNError) {
+    public static func write(
+        _ result: RunResult, experiment: Experiment, to directory: String,
+        state: EngineState? = nil
+    ) throws(DLNError) {
         let c = experiment.configuration
         try prepare(directory)
         func path(_ name: String) -> String { URL(fileURLWithPath: directory).appendingPathComponent(name).path }
         let points = experiment.gridPoints
-        let G = points.count, S = c.seeds, C = result.checkpoints.count
+        let G = points.count
+        let S = c.seeds
+        let C = result.checkpoints.count
         try writeMarker(directory)
         for (k, name) in result.names.enumerated() {
-            try NPY.write(array(result, observable: k, gridPoints: G, seeds: S), shape: [G, S, C], dtype: .float64, to: path("\(name).npy"))
+            try NPY.write(
+                array(result, observable: k, gridPoints: G, seeds: S), shape: [G, S, C], dtype: .float64,
+                to: path("\(name).npy"))
         }
         try NPY.write(result.steps.flatMap { $0.map(Double.init) }, shape: [G, C], dtype: .int64, to: path("steps.npy"))
         try NPY.write(experiment.times.flatMap { $0 }, shape: [G, C], dtype: .float64, to: path("times.npy"))
@@ -115,15 +135,22 @@ public enum RunOutput {
             try NPY.write(perReplica(result.evaluations), shape: [G, S, C], dtype: .int64, to: path("evaluations.npy"))
             try NPY.write(perReplica(result.rejected), shape: [G, S, C], dtype: .int64, to: path("rejected.npy"))
             let f = c.training.flow
-            flowInfo = ["method": "Dormand–Prince 5(4), PI step control, one step size per replica",
-                        "rtol": f.rtol, "atol": f.atol, "gradient_evaluations": result.totalEvaluations,
-                        "rejected_steps": result.rejected.last?.reduce(0, +) ?? 0]
+            flowInfo = [
+                "method": "Dormand–Prince 5(4), PI step control, one step size per replica",
+                "rtol": f.rtol, "atol": f.atol, "gradient_evaluations": result.totalEvaluations,
+                "rejected_steps": result.rejected.last?.reduce(0, +) ?? 0
+            ]
         }
         let status = result.status.isEmpty ? [Int](repeating: ReplicaStatus.ran.code, count: G * S) : result.status
         try NPY.write(status.map(Double.init), shape: [G, S], dtype: .int32, to: path("status.npy"))
         let frozen: [[String: Any]] = status.enumerated().compactMap { b, st in
-            !ReplicaStatus.isFrozen(code: st) ? nil : ["grid_point": b / S, "seed": experiment.seeds[b % S], "time": result.frozenAt.isEmpty ? Double.nan : result.frozenAt[b],
-                             "status": st, "reason": ReplicaStatus.reason(st)]
+            !ReplicaStatus.isFrozen(code: st)
+                ? nil
+                : [
+                    "grid_point": b / S, "seed": experiment.seeds[b % S],
+                    "time": result.frozenAt.isEmpty ? Double.nan : result.frozenAt[b],
+                    "status": st, "reason": ReplicaStatus.reason(st)
+                ]
         }
         let columns = experiment.gridColumns
         var csv = "point," + columns.map(\.name).joined(separator: ",") + "\n"
@@ -131,7 +158,9 @@ public enum RunOutput {
         try OutputFile.write(text: csv, to: path("grid.csv"))
         if let states = result.finalStates { try writeWeights(states, experiment: experiment, path: path) }
         let stats = RunStatistics(result, gridPoints: G, seeds: S)
-        try OutputFile.write(text: stats.csv(experiment: experiment, checkpoints: result.checkpoints, steps: result.steps), to: path("stats.csv"))
+        try OutputFile.write(
+            text: stats.csv(experiment: experiment, checkpoints: result.checkpoints, steps: result.steps),
+            to: path("stats.csv"))
         let b = experiment.batch
         let manifest: [String: Any] = [
             "dlnsim_version": DLNSim.version,
@@ -150,24 +179,33 @@ public enum RunOutput {
             "rollback_snapshots": ["count": result.rollbackSnapshots, "seconds": result.rollbackSeconds],
             "replica_steps_per_second": result.replicaStepsPerSecond,
             "observables": result.names,
-            "arrays": ["<observable>.npy": "[grid point, seed, checkpoint]", "steps.npy": "step of each checkpoint [grid point, checkpoint]",
-                       "times.npy": "gradient-flow time t = step·η [grid point, checkpoint]",
-                       "evaluations.npy": "update flow: gradient evaluations so far [grid point, seed, checkpoint] (steps for fixed-step points)",
-                       "rejected.npy": "update flow: rejected steps so far [grid point, seed, checkpoint]",
-                       "status.npy": ReplicaStatus.description,
-                       "stats.csv": "ensemble statistics over seeds, one row per grid point × observable × checkpoint",
-                       "grid.csv": "one row per grid point"],
+            "arrays": [
+                "<observable>.npy": "[grid point, seed, checkpoint]",
+                "steps.npy": "step of each checkpoint [grid point, checkpoint]",
+                "times.npy": "gradient-flow time t = step·η [grid point, checkpoint]",
+                "evaluations.npy":
+                    "update flow: gradient evaluations so far [grid point, seed, checkpoint] (steps for fixed-step "
+                    + "points)",
+                "rejected.npy": "update flow: rejected steps so far [grid point, seed, checkpoint]",
+                "status.npy": ReplicaStatus.description,
+                "stats.csv": "ensemble statistics over seeds, one row per grid point × observable × checkpoint",
+                "grid.csv": "one row per grid point"
+            ],
             "conventions": [
                 "loss": c.training.loss == .mean ? "(1/2n)|Xw - y|^2" : "(1/2)|Xw - y|^2",
-                "weight_decay": "penalty \(c.training.decayFactor)·λ·Σ_l |u_l|^2, so u' ∋ -λ_u·u with λ_u = \(2 * c.training.decayFactor)·λ",
+                "weight_decay":
+                    "penalty \(c.training.decayFactor)·λ·Σ_l |u_l|^2, so u' ∋ -λ_u·u with λ_u = "
+                    + "\(2 * c.training.decayFactor)·λ",
                 "parameterization": c.model.parameterization.rawValue,
-                "update": c.training.update.rawValue,
+                "update": c.training.update.rawValue
             ],
             "flow": flowInfo,
-            "frozen_replicas": frozen.map { $0.mapValues { v -> Any in (v as? Double).map { $0.isFinite ? $0 as Any : "nan" as Any } ?? v } },
+            "frozen_replicas": frozen.map {
+                $0.mapValues { v -> Any in (v as? Double).map { $0.isFinite ? $0 as Any : "nan" as Any } ?? v }
+            },
             "shard": result.shard.map { ["index": $0.index, "count": $0.count] as [String: Any] } ?? NSNull(),
             "schema_version": Configuration.manifestSchemaVersion,
-            "configuration": c.manifestValue,
+            "configuration": c.manifestValue
         ]
         do {
             let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])

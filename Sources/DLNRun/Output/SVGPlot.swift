@@ -1,6 +1,6 @@
-import Foundation
 import DLNModel
 import DLNTheory
+import Foundation
 
 /// A small SVG chart writer: axes (linear or log), ticks and labels, lines, shaded bands, error bars and a
 /// legend. Enough for the figures a run writes; no plotting package exists for Swift on Linux.
@@ -20,9 +20,17 @@ public struct SVGPlot {
         /// Drawn dashed (theory curves).
         public var dashed = false
 
-        public init(label: String, x: [Double], y: [Double], low: [Double]? = nil, high: [Double]? = nil, bars: Bool = false,
-                    markers: Bool = false, dashed: Bool = false) {
-            self.label = label; self.x = x; self.y = y; self.low = low; self.high = high; self.bars = bars; self.markers = markers
+        public init(
+            label: String, x: [Double], y: [Double], low: [Double]? = nil, high: [Double]? = nil, bars: Bool = false,
+            markers: Bool = false, dashed: Bool = false
+        ) {
+            self.label = label
+            self.x = x
+            self.y = y
+            self.low = low
+            self.high = high
+            self.bars = bars
+            self.markers = markers
             self.dashed = dashed
         }
     }
@@ -37,55 +45,93 @@ public struct SVGPlot {
 
     /// An empty chart.
     public init(title: String, xLabel: String, yLabel: String, xScale: Scale, yScale: Scale) {
-        self.title = title; self.xLabel = xLabel; self.yLabel = yLabel; self.xScale = xScale; self.yScale = yScale
+        self.title = title
+        self.xLabel = xLabel
+        self.yLabel = yLabel
+        self.xScale = xScale
+        self.yScale = yScale
     }
 
     /// The tab10 palette.
-    public static let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+    public static let colors = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"
+    ]
 
     func usable(_ v: Double, _ scale: Scale) -> Bool { v.isFinite && (scale == .linear || v > 0) }
 
     /// The SVG document.
     public func render() -> String {
         let longest = Double(series.map(\.label.count).max() ?? 0)
-        let left = 78.0, right = series.count > 1 ? max(190.0, 52 + 7.4 * longest) : 24.0, top = 40.0, bottom = 58.0
+        let left = 78.0
+        let right = series.count > 1 ? max(190.0, 52 + 7.4 * longest) : 24.0
+        let top = 40.0
+        let bottom = 58.0
         let width = self.width + (series.count > 1 ? max(0, right - 190) : 0)
-        let pw = width - left - right, ph = height - top - bottom
+        let pw = width - left - right
+        let ph = height - top - bottom
         // Data ranges over everything that can be drawn.
-        var xs: [Double] = [], ys: [Double] = []
+        var xs: [Double] = []
+        var ys: [Double] = []
         for s in series {
             for i in s.x.indices where usable(s.x[i], xScale) {
-                for v in [s.y[i], s.low?[i] ?? .nan, s.high?[i] ?? .nan] where usable(v, yScale) { xs.append(s.x[i]); ys.append(v) }
+                for v in [s.y[i], s.low?[i] ?? .nan, s.high?[i] ?? .nan] where usable(v, yScale) {
+                    xs.append(s.x[i])
+                    ys.append(v)
+                }
             }
         }
-        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"13\">\n"
+        var out =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 "
+            + "0 \(Int(width)) \(Int(height))\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" "
+            + "font-size=\"13\">\n"
         out += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-        out += "<text x=\"\(f(left + pw / 2))\" y=\"24\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">\(escape(title))</text>\n"
+        out +=
+            "<text x=\"\(f(left + pw / 2))\" y=\"24\" text-anchor=\"middle\" font-size=\"15\" "
+            + "font-weight=\"bold\">\(escape(title))</text>\n"
         guard let x0 = xs.min(), let x1 = xs.max(), let y0 = ys.min(), let y1 = ys.max() else {
-            out += "<text x=\"\(f(left + pw / 2))\" y=\"\(f(top + ph / 2))\" text-anchor=\"middle\">no finite data to plot</text>\n</svg>\n"
+            out +=
+                "<text x=\"\(f(left + pw / 2))\" y=\"\(f(top + ph / 2))\" text-anchor=\"middle\">no finite data to "
+                + "plot</text>\n</svg>\n"
             return out
         }
-        let xr = Self.range(x0, x1, xScale), yr = Self.range(y0, y1, yScale)
+        let xr = Self.range(x0, x1, xScale)
+        let yr = Self.range(y0, y1, yScale)
         func tx(_ v: Double) -> Double { left + pw * Self.unit(v, xr, xScale) }
         func ty(_ v: Double) -> Double { top + ph * (1 - Self.unit(v, yr, yScale)) }
         // Grid, ticks and labels.
         out += "<g stroke=\"#e6e6e6\" stroke-width=\"1\">\n"
-        let xt = Self.ticks(xr, xScale), yt = Self.ticks(yr, yScale)
+        let xt = Self.ticks(xr, xScale)
+        let yt = Self.ticks(yr, yScale)
         for t in xt { out += "<line x1=\"\(f(tx(t)))\" y1=\"\(f(top))\" x2=\"\(f(tx(t)))\" y2=\"\(f(top + ph))\"/>\n" }
-        for t in yt { out += "<line x1=\"\(f(left))\" y1=\"\(f(ty(t)))\" x2=\"\(f(left + pw))\" y2=\"\(f(ty(t)))\"/>\n" }
-        out += "</g>\n<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(pw))\" height=\"\(f(ph))\" fill=\"none\" stroke=\"#333\"/>\n"
+        for t in yt {
+            out += "<line x1=\"\(f(left))\" y1=\"\(f(ty(t)))\" x2=\"\(f(left + pw))\" y2=\"\(f(ty(t)))\"/>\n"
+        }
+        out +=
+            "</g>\n<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(pw))\" height=\"\(f(ph))\" fill=\"none\" "
+            + "stroke=\"#333\"/>\n"
         for t in xt {
-            out += "<line x1=\"\(f(tx(t)))\" y1=\"\(f(top + ph))\" x2=\"\(f(tx(t)))\" y2=\"\(f(top + ph + 5))\" stroke=\"#333\"/>"
-            out += "<text x=\"\(f(tx(t)))\" y=\"\(f(top + ph + 20))\" text-anchor=\"middle\">\(Self.label(t, xScale))</text>\n"
+            out +=
+                "<line x1=\"\(f(tx(t)))\" y1=\"\(f(top + ph))\" x2=\"\(f(tx(t)))\" y2=\"\(f(top + ph + 5))\" "
+                + "stroke=\"#333\"/>"
+            out +=
+                "<text x=\"\(f(tx(t)))\" y=\"\(f(top + ph + 20))\" "
+                + "text-anchor=\"middle\">\(Self.label(t, xScale))</text>\n"
         }
         for t in yt {
-            out += "<line x1=\"\(f(left - 5))\" y1=\"\(f(ty(t)))\" x2=\"\(f(left))\" y2=\"\(f(ty(t)))\" stroke=\"#333\"/>"
-            out += "<text x=\"\(f(left - 8))\" y=\"\(f(ty(t) + 4))\" text-anchor=\"end\">\(Self.label(t, yScale))</text>\n"
+            out +=
+                "<line x1=\"\(f(left - 5))\" y1=\"\(f(ty(t)))\" x2=\"\(f(left))\" y2=\"\(f(ty(t)))\" stroke=\"#333\"/>"
+            out +=
+                "<text x=\"\(f(left - 8))\" y=\"\(f(ty(t) + 4))\" text-anchor=\"end\">\(Self.label(t, yScale))</text>\n"
         }
-        out += "<text x=\"\(f(left + pw / 2))\" y=\"\(f(height - 14))\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
-        out += "<text transform=\"translate(18 \(f(top + ph / 2))) rotate(-90)\" text-anchor=\"middle\">\(escape(yLabel))</text>\n"
+        out +=
+            "<text x=\"\(f(left + pw / 2))\" y=\"\(f(height - 14))\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
+        out +=
+            "<text transform=\"translate(18 \(f(top + ph / 2))) rotate(-90)\" "
+            + "text-anchor=\"middle\">\(escape(yLabel))</text>\n"
         // Series, clipped to the plot area.
-        out += "<clipPath id=\"plot\"><rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(pw))\" height=\"\(f(ph))\"/></clipPath>\n<g clip-path=\"url(#plot)\">\n"
+        out +=
+            "<clipPath id=\"plot\"><rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(pw))\" "
+            + "height=\"\(f(ph))\"/></clipPath>\n<g clip-path=\"url(#plot)\">\n"
         for (k, s) in series.enumerated() {
             let color = Self.colors[k % Self.colors.count]
             let idx = s.x.indices.filter { usable(s.x[$0], xScale) }
@@ -93,25 +139,33 @@ public struct SVGPlot {
                 let ok = idx.filter { usable(lo[$0], yScale) && usable(hi[$0], yScale) }
                 if s.bars {
                     for i in ok {
-                        out += "<line x1=\"\(f(tx(s.x[i])))\" y1=\"\(f(ty(lo[i])))\" x2=\"\(f(tx(s.x[i])))\" y2=\"\(f(ty(hi[i])))\" stroke=\"\(color)\" stroke-width=\"1.5\"/>\n"
+                        out +=
+                            "<line x1=\"\(f(tx(s.x[i])))\" y1=\"\(f(ty(lo[i])))\" x2=\"\(f(tx(s.x[i])))\" "
+                            + "y2=\"\(f(ty(hi[i])))\" stroke=\"\(color)\" stroke-width=\"1.5\"/>\n"
                     }
                 } else if ok.count > 1 {
                     let upper = ok.map { "\(f(tx(s.x[$0]))),\(f(ty(hi[$0])))" }
                     let lower = ok.reversed().map { "\(f(tx(s.x[$0]))),\(f(ty(lo[$0])))" }
-                    out += "<polygon points=\"\((upper + lower).joined(separator: " "))\" fill=\"\(color)\" fill-opacity=\"0.18\" stroke=\"none\"/>\n"
+                    out +=
+                        "<polygon points=\"\((upper + lower).joined(separator: " "))\" fill=\"\(color)\" "
+                        + "fill-opacity=\"0.18\" stroke=\"none\"/>\n"
                 }
             }
             // The line is broken where a value cannot be drawn.
             var segment: [String] = []
             func flush() {
                 if segment.count > 1 {
-                    out += "<polyline points=\"\(segment.joined(separator: " "))\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"7 4\"" : "")/>\n"
+                    out +=
+                        "<polyline points=\"\(segment.joined(separator: " "))\" fill=\"none\" stroke=\"\(color)\" "
+                        + "stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"7 4\"" : "")/>\n"
                 }
                 segment = []
             }
             for i in idx {
                 if usable(s.y[i], yScale) { segment.append("\(f(tx(s.x[i]))),\(f(ty(s.y[i])))") } else { flush() }
-                if s.markers && usable(s.y[i], yScale) { out += "<circle cx=\"\(f(tx(s.x[i])))\" cy=\"\(f(ty(s.y[i])))\" r=\"3.5\" fill=\"\(color)\"/>\n" }
+                if s.markers && usable(s.y[i], yScale) {
+                    out += "<circle cx=\"\(f(tx(s.x[i])))\" cy=\"\(f(ty(s.y[i])))\" r=\"3.5\" fill=\"\(color)\"/>\n"
+                }
             }
             flush()
         }
@@ -120,7 +174,10 @@ public struct SVGPlot {
         if series.count > 1 {
             for (k, s) in series.enumerated() {
                 let y = top + 10 + Double(k) * 20
-                out += "<line x1=\"\(f(left + pw + 14))\" y1=\"\(f(y))\" x2=\"\(f(left + pw + 38))\" y2=\"\(f(y))\" stroke=\"\(Self.colors[k % Self.colors.count])\" stroke-width=\"3\"\(s.dashed ? " stroke-dasharray=\"7 4\"" : "")/>"
+                out +=
+                    "<line x1=\"\(f(left + pw + 14))\" y1=\"\(f(y))\" x2=\"\(f(left + pw + 38))\" y2=\"\(f(y))\" "
+                    + "stroke=\"\(Self.colors[k % Self.colors.count])\" "
+                    + "stroke-width=\"3\"\(s.dashed ? " stroke-dasharray=\"7 4\"" : "")/>"
                 out += "<text x=\"\(f(left + pw + 44))\" y=\"\(f(y + 4))\">\(escape(s.label))</text>\n"
             }
         }
@@ -130,15 +187,21 @@ public struct SVGPlot {
     func f(_ v: Double) -> String { String(format: "%.1f", v) }
 
     func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(
+            of: ">", with: "&gt;")
     }
 
     /// The axis range: log axes snap outward to decades, linear axes get 4% margins.
     static func range(_ lo: Double, _ hi: Double, _ scale: Scale) -> (Double, Double) {
         switch scale {
         case .log:
-            var a = log10(lo), b = log10(hi)
-            if b - a < 1 { let m = (a + b) / 2; a = m - 0.5; b = m + 0.5 }
+            var a = log10(lo)
+            var b = log10(hi)
+            if b - a < 1 {
+                let m = (a + b) / 2
+                a = m - 0.5
+                b = m + 0.5
+            }
             let pad = 0.04 * (b - a)
             return (pow(10, a - pad), pow(10, b + pad))
         case .linear:
@@ -156,10 +219,14 @@ public struct SVGPlot {
     public static func ticks(_ r: (Double, Double), _ scale: Scale) -> [Double] {
         switch scale {
         case .log:
-            let a = Int(Foundation.ceil(log10(r.0) - 1e-9)), b = Int(Foundation.floor(log10(r.1) + 1e-9))
+            let a = Int(Foundation.ceil(log10(r.0) - 1e-9))
+            let b = Int(Foundation.floor(log10(r.1) + 1e-9))
             if b - a < 2 {  // a narrow range: 1, 2, 5 in each decade
-                let lo = Int(Foundation.floor(log10(r.0))), hi = Int(Foundation.ceil(log10(r.1)))
-                return (lo...hi).flatMap { e in [1.0, 2, 5].map { $0 * pow(10, Double(e)) } }.filter { $0 >= r.0 && $0 <= r.1 }
+                let lo = Int(Foundation.floor(log10(r.0)))
+                let hi = Int(Foundation.ceil(log10(r.1)))
+                return (lo...hi).flatMap { e in [1.0, 2, 5].map { $0 * pow(10, Double(e)) } }.filter {
+                    $0 >= r.0 && $0 <= r.1
+                }
             }
             let every = max(1, (b - a + 7) / 8)
             return stride(from: a, through: b, by: every).map { pow(10, Double($0)) }
@@ -169,7 +236,10 @@ public struct SVGPlot {
             let step = [1.0, 2, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? 10 * mag
             var out: [Double] = []
             var t = Foundation.ceil(r.0 / step) * step
-            while t <= r.1 + step * 1e-9 { out.append(abs(t) < step * 1e-9 ? 0 : t); t += step }
+            while t <= r.1 + step * 1e-9 {
+                out.append(abs(t) < step * 1e-9 ? 0 : t)
+                t += step
+            }
             return out
         }
     }

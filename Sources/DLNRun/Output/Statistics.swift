@@ -1,6 +1,6 @@
-import Foundation
 import DLNModel
 import DLNTheory
+import Foundation
 
 /// Ensemble statistics over the seeds of one grid point, ignoring non-finite values (diverged replicas).
 public struct EnsembleSummary: Sendable, Equatable {
@@ -21,7 +21,12 @@ public struct EnsembleSummary: Sendable, Equatable {
         let v = values.filter(\.isFinite).sorted()
         count = v.count
         guard !v.isEmpty else {
-            mean = .nan; std = .nan; sem = .nan; median = .nan; q10 = .nan; q90 = .nan
+            mean = .nan
+            std = .nan
+            sem = .nan
+            median = .nan
+            q10 = .nan
+            q90 = .nan
             return
         }
         // Pairwise-free but stable: two passes.
@@ -32,7 +37,8 @@ public struct EnsembleSummary: Sendable, Equatable {
             std = (ss / Double(v.count - 1)).squareRoot()
             sem = std / Double(v.count).squareRoot()
         } else {
-            std = .nan; sem = .nan
+            std = .nan
+            sem = .nan
         }
         median = Self.quantile(v, 0.5)
         q10 = Self.quantile(v, 0.1)
@@ -42,7 +48,8 @@ public struct EnsembleSummary: Sendable, Equatable {
     /// The q-quantile of sorted values, linear interpolation at position q·(n − 1).
     public static func quantile(_ sorted: [Double], _ q: Double) -> Double {
         let pos = q * Double(sorted.count - 1)
-        let lo = Int(pos.rounded(.down)), hi = min(lo + 1, sorted.count - 1)
+        let lo = Int(pos.rounded(.down))
+        let hi = min(lo + 1, sorted.count - 1)
         let f = pos - Double(lo)
         return sorted[lo] + (sorted[hi] - sorted[lo]) * f
     }
@@ -68,7 +75,8 @@ public struct RunStatistics: Sendable {
         summaries = (0..<G).map { g in
             (0..<result.names.count).map { k in
                 (0..<C).map { c in
-                    EnsembleSummary((0..<S).filter { keep[g * S + $0] }.map { result.observations[c].values[k][g * S + $0] })
+                    EnsembleSummary(
+                        (0..<S).filter { keep[g * S + $0] }.map { result.observations[c].values[k][g * S + $0] })
                 }
             }
         }
@@ -76,7 +84,11 @@ public struct RunStatistics: Sendable {
 
     /// The tidy long-format table (one row per grid point × observable × checkpoint) for pandas.
     public func csv(experiment: Experiment, checkpoints: [Int], steps: [[Int]]) -> String {
-        let header = experiment.gridColumns.map(\.name) + ["observable", "checkpoint", "step", "t", "n_finite", "n_excluded", "mean", "std", "sem", "median", "q10", "q90"]
+        let header =
+            experiment.gridColumns.map(\.name) + [
+                "observable", "checkpoint", "step", "t", "n_finite", "n_excluded", "mean", "std", "sem", "median",
+                "q10", "q90"
+            ]
         var lines = ["point," + header.joined(separator: ",")]
         let points = experiment.gridPoints
         for (g, p) in points.enumerated() {
@@ -86,8 +98,9 @@ public struct RunStatistics: Sendable {
                     let step = steps[g][c]
                     let s = summaries[g][k][c]
                     let t = Double(step) * p.learningRate
-                    lines.append("\(g),\(params),\(name),\(c),\(step),\(csvNumber(t)),\(s.count),\(excluded[g])," +
-                                 [s.mean, s.std, s.sem, s.median, s.q10, s.q90].map(csvNumber).joined(separator: ","))
+                    lines.append(
+                        "\(g),\(params),\(name),\(c),\(step),\(csvNumber(t)),\(s.count),\(excluded[g]),"
+                            + [s.mean, s.std, s.sem, s.median, s.q10, s.q90].map(csvNumber).joined(separator: ","))
                 }
             }
         }

@@ -1,6 +1,6 @@
-import Foundation
 import DLNModel
 import DLNTheory
+import Foundation
 
 /// A run's checkpoint: `checkpoint.dlnsim` in its output folder, everything `dlnsim run --resume` needs to
 /// continue bit for bit (the configuration's text, the command's options, the observables so far and the
@@ -66,7 +66,8 @@ public enum Checkpoint {
     /// Writes `progress` into `directory`, atomically.
     public static func write(_ progress: RunProgress, origin: Origin, to directory: String) throws(DLNError) {
         var arrays: [(String, [Double])] = []
-        let C = progress.evaluations.count, B = progress.status.count
+        let C = progress.evaluations.count
+        let B = progress.status.count
         arrays.append(("evaluations", progress.evaluations.flatMap { $0 }))
         arrays.append(("rejected", progress.rejected.flatMap { $0 }))
         arrays.append(("status", progress.status.map(Double.init)))
@@ -75,8 +76,9 @@ public enum Checkpoint {
         arrays.append(("values", progress.values.flatMap { $0.flatMap { $0 } }))
         var snapshotHeader: SnapshotHeader? = nil
         if let s = progress.snapshot {
-            snapshotHeader = SnapshotHeader(replicas: s.replicas, steps: s.steps, started: s.started,
-                                            buffers: s.buffers.map { BufferHeader(name: $0.name, width: $0.width, integer: $0.integer) })
+            snapshotHeader = SnapshotHeader(
+                replicas: s.replicas, steps: s.steps, started: s.started,
+                buffers: s.buffers.map { BufferHeader(name: $0.name, width: $0.width, integer: $0.integer) })
             for b in s.buffers { arrays.append(("snapshot." + b.name, b.values)) }
         }
         func states(_ list: [EngineState], _ prefix: String) -> [StateHeader] {
@@ -87,12 +89,14 @@ public enum Checkpoint {
                 return StateHeader(layers: st.layers.count, float: false)
             }
         }
-        let gs = states(progress.groupStates, "group"), ss = states(progress.sliceStates, "slice")
-        let header = Header(origin: origin, group: progress.group, sliceLower: progress.slice.lowerBound,
-                            sliceUpper: progress.slice.upperBound, checkpoint: progress.checkpoint, current: progress.current,
-                            seconds: progress.seconds, flowEvaluations: progress.flowEvaluations, done: progress.done,
-                            replicas: B, checkpoints: C, names: progress.names, snapshot: snapshotHeader,
-                            groupStates: gs, sliceStates: ss, arrays: arrays.map { ArrayHeader(name: $0.0, count: $0.1.count) })
+        let gs = states(progress.groupStates, "group")
+        let ss = states(progress.sliceStates, "slice")
+        let header = Header(
+            origin: origin, group: progress.group, sliceLower: progress.slice.lowerBound,
+            sliceUpper: progress.slice.upperBound, checkpoint: progress.checkpoint, current: progress.current,
+            seconds: progress.seconds, flowEvaluations: progress.flowEvaluations, done: progress.done,
+            replicas: B, checkpoints: C, names: progress.names, snapshot: snapshotHeader,
+            groupStates: gs, sliceStates: ss, arrays: arrays.map { ArrayHeader(name: $0.0, count: $0.1.count) })
         let json: Data
         do { json = try JSONEncoder().encode(header) } catch {
             throw .outputFailure(path: directory, reason: "cannot encode the checkpoint: \(error)")
@@ -102,9 +106,9 @@ public enum Checkpoint {
         data.append(json)
         for (_, values) in arrays {
             #if _endian(little)
-            values.withUnsafeBytes { data.append(contentsOf: $0) }
+                values.withUnsafeBytes { data.append(contentsOf: $0) }
             #else
-            for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+                for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
             #endif
         }
         try OutputFile.writeDurably(data, to: URL(fileURLWithPath: directory).appendingPathComponent(fileName).path)
@@ -119,9 +123,11 @@ public enum Checkpoint {
     public static func read(from directory: String) throws(DLNError) -> (Origin, RunProgress) {
         let path = URL(fileURLWithPath: directory).appendingPathComponent(fileName).path
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw .badFile(path: path, reason: FileManager.default.fileExists(atPath: directory)
-                           ? "no checkpoint here: the run finished (nothing to resume) or never wrote one"
-                           : "no such folder")
+            throw .badFile(
+                path: path,
+                reason: FileManager.default.fileExists(atPath: directory)
+                    ? "no checkpoint here: the run finished (nothing to resume) or never wrote one"
+                    : "no such folder")
         }
         let bytes = [UInt8](data)
         guard bytes.count >= magic.count + 8, Array(bytes[0..<magic.count]) == magic else {
@@ -130,7 +136,9 @@ public enum Checkpoint {
         var length: UInt64 = 0
         for i in 0..<8 { length |= UInt64(bytes[magic.count + i]) << (8 * UInt64(i)) }
         let start = magic.count + 8
-        guard length <= UInt64(bytes.count - start) else { throw .badFile(path: path, reason: "truncated checkpoint header") }
+        guard length <= UInt64(bytes.count - start) else {
+            throw .badFile(path: path, reason: "truncated checkpoint header")
+        }
         let header: Header
         do { header = try JSONDecoder().decode(Header.self, from: Data(bytes[start..<(start + Int(length))])) } catch {
             throw .badFile(path: path, reason: "unreadable checkpoint header: \(error)")
@@ -138,26 +146,35 @@ public enum Checkpoint {
         var offset = start + Int(length)
         let needed = header.arrays.reduce(0) { $0 + $1.count * 8 }
         guard bytes.count - offset == needed else {
-            throw .badFile(path: path, reason: "the checkpoint holds \(bytes.count - offset) bytes of arrays, its header lists \(needed)")
+            throw .badFile(
+                path: path,
+                reason: "the checkpoint holds \(bytes.count - offset) bytes of arrays, its header lists \(needed)")
         }
         var arrays: [String: [Double]] = [:]
         bytes.withUnsafeBytes { raw in
             for a in header.arrays {
                 var values = [Double](repeating: 0, count: a.count)
                 for i in 0..<a.count {
-                    values[i] = Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 8 * i, as: UInt64.self)))
+                    values[i] = Double(
+                        bitPattern: UInt64(
+                            littleEndian: raw.loadUnaligned(fromByteOffset: offset + 8 * i, as: UInt64.self)))
                 }
                 arrays[a.name] = values
                 offset += 8 * a.count
             }
         }
-        let B = header.replicas, C = header.checkpoints, K = header.names.count
+        let B = header.replicas
+        let C = header.checkpoints
+        let K = header.names.count
         func array(_ name: String, _ count: Int) throws(DLNError) -> [Double] {
-            guard let v = arrays[name], v.count == count else { throw .badFile(path: path, reason: "the checkpoint's \(name) is missing or has the wrong size") }
+            guard let v = arrays[name], v.count == count else {
+                throw .badFile(path: path, reason: "the checkpoint's \(name) is missing or has the wrong size")
+            }
             return v
         }
         var p = RunProgress(replicas: B, checkpoints: C)
-        let ev = try array("evaluations", C * B), rj = try array("rejected", C * B)
+        let ev = try array("evaluations", C * B)
+        let rj = try array("rejected", C * B)
         p.evaluations = (0..<C).map { Array(ev[($0 * B)..<(($0 + 1) * B)]) }
         p.rejected = (0..<C).map { Array(rj[($0 * B)..<(($0 + 1) * B)]) }
         p.status = try array("status", B).map { Int($0) }
@@ -165,7 +182,9 @@ public enum Checkpoint {
         p.initialLoss = try array("initial_loss", B)
         p.names = header.names
         let vals = try array("values", K == 0 ? 0 : C * K * B)
-        p.values = K == 0 ? [] : (0..<C).map { c in (0..<K).map { k in Array(vals[((c * K + k) * B)..<((c * K + k + 1) * B)]) } }
+        p.values =
+            K == 0
+            ? [] : (0..<C).map { c in (0..<K).map { k in Array(vals[((c * K + k) * B)..<((c * K + k + 1) * B)]) } }
         p.group = header.group
         p.slice = header.sliceLower..<header.sliceUpper
         p.checkpoint = header.checkpoint
@@ -176,8 +195,10 @@ public enum Checkpoint {
         if let sh = header.snapshot {
             var buffers: [EngineSnapshot.Buffer] = []
             for b in sh.buffers {
-                buffers.append(EngineSnapshot.Buffer(name: b.name, width: b.width, integer: b.integer,
-                                                     values: try array("snapshot." + b.name, b.width * sh.replicas)))
+                buffers.append(
+                    EngineSnapshot.Buffer(
+                        name: b.name, width: b.width, integer: b.integer,
+                        values: try array("snapshot." + b.name, b.width * sh.replicas)))
             }
             p.snapshot = EngineSnapshot(replicas: sh.replicas, steps: sh.steps, started: sh.started, buffers: buffers)
         }
@@ -185,7 +206,9 @@ public enum Checkpoint {
             var out: [EngineState] = []
             for (i, h) in list.enumerated() {
                 func real(_ name: String) throws(DLNError) -> RealArray {
-                    guard let v = arrays[name] else { throw .badFile(path: path, reason: "the checkpoint lacks \(name)") }
+                    guard let v = arrays[name] else {
+                        throw .badFile(path: path, reason: "the checkpoint lacks \(name)")
+                    }
                     return h.float ? .float(v.map { Float($0) }) : .double(v)
                 }
                 var layers: [RealArray] = []

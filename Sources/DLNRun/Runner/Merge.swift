@@ -1,6 +1,6 @@
-import Foundation
 import DLNModel
 import DLNTheory
+import Foundation
 
 /// Puts the output folders of the N shards of one run (`dlnsim run --shard i/N`) back together: the same
 /// arrays, statistics and figures as one run of the whole ensemble, bit for bit.
@@ -31,50 +31,86 @@ public enum ShardMerge {
         for dir in directories {
             let path = URL(fileURLWithPath: dir).appendingPathComponent("manifest.json").path
             guard let data = FileManager.default.contents(atPath: path),
-                  let m = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+                let m = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+            else {
                 if Checkpoint.exists(in: dir) {
-                    throw .badFile(path: dir, reason: "this shard has not finished (it holds a checkpoint): finish it with `dlnsim run --resume \(dir)`")
+                    throw .badFile(
+                        path: dir,
+                        reason:
+                            "this shard has not finished (it holds a checkpoint): finish it with `dlnsim run --resume "
+                            + "\(dir)`"
+                    )
                 }
                 throw .badFile(path: path, reason: "missing or not JSON: \(dir) is not a dlnsim output folder")
             }
-            guard let shard = m["shard"] as? [String: Any], let i = shard["index"] as? Int, let n = shard["count"] as? Int else {
+            guard let shard = m["shard"] as? [String: Any], let i = shard["index"] as? Int,
+                let n = shard["count"] as? Int
+            else {
                 throw .badFile(path: path, reason: "not a shard's output (run with --shard i/N)")
             }
             let status = try NPY.read(path: URL(fileURLWithPath: dir).appendingPathComponent("status.npy").path)
-            shards.append(ShardFolder(directory: dir, manifest: m, index: i, count: n, status: status.values.map { Int($0) },
-                                      configuration: try Configuration.fromManifest(data: data, path: path)))
+            shards.append(
+                ShardFolder(
+                    directory: dir, manifest: m, index: i, count: n, status: status.values.map { Int($0) },
+                    configuration: try Configuration.fromManifest(data: data, path: path)))
         }
         let first = shards[0]
         for s in shards.dropFirst() {
-            for key in ["dlnsim_version", "git_commit"] where (s.manifest[key] as? String) != (first.manifest[key] as? String) {
-                throw .invalidProblem("\(s.directory) was written by \(key) \(s.manifest[key] ?? "?"), \(first.directory) by \(first.manifest[key] ?? "?"): shards must come from the same dlnsim build")
+            for key in ["dlnsim_version", "git_commit"]
+            where (s.manifest[key] as? String) != (first.manifest[key] as? String) {
+                throw .invalidProblem(
+                    "\(s.directory) was written by \(key) \(s.manifest[key] ?? "?"), \(first.directory) by "
+                        + "\(first.manifest[key] ?? "?"): shards must come from the same dlnsim build"
+                )
             }
             if s.configuration != first.configuration {
-                throw .invalidProblem("\(s.directory) and \(first.directory) ran different configurations: they are not shards of one run")
+                throw .invalidProblem(
+                    "\(s.directory) and \(first.directory) ran different configurations: they are not shards of one run"
+                )
             }
             if s.count != first.count {
-                throw .invalidProblem("\(s.directory) is shard \(s.index)/\(s.count), \(first.directory) shard \(first.index)/\(first.count): different shard counts")
+                throw .invalidProblem(
+                    "\(s.directory) is shard \(s.index)/\(s.count), \(first.directory) shard "
+                        + "\(first.index)/\(first.count): different shard counts"
+                )
             }
         }
         let N = first.count
         var seen: [Int: String] = [:]
         for s in shards {
-            if let other = seen[s.index] { throw .invalidProblem("\(s.directory) and \(other) are both shard \(s.index)/\(N)") }
+            if let other = seen[s.index] {
+                throw .invalidProblem("\(s.directory) and \(other) are both shard \(s.index)/\(N)")
+            }
             seen[s.index] = s.directory
         }
         let missing = (0..<N).filter { seen[$0] == nil }
         if !missing.isEmpty {
-            throw .invalidProblem("shard\(missing.count == 1 ? "" : "s") \(missing.map { "\($0)/\(N)" }.joined(separator: ", ")) missing: the merge needs all \(N)")
+            throw .invalidProblem(
+                "shard\(missing.count == 1 ? "" : "s") \(missing.map { "\($0)/\(N)" }.joined(separator: ", ")) "
+                    + "missing: the merge needs all \(N)"
+            )
         }
         let configuration = first.configuration
         let experiment = try Experiment(configuration)
-        let G = experiment.gridPoints.count, S = experiment.seeds.count, C = experiment.checkpointCount, B = G * S
+        let G = experiment.gridPoints.count
+        let S = experiment.seeds.count
+        let C = experiment.checkpointCount
+        let B = G * S
         // The owner of every replica.
         var owner = [Int](repeating: -1, count: B)
         for (k, s) in shards.enumerated() {
-            guard s.status.count == B else { throw .badFile(path: s.directory + "/status.npy", reason: "holds \(s.status.count) replicas, the configuration \(B)") }
+            guard s.status.count == B else {
+                throw .badFile(
+                    path: s.directory + "/status.npy",
+                    reason: "holds \(s.status.count) replicas, the configuration \(B)")
+            }
             for b in 0..<B where s.status[b] != ReplicaStatus.notInShard.code {
-                if owner[b] >= 0 { throw .invalidProblem("replica \(b) (grid point \(b / S), seed \(experiment.seeds[b % S])) was run by both \(shards[owner[b]].directory) and \(s.directory)") }
+                if owner[b] >= 0 {
+                    throw .invalidProblem(
+                        "replica \(b) (grid point \(b / S), seed \(experiment.seeds[b % S])) was run by both "
+                            + "\(shards[owner[b]].directory) and \(s.directory)"
+                    )
+                }
                 owner[b] = k
             }
         }
@@ -91,9 +127,13 @@ public enum ShardMerge {
                     return nil
                 }
                 let a = try NPY.read(path: path)
-                guard a.shape.count >= 2, a.shape[0] * a.shape[1] == B else { throw .badFile(path: path, reason: "shape \(a.shape) does not start with [\(G), \(S)]") }
+                guard a.shape.count >= 2, a.shape[0] * a.shape[1] == B else {
+                    throw .badFile(path: path, reason: "shape \(a.shape) does not start with [\(G), \(S)]")
+                }
                 if out == nil { out = a }
-                guard a.shape == out!.shape else { throw .badFile(path: path, reason: "shape \(a.shape), other shards \(out!.shape)") }
+                guard a.shape == out!.shape else {
+                    throw .badFile(path: path, reason: "shape \(a.shape), other shards \(out!.shape)")
+                }
                 let row = a.values.count / B
                 for b in 0..<B where owner[b] == k {
                     for j in 0..<row { out!.values[b * row + j] = a.values[b * row + j] }
@@ -114,15 +154,22 @@ public enum ShardMerge {
             observations.append(Observation(names: names, values: perName.map { v in (0..<B).map { v[$0 * C + c] } }))
         }
         let seconds = shards.reduce(0.0) { $0 + ($1.manifest["wall_seconds"] as? Double ?? 0) }
-        let work = shards.reduce(0.0) { $0 + ($1.manifest["wall_seconds"] as? Double ?? 0) * ($1.manifest["replica_steps_per_second"] as? Double ?? 0) }
+        let work = shards.reduce(0.0) {
+            $0 + ($1.manifest["wall_seconds"] as? Double ?? 0)
+                * ($1.manifest["replica_steps_per_second"] as? Double ?? 0)
+        }
         let engines = Set(shards.compactMap { $0.manifest["engine"] as? String }).sorted().joined(separator: "; ")
-        var result = RunResult(checkpoints: experiment.checkpoints, steps: experiment.steps, observations: observations,
-                               seconds: seconds, replicaSteps: work, engine: engines)
-        var status = [Int](repeating: 0, count: B), frozenAt = [Double](repeating: .nan, count: B)
+        var result = RunResult(
+            checkpoints: experiment.checkpoints, steps: experiment.steps, observations: observations,
+            seconds: seconds, replicaSteps: work, engine: engines)
+        var status = [Int](repeating: 0, count: B)
+        var frozenAt = [Double](repeating: .nan, count: B)
         for b in 0..<B { status[b] = shards[owner[b]].status[b] }
         for s in shards {
             for item in s.manifest["frozen_replicas"] as? [[String: Any]] ?? [] {
-                guard let g = item["grid_point"] as? Int, let seed = item["seed"] as? Int, let s = experiment.seeds.firstIndex(of: seed) else { continue }
+                guard let g = item["grid_point"] as? Int, let seed = item["seed"] as? Int,
+                    let s = experiment.seeds.firstIndex(of: seed)
+                else { continue }
                 frozenAt[g * S + s] = item["time"] as? Double ?? .nan
             }
         }
@@ -144,11 +191,17 @@ public enum ShardMerge {
         }
         if FileManager.default.fileExists(atPath: first.directory + "/weights_0.npy") {
             for g in 0..<G {
-                var w: NPY.Array? = nil, l: NPY.Array? = nil
+                var w: NPY.Array? = nil
+                var l: NPY.Array? = nil
                 for (k, s) in shards.enumerated() {
-                    let a = try NPY.read(path: "\(s.directory)/weights_\(g).npy"), b = try NPY.read(path: "\(s.directory)/layers_\(g).npy")
-                    if w == nil { w = a; l = b }
-                    let rw = a.values.count / S, rl = b.values.count / S
+                    let a = try NPY.read(path: "\(s.directory)/weights_\(g).npy")
+                    let b = try NPY.read(path: "\(s.directory)/layers_\(g).npy")
+                    if w == nil {
+                        w = a
+                        l = b
+                    }
+                    let rw = a.values.count / S
+                    let rl = b.values.count / S
                     for seed in 0..<S where owner[g * S + seed] == k {
                         for j in 0..<rw { w!.values[seed * rw + j] = a.values[seed * rw + j] }
                         for j in 0..<rl { l!.values[seed * rl + j] = b.values[seed * rl + j] }

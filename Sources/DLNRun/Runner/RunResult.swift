@@ -1,6 +1,6 @@
-import Foundation
 import DLNModel
 import DLNTheory
+import Foundation
 
 /// The package's version, written into every manifest.
 public enum DLNSim {
@@ -11,7 +11,9 @@ public enum DLNSim {
     public static let gitCommit: String? = {
         // The source tree's root: the nearest folder above this file that holds Package.swift.
         var root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while root.path != "/" && !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) {
+        while root.path != "/"
+            && !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path)
+        {
             root = root.deletingLastPathComponent()
         }
         guard FileManager.default.fileExists(atPath: root.appendingPathComponent(".git").path) else { return nil }
@@ -22,7 +24,8 @@ public enum DLNSim {
         p.standardOutput = pipe
         p.standardError = FileHandle.nullDevice
         guard (try? p.run()) != nil else { return nil }
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         p.waitUntilExit()
         return p.terminationStatus == 0 && text.count == 40 ? text : nil
     }()
@@ -159,4 +162,3 @@ public struct RunProgress: Sendable {
         initialLoss = [Double](repeating: .nan, count: B)
     }
 }
-

@@ -46,7 +46,9 @@ public final class Runner {
     public static func check(configPath path: String, shard: String?) throws(DLNError) -> String {
         let configuration = try Configuration.load(path: path)
         _ = try shard.map { s throws(DLNError) in try Shard(parsing: s) }
-        return "\(path): valid: \(configuration.replicaCount) replicas (\(configuration.gridPoints) grid points × \(configuration.seeds) seeds)"
+        return
+            "\(path): valid: \(configuration.replicaCount) replicas (\(configuration.gridPoints) grid points × "
+            + "\(configuration.seeds) seeds)"
     }
 
     /// Prepares a run: every check that can fail before any work (configuration, checkpoint, output folder,
@@ -63,7 +65,11 @@ public final class Runner {
             {
                 throw DLNError.badFile(
                     path: folder + "/" + Checkpoint.fileName,
-                    reason: "written by dlnsim \(o.dlnsimVersion) (\(o.gitCommit ?? "unknown commit")); this is \(DLNSim.version) (\(DLNSim.gitCommit ?? "unknown commit")): resume with the same build for identical results")
+                    reason:
+                        "written by dlnsim \(o.dlnsimVersion) (\(o.gitCommit ?? "unknown commit")); this is "
+                        + "\(DLNSim.version) (\(DLNSim.gitCommit ?? "unknown commit")): resume with the same "
+                        + "build for identical results"
+                )
             }
             origin = Checkpoint.Origin(
                 configPath: o.configPath, configText: o.configText, device: request.device ?? o.device,
@@ -79,13 +85,17 @@ public final class Runner {
             let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
             origin = Checkpoint.Origin(
                 configPath: absolute, configText: text, device: request.device ?? configuration.device ?? "auto",
-                saveWeights: request.saveWeights, shard: try request.shard.map { s throws(DLNError) in try Shard(parsing: s) })
+                saveWeights: request.saveWeights,
+                shard: try request.shard.map { s throws(DLNError) in try Shard(parsing: s) })
             outDir = request.out ?? "dlnsim-out/\(configuration.name)"
             try RunOutput.checkOverwrite(outDir, force: request.force)
             if Checkpoint.exists(in: outDir) && !request.force {
                 throw DLNError.outputFailure(
                     path: outDir,
-                    reason: "holds the checkpoint of an unfinished run: continue it with `dlnsim run --resume \(outDir)`, or pass --force to start over")
+                    reason:
+                        "holds the checkpoint of an unfinished run: continue it with `dlnsim run --resume \(outDir)`, "
+                        + "or pass --force to start over"
+                )
             }
         }
         self.origin = origin
@@ -97,7 +107,8 @@ public final class Runner {
         engine = try DeviceCatalog.engine(for: deviceRequest, note: note)
         try engine.require(configuration.training.precision)
         do { experiment = try Experiment(configuration) } catch {
-            // A bad data file: leave no empty output folder behind (only the marker in it: rmdir removes only empty ones).
+            // A bad data file: leave no empty output folder behind (only the marker in it: rmdir removes only empty
+            // ones).
             if (try? FileManager.default.contentsOfDirectory(atPath: outDir)) == [RunOutput.marker] {
                 unlink(outDir + "/" + RunOutput.marker)
                 rmdir(outDir)
@@ -112,13 +123,17 @@ public final class Runner {
         let horizon = configuration.training.horizon.map { "t = \($0)" } ?? "\(configuration.training.steps) steps"
         let shardText = origin.shard.map { " (shard \($0.index)/\($0.count))" } ?? ""
         let batches = "\(experiment.groups.count) batch\(experiment.groups.count == 1 ? "" : "es")"
-        return "dlnsim: \(experiment.replicaCount) replicas\(shardText) (\(experiment.gridPoints.count) grid points × \(experiment.seeds.count) seeds) in \(batches), \(shapes), \(horizon), \(configuration.training.precision.rawValue), on \(engine.deviceDescription)"
+        return
+            "dlnsim: \(experiment.replicaCount) replicas\(shardText) (\(experiment.gridPoints.count) grid points × "
+            + "\(experiment.seeds.count) seeds) in \(batches), \(shapes), \(horizon), "
+            + "\(configuration.training.precision.rawValue), on \(engine.deviceDescription)"
     }
 
     /// The line that says where a resumed run picks up; nil for a fresh run.
     public var resumeDescription: String? {
         resumed.map { p in
-            "dlnsim: resuming \(outDir) at batch \(p.group + 1) of \(experiment.groups.count), \(String(format: "%.0f", p.seconds)) s of work already done"
+            "dlnsim: resuming \(outDir) at batch \(p.group + 1) of \(experiment.groups.count), "
+                + "\(String(format: "%.0f", p.seconds)) s of work already done"
         }
     }
 
@@ -155,11 +170,15 @@ public final class Runner {
         guard !frozen.isEmpty else { return [] }
         let S = experiment.seeds.count
         var lines = [
-            "warning: \(frozen.count) replica\(frozen.count == 1 ? " was" : "s were") frozen; their observables stay at the state where they stopped, and stats.csv leaves them out (status.npy and manifest.json flag them):"
+            "warning: \(frozen.count) replica\(frozen.count == 1 ? " was" : "s were") frozen; their observables stay "
+                + "at the state where they stopped, and stats.csv leaves them out (status.npy and manifest.json flag "
+                + "them):"
         ]
         for b in frozen.prefix(10) {
             lines.append(
-                String(format: "  grid point %d, seed %d at t = %.6g: ", b / S, experiment.seeds[b % S], result.frozenAt[b])
+                String(
+                    format: "  grid point %d, seed %d at t = %.6g: ", b / S, experiment.seeds[b % S], result.frozenAt[b]
+                )
                     + ReplicaStatus.reason(result.status[b]))
         }
         if frozen.count > 10 { lines.append("  … and \(frozen.count - 10) more") }
@@ -200,25 +219,33 @@ public final class Runner {
             let evaluations = result.evaluations.last ?? []
             lines.append(
                 String(
-                    format: "gradient flow: %.0f gradient evaluations per replica on average (max %.0f), %.0f rejected steps in all; ",
+                    format:
+                        "gradient flow: %.0f gradient evaluations per replica on average (max %.0f), %.0f rejected "
+                        + "steps in all; ",
                     evaluations.reduce(0, +) / Double(max(1, evaluations.count)), evaluations.max() ?? 0,
                     result.rejected.last?.reduce(0, +) ?? 0)
-                    + String(format: "%.0f replica-evaluations/s (%.2f s) on ", result.replicaStepsPerSecond, result.seconds)
+                    + String(
+                        format: "%.0f replica-evaluations/s (%.2f s) on ", result.replicaStepsPerSecond, result.seconds)
                     + result.engine)
         } else {
             lines.append(
-                String(format: "%.0f replica-steps/s (%.2f s) on ", result.replicaStepsPerSecond, result.seconds) + result.engine)
+                String(format: "%.0f replica-steps/s (%.2f s) on ", result.replicaStepsPerSecond, result.seconds)
+                    + result.engine)
         }
         if let s = origin.shard {
             lines.append(
-                "shard \(s.index)/\(s.count) done: combine the \(s.count) shard folders with `dlnsim merge DIR… --out OUTDIR` (figures come with the merge)")
+                "shard \(s.index)/\(s.count) done: combine the \(s.count) shard folders with `dlnsim merge DIR… --out "
+                    + "OUTDIR` (figures come with the merge)"
+            )
         } else {
             lines.append("figures: \(outDir)/report.html")
         }
         let flowFiles = experiment.hasFlow ? "evaluations.npy, rejected.npy, " : ""
         let first = result.names.prefix(3).map { $0 + ".npy" }.joined(separator: ", ")
         lines.append(
-            "wrote \(result.names.count) observables (\(first), …), steps.npy, times.npy, grid.csv, stats.csv, status.npy, \(flowFiles)manifest.json to \(outDir)")
+            "wrote \(result.names.count) observables (\(first), …), steps.npy, times.npy, grid.csv, stats.csv, "
+                + "status.npy, \(flowFiles)manifest.json to \(outDir)"
+        )
         return lines
     }
 }

@@ -1,12 +1,14 @@
-import Foundation
 import DLNModel
 import DLNTheory
+import Foundation
 
 /// The data path: for each batch, initialise the engine, step to each checkpoint, observe.
 public enum Simulation {
     /// Runs an experiment on an engine. `progress(done, total)` is called as it goes, in replica-steps.
-    public static func run(_ experiment: Experiment, on engine: any Engine, keepFinalState: Bool = false,
-                           progress: @escaping (Double, Double) -> Void = { _, _ in }) throws(DLNError) -> RunResult {
+    public static func run(
+        _ experiment: Experiment, on engine: any Engine, keepFinalState: Bool = false,
+        progress: @escaping (Double, Double) -> Void = { _, _ in }
+    ) throws(DLNError) -> RunResult {
         var options = RunOptions()
         options.keepFinalState = keepFinalState
         options.progress = progress
@@ -21,8 +23,10 @@ public enum Simulation {
     /// by replaying the interval from the last checked state in ever shorter pieces) and flagged; the others
     /// run on, and their numbers do not change. Checkpoints (`options.writeCheckpoint`) hold everything
     /// needed to continue bit for bit.
-    public static func run(_ experiment: Experiment, on engine: any Engine, options: RunOptions,
-                           resume: RunProgress? = nil) throws(DLNError) -> RunResult {
+    public static func run(
+        _ experiment: Experiment, on engine: any Engine, options: RunOptions,
+        resume: RunProgress? = nil
+    ) throws(DLNError) -> RunResult {
         let runner = SimulationRunner(experiment, engine: engine, options: options, resume: resume)
         return try runner.run()
     }
@@ -101,7 +105,9 @@ final class SimulationRunner {
                         try engine.initialize(batch)
                         break
                     } catch {
-                        guard case .outOfMemory(let why) = error, restart == nil, range.count > Layout.lanes else { throw error }
+                        guard case .outOfMemory(let why) = error, restart == nil, range.count > Layout.lanes else {
+                            throw error
+                        }
                         capacity = max(Layout.lanes, range.count / 2 / Layout.lanes * Layout.lanes)
                         options.note("\(why): retrying in slices of \(capacity) replicas")
                         range = lower..<min(own.upperBound, lower + capacity)
@@ -113,10 +119,13 @@ final class SimulationRunner {
             }
             if options.keepFinalState {
                 // A shard's states cover its replicas only: the others' are NaN (dlnsim merge fills them in).
-                let d = group.batch.layout.dimension, L = group.batch.layout.layers
+                let d = group.batch.layout.dimension
+                let L = group.batch.layout.layers
                 func nan(_ count: Int) -> EngineState {
-                    let a: RealArray = group.batch.precision == .float32 ? .float([Float](repeating: .nan, count: count * d))
-                                                                          : .double([Double](repeating: .nan, count: count * d))
+                    let a: RealArray =
+                        group.batch.precision == .float32
+                        ? .float([Float](repeating: .nan, count: count * d))
+                        : .double([Double](repeating: .nan, count: count * d))
                     return EngineState(layers: [RealArray](repeating: a, count: L), weights: a)
                 }
                 var parts = p.sliceStates
@@ -127,9 +136,10 @@ final class SimulationRunner {
             p.sliceStates = []
             if group.flowTimes != nil { p.flowEvaluations += global[own].reduce(0.0) { $0 + p.evaluations[C - 1][$1] } }
         }
-        var result = RunResult(checkpoints: experiment.checkpoints, steps: experiment.steps,
-                               observations: p.values.map { Observation(names: p.names, values: $0) }, seconds: p.seconds,
-                               replicaSteps: replicaSteps + p.flowEvaluations, engine: engine.deviceDescription)
+        var result = RunResult(
+            checkpoints: experiment.checkpoints, steps: experiment.steps,
+            observations: p.values.map { Observation(names: p.names, values: $0) }, seconds: p.seconds,
+            replicaSteps: replicaSteps + p.flowEvaluations, engine: engine.deviceDescription)
         if options.keepFinalState { result.finalStates = p.groupStates }
         result.evaluations = p.evaluations
         result.rejected = p.rejected
@@ -165,7 +175,8 @@ final class SimulationRunner {
         let replicas = Double(range.count)
         let last = group.checkpoints.last ?? 0
         let fixed = group.flowTimes == nil
-        var c0 = 0, current = 0
+        var c0 = 0
+        var current = 0
         frozenLocal = []
         frozen = nil
         checked = nil
@@ -175,7 +186,9 @@ final class SimulationRunner {
             c0 = p.checkpoint
             current = p.current
             checked = snap
-            frozenLocal = (0..<range.count).filter { ReplicaStatus(code: p.status[global[range.lowerBound + $0]])?.isDivergence ?? false }
+            frozenLocal = (0..<range.count).filter {
+                ReplicaStatus(code: p.status[global[range.lowerBound + $0]])?.isDivergence ?? false
+            }
             if !frozenLocal.isEmpty { frozen = snap }
         }
         /// Writes a checkpoint at (next checkpoint c, current steps); stops the run when asked to.
@@ -232,7 +245,9 @@ final class SimulationRunner {
             }
             if p.names.isEmpty {
                 p.names = o.names
-                p.values = [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: .nan, count: B), count: o.names.count), count: C)
+                p.values = [[[Double]]](
+                    repeating: [[Double]](repeating: [Double](repeating: .nan, count: B), count: o.names.count),
+                    count: C)
             }
             for k in 0..<p.names.count {
                 for (local, b) in global[range].enumerated() { p.values[c][k][b] = o.values[k][local] }
@@ -254,7 +269,9 @@ final class SimulationRunner {
             let b = global[range.lowerBound + k]
             guard p.status[b] == ReplicaStatus.ran.code else { continue }
             let loss = losses[k]
-            if !loss.isFinite { out.append((k, .diverged)) } else if loss > factor * max(p.initialLoss[b].isFinite ? p.initialLoss[b] : 1, 1) {
+            if !loss.isFinite {
+                out.append((k, .diverged))
+            } else if loss > factor * max(p.initialLoss[b].isFinite ? p.initialLoss[b] : 1, 1) {
                 out.append((k, .lossBound))
             }
         }
@@ -326,4 +343,3 @@ final class SimulationRunner {
         frozenLocal.sort()
     }
 }
-

@@ -1,6 +1,6 @@
-import Foundation
 import DLNModel
 import DLNTheory
+import Foundation
 
 /// `dlnsim analyze`: what the theory predicts for every replica of a run, beside what the run did.
 ///
@@ -16,9 +16,11 @@ import DLNTheory
 /// - with weights.npy (run with --save-weights): the largest distance between the simulated and predicted w.
 public enum Analysis {
     /// The quantities written, one analysis_<name>.npy [grid point, seed] each, in this order.
-    public static let quantities = ["predicted_test_error", "min_l2_test_error", "predicted_rate", "fitted_rate",
-                                    "transition_time", "distance_to_prediction", "prediction_converged", "min_l1_test_error",
-                                    "asymptotic_test_error", "first_jump_time", "last_jump_time"]
+    public static let quantities = [
+        "predicted_test_error", "min_l2_test_error", "predicted_rate", "fitted_rate",
+        "transition_time", "distance_to_prediction", "prediction_converged", "min_l1_test_error",
+        "asymptotic_test_error", "first_jump_time", "last_jump_time"
+    ]
 
     /// Values per quantity, [g][s].
     public struct Result: Sendable {
@@ -31,9 +33,11 @@ public enum Analysis {
     public static func run(_ folder: OutputFolder) throws(DLNError) -> Result {
         let configuration = try folder.configuration()
         let experiment = try Experiment(configuration)
-        let G = experiment.gridPoints.count, S = experiment.seeds.count
+        let G = experiment.gridPoints.count
+        let S = experiment.seeds.count
         let trainLoss = try folder.array(Observable.trainLoss.name)
-        let recordedTestError = folder.names.contains(Observable.testError.name) ? try folder.array(Observable.testError.name) : nil
+        let recordedTestError =
+            folder.names.contains(Observable.testError.name) ? try folder.array(Observable.testError.name) : nil
         let weightsPath = folder.directory + "/weights.npy"
         let weights = FileManager.default.fileExists(atPath: weightsPath) ? try NPY.read(path: weightsPath) : nil
         var notes: [String] = []
@@ -48,14 +52,17 @@ public enum Analysis {
                 let prior: StaticFixedPoint.Prior?
                 switch configuration.problem.teacherValues {
                 case .ones: prior = .bernoulli(p.density)
-                case .signs: prior = StaticFixedPoint.Prior(values: [0, 1, -1], weights: [1 - p.density, p.density / 2, p.density / 2])
+                case .signs:
+                    prior = StaticFixedPoint.Prior(
+                        values: [0, 1, -1], weights: [1 - p.density, p.density / 2, p.density / 2])
                 case .gaussian: prior = nil
                 }
                 guard let prior else { return }
                 let unit = configuration.problem.designVariance == .one
                 let sigma = unit ? p.noise / Double(p.d).squareRoot() : p.noise
-                let s = StaticFixedPoint.solve(delta: Double(p.n) / Double(p.d), noise: sigma, prior: prior,
-                                               potential: .hyperbolic(beta: p.alpha * p.alpha))
+                let s = StaticFixedPoint.solve(
+                    delta: Double(p.n) / Double(p.d), noise: sigma, prior: prior,
+                    potential: .hyperbolic(beta: p.alpha * p.alpha))
                 if s.converged { ampSlots[g] = unit ? s.error * Double(p.d) : s.error }
             }
         }
@@ -65,11 +72,18 @@ public enum Analysis {
             return configuration.problem.files == nil && p.parameterization == .pm && p.weightDecay == 0
                 && configuration.problem.teacherValues != .gaussian && asymptotic[g].isNaN
         }
-        if !unresolved.isEmpty { notes.append("the d → ∞ fixed point did not converge at grid point(s) \(unresolved) (very small α): NaN there") }
+        if !unresolved.isEmpty {
+            notes.append(
+                "the d → ∞ fixed point did not converge at grid point(s) \(unresolved) (very small α): NaN there")
+        }
         let asymptoticByPoint = asymptotic
         // What does not depend on α, λ or η, once per (batch, data set): the min-ℓ2 and min-ℓ1 interpolators'
         // test errors and the saddle-to-saddle stages.
-        struct PerData: Sendable { let l2: Double; let l1: Double; let stages: [SaddleToSaddle.Stage] }
+        struct PerData: Sendable {
+            let l2: Double
+            let l1: Double
+            let stages: [SaddleToSaddle.Stage]
+        }
         let dataTasks: [(group: Int, dataset: Int)] = experiment.groups.enumerated().flatMap { gi, group in
             group.batch.datasets.indices.map { (gi, $0) }
         }
@@ -78,8 +92,10 @@ public enum Analysis {
             let (gi, di) = dataTasks[k]
             let batch = experiment.groups[gi].batch
             let ds = batch.datasets[di]
-            let d = batch.layout.dimension, n = batch.layout.samples
-            let x = ds.x.doubles, y = ds.y.doubles
+            let d = batch.layout.dimension
+            let n = batch.layout.samples
+            let x = ds.x.doubles
+            let y = ds.y.doubles
             let lambdaZero = experiment.groups[gi].points.contains { experiment.gridPoints[$0].weightDecay == 0 }
             guard lambdaZero, experiment.gridPoints[experiment.groups[gi].points[0]].parameterization != .deep else {
                 dataSlots[k] = PerData(l2: .nan, l1: .nan, stages: [])
@@ -93,7 +109,8 @@ public enum Analysis {
         var perDataTable: [Int: [Int: PerData]] = [:]
         for (k, task) in dataTasks.enumerated() { perDataTable[task.group, default: [:]][task.dataset] = dataSlots[k] }
         let perData = perDataTable
-        let groupIndex = Dictionary(uniqueKeysWithValues: experiment.groups.enumerated().flatMap { gi, group in group.points.map { ($0, gi) } })
+        let groupIndex = Dictionary(
+            uniqueKeysWithValues: experiment.groups.enumerated().flatMap { gi, group in group.points.map { ($0, gi) } })
         let slots = SharedSlots<[Double]>(count: G * S)
         let tasks: [(group: Experiment.Group, local: Int, g: Int, s: Int)] = experiment.groups.flatMap { group in
             group.points.enumerated().flatMap { local, g in (0..<S).map { (group, local, g, $0) } }
@@ -105,9 +122,11 @@ public enum Analysis {
             let batch = group.batch
             let b = local * S + s
             let replica = batch.replicas[b]
-            let d = batch.layout.dimension, n = batch.layout.samples
+            let d = batch.layout.dimension
+            let n = batch.layout.samples
             let ds = batch.datasets[replica.dataset]
-            let x = ds.x.doubles, y = ds.y.doubles
+            let x = ds.x.doubles
+            let y = ds.y.doubles
             let point = experiment.gridPoints[g]
             var out = [Double](repeating: .nan, count: quantities.count)
             out[8] = asymptoticByPoint[g]
@@ -119,7 +138,8 @@ public enum Analysis {
             case (.pm, false), (.uv, false):
                 let u0 = batch.initialLayers[0].doubles((b * d)..<((b + 1) * d))
                 let v0 = batch.initialLayers[1].doubles((b * d)..<((b + 1) * d))
-                let (bb, offset) = point.parameterization == .pm
+                let (bb, offset) =
+                    point.parameterization == .pm
                     ? ([Double](repeating: replica.alpha * replica.alpha, count: d), [Double](repeating: 0, count: d))
                     : ImplicitBias.bregman(u0: u0, v0: v0)
                 let solution = ImplicitBias.solve(x: x, y: y, n: n, d: d, beta: bb, offset: offset)
@@ -131,8 +151,10 @@ public enum Analysis {
                 out[1] = shared.l2
                 out[7] = shared.l1
                 if point.parameterization == .pm && replica.alpha < 1 && shared.stages.count > 1 {
-                    // Saddle to saddle (α → 0): jumps at t = τ_k·ln(1/α) (÷ n for the sum loss, whose clock is n× faster).
-                    let clock = Foundation.log(1 / replica.alpha) / (configuration.training.loss == .mean ? 1 : Double(n))
+                    // Saddle to saddle (α → 0): jumps at t = τ_k·ln(1/α) (÷ n for the sum loss, whose clock is n×
+                    // faster).
+                    let clock =
+                        Foundation.log(1 / replica.alpha) / (configuration.training.loss == .mean ? 1 : Double(n))
                     out[9] = shared.stages[1].tau * clock
                     out[10] = shared.stages.last!.tau * clock
                 }
@@ -147,8 +169,10 @@ public enum Analysis {
             if let w = predicted {
                 out[0] = testError(w)
                 if let beta {
-                    out[2] = Rates.predictedRate(x: x, n: n, d: d, limit: w, beta: beta, eta: replica.eta,
-                                                 meanLoss: configuration.training.loss == .mean) ?? .nan
+                    out[2] =
+                        Rates.predictedRate(
+                            x: x, n: n, d: d, limit: w, beta: beta, eta: replica.eta,
+                            meanLoss: configuration.training.loss == .mean) ?? .nan
                 }
                 if let weights, weights.shape.count == 3, weights.shape[2] == d {
                     let sim = weights.values[((g * S + s) * d)..<((g * S + s + 1) * d)]
@@ -167,7 +191,9 @@ public enum Analysis {
         for (q, name) in quantities.enumerated() {
             values[name] = (0..<G).map { g in (0..<S).map { all[g * S + $0][q] } }
         }
-        if experiment.gridPoints.contains(where: { $0.parameterization == .deep }) { notes.append("no predictions for deep networks yet") }
+        if experiment.gridPoints.contains(where: { $0.parameterization == .deep }) {
+            notes.append("no predictions for deep networks yet")
+        }
         if !precision64 { notes.append("fitted_rate needs a float64 run (the 1e-17…1e-9 window)") }
         return Result(values: values, gridPoints: G, seeds: S, notes: notes)
     }
@@ -176,7 +202,9 @@ public enum Analysis {
     static func testErrorOf(_ w: [Double], _ ds: Dataset, _ batch: Batch) -> Double {
         let d = batch.layout.dimension
         if let test = ds.test {
-            let xt = test.x.doubles, yt = test.y.doubles, nt = test.y.count
+            let xt = test.x.doubles
+            let yt = test.y.doubles
+            let nt = test.y.count
             let r = zip(Dense.multiply(xt, nt, d, w), yt).map { $0 - $1 }
             return r.reduce(0) { $0 + $1 * $1 } / Double(nt)
         }
@@ -188,8 +216,9 @@ public enum Analysis {
     public static func write(_ result: Result, to directory: String) throws(DLNError) {
         for name in quantities {
             let v = result.values[name]!.flatMap { $0 }
-            try NPY.write(v, shape: [result.gridPoints, result.seeds], dtype: .float64,
-                          to: URL(fileURLWithPath: directory).appendingPathComponent("analysis_\(name).npy").path)
+            try NPY.write(
+                v, shape: [result.gridPoints, result.seeds], dtype: .float64,
+                to: URL(fileURLWithPath: directory).appendingPathComponent("analysis_\(name).npy").path)
         }
     }
 }

@@ -4,7 +4,9 @@ import DLNTheory
 
 extension Bench {
     /// The batch of a benchmark: d × n Gaussian problem, B replicas, shared (S) or independent (I) data.
-    public static func batch(regime: String, replicas: Int, d: Int, n: Int, precision: Precision) throws(DLNError) -> Batch {
+    public static func batch(regime: String, replicas: Int, d: Int, n: Int, precision: Precision) throws(DLNError)
+        -> Batch
+    {
         var c = Configuration()
         c.problem.d = d
         c.problem.n = n

@@ -1,6 +1,6 @@
-import Foundation
 import DLNModel
 import DLNTheory
+import Foundation
 
 /// One grid point of a run mapped onto the DMFT: the problem in DMFT units, the simulation's checkpoint steps, and
 /// the factors that turn the DMFT's observables into the simulation's.
@@ -26,16 +26,23 @@ public enum DMFTMapping {
     public static func unsupported(_ c: Configuration) -> [ConfigIssue] {
         var out: [ConfigIssue] = []
         if c.problem.files != nil {
-            out.append(ConfigIssue("problem.files", "theory: dmft describes synthetic Gaussian data (d → ∞); user data files have no DMFT limit"))
+            out.append(
+                ConfigIssue(
+                    "problem.files",
+                    "theory: dmft describes synthetic Gaussian data (d → ∞); user data files have no DMFT limit"))
         }
         for p in c.grid.parameterization ?? [c.model.parameterization] where p != .pm {
-            out.append(ConfigIssue(c.grid.parameterization != nil ? "grid.parameterization" : "model.parameterization",
-                                   "theory: dmft is derived for parameterization pm (w = (u²−v²)/2, u₀ = v₀ = α), got \(p.rawValue)"))
+            out.append(
+                ConfigIssue(
+                    c.grid.parameterization != nil ? "grid.parameterization" : "model.parameterization",
+                    "theory: dmft is derived for parameterization pm (w = (u²−v²)/2, u₀ = v₀ = α), got \(p.rawValue)"))
             break
         }
         for u in c.grid.update ?? [c.training.update] where u != .gd {
-            out.append(ConfigIssue(c.grid.update != nil ? "grid.update" : "training.update",
-                                   "theory: dmft matches gradient descent step for step (update: gd), got \(u.rawValue)"))
+            out.append(
+                ConfigIssue(
+                    c.grid.update != nil ? "grid.update" : "training.update",
+                    "theory: dmft matches gradient descent step for step (update: gd), got \(u.rawValue)"))
             break
         }
         return out
@@ -47,16 +54,21 @@ public enum DMFTMapping {
         if !issues.isEmpty { throw .invalidConfiguration(file: file, issues: issues) }
         var out: [DMFTTarget] = []
         for (g, point) in Experiment.gridPoints(c).enumerated() {
-            let d = Double(point.d), n = Double(point.n)
+            let d = Double(point.d)
+            let n = Double(point.n)
             let s2 = c.problem.designVariance == .one ? d : 1
             let cs = (c.training.loss == .mean ? 1 / n : 1) * s2
             let steps = checkpointSteps(c, eta: point.learningRate)
-            let problem = DMFTProblem(process: .pm, delta: n / d, eta: point.learningRate * cs, lambda: point.lambdaU / cs,
-                                      alpha: point.alpha, noise: point.noise / s2.squareRoot(), density: point.density,
-                                      values: c.problem.teacherValues, steps: steps.last ?? 0)
+            let problem = DMFTProblem(
+                process: .pm, delta: n / d, eta: point.learningRate * cs, lambda: point.lambdaU / cs,
+                alpha: point.alpha, noise: point.noise / s2.squareRoot(), density: point.density,
+                values: c.problem.teacherValues, steps: steps.last ?? 0)
             let lossScale = c.training.loss == .mean ? 0.5 / n : 0.5
-            out.append(DMFTTarget(gridPoint: g, problem: problem, checkpoints: steps, times: steps.map { Double($0) * point.learningRate },
-                                  scale: ["train_loss": 2 * lossScale * n * s2, "test_error": s2, "overlap": 1, "norm_sq": 1]))
+            out.append(
+                DMFTTarget(
+                    gridPoint: g, problem: problem, checkpoints: steps,
+                    times: steps.map { Double($0) * point.learningRate },
+                    scale: ["train_loss": 2 * lossScale * n * s2, "test_error": s2, "overlap": 1, "norm_sq": 1]))
         }
         return out
     }
@@ -66,11 +78,14 @@ public enum DMFTMapping {
         if let horizon = c.training.horizon {
             let etaMax = c.grid.learningRate.max()!
             let first = min(max(etaMax, c.record.start ?? etaMax), horizon)
-            return Experiment.timeSchedule(horizon: horizon, first: first, count: c.record.checkpoints, linear: c.record.linear)
-                .map { Int(($0 / eta).rounded()) }
+            return Experiment.timeSchedule(
+                horizon: horizon, first: first, count: c.record.checkpoints, linear: c.record.linear
+            )
+            .map { Int(($0 / eta).rounded()) }
         }
-        return Experiment.schedule(steps: c.training.steps, count: c.record.checkpoints, explicit: c.record.steps,
-                                   start: Int((c.record.start ?? 1).rounded()), linear: c.record.linear)
+        return Experiment.schedule(
+            steps: c.training.steps, count: c.record.checkpoints, explicit: c.record.steps,
+            start: Int((c.record.start ?? 1).rounded()), linear: c.record.linear)
     }
 }
 
@@ -84,16 +99,21 @@ public enum DMFTStudy {
 
     /// Solves every grid point (grid points with the same DMFT problem share one solve). `engine` builds the path
     /// engine for a problem; `progress` hears (grid point, iteration, residual).
-    public static func run(_ c: Configuration, file: String = "<config>", memoryLimit: Double? = nil,
-                           engine: (DMFTProblem, DMFTSettings) throws(DLNError) -> any DMFTPathEngine,
-                           progress: ((Int, Int, Double) -> Void)? = nil) throws(DLNError) -> [Point] {
+    public static func run(
+        _ c: Configuration, file: String = "<config>", memoryLimit: Double? = nil,
+        engine: (DMFTProblem, DMFTSettings) throws(DLNError) -> any DMFTPathEngine,
+        progress: ((Int, Int, Double) -> Void)? = nil
+    ) throws(DLNError) -> [Point] {
         let settings = c.theory ?? DMFTSettings()
         let targets = try DMFTMapping.targets(c, file: file)
         for t in targets { try DMFTSolver.checkMemory(t.problem, settings, limit: memoryLimit) }
         var cache: [DMFTProblem: DMFTResult] = [:]
         var out: [Point] = []
         for t in targets {
-            if let hit = cache[t.problem] { out.append(Point(target: t, result: hit)); continue }
+            if let hit = cache[t.problem] {
+                out.append(Point(target: t, result: hit))
+                continue
+            }
             let e = try engine(t.problem, settings)
             let r = try DMFTSolver.solve(t.problem, settings: settings, engine: e) { progress?(t.gridPoint, $0, $1) }
             cache[t.problem] = r
@@ -106,7 +126,8 @@ public enum DMFTStudy {
     /// run's units), dmft_times.npy ([grid point, checkpoint]), dmft.csv and dmft_manifest.json into `directory`.
     public static func write(_ points: [Point], to directory: String) throws(DLNError) {
         let dir = URL(fileURLWithPath: directory)
-        let G = points.count, C = points.first?.target.checkpoints.count ?? 0
+        let G = points.count
+        let C = points.first?.target.checkpoints.count ?? 0
         for name in DMFTResult.observables {
             var values: [Double] = []
             for p in points {
@@ -114,10 +135,14 @@ public enum DMFTStudy {
                 values += p.target.checkpoints.map { f * p.result.mean[name]![$0] }
                 values += p.target.checkpoints.map { f * p.result.standardError[name]![$0] }
             }
-            try NPY.write(values, shape: [G, 2, C], dtype: .float64, to: dir.appendingPathComponent("dmft_\(name).npy").path)
+            try NPY.write(
+                values, shape: [G, 2, C], dtype: .float64, to: dir.appendingPathComponent("dmft_\(name).npy").path)
         }
-        try NPY.write(points.flatMap(\.target.times), shape: [G, C], dtype: .float64, to: dir.appendingPathComponent("dmft_times.npy").path)
-        var csv = "point,step,t," + DMFTResult.observables.flatMap { ["\($0)", "\($0)_se"] }.joined(separator: ",") + "\n"
+        try NPY.write(
+            points.flatMap(\.target.times), shape: [G, C], dtype: .float64,
+            to: dir.appendingPathComponent("dmft_times.npy").path)
+        var csv =
+            "point,step,t," + DMFTResult.observables.flatMap { ["\($0)", "\($0)_se"] }.joined(separator: ",") + "\n"
         for (g, p) in points.enumerated() {
             for (c, step) in p.target.checkpoints.enumerated() {
                 csv += "\(g),\(step),\(p.target.times[c])"
@@ -132,31 +157,43 @@ public enum DMFTStudy {
         let first = points.first?.result.settings ?? DMFTSettings()
         let manifest: [String: Any] = [
             "theory": "dmft", "reference": "docs/model.md §6 (discrete time, matched to GD step for step)",
-            "paths": first.paths, "response_paths": first.responsePaths, "damping": first.damping, "tolerance": first.tolerance,
+            "paths": first.paths, "response_paths": first.responsePaths, "damping": first.damping,
+            "tolerance": first.tolerance,
             "max_iterations": first.maxIterations, "seed": first.seed,
             "converged": points.allSatisfy(\.result.converged),
             "grid_points": points.map { p -> [String: Any] in
                 let pr = p.result.problem
-                return ["point": p.target.gridPoint, "iterations": p.result.iterations, "residual": p.result.residual.isFinite ? p.result.residual : -1,
-                        "converged": p.result.converged, "seconds": p.result.seconds, "engine": p.result.engine,
-                        "residual_history": p.result.history.map { $0.isFinite ? $0 : -1 },
-                        "dmft_units": ["delta": pr.delta, "eta": pr.eta, "lambda": pr.lambda, "alpha": pr.alpha, "noise": pr.noise,
-                                       "density": pr.density, "steps": pr.steps],
-                        "scale": p.target.scale]
+                return [
+                    "point": p.target.gridPoint, "iterations": p.result.iterations,
+                    "residual": p.result.residual.isFinite ? p.result.residual : -1,
+                    "converged": p.result.converged, "seconds": p.result.seconds, "engine": p.result.engine,
+                    "residual_history": p.result.history.map { $0.isFinite ? $0 : -1 },
+                    "dmft_units": [
+                        "delta": pr.delta, "eta": pr.eta, "lambda": pr.lambda, "alpha": pr.alpha, "noise": pr.noise,
+                        "density": pr.density, "steps": pr.steps
+                    ],
+                    "scale": p.target.scale
+                ]
             },
-            "files": "dmft_<observable>.npy [grid point, 2 (mean, standard error), checkpoint] for train_loss, test_error, overlap, norm_sq in the run's units; dmft_times.npy [grid point, checkpoint]",
+            "files":
+                "dmft_<observable>.npy [grid point, 2 (mean, standard error), checkpoint] for train_loss, test_error, "
+                + "overlap, norm_sq in the run's units; dmft_times.npy [grid point, checkpoint]"
         ]
-        guard let data = try? JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys]) else {
+        guard let data = try? JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
+        else {
             throw .outputFailure(path: directory, reason: "cannot encode the DMFT manifest")
         }
-        try OutputFile.write(text: String(decoding: data, as: UTF8.self), to: dir.appendingPathComponent("dmft_manifest.json").path)
+        try OutputFile.write(
+            text: String(decoding: data, as: UTF8.self), to: dir.appendingPathComponent("dmft_manifest.json").path)
     }
 
     /// The grid points whose iteration did not converge: "grid point g: residual r after i iterations".
     public static func failures(_ points: [Point]) -> [String] {
         points.filter { !$0.result.converged }.map {
-            String(format: "grid point %d: residual %.3g after %d iterations (tolerance %.3g)", $0.target.gridPoint, $0.result.residual,
-                   $0.result.iterations, $0.result.settings.tolerance)
+            String(
+                format: "grid point %d: residual %.3g after %d iterations (tolerance %.3g)", $0.target.gridPoint,
+                $0.result.residual,
+                $0.result.iterations, $0.result.settings.tolerance)
         }
     }
 }
@@ -166,22 +203,29 @@ extension DMFTStudy {
     /// with a ±2 standard-error band; one per distinct curve (grid points with the same DMFT problem share one).
     static func overlay(_ plot: inout SVGPlot, folder: OutputFolder, observable: String, label: (Int) -> String) {
         let dir = URL(fileURLWithPath: folder.directory)
-        guard let a = try? NPY.read(path: dir.appendingPathComponent("dmft_\(observable).npy").path), a.shape.count == 3, a.shape[1] == 2,
-              let t = try? NPY.read(path: dir.appendingPathComponent("dmft_times.npy").path), t.shape.count == 2,
-              t.shape[0] == a.shape[0], t.shape[1] == a.shape[2] else { return }
-        let G = a.shape[0], C = a.shape[2]
+        guard let a = try? NPY.read(path: dir.appendingPathComponent("dmft_\(observable).npy").path),
+            a.shape.count == 3, a.shape[1] == 2,
+            let t = try? NPY.read(path: dir.appendingPathComponent("dmft_times.npy").path), t.shape.count == 2,
+            t.shape[0] == a.shape[0], t.shape[1] == a.shape[2]
+        else { return }
+        let G = a.shape[0]
+        let C = a.shape[2]
         var seen: [[Double]] = []
         let distinct = Set((0..<G).map { g in Array(a.values[(g * 2 * C)..<(g * 2 * C + C)]) }).count
-        let converged = (try? JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("dmft_manifest.json")))
+        let converged =
+            (try? JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("dmft_manifest.json")))
             as? [String: Any])?["converged"] as? Bool ?? true
         for g in 0..<G {
-            let mean = Array(a.values[(g * 2 * C)..<(g * 2 * C + C)]), se = Array(a.values[(g * 2 * C + C)..<((g + 1) * 2 * C)])
+            let mean = Array(a.values[(g * 2 * C)..<(g * 2 * C + C)])
+            let se = Array(a.values[(g * 2 * C + C)..<((g + 1) * 2 * C)])
             if seen.contains(mean) { continue }
             seen.append(mean)
             let x = Array(t.values[(g * C)..<((g + 1) * C)])
             let name = "DMFT d → ∞" + (converged ? "" : " (NOT converged)") + (distinct > 1 ? ", \(label(g))" : "")
-            plot.series.append(SVGPlot.Series(label: name, x: x, y: mean, low: zip(mean, se).map { $0 - 2 * $1 },
-                                              high: zip(mean, se).map { $0 + 2 * $1 }, dashed: true))
+            plot.series.append(
+                SVGPlot.Series(
+                    label: name, x: x, y: mean, low: zip(mean, se).map { $0 - 2 * $1 },
+                    high: zip(mean, se).map { $0 + 2 * $1 }, dashed: true))
         }
     }
 }
@@ -192,23 +236,35 @@ extension DMFTStudy {
     /// has no DMFT curves.
     public static func gapFigure(_ folder: OutputFolder, observable: String = "test_error") -> SVGPlot? {
         let dir = URL(fileURLWithPath: folder.directory)
-        guard let a = try? NPY.read(path: dir.appendingPathComponent("dmft_\(observable).npy").path), a.shape.count == 3,
-              a.shape[0] == folder.rows.count, let sim = try? folder.array(observable), sim.first?.first?.count == a.shape[2] else { return nil }
+        guard let a = try? NPY.read(path: dir.appendingPathComponent("dmft_\(observable).npy").path),
+            a.shape.count == 3,
+            a.shape[0] == folder.rows.count, let sim = try? folder.array(observable),
+            sim.first?.first?.count == a.shape[2]
+        else { return nil }
         let C = a.shape[2]
-        var plot = SVGPlot(title: "finite-size gap: (ensemble mean − DMFT) / DMFT, \(Report.pretty(observable)), ±2 s.e.",
-                           xLabel: "t (gradient-flow time)", yLabel: "relative gap", xScale: .log, yScale: .linear)
+        var plot = SVGPlot(
+            title: "finite-size gap: (ensemble mean − DMFT) / DMFT, \(Report.pretty(observable)), ±2 s.e.",
+            xLabel: "t (gradient-flow time)", yLabel: "relative gap", xScale: .log, yScale: .linear)
         for g in 0..<a.shape[0] {
-            let mean = Array(a.values[(g * 2 * C)..<(g * 2 * C + C)]), se = Array(a.values[(g * 2 * C + C)..<((g + 1) * 2 * C)])
-            var y: [Double] = [], lo: [Double] = [], hi: [Double] = []
+            let mean = Array(a.values[(g * 2 * C)..<(g * 2 * C + C)])
+            let se = Array(a.values[(g * 2 * C + C)..<((g + 1) * 2 * C)])
+            var y: [Double] = []
+            var lo: [Double] = []
+            var hi: [Double] = []
             for c in 0..<C {
                 let v = sim[g].map { $0[c] }.filter(\.isFinite)
                 let m = v.reduce(0, +) / Double(max(1, v.count))
-                let sd = (v.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(max(1, v.count - 1))).squareRoot() / Double(max(1, v.count)).squareRoot()
+                let sd =
+                    (v.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(max(1, v.count - 1))).squareRoot()
+                    / Double(max(1, v.count)).squareRoot()
                 let gap = (m - mean[c]) / mean[c]
                 let err = 2 * ((sd / mean[c]) * (sd / mean[c]) + (se[c] / mean[c]) * (se[c] / mean[c])).squareRoot()
-                y.append(gap); lo.append(gap - err); hi.append(gap + err)
+                y.append(gap)
+                lo.append(gap - err)
+                hi.append(gap + err)
             }
-            plot.series.append(SVGPlot.Series(label: Report.label(folder, g), x: folder.times[g], y: y, low: lo, high: hi))
+            plot.series.append(
+                SVGPlot.Series(label: Report.label(folder, g), x: folder.times[g], y: y, low: lo, high: hi))
         }
         return plot
     }

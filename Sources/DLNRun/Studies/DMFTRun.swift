@@ -12,7 +12,11 @@ extension DMFTStudy {
     ) throws(DLNError) -> [Point] {
         let settings = configuration.theory ?? DMFTSettings()
         if let note {
-            note("dmft: \(settings.paths) paths (\(settings.responsePaths) with tangents), damping \(settings.damping), tolerance \(settings.tolerance), on \(device.map { "OpenCL \($0.name)" } ?? "the CPU")")
+            note(
+                "dmft: \(settings.paths) paths (\(settings.responsePaths) with tangents), damping "
+                    + "\(settings.damping), tolerance \(settings.tolerance), on "
+                    + "\(device.map { "OpenCL \($0.name)" } ?? "the CPU")"
+            )
         }
         return try run(
             configuration, file: file,
@@ -44,8 +48,11 @@ extension DMFTStudy {
                 (p.target.scale[name] ?? 1) * (values[name]?.last ?? .nan)
             }
             return String(
-                format: "DMFT grid point %d: %@ after %d iterations, residual %.3g, %d steps × %d paths in %.2f s on %@; final test error %.4g ± %.2g, train loss %.4g ± %.2g",
-                p.target.gridPoint, r.converged ? "converged" : "NOT converged", r.iterations, r.residual, r.problem.steps,
+                format:
+                    "DMFT grid point %d: %@ after %d iterations, residual %.3g, %d steps × %d paths in %.2f s on %@; "
+                    + "final test error %.4g ± %.2g, train loss %.4g ± %.2g",
+                p.target.gridPoint, r.converged ? "converged" : "NOT converged", r.iterations, r.residual,
+                r.problem.steps,
                 r.settings.paths, r.seconds, r.engine, last("test_error", r.mean), last("test_error", r.standardError),
                 last("train_loss", r.mean), last("train_loss", r.standardError))
         }

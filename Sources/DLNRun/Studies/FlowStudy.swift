@@ -1,6 +1,6 @@
-import Foundation
 import DLNModel
 import DLNTheory
+import Foundation
 
 /// How many gradient evaluations the adaptive integrator needs, against fixed-step gradient descent, to follow
 /// the gradient flow of a problem to a given trajectory error (`dlnsim bench --flow`).
@@ -33,10 +33,13 @@ public enum FlowStudy {
 
     /// The trajectories w(t_c) of every replica of every batch, c = 1…C, flattened per checkpoint, and the mean
     /// gradient evaluations per replica (steps for gradient descent). A replica the integrator froze is an error.
-    static func trajectories(_ c: Configuration, stepsAt: [Int], eta: Double, engine: any FlowEngine) throws(DLNError) -> ([[Double]], Double) {
+    static func trajectories(_ c: Configuration, stepsAt: [Int], eta: Double, engine: any FlowEngine) throws(DLNError)
+        -> ([[Double]], Double)
+    {
         let experiment = try Experiment(c)
         var out = [[Double]](repeating: [], count: stepsAt.count)
-        var total = 0.0, replicas = 0.0
+        var total = 0.0
+        var replicas = 0.0
         for group in experiment.groups {
             try engine.initialize(group.batch)
             var done = 0
@@ -50,11 +53,15 @@ public enum FlowStudy {
                 out[k] += try engine.state().weights.doubles
             }
             replicas += Double(group.batch.layout.replicas)
-            guard c.training.update == .flow else { total += Double(done * group.batch.layout.replicas); continue }
+            guard c.training.update == .flow else {
+                total += Double(done * group.batch.layout.replicas)
+                continue
+            }
             let counters = try engine.flowCounters()
             total += Double(counters.evaluations.reduce(0, +))
             if let bad = counters.status.firstIndex(where: { $0 != ReplicaStatus.ran.code }) {
-                throw .invalidProblem("the integrator froze replica \(bad): \(ReplicaStatus.reason(counters.status[bad]))")
+                throw .invalidProblem(
+                    "the integrator froze replica \(bad): \(ReplicaStatus.reason(counters.status[bad]))")
             }
         }
         return (out, total / replicas)
@@ -65,8 +72,12 @@ public enum FlowStudy {
         var worst = 0.0
         for (x, r) in zip(a, ref) {
             for b in 0..<(r.count / d) {
-                var num = 0.0, den = 0.0
-                for j in (b * d)..<((b + 1) * d) { num += (x[j] - r[j]) * (x[j] - r[j]); den += r[j] * r[j] }
+                var num = 0.0
+                var den = 0.0
+                for j in (b * d)..<((b + 1) * d) {
+                    num += (x[j] - r[j]) * (x[j] - r[j])
+                    den += r[j] * r[j]
+                }
                 if den > 0 { worst = max(worst, (num / den).squareRoot()) } else if num > 0 { worst = .infinity }
             }
         }
@@ -74,14 +85,18 @@ public enum FlowStudy {
     }
 
     /// Runs the study on one configuration (its first `seeds` seeds, every grid point, float64).
-    public static func run(_ config: Configuration, name: String, seeds: Int = 1, target: Double = 1e-6, maxGDSteps: Int = 1 << 18,
-                           engine: any FlowEngine, log: (String) -> Void = { _ in }) throws(DLNError) -> Row {
+    public static func run(
+        _ config: Configuration, name: String, seeds: Int = 1, target: Double = 1e-6, maxGDSteps: Int = 1 << 18,
+        engine: any FlowEngine, log: (String) -> Void = { _ in }
+    ) throws(DLNError) -> Row {
         var base = config
         base.seeds = min(seeds, config.seeds)
         base.training.precision = .float64
         base.grid.update = nil
         base.training.update = .gd
-        guard base.grid.d == nil || base.grid.d!.count == 1 else { throw .invalidProblem("\(name): the flow study needs one d") }
+        guard base.grid.d == nil || base.grid.d!.count == 1 else {
+            throw .invalidProblem("\(name): the flow study needs one d")
+        }
         let eta0 = config.grid.learningRate.max()!
         base.grid.learningRate = [eta0]
         let horizon = config.training.horizon ?? Double(config.training.steps) * eta0
@@ -110,9 +125,14 @@ public enum FlowStudy {
             let (traj, evals) = try trajectories(flowConfig(rtol: rtol), stepsAt: stepsAt, eta: eta0, engine: engine)
             let e = error(traj, reference, d: d)
             log("\(name): integrator rtol \(rtol): error \(e), \(evals) evaluations per replica")
-            if e <= target { rk = (evals, e, rtol); break }
+            if e <= target {
+                rk = (evals, e, rtol)
+                break
+            }
         }
-        guard let (rkEvals, rkError, rkRtol) = rk else { throw .invalidProblem("\(name): the integrator did not reach \(target)") }
+        guard let (rkEvals, rkError, rkRtol) = rk else {
+            throw .invalidProblem("\(name): the integrator did not reach \(target)")
+        }
 
         var history: [(eta: Double, steps: Int, error: Double)] = []
         var k = 0
@@ -131,7 +151,8 @@ public enum FlowStudy {
             k += 1
         }
         let last = history.last!
-        var steps = Double(last.steps), measured = true
+        var steps = Double(last.steps)
+        var measured = true
         if last.error > target {
             measured = false
             // Order from the last two runs (1 for plain GD), then the steps that bring the error to the target.
@@ -142,18 +163,24 @@ public enum FlowStudy {
             }
             steps = Double(last.steps) * Foundation.pow(last.error / target, 1 / p)
         }
-        return Row(problem: name, horizon: Double(total) * eta0, replicas: replicas, gdSteps: steps, gdMeasured: measured,
-                   gdError: last.error, gdEta: last.eta, rkEvaluations: rkEvals, rkError: rkError, rkRtol: rkRtol)
+        return Row(
+            problem: name, horizon: Double(total) * eta0, replicas: replicas, gdSteps: steps, gdMeasured: measured,
+            gdError: last.error, gdEta: last.eta, rkEvaluations: rkEvals, rkError: rkError, rkRtol: rkRtol)
     }
 
     /// A Markdown table of rows.
     public static func table(_ rows: [Row]) -> String {
-        var out = "| problem | horizon t | replicas | GD steps to 1e-6 | GD error (η) | RK evaluations | RK error (rtol) | GD / RK |\n"
+        var out =
+            "| problem | horizon t | replicas | GD steps to 1e-6 | GD error (η) | RK evaluations | RK error (rtol) | "
+            + "GD / RK |\n"
         out += "|---|---:|---:|---:|---|---:|---|---:|\n"
         for r in rows {
             let gd = (r.gdMeasured ? "" : "≈") + String(format: "%.3g", r.gdSteps)
-            out += "| \(r.problem) | " + String(format: "%g | %d | ", r.horizon, r.replicas) + gd
-                + String(format: " | %.2g (η = %.3g) | %.0f | %.2g (rtol %.0e) | %.0f× |\n", r.gdError, r.gdEta, r.rkEvaluations, r.rkError, r.rkRtol, r.ratio)
+            out +=
+                "| \(r.problem) | " + String(format: "%g | %d | ", r.horizon, r.replicas) + gd
+                + String(
+                    format: " | %.2g (η = %.3g) | %.0f | %.2g (rtol %.0e) | %.0f× |\n", r.gdError, r.gdEta,
+                    r.rkEvaluations, r.rkError, r.rkRtol, r.ratio)
         }
         return out
     }

@@ -1,5 +1,5 @@
-import Foundation
 import DLNModel
+import Foundation
 
 /// The DMFT's prediction on a list of steps: mean and Monte-Carlo standard error per observable.
 public struct DMFTResult: Sendable {
@@ -35,17 +35,28 @@ public struct DMFTResult: Sendable {
 public enum DMFTSolver {
     /// Refuses a grid whose matrices would not fit: the memory it would need against `limit` bytes (default:
     /// half the host's physical memory).
-    public static func checkMemory(_ problem: DMFTProblem, _ settings: DMFTSettings, limit: Double? = nil) throws(DLNError) {
-        let need = DMFTLayout.memoryNeeded(gridSize: problem.gridSize, paths: settings.paths, responsePaths: settings.responsePaths)
+    public static func checkMemory(_ problem: DMFTProblem, _ settings: DMFTSettings, limit: Double? = nil)
+        throws(DLNError)
+    {
+        let need = DMFTLayout.memoryNeeded(
+            gridSize: problem.gridSize, paths: settings.paths, responsePaths: settings.responsePaths)
         let cap = limit ?? Double(ProcessInfo.processInfo.physicalMemory) / 2
         if need > cap {
-            throw .invalidProblem(String(format: "the DMFT grid of K = %d points with %d paths needs %.3g GB (K² matrices and K×N paths), more than the %.3g GB allowed (half the physical memory): use fewer steps (the Volterra sums need a uniform grid of every step) or fewer paths", problem.gridSize, settings.paths, need / 1e9, cap / 1e9))
+            throw .invalidProblem(
+                String(
+                    format:
+                        "the DMFT grid of K = %d points with %d paths needs %.3g GB (K² matrices and K×N paths), more "
+                        + "than the %.3g GB allowed (half the physical memory): use fewer steps (the Volterra "
+                        + "sums need a uniform grid of every step) or fewer paths",
+                    problem.gridSize, settings.paths, need / 1e9, cap / 1e9))
         }
     }
 
     /// Solves the problem with `engine` running the paths (built for this problem and these settings).
-    public static func solve(_ problem: DMFTProblem, settings: DMFTSettings, engine: any DMFTPathEngine,
-                             progress: ((Int, Double) -> Void)? = nil) throws(DLNError) -> DMFTResult {
+    public static func solve(
+        _ problem: DMFTProblem, settings: DMFTSettings, engine: any DMFTPathEngine,
+        progress: ((Int, Double) -> Void)? = nil
+    ) throws(DLNError) -> DMFTResult {
         let start = Date()
         let K = problem.gridSize
         let sigma2 = problem.noise * problem.noise
@@ -59,16 +70,23 @@ public enum DMFTSolver {
         for _ in 0..<settings.maxIterations {
             let step = try iterate(problem, settings: settings, engine: engine, correlation: cr, memory: rr)
             last = step
-            var dc = 0.0, scale = 0.0, drr = 0.0
+            var dc = 0.0
+            var scale = 0.0
+            var drr = 0.0
             for i in 0..<(K * K) {
-                dc = max(dc, abs(step.cr[i] - cr[i])); scale = max(scale, abs(step.cr[i])); drr = max(drr, abs(step.rr[i] - rr[i]))
+                dc = max(dc, abs(step.cr[i] - cr[i]))
+                scale = max(scale, abs(step.cr[i]))
+                drr = max(drr, abs(step.rr[i] - rr[i]))
             }
             residual = max(dc / max(scale, .leastNormalMagnitude), drr)
             if !residual.isFinite { residual = .nan }
             history.append(residual)
             progress?(history.count, residual)
             if residual.isNaN { break }
-            if residual < settings.tolerance { converged = true; break }
+            if residual < settings.tolerance {
+                converged = true
+                break
+            }
             for i in 0..<(K * K) {
                 cr[i] = d * cr[i] + (1 - d) * step.cr[i]
                 rr[i] = d * rr[i] + (1 - d) * step.rr[i]
@@ -77,11 +95,17 @@ public enum DMFTSolver {
         // Observables from the last iteration's paths: per-path values, so each mean has a standard error.
         let delta = try engine.deviations()
         let N = settings.paths
-        var mean: [String: [Double]] = [:], se: [String: [Double]] = [:]
-        for name in DMFTResult.observables { mean[name] = [Double](repeating: .nan, count: K); se[name] = mean[name] }
+        var mean: [String: [Double]] = [:]
+        var se: [String: [Double]] = [:]
+        for name in DMFTResult.observables {
+            mean[name] = [Double](repeating: .nan, count: K)
+            se[name] = mean[name]
+        }
         if !last.cr.isEmpty {
             let rng = CounterRNG(seed: UInt64(settings.seed))
-            let wstar = (0..<N).map { DMFTLayout.teacher(path: $0, density: problem.density, values: problem.values, rng: rng) }
+            let wstar = (0..<N).map {
+                DMFTLayout.teacher(path: $0, density: problem.density, values: problem.values, rng: rng)
+            }
             // χ·1 for the noise part of C_r′(k,k) = E[(χΔ)_k²] + σ²(χ1)_k².
             let chi = last.chi
             let chiOne = (0..<K).map { k in (0...k).reduce(0.0) { $0 + chi[k * K + $1] } }
@@ -97,8 +121,18 @@ public enum DMFTSolver {
                         var cd = 0.0
                         for j in 0...k { cd += chi[k * K + j] * base[j * N + p] }
                         let w = dk + wstar[p]
-                        let l = 0.5 * cd * cd, e = dk * dk, m = w * wstar[p], q = w * w
-                        s[0] += l; s[1] += l * l; s[2] += e; s[3] += e * e; s[4] += m; s[5] += m * m; s[6] += q; s[7] += q * q
+                        let l = 0.5 * cd * cd
+                        let e = dk * dk
+                        let m = w * wstar[p]
+                        let q = w * w
+                        s[0] += l
+                        s[1] += l * l
+                        s[2] += e
+                        s[3] += e * e
+                        s[4] += m
+                        s[5] += m * m
+                        s[6] += q
+                        s[7] += q * q
                     }
                     slots[k] = s
                 }
@@ -110,23 +144,34 @@ public enum DMFTSolver {
             }
             for k in 0..<K {
                 let s = stats[k]
-                let (l, le) = ms(s[0], s[1]), (e, ee) = ms(s[2], s[3]), (m, me) = ms(s[4], s[5]), (q, qe) = ms(s[6], s[7])
-                mean["train_loss"]![k] = l + 0.5 * sigma2 * chiOne[k] * chiOne[k]; se["train_loss"]![k] = le
-                mean["test_error"]![k] = e; se["test_error"]![k] = ee
-                mean["overlap"]![k] = m; se["overlap"]![k] = me
-                mean["norm_sq"]![k] = q; se["norm_sq"]![k] = qe
+                let (l, le) = ms(s[0], s[1])
+                let (e, ee) = ms(s[2], s[3])
+                let (m, me) = ms(s[4], s[5])
+                let (q, qe) = ms(s[6], s[7])
+                mean["train_loss"]![k] = l + 0.5 * sigma2 * chiOne[k] * chiOne[k]
+                se["train_loss"]![k] = le
+                mean["test_error"]![k] = e
+                se["test_error"]![k] = ee
+                mean["overlap"]![k] = m
+                se["overlap"]![k] = me
+                mean["norm_sq"]![k] = q
+                se["norm_sq"]![k] = qe
             }
         }
-        return DMFTResult(problem: problem, settings: settings, iterations: history.count, residual: residual, converged: converged,
-                          history: history, seconds: Date().timeIntervalSince(start), engine: engine.description, mean: mean,
-                          standardError: se, correlation: last.cr, response: last.rr, parameterCorrelation: last.cd,
-                          parameterResponse: last.rd)
+        return DMFTResult(
+            problem: problem, settings: settings, iterations: history.count, residual: residual, converged: converged,
+            history: history, seconds: Date().timeIntervalSince(start), engine: engine.description, mean: mean,
+            standardError: se, correlation: last.cr, response: last.rr, parameterCorrelation: last.cd,
+            parameterResponse: last.rd)
     }
 
     /// One fixed-point map: C_r, R_r → paths → C_Δ, R_Δ → χ → C_r′, R_r′ (docs/model.md §6.4 steps 1–3).
-    public static func iterate(_ problem: DMFTProblem, settings: DMFTSettings, engine: any DMFTPathEngine,
-                               correlation cr: [Double], memory rr: [Double]) throws(DLNError)
-        -> (cr: [Double], rr: [Double], cd: [Double], rd: [Double], chi: [Double]) {
+    public static func iterate(
+        _ problem: DMFTProblem, settings: DMFTSettings, engine: any DMFTPathEngine,
+        correlation cr: [Double], memory rr: [Double]
+    ) throws(DLNError)
+        -> (cr: [Double], rr: [Double], cd: [Double], rd: [Double], chi: [Double])
+    {
         let K = problem.gridSize
         let (factor, rank) = noiseFactor(cr, K, scale: problem.delta)
         let partials = try engine.iterate(factor: factor, rank: rank, memory: rr)
@@ -145,7 +190,9 @@ public enum DMFTSolver {
     }
 
     /// χ = (I − strict-lower R_Δ)⁻¹, C_r′ = χ(C_Δ + σ²𝟙𝟙ᵀ)χᵀ, R_r′ = strict-lower(χ − I).
-    static func closure(cd: [Double], rd: [Double], K: Int, sigma2: Double) -> (cr: [Double], rr: [Double], cd: [Double], rd: [Double], chi: [Double]) {
+    static func closure(cd: [Double], rd: [Double], K: Int, sigma2: Double) -> (
+        cr: [Double], rr: [Double], cd: [Double], rd: [Double], chi: [Double]
+    ) {
         // Forward substitution: χ lower unit-triangular, χ(I − L) = I ⇔ χ = I + χL, row by row.
         var chi = [Double](repeating: 0, count: K * K)
         for k in 0..<K {
@@ -160,13 +207,21 @@ public enum DMFTSolver {
         for i in m.indices { m[i] += sigma2 }
         // t = χ·M, C_r′ = t·χᵀ (χ lower-triangular).
         var t = [Double](repeating: 0, count: K * K)
-        for k in 0..<K { for j in 0...k { let c = chi[k * K + j]; for l in 0..<K { t[k * K + l] += c * m[j * K + l] } } }
+        for k in 0..<K {
+            for j in 0...k {
+                let c = chi[k * K + j]
+                for l in 0..<K { t[k * K + l] += c * m[j * K + l] }
+            }
+        }
         var cr = [Double](repeating: 0, count: K * K)
-        for k in 0..<K { for l in 0...k {
-            var acc = 0.0
-            for j in 0...l { acc += t[k * K + j] * chi[l * K + j] }
-            cr[k * K + l] = acc; cr[l * K + k] = acc
-        } }
+        for k in 0..<K {
+            for l in 0...k {
+                var acc = 0.0
+                for j in 0...l { acc += t[k * K + j] * chi[l * K + j] }
+                cr[k * K + l] = acc
+                cr[l * K + k] = acc
+            }
+        }
         var rr = [Double](repeating: 0, count: K * K)
         for k in 0..<K { for s in 0..<k { rr[k * K + s] = chi[k * K + s] } }
         return (cr, rr, cd, rd, chi)
@@ -197,29 +252,41 @@ public enum SymmetricEigen {
         var v = [Double](repeating: 0, count: n * n)
         for i in 0..<n { v[i * n + i] = 1 }
         for _ in 0..<60 {
-            var off = 0.0, total = 0.0
-            for i in 0..<n { for j in 0..<n { let x = a[i * n + j] * a[i * n + j]; total += x; if i != j { off += x } } }
+            var off = 0.0
+            var total = 0.0
+            for i in 0..<n {
+                for j in 0..<n {
+                    let x = a[i * n + j] * a[i * n + j]
+                    total += x
+                    if i != j { off += x }
+                }
+            }
             if off <= 1e-30 * total || off == 0 { break }
             for p in 0..<(n - 1) {
                 for q in (p + 1)..<n {
                     let apq = a[p * n + q]
                     if abs(apq) < 1e-300 { continue }
-                    let app = a[p * n + p], aqq = a[q * n + q]
+                    let app = a[p * n + p]
+                    let aqq = a[q * n + q]
                     let theta = (aqq - app) / (2 * apq)
                     let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + (theta * theta + 1).squareRoot())
-                    let c = 1 / (t * t + 1).squareRoot(), s = t * c
+                    let c = 1 / (t * t + 1).squareRoot()
+                    let s = t * c
                     for k in 0..<n {
-                        let akp = a[k * n + p], akq = a[k * n + q]
+                        let akp = a[k * n + p]
+                        let akq = a[k * n + q]
                         a[k * n + p] = c * akp - s * akq
                         a[k * n + q] = s * akp + c * akq
                     }
                     for k in 0..<n {
-                        let apk = a[p * n + k], aqk = a[q * n + k]
+                        let apk = a[p * n + k]
+                        let aqk = a[q * n + k]
                         a[p * n + k] = c * apk - s * aqk
                         a[q * n + k] = s * apk + c * aqk
                     }
                     for k in 0..<n {
-                        let vkp = v[k * n + p], vkq = v[k * n + q]
+                        let vkp = v[k * n + p]
+                        let vkq = v[k * n + q]
                         v[k * n + p] = c * vkp - s * vkq
                         v[k * n + q] = s * vkp + c * vkq
                     }

@@ -29,7 +29,9 @@ public enum Deep: ModelFamily {
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    public static func weight<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int) -> SIMD16<T> {
+    public static func weight<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int)
+        -> SIMD16<T>
+    {
         var p = load(layers, o)
         for l in 1..<depth { p = p * load(layers, l * stride + o) }
         return p
@@ -37,10 +39,13 @@ public enum Deep: ModelFamily {
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    public static func descend<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
-                                           eta: SIMD16<T>, lambda: SIMD16<T>, g: SIMD16<T>,
-                                           scratch: UnsafeMutablePointer<SIMD16<T>>) -> SIMD16<T> {
-        let u = scratch, next = scratch + depth
+    public static func descend<T: DLNReal>(
+        _ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
+        eta: SIMD16<T>, lambda: SIMD16<T>, g: SIMD16<T>,
+        scratch: UnsafeMutablePointer<SIMD16<T>>
+    ) -> SIMD16<T> {
+        let u = scratch
+        let next = scratch + depth
         for l in 0..<depth { u[l] = load(layers, l * stride + o) }
         var prod = SIMD16<T>(repeating: 0)
         for l in 0..<depth {
@@ -53,9 +58,11 @@ public enum Deep: ModelFamily {
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    public static func flowDerivative<T: DLNReal>(_ state: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
-                                                  g: SIMD16<T>, lambda: SIMD16<T>, into out: UnsafeMutablePointer<T>,
-                                                  scratch: UnsafeMutablePointer<SIMD16<T>>) {
+    public static func flowDerivative<T: DLNReal>(
+        _ state: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
+        g: SIMD16<T>, lambda: SIMD16<T>, into out: UnsafeMutablePointer<T>,
+        scratch: UnsafeMutablePointer<SIMD16<T>>
+    ) {
         for l in 0..<depth { scratch[l] = load(state, l * stride + o) }
         for l in 0..<depth {
             store(g * productExcept(scratch, depth: depth, l) + lambda * scratch[l], out, l * stride + o)
@@ -64,9 +71,12 @@ public enum Deep: ModelFamily {
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    public static func conservation<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, _ initial: UnsafeMutablePointer<T>, at o: Int,
-                                                stride: Int, depth: Int, decay: T, dev: inout T, scale: inout T) {
-        let a = layers[o], a0 = initial[o]
+    public static func conservation<T: DLNReal>(
+        _ layers: UnsafeMutablePointer<T>, _ initial: UnsafeMutablePointer<T>, at o: Int,
+        stride: Int, depth: Int, decay: T, dev: inout T, scale: inout T
+    ) {
+        let a = layers[o]
+        let a0 = initial[o]
         for l in 1..<depth {
             let c = layers[l * stride + o] * layers[l * stride + o] - a * a
             let c0 = initial[l * stride + o] * initial[l * stride + o] - a0 * a0
@@ -80,7 +90,8 @@ public enum Deep: ModelFamily {
     }
 
     public static func logConstants(lu: Double, su: Double, lv: Double, sv: Double, replica b: Int, coordinate j: Int)
-        throws(DLNError) -> (lnBeta: Double, z0: Double, lnHalf: Double, sign0: Double, sign1: Double) {
+        throws(DLNError) -> (lnBeta: Double, z0: Double, lnHalf: Double, sign0: Double, sign1: Double)
+    {
         preconditionFailure("no log representation for deep")
     }
 }

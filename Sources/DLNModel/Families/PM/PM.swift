@@ -18,21 +18,28 @@ public enum PM: ModelFamily {
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    public static func weight<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int) -> SIMD16<T> {
-        let u = load(layers, o), v = load(layers, stride + o)
+    public static func weight<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int)
+        -> SIMD16<T>
+    {
+        let u = load(layers, o)
+        let v = load(layers, stride + o)
         return (u * u - v * v) * SIMD16<T>(repeating: 0.5)
     }
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    public static func descend<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
-                                           eta: SIMD16<T>, lambda: SIMD16<T>, g: SIMD16<T>,
-                                           scratch: UnsafeMutablePointer<SIMD16<T>>) -> SIMD16<T> {
+    public static func descend<T: DLNReal>(
+        _ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
+        eta: SIMD16<T>, lambda: SIMD16<T>, g: SIMD16<T>,
+        scratch: UnsafeMutablePointer<SIMD16<T>>
+    ) -> SIMD16<T> {
         // u ← u·(1 − η(g+λ)), v ← v·(1 + η(g−λ))
         let fu = SIMD16<T>(repeating: 1) - eta * (g + lambda)
         let fv = SIMD16<T>(repeating: 1) + eta * (g - lambda)
-        let nu = load(layers, o) * fu, nv = load(layers, stride + o) * fv
-        store(nu, layers, o); store(nv, layers, stride + o)
+        let nu = load(layers, o) * fu
+        let nv = load(layers, stride + o) * fv
+        store(nu, layers, o)
+        store(nv, layers, stride + o)
         return (nu * nu - nv * nv) * SIMD16<T>(repeating: 0.5)
     }
 
@@ -40,35 +47,49 @@ public enum PM: ModelFamily {
     /// Kernel: dln_family_update under MULTIPLICATIVE.
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    public static func multiply<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
-                                            eta: SIMD16<T>, lambda: SIMD16<T>, g: SIMD16<T>,
-                                            scratch: UnsafeMutablePointer<SIMD16<T>>) -> SIMD16<T> {
-        let a = eta * (g + lambda), c = eta * (g - lambda)
-        var fu = SIMD16<T>(repeating: 0), fv = SIMD16<T>(repeating: 0)
+    public static func multiply<T: DLNReal>(
+        _ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
+        eta: SIMD16<T>, lambda: SIMD16<T>, g: SIMD16<T>,
+        scratch: UnsafeMutablePointer<SIMD16<T>>
+    ) -> SIMD16<T> {
+        let a = eta * (g + lambda)
+        let c = eta * (g - lambda)
+        var fu = SIMD16<T>(repeating: 0)
+        var fv = SIMD16<T>(repeating: 0)
         for lane in 0..<16 {
             fu[lane] = T.exponential(-a[lane])
             fv[lane] = T.exponential(c[lane])
         }
-        let nu = load(layers, o) * fu, nv = load(layers, stride + o) * fv
-        store(nu, layers, o); store(nv, layers, stride + o)
+        let nu = load(layers, o) * fu
+        let nv = load(layers, stride + o) * fv
+        store(nu, layers, o)
+        store(nv, layers, stride + o)
         return (nu * nu - nv * nv) * SIMD16<T>(repeating: 0.5)
     }
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    public static func flowDerivative<T: DLNReal>(_ state: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
-                                                  g: SIMD16<T>, lambda: SIMD16<T>, into out: UnsafeMutablePointer<T>,
-                                                  scratch: UnsafeMutablePointer<SIMD16<T>>) {
+    public static func flowDerivative<T: DLNReal>(
+        _ state: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
+        g: SIMD16<T>, lambda: SIMD16<T>, into out: UnsafeMutablePointer<T>,
+        scratch: UnsafeMutablePointer<SIMD16<T>>
+    ) {
         store(load(state, o) * (g + lambda), out, o)
         store(load(state, stride + o) * (lambda - g), out, stride + o)
     }
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    public static func conservation<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, _ initial: UnsafeMutablePointer<T>, at o: Int,
-                                                stride: Int, depth: Int, decay: T, dev: inout T, scale: inout T) {
-        let u = layers[o], v = layers[stride + o], u0 = initial[o], v0 = initial[stride + o]
-        let c = u * v, c0 = u0 * v0
+    public static func conservation<T: DLNReal>(
+        _ layers: UnsafeMutablePointer<T>, _ initial: UnsafeMutablePointer<T>, at o: Int,
+        stride: Int, depth: Int, decay: T, dev: inout T, scale: inout T
+    ) {
+        let u = layers[o]
+        let v = layers[stride + o]
+        let u0 = initial[o]
+        let v0 = initial[stride + o]
+        let c = u * v
+        let c0 = u0 * v0
         dev = T.maximum(dev, abs(c - c0 * decay))
         scale = T.maximum(scale, abs(c0))
     }
@@ -78,9 +99,11 @@ public enum PM: ModelFamily {
     public static func logLayers<T: DLNReal>(p: SIMD16<T>, q: SIMD16<T>) -> (SIMD16<T>, SIMD16<T>) { (p, q) }
 
     public static func logConstants(lu: Double, su: Double, lv: Double, sv: Double, replica b: Int, coordinate j: Int)
-        throws(DLNError) -> (lnBeta: Double, z0: Double, lnHalf: Double, sign0: Double, sign1: Double) {
+        throws(DLNError) -> (lnBeta: Double, z0: Double, lnHalf: Double, sign0: Double, sign1: Double)
+    {
         guard lu.isFinite, lv.isFinite else {
-            throw .invalidProblem("replica \(b), coordinate \(j): the log representation needs u₀ and v₀ non-zero and finite (pm)")
+            throw .invalidProblem(
+                "replica \(b), coordinate \(j): the log representation needs u₀ and v₀ non-zero and finite (pm)")
         }
         return (lu + lv, (lu - lv) / 2, (lu + lv) / 2, su, sv)
     }

@@ -15,48 +15,65 @@ public enum UV: ModelFamily {
     /// s′ = v_noise).
     public static func initialFactors(d: Int, depth: Int, settings: InitSettings, rng: CounterRNG) -> [[Double]] {
         let u = (0..<d).map { j in
-            settings.uNoise == 0 ? 1 : 1 + settings.uNoise * rng.gaussian(stream: RandomStream.initU.rawValue, index: UInt64(j))
+            settings.uNoise == 0
+                ? 1 : 1 + settings.uNoise * rng.gaussian(stream: RandomStream.initU.rawValue, index: UInt64(j))
         }
         let v = (0..<d).map { j in
-            settings.vNoise == 0 ? 0 : settings.vNoise * rng.gaussian(stream: RandomStream.initV.rawValue, index: UInt64(j))
+            settings.vNoise == 0
+                ? 0 : settings.vNoise * rng.gaussian(stream: RandomStream.initV.rawValue, index: UInt64(j))
         }
         return [u, v]
     }
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    public static func weight<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int) -> SIMD16<T> {
+    public static func weight<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int)
+        -> SIMD16<T>
+    {
         load(layers, o) * load(layers, stride + o)
     }
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    public static func descend<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
-                                           eta: SIMD16<T>, lambda: SIMD16<T>, g: SIMD16<T>,
-                                           scratch: UnsafeMutablePointer<SIMD16<T>>) -> SIMD16<T> {
-        let ou = load(layers, o), ov = load(layers, stride + o)
+    public static func descend<T: DLNReal>(
+        _ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
+        eta: SIMD16<T>, lambda: SIMD16<T>, g: SIMD16<T>,
+        scratch: UnsafeMutablePointer<SIMD16<T>>
+    ) -> SIMD16<T> {
+        let ou = load(layers, o)
+        let ov = load(layers, stride + o)
         let nu = ou - eta * (g * ov + lambda * ou)
         let nv = ov - eta * (g * ou + lambda * ov)
-        store(nu, layers, o); store(nv, layers, stride + o)
+        store(nu, layers, o)
+        store(nv, layers, stride + o)
         return nu * nv
     }
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    public static func flowDerivative<T: DLNReal>(_ state: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
-                                                  g: SIMD16<T>, lambda: SIMD16<T>, into out: UnsafeMutablePointer<T>,
-                                                  scratch: UnsafeMutablePointer<SIMD16<T>>) {
-        let u = load(state, o), v = load(state, stride + o)
+    public static func flowDerivative<T: DLNReal>(
+        _ state: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
+        g: SIMD16<T>, lambda: SIMD16<T>, into out: UnsafeMutablePointer<T>,
+        scratch: UnsafeMutablePointer<SIMD16<T>>
+    ) {
+        let u = load(state, o)
+        let v = load(state, stride + o)
         store(g * v + lambda * u, out, o)
         store(g * u + lambda * v, out, stride + o)
     }
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    public static func conservation<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, _ initial: UnsafeMutablePointer<T>, at o: Int,
-                                                stride: Int, depth: Int, decay: T, dev: inout T, scale: inout T) {
-        let u = layers[o], v = layers[stride + o], u0 = initial[o], v0 = initial[stride + o]
-        let c = u * u - v * v, c0 = u0 * u0 - v0 * v0
+    public static func conservation<T: DLNReal>(
+        _ layers: UnsafeMutablePointer<T>, _ initial: UnsafeMutablePointer<T>, at o: Int,
+        stride: Int, depth: Int, decay: T, dev: inout T, scale: inout T
+    ) {
+        let u = layers[o]
+        let v = layers[stride + o]
+        let u0 = initial[o]
+        let v0 = initial[stride + o]
+        let c = u * u - v * v
+        let c0 = u0 * u0 - v0 * v0
         dev = T.maximum(dev, abs(c - c0 * decay))
         scale = T.maximum(scale, abs(c0))
     }
@@ -78,9 +95,14 @@ public enum UV: ModelFamily {
     }
 
     public static func logConstants(lu: Double, su: Double, lv: Double, sv: Double, replica b: Int, coordinate j: Int)
-        throws(DLNError) -> (lnBeta: Double, z0: Double, lnHalf: Double, sign0: Double, sign1: Double) {
-        guard let (lp, sp) = logSum(lu, su, lv, sv), let (lq, sq) = logSum(lu, su, lv, -sv), lp.isFinite, lq.isFinite else {
-            throw .invalidProblem("replica \(b), coordinate \(j): the log representation needs u₀² ≠ v₀² (uv; with |u₀| = |v₀| the mirror scale β = |u₀² − v₀²|/2 is 0): use update gd")
+        throws(DLNError) -> (lnBeta: Double, z0: Double, lnHalf: Double, sign0: Double, sign1: Double)
+    {
+        guard let (lp, sp) = logSum(lu, su, lv, sv), let (lq, sq) = logSum(lu, su, lv, -sv), lp.isFinite, lq.isFinite
+        else {
+            throw .invalidProblem(
+                "replica \(b), coordinate \(j): the log representation needs u₀² ≠ v₀² (uv; with |u₀| = |v₀| the "
+                    + "mirror scale β = |u₀² − v₀²|/2 is 0): use update gd"
+            )
         }
         return (lp + lq - Foundation.log(2), (lp - lq) / 2, (lp + lq) / 2, sp, sq)
     }
