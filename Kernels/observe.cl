@@ -5,17 +5,32 @@
  *   dev = max_j |C_j − C0_j·decay|, scale = max_j |C0_j|   (C = u·v pm, u·u − v·v uv, u_l² − u_0² deep, l ≥ 1:
  *   dln_family_conservation; muv, mq only where the family defines DLN_FAMILY_UV_MOMENTS),
  *   per threshold τ_t: cnt_t = #{|w_j| > τ_t}, tp_t = #{|w_j| > τ_t and w*_j ≠ 0}; nstar = #{w*_j ≠ 0}.
- * Output obs[b·K + k], K = 9 + 3·NTHRESH, in the order of ObservableSet.names without train_loss:
- *   test_error, overlap/d, norm/d, muv/d, mq/d, l1, sqrt(norm), dist, dev/scale (dev if scale = 0),
- *   then per τ: cnt, tp/cnt (1 if cnt = 0), tp/nstar (1 if nstar = 0).
+ * Output obs[b·K + k], K = OBS_SUPPORT + 3·NTHRESH: test_error at OBS_TEST_ERROR, overlap/d at OBS_OVERLAP,
+ *   norm/d at OBS_NORM_SQ, muv/d at OBS_MEAN_UV, mq/d at OBS_MEAN_Q, l1 at OBS_L1_NORM, sqrt(norm) at OBS_L2_NORM,
+ *   dist at OBS_DIST_SQ, dev/scale (dev if scale = 0) at OBS_CONSERVATION, then per τ from OBS_SUPPORT: cnt,
+ *   tp/cnt (1 if cnt = 0), tp/nstar (1 if nstar = 0). The host sets every OBS_* from the one list of
+ *   observables (Sources/DLNModel/Core/Observables.swift, `ObservableSet.kernelOptions`).
  * test_error: with a held-out set (nt > 0), (1/nt)·Σ_i (x_i·w − y_i)²; else dist·dvar when the teacher is known.
  * Unknown teacher (has_teacher[ds] = 0): overlap, dist, test_error (without a test set), precision, recall = NaN.
- * Twin: CPUBatch.observables (Sources/DLNModel/CPU/Observe.swift). NDRange: (padded B), local (16). Knob: NTHRESH (number of thresholds, ≥ 0).
+ * Twin: CPUBatch.observables (Sources/DLNModel/CPU/Observe.swift). NDRange: (padded B), local (16).
+ * Knobs: NTHRESH (number of thresholds, ≥ 0), OBS_* (positions in the output row).
  */
 #ifndef NTHRESH
 #define NTHRESH 2
 #endif
-#define NOBS (9 + 3 * NTHRESH)
+#ifndef OBS_SUPPORT
+#define OBS_TEST_ERROR 0
+#define OBS_OVERLAP 1
+#define OBS_NORM_SQ 2
+#define OBS_MEAN_UV 3
+#define OBS_MEAN_Q 4
+#define OBS_L1_NORM 5
+#define OBS_L2_NORM 6
+#define OBS_DIST_SQ 7
+#define OBS_CONSERVATION 8
+#define OBS_SUPPORT 9
+#endif
+#define NOBS (OBS_SUPPORT + 3 * NTHRESH)
 
 kernel void dln_observe(const int B, const int d, const long stride,
                         global const int* restrict ds, global const REAL* restrict w,
@@ -78,23 +93,23 @@ kernel void dln_observe(const int B, const int d, const long stride,
         test_error = dist * dvar;
     }
     global REAL* out = obs + (size_t)b * NOBS;
-    out[0] = test_error;
-    out[1] = known ? ov * inv_d : nan_value;
-    out[2] = nrm * inv_d;
+    out[OBS_TEST_ERROR] = test_error;
+    out[OBS_OVERLAP] = known ? ov * inv_d : nan_value;
+    out[OBS_NORM_SQ] = nrm * inv_d;
 #if DLN_FAMILY_UV_MOMENTS
-    out[3] = muv * inv_d;
-    out[4] = mq * inv_d;
+    out[OBS_MEAN_UV] = muv * inv_d;
+    out[OBS_MEAN_Q] = mq * inv_d;
 #else
-    out[3] = nan_value;
-    out[4] = nan_value;
+    out[OBS_MEAN_UV] = nan_value;
+    out[OBS_MEAN_Q] = nan_value;
 #endif
-    out[5] = l1;
-    out[6] = sqrt(nrm);
-    out[7] = known ? dist : nan_value;
-    out[8] = scale > (REAL)0 ? dev / scale : dev;
+    out[OBS_L1_NORM] = l1;
+    out[OBS_L2_NORM] = sqrt(nrm);
+    out[OBS_DIST_SQ] = known ? dist : nan_value;
+    out[OBS_CONSERVATION] = scale > (REAL)0 ? dev / scale : dev;
     for (int t = 0; t < NTHRESH; t++) {
-        out[9 + 3 * t] = cnt[t];
-        out[10 + 3 * t] = known ? (cnt[t] > (REAL)0 ? tp[t] / cnt[t] : (REAL)1) : nan_value;
-        out[11 + 3 * t] = known ? (nstar > (REAL)0 ? tp[t] / nstar : (REAL)1) : nan_value;
+        out[OBS_SUPPORT + 3 * t] = cnt[t];
+        out[OBS_SUPPORT + 1 + 3 * t] = known ? (cnt[t] > (REAL)0 ? tp[t] / cnt[t] : (REAL)1) : nan_value;
+        out[OBS_SUPPORT + 2 + 3 * t] = known ? (nstar > (REAL)0 ? tp[t] / nstar : (REAL)1) : nan_value;
     }
 }

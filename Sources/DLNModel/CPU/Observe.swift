@@ -103,15 +103,23 @@ extension CPUBatch {
         } else if known, let v = designVariance {
             testError = dist * T(v)
         }
-        var out: [T] = [
-            testError, known ? ov * invD : .nan, nrm * invD,
-            hasUV ? muv * invD : .nan, hasUV ? mq * invD : .nan,
-            l1, nrm.squareRoot(), known ? dist : .nan, scale > 0 ? dev / scale : dev
-        ]
+        // Placed by the one list of observables, as observe.cl places them (`ObservableSet.kernelOptions`).
+        var out = [T](repeating: 0, count: observables.count - 1)
+        func put(_ o: Observable, _ value: T) { out[o.index - 1] = value }
+        put(.testError, testError)
+        put(.overlap, known ? ov * invD : .nan)
+        put(.normSq, nrm * invD)
+        put(.meanUV, hasUV ? muv * invD : .nan)
+        put(.meanQ, hasUV ? mq * invD : .nan)
+        put(.l1Norm, l1)
+        put(.l2Norm, nrm.squareRoot())
+        put(.distSq, known ? dist : .nan)
+        put(.conservation, scale > 0 ? dev / scale : dev)
+        let support = Observable.allCases.count - 1
         for t in 0..<nt {
-            out.append(cnt[t])
-            out.append(known ? (cnt[t] > 0 ? tp[t] / cnt[t] : 1) : .nan)
-            out.append(known ? (nstar > 0 ? tp[t] / nstar : 1) : .nan)
+            out[support + 3 * t] = cnt[t]
+            out[support + 3 * t + 1] = known ? (cnt[t] > 0 ? tp[t] / cnt[t] : 1) : .nan
+            out[support + 3 * t + 2] = known ? (nstar > 0 ? tp[t] / nstar : 1) : .nan
         }
         return out
     }

@@ -33,6 +33,16 @@ public struct ObservableSet: Sendable, Hashable {
     /// Number of observables.
     public var count: Int { Self.fixed.count + 3 * thresholds.count }
 
+    /// The `-D` knobs that place each observable in a kernel's output row (observe.cl): `OBS_<NAME>` is the
+    /// position of a fixed observable among those after the train loss (which loss.cl computes apart),
+    /// `OBS_SUPPORT` that of the first support observable, and `NTHRESH` the number of thresholds. The kernels
+    /// and the CPU twin both write by these positions, so this list is the one place that orders them.
+    public var kernelOptions: String {
+        let fixed = Observable.allCases.filter { $0 != .trainLoss }
+        return fixed.map { " -D \($0.kernelKnob)=\($0.index - 1)" }.joined()
+            + " -D OBS_SUPPORT=\(fixed.count) -D NTHRESH=\(thresholds.count)"
+    }
+
     /// The label of an observable in figures (a support observable's name as it is).
     public static func label(_ name: String) -> String { Observable(rawValue: name)?.label ?? name }
 
@@ -61,6 +71,8 @@ public enum Observable: String, Sendable, CaseIterable {
     public var name: String { rawValue }
     /// Its index among the observables of every `ObservableSet`.
     public var index: Int { Self.allCases.firstIndex(of: self)! }
+    /// Its `-D` knob in observe.cl (`OBS_TEST_ERROR`, …): its position in the kernel's output row.
+    public var kernelKnob: String { "OBS_" + rawValue.uppercased() }
     /// Its label in figures.
     public var label: String {
         switch self {
