@@ -26,11 +26,7 @@ extension CPUBatch {
         } else {
             let stride = layout.coordinateCount
             let depth = layout.layers
-            let weight = family.weight
-            for j in 0..<d {
-                let o = base + j * L
-                store(weight(state, o, stride, depth), w, o)
-            }
+            family.weightBlock(state + base, w + base, stride, depth, d)
         }
     }
 
@@ -52,11 +48,8 @@ extension CPUBatch {
             return
         }
         let depth = layout.layers
-        let derivative = family.flowDerivative
         withUnsafeTemporaryAllocation(of: V.self, capacity: depth) { scratch in
-            for j in 0..<d {
-                derivative(state, base + j * L, stride, depth, g[j] * scale, lam, out, scratch.baseAddress!)
-            }
+            family.flowDerivativeBlock(state + base, g, scale, lam, out + base, stride, depth, d, scratch.baseAddress!)
         }
     }
 

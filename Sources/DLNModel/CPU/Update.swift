@@ -17,11 +17,7 @@ extension CPUBatch {
         let depth = layout.layers
         let lb = layers + blk * d * L
         let wb = w + blk * d * L
-        let step = family.step
-        for j in 0..<d {
-            let o = j * L
-            store(step(lb, o, stride, depth, etaV, lamV, g[j] * scale, scratch), wb, o)
-        }
+        family.stepBlock(lb, wb, stride, depth, d, etaV, lamV, scale, g, scratch, family.multiplicative)
     }
 
     /// w from the layers. Twin of `dln_weight` in update.cl.
@@ -34,10 +30,6 @@ extension CPUBatch {
         let depth = layout.layers
         let lb = layers + blk * d * L
         let wb = w + blk * d * L
-        let weight = family.weight
-        for j in 0..<d {
-            let o = j * L
-            store(weight(lb, o, stride, depth), wb, o)
-        }
+        family.weightBlock(lb, wb, stride, depth, d)
     }
 }

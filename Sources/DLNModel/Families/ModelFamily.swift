@@ -27,6 +27,25 @@ public protocol ModelFamily {
     /// drawn from the replica's own generator where the family's initialisation is random.
     static func initialFactors(d: Int, depth: Int, settings: InitSettings, rng: CounterRNG) -> [[Double]]
 
+    /// The hot loops, one block of 16 replicas at a time (layers, w, state and out point at the block's first
+    /// element; coordinate j at j·16): each calls the family's per-coordinate function below, in this file, so
+    /// that it is inlined. The CPU engine reaches a family only through these (bound once per batch).
+    ///
+    /// The update of every coordinate: `descend` (or pm's multiplicative step when `multiplicative`) with the
+    /// gradient g[j]·scale; w written beside. Kernel: dln_update / dln_family_update.
+    static func stepBlock<T: DLNReal>(
+        _ layers: UnsafeMutablePointer<T>, w: UnsafeMutablePointer<T>, stride: Int, depth: Int, d: Int,
+        eta: SIMD16<T>, lambda: SIMD16<T>, scale: SIMD16<T>, g: UnsafeMutablePointer<SIMD16<T>>,
+        scratch: UnsafeMutablePointer<SIMD16<T>>, multiplicative: Bool)
+    /// w of every coordinate from the layers. Kernel: dln_weight / dln_family_weight.
+    static func weightBlock<T: DLNReal>(
+        _ layers: UnsafeMutablePointer<T>, into w: UnsafeMutablePointer<T>, stride: Int, depth: Int, d: Int)
+    /// The layers-representation flow derivative of every coordinate, with the gradient g[j]·scale.
+    /// Kernel: dln_flow_derivative / dln_family_flow_derivative.
+    static func flowDerivativeBlock<T: DLNReal>(
+        _ state: UnsafeMutablePointer<T>, g: UnsafeMutablePointer<SIMD16<T>>, scale: SIMD16<T>, lambda: SIMD16<T>,
+        into out: UnsafeMutablePointer<T>, stride: Int, depth: Int, d: Int, scratch: UnsafeMutablePointer<SIMD16<T>>)
+
     /// w at one coordinate from its layers. Kernel: dln_family_weight.
     static func weight<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int) -> SIMD16<T>
 

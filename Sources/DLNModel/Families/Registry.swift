@@ -16,12 +16,22 @@ extension Parameterization {
 struct FamilyOps<T: DLNReal>: @unchecked Sendable {
     typealias V = SIMD16<T>
     let hasUVMoments: Bool
-    let weight: (UnsafeMutablePointer<T>, Int, Int, Int) -> V
-    /// The update rule's step (gradient descent, or pm's multiplicative update); returns the new w.
-    let step: Step
-    typealias Step = (UnsafeMutablePointer<T>, Int, Int, Int, V, V, V, UnsafeMutablePointer<V>) -> V
-    let flowDerivative:
-        (UnsafeMutablePointer<T>, Int, Int, Int, V, V, UnsafeMutablePointer<T>, UnsafeMutablePointer<V>) -> Void
+    /// `ModelFamily.stepBlock`: layers, w, stride, depth, d, η, λ, scale, g, scratch, multiplicative.
+    let stepBlock:
+        (
+            UnsafeMutablePointer<T>, UnsafeMutablePointer<T>, Int, Int, Int, V, V, V, UnsafeMutablePointer<V>,
+            UnsafeMutablePointer<V>, Bool
+        ) -> Void
+    /// `ModelFamily.weightBlock`: layers, w, stride, depth, d.
+    let weightBlock: (UnsafeMutablePointer<T>, UnsafeMutablePointer<T>, Int, Int, Int) -> Void
+    /// `ModelFamily.flowDerivativeBlock`: state, g, scale, λ, out, stride, depth, d, scratch.
+    let flowDerivativeBlock:
+        (
+            UnsafeMutablePointer<T>, UnsafeMutablePointer<V>, V, V, UnsafeMutablePointer<T>, Int, Int, Int,
+            UnsafeMutablePointer<V>
+        ) -> Void
+    /// Whether `stepBlock` takes the multiplicative step (update multiplicative) rather than gradient descent.
+    let multiplicative: Bool
     let conservation: (UnsafeMutablePointer<T>, UnsafeMutablePointer<T>, Int, Int, Int, T, inout T, inout T) -> Void
     let logLayers: (V, V) -> (V, V)
 
@@ -29,26 +39,21 @@ struct FamilyOps<T: DLNReal>: @unchecked Sendable {
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     init(_ parameterization: Parameterization, update: UpdateRule) {
+        let multiplicative = update == .multiplicative
         switch parameterization {
-        case .pm:
-            let descend: Step = PM.descend
-            let multiply: Step = PM.multiply
-            self.init(PM.self, step: update == .multiplicative ? multiply : descend)
-        case .uv:
-            let descend: Step = UV.descend
-            self.init(UV.self, step: descend)
-        case .deep:
-            let descend: Step = Deep.descend
-            self.init(Deep.self, step: descend)
+        case .pm: self.init(PM.self, multiplicative: multiplicative)
+        case .uv: self.init(UV.self, multiplicative: multiplicative)
+        case .deep: self.init(Deep.self, multiplicative: multiplicative)
         }
     }
 
     @inline(__always)
-    private init<F: ModelFamily>(_ f: F.Type, step: @escaping Step) {
+    private init<F: ModelFamily>(_ f: F.Type, multiplicative: Bool) {
+        self.multiplicative = multiplicative
         hasUVMoments = F.hasUVMoments
-        weight = F.weight
-        self.step = step
-        flowDerivative = F.flowDerivative
+        stepBlock = F.stepBlock
+        weightBlock = F.weightBlock
+        flowDerivativeBlock = F.flowDerivativeBlock
         conservation = F.conservation
         logLayers = F.logLayers
     }
