@@ -129,4 +129,14 @@ import Testing
         #expect(checked >= 5, "only \(checked) twin references found in Kernels/")
         #expect(missing.isEmpty, "kernel twins that name no CPU function: \(missing)")
     }
+
+    /// No Swift file in Sources/ is over 500 lines: a file that grows past it holds more than one concern.
+    @Test func sourceFilesStayShort() throws {
+        let long = Self.productFiles().filter { $0.hasPrefix("Sources/") && $0.hasSuffix(".swift") }.compactMap {
+            path -> String? in
+            let lines = Self.text(path).map { $0.split(separator: "\n", omittingEmptySubsequences: false).count } ?? 0
+            return lines > 500 ? "\(path): \(lines) lines" : nil
+        }
+        #expect(long.isEmpty, "files over 500 lines: \(long)")
+    }
 }
