@@ -28,8 +28,8 @@ public protocol ModelFamily {
     static func initialFactors(d: Int, depth: Int, settings: InitSettings, rng: CounterRNG) -> [[Double]]
 
     /// The hot loops, one block of 16 replicas at a time (layers, w, state and out point at the block's first
-    /// element; coordinate j at j·16): each calls the family's per-coordinate function below, in this file, so
-    /// that it is inlined. The CPU engine reaches a family only through these (bound once per batch).
+    /// element; coordinate j at j·16), written once below for every family: each calls the family's
+    /// per-coordinate function. The CPU engine reaches a family only through these (bound once per batch).
     ///
     /// The update of every coordinate: `descend` (or pm's multiplicative step when `multiplicative`) with the
     /// gradient g[j]·scale; w written beside. Kernel: dln_update / dln_family_update.
@@ -45,6 +45,13 @@ public protocol ModelFamily {
     static func flowDerivativeBlock<T: DLNReal>(
         _ state: UnsafeMutablePointer<T>, g: UnsafeMutablePointer<SIMD16<T>>, scale: SIMD16<T>, lambda: SIMD16<T>,
         into out: UnsafeMutablePointer<T>, stride: Int, depth: Int, d: Int, scratch: UnsafeMutablePointer<SIMD16<T>>)
+
+    /// The multiplicative step at one coordinate (pm only; the others trap, as the configuration refuses it).
+    static func multiply<T: DLNReal>(
+        _ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
+        eta: SIMD16<T>, lambda: SIMD16<T>, g: SIMD16<T>,
+        scratch: UnsafeMutablePointer<SIMD16<T>>
+    ) -> SIMD16<T>
 
     /// w at one coordinate from its layers. Kernel: dln_family_weight.
     static func weight<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int) -> SIMD16<T>
@@ -94,5 +101,50 @@ public struct InitSettings: Sendable, Equatable {
         self.uNoise = uNoise
         self.vNoise = vNoise
         self.layerScales = layerScales
+    }
+}
+
+extension ModelFamily {
+    public static func multiply<T: DLNReal>(
+        _ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
+        eta: SIMD16<T>, lambda: SIMD16<T>, g: SIMD16<T>,
+        scratch: UnsafeMutablePointer<SIMD16<T>>
+    ) -> SIMD16<T> {
+        preconditionFailure("the multiplicative update is defined for pm only")
+    }
+
+    public static func stepBlock<T: DLNReal>(
+        _ layers: UnsafeMutablePointer<T>, w: UnsafeMutablePointer<T>, stride: Int, depth: Int, d: Int,
+        eta: SIMD16<T>, lambda: SIMD16<T>, scale: SIMD16<T>, g: UnsafeMutablePointer<SIMD16<T>>,
+        scratch: UnsafeMutablePointer<SIMD16<T>>, multiplicative: Bool
+    ) {
+        for j in 0..<d {
+            let wj =
+                multiplicative
+                ? multiply(
+                    layers, at: j * 16, stride: stride, depth: depth, eta: eta, lambda: lambda, g: g[j] * scale,
+                    scratch: scratch)
+                : descend(
+                    layers, at: j * 16, stride: stride, depth: depth, eta: eta, lambda: lambda, g: g[j] * scale,
+                    scratch: scratch)
+            store(wj, w, j * 16)
+        }
+    }
+
+    public static func weightBlock<T: DLNReal>(
+        _ layers: UnsafeMutablePointer<T>, into w: UnsafeMutablePointer<T>, stride: Int, depth: Int, d: Int
+    ) {
+        for j in 0..<d { store(weight(layers, at: j * 16, stride: stride, depth: depth), w, j * 16) }
+    }
+
+    public static func flowDerivativeBlock<T: DLNReal>(
+        _ state: UnsafeMutablePointer<T>, g: UnsafeMutablePointer<SIMD16<T>>, scale: SIMD16<T>, lambda: SIMD16<T>,
+        into out: UnsafeMutablePointer<T>, stride: Int, depth: Int, d: Int, scratch: UnsafeMutablePointer<SIMD16<T>>
+    ) {
+        for j in 0..<d {
+            flowDerivative(
+                state, at: j * 16, stride: stride, depth: depth, g: g[j] * scale, lambda: lambda, into: out,
+                scratch: scratch)
+        }
     }
 }

@@ -107,49 +107,4 @@ public enum PM: ModelFamily {
         }
         return (lu + lv, (lu - lv) / 2, (lu + lv) / 2, su, sv)
     }
-
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
-    public static func stepBlock<T: DLNReal>(
-        _ layers: UnsafeMutablePointer<T>, w: UnsafeMutablePointer<T>, stride: Int, depth: Int, d: Int,
-        eta: SIMD16<T>, lambda: SIMD16<T>, scale: SIMD16<T>, g: UnsafeMutablePointer<SIMD16<T>>,
-        scratch: UnsafeMutablePointer<SIMD16<T>>, multiplicative: Bool
-    ) {
-        if multiplicative {
-            for j in 0..<d {
-                let wj = multiply(
-                    layers, at: j * 16, stride: stride, depth: depth, eta: eta, lambda: lambda, g: g[j] * scale,
-                    scratch: scratch)
-                store(wj, w, j * 16)
-            }
-            return
-        }
-        for j in 0..<d {
-            let wj = descend(
-                layers, at: j * 16, stride: stride, depth: depth, eta: eta, lambda: lambda, g: g[j] * scale,
-                scratch: scratch)
-            store(wj, w, j * 16)
-        }
-    }
-
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
-    public static func weightBlock<T: DLNReal>(
-        _ layers: UnsafeMutablePointer<T>, into w: UnsafeMutablePointer<T>, stride: Int, depth: Int, d: Int
-    ) {
-        for j in 0..<d { store(weight(layers, at: j * 16, stride: stride, depth: depth), w, j * 16) }
-    }
-
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
-    public static func flowDerivativeBlock<T: DLNReal>(
-        _ state: UnsafeMutablePointer<T>, g: UnsafeMutablePointer<SIMD16<T>>, scale: SIMD16<T>, lambda: SIMD16<T>,
-        into out: UnsafeMutablePointer<T>, stride: Int, depth: Int, d: Int, scratch: UnsafeMutablePointer<SIMD16<T>>
-    ) {
-        for j in 0..<d {
-            flowDerivative(
-                state, at: j * 16, stride: stride, depth: depth, g: g[j] * scale, lambda: lambda, into: out,
-                scratch: scratch)
-        }
-    }
 }
