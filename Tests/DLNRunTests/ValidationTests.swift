@@ -164,7 +164,7 @@ import Testing
     @Test func badConfigurationFiles() throws {
         func refusal(_ name: String, _ bytes: Data) -> String {
             let path = dir + "/" + name
-            FileManager.default.createFile(atPath: path, contents: bytes)
+            #expect(FileManager.default.createFile(atPath: path, contents: bytes), "cannot create the test file")
             do {
                 _ = try Configuration.load(path: path)
                 return "accepted"
@@ -323,7 +323,9 @@ import Testing
 
     /// An output folder that cannot be made or written is refused before any work.
     @Test func unwritableOutput() throws {
-        FileManager.default.createFile(atPath: dir + "/file", contents: Data("x".utf8))
+        #expect(
+            FileManager.default.createFile(atPath: dir + "/file", contents: Data("x".utf8)),
+            "cannot create the test file")
         #expect { try RunOutput.checkOverwrite(dir + "/file", force: false) } throws: {
             "\($0)" == "cannot write \(dir)/file: exists and is not a folder"
         }

@@ -47,7 +47,7 @@ import Testing
         p.environment = ProcessInfo.processInfo.environment.merging(["DLNSIM_TEST_HOLD_AFTER_CHECKPOINT": "\(hold)"]) {
             $1
         }
-        FileManager.default.createFile(atPath: log, contents: nil)
+        #expect(FileManager.default.createFile(atPath: log, contents: nil), "cannot create the test file")
         p.standardError = FileHandle(forWritingAtPath: log)
         p.standardOutput = FileHandle.nullDevice
         try p.run()
