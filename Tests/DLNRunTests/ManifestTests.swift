@@ -192,7 +192,7 @@ import Testing
     @Test func replicaStatusCodes() {
         #expect(ReplicaStatus.allCases.map(\.rawValue) == [-1, 0, 1, 2, 3, 4, 5])
         #expect(
-            FlowCounters.reason(5) == ReplicaStatus.lossBound.reason && ReplicaStatus.reason(9) == "unknown status 9")
+            ReplicaStatus.reason(5) == ReplicaStatus.lossBound.reason && ReplicaStatus.reason(9) == "unknown status 9")
         #expect(
             ReplicaStatus.isFrozen(code: 4) && !ReplicaStatus.isFrozen(code: 0) && !ReplicaStatus.isFrozen(code: -1))
     }

@@ -80,7 +80,4 @@ public struct FlowCounters: Sendable, Equatable {
         status = Array(repeating: 0, count: replicas)
         frozenAt = Array(repeating: .nan, count: replicas)
     }
-
-    /// Words for a status code (`ReplicaStatus.reason`).
-    public static func reason(_ status: Int) -> String { ReplicaStatus.reason(status) }
 }

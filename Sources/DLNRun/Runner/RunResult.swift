@@ -56,7 +56,7 @@ public struct RunResult: Sendable {
     public var evaluations: [[Double]] = []
     /// `rejected[c][b]`: rejected step attempts up to checkpoint c (update flow; 0 otherwise).
     public var rejected: [[Double]] = []
-    /// Per replica: 0 running, else the integrator froze it (`FlowCounters.reason`), at `frozenAt`.
+    /// Per replica: 0 running, else the integrator froze it (`ReplicaStatus.reason`), at `frozenAt`.
     public var status: [Int] = []
     /// Per replica: the time at which the integrator froze it (NaN when it did not).
     public var frozenAt: [Double] = []
