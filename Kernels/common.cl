@@ -87,3 +87,42 @@ inline double dln_exp_d(double x) {
 #else
 #define dln_exp dln_exp_f
 #endif
+
+/* e^x − 1: Taylor polynomial for |x| < 1/4 (no cancellation), e^x − 1 elsewhere (FlowMath.expm1; literals
+ * copied). */
+inline float dln_expm1_f(float x) {
+    if (!(x > -0.25f && x < 0.25f)) return dln_exp_f(x) - 1.0f;
+    float p = 2.4801588e-05f;
+    p = p * x + 1.984127e-04f;
+    p = p * x + 1.3888889e-03f;
+    p = p * x + 8.333334e-03f;
+    p = p * x + 4.1666668e-02f;
+    p = p * x + 1.6666667e-01f;
+    p = p * x + 0.5f;
+    p = p * x + 1.0f;
+    return p * x;
+}
+
+#ifdef DLN_FP64
+inline double dln_expm1_d(double x) {
+    if (!(x > -0.25 && x < 0.25)) return dln_exp_d(x) - 1.0;
+    double p = 1.1470745597729725e-11;
+    p = p * x + 1.6059043836821613e-10;
+    p = p * x + 2.08767569878681e-09;
+    p = p * x + 2.505210838544172e-08;
+    p = p * x + 2.755731922398589e-07;
+    p = p * x + 2.7557319223985893e-06;
+    p = p * x + 2.48015873015873e-05;
+    p = p * x + 0.0001984126984126984;
+    p = p * x + 0.001388888888888889;
+    p = p * x + 0.008333333333333333;
+    p = p * x + 0.041666666666666664;
+    p = p * x + 0.16666666666666666;
+    p = p * x + 0.5;
+    p = p * x + 1.0;
+    return p * x;
+}
+#define dln_expm1 dln_expm1_d
+#else
+#define dln_expm1 dln_expm1_f
+#endif

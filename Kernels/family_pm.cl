@@ -3,8 +3,9 @@
  *
  * With η = e, λ = l (the penalty's gradient is λ·u), g = gj (the scaled gradient sum) at one coordinate:
  *   weight:            w = (u·u − v·v)·0.5
- *   gradient descent:  u ← u·(1 − η(g+λ)),  v ← v·(1 + η(g−λ))
- *   multiplicative:    u ← u·exp(−η(g+λ)),  v ← v·exp(η(g−λ))         (MULTIPLICATIVE = 1)
+ *   gradient descent:  u ← u − η(g+λ)·u,  v ← v + η(g−λ)·v   (the step is formed apart from u and added:
+ *                      rounding 1 − η(g+λ) first would drop the step's low digits when η(g+λ) ≪ 1)
+ *   multiplicative:    u ← u + u·expm1(−η(g+λ)),  v ← v + v·expm1(η(g−λ))   (MULTIPLICATIVE = 1)
  *   conserved:         C = u·v  (C(t) = C(0)·e^{−2λt}); mean_uv, mean_q defined
  *   gradient flow:     F_u = u(g+λ), F_v = v(λ−g)   (ẏ = −F)
  *   log representation (FLOW_LOG): u = p = s₀e^{h+z−λτ}, v = q = s₁e^{h−z−λτ}
@@ -21,13 +22,13 @@ inline REAL dln_family_weight(const REAL* u) {
 inline void dln_family_update(REAL* u, const REAL e, const REAL l, const REAL gj) {
 #if MULTIPLICATIVE
     const REAL a = e * (gj + l), c = e * (gj - l);
-    u[0] = u[0] * dln_exp(-a);
-    u[1] = u[1] * dln_exp(c);
+    u[0] = u[0] + u[0] * dln_expm1(-a);
+    u[1] = u[1] + u[1] * dln_expm1(c);
 #else
-    const REAL fu = (REAL)1 - e * (gj + l);
-    const REAL fv = (REAL)1 + e * (gj - l);
-    u[0] = u[0] * fu;
-    u[1] = u[1] * fv;
+    const REAL su = e * (gj + l);
+    const REAL sv = e * (gj - l);
+    u[0] = u[0] - su * u[0];
+    u[1] = u[1] + sv * u[1];
 #endif
 }
 

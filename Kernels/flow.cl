@@ -39,44 +39,6 @@
 #define DLN_EPS FLT_EPSILON
 #endif
 
-/* e^x − 1: Taylor polynomial for x > −1/4, e^x − 1 below (FlowMath.expm1; literals copied). */
-inline float dln_expm1_f(float x) {
-    if (!(x > -0.25f)) return dln_exp_f(x) - 1.0f;
-    float p = 2.4801588e-05f;
-    p = p * x + 1.984127e-04f;
-    p = p * x + 1.3888889e-03f;
-    p = p * x + 8.333334e-03f;
-    p = p * x + 4.1666668e-02f;
-    p = p * x + 1.6666667e-01f;
-    p = p * x + 0.5f;
-    p = p * x + 1.0f;
-    return p * x;
-}
-
-#ifdef DLN_FP64
-inline double dln_expm1_d(double x) {
-    if (!(x > -0.25)) return dln_exp_d(x) - 1.0;
-    double p = 1.1470745597729725e-11;
-    p = p * x + 1.6059043836821613e-10;
-    p = p * x + 2.08767569878681e-09;
-    p = p * x + 2.505210838544172e-08;
-    p = p * x + 2.755731922398589e-07;
-    p = p * x + 2.7557319223985893e-06;
-    p = p * x + 2.48015873015873e-05;
-    p = p * x + 0.0001984126984126984;
-    p = p * x + 0.001388888888888889;
-    p = p * x + 0.008333333333333333;
-    p = p * x + 0.041666666666666664;
-    p = p * x + 0.16666666666666666;
-    p = p * x + 0.5;
-    p = p * x + 1.0;
-    return p * x;
-}
-#define dln_expm1 dln_expm1_d
-#else
-#define dln_expm1 dln_expm1_f
-#endif
-
 /* w = β·e^{−2λτ}·sinh 2z as sign(z)·exp(ln β − 2λτ + 2|z| − ln 2)·(1 − e^{−4|z|}) (FlowMath.logWeight). */
 inline REAL dln_logweight(const REAL z, const REAL lnbeta, const REAL lambda, const REAL tau) {
     const REAL az = fabs(z);

@@ -1,8 +1,8 @@
 /* update.cl: the element-wise layer update and w = model(layers), per (replica, coordinate).
  *
  * With η = eta[b], λ = lam[b] (λ_u: the penalty's gradient is λ·u), g = g[b][j]:
- *   pm, gradient descent:  u ← u·(1 − η(g+λ)),      v ← v·(1 + η(g−λ))
- *   pm, multiplicative:    u ← u·exp(−η(g+λ)),      v ← v·exp(η(g−λ))
+ *   pm, gradient descent:  u ← u − η(g+λ)·u,        v ← v + η(g−λ)·v
+ *   pm, multiplicative:    u ← u + u·expm1(−η(g+λ)), v ← v + v·expm1(η(g−λ))
  *   uv:                    u ← u − η(g·v + λu),     v ← v − η(g·u + λv)          (old u, v on the right)
  *   deep:                  u_l ← u_l − η(g·∏_{k≠l} u_k + λu_l)  (old layers; product in ascending k)
  * then w = (u·u − v·v)·0.5 (pm), u·v (uv) or u_0·…·u_{L−1} in ascending l (deep).

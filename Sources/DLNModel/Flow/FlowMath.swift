@@ -35,8 +35,7 @@ public enum DormandPrince {
 /// Scalar twins of the functions in Kernels/flow.cl: the log-representation weight, e^x − 1 and the step
 /// controller. Only correctly rounded operations (+ − × ÷ √), so the CPU engine and PoCL agree bit for bit.
 public enum FlowMath {
-    /// e^x − 1 for x ≤ 0: a Taylor polynomial for x > −1/4 (no cancellation), e^x − 1 below. Twin of dln_expm1.
-    @_specialize(where T == Float) @_specialize(where T == Double)
+    /// e^x − 1: a Taylor polynomial for |x| < 1/4 (no cancellation), e^x − 1 elsewhere. Twin of dln_expm1.
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public static func expm1<T: DLNReal>(_ x: T) -> T {
@@ -46,7 +45,7 @@ public enum FlowMath {
 
     @inline(__always)
     static func expm1(float x: Float) -> Float {
-        guard x > -0.25 else { return Float.exponential(x) - 1 }
+        guard x > -0.25 && x < 0.25 else { return Float.exponential(x) - 1 }
         var p: Float = 2.4801588e-05
         p = p * x + 1.984127e-04
         p = p * x + 1.3888889e-03
@@ -60,7 +59,7 @@ public enum FlowMath {
 
     @inline(__always)
     static func expm1(double x: Double) -> Double {
-        guard x > -0.25 else { return Double.exponential(x) - 1 }
+        guard x > -0.25 && x < 0.25 else { return Double.exponential(x) - 1 }
         var p: Double = 1.1470745597729725e-11
         p = p * x + 1.6059043836821613e-10
         p = p * x + 2.08767569878681e-09

@@ -14,6 +14,7 @@ enum ConfigurationRules {
         record(r, &c)
         theory(r, &c)
         crossSection(r, &c)
+        for issue in PrecisionLimits.rangeProblems(c) { r.sink.add(issue.path, issue.message) }
     }
 
     /// Data from files or synthetic data; n or δ.

@@ -17,6 +17,9 @@ public struct Experiment: Sendable {
     public let groups: [Group]
     /// `steps[g][c]`: the step of checkpoint c of grid point g.
     public let steps: [[Int]]
+    /// Grid points whose first step is below one ulp of the parameters in the run's precision (see
+    /// `PrecisionLimits`): run and manifest.json warn about them.
+    public private(set) var precisionWarnings: [String] = []
 
     /// One grid point's values.
     public struct GridPoint: Sendable, Hashable {
@@ -175,6 +178,7 @@ public struct Experiment: Sendable {
         }
         self.groups = groups
         self.steps = steps
+        precisionWarnings = PrecisionLimits.stalledPoints(self)
     }
 
     /// User data read from .npy files, shared by every grid point.

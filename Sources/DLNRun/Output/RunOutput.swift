@@ -204,6 +204,7 @@ public enum RunOutput {
                 $0.mapValues { v -> Any in (v as? Double).map { $0.isFinite ? $0 as Any : "nan" as Any } ?? v }
             },
             "shard": result.shard.map { ["index": $0.index, "count": $0.count] as [String: Any] } ?? NSNull(),
+            "warnings": experiment.precisionWarnings,
             "schema_version": Configuration.manifestSchemaVersion,
             "configuration": c.manifestValue
         ]

@@ -115,6 +115,7 @@ public final class Runner {
             }
             throw error
         }
+        for line in experiment.precisionWarnings { note("warning: " + line) }
     }
 
     /// One line: what runs where.

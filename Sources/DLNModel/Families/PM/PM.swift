@@ -1,7 +1,7 @@
 import Foundation
 
-/// pm: w = (u⊙u − v⊙v)/2. Gradient descent u ← u·(1 − η(g+λ)), v ← v·(1 + η(g−λ)); the multiplicative update
-/// u ← u·exp(−η(g+λ)), v ← v·exp(η(g−λ)); conserved C = u·v (times e^{−2λt}); gradient flow F_u = u(g+λ),
+/// pm: w = (u⊙u − v⊙v)/2. Gradient descent u ← u − η(g+λ)·u, v ← v + η(g−λ)·v; the multiplicative update
+/// u ← u + u·expm1(−η(g+λ)), v ← v + v·expm1(η(g−λ)); conserved C = u·v (times e^{−2λt}); gradient flow F_u = u(g+λ),
 /// F_v = v(λ−g); log representation z with u = s₀e^{h+z−λt}, v = s₁e^{h−z−λt}. Kernel: Kernels/family_pm.cl.
 public enum PM: ModelFamily {
     public static let kernelFile = "family_pm.cl"
@@ -33,17 +33,21 @@ public enum PM: ModelFamily {
         eta: SIMD16<T>, lambda: SIMD16<T>, g: SIMD16<T>,
         scratch: UnsafeMutablePointer<SIMD16<T>>
     ) -> SIMD16<T> {
-        // u ← u·(1 − η(g+λ)), v ← v·(1 + η(g−λ))
-        let fu = SIMD16<T>(repeating: 1) - eta * (g + lambda)
-        let fv = SIMD16<T>(repeating: 1) + eta * (g - lambda)
-        let nu = load(layers, o) * fu
-        let nv = load(layers, stride + o) * fv
+        // u ← u − η(g+λ)·u, v ← v + η(g−λ)·v: the step is formed apart from u and then added (rounding
+        // 1 − η(g+λ) first would drop the step's low digits when η(g+λ) is small).
+        let su = eta * (g + lambda)
+        let sv = eta * (g - lambda)
+        let u = load(layers, o)
+        let v = load(layers, stride + o)
+        let nu = u - su * u
+        let nv = v + sv * v
         store(nu, layers, o)
         store(nv, layers, stride + o)
         return (nu * nu - nv * nv) * SIMD16<T>(repeating: 0.5)
     }
 
-    /// The multiplicative update (pm only): u ← u·exp(−η(g+λ)), v ← v·exp(η(g−λ)); returns the new w.
+    /// The multiplicative update (pm only): u ← u + u·expm1(−η(g+λ)), v ← v + v·expm1(η(g−λ)) (u·e^x with the
+    /// small part e^x − 1 kept apart); returns the new w.
     /// Kernel: dln_family_update under MULTIPLICATIVE.
     @_specialize(where T == Float)
     @_specialize(where T == Double)
@@ -57,11 +61,13 @@ public enum PM: ModelFamily {
         var fu = SIMD16<T>(repeating: 0)
         var fv = SIMD16<T>(repeating: 0)
         for lane in 0..<16 {
-            fu[lane] = T.exponential(-a[lane])
-            fv[lane] = T.exponential(c[lane])
+            fu[lane] = FlowMath.expm1(-a[lane])
+            fv[lane] = FlowMath.expm1(c[lane])
         }
-        let nu = load(layers, o) * fu
-        let nv = load(layers, stride + o) * fv
+        let u = load(layers, o)
+        let v = load(layers, stride + o)
+        let nu = u + u * fu
+        let nv = v + v * fv
         store(nu, layers, o)
         store(nv, layers, stride + o)
         return (nu * nu - nv * nv) * SIMD16<T>(repeating: 0.5)
