@@ -189,7 +189,8 @@ public final class OutputDirectory: @unchecked Sendable {
         }
         if force && mode == .replace { return }
         let shown = foreign.prefix(3).joined(separator: ", ") + (foreign.count > 3 ? ", …" : "")
-        let option = forceOption.map { " or pass \($0) (to write beside them, leaving them untouched)" } ?? ""
+        let them = foreign.count == 1 ? "it" : "them"
+        let option = forceOption.map { " or pass \($0) (to write beside \(them), leaving \(them) untouched)" } ?? ""
         throw .outputFailure(
             path: path,
             reason: marker.exists
