@@ -240,7 +240,10 @@ public final class OutputDirectory: @unchecked Sendable {
         if mode == .replace {
             // The old manifest goes first: a folder is never read as the old run with new files beside it.
             if Self.exists(staging + "/" + manifest) { unlink(path + "/" + manifest) }
-            for name in old where !names.contains(name) { Self.remove(path + "/" + name) }
+            // Files only: dlnsim writes no folders, so a folder under a listed name is the user's.
+            for name in old where !names.contains(name) && !Self.isFolder(path + "/" + name) {
+                unlink(path + "/" + name)
+            }
         }
         let hold = Int(ProcessInfo.processInfo.environment["DLNSIM_TEST_HOLD_IN_FINAL_WRITES"] ?? "")
         var moved = 0
@@ -349,6 +352,12 @@ extension OutputDirectory {
     static func exists(_ path: String) -> Bool {
         var st = stat()
         return lstat(path, &st) == 0
+    }
+
+    /// Whether an entry is a folder (a link is not).
+    static func isFolder(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR
     }
 
     /// Removes a file, a link (not what it points to) or a folder tree.
