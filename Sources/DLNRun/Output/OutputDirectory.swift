@@ -196,8 +196,8 @@ public final class OutputDirectory: @unchecked Sendable {
             reason: marker.exists
                 ? "holds \(foreign.count) entr\(foreign.count == 1 ? "y" : "ies") dlnsim did not write (\(shown)); "
                     + "move \(foreign.count == 1 ? "it" : "them"), choose another output folder\(option)"
-                : "the folder exists and is not a dlnsim output (\(foreign.count) entries: \(shown)); choose another "
-                    + "output folder\(option)")
+                : "the folder exists and is not a dlnsim output (\(foreign.count) entr\(foreign.count == 1 ? "y" : "ies"): "
+                    + "\(shown)); choose another output folder\(option)")
     }
 
     /// A fresh, empty staging folder to write into.
@@ -276,7 +276,8 @@ public final class OutputDirectory: @unchecked Sendable {
     /// Gives the folder up after a failure before anything was committed: removes the staging folder, and a folder
     /// this command made when nothing else is in it.
     public func abandon() {
-        Self.remove(staging)
+        // A staging folder with a journal is an interrupted commit: kept for the next command to complete.
+        if access(staging + "/" + Self.journalName, F_OK) != 0 { Self.remove(staging) }
         guard created else { return }
         let left = Self.entries(path)
         if left.allSatisfy({ $0 == Self.lockName || $0 == Self.marker }) {
