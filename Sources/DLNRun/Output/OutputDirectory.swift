@@ -175,7 +175,8 @@ public final class OutputDirectory: @unchecked Sendable {
         throws(DLNError)
     {
         let marker = readMarker(path)
-        if needsMarker && !marker.exists {
+        // (A folder whose first run was killed in its final writes has no marker yet, but its journal.)
+        if needsMarker && !marker.exists && access(path + "/" + stagingName + "/" + journalName, F_OK) != 0 {
             throw .badFile(path: path, reason: "not a dlnsim output folder (it has no \(Self.marker))")
         }
         let own = Set(ownFiles(path, marker))
