@@ -24,9 +24,12 @@ struct Analyze: ParsableCommand {
 
     func run() throws {
         do {
-            let output = try OutputFolder(folder)
+            let directory = try OutputDirectory.open(folder, mode: .add, create: false, needsMarker: true)
+            var output = try OutputFolder(folder)
             let result = try Analysis.run(output)
-            try Analysis.write(result, to: folder)
+            try Analysis.write(result, to: try directory.stage())
+            try directory.commit()
+            output = try OutputFolder(folder)
             let test = output.names.contains("test_error") ? try output.array("test_error") : nil
             func median(_ v: [Double]) -> Double { EnsembleSummary(v).median }
             let columns = output.varyingColumns.isEmpty ? [0] : output.varyingColumns
@@ -53,7 +56,8 @@ struct Analyze: ParsableCommand {
             let failed = result.values["prediction_converged"]!.joined().filter { $0 == 0 }.count
             if failed > 0 { print("warning: \(failed) replica(s) whose prediction did not converge are NaN") }
             for n in result.notes { print("note: \(n)") }
-            let figures = try Report.write(output)
+            let figures = try Report.write(output, into: try directory.stage())
+            try directory.commit()
             print(
                 "wrote analysis_*.npy ([grid point, seed]) and redrew \(figures.joined(separator: ", ")) with the "
                     + "predictions, in \(folder)"

@@ -22,28 +22,40 @@ struct Merge: ParsableCommand {
     @Option(help: "Output folder for the merged run.")
     var out: String
 
-    @Flag(help: "Write into an existing folder even if it is not a dlnsim output.")
+    @Flag(
+        help: ArgumentHelp(
+            "Write into a folder that holds files dlnsim did not write (they stay untouched; a file of the same name "
+                + "as an output is never replaced).")
+    )
     var force = false
 
     func run() throws {
+        var opened: OutputDirectory? = nil
         do {
-            try RunOutput.checkOverwrite(out, force: force)
-            let summary = try ShardMerge.merge(folders, into: out)
-            var folder = try OutputFolder(out)
+            let directory = try OutputDirectory.open(out, mode: .replace, force: force)
+            opened = directory
+            let staging = try directory.stage()
+            let summary = try ShardMerge.merge(folders, into: staging)
+            var folder = try OutputFolder(staging)
             let configuration = try folder.configuration()
             if configuration.theory != nil {
                 reportTheory(
                     try DMFTStudy.solveAndWrite(
-                        configuration, to: out, request: try DeviceRequest(parsing: configuration.device ?? "auto")))
-                folder = try OutputFolder(out)
+                        configuration, to: staging, request: try DeviceRequest(parsing: configuration.device ?? "auto"))
+                )
+                folder = try OutputFolder(staging)
             }
             try Report.write(folder, extra: DMFTStudy.figures(folder))
+            try directory.commit()
             print(
                 "merged \(summary.shards) shards: \(summary.replicas) "
                     + "replicas\(summary.frozen > 0 ? " (\(summary.frozen) frozen, left out of stats.csv)" : "") into "
                     + "\(out)"
             )
             print("figures: \(out)/report.html")
-        } catch { fail(error) }
+        } catch {
+            opened?.abandon()
+            fail(error)
+        }
     }
 }

@@ -31,6 +31,7 @@ struct Plot: ParsableCommand {
 
     func run() throws {
         do {
+            let directory = try OutputDirectory.open(folder, mode: .add, create: false, needsMarker: true)
             let output = try OutputFolder(folder)
             var extra: [(String, SVGPlot)] = []
             if let observable {
@@ -45,7 +46,8 @@ struct Plot: ParsableCommand {
                     extra.append(("\(safe).svg", try Report.timeFigure(output, observable: observable)))
                 }
             }
-            let files = try Report.write(output, extra: extra)
+            let files = try Report.write(output, extra: extra, into: try directory.stage())
+            try directory.commit()
             print("wrote \(files.joined(separator: ", ")) and report.html to \(folder)")
         } catch { fail(error) }
     }

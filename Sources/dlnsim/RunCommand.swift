@@ -15,7 +15,9 @@ struct Run: ParsableCommand {
             shape [grid point, checkpoint]), grid.csv (one row per grid point) and manifest.json; status.npy (per \
             replica: 0 ran to the end, > 0 frozen: diverged or stopped by the integrator); with update: flow also \
             evaluations.npy and rejected.npy. A running job writes checkpoint.dlnsim every --checkpoint-every minutes \
-            and on SIGINT/SIGTERM; `dlnsim run --resume OUTDIR` continues it. numpy.load and pandas.read_csv read them \
+            and on SIGINT/SIGTERM; `dlnsim run --resume OUTDIR` continues it. The results are written into \
+            OUTDIR/.dlnsim-staging and moved into place when the run finishes, replacing the files of the folder's \
+            previous run; one dlnsim command at a time writes a folder. numpy.load and pandas.read_csv read them \
             as they are.
             """)
 
@@ -29,15 +31,21 @@ struct Run: ParsableCommand {
     )
     var device: String?
 
-    @Option(help: "Output folder (default: dlnsim-out/<config name>).")
+    @Option(
+        help: ArgumentHelp(
+            "Output folder (default: dlnsim-out/<config name>): a new or empty folder, or one an earlier dlnsim run "
+                + "wrote, whose files this run's replace when it finishes. Locked while the run writes it.")
+    )
     var out: String?
 
     @Flag(help: "No progress line on stderr.")
     var quiet = false
 
     @Flag(
-        help:
-            "Write into an existing folder even if it is not a dlnsim output (or holds an unfinished run's checkpoint)."
+        help: ArgumentHelp(
+            "Start over in a folder that holds an unfinished run's checkpoint (discarding it), or write into a folder "
+                + "that holds files dlnsim did not write (they stay untouched; a file of the same name as an output is "
+                + "never replaced).")
     )
     var force = false
 
@@ -105,7 +113,18 @@ struct Run: ParsableCommand {
             request.saveWeights = saveWeights
             request.checkpointMinutes = checkpointEvery
             request.shard = shard
+            if let resume {
+                // An interrupted finish is completed when the folder is opened; then nothing may be left to resume.
+                let directory = try OutputDirectory.open(resume, mode: .replace, force: true, create: false)
+                if directory.repaired && !Checkpoint.exists(in: resume) {
+                    print("\(resume): the run had finished; its interrupted final writes are now complete")
+                    return
+                }
+            }
             let runner = try Runner(request, note: note)
+            if runner.directory.repaired && resume == nil {
+                note("dlnsim: completed the interrupted final writes of the previous run in \(runner.outDir) first")
+            }
             if let line = runner.resumeDescription { note(line) }
             note(runner.description)
             let progress = ProgressLine(enabled: !quiet)

@@ -34,7 +34,10 @@ struct Theory: ParsableCommand {
     @Option(help: "cpu (default) or opencl / opencl:P:D: where the Monte-Carlo paths run.")
     var device: String = "cpu"
 
-    @Option(help: "Output folder (default: dlnsim-out/<config name>).")
+    @Option(
+        help: ArgumentHelp(
+            "Output folder (default: dlnsim-out/<config name>): a new or empty folder, or a dlnsim output folder (the "
+                + "DMFT files are added beside the run's)."))
     var out: String?
 
     @Flag(help: "No per-iteration lines on stderr.")
@@ -46,9 +49,16 @@ struct Theory: ParsableCommand {
             let request = try DeviceRequest(parsing: device)
             let cl = try DeviceCatalog.resolve(request, note: note)
             let outDir = out ?? "dlnsim-out/\(configuration.name)"
-            try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
-            let points = try DMFTStudy.solve(configuration, file: config, device: cl, note: quiet ? nil : { note($0) })
-            try DMFTStudy.write(points, to: outDir)
+            let directory = try OutputDirectory.open(outDir, mode: .add, forceOption: nil)
+            let points: [DMFTStudy.Point]
+            do {
+                points = try DMFTStudy.solve(configuration, file: config, device: cl, note: quiet ? nil : { note($0) })
+                try DMFTStudy.write(points, to: try directory.stage())
+                try directory.commit()
+            } catch {
+                directory.abandon()
+                throw error
+            }
             for line in DMFTStudy.reportLines(points) { print(line) }
             print(
                 "wrote dmft_train_loss.npy, dmft_test_error.npy, dmft_overlap.npy, dmft_norm_sq.npy ([grid point, 2, "

@@ -326,7 +326,7 @@ import Testing
         #expect(
             FileManager.default.createFile(atPath: dir + "/file", contents: Data("x".utf8)),
             "cannot create the test file")
-        #expect { try RunOutput.checkOverwrite(dir + "/file", force: false) } throws: {
+        #expect { try OutputDirectory.open(dir + "/file", mode: .replace) } throws: {
             "\($0)" == "cannot write \(dir)/file: exists and is not a folder"
         }
         #expect { try RunOutput.prepare(dir + "/file/out") } throws: {

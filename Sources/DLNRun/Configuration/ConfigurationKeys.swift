@@ -284,6 +284,8 @@ extension ConfigurationKey {
                 s.sink.add(s.child(key), "\(resolved): no such file\(line)")
             } else if isDirectory.boolValue {
                 s.sink.add(s.child(key), "\(resolved) is a folder, not a .npy file\(line)")
+            } else if let why = NPY.notARegularFile(resolved) {
+                s.sink.add(s.child(key), "\(resolved): \(why)\(line)")
             } else if !FileManager.default.isReadableFile(atPath: resolved) {
                 s.sink.add(s.child(key), "\(resolved) is not readable (permissions)\(line)")
             }

@@ -23,18 +23,60 @@ public enum NPY {
 
     /// Reads a `.npy` file; any failure names the file and the reason.
     public static func read(path: String) throws(DLNError) -> Array {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw .badFile(path: path, reason: "no such file")
-        }
-        if isDirectory.boolValue { throw .badFile(path: path, reason: "is a folder, not a .npy file") }
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw .badFile(path: path, reason: "cannot read: \(error.localizedDescription)")
-        }
+        let data = try readRegularFile(path)
         do { return try decode([UInt8](data)) } catch let reason as NPYReason {
             throw .badFile(path: path, reason: "not a valid .npy file: \(reason.text)")
         } catch { throw .badFile(path: path, reason: "\(error)") }
+    }
+
+    /// What a file that is not a regular file is, in words ("a FIFO", "a character device", …); nil for a
+    /// regular file or a folder.
+    static func special(_ mode: mode_t) -> String? {
+        switch mode & S_IFMT {
+        case S_IFREG, S_IFDIR: return nil
+        case S_IFIFO: return "a FIFO"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFSOCK: return "a socket"
+        default: return "not a file"
+        }
+    }
+
+    /// Why `path` cannot be read as a data file (missing, a folder, a FIFO or a device), or nil when it is a
+    /// regular file. Never blocks: it only looks at the file's type.
+    public static func notARegularFile(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            return errno == ENOENT ? "no such file" : "cannot read: \(String(cString: strerror(errno)))"
+        }
+        if st.st_mode & S_IFMT == S_IFDIR { return "is a folder, not a .npy file" }
+        return special(st.st_mode).map { "not a regular file (\($0)), not a .npy file" }
+    }
+
+    /// The bytes of a regular file. A FIFO, a device or a folder is refused by name without reading (or waiting
+    /// on) it: the file is opened non-blocking and its type checked on the open descriptor.
+    static func readRegularFile(_ path: String) throws(DLNError) -> Data {
+        if let why = notARegularFile(path) { throw .badFile(path: path, reason: why) }
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw .badFile(path: path, reason: "cannot read: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            throw .badFile(
+                path: path, reason: "not a regular file (\(special(st.st_mode) ?? "a folder")), not a .npy file")
+        }
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else {
+                throw .badFile(path: path, reason: "cannot read: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            data.append(contentsOf: buffer[0..<n])
+        }
+        return data
     }
 
     struct NPYReason: Error { let text: String }
@@ -204,54 +246,5 @@ public enum NPY {
         throws(DLNError)
     {
         try OutputFile.write(encode(values, shape: shape, dtype: dtype), to: path)
-    }
-}
-
-/// Atomic file output: a temporary file in the same folder, then a rename, so no reader ever sees a
-/// half-written file.
-public enum OutputFile {
-    /// Writes bytes to `path` atomically.
-    public static func write(_ data: Data, to path: String) throws(DLNError) {
-        do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw .outputFailure(path: path, reason: error.localizedDescription)
-        }
-    }
-
-    /// Writes text to `path` atomically.
-    public static func write(text: String, to path: String) throws(DLNError) {
-        try write(Data(text.utf8), to: path)
-    }
-
-    /// Writes bytes to `path` atomically and durably: a temporary file beside it, fsync, rename, fsync of the
-    /// folder (checkpoints: after a crash or a kill, the old file or the new one, whole).
-    public static func writeDurably(_ data: Data, to path: String) throws(DLNError) {
-        let tmp = path + ".tmp-\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw .outputFailure(path: path, reason: String(cString: strerror(errno))) }
-        var failure: String? = nil
-        data.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = String(cString: strerror(errno))
-                    return
-                }
-                done += n
-            }
-        }
-        if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-        close(fd)
-        if failure == nil && rename(tmp, path) != 0 { failure = String(cString: strerror(errno)) }
-        if let failure {
-            unlink(tmp)
-            throw .outputFailure(path: path, reason: failure)
-        }
-        let dir = open(URL(fileURLWithPath: path).deletingLastPathComponent().path, O_RDONLY)
-        if dir >= 0 {
-            fsync(dir)
-            close(dir)
-        }
     }
 }

@@ -18,6 +18,7 @@ public struct OutputFolder {
     /// Reads manifest.json, grid.csv and times.npy; names the file at fault when one is missing or malformed.
     public init(_ directory: String) throws(DLNError) {
         self.directory = directory
+        try OutputDirectory.checkFinished(directory)
         let manifestPath = URL(fileURLWithPath: directory).appendingPathComponent("manifest.json").path
         guard let data = FileManager.default.contents(atPath: manifestPath),
             let m = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
@@ -183,7 +184,11 @@ public enum Report {
     /// Writes the default figures (train loss and test error vs t, test error vs the main grid parameter),
     /// any extra ones, and report.html. Returns the figure files written.
     @discardableResult
-    public static func write(_ folder: OutputFolder, extra: [(String, SVGPlot)] = []) throws(DLNError) -> [String] {
+    /// `into`: the folder to write them to (a staging folder), when not the folder read.
+    public static func write(_ folder: OutputFolder, extra: [(String, SVGPlot)] = [], into: String? = nil)
+        throws(DLNError) -> [String]
+    {
+        let target = into ?? folder.directory
         var figures: [(String, SVGPlot)] = []
         for name in [Observable.trainLoss.name, Observable.testError.name] where folder.names.contains(name) {
             let values = try folder.array(name).joined().joined()
@@ -209,15 +214,15 @@ public enum Report {
         figures += extra
         for (file, plot) in figures {
             try OutputFile.write(
-                text: plot.render(), to: URL(fileURLWithPath: folder.directory).appendingPathComponent(file).path)
+                text: plot.render(), to: URL(fileURLWithPath: target).appendingPathComponent(file).path)
         }
-        try writeHTML(folder)
+        try writeHTML(folder, into: target)
         return figures.map(\.0)
     }
 
     /// report.html: every SVG in the folder, the grid and the manifest.
-    static func writeHTML(_ folder: OutputFolder) throws(DLNError) {
-        let svgs = ((try? FileManager.default.contentsOfDirectory(atPath: folder.directory)) ?? []).filter {
+    static func writeHTML(_ folder: OutputFolder, into target: String) throws(DLNError) {
+        let svgs = Set([folder.directory, target].flatMap { OutputDirectory.entries($0) }).filter {
             $0.hasSuffix(".svg")
         }.sorted()
         func esc(_ s: String) -> String {
@@ -254,7 +259,6 @@ public enum Report {
             html += "<h2>Manifest</h2><pre>\(esc(String(decoding: data, as: UTF8.self)))</pre>\n"
         }
         html += "</body></html>\n"
-        try OutputFile.write(
-            text: html, to: URL(fileURLWithPath: folder.directory).appendingPathComponent("report.html").path)
+        try OutputFile.write(text: html, to: URL(fileURLWithPath: target).appendingPathComponent("report.html").path)
     }
 }

@@ -51,34 +51,9 @@ public enum RunOutput {
         }
     }
 
-    /// The file that marks a folder as a dlnsim output (so that a rerun may overwrite it).
-    public static let marker = ".dlnsim-output"
-
-    static func writeMarker(_ directory: String) throws(DLNError) {
-        try OutputFile.write(
-            text: "dlnsim \(DLNSim.version) output folder\n",
-            to: URL(fileURLWithPath: directory).appendingPathComponent(marker).path)
-    }
-
-    /// Refuses a folder that exists, is not empty and is not a dlnsim output, unless `force`.
-    public static func checkOverwrite(_ directory: String, force: Bool) throws(DLNError) {
-        let fm = FileManager.default
-        var isDirectory: ObjCBool = false
-        guard fm.fileExists(atPath: directory, isDirectory: &isDirectory) else { return }
-        guard isDirectory.boolValue else { throw .outputFailure(path: directory, reason: "exists and is not a folder") }
-        let entries = (try? fm.contentsOfDirectory(atPath: directory)) ?? []
-        if entries.isEmpty || entries.contains(marker) || force { return }
-        throw .outputFailure(
-            path: directory,
-            reason:
-                "the folder exists and is not a dlnsim output (\(entries.count) entries); choose another --out or "
-                + "pass --force"
-        )
-    }
-
-    /// Creates the output folder and checks that a file can be written there, before any work is done.
-    public static func prepare(_ directory: String) throws(DLNError) {
-        // mkdir -p with the system's reason on failure (Foundation's messages do not say why).
+    /// Makes a folder and its parents (mkdir -p), with the system's reason on failure.
+    static func makeFolder(_ directory: String) throws(DLNError) {
+        // Foundation's messages do not say why.
         var path = ""
         for part in directory.split(separator: "/", omittingEmptySubsequences: false) {
             path += (path.isEmpty && part.isEmpty) ? "/" : (path.isEmpty || path == "/" ? "" : "/") + part
@@ -92,15 +67,26 @@ public enum RunOutput {
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw .outputFailure(path: directory, reason: "exists and is not a folder")
         }
-        let probe = URL(fileURLWithPath: directory).appendingPathComponent(".dlnsim-write-test").path
-        let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    }
+
+    /// Checks that a new file can be made in a folder: a file of a name no other process uses, created with
+    /// O_EXCL | O_NOFOLLOW (never through a link), then removed.
+    static func checkWritable(_ directory: String) throws(DLNError) {
+        let probe = directory + "/" + OutputDirectory.writeTestName + "-\(getpid())"
+        unlink(probe)
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw .outputFailure(
                 path: directory, reason: "the output folder is not writable: \(String(cString: strerror(errno)))")
         }
         close(fd)
         unlink(probe)
-        try writeMarker(directory)
+    }
+
+    /// Creates a folder and checks that a file can be written there, before any work is done.
+    public static func prepare(_ directory: String) throws(DLNError) {
+        try makeFolder(directory)
+        try checkWritable(directory)
     }
 
     /// Writes one `<observable>.npy` [grid point, seed, checkpoint] per observable, `steps.npy` [checkpoint],
@@ -111,13 +97,12 @@ public enum RunOutput {
         state: EngineState? = nil
     ) throws(DLNError) {
         let c = experiment.configuration
-        try prepare(directory)
+        try makeFolder(directory)
         func path(_ name: String) -> String { URL(fileURLWithPath: directory).appendingPathComponent(name).path }
         let points = experiment.gridPoints
         let G = points.count
         let S = c.seeds
         let C = result.checkpoints.count
-        try writeMarker(directory)
         for (k, name) in result.names.enumerated() {
             try NPY.write(
                 array(result, observable: k, gridPoints: G, seeds: S), shape: [G, S, C], dtype: .float64,

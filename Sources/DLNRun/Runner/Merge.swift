@@ -29,6 +29,7 @@ public enum ShardMerge {
         guard !directories.isEmpty else { throw .invalidProblem("give the shard folders to merge") }
         var shards: [ShardFolder] = []
         for dir in directories {
+            try OutputDirectory.checkFinished(dir)
             let path = URL(fileURLWithPath: dir).appendingPathComponent("manifest.json").path
             guard let data = FileManager.default.contents(atPath: path),
                 let m = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
@@ -181,7 +182,6 @@ public enum ShardMerge {
         }
         result.evaluations = perCheckpoint(try combine("evaluations.npy"))
         result.rejected = perCheckpoint(try combine("rejected.npy"))
-        try RunOutput.prepare(output)
         try RunOutput.write(result, experiment: experiment, to: output)
         func path(_ name: String) -> String { URL(fileURLWithPath: output).appendingPathComponent(name).path }
         // Final parameters (--save-weights): one array per file, or one file per grid point.

@@ -35,6 +35,8 @@ public final class Runner {
     public let origin: Checkpoint.Origin
     public let configuration: Configuration
     public let outDir: String
+    /// The output folder, locked for this run.
+    public let directory: OutputDirectory
     public let deviceRequest: DeviceRequest
     public let engine: any FlowEngine
     public let experiment: Experiment
@@ -58,7 +60,10 @@ public final class Runner {
         var progressSoFar: RunProgress? = nil
         let origin: Checkpoint.Origin
         let outDir: String
+        let directory: OutputDirectory
         if let folder = request.resume {
+            // The folder is already the run's: files the user added stay untouched.
+            directory = try OutputDirectory.open(folder, mode: .replace, force: true, create: false)
             let (o, p) = try Checkpoint.read(from: folder)
             if o.dlnsimVersion != DLNSim.version
                 || (o.gitCommit != nil && DLNSim.gitCommit != nil && o.gitCommit != DLNSim.gitCommit)
@@ -88,31 +93,33 @@ public final class Runner {
                 saveWeights: request.saveWeights,
                 shard: try request.shard.map { s throws(DLNError) in try Shard(parsing: s) })
             outDir = request.out ?? "dlnsim-out/\(configuration.name)"
-            try RunOutput.checkOverwrite(outDir, force: request.force)
-            if Checkpoint.exists(in: outDir) && !request.force {
-                throw DLNError.outputFailure(
-                    path: outDir,
-                    reason:
-                        "holds the checkpoint of an unfinished run: continue it with `dlnsim run --resume \(outDir)`, "
-                        + "or pass --force to start over"
-                )
+            directory = try OutputDirectory.open(outDir, mode: .replace, force: request.force)
+            if Checkpoint.exists(in: outDir) {
+                guard request.force else {
+                    directory.abandon()
+                    throw DLNError.outputFailure(
+                        path: outDir,
+                        reason:
+                            "holds the checkpoint of an unfinished run: continue it with `dlnsim run --resume "
+                            + "\(outDir)`, or pass --force to start over"
+                    )
+                }
+                Checkpoint.remove(from: outDir)
             }
         }
         self.origin = origin
         self.outDir = outDir
+        self.directory = directory
         self.resumed = progressSoFar
-        configuration = try origin.configuration()
-        deviceRequest = try DeviceRequest(parsing: origin.device)
-        try RunOutput.prepare(outDir)
-        engine = try DeviceCatalog.engine(for: deviceRequest, note: note)
-        try engine.require(configuration.training.precision)
-        do { experiment = try Experiment(configuration) } catch {
-            // A bad data file: leave no empty output folder behind (only the marker in it: rmdir removes only empty
-            // ones).
-            if (try? FileManager.default.contentsOfDirectory(atPath: outDir)) == [RunOutput.marker] {
-                unlink(outDir + "/" + RunOutput.marker)
-                rmdir(outDir)
-            }
+        do {
+            configuration = try origin.configuration()
+            deviceRequest = try DeviceRequest(parsing: origin.device)
+            engine = try DeviceCatalog.engine(for: deviceRequest, note: note)
+            try engine.require(configuration.training.precision)
+            experiment = try Experiment(configuration)
+        } catch {
+            // A bad data file, no device: leave no empty output folder behind.
+            directory.abandon()
             throw error
         }
         for line in experiment.precisionWarnings { note("warning: " + line) }
@@ -187,20 +194,23 @@ public final class Runner {
     }
 
     /// Writes the output folder: arrays, statistics, manifest, and (for a whole run) the DMFT curves of
-    /// `theory: dmft` and the figures; then removes the checkpoint. If writing fails, what was computed is
+    /// `theory: dmft` and the figures, into the staging folder; then moves them into place, replacing the previous
+    /// run's files, and removes the checkpoint (`OutputDirectory.commit`). If writing fails, what was computed is
     /// written to a fallback folder and the error names it. Returns the DMFT grid points solved (if any).
     @discardableResult
     public func write(_ result: RunResult) throws(DLNError) -> [DMFTStudy.Point] {
         var points: [DMFTStudy.Point] = []
         do {
-            try RunOutput.write(result, experiment: experiment, to: outDir)
+            let staging = try directory.stage()
+            try RunOutput.write(result, experiment: experiment, to: staging)
             if origin.shard == nil {
                 if configuration.theory != nil {
-                    points = try DMFTStudy.solveAndWrite(configuration, to: outDir, request: deviceRequest)
+                    points = try DMFTStudy.solveAndWrite(configuration, to: staging, request: deviceRequest)
                 }
-                let folder = try OutputFolder(outDir)
+                let folder = try OutputFolder(staging)
                 try Report.write(folder, extra: DMFTStudy.figures(folder))
             }
+            try directory.commit()
         } catch {
             // Keep what was computed: write it to a fallback folder before failing.
             let fallback = FileManager.default.temporaryDirectory
@@ -209,7 +219,6 @@ public final class Runner {
             try RunOutput.write(result, experiment: experiment, to: fallback)
             throw .outputFailure(path: outDir, reason: "the results were written to \(fallback) instead")
         }
-        Checkpoint.remove(from: outDir)
         return points
     }
 
