@@ -31,13 +31,21 @@ public enum Rates {
 
     /// The predicted late-time rate of the train loss, L ∝ e^{−γt}: with K∞ = X·diag(2q∞)·Xᵀ/n (mean loss; no
     /// 1/n for the sum loss) and q∞ = √(w∞² + β²), γ = 2λ_min(K∞) for gradient flow and −2 ln max_μ|1 − ημ|/η
-    /// for steps of size η (μ the extreme eigenvalues). nil when K∞ is singular (n > d or dependent rows).
+    /// for steps of size η (μ the extreme eigenvalues). For X with dependent rows (n > d, centred data) the
+    /// residual's part outside the range of X never moves: K∞ is taken on the row space of X, so λ_min is the
+    /// smallest non-zero eigenvalue. nil when K∞ is still singular there.
     public static func predictedRate(
         x: [Double], n: Int, d: Int, limit w: [Double], beta: [Double],
         eta: Double? = nil, meanLoss: Bool = true
     ) -> Double? {
         let q = zip(w, beta).map { 2 * ($0 * $0 + $1 * $1).squareRoot() / (meanLoss ? Double(n) : 1) }
-        guard let (lo, hi) = extremeEigenvalues(Dense.weightedGram(x, n, d, q), n) else { return nil }
+        var (xr, r) = (x, n)
+        if Dense.isRowRankDeficient(x, n, d) {
+            let space = Dense.rowSpace(x, n, d)
+            (xr, r) = (space.reduced, space.rank)
+            guard r > 0 else { return nil }
+        }
+        guard let (lo, hi) = extremeEigenvalues(Dense.weightedGram(xr, r, d, q), r) else { return nil }
         guard let eta else { return 2 * lo }
         return -2 * Foundation.log(max(abs(1 - eta * lo), abs(1 - eta * hi))) / eta
     }
@@ -54,6 +62,37 @@ public enum Rates {
         let cov = points.reduce(0) { $0 + ($1.0 - mt) * (Foundation.log($1.1) - ml) }
         let varT = points.reduce(0) { $0 + ($1.0 - mt) * ($1.0 - mt) }
         return varT > 0 ? -cov / varT : nil
+    }
+
+    /// A fit of the late-time rate on the checkpoints above the round-off floor.
+    public struct LateRateFit: Sendable {
+        /// γ, nil when fewer than three checkpoints lie in the window.
+        public let rate: Double?
+        /// The checkpoints used.
+        public let points: Int
+        /// The window of losses fitted: above `floor`, below `ceiling`.
+        public let floor: Double, ceiling: Double
+    }
+
+    /// γ fitted to ln L = a − γt on the late checkpoints that are still above the round-off floor (§5.5): the
+    /// window is L ≤ 1e-5·L(0) (late, linearised regime) and L > max(1e3·ε·L(0), 10·L_end) where ε is the
+    /// precision's machine epsilon and L_end the level the curve has settled at when its last checkpoints no
+    /// longer decrease (a round-off plateau). Checkpoints at the floor would flatten the fit.
+    public static func lateRate(times: [Double], loss: [Double], epsilon: Double) -> LateRateFit {
+        let finite = loss.filter(\.isFinite)
+        guard let l0 = loss.first, l0.isFinite, l0 > 0, finite.count >= 2 else {
+            return LateRateFit(rate: nil, points: 0, floor: .nan, ceiling: .nan)
+        }
+        var floor = 1e3 * epsilon * l0
+        // A plateau at the end: the last two checkpoints no longer fall by a factor 2.
+        let tail = Array(finite.suffix(3))
+        if tail.count >= 2, tail.last! > 0.5 * tail[tail.count - 2] {
+            floor = max(floor, 10 * (tail.max() ?? 0))
+        }
+        let ceiling = 1e-5 * l0
+        let fit = fittedRate(times: times, loss: loss, low: floor.nextUp, high: ceiling)
+        let used = zip(times, loss).filter { $0.1.isFinite && $0.1 > floor && $0.1 <= ceiling }.count
+        return LateRateFit(rate: fit, points: used, floor: floor, ceiling: ceiling)
     }
 
     /// Lazy → rich (§5.6): t_fit = first t with L_tr < 1e-3·L_tr(0); then the first t > t_fit at which the

@@ -114,8 +114,10 @@ public enum DMFTStudy {
                 out.append(Point(target: t, result: hit))
                 continue
             }
-            let e = try engine(t.problem, settings)
-            let r = try DMFTSolver.solve(t.problem, settings: settings, engine: e) { progress?(t.gridPoint, $0, $1) }
+            let r = try DMFTSolver.solve(
+                t.problem, settings: settings,
+                engines: { s throws(DLNError) in try engine(t.problem, s) },
+                progress: { progress?(t.gridPoint, $0, $1) })
             cache[t.problem] = r
             out.append(Point(target: t, result: r))
         }
