@@ -444,10 +444,7 @@ public enum ConfigurationKeys {
         .integer("theory.max_iterations", v1: "theory.maxIterations", .theory(\.maxIterations)) {
             $0 >= 1 && $0 <= 100_000 ? nil : "must be between 1 and 100000"
         },
-        .integer("theory.seed", v1: "theory.seed", .theory(\.seed), nonNegativeInt),
-        .integer("theory.error_seeds", v1: "theory.errorSeeds", .theory(\.errorSeeds)) {
-            $0 >= 1 && $0 <= 1000 ? nil : "must be between 1 and 1000"
-        }
+        .integer("theory.seed", v1: "theory.seed", .theory(\.seed), nonNegativeInt)
     ]
 
     /// Sections that are absent unless given.

@@ -162,6 +162,9 @@ public enum DMFTStudy {
             "paths": first.paths, "response_paths": first.responsePaths, "damping": first.damping,
             "tolerance": first.tolerance,
             "max_iterations": first.maxIterations, "seed": first.seed,
+            "standard_error":
+                "over \(first.errorSeeds) independent solves (seeds \(first.seed)…\(first.seed + first.errorSeeds - 1)): "
+                + "their mean, and the spread of that mean",
             "converged": points.allSatisfy(\.result.converged),
             "grid_points": points.map { p -> [String: Any] in
                 let pr = p.result.problem
