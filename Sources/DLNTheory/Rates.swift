@@ -74,22 +74,24 @@ public enum Rates {
         public let floor: Double, ceiling: Double
     }
 
-    /// γ fitted to ln L = a − γt on the late checkpoints that are still above the round-off floor (§5.5): the
-    /// window is L ≤ 1e-5·L(0) (late, linearised regime) and L > max(1e3·ε·L(0), 10·L_end) where ε is the
-    /// precision's machine epsilon and L_end the level the curve has settled at when its last checkpoints no
-    /// longer decrease (a round-off plateau). Checkpoints at the floor would flatten the fit.
+    /// γ fitted to ln L = a − γt on the late checkpoints above the round-off floor (§5.5). The floor is
+    /// 1e3·ε²·L(0) (ε the precision's machine epsilon; the loss is a square), raised to 100 × the highest loss
+    /// after the lowest one when the curve has settled on a plateau (its lowest loss is not its last, or its last
+    /// two checkpoints no longer fall by a factor 2): checkpoints there, and just above where the decay bends
+    /// into the floor, would flatten the fit. The window is the last ten decades of the decay above that floor
+    /// and below 1e-5·L(0) (the late, linearised regime): floor < L ≤ min(1e-5·L(0), 1e10·max(floor, L_min)).
     public static func lateRate(times: [Double], loss: [Double], epsilon: Double) -> LateRateFit {
         let finite = loss.filter(\.isFinite)
-        guard let l0 = loss.first, l0.isFinite, l0 > 0, finite.count >= 2 else {
+        guard let l0 = loss.first, l0.isFinite, l0 > 0, finite.count >= 2, let lowest = finite.min() else {
             return LateRateFit(rate: nil, points: 0, floor: .nan, ceiling: .nan)
         }
-        var floor = 1e3 * epsilon * l0
-        // A plateau at the end: the last two checkpoints no longer fall by a factor 2.
-        let tail = Array(finite.suffix(3))
-        if tail.count >= 2, tail.last! > 0.5 * tail[tail.count - 2] {
-            floor = max(floor, 10 * (tail.max() ?? 0))
+        var floor = 1e3 * epsilon * epsilon * l0
+        let k = finite.firstIndex(of: lowest)!
+        let n = finite.count
+        if k < n - 1 || finite[n - 1] > 0.5 * finite[n - 2] {
+            floor = max(floor, 100 * finite[k...].max()!)
         }
-        let ceiling = 1e-5 * l0
+        let ceiling = min(1e-5 * l0, 1e10 * max(floor, lowest))
         let fit = fittedRate(times: times, loss: loss, low: floor.nextUp, high: ceiling)
         let used = zip(times, loss).filter { $0.1.isFinite && $0.1 > floor && $0.1 <= ceiling }.count
         return LateRateFit(rate: fit, points: used, floor: floor, ceiling: ceiling)

@@ -212,8 +212,8 @@ public enum Analysis {
         if tooFew > 0 {
             notes.append(
                 "fitted_rate: too few checkpoints above the round-off floor to fit a rate for \(tooFew) of \(G * S) "
-                    + "replica(s) (at least 3 with 1e3·ε·L(0) < L ≤ 1e-5·L(0) are needed; add record.linear "
-                    + "checkpoints, or run in float64): NaN there")
+                    + "replica(s): at least 3 are needed in the last ten decades of the decay below 1e-5·L(0) (add "
+                    + "record.linear checkpoints, or a longer horizon): NaN there")
         }
         let capped = perData.values.flatMap(\.values).compactMap(\.saddles).filter { !$0.reachedEnd }
         if let first = capped.first {
