@@ -49,7 +49,11 @@ enum Summary {
                 parts.append("\(count) frozen: \(ReplicaStatus.reason(code))")
             }
         }
-        let nonFinite = S - stats.excluded[g] - finite
+        let elsewhere =
+            result.status.isEmpty
+            ? 0 : (0..<S).filter { result.status[g * S + $0] == ReplicaStatus.notInShard.code }.count
+        if elsewhere > 0 { parts.append("\(elsewhere) not in this shard") }
+        let nonFinite = S - stats.excluded[g] - finite - elsewhere
         if nonFinite > 0 { parts.append("\(nonFinite) non-finite") }
         return parts.isEmpty ? "" : "  (" + parts.joined(separator: "; ") + "; left out of the medians)"
     }

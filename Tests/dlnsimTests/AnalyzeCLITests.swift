@@ -141,7 +141,7 @@ import Testing
     @Test func frozenReplicasAreReportedWithTheirReason() throws {
         let dir = CLITests.temporary()
         let config = try Self.write(
-            "problem: {d: 20, n: 10}\ntraining: {steps: 200, max_loss_ratio: 10}\n"
+            "problem: {d: 20, n: 10, teacher: {values: gaussian}}\ntraining: {steps: 200, max_loss_ratio: 10}\n"
                 + "grid: {learning_rate: [0.05, 3]}\nseeds: 3\n", dir)
         let r = try Self.run(["run", config, "--out", dir + "/o", "--device", "cpu"])
         #expect(r.status == 0, "\(r.stderr)")
@@ -152,6 +152,11 @@ import Testing
         #expect(frozenLine.contains("3 frozen: the loss exceeded training.max_loss_ratio"), "\(r.stdout)")
         #expect(!r.stdout.contains("non-finite"), "\(r.stdout)")
         #expect(frozenLine.contains("nan"), "the median leaves the frozen replicas out: \(frozenLine)")
+        // analyze's medians leave them out too (the simulated test error of the frozen point is NaN).
+        let a = try Self.run(["analyze", dir + "/o"])
+        #expect(a.status == 0, "\(a.stderr)")
+        let row = a.stdout.split(separator: "\n").first { $0.hasPrefix("3.0 ") }.map(String.init) ?? ""
+        #expect(row.split(separator: " ").dropFirst().first == "nan", "\(a.stdout)")
     }
 }
 
