@@ -217,7 +217,7 @@ public enum RunOutput {
     }
 
     /// The steps each grid point ran: `training.steps`, or with a horizon round(t/η) per grid point (one number when
-    /// they agree; null for update flow, whose step counts are in evaluations.npy).
+    /// they agree; null for update flow, whose step counts are in evaluations.npy, and null when every point flows).
     static func stepsRun(_ experiment: Experiment) -> Any {
         let c = experiment.configuration
         guard c.training.horizon != nil else { return c.training.steps }
@@ -225,6 +225,7 @@ public enum RunOutput {
             experiment.gridPoints[g].update == .flow ? NSNull() : (experiment.steps[g].last ?? 0) as Any
         }
         let numbers = perPoint.compactMap { $0 as? Int }
+        if numbers.isEmpty { return NSNull() }
         if numbers.count == perPoint.count, Set(numbers).count == 1 { return numbers[0] }
         return perPoint
     }
