@@ -12,7 +12,8 @@ import Foundation
 /// - pm, λ = 0, α < 1: the first and last jump times τ·ln(1/α) of the saddle-to-saddle limit;
 /// - the d → ∞ test error of the λ = 0 limit from the static AMP fixed point (pm, synthetic data with a ones or
 ///   signs teacher), per grid point;
-/// - from the recorded curves: the fitted late-time rate (float64 runs) and the lazy → rich time t_c;
+/// - from the recorded curves: the fitted late-time rate (λ = 0, on the checkpoints above the round-off floor) and the
+///   lazy → rich time t_c (λ > 0);
 /// - with weights.npy (run with --save-weights): the largest distance between the simulated and predicted w.
 public enum Analysis {
     /// The quantities written, one analysis_<name>.npy [grid point, seed] each, in this order.
@@ -187,9 +188,12 @@ public enum Analysis {
                 }
             }
             let times = allTimes[g]
-            let fit = Rates.lateRate(times: times, loss: trainLoss[g][s], epsilon: epsilon)
-            out[3] = fit.rate ?? .nan
-            out[11] = Double(fit.points)
+            // The late rate of λ = 0 (the loss decays to zero; with λ > 0 it settles at the lasso's loss).
+            if replica.lambdaU == 0 {
+                let fit = Rates.lateRate(times: times, loss: trainLoss[g][s], epsilon: epsilon)
+                out[3] = fit.rate ?? .nan
+                out[11] = Double(fit.points)
+            }
             if replica.lambdaU > 0, let te = recordedTestError?[g][s] {
                 out[4] = Rates.lazyToRichTime(times: times, trainLoss: trainLoss[g][s], testError: te) ?? .nan
             }
@@ -208,10 +212,11 @@ public enum Analysis {
             guard let m = messages[k], said.insert(m).inserted, said.count <= 3 else { continue }
             notes.append("implicit bias at grid point \(k / S), seed \(experiment.seeds[k % S]): \(m)")
         }
+        let fitted = (0..<(G * S)).filter { !all[$0][11].isNaN }.count
         let tooFew = (0..<(G * S)).filter { all[$0][11] < 3 }.count
         if tooFew > 0 {
             notes.append(
-                "fitted_rate: too few checkpoints above the round-off floor to fit a rate for \(tooFew) of \(G * S) "
+                "fitted_rate: too few checkpoints above the round-off floor to fit a rate for \(tooFew) of \(fitted) "
                     + "replica(s): at least 3 are needed in the last ten decades of the decay below 1e-5·L(0) (add "
                     + "record.linear checkpoints, or a longer horizon): NaN there")
         }
