@@ -34,6 +34,10 @@ public enum ImplicitBias {
         tolerance: Double = 1e-12, maxIterations: Int = 200
     ) -> Solution {
         precondition(x.count == n * d && y.count == n && beta.count == d)
+        if Dense.isRowRankDeficient(x, n, d) {
+            return solveInRowSpace(
+                x: x, y: y, n: n, d: d, beta: beta, offset: offset, tolerance: tolerance, maxIterations: maxIterations)
+        }
         let c = offset ?? [Double](repeating: 0, count: d)
         let logBeta = beta.map { Foundation.log($0) }
         let yNorm = max(Dense.norm(y), .leastNormalMagnitude)
@@ -99,8 +103,44 @@ public enum ImplicitBias {
         )
     }
 
-    /// The minimum-ℓ2-norm interpolator X⁺y = Xᵀ(XXᵀ)⁻¹y (the α → ∞ limit); nil when XXᵀ is singular.
+    /// X with dependent rows (n > d, or centred data of rank n − 1): the same problem in the row space of X,
+    /// QᵀXw = Qᵀy with Q an orthonormal basis of the range of X. The limit of gradient flow then fits the part
+    /// of y in the range of X (the least-squares fit); the part outside cannot be fitted and is reported.
+    static func solveInRowSpace(
+        x: [Double], y: [Double], n: Int, d: Int, beta: [Double], offset: [Double]?, tolerance: Double,
+        maxIterations: Int
+    ) -> Solution {
+        let (q, r, reduced) = Dense.rowSpace(x, n, d)
+        guard r > 0 else {
+            return Solution(
+                w: [Double](repeating: 0, count: d), nu: [Double](repeating: 0, count: n), iterations: 0,
+                relativeResidual: 1, converged: false, message: "X is zero: nothing to fit")
+        }
+        let projected = Dense.project(q, n, r, y)
+        let inner = solve(
+            x: reduced, y: projected, n: r, d: d, beta: beta, offset: offset, tolerance: tolerance,
+            maxIterations: maxIterations)
+        let nu = (0..<n).map { i in (0..<r).reduce(0.0) { $0 + q[i * r + $1] * inner.nu[$1] } }
+        let outside =
+            max(0, Dense.norm(y) * Dense.norm(y) - Dense.norm(projected) * Dense.norm(projected))
+            .squareRoot() / max(Dense.norm(y), .leastNormalMagnitude)
+        let note =
+            "X has rank \(r) < n = \(n) (dependent rows, e.g. centred data): solved in its row space"
+            + (outside > 1e-8
+                ? String(format: "; a part %.3g of y lies outside the range of X and is not fitted", outside) : "")
+        return Solution(
+            w: inner.w, nu: nu, iterations: inner.iterations, relativeResidual: inner.relativeResidual,
+            converged: inner.converged, message: inner.converged ? "converged; " + note : inner.message + "; " + note)
+    }
+
+    /// The minimum-ℓ2-norm interpolator X⁺y = Xᵀ(XXᵀ)⁻¹y (the α → ∞ limit); for X with dependent rows, the same in
+    /// its row space (the minimum-norm least-squares solution). nil when X is zero.
     public static func minimumNorm(x: [Double], y: [Double], n: Int, d: Int) -> [Double]? {
+        if Dense.isRowRankDeficient(x, n, d) {
+            let (q, r, reduced) = Dense.rowSpace(x, n, d)
+            guard r > 0 else { return nil }
+            return minimumNorm(x: reduced, y: Dense.project(q, n, r, y), n: r, d: d)
+        }
         guard let l = Dense.cholesky(Dense.weightedGram(x, n, d, [Double](repeating: 1, count: d)), n) else {
             return nil
         }

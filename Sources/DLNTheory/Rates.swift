@@ -31,13 +31,21 @@ public enum Rates {
 
     /// The predicted late-time rate of the train loss, L ∝ e^{−γt}: with K∞ = X·diag(2q∞)·Xᵀ/n (mean loss; no
     /// 1/n for the sum loss) and q∞ = √(w∞² + β²), γ = 2λ_min(K∞) for gradient flow and −2 ln max_μ|1 − ημ|/η
-    /// for steps of size η (μ the extreme eigenvalues). nil when K∞ is singular (n > d or dependent rows).
+    /// for steps of size η (μ the extreme eigenvalues). For X with dependent rows (n > d, centred data) the
+    /// residual's part outside the range of X never moves: K∞ is taken on the row space of X, so λ_min is the
+    /// smallest non-zero eigenvalue. nil when K∞ is still singular there.
     public static func predictedRate(
         x: [Double], n: Int, d: Int, limit w: [Double], beta: [Double],
         eta: Double? = nil, meanLoss: Bool = true
     ) -> Double? {
         let q = zip(w, beta).map { 2 * ($0 * $0 + $1 * $1).squareRoot() / (meanLoss ? Double(n) : 1) }
-        guard let (lo, hi) = extremeEigenvalues(Dense.weightedGram(x, n, d, q), n) else { return nil }
+        var (xr, r) = (x, n)
+        if Dense.isRowRankDeficient(x, n, d) {
+            let space = Dense.rowSpace(x, n, d)
+            (xr, r) = (space.reduced, space.rank)
+            guard r > 0 else { return nil }
+        }
+        guard let (lo, hi) = extremeEigenvalues(Dense.weightedGram(xr, r, d, q), r) else { return nil }
         guard let eta else { return 2 * lo }
         return -2 * Foundation.log(max(abs(1 - eta * lo), abs(1 - eta * hi))) / eta
     }
@@ -54,6 +62,39 @@ public enum Rates {
         let cov = points.reduce(0) { $0 + ($1.0 - mt) * (Foundation.log($1.1) - ml) }
         let varT = points.reduce(0) { $0 + ($1.0 - mt) * ($1.0 - mt) }
         return varT > 0 ? -cov / varT : nil
+    }
+
+    /// A fit of the late-time rate on the checkpoints above the round-off floor.
+    public struct LateRateFit: Sendable {
+        /// γ, nil when fewer than three checkpoints lie in the window.
+        public let rate: Double?
+        /// The checkpoints used.
+        public let points: Int
+        /// The window of losses fitted: above `floor`, below `ceiling`.
+        public let floor: Double, ceiling: Double
+    }
+
+    /// γ fitted to ln L = a − γt on the late checkpoints above the round-off floor (§5.5). The floor is
+    /// 1e3·ε²·L(0) (ε the precision's machine epsilon; the loss is a square), raised to 100 × the highest loss
+    /// after the lowest one when the curve has settled on a plateau (its lowest loss is not its last, or its last
+    /// two checkpoints no longer fall by a factor 2): checkpoints there, and just above where the decay bends
+    /// into the floor, would flatten the fit. The window is the last ten decades of the decay above that floor
+    /// and below 1e-5·L(0) (the late, linearised regime): floor < L ≤ min(1e-5·L(0), 1e10·max(floor, L_min)).
+    public static func lateRate(times: [Double], loss: [Double], epsilon: Double) -> LateRateFit {
+        let finite = loss.filter(\.isFinite)
+        guard let l0 = loss.first, l0.isFinite, l0 > 0, finite.count >= 2, let lowest = finite.min() else {
+            return LateRateFit(rate: nil, points: 0, floor: .nan, ceiling: .nan)
+        }
+        var floor = 1e3 * epsilon * epsilon * l0
+        let k = finite.firstIndex(of: lowest)!
+        let n = finite.count
+        if k < n - 1 || finite[n - 1] > 0.5 * finite[n - 2] {
+            floor = max(floor, 100 * finite[k...].max()!)
+        }
+        let ceiling = min(1e-5 * l0, 1e10 * max(floor, lowest))
+        let fit = fittedRate(times: times, loss: loss, low: floor.nextUp, high: ceiling)
+        let used = zip(times, loss).filter { $0.1.isFinite && $0.1 > floor && $0.1 <= ceiling }.count
+        return LateRateFit(rate: fit, points: used, floor: floor, ceiling: ceiling)
     }
 
     /// Lazy → rich (§5.6): t_fit = first t with L_tr < 1e-3·L_tr(0); then the first t > t_fit at which the

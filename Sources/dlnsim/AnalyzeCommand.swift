@@ -15,8 +15,9 @@ struct Analyze: ParsableCommand {
             + "point), the minimum-ℓ2 and minimum-ℓ1 limits, the predicted and the fitted late-time rate, the "
             + "lazy → rich time, and, when the run saved its weights (--save-weights), the distance between the "
             + "simulated and the predicted w; for small α the saddle-to-saddle jump times. Writes "
-            + "analysis_<quantity>.npy [grid point, seed] into the folder, redraws the figures with the "
-            + "predictions overlaid, and prints medians per grid point. See docs/theory.md."
+            + "analysis_<quantity>.npy [grid point, seed] into the folder, redraws the figures with the predicted "
+            + "test errors drawn dashed on the test-error figures, and prints medians per grid point over the "
+            + "replicas that ran to the end. See docs/theory.md."
     )
 
     @Argument(help: "An output folder of `dlnsim run`.")
@@ -42,26 +43,27 @@ struct Analyze: ParsableCommand {
             for g in 0..<result.gridPoints {
                 var line = columns.map { output.rows[g][$0].padding(toLength: 13, withPad: " ", startingAt: 0) }
                     .joined()
-                let simulated = test.map { t in median(t[g].map { $0.last ?? .nan }) } ?? .nan
+                let simulated = test.map { t in median(output.kept(t[g].map { $0.last ?? .nan }, point: g)) } ?? .nan
                 let values =
                     [simulated]
                     + [
                         "predicted_test_error", "asymptotic_test_error", "min_l2_test_error", "min_l1_test_error",
                         "predicted_rate", "fitted_rate", "transition_time", "first_jump_time", "last_jump_time",
                         "distance_to_prediction"
-                    ].map { median(result.values[$0]![g]) }
+                    ].map { median(output.kept(result.values[$0]![g], point: g)) }
                 line += values.map { String(format: "%-13.4g", $0) }.joined()
                 print(line)
             }
             let failed = result.values["prediction_converged"]!.joined().filter { $0 == 0 }.count
             if failed > 0 { print("warning: \(failed) replica(s) whose prediction did not converge are NaN") }
             for n in result.notes { print("note: \(n)") }
-            let figures = try Report.write(output, into: try directory.stage())
+            let (figures, drawn) = try Report.writeWithPredictions(output, into: try directory.stage())
             try directory.commit()
-            print(
-                "wrote analysis_*.npy ([grid point, seed]) and redrew \(figures.joined(separator: ", ")) with the "
-                    + "predictions, in \(folder)"
-            )
+            let redrawn =
+                drawn.isEmpty
+                ? "redrew \(figures.joined(separator: ", ")) (no figure draws a prediction: none is finite)"
+                : "redrew \(figures.joined(separator: ", ")), with the predictions on \(drawn.joined(separator: ", "))"
+            print("wrote analysis_*.npy ([grid point, seed]) and \(redrawn), in \(folder)")
         } catch { fail(error) }
     }
 }

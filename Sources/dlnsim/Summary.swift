@@ -30,9 +30,31 @@ enum Summary {
             line += String(format: "  %-11.4g (%.3g–%.3g)", loss.median, loss.q10, loss.q90).padding(
                 toLength: 36, withPad: " ", startingAt: 0)
             if let t = testIndex { line += String(format: "%.4g", stats.summaries[g][t][C - 1].median) }
-            if loss.count < S { line += "  (\(S - loss.count) non-finite)" }
+            line += notes(g, finite: loss.count, result: result, stats: stats, seeds: S)
             lines.append(line)
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// What became of the seeds left out of the medians: frozen replicas by their reason (status.npy), and
+    /// replicas of the point whose final train loss is not finite.
+    static func notes(_ g: Int, finite: Int, result: RunResult, stats: RunStatistics, seeds S: Int) -> String {
+        var parts: [String] = []
+        if !result.status.isEmpty {
+            var reasons: [Int: Int] = [:]
+            for s in 0..<S where ReplicaStatus.isFrozen(code: result.status[g * S + s]) {
+                reasons[result.status[g * S + s], default: 0] += 1
+            }
+            for (code, count) in reasons.sorted(by: { $0.key < $1.key }) {
+                parts.append("\(count) frozen: \(ReplicaStatus.reason(code))")
+            }
+        }
+        let elsewhere =
+            result.status.isEmpty
+            ? 0 : (0..<S).filter { result.status[g * S + $0] == ReplicaStatus.notInShard.code }.count
+        if elsewhere > 0 { parts.append("\(elsewhere) not in this shard") }
+        let nonFinite = S - stats.excluded[g] - finite - elsewhere
+        if nonFinite > 0 { parts.append("\(nonFinite) non-finite") }
+        return parts.isEmpty ? "" : "  (" + parts.joined(separator: "; ") + "; left out of the medians)"
     }
 }

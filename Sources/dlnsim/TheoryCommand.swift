@@ -20,7 +20,8 @@ struct Theory: ParsableCommand {
 
             Writes into the output folder dmft_train_loss.npy, dmft_test_error.npy, dmft_overlap.npy and \
             dmft_norm_sq.npy \
-            (shape [grid point, 2, checkpoint]: the mean, then its Monte-Carlo standard error, in the run's units), \
+            (shape [grid point, 2, checkpoint]: the mean of 4 independent solves (seeds seed…seed + 3), then its \
+            Monte-Carlo standard error from their spread, in the run's units), \
             dmft_times.npy, dmft.csv and dmft_manifest.json (iterations, residual, converged, seconds per grid point). \
             When the iteration does not reach the tolerance the files are still written, flagged converged: false, and \
             the command exits with status 2. Cost: K² memory and K³·N_r work for a grid of K = steps + 1 points; \

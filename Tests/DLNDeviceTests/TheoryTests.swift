@@ -25,11 +25,16 @@ import Testing
         #expect(abs(errors[0] / errors[1] - 16) < 1.0, "error ratio for α ×2: \(errors[0] / errors[1]) (expected 2⁴)")
     }
 
-    /// Bad input: a rank-deficient X is reported, never solved silently.
+    /// A rank-deficient X is solved in its row space and says so, never silently; labels outside the range of X
+    /// are named as the part no w fits.
     @Test func rankDeficientDesignIsFlagged() {
         let x: [Double] = [1, 2, 3, 2, 4, 6]  // two proportional rows
         let s = ImplicitBias.solve(x: x, y: [1, 2], n: 2, d: 3, beta: [0.1, 0.1, 0.1])
-        #expect(!s.converged && s.message.contains("full row rank"))
+        #expect(s.converged && s.message.contains("rank 1 < n = 2") && s.message.contains("row space"))
+        let r = zip(Dense.multiply(x, 2, 3, s.w), [1.0, 2]).map { abs($0 - $1) }
+        #expect(r.max()! < 1e-10, "\(r)")
+        let inconsistent = ImplicitBias.solve(x: x, y: [1, 3], n: 2, d: 3, beta: [0.1, 0.1, 0.1])
+        #expect(inconsistent.message.contains("outside the range of X"), "\(inconsistent.message)")
     }
 
     /// O7, O8: the whitened closed form matches an independent RK4 integration of ż = −s(z² − 2w̄z − α⁴) to 1e-9,

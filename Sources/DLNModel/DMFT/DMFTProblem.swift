@@ -16,6 +16,9 @@ public struct DMFTSettings: Sendable, Codable, Equatable, Hashable {
     public var maxIterations: Int = 100
     /// Seed of the common random numbers.
     public var seed: Int = 0
+    /// Independent solves (seeds `seed`, `seed` + 1, …) whose spread gives the Monte-Carlo standard error; the
+    /// curve is their mean. The paths' own spread misses the noise of the fixed point (C_r, R_r) itself.
+    public var errorSeeds: Int = 4
 }
 
 /// The discrete-time DMFT problem in the units of docs/model.md §6 (X_{μi} ~ N(0, 1/d), ℓ = ½‖Xw − y‖²).

@@ -166,7 +166,7 @@ public struct Experiment: Sendable {
                 let etaMax = c.grid.learningRate.max()!
                 let first = min(max(etaMax, c.record.start ?? etaMax), horizon)
                 let times = Self.timeSchedule(horizon: horizon, first: first, count: count, linear: c.record.linear)
-                schedule = times.map { Int(($0 / key.eta!).rounded()) }
+                schedule = Self.distinctSteps(times: times, eta: key.eta!, etaMax: etaMax)
             } else {
                 schedule = Self.schedule(
                     steps: c.training.steps, count: count, explicit: c.record.steps,
@@ -186,6 +186,15 @@ public struct Experiment: Sendable {
         let dataset: Dataset
         let initial: (u: [Double], v: [Double])?
         let d: Int, n: Int
+
+        /// The test error's scale v of ‖w − w*‖²_Σ = v·‖w − w*‖² for user data with `w_star` and no held-out set:
+        /// the design's mean square entry ‖X‖²_F/(nd) (an isotropic test distribution with the training data's
+        /// variance; 1 for standardised columns). nil with a held-out set or without a teacher.
+        var designVariance: Double? {
+            guard dataset.test == nil, dataset.wStar != nil else { return nil }
+            let x = dataset.x.doubles
+            return x.reduce(0) { $0 + $1 * $1 } / Double(n * d)
+        }
 
         static func load(_ files: Configuration.DataFiles, configuration c: Configuration) throws(DLNError) -> UserData
         {
@@ -352,9 +361,27 @@ public struct Experiment: Sendable {
             precision: precision, dimension: d, samples: n, datasets: datasets, replicas: replicas,
             initialLayers: initial.map { RealArray($0, precision: precision) },
             observables: ObservableSet(thresholds: c.record.thresholds),
-            designVariance: user != nil ? nil : (c.problem.designVariance == .one ? 1 : 1 / Double(d)),
+            designVariance: user.map(\.designVariance) ?? (c.problem.designVariance == .one ? 1 : 1 / Double(d)),
             representation: representation, flow: c.training.flow,
             logInitial: wantsLog ? LogLayers(magnitude: logMag, sign: logSign) : nil)
+    }
+
+    /// The steps of checkpoint times t for step size η, strictly increasing, from 0 to round(t_last/η): each time
+    /// rounded to a step, a step that repeats the one before moved on by one (and back from the last one), so that
+    /// every grid point has the same number of distinct checkpoints. When the largest step size `etaMax` has fewer
+    /// steps than there are times, the times are first snapped to its distinct steps (then every η ≤ etaMax gives
+    /// distinct steps too).
+    public static func distinctSteps(times: [Double], eta: Double, etaMax: Double) -> [Int] {
+        var times = times
+        let coarse = Array(Set(times.map { ($0 / etaMax).rounded() })).sorted()
+        if let last = coarse.last, Int(last) + 1 < times.count { times = coarse.map { $0 * etaMax } }
+        var steps = times.map { Int(($0 / eta).rounded()) }
+        guard steps.count > 1, steps.last! + 1 >= steps.count else { return Array(Set(steps)).sorted() }
+        let total = steps.last!
+        for k in 1..<steps.count { steps[k] = max(steps[k], steps[k - 1] + 1) }
+        steps[steps.count - 1] = total
+        for k in stride(from: steps.count - 2, through: 0, by: -1) { steps[k] = min(steps[k], steps[k + 1] - 1) }
+        return steps
     }
 
     /// Times 0, then `count` log-spaced times from `first` to `horizon`, plus `linear` evenly spaced ones, sorted.

@@ -14,6 +14,8 @@ public struct OutputFolder {
     /// `times[g][c]`.
     public let times: [[Double]]
     public let seeds: Int
+    /// status.npy, [g·seeds + s] (nil when the folder has none).
+    public let status: [Int]?
 
     /// Reads manifest.json, grid.csv and times.npy; names the file at fault when one is missing or malformed.
     public init(_ directory: String) throws(DLNError) {
@@ -50,6 +52,29 @@ public struct OutputFolder {
                 path: directory + "/times.npy", reason: "shape \(t.shape) does not match \(rows.count) grid points")
         }
         times = (0..<t.shape[0]).map { Array(t.values[($0 * t.shape[1])..<(($0 + 1) * t.shape[1])]) }
+        let statusPath = URL(fileURLWithPath: directory).appendingPathComponent("status.npy").path
+        if FileManager.default.fileExists(atPath: statusPath) {
+            let st = try NPY.read(path: statusPath)
+            guard st.values.count == rows.count * seeds else {
+                throw .badFile(
+                    path: statusPath,
+                    reason: "shape \(st.shape) does not match \(rows.count) grid points × \(seeds) seeds")
+            }
+            status = st.values.map { Int($0) }
+        } else {
+            status = nil
+        }
+    }
+
+    /// Whether replica (g, s) was frozen before the end (status.npy): left out of medians and bands.
+    public func isFrozen(_ g: Int, _ s: Int) -> Bool {
+        guard let status else { return false }
+        return ReplicaStatus.isFrozen(code: status[g * seeds + s])
+    }
+
+    /// The values of the seeds of grid point g that ran to the end (frozen replicas left out).
+    public func kept(_ values: [Double], point g: Int) -> [Double] {
+        values.indices.filter { !isFrozen(g, $0) }.map { values[$0] }
     }
 
     /// The run's configuration, from manifest.json (`Configuration.fromManifest`: schema version 2, or 1 migrated).
@@ -110,14 +135,54 @@ public enum Report {
             yScale: positive ? .log : .linear)
         for g in a.indices.prefix(SVGPlot.colors.count * 2) {
             let C = a[g][0].count
-            let s = (0..<C).map { c in EnsembleSummary(a[g].map { $0[c] }) }
+            let s = (0..<C).map { c in EnsembleSummary(folder.kept(a[g].map { $0[c] }, point: g)) }
             plot.series.append(
                 SVGPlot.Series(
                     label: label(folder, g), x: folder.times[g], y: s.map(\.median),
                     low: s.map(\.q10), high: s.map(\.q90)))
         }
         DMFTStudy.overlay(&plot, folder: folder, observable: observable, label: { label(folder, $0) })
+        if observable == Observable.testError.name {
+            overlayPredictions(&plot, folder, points: Array(a.indices.prefix(SVGPlot.colors.count * 2)))
+        }
         return plot
+    }
+
+    /// The predictions `dlnsim analyze` writes (analysis_<quantity>.npy) that the test-error figures draw, and
+    /// their labels.
+    static let predictions = [
+        ("analysis_predicted_test_error.npy", "theory: limit of the flow"),
+        ("analysis_asymptotic_test_error.npy", "theory: d → ∞")
+    ]
+
+    /// The label prefix of prediction curves.
+    public static let predictionPrefix = "theory: "
+
+    /// A prediction file's values [g][s], when the folder has it with the grid's shape.
+    static func prediction(_ folder: OutputFolder, _ file: String) -> [[Double]]? {
+        let path = URL(fileURLWithPath: folder.directory).appendingPathComponent(file).path
+        guard FileManager.default.fileExists(atPath: path), let p = try? NPY.read(path: path), p.shape.count == 2,
+            p.shape[0] == folder.rows.count
+        else { return nil }
+        let S = p.shape[1]
+        return (0..<p.shape[0]).map { Array(p.values[($0 * S)..<(($0 + 1) * S)]) }
+    }
+
+    /// The predicted limits of the test error as dashed horizontal lines over the run's times (median over the
+    /// seeds that ran to the end), one per grid point drawn.
+    static func overlayPredictions(_ plot: inout SVGPlot, _ folder: OutputFolder, points: [Int]) {
+        for (file, name) in predictions {
+            guard let p = prediction(folder, file) else { continue }
+            for g in points {
+                let m = EnsembleSummary(folder.kept(p[g], point: g)).median
+                let ts = folder.times[g].filter { $0 > 0 && $0.isFinite }
+                guard m.isFinite, let t0 = ts.first, let t1 = ts.last else { continue }
+                plot.series.append(
+                    SVGPlot.Series(
+                        label: points.count > 1 ? "\(name), \(label(folder, g))" : name, x: [t0, t1], y: [m, m],
+                        dashed: true))
+            }
+        }
     }
 
     /// An observable at the last checkpoint against a grid parameter, one curve per value of the other varying
@@ -149,7 +214,7 @@ public enum Report {
             xScale: xs.allSatisfy { $0 > 0 } && spread >= 20 ? .log : .linear, yScale: positive ? .log : .linear)
         for key in order {
             let gs = curves[key]!.sorted { xs[$0] < xs[$1] }
-            let s = gs.map { g in EnsembleSummary(a[g].map { $0.last ?? .nan }) }
+            let s = gs.map { g in EnsembleSummary(folder.kept(a[g].map { $0.last ?? .nan }, point: g)) }
             plot.series.append(
                 SVGPlot.Series(
                     label: key, x: gs.map { xs[$0] }, y: s.map(\.median), low: s.map(\.q10),
@@ -157,19 +222,11 @@ public enum Report {
         }
         // Predictions of `dlnsim analyze`, when present, as dashed curves beside the test error.
         if observable == Observable.testError.name {
-            for (file, label) in [
-                ("analysis_predicted_test_error.npy", "theory: limit of the flow"),
-                ("analysis_asymptotic_test_error.npy", "theory: d → ∞")
-            ] {
-                let path = URL(fileURLWithPath: folder.directory).appendingPathComponent(file).path
-                guard FileManager.default.fileExists(atPath: path), let p = try? NPY.read(path: path),
-                    p.shape.count == 2,
-                    p.shape[0] == folder.rows.count
-                else { continue }
-                let S = p.shape[1]
+            for (file, label) in predictions {
+                guard let p = prediction(folder, file) else { continue }
                 for key in order {
                     let gs = curves[key]!.sorted { xs[$0] < xs[$1] }
-                    let medians = gs.map { g in EnsembleSummary(Array(p.values[(g * S)..<((g + 1) * S)])).median }
+                    let medians = gs.map { g in EnsembleSummary(folder.kept(p[g], point: g)).median }
                     guard medians.contains(where: \.isFinite) else { continue }
                     plot.series.append(
                         SVGPlot.Series(
@@ -187,6 +244,22 @@ public enum Report {
     /// `into`: the folder to write them to (a staging folder), when not the folder read.
     public static func write(_ folder: OutputFolder, extra: [(String, SVGPlot)] = [], into: String? = nil)
         throws(DLNError) -> [String]
+    {
+        try writeFigures(folder, extra: extra, into: into).map(\.0)
+    }
+
+    /// Writes the figures and report.html like `write`, and returns the figure files that draw a prediction of
+    /// `dlnsim analyze` (a curve labelled "theory: …").
+    public static func writeWithPredictions(_ folder: OutputFolder, into: String? = nil) throws(DLNError) -> (
+        figures: [String], withPredictions: [String]
+    ) {
+        let figures = try writeFigures(folder, extra: [], into: into)
+        let drawn = figures.filter { $0.1.series.contains { $0.label.hasPrefix(predictionPrefix) } }
+        return (figures.map(\.0), drawn.map(\.0))
+    }
+
+    static func writeFigures(_ folder: OutputFolder, extra: [(String, SVGPlot)], into: String?) throws(DLNError)
+        -> [(String, SVGPlot)]
     {
         let target = into ?? folder.directory
         var figures: [(String, SVGPlot)] = []
@@ -217,7 +290,7 @@ public enum Report {
                 text: plot.render(), to: URL(fileURLWithPath: target).appendingPathComponent(file).path)
         }
         try writeHTML(folder, into: target)
-        return figures.map(\.0)
+        return figures
     }
 
     /// report.html: every SVG in the folder, the grid and the manifest.
@@ -237,12 +310,21 @@ public enum Report {
             + "</style></head><body>\n"
         html += "<h1>dlnsim run: \(esc(folder.manifest["name"] as? String ?? "run"))</h1>\n"
         let facts = [
-            "engine", "precision", "replicas", "grid_points", "seeds", "batches", "steps", "wall_seconds",
+            "engine", "precision", "replicas", "grid_points", "seeds", "batches", "horizon", "steps", "wall_seconds",
             "replica_steps_per_second", "dlnsim_version", "git_commit"
         ]
+        /// A manifest value as text: a list joined by commas (per grid point), null as "flow (adaptive)".
+        func fact(_ v: Any) -> String? {
+            if v is NSNull { return nil }
+            if let list = v as? [Any] {
+                return list.map { $0 is NSNull ? "flow (adaptive)" : "\($0)" }.joined(separator: ", ")
+            }
+            return "\(v)"
+        }
         html +=
             "<table>\n"
-            + facts.compactMap { key in folder.manifest[key].map { "<tr><th>\(key)</th><td>\(esc("\($0)"))</td></tr>" }
+            + facts.compactMap { key in
+                folder.manifest[key].flatMap(fact).map { "<tr><th>\(key)</th><td>\(esc($0))</td></tr>" }
             }.joined(separator: "\n") + "\n</table>\n"
         for svg in svgs { html += "<div><img src=\"\(svg)\" alt=\"\(svg)\"></div>\n" }
         html +=

@@ -159,7 +159,8 @@ public enum RunOutput {
             "seeds": S,
             "d": experiment.gridPoints.map(\.d),
             "n": experiment.gridPoints.map(\.n),
-            "steps": c.training.steps,
+            "steps": stepsRun(experiment),
+            "horizon": c.training.horizon ?? NSNull(),
             "wall_seconds": result.seconds,
             "rollback_snapshots": ["count": result.rollbackSnapshots, "seconds": result.rollbackSeconds],
             "replica_steps_per_second": result.replicaStepsPerSecond,
@@ -199,5 +200,19 @@ public enum RunOutput {
         } catch let e as DLNError { throw e } catch {
             throw .outputFailure(path: path("manifest.json"), reason: "\(error)")
         }
+    }
+
+    /// The steps each grid point ran: `training.steps`, or with a horizon round(t/η) per grid point (one number when
+    /// they agree; null for update flow, whose step counts are in evaluations.npy, and null when every point flows).
+    static func stepsRun(_ experiment: Experiment) -> Any {
+        let c = experiment.configuration
+        guard c.training.horizon != nil else { return c.training.steps }
+        let perPoint: [Any] = experiment.gridPoints.indices.map { g in
+            experiment.gridPoints[g].update == .flow ? NSNull() : (experiment.steps[g].last ?? 0) as Any
+        }
+        let numbers = perPoint.compactMap { $0 as? Int }
+        if numbers.isEmpty { return NSNull() }
+        if numbers.count == perPoint.count, Set(numbers).count == 1 { return numbers[0] }
+        return perPoint
     }
 }

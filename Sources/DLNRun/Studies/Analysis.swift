@@ -12,14 +12,15 @@ import Foundation
 /// - pm, λ = 0, α < 1: the first and last jump times τ·ln(1/α) of the saddle-to-saddle limit;
 /// - the d → ∞ test error of the λ = 0 limit from the static AMP fixed point (pm, synthetic data with a ones or
 ///   signs teacher), per grid point;
-/// - from the recorded curves: the fitted late-time rate (float64 runs) and the lazy → rich time t_c;
+/// - from the recorded curves: the fitted late-time rate (λ = 0, on the checkpoints above the round-off floor) and the
+///   lazy → rich time t_c (λ > 0);
 /// - with weights.npy (run with --save-weights): the largest distance between the simulated and predicted w.
 public enum Analysis {
     /// The quantities written, one analysis_<name>.npy [grid point, seed] each, in this order.
     public static let quantities = [
         "predicted_test_error", "min_l2_test_error", "predicted_rate", "fitted_rate",
         "transition_time", "distance_to_prediction", "prediction_converged", "min_l1_test_error",
-        "asymptotic_test_error", "first_jump_time", "last_jump_time"
+        "asymptotic_test_error", "first_jump_time", "last_jump_time", "fitted_rate_points"
     ]
 
     /// Values per quantity, [g][s].
@@ -82,7 +83,7 @@ public enum Analysis {
         struct PerData: Sendable {
             let l2: Double
             let l1: Double
-            let stages: [SaddleToSaddle.Stage]
+            let saddles: SaddleToSaddle.Sequence?
         }
         let dataTasks: [(group: Int, dataset: Int)] = experiment.groups.enumerated().flatMap { gi, group in
             group.batch.datasets.indices.map { (gi, $0) }
@@ -98,13 +99,14 @@ public enum Analysis {
             let y = ds.y.doubles
             let lambdaZero = experiment.groups[gi].points.contains { experiment.gridPoints[$0].weightDecay == 0 }
             guard lambdaZero, experiment.gridPoints[experiment.groups[gi].points[0]].parameterization != .deep else {
-                dataSlots[k] = PerData(l2: .nan, l1: .nan, stages: [])
+                dataSlots[k] = PerData(l2: .nan, l1: .nan, saddles: nil)
                 return
             }
             let l2 = ImplicitBias.minimumNorm(x: x, y: y, n: n, d: d).map { testErrorOf($0, ds, batch) } ?? .nan
             let l1 = MinimumL1.solve(x: x, y: y, n: n, d: d).map { testErrorOf($0, ds, batch) } ?? .nan
             let pm = experiment.gridPoints[experiment.groups[gi].points[0]].parameterization == .pm
-            dataSlots[k] = PerData(l2: l2, l1: l1, stages: pm ? SaddleToSaddle.run(x: x, y: y, n: n, d: d) : [])
+            dataSlots[k] = PerData(
+                l2: l2, l1: l1, saddles: pm ? SaddleToSaddle.sequence(x: x, y: y, n: n, d: d) : nil)
         }
         var perDataTable: [Int: [Int: PerData]] = [:]
         for (k, task) in dataTasks.enumerated() { perDataTable[task.group, default: [:]][task.dataset] = dataSlots[k] }
@@ -112,10 +114,11 @@ public enum Analysis {
         let groupIndex = Dictionary(
             uniqueKeysWithValues: experiment.groups.enumerated().flatMap { gi, group in group.points.map { ($0, gi) } })
         let slots = SharedSlots<[Double]>(count: G * S)
+        let messages = SharedSlots<String>(count: G * S)
         let tasks: [(group: Experiment.Group, local: Int, g: Int, s: Int)] = experiment.groups.flatMap { group in
             group.points.enumerated().flatMap { local, g in (0..<S).map { (group, local, g, $0) } }
         }
-        let precision64 = configuration.training.precision == .float64
+        let epsilon = configuration.training.precision == .float64 ? Double.ulpOfOne : Double(Float.ulpOfOne)
         let allTimes = folder.times
         DispatchQueue.concurrentPerform(iterations: tasks.count) { k in
             let (group, local, g, s) = tasks[k]
@@ -144,19 +147,23 @@ public enum Analysis {
                     : ImplicitBias.bregman(u0: u0, v0: v0)
                 let solution = ImplicitBias.solve(x: x, y: y, n: n, d: d, beta: bb, offset: offset)
                 out[6] = solution.converged ? 1 : 0
+                if solution.message != "converged" { messages[g * S + s] = solution.message }
                 if solution.converged {
                     predicted = solution.w
                     beta = bb
                 }
                 out[1] = shared.l2
                 out[7] = shared.l1
-                if point.parameterization == .pm && replica.alpha < 1 && shared.stages.count > 1 {
+                if point.parameterization == .pm && replica.alpha < 1, let saddles = shared.saddles,
+                    saddles.stages.count > 1
+                {
                     // Saddle to saddle (α → 0): jumps at t = τ_k·ln(1/α) (÷ n for the sum loss, whose clock is n×
                     // faster).
                     let clock =
                         Foundation.log(1 / replica.alpha) / (configuration.training.loss == .mean ? 1 : Double(n))
-                    out[9] = shared.stages[1].tau * clock
-                    out[10] = shared.stages.last!.tau * clock
+                    out[9] = saddles.stages[1].tau * clock
+                    // Stopped at the cap: the last stage computed is not the last jump.
+                    out[10] = saddles.reachedEnd ? saddles.stages.last!.tau * clock : .nan
                 }
             case (.pm, true), (.uv, true):
                 let lambda = configuration.training.loss == .mean ? replica.lambdaU : replica.lambdaU / Double(n)
@@ -171,7 +178,8 @@ public enum Analysis {
                 if let beta {
                     out[2] =
                         Rates.predictedRate(
-                            x: x, n: n, d: d, limit: w, beta: beta, eta: replica.eta,
+                            x: x, n: n, d: d, limit: w, beta: beta,
+                            eta: point.update == .flow ? nil : replica.eta,
                             meanLoss: configuration.training.loss == .mean) ?? .nan
                 }
                 if let weights, weights.shape.count == 3, weights.shape[2] == d {
@@ -180,7 +188,12 @@ public enum Analysis {
                 }
             }
             let times = allTimes[g]
-            if precision64 { out[3] = Rates.fittedRate(times: times, loss: trainLoss[g][s]) ?? .nan }
+            // The late rate of λ = 0 (the loss decays to zero; with λ > 0 it settles at the lasso's loss).
+            if replica.lambdaU == 0 {
+                let fit = Rates.lateRate(times: times, loss: trainLoss[g][s], epsilon: epsilon)
+                out[3] = fit.rate ?? .nan
+                out[11] = Double(fit.points)
+            }
             if replica.lambdaU > 0, let te = recordedTestError?[g][s] {
                 out[4] = Rates.lazyToRichTime(times: times, trainLoss: trainLoss[g][s], testError: te) ?? .nan
             }
@@ -194,7 +207,25 @@ public enum Analysis {
         if experiment.gridPoints.contains(where: { $0.parameterization == .deep }) {
             notes.append("no predictions for deep networks yet")
         }
-        if !precision64 { notes.append("fitted_rate needs a float64 run (the 1e-17…1e-9 window)") }
+        var said = Set<String>()
+        for k in 0..<(G * S) {
+            guard let m = messages[k], said.insert(m).inserted, said.count <= 3 else { continue }
+            notes.append("implicit bias at grid point \(k / S), seed \(experiment.seeds[k % S]): \(m)")
+        }
+        let fitted = (0..<(G * S)).filter { !all[$0][11].isNaN }.count
+        let tooFew = (0..<(G * S)).filter { all[$0][11] < 3 }.count
+        if tooFew > 0 {
+            notes.append(
+                "fitted_rate: too few checkpoints above the round-off floor to fit a rate for \(tooFew) of \(fitted) "
+                    + "replica(s): at least 3 are needed in the last ten decades of the decay below 1e-5·L(0) (add "
+                    + "record.linear checkpoints, or a longer horizon): NaN there")
+        }
+        let capped = perData.values.flatMap(\.values).compactMap(\.saddles).filter { !$0.reachedEnd }
+        if let first = capped.first {
+            notes.append(
+                "saddle to saddle: stopped at the cap of \(first.cap) stages; the sequence goes on (last_jump_time is "
+                    + "NaN, the last stage computed is at τ = \(String(format: "%.4g", first.stages.last!.tau)))")
+        }
         return Result(values: values, gridPoints: G, seeds: S, notes: notes)
     }
 

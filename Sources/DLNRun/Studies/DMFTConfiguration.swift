@@ -114,8 +114,10 @@ public enum DMFTStudy {
                 out.append(Point(target: t, result: hit))
                 continue
             }
-            let e = try engine(t.problem, settings)
-            let r = try DMFTSolver.solve(t.problem, settings: settings, engine: e) { progress?(t.gridPoint, $0, $1) }
+            let r = try DMFTSolver.solve(
+                t.problem, settings: settings,
+                engines: { s throws(DLNError) in try engine(t.problem, s) },
+                progress: { progress?(t.gridPoint, $0, $1) })
             cache[t.problem] = r
             out.append(Point(target: t, result: r))
         }
@@ -160,6 +162,9 @@ public enum DMFTStudy {
             "paths": first.paths, "response_paths": first.responsePaths, "damping": first.damping,
             "tolerance": first.tolerance,
             "max_iterations": first.maxIterations, "seed": first.seed,
+            "standard_error":
+                "over \(first.errorSeeds) independent solves (seeds \(first.seed)…\(first.seed + first.errorSeeds - 1)): "
+                + "their mean, and the spread of that mean",
             "converged": points.allSatisfy(\.result.converged),
             "grid_points": points.map { p -> [String: Any] in
                 let pr = p.result.problem

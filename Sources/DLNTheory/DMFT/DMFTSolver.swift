@@ -55,6 +55,7 @@ public enum DMFTSolver {
     /// Solves the problem with `engine` running the paths (built for this problem and these settings).
     public static func solve(
         _ problem: DMFTProblem, settings: DMFTSettings, engine: any DMFTPathEngine,
+        start initial: (correlation: [Double], memory: [Double])? = nil,
         progress: ((Int, Double) -> Void)? = nil
     ) throws(DLNError) -> DMFTResult {
         let start = Date()
@@ -62,6 +63,9 @@ public enum DMFTSolver {
         let sigma2 = problem.noise * problem.noise
         var cr = [Double](repeating: problem.secondMoment + sigma2, count: K * K)
         var rr = [Double](repeating: 0, count: K * K)
+        if let initial, initial.correlation.count == K * K, initial.memory.count == K * K {
+            (cr, rr) = (initial.correlation, initial.memory)
+        }
         var history: [Double] = []
         var residual = Double.infinity
         var converged = false
