@@ -87,14 +87,14 @@ import Testing
                 problem: {d: 30, n: 7, teacher: {values: signs, support: exact}, noise: 0.30000000000000004}
                 model: {parameterization: deep, depth: 3, init: {layer_scales: [1, 0.5, 2]}}
                 training: {update: flow, horizon: 12.5, precision: float64, flow: {rtol: 1e-7, initial_step: 1e-5}}
-                grid: {alpha: [0.1, 1e-300], learning_rate: 0.1, density: [0, 0.1]}
+                grid: {alpha: [0.1, 1e-100], learning_rate: 0.1, density: [0, 0.1]}
                 record: {checkpoints: 5, start: 0.5, linear: 3}
                 seeds: 3
                 seed_offset: 9
                 device: cpu
                 """)
         #expect(c.problem.delta == nil)
-        // Every double exactly, 0.30000000000000004 and 1e-300 included (manifest.json's bytes, as merge and analyze
+        // Every double exactly, 0.30000000000000004 and 1e-100 included (manifest.json's bytes, as merge and analyze
         // read them).
         #expect(try Self.throughBytes(c) == c)
         c = try Configuration.parse(
