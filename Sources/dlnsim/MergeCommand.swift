@@ -27,6 +27,7 @@ struct Merge: ParsableCommand {
 
     func run() throws {
         do {
+            try ShardMerge.refuseOverlap(output: out, shards: folders)
             try RunOutput.checkOverwrite(out, force: force)
             let summary = try ShardMerge.merge(folders, into: out)
             var folder = try OutputFolder(out)

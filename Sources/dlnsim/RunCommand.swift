@@ -93,7 +93,9 @@ struct Run: ParsableCommand {
     func run() throws {
         do {
             if check, let path = config {
-                print(try Runner.check(configPath: path, shard: shard))
+                let report = try Runner.check(configPath: path, shard: shard)
+                print(report.line)
+                for line in report.warnings { note(line) }
                 return
             }
             var request = RunRequest()
@@ -108,6 +110,7 @@ struct Run: ParsableCommand {
             let runner = try Runner(request, note: note)
             if let line = runner.resumeDescription { note(line) }
             note(runner.description)
+            for line in runner.warnings { note(line) }
             let progress = ProgressLine(enabled: !quiet)
             installStopHandlers()
             let result: RunResult
@@ -133,7 +136,7 @@ struct Run: ParsableCommand {
                 throw error
             }
             progress.finish()
-            print(Summary.table(result, experiment: runner.experiment))
+            if runner.replicasRun > 0 { print(Summary.table(result, experiment: runner.experiment)) }
             for line in runner.frozenLines(result) { note(line) }
             let points = try runner.write(result)
             reportTheory(points)
