@@ -70,7 +70,10 @@ struct Run: ParsableCommand {
             valueName: "i/N"))
     var shard: String?
 
-    @Flag(help: "Only check the configuration (every key, the data files' keys) and exit: 0 when it is valid.")
+    @Flag(
+        help: ArgumentHelp(
+            "Only check the configuration (every key, the data files' keys) and exit: 0 when it is valid. Warns on "
+                + "stderr when seeds can only be identical; with --shard, says how many replicas the shard runs."))
     var check = false
 
     func validate() throws {
@@ -136,7 +139,7 @@ struct Run: ParsableCommand {
                 throw error
             }
             progress.finish()
-            if runner.replicasRun > 0 { print(Summary.table(result, experiment: runner.experiment)) }
+            if runner.replicasRun > 0 { print(RunSummary.table(result, experiment: runner.experiment)) }
             for line in runner.frozenLines(result) { note(line) }
             let points = try runner.write(result)
             reportTheory(points)

@@ -23,13 +23,13 @@ import Testing
     @Test(arguments: [
         (
             "problem: {data: shared}\nseeds: 8", true,
-            "warning: the grid point: the 8 seeds of each can only give identical trajectories (shared data "
+            "warning: the 8 seeds can only give identical trajectories (shared data "
                 + "(problem.data: shared), deterministic initialisation of pm, deterministic updates), so their "
                 + "spread is 0; use problem.data: independent, or a random initialisation"
         ),
         (
             "problem: {data: shared}\ngrid: {alpha: [0.1, 1], parameterization: [pm, uv, deep]}\nseeds: 3", true,
-            "warning: all 6 grid points: the 3 seeds of each"
+            "warning: in all 6 grid points, the 3 seeds of each can only give identical trajectories"
         ),
         ("problem: {data: shared}\nmodel: {parameterization: uv, init: {v_noise: 0.1}}\nseeds: 3", false, ""),
         ("problem: {data: shared}\nseeds: 1", false, ""),

@@ -12,7 +12,7 @@ import Testing
         let config = dir + "/c.yaml"
         try "problem: {d: 8, n: 4, data: shared}\ntraining: {steps: 10}\nseeds: 3\nrecord: {checkpoints: 2}\n".write(
             toFile: config, atomically: true, encoding: .utf8)
-        let words = "warning: the grid point: the 3 seeds of each can only give identical trajectories"
+        let words = "warning: the 3 seeds can only give identical trajectories"
         let check = try CLITests.run(["run", config, "--check"])
         #expect(check.status == 0 && check.stderr.contains(words), "\(check.stderr)")
         let run = try CLITests.run(["run", config, "--device", "cpu", "--out", dir + "/o", "--quiet"])

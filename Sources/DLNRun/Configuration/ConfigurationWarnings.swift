@@ -35,9 +35,9 @@ extension Configuration {
         let affected = gridPoints / models.count * fixed.count
         let which =
             fixed.count == models.count
-            ? (gridPoints == 1 ? "the grid point" : "all \(gridPoints) grid points")
-            : "the \(affected) grid points (of \(gridPoints)) with parameterization "
-                + fixed.map(\.rawValue).joined(separator: ", ")
+            ? (gridPoints == 1 ? "the \(seeds) seeds" : "in all \(gridPoints) grid points, the \(seeds) seeds of each")
+            : "in the \(affected) grid points (of \(gridPoints)) with parameterization "
+                + fixed.map(\.rawValue).joined(separator: ", ") + ", the \(seeds) seeds of each"
         let data = userData ? "the same user data (problem.files) for every seed" : "shared data (problem.data: shared)"
         let initialisation =
             problem.files?.u0 != nil
@@ -48,7 +48,7 @@ extension Configuration {
             + "a random initialisation (parameterization uv with model.init.u_noise or v_noise > 0)"
             + (userData ? ", or seeds: 1" : "")
         return
-            "warning: \(which): the \(seeds) seeds of each can only give identical trajectories (\(data), "
+            "warning: \(which) can only give identical trajectories (\(data), "
             + "\(initialisation), deterministic updates), so their spread is 0; \(remedy)"
     }
 }

@@ -128,7 +128,7 @@ public enum ShardMerge {
         func combine(_ name: String, othersNaN: Bool = true) throws(DLNError) -> NPY.Array? {
             var out: NPY.Array? = nil
             for (k, s) in shards.enumerated() {
-                let path = URL(fileURLWithPath: s.directory).appendingPathComponent(name).path
+                let path = (s.directory as NSString).appendingPathComponent(name)
                 guard FileManager.default.fileExists(atPath: path) else {
                     if out != nil || k > 0 { throw .badFile(path: path, reason: "missing (other shards have it)") }
                     return nil

@@ -28,7 +28,7 @@ extension ShardMerge {
     /// Reads a shard's `.npy` file after checking it against the hash its manifest.json lists (a file copied
     /// from another shard or run, or changed after the shard finished, is refused).
     static func verifiedRead(_ dir: String, manifest: [String: Any], _ name: String) throws(DLNError) -> NPY.Array {
-        let path = URL(fileURLWithPath: dir).appendingPathComponent(name).path
+        let path = (dir as NSString).appendingPathComponent(name)
         guard let files = manifest["files"] as? [String: String] else {
             throw .badFile(
                 path: dir + "/manifest.json",
