@@ -244,7 +244,16 @@ import Testing
             } catch {
                 // A named refusal (a data file that does not fit, a problem found while building) is fine.
                 tally.failedNamed += 1
-                #expect(!"\(error)".isEmpty, "case \(k)")
+                switch error {
+                case .badFile(let path, let reason), .outputFailure(let path, let reason):
+                    #expect(!path.isEmpty && !reason.isEmpty, "case \(k): \(error)")
+                case .invalidConfiguration(let file, let issues):
+                    #expect(!file.isEmpty && !issues.isEmpty, "case \(k): \(error)")
+                case .invalidProblem(let message):
+                    #expect(!message.isEmpty, "case \(k): \(error)")
+                default:
+                    Issue.record("case \(k): the CPU engine failed: \(error)\n\(text)")
+                }
             }
             try? FileManager.default.removeItem(atPath: dir)
         }
