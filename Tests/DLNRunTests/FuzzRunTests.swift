@@ -157,9 +157,10 @@ import Testing
 
     /// Trains one experiment (a shard of it, or all), writes and reads back its folder, draws its figures and its
     /// table. Throws what the run throws.
-    static func runToFolder(_ e: Experiment, shard: Shard?, dir: String) throws(DLNError) -> RunResult {
+    static func runToFolder(_ e: Experiment, shard: Shard?, weights: Bool, dir: String) throws(DLNError) -> RunResult {
         var options = RunOptions()
         options.shard = shard
+        options.keepFinalState = weights
         let result = try Simulation.run(e, on: CPUEngine(), options: options)
         try RunOutput.write(result, experiment: e, to: dir)
         let folder = try OutputFolder(dir)
@@ -209,7 +210,8 @@ import Testing
                     continue
                 }
                 let shard = k % 3 == 1 ? try Shard(index: k % 5, count: 5) : nil
-                let result = try Self.runToFolder(e, shard: shard, dir: dir)
+                let weights = k % 2 == 0  // --save-weights
+                let result = try Self.runToFolder(e, shard: shard, weights: weights, dir: dir)
                 tally.ran += 1
                 // The folder holds what it should: every observable and status.npy with the run's shape.
                 let G = e.gridPoints.count
@@ -223,10 +225,14 @@ import Testing
                     // All three shards of the same run, merged: the whole run's arrays, bit for bit.
                     let parts = (0..<3).map { dir + "-shard\($0)" }
                     for (i, part) in parts.enumerated() {
-                        _ = try Self.runToFolder(e, shard: try Shard(index: i, count: 3), dir: part)
+                        _ = try Self.runToFolder(e, shard: try Shard(index: i, count: 3), weights: weights, dir: part)
                     }
                     _ = try ShardMerge.merge(parts, into: dir + "-merged")
-                    for name in result.names.map({ $0 + ".npy" }) + ["status.npy", "stats.csv", "grid.csv"] {
+                    let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter {
+                        $0.hasSuffix(".npy") || $0.hasSuffix(".csv")
+                    }
+                    #expect(files.count >= result.names.count + 5 + (weights ? 2 : 0), "case \(k): \(files)")
+                    for name in files {
                         let whole = FileManager.default.contents(atPath: dir + "/" + name)
                         #expect(
                             whole != nil && whole == FileManager.default.contents(atPath: dir + "-merged/" + name),
@@ -241,7 +247,7 @@ import Testing
                     #expect(own == shard.replicaCount(batches: e.groups.map(\.batch.layout.replicas)), "case \(k)")
                     if own == 0 { tally.emptyShards += 1 }
                 }
-            } catch {
+            } catch let error as DLNError {
                 // A named refusal (a data file that does not fit, a problem found while building) is fine.
                 tally.failedNamed += 1
                 switch error {
@@ -254,6 +260,8 @@ import Testing
                 default:
                     Issue.record("case \(k): the CPU engine failed: \(error)\n\(text)")
                 }
+            } catch {
+                Issue.record("case \(k): \(error)")
             }
             try? FileManager.default.removeItem(atPath: dir)
         }
