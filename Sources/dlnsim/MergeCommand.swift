@@ -11,7 +11,9 @@ struct Merge: ParsableCommand {
         discussion: """
             Each replica is taken from the shard that ran it; the statistics and figures are computed again over the \
             whole ensemble. The result is bit-identical to running the whole configuration at once. Refuses folders of \
-            different configurations, dlnsim builds or shard counts, and names any missing shard.
+            different configurations, dlnsim builds or shard counts, names any missing shard, refuses a shard file that \
+            is not the one the shard wrote (its hash is in the shard's manifest.json) and an --out that is, holds or \
+            lies inside a shard folder. A shard that holds no replicas (more shards than a batch has) is accepted.
               dlnsim merge runs/shard-0 runs/shard-1 runs/shard-2 --out runs/all
             See docs/cluster.md.
             """)
@@ -32,6 +34,7 @@ struct Merge: ParsableCommand {
     func run() throws {
         var opened: OutputDirectory? = nil
         do {
+            try ShardMerge.refuseOverlap(output: out, shards: folders)
             let directory = try OutputDirectory.open(out, mode: .replace, force: force)
             opened = directory
             let staging = try directory.stage()

@@ -78,7 +78,10 @@ struct Run: ParsableCommand {
             valueName: "i/N"))
     var shard: String?
 
-    @Flag(help: "Only check the configuration (every key, the data files' keys) and exit: 0 when it is valid.")
+    @Flag(
+        help: ArgumentHelp(
+            "Only check the configuration (every key, the data files' keys) and exit: 0 when it is valid. Warns on "
+                + "stderr when seeds can only be identical; with --shard, says how many replicas the shard runs."))
     var check = false
 
     func validate() throws {
@@ -101,7 +104,9 @@ struct Run: ParsableCommand {
     func run() throws {
         do {
             if check, let path = config {
-                print(try Runner.check(configPath: path, shard: shard))
+                let report = try Runner.check(configPath: path, shard: shard)
+                print(report.line)
+                for line in report.warnings { note(line) }
                 return
             }
             var request = RunRequest()
@@ -127,6 +132,7 @@ struct Run: ParsableCommand {
             }
             if let line = runner.resumeDescription { note(line) }
             note(runner.description)
+            for line in runner.warnings { note(line) }
             let progress = ProgressLine(enabled: !quiet)
             installStopHandlers()
             let result: RunResult
@@ -152,7 +158,7 @@ struct Run: ParsableCommand {
                 throw error
             }
             progress.finish()
-            print(Summary.table(result, experiment: runner.experiment))
+            if runner.replicasRun > 0 { print(RunSummary.table(result, experiment: runner.experiment)) }
             for line in runner.frozenLines(result) { note(line) }
             let points = try runner.write(result)
             reportTheory(points)

@@ -72,7 +72,7 @@ import Testing
         let e = try Experiment(try Configuration.parse(yaml: yaml, file: "limits.yaml"))
         #expect(e.precisionWarnings.count == 1, "\(e.precisionWarnings)")
         #expect(
-            e.precisionWarnings.first?.hasPrefix("grid point 0 (α = 1.0, η = 1e-12") == true,
+            e.precisionWarnings.first?.hasPrefix("warning: grid point 0 (α = 1.0, η = 1e-12") == true,
             "\(e.precisionWarnings)")
         #expect(e.precisionWarnings.first?.contains("moves no parameter by one float32 ulp") == true)
         // The same η moves float64's parameters (a step of 1e-12 relative is 4500 ulps there).

@@ -50,7 +50,7 @@ import Testing
         ("training: {steps: 1e13}", "training.steps", "is too large"),
         ("grid: {d: 100000, delta: 1000}", "grid", "entries in one data set (at most 4e9)"),
         (
-            "problem: {d: 100000000, n: 40}\nseeds: 100000", "",
+            "problem: {d: 100000000, n: 40, data: shared}\nseeds: 100000", "",
             "the run would need about 146 TiB of memory (initial layers 146 TiB"
         ),
         (

@@ -24,7 +24,7 @@ public struct Configuration: Sendable, Equatable {
         public var teacherSupport: TeacherSupport = .bernoulli
         /// Label noise σ.
         public var noise: Double = 0
-        public var sharing: DataSharing = .shared
+        public var sharing: DataSharing = .independent
         /// Seed of the (first) data set.
         public var dataSeed: Int = 0
         /// User data (paths resolved against the configuration's folder); nil for synthetic data.

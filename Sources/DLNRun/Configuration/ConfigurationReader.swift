@@ -8,6 +8,8 @@ extension Configuration {
     public static func parse(yaml text: String, file: String = "<config>", baseDirectory: String = ".") throws(DLNError)
         -> Configuration
     {
+        // Before the tree is built: non-scalar keys, alias bombs and deep nesting (linear in the text).
+        if let issue = YAMLGuard.scan(text).issue { throw .invalidConfiguration(file: file, issues: [issue]) }
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch {
             throw .invalidConfiguration(file: file, issues: [YAMLSyntax.issue(for: error, text: text)])

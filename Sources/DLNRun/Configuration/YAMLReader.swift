@@ -15,6 +15,8 @@ final class YAMLSection {
     let path: String
     let sink: IssueSink
     private var entries: [(key: String, node: Node)] = []
+    /// The first entry of each key (lookups and the duplicate check stay linear in the number of keys).
+    private var index: [String: Int] = [:]
     private var used: Set<String> = []
 
     init(path: String, node: Node?, sink: IssueSink) {
@@ -30,7 +32,11 @@ final class YAMLSection {
                 sink.add(path, "keys must be strings\(Self.at(k))")
                 continue
             }
-            if entries.contains(where: { $0.key == key }) { sink.add(child(key), "appears twice\(Self.at(k))") }
+            if index[key] != nil {
+                sink.add(child(key), "appears twice\(Self.at(k))")
+            } else {
+                index[key] = entries.count
+            }
             entries.append((key, v))
         }
     }
@@ -52,18 +58,18 @@ final class YAMLSection {
     /// The raw node of a key, marking the key as known.
     func node(_ key: String) -> Node? {
         used.insert(key)
-        guard let node = entries.first(where: { $0.key == key })?.node else { return nil }
+        guard let node = index[key].map({ entries[$0].node }) else { return nil }
         if case .scalar(let s) = node, s.style == .plain, ["~", "null", "Null", "NULL", ""].contains(s.string) {
             return nil
         }
         return node
     }
 
-    func has(_ key: String) -> Bool { entries.contains { $0.key == key } }
+    func has(_ key: String) -> Bool { index[key] != nil }
 
     /// Whether the mapping under `section` has `key` (without marking anything as read).
     func sectionHas(_ section: String, _ key: String) -> Bool {
-        guard let node = entries.first(where: { $0.key == section })?.node, case .mapping(let m) = node else {
+        guard let node = index[section].map({ entries[$0].node }), case .mapping(let m) = node else {
             return false
         }
         return m.contains { $0.key.string == key }
@@ -221,30 +227,36 @@ final class YAMLSection {
     /// Reports keys nobody asked for, suggesting the nearest known key.
     func finish(known extra: [String] = []) {
         let known = used.union(extra)
+        let listed = known.sorted()
+        let list = listed.joined(separator: ", ")
         for (key, node) in entries where !known.contains(key) {
-            let hint =
-                known.min(by: { editDistance($0, key) < editDistance($1, key) })
-                .flatMap { editDistance($0, key) <= 3 ? " (did you mean '\($0)'?)" : nil } ?? ""
-            sink.add(
-                child(key),
-                "unknown key\(hint)\(Self.at(node)); known keys here: \(known.sorted().joined(separator: ", "))")
+            // The nearest known key (edit distance ≤ 3), computed once per unknown key.
+            let nearest = listed.map { ($0, editDistance($0, key, limit: 3)) }.min { $0.1 < $1.1 }
+            let hint = nearest.flatMap { $0.1 <= 3 ? " (did you mean '\($0.0)'?)" : nil } ?? ""
+            sink.add(child(key), "unknown key\(hint)\(Self.at(node)); known keys here: \(list)")
         }
     }
 }
 
-func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a)
-    let b = Array(b)
+/// The edit distance of two texts (on their UTF-8 bytes), or `limit + 1` as soon as it is known to exceed `limit`.
+func editDistance(_ a: String, _ b: String, limit: Int = .max) -> Int {
+    let a = Array(a.utf8)
+    let b = Array(b.utf8)
+    if abs(a.count - b.count) > limit { return limit + 1 }
     if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
-    var row = Array(0...b.count)
+    var row = [Int](repeating: 0, count: b.count + 1)
+    for j in 0...b.count { row[j] = j }
     for i in 1...a.count {
         var prev = row[0]
         row[0] = i
+        var best = i
         for j in 1...b.count {
             let cur = row[j]
             row[j] = min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] == b[j - 1] ? 0 : 1))
+            best = min(best, row[j])
             prev = cur
         }
+        if best > limit { return limit + 1 }
     }
     return row[b.count]
 }
@@ -271,7 +283,7 @@ enum YAMLSyntax {
                     + excerpt(text, line: line, column: column))
         case .duplicatedKeysInMapping(let duplicates, let context):
             // The parser names the keys but not where they are: find their paths and lines in the text.
-            let found = duplicates.flatMap { key in blockKeyPaths(key, in: text) }
+            let found = blockKeyPaths(Set(duplicates), in: text)
             let byPath = Dictionary(grouping: found, by: \.path)
             if byPath.values.contains(where: { $0.count > 1 }) {
                 let repeated = byPath.filter { $0.value.count > 1 }.sorted { $0.value[0].line < $1.value[0].line }
@@ -331,11 +343,11 @@ enum YAMLSyntax {
         return (line, column)
     }
 
-    /// Where `key` appears as a block-style key (`key:` at the start of a line): its dotted path, found from
-    /// the indentation of the keys above it, and its line.
-    static func blockKeyPaths(_ key: String, in text: String) -> [(path: String, line: Int)] {
+    /// Where the `keys` appear as block-style keys (`key:` at the start of a line): their dotted paths, found from
+    /// the indentation of the keys above them, and their lines (one pass over the text).
+    static func blockKeyPaths(_ keys: Set<String>, in text: String) -> [(key: String, path: String, line: Int)] {
         var stack: [(indent: Int, key: String)] = []
-        var out: [(path: String, line: Int)] = []
+        var out: [(key: String, path: String, line: Int)] = []
         for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let indent = raw.prefix(while: { $0 == " " }).count
             let body = raw.dropFirst(indent)
@@ -345,7 +357,7 @@ enum YAMLSyntax {
             let name = body[..<colon].trimmingCharacters(in: .whitespaces).trimmingCharacters(
                 in: CharacterSet(charactersIn: "'\""))
             while let top = stack.last, top.indent >= indent { stack.removeLast() }
-            if name == key { out.append(((stack.map(\.key) + [name]).joined(separator: "."), i + 1)) }
+            if keys.contains(name) { out.append((name, (stack.map(\.key) + [name]).joined(separator: "."), i + 1)) }
             stack.append((indent, name))
         }
         return out

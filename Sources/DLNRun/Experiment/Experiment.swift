@@ -129,6 +129,27 @@ public struct Experiment: Sendable {
         let eta: Double?  // only with a horizon in t: each η runs its own number of steps
     }
 
+    /// The grid points of each batch, in the order the batches run.
+    static func batches(_ c: Configuration, points: [GridPoint]) -> (order: [GroupKey], members: [GroupKey: [Int]]) {
+        var order: [GroupKey] = []
+        var members: [GroupKey: [Int]] = [:]
+        for (g, p) in points.enumerated() {
+            let key = GroupKey(
+                d: p.d, n: p.n, noise: p.noise, density: p.density, depth: p.depth,
+                parameterization: p.parameterization, update: p.update,
+                eta: c.training.horizon == nil || p.update == .flow ? nil : p.learningRate)
+            if members[key] == nil { order.append(key) }
+            members[key, default: []].append(g)
+        }
+        return (order, members)
+    }
+
+    /// The replicas of each batch (grid points × seeds), from the configuration alone (no data are made).
+    public static func batchSizes(_ c: Configuration) -> [Int] {
+        let (order, members) = batches(c, points: gridPoints(c))
+        return order.map { members[$0]!.count * c.seeds }
+    }
+
     /// Builds the experiment (reads user files if the configuration names them).
     public init(_ c: Configuration) throws(DLNError) {
         configuration = c
@@ -140,16 +161,7 @@ public struct Experiment: Sendable {
         let points = Self.gridPoints(shaped)
         gridPoints = points
         seeds = (0..<c.seeds).map { c.seedOffset + $0 }
-        var order: [GroupKey] = []
-        var members: [GroupKey: [Int]] = [:]
-        for (g, p) in points.enumerated() {
-            let key = GroupKey(
-                d: p.d, n: p.n, noise: p.noise, density: p.density, depth: p.depth,
-                parameterization: p.parameterization, update: p.update,
-                eta: c.training.horizon == nil || p.update == .flow ? nil : p.learningRate)
-            if members[key] == nil { order.append(key) }
-            members[key, default: []].append(g)
-        }
+        let (order, members) = Self.batches(c, points: points)
         // The checkpoint schedule: in steps, or in time t (then per learning rate).
         let count = c.record.checkpoints
         var groups: [Group] = []

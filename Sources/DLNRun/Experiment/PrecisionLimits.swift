@@ -152,7 +152,7 @@ enum PrecisionLimits {
                 if largest < 1 {
                     let p = e.gridPoints[g]
                     lines.append(
-                        "grid point \(g) (α = \(p.alpha), η = \(p.learningRate), λ = \(p.weightDecay), d = \(p.d)): "
+                        "warning: grid point \(g) (α = \(p.alpha), η = \(p.learningRate), λ = \(p.weightDecay), d = \(p.d)): "
                             + String(
                                 format: "the first step moves no parameter by one %@ ulp (largest: %.2g ulp)",
                                 batch.precision.rawValue, largest)

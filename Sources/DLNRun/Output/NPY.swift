@@ -248,3 +248,26 @@ public enum NPY {
         try OutputFile.write(encode(values, shape: shape, dtype: dtype), to: path)
     }
 }
+
+/// The FNV-1a 64-bit hash of a file's bytes, as manifest.json lists it ("fnv1a64:<16 hex digits>"): it tells a file
+/// apart from one of another run or shard (it is no protection against deliberate forgery).
+public enum FileHash {
+    public static func of(_ bytes: Data) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        bytes.withUnsafeBytes { raw in
+            for b in raw.bindMemory(to: UInt8.self) {
+                h ^= UInt64(b)
+                h = h &* 0x0000_0100_0000_01b3
+            }
+        }
+        let hex = String(h, radix: 16)
+        return "fnv1a64:" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    public static func of(_ path: String) throws(DLNError) -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .badFile(path: path, reason: "cannot be read")
+        }
+        return of(data)
+    }
+}

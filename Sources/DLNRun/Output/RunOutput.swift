@@ -18,7 +18,9 @@ public enum RunOutput {
 
     /// weights.npy [grid point, seed, d] and layers.npy [grid point, seed, layer, d] when every grid point has
     /// the same d and depth; otherwise one weights_<point>.npy [seed, d] and layers_<point>.npy per grid point.
+    @discardableResult
     static func writeWeights(_ states: [EngineState], experiment: Experiment, path: (String) -> String) throws(DLNError)
+        -> [String]
     {
         let S = experiment.seeds.count
         let G = experiment.gridPoints.count
@@ -41,6 +43,7 @@ public enum RunOutput {
             var layers: [Double] = []
             for p in all { for s in 0..<S { for l in 0..<L { layers += p.layers[l][(s * d)..<((s + 1) * d)] } } }
             try NPY.write(layers, shape: [G, S, L, d], dtype: .float64, to: path("layers.npy"))
+            return ["weights.npy", "layers.npy"]
         } else {
             for (g, p) in all.enumerated() {
                 try NPY.write(p.w, shape: [S, p.d], dtype: .float64, to: path("weights_\(g).npy"))
@@ -48,6 +51,7 @@ public enum RunOutput {
                 for s in 0..<S { for l in 0..<p.layers.count { layers += p.layers[l][(s * p.d)..<((s + 1) * p.d)] } }
                 try NPY.write(layers, shape: [S, p.layers.count, p.d], dtype: .float64, to: path("layers_\(g).npy"))
             }
+            return all.indices.flatMap { ["weights_\($0).npy", "layers_\($0).npy"] }
         }
     }
 
@@ -103,13 +107,17 @@ public enum RunOutput {
         let G = points.count
         let S = c.seeds
         let C = result.checkpoints.count
+        // The files written, hashed into manifest.json (dlnsim merge checks every shard file it reads).
+        var written: [String] = []
         for (k, name) in result.names.enumerated() {
             try NPY.write(
                 array(result, observable: k, gridPoints: G, seeds: S), shape: [G, S, C], dtype: .float64,
                 to: path("\(name).npy"))
+            written.append("\(name).npy")
         }
         try NPY.write(result.steps.flatMap { $0.map(Double.init) }, shape: [G, C], dtype: .int64, to: path("steps.npy"))
         try NPY.write(experiment.times.flatMap { $0 }, shape: [G, C], dtype: .float64, to: path("times.npy"))
+        written += ["steps.npy", "times.npy"]
         var flowInfo: [String: Any] = [:]
         if experiment.hasFlow && !result.evaluations.isEmpty {
             func perReplica(_ v: [[Double]]) -> [Double] {
@@ -119,6 +127,7 @@ public enum RunOutput {
             }
             try NPY.write(perReplica(result.evaluations), shape: [G, S, C], dtype: .int64, to: path("evaluations.npy"))
             try NPY.write(perReplica(result.rejected), shape: [G, S, C], dtype: .int64, to: path("rejected.npy"))
+            written += ["evaluations.npy", "rejected.npy"]
             let f = c.training.flow
             flowInfo = [
                 "method": "Dormand–Prince 5(4), PI step control, one step size per replica",
@@ -128,6 +137,7 @@ public enum RunOutput {
         }
         let status = result.status.isEmpty ? [Int](repeating: ReplicaStatus.ran.code, count: G * S) : result.status
         try NPY.write(status.map(Double.init), shape: [G, S], dtype: .int32, to: path("status.npy"))
+        written.append("status.npy")
         let frozen: [[String: Any]] = status.enumerated().compactMap { b, st in
             !ReplicaStatus.isFrozen(code: st)
                 ? nil
@@ -141,11 +151,14 @@ public enum RunOutput {
         var csv = "point," + columns.map(\.name).joined(separator: ",") + "\n"
         for (g, p) in points.enumerated() { csv += "\(g)," + columns.map { $0.value(p) }.joined(separator: ",") + "\n" }
         try OutputFile.write(text: csv, to: path("grid.csv"))
-        if let states = result.finalStates { try writeWeights(states, experiment: experiment, path: path) }
+        if let states = result.finalStates { written += try writeWeights(states, experiment: experiment, path: path) }
         let stats = RunStatistics(result, gridPoints: G, seeds: S)
         try OutputFile.write(
             text: stats.csv(experiment: experiment, checkpoints: result.checkpoints, steps: result.steps),
             to: path("stats.csv"))
+        written += ["grid.csv", "stats.csv"]
+        var hashes: [String: String] = [:]
+        for name in written { hashes[name] = try FileHash.of(path(name)) }
         let b = experiment.batch
         let manifest: [String: Any] = [
             "dlnsim_version": DLNSim.version,
@@ -189,8 +202,10 @@ public enum RunOutput {
             "frozen_replicas": frozen.map {
                 $0.mapValues { v -> Any in (v as? Double).map { $0.isFinite ? $0 as Any : "nan" as Any } ?? v }
             },
+            "warnings": c.warnings + experiment.precisionWarnings,
+            "run_id": UUID().uuidString,
+            "files": hashes,
             "shard": result.shard.map { ["index": $0.index, "count": $0.count] as [String: Any] } ?? NSNull(),
-            "warnings": experiment.precisionWarnings,
             "schema_version": Configuration.manifestSchemaVersion,
             "configuration": c.manifestValue
         ]

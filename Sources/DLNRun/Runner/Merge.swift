@@ -20,13 +20,16 @@ public enum ShardMerge {
         let manifest: [String: Any]
         let index: Int
         let count: Int
-        let status: [Int]
+        /// status.npy as read (checked against the run once the experiment is known).
+        let statusArray: NPY.Array
+        var status: [Int] = []
         let configuration: Configuration
     }
 
     /// Merges `directories` into `output`.
     public static func merge(_ directories: [String], into output: String) throws(DLNError) -> Summary {
         guard !directories.isEmpty else { throw .invalidProblem("give the shard folders to merge") }
+        try refuseOverlap(output: output, shards: directories)
         var shards: [ShardFolder] = []
         for dir in directories {
             try OutputDirectory.checkFinished(dir)
@@ -49,10 +52,13 @@ public enum ShardMerge {
             else {
                 throw .badFile(path: path, reason: "not a shard's output (run with --shard i/N)")
             }
-            let status = try NPY.read(path: URL(fileURLWithPath: dir).appendingPathComponent("status.npy").path)
+            guard (try? Shard(index: i, count: n)) != nil else {
+                throw .badFile(path: path, reason: "names shard \(i)/\(n), which is not i/N with 0 ≤ i < N")
+            }
             shards.append(
                 ShardFolder(
-                    directory: dir, manifest: m, index: i, count: n, status: status.values.map { Int($0) },
+                    directory: dir, manifest: m, index: i, count: n,
+                    statusArray: try verifiedRead(dir, manifest: m, "status.npy"),
                     configuration: try Configuration.fromManifest(data: data, path: path)))
         }
         let first = shards[0]
@@ -97,14 +103,14 @@ public enum ShardMerge {
         let S = experiment.seeds.count
         let C = experiment.checkpointCount
         let B = G * S
+        // Every status is a known code, and each shard ran exactly the replicas its index gives it.
+        for k in shards.indices {
+            shards[k].status = try statusCodes(shards[k], experiment: experiment)
+            try checkOwnership(shards[k], experiment: experiment)
+        }
         // The owner of every replica.
         var owner = [Int](repeating: -1, count: B)
         for (k, s) in shards.enumerated() {
-            guard s.status.count == B else {
-                throw .badFile(
-                    path: s.directory + "/status.npy",
-                    reason: "holds \(s.status.count) replicas, the configuration \(B)")
-            }
             for b in 0..<B where s.status[b] != ReplicaStatus.notInShard.code {
                 if owner[b] >= 0 {
                     throw .invalidProblem(
@@ -118,16 +124,17 @@ public enum ShardMerge {
         if let b = owner.firstIndex(of: -1) {
             throw .invalidProblem("no shard ran replica \(b) (grid point \(b / S), seed \(experiment.seeds[b % S]))")
         }
-        /// A [G, S, …] array of every shard, each replica's rows from its owner.
-        func combine(_ name: String) throws(DLNError) -> NPY.Array? {
+        /// A [G, S, …] array of every shard, each replica's rows from its owner. `othersNaN`: a shard writes NaN
+        /// in the rows of replicas it did not run (observables, weights), which is checked.
+        func combine(_ name: String, othersNaN: Bool = true) throws(DLNError) -> NPY.Array? {
             var out: NPY.Array? = nil
             for (k, s) in shards.enumerated() {
-                let path = URL(fileURLWithPath: s.directory).appendingPathComponent(name).path
+                let path = (s.directory as NSString).appendingPathComponent(name)
                 guard FileManager.default.fileExists(atPath: path) else {
                     if out != nil || k > 0 { throw .badFile(path: path, reason: "missing (other shards have it)") }
                     return nil
                 }
-                let a = try NPY.read(path: path)
+                let a = try verifiedRead(s.directory, manifest: s.manifest, name)
                 guard a.shape.count >= 2, a.shape[0] * a.shape[1] == B else {
                     throw .badFile(path: path, reason: "shape \(a.shape) does not start with [\(G), \(S)]")
                 }
@@ -138,6 +145,13 @@ public enum ShardMerge {
                 let row = a.values.count / B
                 for b in 0..<B where owner[b] == k {
                     for j in 0..<row { out!.values[b * row + j] = a.values[b * row + j] }
+                }
+                if othersNaN, let b = (0..<B).first(where: { b in owner[b] != k && !a.values[b * row].isNaN }) {
+                    throw .badFile(
+                        path: path,
+                        reason:
+                            "holds a value for replica \(b) (grid point \(b / S), seed \(experiment.seeds[b % S])), "
+                            + "which shard \(s.index)/\(N) did not run: the file comes from another shard or run")
                 }
             }
             return out
@@ -150,6 +164,18 @@ public enum ShardMerge {
                 throw .badFile(path: first.directory + "/" + name + ".npy", reason: "missing or not [\(G), \(S), \(C)]")
             }
             perName.append(a.values)
+        }
+        // A replica that ran to the end has a finite loss at every checkpoint (non-finite ones are frozen, status 4).
+        if let t = names.firstIndex(of: "train_loss") {
+            for b in 0..<B where shards[owner[b]].status[b] == ReplicaStatus.ran.code {
+                if let c = (0..<C).first(where: { !perName[t][b * C + $0].isFinite }) {
+                    throw .badFile(
+                        path: shards[owner[b]].directory + "/train_loss.npy",
+                        reason:
+                            "replica \(b) (grid point \(b / S), seed \(experiment.seeds[b % S])) has status 0 (ran to "
+                            + "the end) but a train loss of \(perName[t][b * C + c]) at checkpoint \(c)")
+                }
+            }
         }
         for c in 0..<C {
             observations.append(Observation(names: names, values: perName.map { v in (0..<B).map { v[$0 * C + c] } }))
@@ -180,8 +206,8 @@ public enum ShardMerge {
             guard let a else { return [] }
             return (0..<C).map { c in (0..<B).map { a.values[$0 * C + c] } }
         }
-        result.evaluations = perCheckpoint(try combine("evaluations.npy"))
-        result.rejected = perCheckpoint(try combine("rejected.npy"))
+        result.evaluations = perCheckpoint(try combine("evaluations.npy", othersNaN: false))
+        result.rejected = perCheckpoint(try combine("rejected.npy", othersNaN: false))
         try RunOutput.write(result, experiment: experiment, to: output)
         func path(_ name: String) -> String { URL(fileURLWithPath: output).appendingPathComponent(name).path }
         // Final parameters (--save-weights): one array per file, or one file per grid point.
@@ -194,11 +220,17 @@ public enum ShardMerge {
                 var w: NPY.Array? = nil
                 var l: NPY.Array? = nil
                 for (k, s) in shards.enumerated() {
-                    let a = try NPY.read(path: "\(s.directory)/weights_\(g).npy")
-                    let b = try NPY.read(path: "\(s.directory)/layers_\(g).npy")
+                    let a = try verifiedRead(s.directory, manifest: s.manifest, "weights_\(g).npy")
+                    let b = try verifiedRead(s.directory, manifest: s.manifest, "layers_\(g).npy")
                     if w == nil {
                         w = a
                         l = b
+                    }
+                    guard a.shape == w!.shape, b.shape == l!.shape, a.shape.first == S, b.shape.first == S else {
+                        throw .badFile(
+                            path: "\(s.directory)/weights_\(g).npy",
+                            reason:
+                                "shapes \(a.shape), \(b.shape) do not match the other shards' \(w!.shape), \(l!.shape)")
                     }
                     let rw = a.values.count / S
                     let rl = b.values.count / S

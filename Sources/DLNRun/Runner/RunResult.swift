@@ -97,6 +97,21 @@ public struct Shard: Sendable, Equatable, Codable {
 
     /// This shard's replicas of a batch of `replicas`.
     public func range(of replicas: Int) -> Range<Int> { (index * replicas / count)..<((index + 1) * replicas / count) }
+
+    /// How many replicas this shard runs of batches of these sizes (`Experiment.batchSizes`).
+    public func replicaCount(batches sizes: [Int]) -> Int { sizes.reduce(0) { $0 + range(of: $1).count } }
+
+    /// nil when this shard holds replicas of batches of these sizes; else why it holds none, in words. (Every
+    /// shard holds some when N is at most the largest batch.)
+    public func emptiness(batches sizes: [Int]) -> String? {
+        guard replicaCount(batches: sizes) == 0 else { return nil }
+        let largest = sizes.max() ?? 0
+        return
+            "shard \(index)/\(count) holds no replicas: every batch is split into \(count) contiguous pieces, and this "
+            + "run's largest batch has \(largest) replicas (\(sizes.count) batch\(sizes.count == 1 ? "" : "es"), "
+            + "\(sizes.reduce(0, +)) replicas in all); with at most \(largest) shards every shard holds some. Its folder "
+            + "holds none, and dlnsim merge accepts it"
+    }
 }
 
 /// What a run needs besides the experiment and the engine.

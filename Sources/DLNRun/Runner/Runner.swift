@@ -44,13 +44,37 @@ public final class Runner {
     public let resumed: RunProgress?
     let note: (String) -> Void
 
-    /// Validates a configuration file (and a shard text) without running it; returns the line to print.
-    public static func check(configPath path: String, shard: String?) throws(DLNError) -> String {
+    /// Validates a configuration file (and a shard text) without running it; returns the line to print (with the
+    /// shard's part of the run) and the warnings (`Configuration.warnings`, and a shard that holds no replicas).
+    public static func check(configPath path: String, shard: String?) throws(DLNError) -> (
+        line: String, warnings: [String]
+    ) {
         let configuration = try Configuration.load(path: path)
-        _ = try shard.map { s throws(DLNError) in try Shard(parsing: s) }
-        return
+        var line =
             "\(path): valid: \(configuration.replicaCount) replicas (\(configuration.gridPoints) grid points × "
             + "\(configuration.seeds) seeds)"
+        var warnings = configuration.warnings
+        if let shard = try shard.map({ s throws(DLNError) in try Shard(parsing: s) }) {
+            let sizes = Experiment.batchSizes(configuration)
+            line += "; shard \(shard.index)/\(shard.count) runs \(shard.replicaCount(batches: sizes)) of them"
+            if let empty = shard.emptiness(batches: sizes) { warnings.append("warning: " + empty) }
+        }
+        return (line, warnings)
+    }
+
+    /// The replicas this process runs (a shard's part, or all of them).
+    public var replicasRun: Int {
+        origin.shard?.replicaCount(batches: experiment.groups.map(\.batch.layout.replicas)) ?? experiment.replicaCount
+    }
+
+    /// Warnings to print before the run: the configuration's, first steps below one ulp, and a shard that holds no
+    /// replicas.
+    public var warnings: [String] {
+        configuration.warnings + experiment.precisionWarnings
+            + (origin.shard?.emptiness(batches: experiment.groups.map(\.batch.layout.replicas)).map {
+                ["warning: " + $0]
+            }
+                ?? [])
     }
 
     /// Prepares a run: every check that can fail before any work (configuration, checkpoint, output folder,
@@ -122,7 +146,6 @@ public final class Runner {
             directory.abandon()
             throw error
         }
-        for line in experiment.precisionWarnings { note("warning: " + line) }
     }
 
     /// One line: what runs where.

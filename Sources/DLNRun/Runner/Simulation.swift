@@ -136,6 +136,12 @@ final class SimulationRunner {
             p.sliceStates = []
             if group.flowTimes != nil { p.flowEvaluations += global[own].reduce(0.0) { $0 + p.evaluations[C - 1][$1] } }
         }
+        if p.names.isEmpty {
+            // A shard that holds no replicas observed nothing: every observable is NaN.
+            p.names = ObservableSet(thresholds: experiment.configuration.record.thresholds).names
+            p.values = [[[Double]]](
+                repeating: [[Double]](repeating: [Double](repeating: .nan, count: B), count: p.names.count), count: C)
+        }
         var result = RunResult(
             checkpoints: experiment.checkpoints, steps: experiment.steps,
             observations: p.values.map { Observation(names: p.names, values: $0) }, seconds: p.seconds,

@@ -1,11 +1,10 @@
 import DLNModel
-import DLNRun
 import DLNTheory
 import Foundation
 
 /// The table printed after a run: per grid point, the final train loss and test error over its seeds.
-enum Summary {
-    static func table(_ result: RunResult, experiment: Experiment) -> String {
+public enum RunSummary {
+    public static func table(_ result: RunResult, experiment: Experiment) -> String {
         let S = experiment.seeds.count
         let stats = RunStatistics(result, gridPoints: experiment.gridPoints.count, seeds: S)
         let varying = experiment.gridColumns.filter { col in

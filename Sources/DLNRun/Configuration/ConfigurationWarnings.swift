@@ -1,0 +1,54 @@
+import DLNModel
+import Foundation
+
+extension Configuration {
+    /// What is valid but almost certainly not meant, one line each (printed by `dlnsim run` and `--check` on stderr,
+    /// and listed in manifest.json's "warnings").
+    public var warnings: [String] { identicalSeedsWarning.map { [$0] } ?? [] }
+
+    /// Whether a parameterization's initial layers are drawn at random (so that seeds differ), here.
+    func hasRandomInitialisation(_ p: Parameterization) -> Bool {
+        if problem.files?.u0 != nil { return false }  // the initial u, v come from files
+        switch p {
+        case .pm, .deep: return false  // u(0) = v(0) = α; u_l(0) = α·c_l
+        case .uv: return model.uNoise > 0 || model.vNoise > 0
+        }
+    }
+
+    /// Whether an update rule draws anything at random (all of them are deterministic full-batch updates).
+    static func isDeterministic(_ u: UpdateRule) -> Bool {
+        switch u {
+        case .gd, .multiplicative, .flow: return true
+        }
+    }
+
+    /// The seeds of a grid point can only differ through the data (one set per seed with `data: independent`), the
+    /// initialisation or the updates. When none of them depends on the seed, every seed gives the same trajectory.
+    var identicalSeedsWarning: String? {
+        guard seeds > 1 else { return nil }
+        let userData = problem.files != nil
+        guard userData || problem.sharing == .shared else { return nil }
+        guard (grid.update ?? [training.update]).allSatisfy(Self.isDeterministic) else { return nil }
+        let models = grid.parameterization ?? [model.parameterization]
+        let fixed = models.filter { !hasRandomInitialisation($0) }
+        guard !fixed.isEmpty else { return nil }
+        let affected = gridPoints / models.count * fixed.count
+        let which =
+            fixed.count == models.count
+            ? (gridPoints == 1 ? "the \(seeds) seeds" : "in all \(gridPoints) grid points, the \(seeds) seeds of each")
+            : "in the \(affected) grid points (of \(gridPoints)) with parameterization "
+                + fixed.map(\.rawValue).joined(separator: ", ") + ", the \(seeds) seeds of each"
+        let data = userData ? "the same user data (problem.files) for every seed" : "shared data (problem.data: shared)"
+        let initialisation =
+            problem.files?.u0 != nil
+            ? "initial layers from files"
+            : "deterministic initialisation of " + fixed.map(\.rawValue).joined(separator: ", ")
+        let remedy =
+            (userData ? "" : "use problem.data: independent, or ")
+            + "a random initialisation (parameterization uv with model.init.u_noise or v_noise > 0)"
+            + (userData ? ", or seeds: 1" : "")
+        return
+            "warning: \(which) can only give identical trajectories (\(data), "
+            + "\(initialisation), deterministic updates), so their spread is 0; \(remedy)"
+    }
+}
