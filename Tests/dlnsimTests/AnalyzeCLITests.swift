@@ -141,7 +141,8 @@ import Testing
     @Test func frozenReplicasAreReportedWithTheirReason() throws {
         let dir = CLITests.temporary()
         let config = try Self.write(
-            "problem: {d: 20, n: 10, teacher: {values: gaussian}}\ntraining: {steps: 200, max_loss_ratio: 10}\n"
+            "problem: {d: 20, n: 10, data: shared, teacher: {values: gaussian}}\n"
+                + "training: {steps: 200, max_loss_ratio: 10}\n"
                 + "grid: {learning_rate: [0.05, 3]}\nseeds: 3\n", dir)
         let r = try Self.run(["run", config, "--out", dir + "/o", "--device", "cpu"])
         #expect(r.status == 0, "\(r.stderr)")
