@@ -91,6 +91,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
+        ignoreFileSizeSignal()
         do {
             if check, let path = config {
                 print(try Runner.check(configPath: path, shard: shard))
@@ -118,10 +119,16 @@ struct Run: ParsableCommand {
                 progress.finish()
                 if case .interrupted = error {
                     let sig = stopSignal.load(ordering: .relaxed)
-                    note(
-                        "dlnsim: stopped by \(sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "request"); "
-                            + "continue with: dlnsim run --resume \(runner.outDir)"
-                    )
+                    let by = "dlnsim: stopped by \(sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "request")"
+                    if runner.checkpointFailure == nil {
+                        note(by + "; continue with: dlnsim run --resume \(runner.outDir)")
+                    } else if Checkpoint.exists(in: runner.outDir) {
+                        note(
+                            by + "; the last checkpoint could not be written, the one before it stays: continue "
+                                + "from there with: dlnsim run --resume \(runner.outDir)")
+                    } else {
+                        note(by + "; no checkpoint could be written: the run must start over")
+                    }
                     Foundation.exit(128 + (sig == 0 ? SIGTERM : sig))
                 }
                 if Checkpoint.exists(in: runner.outDir) {

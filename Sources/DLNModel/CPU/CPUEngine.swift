@@ -61,6 +61,14 @@ public final class CPUEngine: FlowEngine {
         }
     }
 
+    public func advance(to time: Double, stoppingIf stop: () -> Bool) throws(DLNError) -> Bool {
+        switch impl {
+        case .float(let b): return b.advance(to: time, stoppingIf: stop)
+        case .double(let b): return b.advance(to: time, stoppingIf: stop)
+        case nil: preconditionFailure("initialize the engine first")
+        }
+    }
+
     public func flowCounters() throws(DLNError) -> FlowCounters {
         switch impl {
         case .float(let b): return b.flow.map { b.flowCounters(flow: $0) } ?? FlowCounters(replicas: b.layout.replicas)

@@ -40,6 +40,9 @@ public final class Runner {
     public let experiment: Experiment
     /// The progress of the interrupted run being resumed.
     public let resumed: RunProgress?
+    /// Why the last checkpoint could not be written (nil: it was, or none was due yet). A failed checkpoint does
+    /// not stop the run: the previous one stays whole, and the run goes on.
+    public private(set) var checkpointFailure: DLNError? = nil
     let note: (String) -> Void
 
     /// Validates a configuration file (and a shard text) without running it; returns the line to print.
@@ -73,7 +76,7 @@ public final class Runner {
             }
             origin = Checkpoint.Origin(
                 configPath: o.configPath, configText: o.configText, device: request.device ?? o.device,
-                saveWeights: o.saveWeights, shard: o.shard)
+                saveWeights: o.saveWeights, shard: o.shard, inputs: o.inputs)
             progressSoFar = p
             outDir = folder
         } else {
@@ -86,7 +89,8 @@ public final class Runner {
             origin = Checkpoint.Origin(
                 configPath: absolute, configText: text, device: request.device ?? configuration.device ?? "auto",
                 saveWeights: request.saveWeights,
-                shard: try request.shard.map { s throws(DLNError) in try Shard(parsing: s) })
+                shard: try request.shard.map { s throws(DLNError) in try Shard(parsing: s) },
+                inputs: try Checkpoint.fingerprints(of: configuration))
             outDir = request.out ?? "dlnsim-out/\(configuration.name)"
             try RunOutput.checkOverwrite(outDir, force: request.force)
             if Checkpoint.exists(in: outDir) && !request.force {
@@ -102,6 +106,7 @@ public final class Runner {
         self.outDir = outDir
         self.resumed = progressSoFar
         configuration = try origin.configuration()
+        if request.resume != nil { try Checkpoint.verify(origin.inputs, against: configuration) }
         deviceRequest = try DeviceRequest(parsing: origin.device)
         try RunOutput.prepare(outDir)
         engine = try DeviceCatalog.engine(for: deviceRequest, note: note)
@@ -114,6 +119,9 @@ public final class Runner {
                 rmdir(outDir)
             }
             throw error
+        }
+        if let p = progressSoFar {
+            try Checkpoint.check(p, against: experiment, origin: origin, path: outDir + "/" + Checkpoint.fileName)
         }
     }
 
@@ -153,8 +161,17 @@ public final class Runner {
         let hold = Int(ProcessInfo.processInfo.environment["DLNSIM_TEST_HOLD_AFTER_CHECKPOINT"] ?? "")
         var written = 0
         let (origin, outDir, note) = (origin, outDir, note)
-        options.writeCheckpoint = { p throws(DLNError) in
-            try Checkpoint.write(p, origin: origin, to: outDir)
+        options.writeCheckpoint = { [unowned self] p throws(DLNError) in
+            do throws(DLNError) { try Checkpoint.write(p, origin: origin, to: outDir) } catch {
+                // A full disk or a file-size limit: keep the last checkpoint and go on computing.
+                if checkpointFailure == nil {
+                    note("warning: \(error); the run goes on (the previous checkpoint, if any, stays)")
+                }
+                checkpointFailure = error
+                return
+            }
+            if checkpointFailure != nil { note("dlnsim: checkpoints are written again") }
+            checkpointFailure = nil
             written += 1
             if let hold, written == hold {
                 note("dlnsim: holding after checkpoint \(written)")
