@@ -151,7 +151,11 @@ public enum Checkpoint {
                     ? "no checkpoint here: the run finished (nothing to resume) or never wrote one"
                     : "no such folder")
         }
-        let bytes = [UInt8](data)
+        return try decode([UInt8](data), path: path)
+    }
+
+    /// A checkpoint from its bytes (`path` names it in errors): refused, with the reason, when it is damaged.
+    public static func decode(_ bytes: [UInt8], path: String) throws(DLNError) -> (Origin, RunProgress) {
         let (header, start) = try parse(bytes, path: path)
         var offset = start
         var arrays: [String: [Double]] = [:]
