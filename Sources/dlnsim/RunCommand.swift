@@ -92,6 +92,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         ignoreFileSizeSignal()
+        HostMemory.limitArenas()
         do {
             if check, let path = config {
                 print(try Runner.check(configPath: path, shard: shard))

@@ -19,10 +19,10 @@ public final class CPUEngine: FlowEngine {
         self.threads = max(1, threads ?? System.coreCount)
     }
 
-    /// Replicas that fit in half of the machine's physical memory.
+    /// Replicas that fit in half of the memory the process may use (`HostMemory.available`).
     public func replicaCapacity(_ batch: Batch) -> Int {
         let (per, shared) = batch.memoryFootprint
-        let budget = Double(ProcessInfo.processInfo.physicalMemory) / 2 - Double(shared)
+        let budget = HostMemory.available.bytes / 2 - Double(shared)
         return max(Layout.lanes, Int(budget / Double(per)))
     }
 
