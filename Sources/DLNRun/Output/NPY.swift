@@ -210,11 +210,10 @@ public enum NPY {
 /// Atomic file output: a temporary file in the same folder, then a rename, so no reader ever sees a
 /// half-written file.
 public enum OutputFile {
-    /// Writes bytes to `path` atomically.
+    /// Writes bytes to `path` atomically (a failure says why in the system's words: "No space left on device",
+    /// "File too large").
     public static func write(_ data: Data, to path: String) throws(DLNError) {
-        do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw .outputFailure(path: path, reason: error.localizedDescription)
-        }
+        try writeDurably(data, to: path, sync: false)
     }
 
     /// Writes text to `path` atomically.
@@ -224,7 +223,7 @@ public enum OutputFile {
 
     /// Writes bytes to `path` atomically and durably: a temporary file beside it, fsync, rename, fsync of the
     /// folder (checkpoints: after a crash or a kill, the old file or the new one, whole).
-    public static func writeDurably(_ data: Data, to path: String) throws(DLNError) {
+    public static func writeDurably(_ data: Data, to path: String, sync: Bool = true) throws(DLNError) {
         let tmp = path + ".tmp-\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw .outputFailure(path: path, reason: String(cString: strerror(errno))) }
@@ -241,13 +240,14 @@ public enum OutputFile {
                 done += n
             }
         }
-        if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+        if sync && failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
         close(fd)
         if failure == nil && rename(tmp, path) != 0 { failure = String(cString: strerror(errno)) }
         if let failure {
             unlink(tmp)
             throw .outputFailure(path: path, reason: failure)
         }
+        guard sync else { return }
         let dir = open(URL(fileURLWithPath: path).deletingLastPathComponent().path, O_RDONLY)
         if dir >= 0 {
             fsync(dir)

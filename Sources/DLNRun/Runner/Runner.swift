@@ -222,7 +222,19 @@ public final class Runner {
             let fallback = FileManager.default.temporaryDirectory
                 .appendingPathComponent("dlnsim-\(configuration.name)-\(getpid())").path
             note("error: \(error)")
-            try RunOutput.write(result, experiment: experiment, to: fallback)
+            do throws(DLNError) { try RunOutput.write(result, experiment: experiment, to: fallback) } catch {
+                // The same limit (a full disk, ulimit -f) may stop the fallback too: say what is where.
+                note("error: \(error)")
+                let resume =
+                    Checkpoint.exists(in: outDir)
+                    ? "; its checkpoint is kept: once files can be written, `dlnsim run --resume \(outDir)` writes "
+                        + "them again" : ""
+                throw .outputFailure(
+                    path: outDir,
+                    reason:
+                        "the files written before the failure are there and in \(fallback) (the observables' .npy "
+                        + "first)\(resume)")
+            }
             throw .outputFailure(path: outDir, reason: "the results were written to \(fallback) instead")
         }
         Checkpoint.remove(from: outDir)

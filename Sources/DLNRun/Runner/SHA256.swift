@@ -34,8 +34,10 @@ public struct SHA256: Sendable {
         defer { try? handle.close() }
         var s = SHA256()
         while true {
-            guard let chunk = try? handle.read(upToCount: 1 << 22) else { return nil }
-            if chunk.isEmpty { break }
+            // nil or empty: the end of the file.
+            let chunk: Data?
+            do { chunk = try handle.read(upToCount: 1 << 22) } catch { return nil }
+            guard let chunk, !chunk.isEmpty else { break }
             s.update(chunk)
         }
         return s.digest
