@@ -9,8 +9,8 @@ import Testing
 /// nothing, and SIGTERM under update flow stops within the interval and resumes bit for bit.
 @Suite(.serialized) struct CheckpointCLITests {
     /// Runs `dlnsim ARGS` through /bin/sh after `limits` (e.g. "ulimit -v 1000000").
-    static func shell(_ limits: String, _ arguments: [String]) throws -> CLITests.Output {
-        let quoted = ([CLITests.binary] + arguments).map { "'\($0)'" }.joined(separator: " ")
+    static func shell(_ limits: String, _ arguments: [String], binary: Bool = true) throws -> CLITests.Output {
+        let quoted = ((binary ? [CLITests.binary] : []) + arguments).map { "'\($0)'" }.joined(separator: " ")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
         p.arguments = ["-c", "\(limits); exec \(quoted)"]
@@ -25,6 +25,19 @@ import Testing
         let status = p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
         return CLITests.Output(
             status: status, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    /// Runs `dlnsim ARGS` under a file-size limit of `bytes`, with SIGXFSZ at its default action (which kills the
+    /// process; a test runner may have it ignored or blocked, and both are inherited through /bin/sh).
+    static func fileSizeLimited(_ bytes: Int, _ arguments: [String]) throws -> CLITests.Output {
+        let script = """
+            import os, resource, signal, sys
+            signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGXFSZ])
+            resource.setrlimit(resource.RLIMIT_FSIZE, (\(bytes), \(bytes)))
+            os.execv(sys.argv[1], sys.argv[1:])
+            """
+        return try shell(":", ["/usr/bin/env", "python3", "-c", script, CLITests.binary] + arguments, binary: false)
     }
 
     /// Stops a run with SIGTERM after its 3rd checkpoint; returns its folder.
@@ -123,9 +136,9 @@ import Testing
         let config = try ReliabilityCLITests.write(ReliabilityCLITests.config, in: dir)
         let whole = try CLITests.run(["run", config, "--device", "cpu", "--out", dir + "/whole", "--quiet"])
         #expect(whole.status == 0, "\(whole.stderr)")
-        // 100 blocks of 512 bytes: every .npy fits (4 kB), the checkpoints and stats.csv (100 kB) do not.
-        let r = try Self.shell(
-            "ulimit -f 100",
+        // 50 kB: every .npy fits (4 kB), the checkpoints and stats.csv (100 kB) do not.
+        let r = try Self.fileSizeLimited(
+            51200,
             ["run", config, "--device", "cpu", "--out", dir + "/limited", "--quiet", "--checkpoint-every", "0"])
         #expect(r.status == 1, "\(r.stderr)")
         #expect(r.stderr.contains("checkpoint.dlnsim: File too large; the run goes on"), "\(r.stderr)")
