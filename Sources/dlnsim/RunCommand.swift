@@ -59,7 +59,8 @@ struct Run: ParsableCommand {
     @Option(
         help: ArgumentHelp(
             "Minutes between checkpoints of a running job (0: at every chunk of steps; checkpoints of update flow "
-                + "fall on its record times). SIGINT and SIGTERM always write one before exiting.",
+                + "fall on its record times). SIGINT and SIGTERM always write one before exiting (update flow: "
+                + "between two of its steps).",
             valueName: "minutes"))
     var checkpointEvery: Double = 10
 
