@@ -107,6 +107,48 @@ import Testing
         }
     }
 
+    /// A checkpoint with a valid checksum whose progress does not fit its configuration (forged, or written by a
+    /// bug): refused with a message, never a crash.
+    @Test func checkpointsThatDoNotFitTheirConfigurationAreRefused() throws {
+        let dir = CLITests.temporary()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try ReliabilityCLITests.write(ReliabilityCLITests.config, in: dir)
+        let out = try Self.stopped(config, in: dir)
+        let (origin, good) = try Checkpoint.read(from: out)
+        var cases: [(String, RunProgress)] = []
+        func forged(_ name: String, _ change: (inout RunProgress) -> Void) {
+            var p = good
+            change(&p)
+            cases.append((name, p))
+        }
+        forged("batch 8 of 1") { $0.group = 7 }
+        forged("a slice past the batch") { $0.slice = 30..<60 }
+        forged("an engine state for another slice") { $0.slice = 0..<16 }
+        forged("other observables") { $0.names = $0.names.reversed() }
+        forged("fewer replicas") {
+            $0.status = Array($0.status.prefix(20))
+            $0.frozenAt = Array($0.frozenAt.prefix(20))
+            $0.initialLoss = Array($0.initialLoss.prefix(20))
+            $0.evaluations = $0.evaluations.map { Array($0.prefix(20)) }
+            $0.rejected = $0.rejected.map { Array($0.prefix(20)) }
+            $0.values = $0.values.map { $0.map { Array($0.prefix(20)) } }
+        }
+        forged("final states of a batch not run") {
+            $0.groupStates = [EngineState(layers: [.float([1]), .float([2])], weights: .float([3]))]
+        }
+        for (name, p) in cases {
+            try Checkpoint.write(p, origin: origin, to: out)
+            let r = try CLITests.run(["run", "--resume", out, "--quiet"])
+            #expect(r.status == 1, "\(name): \(r.stderr)")
+            let why = r.stderr.components(separatedBy: "\(Checkpoint.fileName): ").dropFirst().first ?? ""
+            #expect(
+                why.hasPrefix("does not fit its configuration") || why.hasPrefix("corrupt ("), "\(name): \(r.stderr)")
+        }
+        try Checkpoint.write(good, origin: origin, to: out)
+        let resumed = try CLITests.run(["run", "--resume", out, "--quiet"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+    }
+
     /// Under `ulimit -v`, a run that would not fit is refused before any work, with the limit in the message
     /// (before: "failed to allocate" and a crash mid-run).
     @Test func addressSpaceLimitIsRefusedBeforeAnyWork() throws {
