@@ -46,10 +46,15 @@ public struct SHA256: Sendable {
     /// Lower-case hexadecimal of a digest.
     public static func hex(_ digest: [UInt8]) -> String { digest.map { String(format: "%02x", $0) }.joined() }
 
-    /// Adds bytes to the message.
+    /// Adds bytes to the message (without copying them when they are contiguous: Data, arrays, slices).
     public mutating func update<C: Collection>(_ bytes: C) where C.Element == UInt8 {
-        length &+= UInt64(bytes.count)
-        var rest = bytes[...]
+        let direct: Void? = bytes.withContiguousStorageIfAvailable { update(buffer: $0) }
+        if direct == nil { [UInt8](bytes).withUnsafeBufferPointer { update(buffer: $0) } }
+    }
+
+    private mutating func update(buffer: UnsafeBufferPointer<UInt8>) {
+        length &+= UInt64(buffer.count)
+        var rest = buffer[...]
         if !pending.isEmpty {
             let take = min(64 - pending.count, rest.count)
             pending.append(contentsOf: rest.prefix(take))
@@ -58,14 +63,12 @@ public struct SHA256: Sendable {
             pending.withUnsafeBufferPointer { compress($0.baseAddress!) }
             pending.removeAll(keepingCapacity: true)
         }
-        let whole = rest.count / 64 * 64
-        if whole > 0 {
-            let blocks = [UInt8](rest.prefix(whole))
-            blocks.withUnsafeBufferPointer { p in
-                for i in stride(from: 0, to: whole, by: 64) { compress(p.baseAddress! + i) }
-            }
+        var i = rest.startIndex
+        while rest.endIndex - i >= 64 {
+            compress(buffer.baseAddress! + i)
+            i += 64
         }
-        pending.append(contentsOf: rest.dropFirst(whole))
+        pending.append(contentsOf: rest[i...])
     }
 
     /// The 32-byte digest of the bytes so far (the state is left as it is).
