@@ -178,6 +178,15 @@ import Testing
         let config = try ReliabilityCLITests.write(ReliabilityCLITests.config, in: dir)
         let whole = try CLITests.run(["run", config, "--device", "cpu", "--out", dir + "/whole", "--quiet"])
         #expect(whole.status == 0, "\(whole.stderr)")
+        // 112 kB: every output fits (stats.csv, the largest, 105 kB), the checkpoints (119 kB) do not: each is
+        // skipped with a warning, and the run finishes with the files of the unlimited run.
+        let skipped = try Self.fileSizeLimited(
+            114688,
+            ["run", config, "--device", "cpu", "--out", dir + "/skipped", "--quiet", "--checkpoint-every", "0"])
+        #expect(skipped.status == 0, "\(skipped.stderr)")
+        #expect(skipped.stderr.contains("checkpoint.dlnsim: File too large; the run goes on"), "\(skipped.stderr)")
+        try ReliabilityCLITests.expectSameOutputs(dir + "/whole", dir + "/skipped")
+        #expect(!Checkpoint.exists(in: dir + "/skipped"))
         // 50 kB: every .npy fits (4 kB), the checkpoints and stats.csv (100 kB) do not.
         let r = try Self.fileSizeLimited(
             51200,
