@@ -131,9 +131,9 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         stepsTaken += count
     }
 
-    func advance(to time: Double) throws {
+    func advance(to time: Double, stoppingIf stop: () -> Bool) throws -> Bool {
         guard let flow, flow.adaptive else { preconditionFailure("advance(to:) needs update flow") }
-        try flow.advance(to: time)
+        return try flow.advance(to: time, stoppingIf: stop)
     }
 
     func flowCounters() throws(CLError) -> FlowCounters {

@@ -186,7 +186,7 @@ final class DeviceFlow<T: DLNReal & CLKernelArgument> {
     }
 
     /// Advances every running replica to `time` exactly, each with its own steps. Twin of CPUBatch.flowAdvance.
-    func advance(to time: Double) throws {
+    func advance(to time: Double, stoppingIf stop: () -> Bool = { false }) throws -> Bool {
         precondition(adaptive, "advance(to:) needs update flow")
         let target = T(time)
         if !started { try enqueueStart() }
@@ -199,6 +199,7 @@ final class DeviceFlow<T: DLNReal & CLKernelArgument> {
         while true {
             let (n, stuck) = try running(target: target)
             if n == 0 { break }
+            if stop() { return false }
             if stuck > 0 {
                 throw DLNError.invalidProblem(
                     "\(stuck) replica(s) of update flow have a first step of 0 (a non-finite first derivative) and "
@@ -212,6 +213,7 @@ final class DeviceFlow<T: DLNReal & CLKernelArgument> {
             try queue.flush()
             rounds += Self.roundsPerCheck
         }
+        return true
     }
 
     /// `count` fixed steps z ← z − η·F(z, kη) from step `first` (the multiplicative update in ρ). Twin of

@@ -104,9 +104,13 @@ public final class OpenCLEngine: FlowEngine {
     }
 
     public func advance(to time: Double) throws(DLNError) {
+        _ = try advance(to: time, stoppingIf: { false })
+    }
+
+    public func advance(to time: Double, stoppingIf stop: () -> Bool) throws(DLNError) -> Bool {
         guard let impl else { preconditionFailure("initialize the engine first") }
         guard impl.adaptive else { throw .invalidProblem("advance(to:) needs update flow") }
-        do { try impl.advance(to: time) } catch let error as DLNError { throw error } catch {
+        do { return try impl.advance(to: time, stoppingIf: stop) } catch let error as DLNError { throw error } catch {
             throw .deviceFailure("\(error)")
         }
     }
@@ -150,7 +154,7 @@ protocol DeviceBatchRunner: AnyObject {
     /// True for update flow (advance(to:)); false for the fixed-step updates (step(count:)).
     var adaptive: Bool { get }
     func step(count: Int) throws(CLError)
-    func advance(to time: Double) throws
+    func advance(to time: Double, stoppingIf stop: () -> Bool) throws -> Bool
     func flowCounters() throws(CLError) -> FlowCounters
     func observe() throws(CLError) -> Observation
     func state() throws(CLError) -> EngineState

@@ -67,7 +67,8 @@ struct Run: ParsableCommand {
     @Option(
         help: ArgumentHelp(
             "Minutes between checkpoints of a running job (0: at every chunk of steps; checkpoints of update flow "
-                + "fall on its record times). SIGINT and SIGTERM always write one before exiting.",
+                + "fall on its record times). SIGINT and SIGTERM always write one before exiting (update flow: "
+                + "between two of its steps).",
             valueName: "minutes"))
     var checkpointEvery: Double = 10
 
@@ -102,6 +103,8 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
+        ignoreFileSizeSignal()
+        HostMemory.limitArenas()
         do {
             if check, let path = config {
                 let report = try Runner.check(configPath: path, shard: shard)
@@ -143,10 +146,16 @@ struct Run: ParsableCommand {
                 progress.finish()
                 if case .interrupted = error {
                     let sig = stopSignal.load(ordering: .relaxed)
-                    note(
-                        "dlnsim: stopped by \(sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "request"); "
-                            + "continue with: dlnsim run --resume \(runner.outDir)"
-                    )
+                    let by = "dlnsim: stopped by \(sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "request")"
+                    if runner.checkpointFailure == nil {
+                        note(by + "; continue with: dlnsim run --resume \(runner.outDir)")
+                    } else if Checkpoint.exists(in: runner.outDir) {
+                        note(
+                            by + "; the last checkpoint could not be written, the one before it stays: continue "
+                                + "from there with: dlnsim run --resume \(runner.outDir)")
+                    } else {
+                        note(by + "; no checkpoint could be written: the run must start over")
+                    }
                     Foundation.exit(128 + (sig == 0 ? SIGTERM : sig))
                 }
                 if Checkpoint.exists(in: runner.outDir) {

@@ -24,4 +24,11 @@ func installStopHandlers() {
     }
 }
 
+/// A file-size limit (`ulimit -f`) makes write() past it raise SIGXFSZ, which kills the process by default and
+/// loses what was computed: ignored, the write fails with EFBIG like any other, and the run keeps its results
+/// (the previous checkpoint, a fallback folder).
+func ignoreFileSizeSignal() {
+    signal(SIGXFSZ, SIG_IGN)
+}
+
 var stopRequested: Bool { stopSignal.load(ordering: .relaxed) != 0 }

@@ -51,7 +51,7 @@ import Testing
         ("grid: {d: 100000, delta: 1000}", "grid", "entries in one data set (at most 4e9)"),
         (
             "problem: {d: 100000000, n: 40, data: shared}\nseeds: 100000", "",
-            "the run would need about 146 TiB of memory (initial layers 146 TiB"
+            "the run would need about 728 TiB of memory (layers 728 TiB"
         ),
         (
             "grid: {alpha: [\(Array(repeating: "0.1", count: 1000).joined(separator: ","))], weight_decay: "

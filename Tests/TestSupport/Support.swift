@@ -112,6 +112,9 @@ public final class LimitedEngine: FlowEngine {
     }
     public func step(count: Int) throws(DLNError) { try inner.step(count: count) }
     public func advance(to time: Double) throws(DLNError) { try inner.advance(to: time) }
+    public func advance(to time: Double, stoppingIf stop: () -> Bool) throws(DLNError) -> Bool {
+        try inner.advance(to: time, stoppingIf: stop)
+    }
     public func flowCounters() throws(DLNError) -> FlowCounters { try inner.flowCounters() }
     public func observe() throws(DLNError) -> Observation { try inner.observe() }
     public func state() throws(DLNError) -> EngineState { try inner.state() }

@@ -153,6 +153,15 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
         flowAdvance(to: T(t), flow: fs)
     }
 
+    /// `advance(to:)` in pieces of about 50 ms of work, asking `stop` between them; false when it stopped.
+    func advance(to t: Double, stoppingIf stop: () -> Bool) -> Bool {
+        guard let fs = flow, fs.adaptive else { preconditionFailure("advance(to:) needs update flow") }
+        while !flowAdvance(to: T(t), flow: fs, deadline: DispatchTime.now().uptimeNanoseconds + 50_000_000) {
+            if stop() { return false }
+        }
+        return true
+    }
+
     deinit {
         for p in [layers, w, r, x, y, eta, lambda, initial, teacher] { p.deallocate() }
         xTest?.deallocate()

@@ -19,10 +19,10 @@ public final class CPUEngine: FlowEngine {
         self.threads = max(1, threads ?? System.coreCount)
     }
 
-    /// Replicas that fit in half of the machine's physical memory.
+    /// Replicas that fit in half of the memory the process may use (`HostMemory.available`).
     public func replicaCapacity(_ batch: Batch) -> Int {
         let (per, shared) = batch.memoryFootprint
-        let budget = Double(ProcessInfo.processInfo.physicalMemory) / 2 - Double(shared)
+        let budget = HostMemory.available.bytes / 2 - Double(shared)
         return max(Layout.lanes, Int(budget / Double(per)))
     }
 
@@ -57,6 +57,14 @@ public final class CPUEngine: FlowEngine {
         switch impl {
         case .float(let b): b.advance(to: time)
         case .double(let b): b.advance(to: time)
+        case nil: preconditionFailure("initialize the engine first")
+        }
+    }
+
+    public func advance(to time: Double, stoppingIf stop: () -> Bool) throws(DLNError) -> Bool {
+        switch impl {
+        case .float(let b): return b.advance(to: time, stoppingIf: stop)
+        case .double(let b): return b.advance(to: time, stoppingIf: stop)
         case nil: preconditionFailure("initialize the engine first")
         }
     }

@@ -108,10 +108,14 @@ extension CPUBatch {
         fs.started = true
     }
 
-    /// Advances every running replica to time `target` (exactly), each with its own steps.
+    /// Advances every running replica to time `target` (exactly), each with its own steps. With a `deadline`
+    /// (uptime in ns) a block stops after the first step attempt that ends past it; each lane's steps depend on
+    /// its own state only, so stopping and continuing later gives the same numbers. True when every replica
+    /// reached `target` (or stopped running).
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    func flowAdvance(to target: T, flow fs: Flow) {
+    @discardableResult
+    func flowAdvance(to target: T, flow fs: Flow, deadline: UInt64 = .max) -> Bool {
         if !fs.started { flowStart(flow: fs) }
         let d = layout.dimension
         let L = Layout.lanes
@@ -195,7 +199,11 @@ extension CPUBatch {
                         store(load(fs.f, o).replacing(with: load(fs.f, 6 * count + o), where: accept), fs.f, o)
                     }
                 }
+                if deadline != .max && DispatchTime.now().uptimeNanoseconds >= deadline { break }
             }
+        }
+        return (0..<layout.blocks * L).allSatisfy {
+            fs.status[$0] != ReplicaStatus.ran.rawValue || !(fs.t[$0] < target)
         }
     }
 

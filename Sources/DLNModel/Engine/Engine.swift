@@ -73,6 +73,14 @@ public protocol Engine: AnyObject {
     func require(_ precision: Precision) throws(DLNError)
 }
 
+extension FlowEngine {
+    /// Engines that cannot stop within an interval run it to its end.
+    public func advance(to time: Double, stoppingIf stop: () -> Bool) throws(DLNError) -> Bool {
+        try advance(to: time)
+        return true
+    }
+}
+
 extension Engine {
     /// Every precision: the default for engines that compute in both.
     public func require(_ precision: Precision) throws(DLNError) {}
@@ -86,6 +94,11 @@ public protocol FlowEngine: Engine {
     /// Advances every replica's gradient flow to time `time`, each with its own steps; checkpoint times are hit
     /// exactly.
     func advance(to time: Double) throws(DLNError)
+    /// Like `advance(to:)`, but asks `stop` between steps (at least every tenth of a second or so of work) and
+    /// returns false as soon as it says yes, before `time`: every replica is then at a step boundary of its own,
+    /// and a snapshot taken now continues exactly (`advance(to: time)` again finishes the interval bit for bit).
+    /// True when every replica reached `time`.
+    func advance(to time: Double, stoppingIf stop: () -> Bool) throws(DLNError) -> Bool
     /// Per-replica gradient evaluations, rejected steps and status (zeros for the fixed-step updates).
     func flowCounters() throws(DLNError) -> FlowCounters
 }

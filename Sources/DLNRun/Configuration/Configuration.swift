@@ -202,17 +202,17 @@ public struct Configuration: Sendable, Equatable {
         }
     }
 
-    /// The most memory a run may ask for: this machine's physical memory.
-    static let memoryLimit = Double(ProcessInfo.processInfo.physicalMemory)
-
     static func gibibytes(_ bytes: Double) -> String {
         bytes >= 1024 * 1024 * 1024 * 1024
             ? String(format: "%.3g TiB", bytes / 1_099_511_627_776) : String(format: "%.3g GiB", bytes / 1_073_741_824)
     }
 
-    /// A lower bound on the host memory a run needs, in bytes (in Double: sizes may be absurd), and its parts
-    /// in words: the initial layers of every replica, the data sets and the recorded observables. User data
-    /// are not counted (their files bound them).
+    /// The host memory a run needs at its peak, in bytes (in Double: sizes may be absurd), and its parts in
+    /// words: the replicas' layers, the data sets and the recorded observables. Each part counts the copies that
+    /// live at once, measured (VmPeak, VmHWM) on runs dominated by each: the layers 5× (the initial layers, and
+    /// the engine's layers, w, gradient and scratch), the data 4× (the experiment's, the engine's and the copy
+    /// made while packing it), the observables 3× (the record, and the two copies a checkpoint makes while it is
+    /// written). User data are not counted (their files bound them).
     public var memoryEstimate: (bytes: Double, parts: String) {
         let lengths = axisLengths.map(Double.init)
         let inBatch = lengths[0] * lengths[1] * lengths[2]
@@ -231,11 +231,13 @@ public struct Configuration: Sendable, Equatable {
             }
         }
         if problem.files != nil { state = 0 }
+        state *= 5
+        data *= 4
         let checkpoints = Double((record.steps?.count ?? record.checkpoints) + record.linear + 2)
-        let output = Double(seeds) * inBatch * shapes * checkpoints * Double(10 + 3 * record.thresholds.count) * 8
+        let output = 3 * Double(seeds) * inBatch * shapes * checkpoints * Double(10 + 3 * record.thresholds.count) * 8
         return (
             state + data + output,
-            "initial layers \(Self.gibibytes(state)), data \(Self.gibibytes(data)), observables "
+            "layers \(Self.gibibytes(state)), data \(Self.gibibytes(data)), observables "
                 + "\(Self.gibibytes(output))"
         )
     }

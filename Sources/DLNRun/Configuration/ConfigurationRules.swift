@@ -226,11 +226,12 @@ enum ConfigurationRules {
         }
         if sink.issues.isEmpty {
             let memory = c.memoryEstimate
-            if memory.bytes > Configuration.memoryLimit {
+            let available = HostMemory.available
+            if memory.bytes > available.bytes {
                 sink.add(
                     "",
                     "the run would need about \(Configuration.gibibytes(memory.bytes)) of memory (\(memory.parts)), "
-                        + "more than this machine's \(Configuration.gibibytes(Configuration.memoryLimit)); use fewer "
+                        + "more than \(available.what); use fewer "
                         + "seeds or grid points, a smaller d or n, or fewer checkpoints"
                 )
             }

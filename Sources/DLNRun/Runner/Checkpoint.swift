@@ -6,15 +6,30 @@ import Foundation
 /// continue bit for bit (the configuration's text, the command's options, the observables so far and the
 /// engine's state of the slice in flight).
 ///
-/// The file is one JSON header followed by little-endian float64 arrays:
+/// The file is one JSON header followed by little-endian float64 arrays and a SHA-256 of all that precedes it:
 ///
-///     "DLNSIM-CHECKPOINT 1\n"  UInt64 header length  header (UTF-8 JSON)  arrays…
+///     "DLNSIM-CHECKPOINT 2\n"  UInt64 header length  header (UTF-8 JSON)  arrays…  SHA-256 (32 bytes)
+///
+/// A file whose checksum does not match is refused as corrupt; the header's values are checked before use, so
+/// that even a file with a recomputed checksum is refused with a message rather than crashing the resume. The
+/// header also records the size and SHA-256 of every data file the configuration reads (`Origin.inputs`): a
+/// resume refuses data files that changed.
 ///
 /// It is written to a temporary file, flushed to disk and renamed over the previous one, so a kill at any
 /// moment leaves either the old checkpoint or the new one, never a mix.
 public enum Checkpoint {
     public static let fileName = "checkpoint.dlnsim"
-    static let magic = Array("DLNSIM-CHECKPOINT 1\n".utf8)
+    static let magic = Array("DLNSIM-CHECKPOINT 2\n".utf8)
+    static let formerMagic = Array("DLNSIM-CHECKPOINT 1\n".utf8)
+    static let checksumLength = 32
+
+    /// A data file the run read: its configuration key, path, size and SHA-256, checked again on resume.
+    public struct InputFile: Codable, Sendable, Equatable {
+        public var key: String
+        public var path: String
+        public var size: Int
+        public var sha256: String
+    }
 
     /// How the run was started: what `--resume` repeats.
     public struct Origin: Codable, Sendable, Equatable {
@@ -26,13 +41,19 @@ public enum Checkpoint {
         public var shard: Shard?
         public var dlnsimVersion: String
         public var gitCommit: String?
+        /// The data files the configuration reads (`problem.files`), fingerprinted when the run started.
+        public var inputs: [InputFile]
 
-        public init(configPath: String, configText: String, device: String, saveWeights: Bool, shard: Shard?) {
+        public init(
+            configPath: String, configText: String, device: String, saveWeights: Bool, shard: Shard?,
+            inputs: [InputFile] = []
+        ) {
             self.configPath = configPath
             self.configText = configText
             self.device = device
             self.saveWeights = saveWeights
             self.shard = shard
+            self.inputs = inputs
             dlnsimVersion = DLNSim.version
             gitCommit = DLNSim.gitCommit
         }
@@ -111,6 +132,7 @@ public enum Checkpoint {
                 for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
             #endif
         }
+        data.append(contentsOf: SHA256.hash(data))
         try OutputFile.writeDurably(data, to: URL(fileURLWithPath: directory).appendingPathComponent(fileName).path)
     }
 
@@ -129,27 +151,13 @@ public enum Checkpoint {
                     ? "no checkpoint here: the run finished (nothing to resume) or never wrote one"
                     : "no such folder")
         }
-        let bytes = [UInt8](data)
-        guard bytes.count >= magic.count + 8, Array(bytes[0..<magic.count]) == magic else {
-            throw .badFile(path: path, reason: "not a dlnsim checkpoint")
-        }
-        var length: UInt64 = 0
-        for i in 0..<8 { length |= UInt64(bytes[magic.count + i]) << (8 * UInt64(i)) }
-        let start = magic.count + 8
-        guard length <= UInt64(bytes.count - start) else {
-            throw .badFile(path: path, reason: "truncated checkpoint header")
-        }
-        let header: Header
-        do { header = try JSONDecoder().decode(Header.self, from: Data(bytes[start..<(start + Int(length))])) } catch {
-            throw .badFile(path: path, reason: "unreadable checkpoint header: \(error)")
-        }
-        var offset = start + Int(length)
-        let needed = header.arrays.reduce(0) { $0 + $1.count * 8 }
-        guard bytes.count - offset == needed else {
-            throw .badFile(
-                path: path,
-                reason: "the checkpoint holds \(bytes.count - offset) bytes of arrays, its header lists \(needed)")
-        }
+        return try decode([UInt8](data), path: path)
+    }
+
+    /// A checkpoint from its bytes (`path` names it in errors): refused, with the reason, when it is damaged.
+    public static func decode(_ bytes: [UInt8], path: String) throws(DLNError) -> (Origin, RunProgress) {
+        let (header, start) = try parse(bytes, path: path)
+        var offset = start
         var arrays: [String: [Double]] = [:]
         bytes.withUnsafeBytes { raw in
             for a in header.arrays {
@@ -177,7 +185,7 @@ public enum Checkpoint {
         let rj = try array("rejected", C * B)
         p.evaluations = (0..<C).map { Array(ev[($0 * B)..<(($0 + 1) * B)]) }
         p.rejected = (0..<C).map { Array(rj[($0 * B)..<(($0 + 1) * B)]) }
-        p.status = try array("status", B).map { Int($0) }
+        p.status = try array("status", B).map { Int($0) }  // codes checked by `parse`
         p.frozenAt = try array("frozen_at", B)
         p.initialLoss = try array("initial_loss", B)
         p.names = header.names

@@ -42,6 +42,9 @@ public final class Runner {
     public let experiment: Experiment
     /// The progress of the interrupted run being resumed.
     public let resumed: RunProgress?
+    /// Why the last checkpoint could not be written (nil: it was, or none was due yet). A failed checkpoint does
+    /// not stop the run: the previous one stays whole, and the run goes on.
+    public private(set) var checkpointFailure: DLNError? = nil
     let note: (String) -> Void
 
     /// Validates a configuration file (and a shard text) without running it; returns the line to print (with the
@@ -102,7 +105,7 @@ public final class Runner {
             }
             origin = Checkpoint.Origin(
                 configPath: o.configPath, configText: o.configText, device: request.device ?? o.device,
-                saveWeights: o.saveWeights, shard: o.shard)
+                saveWeights: o.saveWeights, shard: o.shard, inputs: o.inputs)
             progressSoFar = p
             outDir = folder
         } else {
@@ -115,7 +118,8 @@ public final class Runner {
             origin = Checkpoint.Origin(
                 configPath: absolute, configText: text, device: request.device ?? configuration.device ?? "auto",
                 saveWeights: request.saveWeights,
-                shard: try request.shard.map { s throws(DLNError) in try Shard(parsing: s) })
+                shard: try request.shard.map { s throws(DLNError) in try Shard(parsing: s) },
+                inputs: try Checkpoint.fingerprints(of: configuration))
             outDir = request.out ?? "dlnsim-out/\(configuration.name)"
             directory = try OutputDirectory.open(outDir, mode: .replace, force: request.force)
             if Checkpoint.exists(in: outDir) {
@@ -137,6 +141,7 @@ public final class Runner {
         self.resumed = progressSoFar
         do {
             configuration = try origin.configuration()
+            if request.resume != nil { try Checkpoint.verify(origin.inputs, against: configuration) }
             deviceRequest = try DeviceRequest(parsing: origin.device)
             engine = try DeviceCatalog.engine(for: deviceRequest, note: note)
             try engine.require(configuration.training.precision)
@@ -145,6 +150,9 @@ public final class Runner {
             // A bad data file, no device: leave no empty output folder behind.
             directory.abandon()
             throw error
+        }
+        if let p = progressSoFar {
+            try Checkpoint.check(p, against: experiment, origin: origin, path: outDir + "/" + Checkpoint.fileName)
         }
     }
 
@@ -184,8 +192,17 @@ public final class Runner {
         let hold = Int(ProcessInfo.processInfo.environment["DLNSIM_TEST_HOLD_AFTER_CHECKPOINT"] ?? "")
         var written = 0
         let (origin, outDir, note) = (origin, outDir, note)
-        options.writeCheckpoint = { p throws(DLNError) in
-            try Checkpoint.write(p, origin: origin, to: outDir)
+        options.writeCheckpoint = { [unowned self] p throws(DLNError) in
+            do throws(DLNError) { try Checkpoint.write(p, origin: origin, to: outDir) } catch {
+                // A full disk or a file-size limit: keep the last checkpoint and go on computing.
+                if checkpointFailure == nil {
+                    note("warning: \(error); the run goes on (the previous checkpoint, if any, stays)")
+                }
+                checkpointFailure = error
+                return
+            }
+            if checkpointFailure != nil { note("dlnsim: checkpoints are written again") }
+            checkpointFailure = nil
             written += 1
             if let hold, written == hold {
                 note("dlnsim: holding after checkpoint \(written)")
@@ -239,7 +256,19 @@ public final class Runner {
             let fallback = FileManager.default.temporaryDirectory
                 .appendingPathComponent("dlnsim-\(configuration.name)-\(getpid())").path
             note("error: \(error)")
-            try RunOutput.write(result, experiment: experiment, to: fallback)
+            do throws(DLNError) { try RunOutput.write(result, experiment: experiment, to: fallback) } catch {
+                // The same limit (a full disk, ulimit -f) may stop the fallback too: say what is where.
+                note("error: \(error)")
+                let resume =
+                    Checkpoint.exists(in: outDir)
+                    ? "; its checkpoint is kept: once files can be written, `dlnsim run --resume \(outDir)` writes "
+                        + "them again" : ""
+                throw .outputFailure(
+                    path: outDir,
+                    reason:
+                        "the files written before the failure are in \(directory.staging) and in \(fallback) (the "
+                        + "observables' .npy first)\(resume)")
+            }
             throw .outputFailure(path: outDir, reason: "the results were written to \(fallback) instead")
         }
         return points

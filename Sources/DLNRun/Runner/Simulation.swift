@@ -214,7 +214,14 @@ final class SimulationRunner {
         for c in c0..<C {
             let step = group.checkpoints[c]
             if let times = group.flowTimes {
-                if times[c] > 0 { try flowEngine().advance(to: times[c]) }
+                if times[c] > 0 {
+                    // The integrator asks between steps whether to stop: a stop request writes a checkpoint in
+                    // the middle of the interval (a snapshot continues exactly) rather than at its end.
+                    let flow = try flowEngine()
+                    while try !flow.advance(to: times[c], stoppingIf: options.shouldStop) {
+                        try checkpoint(next: c, snapshot: try engine.snapshot())
+                    }
+                }
                 p.done += replicas * 100
             } else {
                 // Long gaps are cut into chunks so that progress keeps moving (and checkpoints can be written).
