@@ -26,11 +26,11 @@ struct Analyze: ParsableCommand {
     func run() throws {
         do {
             let directory = try OutputDirectory.open(folder, mode: .add, create: false, needsMarker: true)
-            var output = try OutputFolder(folder)
+            let output = try OutputFolder(folder)
             let result = try Analysis.run(output)
-            try Analysis.write(result, to: try directory.stage())
-            try directory.commit()
-            output = try OutputFolder(folder)
+            // The predictions and the figures that draw them are staged together and committed at once.
+            let staging = try directory.stage()
+            try Analysis.write(result, to: staging)
             let test = output.names.contains("test_error") ? try output.array("test_error") : nil
             func median(_ v: [Double]) -> Double { EnsembleSummary(v).median }
             let columns = output.varyingColumns.isEmpty ? [0] : output.varyingColumns
@@ -57,7 +57,7 @@ struct Analyze: ParsableCommand {
             let failed = result.values["prediction_converged"]!.joined().filter { $0 == 0 }.count
             if failed > 0 { print("warning: \(failed) replica(s) whose prediction did not converge are NaN") }
             for n in result.notes { print("note: \(n)") }
-            let (figures, drawn) = try Report.writeWithPredictions(output, into: try directory.stage())
+            let (figures, drawn) = try Report.writeWithPredictions(output, into: staging)
             try directory.commit()
             let redrawn =
                 drawn.isEmpty

@@ -26,9 +26,13 @@ import Testing
         let stderr: String
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Output {
+    /// Runs `dlnsim ARGS` (or another `executable`) from the package root; a process killed by a signal reports
+    /// 128 + the signal's number, as a shell would.
+    static func run(_ arguments: [String], environment: [String: String] = [:], executable: String? = nil) throws
+        -> Output
+    {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
+        p.executableURL = URL(fileURLWithPath: executable ?? binary)
         p.arguments = arguments
         p.currentDirectoryURL = root
         p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -40,7 +44,8 @@ import Testing
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return Output(
-            status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+            status: p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus,
+            stdout: String(decoding: o, as: UTF8.self),
             stderr: String(decoding: e, as: UTF8.self))
     }
 

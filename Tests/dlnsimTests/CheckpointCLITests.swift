@@ -11,20 +11,7 @@ import Testing
     /// Runs `dlnsim ARGS` through /bin/sh after `limits` (e.g. "ulimit -v 1000000").
     static func shell(_ limits: String, _ arguments: [String], binary: Bool = true) throws -> CLITests.Output {
         let quoted = ((binary ? [CLITests.binary] : []) + arguments).map { "'\($0)'" }.joined(separator: " ")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "\(limits); exec \(quoted)"]
-        p.currentDirectoryURL = CLITests.root
-        let (out, err) = (Pipe(), Pipe())
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let status = p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
-        return CLITests.Output(
-            status: status, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        return try CLITests.run(["-c", "\(limits); exec \(quoted)"], executable: "/bin/sh")
     }
 
     /// Runs `dlnsim ARGS` under a file-size limit of `bytes`, with SIGXFSZ at its default action (which kills the

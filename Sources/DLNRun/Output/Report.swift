@@ -158,9 +158,14 @@ public enum Report {
     /// The label prefix of prediction curves.
     public static let predictionPrefix = "theory: "
 
-    /// A prediction file's values [g][s], when the folder has it with the grid's shape.
+    /// A prediction file's values [g][s], when the folder has it with the grid's shape: the one staged by the
+    /// command under way (`dlnsim analyze` stages its predictions and the figures that draw them, then commits
+    /// both at once), else the folder's own.
     static func prediction(_ folder: OutputFolder, _ file: String) -> [[Double]]? {
-        let path = URL(fileURLWithPath: folder.directory).appendingPathComponent(file).path
+        let folderURL = URL(fileURLWithPath: folder.directory)
+        let staged = folderURL.appendingPathComponent(OutputDirectory.stagingName).appendingPathComponent(file).path
+        let path =
+            FileManager.default.fileExists(atPath: staged) ? staged : folderURL.appendingPathComponent(file).path
         guard FileManager.default.fileExists(atPath: path), let p = try? NPY.read(path: path), p.shape.count == 2,
             p.shape[0] == folder.rows.count
         else { return nil }
