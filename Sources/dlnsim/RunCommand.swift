@@ -21,8 +21,18 @@ struct Run: ParsableCommand {
             as they are.
             """)
 
-    @Argument(help: "The experiment's YAML file (see examples/quickstart.yaml); not needed with --resume.")
+    @Argument(
+        help: ArgumentHelp(
+            "The experiment's YAML file (see examples/quickstart.yaml), or - to read it from standard input (named by "
+                + "its name: key, else \"stdin\"); not needed with --resume."))
     var config: String?
+
+    @Argument(
+        help: ArgumentHelp(
+            "Overrides of the configuration's keys, each key=value with a dotted key path and a YAML value, as in "
+                + "seeds=256 grid.alpha=[0.01,0.1] grid.learning_rate='logspace(-3, -1, 3)'; checked like the file.",
+            valueName: "key=value"))
+    var overrides: [String] = []
 
     @Option(
         help: ArgumentHelp(
@@ -89,6 +99,11 @@ struct Run: ParsableCommand {
         if config == nil && resume == nil {
             throw ValidationError("give the experiment's YAML file, or --resume OUTDIR")
         }
+        if resume != nil && (!overrides.isEmpty || config.map(ConfigOverride.looksLikeOverride) == true) {
+            throw ValidationError(
+                "--resume repeats the interrupted run's configuration: give no key=value overrides (start a new run "
+                    + "to change it)")
+        }
         if config != nil && resume != nil {
             throw ValidationError(
                 "--resume continues the run in OUTDIR with its own configuration: give no config file")
@@ -106,14 +121,19 @@ struct Run: ParsableCommand {
         ignoreFileSizeSignal()
         HostMemory.limitArenas()
         do {
-            if check, let path = config {
-                let report = try Runner.check(configPath: path, shard: shard)
+            let parsed = try overrides.map { o throws(DLNError) in try ConfigOverride(parsing: o) }
+            let stdinText = try config == "-" ? Configuration.text(data: readStandardInput(), path: "stdin") : nil
+            let configPath = config == "-" ? "stdin" : config
+            if check, let path = configPath {
+                let report = try Runner.check(configPath: path, text: stdinText, overrides: parsed, shard: shard)
                 print(report.line)
                 for line in report.warnings { note(line) }
                 return
             }
             var request = RunRequest()
-            request.configPath = config
+            request.configPath = configPath
+            request.configText = stdinText
+            request.overrides = parsed
             request.resume = resume
             request.out = out
             request.device = device
@@ -184,3 +204,6 @@ func reportTheory(_ points: [DMFTStudy.Point]) {
         note("warning: the DMFT iteration did not converge: \(f); dmft_manifest.json flags it")
     }
 }
+
+/// Everything on standard input (a configuration given as `-`).
+func readStandardInput() -> Data { FileHandle.standardInput.readDataToEndOfFile() }

@@ -152,6 +152,12 @@ public struct Configuration: Sendable, Equatable {
                 path: path,
                 reason: FileManager.default.fileExists(atPath: path) ? "cannot read the file" : "no such file")
         }
+        return try text(data: data, path: path)
+    }
+
+    /// A configuration's text from its bytes (a file's, or standard input's): refused when it cannot be a
+    /// configuration (not UTF-8, TOML, empty).
+    public static func text(data: Data, path: String) throws(DLNError) -> String {
         guard let text = String(data: data, encoding: .utf8) else {
             throw .badFile(path: path, reason: "not UTF-8 text (a configuration is a YAML file)")
         }
@@ -184,8 +190,18 @@ public struct Configuration: Sendable, Equatable {
     /// Parses a configuration file's text: relative data paths against its folder, the name from the file
     /// name when the text gives none.
     public static func load(text: String, path: String) throws(DLNError) -> Configuration {
+        try load(root: nil, text: text, path: path)
+    }
+
+    /// `load(text:path:)` of a tree already composed (nil: compose `text`).
+    static func load(root: Node?, text: String, path: String) throws(DLNError) -> Configuration {
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        var config = try parse(yaml: text, file: path, baseDirectory: base)
+        var config: Configuration
+        if let root {
+            config = try parse(root: root, text: text, file: path, baseDirectory: base)
+        } else {
+            config = try parse(yaml: text, file: path, baseDirectory: base)
+        }
         if config.name == "run" && !text.contains("name:") {
             config.name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         }

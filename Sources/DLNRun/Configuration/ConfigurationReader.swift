@@ -14,6 +14,13 @@ extension Configuration {
         do { root = try Yams.compose(yaml: text) } catch {
             throw .invalidConfiguration(file: file, issues: [YAMLSyntax.issue(for: error, text: text)])
         }
+        return try parse(root: root, text: text, file: file, baseDirectory: baseDirectory)
+    }
+
+    /// Validates a composed YAML tree (`text` is only read to recognise TOML).
+    static func parse(root: Node?, text: String, file: String, baseDirectory: String) throws(DLNError)
+        -> Configuration
+    {
         if let root, root.mapping == nil {
             let toml = YAMLSyntax.looksLikeTOML(text) ? "; " + YAMLSyntax.tomlAdvice : ""
             throw .invalidConfiguration(

@@ -41,7 +41,8 @@ final class YAMLSection {
         }
     }
 
-    static func at(_ node: Node) -> String { node.mark.map { " (line \($0.line))" } ?? "" }
+    /// Where a node is: its line in the file, or the command line (values set by `key=value` have no mark).
+    static func at(_ node: Node) -> String { node.mark.map { " (line \($0.line))" } ?? " (command line)" }
 
     /// What kind of YAML value a node is, for messages ("got a list").
     static func kind(_ node: Node) -> String {
@@ -202,6 +203,22 @@ final class YAMLSection {
     /// A number or a list of numbers (a grid axis).
     func numbers(_ key: String, default value: [Double], _ check: (Double) -> String? = { _ in nil }) -> [Double] {
         guard let n = node(key) else { return value }
+        if case .scalar(let s) = n, let spaced = Spacing(s.string) {
+            switch spaced.values {
+            case .failure(let problem):
+                sink.add(child(key), "\(problem)\(Self.at(n))")
+                return value
+            case .success(let values):
+                var bad = false
+                for (i, v) in values.enumerated() {
+                    if let problem = check(v) {
+                        sink.add("\(child(key))[\(i)]", "\(problem), got \(v) (from \(s.string))\(Self.at(n))")
+                        bad = true
+                    }
+                }
+                return bad ? value : values
+            }
+        }
         let items: [(Node, String)]
         if case .sequence(let seq) = n {
             items = seq.enumerated().map { ($1, "\(child(key))[\($0)]") }

@@ -22,6 +22,11 @@ public struct RunRequest: Sendable {
     public var checkpointMinutes = 10.0
     /// `i/N`: run only shard i of N.
     public var shard: String?
+    /// The configuration's text when it does not come from `configPath` (standard input: `configPath` then only
+    /// names it, and relative data paths are read against its folder).
+    public var configText: String?
+    /// `key=value` overrides of the configuration, applied before it is validated.
+    public var overrides: [ConfigOverride] = []
 
     /// An empty request.
     public init() {}
@@ -49,10 +54,12 @@ public final class Runner {
 
     /// Validates a configuration file (and a shard text) without running it; returns the line to print (with the
     /// shard's part of the run) and the warnings (`Configuration.warnings`, and a shard that holds no replicas).
-    public static func check(configPath path: String, shard: String?) throws(DLNError) -> (
-        line: String, warnings: [String]
-    ) {
-        let configuration = try Configuration.load(path: path)
+    public static func check(
+        configPath path: String, text: String? = nil, overrides: [ConfigOverride] = [], shard: String?
+    ) throws(DLNError) -> (line: String, warnings: [String]) {
+        var source = text ?? ""
+        if text == nil { source = try Configuration.text(path: path) }
+        let configuration = try Configuration.load(text: source, path: path, overrides: overrides).configuration
         var line =
             "\(path): valid: \(configuration.replicaCount) replicas (\(configuration.gridPoints) grid points × "
             + "\(configuration.seeds) seeds)"
@@ -112,8 +119,9 @@ public final class Runner {
             guard let path = request.configPath else {
                 throw .invalidProblem("give the experiment's YAML file, or resume an output folder")
             }
-            let text = try Configuration.text(path: path)
-            let configuration = try Configuration.load(text: text, path: path)
+            var source = request.configText ?? ""
+            if request.configText == nil { source = try Configuration.text(path: path) }
+            let (configuration, text) = try Configuration.load(text: source, path: path, overrides: request.overrides)
             let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
             origin = Checkpoint.Origin(
                 configPath: absolute, configText: text, device: request.device ?? configuration.device ?? "auto",
