@@ -37,7 +37,7 @@ import Testing
         ("seeds=-1", "seeds: must be at least 1, got -1 (command line)"),
         ("grid.learning_rate=[0.1, x]", "grid.learning_rate[1]: must be a number, got 'x' (command line)"),
         ("trainig.steps=10", "trainig: unknown key (did you mean 'training'?) (command line)"),
-        ("name.first=x", "name: is 'base' (line 1), not a mapping: the command line cannot set name.first inside it"),
+        ("name.first=x", "name: is 'base' (line 1), not a mapping: the command line cannot set name.first inside it")
     ])
     func badOverridesAreRefusedWithTheirKeyPath(override: String, expected: String) throws {
         let m = Self.message {
@@ -76,7 +76,7 @@ import Testing
         ("grid:\n  alpha: linspace(0, 1, 2.5)\n", "grid.alpha: linspace(a, b, k): k must be a whole number"),
         ("grid:\n  alpha: linspace(-1, 1, 3)\n", "grid.alpha[0]: must be positive, got -1.0 (from linspace(-1, 1, 3))"),
         ("grid:\n  d: linspace(10, 20, 4)\n", "grid.d[1]: must be a whole number"),
-        ("grid:\n  alpha: logspace(-3, 0, x)\n", "(line 2)"),
+        ("grid:\n  alpha: logspace(-3, 0, x)\n", "(line 2)")
     ])
     func badSpacingsAreRefusedWithTheirKeyPath(yaml: String, expected: String) {
         let m = Self.message { _ = try Configuration.parse(yaml: yaml) }
