@@ -82,4 +82,21 @@ import Testing
         let m = Self.message { _ = try Configuration.parse(yaml: yaml) }
         #expect(m.contains(expected), "\(m)")
     }
+
+    /// The checkpoint of an overridden run keeps the overridden configuration: a resumed run repeats it.
+    @Test func theCheckpointKeepsTheOverriddenConfiguration() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dlnsim-override-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent("c.yaml").path
+        try "problem: {d: 8}\ntraining: {steps: 5}\nseeds: 1\n".write(toFile: path, atomically: true, encoding: .utf8)
+        var request = RunRequest()
+        request.configPath = path
+        request.out = dir.appendingPathComponent("out").path
+        request.device = "cpu"
+        request.overrides = try Self.overrides(["seeds=3", "grid.alpha=[0.5, 1]"])
+        let runner = try Runner(request, note: { _ in })
+        defer { runner.directory.abandon() }
+        #expect(runner.configuration.seeds == 3 && runner.configuration.grid.alpha == [0.5, 1])
+        #expect(try runner.origin.configuration() == runner.configuration)
+    }
 }

@@ -322,7 +322,9 @@ extension OutputDirectory {
 
     /// Whether dlnsim writes files of this name (arrays, tables, figures, the report, the DMFT and analysis files).
     public static func isDlnsimName(_ name: String) -> Bool {
-        let fixed = ["grid.csv", "stats.csv", "dmft.csv", "manifest.json", "dmft_manifest.json", "report.html"]
+        let fixed = [
+            "grid.csv", "stats.csv", "dmft.csv", "manifest.json", "dmft_manifest.json", "report.html", "config.yaml"
+        ]
         if fixed.contains(name) { return true }
         guard name.hasSuffix(".npy") || name.hasSuffix(".svg") else { return false }
         let stem = String(name.dropLast(4))

@@ -98,7 +98,7 @@ public enum RunOutput {
     /// [grid point, checkpoint] (t = step·η), `grid.csv` and `manifest.json` into `directory`.
     public static func write(
         _ result: RunResult, experiment: Experiment, to directory: String,
-        state: EngineState? = nil
+        state: EngineState? = nil, started: Date? = nil
     ) throws(DLNError) {
         let c = experiment.configuration
         try makeFolder(directory)
@@ -151,6 +151,7 @@ public enum RunOutput {
         var csv = "point," + columns.map(\.name).joined(separator: ",") + "\n"
         for (g, p) in points.enumerated() { csv += "\(g)," + columns.map { $0.value(p) }.joined(separator: ",") + "\n" }
         try OutputFile.write(text: csv, to: path("grid.csv"))
+        try OutputFile.write(text: c.resolvedYAML, to: path("config.yaml"))
         if let states = result.finalStates { written += try writeWeights(states, experiment: experiment, path: path) }
         let stats = RunStatistics(result, gridPoints: G, seeds: S)
         try OutputFile.write(
@@ -162,6 +163,10 @@ public enum RunOutput {
         let b = experiment.batch
         let manifest: [String: Any] = [
             "dlnsim_version": DLNSim.version,
+            "command_line": ProcessInfo.processInfo.arguments,
+            "host": ProcessInfo.processInfo.hostName,
+            "started": isoTime(started ?? Date(timeIntervalSinceNow: -result.seconds)),
+            "finished": isoTime(Date()),
             "git_commit": DLNSim.gitCommit ?? "unknown",
             "name": c.name,
             "engine": result.engine,
@@ -230,4 +235,11 @@ public enum RunOutput {
         if numbers.count == perPoint.count, Set(numbers).count == 1 { return numbers[0] }
         return perPoint
     }
+}
+
+/// A time in ISO 8601, UTC, to the second (2026-12-02T11:25:42Z).
+func isoTime(_ date: Date) -> String {
+    let f = ISO8601DateFormatter()
+    f.timeZone = TimeZone(identifier: "UTC")
+    return f.string(from: date)
 }

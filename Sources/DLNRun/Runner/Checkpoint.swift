@@ -43,6 +43,8 @@ public enum Checkpoint {
         public var gitCommit: String?
         /// The data files the configuration reads (`problem.files`), fingerprinted when the run started.
         public var inputs: [InputFile]
+        /// When the run started (its first process; nil in checkpoints of earlier versions).
+        public var started: Date?
 
         public init(
             configPath: String, configText: String, device: String, saveWeights: Bool, shard: Shard?,
@@ -56,6 +58,7 @@ public enum Checkpoint {
             self.inputs = inputs
             dlnsimVersion = DLNSim.version
             gitCommit = DLNSim.gitCommit
+            started = Date()
         }
 
         /// The configuration, parsed again (relative data paths against the original file's folder).

@@ -110,9 +110,11 @@ public final class Runner {
                         + "build for identical results"
                 )
             }
-            origin = Checkpoint.Origin(
+            var kept = Checkpoint.Origin(
                 configPath: o.configPath, configText: o.configText, device: request.device ?? o.device,
                 saveWeights: o.saveWeights, shard: o.shard, inputs: o.inputs)
+            kept.started = o.started
+            origin = kept
             progressSoFar = p
             outDir = folder
         } else {
@@ -250,7 +252,7 @@ public final class Runner {
         var points: [DMFTStudy.Point] = []
         do {
             let staging = try directory.stage()
-            try RunOutput.write(result, experiment: experiment, to: staging)
+            try RunOutput.write(result, experiment: experiment, to: staging, started: origin.started)
             if origin.shard == nil {
                 if configuration.theory != nil {
                     points = try DMFTStudy.solveAndWrite(configuration, to: staging, request: deviceRequest)
@@ -264,7 +266,9 @@ public final class Runner {
             let fallback = FileManager.default.temporaryDirectory
                 .appendingPathComponent("dlnsim-\(configuration.name)-\(getpid())").path
             note("error: \(error)")
-            do throws(DLNError) { try RunOutput.write(result, experiment: experiment, to: fallback) } catch {
+            do throws(DLNError) {
+                try RunOutput.write(result, experiment: experiment, to: fallback, started: origin.started)
+            } catch {
                 // The same limit (a full disk, ulimit -f) may stop the fallback too: say what is where.
                 note("error: \(error)")
                 let resume =
