@@ -1,21 +1,25 @@
 import DLNModel
 import OpenCLKit
 
-/// Which engine runs a batch: `auto`, `cpu`, `opencl` (first OpenCL device) or `opencl:P:D`.
+/// Which engine runs a batch: `auto`, `cpu`, `gpu` (first OpenCL GPU), `opencl` (first OpenCL device) or
+/// `opencl:P:D`.
 public enum DeviceRequest: Sendable, Equatable, CustomStringConvertible {
     /// An OpenCL GPU if there is one, else the CPU engine.
     case auto
     /// The native CPU engine.
     case cpu
+    /// The first OpenCL GPU (refused when there is none).
+    case gpu
     /// An OpenCL device: platform and device indices, or the first device when nil.
     case opencl(platform: Int?, device: Int?)
 
-    /// Parses `auto`, `cpu`, `opencl`, `opencl:P` or `opencl:P:D`.
+    /// Parses `auto`, `cpu`, `gpu`, `opencl`, `opencl:P` or `opencl:P:D`.
     public init(parsing text: String) throws(DLNError) {
         let parts = text.lowercased().split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         switch parts[0] {
         case "auto" where parts.count == 1: self = .auto
         case "cpu" where parts.count == 1: self = .cpu
+        case "gpu" where parts.count == 1: self = .gpu
         case "opencl" where parts.count <= 3:
             let numbers = parts.dropFirst().map { Int($0) }
             if numbers.contains(where: { $0 == nil || $0! < 0 }) {
@@ -25,7 +29,7 @@ public enum DeviceRequest: Sendable, Equatable, CustomStringConvertible {
             self = .opencl(platform: numbers.first ?? nil, device: numbers.count > 1 ? numbers[1] : nil)
         default:
             throw .deviceUnavailable(
-                "'\(text)' is not a device; use auto, cpu, opencl or opencl:P:D (see `dlnsim devices`)")
+                "'\(text)' is not a device; use auto, cpu, gpu, opencl or opencl:P:D (see `dlnsim devices`)")
         }
     }
 
@@ -33,6 +37,7 @@ public enum DeviceRequest: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .auto: "auto"
         case .cpu: "cpu"
+        case .gpu: "gpu"
         case .opencl(let p, let d): "opencl" + (p.map { ":\($0)" } ?? "") + (d.map { ":\($0)" } ?? "")
         }
     }
@@ -62,6 +67,22 @@ public enum DeviceCatalog {
             }
             note("device auto: no OpenCL GPU found, using the CPU engine")
             return nil
+        case .gpu:
+            let all: [(platform: CLPlatform, devices: [CLDevice])]
+            do { all = try platforms() } catch { all = [] }
+            if let gpu = all.flatMap(\.devices).first(where: { $0.type == .gpu }) {
+                note("device gpu: OpenCL GPU \(gpu.name) (\(gpu.platform.name))")
+                return gpu
+            }
+            var found = ["cpu (the CPU engine)"]
+            for (p, entry) in all.enumerated() {
+                for (d, dev) in entry.devices.enumerated() {
+                    found.append("opencl:\(p):\(d) (\(dev.name), type \(dev.type.description))")
+                }
+            }
+            throw .deviceUnavailable(
+                "--device gpu: there is no OpenCL GPU here; the devices are \(found.joined(separator: ", ")) (see "
+                    + "`dlnsim devices`)")
         case .opencl(let p, let d):
             let all = try platforms()
             guard !all.isEmpty else {

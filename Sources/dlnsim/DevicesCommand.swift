@@ -7,9 +7,11 @@ import Foundation
 import OpenCLKit
 
 struct Devices: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List every OpenCL platform and device.")
+    static let configuration = CommandConfiguration(
+        abstract: "List the devices a run can use: the CPU engine (cpu), then every OpenCL platform and device.")
 
     func run() throws {
+        print("cpu  \(CPUEngine().deviceDescription)")
         do {
             let platforms = try DeviceCatalog.platforms()
             if platforms.isEmpty {

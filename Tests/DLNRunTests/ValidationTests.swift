@@ -80,7 +80,7 @@ import Testing
         ("training: 5", "training", "must be a mapping of keys to values"),
         ("record: {thresholds: [0.1, abc]}", "record.thresholds[1]", "must be a number, got 'abc'"),
         ("name: ..", "name", "must be a non-empty folder name without '/'"),
-        ("device: gpu7", "device", "'gpu7' is not a device; use auto, cpu, opencl or opencl:P:D"),
+        ("device: gpu7", "device", "'gpu7' is not a device; use auto, cpu, gpu, opencl or opencl:P:D"),
         ("device: 'opencl:0:-1'", "device", "is not a device"),
         // Unknown keys at every level.
         ("seedz: 3", "seedz", "unknown key (did you mean 'seeds'?)"),

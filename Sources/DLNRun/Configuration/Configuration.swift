@@ -208,11 +208,11 @@ public struct Configuration: Sendable, Equatable {
         return config
     }
 
-    /// Whether `text` is a device request: auto, cpu, opencl, opencl:P or opencl:P:D (as `DeviceRequest` parses it).
+    /// Whether `text` is a device request: auto, cpu, gpu, opencl, opencl:P or opencl:P:D (as `DeviceRequest` parses it).
     static func isDeviceRequest(_ text: String) -> Bool {
         let parts = text.lowercased().split(separator: ":", omittingEmptySubsequences: false)
         switch parts[0] {
-        case "auto", "cpu": return parts.count == 1
+        case "auto", "cpu", "gpu": return parts.count == 1
         case "opencl": return parts.count <= 3 && parts.dropFirst().allSatisfy { Int($0).map { $0 >= 0 } ?? false }
         default: return false
         }

@@ -428,7 +428,7 @@ public enum ConfigurationKeys {
 
         .text("device", v1: "device", .optionalField(\.device)) {
             Configuration.isDeviceRequest($0)
-                ? nil : "'\($0)' is not a device; use auto, cpu, opencl or opencl:P:D (see `dlnsim devices`)"
+                ? nil : "'\($0)' is not a device; use auto, cpu, gpu, opencl or opencl:P:D (see `dlnsim devices`)"
         },
 
         .integer("theory.paths", v1: "theory.paths", .theory(\.paths)) {

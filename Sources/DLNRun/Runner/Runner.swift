@@ -12,7 +12,7 @@ public struct RunRequest: Sendable {
     public var resume: String?
     /// The output folder (default: dlnsim-out/<config name>).
     public var out: String?
-    /// A device request (auto, cpu, opencl, opencl:P:D); nil: the configuration's, else auto.
+    /// A device request (auto, cpu, gpu, opencl, opencl:P:D); nil: the configuration's, else auto.
     public var device: String?
     /// Write into a folder that is not a dlnsim output, or over an unfinished run's checkpoint.
     public var force = false
