@@ -81,7 +81,7 @@ public enum DeviceCatalog {
                 }
             }
             throw .deviceUnavailable(
-                "--device gpu: there is no OpenCL GPU here; the devices are \(found.joined(separator: ", ")) (see "
+                "gpu requested, but there is no OpenCL GPU here; the devices are \(found.joined(separator: ", ")) (see "
                     + "`dlnsim devices`)")
         case .opencl(let p, let d):
             let all = try platforms()

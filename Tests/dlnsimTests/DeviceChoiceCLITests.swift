@@ -22,7 +22,7 @@ import Testing
             ["run", "examples/quickstart.yaml", "seeds=1", "training.steps=5", "--device", "gpu", "--out", dir + "/o"])
         #expect(r.status == 1)
         #expect(
-            r.stderr.contains("--device gpu: there is no OpenCL GPU here; the devices are cpu (the CPU engine)"),
+            r.stderr.contains("gpu requested, but there is no OpenCL GPU here; the devices are cpu (the CPU engine)"),
             "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/o"))
         let check = try CLITests.run(["run", "examples/quickstart.yaml", "device=gpu", "--check"])
