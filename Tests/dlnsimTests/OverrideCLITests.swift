@@ -25,13 +25,15 @@ import Testing
     @Test func overriddenRunWritesAConfigYAMLThatRepeatsIt() throws {
         let dir = CLITests.temporary()
         let first = try CLITests.run(
-            ["run", "examples/quickstart.yaml"] + Self.small + ["grid.alpha=logspace(-2, 0, 3)", "--out", dir + "/a"]
+            ["run", "examples/quickstart.yaml"] + Self.small + ["grid.alpha=logspace(-2, 0, 3)"]
+                + ["grid.learning_rate=[0.01, 0.02, 0.03]", "grid.zip=[[alpha, learning_rate]]", "--out", dir + "/a"]
                 + ["--quiet", "--device", "cpu"])
         #expect(first.status == 0, "\(first.stderr)")
         let grid = try String(contentsOfFile: dir + "/a/grid.csv", encoding: .utf8)
         #expect(grid.split(separator: "\n").count == 4)
         let config = try String(contentsOfFile: dir + "/a/config.yaml", encoding: .utf8)
         #expect(config.contains("seeds: 2") && config.contains("alpha: [0.01, 0.1, 1.0]"))
+        #expect(config.contains("zip: [[\"alpha\", \"learning_rate\"]]"), "\(config)")
         let again = try CLITests.run(
             ["run", dir + "/a/config.yaml", "--out", dir + "/b", "--quiet", "--device", "cpu"])
         #expect(again.status == 0, "\(again.stderr)")
@@ -62,7 +64,9 @@ import Testing
         #expect(r.stderr.contains("seeds: must be at least 1, got 0 (command line)"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/x"))
         let check = try CLITests.run(["run", "examples/quickstart.yaml", "seeds=4", "--check"])
-        #expect(check.status == 0 && check.stdout.contains("12 replicas (3 grid points × 4 seeds)"), "\(check.stdout)\(check.stderr)")
+        #expect(
+            check.status == 0 && check.stdout.contains("12 replicas (3 grid points × 4 seeds)"),
+            "\(check.stdout)\(check.stderr)")
         let malformed = try CLITests.run(["run", "examples/quickstart.yaml", "seeds", "--check"])
         #expect(malformed.status != 0)
     }

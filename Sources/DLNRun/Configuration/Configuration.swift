@@ -96,6 +96,8 @@ public struct Configuration: Sendable, Equatable {
         public var depth: [Int]? = nil
         public var parameterization: [Parameterization]? = nil
         public var update: [UpdateRule]? = nil
+        /// Axes paired element by element (`grid.zip`): each list names axes of equal length that vary together.
+        public var zip: [[String]]? = nil
     }
 
     /// When the observables are recorded.
@@ -133,7 +135,7 @@ public struct Configuration: Sendable, Equatable {
     public init() {}
 
     /// Number of grid points.
-    public var gridPoints: Int { axisLengths.reduce(1, *) }
+    public var gridPoints: Int { unitLengths.reduce(1, *) }
     /// The number of values on each grid axis (`ConfigurationKeys.gridAxes` order: α, λ, η, then the axes that
     /// change the data or the model).
     var axisLengths: [Int] { ConfigurationKeys.gridAxes.map { $0.axisCount?(self) ?? 1 } }
@@ -247,10 +249,13 @@ public struct Configuration: Sendable, Equatable {
             }
         }
         if problem.files != nil { state = 0 }
-        state *= 5
+        // Zipped axes: fewer points than the product of the axes.
+        let zipped = Double(gridPoints) / lengths.reduce(1, *)
+        state *= 5 * zipped
         data *= 4
         let checkpoints = Double((record.steps?.count ?? record.checkpoints) + record.linear + 2)
-        let output = 3 * Double(seeds) * inBatch * shapes * checkpoints * Double(10 + 3 * record.thresholds.count) * 8
+        let output =
+            3 * Double(seeds) * inBatch * shapes * checkpoints * Double(10 + 3 * record.thresholds.count) * 8 * zipped
         return (
             state + data + output,
             "layers \(Self.gibibytes(state)), data \(Self.gibibytes(data)), observables "

@@ -15,6 +15,8 @@ public struct ConfigurationKey: Sendable {
         case choice([String])
         case numbers, integers
         case choices([String])
+        /// Lists of grid axis names (`grid.zip`).
+        case axisGroups
         /// The path of a `.npy` file, resolved against the configuration's folder.
         case file
     }
@@ -406,6 +408,7 @@ public enum ConfigurationKeys {
         .choices(
             "grid.update", v1: "grid.update", .optionalField(\.grid.update),
             column: ("update", { $0.update.rawValue })),
+        .zipGroups("grid.zip"),
 
         .integer("seeds", v1: "seeds", .field(\.seeds)) {
             $0 >= 1 ? ($0 <= 100_000_000 ? nil : "is too large (at most 1e8)") : "must be at least 1"

@@ -14,6 +14,8 @@ import Foundation
 extension Configuration {
     /// The layout manifest.json is written in.
     public static let manifestSchemaVersion = 2
+    /// Optional keys added after schema version 2 was first written: missing, they are absent (null).
+    static let addedToVersion2: Set<String> = ["grid.zip"]
 
     /// The configuration as manifest.json writes it.
     public var manifestValue: [String: Any] {
@@ -89,7 +91,11 @@ extension Configuration {
         for key in ConfigurationKeys.all {
             if let group = key.group, !group.isPresent(c) { continue }
             expected.insert(key.path)
-            guard let value = ManifestPath.get(json, key.path) else {
+            // Keys added to schema version 2 later are absent from the folders written before them.
+            guard
+                let value = ManifestPath.get(json, key.path)
+                    ?? (Self.addedToVersion2.contains(key.path) ? NSNull() : nil)
+            else {
                 throw ManifestProblem(
                     "schema_version \(version): the configuration has no '\(key.path)' (it is never filled with a "
                         + "default)"
@@ -157,6 +163,7 @@ extension ConfigurationKey.Kind {
         case .numbers: "a list of numbers"
         case .integers: "a list of whole numbers"
         case .choices(let names): "a list of \(names.joined(separator: ", "))"
+        case .axisGroups: "a list of lists of grid axis names"
         }
     }
 }

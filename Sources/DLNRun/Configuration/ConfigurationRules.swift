@@ -11,6 +11,7 @@ enum ConfigurationRules {
         model(r, &c)
         training(r, &c)
         grid(r, &c)
+        zip(r, c)
         record(r, &c)
         theory(r, &c)
         crossSection(r, &c)
@@ -214,7 +215,7 @@ enum ConfigurationRules {
                 "model.init.layer_scales", "lists \(scales.count) values but grid.depth has other depths \(depths)")
         }
         // In Double: the product of long grid axes can overflow Int.
-        let points = c.axisLengths.reduce(1.0) { $0 * Double($1) }
+        let points = c.unitLengths.reduce(1.0) { $0 * Double($1) }
         let replicas = points * Double(c.seeds)
         let count: (Double) -> String = { $0 < 1e15 ? String(Int($0)) : String(format: "%.3g", $0) }
         if replicas > 1e8 {

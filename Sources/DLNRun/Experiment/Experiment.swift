@@ -88,38 +88,22 @@ public struct Experiment: Sendable {
     /// Units of work of the whole run (progress reports).
     public var totalWork: Double { groups.reduce(0) { $0 + $1.work } }
 
+    /// The grid points: every combination of the axes' values (`Configuration.gridIndices`: zipped axes pair up),
+    /// α outermost.
     static func gridPoints(_ c: Configuration) -> [GridPoint] {
         let p = c.problem
-        var out: [GridPoint] = []
-        for a in c.grid.alpha {
-            for l in c.grid.weightDecay {
-                for e in c.grid.learningRate {
-                    for d in c.grid.d ?? [p.d] {
-                        for delta in c.grid.delta ?? [p.delta ?? -1] {
-                            for noise in c.grid.noise ?? [p.noise] {
-                                for density in c.grid.density ?? [p.teacherDensity] {
-                                    for depth in c.grid.depth ?? [c.model.depth] {
-                                        for model in c.grid.parameterization ?? [c.model.parameterization] {
-                                            for update in c.grid.update ?? [c.training.update] {
-                                                let n = delta > 0 ? max(1, Int((delta * Double(d)).rounded())) : p.n
-                                                out.append(
-                                                    GridPoint(
-                                                        alpha: a, weightDecay: l, learningRate: e, d: d, n: n,
-                                                        noise: noise,
-                                                        density: density, depth: model.family.fixedDepth ?? depth,
-                                                        parameterization: model, update: update,
-                                                        lambdaU: 2 * c.training.decayFactor * l))
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+        let g = c.grid
+        let (ds, deltas, noises) = (g.d ?? [p.d], g.delta ?? [p.delta ?? -1], g.noise ?? [p.noise])
+        let (densities, depths) = (g.density ?? [p.teacherDensity], g.depth ?? [c.model.depth])
+        let (models, updates) = (g.parameterization ?? [c.model.parameterization], g.update ?? [c.training.update])
+        return c.gridIndices.map { i in
+            let (d, delta, model, l) = (ds[i[3]], deltas[i[4]], models[i[8]], g.weightDecay[i[1]])
+            let n = delta > 0 ? max(1, Int((delta * Double(d)).rounded())) : p.n
+            return GridPoint(
+                alpha: g.alpha[i[0]], weightDecay: l, learningRate: g.learningRate[i[2]], d: d, n: n,
+                noise: noises[i[5]], density: densities[i[6]], depth: model.family.fixedDepth ?? depths[i[7]],
+                parameterization: model, update: updates[i[9]], lambdaU: 2 * c.training.decayFactor * l)
         }
-        return out
     }
 
     /// What makes two grid points need different batches.
