@@ -99,4 +99,33 @@ import Testing
         let empty = try CLITests.run(["-c", "\"$0\" run - --check < /dev/null", CLITests.binary], executable: "/bin/sh")
         #expect(empty.status == 1 && empty.stderr.contains("stdin"), "\(empty.stderr)")
     }
+
+    /// A run with overrides, stopped by SIGTERM and resumed, gives the uninterrupted run's files bit for bit: the
+    /// checkpoint keeps the overridden configuration.
+    @Test func anOverriddenRunResumesBitIdentical() throws {
+        let dir = CLITests.temporary()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try ReliabilityCLITests.write(
+            "name: base\nproblem: {d: 20, noise: 0.1}\ntraining: {steps: 400}\nseeds: 1\nrecord: {checkpoints: 8}\n",
+            in: dir)
+        let overrides = ["seeds=3", "grid.alpha=[0.1, 1]", "grid.learning_rate=logspace(-2, -1, 2)"]
+        let whole = try CLITests.run(
+            ["run", config] + overrides + ["--device", "cpu", "--out", dir + "/whole", "--quiet"])
+        #expect(whole.status == 0, "\(whole.stderr)")
+        let out = dir + "/stopped"
+        let p = try ReliabilityCLITests.startHeld(
+            ["run", config] + overrides + ["--device", "cpu", "--out", out, "--quiet", "--checkpoint-every", "0"],
+            hold: 2, log: dir + "/stopped.log")
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 128 + SIGTERM && Checkpoint.exists(in: out))
+        // The file changes after the stop: the resumed run still repeats the overridden configuration it started.
+        try "name: base\nseeds: 7\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let resumed = try CLITests.run(["run", "--resume", out, "--quiet"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        try ReliabilityCLITests.expectSameOutputs(dir + "/whole", out)
+        #expect(
+            try String(contentsOfFile: out + "/config.yaml", encoding: .utf8)
+                == String(contentsOfFile: dir + "/whole/config.yaml", encoding: .utf8))
+    }
 }
