@@ -12,7 +12,8 @@ struct Run: ParsableCommand {
         discussion: """
             Writes into the output folder one .npy per observable (train_loss.npy, test_error.npy, overlap.npy, …, \
             each of shape [grid point, seed, checkpoint]), steps.npy (the checkpoint steps), times.npy (t = step·η, \
-            shape [grid point, checkpoint]), grid.csv (one row per grid point) and manifest.json; status.npy (per \
+            shape [grid point, checkpoint]), grid.csv (one row per grid point), config.yaml (the resolved \
+            configuration: `dlnsim run OUTDIR/config.yaml` repeats the run) and manifest.json; status.npy (per \
             replica: 0 ran to the end, > 0 frozen: diverged or stopped by the integrator); with update: flow also \
             evaluations.npy and rejected.npy. A running job writes checkpoint.dlnsim every --checkpoint-every minutes \
             and on SIGINT/SIGTERM; `dlnsim run --resume OUTDIR` continues it. The results are written into \
@@ -104,6 +105,12 @@ struct Run: ParsableCommand {
             throw ValidationError(
                 "--resume repeats the interrupted run's configuration: give no key=value overrides (start a new run "
                     + "to change it)")
+        }
+        if resume == nil, let config, ConfigOverride.looksLikeOverride(config),
+            !FileManager.default.fileExists(atPath: config)
+        {
+            throw ValidationError(
+                "give the experiment's YAML file (or - for standard input) before the key=value overrides")
         }
         if config != nil && resume != nil {
             throw ValidationError(

@@ -68,7 +68,9 @@ import Testing
             check.status == 0 && check.stdout.contains("12 replicas (3 grid points × 4 seeds)"),
             "\(check.stdout)\(check.stderr)")
         let malformed = try CLITests.run(["run", "examples/quickstart.yaml", "seeds", "--check"])
-        #expect(malformed.status != 0)
+        #expect(malformed.status == 1 && malformed.stderr.contains("'seeds' is not an override"), "\(malformed.stderr)")
+        let noFile = try CLITests.run(["run", "seeds=2", "--check"])
+        #expect(noFile.status != 0 && noFile.stderr.contains("before the key=value overrides"), "\(noFile.stderr)")
     }
 
     /// `--resume` repeats the run's own configuration: overrides are refused.
