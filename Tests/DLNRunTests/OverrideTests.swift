@@ -76,7 +76,8 @@ import Testing
         ("grid:\n  alpha: linspace(0, 1, 2.5)\n", "grid.alpha: linspace(a, b, k): k must be a whole number"),
         ("grid:\n  alpha: linspace(-1, 1, 3)\n", "grid.alpha[0]: must be positive, got -1.0 (from linspace(-1, 1, 3))"),
         ("grid:\n  d: linspace(10, 20, 4)\n", "grid.d[1]: must be a whole number"),
-        ("grid:\n  alpha: logspace(-3, 0, x)\n", "(line 2)")
+        ("grid:\n  alpha: logspace(-3, 0, x)\n", "(line 2)"),
+        ("grid: {alpha: logspace(-3, 0, 4)}", "inside {…} or […], write it in quotes")
     ])
     func badSpacingsAreRefusedWithTheirKeyPath(yaml: String, expected: String) {
         let m = Self.message { _ = try Configuration.parse(yaml: yaml) }
@@ -98,5 +99,20 @@ import Testing
         defer { runner.directory.abandon() }
         #expect(runner.configuration.seeds == 3 && runner.configuration.grid.alpha == [0.5, 1])
         #expect(try runner.origin.configuration() == runner.configuration)
+    }
+
+    /// config.yaml (`resolvedYAML`) reads back to the same configuration, whatever keys the run set.
+    @Test(arguments: [
+        "{}",
+        "problem: {d: 30, n: 7, teacher: {values: signs, support: exact}, noise: 0.30000000000000004}\nseeds: 2",
+        "model: {parameterization: deep, depth: 3, init: {layer_scales: [1, 0.5, 2]}}\ngrid: {alpha: [0.1, 1e-3]}",
+        "training: {update: flow, horizon: 12.5, precision: float64, flow: {rtol: 1e-7, initial_step: 1e-5}}",
+        "theory: {paths: 128, response_paths: 64}\nrecord: {steps: [3, 7], thresholds: [0.5]}\ndevice: cpu",
+        "theory: dmft\nname: 'a \"quoted\" name'\ngrid: {d: [10, 20], noise: [0, 0.1], update: [gd]}",
+        "grid: {parameterization: [pm, uv], learning_rate: 'linspace(0.01, 0.03, 3)'}\nrecord: {start: 0.5, linear: 3}"
+    ])
+    func theResolvedYAMLReadsBackToTheSameConfiguration(yaml: String) throws {
+        let c = try Configuration.parse(yaml: yaml)
+        #expect(try Configuration.parse(yaml: c.resolvedYAML) == c, "\(c.resolvedYAML)")
     }
 }

@@ -25,7 +25,10 @@ struct Spacing {
         let name = logarithmic ? "logspace" : "linspace"
         let range = logarithmic ? "from 10^a to 10^b" : "from a to b"
         let usage = "\(name)(a, b, k) takes two numbers and a count k ≥ 1 (k values \(range)), got '\(arguments)'"
-        guard arguments.hasSuffix(")") else { return .failure(usage) }
+        guard arguments.hasSuffix(")") else {
+            // In a flow mapping or list, the commas end the value: `{alpha: logspace(-3, 0, 4)}` gives 'logspace(-3'.
+            return .failure(usage + (arguments.contains(",") ? "" : "; inside {…} or […], write it in quotes"))
+        }
         let inner = arguments.dropFirst(name.count + 1).dropLast()
         let parts = inner.split(separator: ",", omittingEmptySubsequences: false).map {
             $0.trimmingCharacters(in: .whitespaces)
