@@ -47,6 +47,17 @@ import Testing
         #expect(merged.status == 0, "\(merged.stderr)")
         #expect(merged.stdout.contains("merged 8 shards: 12 replicas"), "\(merged.stdout)")
         try ReliabilityCLITests.expectSameOutputs(dir + "/whole", dir + "/merged")
+        // The merged folder's config.yaml is the whole run's; it started when its first shard did.
+        #expect(
+            try String(contentsOfFile: dir + "/merged/config.yaml", encoding: .utf8)
+                == String(contentsOfFile: dir + "/whole/config.yaml", encoding: .utf8))
+        func started(_ folder: String) throws -> String? {
+            let data = try Data(contentsOf: URL(fileURLWithPath: folder + "/manifest.json"))
+            return (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["started"] as? String
+        }
+        let first = try (0..<8).compactMap { try started(dir + "/s\($0)") }.min()
+        let mergedStart = try started(dir + "/merged")
+        #expect(first != nil && mergedStart == first)
     }
 
     /// Rewrites a shard's file and the hash its manifest lists for it (a file that is consistent with its

@@ -208,7 +208,10 @@ public enum ShardMerge {
         }
         result.evaluations = perCheckpoint(try combine("evaluations.npy", othersNaN: false))
         result.rejected = perCheckpoint(try combine("rejected.npy", othersNaN: false))
-        try RunOutput.write(result, experiment: experiment, to: output)
+        // The whole run started when its first shard did (shards written before manifests had `started`: unknown).
+        let started = shards.compactMap { ($0.manifest["started"] as? String).flatMap(ISO8601DateFormatter().date) }
+            .min()
+        try RunOutput.write(result, experiment: experiment, to: output, started: started)
         func path(_ name: String) -> String { URL(fileURLWithPath: output).appendingPathComponent(name).path }
         // Final parameters (--save-weights): one array per file, or one file per grid point.
         if let w = try combine("weights.npy"), let l = try combine("layers.npy") {
