@@ -36,7 +36,8 @@ import Testing
         #expect(try DeviceRequest(parsing: "auto") == .auto)
         #expect(try DeviceRequest(parsing: "cpu") == .cpu)
         #expect(try DeviceRequest(parsing: "opencl:0:1") == .opencl(platform: 0, device: 1))
-        #expect { try DeviceRequest(parsing: "gpu") } throws: { "\($0)".contains("not a device") }
+        #expect(try DeviceRequest(parsing: "gpu") == .gpu)
+        #expect { try DeviceRequest(parsing: "tpu") } throws: { "\($0)".contains("not a device") }
         #expect { try DeviceRequest(parsing: "opencl:x") } throws: { "\($0)".contains("indices") }
         #expect { try DeviceCatalog.resolve(.opencl(platform: 0, device: 99)) } throws: {
             "\($0)".contains("no device 99")
