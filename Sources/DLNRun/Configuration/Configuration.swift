@@ -210,7 +210,8 @@ public struct Configuration: Sendable, Equatable {
         return config
     }
 
-    /// Whether `text` is a device request: auto, cpu, gpu, opencl, opencl:P or opencl:P:D (as `DeviceRequest` parses it).
+    /// Whether `text` is a device request: auto, cpu, gpu, opencl, opencl:P or opencl:P:D (as `DeviceRequest`
+    /// parses it).
     static func isDeviceRequest(_ text: String) -> Bool {
         let parts = text.lowercased().split(separator: ":", omittingEmptySubsequences: false)
         switch parts[0] {
