@@ -59,14 +59,22 @@ public final class CLCommandQueue: @unchecked Sendable {
     public func fill<T: BitwiseCopyable>(_ buffer: CLBuffer, with value: T) throws(CLError) {
         let size = MemoryLayout<T>.size
         precondition(
+            buffer.byteCount % max(size, 1) == 0,
+            "buffer of \(buffer.byteCount) bytes is not a whole number of \(size)-byte patterns")
+        try fill(buffer, with: value, offset: 0, count: buffer.byteCount / max(size, 1))
+    }
+
+    /// Sets `count` elements of `buffer`, starting `offset` elements in, to `value` (the rest is left as it is).
+    /// `T`'s size must be a power of two up to 128 bytes. The corresponding C function is `clEnqueueFillBuffer`.
+    public func fill<T: BitwiseCopyable>(_ buffer: CLBuffer, with value: T, offset: Int, count: Int) throws(CLError) {
+        let size = MemoryLayout<T>.size
+        precondition(
             size > 0 && size <= 128 && size & (size - 1) == 0,
             "fill pattern of \(size) bytes is not a power of two up to 128")
-        precondition(
-            buffer.byteCount % size == 0,
-            "buffer of \(buffer.byteCount) bytes is not a whole number of \(size)-byte patterns")
-        guard buffer.byteCount > 0 else { return }
+        let bytes = range(buffer, T.self, offset, count)
+        guard !bytes.isEmpty else { return }
         let status = withUnsafeBytes(of: value) {
-            clEnqueueFillBuffer(handle, buffer.handle, $0.baseAddress, size, 0, buffer.byteCount, 0, nil, nil)
+            clEnqueueFillBuffer(handle, buffer.handle, $0.baseAddress, size, bytes.lowerBound, bytes.count, 0, nil, nil)
         }
         try check(status, "clEnqueueFillBuffer")
     }
