@@ -50,3 +50,28 @@ import Testing
         #expect(r.stdout.contains("self-check: Oclgrind reported the planted out-of-bounds write and data race"))
     }
 }
+
+/// Oclgrind reports itself as a GPU; `--device auto` must not pick the slow simulator, `opencl:P:D` may.
+@Suite(.serialized) struct SimulatorSelectionTests {
+    @Test(
+        .enabled(
+            if: OclgrindScriptTests.oclgrindInstalled || runningUnderCI,
+            "Oclgrind is not installed (apt-get install oclgrind)"))
+    func autoSkipsOclgrind() throws {
+        let dir = CLITests.temporary()
+        try FileManager.default.createDirectory(atPath: dir + "/vendors", withIntermediateDirectories: true)
+        try "/usr/lib/oclgrind/liboclgrind-rt-icd.so\n".write(
+            toFile: dir + "/vendors/oclgrind.icd", atomically: true, encoding: .utf8)
+        let yaml = dir + "/tiny.yaml"
+        try KernelAbortTests.config.write(toFile: yaml, atomically: true, encoding: .utf8)
+        let env = ["OCL_ICD_VENDORS": dir + "/vendors"]
+        let auto = try CLITests.run(["run", yaml, "--out", dir + "/auto", "--quiet"], environment: env)
+        #expect(auto.status == 0, "\(auto.stderr)")
+        #expect(auto.stderr.contains("device auto: Oclgrind Simulator (Oclgrind) simulates a GPU"), "\(auto.stderr)")
+        #expect(auto.stderr.contains("using the CPU engine"))
+        let named = try CLITests.run(
+            ["run", yaml, "--out", dir + "/named", "--quiet", "--device", "opencl:0:0"], environment: env)
+        #expect(named.status == 0, "\(named.stderr)")
+        #expect(named.stderr.contains("on OpenCL Oclgrind Simulator"), "\(named.stderr)")
+    }
+}
