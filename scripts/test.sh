@@ -6,7 +6,7 @@
 #
 # The fast tier is `swift test --skip OracleTests`; the oracle tier (`swift test --filter OracleTests`) runs the
 # long theory-oracle simulations. With CI=true a missing OpenCL platform fails the device tests instead of
-# skipping them. The Oclgrind tier (scripts/oclgrind.sh, about 3 minutes) runs the kernels of every shape on
+# skipping them. The Oclgrind tier (scripts/oclgrind.sh, about 2 minutes) runs the kernels of every shape on
 # Oclgrind, a simulated GPU that checks memory accesses, data races and API use; without Oclgrind installed it is
 # skipped, except under CI, where it fails.
 set -euo pipefail

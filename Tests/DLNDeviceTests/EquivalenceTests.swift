@@ -50,13 +50,13 @@ import Testing
     static let smallCases: [Case] = [
         Case(d: 1, n: 1, B: 17, steps: 70),
         Case(d: 7, n: 3, B: 34, steps: 70, sharing: .independent, lambda: [0, 0.01]),
-        Case(d: 37, n: 11, B: 17, steps: 70, model: .uv, precision: .float64, lambda: [0.001]),
+        Case(d: 37, n: 11, B: 17, steps: 40, model: .uv, precision: .float64, lambda: [0.001]),
         Case(d: 7, n: 5, B: 17, steps: 70, model: .uv, sharing: .independent),
-        Case(d: 37, n: 20, B: 34, steps: 70, model: .deep, depth: 3, lambda: [0, 0.001]),
+        Case(d: 37, n: 20, B: 34, steps: 40, model: .deep, depth: 3, lambda: [0, 0.001]),
         Case(d: 7, n: 3, B: 17, steps: 70, model: .deep, depth: 3, precision: .float64, sharing: .independent),
-        Case(d: 37, n: 11, B: 33, steps: 70, update: .multiplicative, lambda: [0.01]),
+        Case(d: 37, n: 11, B: 33, steps: 40, update: .multiplicative, lambda: [0.01]),
         Case(d: 7, n: 5, B: 17, steps: 70, update: .multiplicative, precision: .float64, sharing: .independent),
-        Case(d: 37, n: 3, B: 33, steps: 70, precision: .float64, loss: .sum)
+        Case(d: 37, n: 3, B: 33, steps: 40, precision: .float64, loss: .sum)
     ]
 
     @Test(arguments: smallCases.filter { $0.precision == .float32 }, KernelShape.allCases)
