@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Everything CI runs, in order: the lint, the fast test tier, the oracle tier.
+# Everything CI runs, in order: the lint, the fast test tier, the Oclgrind tier, the oracle tier.
 #
-#   scripts/test.sh            lint + fast tier (about 2–3 minutes after the build) + oracle tier
+#   scripts/test.sh            lint + fast tier (about 2–3 minutes after the build) + Oclgrind tier + oracle tier
 #   scripts/test.sh fast       lint + fast tier only
 #
 # The fast tier is `swift test --skip OracleTests`; the oracle tier (`swift test --filter OracleTests`) runs the
 # long theory-oracle simulations. With CI=true a missing OpenCL platform fails the device tests instead of
-# skipping them.
+# skipping them. The Oclgrind tier (scripts/oclgrind.sh, about 2 minutes) runs the kernels of every shape on
+# Oclgrind, a simulated GPU that checks memory accesses, data races and API use; without Oclgrind installed it is
+# skipped, except under CI, where it fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +22,13 @@ echo "== fast tier: swift test --skip OracleTests"
 swift test --skip-build --skip OracleTests
 
 if [ "${1:-all}" != "fast" ]; then
+    echo "== Oclgrind tier: scripts/oclgrind.sh"
+    if command -v oclgrind >/dev/null || [ -n "${OCLGRIND_ICD:-}" ] || [ "${CI:-}" = "true" ]; then
+        scripts/oclgrind.sh
+    else
+        echo "Oclgrind is not installed (apt-get install oclgrind): the Oclgrind tier is skipped"
+    fi
+
     echo "== oracle tier: swift test --filter OracleTests"
     swift test --skip-build --filter OracleTests
 fi

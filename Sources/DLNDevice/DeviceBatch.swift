@@ -141,7 +141,17 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         return try flow.counters()
     }
 
-    func observe() throws(CLError) -> Observation {
+    /// The value an observation's outputs hold until their kernel writes them: a signalling NaN, which no
+    /// arithmetic produces, so a value still equal to it was never written (the kernel was aborted).
+    static var unwritten: T {
+        T(sign: .plus, exponentBitPattern: (1 << T.exponentBitCount) - 1, significandBitPattern: 0x5A5A)
+    }
+
+    static func isUnwritten(_ value: T) -> Bool {
+        value.isSignalingNaN && value.significandBitPattern == unwritten.significandBitPattern
+    }
+
+    func observe() throws -> Observation {
         let decays: [Double]
         if let flow {
             // The layers and w at each replica's time first (the state is z, or the layers without w).
@@ -150,16 +160,32 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         } else {
             decays = decayOf(stepsTaken)
         }
+        let B = layout.replicas
+        let K = observables.count
+        try queue.fill(buffers.loss, with: Self.unwritten, offset: 0, count: B)
+        try queue.fill(buffers.obs, with: Self.unwritten, offset: 0, count: B * (K - 1))
         try enqueueResidual()
         try queue.enqueue(kernels.loss, global: [layout.paddedReplicas], local: [Self.local])
         try queue.write(buffers.decay, from: decays.map { T($0) })
         try queue.enqueue(kernels.observe, global: [layout.paddedReplicas], local: [Self.local])
-        let B = layout.replicas
-        let K = observables.count
         let losses = try queue.read(buffers.loss, as: T.self, count: B)
         let rest = try queue.read(buffers.obs, as: T.self, count: B * (K - 1))
+        try Self.requireWritten(losses, kernel: kernels.loss.name, what: "train loss", replicas: B)
+        try Self.requireWritten(rest, kernel: kernels.observe.name, what: "observables", replicas: B)
         var values = [losses.map { Double($0) }]
         for k in 1..<K { values.append((0..<B).map { Double(rest[$0 * (K - 1) + k - 1]) }) }
         return Observation(names: observables.names, values: values)
+    }
+
+    /// Throws when a kernel left some of its outputs unwritten: the device aborted it (a checker such as
+    /// Oclgrind's, a crashed work-group) without reporting an error; its results must not be taken as numbers.
+    static func requireWritten(_ values: [T], kernel: String, what: String, replicas: Int) throws(DLNError) {
+        let missing = values.indices.filter { isUnwritten(values[$0]) }
+        guard let first = missing.first else { return }
+        let per = max(1, values.count / max(replicas, 1))
+        let hit = Set(missing.map { $0 / per }).count
+        throw .deviceFailure(
+            "kernel \(kernel) was aborted on the device: it did not write the \(what) of \(hit) of \(replicas) "
+                + "replicas (first: replica \(first / per))")
     }
 }

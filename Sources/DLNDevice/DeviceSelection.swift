@@ -4,7 +4,7 @@ import OpenCLKit
 /// Which engine runs a batch: `auto`, `cpu`, `gpu` (first OpenCL GPU), `opencl` (first OpenCL device) or
 /// `opencl:P:D`.
 public enum DeviceRequest: Sendable, Equatable, CustomStringConvertible {
-    /// An OpenCL GPU if there is one, else the CPU engine.
+    /// An OpenCL GPU if there is one (not a simulator such as Oclgrind), else the CPU engine.
     case auto
     /// The native CPU engine.
     case cpu
@@ -61,23 +61,32 @@ public enum DeviceCatalog {
             return nil
         case .auto:
             let all = (try? platforms()) ?? []
-            if let gpu = all.flatMap(\.devices).first(where: { $0.type == .gpu }) {
+            let gpus = all.flatMap(\.devices).filter { $0.type == .gpu }
+            if let gpu = gpus.first(where: { !isSimulator($0) }) {
                 note("device auto: OpenCL GPU \(gpu.name) (\(gpu.platform.name))")
                 return gpu
+            }
+            if let simulator = gpus.first {
+                note(
+                    "device auto: \(simulator.name) (\(simulator.platform.name)) simulates a GPU, slowly, and is "
+                        + "used only when asked for (--device opencl:P:D); using the CPU engine")
+                return nil
             }
             note("device auto: no OpenCL GPU found, using the CPU engine")
             return nil
         case .gpu:
             let all: [(platform: CLPlatform, devices: [CLDevice])]
             do { all = try platforms() } catch { all = [] }
-            if let gpu = all.flatMap(\.devices).first(where: { $0.type == .gpu }) {
+            // A simulator (Oclgrind) reports itself as a GPU: it is chosen only by name (opencl:P:D).
+            if let gpu = all.flatMap(\.devices).first(where: { $0.type == .gpu && !isSimulator($0) }) {
                 note("device gpu: OpenCL GPU \(gpu.name) (\(gpu.platform.name))")
                 return gpu
             }
             var found = ["cpu (the CPU engine)"]
             for (p, entry) in all.enumerated() {
                 for (d, dev) in entry.devices.enumerated() {
-                    found.append("opencl:\(p):\(d) (\(dev.name), type \(dev.type.description))")
+                    let simulated = isSimulator(dev) ? ", a simulator: name it to use it" : ""
+                    found.append("opencl:\(p):\(d) (\(dev.name), type \(dev.type.description)\(simulated))")
                 }
             }
             throw .deviceUnavailable(
@@ -107,6 +116,9 @@ public enum DeviceCatalog {
             return devices[di]
         }
     }
+
+    /// Whether a device simulates a GPU (Oclgrind, an interpreter that checks every access): `auto` skips it.
+    public static func isSimulator(_ device: CLDevice) -> Bool { device.platform.name.contains("Oclgrind") }
 
     /// The engine for a request.
     public static func engine(for request: DeviceRequest, note: (String) -> Void = { _ in }) throws(DLNError)

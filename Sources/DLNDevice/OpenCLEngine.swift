@@ -122,7 +122,9 @@ public final class OpenCLEngine: FlowEngine {
 
     public func observe() throws(DLNError) -> Observation {
         guard let impl else { preconditionFailure("initialize the engine first") }
-        do { return try impl.observe() } catch { throw .deviceFailure("\(error)") }
+        do { return try impl.observe() } catch let error as DLNError { throw error } catch {
+            throw .deviceFailure("\(error)")
+        }
     }
 
     public func state() throws(DLNError) -> EngineState {
@@ -156,7 +158,7 @@ protocol DeviceBatchRunner: AnyObject {
     func step(count: Int) throws(CLError)
     func advance(to time: Double, stoppingIf stop: () -> Bool) throws -> Bool
     func flowCounters() throws(CLError) -> FlowCounters
-    func observe() throws(CLError) -> Observation
+    func observe() throws -> Observation
     func state() throws(CLError) -> EngineState
     func canariesIntact() throws(CLError) -> Bool
     func snapshot() throws(CLError) -> EngineSnapshot

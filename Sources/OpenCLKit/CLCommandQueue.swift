@@ -1,4 +1,5 @@
 import COpenCL
+import Synchronization
 
 /// An in-order command queue on its context's device.
 ///
@@ -9,6 +10,26 @@ public final class CLCommandQueue: @unchecked Sendable {
     /// The context the queue belongs to.
     public let context: CLContext
     let handle: cl_command_queue
+    private let enqueued = Mutex<[String]>([])
+
+    /// The kernels enqueued since the last wait that completed (`finish`, `read`, `write`), in order, each once.
+    /// A device that fails a kernel reports it at a later call (`clFinish`, a read): that call's ``CLError``
+    /// names these kernels.
+    public var pendingKernels: [String] { enqueued.withLock { $0 } }
+
+    /// Checks a call that waits for the queue: on success nothing is pending any more; on failure the error
+    /// names the kernels that ran since the last completed wait.
+    private func checkWait(_ status: cl_int, _ call: String) throws(CLError) {
+        if status == CL_SUCCESS {
+            enqueued.withLock { $0.removeAll() }
+            return
+        }
+        let kernels = pendingKernels
+        try check(
+            status, call,
+            kernels.isEmpty
+                ? nil : "kernels enqueued since the last completed wait: \(kernels.joined(separator: ", "))")
+    }
 
     /// Creates an in-order queue without profiling. The corresponding C function is `clCreateCommandQueue`.
     public init(context: CLContext) throws(CLError) {
@@ -27,7 +48,7 @@ public final class CLCommandQueue: @unchecked Sendable {
             clEnqueueWriteBuffer(
                 handle, buffer.handle, cl_bool(CL_TRUE), bytes.lowerBound, bytes.count, $0.baseAddress, 0, nil, nil)
         }
-        try check(status, "clEnqueueWriteBuffer")
+        try checkWait(status, "clEnqueueWriteBuffer")
     }
 
     /// Copies `array.count` elements of `buffer`, starting `offset` elements in, into `array`,
@@ -36,7 +57,7 @@ public final class CLCommandQueue: @unchecked Sendable {
         let bytes = range(buffer, T.self, offset, array.count)
         guard !bytes.isEmpty else { return }
         let status = array.withUnsafeMutableBytes { readBytes(buffer, bytes, into: $0.baseAddress) }
-        try check(status, "clEnqueueReadBuffer")
+        try checkWait(status, "clEnqueueReadBuffer")
     }
 
     /// Reads `count` elements of type `T` from `buffer`, starting `offset` elements in, and waits for them.
@@ -50,7 +71,7 @@ public final class CLCommandQueue: @unchecked Sendable {
             if !bytes.isEmpty { status = readBytes(buffer, bytes, into: UnsafeMutableRawPointer(elements.baseAddress)) }
             initialized = status == CL_SUCCESS ? count : 0
         }
-        try check(status, "clEnqueueReadBuffer")
+        if !bytes.isEmpty { try checkWait(status, "clEnqueueReadBuffer") }
         return array
     }
 
@@ -59,16 +80,25 @@ public final class CLCommandQueue: @unchecked Sendable {
     public func fill<T: BitwiseCopyable>(_ buffer: CLBuffer, with value: T) throws(CLError) {
         let size = MemoryLayout<T>.size
         precondition(
+            buffer.byteCount % max(size, 1) == 0,
+            "buffer of \(buffer.byteCount) bytes is not a whole number of \(size)-byte patterns")
+        try fill(buffer, with: value, offset: 0, count: buffer.byteCount / max(size, 1))
+    }
+
+    /// Sets `count` elements of `buffer`, starting `offset` elements in, to `value` (the rest is left as it is).
+    /// `T`'s size must be a power of two up to 128 bytes. The corresponding C function is `clEnqueueFillBuffer`.
+    public func fill<T: BitwiseCopyable>(_ buffer: CLBuffer, with value: T, offset: Int, count: Int) throws(CLError) {
+        let size = MemoryLayout<T>.size
+        precondition(
             size > 0 && size <= 128 && size & (size - 1) == 0,
             "fill pattern of \(size) bytes is not a power of two up to 128")
-        precondition(
-            buffer.byteCount % size == 0,
-            "buffer of \(buffer.byteCount) bytes is not a whole number of \(size)-byte patterns")
-        guard buffer.byteCount > 0 else { return }
+        let bytes = range(buffer, T.self, offset, count)
+        guard !bytes.isEmpty else { return }
         let status = withUnsafeBytes(of: value) {
-            clEnqueueFillBuffer(handle, buffer.handle, $0.baseAddress, size, 0, buffer.byteCount, 0, nil, nil)
+            clEnqueueFillBuffer(handle, buffer.handle, $0.baseAddress, size, bytes.lowerBound, bytes.count, 0, nil, nil)
         }
-        try check(status, "clEnqueueFillBuffer")
+        guard status != CL_SUCCESS else { return }
+        try checkWait(status, "clEnqueueFillBuffer")
     }
 
     /// Enqueues `kernel` over a `global` range split into work-groups of `local` size (1 to 3
@@ -85,13 +115,18 @@ public final class CLCommandQueue: @unchecked Sendable {
         let status = clEnqueueNDRangeKernel(
             handle, kernel.handle, cl_uint(global.count), nil, global, local, 0, nil, nil)
         try check(status, "clEnqueueNDRangeKernel", "kernel \(kernel.name), global \(global), local \(local)")
+        enqueued.withLock { if !$0.contains(kernel.name) { $0.append(kernel.name) } }
     }
 
     /// Waits until every enqueued command has finished. The corresponding C function is `clFinish`.
-    public func finish() throws(CLError) { try check(clFinish(handle), "clFinish") }
+    public func finish() throws(CLError) { try checkWait(clFinish(handle), "clFinish") }
 
     /// Submits enqueued commands to the device without waiting. The corresponding C function is `clFlush`.
-    public func flush() throws(CLError) { try check(clFlush(handle), "clFlush") }
+    public func flush() throws(CLError) {
+        let status = clFlush(handle)
+        guard status != CL_SUCCESS else { return }
+        try checkWait(status, "clFlush")
+    }
 
     private func range<T>(_ buffer: CLBuffer, _: T.Type, _ offset: Int, _ count: Int) -> Range<Int> {
         let stride = MemoryLayout<T>.stride

@@ -37,9 +37,9 @@ struct Run: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "auto (an OpenCL GPU if any, else the CPU engine), cpu, gpu (the first OpenCL GPU; refused when there is "
-                + "none), opencl, or opencl:P:D (see `dlnsim devices`). "
-                + "Overrides the config's `device`.")
+            "auto (an OpenCL GPU if any, not a simulator, else the CPU engine), cpu, gpu (the first OpenCL GPU; "
+                + "refused when there is none), opencl, or opencl:P:D (see `dlnsim devices`). Overrides the config's "
+                + "`device`.")
     )
     var device: String?
 

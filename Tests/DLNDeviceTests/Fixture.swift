@@ -2,6 +2,7 @@ import DLNDevice
 import DLNModel
 import DLNRun
 import DLNTheory
+import Foundation
 import OpenCLKit
 import TestSupport
 import Testing
@@ -44,7 +45,16 @@ enum EngineKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
 
 /// The one OpenCL device the device tests share, discovered once per process.
 enum DeviceFixture {
-    /// The first device of the first platform, or nil (a discovery error counts as no platform; it is printed).
+    /// `DLNSIM_TEST_DEVICE`: run the device tests on the first device whose platform or device name contains this
+    /// text (case-insensitive), such as `oclgrind` or `portable`; unset or empty: the first device of the first
+    /// platform. A requested device that is missing fails the device tests (they are not skipped).
+    static let requested: String? = {
+        guard let text = ProcessInfo.processInfo.environment["DLNSIM_TEST_DEVICE"], !text.isEmpty else { return nil }
+        return text
+    }()
+
+    /// The requested device (`DLNSIM_TEST_DEVICE`), or the first device of the first platform, or nil (a discovery
+    /// error counts as no platform; it is printed).
     static let discovered: CLDevice? = {
         let platforms: [(platform: CLPlatform, devices: [CLDevice])]
         do { platforms = try DeviceCatalog.platforms() } catch {
@@ -57,8 +67,23 @@ enum DeviceFixture {
                     + "found\(runningUnderCI ? " (CI: the device tests fail)" : "; the device tests are skipped")"
             )
         }
-        return platforms.flatMap(\.devices).first
+        guard let requested else { return platforms.flatMap(\.devices).first }
+        let wanted = requested.lowercased()
+        let match = platforms.flatMap(\.devices).first {
+            $0.platform.name.lowercased().contains(wanted) || $0.name.lowercased().contains(wanted)
+        }
+        let found = platforms.map { "\($0.platform.name): \($0.devices.map(\.name).joined(separator: ", "))" }
+        print(
+            match.map { "device tests: DLNSIM_TEST_DEVICE=\(requested): \($0.name) (\($0.platform.name))" }
+                ?? "device tests: DLNSIM_TEST_DEVICE=\(requested) matches no device (found: \(found)); they fail")
+        return match
     }()
+
+    /// Whether `device` computes every operation as written, IEEE-rounded, so that it must agree with the CPU engine
+    /// bit for bit: PoCL (the CPU) and Oclgrind (an interpreter). On GPUs the distance is only reported.
+    static func bitExact(_ device: CLDevice) -> Bool {
+        ["Portable Computing Language", "Oclgrind"].contains { device.platform.name.contains($0) }
+    }
 
     static let missingReason =
         "no OpenCL platform/device on this machine (install pocl-opencl-icd); set CI=true to make this a failure"
@@ -72,6 +97,9 @@ enum DeviceFixture {
     /// is none: a test that calls it carries `.needsOpenCL` / `.needsFP64`, so outside CI it is skipped before.
     static func device(fp64: Bool = false) throws -> CLDevice {
         guard let device = discovered else {
+            if let requested {
+                throw DeviceUnavailable(description: "DLNSIM_TEST_DEVICE=\(requested) matches no OpenCL device")
+            }
             throw DeviceUnavailable(
                 description:
                     "CI is set, but there is no OpenCL platform/device on this machine (install pocl-opencl-icd)")
@@ -87,12 +115,16 @@ extension Trait where Self == ConditionTrait {
     /// Runs where an OpenCL device exists, and always under CI (where `DeviceFixture.device()` then fails); skipped
     /// with the reason elsewhere.
     static var needsOpenCL: Self {
-        .enabled(if: DeviceFixture.discovered != nil || runningUnderCI, Comment(rawValue: DeviceFixture.missingReason))
+        .enabled(
+            if: DeviceFixture.discovered != nil || runningUnderCI || DeviceFixture.requested != nil,
+            Comment(rawValue: DeviceFixture.missingReason))
     }
 
     /// Runs where the OpenCL device has cl_khr_fp64, and always under CI (where `DeviceFixture.device(fp64: true)`
     /// then fails); skipped with the reason elsewhere.
     static var needsFP64: Self {
-        .enabled(if: DeviceFixture.supportsFP64 || runningUnderCI, Comment(rawValue: DeviceFixture.noFP64Reason))
+        .enabled(
+            if: DeviceFixture.supportsFP64 || runningUnderCI || DeviceFixture.requested != nil,
+            Comment(rawValue: DeviceFixture.noFP64Reason))
     }
 }

@@ -7,7 +7,7 @@ import TestSupport
 import Testing
 
 /// Gradient flow (update flow: adaptive Dormand–Prince per replica) and the log representation's fixed steps
-/// (multiplicative in ρ) on the CPU engine and the OpenCL engine: on PoCL every layer, w, observable and
+/// (multiplicative in ρ) on the CPU engine and the OpenCL engine: on PoCL and Oclgrind every layer, w, observable and
 /// counter agrees bit for bit, at every checkpoint, for both kernel shapes. Elsewhere (GPUs) only the
 /// statuses are compared and the distance is reported.
 @Suite(.serialized, .needsOpenCL) struct FlowEquivalenceTests {
@@ -83,6 +83,30 @@ import Testing
             }(), freezes: .all)
     ]
 
+    /// Small and awkward (B = 17, 33; d = 1, 7, 37), every family, both representations, both precisions, the
+    /// products and the Gram form: what scripts/oclgrind.sh runs on Oclgrind, in seconds on PoCL.
+    static let smallCases: [Case] = [
+        Case(label: "pm log f64", d: 7, n: 5, B: 34, lambda: [0, 0.01], times: [0.5, 1]),
+        Case(
+            label: "uv log f32", d: 37, n: 11, B: 17, model: .uv, precision: .float32, sharing: .independent,
+            alpha: [0.3], times: [0.5, 1], flow: f32),
+        Case(
+            label: "pm layers f32", d: 1, n: 1, B: 17, precision: .float32, representation: .layers, times: [0.5, 1],
+            flow: f32),
+        Case(
+            label: "deep3 f64", d: 7, n: 3, B: 33, model: .deep, depth: 3, sharing: .independent, alpha: [0.7],
+            times: [0.5, 1]),
+        Case(
+            label: "multiplicative log f64", d: 37, n: 20, B: 17, update: .multiplicative, representation: .log,
+            lambda: [0.01], alpha: [0.1], steps: [20, 15])
+    ]
+
+    @Test(arguments: smallCases.filter { $0.precision == .float32 }, KernelShape.allCases)
+    func smallSizesAgree(_ c: Case, shape: KernelShape) throws { try agree(c, shape: shape) }
+
+    @Test(.needsFP64, arguments: smallCases.filter { $0.precision == .float64 }, KernelShape.allCases)
+    func smallSizesAgreeInFloat64(_ c: Case, shape: KernelShape) throws { try agree(c, shape: shape) }
+
     /// Bit patterns, every NaN counted as one (the sign of the device's NAN is implementation-defined).
     static func bits(_ values: [Double]) -> [UInt64] { values.map { $0.isNaN ? Double.nan.bitPattern : $0.bitPattern } }
     static func bits(_ a: RealArray) -> [UInt64] { bits(a.doubles) }
@@ -105,7 +129,7 @@ import Testing
         let gpu = try OpenCLEngine(device: device, shape: shape)
         try cpu.initialize(batch)
         try gpu.initialize(batch)
-        let isPoCL = device.platform.name.contains("Portable Computing Language")
+        let exact = DeviceFixture.bitExact(device)
         var worst: UInt64 = 0
         let chunks = c.update == .flow ? c.times.count : c.steps.count
         for k in 0..<chunks {
@@ -124,7 +148,7 @@ import Testing
             worst = max(worst, maxULP(state.0, state.1))
             #expect(obs.0.names == obs.1.names)
             #expect(counters.0.status == counters.1.status, "\(where_)")
-            if isPoCL {
+            if exact {
                 #expect(Self.bits(state.0) == Self.bits(state.1), "layers and w at \(where_)")
                 for (i, name) in obs.0.names.enumerated() {
                     #expect(Self.bits(obs.0.values[i]) == Self.bits(obs.1.values[i]), "\(name) at \(where_)")
@@ -155,7 +179,7 @@ import Testing
                 + "\(counters.rejected.reduce(0, +)), statuses \(Set(counters.status).sorted()) "
                 + "(\(counters.status.filter { $0 != 0 }.count) frozen) on \(device.name)"
         )
-        if isPoCL { #expect(worst == 0) }
+        if exact { #expect(worst == 0) }
         #expect(try gpu.canariesIntact())
     }
 

@@ -185,3 +185,29 @@ struct DeviceTests {
         #expect(try queue.read(out, as: Int32.self, count: 32) == (0..<32).map { Int32(($0 % 8) * 100 + $0 / 8) })
     }
 }
+
+/// A failing wait (here a read refused by the driver) names the kernels enqueued since the last completed wait: a
+/// device reports a failed kernel only at such a later call.
+@Suite(.serialized, .requiresOpenCLDevice)
+struct PendingKernelTests {
+    @Test func aFailedWaitNamesThePendingKernels() throws {
+        let device = try #require(OpenCLEnvironment.device, "CI is set, but no OpenCL device was found")
+        let context = try CLContext(device: device)
+        let queue = try CLCommandQueue(context: context)
+        let kernel = try CLKernel(program: try CLProgram(context: context, source: saxpySource), name: "saxpy")
+        let x = try CLBuffer(context: context, copying: [Float](repeating: 1, count: 16))
+        let y = try CLBuffer(context: context, copying: [Float](repeating: 2, count: 16))
+        try kernel.bind(Int32(16), Float(3), x, y)
+        try queue.enqueue(kernel, global: [16], local: [16])
+        try queue.enqueue(kernel, global: [16], local: [16])
+        #expect(queue.pendingKernels == ["saxpy"])
+        // A buffer of another context: the read fails (CL_INVALID_CONTEXT) with the kernel still pending.
+        let foreign = try CLBuffer(context: try CLContext(device: device), byteCount: 64)
+        let error = try #require(throws: CLError.self) { _ = try queue.read(foreign, as: Float.self, count: 16) }
+        #expect(error.call == "clEnqueueReadBuffer")
+        #expect(error.description.contains("kernels enqueued since the last completed wait: saxpy"), "\(error)")
+        try queue.finish()
+        #expect(queue.pendingKernels.isEmpty)
+        #expect(try queue.read(y, as: Float.self, count: 16).allSatisfy { $0 == 8 })
+    }
+}
