@@ -13,7 +13,7 @@ struct Plot: ParsableCommand {
             "Without options: train loss and test error against t, and the test error against the grid parameter with "
             + "the most values. --observable NAME draws NAME against t; with --x PARAM, NAME at the last "
             + "checkpoint against the grid parameter PARAM (alpha, weight_decay, learning_rate, d, delta, noise, "
-            + "density, depth)."
+            + "density, depth). --time linear draws the figures against t on a linear time axis (default: log)."
     )
 
     @Argument(help: "An output folder of `dlnsim run`.")
@@ -25,7 +25,13 @@ struct Plot: ParsableCommand {
     @Option(name: .customLong("x"), help: "A grid parameter for the horizontal axis (needs --observable).")
     var parameter: String?
 
+    @Option(help: "The time axis of the figures against t: log or linear.")
+    var time: String = "log"
+
     func validate() throws {
+        if !["log", "linear"].contains(time) {
+            throw ValidationError("--time must be 'log' or 'linear', not '\(time)'")
+        }
         if parameter != nil && observable == nil { throw ValidationError("--x needs --observable") }
     }
 
@@ -33,6 +39,7 @@ struct Plot: ParsableCommand {
         do {
             let directory = try OutputDirectory.open(folder, mode: .add, create: false, needsMarker: true)
             let output = try OutputFolder(folder)
+            let scale: SVGPlot.Scale = time == "linear" ? .linear : .log
             var extra: [(String, SVGPlot)] = []
             if let observable {
                 let safe = observable.replacingOccurrences(of: "/", with: "_")
@@ -43,10 +50,11 @@ struct Plot: ParsableCommand {
                             try Report.parameterFigure(output, observable: observable, parameter: parameter)
                         ))
                 } else {
-                    extra.append(("\(safe).svg", try Report.timeFigure(output, observable: observable)))
+                    extra.append(
+                        ("\(safe).svg", try Report.timeFigure(output, observable: observable, time: scale)))
                 }
             }
-            let files = try Report.write(output, extra: extra, into: try directory.stage())
+            let files = try Report.write(output, extra: extra, into: try directory.stage(), time: scale)
             try directory.commit()
             print("wrote \(files.joined(separator: ", ")) and report.html to \(folder)")
         } catch { fail(error) }

@@ -123,29 +123,75 @@ public enum Report {
         return parts.isEmpty ? "simulation" : parts.joined(separator: ", ")
     }
 
-    /// An observable against t: the median over seeds per grid point, with the 10–90% band.
-    public static func timeFigure(_ folder: OutputFolder, observable: String) throws(DLNError) -> SVGPlot {
+    /// The most curves a figure against t draws (the first grid points).
+    static let maxCurves = 24
+
+    /// An observable against t: the median over seeds per grid point, with the 10–90% band; the time axis
+    /// logarithmic or linear (`time`). Predictions and DMFT curves dashed in their grid point's colour, and the
+    /// times `dlnsim analyze` computed (t_c, first and last jump) as vertical markers.
+    public static func timeFigure(_ folder: OutputFolder, observable: String, time: SVGPlot.Scale = .log)
+        throws(DLNError) -> SVGPlot
+    {
         let a = try folder.array(observable)
         let positive = a.joined().joined().filter(\.isFinite).allSatisfy { $0 > 0 }
         var plot = SVGPlot(
-            title:
-                "\(pretty(observable)) vs t (median over \(folder.seeds) seed\(folder.seeds == 1 ? "" : "s"), 10–90% "
-                + "band)",
-            xLabel: "t (gradient-flow time)", yLabel: pretty(observable), xScale: .log,
-            yScale: positive ? .log : .linear)
-        for g in a.indices.prefix(SVGPlot.colors.count * 2) {
+            title: "\(pretty(observable)) vs t", xLabel: "t (gradient-flow time)", yLabel: pretty(observable),
+            xScale: time, yScale: positive ? .log : .linear)
+        fitRange(&plot, observable)
+        let points = Array(a.indices.prefix(maxCurves))
+        let styles = pointStyles(folder, points: points)
+        for (k, g) in points.enumerated() {
             let C = a[g][0].count
             let s = (0..<C).map { c in EnsembleSummary(folder.kept(a[g].map { $0[c] }, point: g)) }
-            plot.series.append(
-                SVGPlot.Series(
-                    label: label(folder, g), x: folder.times[g], y: s.map(\.median),
-                    low: s.map(\.q10), high: s.map(\.q90)))
+            var series = SVGPlot.Series(
+                label: label(folder, g), x: folder.times[g], y: s.map(\.median), low: s.map(\.q10),
+                high: s.map(\.q90))
+            series.color = styles[k].color
+            series.dash = styles[k].dash
+            plot.series.append(series)
         }
-        DMFTStudy.overlay(&plot, folder: folder, observable: observable, label: { label(folder, $0) })
-        if observable == Observable.testError.name {
-            overlayPredictions(&plot, folder, points: Array(a.indices.prefix(SVGPlot.colors.count * 2)))
-        }
+        let color = { (g: Int) in points.firstIndex(of: g).map { styles[$0].color } }
+        DMFTStudy.overlay(&plot, folder: folder, observable: observable, label: { label(folder, $0) }, color: color)
+        if observable == Observable.testError.name { overlayPredictions(&plot, folder, points: points, styles: styles) }
+        let marked = markTimes(&plot, folder, points: points, styles: styles)
+        plot.caption = caption(folder, plot, marked: marked, skipped: a.count - points.count)
         return plot
+    }
+
+    /// [0, 1] for precision and recall; nothing for other observables.
+    static func fitRange(_ plot: inout SVGPlot, _ observable: String) {
+        if observable.hasPrefix("precision@") || observable.hasPrefix("recall@") {
+            plot.yScale = .linear
+            plot.yRange = (0, 1)
+        }
+    }
+
+    /// The times `dlnsim analyze` wrote, drawn as vertical markers (median over the seeds that ran to the end):
+    /// file, marker kind, line style and legend text.
+    static let markedTimes = [
+        ("analysis_transition_time.npy", "t_c", "2 3", "t_c: lazy → rich (analyze)"),
+        ("analysis_first_jump_time.npy", "first_jump", "10 3 2 3", "first / last plateau exit (analyze)"),
+        ("analysis_last_jump_time.npy", "last_jump", "10 3 2 3", "")
+    ]
+
+    /// Adds the markers of `markedTimes` present in the folder; returns whether any was drawn.
+    static func markTimes(
+        _ plot: inout SVGPlot, _ folder: OutputFolder, points: [Int], styles: [(color: String, dash: String?)]
+    ) -> Bool {
+        var any = false
+        for (file, kind, dash, text) in markedTimes {
+            guard let p = prediction(folder, file) else { continue }
+            var drawn = false
+            for (k, g) in points.enumerated() {
+                let m = EnsembleSummary(folder.kept(p[g], point: g)).median
+                guard m.isFinite, m > 0 else { continue }
+                plot.markers.append(SVGPlot.Marker(x: m, color: styles[k].color, dash: dash, kind: kind))
+                drawn = true
+            }
+            if drawn && !text.isEmpty { plot.legendNotes.append((dash, text)) }
+            any = any || drawn
+        }
+        return any
     }
 
     /// The predictions `dlnsim analyze` writes (analysis_<quantity>.npy) that the test-error figures draw, and
@@ -175,20 +221,31 @@ public enum Report {
 
     /// The predicted limits of the test error as dashed horizontal lines over the run's times (median over the
     /// seeds that ran to the end), one per grid point drawn.
-    static func overlayPredictions(_ plot: inout SVGPlot, _ folder: OutputFolder, points: [Int]) {
-        for (file, name) in predictions {
+    static func overlayPredictions(
+        _ plot: inout SVGPlot, _ folder: OutputFolder, points: [Int], styles: [(color: String, dash: String?)]
+    ) {
+        for (n, (file, name)) in predictions.enumerated() {
             guard let p = prediction(folder, file) else { continue }
-            for g in points {
+            var drawn = false
+            for (k, g) in points.enumerated() {
                 let m = EnsembleSummary(folder.kept(p[g], point: g)).median
                 let ts = folder.times[g].filter { $0 > 0 && $0.isFinite }
                 guard m.isFinite, let t0 = ts.first, let t1 = ts.last else { continue }
-                plot.series.append(
-                    SVGPlot.Series(
-                        label: points.count > 1 ? "\(name), \(label(folder, g))" : name, x: [t0, t1], y: [m, m],
-                        dashed: true))
+                var series = SVGPlot.Series(
+                    label: points.count > 1 ? "\(name), \(label(folder, g))" : name, x: [t0, t1], y: [m, m],
+                    dashed: true)
+                series.color = styles[k].color
+                series.dash = theoryDashes[n]
+                series.inLegend = false
+                plot.series.append(series)
+                drawn = true
             }
+            if drawn { plot.legendNotes.append((theoryDashes[n], name)) }
         }
     }
+
+    /// The line styles of the two predictions (limit of the flow, d → ∞).
+    static let theoryDashes = [SVGPlot.theoryDash, "14 5"]
 
     /// An observable at the last checkpoint against a grid parameter, one curve per value of the other varying
     /// parameters; median over seeds with 10–90% bars.
@@ -211,6 +268,7 @@ public enum Report {
         }
         let positive = a.joined().joined().filter(\.isFinite).allSatisfy { $0 > 0 }
         let spread = (xs.max() ?? 1) / max(xs.min() ?? 1, .leastNonzeroMagnitude)
+        let styles = pointStyles(folder, points: order.map { curves[$0]![0] }, excluding: pc)
         var plot = SVGPlot(
             title:
                 "\(pretty(observable)) at t = \(String(format: "%g", folder.times[0].last ?? 0)) vs "
@@ -220,26 +278,37 @@ public enum Report {
         for key in order {
             let gs = curves[key]!.sorted { xs[$0] < xs[$1] }
             let s = gs.map { g in EnsembleSummary(folder.kept(a[g].map { $0.last ?? .nan }, point: g)) }
-            plot.series.append(
-                SVGPlot.Series(
-                    label: key, x: gs.map { xs[$0] }, y: s.map(\.median), low: s.map(\.q10),
-                    high: s.map(\.q90), bars: true, markers: true))
+            var series = SVGPlot.Series(
+                label: key, x: gs.map { xs[$0] }, y: s.map(\.median), low: s.map(\.q10), high: s.map(\.q90),
+                bars: true, markers: true)
+            series.color = styles[order.firstIndex(of: key)!].color
+            series.dash = styles[order.firstIndex(of: key)!].dash
+            plot.series.append(series)
         }
+        plot.xIntegerTicks = integerParameters.contains(parameter)
+        fitRange(&plot, observable)
         // Predictions of `dlnsim analyze`, when present, as dashed curves beside the test error.
         if observable == Observable.testError.name {
-            for (file, label) in predictions {
+            for (n, (file, label)) in predictions.enumerated() {
                 guard let p = prediction(folder, file) else { continue }
-                for key in order {
+                var drawn = false
+                for (k, key) in order.enumerated() {
                     let gs = curves[key]!.sorted { xs[$0] < xs[$1] }
                     let medians = gs.map { g in EnsembleSummary(folder.kept(p[g], point: g)).median }
                     guard medians.contains(where: \.isFinite) else { continue }
-                    plot.series.append(
-                        SVGPlot.Series(
-                            label: order.count > 1 ? "\(label), \(key)" : label, x: gs.map { xs[$0] },
-                            y: medians, dashed: true))
+                    var series = SVGPlot.Series(
+                        label: order.count > 1 ? "\(label), \(key)" : label, x: gs.map { xs[$0] }, y: medians,
+                        dashed: true)
+                    series.color = styles[k].color
+                    series.dash = theoryDashes[n]
+                    series.inLegend = false
+                    plot.series.append(series)
+                    drawn = true
                 }
+                if drawn { plot.legendNotes.append((theoryDashes[n], label)) }
             }
         }
+        plot.caption = caption(folder, plot, marked: false, skipped: 0, atEnd: true, excluding: pc)
         return plot
     }
 
@@ -247,10 +316,11 @@ public enum Report {
     /// any extra ones, and report.html. Returns the figure files written.
     @discardableResult
     /// `into`: the folder to write them to (a staging folder), when not the folder read.
-    public static func write(_ folder: OutputFolder, extra: [(String, SVGPlot)] = [], into: String? = nil)
-        throws(DLNError) -> [String]
-    {
-        try writeFigures(folder, extra: extra, into: into).map(\.0)
+    /// `time`: the scale of the time axis of the figures against t.
+    public static func write(
+        _ folder: OutputFolder, extra: [(String, SVGPlot)] = [], into: String? = nil, time: SVGPlot.Scale = .log
+    ) throws(DLNError) -> [String] {
+        try writeFigures(folder, extra: extra, into: into, time: time).map(\.0)
     }
 
     /// Writes the figures and report.html like `write`, and returns the figure files that draw a prediction of
@@ -263,15 +333,15 @@ public enum Report {
         return (figures.map(\.0), drawn.map(\.0))
     }
 
-    static func writeFigures(_ folder: OutputFolder, extra: [(String, SVGPlot)], into: String?) throws(DLNError)
-        -> [(String, SVGPlot)]
-    {
+    static func writeFigures(
+        _ folder: OutputFolder, extra: [(String, SVGPlot)], into: String?, time: SVGPlot.Scale = .log
+    ) throws(DLNError) -> [(String, SVGPlot)] {
         let target = into ?? folder.directory
         var figures: [(String, SVGPlot)] = []
         for name in [Observable.trainLoss.name, Observable.testError.name] where folder.names.contains(name) {
             let values = try folder.array(name).joined().joined()
             if values.contains(where: \.isFinite) {
-                figures.append(("\(name).svg", try timeFigure(folder, observable: name)))
+                figures.append(("\(name).svg", try timeFigure(folder, observable: name, time: time)))
             }
         }
         let varying = folder.varyingColumns.map { folder.columns[$0] }.filter {

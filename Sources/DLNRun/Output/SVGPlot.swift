@@ -19,6 +19,12 @@ public struct SVGPlot {
         public var markers = false
         /// Drawn dashed (theory curves).
         public var dashed = false
+        /// The colour (#rrggbb); nil takes the qualitative palette's colour of the series' place.
+        public var color: String? = nil
+        /// A stroke-dasharray (a line style); overrides `dashed`.
+        public var dash: String? = nil
+        /// Whether the legend lists the series.
+        public var inLegend = true
 
         public init(
             label: String, x: [Double], y: [Double], low: [Double]? = nil, high: [Double]? = nil, bars: Bool = false,
@@ -41,7 +47,18 @@ public struct SVGPlot {
     public var xScale: Scale
     public var yScale: Scale
     public var series: [Series] = []
-    public var width = 720.0, height = 460.0
+    public var width = 900.0, height = 560.0
+    /// Text under the plot saying what the lines, bands and dashed curves are.
+    public var caption: String? = nil
+    /// Fixed axis ranges (e.g. [0, 1] for a fraction); nil fits the data.
+    public var xRange: (Double, Double)? = nil
+    public var yRange: (Double, Double)? = nil
+    /// Integer ticks only (an integer-valued parameter such as the depth L).
+    public var xIntegerTicks = false
+    /// Vertical markers (drawn on figures against t).
+    public var markers: [Marker] = []
+    /// Extra legend lines: a line sample of the given dash (grey) and a text, e.g. what dashed curves are.
+    public var legendNotes: [(dash: String, text: String)] = []
 
     /// An empty chart.
     public init(title: String, xLabel: String, yLabel: String, xScale: Scale, yScale: Scale) {
@@ -52,7 +69,7 @@ public struct SVGPlot {
         self.yScale = yScale
     }
 
-    /// The tab10 palette.
+    /// The tab10 palette (categorical parameters; past ten categories the line style changes too).
     public static let colors = [
         "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"
     ]
@@ -61,12 +78,17 @@ public struct SVGPlot {
 
     /// The SVG document.
     public func render() -> String {
-        let longest = Double(series.map(\.label.count).max() ?? 0)
-        let left = 78.0
-        let right = series.count > 1 ? max(190.0, 52 + 7.4 * longest) : 24.0
-        let top = 40.0
-        let bottom = 58.0
-        let width = self.width + (series.count > 1 ? max(0, right - 190) : 0)
+        let legend = series.filter(\.inLegend)
+        let hasLegend = legend.count > 1 || !legendNotes.isEmpty
+        let longest = Double((legend.map(\.label.count) + legendNotes.map(\.text.count)).max() ?? 0)
+        let fontSize = 15.0
+        let left = 92.0
+        let right = hasLegend ? max(220.0, 56 + 8.6 * longest) : 28.0
+        let top = 46.0
+        let width = self.width + (hasLegend ? max(0, right - 220) : 0)
+        let captionLines = caption.map { Self.wrap($0, width: width - 40, fontSize: fontSize - 1) } ?? []
+        let height = self.height + Double(captionLines.count) * 19
+        let bottom = 66.0 + Double(captionLines.count) * 19
         let pw = width - left - right
         let ph = height - top - bottom
         // Data ranges over everything that can be drawn.
@@ -83,10 +105,10 @@ public struct SVGPlot {
         var out =
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 "
             + "0 \(Int(width)) \(Int(height))\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" "
-            + "font-size=\"13\">\n"
+            + "font-size=\"\(Int(fontSize))\">\n"
         out += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
         out +=
-            "<text x=\"\(f(left + pw / 2))\" y=\"24\" text-anchor=\"middle\" font-size=\"15\" "
+            "<text x=\"\(f(left + pw / 2))\" y=\"28\" text-anchor=\"middle\" font-size=\"18\" "
             + "font-weight=\"bold\">\(escape(title))</text>\n"
         guard let x0 = xs.min(), let x1 = xs.max(), let y0 = ys.min(), let y1 = ys.max() else {
             out +=
@@ -94,13 +116,13 @@ public struct SVGPlot {
                 + "plot</text>\n</svg>\n"
             return out
         }
-        let xr = Self.range(x0, x1, xScale)
-        let yr = Self.range(y0, y1, yScale)
+        let xr = xRange ?? Self.range(x0, x1, xScale)
+        let yr = yRange ?? Self.range(y0, y1, yScale)
         func tx(_ v: Double) -> Double { left + pw * Self.unit(v, xr, xScale) }
         func ty(_ v: Double) -> Double { top + ph * (1 - Self.unit(v, yr, yScale)) }
         // Grid, ticks and labels.
         out += "<g stroke=\"#e6e6e6\" stroke-width=\"1\">\n"
-        let xt = Self.ticks(xr, xScale)
+        let xt = Self.ticks(xr, xScale, integers: xIntegerTicks)
         let yt = Self.ticks(yr, yScale)
         for t in xt { out += "<line x1=\"\(f(tx(t)))\" y1=\"\(f(top))\" x2=\"\(f(tx(t)))\" y2=\"\(f(top + ph))\"/>\n" }
         for t in yt {
@@ -114,7 +136,7 @@ public struct SVGPlot {
                 "<line x1=\"\(f(tx(t)))\" y1=\"\(f(top + ph))\" x2=\"\(f(tx(t)))\" y2=\"\(f(top + ph + 5))\" "
                 + "stroke=\"#333\"/>"
             out +=
-                "<text x=\"\(f(tx(t)))\" y=\"\(f(top + ph + 20))\" "
+                "<text x=\"\(f(tx(t)))\" y=\"\(f(top + ph + 22))\" "
                 + "text-anchor=\"middle\">\(Self.label(t, xScale))</text>\n"
         }
         for t in yt {
@@ -124,7 +146,7 @@ public struct SVGPlot {
                 "<text x=\"\(f(left - 8))\" y=\"\(f(ty(t) + 4))\" text-anchor=\"end\">\(Self.label(t, yScale))</text>\n"
         }
         out +=
-            "<text x=\"\(f(left + pw / 2))\" y=\"\(f(height - 14))\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
+            "<text x=\"\(f(left + pw / 2))\" y=\"\(f(top + ph + 48))\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
         out +=
             "<text transform=\"translate(18 \(f(top + ph / 2))) rotate(-90)\" "
             + "text-anchor=\"middle\">\(escape(yLabel))</text>\n"
@@ -133,7 +155,8 @@ public struct SVGPlot {
             "<clipPath id=\"plot\"><rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(pw))\" "
             + "height=\"\(f(ph))\"/></clipPath>\n<g clip-path=\"url(#plot)\">\n"
         for (k, s) in series.enumerated() {
-            let color = Self.colors[k % Self.colors.count]
+            let color = s.color ?? Self.colors[k % Self.colors.count]
+            let dash = s.dash ?? (s.dashed ? Self.theoryDash : nil)
             let idx = s.x.indices.filter { usable(s.x[$0], xScale) }
             if let lo = s.low, let hi = s.high {
                 let ok = idx.filter { usable(lo[$0], yScale) && usable(hi[$0], yScale) }
@@ -157,7 +180,7 @@ public struct SVGPlot {
                 if segment.count > 1 {
                     out +=
                         "<polyline points=\"\(segment.joined(separator: " "))\" fill=\"none\" stroke=\"\(color)\" "
-                        + "stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"7 4\"" : "")/>\n"
+                        + "stroke-width=\"\(s.dashed ? "1.8" : "2.2")\"\(dash.map { " stroke-dasharray=\"\($0)\"" } ?? "")/>\n"
                 }
                 segment = []
             }
@@ -169,17 +192,33 @@ public struct SVGPlot {
             }
             flush()
         }
+        for m in markers where usable(m.x, xScale) {
+            out +=
+                "<line class=\"marker \(m.kind)\" x1=\"\(f(tx(m.x)))\" y1=\"\(f(top))\" x2=\"\(f(tx(m.x)))\" "
+                + "y2=\"\(f(top + ph))\" stroke=\"\(m.color)\" stroke-width=\"1.5\" stroke-dasharray=\"\(m.dash)\"/>\n"
+        }
         out += "</g>\n"
-        // Legend, right of the plot.
-        if series.count > 1 {
-            for (k, s) in series.enumerated() {
-                let y = top + 10 + Double(k) * 20
-                out +=
-                    "<line x1=\"\(f(left + pw + 14))\" y1=\"\(f(y))\" x2=\"\(f(left + pw + 38))\" y2=\"\(f(y))\" "
-                    + "stroke=\"\(Self.colors[k % Self.colors.count])\" "
-                    + "stroke-width=\"3\"\(s.dashed ? " stroke-dasharray=\"7 4\"" : "")/>"
-                out += "<text x=\"\(f(left + pw + 44))\" y=\"\(f(y + 4))\">\(escape(s.label))</text>\n"
+        // Legend, right of the plot: the series it lists, then the notes (grey line samples).
+        if hasLegend {
+            var rows: [(String, String?, String)] = series.indices.filter { series[$0].inLegend }.map { k in
+                let s = series[k]
+                return (
+                    s.color ?? Self.colors[k % Self.colors.count], s.dash ?? (s.dashed ? Self.theoryDash : nil), s.label
+                )
             }
+            rows += legendNotes.map { ("#555", $0.dash.isEmpty ? nil : $0.dash, $0.text) }
+            for (k, row) in rows.enumerated() {
+                let y = top + 10 + Double(k) * 22
+                out +=
+                    "<line x1=\"\(f(left + pw + 14))\" y1=\"\(f(y))\" x2=\"\(f(left + pw + 44))\" y2=\"\(f(y))\" "
+                    + "stroke=\"\(row.0)\" stroke-width=\"3\"\(row.1.map { " stroke-dasharray=\"\($0)\"" } ?? "")/>"
+                out += "<text x=\"\(f(left + pw + 50))\" y=\"\(f(y + 5))\">\(escape(row.2))</text>\n"
+            }
+        }
+        for (k, line) in captionLines.enumerated() {
+            out +=
+                "<text class=\"caption\" x=\"20\" y=\"\(f(top + ph + 74 + Double(k) * 19))\" font-size=\"14\" "
+                + "fill=\"#333\">\(escape(line))</text>\n"
         }
         return out + "</svg>\n"
     }
@@ -216,7 +255,17 @@ public struct SVGPlot {
     }
 
     /// Tick positions: decades on log axes (every k-th when there are many); 1-2-5 steps on linear axes.
-    public static func ticks(_ r: (Double, Double), _ scale: Scale) -> [Double] {
+    public static func ticks(_ r: (Double, Double), _ scale: Scale, integers: Bool = false) -> [Double] {
+        if integers {
+            let all = ticks(r, scale)
+            let whole = all.filter { $0 == $0.rounded() }
+            if scale == .log || whole.count >= 2 { return whole }
+            let lo = Int(Foundation.ceil(r.0))
+            let hi = Int(Foundation.floor(r.1))
+            guard lo <= hi else { return whole }
+            let step = max(1, (hi - lo + 5) / 6)
+            return stride(from: lo, through: hi, by: step).map(Double.init)
+        }
         switch scale {
         case .log:
             let a = Int(Foundation.ceil(log10(r.0) - 1e-9))

@@ -206,7 +206,11 @@ public enum DMFTStudy {
 extension DMFTStudy {
     /// Adds the DMFT curves of a run folder (dmft_<observable>.npy, when present) to a figure against t: dashed,
     /// with a ±2 standard-error band; one per distinct curve (grid points with the same DMFT problem share one).
-    static func overlay(_ plot: inout SVGPlot, folder: OutputFolder, observable: String, label: (Int) -> String) {
+    /// `color`: the colour of grid point g's simulation curve (nil when not drawn: the palette's grey then).
+    static func overlay(
+        _ plot: inout SVGPlot, folder: OutputFolder, observable: String, label: (Int) -> String,
+        color: (Int) -> String? = { _ in nil }
+    ) {
         let dir = URL(fileURLWithPath: folder.directory)
         guard let a = try? NPY.read(path: dir.appendingPathComponent("dmft_\(observable).npy").path),
             a.shape.count == 3, a.shape[1] == 2,
@@ -227,10 +231,11 @@ extension DMFTStudy {
             seen.append(mean)
             let x = Array(t.values[(g * C)..<((g + 1) * C)])
             let name = "DMFT d → ∞" + (converged ? "" : " (NOT converged)") + (distinct > 1 ? ", \(label(g))" : "")
-            plot.series.append(
-                SVGPlot.Series(
-                    label: name, x: x, y: mean, low: zip(mean, se).map { $0 - 2 * $1 },
-                    high: zip(mean, se).map { $0 + 2 * $1 }, dashed: true))
+            var series = SVGPlot.Series(
+                label: name, x: x, y: mean, low: zip(mean, se).map { $0 - 2 * $1 },
+                high: zip(mean, se).map { $0 + 2 * $1 }, dashed: true)
+            series.color = color(g) ?? "#555555"
+            plot.series.append(series)
         }
     }
 }
