@@ -89,10 +89,16 @@ extension Report {
         if plot.series.contains(where: { $0.label.hasPrefix("DMFT") }) {
             parts.append("Dashed with band: DMFT (d → ∞) mean ± 2 standard errors.")
         }
-        if marked {
+        let kinds = Set(plot.markers.map(\.kind))
+        if marked && !kinds.isEmpty {
+            var which: [String] = []
+            if kinds.contains("t_c") { which.append("dotted: t_c, lazy → rich") }
+            if kinds.contains("first_jump") || kinds.contains("last_jump") {
+                which.append("dash-dot: first and last plateau exits")
+            }
             parts.append(
-                "Vertical lines: times computed by dlnsim analyze (dotted: t_c, lazy → rich; dash-dot: first and "
-                    + "last plateau exits), median over the seeds.")
+                "Vertical lines: times computed by dlnsim analyze (\(which.joined(separator: "; "))), median over the "
+                    + "seeds, in the colour of their simulation.")
         }
         if skipped > 0 { parts.append("Only the first \(maxCurves) grid points are drawn (\(skipped) more).") }
         return parts.joined(separator: " ")

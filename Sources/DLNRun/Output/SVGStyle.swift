@@ -21,7 +21,7 @@ extension SVGPlot {
     /// `count` colours for ordered values, evenly spaced along viridis from dark purple to yellow-green (the
     /// palest yellow end is left out: it does not show on white).
     public static func sequential(_ count: Int) -> [String] {
-        (0..<count).map { viridis(count > 1 ? 0.9 * Double($0) / Double(count - 1) : 0) }
+        (0..<count).map { viridis(count > 1 ? 0.85 * Double($0) / Double(count - 1) : 0) }
     }
 
     /// Line styles (stroke-dasharray; nil is solid) for a second varying parameter: solid, dashed, dotted,
