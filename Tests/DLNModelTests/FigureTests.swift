@@ -114,6 +114,27 @@ import Testing
         #expect(p.count == 1 && p[0].color == parameter.series[0].color)
     }
 
+    /// A DMFT curve of one grid point takes its colour; one shared by several grid points is dark grey.
+    @Test func dmftCurveColours() throws {
+        let folder = try Self.folder(
+            "problem: {d: 20, n: 10, data: independent}\ntraining: {steps: 50}\ngrid: {alpha: [0.1, 1]}\n"
+                + "seeds: 2\nrecord: {checkpoints: 5}")
+        let C = folder.times[0].count
+        try NPY.write(
+            folder.times.joined().map { $0 }, shape: [2, C], dtype: .float64, to: folder.directory + "/dmft_times.npy")
+        for shared in [false, true] {
+            let curve = { (g: Int) in (0..<C).map { 0.5 + (shared ? 0 : Double(g)) + 0 * Double($0) } }
+            let values = (0..<2).flatMap { g in curve(g) + [Double](repeating: 0.01, count: C) }
+            try NPY.write(
+                values, shape: [2, 2, C], dtype: .float64, to: folder.directory + "/dmft_test_error.npy")
+            let plot = try Report.timeFigure(folder, observable: "test_error")
+            let dmft = plot.series.filter { $0.label.hasPrefix("DMFT") }
+            #expect(dmft.count == (shared ? 1 : 2))
+            let expected = shared ? ["#333333"] : plot.series.prefix(2).map(\.color)
+            #expect(dmft.map(\.color) == expected && dmft.allSatisfy(\.dashed))
+        }
+    }
+
     /// Precision and recall are fractions: their axis is [0, 1] whatever the data.
     @Test func fractionsOnTheUnitInterval() throws {
         let folder = try Self.folder(

@@ -87,7 +87,9 @@ extension Report {
             parts.append("Dashed: predictions of dlnsim analyze, in the colour of the simulation they belong to.")
         }
         if plot.series.contains(where: { $0.label.hasPrefix("DMFT") }) {
-            parts.append("Dashed with band: DMFT (d → ∞) mean ± 2 standard errors.")
+            parts.append(
+                "Dashed with band: DMFT (d → ∞) mean ± 2 standard errors, in its simulation's colour (dark grey when "
+                    + "several grid points share it).")
         }
         let kinds = Set(plot.markers.map(\.kind))
         if marked && !kinds.isEmpty {

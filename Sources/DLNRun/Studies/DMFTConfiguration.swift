@@ -206,7 +206,8 @@ public enum DMFTStudy {
 extension DMFTStudy {
     /// Adds the DMFT curves of a run folder (dmft_<observable>.npy, when present) to a figure against t: dashed,
     /// with a ±2 standard-error band; one per distinct curve (grid points with the same DMFT problem share one).
-    /// `color`: the colour of grid point g's simulation curve (nil when not drawn: the palette's grey then).
+    /// `color`: the colour of grid point g's simulation curve (nil when not drawn); a curve shared by several grid
+    /// points is dark grey.
     static func overlay(
         _ plot: inout SVGPlot, folder: OutputFolder, observable: String, label: (Int) -> String,
         color: (Int) -> String? = { _ in nil }
@@ -234,7 +235,9 @@ extension DMFTStudy {
             var series = SVGPlot.Series(
                 label: name, x: x, y: mean, low: zip(mean, se).map { $0 - 2 * $1 },
                 high: zip(mean, se).map { $0 + 2 * $1 }, dashed: true)
-            series.color = color(g) ?? "#555555"
+            // A curve shared by several grid points (the same d → ∞ problem) belongs to none of them: dark grey.
+            let sharers = (0..<G).filter { Array(a.values[($0 * 2 * C)..<($0 * 2 * C + C)]) == mean }.count
+            series.color = sharers == 1 ? color(g) ?? "#333333" : "#333333"
             plot.series.append(series)
         }
     }
