@@ -33,4 +33,55 @@ import Testing
         let bad = try CLITests.run(["plot", dir + "/o", "--time", "lin"])
         #expect(bad.status != 0 && bad.stderr.contains("--time must be 'log' or 'linear', not 'lin'"), "\(bad.stderr)")
     }
+
+    /// Whether python3 can import matplotlib (the figure scripts need it).
+    static let hasMatplotlib: Bool = {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import matplotlib, numpy"]
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return false }
+        p.waitUntilExit()
+        return p.terminationStatus == 0
+    }()
+
+    /// A run of three α values, analysed: its folder.
+    static func analysedRun() throws -> String {
+        let dir = CLITests.temporary()
+        try "problem: {d: 20, n: 10}\ntraining: {steps: 200}\ngrid: {alpha: [0.01, 0.1, 1]}\nseeds: 2\n".write(
+            toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        let run = try CLITests.run(["run", dir + "/c.yaml", "--out", dir + "/o", "--quiet", "--device", "cpu"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try CLITests.run(["analyze", dir + "/o"]).status == 0)
+        return dir + "/o"
+    }
+
+    /// Beside each figure, the matplotlib script that redraws it (a file of dlnsim's).
+    @Test func figureScriptsWritten() throws {
+        let out = try Self.analysedRun()
+        for name in ["train_loss", "test_error", "test_error_vs_alpha"] {
+            let script = try String(contentsOfFile: out + "/\(name).py", encoding: .utf8)
+            #expect(script.contains("NAME = \"\(name)\"") && script.contains("savefig"), "\(name)")
+            #expect(OutputDirectory.isDlnsimName(name + ".py"))
+        }
+        #expect(!OutputDirectory.isDlnsimName("my_analysis.py"))
+    }
+
+    /// The scripts redraw the figures from the folder's files and write PNG and PDF.
+    @Test(.enabled(if: FigureCLITests.hasMatplotlib, "python3 cannot import matplotlib and numpy"))
+    func figureScriptsRedrawTheFigures() throws {
+        let out = try Self.analysedRun()
+        for name in ["test_error", "test_error_vs_alpha"] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["python3", out + "/\(name).py"]
+            try p.run()
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0, "\(name).py")
+            for ext in ["png", "pdf"] {
+                let size = (try? FileManager.default.attributesOfItem(atPath: out + "/\(name).\(ext)"))?[.size] as? Int
+                #expect((size ?? 0) > 1000, "\(name).\(ext)")
+            }
+        }
+    }
 }

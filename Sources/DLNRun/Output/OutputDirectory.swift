@@ -326,8 +326,9 @@ extension OutputDirectory {
             "grid.csv", "stats.csv", "dmft.csv", "manifest.json", "dmft_manifest.json", "report.html", "config.yaml"
         ]
         if fixed.contains(name) { return true }
-        guard name.hasSuffix(".npy") || name.hasSuffix(".svg") else { return false }
-        let stem = String(name.dropLast(4))
+        // <figure>.py: the matplotlib script beside a figure.
+        guard name.hasSuffix(".npy") || name.hasSuffix(".svg") || name.hasSuffix(".py") else { return false }
+        let stem = String(name.dropLast(name.hasSuffix(".py") ? 3 : 4))
         let prefixes: [String] = ["support@", "precision@", "recall@", "dmft_", "analysis_"]
         if prefixes.contains(where: { stem.hasPrefix($0) }) { return true }
         let words: [String] =

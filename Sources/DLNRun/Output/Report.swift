@@ -155,6 +155,7 @@ public enum Report {
         if observable == Observable.testError.name { overlayPredictions(&plot, folder, points: points, styles: styles) }
         let marked = markTimes(&plot, folder, points: points, styles: styles)
         plot.caption = caption(folder, plot, marked: marked, skipped: a.count - points.count)
+        plot.source = (observable, nil)
         return plot
     }
 
@@ -309,6 +310,7 @@ public enum Report {
             }
         }
         plot.caption = caption(folder, plot, marked: false, skipped: 0, atEnd: true, excluding: pc)
+        plot.source = (observable, parameter)
         return plot
     }
 
@@ -363,6 +365,14 @@ public enum Report {
         for (file, plot) in figures {
             try OutputFile.write(
                 text: plot.render(), to: URL(fileURLWithPath: target).appendingPathComponent(file).path)
+            // Beside each figure drawn from the files, the matplotlib script that redraws it.
+            if let source = plot.source, file.hasSuffix(".svg") {
+                let stem = String(file.dropLast(4))
+                let script = FigureScript.text(
+                    figure: stem, observable: source.observable, parameter: source.parameter, time: plot.xScale)
+                try OutputFile.write(
+                    text: script, to: URL(fileURLWithPath: target).appendingPathComponent(stem + ".py").path)
+            }
         }
         try writeHTML(folder, into: target)
         return figures

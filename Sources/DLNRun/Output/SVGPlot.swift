@@ -57,6 +57,9 @@ public struct SVGPlot {
     public var xIntegerTicks = false
     /// Vertical markers (drawn on figures against t).
     public var markers: [Marker] = []
+    /// What the figure draws, for its matplotlib script (`FigureScript`): an observable against t (`parameter`
+    /// nil) or against a grid parameter. Nil: no script.
+    public var source: (observable: String, parameter: String?)? = nil
     /// Extra legend lines: a line sample of the given dash (grey) and a text, e.g. what dashed curves are.
     public var legendNotes: [(dash: String, text: String)] = []
 
