@@ -232,13 +232,10 @@ public enum Report {
                 let m = EnsembleSummary(folder.kept(p[g], point: g)).median
                 let ts = folder.times[g].filter { $0 > 0 && $0.isFinite }
                 guard m.isFinite, let t0 = ts.first, let t1 = ts.last else { continue }
-                var series = SVGPlot.Series(
-                    label: points.count > 1 ? "\(name), \(label(folder, g))" : name, x: [t0, t1], y: [m, m],
-                    dashed: true)
-                series.color = styles[k].color
-                series.dash = theoryDashes[n]
-                series.inLegend = false
-                plot.series.append(series)
+                plot.series.append(
+                    theorySeries(
+                        points.count > 1 ? "\(name), \(label(folder, g))" : name, x: [t0, t1], y: [m, m],
+                        color: styles[k].color, dash: theoryDashes[n]))
                 drawn = true
             }
             if drawn { plot.legendNotes.append((theoryDashes[n], name)) }
@@ -247,6 +244,15 @@ public enum Report {
 
     /// The line styles of the two predictions (limit of the flow, d → ∞).
     static let theoryDashes = [SVGPlot.theoryDash, "14 5"]
+
+    /// A prediction curve: dashed in its simulation's colour, named once in the legend's notes instead of per curve.
+    static func theorySeries(_ label: String, x: [Double], y: [Double], color: String, dash: String) -> SVGPlot.Series {
+        var series = SVGPlot.Series(label: label, x: x, y: y, dashed: true)
+        series.color = color
+        series.dash = dash
+        series.inLegend = false
+        return series
+    }
 
     /// An observable at the last checkpoint against a grid parameter, one curve per value of the other varying
     /// parameters; median over seeds with 10–90% bars.
@@ -297,13 +303,10 @@ public enum Report {
                     let gs = curves[key]!.sorted { xs[$0] < xs[$1] }
                     let medians = gs.map { g in EnsembleSummary(folder.kept(p[g], point: g)).median }
                     guard medians.contains(where: \.isFinite) else { continue }
-                    var series = SVGPlot.Series(
-                        label: order.count > 1 ? "\(label), \(key)" : label, x: gs.map { xs[$0] }, y: medians,
-                        dashed: true)
-                    series.color = styles[k].color
-                    series.dash = theoryDashes[n]
-                    series.inLegend = false
-                    plot.series.append(series)
+                    plot.series.append(
+                        theorySeries(
+                            order.count > 1 ? "\(label), \(key)" : label, x: gs.map { xs[$0] }, y: medians,
+                            color: styles[k].color, dash: theoryDashes[n]))
                     drawn = true
                 }
                 if drawn { plot.legendNotes.append((theoryDashes[n], label)) }
