@@ -310,13 +310,18 @@ import Testing
         #expect(devices.stdout.contains("/nonexistent/libOpenCL.so.1"), "\(devices.stdout)")
         let dir = Self.temporary()
         let cpu = try Self.run(
-            ["run", "examples/quickstart.yaml", "training.steps=20", "seeds=2", "--device", "cpu", "--out", dir, "--quiet"],
+            [
+                "run", "examples/quickstart.yaml", "training.steps=20", "seeds=2", "--device", "cpu", "--out", dir,
+                "--quiet"
+            ],
             environment: gone)
         #expect(cpu.status == 0, "\(cpu.stderr)")
         #expect(FileManager.default.fileExists(atPath: dir + "/train_loss.npy"))
         let opencl = try Self.run(
-            ["run", "examples/quickstart.yaml", "training.steps=20", "--device", "opencl", "--out", dir + "/b"], environment: gone)
-        #expect(opencl.status == 1 && opencl.stderr.contains("the OpenCL library could not be loaded"), "\(opencl.stderr)")
+            ["run", "examples/quickstart.yaml", "training.steps=20", "--device", "opencl", "--out", dir + "/b"],
+            environment: gone)
+        #expect(
+            opencl.status == 1 && opencl.stderr.contains("the OpenCL library could not be loaded"), "\(opencl.stderr)")
     }
 
     @Test(.needsOpenCLPlatform) func float64OnTheDeviceAndUserDataFromNPY() throws {
