@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 # name its diagnostics. Any other line on the standard error that is not SwiftPM's own progress counts too.
 DIAGNOSTIC='Invalid (read|write)|data race|[Uu]ninitiali[sz]ed|OCLGRIND|Oclgrind|[Ee]rror|[Ww]arning|divergence|'
 DIAGNOSTIC+='Kernel: |Entity: |[Uu]naligned|[Bb]arrier|out of bounds'
-SWIFTPM='^(\[[0-9]+/[0-9]+\] |Building for |Build complete|Compiling |Planning build|Write |Linking )'
+SWIFTPM='^(\[[0-9]+/[0-9]+\] |Building for |Build complete|Compiling |Planning build|Write |Linking |Another instance of SwiftPM)'
 
 # scan LOG: prints the diagnostic lines and unexpected lines of LOG (at most 40), exits 1 when there are any.
 scan() {

@@ -8,6 +8,7 @@ import Foundation
 /// - λ = 0, pm: the gradient-flow implicit bias (scale α²) and its test error; the minimum-ℓ2 and minimum-ℓ1
 ///   interpolators' test errors (the α → ∞ and α → 0 limits); the predicted late-time rate γ;
 /// - λ = 0, uv: the Bregman interpolator from the replica's initialisation;
+/// - λ = 0, deep_pm with equal layer scales: the interpolator of Woodworth's depth-L potential (`DeepImplicitBias`);
 /// - λ > 0 (pm, uv): the lasso with λ_u (λ_u/n for the sum loss) and its test error;
 /// - pm, λ = 0, α < 1: the first and last jump times τ·ln(1/α) of the saddle-to-saddle limit;
 /// - the d → ∞ test error of the λ = 0 limit from the static AMP fixed point (pm, synthetic data with a ones or
@@ -98,7 +99,7 @@ public enum Analysis {
             let x = ds.x.doubles
             let y = ds.y.doubles
             let lambdaZero = experiment.groups[gi].points.contains { experiment.gridPoints[$0].weightDecay == 0 }
-            guard lambdaZero, !experiment.gridPoints[experiment.groups[gi].points[0]].parameterization.isDeep else {
+            guard lambdaZero, experiment.gridPoints[experiment.groups[gi].points[0]].parameterization != .deep else {
                 dataSlots[k] = PerData(l2: .nan, l1: .nan, saddles: nil)
                 return
             }
@@ -165,6 +166,17 @@ public enum Analysis {
                     // Stopped at the cap: the last stage computed is not the last jump.
                     out[10] = saddles.reachedEnd ? saddles.stages.last!.tau * clock : .nan
                 }
+            case (.deepPM, false):
+                // Equal layer scales c: Woodworth's depth-L model from scale α·c (docs/model.md §1.1).
+                let scales = configuration.model.layerScales ?? [1]
+                guard scales.allSatisfy({ $0 == scales[0] }) else { break }
+                let solution = DeepImplicitBias.solve(
+                    x: x, y: y, n: n, d: d, depth: point.depth, alpha: replica.alpha * abs(scales[0]))
+                out[6] = solution.converged ? 1 : 0
+                if solution.message != "converged" { messages[g * S + s] = solution.message }
+                if solution.converged { predicted = solution.w }
+                out[1] = shared.l2
+                out[7] = shared.l1
             case (.pm, true), (.uv, true):
                 let lambda = configuration.training.loss == .mean ? replica.lambdaU : replica.lambdaU / Double(n)
                 let lasso = Lasso.solve(x: x, y: y, n: n, d: d, lambda: lambda, tolerance: 1e-13)
@@ -204,8 +216,22 @@ public enum Analysis {
         for (q, name) in quantities.enumerated() {
             values[name] = (0..<G).map { g in (0..<S).map { all[g * S + $0][q] } }
         }
-        if experiment.gridPoints.contains(where: { $0.parameterization.isDeep }) {
-            notes.append("no predictions for deep networks yet")
+        if experiment.gridPoints.contains(where: { $0.parameterization == .deep }) {
+            notes.append(
+                "no predictions for parameterization deep (w = ∏u_l keeps its sign; its limit is not an interpolator of "
+                    + "a known potential): use deep_pm")
+        }
+        let scales = configuration.model.layerScales ?? [1]
+        if experiment.gridPoints.contains(where: { $0.parameterization == .deepPM }) {
+            if !scales.allSatisfy({ $0 == scales[0] }) {
+                notes.append(
+                    "deep_pm with distinct layer scales: no prediction (the implicit bias is Woodworth's potential only "
+                        + "for equal layers)")
+            }
+            if experiment.gridPoints.contains(where: { $0.parameterization == .deepPM && $0.weightDecay > 0 }) {
+                notes.append("deep_pm with weight decay: no prediction")
+            }
+            notes.append("deep_pm: no predicted rate, saddle-to-saddle times or d → ∞ value (not derived for depth L)")
         }
         var said = Set<String>()
         for k in 0..<(G * S) {
