@@ -51,6 +51,17 @@ def varying_axes(grid_config: dict) -> list:
 
 
 def layout(grid_table: Optional[pd.DataFrame], grid_config: dict, points: int) -> GridLayout:
+    result = _layout(grid_table, grid_config, points)
+    if grid_table is not None and len(grid_table) == points:
+        for axis in AXES:  # the axes that do not vary: scalar coordinates
+            if axis in grid_table.columns and axis not in result.coords:
+                values = pd.unique(grid_table[axis])
+                if len(values) == 1:
+                    result.coords[axis] = ((), values[0])
+    return result
+
+
+def _layout(grid_table: Optional[pd.DataFrame], grid_config: dict, points: int) -> GridLayout:
     axes = varying_axes(grid_config or {})
     zipped = bool((grid_config or {}).get("zip"))
     table = grid_table
@@ -85,7 +96,7 @@ def layout(grid_table: Optional[pd.DataFrame], grid_config: dict, points: int) -
     uniques = [pd.unique(table[a]) for a in axes]
     shape = tuple(len(u) for u in uniques)
     if int(np.prod(shape)) != points:
-        return layout(grid_table, {**grid_config, "zip": [axes]}, points)
+        return _layout(grid_table, {**grid_config, "zip": [axes]}, points)
     position = {}
     for point, key in enumerate(zip(*(table[a].to_numpy() for a in axes))):
         position[tuple(key)] = point
@@ -93,7 +104,7 @@ def layout(grid_table: Optional[pd.DataFrame], grid_config: dict, points: int) -
     for key in np.ndindex(*shape):
         combination = tuple(u[i] for u, i in zip(uniques, key))
         if combination not in position:
-            return layout(grid_table, {**grid_config, "zip": [axes]}, points)
+            return _layout(grid_table, {**grid_config, "zip": [axes]}, points)
         order.append(position[combination])
     order = np.asarray(order)
     if np.array_equal(order, np.arange(points)):

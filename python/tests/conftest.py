@@ -1,0 +1,52 @@
+import os
+import pathlib
+
+import pytest
+
+import dlnsim
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def repo():
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def binary():
+    """The binary under test: DLNSIM_BINARY or the one the package finds (never a skip: the tests need one)."""
+    return dlnsim.find_binary()
+
+
+def binary_has(binary, text: bytes) -> bool:
+    with open(binary, "rb") as f:
+        return text in f.read()
+
+
+SMALL = {
+    "name": "small",
+    "problem": {"d": 30, "delta": 0.5},
+    "training": {"steps": 60},
+    "grid": {"alpha": [0.1, 1.0], "weight_decay": [0.0, 0.05], "learning_rate": 0.05},
+    "seeds": 3,
+    "record": {"checkpoints": 6},
+}
+
+
+@pytest.fixture
+def small():
+    import copy
+
+    return copy.deepcopy(SMALL)
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "small"
+    return dlnsim.run(SMALL, out=out, progress=False)
+
+
+@pytest.fixture(autouse=True)
+def _cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
