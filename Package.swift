@@ -37,9 +37,8 @@ let package = Package(
     ],
     targets: [
         // The OpenCL C API and its thin Swift binding.
-        .systemLibrary(
-            name: "COpenCL", path: "Sources/COpenCL",
-            providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]),
+        // The headers come from Debian's opencl-headers; libOpenCL is opened at run time (loader.c), not linked.
+        .target(name: "COpenCL", path: "Sources/COpenCL", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "OpenCLKit", dependencies: ["COpenCL"]),
         // The model families and their CPU twins: the only target built with the hot-loop flags.
         // It also embeds Kernels/ (the device twins' source): a family's folder names its own kernel file.

@@ -95,10 +95,7 @@ public enum DeviceCatalog {
         case .opencl(let p, let d):
             let all = try platforms()
             guard !all.isEmpty else {
-                throw .deviceUnavailable(
-                    "OpenCL was requested but no OpenCL platform is installed (on Debian: apt-get install "
-                        + "pocl-opencl-icd, or your GPU vendor's ICD)"
-                )
+                throw .deviceUnavailable("OpenCL was requested but \(CLPlatform.missingPlatformAdvice)")
             }
             let pi = p ?? 0
             guard pi < all.count else {

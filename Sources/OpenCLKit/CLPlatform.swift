@@ -25,6 +25,19 @@ public struct CLPlatform: @unchecked Sendable, Hashable {
         version = try string(CL_PLATFORM_VERSION)
     }
 
+    /// Why no OpenCL library could be opened (the dynamic loader's message), or nil when one was: dlnsim opens
+    /// libOpenCL at run time (`DLNSIM_OPENCL_LIBRARY` names another file), so it starts without one.
+    public static var loaderProblem: String? { dlnsim_opencl_load_error().map { String(cString: $0) } }
+
+    /// What to say when there is no platform: the missing library, or the missing driver.
+    public static var missingPlatformAdvice: String {
+        if let problem = loaderProblem {
+            return "the OpenCL library could not be loaded (\(problem)); on Debian: apt-get install "
+                + "ocl-icd-libopencl1 pocl-opencl-icd, or your GPU vendor's ICD"
+        }
+        return "no OpenCL platform is installed (on Debian: apt-get install pocl-opencl-icd, or your GPU vendor's ICD)"
+    }
+
     /// The installed platforms, or `[]` when there are none.
     ///
     /// Discovery happens once per process and is cached (the first initialization of some

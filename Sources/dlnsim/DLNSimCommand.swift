@@ -25,18 +25,23 @@ struct DLNSimCommand: ParsableCommand {
             """,
         version: DLNSim.version,
         subcommands: [Run.self, Merge.self, Theory.self, Plot.self, Analyze.self, BenchCommand.self, Devices.self])
-}
 
-/// Prints a message on stderr and exits non-zero: every user error ends here, with one clear message.
-func fail(_ error: any Error) -> Never {
-    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-    Foundation.exit(1)
+    /// Parses and runs the command; in JSON mode (`Messages`) an argument error is one JSON error object too.
+    static func main() {
+        Messages.readCommandLine(CommandLine.arguments)
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if Messages.json && code != .success {
+                Messages.emit([
+                    "event": "error", "kind": "usage", "message": fullMessage(for: error), "key": NSNull(),
+                    "issues": []
+                ])
+                Foundation.exit(code.rawValue)
+            }
+            exit(withError: error)
+        }
+    }
 }
-
-/// Prints a message on stderr and exits non-zero.
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
-    Foundation.exit(1)
-}
-
-func note(_ line: String) { FileHandle.standardError.write(Data("\(line)\n".utf8)) }

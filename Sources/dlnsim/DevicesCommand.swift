@@ -15,10 +15,7 @@ struct Devices: ParsableCommand {
         do {
             let platforms = try DeviceCatalog.platforms()
             if platforms.isEmpty {
-                print(
-                    "no OpenCL platform found (on Debian: apt-get install pocl-opencl-icd, or your GPU vendor's ICD); "
-                        + "`--device cpu` always works"
-                )
+                print("no OpenCL device: \(CLPlatform.missingPlatformAdvice); `--device cpu` always works")
                 return
             }
             for (p, entry) in platforms.enumerated() {

@@ -6,6 +6,8 @@ import DLNTheory
 import Foundation
 import OpenCLKit
 
+extension ProgressStyle: ExpressibleByArgument {}
+
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train the ensemble a YAML config describes; write its observables, statistics and figures.",
@@ -50,8 +52,16 @@ struct Run: ParsableCommand {
     )
     var out: String?
 
-    @Flag(help: "No progress line on stderr.")
+    @Flag(help: "No progress line on stderr (as --progress none).")
     var quiet = false
+
+    @Option(
+        help: ArgumentHelp(
+            "auto: a progress line on stderr (rewritten in place on a terminal) with the median train loss at the last "
+                + "checkpoint; json: every message on stderr as one JSON object per line (events start, progress, "
+                + "warning, note, done, error), for programs; none.",
+            valueName: "auto|json|none"))
+    var progress: ProgressStyle = .auto
 
     @Flag(
         help: ArgumentHelp(
@@ -164,12 +174,20 @@ struct Run: ParsableCommand {
             if let line = runner.resumeDescription { note(line) }
             note(runner.description)
             for line in runner.warnings { note(line) }
-            let progress = ProgressLine(enabled: !quiet)
+            let progress = ProgressLine(style: quiet ? .none : self.progress)
+            if Messages.json {
+                Messages.emit([
+                    "event": "start", "out": runner.outDir, "replicas": runner.experiment.replicaCount,
+                    "grid_points": runner.experiment.gridPoints.count, "seeds": runner.experiment.seeds.count,
+                    "device": runner.engine.deviceDescription, "live": runner.directory.live
+                ])
+            }
             installStopHandlers()
             let result: RunResult
             do {
                 result = try runner.run(
-                    checkpointMinutes: checkpointEvery, progress: progress.update, shouldStop: { stopRequested })
+                    checkpointMinutes: checkpointEvery, progress: progress.update, shouldStop: { stopRequested },
+                    reached: progress.reach)
             } catch {
                 progress.finish()
                 if case .interrupted = error {
@@ -200,6 +218,7 @@ struct Run: ParsableCommand {
             let points = try runner.write(result)
             reportTheory(points)
             for line in runner.closingLines(result) { print(line) }
+            if Messages.json { Messages.emit(["event": "done", "out": runner.outDir, "seconds": progress.elapsed]) }
         } catch { fail(error) }
     }
 }

@@ -29,8 +29,14 @@ struct Theory: ParsableCommand {
             floor ≈ test error/√paths.
             """)
 
-    @Argument(help: "The experiment's YAML file (the same file `dlnsim run` reads).")
+    @Argument(help: "The experiment's YAML file (the same file `dlnsim run` reads), or - for standard input.")
     var config: String
+
+    @Argument(
+        help: ArgumentHelp(
+            "Overrides of the configuration's keys, key=value as for `dlnsim run` (grid.alpha=[0.01,0.1] …).",
+            valueName: "key=value"))
+    var overrides: [String] = []
 
     @Option(help: "cpu (default) or opencl / opencl:P:D: where the Monte-Carlo paths run.")
     var device: String = "cpu"
@@ -46,14 +52,19 @@ struct Theory: ParsableCommand {
 
     func run() throws {
         do {
-            let configuration = try Configuration.load(path: config)
+            let parsed = try overrides.map { o throws(DLNError) in try ConfigOverride(parsing: o) }
+            let path = config == "-" ? "stdin" : config
+            let text = try config == "-" ? Configuration.text(data: readStandardInput(), path: path) : nil
+            let configuration = try Configuration.load(
+                text: text ?? Configuration.text(path: path), path: path, overrides: parsed
+            ).configuration
             let request = try DeviceRequest(parsing: device)
             let cl = try DeviceCatalog.resolve(request, note: note)
             let outDir = out ?? "dlnsim-out/\(configuration.name)"
             let directory = try OutputDirectory.open(outDir, mode: .add, forceOption: nil)
             let points: [DMFTStudy.Point]
             do {
-                points = try DMFTStudy.solve(configuration, file: config, device: cl, note: quiet ? nil : { note($0) })
+                points = try DMFTStudy.solve(configuration, file: path, device: cl, note: quiet ? nil : { note($0) })
                 try DMFTStudy.write(points, to: try directory.stage())
                 try directory.commit()
             } catch {
@@ -66,6 +77,14 @@ struct Theory: ParsableCommand {
                     + "checkpoint]), dmft_times.npy, dmft.csv, dmft_manifest.json to \(outDir)"
             )
             let failures = DMFTStudy.failures(points)
+            if !failures.isEmpty && Messages.json {
+                Messages.emit([
+                    "event": "error", "kind": "not_converged", "key": NSNull(), "issues": [],
+                    "message": "the DMFT iteration did not converge (the curves are written but flagged converged: "
+                        + "false): " + failures.joined(separator: "; ")
+                ])
+                Foundation.exit(2)
+            }
             if !failures.isEmpty {
                 FileHandle.standardError.write(
                     Data(

@@ -300,6 +300,30 @@ import Testing
         #expect(noPlatform.status != 0 && noPlatform.stderr.contains("no OpenCL platform"))
     }
 
+    /// libOpenCL is opened at run time: without it the binary starts, lists the CPU engine, runs on it, and refuses
+    /// an OpenCL device naming the library it could not load.
+    @Test func startsWithoutAnOpenCLLibrary() throws {
+        let gone = ["DLNSIM_OPENCL_LIBRARY": "/nonexistent/libOpenCL.so.1"]
+        let devices = try Self.run(["devices"], environment: gone)
+        #expect(devices.status == 0, "\(devices.stderr)")
+        #expect(devices.stdout.contains("cpu  CPU engine"), "\(devices.stdout)")
+        #expect(devices.stdout.contains("/nonexistent/libOpenCL.so.1"), "\(devices.stdout)")
+        let dir = Self.temporary()
+        let cpu = try Self.run(
+            [
+                "run", "examples/quickstart.yaml", "training.steps=20", "seeds=2", "--device", "cpu", "--out", dir,
+                "--quiet"
+            ],
+            environment: gone)
+        #expect(cpu.status == 0, "\(cpu.stderr)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/train_loss.npy"))
+        let opencl = try Self.run(
+            ["run", "examples/quickstart.yaml", "training.steps=20", "--device", "opencl", "--out", dir + "/b"],
+            environment: gone)
+        #expect(
+            opencl.status == 1 && opencl.stderr.contains("the OpenCL library could not be loaded"), "\(opencl.stderr)")
+    }
+
     @Test(.needsOpenCLPlatform) func float64OnTheDeviceAndUserDataFromNPY() throws {
         let dir = Self.temporary()
         let (n, d) = (8, 12)

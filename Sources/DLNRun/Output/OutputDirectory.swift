@@ -271,6 +271,7 @@ public final class OutputDirectory: @unchecked Sendable {
             to: path + "/" + Self.marker)
         unlink(journalPath)
         Self.remove(staging)
+        removeLive()
         OutputFile.syncFolder(path)
     }
 
@@ -317,6 +318,7 @@ extension OutputDirectory {
     /// dlnsim's own bookkeeping: the marker, the lock, the staging folder, the checkpoint and temporary files.
     static func isInternal(_ name: String) -> Bool {
         [marker, lockName, stagingName, Checkpoint.fileName].contains(name) || name.hasPrefix(writeTestName)
+            || name.hasPrefix(liveName)
             || OutputFile.temporaryOwner(name) != nil
     }
 

@@ -98,7 +98,7 @@ public enum RunOutput {
     /// [grid point, checkpoint] (t = step·η), `grid.csv` and `manifest.json` into `directory`.
     public static func write(
         _ result: RunResult, experiment: Experiment, to directory: String,
-        state: EngineState? = nil, started: Date? = nil
+        state: EngineState? = nil, started: Date? = nil, live: [String: Any]? = nil
     ) throws(DLNError) {
         let c = experiment.configuration
         try makeFolder(directory)
@@ -161,7 +161,7 @@ public enum RunOutput {
         var hashes: [String: String] = [:]
         for name in written { hashes[name] = try FileHash.of(path(name)) }
         let b = experiment.batch
-        let manifest: [String: Any] = [
+        var manifest: [String: Any] = [
             "dlnsim_version": DLNSim.version,
             "command_line": ProcessInfo.processInfo.arguments,
             "host": ProcessInfo.processInfo.hostName,
@@ -214,6 +214,10 @@ public enum RunOutput {
             "schema_version": Configuration.manifestSchemaVersion,
             "configuration": c.manifestValue
         ]
+        if let live {
+            manifest["live"] = live
+            manifest["finished"] = NSNull()
+        }
         do {
             let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
             try OutputFile.write(data, to: path("manifest.json"))

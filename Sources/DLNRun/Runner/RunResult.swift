@@ -130,6 +130,8 @@ public struct RunOptions {
     public var progress: (Double, Double) -> Void = { _, _ in }
     /// Told when a batch is split further after an allocation failure.
     public var note: (String) -> Void = { _ in }
+    /// Called each time a slice of replicas reaches a checkpoint (live results, the progress line's loss).
+    public var reached: ((LiveCheckpoint) -> Void)? = nil
 
     public init() {}
 }
@@ -175,5 +177,30 @@ public struct RunProgress: Sendable {
         status = [Int](repeating: 0, count: B)
         frozenAt = [Double](repeating: .nan, count: B)
         initialLoss = [Double](repeating: .nan, count: B)
+    }
+}
+
+/// A checkpoint just reached by the replicas in the engine, for live results: where the run stands, the median
+/// train loss there, and the run's results so far (built on demand: entries not computed yet are NaN).
+public struct LiveCheckpoint {
+    /// The checkpoint reached (0-based) and the number of checkpoints.
+    public let checkpoint: Int
+    public let checkpoints: Int
+    /// The batch (`Experiment.groups`) being run (0-based) and the number of batches.
+    public let batch: Int
+    public let batches: Int
+    /// The median of the finite train losses of the replicas in the engine at this checkpoint (NaN when none is).
+    public let trainLossMedian: Double
+    /// Units of work done and in all (as `RunOptions.progress`).
+    public let done: Double
+    public let total: Double
+    /// The results so far.
+    public let results: () -> RunResult
+
+    /// The median of the finite values (NaN when there are none).
+    public static func median(_ values: [Double]) -> Double {
+        let v = values.filter(\.isFinite).sorted()
+        guard !v.isEmpty else { return .nan }
+        return v.count % 2 == 1 ? v[v.count / 2] : 0.5 * (v[v.count / 2 - 1] + v[v.count / 2])
     }
 }

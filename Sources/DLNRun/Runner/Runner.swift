@@ -189,9 +189,18 @@ public final class Runner {
     /// Runs the experiment, writing checkpoint.dlnsim every `checkpointMinutes` and whenever `shouldStop`
     /// turns true (then it throws `DLNError.interrupted`). `progress(done, total)` counts replica-steps.
     public func run(
-        checkpointMinutes: Double, progress: @escaping (Double, Double) -> Void, shouldStop: @escaping () -> Bool
+        checkpointMinutes: Double, progress: @escaping (Double, Double) -> Void, shouldStop: @escaping () -> Bool,
+        reached: ((LiveCheckpoint) -> Void)? = nil
     ) throws(DLNError) -> RunResult {
         var options = RunOptions()
+        // The results so far, in OUTDIR/.dlnsim-live (a fresh run first removes a previous run's).
+        if resumed == nil { directory.removeLive() }
+        let live = LiveResults(
+            directory: directory, experiment: experiment, started: origin.started ?? Date(), note: note)
+        options.reached = { point in
+            live.offer(point)
+            reached?(point)
+        }
         options.keepFinalState = origin.saveWeights
         options.shard = origin.shard
         options.progress = progress

@@ -136,6 +136,12 @@ final class SimulationRunner {
             p.sliceStates = []
             if group.flowTimes != nil { p.flowEvaluations += global[own].reduce(0.0) { $0 + p.evaluations[C - 1][$1] } }
         }
+        return results()
+    }
+
+    /// The results so far (all of them once every batch has run): observables not computed yet are NaN.
+    func results() -> RunResult {
+        var p = self.p
         if p.names.isEmpty {
             // A shard that holds no replicas observed nothing: every observable is NaN.
             p.names = ObservableSet(thresholds: experiment.configuration.record.thresholds).names
@@ -264,6 +270,13 @@ final class SimulationRunner {
             }
             for k in 0..<p.names.count {
                 for (local, b) in global[range].enumerated() { p.values[c][k][b] = o.values[k][local] }
+            }
+            if let reached = options.reached {
+                reached(
+                    LiveCheckpoint(
+                        checkpoint: c, checkpoints: C, batch: p.group, batches: experiment.groups.count,
+                        trainLossMedian: LiveCheckpoint.median(o.trainLoss), done: p.done, total: total,
+                        results: { [unowned self] in self.results() }))
             }
             options.progress(p.done, total)
             if write {
