@@ -6,7 +6,6 @@ import builtins
 import glob
 import json
 import os
-import tempfile
 from typing import Optional
 
 import numpy as np
@@ -15,7 +14,7 @@ import xarray as xr
 import yaml
 
 from ._binary import find_binary, supports_json_progress
-from ._config import config_source, format_value, override_arguments
+from ._config import config_source, override_arguments
 from ._dataset import _dmft_vars, _load, check_folder, grid_table, open_folder, stats_frame
 from ._errors import DLNSimError
 from ._grid import layout, table_from_config
@@ -211,64 +210,48 @@ def theory(config, overrides=None, *, device: Optional[str] = None, out=None, pr
         run_folder = config.path
     elif isinstance(config, (str, os.PathLike)) and os.path.isdir(os.fspath(config)):
         run_folder = os.fspath(config)
-    tmp = tempfile.TemporaryDirectory(prefix="dlnsim-theory-")
-    try:
-        if run_folder is not None:
-            if overrides:
-                raise DLNSimError("theory of a run folder takes no overrides", kind="invalid_configuration")
-            check_folder(run_folder)
-            config_path = os.path.join(run_folder, "config.yaml")
-            out = run_folder if out is None else out
-            with builtins.open(os.path.join(run_folder, "manifest.json"), encoding="utf-8") as f:
-                grid_config = (json.load(f).get("configuration") or {}).get("grid") or {}
-        else:
-            config_path, merged = _config_file(config, overrides, tmp.name)
-            grid_config = (merged.get("grid") if isinstance(merged, dict) else None) or {}
-        args = ["theory", config_path]
-        if out is not None:
-            args += ["--out", os.fspath(out)]
-        if device is not None:
-            args += ["--device", device]
-        if not progress:
-            args.append("--quiet")
-        result = invoke(args)
-    finally:
-        tmp.cleanup()
+    stdin_text = None
+    extra = []
+    if run_folder is not None:
+        if overrides:
+            raise DLNSimError("the theory of a run folder takes no overrides", kind="invalid_configuration")
+        check_folder(run_folder)
+        source = os.path.join(run_folder, "config.yaml")
+        out = run_folder if out is None else out
+        with builtins.open(os.path.join(run_folder, "manifest.json"), encoding="utf-8") as f:
+            grid_config = (json.load(f).get("configuration") or {}).get("grid") or {}
+    else:
+        source, stdin_text = config_source(config)
+        extra = override_arguments(overrides)
+        grid_config = _grid_section(source, stdin_text, extra)
+    args = ["theory", source, *extra]
+    if out is not None:
+        args += ["--out", os.fspath(out)]
+    if device is not None:
+        args += ["--device", device]
+    if not progress:
+        args.append("--quiet")
+    result = invoke(args, stdin_text=stdin_text)
     folder = os.fspath(out) if out is not None else _theory_folder(result)
     return _theory_dataset(folder, grid_config, result.stdout)
 
 
-def _config_file(config, overrides, tmpdir):
-    """A YAML file of config with overrides applied (dotted keys set in the parsed YAML), and that mapping."""
-    source, text = config_source(config)
-    if text is None:
-        with builtins.open(source, encoding="utf-8") as f:
-            text = f.read()
-    merged = yaml.safe_load(text) or {}
-    if not isinstance(merged, dict):
-        raise DLNSimError("the configuration is not a YAML mapping", kind="invalid_configuration")
-    if source != "-" and not merged.get("name"):
-        merged["name"] = os.path.splitext(os.path.basename(source))[0]
-    for item in override_arguments(overrides):
-        key, value = item.split("=", 1)
-        node = merged
-        parts = key.split(".")
-        for part in parts[:-1]:
-            if not isinstance(node.get(part), dict):
-                node[part] = {}
-            node = node[part]
-        node[parts[-1]] = yaml.safe_load(value)
-    # relative data paths stay relative to the original file
-    base = os.path.dirname(os.path.abspath(source)) if source != "-" else os.getcwd()
-    files = (merged.get("problem") or {}).get("files") if isinstance(merged.get("problem"), dict) else None
-    if isinstance(files, dict):
-        for k, v in files.items():
-            if isinstance(v, str) and not os.path.isabs(v):
-                files[k] = os.path.join(base, v)
-    path = os.path.join(tmpdir, (merged.get("name") or "theory") + ".yaml")
-    with builtins.open(path, "w", encoding="utf-8") as f:
-        yaml.safe_dump(merged, f, sort_keys=False)
-    return path, merged
+def _grid_section(source, stdin_text, overrides) -> dict:
+    """The grid section of a configuration with its overrides applied (for the coordinates of the theory's
+    Dataset: `dlnsim theory` writes no grid.csv). {} when it cannot be read: the Dataset then has a point axis."""
+    try:
+        if stdin_text is None:
+            with builtins.open(source, encoding="utf-8") as f:
+                stdin_text = f.read()
+        merged = yaml.safe_load(stdin_text) or {}
+        grid = dict(merged.get("grid") or {})
+        for item in overrides:
+            key, value = item.split("=", 1)
+            if key.startswith("grid.") and key.count(".") == 1:
+                grid[key[5:]] = yaml.safe_load(value)
+        return grid
+    except Exception:  # only the coordinates depend on it; dlnsim itself checked the configuration
+        return {}
 
 
 def _theory_folder(result) -> str:
