@@ -18,16 +18,19 @@ import stat
 import subprocess
 import sys
 
-from setuptools import setup
+from setuptools import Distribution, setup
 from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
-try:
-    from wheel.bdist_wheel import bdist_wheel
-except ImportError:  # pragma: no cover - wheel is a build requirement
-    bdist_wheel = None
+try:  # setuptools ≥ 70.1 has its own; older ones use the wheel package's
+    from setuptools.command.bdist_wheel import bdist_wheel
+except ImportError:
+    try:
+        from wheel.bdist_wheel import bdist_wheel
+    except ImportError:  # pragma: no cover - wheel is a build requirement
+        bdist_wheel = None
 
 
 def _want_binary():
@@ -87,11 +90,6 @@ cmdclass = {"build_py": BuildPyWithBinary}
 if bdist_wheel is not None:
 
     class BdistWheel(bdist_wheel):
-        def finalize_options(self):
-            super().finalize_options()
-            if _want_binary():
-                self.root_is_pure = False
-
         def get_tag(self):
             if not _want_binary():
                 return super().get_tag()
@@ -105,4 +103,12 @@ if bdist_wheel is not None:
 
     cmdclass["bdist_wheel"] = BdistWheel
 
-setup(cmdclass=cmdclass)
+
+class BinaryDistribution(Distribution):
+    """With the binary inside, the package is platform specific (installed to platlib, a platform wheel)."""
+
+    def has_ext_modules(self):
+        return _want_binary()
+
+
+setup(cmdclass=cmdclass, distclass=BinaryDistribution)

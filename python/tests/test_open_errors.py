@@ -69,6 +69,13 @@ def test_open_half_written_folders(small_run, tmp_path):
     with pytest.raises(dlnsim.DLNSimError, match="not valid JSON"):
         dlnsim.open(folder)
 
+    # a run that has only just claimed its folder
+    folder = tmp_path / "starting"
+    folder.mkdir()
+    (folder / ".dlnsim-output").write_text("dlnsim 0.1.0 output folder\nfiles:\n")
+    with pytest.raises(dlnsim.DLNSimError, match="no results yet"):
+        dlnsim.open(folder)
+
     # an interrupted run: a checkpoint, no results yet
     folder = tmp_path / "interrupted"
     folder.mkdir()

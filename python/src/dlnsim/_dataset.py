@@ -68,6 +68,12 @@ def check_folder(folder: str) -> str:
             f"manifest.json): `dlnsim run --resume {folder}` continues it",
             kind="incomplete_output",
         )
+    if has(MARKER) and not glob.glob(os.path.join(folder, "*.npy")):
+        raise DLNSimError(
+            f"{folder}: a dlnsim output folder with no results yet (a run starting here has not reached its first "
+            f"checkpoint, or one was stopped before it)",
+            kind="incomplete_output",
+        )
     if has(MARKER) or any(os.path.basename(p) in ("grid.csv", "times.npy") for p in glob.glob(folder + "/*")):
         raise DLNSimError(
             f"{folder}: half written: dlnsim's files are there but manifest.json is missing", kind="incomplete_output"
