@@ -105,3 +105,43 @@ def test_open_while_the_run_is_going(tmp_path):
     assert not (out / ".dlnsim-live").exists()
     assert "live" not in opened.dataset.attrs and not opened.live
     assert np.isfinite(opened.dataset.train_loss.values).all()
+
+
+INTERRUPTED_RUN = """
+import signal, sys
+import dlnsim
+signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
+config = {"name": "long", "problem": {"d": 100}, "training": {"steps": 400000},
+          "grid": {"alpha": [0.01, 0.1, 1.0], "learning_rate": 0.01}, "seeds": 16, "record": {"checkpoints": 60}}
+try:
+    dlnsim.run(config, out=sys.argv[1], progress=False)
+    print("FINISHED")
+except KeyboardInterrupt:
+    print("INTERRUPTED")
+"""
+
+
+def test_ctrl_c_stops_the_run_at_a_checkpoint(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "interrupted"
+    child = subprocess.Popen([sys.executable, "-c", INTERRUPTED_RUN, str(out)], stdout=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (out / ".dlnsim-live").exists():
+        time.sleep(0.05)
+    assert (out / ".dlnsim-live").exists(), "the run did not start"
+    child.send_signal(signal.SIGINT)  # what Ctrl-C in a terminal or "interrupt" in Jupyter sends to Python
+    stdout, _ = child.communicate(timeout=120)
+    assert "INTERRUPTED" in stdout
+    # dlnsim got one SIGINT from the package and stopped after writing its checkpoint, to resume from
+    assert (out / "checkpoint.dlnsim").exists()
+    assert not (out / "manifest.json").exists()
+    # open() says so; live=True reads what it had reached
+    with pytest.raises(dlnsim.DLNSimError, match="stopped before it finished.*--resume") as info:
+        dlnsim.open(out)
+    assert info.value.kind == "incomplete_output"
+    reached = dlnsim.open(out, live=True).dataset
+    done = json.loads(reached.attrs["live"])["checkpoints_done"]
+    assert done >= 1 and np.isfinite(reached.train_loss.isel(checkpoint=slice(0, done)).values).all()

@@ -28,12 +28,13 @@ class Run:
     for a run that is still going, each access of `.dataset` re-reads the live files (`.live` says whether it is).
     """
 
-    def __init__(self, path, *, stdout: str = "", events=None):
+    def __init__(self, path, *, stdout: str = "", events=None, live: Optional[bool] = None):
         self.path = os.path.abspath(os.fspath(path))
         self.stdout = stdout
         self.events = list(events or [])
         self._dataset = None
-        self.live = check_folder(self.path) == "live"
+        self._requested = live
+        self.live = live if live is not None else check_folder(self.path) == "live"
 
     def __repr__(self):
         state = "live" if self.live else "finished"
@@ -42,8 +43,8 @@ class Run:
     @property
     def dataset(self) -> xr.Dataset:
         if self.live:
-            ds = open_folder(self.path)
-            if ds.attrs.get("live") is None:  # it finished meanwhile
+            ds = open_folder(self.path, live=self._requested)
+            if "live" not in ds.attrs:  # it finished meanwhile
                 self.live = False
                 self._dataset = ds
             return ds
@@ -54,7 +55,8 @@ class Run:
     def reload(self) -> "Run":
         """Read the folder again (after `dlnsim analyze`, `dlnsim theory`, or while a run goes)."""
         self._dataset = None
-        self.live = check_folder(self.path) == "live"
+        if self._requested is None:
+            self.live = check_folder(self.path) == "live"
         return self
 
     @property
@@ -167,11 +169,11 @@ def _output_folder(result, out) -> str:
 def open(folder, *, live: Optional[bool] = None) -> Run:  # noqa: A001 - the package's public name
     """The Run of an existing output folder; while a run is going there, its live results so far.
 
+    live=None: the live results while a run is going, else the finished files; live=False: only the finished files;
+    live=True: the live results, also those of a run that was stopped (interrupted before it finished).
     Raises DLNSimError for a folder that is not a dlnsim output, or is half written.
     """
-    run_ = Run(folder)
-    if live is not None:
-        run_.live = live
+    run_ = Run(folder, live=live)
     _ = run_.dataset  # check that it reads now, not later
     return run_
 

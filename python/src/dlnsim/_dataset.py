@@ -5,6 +5,8 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
+import socket
 import time
 from typing import Optional
 
@@ -58,10 +60,18 @@ def check_folder(folder: str) -> str:
             f"{folder}` or `dlnsim plot {folder}` completes them",
             kind="incomplete_output",
         )
-    if has(LIVE):
+    if has(LIVE) and running(folder):
         return "live"
     if has("manifest.json"):
         return "finished"
+    if has(LIVE):
+        raise DLNSimError(
+            f"{folder}: its run was stopped before it finished (no manifest.json; the process named in .dlnsim-lock "
+            f"is gone): `dlnsim run --resume {folder}` continues it"
+            + (" from its checkpoint" if has(CHECKPOINT) else "")
+            + "; dlnsim.open(folder, live=True) reads the results it had reached",
+            kind="incomplete_output",
+        )
     if has(CHECKPOINT):
         raise DLNSimError(
             f"{folder}: a run was interrupted here before it wrote its results (there is a {CHECKPOINT} but no "
@@ -79,6 +89,28 @@ def check_folder(folder: str) -> str:
             f"{folder}: half written: dlnsim's files are there but manifest.json is missing", kind="incomplete_output"
         )
     raise DLNSimError(f"{folder}: not a dlnsim output folder (no manifest.json)", kind="not_an_output")
+
+
+def running(folder: str) -> bool:
+    """Whether the command that holds the folder is still running: the pid its .dlnsim-lock names is alive (on this
+    host; a lock written on another host counts as running)."""
+    try:
+        with open(os.path.join(folder, ".dlnsim-lock"), encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return True
+    match = re.match(r"pid (\d+) .* on (\S+) since ", text)
+    if not match:
+        return True
+    if match.group(2) != socket.gethostname() and match.group(2) != os.uname().nodename:
+        return True
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _check_files(folder: str, manifest: dict):
@@ -257,7 +289,10 @@ def _stats_vars(stats: pd.DataFrame, groups, grid: GridLayout, thresholds, check
 
 def open_folder(folder, *, live: Optional[bool] = None, retries: int = 20) -> xr.Dataset:
     folder = os.fspath(folder)
-    state = check_folder(folder)
+    if live and os.path.isdir(os.path.join(folder, LIVE)):
+        state = "live"  # also a run that was stopped: the results it had reached
+    else:
+        state = check_folder(folder)
     if live is None:
         live = state == "live"
     if live and state != "live":

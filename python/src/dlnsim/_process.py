@@ -77,6 +77,9 @@ def invoke(
             encoding="utf-8",
             errors="replace",
             env=environment(),
+            # its own process group: a Ctrl-C in the terminal reaches Python only, which forwards one SIGINT (a
+            # second one would stop dlnsim at once instead of after its checkpoint)
+            start_new_session=True,
         )
     except OSError as error:
         raise DLNSimError(f"cannot start {binary}: {error}", kind="binary_not_found") from error
