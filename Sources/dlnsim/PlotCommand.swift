@@ -40,7 +40,8 @@ struct Plot: ParsableCommand {
             let directory = try OutputDirectory.open(folder, mode: .add, create: false, needsMarker: true)
             let output = try OutputFolder(folder)
             let scale: SVGPlot.Scale = time == "linear" ? .linear : .log
-            var extra: [(String, SVGPlot)] = []
+            // The DMFT finite-size gap (with theory: dmft) is redrawn too.
+            var extra: [(String, SVGPlot)] = DMFTStudy.figures(output)
             if let observable {
                 let safe = observable.replacingOccurrences(of: "/", with: "_")
                 if let parameter {

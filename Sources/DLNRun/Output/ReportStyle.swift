@@ -54,6 +54,20 @@ extension Report {
         }
     }
 
+    /// What the colours and line styles stand for ("" when no parameter varies).
+    static func styleSentence(_ folder: OutputFolder, excluding: Int? = nil) -> String {
+        let (main, others) = styleColumns(folder, excluding: excluding)
+        guard let main else { return "" }
+        let name = symbols[folder.columns[main]] ?? folder.columns[main]
+        var text =
+            isOrdered(folder, main) ? "Colour: \(name), dark purple (smallest) to green (largest)." : "Colour: \(name)."
+        if !others.isEmpty {
+            text +=
+                " Line style: \(others.map { symbols[folder.columns[$0]] ?? folder.columns[$0] }.joined(separator: ", "))."
+        }
+        return text
+    }
+
     /// The caption under a figure: what the lines (or points), bands (or bars), colours, line styles, dashed
     /// curves and markers are.
     static func caption(
@@ -72,17 +86,8 @@ extension Report {
             parts.append("Lines: median over \(seeds) per grid point; bands: 10–90% quantiles over the seeds.")
         }
         if frozen { parts.append("Replicas frozen before the end are left out.") }
-        let (main, others) = styleColumns(folder, excluding: excluding)
-        if let main {
-            let name = symbols[folder.columns[main]] ?? folder.columns[main]
-            parts.append(
-                isOrdered(folder, main)
-                    ? "Colour: \(name), dark purple (smallest) to green (largest)." : "Colour: \(name).")
-            if !others.isEmpty {
-                let names = others.map { symbols[folder.columns[$0]] ?? folder.columns[$0] }
-                parts.append("Line style: \(names.joined(separator: ", ")).")
-            }
-        }
+        let style = styleSentence(folder, excluding: excluding)
+        if !style.isEmpty { parts.append(style) }
         if plot.series.contains(where: { $0.label.hasPrefix(predictionPrefix) }) {
             parts.append("Dashed: predictions of dlnsim analyze, in the colour of the simulation they belong to.")
         }

@@ -258,6 +258,7 @@ extension DMFTStudy {
         var plot = SVGPlot(
             title: "finite-size gap: (ensemble mean − DMFT) / DMFT, \(Report.pretty(observable)), ±2 s.e.",
             xLabel: "t (gradient-flow time)", yLabel: "relative gap", xScale: .log, yScale: .linear)
+        let styles = Report.pointStyles(folder, points: Array(0..<a.shape[0]))
         for g in 0..<a.shape[0] {
             let mean = Array(a.values[(g * 2 * C)..<(g * 2 * C + C)])
             let se = Array(a.values[(g * 2 * C + C)..<((g + 1) * 2 * C)])
@@ -276,9 +277,16 @@ extension DMFTStudy {
                 lo.append(gap - err)
                 hi.append(gap + err)
             }
-            plot.series.append(
-                SVGPlot.Series(label: Report.label(folder, g), x: folder.times[g], y: y, low: lo, high: hi))
+            var series = SVGPlot.Series(label: Report.label(folder, g), x: folder.times[g], y: y, low: lo, high: hi)
+            series.color = styles[g].color
+            series.dash = styles[g].dash
+            plot.series.append(series)
         }
+        plot.caption =
+            "Lines: (mean over \(folder.seeds) seeds − DMFT mean) / DMFT mean of the \(Report.pretty(observable)) per "
+            + "grid point; bands: ± 2 standard errors (the seeds' and the DMFT's Monte-Carlo errors added in "
+            + "quadrature). A band that contains 0 is a gap consistent with none. "
+            + Report.styleSentence(folder)
         return plot
     }
 
