@@ -1,4 +1,3 @@
-import os
 import pathlib
 
 import pytest
@@ -11,17 +10,6 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def repo():
     return REPO
-
-
-@pytest.fixture(scope="session")
-def binary():
-    """The binary under test: DLNSIM_BINARY or the one the package finds (never a skip: the tests need one)."""
-    return dlnsim.find_binary()
-
-
-def binary_has(binary, text: bytes) -> bool:
-    with open(binary, "rb") as f:
-        return text in f.read()
 
 
 SMALL = {

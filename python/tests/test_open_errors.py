@@ -1,6 +1,5 @@
 """dlnsim.open on finished, foreign and half-written folders; errors from bad input; the missing binary."""
 
-import json
 import os
 import shutil
 import subprocess

@@ -112,7 +112,8 @@ def test_path_config_with_dict_overrides(repo, tmp_path):
 
 
 def test_float_overrides_round_trip(small, tmp_path):
-    run = dlnsim.run(small, {"grid.weight_decay": [1e-5, 2.5e-3], "grid.alpha": 0.3}, out=tmp_path / "f", progress=False)
+    overrides = {"grid.weight_decay": [1e-5, 2.5e-3], "grid.alpha": 0.3}
+    run = dlnsim.run(small, overrides, out=tmp_path / "f", progress=False)
     ds = run.dataset
     assert list(ds.weight_decay.values) == [1e-5, 2.5e-3]
     assert float(ds.alpha) == 0.3  # an axis that does not vary: a scalar coordinate

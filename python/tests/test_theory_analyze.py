@@ -1,7 +1,6 @@
 """dlnsim.analyze and dlnsim.theory return Datasets over the same grid axes as the run."""
 
-import json
-import os
+import shutil
 
 import numpy as np
 import pytest
@@ -10,8 +9,6 @@ import dlnsim
 
 
 def test_analyze_dataset(small_run, tmp_path):
-    import shutil
-
     folder = tmp_path / "a"
     shutil.copytree(small_run.path, folder)
     ds = dlnsim.analyze(folder)

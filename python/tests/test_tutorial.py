@@ -27,7 +27,8 @@ def test_tutorial_script(repo, tmp_path):
         assert width >= 600 and height >= 400
         assert os.path.getsize(tmp_path / name) > 10_000
 
-    # the diagram it draws: lazy corner (large α, small λ) still on the plateau ρ(1 − δ) = 0.05, rich cells far below
+    # the diagram it draws: the lazy corner (large α, small λ) still on the plateau ρ(1 − δ) = 0.05, rich cells far
+    # below
     ds = dlnsim.open(tmp_path / "dlnsim-out" / "grokking_phase").dataset
     final = ds.test_error.isel(checkpoint=-1).median("seed")
     assert final.sizes == {"alpha": 6, "weight_decay": 6}
