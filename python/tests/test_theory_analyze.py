@@ -62,3 +62,28 @@ def test_theory_of_a_run_goes_into_its_folder(tmp_path):
     assert "dmft_test_error" in run_ds and "dmft_test_error_se" in run_ds
     np.testing.assert_array_equal(run_ds.dmft_test_error.values, ds.test_error.values)
     np.testing.assert_allclose(ds.t.values, run_ds.t.values)
+
+
+THEORY = {
+    "name": "thbad",
+    "problem": {"d": 100, "delta": 0.5},
+    "training": {"steps": 10},
+    "grid": {"alpha": 1.0, "learning_rate": 0.05},
+    "theory": {"paths": 500, "response_paths": 50},
+    "record": {"checkpoints": 3},
+}
+
+
+def test_theory_bad_override_names_the_key(tmp_path):
+    with pytest.raises(dlnsim.DLNSimError) as info:
+        dlnsim.theory(THEORY, {"theory.paths": 1}, out=tmp_path / "t")
+    assert info.value.key == "theory.paths" and info.value.kind == "invalid_configuration"
+    assert "theory.paths" in str(info.value)
+
+
+def test_theory_that_does_not_converge_raises_after_writing(tmp_path):
+    with pytest.raises(dlnsim.DLNSimError) as info:
+        dlnsim.theory(THEORY, ["theory.max_iterations=1"], out=tmp_path / "t")
+    assert info.value.kind == "not_converged" and info.value.returncode == 2
+    assert "did not converge" in str(info.value)
+    assert (tmp_path / "t" / "dmft_test_error.npy").exists()

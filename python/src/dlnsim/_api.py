@@ -6,6 +6,7 @@ import builtins
 import glob
 import json
 import os
+import sys
 from typing import Optional
 
 import numpy as np
@@ -205,7 +206,7 @@ def theory(config, overrides=None, *, device: Optional[str] = None, out=None, pr
     Variables (dims: grid axes…, checkpoint): train_loss, test_error, overlap, norm_sq (mean of the solves) and
     <observable>_se (their Monte-Carlo standard error); coordinate t. Attributes: dmft_manifest.json (converged,
     iterations, residuals…). A solve that does not converge raises DLNSimError (exit status 2) after the files are
-    written; the Dataset of the folder can still be read with dlnsim.open(out).
+    written (its `dmft_*` files stay in the folder). progress=True prints the solver's lines on stderr.
     """
     run_folder = None
     if isinstance(config, Run):
@@ -233,9 +234,14 @@ def theory(config, overrides=None, *, device: Optional[str] = None, out=None, pr
         args += ["--device", device]
     if not progress:
         args.append("--quiet")
-    result = invoke(args, stdin_text=stdin_text)
+    result = invoke(args, stdin_text=stdin_text, on_event=_print_notes if progress else None)
     folder = os.fspath(out) if out is not None else _theory_folder(result)
     return _theory_dataset(folder, grid_config, result.stdout)
+
+
+def _print_notes(event):
+    if event.get("event") == "note":
+        print(event.get("message", ""), file=sys.stderr, flush=True)
 
 
 def _grid_section(source, stdin_text, overrides) -> dict:

@@ -186,7 +186,7 @@ class ProgressBar:
             if self.bar is None:
                 from tqdm.auto import tqdm
 
-                self.bar = tqdm(total=total, desc=self.desc, unit=" steps", unit_scale=True, dynamic_ncols=True)
+                self.bar = tqdm(total=total, desc=self.desc, unit=" replica-steps", unit_scale=True, dynamic_ncols=True)
             if total is not None and self.bar.total != total:
                 self.bar.total = total
             if done is not None:
