@@ -5,7 +5,7 @@
 # it as a notebook (VS Code, Jupyter with jupytext). It needs the `dlnsim` package and matplotlib:
 #
 # ```sh
-# pip install dlnsim-0.1.0-py3-none-manylinux_2_28_x86_64.whl matplotlib   # a wheel (binary inside), or
+# pip install dlnsim-0.1.0-py3-none-manylinux_2_35_x86_64.whl matplotlib   # a wheel (binary inside), or
 # pip install "./python[plot]"                                              # from a checkout (builds the binary)
 # ```
 #
