@@ -21,7 +21,11 @@ echo "python-tests: binary $DLNSIM_BINARY"
 
 venv=$(mktemp -d "${TMPDIR:-/tmp}/dlnsim-venv.XXXXXX")
 trap 'rm -rf "$venv"' EXIT
-python3 -m venv "$venv"
+if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+    echo "python-tests: python3 cannot make a virtual environment (python3 -m venv): on Debian/Ubuntu install" \
+        "python3-venv (apt-get install -y python3-venv)" >&2
+    exit 1
+fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "./python[test]"
 # the package must find the binary installed inside it, not only through DLNSIM_BINARY
 "$venv/bin/python" -c "
