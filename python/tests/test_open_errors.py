@@ -142,3 +142,25 @@ except dlnsim.DLNSimError as e:
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert "is not an executable file" in out.stdout, out.stderr
     assert "nothing-here" in out.stdout
+
+
+def test_binary_search_order(tmp_path):
+    """DLNSIM_BINARY first, then the packaged binary, then `dlnsim` on PATH."""
+    real = dlnsim.find_binary()
+    on_path = tmp_path / "bin"
+    on_path.mkdir()
+    (on_path / "dlnsim").symlink_to(real)
+    code = """
+import dlnsim, dlnsim._binary as b
+b._PACKAGED = '/nonexistent/dlnsim'
+print('FOUND', dlnsim.binary())
+print('VERSION', dlnsim.version())
+"""
+    env = {k: v for k, v in os.environ.items() if k != "DLNSIM_BINARY"}
+    env["PATH"] = str(on_path)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert f"FOUND {on_path / 'dlnsim'}" in out.stdout, out.stderr
+    assert "VERSION 0." in out.stdout
+    env["DLNSIM_BINARY"] = real
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert f"FOUND {real}" in out.stdout, out.stderr
