@@ -162,3 +162,11 @@ def test_single_grid_point(small, tmp_path):
     ds = dlnsim.run(small, out=tmp_path / "one", progress=False).dataset
     assert ds.train_loss.dims == ("seed", "checkpoint")
     assert float(ds.alpha) == 0.5
+
+
+def test_default_output_folder_is_named_by_the_config(small, tmp_path):
+    small["name"] = "named"
+    small["grid"] = {"alpha": 0.5}
+    run = dlnsim.run(small, progress=False)  # the tests run in tmp_path
+    assert run.path == str(tmp_path / "dlnsim-out" / "named")
+    assert os.path.isfile(os.path.join(run.path, "manifest.json"))
