@@ -119,8 +119,9 @@ def invoke(
             if on_event is not None:
                 on_event(event)
         proc.wait()
-    except KeyboardInterrupt:
-        # dlnsim writes its checkpoint on SIGINT (resume with `dlnsim run --resume DIR`)
+    except BaseException:
+        # KeyboardInterrupt (or anything else here): one SIGINT, on which dlnsim stops after writing its checkpoint
+        # (resume with `dlnsim run --resume DIR`)
         proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout=60)
