@@ -170,3 +170,21 @@ def test_default_output_folder_is_named_by_the_config(small, tmp_path):
     run = dlnsim.run(small, progress=False)  # the tests run in tmp_path
     assert run.path == str(tmp_path / "dlnsim-out" / "named")
     assert os.path.isfile(os.path.join(run.path, "manifest.json"))
+
+
+def test_override_values_of_every_kind(small, tmp_path):
+    overrides = {
+        "grid.learning_rate": "logspace(-2, -1, 3)",  # dlnsim's own list syntax, passed as text
+        "problem.teacher": {"density": 0.2, "values": "signs"},  # a mapping
+        "training.precision": "float64",
+        "record.thresholds": (0.05,),  # a tuple is a list
+        "seeds": np.int64(2),  # numpy scalars
+        "grid.alpha": np.array([0.5, 1.5]),  # numpy arrays
+    }
+    ds = dlnsim.run(small, overrides, out=tmp_path / "kinds", progress=False).dataset
+    cfg = json.loads(ds.attrs["configuration"])
+    np.testing.assert_allclose(ds.learning_rate.values, [0.01, 10**-1.5, 0.1])
+    assert cfg["problem"]["teacher"]["density"] == 0.2 and cfg["problem"]["teacher"]["values"] == "signs"
+    assert cfg["training"]["precision"] == "float64"
+    assert list(ds.threshold.values) == [0.05]
+    assert ds.sizes["seed"] == 2 and list(ds.alpha.values) == [0.5, 1.5]
