@@ -111,8 +111,8 @@ INTERRUPTED_RUN = """
 import signal, sys
 import dlnsim
 signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
-config = {"name": "long", "problem": {"d": 100}, "training": {"steps": 400000},
-          "grid": {"alpha": [0.01, 0.1, 1.0], "learning_rate": 0.01}, "seeds": 16, "record": {"checkpoints": 60}}
+config = {"name": "long", "problem": {"d": 100}, "training": {"steps": 40000},
+          "grid": {"alpha": [0.01, 0.1, 1.0], "learning_rate": 0.01}, "seeds": 4, "record": {"checkpoints": 60}}
 try:
     dlnsim.run(config, out=sys.argv[1], progress=False)
     print("FINISHED")
@@ -121,7 +121,7 @@ except KeyboardInterrupt:
 """
 
 
-def test_ctrl_c_stops_the_run_at_a_checkpoint(tmp_path):
+def test_ctrl_c_stops_the_run_at_a_checkpoint_and_resume_finishes_it(tmp_path):
     import signal
     import subprocess
     import sys
@@ -145,3 +145,15 @@ def test_ctrl_c_stops_the_run_at_a_checkpoint(tmp_path):
     reached = dlnsim.open(out, live=True).dataset
     done = json.loads(reached.attrs["live"])["checkpoints_done"]
     assert done >= 1 and np.isfinite(reached.train_loss.isel(checkpoint=slice(0, done)).values).all()
+    assert np.isnan(reached.train_loss.isel(checkpoint=-1).values).all()
+
+    # and dlnsim.resume finishes it from its checkpoint
+    resumed = dlnsim.resume(out, progress=False)
+    assert resumed.path == str(out) and not resumed.live
+    ds = resumed.dataset
+    assert np.isfinite(ds.train_loss.values).all()
+    np.testing.assert_array_equal(
+        ds.train_loss.isel(checkpoint=slice(0, done)).values, reached.train_loss.isel(checkpoint=slice(0, done)).values
+    )
+    assert not (out / "checkpoint.dlnsim").exists() and not (out / ".dlnsim-live").exists()
+    assert [e["event"] for e in resumed.events][-1] == "done"

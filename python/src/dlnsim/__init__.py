@@ -9,7 +9,7 @@
 The package drives the `dlnsim` binary: DLNSIM_BINARY, else the one inside the package, else `dlnsim` on PATH.
 """
 
-from ._api import Run, analyze, open, run, theory
+from ._api import Run, analyze, open, resume, run, theory
 from ._binary import find_binary, version
 
 binary = find_binary  # the path of the dlnsim binary the package uses
@@ -17,6 +17,6 @@ from ._errors import DLNSimError
 from ._process import DLNSimWarning
 
 __all__ = [
-    "run", "open", "analyze", "theory", "Run", "DLNSimError", "DLNSimWarning", "find_binary", "binary", "version"
+    "run", "open", "resume", "analyze", "theory", "Run", "DLNSimError", "DLNSimWarning", "find_binary", "binary", "version"
 ]
 __version__ = "0.1.0"

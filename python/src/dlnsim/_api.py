@@ -143,6 +143,25 @@ def run(
     return Run(folder, stdout=result.stdout, events=result.events)
 
 
+def resume(folder, *, device: Optional[str] = None, progress: bool = True) -> Run:
+    """Continue a run that was stopped (Ctrl-C, SIGTERM, a kill) from its checkpoint: `dlnsim run --resume DIR`.
+
+    The result is bit-identical to an uninterrupted run. Returns its Run.
+    """
+    folder = folder.path if isinstance(folder, Run) else os.fspath(folder)
+    args = ["run", "--resume", folder]
+    if supports_json_progress(find_binary()):
+        args += ["--progress", "json"]
+    if device is not None:
+        args += ["--device", device]
+    bar = ProgressBar(progress, desc=os.path.basename(os.path.abspath(folder)))
+    try:
+        result = invoke(args, on_event=bar)
+    finally:
+        bar.close(complete=False)
+    return Run(_output_folder(result, folder), stdout=result.stdout, events=result.events)
+
+
 def _name(config, stdin_text) -> str:
     try:
         if stdin_text is not None:
