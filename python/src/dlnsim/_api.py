@@ -117,7 +117,8 @@ def run(
     device: "auto" (default), "cpu", "gpu", "opencl" or "opencl:P:D".
     out: the output folder (default: dlnsim-out/<name> in the current directory).
     progress: a tqdm bar (terminal or notebook) fed by dlnsim's progress messages.
-    save_weights: also write the final weights (weights.npy, layers.npy).
+    save_weights: also write the final weights (weights.npy, layers.npy); force: write into a folder that is not a
+        dlnsim output; extra_args: more arguments for `dlnsim run` (e.g. ["--shard", "1/4"]).
     """
     source, stdin_text = config_source(config)
     args = ["run", source, *override_arguments(overrides)]
