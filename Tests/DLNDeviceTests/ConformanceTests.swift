@@ -42,7 +42,9 @@ import Testing
         Case(label: "uv gd f64", model: .uv, precision: .float64, sharing: .independent),
         Case(label: "deep3 gd f64", model: .deep, depth: 3, precision: .float64, eta: 0.01, alpha: 0.7),
         Case(label: "pm flow f64", update: .flow, precision: .float64, sharing: .independent),
-        Case(label: "deep3 flow f64", model: .deep, update: .flow, depth: 3, precision: .float64, alpha: 0.7)
+        Case(label: "deep3 flow f64", model: .deep, update: .flow, depth: 3, precision: .float64, alpha: 0.7),
+        Case(label: "deep_pm3 gd f64", model: .deepPM, depth: 3, precision: .float64, eta: 0.01, alpha: 0.7),
+        Case(label: "deep_pm2 flow f64", model: .deepPM, update: .flow, depth: 2, precision: .float64, alpha: 0.7)
     ]
 
     static let replicas = 38, d = 21, n = 9
@@ -185,7 +187,7 @@ import Testing
         }
 
         // Exact gradient-descent identities, float64: replayed from the states step by step.
-        if c.precision == .float64 && c.update == .gd && c.model != .deep { try gradientIdentity(on: a, batch, c) }
+        if c.precision == .float64 && c.update == .gd && !c.model.isDeep { try gradientIdentity(on: a, batch, c) }
     }
 
     static func gradient(_ batch: Batch, weights: [Double], replica b: Int) -> [Double] {

@@ -16,7 +16,7 @@ import Testing
         var precision: Precision = .float32, sharing: DataSharing = .shared
         var lambda: [Double] = [0], loss: LossNormalization = .mean, eta = 0.02
         var testDescription: String {
-            "d=\(d) n=\(n) B=\(B) \(model.rawValue)\(model == .deep ? "\(depth)" : "") \(update.rawValue) "
+            "d=\(d) n=\(n) B=\(B) \(model.rawValue)\(model.isDeep ? "\(depth)" : "") \(update.rawValue) "
                 + "\(precision.rawValue) \(sharing.rawValue) λ=\(lambda) \(loss.rawValue) ×\(steps)"
         }
     }
@@ -30,6 +30,8 @@ import Testing
         Case(d: 7, n: 3, B: 37, steps: 1000, model: .uv, sharing: .independent, lambda: [0.001]),
         Case(d: 37, n: 3, B: 37, steps: 1000, model: .deep, depth: 3, lambda: [0, 0.001]),
         Case(d: 7, n: 3, B: 37, steps: 1000, model: .deep, depth: 3, precision: .float64, sharing: .independent),
+        Case(d: 37, n: 3, B: 37, steps: 1000, model: .deepPM, depth: 3, lambda: [0, 0.001]),
+        Case(d: 7, n: 3, B: 37, steps: 1000, model: .deepPM, depth: 2, precision: .float64, sharing: .independent),
         Case(d: 37, n: 3, B: 37, steps: 1000, update: .multiplicative, lambda: [0, 0.01]),
         Case(
             d: 37, n: 3, B: 37, steps: 1000, update: .multiplicative, precision: .float64, sharing: .independent,
@@ -54,6 +56,8 @@ import Testing
         Case(d: 7, n: 5, B: 17, steps: 70, model: .uv, sharing: .independent),
         Case(d: 37, n: 20, B: 34, steps: 40, model: .deep, depth: 3, lambda: [0, 0.001]),
         Case(d: 7, n: 3, B: 17, steps: 70, model: .deep, depth: 3, precision: .float64, sharing: .independent),
+        Case(d: 37, n: 20, B: 34, steps: 40, model: .deepPM, depth: 3, lambda: [0, 0.001]),
+        Case(d: 7, n: 3, B: 17, steps: 70, model: .deepPM, depth: 2, precision: .float64, sharing: .independent),
         Case(d: 37, n: 11, B: 33, steps: 40, update: .multiplicative, lambda: [0.01]),
         Case(d: 7, n: 5, B: 17, steps: 70, update: .multiplicative, precision: .float64, sharing: .independent),
         Case(d: 37, n: 3, B: 33, steps: 40, precision: .float64, loss: .sum)
@@ -78,11 +82,11 @@ import Testing
         let device = try DeviceFixture.device(fp64: c.precision == .float64)
         let points = c.lambda.count
         let B = (c.B / points) * points
-        let alpha: [Double] = c.model == .deep ? [0.7] : [0.3]
+        let alpha: [Double] = c.model.isDeep ? [0.7] : [0.3]
         let batch = try makeBatch(
             d: c.d, n: c.n, replicas: B, model: c.model, update: c.update, depth: c.depth,
             precision: c.precision, sharing: c.sharing, lambda: c.lambda,
-            eta: [c.model == .deep ? min(c.eta, 0.01) : c.eta],
+            eta: [c.model.isDeep ? min(c.eta, 0.01) : c.eta],
             alpha: alpha, loss: c.loss, noise: 0.1)
         let cpu = CPUEngine()
         let gpu = try OpenCLEngine(device: device, shape: shape)

@@ -27,7 +27,7 @@ import Testing
         /// Replicas expected frozen (status ≠ 0).
         var freezes: Freezes = .none
         var testDescription: String {
-            "\(label): d=\(d) n=\(n) B=\(B) \(model.rawValue)\(model == .deep ? "\(depth)" : "") \(update.rawValue) "
+            "\(label): d=\(d) n=\(n) B=\(B) \(model.rawValue)\(model.isDeep ? "\(depth)" : "") \(update.rawValue) "
                 + "\(precision.rawValue) \(sharing.rawValue) λ=\(lambda) α=\(alpha)"
         }
     }
@@ -97,6 +97,9 @@ import Testing
             label: "deep3 f64", d: 7, n: 3, B: 33, model: .deep, depth: 3, sharing: .independent, alpha: [0.7],
             times: [0.5, 1]),
         Case(
+            label: "deep_pm3 f64", d: 7, n: 3, B: 17, model: .deepPM, depth: 3, sharing: .independent, alpha: [0.7],
+            times: [0.5, 1]),
+        Case(
             label: "multiplicative log f64", d: 37, n: 20, B: 17, update: .multiplicative, representation: .log,
             lambda: [0.01], alpha: [0.1], steps: [20, 15])
     ]
@@ -124,7 +127,7 @@ import Testing
             d: c.d, n: c.n, replicas: c.B, model: c.model, update: c.update, depth: c.depth,
             precision: c.precision, sharing: c.sharing, lambda: c.lambda, eta: [c.eta],
             alpha: c.alpha, noise: 0.1, representation: c.representation, flow: c.flow)
-        #expect(batch.representation == (c.representation ?? (c.model == .deep ? .layers : .log)))
+        #expect(batch.representation == (c.representation ?? (c.model.isDeep ? .layers : .log)))
         let cpu = CPUEngine()
         let gpu = try OpenCLEngine(device: device, shape: shape)
         try cpu.initialize(batch)

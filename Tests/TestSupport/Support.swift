@@ -64,12 +64,12 @@ public func makeBatch(
     c.problem.teacherValues = .gaussian
     c.problem.sharing = sharing
     c.model.parameterization = model
-    c.model.depth = model == .deep ? depth : 2
+    c.model.depth = model.isDeep ? depth : 2
     if model == .uv {
         c.model.uNoise = 0.1
         c.model.vNoise = 0.5
     }
-    if model == .deep { c.model.layerScales = (0..<depth).map { 1 + 0.25 * Double($0) } }
+    if model.isDeep { c.model.layerScales = (0..<depth).map { 1 + 0.25 * Double($0) } }
     c.training.update = update
     c.training.loss = loss
     c.training.precision = precision

@@ -9,6 +9,11 @@ public enum Parameterization: String, Sendable, Codable, CaseIterable {
     case uv
     /// w = u₁⊙…⊙u_L (depth L ≥ 2), u_l(0) = α·c_l.
     case deep
+    /// w = u₁⊙…⊙u_L − v₁⊙…⊙v_L (depth L ≥ 2, 2L layer vectors), u_l(0) = v_l(0) = α·c_l (w(0) = 0).
+    case deepPM = "deep_pm"
+
+    /// Whether `model.depth` sets the number of factors (deep, deep_pm).
+    public var isDeep: Bool { self == .deep || self == .deepPM }
 }
 
 /// The parameter update.

@@ -171,7 +171,8 @@ public struct Batch: Sendable {
         let layers = parameterization.family.fixedDepth ?? initialLayers.count
         guard d >= 1, n >= 1 else { throw .invalidProblem("d and n must be positive, got d = \(d), n = \(n)") }
         guard !replicas.isEmpty else { throw .invalidProblem("a batch needs at least one replica") }
-        guard initialLayers.count == layers, layers >= 2 else {
+        guard initialLayers.count == layers, layers >= 2, parameterization != .deepPM || layers % 2 == 0 && layers >= 4
+        else {
             throw .invalidProblem(
                 "\(parameterization.rawValue) needs \(layers) initial layers, got \(initialLayers.count)")
         }

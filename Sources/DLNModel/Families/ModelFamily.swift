@@ -18,6 +18,9 @@ public protocol ModelFamily {
     static var hasUVMoments: Bool { get }
     /// The number of layers when the family fixes it (2 for pm and uv); nil when `model.depth` sets it.
     static var fixedDepth: Int? { get }
+    /// The number of layer vectors stored for a model of depth `depth` (`fixedDepth ?? depth` unless the family
+    /// says otherwise: deep_pm stores 2L).
+    static func layerCount(depth: Int) -> Int
     /// Whether the state can be held as the mirror variable z (`training.representation: log`).
     static var hasLogRepresentation: Bool { get }
     /// Whether the multiplicative update (`update: multiplicative`) is defined.
@@ -105,6 +108,8 @@ public struct InitSettings: Sendable, Equatable {
 }
 
 extension ModelFamily {
+    public static func layerCount(depth: Int) -> Int { fixedDepth ?? depth }
+
     public static func multiply<T: DLNReal>(
         _ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
         eta: SIMD16<T>, lambda: SIMD16<T>, g: SIMD16<T>,

@@ -7,6 +7,7 @@ extension Parameterization {
         case .pm: PM.self
         case .uv: UV.self
         case .deep: Deep.self
+        case .deepPM: DeepPM.self
         }
     }
 }
@@ -44,6 +45,7 @@ struct FamilyOps<T: DLNReal>: @unchecked Sendable {
         case .pm: self.init(PM.self, multiplicative: multiplicative)
         case .uv: self.init(UV.self, multiplicative: multiplicative)
         case .deep: self.init(Deep.self, multiplicative: multiplicative)
+        case .deepPM: self.init(DeepPM.self, multiplicative: multiplicative)
         }
     }
 

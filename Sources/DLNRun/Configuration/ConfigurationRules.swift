@@ -60,15 +60,16 @@ enum ConfigurationRules {
         let s = r.section("model")
         let i = r.section("model.init")
         let m = c.model
-        if m.parameterization != .deep && m.depth != 2 {
+        if !m.parameterization.isDeep && m.depth != 2 {
             s.sink.add(
                 s.child("depth"),
-                "must be 2 for parameterization \(m.parameterization.rawValue) (use parameterization: deep for depth L)"
+                "must be 2 for parameterization \(m.parameterization.rawValue) (use parameterization: deep or deep_pm "
+                    + "for depth L)"
             )
         }
         if i.has("layer_scales") {
-            if m.parameterization != .deep {
-                i.sink.add(i.child("layer_scales"), "applies to parameterization deep only")
+            if !m.parameterization.isDeep {
+                i.sink.add(i.child("layer_scales"), "applies to parameterization deep and deep_pm only")
                 c.model.layerScales = nil
             } else if let scales = m.layerScales, scales.count != m.depth {
                 i.sink.add(i.child("layer_scales"), "must list \(m.depth) values (one per layer), got \(scales.count)")
@@ -180,7 +181,7 @@ enum ConfigurationRules {
                 "record.steps", "update flow records at times: use record.checkpoints, record.start and record.linear")
         }
         if let rep = c.training.representation, rep == .log {
-            if let other = params.first(where: { $0 == .deep }) {
+            if let other = params.first(where: { $0.isDeep }) {
                 sink.add("training.representation", "log is for parameterization pm and uv, got \(other.rawValue)")
             }
             if updates.contains(.gd) {
@@ -204,10 +205,11 @@ enum ConfigurationRules {
                     format: "t = %g with η = %g needs round(t/η) = %g steps; at most 1e12", horizon, eta, horizon / eta)
             )
         }
-        if let depths = c.grid.depth, params.contains(where: { $0 != .deep }) {
+        if let depths = c.grid.depth, params.contains(where: { !$0.isDeep }) {
             sink.add(
                 "grid.depth",
-                "a depth grid needs parameterization deep for every grid point (pm and uv have 2 layers), got \(depths)"
+                "a depth grid needs parameterization deep or deep_pm for every grid point (pm and uv have 2 layers), "
+                    + "got \(depths)"
             )
         }
         if let scales = c.model.layerScales, let depths = c.grid.depth, depths.contains(where: { $0 != scales.count }) {
@@ -241,7 +243,7 @@ enum ConfigurationRules {
             if (files.u0 == nil) != (files.v0 == nil) {
                 sink.add("problem.files", "u0 and v0 go together (the initial u and v)")
             }
-            if let other = params.first(where: { $0 == .deep }) {
+            if let other = params.first(where: { $0.isDeep }) {
                 sink.add(
                     "problem.files", "u0 and v0 set the two layers of parameterization pm or uv, got \(other.rawValue)")
             }

@@ -4,13 +4,27 @@ import Foundation
 extension Configuration {
     /// What is valid but almost certainly not meant, one line each (printed by `dlnsim run` and `--check` on stderr,
     /// and listed in manifest.json's "warnings").
-    public var warnings: [String] { identicalSeedsWarning.map { [$0] } ?? [] }
+    public var warnings: [String] { [identicalSeedsWarning, unsignedDeepWarning].compactMap { $0 } }
+
+    /// `deep` with equal positive layer scales keeps its layers equal and positive (a layer reaches 0 only in the limit
+    /// t → ∞), so w ≥ 0 for ever: a teacher with negative entries can never be fitted there.
+    var unsignedDeepWarning: String? {
+        guard (grid.parameterization ?? [model.parameterization]).contains(.deep), problem.files == nil,
+            problem.teacherValues != .ones
+        else { return nil }
+        let scales = model.layerScales ?? [1]
+        guard let first = scales.first, first > 0, scales.allSatisfy({ $0 == first }) else { return nil }
+        return
+            "warning: parameterization deep with equal positive layer scales keeps w ≥ 0, but the teacher "
+            + "(problem.teacher.values: \(problem.teacherValues.rawValue)) has negative entries, which it can never "
+            + "fit; use parameterization: deep_pm (w = ∏u_l − ∏v_l), or distinct model.init.layer_scales"
+    }
 
     /// Whether a parameterization's initial layers are drawn at random (so that seeds differ), here.
     func hasRandomInitialisation(_ p: Parameterization) -> Bool {
         if problem.files?.u0 != nil { return false }  // the initial u, v come from files
         switch p {
-        case .pm, .deep: return false  // u(0) = v(0) = α; u_l(0) = α·c_l
+        case .pm, .deep, .deepPM: return false  // u(0) = v(0) = α; u_l(0) = α·c_l (deep_pm: v_l too)
         case .uv: return model.uNoise > 0 || model.vNoise > 0
         }
     }

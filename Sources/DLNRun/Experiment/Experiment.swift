@@ -262,7 +262,7 @@ public struct Experiment: Sendable {
             }
             var initial: (u: [Double], v: [Double])? = nil
             if files.u0 != nil || files.v0 != nil {
-                guard c.model.parameterization != .deep, c.grid.parameterization == nil, let u0p = files.u0,
+                guard !c.model.parameterization.isDeep, c.grid.parameterization == nil, let u0p = files.u0,
                     let v0p = files.v0
                 else {
                     throw .invalidProblem(
@@ -315,7 +315,7 @@ public struct Experiment: Sendable {
             }
             datasets = slots.values
         }
-        let layers = first.parameterization.family.fixedDepth ?? first.depth
+        let layers = first.parameterization.family.layerCount(depth: first.depth)
         var replicas: [Replica] = []
         var initial = [[Double]](repeating: [], count: layers)
         let representation =

@@ -38,7 +38,7 @@ enum PrecisionLimits {
                         // log10 of the smallest layer α·|c_l| and of the weight scale α^L·∏|c_l|, in logs so that
                         // Double itself does not underflow.
                         let logScales = (0..<depth).map { l in
-                            l < scales.count && family == .deep ? log10(abs(scales[l])) : 0
+                            l < scales.count && family.isDeep ? log10(abs(scales[l])) : 0
                         }
                         let smallest = log10(alpha) + logScales.min()!
                         let largest = log10(alpha) + logScales.max()!
@@ -66,7 +66,7 @@ enum PrecisionLimits {
                                 ", or update: flow (or multiplicative with training.representation: log), which "
                                 + "stores only ln α"
                         }
-                        let model = family == .deep ? "deep, depth \(depth)" : family.rawValue
+                        let model = family.isDeep ? "\(family.rawValue), depth \(depth)" : family.rawValue
                         issues.append(
                             ConfigIssue(
                                 key,
@@ -113,6 +113,10 @@ enum PrecisionLimits {
                     case .pm: w[j] = (layers[0][j] * layers[0][j] - layers[1][j] * layers[1][j]) * 0.5
                     case .uv: w[j] = layers[0][j] * layers[1][j]
                     case .deep: w[j] = layers.reduce(1) { $0 * $1[j] }
+                    case .deepPM:
+                        let half = layers.count / 2
+                        w[j] =
+                            layers[..<half].reduce(1) { $0 * $1[j] } - layers[half...].reduce(1) { $0 * $1[j] }
                     }
                 }
                 let key = [Double(replica.dataset)] + w
@@ -145,6 +149,12 @@ enum PrecisionLimits {
                             var others = 1.0
                             for k in 0..<L where k != l { others *= layers[k][j] }
                             step = eta * (gradient[j] * others + lambda * u)
+                        case .deepPM:
+                            let half = L / 2
+                            let base = l < half ? 0 : half
+                            var others = 1.0
+                            for k in base..<(base + half) where k != l { others *= layers[k][j] }
+                            step = eta * ((l < half ? gradient[j] : -gradient[j]) * others + lambda * u)
                         }
                         largest = max(largest, ulps(step: step, of: u, precision: batch.precision))
                     }

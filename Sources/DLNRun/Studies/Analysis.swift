@@ -98,7 +98,7 @@ public enum Analysis {
             let x = ds.x.doubles
             let y = ds.y.doubles
             let lambdaZero = experiment.groups[gi].points.contains { experiment.gridPoints[$0].weightDecay == 0 }
-            guard lambdaZero, experiment.gridPoints[experiment.groups[gi].points[0]].parameterization != .deep else {
+            guard lambdaZero, !experiment.gridPoints[experiment.groups[gi].points[0]].parameterization.isDeep else {
                 dataSlots[k] = PerData(l2: .nan, l1: .nan, saddles: nil)
                 return
             }
@@ -204,7 +204,7 @@ public enum Analysis {
         for (q, name) in quantities.enumerated() {
             values[name] = (0..<G).map { g in (0..<S).map { all[g * S + $0][q] } }
         }
-        if experiment.gridPoints.contains(where: { $0.parameterization == .deep }) {
+        if experiment.gridPoints.contains(where: { $0.parameterization.isDeep }) {
             notes.append("no predictions for deep networks yet")
         }
         var said = Set<String>()

@@ -104,7 +104,7 @@ public enum FlowStudy {
         let stepsAt = Array(Experiment.schedule(steps: total, count: 12, explicit: nil).dropFirst())
         let d = base.grid.d?.first ?? config.problem.d
         let minAlpha = config.grid.alpha.min()!
-        let layersState = (config.grid.parameterization ?? [config.model.parameterization]).contains(.deep)
+        let layersState = (config.grid.parameterization ?? [config.model.parameterization]).contains(where: \.isDeep)
 
         func flowConfig(rtol: Double) -> Configuration {
             var c = base

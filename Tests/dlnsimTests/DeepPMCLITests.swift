@@ -1,0 +1,54 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// parameterization deep_pm from the command line: runs, the w ≥ 0 warning for deep, and refusals by key.
+@Suite struct DeepPMCLITests {
+    static func config(_ model: String, extra: String = "", values: String = "signs") -> String {
+        """
+        problem: {d: 16, n: 12, teacher: {values: \(values), density: 0.25}}
+        model: {parameterization: \(model), depth: 3\(extra)}
+        training: {steps: 200}
+        grid: {alpha: [0.5]}
+        seeds: 2
+        record: {checkpoints: 4}
+        """
+    }
+
+    @Test func deepWithASignedTeacherIsWarnedAndDeepPMIsNot() throws {
+        let dir = CLITests.temporary()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let deep = try OutputFolderTests.write(Self.config("deep"), dir + "/deep.yaml")
+        let warned = try CLITests.run(["run", deep, "--check"])
+        #expect(warned.status == 0, "\(warned.stderr)")
+        #expect(warned.stderr.contains("keeps w ≥ 0") && warned.stderr.contains("deep_pm"), "\(warned.stderr)")
+        let ones = try OutputFolderTests.write(Self.config("deep", values: "ones"), dir + "/ones.yaml")
+        #expect(!(try CLITests.run(["run", ones, "--check"]).stderr.contains("keeps w ≥ 0")))
+        let distinct = try OutputFolderTests.write(
+            Self.config("deep", extra: ", init: {layer_scales: [1, 2, 3]}"), dir + "/distinct.yaml")
+        #expect(!(try CLITests.run(["run", distinct, "--check"]).stderr.contains("keeps w ≥ 0")))
+        let signed = try OutputFolderTests.write(Self.config("deep_pm"), dir + "/signed.yaml")
+        let run = try CLITests.run(["run", signed, "--device", "cpu", "--out", dir + "/o", "--quiet"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(!run.stderr.contains("keeps w ≥ 0"))
+        let manifest = try String(contentsOfFile: dir + "/o/manifest.json", encoding: .utf8)
+        #expect(manifest.contains("\"parameterization\" : \"deep_pm\""), "\(manifest.prefix(400))")
+    }
+
+    @Test func badDeepPMInputIsRefusedByKey() throws {
+        let dir = CLITests.temporary()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let c = try OutputFolderTests.write(Self.config("deep_pm"), dir + "/c.yaml")
+        let shallow = try CLITests.run(["run", c, "model.depth=1", "--check"])
+        #expect(shallow.status == 1 && shallow.stderr.contains("model.depth"), "\(shallow.stderr)")
+        let scales = try CLITests.run(["run", c, "model.init.layer_scales=[1, 2]", "--check"])
+        #expect(scales.status == 1 && scales.stderr.contains("model.init.layer_scales"), "\(scales.stderr)")
+        let log = try CLITests.run(["run", c, "training.update=flow", "training.representation=log", "--check"])
+        #expect(log.status == 1 && log.stderr.contains("training.representation"), "\(log.stderr)")
+        let tiny = try CLITests.run(["run", c, "grid.alpha=[1e-20]", "--check"])
+        #expect(
+            tiny.status == 1 && tiny.stderr.contains("grid.alpha") && tiny.stderr.contains("deep_pm"), "\(tiny.stderr)")
+        let theory = try CLITests.run(["theory", c, "--out", dir + "/t"])
+        #expect(theory.status == 1 && theory.stderr.contains("parameterization"), "\(theory.stderr)")
+    }
+}
