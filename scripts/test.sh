@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Everything CI runs, in order: the lint, the fast test tier, the Oclgrind tier, the oracle tier.
+# Everything CI runs, in order: the lint, the fast test tier, the Python package's tests, the Oclgrind tier, the
+# oracle tier.
 #
-#   scripts/test.sh            lint + fast tier (about 2–3 minutes after the build) + Oclgrind tier + oracle tier
+#   scripts/test.sh            lint + fast tier (about 2–3 minutes after the build) + Python package (about 2
+#                              minutes: scripts/python-tests.sh) + Oclgrind tier + oracle tier
 #   scripts/test.sh fast       lint + fast tier only
 #
 # The fast tier is `swift test --skip OracleTests`; the oracle tier (`swift test --filter OracleTests`) runs the
@@ -22,6 +24,9 @@ echo "== fast tier: swift test --skip OracleTests"
 swift test --skip-build --skip OracleTests
 
 if [ "${1:-all}" != "fast" ]; then
+    echo "== Python package: scripts/python-tests.sh (a fresh virtual environment, pytest through the binary)"
+    scripts/python-tests.sh
+
     echo "== Oclgrind tier: scripts/oclgrind.sh"
     if command -v oclgrind >/dev/null || [ -n "${OCLGRIND_ICD:-}" ] || [ "${CI:-}" = "true" ]; then
         scripts/oclgrind.sh
