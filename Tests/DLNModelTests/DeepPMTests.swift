@@ -116,4 +116,40 @@ import Testing
         #expect(!negative.isEmpty)
         for j in negative { #expect(w[j] < -0.5, "coordinate \(j): w = \(w[j]), teacher \(teacher[j])") }
     }
+
+    /// `model.init.signs: random` flips the first layer of each product per coordinate and replica (about half of
+    /// them), `entries: gaussian` draws every entry; the same seed draws the same layers at every grid point.
+    @Test(arguments: [Parameterization.deep, .deepPM])
+    func randomSignsAndGaussianEntries(_ model: Parameterization) throws {
+        var c = Self.configuration(model, depth: 3, alpha: 0.5, lambda: 0, eta: 0.05)
+        c.problem.d = 400
+        c.grid.alpha = [0.5, 1]
+        c.model.initSigns = .random
+        var batch = try Experiment(c).batch
+        let d = 400
+        let L = batch.initialLayers.count
+        #expect(L == (model == .deep ? 3 : 6))
+        let first = batch.initialLayers[0].doubles(0..<d)
+        let negative = first.filter { $0 < 0 }.count
+        #expect(negative > 150 && negative < 250, "\(negative) of \(d) negative")
+        #expect(first.allSatisfy { abs(abs($0) - 0.5) < 1e-12 })
+        for l in 1..<L where model == .deep || l != 3 {
+            #expect(batch.initialLayers[l].doubles(0..<d).allSatisfy { $0 == 0.5 }, "layer \(l)")
+        }
+        c.model.initSigns = .positive
+        c.model.initEntries = .gaussian
+        batch = try Experiment(c).batch
+        let S = c.seeds
+        for l in 0..<L {
+            let a = batch.initialLayers[l].doubles(0..<d)
+            let mean = a.reduce(0, +) / Double(d)
+            let variance = a.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(d - 1)
+            // α·ξ with ξ ~ N(0, 1): mean 0 ± 4·0.5/√400 = 0.1, standard deviation 0.5 within 15%.
+            #expect(abs(mean) < 0.1 && abs(variance.squareRoot() - 0.5) < 0.075, "layer \(l): \(mean), \(variance)")
+            // Seed 0 at α = 1 is seed 0 at α = 0.5 scaled by 2.
+            let other = batch.initialLayers[l].doubles((S * d)..<((S + 1) * d))
+            #expect(zip(a, other).allSatisfy { abs(2 * $0 - $1) <= 1e-12 * abs($1) })
+            #expect(batch.initialLayers[l].doubles(d..<(2 * d)) != a, "seeds differ")
+        }
+    }
 }

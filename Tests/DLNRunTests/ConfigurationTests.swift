@@ -38,7 +38,7 @@ import Testing
         ("grid: {learning_rate: 0}", "grid.learning_rate: must be positive"),
         ("grid: {weight_decay: -0.1}", "grid.weight_decay: must be ≥ 0"),
         ("grid: {alpha: []}", "grid.alpha: must list at least one value"),
-        ("model: {parameterization: pn}", "model.parameterization: must be one of pm, uv, deep, got 'pn'"),
+        ("model: {parameterization: pn}", "model.parameterization: must be one of pm, uv, deep, deep_pm, got 'pn'"),
         (
             "model: {parameterization: uv}\ntraining: {update: multiplicative}",
             "training.update: the multiplicative update is defined for parameterization pm only"

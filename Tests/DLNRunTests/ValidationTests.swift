@@ -75,7 +75,7 @@ import Testing
         ("training: {precision: [float64]}", "training.precision", "must be one of float32, float64, got a list"),
         (
             "grid: {parameterization: [pm, {x: 1}]}", "grid.parameterization[1]",
-            "must be one of pm, uv, deep, got a mapping (line 1)"
+            "must be one of pm, uv, deep, deep_pm, got a mapping (line 1)"
         ),
         ("training: 5", "training", "must be a mapping of keys to values"),
         ("record: {thresholds: [0.1, abc]}", "record.thresholds[1]", "must be a number, got 'abc'"),

@@ -217,7 +217,7 @@ import Testing
 
     @Test(arguments: [
         ("problem: {d: -3}\n", "problem.d: must be a positive integer, got -3"),
-        ("model: {parameterization: resnet}\n", "model.parameterization: must be one of pm, uv, deep"),
+        ("model: {parameterization: resnet}\n", "model.parameterization: must be one of pm, uv, deep, deep_pm"),
         ("grid: {alpha: .nan}\n", "grid.alpha: must be a finite number, got NaN"),
         ("unknown_key: 1\n", "unknown_key: unknown key"),
         (

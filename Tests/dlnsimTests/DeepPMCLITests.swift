@@ -24,6 +24,8 @@ import Testing
         #expect(warned.stderr.contains("keeps w ≥ 0") && warned.stderr.contains("deep_pm"), "\(warned.stderr)")
         let ones = try OutputFolderTests.write(Self.config("deep", values: "ones"), dir + "/ones.yaml")
         #expect(!(try CLITests.run(["run", ones, "--check"]).stderr.contains("keeps w ≥ 0")))
+        let random = try CLITests.run(["run", deep, "model.init.signs=random", "--check"])
+        #expect(random.status == 0 && !random.stderr.contains("keeps w ≥ 0"), "\(random.stderr)")
         let distinct = try OutputFolderTests.write(
             Self.config("deep", extra: ", init: {layer_scales: [1, 2, 3]}"), dir + "/distinct.yaml")
         #expect(!(try CLITests.run(["run", distinct, "--check"]).stderr.contains("keeps w ≥ 0")))
@@ -48,6 +50,12 @@ import Testing
         let tiny = try CLITests.run(["run", c, "grid.alpha=[1e-20]", "--check"])
         #expect(
             tiny.status == 1 && tiny.stderr.contains("grid.alpha") && tiny.stderr.contains("deep_pm"), "\(tiny.stderr)")
+        let pmSigns = try CLITests.run([
+            "run", c, "model.parameterization=pm", "model.depth=2", "model.init.signs=random", "--check"
+        ])
+        #expect(pmSigns.status == 1 && pmSigns.stderr.contains("model.init.signs"), "\(pmSigns.stderr)")
+        let badEntries = try CLITests.run(["run", c, "model.init.entries=uniform", "--check"])
+        #expect(badEntries.status == 1 && badEntries.stderr.contains("model.init.entries"), "\(badEntries.stderr)")
         let theory = try CLITests.run(["theory", c, "--out", dir + "/t"])
         #expect(theory.status == 1 && theory.stderr.contains("parameterization"), "\(theory.stderr)")
     }

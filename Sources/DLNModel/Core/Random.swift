@@ -80,4 +80,8 @@ public enum RandomStream: UInt32, Sendable {
     case initU = 5
     /// Initialisation noise ξ′ of the second layer, index j.
     case initV = 6
+    /// Gaussian entries of the deep models' initial layers (`model.init.entries: gaussian`), index l·d + j.
+    case initLayers = 11
+    /// Random signs of the deep models' initial coordinates (`model.init.signs: random`), index l·d + j.
+    case initSigns = 12
 }

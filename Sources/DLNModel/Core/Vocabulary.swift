@@ -16,6 +16,22 @@ public enum Parameterization: String, Sendable, Codable, CaseIterable {
     public var isDeep: Bool { self == .deep || self == .deepPM }
 }
 
+/// The entries of the deep models' initial layers (`model.init.entries`).
+public enum InitEntries: String, Sendable, Codable, CaseIterable {
+    /// u_l,i(0) = α·c_l.
+    case constant
+    /// u_l,i(0) = α·c_l·ξ_l,i with ξ ~ N(0, 1) drawn per replica (signs random too).
+    case gaussian
+}
+
+/// The signs of the deep models' initial coordinates (`model.init.signs`).
+public enum InitSigns: String, Sendable, Codable, CaseIterable {
+    /// As the scales give them (positive by default).
+    case positive
+    /// The first layer of each product times ±1 per coordinate, drawn per replica.
+    case random
+}
+
 /// The parameter update.
 public enum UpdateRule: String, Sendable, Codable, CaseIterable {
     /// Plain gradient descent with step η on every layer.

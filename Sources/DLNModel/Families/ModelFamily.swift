@@ -98,12 +98,34 @@ public struct InitSettings: Sendable, Equatable {
     public var vNoise: Double
     /// deep: u_l(0) = α·layerScales[l] (nil: all 1).
     public var layerScales: [Double]?
+    /// deep, deep_pm: constant or Gaussian entries, positive or random signs.
+    public var entries: InitEntries
+    public var signs: InitSigns
 
     /// Settings from their values.
-    public init(uNoise: Double = 0, vNoise: Double = 0, layerScales: [Double]? = nil) {
+    public init(
+        uNoise: Double = 0, vNoise: Double = 0, layerScales: [Double]? = nil, entries: InitEntries = .constant,
+        signs: InitSigns = .positive
+    ) {
         self.uNoise = uNoise
         self.vNoise = vNoise
         self.layerScales = layerScales
+        self.entries = entries
+        self.signs = signs
+    }
+
+    /// The factor f of u_l,j(0) = α·f of a deep model's layer l (of `layers`), coordinate j: the scale c_l (`scale`),
+    /// times ξ ~ N(0, 1) with Gaussian entries, times ±1 on the first layer of a product (`first`) with random signs.
+    public func deepFactor(scale: Double, layer l: Int, first: Bool, d: Int, coordinate j: Int, rng: CounterRNG)
+        -> Double
+    {
+        var f = scale
+        let index = UInt64(l * d + j)
+        if entries == .gaussian { f *= rng.gaussian(stream: RandomStream.initLayers.rawValue, index: index) }
+        if signs == .random && first && rng.uniform(stream: RandomStream.initSigns.rawValue, index: index) < 0.5 {
+            f = -f
+        }
+        return f
     }
 }
 

@@ -56,6 +56,9 @@ public struct Configuration: Sendable, Equatable {
         public var vNoise: Double = 0
         /// `deep`: u_l(0) = α·layerScales[l] (all 1 by default).
         public var layerScales: [Double]? = nil
+        /// `deep`, `deep_pm`: constant or Gaussian entries; positive or random signs.
+        public var initEntries: InitEntries = .constant
+        public var initSigns: InitSigns = .positive
     }
 
     /// The optimiser.

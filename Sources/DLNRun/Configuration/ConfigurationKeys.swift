@@ -129,6 +129,8 @@ extension TeacherSupport: ChoiceValue {}
 extension DataSharing: ChoiceValue {}
 extension Precision: ChoiceValue {}
 extension Representation: ChoiceValue {}
+extension InitEntries: ChoiceValue {}
+extension InitSigns: ChoiceValue {}
 
 /// Where a key's value lives in `Configuration`.
 struct ConfigurationSlot<T: ManifestValue>: Sendable {
@@ -345,6 +347,8 @@ public enum ConfigurationKeys {
 
         .choice("model.parameterization", v1: "model.parameterization", .field(\.model.parameterization)),
         .integer("model.depth", v1: "model.depth", .field(\.model.depth), depth),
+        .choice("model.init.entries", v1: "model.initEntries", .field(\.model.initEntries)),
+        .choice("model.init.signs", v1: "model.initSigns", .field(\.model.initSigns)),
         .number("model.init.u_noise", v1: "model.uNoise", .field(\.model.uNoise), nonNegative),
         .number("model.init.v_noise", v1: "model.vNoise", .field(\.model.vNoise), nonNegative),
         .numbers("model.init.layer_scales", v1: "model.layerScales", .optionalField(\.model.layerScales)) {

@@ -15,7 +15,8 @@ extension Configuration {
     /// The layout manifest.json is written in.
     public static let manifestSchemaVersion = 2
     /// Optional keys added after schema version 2 was first written: missing, they are absent (null).
-    static let addedToVersion2: Set<String> = ["grid.zip"]
+    /// (A folder written before one of them ran with its default.)
+    static let addedToVersion2: Set<String> = ["grid.zip", "model.init.entries", "model.init.signs"]
 
     /// The configuration as manifest.json writes it.
     public var manifestValue: [String: Any] {
@@ -94,7 +95,7 @@ extension Configuration {
             // Keys added to schema version 2 later are absent from the folders written before them.
             guard
                 let value = ManifestPath.get(json, key.path)
-                    ?? (Self.addedToVersion2.contains(key.path) ? NSNull() : nil)
+                    ?? (Self.addedToVersion2.contains(key.path) ? (key.defaultValue ?? NSNull()) : nil)
             else {
                 throw ManifestProblem(
                     "schema_version \(version): the configuration has no '\(key.path)' (it is never filled with a "
@@ -130,6 +131,8 @@ extension Configuration {
                 ManifestPath.set(&out, key.path, value)
             } else if key.optional {
                 ManifestPath.set(&out, key.path, NSNull())  // the Codable encoding leaves absent optionals out
+            } else if addedToVersion2.contains(key.path), let value = key.defaultValue {
+                ManifestPath.set(&out, key.path, value)  // a key added later: the old run had its default
             } else {
                 throw ManifestProblem(
                     "schema_version 1 (no schema_version key): the configuration has no '\(key.legacyPath)' "

@@ -76,6 +76,10 @@ enum ConfigurationRules {
                 c.model.layerScales = nil
             }
         }
+        for (key, set) in [("entries", m.initEntries != .constant), ("signs", m.initSigns != .positive)]
+        where set && !m.parameterization.isDeep {
+            i.sink.add(i.child(key), "applies to parameterization deep and deep_pm only")
+        }
         if m.parameterization == .pm && (m.uNoise != 0 || m.vNoise != 0) {
             i.sink.add(i.path, "u_noise and v_noise apply to parameterization uv (pm starts at u = v = α)")
         }

@@ -10,7 +10,7 @@ extension Configuration {
     /// t → ∞), so w ≥ 0 for ever: a teacher with negative entries can never be fitted there.
     var unsignedDeepWarning: String? {
         guard (grid.parameterization ?? [model.parameterization]).contains(.deep), problem.files == nil,
-            problem.teacherValues != .ones
+            problem.teacherValues != .ones, model.initEntries == .constant, model.initSigns == .positive
         else { return nil }
         let scales = model.layerScales ?? [1]
         guard let first = scales.first, first > 0, scales.allSatisfy({ $0 == first }) else { return nil }
@@ -24,7 +24,8 @@ extension Configuration {
     func hasRandomInitialisation(_ p: Parameterization) -> Bool {
         if problem.files?.u0 != nil { return false }  // the initial u, v come from files
         switch p {
-        case .pm, .deep, .deepPM: return false  // u(0) = v(0) = α; u_l(0) = α·c_l (deep_pm: v_l too)
+        case .pm: return false  // u(0) = v(0) = α
+        case .deep, .deepPM: return model.initEntries == .gaussian || model.initSigns == .random  // else α·c_l
         case .uv: return model.uNoise > 0 || model.vNoise > 0
         }
     }

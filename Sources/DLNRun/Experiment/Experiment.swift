@@ -323,7 +323,8 @@ public struct Experiment: Sendable {
             ?? (first.update == .flow && first.parameterization.family.hasLogRepresentation ? .log : .layers)
         let wantsLog = representation == .log && first.parameterization.family.hasLogRepresentation
         let initSettings = InitSettings(
-            uNoise: c.model.uNoise, vNoise: c.model.vNoise, layerScales: c.model.layerScales)
+            uNoise: c.model.uNoise, vNoise: c.model.vNoise, layerScales: c.model.layerScales,
+            entries: c.model.initEntries, signs: c.model.initSigns)
         var logMag = [[Double]](repeating: [], count: 2)
         var logSign = [[Double]](repeating: [], count: 2)
         for (index, point) in points {

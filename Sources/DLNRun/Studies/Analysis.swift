@@ -169,7 +169,9 @@ public enum Analysis {
             case (.deepPM, false):
                 // Equal layer scales c: Woodworth's depth-L model from scale α·c (docs/model.md §1.1).
                 let scales = configuration.model.layerScales ?? [1]
-                guard scales.allSatisfy({ $0 == scales[0] }) else { break }
+                guard scales.allSatisfy({ $0 == scales[0] }), configuration.model.initEntries == .constant,
+                    configuration.model.initSigns == .positive
+                else { break }
                 let solution = DeepImplicitBias.solve(
                     x: x, y: y, n: n, d: d, depth: point.depth, alpha: replica.alpha * abs(scales[0]))
                 out[6] = solution.converged ? 1 : 0
@@ -223,10 +225,12 @@ public enum Analysis {
         }
         let scales = configuration.model.layerScales ?? [1]
         if experiment.gridPoints.contains(where: { $0.parameterization == .deepPM }) {
-            if !scales.allSatisfy({ $0 == scales[0] }) {
+            if !scales.allSatisfy({ $0 == scales[0] }) || configuration.model.initEntries != .constant
+                || configuration.model.initSigns != .positive
+            {
                 notes.append(
-                    "deep_pm with distinct layer scales: no prediction (the implicit bias is Woodworth's potential only "
-                        + "for equal layers)")
+                    "deep_pm with distinct layer scales, Gaussian entries or random signs: no prediction (the implicit "
+                        + "bias is Woodworth's potential only for equal positive layers)")
             }
             if experiment.gridPoints.contains(where: { $0.parameterization == .deepPM && $0.weightDecay > 0 }) {
                 notes.append("deep_pm with weight decay: no prediction")

@@ -10,9 +10,15 @@ public enum Deep: ModelFamily {
     public static let hasLogRepresentation = false
     public static let hasMultiplicativeUpdate = false
 
-    /// u_l(0) = α·c_l (c = layer_scales, all 1 by default).
+    /// u_l(0) = α·c_l (c = layer_scales, all 1 by default), times ξ_l,j ~ N(0, 1) with `entries: gaussian`, the first
+    /// layer times ±1 with `signs: random`.
     public static func initialFactors(d: Int, depth: Int, settings: InitSettings, rng: CounterRNG) -> [[Double]] {
-        (0..<depth).map { l in [Double](repeating: settings.layerScales?[l] ?? 1, count: d) }
+        (0..<depth).map { l in
+            (0..<d).map { j in
+                settings.deepFactor(
+                    scale: settings.layerScales?[l] ?? 1, layer: l, first: l == 0, d: d, coordinate: j, rng: rng)
+            }
+        }
     }
 
     /// ∏_{k≠l} u_k in ascending k. Kernel: dln_prod_except.

@@ -12,9 +12,17 @@ public enum DeepPM: ModelFamily {
     public static let hasMultiplicativeUpdate = false
     public static func layerCount(depth: Int) -> Int { 2 * depth }
 
-    /// u_l(0) = v_l(0) = α·c_l (c = layer_scales, all 1 by default): `depth` counts the 2L stored layers.
+    /// u_l(0) = v_l(0) = α·c_l (c = layer_scales, all 1 by default; `depth` counts the 2L stored layers), times
+    /// ξ ~ N(0, 1) per layer and coordinate with `entries: gaussian`, u_1 and v_1 times ±1 with `signs: random`.
     public static func initialFactors(d: Int, depth: Int, settings: InitSettings, rng: CounterRNG) -> [[Double]] {
-        (0..<depth).map { l in [Double](repeating: settings.layerScales?[l % (depth / 2)] ?? 1, count: d) }
+        let half = depth / 2
+        return (0..<depth).map { l in
+            (0..<d).map { j in
+                settings.deepFactor(
+                    scale: settings.layerScales?[l % half] ?? 1, layer: l, first: l % half == 0, d: d, coordinate: j,
+                    rng: rng)
+            }
+        }
     }
 
     /// ∏_{k≠m} u_{base+k}, k < half, in ascending k. Kernel: dln_half_prod_except.
