@@ -23,6 +23,21 @@ public enum DeepImplicitBias {
         return (w, slope)
     }
 
+    /// The time at which the first coordinate leaves the origin, for deep_pm with equal layers of scale α ≪ 1 at depth
+    /// L (λ = 0): near w = 0 the gradient is g₀ = −Xᵀy/n (sum loss: −Xᵀy), so the layer a of the coordinate with the
+    /// largest s = |g₀,i| grows as ȧ = s·a^{L−1}: a = α·e^{st} for L = 2 (w ≈ a², of order 1 at t = ln(1/α)/s, the pm
+    /// first jump of scale √2·α), and for L ≥ 3 a^{2−L} = α^{2−L} − (L−2)·s·t, which blows up at
+    /// t* = α^{−(L−2)}/((L−2)·s): the escape time, ∝ α^{−(L−2)}. NaN when α ≥ 1 (no escape to speak of) or y ⟂ range(Xᵀ).
+    public static func escapeTime(
+        x: [Double], y: [Double], n: Int, d: Int, depth L: Int, alpha: Double, meanLoss: Bool
+    ) -> Double {
+        guard alpha < 1 else { return .nan }
+        let g = Dense.multiplyTransposed(x, n, d, y).map { abs($0) / (meanLoss ? Double(n) : 1) }
+        guard let s = g.max(), s > 0 else { return .nan }
+        if L == 2 { return Foundation.log(1 / (2.0.squareRoot() * alpha)) / s }
+        return Foundation.pow(alpha, -Double(L - 2)) / (Double(L - 2) * s)
+    }
+
     /// Solves for the interpolator of depth D and scale α. X is n×d row-major; X with dependent rows is solved in its
     /// row space (the limit then fits the least-squares part of y).
     public static func solve(

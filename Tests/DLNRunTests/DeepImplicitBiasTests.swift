@@ -62,4 +62,33 @@ import Testing
             #expect(gap <= 1e-6, "replica \(b), L = \(depth): relative distance \(gap)")
         }
     }
+
+    /// From small α, the first coordinate leaves the origin at t* = α^{−(L−2)}/((L−2)·s) (s = max|Xᵀy|/n): the time
+    /// at which max|w_i| first exceeds 0.1 is within 5% of it (the remaining growth from 0.1 to the blow-up is a few
+    /// percent of t* at these α), and it scales like α^{−(L−2)}.
+    @Test(arguments: [(3, 0.01), (4, 0.05)])
+    func escapeTimeFromSmallInitialisation(_ depth: Int, _ alpha: Double) throws {
+        let batch = try Self.batch(depth: depth, alpha: alpha, seeds: 1)
+        let set = batch.datasets[0]
+        let (n, d) = (batch.layout.samples, batch.layout.dimension)
+        let predicted = DeepImplicitBias.escapeTime(
+            x: set.x.doubles, y: set.y.doubles, n: n, d: d, depth: depth, alpha: alpha, meanLoss: true)
+        let engine = CPUEngine()
+        try engine.initialize(batch)
+        var t = 0.0
+        let dt = predicted / 400
+        var crossed: Double? = nil
+        while t < 2 * predicted {
+            t += dt
+            try engine.advance(to: t)
+            if try engine.state().weights.doubles.map(abs).max()! > 0.1 {
+                crossed = t
+                break
+            }
+        }
+        let measured = try #require(crossed, "no coordinate left the origin by 2·t* = \(2 * predicted)")
+        #expect(
+            abs(measured - predicted) <= 0.05 * predicted,
+            "L = \(depth), α = \(alpha): measured \(measured), t* \(predicted)")
+    }
 }

@@ -179,6 +179,9 @@ public enum Analysis {
                 if solution.converged { predicted = solution.w }
                 out[1] = shared.l2
                 out[7] = shared.l1
+                out[9] = DeepImplicitBias.escapeTime(
+                    x: x, y: y, n: n, d: d, depth: point.depth, alpha: replica.alpha * abs(scales[0]),
+                    meanLoss: configuration.training.loss == .mean)
             case (.pm, true), (.uv, true):
                 let lambda = configuration.training.loss == .mean ? replica.lambdaU : replica.lambdaU / Double(n)
                 let lasso = Lasso.solve(x: x, y: y, n: n, d: d, lambda: lambda, tolerance: 1e-13)
@@ -235,7 +238,9 @@ public enum Analysis {
             if experiment.gridPoints.contains(where: { $0.parameterization == .deepPM && $0.weightDecay > 0 }) {
                 notes.append("deep_pm with weight decay: no prediction")
             }
-            notes.append("deep_pm: no predicted rate, saddle-to-saddle times or d → ∞ value (not derived for depth L)")
+            notes.append(
+                "deep_pm: first_jump_time is the escape time from small α (α^{−(L−2)}/((L−2)s) for L ≥ 3); no predicted "
+                    + "rate, later jumps or d → ∞ value (not derived for depth L)")
         }
         var said = Set<String>()
         for k in 0..<(G * S) {
