@@ -41,8 +41,13 @@ struct Analyze: ParsableCommand {
             ].map { $0.padding(toLength: 13, withPad: " ", startingAt: 0) }.joined()
             print(header)
             for g in 0..<result.gridPoints {
-                var line = columns.map { output.rows[g][$0].padding(toLength: 13, withPad: " ", startingAt: 0) }
-                    .joined()
+                // Grid values as %.4g (logspace gives long decimals), padded so that a long one cannot merge columns.
+                var line = columns.map { c -> String in
+                    let raw = output.rows[g][c]
+                    let text = Double(raw).map { String(format: "%.4g", $0) } ?? raw
+                    return text.count >= 13 ? text + " " : text.padding(toLength: 13, withPad: " ", startingAt: 0)
+                }
+                .joined()
                 let simulated = test.map { t in median(output.kept(t[g].map { $0.last ?? .nan }, point: g)) } ?? .nan
                 let values =
                     [simulated]

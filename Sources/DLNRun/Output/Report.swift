@@ -275,13 +275,20 @@ public enum Report {
         }
         let positive = a.joined().joined().filter(\.isFinite).allSatisfy { $0 > 0 }
         let spread = (xs.max() ?? 1) / max(xs.min() ?? 1, .leastNonzeroMagnitude)
+        // Log-spaced values (logspace grids: one ratio between neighbours) read best on a log axis too.
+        let distinct = Array(Set(xs)).sorted()
+        let ratios = zip(distinct.dropFirst(), distinct).map { $0 / $1 }
+        let geometric =
+            distinct.count >= 3 && distinct[0] > 0 && ratios[0] > 1.5
+            && ratios.allSatisfy { abs($0 / ratios[0] - 1) < 1e-6 }
         let styles = pointStyles(folder, points: order.map { curves[$0]![0] }, excluding: pc)
         var plot = SVGPlot(
             title:
                 "\(pretty(observable)) at t = \(String(format: "%g", folder.times[0].last ?? 0)) vs "
                 + "\(symbols[parameter] ?? parameter)",
             xLabel: symbols[parameter] ?? parameter, yLabel: pretty(observable),
-            xScale: xs.allSatisfy { $0 > 0 } && spread >= 20 ? .log : .linear, yScale: positive ? .log : .linear)
+            xScale: xs.allSatisfy { $0 > 0 } && (spread >= 20 || geometric) ? .log : .linear,
+            yScale: positive ? .log : .linear)
         for key in order {
             let gs = curves[key]!.sorted { xs[$0] < xs[$1] }
             let s = gs.map { g in EnsembleSummary(folder.kept(a[g].map { $0.last ?? .nan }, point: g)) }
