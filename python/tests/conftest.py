@@ -1,8 +1,12 @@
+import os
 import pathlib
 
 import pytest
 
 import dlnsim
+
+# Runs render their figures with matplotlib only where a test asks for it (test_render_writes_png_and_pdf).
+os.environ.setdefault("DLNSIM_RENDER", "0")
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 

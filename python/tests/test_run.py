@@ -188,3 +188,15 @@ def test_override_values_of_every_kind(small, tmp_path):
     assert cfg["training"]["precision"] == "float64"
     assert list(ds.threshold.values) == [0.05]
     assert ds.sizes["seed"] == 2 and list(ds.alpha.values) == [0.5, 1.5]
+
+
+def test_render_writes_png_and_pdf(small, tmp_path):
+    """render=True runs each figure's matplotlib script: a PNG and a PDF beside every SVG."""
+    run = dlnsim.run(small, out=tmp_path / "r", progress=False, render=True)
+    assert set(run.figures) >= {"train_loss", "test_error"}
+    for name in run.figures:
+        png = tmp_path / "r" / f"{name}.png"
+        assert png.exists() and png.stat().st_size > 10_000, name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (tmp_path / "r" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
+    assert run.render().keys() == run.figures.keys()

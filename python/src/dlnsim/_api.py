@@ -84,6 +84,35 @@ class Run:
             os.path.basename(p)[:-4]: p for p in sorted(glob.glob(os.path.join(self.path, "*.svg")))
         }
 
+    def render(self) -> dict:
+        """Run every figure's matplotlib script (`<figure>.py`, beside its SVG) with this Python: each writes
+        `<figure>.png` and `<figure>.pdf` (paper size) in the folder. Returns {figure name: path of its PNG}.
+
+        Needs matplotlib (DLNSimError otherwise). A script that fails is reported as a DLNSimWarning, not raised.
+        """
+        import importlib.util
+        import subprocess
+        import warnings
+
+        from ._process import DLNSimWarning
+
+        if importlib.util.find_spec("matplotlib") is None:
+            raise DLNSimError("rendering the figures needs matplotlib: pip install matplotlib", kind="missing_matplotlib")
+        scripts = [p[:-4] + ".py" for p in self.figures.values()]
+        scripts = [s for s in scripts if os.path.exists(s)]
+        running = [(s, subprocess.Popen([sys.executable, s], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True)) for s in scripts]
+        pngs = {}
+        for script, process in running:
+            _, err = process.communicate()
+            name = os.path.basename(script)[:-3]
+            png = os.path.join(self.path, name + ".png")
+            if process.returncode == 0 and os.path.exists(png):
+                pngs[name] = png
+            else:
+                warnings.warn(f"{script} failed (exit {process.returncode}): {err.strip()[-500:]}", DLNSimWarning)
+        return pngs
+
     def analyze(self) -> xr.Dataset:
         """Run `dlnsim analyze` on this folder; the predictions as a Dataset (see dlnsim.analyze)."""
         result = analyze(self.path)
@@ -107,6 +136,7 @@ def run(
     save_weights: bool = False,
     force: bool = False,
     extra_args=(),
+    render: Optional[bool] = None,
 ) -> Run:
     """Train the ensemble a configuration describes, with `dlnsim run`, and return its Run.
 
@@ -119,6 +149,8 @@ def run(
     progress: a tqdm bar (terminal or notebook) fed by dlnsim's progress messages.
     save_weights: also write the final weights (weights.npy, layers.npy); force: write into a folder that is not a
         dlnsim output; extra_args: more arguments for `dlnsim run` (e.g. ["--shard", "1/4"]).
+    render: run the figures' matplotlib scripts (PNG and PDF beside each SVG, `Run.render`); None (default): when
+        matplotlib is installed, unless the environment sets DLNSIM_RENDER=0.
     """
     source, stdin_text = config_source(config)
     args = ["run", source, *override_arguments(overrides)]
@@ -141,7 +173,14 @@ def run(
     finally:
         bar.close(complete=False)
     folder = _output_folder(result, out)
-    return Run(folder, stdout=result.stdout, events=result.events)
+    done = Run(folder, stdout=result.stdout, events=result.events)
+    if render is None:
+        import importlib.util
+
+        render = os.environ.get("DLNSIM_RENDER", "1") != "0" and importlib.util.find_spec("matplotlib") is not None
+    if render:
+        done.render()
+    return done
 
 
 def resume(folder, *, device: Optional[str] = None, progress: bool = True) -> Run:
