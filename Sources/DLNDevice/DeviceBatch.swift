@@ -17,6 +17,8 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
     /// The integrator (update flow) or the log representation's state (DeviceFlow.swift); nil for the plain updates.
     var flow: DeviceFlow<T>? = nil
     var adaptive: Bool { flow?.adaptive ?? false }
+    /// The stochastic steps (DeviceStochastic.swift); nil for deterministic steps.
+    var stochastic: DeviceStochastic<T>? = nil
     /// Steps per launch of the tiled kernel.
     static var stepsPerLaunch: Int { 32 }
     static var local: Int { Layout.lanes }
@@ -49,6 +51,10 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         kernels = try KernelBindings(
             batch, program: program, buffers: buffers, shape: shape, maxWorkGroupSize: maxWorkGroupSize)
         try queue.enqueue(kernels.weight, global: [lay.paddedReplicas, lay.dimension], local: [Self.local, 1])
+        if batch.isStochastic {
+            stochastic = try DeviceStochastic<T>(
+                batch, program: program, context: context, queue: queue, buffers: buffers, update: kernels.update)
+        }
         if batch.update == .flow || batch.representation == .log {
             flow = try DeviceFlow<T>(
                 batch, program: program, context: context, queue: queue, layers: buffers.layers, w: buffers.w,
@@ -105,6 +111,11 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         if let flow {
             precondition(!flow.adaptive, "update flow advances in time: use advance(to:)")
             try flow.euler(count: count, first: stepsTaken)
+            stepsTaken += count
+            return
+        }
+        if let stochastic {
+            try stochastic.step(count: count, first: stepsTaken)
             stepsTaken += count
             return
         }

@@ -175,6 +175,7 @@ extension DeviceBatch {
         let storage = stateBuffers
         let B = layout.replicas
         try s.check(against: storage.map { ($0.0.name, $0.0.width) }, replicas: B)
+        try stochastic?.invalidate()
         if let only {
             try restoreBlocks(s, replicas: only, storage: storage)
             return

@@ -41,6 +41,10 @@ extension CPUBatch {
             stepsTaken += count
             return
         }
+        if let st = stochastic {
+            stochasticStep(count: count, state: st)
+            return
+        }
         let d = layout.dimension
         let depth = layout.layers
         // Work units: two neighbouring blocks that share one data set run together (32 replicas per tile: twice

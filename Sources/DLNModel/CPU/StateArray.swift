@@ -135,6 +135,7 @@ extension CPUBatch {
                 a.scatter(buffer.values, into: int!, replicas: layout.replicas, only: only) { Int32($0) }
             }
         }
+        stochastic?.invalidate(replicas: layout.paddedReplicas)
         guard only == nil else { return }
         stepsTaken = s.steps
         flow?.started = s.started

@@ -129,6 +129,7 @@ extension TeacherSupport: ChoiceValue {}
 extension DataSharing: ChoiceValue {}
 extension Precision: ChoiceValue {}
 extension Representation: ChoiceValue {}
+extension Sampling: ChoiceValue {}
 
 /// Where a key's value lives in `Configuration`.
 struct ConfigurationSlot<T: ManifestValue>: Sendable {
@@ -310,6 +311,12 @@ public enum ConfigurationKeys {
     static let depth: ConfigurationKey.Check<Int> = { $0 >= 2 && $0 <= 64 ? nil : "must be between 2 and 64" }
     static let tolerance: ConfigurationKey.Check<Double> = { $0 > 0 && $0 <= 1 ? nil : "must be in (0, 1]" }
     static let step: ConfigurationKey.Check<Double> = { $0 > 0 && $0.isFinite ? nil : "must be positive" }
+    static let batchSize: ConfigurationKey.Check<Int> = {
+        $0 >= 1 ? ($0 <= 100_000_000 ? nil : "is too large") : "must be at least 1 (rows per step)"
+    }
+    static let noiseLevel: ConfigurationKey.Check<Double> = {
+        $0 >= 0 && $0.isFinite ? ($0 <= 1e6 ? nil : "is too large") : "must be ≥ 0 (a noise level)"
+    }
     /// A whole-number check on a list entry as written.
     static func whole(_ check: @escaping ConfigurationKey.Check<Int>) -> ConfigurationKey.Check<Double> {
         { v in v != v.rounded() ? "must be a whole number" : abs(v) >= 9e15 ? "is too large" : check(Int(v)) }
@@ -377,6 +384,11 @@ public enum ConfigurationKeys {
         .integer("training.flow.max_steps", v1: "training.flow.maxSteps", .field(\.training.flow.maxSteps)) {
             $0 >= 1 && $0 <= Int(Int32.max) ? nil : "must be between 1 and 2147483647"
         },
+        .integer("training.batch_size", v1: "training.batchSize", .optionalField(\.training.batchSize), batchSize),
+        .choice("training.sampling", v1: "training.sampling", .field(\.training.sampling)),
+        .number("training.label_noise", v1: "training.labelNoise", .field(\.training.labelNoise), noiseLevel),
+        .number(
+            "training.gradient_noise", v1: "training.gradientNoise", .field(\.training.gradientNoise), noiseLevel),
 
         // The grid axes, in the order grid points nest (α outermost) and grid.csv lists them.
         .numbers("grid.alpha", v1: "grid.alpha", .field(\.grid.alpha), column: ("alpha", { "\($0.alpha)" }), positive),
@@ -408,6 +420,15 @@ public enum ConfigurationKeys {
         .choices(
             "grid.update", v1: "grid.update", .optionalField(\.grid.update),
             column: ("update", { $0.update.rawValue })),
+        .integers(
+            "grid.batch_size", v1: "grid.batchSize", .optionalField(\.grid.batchSize),
+            column: ("batch_size", { $0.batchSize.map { "\($0)" } ?? "" }), whole(batchSize)),
+        .numbers(
+            "grid.label_noise", v1: "grid.labelNoise", .optionalField(\.grid.labelNoise),
+            column: ("label_noise", { "\($0.labelNoise)" }), noiseLevel),
+        .numbers(
+            "grid.gradient_noise", v1: "grid.gradientNoise", .optionalField(\.grid.gradientNoise),
+            column: ("gradient_noise", { "\($0.gradientNoise)" }), noiseLevel),
         .zipGroups("grid.zip"),
 
         .integer("seeds", v1: "seeds", .field(\.seeds)) {
