@@ -27,22 +27,28 @@ import Testing
     /// runs on Oclgrind, in seconds on PoCL.
     static let smallCases: [Case] = [
         Case(d: 7, n: 5, seeds: 17, steps: 40, batchSizes: [1, 3]),
-        Case(d: 7, n: 11, seeds: 9, steps: 40, sharing: .independent, sampling: .epochs, batchSizes: [3, 11],
-             labelNoise: [0.2]),
-        Case(d: 37, n: 11, seeds: 17, steps: 30, model: .uv, precision: .float64, sampling: .epochs,
-             batchSizes: [4], labelNoise: [0, 0.1], gradientNoise: [1e-4]),
-        Case(d: 7, n: 5, seeds: 17, steps: 40, model: .deep, depth: 3, sampling: .sequential, batchSizes: [2],
-             gradientNoise: [0, 1e-4]),
-        Case(d: 7, n: 5, seeds: 17, steps: 40, update: .gd, sharing: .independent, labelNoise: [0.3],
-             gradientNoise: [1e-4]),
-        Case(d: 7, n: 5, seeds: 17, steps: 40, precision: .float64, batchSizes: [2], labelNoise: [0.1],
-             gradientNoise: [1e-5], loss: .sum)
+        Case(
+            d: 7, n: 11, seeds: 9, steps: 40, sharing: .independent, sampling: .epochs, batchSizes: [3, 11],
+            labelNoise: [0.2]),
+        Case(
+            d: 37, n: 11, seeds: 17, steps: 30, model: .uv, precision: .float64, sampling: .epochs,
+            batchSizes: [4], labelNoise: [0, 0.1], gradientNoise: [1e-4]),
+        Case(
+            d: 7, n: 5, seeds: 17, steps: 40, model: .deep, depth: 3, sampling: .sequential, batchSizes: [2],
+            gradientNoise: [0, 1e-4]),
+        Case(
+            d: 7, n: 5, seeds: 17, steps: 40, update: .gd, sharing: .independent, labelNoise: [0.3],
+            gradientNoise: [1e-4]),
+        Case(
+            d: 7, n: 5, seeds: 17, steps: 40, precision: .float64, batchSizes: [2], labelNoise: [0.1],
+            gradientNoise: [1e-5], loss: .sum)
     ]
 
     static let cases: [Case] = [
         Case(d: 500, n: 250, seeds: 37, steps: 30, sharing: .independent, batchSizes: [10], labelNoise: [0.1]),
-        Case(d: 200, n: 100, seeds: 20, steps: 60, model: .uv, precision: .float64, sampling: .epochs,
-             batchSizes: [7, 100], gradientNoise: [1e-5])
+        Case(
+            d: 200, n: 100, seeds: 20, steps: 60, model: .uv, precision: .float64, sampling: .epochs,
+            batchSizes: [7, 100], gradientNoise: [1e-5])
     ]
 
     @Test(.needsOpenCL, arguments: smallCases.filter { $0.precision == .float32 }, KernelShape.allCases)
@@ -145,7 +151,9 @@ import Testing
         try sequentialFullBatchIsGD(.cpu, precision: .float64)
     }
 
-    @Test(.needsOpenCL) func sequentialFullBatchIsGDOnOpenCL() throws { try sequentialFullBatchIsGD(.opencl, precision: .float32) }
+    @Test(.needsOpenCL) func sequentialFullBatchIsGDOnOpenCL() throws {
+        try sequentialFullBatchIsGD(.opencl, precision: .float32)
+    }
 
     /// A replica's trajectory is the same in a batch of 37 replicas of several grid points and alone (seed offset),
     /// on both engines: its batches and noise are keyed by its seed and the step only.

@@ -220,7 +220,8 @@ public enum BatchSampler {
     /// The permutation of epoch `epoch` into perm[0..<n]: Fisher–Yates from i = n − 1 down to 1, swapping i with
     /// ⌊word·(i+1)/2³²⌋ (word 0 of (seed, permutation, epoch, i)).
     @inlinable
-    public static func permutation(key: (UInt32, UInt32), epoch: UInt64, n: Int, into perm: UnsafeMutablePointer<Int32>) {
+    public static func permutation(key: (UInt32, UInt32), epoch: UInt64, n: Int, into perm: UnsafeMutablePointer<Int32>)
+    {
         for i in 0..<n { perm[i] = Int32(i) }
         var i = n - 1
         while i >= 1 {

@@ -10,7 +10,8 @@ extension ConfigurationRules {
         let g = r.section("grid")
         let updates = c.grid.update ?? [c.training.update]
         let hasSGD = updates.contains(.sgd)
-        for (section, key) in [(t, "batch_size"), (t, "sampling"), (g, "batch_size")] where section.has(key) && !hasSGD {
+        for (section, key) in [(t, "batch_size"), (t, "sampling"), (g, "batch_size")] where section.has(key) && !hasSGD
+        {
             sink.add(section.child(key), "applies to update: sgd only (update is \(updates.map(\.rawValue)))")
         }
         if hasSGD && c.training.batchSize == nil && c.grid.batchSize == nil {
@@ -30,7 +31,8 @@ extension ConfigurationRules {
         guard stochastic else { return }
         let what = hasSGD ? "update: sgd" : "training.\(noisy.first { $0.1 }!.0)"
         if c.training.representation == .log {
-            sink.add("training.representation", "log does not apply to \(what) (the stochastic steps act on the layers)")
+            sink.add(
+                "training.representation", "log does not apply to \(what) (the stochastic steps act on the layers)")
         }
         if c.theory != nil {
             sink.add("theory", "dmft describes full-batch gradient flow and descent, not \(what)")
