@@ -65,6 +65,10 @@ extension CPUBatch {
         stepsTaken += count
     }
 
+    /// The steps of one block: the 16 lanes' rows first, then the products as SIMD16 over the lanes with the rows of
+    /// X gathered per lane (each lane's sums keep their order: r_k over ascending j, g_j over ascending k). A lane
+    /// whose batch is shorter adds 0·x to its g_j past its last row, which leaves the sum as it is (the sum starts at
+    /// +0 and is never −0).
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     func stochasticBlock(_ blk: Int, steps: Range<UInt64>, state st: StochasticState<T>) {
@@ -72,56 +76,78 @@ extension CPUBatch {
         let L = Layout.lanes
         let g = UnsafeMutablePointer<V>.allocate(capacity: d)
         let scratch = UnsafeMutablePointer<V>.allocate(capacity: 2 * depth)
-        let rows = UnsafeMutablePointer<Int32>.allocate(capacity: n)
-        let rk = UnsafeMutablePointer<T>.allocate(capacity: n)
-        let acc = UnsafeMutablePointer<T>.allocate(capacity: d)
+        let rows = UnsafeMutablePointer<Int32>.allocate(capacity: n * L)
+        let rk = UnsafeMutablePointer<V>.allocate(capacity: n)
+        let xrow = UnsafeMutablePointer<UnsafePointer<T>>.allocate(capacity: n * L)  // [k][lane]
         defer {
             g.deallocate()
             scratch.deallocate()
             rows.deallocate()
             rk.deallocate()
-            acc.deallocate()
+            xrow.deallocate()
         }
         let wb = w + blk * d * L
         let lb = layers + blk * d * L
         let stride = layout.coordinateCount
         let etaV = load(eta, blk * L)
         let lamV = load(lambda, blk * L)
+        var counts = [Int](repeating: 0, count: L)
         for step in steps {
             var scale = V(repeating: 0)
-            for j in 0..<d { g[j] = V(repeating: 0) }
             for lane in 0..<L {
                 let b = blk * L + lane
-                guard b < layout.replicas else { continue }
-                let key = st.keys[b]
+                guard b < layout.replicas else {
+                    counts[lane] = 0
+                    continue
+                }
                 let size = st.batchSize[b]
-                let rowsUsed = BatchSampler.indices(
-                    key: key, step: step, n: n, b: size, sampling: st.sampling, perm: st.perm + b * n,
-                    permEpoch: &st.permEpoch[b], into: rows)
-                scale[lane] = rowsUsed == size ? st.scaleFull[b] : st.scaleLast[b]
-                let s = dataset[b]
-                let xs = x + s * n * d
-                let sigma = st.labelNoise[b]
-                for k in 0..<rowsUsed {
-                    let i = Int(rows[k])
-                    let row = xs + i * d
-                    var a: T = 0
-                    for j in 0..<d { a = a.addingProduct(row[j], wb[j * L + lane]) }
-                    var yi = y[s * n + i]
+                counts[lane] = BatchSampler.indices(
+                    key: st.keys[b], step: step, n: n, b: size, sampling: st.sampling, perm: st.perm + b * n,
+                    permEpoch: &st.permEpoch[b], into: rows + lane * n)
+                scale[lane] = counts[lane] == size ? st.scaleFull[b] : st.scaleLast[b]
+            }
+            let kmax = counts.max() ?? 0
+            for k in 0..<kmax {
+                for lane in 0..<L {
+                    let s = dataset[blk * L + lane]
+                    let i = k < counts[lane] ? Int(rows[lane * n + k]) : 0
+                    xrow[k * L + lane] = UnsafePointer(x + s * n * d + i * d)
+                }
+            }
+            // r_k = (Σ_j X_{i_k j}·w_j, ascending j) − (y_{i_k} + σ_ℓ·ξ_{i_k}); 0 past a lane's batch.
+            for k in 0..<kmax {
+                let xr = xrow + k * L
+                var acc = V(repeating: 0)
+                for j in 0..<d {
+                    var xv = V(repeating: 0)
+                    for lane in 0..<L { xv[lane] = xr[lane][j] }
+                    acc = acc.addingProduct(xv, load(wb, j * L))
+                }
+                var r = V(repeating: 0)
+                for lane in 0..<L where k < counts[lane] {
+                    let b = blk * L + lane
+                    let i = Int(rows[lane * n + k])
+                    var yi = y[dataset[b] * n + i]
+                    let sigma = st.labelNoise[b]
                     if sigma != 0 {
                         let xi: T = StochasticRandom.gaussian(
-                            key: key, stream: .labelNoise, step: step, index: UInt32(i))
+                            key: st.keys[b], stream: .labelNoise, step: step, index: UInt32(i))
                         yi = yi + sigma * xi
                     }
-                    rk[k] = a - yi
+                    r[lane] = acc[lane] - yi
                 }
-                for j in 0..<d { acc[j] = 0 }
-                for k in 0..<rowsUsed {  // rows in ascending k: each g_j sums in ascending k
-                    let row = xs + Int(rows[k]) * d
-                    let r = rk[k]
-                    for j in 0..<d { acc[j] = acc[j].addingProduct(row[j], r) }
+                rk[k] = r
+            }
+            // g_j = Σ_k X_{i_k j}·r_k in ascending k.
+            for j in 0..<d { g[j] = V(repeating: 0) }
+            for k in 0..<kmax {
+                let xr = xrow + k * L
+                let r = rk[k]
+                for j in 0..<d {
+                    var xv = V(repeating: 0)
+                    for lane in 0..<L { xv[lane] = xr[lane][j] }
+                    g[j] = g[j].addingProduct(xv, r)
                 }
-                for j in 0..<d { g[j][lane] = acc[j] }
             }
             family.stepBlock(lb, wb, stride, depth, d, etaV, lamV, scale, g, scratch, false)
             if st.anyLangevin { langevin(block: blk, step: step, state: st) }

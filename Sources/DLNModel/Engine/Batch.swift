@@ -338,9 +338,14 @@ public struct Batch: Sendable {
             gradientForm: form, sampling: sampling)
     }
 
-    /// Multiply-adds per replica-step of the gradient: 2·n·d (products) or d² (Gram).
+    /// Multiply-adds per replica-step of the gradient: 2·n·d (products), d² (Gram) or 2·b·d (sgd, b averaged over
+    /// the replicas).
     public var gradientMultiplyAdds: Double {
-        gradientForm == .gram
+        if update == .sgd {
+            let b = (0..<replicas.count).reduce(0.0) { $0 + Double(batchSize(replica: $1)) } / Double(replicas.count)
+            return 2 * b * Double(layout.dimension)
+        }
+        return gradientForm == .gram
             ? Double(layout.dimension * layout.dimension) : 2 * Double(layout.samples * layout.dimension)
     }
 
