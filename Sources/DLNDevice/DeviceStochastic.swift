@@ -12,17 +12,20 @@ final class DeviceStochastic<T: DLNReal & CLKernelArgument> {
     let idx: CLBuffer, cnt: CLBuffer, sc: CLBuffer, perm: CLBuffer, permEpoch: CLBuffer
     let indices: CLKernel, residual: CLKernel, gradient: CLKernel, langevin: CLKernel?
     let update: CLKernel
+    /// Nesterov momentum: w = model(θ + β·m) before each step's products.
+    let lookahead: CLKernel?
     /// The largest batch of a replica: the residual's second NDRange dimension.
     let rows: Int
 
     init(
         _ batch: Batch, program: CLProgram, context: CLContext, queue: CLCommandQueue, buffers b: DeviceBuffers<T>,
-        update: CLKernel
+        update: CLKernel, lookahead: CLKernel? = nil
     ) throws(CLError) {
         let lay = batch.layout
         layout = lay
         self.queue = queue
         self.update = update
+        self.lookahead = lookahead
         let n = lay.samples
         let B = lay.replicas
         func buffer<E: BitwiseCopyable>(_ values: [E], readOnly: Bool = true) throws(CLError) -> CLBuffer {
@@ -80,6 +83,7 @@ final class DeviceStochastic<T: DLNReal & CLKernelArgument> {
             let s = Int64(first + k)
             try indices.setArgument(2, s)
             try residual.setArgument(3, s)
+            if let lookahead { try queue.enqueue(lookahead, global: [P, layout.dimension], local: [local, 1]) }
             try queue.enqueue(indices, global: [P], local: [local])
             try queue.enqueue(residual, global: [P, rows], local: [local, 1])
             try queue.enqueue(gradient, global: [P, layout.dimension], local: [local, 1])

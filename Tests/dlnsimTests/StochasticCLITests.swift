@@ -28,7 +28,14 @@ import Testing
             "training.representation: log does not apply to update: sgd"
         ),
         ("\(base), update: sgd, batch_size: 2}\ntheory: dmft\n", "theory: dmft describes full-batch"),
-        ("\(base), batch_size: 2}\ngrid: {batch_size: [1, 2]}\n", "grid.batch_size: is also set as training.batch_size")
+        (
+            "\(base), batch_size: 2}\ngrid: {batch_size: [1, 2]}\n",
+            "grid.batch_size: is also set as training.batch_size"
+        ),
+        ("\(base), momentum: 1}\n", "training.momentum: must be in [0, 1)"),
+        ("\(base)}\ngrid: {momentum: [0.5, -0.1]}\n", "grid.momentum[1]: must be in [0, 1)"),
+        ("\(base), update: multiplicative, momentum: 0.9}\n", "training.momentum: applies to update gd and sgd"),
+        ("\(base), nesterov: maybe}\n", "training.nesterov: must be one of")
     ])
     func badStochasticInputFailsNamingTheKey(_ yaml: String, _ expected: String) throws {
         let dir = CLITests.temporary()
@@ -46,7 +53,9 @@ import Testing
         let yaml = """
             name: s
             problem: {d: 12, n: 9, data: independent}
-            training: {update: sgd, batch_size: 4, sampling: epochs, steps: 200, label_noise: 0.05, gradient_noise: 1e-5}
+            training:
+              {update: sgd, batch_size: 4, sampling: epochs, steps: 200, label_noise: 0.05, gradient_noise: 1e-5,
+               nesterov: true, momentum: 0.5}
             grid: {alpha: [0.1, 0.3], batch_size: [2, 4]}
             seeds: 5
             record: {checkpoints: 6}

@@ -93,6 +93,7 @@ extension CPUBatch {
         let lamV = load(lambda, blk * L)
         var counts = [Int](repeating: 0, count: L)
         for step in steps {
+            if let ms = momentum, ms.nesterov { lookahead(block: blk, state: ms) }
             var scale = V(repeating: 0)
             for lane in 0..<L {
                 let b = blk * L + lane
@@ -149,7 +150,11 @@ extension CPUBatch {
                     g[j] = g[j].addingProduct(xv, r)
                 }
             }
-            family.stepBlock(lb, wb, stride, depth, d, etaV, lamV, scale, g, scratch, false)
+            if let ms = momentum {
+                momentumUpdate(block: blk, g: g, scale: scale, scratch: scratch, state: ms)
+            } else {
+                family.stepBlock(lb, wb, stride, depth, d, etaV, lamV, scale, g, scratch, false)
+            }
             if st.anyLangevin { langevin(block: blk, step: step, state: st) }
         }
     }

@@ -108,11 +108,13 @@ public struct Replica: Sendable, Hashable {
     public let labelNoise: Double
     /// Langevin temperature T: each layer update adds √(2ηT)·ξ (0: none).
     public let gradientNoise: Double
+    /// Heavy-ball momentum β ∈ [0, 1) (0: none).
+    public let momentum: Double
 
     /// A replica's scalars.
     public init(
         gridPoint: Int, seed: Int, dataset: Int, alpha: Double, lambda: Double, lambdaU: Double, eta: Double,
-        batchSize: Int? = nil, labelNoise: Double = 0, gradientNoise: Double = 0
+        batchSize: Int? = nil, labelNoise: Double = 0, gradientNoise: Double = 0, momentum: Double = 0
     ) {
         self.gridPoint = gridPoint
         self.seed = seed
@@ -124,6 +126,7 @@ public struct Replica: Sendable, Hashable {
         self.batchSize = batchSize
         self.labelNoise = labelNoise
         self.gradientNoise = gradientNoise
+        self.momentum = momentum
     }
 }
 
@@ -153,6 +156,11 @@ public struct Batch: Sendable {
     public let gradientForm: GradientForm
     /// `update: sgd`: how each step's batch is drawn.
     public let sampling: Sampling
+    /// Momentum in Nesterov's look-ahead form (the gradient at θ + β·m) rather than the heavy ball.
+    public let nesterov: Bool
+
+    /// Whether the steps carry momentum buffers (CPU/Momentum.swift, Kernels/momentum.cl).
+    public var hasMomentum: Bool { nesterov || replicas.contains { $0.momentum != 0 } }
 
     /// Whether the steps are stochastic (`update: sgd`, label noise or gradient noise): they then run the
     /// stochastic kernels (Kernels/stochastic.cl, CPU/Stochastic.swift), full-batch GD as sequential SGD with b = n.
@@ -194,7 +202,7 @@ public struct Batch: Sendable {
         observables: ObservableSet = ObservableSet(thresholds: [0.01, 0.1]),
         designVariance: Double? = nil, representation: Representation? = nil,
         flow: FlowSettings = FlowSettings(), logInitial: LogLayers? = nil,
-        gradientForm: GradientForm? = nil, sampling: Sampling = .withReplacement
+        gradientForm: GradientForm? = nil, sampling: Sampling = .withReplacement, nesterov: Bool = false
     ) throws(DLNError) {
         let layers = parameterization.family.fixedDepth ?? initialLayers.count
         guard d >= 1, n >= 1 else { throw .invalidProblem("d and n must be positive, got d = \(d), n = \(n)") }
@@ -246,6 +254,14 @@ public struct Batch: Sendable {
         }
         if let message = flow.problem { throw .invalidProblem(message) }
         let noisy = replicas.contains { $0.labelNoise != 0 || $0.gradientNoise != 0 }
+        if nesterov || replicas.contains(where: { $0.momentum != 0 }) {
+            guard update == .gd || update == .sgd, rep == .layers else {
+                throw .invalidProblem("momentum is for update gd and sgd on the layers")
+            }
+            guard replicas.allSatisfy({ $0.momentum >= 0 && $0.momentum < 1 }) else {
+                throw .invalidProblem("momentum must be in [0, 1)")
+            }
+        }
         if update == .sgd || noisy {
             guard update == .gd || update == .sgd else {
                 throw .invalidProblem(
@@ -283,6 +299,7 @@ public struct Batch: Sendable {
         // The stochastic kernels gather rows of X: they have no Gram form.
         self.gradientForm = update == .sgd || noisy ? .products : (gradientForm ?? GradientForm.cheaper(n: n, d: d))
         self.sampling = sampling
+        self.nesterov = nesterov
         self.flow = flow
         self.logInitial = logInitial
         self.layout = Layout(replicas: replicas.count, dimension: d, samples: n, layers: layers)
@@ -307,7 +324,7 @@ public struct Batch: Sendable {
             Replica(
                 gridPoint: r.gridPoint, seed: r.seed, dataset: remap[r.dataset]!, alpha: r.alpha, lambda: r.lambda,
                 lambdaU: r.lambdaU, eta: r.eta, batchSize: r.batchSize, labelNoise: r.labelNoise,
-                gradientNoise: r.gradientNoise)
+                gradientNoise: r.gradientNoise, momentum: r.momentum)
         }
         let values = (range.lowerBound * d)..<(range.upperBound * d)
         func cut(_ a: RealArray) -> RealArray {
@@ -324,7 +341,7 @@ public struct Batch: Sendable {
             samples: layout.samples, datasets: used.map { datasets[$0] }, replicas: reps,
             initialLayers: initialLayers.map(cut), observables: observables, designVariance: designVariance,
             representation: representation, flow: flow, logInitial: log, gradientForm: gradientForm,
-            sampling: sampling)
+            sampling: sampling, nesterov: nesterov)
     }
 
     /// The same batch with another gradient form.
@@ -335,7 +352,7 @@ public struct Batch: Sendable {
             samples: layout.samples, datasets: datasets, replicas: replicas, initialLayers: initialLayers,
             observables: observables,
             designVariance: designVariance, representation: representation, flow: flow, logInitial: logInitial,
-            gradientForm: form, sampling: sampling)
+            gradientForm: form, sampling: sampling, nesterov: nesterov)
     }
 
     /// Multiply-adds per replica-step of the gradient: 2·n·d (products), d² (Gram) or 2·b·d (sgd, b averaged over
@@ -379,7 +396,8 @@ public struct Batch: Sendable {
             let comps = representation == .log ? 1 : L
             per += (DormandPrince.stages + 2) * comps * d + (representation == .log ? 4 * d : 0)
         }
-        if isStochastic { per += 2 * n + 8 }  // batch indices and the epoch's permutation (Int32), scalars
+        if isStochastic { per += 2 * n + 8 }
+        if hasMomentum { per += L * d + 1 }  // batch indices and the epoch's permutation (Int32), scalars
         let sharedData = Set(replicas.map(\.dataset)).count < replicas.count
         let data = (n * d + n) * (1 + (datasets.first?.testSamples ?? 0) / max(1, n))
         if !sharedData { per += data }

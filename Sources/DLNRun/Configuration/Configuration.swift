@@ -86,6 +86,16 @@ public struct Configuration: Sendable, Equatable {
         public var labelNoise: Double = 0
         /// Langevin temperature T (gd, sgd): each layer update adds √(2ηT)·ξ.
         public var gradientNoise: Double = 0
+        /// Heavy-ball momentum β ∈ [0, 1) (gd, sgd).
+        public var momentum: Double = 0
+        /// Momentum in Nesterov's look-ahead form.
+        public var nesterov: Switch = .off
+    }
+
+    /// An on/off key (`true` or `false`).
+    public enum Switch: String, Sendable, Equatable, CaseIterable {
+        case off = "false"
+        case on = "true"
     }
 
     /// The grid: every combination of the listed values is a grid point. α, λ and η vary inside one batch;
@@ -107,6 +117,7 @@ public struct Configuration: Sendable, Equatable {
         public var batchSize: [Int]? = nil
         public var labelNoise: [Double]? = nil
         public var gradientNoise: [Double]? = nil
+        public var momentum: [Double]? = nil
         /// Axes paired element by element (`grid.zip`): each list names axes of equal length that vary together.
         public var zip: [[String]]? = nil
     }

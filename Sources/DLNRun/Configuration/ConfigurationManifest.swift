@@ -15,7 +15,12 @@ extension Configuration {
     /// The layout manifest.json is written in.
     public static let manifestSchemaVersion = 2
     /// Optional keys added after schema version 2 was first written: missing, they are absent (null).
-    static let addedToVersion2: Set<String> = ["grid.zip"]
+    /// (A folder written before one of them ran with its default: no stochastic options, no momentum.)
+    static let addedToVersion2: Set<String> = [
+        "grid.zip", "training.batch_size", "training.sampling", "training.label_noise", "training.gradient_noise",
+        "training.momentum", "training.nesterov", "grid.batch_size", "grid.label_noise", "grid.gradient_noise",
+        "grid.momentum"
+    ]
 
     /// The configuration as manifest.json writes it.
     public var manifestValue: [String: Any] {
@@ -94,7 +99,7 @@ extension Configuration {
             // Keys added to schema version 2 later are absent from the folders written before them.
             guard
                 let value = ManifestPath.get(json, key.path)
-                    ?? (Self.addedToVersion2.contains(key.path) ? NSNull() : nil)
+                    ?? (Self.addedToVersion2.contains(key.path) ? (key.defaultValue ?? NSNull()) : nil)
             else {
                 throw ManifestProblem(
                     "schema_version \(version): the configuration has no '\(key.path)' (it is never filled with a "
@@ -130,6 +135,8 @@ extension Configuration {
                 ManifestPath.set(&out, key.path, value)
             } else if key.optional {
                 ManifestPath.set(&out, key.path, NSNull())  // the Codable encoding leaves absent optionals out
+            } else if addedToVersion2.contains(key.path), let value = key.defaultValue {
+                ManifestPath.set(&out, key.path, value)  // a key added later: the old run had its default
             } else {
                 throw ManifestProblem(
                     "schema_version 1 (no schema_version key): the configuration has no '\(key.legacyPath)' "

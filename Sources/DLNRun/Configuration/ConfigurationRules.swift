@@ -97,7 +97,8 @@ enum ConfigurationRules {
             ("noise", "problem", "noise"),
             ("depth", "model", "depth"), ("parameterization", "model", "parameterization"),
             ("update", "training", "update"), ("batch_size", "training", "batch_size"),
-            ("label_noise", "training", "label_noise"), ("gradient_noise", "training", "gradient_noise")
+            ("label_noise", "training", "label_noise"), ("gradient_noise", "training", "gradient_noise"),
+            ("momentum", "training", "momentum")
         ]
         where g.has(key) && r.top.sectionHas(section, sectionKey) {
             g.sink.add(g.child(key), "is also set as \(section).\(sectionKey); give it in one place")

@@ -40,6 +40,8 @@ public struct Experiment: Sendable {
         /// Label noise σ_ℓ and Langevin temperature T.
         public let labelNoise: Double
         public let gradientNoise: Double
+        /// Momentum β.
+        public let momentum: Double
     }
 
     /// A batch and the grid points (indices into `gridPoints`) whose replicas it holds, point-major, seed-minor.
@@ -110,7 +112,8 @@ public struct Experiment: Sendable {
                 parameterization: model, update: updates[i[9]], lambdaU: 2 * c.training.decayFactor * l,
                 batchSize: updates[i[9]] == .sgd ? (g.batchSize?[i[10]] ?? c.training.batchSize) : nil,
                 labelNoise: g.labelNoise?[i[11]] ?? c.training.labelNoise,
-                gradientNoise: g.gradientNoise?[i[12]] ?? c.training.gradientNoise)
+                gradientNoise: g.gradientNoise?[i[12]] ?? c.training.gradientNoise,
+                momentum: g.momentum?[i[13]] ?? c.training.momentum)
         }
     }
 
@@ -340,7 +343,8 @@ public struct Experiment: Sendable {
                     Replica(
                         gridPoint: index, seed: seed, dataset: shared ? 0 : s, alpha: point.alpha,
                         lambda: point.weightDecay, lambdaU: point.lambdaU, eta: point.learningRate,
-                        batchSize: point.batchSize, labelNoise: point.labelNoise, gradientNoise: point.gradientNoise))
+                        batchSize: point.batchSize, labelNoise: point.labelNoise, gradientNoise: point.gradientNoise,
+                        momentum: point.momentum))
                 let a = point.alpha
                 let rng = CounterRNG(seed: UInt64(seed))
                 // u_l(0) = α·f_l (user files: absolute values, α = 1 here); the family draws f.
@@ -373,7 +377,8 @@ public struct Experiment: Sendable {
             observables: ObservableSet(thresholds: c.record.thresholds),
             designVariance: user.map(\.designVariance) ?? (c.problem.designVariance == .one ? 1 : 1 / Double(d)),
             representation: representation, flow: c.training.flow,
-            logInitial: wantsLog ? LogLayers(magnitude: logMag, sign: logSign) : nil, sampling: c.training.sampling)
+            logInitial: wantsLog ? LogLayers(magnitude: logMag, sign: logSign) : nil, sampling: c.training.sampling,
+            nesterov: c.training.nesterov == .on)
     }
 
     /// The steps of checkpoint times t for step size η, strictly increasing, from 0 to round(t_last/η): each time
