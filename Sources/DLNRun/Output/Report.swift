@@ -111,7 +111,7 @@ public enum Report {
     static let symbols = [
         "alpha": "α", "weight_decay": "λ", "learning_rate": "η", "lambda_u": "λ_u", "delta": "δ",
         "noise": "σ", "density": "ρ", "depth": "L", "d": "d", "n": "n", "batch_size": "b", "label_noise": "σ_ℓ",
-        "gradient_noise": "T"
+        "gradient_noise": "T", "momentum": "β"
     ]
 
     static func pretty(_ observable: String) -> String { ObservableSet.label(observable) }
