@@ -317,149 +317,142 @@ public enum ConfigurationKeys {
         { v in v != v.rounded() ? "must be a whole number" : abs(v) >= 9e15 ? "is too large" : check(Int(v)) }
     }
 
-    /// Every key.
-    public static let all: [ConfigurationKey] =
-        [
-            .text("name", v1: "name", .field(\.name)) { name in
-                name.isEmpty || name.contains("/") || name == "." || name == ".."
-                    || name.contains(where: { $0.isNewline || $0 == "\0" })
-                    ? "must be a non-empty folder name without '/' (it names the output folder), got '\(name)'" : nil
-            },
-            .integer("problem.d", v1: "problem.d", .field(\.problem.d), size),
-            .integer("problem.n", v1: "problem.n", .field(\.problem.n), size),
-            .number("problem.delta", v1: "problem.delta", .optionalField(\.problem.delta)) {
-                $0 > 0 ? ($0 <= 1e6 ? nil : "is too large") : "must be positive"
-            },
-            .choice("problem.design_variance", v1: "problem.designVariance", .field(\.problem.designVariance)),
-            .number(
-                "problem.teacher.density", v1: "problem.teacherDensity", .field(\.problem.teacherDensity), unitInterval),
-            .choice("problem.teacher.values", v1: "problem.teacherValues", .field(\.problem.teacherValues)),
-            .choice("problem.teacher.support", v1: "problem.teacherSupport", .field(\.problem.teacherSupport)),
-            .number("problem.noise", v1: "problem.noise", .field(\.problem.noise), nonNegative),
-            .choice("problem.data", v1: "problem.sharing", .field(\.problem.sharing)),
-            .integer("problem.data_seed", v1: "problem.dataSeed", .field(\.problem.dataSeed), nonNegativeInt),
-            .file("problem.files.X", v1: "problem.files.x", .file(\.x)),
-            .file("problem.files.y", v1: "problem.files.y", .file(\.y)),
-            .file("problem.files.w_star", v1: "problem.files.wStar", .optionalFile(\.wStar)),
-            .file("problem.files.u0", v1: "problem.files.u0", .optionalFile(\.u0)),
-            .file("problem.files.v0", v1: "problem.files.v0", .optionalFile(\.v0)),
-            .file("problem.files.X_test", v1: "problem.files.xTest", .optionalFile(\.xTest)),
-            .file("problem.files.y_test", v1: "problem.files.yTest", .optionalFile(\.yTest)),
+    /// Every key but those of the stochastic updates and momentum (`all` inserts them, StochasticRules.swift).
+    static let listed: [ConfigurationKey] = [
+        .text("name", v1: "name", .field(\.name)) { name in
+            name.isEmpty || name.contains("/") || name == "." || name == ".."
+                || name.contains(where: { $0.isNewline || $0 == "\0" })
+                ? "must be a non-empty folder name without '/' (it names the output folder), got '\(name)'" : nil
+        },
+        .integer("problem.d", v1: "problem.d", .field(\.problem.d), size),
+        .integer("problem.n", v1: "problem.n", .field(\.problem.n), size),
+        .number("problem.delta", v1: "problem.delta", .optionalField(\.problem.delta)) {
+            $0 > 0 ? ($0 <= 1e6 ? nil : "is too large") : "must be positive"
+        },
+        .choice("problem.design_variance", v1: "problem.designVariance", .field(\.problem.designVariance)),
+        .number(
+            "problem.teacher.density", v1: "problem.teacherDensity", .field(\.problem.teacherDensity), unitInterval),
+        .choice("problem.teacher.values", v1: "problem.teacherValues", .field(\.problem.teacherValues)),
+        .choice("problem.teacher.support", v1: "problem.teacherSupport", .field(\.problem.teacherSupport)),
+        .number("problem.noise", v1: "problem.noise", .field(\.problem.noise), nonNegative),
+        .choice("problem.data", v1: "problem.sharing", .field(\.problem.sharing)),
+        .integer("problem.data_seed", v1: "problem.dataSeed", .field(\.problem.dataSeed), nonNegativeInt),
+        .file("problem.files.X", v1: "problem.files.x", .file(\.x)),
+        .file("problem.files.y", v1: "problem.files.y", .file(\.y)),
+        .file("problem.files.w_star", v1: "problem.files.wStar", .optionalFile(\.wStar)),
+        .file("problem.files.u0", v1: "problem.files.u0", .optionalFile(\.u0)),
+        .file("problem.files.v0", v1: "problem.files.v0", .optionalFile(\.v0)),
+        .file("problem.files.X_test", v1: "problem.files.xTest", .optionalFile(\.xTest)),
+        .file("problem.files.y_test", v1: "problem.files.yTest", .optionalFile(\.yTest)),
 
-            .choice("model.parameterization", v1: "model.parameterization", .field(\.model.parameterization)),
-            .integer("model.depth", v1: "model.depth", .field(\.model.depth), depth),
-            .number("model.init.u_noise", v1: "model.uNoise", .field(\.model.uNoise), nonNegative),
-            .number("model.init.v_noise", v1: "model.vNoise", .field(\.model.vNoise), nonNegative),
-            .numbers("model.init.layer_scales", v1: "model.layerScales", .optionalField(\.model.layerScales)) {
-                $0 != 0 ? nil : "must be non-zero"
-            },
+        .choice("model.parameterization", v1: "model.parameterization", .field(\.model.parameterization)),
+        .integer("model.depth", v1: "model.depth", .field(\.model.depth), depth),
+        .number("model.init.u_noise", v1: "model.uNoise", .field(\.model.uNoise), nonNegative),
+        .number("model.init.v_noise", v1: "model.vNoise", .field(\.model.vNoise), nonNegative),
+        .numbers("model.init.layer_scales", v1: "model.layerScales", .optionalField(\.model.layerScales)) {
+            $0 != 0 ? nil : "must be non-zero"
+        },
 
-            .choice("training.update", v1: "training.update", .field(\.training.update)),
-            .choice("training.loss", v1: "training.loss", .field(\.training.loss)),
-            .integer("training.steps", v1: "training.steps", .field(\.training.steps)) {
-                $0 >= 1 ? ($0 <= 1_000_000_000_000 ? nil : "is too large") : "must be at least 1"
-            },
-            .number("training.horizon", v1: "training.horizon", .optionalField(\.training.horizon)) {
-                $0 > 0 ? ($0 <= 1e15 ? nil : "is too large") : "must be positive"
-            },
-            .number(
-                "training.weight_decay_factor", v1: "training.decayFactor", .field(\.training.decayFactor), positive),
-            .choice("training.precision", v1: "training.precision", .field(\.training.precision)),
-            .choice(
-                "training.representation", v1: "training.representation", .optionalField(\.training.representation)),
-            .number("training.max_loss_ratio", v1: "training.maxLossRatio", .field(\.training.maxLossRatio)) {
-                $0 >= 1 && $0.isFinite ? nil : "must be a finite number ≥ 1"
-            },
-            .number("training.flow.rtol", v1: "training.flow.rtol", .field(\.training.flow.rtol), tolerance),
-            .number("training.flow.atol", v1: "training.flow.atol", .field(\.training.flow.atol), tolerance),
-            .number(
-                "training.flow.initial_step", v1: "training.flow.initialStep",
-                .optionalField(\.training.flow.initialStep),
-                step),
-            .number(
-                "training.flow.max_step", v1: "training.flow.maxStep", .optionalField(\.training.flow.maxStep), step),
-            .number("training.flow.min_step", v1: "training.flow.minStep", .field(\.training.flow.minStep)) {
-                $0 >= 0 && $0.isFinite ? nil : "must be ≥ 0"
-            },
-            .integer("training.flow.max_steps", v1: "training.flow.maxSteps", .field(\.training.flow.maxSteps)) {
-                $0 >= 1 && $0 <= Int(Int32.max) ? nil : "must be between 1 and 2147483647"
-            }
-        ] + stochasticTraining + [
-            // The grid axes, in the order grid points nest (α outermost) and grid.csv lists them.
-            .numbers(
-                "grid.alpha", v1: "grid.alpha", .field(\.grid.alpha), column: ("alpha", { "\($0.alpha)" }), positive),
-            .numbers(
-                "grid.weight_decay", v1: "grid.weightDecay", .field(\.grid.weightDecay),
-                column: ("weight_decay", { "\($0.weightDecay)" }), nonNegative),
-            .numbers(
-                "grid.learning_rate", v1: "grid.learningRate", .field(\.grid.learningRate),
-                column: ("learning_rate", { "\($0.learningRate)" }), positive),
-            .integers(
-                "grid.d", v1: "grid.d", .optionalField(\.grid.d), column: ("d", { "\($0.d)" }),
-                whole { $0 >= 1 && $0 <= 100_000_000 ? nil : "must be a positive integer" }),
-            .numbers(
-                "grid.delta", v1: "grid.delta", .optionalField(\.grid.delta),
-                column: ("delta", { "\(Double($0.n) / Double($0.d))" })
-            ) { $0 > 0 && $0 <= 1e6 ? nil : "must be positive" },
-            .numbers(
-                "grid.noise", v1: "grid.noise", .optionalField(\.grid.noise), column: ("noise", { "\($0.noise)" }),
-                nonNegative),
-            .numbers(
-                "grid.density", v1: "grid.density", .optionalField(\.grid.density),
-                column: ("density", { "\($0.density)" }), unitInterval),
-            .integers(
-                "grid.depth", v1: "grid.depth", .optionalField(\.grid.depth), column: ("depth", { "\($0.depth)" }),
-                whole(depth)),
-            .choices(
-                "grid.parameterization", v1: "grid.parameterization", .optionalField(\.grid.parameterization),
-                column: ("parameterization", { $0.parameterization.rawValue })),
-            .choices(
-                "grid.update", v1: "grid.update", .optionalField(\.grid.update),
-                column: ("update", { $0.update.rawValue }))
-        ] + stochasticGrid + [
-            .zipGroups("grid.zip"),
+        .choice("training.update", v1: "training.update", .field(\.training.update)),
+        .choice("training.loss", v1: "training.loss", .field(\.training.loss)),
+        .integer("training.steps", v1: "training.steps", .field(\.training.steps)) {
+            $0 >= 1 ? ($0 <= 1_000_000_000_000 ? nil : "is too large") : "must be at least 1"
+        },
+        .number("training.horizon", v1: "training.horizon", .optionalField(\.training.horizon)) {
+            $0 > 0 ? ($0 <= 1e15 ? nil : "is too large") : "must be positive"
+        },
+        .number("training.weight_decay_factor", v1: "training.decayFactor", .field(\.training.decayFactor), positive),
+        .choice("training.precision", v1: "training.precision", .field(\.training.precision)),
+        .choice("training.representation", v1: "training.representation", .optionalField(\.training.representation)),
+        .number("training.max_loss_ratio", v1: "training.maxLossRatio", .field(\.training.maxLossRatio)) {
+            $0 >= 1 && $0.isFinite ? nil : "must be a finite number ≥ 1"
+        },
+        .number("training.flow.rtol", v1: "training.flow.rtol", .field(\.training.flow.rtol), tolerance),
+        .number("training.flow.atol", v1: "training.flow.atol", .field(\.training.flow.atol), tolerance),
+        .number(
+            "training.flow.initial_step", v1: "training.flow.initialStep", .optionalField(\.training.flow.initialStep),
+            step),
+        .number("training.flow.max_step", v1: "training.flow.maxStep", .optionalField(\.training.flow.maxStep), step),
+        .number("training.flow.min_step", v1: "training.flow.minStep", .field(\.training.flow.minStep)) {
+            $0 >= 0 && $0.isFinite ? nil : "must be ≥ 0"
+        },
+        .integer("training.flow.max_steps", v1: "training.flow.maxSteps", .field(\.training.flow.maxSteps)) {
+            $0 >= 1 && $0 <= Int(Int32.max) ? nil : "must be between 1 and 2147483647"
+        },
 
-            .integer("seeds", v1: "seeds", .field(\.seeds)) {
-                $0 >= 1 ? ($0 <= 100_000_000 ? nil : "is too large (at most 1e8)") : "must be at least 1"
-            },
-            .integer("seed_offset", v1: "seedOffset", .field(\.seedOffset), nonNegativeInt),
+        // The grid axes, in the order grid points nest (α outermost) and grid.csv lists them.
+        .numbers("grid.alpha", v1: "grid.alpha", .field(\.grid.alpha), column: ("alpha", { "\($0.alpha)" }), positive),
+        .numbers(
+            "grid.weight_decay", v1: "grid.weightDecay", .field(\.grid.weightDecay),
+            column: ("weight_decay", { "\($0.weightDecay)" }), nonNegative),
+        .numbers(
+            "grid.learning_rate", v1: "grid.learningRate", .field(\.grid.learningRate),
+            column: ("learning_rate", { "\($0.learningRate)" }), positive),
+        .integers(
+            "grid.d", v1: "grid.d", .optionalField(\.grid.d), column: ("d", { "\($0.d)" }),
+            whole { $0 >= 1 && $0 <= 100_000_000 ? nil : "must be a positive integer" }),
+        .numbers(
+            "grid.delta", v1: "grid.delta", .optionalField(\.grid.delta),
+            column: ("delta", { "\(Double($0.n) / Double($0.d))" })
+        ) { $0 > 0 && $0 <= 1e6 ? nil : "must be positive" },
+        .numbers(
+            "grid.noise", v1: "grid.noise", .optionalField(\.grid.noise), column: ("noise", { "\($0.noise)" }),
+            nonNegative),
+        .numbers(
+            "grid.density", v1: "grid.density", .optionalField(\.grid.density),
+            column: ("density", { "\($0.density)" }), unitInterval),
+        .integers(
+            "grid.depth", v1: "grid.depth", .optionalField(\.grid.depth), column: ("depth", { "\($0.depth)" }),
+            whole(depth)),
+        .choices(
+            "grid.parameterization", v1: "grid.parameterization", .optionalField(\.grid.parameterization),
+            column: ("parameterization", { $0.parameterization.rawValue })),
+        .choices(
+            "grid.update", v1: "grid.update", .optionalField(\.grid.update),
+            column: ("update", { $0.update.rawValue })),
+        .zipGroups("grid.zip"),
 
-            .integer("record.checkpoints", v1: "record.checkpoints", .field(\.record.checkpoints)) {
-                $0 >= 1 && $0 <= 100_000 ? nil : "must be between 1 and 100000"
-            },
-            .integers("record.steps", v1: "record.steps", .optionalField(\.record.steps)) {
-                $0 >= 0 && $0 == $0.rounded() && $0 <= 1e12 ? nil : "must be a whole number between 0 and 1e12"
-            },
-            .number("record.start", v1: "record.start", .optionalField(\.record.start)) {
-                $0 > 0 ? ($0 <= 1e15 ? nil : "is too large (at most 1e15)") : "must be positive"
-            },
-            .integer("record.linear", v1: "record.linear", .field(\.record.linear)) {
-                $0 >= 0 && $0 <= 100_000 ? nil : "must be between 0 and 100000"
-            },
-            .numbers("record.thresholds", v1: "record.thresholds", .field(\.record.thresholds), positive),
+        .integer("seeds", v1: "seeds", .field(\.seeds)) {
+            $0 >= 1 ? ($0 <= 100_000_000 ? nil : "is too large (at most 1e8)") : "must be at least 1"
+        },
+        .integer("seed_offset", v1: "seedOffset", .field(\.seedOffset), nonNegativeInt),
 
-            .text("device", v1: "device", .optionalField(\.device)) {
-                Configuration.isDeviceRequest($0)
-                    ? nil : "'\($0)' is not a device; use auto, cpu, gpu, opencl or opencl:P:D (see `dlnsim devices`)"
-            },
+        .integer("record.checkpoints", v1: "record.checkpoints", .field(\.record.checkpoints)) {
+            $0 >= 1 && $0 <= 100_000 ? nil : "must be between 1 and 100000"
+        },
+        .integers("record.steps", v1: "record.steps", .optionalField(\.record.steps)) {
+            $0 >= 0 && $0 == $0.rounded() && $0 <= 1e12 ? nil : "must be a whole number between 0 and 1e12"
+        },
+        .number("record.start", v1: "record.start", .optionalField(\.record.start)) {
+            $0 > 0 ? ($0 <= 1e15 ? nil : "is too large (at most 1e15)") : "must be positive"
+        },
+        .integer("record.linear", v1: "record.linear", .field(\.record.linear)) {
+            $0 >= 0 && $0 <= 100_000 ? nil : "must be between 0 and 100000"
+        },
+        .numbers("record.thresholds", v1: "record.thresholds", .field(\.record.thresholds), positive),
 
-            .integer("theory.paths", v1: "theory.paths", .theory(\.paths)) {
-                $0 >= 64 && $0 <= 100_000_000 ? nil : "must be between 64 and 1e8"
-            },
-            .integer("theory.response_paths", v1: "theory.responsePaths", .theory(\.responsePaths)) {
-                $0 >= 1 && $0 <= 100_000_000 ? nil : "must be between 1 and 1e8"
-            },
-            .number("theory.damping", v1: "theory.damping", .theory(\.damping)) {
-                $0 >= 0 && $0 < 1 ? nil : "must be in [0, 1)"
-            },
-            .number("theory.tolerance", v1: "theory.tolerance", .theory(\.tolerance)) {
-                $0 > 0 && $0 < 1 ? nil : "must be in (0, 1)"
-            },
-            .integer("theory.max_iterations", v1: "theory.maxIterations", .theory(\.maxIterations)) {
-                $0 >= 1 && $0 <= 100_000 ? nil : "must be between 1 and 100000"
-            },
-            .integer("theory.seed", v1: "theory.seed", .theory(\.seed), nonNegativeInt)
-        ]
+        .text("device", v1: "device", .optionalField(\.device)) {
+            Configuration.isDeviceRequest($0)
+                ? nil : "'\($0)' is not a device; use auto, cpu, gpu, opencl or opencl:P:D (see `dlnsim devices`)"
+        },
+
+        .integer("theory.paths", v1: "theory.paths", .theory(\.paths)) {
+            $0 >= 64 && $0 <= 100_000_000 ? nil : "must be between 64 and 1e8"
+        },
+        .integer("theory.response_paths", v1: "theory.responsePaths", .theory(\.responsePaths)) {
+            $0 >= 1 && $0 <= 100_000_000 ? nil : "must be between 1 and 1e8"
+        },
+        .number("theory.damping", v1: "theory.damping", .theory(\.damping)) {
+            $0 >= 0 && $0 < 1 ? nil : "must be in [0, 1)"
+        },
+        .number("theory.tolerance", v1: "theory.tolerance", .theory(\.tolerance)) {
+            $0 > 0 && $0 < 1 ? nil : "must be in (0, 1)"
+        },
+        .integer("theory.max_iterations", v1: "theory.maxIterations", .theory(\.maxIterations)) {
+            $0 >= 1 && $0 <= 100_000 ? nil : "must be between 1 and 100000"
+        },
+        .integer("theory.seed", v1: "theory.seed", .theory(\.seed), nonNegativeInt)
+    ]
 
     /// Sections that are absent unless given.
     public static let groups: [ConfigurationGroup] = [

@@ -2,6 +2,15 @@ import DLNModel
 import Foundation
 
 extension ConfigurationKeys {
+    /// Every key: `listed`, with the stochastic training keys after `training.flow.max_steps` and their grid axes
+    /// after `grid.update` (before `grid.zip`).
+    public static let all: [ConfigurationKey] = {
+        var keys = listed
+        keys.insert(contentsOf: stochasticTraining, at: keys.firstIndex { $0.path == "training.flow.max_steps" }! + 1)
+        keys.insert(contentsOf: stochasticGrid, at: keys.firstIndex { $0.path == "grid.update" }! + 1)
+        return keys
+    }()
+
     /// The keys of the stochastic updates and momentum in `training` (docs/model.md §2.8).
     static let stochasticTraining: [ConfigurationKey] = [
         .integer("training.batch_size", v1: "training.batchSize", .optionalField(\.training.batchSize), batchSize),
