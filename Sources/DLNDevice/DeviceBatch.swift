@@ -17,6 +17,10 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
     /// The integrator (update flow) or the log representation's state (DeviceFlow.swift); nil for the plain updates.
     var flow: DeviceFlow<T>? = nil
     var adaptive: Bool { flow?.adaptive ?? false }
+    /// The stochastic steps (DeviceStochastic.swift); nil for deterministic steps.
+    var stochastic: DeviceStochastic<T>? = nil
+    /// Momentum (DeviceMomentum.swift); nil without.
+    var momentum: DeviceMomentum<T>? = nil
     /// Steps per launch of the tiled kernel.
     static var stepsPerLaunch: Int { 32 }
     static var local: Int { Layout.lanes }
@@ -49,6 +53,14 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         kernels = try KernelBindings(
             batch, program: program, buffers: buffers, shape: shape, maxWorkGroupSize: maxWorkGroupSize)
         try queue.enqueue(kernels.weight, global: [lay.paddedReplicas, lay.dimension], local: [Self.local, 1])
+        if batch.hasMomentum {
+            momentum = try DeviceMomentum<T>(batch, program: program, context: context, buffers: buffers)
+        }
+        if batch.isStochastic {
+            stochastic = try DeviceStochastic<T>(
+                batch, program: program, context: context, queue: queue, buffers: buffers,
+                update: momentum?.update ?? kernels.update, lookahead: momentum?.lookahead)
+        }
         if batch.update == .flow || batch.representation == .log {
             flow = try DeviceFlow<T>(
                 batch, program: program, context: context, queue: queue, layers: buffers.layers, w: buffers.w,
@@ -108,7 +120,25 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
             stepsTaken += count
             return
         }
+        if let stochastic {
+            try stochastic.step(count: count, first: stepsTaken)
+            stepsTaken += count
+            return
+        }
         let P = layout.paddedReplicas
+        if let momentum {  // the scalar update kernel after the shape's products (not the tiled kernel)
+            for k in 0..<count {
+                if let ahead = momentum.lookahead {
+                    try queue.enqueue(ahead, global: [P, layout.dimension], local: [Self.local, 1])
+                }
+                try enqueueProducts()
+                try queue.enqueue(momentum.update, global: [P, layout.dimension], local: [Self.local, 1])
+                if k % 256 == 255 { try queue.flush() }
+            }
+            try queue.flush()
+            stepsTaken += count
+            return
+        }
         if let tiled = kernels.tiled {
             let threads = kernels.tiledThreads
             var left = count

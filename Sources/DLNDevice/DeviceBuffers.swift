@@ -134,8 +134,9 @@ extension DeviceBatch {
 
     /// The state arrays (the CPU engine's order, `StateArray.arrays`) with their device buffers.
     private var stateBuffers: [(StateArray, CLBuffer?)] {
-        let arrays = StateArray.arrays(layout: layout, flowComponents: flow?.components, log: flow?.log ?? false)
-        var list: [CLBuffer?] = [buffers.layers, buffers.w]
+        let arrays = StateArray.arrays(
+            layout: layout, flowComponents: flow?.components, log: flow?.log ?? false, momentum: momentum != nil)
+        var list: [CLBuffer?] = [buffers.layers, buffers.w] + (momentum.map { [$0.m] } ?? [])
         if let f = flow {
             if f.log { list.append(f.y) }
             // Without update flow the evaluations are counted on the host (nil).
@@ -175,6 +176,7 @@ extension DeviceBatch {
         let storage = stateBuffers
         let B = layout.replicas
         try s.check(against: storage.map { ($0.0.name, $0.0.width) }, replicas: B)
+        try stochastic?.invalidate()
         if let only {
             try restoreBlocks(s, replicas: only, storage: storage)
             return
@@ -247,7 +249,7 @@ extension DeviceBatch {
             (b.layers, layout.layers * layout.coordinateCount), (b.w, layout.coordinateCount),
             (b.r, layout.sampleCount), (b.g, layout.coordinateCount), (b.loss, layout.replicas),
             (b.obs, layout.replicas * (observables.count - 1))
-        ] + (flow?.canaried ?? []) {
+        ] + (flow?.canaried ?? []) + (momentum.map { [($0.m, layout.layers * layout.coordinateCount)] } ?? []) {
             let tail = try queue.read(buffer, as: T.self, count: n, offset: count)
             if tail.contains(where: { $0 != DeviceBuffers<T>.sentinel }) { return false }
         }

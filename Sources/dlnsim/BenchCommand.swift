@@ -39,6 +39,11 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print JSON rows instead of a table.") var json = false
     @Option(help: "auto (Gram when n > d/2), products or gram.") var gradient = "auto"
     @Option(
+        help: ArgumentHelp(
+            "Time update sgd with this many rows per step (drawn with replacement) instead of gd: 4·b·d "
+                + "multiply-adds per replica-step.")
+    ) var sgdBatch: Int?
+    @Option(
         name: .customLong("flow"), parsing: .upToNextOption,
         help: ArgumentHelp(
             "Instead of timing: for each configuration, the gradient evaluations the adaptive integrator (update "
@@ -66,6 +71,9 @@ struct BenchCommand: ParsableCommand {
         guard gradient == "auto" || GradientForm(rawValue: gradient) != nil else {
             throw ValidationError("--gradient must be auto, products or gram, got \(gradient)")
         }
+        if let b = sgdBatch, !(1...n).contains(b) {
+            throw ValidationError("--sgd-batch must be between 1 and n = \(n), got \(b)")
+        }
     }
 
     func run() throws {
@@ -91,7 +99,8 @@ struct BenchCommand: ParsableCommand {
             var rows: [DLNDevice.Bench.Row] = []
             for regime in regimes.isEmpty ? ["S", "I"] : regimes {
                 for B in batches.isEmpty ? (regime == "S" ? [64, 1024] : [16, 128]) : batches {
-                    var batch = try DLNDevice.Bench.batch(regime: regime, replicas: B, d: d, n: n, precision: precision)
+                    var batch = try DLNDevice.Bench.batch(
+                        regime: regime, replicas: B, d: d, n: n, precision: precision, sgdBatch: sgdBatch)
                     if let form = GradientForm(rawValue: gradient) { batch = try batch.with(gradientForm: form) }
                     var cpuRate: Double? = nil
                     for target in targets {

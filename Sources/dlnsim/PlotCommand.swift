@@ -13,7 +13,7 @@ struct Plot: ParsableCommand {
             "Without options: train loss and test error against t, and the test error against the grid parameter with "
             + "the most values. --observable NAME draws NAME against t; with --x PARAM, NAME at the last "
             + "checkpoint against the grid parameter PARAM (alpha, weight_decay, learning_rate, d, delta, noise, "
-            + "density, depth). --time linear draws the figures against t on a linear time axis (default: log)."
+            + "density, depth, batch_size, label_noise, gradient_noise). --time linear draws the figures against t on a linear time axis (default: log)."
     )
 
     @Argument(help: "An output folder of `dlnsim run`.")

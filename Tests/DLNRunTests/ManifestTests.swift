@@ -61,7 +61,8 @@ import Testing
         #expect(
             ConfigurationKeys.gridColumns.map(\.name) == [
                 "alpha", "weight_decay", "learning_rate", "lambda_u", "d", "n", "delta", "noise",
-                "density", "depth", "parameterization", "update"
+                "density", "depth", "parameterization", "update", "batch_size", "label_noise", "gradient_noise",
+                "momentum"
             ])
         #expect(ConfigurationKeys.key("problem.teacher.density")?.defaultValue as? Double == 0.1)
         #expect(ConfigurationKeys.key("training.horizon")?.defaultValue == nil)

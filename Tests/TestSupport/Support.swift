@@ -53,7 +53,8 @@ public func makeBatch(
     depth: Int = 2, precision: Precision = .float32, sharing: DataSharing = .shared,
     lambda: [Double] = [0], eta: [Double] = [0.02], alpha: [Double] = [0.1],
     loss: LossNormalization = .mean, noise: Double = 0.1, seedOffset: Int = 0,
-    representation: Representation? = nil, flow: FlowSettings = FlowSettings()
+    representation: Representation? = nil, flow: FlowSettings = FlowSettings(),
+    configure: (inout Configuration) -> Void = { _ in }
 ) throws -> Batch {
     var c = Configuration()
     c.problem.d = d
@@ -83,6 +84,7 @@ public func makeBatch(
     c.training.steps = 0
     c.training.representation = representation
     c.training.flow = flow
+    configure(&c)
     return try Experiment(c).batch
 }
 

@@ -39,6 +39,10 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     var stepsTaken = 0
     /// The integrator (update flow) or the log representation's state; nil for the plain updates.
     var flow: FlowState<T>? = nil
+    /// The stochastic steps' scalars and scratch (CPU/Stochastic.swift); nil for deterministic steps.
+    let stochastic: StochasticState<T>?
+    /// The momentum buffers (CPU/Momentum.swift); nil without momentum.
+    let momentum: MomentumState<T>?
     /// The Gram form: scale·XᵀX and scale·Xᵀy per data set (d·d + d each), and lane-interleaved per block with
     /// independent data; nil for the products form.
     let gramData: UnsafeMutablePointer<T>?
@@ -132,6 +136,8 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
             gramData = nil
             gramInterleaved = Array(repeating: nil, count: lay.blocks)
         }
+        stochastic = batch.isStochastic ? StochasticState<T>(batch) : nil
+        momentum = batch.hasMomentum ? MomentumState<T>(batch) : nil
         forEachBlock { blk in self.computeWeights(block: blk) }
         if batch.update == .flow || batch.representation == .log {
             flow = try FlowState<T>(batch, layers: layers)

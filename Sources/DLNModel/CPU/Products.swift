@@ -41,6 +41,10 @@ extension CPUBatch {
             stepsTaken += count
             return
         }
+        if let st = stochastic {
+            stochasticStep(count: count, state: st)
+            return
+        }
         let d = layout.dimension
         let depth = layout.layers
         // Work units: two neighbouring blocks that share one data set run together (32 replicas per tile: twice
@@ -77,7 +81,11 @@ extension CPUBatch {
                 scratch.deallocate()
             }
             let quad = frozenQuads.contains(k)
+            let ahead = self.momentum.flatMap { $0.nesterov ? $0 : nil }
             for _ in 0..<count {
+                if let ms = ahead {  // Nesterov: the products see w at θ + β·m
+                    for blk in a..<(quad ? a + 4 : (b ?? a) + 1) { self.lookahead(block: blk, state: ms) }
+                }
                 if quad {
                     self.quadProducts(a, g: g)
                     for q in 0..<4 { self.update(block: a + q, g: g + q * d, scratch: scratch) }

@@ -67,13 +67,16 @@ public struct StateArray: Sendable {
 
     /// The arrays of a batch's state, in snapshot order: the layers, w, and with the integrator or the log
     /// representation its state z (log), the first-same-as-last derivative and the per-replica controller state.
-    public static func arrays(layout: Layout, flowComponents: Int?, log: Bool) -> [StateArray] {
+    public static func arrays(layout: Layout, flowComponents: Int?, log: Bool, momentum: Bool = false)
+        -> [StateArray]
+    {
         let d = layout.dimension
         let stride = layout.coordinateCount
         func coordinates(_ name: String, _ components: Int) -> StateArray {
             StateArray(name: name, width: components * d, integer: false, coordinates: (components, d, stride))
         }
         var out = [coordinates("layers", layout.layers), coordinates("w", 1)]
+        if momentum { out.append(coordinates("momentum", layout.layers)) }
         if let comps = flowComponents {
             if log { out.append(coordinates("z", 1)) }
             out.append(coordinates("derivative", comps))
@@ -91,8 +94,9 @@ public struct StateArray: Sendable {
 extension CPUBatch {
     /// The state arrays paired with their storage.
     private var stateStorage: [(StateArray, UnsafeMutablePointer<T>?, UnsafeMutablePointer<Int32>?)] {
-        let arrays = StateArray.arrays(layout: layout, flowComponents: flow?.components, log: flow?.log ?? false)
-        var reals: [UnsafeMutablePointer<T>] = [layers, w]
+        let arrays = StateArray.arrays(
+            layout: layout, flowComponents: flow?.components, log: flow?.log ?? false, momentum: momentum != nil)
+        var reals: [UnsafeMutablePointer<T>] = [layers, w] + (momentum.map { [$0.m] } ?? [])
         var ints: [UnsafeMutablePointer<Int32>] = []
         if let fs = flow {
             if fs.log { reals.append(fs.y) }
@@ -135,6 +139,7 @@ extension CPUBatch {
                 a.scatter(buffer.values, into: int!, replicas: layout.replicas, only: only) { Int32($0) }
             }
         }
+        stochastic?.invalidate(replicas: layout.paddedReplicas)
         guard only == nil else { return }
         stepsTaken = s.steps
         flow?.started = s.started

@@ -15,6 +15,10 @@ extension CPUBatch {
         let lamV = load(lambda, blk * L)
         let stride = layout.coordinateCount
         let depth = layout.layers
+        if let ms = momentum {
+            momentumUpdate(block: blk, g: g, scale: scale, scratch: scratch, state: ms)
+            return
+        }
         let lb = layers + blk * d * L
         let wb = w + blk * d * L
         family.stepBlock(lb, wb, stride, depth, d, etaV, lamV, scale, g, scratch, family.multiplicative)

@@ -15,6 +15,8 @@ public enum KernelSources {
         case "products_v16.cl": PackageResources.products_v16_cl
         case "tiled.cl": PackageResources.tiled_cl
         case "flow.cl": PackageResources.flow_cl
+        case "stochastic.cl": PackageResources.stochastic_cl
+        case "momentum.cl": PackageResources.momentum_cl
         case "dmft.cl": PackageResources.dmft_cl
         default: Parameterization.allCases.lazy.map(\.family).first { $0.kernelFile == file }?.kernelSource
         }

@@ -40,6 +40,20 @@ public enum UpdateRule: String, Sendable, Codable, CaseIterable {
     case multiplicative
     /// Gradient flow itself, by an adaptive Dormand–Prince 5(4) integrator with a step size per replica.
     case flow
+    /// Mini-batch stochastic gradient descent: each step the gradient of b rows (`training.batch_size`), drawn as
+    /// `training.sampling` says (docs/model.md, "Stochastic training").
+    case sgd
+}
+
+/// How `update: sgd` picks each step's batch (docs/model.md, "Stochastic training").
+public enum Sampling: String, Sendable, Codable, CaseIterable {
+    /// b indices drawn uniformly from 0..<n each step, independently (repeats possible).
+    case withReplacement = "with_replacement"
+    /// A fresh permutation of the rows per epoch, batches taken from it in order (the last one of an epoch the
+    /// shorter remainder when b does not divide n).
+    case epochs
+    /// Batches of consecutive rows in index order, no shuffling (the last one of a pass the remainder).
+    case sequential
 }
 
 /// The loss normalisation (docs/model.md §1.2).

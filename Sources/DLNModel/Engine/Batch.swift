@@ -102,9 +102,20 @@ public struct Replica: Sendable, Hashable {
     public let lambdaU: Double
     /// Step size η.
     public let eta: Double
+    /// `update: sgd`: rows per batch b (nil: n, the full batch).
+    public let batchSize: Int?
+    /// Label noise σ_ℓ: each step sees y_i + σ_ℓ·ξ_i with fresh ξ (0: none).
+    public let labelNoise: Double
+    /// Langevin temperature T: each layer update adds √(2ηT)·ξ (0: none).
+    public let gradientNoise: Double
+    /// Heavy-ball momentum β ∈ [0, 1) (0: none).
+    public let momentum: Double
 
     /// A replica's scalars.
-    public init(gridPoint: Int, seed: Int, dataset: Int, alpha: Double, lambda: Double, lambdaU: Double, eta: Double) {
+    public init(
+        gridPoint: Int, seed: Int, dataset: Int, alpha: Double, lambda: Double, lambdaU: Double, eta: Double,
+        batchSize: Int? = nil, labelNoise: Double = 0, gradientNoise: Double = 0, momentum: Double = 0
+    ) {
         self.gridPoint = gridPoint
         self.seed = seed
         self.dataset = dataset
@@ -112,6 +123,10 @@ public struct Replica: Sendable, Hashable {
         self.lambda = lambda
         self.lambdaU = lambdaU
         self.eta = eta
+        self.batchSize = batchSize
+        self.labelNoise = labelNoise
+        self.gradientNoise = gradientNoise
+        self.momentum = momentum
     }
 }
 
@@ -139,6 +154,27 @@ public struct Batch: Sendable {
     public let logInitial: LogLayers?
     /// How the gradient is computed: two products with X, or the Gram form.
     public let gradientForm: GradientForm
+    /// `update: sgd`: how each step's batch is drawn.
+    public let sampling: Sampling
+    /// Momentum in Nesterov's look-ahead form (the gradient at θ + β·m) rather than the heavy ball.
+    public let nesterov: Bool
+
+    /// Whether the steps carry momentum buffers (CPU/Momentum.swift, Kernels/momentum.cl).
+    public var hasMomentum: Bool { nesterov || replicas.contains { $0.momentum != 0 } }
+
+    /// Whether the steps are stochastic (`update: sgd`, label noise or gradient noise): they then run the
+    /// stochastic kernels (Kernels/stochastic.cl, CPU/Stochastic.swift), full-batch GD as sequential SGD with b = n.
+    public var isStochastic: Bool {
+        update == .sgd || replicas.contains { $0.labelNoise > 0 || $0.gradientNoise > 0 }
+    }
+
+    /// The batch size b of replica `b` (n for gd).
+    public func batchSize(replica b: Int) -> Int {
+        update == .sgd ? (replicas[b].batchSize ?? layout.samples) : layout.samples
+    }
+
+    /// The sampling the stochastic kernels use (sequential for full-batch gd with noise).
+    public var effectiveSampling: Sampling { update == .sgd ? sampling : .sequential }
 
     /// 1/n (mean loss) or 1 (sum loss): g = gradientScale·Xᵀr.
     public var gradientScale: Double { loss == .mean ? 1 / Double(layout.samples) : 1 }
@@ -166,7 +202,7 @@ public struct Batch: Sendable {
         observables: ObservableSet = ObservableSet(thresholds: [0.01, 0.1]),
         designVariance: Double? = nil, representation: Representation? = nil,
         flow: FlowSettings = FlowSettings(), logInitial: LogLayers? = nil,
-        gradientForm: GradientForm? = nil
+        gradientForm: GradientForm? = nil, sampling: Sampling = .withReplacement, nesterov: Bool = false
     ) throws(DLNError) {
         let layers = parameterization.family.fixedDepth ?? initialLayers.count
         guard d >= 1, n >= 1 else { throw .invalidProblem("d and n must be positive, got d = \(d), n = \(n)") }
@@ -218,6 +254,32 @@ public struct Batch: Sendable {
             }
         }
         if let message = flow.problem { throw .invalidProblem(message) }
+        let noisy = replicas.contains { $0.labelNoise != 0 || $0.gradientNoise != 0 }
+        if nesterov || replicas.contains(where: { $0.momentum != 0 }) {
+            guard update == .gd || update == .sgd, rep == .layers else {
+                throw .invalidProblem("momentum is for update gd and sgd on the layers")
+            }
+            guard replicas.allSatisfy({ $0.momentum >= 0 && $0.momentum < 1 }) else {
+                throw .invalidProblem("momentum must be in [0, 1)")
+            }
+        }
+        if update == .sgd || noisy {
+            guard update == .gd || update == .sgd else {
+                throw .invalidProblem(
+                    "label and gradient noise are for update gd and sgd, not \(update.rawValue)")
+            }
+            guard rep == .layers else {
+                throw .invalidProblem("the stochastic updates need the layers representation, not log")
+            }
+        }
+        for (b, r) in replicas.enumerated() {
+            if let size = r.batchSize, update == .sgd, !(1...n).contains(size) {
+                throw .invalidProblem("replica \(b): batch size \(size) is outside 1…n = \(n)")
+            }
+            guard r.labelNoise >= 0, r.labelNoise.isFinite, r.gradientNoise >= 0, r.gradientNoise.isFinite else {
+                throw .invalidProblem("replica \(b): label and gradient noise must be finite and ≥ 0")
+            }
+        }
         if update == .flow {
             let floor = precision == .float32 ? 1e-6 : 2e-15  // about 10 ulp of 1
             if flow.rtol < floor {
@@ -235,7 +297,10 @@ public struct Batch: Sendable {
             throw .invalidProblem("logInitial must hold 2 layers of B·d values")
         }
         self.representation = rep
-        self.gradientForm = gradientForm ?? GradientForm.cheaper(n: n, d: d)
+        // The stochastic kernels gather rows of X: they have no Gram form.
+        self.gradientForm = update == .sgd || noisy ? .products : (gradientForm ?? GradientForm.cheaper(n: n, d: d))
+        self.sampling = sampling
+        self.nesterov = nesterov
         self.flow = flow
         self.logInitial = logInitial
         self.layout = Layout(replicas: replicas.count, dimension: d, samples: n, layers: layers)
@@ -259,7 +324,8 @@ public struct Batch: Sendable {
         let reps = replicas[range].map { r in
             Replica(
                 gridPoint: r.gridPoint, seed: r.seed, dataset: remap[r.dataset]!, alpha: r.alpha, lambda: r.lambda,
-                lambdaU: r.lambdaU, eta: r.eta)
+                lambdaU: r.lambdaU, eta: r.eta, batchSize: r.batchSize, labelNoise: r.labelNoise,
+                gradientNoise: r.gradientNoise, momentum: r.momentum)
         }
         let values = (range.lowerBound * d)..<(range.upperBound * d)
         func cut(_ a: RealArray) -> RealArray {
@@ -275,7 +341,8 @@ public struct Batch: Sendable {
             parameterization: parameterization, update: update, loss: loss, precision: precision, dimension: d,
             samples: layout.samples, datasets: used.map { datasets[$0] }, replicas: reps,
             initialLayers: initialLayers.map(cut), observables: observables, designVariance: designVariance,
-            representation: representation, flow: flow, logInitial: log, gradientForm: gradientForm)
+            representation: representation, flow: flow, logInitial: log, gradientForm: gradientForm,
+            sampling: sampling, nesterov: nesterov)
     }
 
     /// The same batch with another gradient form.
@@ -286,12 +353,17 @@ public struct Batch: Sendable {
             samples: layout.samples, datasets: datasets, replicas: replicas, initialLayers: initialLayers,
             observables: observables,
             designVariance: designVariance, representation: representation, flow: flow, logInitial: logInitial,
-            gradientForm: form)
+            gradientForm: form, sampling: sampling, nesterov: nesterov)
     }
 
-    /// Multiply-adds per replica-step of the gradient: 2·n·d (products) or d² (Gram).
+    /// Multiply-adds per replica-step of the gradient: 2·n·d (products), d² (Gram) or 2·b·d (sgd, b averaged over
+    /// the replicas).
     public var gradientMultiplyAdds: Double {
-        gradientForm == .gram
+        if update == .sgd {
+            let b = (0..<replicas.count).reduce(0.0) { $0 + Double(batchSize(replica: $1)) } / Double(replicas.count)
+            return 2 * b * Double(layout.dimension)
+        }
+        return gradientForm == .gram
             ? Double(layout.dimension * layout.dimension) : 2 * Double(layout.samples * layout.dimension)
     }
 
@@ -325,6 +397,8 @@ public struct Batch: Sendable {
             let comps = representation == .log ? 1 : L
             per += (DormandPrince.stages + 2) * comps * d + (representation == .log ? 4 * d : 0)
         }
+        if isStochastic { per += 2 * n + 8 }
+        if hasMomentum { per += L * d + 1 }  // batch indices and the epoch's permutation (Int32), scalars
         let sharedData = Set(replicas.map(\.dataset)).count < replicas.count
         let data = (n * d + n) * (1 + (datasets.first?.testSamples ?? 0) / max(1, n))
         if !sharedData { per += data }

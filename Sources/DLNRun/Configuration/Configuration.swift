@@ -81,6 +81,24 @@ public struct Configuration: Sendable, Equatable {
         /// A replica whose train loss exceeds this × max(its initial loss, 1), or is not finite, is frozen at its
         /// last state below the bound and flagged (status 5, resp. 4); the others run on.
         public var maxLossRatio: Double = 1e10
+        /// `update: sgd`: rows per step b (1 ≤ b ≤ n; required with sgd unless grid.batch_size lists it).
+        public var batchSize: Int? = nil
+        /// `update: sgd`: how each step's rows are drawn.
+        public var sampling: Sampling = .withReplacement
+        /// Label noise σ_ℓ (gd, sgd): each step sees y_i + σ_ℓ·ξ_i with fresh ξ.
+        public var labelNoise: Double = 0
+        /// Langevin temperature T (gd, sgd): each layer update adds √(2ηT)·ξ.
+        public var gradientNoise: Double = 0
+        /// Heavy-ball momentum β ∈ [0, 1) (gd, sgd).
+        public var momentum: Double = 0
+        /// Momentum in Nesterov's look-ahead form.
+        public var nesterov: Switch = .off
+    }
+
+    /// An on/off key (`true` or `false`).
+    public enum Switch: String, Sendable, Equatable, CaseIterable {
+        case off = "false"
+        case on = "true"
     }
 
     /// The grid: every combination of the listed values is a grid point. α, λ and η vary inside one batch;
@@ -99,6 +117,10 @@ public struct Configuration: Sendable, Equatable {
         public var depth: [Int]? = nil
         public var parameterization: [Parameterization]? = nil
         public var update: [UpdateRule]? = nil
+        public var batchSize: [Int]? = nil
+        public var labelNoise: [Double]? = nil
+        public var gradientNoise: [Double]? = nil
+        public var momentum: [Double]? = nil
         /// Axes paired element by element (`grid.zip`): each list names axes of equal length that vary together.
         public var zip: [[String]]? = nil
     }

@@ -131,6 +131,8 @@ extension Precision: ChoiceValue {}
 extension Representation: ChoiceValue {}
 extension InitEntries: ChoiceValue {}
 extension InitSigns: ChoiceValue {}
+extension Sampling: ChoiceValue {}
+extension Configuration.Switch: ChoiceValue {}
 
 /// Where a key's value lives in `Configuration`.
 struct ConfigurationSlot<T: ManifestValue>: Sendable {
@@ -317,8 +319,8 @@ public enum ConfigurationKeys {
         { v in v != v.rounded() ? "must be a whole number" : abs(v) >= 9e15 ? "is too large" : check(Int(v)) }
     }
 
-    /// Every key.
-    public static let all: [ConfigurationKey] = [
+    /// Every key but those of the stochastic updates and momentum (`all` inserts them, StochasticRules.swift).
+    static let listed: [ConfigurationKey] = [
         .text("name", v1: "name", .field(\.name)) { name in
             name.isEmpty || name.contains("/") || name == "." || name == ".."
                 || name.contains(where: { $0.isNewline || $0 == "\0" })

@@ -15,8 +15,13 @@ extension Configuration {
     /// The layout manifest.json is written in.
     public static let manifestSchemaVersion = 2
     /// Optional keys added after schema version 2 was first written: missing, they are absent (null).
-    /// (A folder written before one of them ran with its default.)
-    static let addedToVersion2: Set<String> = ["grid.zip", "model.init.entries", "model.init.signs"]
+    /// (A folder written before one of them ran with its default: no stochastic options, no momentum,
+    /// constant positive deep initialisations.)
+    static let addedToVersion2: Set<String> = [
+        "grid.zip", "training.batch_size", "training.sampling", "training.label_noise", "training.gradient_noise",
+        "training.momentum", "training.nesterov", "grid.batch_size", "grid.label_noise", "grid.gradient_noise",
+        "grid.momentum", "model.init.entries", "model.init.signs"
+    ]
 
     /// The configuration as manifest.json writes it.
     public var manifestValue: [String: Any] {

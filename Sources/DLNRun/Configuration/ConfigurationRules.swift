@@ -14,6 +14,7 @@ enum ConfigurationRules {
         zip(r, c)
         record(r, &c)
         theory(r, &c)
+        stochastic(r, c)
         crossSection(r, &c)
         for issue in PrecisionLimits.rangeProblems(c) { r.sink.add(issue.path, issue.message) }
     }
@@ -100,7 +101,9 @@ enum ConfigurationRules {
             ("d", "problem", "d"), ("delta", "problem", "delta"), ("delta", "problem", "n"),
             ("noise", "problem", "noise"),
             ("depth", "model", "depth"), ("parameterization", "model", "parameterization"),
-            ("update", "training", "update")
+            ("update", "training", "update"), ("batch_size", "training", "batch_size"),
+            ("label_noise", "training", "label_noise"), ("gradient_noise", "training", "gradient_noise"),
+            ("momentum", "training", "momentum")
         ]
         where g.has(key) && r.top.sectionHas(section, sectionKey) {
             g.sink.add(g.child(key), "is also set as \(section).\(sectionKey); give it in one place")

@@ -30,11 +30,18 @@ extension Configuration {
         }
     }
 
-    /// Whether an update rule draws anything at random (all of them are deterministic full-batch updates).
+    /// Whether an update rule draws nothing at random (sgd draws its batches).
     static func isDeterministic(_ u: UpdateRule) -> Bool {
         switch u {
         case .gd, .multiplicative, .flow: return true
+        case .sgd: return false
         }
+    }
+
+    /// Whether some grid point adds label or gradient noise (drawn from each replica's seed).
+    var hasStochasticNoise: Bool {
+        (grid.labelNoise ?? [training.labelNoise]).contains { $0 > 0 }
+            || (grid.gradientNoise ?? [training.gradientNoise]).contains { $0 > 0 }
     }
 
     /// The seeds of a grid point can only differ through the data (one set per seed with `data: independent`), the
@@ -43,7 +50,9 @@ extension Configuration {
         guard seeds > 1 else { return nil }
         let userData = problem.files != nil
         guard userData || problem.sharing == .shared else { return nil }
-        guard (grid.update ?? [training.update]).allSatisfy(Self.isDeterministic) else { return nil }
+        guard (grid.update ?? [training.update]).allSatisfy(Self.isDeterministic), !hasStochasticNoise else {
+            return nil
+        }
         let models = grid.parameterization ?? [model.parameterization]
         let fixed = models.filter { !hasRandomInitialisation($0) }
         guard !fixed.isEmpty else { return nil }

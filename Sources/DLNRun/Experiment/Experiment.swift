@@ -35,6 +35,13 @@ public struct Experiment: Sendable {
         public let update: UpdateRule
         /// λ_u = 2·factor·λ.
         public let lambdaU: Double
+        /// `update: sgd`: rows per step (nil: n).
+        public let batchSize: Int?
+        /// Label noise σ_ℓ and Langevin temperature T.
+        public let labelNoise: Double
+        public let gradientNoise: Double
+        /// Momentum β.
+        public let momentum: Double
     }
 
     /// A batch and the grid points (indices into `gridPoints`) whose replicas it holds, point-major, seed-minor.
@@ -102,7 +109,11 @@ public struct Experiment: Sendable {
             return GridPoint(
                 alpha: g.alpha[i[0]], weightDecay: l, learningRate: g.learningRate[i[2]], d: d, n: n,
                 noise: noises[i[5]], density: densities[i[6]], depth: model.family.fixedDepth ?? depths[i[7]],
-                parameterization: model, update: updates[i[9]], lambdaU: 2 * c.training.decayFactor * l)
+                parameterization: model, update: updates[i[9]], lambdaU: 2 * c.training.decayFactor * l,
+                batchSize: updates[i[9]] == .sgd ? (g.batchSize?[i[10]] ?? c.training.batchSize) : nil,
+                labelNoise: g.labelNoise?[i[11]] ?? c.training.labelNoise,
+                gradientNoise: g.gradientNoise?[i[12]] ?? c.training.gradientNoise,
+                momentum: g.momentum?[i[13]] ?? c.training.momentum)
         }
     }
 
@@ -332,7 +343,9 @@ public struct Experiment: Sendable {
                 replicas.append(
                     Replica(
                         gridPoint: index, seed: seed, dataset: shared ? 0 : s, alpha: point.alpha,
-                        lambda: point.weightDecay, lambdaU: point.lambdaU, eta: point.learningRate))
+                        lambda: point.weightDecay, lambdaU: point.lambdaU, eta: point.learningRate,
+                        batchSize: point.batchSize, labelNoise: point.labelNoise, gradientNoise: point.gradientNoise,
+                        momentum: point.momentum))
                 let a = point.alpha
                 let rng = CounterRNG(seed: UInt64(seed))
                 // u_l(0) = α·f_l (user files: absolute values, α = 1 here); the family draws f.
@@ -353,6 +366,11 @@ public struct Experiment: Sendable {
                 }
             }
         }
+        if first.update == .sgd, let big = points.compactMap(\.point.batchSize).first(where: { $0 > n }) {
+            throw .invalidProblem(
+                "\(c.grid.batchSize != nil ? "grid" : "training").batch_size: b = \(big) is larger than n = \(n), the "
+                    + "rows of the data set")
+        }
         return try Batch(
             parameterization: first.parameterization, update: first.update, loss: c.training.loss,
             precision: precision, dimension: d, samples: n, datasets: datasets, replicas: replicas,
@@ -360,7 +378,8 @@ public struct Experiment: Sendable {
             observables: ObservableSet(thresholds: c.record.thresholds),
             designVariance: user.map(\.designVariance) ?? (c.problem.designVariance == .one ? 1 : 1 / Double(d)),
             representation: representation, flow: c.training.flow,
-            logInitial: wantsLog ? LogLayers(magnitude: logMag, sign: logSign) : nil)
+            logInitial: wantsLog ? LogLayers(magnitude: logMag, sign: logSign) : nil, sampling: c.training.sampling,
+            nesterov: c.training.nesterov == .on)
     }
 
     /// The steps of checkpoint times t for step size η, strictly increasing, from 0 to round(t_last/η): each time

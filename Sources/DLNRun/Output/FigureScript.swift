@@ -33,8 +33,9 @@ public enum FigureScript {
     static let body = #"""
         warnings.filterwarnings("ignore", "All-NaN")  # grid points without a prediction
         SYMBOLS = {"alpha": "α", "weight_decay": "λ", "learning_rate": "η", "delta": "δ", "noise": "σ",
-                   "density": "ρ", "depth": "L", "d": "d", "n": "n"}
-        INTEGER = {"depth", "d", "n"}
+                   "density": "ρ", "depth": "L", "d": "d", "n": "n", "batch_size": "b", "label_noise": "σ_ℓ",
+                   "gradient_noise": "T", "momentum": "β"}
+        INTEGER = {"depth", "d", "n", "batch_size"}
 
 
         def load(name):
@@ -72,7 +73,8 @@ public enum FigureScript {
 
 
         def label(g):
-            parts = [f"{SYMBOLS.get(columns[c], columns[c])} = {rows[g][c]}" for c in styling]
+            parts = [f"{SYMBOLS.get(columns[c], columns[c])} = {rows[g][c]}" for c in styling
+                     if rows[g][c] != ""]  # (the batch size of a gd point is empty)
             return ", ".join(parts) or "simulation"
 
 

@@ -110,14 +110,16 @@ public struct OutputFolder {
 public enum Report {
     static let symbols = [
         "alpha": "α", "weight_decay": "λ", "learning_rate": "η", "lambda_u": "λ_u", "delta": "δ",
-        "noise": "σ", "density": "ρ", "depth": "L", "d": "d", "n": "n"
+        "noise": "σ", "density": "ρ", "depth": "L", "d": "d", "n": "n", "batch_size": "b", "label_noise": "σ_ℓ",
+        "gradient_noise": "T", "momentum": "β"
     ]
 
     static func pretty(_ observable: String) -> String { ObservableSet.label(observable) }
 
     /// The label of a grid point: its varying parameters.
     static func label(_ folder: OutputFolder, _ g: Int, excluding: Int? = nil) -> String {
-        let parts = folder.varyingColumns.filter { $0 != excluding }.map { c in
+        // An empty cell (the batch size of a gd point) is left out of the label.
+        let parts = folder.varyingColumns.filter { $0 != excluding && !folder.rows[g][$0].isEmpty }.map { c in
             "\(symbols[folder.columns[c]] ?? folder.columns[c]) = \(folder.rows[g][c])"
         }
         return parts.isEmpty ? "simulation" : parts.joined(separator: ", ")
@@ -356,9 +358,10 @@ public enum Report {
                 figures.append(("\(name).svg", try timeFigure(folder, observable: name, time: time)))
             }
         }
-        let varying = folder.varyingColumns.map { folder.columns[$0] }.filter {
-            !["parameterization", "update"].contains($0)
-        }
+        // Numeric axes only (batch_size is empty for the gd points of a grid that zips update with batch_size).
+        let varying = folder.varyingColumns.filter { c in folder.rows.allSatisfy { Double($0[c]) != nil } }.map {
+            folder.columns[$0]
+        }.filter { !["parameterization", "update"].contains($0) }
         if let parameter = varying.max(by: { a, b in
             Set(folder.rows.map { $0[folder.columns.firstIndex(of: a)!] }).count
                 < Set(folder.rows.map { $0[folder.columns.firstIndex(of: b)!] }).count

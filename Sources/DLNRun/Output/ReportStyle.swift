@@ -3,7 +3,7 @@ import Foundation
 
 extension Report {
     /// Grid parameters that take integer values only: their axes get integer ticks.
-    static let integerParameters: Set<String> = ["depth", "d", "n", "seeds", "seed"]
+    static let integerParameters: Set<String> = ["depth", "d", "n", "seeds", "seed", "batch_size"]
 
     /// The parameter that colours the curves (the varying one with the most values, `excluding` left out) and
     /// the others, which set the line style.

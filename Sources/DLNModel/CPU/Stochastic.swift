@@ -1,0 +1,187 @@
+import Dispatch
+import Foundation
+
+/// The per-replica scalars and scratch of the stochastic steps (`Batch.isStochastic`).
+final class StochasticState<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoint replicas
+    let keys: [(UInt32, UInt32)]  // paddedReplicas (padding: key 0)
+    let batchSize: [Int]  // b per replica (padding: 1)
+    let sampling: Sampling
+    /// 1/b and 1/(the epoch's remainder) rounded once from Double (mean loss), 1 (sum loss).
+    let scaleFull: [T], scaleLast: [T]
+    let labelNoise: [T]
+    /// √(2ηT) per replica, rounded once from Double.
+    let langevin: [T]
+    let anyLangevin: Bool
+    /// The current epoch's permutation per replica (n each) and its epoch (−1: none; not part of the state:
+    /// redrawn after a restore).
+    let perm: UnsafeMutablePointer<Int32>
+    let permEpoch: UnsafeMutablePointer<Int64>
+
+    init(_ batch: Batch) {
+        let lay = batch.layout
+        let n = lay.samples
+        let P = lay.paddedReplicas
+        let live = 0..<lay.replicas
+        keys = (0..<P).map { live.contains($0) ? StochasticRandom.key(seed: batch.replicas[$0].seed) : (0, 0) }
+        batchSize = (0..<P).map { live.contains($0) ? batch.batchSize(replica: $0) : 1 }
+        sampling = batch.effectiveSampling
+        let mean = batch.loss == .mean
+        scaleFull = batchSize.map { T(mean ? 1 / Double($0) : 1) }
+        scaleLast = batchSize.map { b in
+            let last = n - (BatchSampler.stepsPerEpoch(n: n, b: b) - 1) * b
+            return T(mean ? 1 / Double(last) : 1)
+        }
+        labelNoise = (0..<P).map { live.contains($0) ? T(batch.replicas[$0].labelNoise) : 0 }
+        langevin = (0..<P).map { b in
+            guard live.contains(b) else { return 0 }
+            let r = batch.replicas[b]
+            return T((2 * r.eta * r.gradientNoise).squareRoot())
+        }
+        anyLangevin = langevin.contains { $0 != 0 }
+        perm = .allocate(capacity: max(1, P * n))
+        permEpoch = .allocate(capacity: P)
+        permEpoch.initialize(repeating: -1, count: P)
+    }
+
+    /// Forgets the cached permutations (after a restore).
+    func invalidate(replicas P: Int) { for b in 0..<P { permEpoch[b] = -1 } }
+
+    deinit {
+        perm.deallocate()
+        permEpoch.deallocate()
+    }
+}
+
+/// The stochastic steps: mini-batch SGD, label noise and Langevin noise. Twin of Kernels/stochastic.cl: per replica
+/// the batch's rows (`BatchSampler`), r_k = (Σ_j X_{i_k j}·w_j, fma in ascending j) − (y_{i_k} + σ_ℓ·ξ_{i_k}),
+/// g_j = (Σ_k X_{i_k j}·r_k, fma in ascending k)·scale, the family's update (as `dln_update`), then
+/// u_l ← u_l + √(2ηT)·ξ_{l,j} and w from the layers. The gradient rows are gathered: b·d multiply-adds each.
+extension CPUBatch {
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    func stochasticStep(count: Int, state st: StochasticState<T>) {
+        let first = UInt64(stepsTaken)
+        forEachBlock { blk in self.stochasticBlock(blk, steps: first..<(first + UInt64(count)), state: st) }
+        stepsTaken += count
+    }
+
+    /// The steps of one block: the 16 lanes' rows first, then the products as SIMD16 over the lanes with the rows of
+    /// X gathered per lane (each lane's sums keep their order: r_k over ascending j, g_j over ascending k). A lane
+    /// whose batch is shorter adds 0·x to its g_j past its last row, which leaves the sum as it is (the sum starts at
+    /// +0 and is never −0).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    func stochasticBlock(_ blk: Int, steps: Range<UInt64>, state st: StochasticState<T>) {
+        let (n, d, depth) = (layout.samples, layout.dimension, layout.layers)
+        let L = Layout.lanes
+        let g = UnsafeMutablePointer<V>.allocate(capacity: d)
+        let scratch = UnsafeMutablePointer<V>.allocate(capacity: 2 * depth)
+        let rows = UnsafeMutablePointer<Int32>.allocate(capacity: n * L)
+        let rk = UnsafeMutablePointer<V>.allocate(capacity: n)
+        let xrow = UnsafeMutablePointer<UnsafePointer<T>>.allocate(capacity: n * L)  // [k][lane]
+        defer {
+            g.deallocate()
+            scratch.deallocate()
+            rows.deallocate()
+            rk.deallocate()
+            xrow.deallocate()
+        }
+        let wb = w + blk * d * L
+        let lb = layers + blk * d * L
+        let stride = layout.coordinateCount
+        let etaV = load(eta, blk * L)
+        let lamV = load(lambda, blk * L)
+        var counts = [Int](repeating: 0, count: L)
+        for step in steps {
+            if let ms = momentum, ms.nesterov { lookahead(block: blk, state: ms) }
+            var scale = V(repeating: 0)
+            for lane in 0..<L {
+                let b = blk * L + lane
+                guard b < layout.replicas else {
+                    counts[lane] = 0
+                    continue
+                }
+                let size = st.batchSize[b]
+                counts[lane] = BatchSampler.indices(
+                    key: st.keys[b], step: step, n: n, b: size, sampling: st.sampling, perm: st.perm + b * n,
+                    permEpoch: &st.permEpoch[b], into: rows + lane * n)
+                scale[lane] = counts[lane] == size ? st.scaleFull[b] : st.scaleLast[b]
+            }
+            let kmax = counts.max() ?? 0
+            for k in 0..<kmax {
+                for lane in 0..<L {
+                    let s = dataset[blk * L + lane]
+                    let i = k < counts[lane] ? Int(rows[lane * n + k]) : 0
+                    xrow[k * L + lane] = UnsafePointer(x + s * n * d + i * d)
+                }
+            }
+            // r_k = (Σ_j X_{i_k j}·w_j, ascending j) − (y_{i_k} + σ_ℓ·ξ_{i_k}); 0 past a lane's batch.
+            for k in 0..<kmax {
+                let xr = xrow + k * L
+                var acc = V(repeating: 0)
+                for j in 0..<d {
+                    var xv = V(repeating: 0)
+                    for lane in 0..<L { xv[lane] = xr[lane][j] }
+                    acc = acc.addingProduct(xv, load(wb, j * L))
+                }
+                var r = V(repeating: 0)
+                for lane in 0..<L where k < counts[lane] {
+                    let b = blk * L + lane
+                    let i = Int(rows[lane * n + k])
+                    var yi = y[dataset[b] * n + i]
+                    let sigma = st.labelNoise[b]
+                    if sigma != 0 {
+                        let xi: T = StochasticRandom.gaussian(
+                            key: st.keys[b], stream: .labelNoise, step: step, index: UInt32(i))
+                        yi = yi + sigma * xi
+                    }
+                    r[lane] = acc[lane] - yi
+                }
+                rk[k] = r
+            }
+            // g_j = Σ_k X_{i_k j}·r_k in ascending k.
+            for j in 0..<d { g[j] = V(repeating: 0) }
+            for k in 0..<kmax {
+                let xr = xrow + k * L
+                let r = rk[k]
+                for j in 0..<d {
+                    var xv = V(repeating: 0)
+                    for lane in 0..<L { xv[lane] = xr[lane][j] }
+                    g[j] = g[j].addingProduct(xv, r)
+                }
+            }
+            if let ms = momentum {
+                momentumUpdate(block: blk, g: g, scale: scale, scratch: scratch, state: ms)
+            } else {
+                family.stepBlock(lb, wb, stride, depth, d, etaV, lamV, scale, g, scratch, false)
+            }
+            if st.anyLangevin { langevin(block: blk, step: step, state: st) }
+        }
+    }
+
+    /// u_l ← u_l + √(2ηT)·ξ_{l,j} on every replica of the block with T > 0, then w. Twin of `dln_sgd_langevin`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    func langevin(block blk: Int, step: UInt64, state st: StochasticState<T>) {
+        let (d, depth) = (layout.dimension, layout.layers)
+        let L = Layout.lanes
+        let stride = layout.coordinateCount
+        let lb = layers + blk * d * L
+        var touched = false
+        for lane in 0..<L {
+            let b = blk * L + lane
+            guard b < layout.replicas, st.langevin[b] != 0 else { continue }
+            touched = true
+            let c = st.langevin[b]
+            for l in 0..<depth {
+                for j in 0..<d {
+                    let xi: T = StochasticRandom.gaussian(
+                        key: st.keys[b], stream: .gradientNoise, step: step, index: UInt32(l * d + j))
+                    let o = l * stride + j * L + lane
+                    lb[o] = lb[o] + c * xi
+                }
+            }
+        }
+        if touched { computeWeights(block: blk) }
+    }
+}
