@@ -33,6 +33,18 @@ import Testing
         let run = try CLITests.run(["run", signed, "--device", "cpu", "--out", dir + "/o", "--quiet"])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(!run.stderr.contains("keeps w ≥ 0"))
+        let analyzed = try CLITests.run(["analyze", dir + "/o"])
+        #expect(
+            analyzed.status == 0 && (analyzed.stdout + analyzed.stderr).contains("first_jump_time is the escape time"),
+            "\(analyzed.stderr)"
+        )
+        let stochastic = try CLITests.run([
+            "run", signed, "training.update=sgd", "training.batch_size=4", "--device", "cpu", "--out", dir + "/s",
+            "--quiet"
+        ])
+        #expect(stochastic.status == 0, "\(stochastic.stderr)")
+        let note = try CLITests.run(["analyze", dir + "/s"])
+        #expect((note.stdout + note.stderr).contains("the predictions are those of gradient flow"), "\(note.stdout)")
         let manifest = try String(contentsOfFile: dir + "/o/manifest.json", encoding: .utf8)
         #expect(manifest.contains("\"parameterization\" : \"deep_pm\""), "\(manifest.prefix(400))")
     }

@@ -226,6 +226,15 @@ public enum Analysis {
                 "no predictions for parameterization deep (w = ∏u_l keeps its sign; its limit is not an interpolator of "
                     + "a known potential): use deep_pm")
         }
+        let stochastic = experiment.gridPoints.filter {
+            $0.update == .sgd || $0.labelNoise > 0 || $0.gradientNoise > 0 || $0.momentum > 0
+        }
+        if !stochastic.isEmpty {
+            notes.append(
+                "\(stochastic.count) grid point(s) use sgd, label or gradient noise, or momentum: the predictions are "
+                    + "those of gradient flow (no stochastic prediction is given, e.g. none for label-noise SGD's "
+                    + "lasso); set them beside the runs with care")
+        }
         let scales = configuration.model.layerScales ?? [1]
         if experiment.gridPoints.contains(where: { $0.parameterization == .deepPM }) {
             if !scales.allSatisfy({ $0 == scales[0] }) || configuration.model.initEntries != .constant
