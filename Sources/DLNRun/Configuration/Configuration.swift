@@ -59,6 +59,8 @@ public struct Configuration: Sendable, Equatable {
         /// `deep`, `deep_pm`: constant or Gaussian entries; positive or random signs.
         public var initEntries: InitEntries = .constant
         public var initSigns: InitSigns = .positive
+        /// An earlier run's output folder (with layers.npy): each replica starts from its replica's final layers.
+        public var initFrom: String? = nil
     }
 
     /// The optimiser.

@@ -351,6 +351,9 @@ public enum ConfigurationKeys {
         .integer("model.depth", v1: "model.depth", .field(\.model.depth), depth),
         .choice("model.init.entries", v1: "model.initEntries", .field(\.model.initEntries)),
         .choice("model.init.signs", v1: "model.initSigns", .field(\.model.initSigns)),
+        .text("model.init.from", v1: "model.initFrom", .optionalField(\.model.initFrom)) {
+            $0.isEmpty ? "is empty" : nil
+        },
         .number("model.init.u_noise", v1: "model.uNoise", .field(\.model.uNoise), nonNegative),
         .number("model.init.v_noise", v1: "model.vNoise", .field(\.model.vNoise), nonNegative),
         .numbers("model.init.layer_scales", v1: "model.layerScales", .optionalField(\.model.layerScales)) {

@@ -20,7 +20,7 @@ extension Configuration {
     static let addedToVersion2: Set<String> = [
         "grid.zip", "training.batch_size", "training.sampling", "training.label_noise", "training.gradient_noise",
         "training.momentum", "training.nesterov", "grid.batch_size", "grid.label_noise", "grid.gradient_noise",
-        "grid.momentum", "model.init.entries", "model.init.signs"
+        "grid.momentum", "model.init.entries", "model.init.signs", "model.init.from"
     ]
 
     /// The configuration as manifest.json writes it.

@@ -77,6 +77,22 @@ enum ConfigurationRules {
                 c.model.layerScales = nil
             }
         }
+        if let from = m.initFrom {
+            // Absolute from here on: config.yaml, the manifest and a resume read the same folder from anywhere.
+            c.model.initFrom = PreviousLayers.path(from)
+            let others = [
+                ("layer_scales", m.layerScales != nil), ("entries", m.initEntries != .constant),
+                ("signs", m.initSigns != .positive), ("u_noise", m.uNoise != 0), ("v_noise", m.vNoise != 0)
+            ].filter(\.1).map(\.0)
+            if !others.isEmpty || c.problem.files?.u0 != nil {
+                i.sink.add(
+                    i.child("from"),
+                    "takes the earlier run's layers as they are: "
+                        + (others.isEmpty
+                            ? "problem.files u0, v0" : others.map { "model.init." + $0 }.joined(separator: ", "))
+                        + " cannot be set with it")
+            }
+        }
         for (key, set) in [("entries", m.initEntries != .constant), ("signs", m.initSigns != .positive)]
         where set && !m.parameterization.isDeep {
             i.sink.add(i.child(key), "applies to parameterization deep and deep_pm only")

@@ -156,6 +156,8 @@ public struct Experiment: Sendable {
         let points = Self.gridPoints(shaped)
         gridPoints = points
         seeds = (0..<c.seeds).map { c.seedOffset + $0 }
+        var previous: PreviousLayers? = nil
+        if let from = c.model.initFrom { previous = try PreviousLayers.load(from, gridPoints: points, seeds: seeds) }
         let (order, members) = Self.batches(c, points: points)
         // The checkpoint schedule: in steps, or in time t (then per learning rate).
         let count = c.record.checkpoints
@@ -180,7 +182,8 @@ public struct Experiment: Sendable {
                     start: Int((c.record.start ?? 1).rounded()), linear: c.record.linear)
             }
             for g in indices { steps[g] = schedule }
-            let batch = try Self.batch(c, points: indices.map { ($0, points[$0]) }, seeds: seeds, user: user)
+            let batch = try Self.batch(
+                c, points: indices.map { ($0, points[$0]) }, seeds: seeds, user: user, previous: previous)
             groups.append(Group(batch: batch, points: indices, checkpoints: schedule, flowTimes: flowTimes))
         }
         self.groups = groups
@@ -303,9 +306,10 @@ public struct Experiment: Sendable {
     }
 
     /// The batch of grid points that share data and shape: replicas point-major, seed-minor.
-    static func batch(_ c: Configuration, points: [(index: Int, point: GridPoint)], seeds: [Int], user: UserData?)
-        throws(DLNError) -> Batch
-    {
+    static func batch(
+        _ c: Configuration, points: [(index: Int, point: GridPoint)], seeds: [Int], user: UserData?,
+        previous: PreviousLayers? = nil
+    ) throws(DLNError) -> Batch {
         let precision = c.training.precision
         let first = points[0].point
         let d = user?.d ?? first.d
@@ -348,10 +352,12 @@ public struct Experiment: Sendable {
                         momentum: point.momentum))
                 let a = point.alpha
                 let rng = CounterRNG(seed: UInt64(seed))
-                // u_l(0) = α·f_l (user files: absolute values, α = 1 here); the family draws f.
-                let scale = user?.initial == nil ? a : 1
+                // u_l(0) = α·f_l (user files and model.init.from: absolute values, α = 1 here); the family draws f.
+                let scale = user?.initial == nil && previous == nil ? a : 1
                 let factors: [[Double]]
-                if let f = user?.initial {
+                if let previous {
+                    factors = previous.factors(point: index, seed: s)
+                } else if let f = user?.initial {
                     factors = [f.u, f.v]
                 } else {
                     factors = first.parameterization.family.initialFactors(

@@ -6,12 +6,15 @@ import Foundation
 extension Checkpoint {
     /// The data files a configuration reads, with their configuration keys.
     static func dataFiles(of c: Configuration) -> [(String, String)] {
-        guard let f = c.problem.files else { return [] }
+        // (A missing layers.npy is refused with its reason when the experiment is built.)
+        let layers = c.model.initFrom.map { PreviousLayers.path($0) + "/layers.npy" }
+        let from = layers.flatMap { FileManager.default.fileExists(atPath: $0) ? [("model.init.from", $0)] : nil } ?? []
+        guard let f = c.problem.files else { return from }
         let optional: [(String, String?)] = [
             ("w_star", f.wStar), ("u0", f.u0), ("v0", f.v0), ("X_test", f.xTest), ("y_test", f.yTest)
         ]
         return [("problem.files.X", f.x), ("problem.files.y", f.y)]
-            + optional.compactMap { key, path in path.map { ("problem.files." + key, $0) } }
+            + optional.compactMap { key, path in path.map { ("problem.files." + key, $0) } } + from
     }
 
     /// Size and SHA-256 of every data file a configuration reads.
