@@ -72,8 +72,16 @@ public enum FigureScript {
         dashes = ["-", "--", ":", "-."]
 
 
+        def short(text):
+            """A grid value as written when short, else 4 significant digits (logspace values are long)."""
+            try:
+                return text if len(text) <= 8 else f"{float(text):.4g}"
+            except ValueError:
+                return text
+
+
         def label(g):
-            parts = [f"{SYMBOLS.get(columns[c], columns[c])} = {rows[g][c]}" for c in styling
+            parts = [f"{SYMBOLS.get(columns[c], columns[c])} = {short(rows[g][c])}" for c in styling
                      if rows[g][c] != ""]  # (the batch size of a gd point is empty)
             return ", ".join(parts) or "simulation"
 

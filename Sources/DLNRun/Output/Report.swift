@@ -120,9 +120,15 @@ public enum Report {
     static func label(_ folder: OutputFolder, _ g: Int, excluding: Int? = nil) -> String {
         // An empty cell (the batch size of a gd point) is left out of the label.
         let parts = folder.varyingColumns.filter { $0 != excluding && !folder.rows[g][$0].isEmpty }.map { c in
-            "\(symbols[folder.columns[c]] ?? folder.columns[c]) = \(folder.rows[g][c])"
+            "\(symbols[folder.columns[c]] ?? folder.columns[c]) = \(shortValue(folder.rows[g][c]))"
         }
         return parts.isEmpty ? "simulation" : parts.joined(separator: ", ")
+    }
+
+    /// A grid value for a label: as written when short, else 4 significant digits (logspace values are long).
+    static func shortValue(_ text: String) -> String {
+        guard text.count > 8, let v = Double(text) else { return text }
+        return String(format: "%.4g", v)
     }
 
     /// The most curves a figure against t draws (the first grid points).
