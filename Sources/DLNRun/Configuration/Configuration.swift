@@ -114,6 +114,14 @@ public struct Configuration: Sendable, Equatable {
         public var linear: Int = 0
         /// Thresholds τ of the support observables #{|w_i| > τ}.
         public var thresholds: [Double] = [0.01, 0.1]
+        /// `record.weights`: w at every k-th checkpoint (the last always included) into weights_t.npy; nil: off.
+        public var weightsEvery: Int? = nil
+        /// `record.layers`: also the layers at those checkpoints (layers_t.npy).
+        public var layers: Bool = false
+        /// `record.activation`: thresholds τ of the activation times (activation_time.npy); nil: off.
+        public var activation: [Double]? = nil
+        /// `record.max_bytes`: the largest size of the recorded arrays a run accepts.
+        public var maxBytes: Double = 2_147_483_648
     }
 
     public var name: String = "run"

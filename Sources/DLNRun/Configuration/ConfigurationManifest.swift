@@ -164,6 +164,7 @@ extension ConfigurationKey.Kind {
         case .integers: "a list of whole numbers"
         case .choices(let names): "a list of \(names.joined(separator: ", "))"
         case .axisGroups: "a list of lists of grid axis names"
+        case .flag: "true or false"
         }
     }
 }

@@ -13,6 +13,7 @@ enum ConfigurationRules {
         grid(r, &c)
         zip(r, c)
         record(r, &c)
+        recording(r, &c)
         theory(r, &c)
         crossSection(r, &c)
         for issue in PrecisionLimits.rangeProblems(c) { r.sink.add(issue.path, issue.message) }

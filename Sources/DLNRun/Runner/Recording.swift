@@ -1,0 +1,127 @@
+import DLNModel
+import Foundation
+
+/// What a run records besides the observables (opt-in, `record.weights`, `record.layers`, `record.activation`):
+/// w (and the layers) at the recorded checkpoints, and per coordinate the first checkpoint time at which
+/// |w_i| > τ. The values come from the engine's state at each checkpoint (`Engine.state()`), after the divergence
+/// check (a frozen replica's state is the one it was frozen at), so both engines record the same numbers.
+/// Replicas are indexed b = grid point · seeds + seed, as in the observables.
+public struct Recording: Sendable, Equatable {
+    /// The run's checkpoints (indices) whose w weights_t.npy holds: every k-th, the last always included.
+    public let checkpoints: [Int]
+    /// k of `record.weights` (nil: w is not recorded).
+    public let every: Int?
+    /// Coordinates per replica and layers recorded (0: none).
+    public let d: Int
+    public let layerCount: Int
+    /// The activation thresholds τ (empty: none).
+    public let thresholds: [Double]
+    /// Replicas (grid points × seeds).
+    public let replicas: Int
+    /// `weights[(b·R + r)·d + i]`: w_i of replica b at recorded checkpoint r (NaN until recorded).
+    public var weights: [Double]
+    /// `layers[((b·R + r)·L + l)·d + i]`.
+    public var layers: [Double]
+    /// `activation[(b·T + j)·d + i]`: the first time |w_i| > τ_j (NaN while it has not happened).
+    public var activation: [Double]
+
+    /// An empty record (every value NaN) of these shapes.
+    public init(checkpoints: [Int], every: Int?, d: Int, layerCount: Int, thresholds: [Double], replicas: Int) {
+        self.checkpoints = checkpoints
+        self.every = every
+        self.d = d
+        self.layerCount = layerCount
+        self.thresholds = thresholds
+        self.replicas = replicas
+        let R = every == nil ? 0 : checkpoints.count
+        weights = [Double](repeating: .nan, count: replicas * R * d)
+        layers = [Double](repeating: .nan, count: replicas * R * layerCount * d)
+        activation = [Double](repeating: .nan, count: replicas * thresholds.count * d)
+    }
+
+    /// The recorded checkpoints of a run of `C` checkpoints: 0, k, 2k, …, and the last.
+    public static func recordedCheckpoints(_ C: Int, every k: Int) -> [Int] {
+        guard C > 0 else { return [] }
+        var out = Array(stride(from: 0, to: C, by: k))
+        if out.last != C - 1 { out.append(C - 1) }
+        return out
+    }
+
+    /// The files and their shapes [grid point, seed, …].
+    public func files(gridPoints G: Int, seeds S: Int) -> [(name: String, shape: [Int], values: [Double])] {
+        var out: [(String, [Int], [Double])] = []
+        if every != nil { out.append(("weights_t.npy", [G, S, checkpoints.count, d], weights)) }
+        if layerCount > 0 { out.append(("layers_t.npy", [G, S, checkpoints.count, layerCount, d], layers)) }
+        if !thresholds.isEmpty { out.append(("activation_time.npy", [G, S, thresholds.count, d], activation)) }
+        return out
+    }
+
+    /// Bytes of the files (8 per value; headers left out).
+    public var bytes: Double { Double(weights.count + layers.count + activation.count) * 8 }
+
+    /// The record a configuration asks for (nil: none), refused (naming the key in `file`) when the grid points
+    /// differ in d or depth, or when the arrays would exceed `record.max_bytes`.
+    public static func plan(_ e: Experiment, file: String) throws(DLNError) -> Recording? {
+        let r = e.configuration.record
+        guard r.weightsEvery != nil || r.activation != nil else { return nil }
+        let key = r.weightsEvery != nil ? "record.weights" : "record.activation"
+        func refuse(_ why: String) -> DLNError { .invalidConfiguration(file: file, issues: [ConfigIssue(key, why)]) }
+        let ds = Set(e.gridPoints.map(\.d))
+        let depths = Set(e.groups.map(\.batch.layout.layers))
+        guard ds.count == 1, let d = ds.first else {
+            throw refuse(
+                "needs one d at every grid point (this grid has d = \(ds.sorted())): run each d separately")
+        }
+        if r.layers && depths.count != 1 {
+            throw refuse(
+                "record.layers needs one depth at every grid point (this grid has \(depths.sorted()) layers): run "
+                    + "each depth separately")
+        }
+        let C = e.checkpointCount
+        let plan = Recording(
+            checkpoints: r.weightsEvery.map { recordedCheckpoints(C, every: $0) } ?? [],
+            every: r.weightsEvery, d: d, layerCount: r.layers ? depths.first ?? 0 : 0, thresholds: r.activation ?? [],
+            replicas: e.replicaCount)
+        if plan.bytes > r.maxBytes {
+            throw refuse(
+                "the recorded arrays would take \(plan.sizeText(e)), above record.max_bytes = "
+                    + "\(Configuration.gibibytes(r.maxBytes)) (\(Int(r.maxBytes)) bytes): record every k-th checkpoint "
+                    + "(record.weights: {every: k}), fewer checkpoints (record.checkpoints), seeds or grid points, "
+                    + "drop record.layers, or raise record.max_bytes")
+        }
+        return plan
+    }
+
+    /// The size, in words: the total and each file's shape.
+    public func sizeText(_ e: Experiment) -> String {
+        let parts = files(gridPoints: e.gridPoints.count, seeds: e.seeds.count).map { f in
+            "\(f.name) \(f.shape.map(String.init).joined(separator: " × ")) × 8 bytes"
+        }
+        return "\(Configuration.gibibytes(bytes)) (\(Int(bytes)) bytes: \(parts.joined(separator: "; ")))"
+    }
+
+    /// Records the engine's state of a slice at checkpoint c: `global[k]` is the replica of the state's k-th
+    /// replica, `time[k]` its time at this checkpoint.
+    public mutating func record(_ state: EngineState, checkpoint c: Int, global: ArraySlice<Int>, time: [Double]) {
+        let w = state.weights.doubles
+        let R = checkpoints.count
+        let slot = every == nil ? nil : checkpoints.firstIndex(of: c)
+        let layerValues = slot != nil && layerCount > 0 ? state.layers.map(\.doubles) : []
+        for (k, b) in global.enumerated() {
+            let row = (k * d)..<((k + 1) * d)
+            if let r = slot {
+                weights.replaceSubrange(((b * R + r) * d)..<((b * R + r + 1) * d), with: w[row])
+                for l in layerValues.indices {
+                    let at = ((b * R + r) * layerCount + l) * d
+                    layers.replaceSubrange(at..<(at + d), with: layerValues[l][row])
+                }
+            }
+            for (j, tau) in thresholds.enumerated() {
+                let base = (b * thresholds.count + j) * d
+                for i in 0..<d where activation[base + i].isNaN && abs(w[k * d + i]) > tau {
+                    activation[base + i] = time[k]
+                }
+            }
+        }
+    }
+}
