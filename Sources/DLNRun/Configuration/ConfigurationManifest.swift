@@ -14,8 +14,10 @@ import Foundation
 extension Configuration {
     /// The layout manifest.json is written in.
     public static let manifestSchemaVersion = 2
-    /// Optional keys added after schema version 2 was first written: missing, they are absent (null).
-    static let addedToVersion2: Set<String> = ["grid.zip"]
+    /// Keys added after schema version 2 was first written: missing, they take their default (absent when optional).
+    static let addedToVersion2: Set<String> = [
+        "grid.zip", "record.weights", "record.layers", "record.activation", "record.max_bytes"
+    ]
 
     /// The configuration as manifest.json writes it.
     public var manifestValue: [String: Any] {
@@ -94,7 +96,7 @@ extension Configuration {
             // Keys added to schema version 2 later are absent from the folders written before them.
             guard
                 let value = ManifestPath.get(json, key.path)
-                    ?? (Self.addedToVersion2.contains(key.path) ? NSNull() : nil)
+                    ?? (Self.addedToVersion2.contains(key.path) ? key.defaultValue ?? NSNull() : nil)
             else {
                 throw ManifestProblem(
                     "schema_version \(version): the configuration has no '\(key.path)' (it is never filled with a "
@@ -128,6 +130,8 @@ extension Configuration {
             if let group = key.group, ManifestPath.get(out, group.path) is NSNull { continue }
             if let value = ManifestPath.get(json, key.legacyPath) {
                 ManifestPath.set(&out, key.path, value)
+            } else if addedToVersion2.contains(key.path) {
+                ManifestPath.set(&out, key.path, key.defaultValue ?? NSNull())  // newer than version 1
             } else if key.optional {
                 ManifestPath.set(&out, key.path, NSNull())  // the Codable encoding leaves absent optionals out
             } else {

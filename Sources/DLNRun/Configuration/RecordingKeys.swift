@@ -29,7 +29,7 @@ extension ConfigurationKey {
                 return k
             case .scalar(let scalar) where node.bool != nil && Double(scalar.string) == nil:
                 return node.bool! ? 1 : nil
-            case .scalar:
+            case .scalar(let scalar) where Double(scalar.string) != nil:
                 let k = s.int(key, default: .min, every)
                 return k == .min ? nil : k
             default:

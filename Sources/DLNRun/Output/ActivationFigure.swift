@@ -76,7 +76,7 @@ public struct ActivationFigure {
         let never = panels.map { "\($0.never)" }.joined(separator: ", ")
         return "Activation of the coordinates of w: a coordinate is active once |w_i| > τ = "
             + "\(String(format: "%g", tau)) (record.activation's first threshold). Rows: the coordinates that activate "
-            + "in some seed, sorted by median activation time over the seeds (a staircase is saddle-to-saddle "
+            + "in some seed (labelled with i when there is room), sorted by median activation time over the seeds (a staircase is saddle-to-saddle "
             + "dynamics: plateaus, then a group of coordinates switches on). Shade: the fraction of seeds in which the "
             + "coordinate is active by t (frozen replicas left out); black tick: the median activation time. "
             + "Coordinates that never activate (not drawn): \(never) of d = \(d).\(shown)\(cut)"
@@ -85,9 +85,9 @@ public struct ActivationFigure {
     /// The SVG.
     public func render() -> String {
         let width = 900.0
-        let (left, right) = (90.0, 30.0)
+        let (left, right) = (80.0, 30.0)
         let pw = width - left - right
-        let heights = panels.map { max(90.0, min(420.0, Double($0.rows.count) * 6)) }
+        let heights = panels.map { max(130.0, min(480.0, Double($0.rows.count) * 9)) }
         let captionLines = SVGPlot.wrap(caption, width: width - 40, fontSize: 13)
         let height = 60 + heights.reduce(0) { $0 + $1 + 70 } + Double(captionLines.count) * 19 + 10
         func f(_ x: Double) -> String { String(format: "%.1f", x) }
@@ -105,17 +105,29 @@ public struct ActivationFigure {
         for (panel, ph) in zip(panels, heights) {
             out +=
                 "<text x=\"\(f(left))\" y=\"\(f(y - 6))\" font-size=\"13\">\(Self.escape(panel.label)), "
-                + "\(panel.seeds) seeds</text>\n<g class=\"raster\">\n"
+                + "\(panel.seeds) seed\(panel.seeds == 1 ? "" : "s")</text>\n<g class=\"raster\">\n"
             let n = max(1, panel.rows.count)
             let rh = ph / Double(n)
             for (r, row) in panel.rows.enumerated() {
                 let ry = y + Double(r) * rh
-                for c in 0..<max(0, panel.times.count - 1) where panel.fraction[r][c] > 0 {
-                    let (x0, x1) = (tx(panel.times[c]), tx(panel.times[c + 1]))
-                    guard x1 > x0 else { continue }
+                // Runs of equal shade as one rectangle (no seams between cells).
+                var c = 0
+                let last = panel.times.count - 1
+                while c < last {
+                    var e = c + 1
+                    while e < last && panel.fraction[r][e] == panel.fraction[r][c] { e += 1 }
+                    let (x0, x1) = (tx(panel.times[c]), tx(panel.times[e]))
+                    if panel.fraction[r][c] > 0 && x1 > x0 {
+                        out +=
+                            "<rect x=\"\(f(x0))\" y=\"\(f(ry))\" width=\"\(f(x1 - x0))\" height=\"\(f(rh + 0.3))\" "
+                            + "fill=\"\(Self.shade(panel.fraction[r][c]))\"/>\n"
+                    }
+                    c = e
+                }
+                if rh >= 8 {
                     out +=
-                        "<rect x=\"\(f(x0))\" y=\(Self.q(f(ry))) width=\"\(f(x1 - x0 + 0.3))\" height=\"\(f(rh + 0.3))\" "
-                        + "fill=\"\(Self.shade(panel.fraction[r][c]))\"/>\n"
+                        "<text x=\"\(f(left - 4))\" y=\"\(f(ry + rh / 2 + min(rh, 11) * 0.35))\" "
+                        + "font-size=\"\(f(min(rh, 11)))\" text-anchor=\"end\">\(row.coordinate)</text>\n"
                 }
                 if row.median.isFinite {
                     let x = tx(row.median)
@@ -135,8 +147,8 @@ public struct ActivationFigure {
             }
             out +=
                 "<text x=\"\(f(left + pw / 2))\" y=\"\(f(y + ph + 38))\" font-size=\"13\" text-anchor=\"middle\">t "
-                + "(gradient-flow time)</text>\n<text transform=\"translate(\(f(left - 20)),\(f(y + ph / 2))) "
-                + "rotate(-90)\" font-size=\"13\" text-anchor=\"middle\">coordinate (by activation)</text>\n"
+                + "(gradient-flow time)</text>\n<text transform=\"translate(\(f(left - 32)),\(f(y + ph / 2))) "
+                + "rotate(-90)\" font-size=\"13\" text-anchor=\"middle\">coordinate i</text>\n"
             y += ph + 70
         }
         for (k, line) in captionLines.enumerated() {
@@ -146,8 +158,6 @@ public struct ActivationFigure {
         }
         return out + "</svg>\n"
     }
-
-    static func q(_ s: String) -> String { "\"\(s)\"" }
 
     /// White (no seed active) to dark blue (every seed).
     static func shade(_ fraction: Double) -> String {
@@ -249,7 +259,10 @@ public struct ActivationFigure {
             ax.vlines(m[ok], rows[ok], rows[ok] + 1, color="black", lw=1)
             ax.set_xscale("log")
             ax.invert_yaxis()
-            ax.set_ylabel("coordinate (by activation)")
+            if len(order) <= 40:  # label the rows with their coordinate
+                ax.set_yticks(rows + 0.5)
+                ax.set_yticklabels([str(i) for i in order], fontsize=6)
+            ax.set_ylabel("coordinate i (by activation)")
             ax.set_title(f"grid point {g}: {len(ever)} of d = {d} activate", fontsize=9)
         axes[-1, 0].set_xlabel("t (gradient-flow time)")
         fig.suptitle(f"Activation times (|w_i| > τ = {tau:g}); shade: fraction of seeds active", fontsize=10)

@@ -85,7 +85,7 @@ public struct Recording: Sendable, Equatable {
         if plan.bytes > r.maxBytes {
             throw refuse(
                 "the recorded arrays would take \(plan.sizeText(e)), above record.max_bytes = "
-                    + "\(Configuration.gibibytes(r.maxBytes)) (\(Int(r.maxBytes)) bytes): record every k-th checkpoint "
+                    + "\(size(r.maxBytes)) (\(Int(r.maxBytes)) bytes): record every k-th checkpoint "
                     + "(record.weights: {every: k}), fewer checkpoints (record.checkpoints), seeds or grid points, "
                     + "drop record.layers, or raise record.max_bytes")
         }
@@ -97,7 +97,18 @@ public struct Recording: Sendable, Equatable {
         let parts = files(gridPoints: e.gridPoints.count, seeds: e.seeds.count).map { f in
             "\(f.name) \(f.shape.map(String.init).joined(separator: " × ")) × 8 bytes"
         }
-        return "\(Configuration.gibibytes(bytes)) (\(Int(bytes)) bytes: \(parts.joined(separator: "; ")))"
+        return "\(Self.size(bytes)) (\(Int(bytes)) bytes: \(parts.joined(separator: "; ")))"
+    }
+
+    /// A size in KiB, MiB, GiB or TiB, to three digits.
+    public static func size(_ bytes: Double) -> String {
+        let units = ["bytes", "KiB", "MiB", "GiB", "TiB"]
+        var (value, unit) = (bytes, 0)
+        while value >= 1024 && unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(Int(bytes)) bytes" : String(format: "%.3g", value) + " " + units[unit]
     }
 
     /// Records the engine's state of a slice at checkpoint c: `global[k]` is the replica of the state's k-th

@@ -72,7 +72,7 @@ public final class Runner {
             if let r = try Recording.plan(experiment, file: path) {
                 line +=
                     "; the recorded arrays take \(r.sizeText(experiment)) of record.max_bytes = "
-                    + "\(Configuration.gibibytes(configuration.record.maxBytes))"
+                    + Recording.size(configuration.record.maxBytes)
             }
         }
         if let shard = try shard.map({ s throws(DLNError) in try Shard(parsing: s) }) {
