@@ -1,21 +1,26 @@
 import DLNModel
 import Foundation
 
-/// activation.svg: when each coordinate of w becomes active (|w_i| > τ, activation_time.npy), as a raster of
-/// coordinates × time per grid point. Saddle-to-saddle dynamics show as a staircase: the coordinates, sorted by
-/// their median activation time over the seeds, switch on one group after another, each after a plateau. A cell's
-/// shade is the fraction of seeds in which the coordinate is active by that time (seeds agree where the shade
-/// jumps from white to full); a black tick marks the median activation time.
+/// activation.svg: when the coordinates of w become active (|w_i| > τ, activation_time.npy), as a raster of
+/// rows × time per grid point. Saddle-to-saddle dynamics show as a staircase: coordinates switch on one after another,
+/// each after a plateau. A black tick marks a row's median activation time over the seeds; a cell's shade is the
+/// fraction of seeds in which the row is active by that time (seeds agree where the shade jumps from white to full).
+///
+/// What a row is depends on whether the seeds share their data (and so the teacher w*): with one seed, shared data
+/// or user data, a row is a coordinate i (the same coordinate in every seed), sorted by median activation time;
+/// with independent data per seed, coordinate i means something else in each seed, so a row is the activation
+/// rank k (the k-th coordinate of a seed to activate, whichever it is).
 public struct ActivationFigure {
-    /// The grid points drawn (the first ones) and the most coordinates per panel (the first to activate).
+    /// The grid points drawn (the first ones) and the most rows per panel (the first to activate).
     public static let maxPanels = 4
     public static let maxRows = 120
 
     struct Panel {
         var label: String
-        /// Coordinates drawn, in order, with their median activation time (∞ when fewer than half activate).
-        var rows: [(coordinate: Int, median: Double)]
-        /// `fraction[row][c]`: the fraction of kept seeds active by checkpoint c.
+        /// Rows drawn, in order: their label (a coordinate i, or a rank k) and median activation time (∞ when fewer
+        /// than half of the seeds reach it).
+        var rows: [(label: Int, median: Double)]
+        /// `fraction[row][c]`: the fraction of kept seeds in which the row is active by checkpoint c.
         var fraction: [[Double]]
         var times: [Double]
         var never: Int
@@ -26,6 +31,8 @@ public struct ActivationFigure {
     let tau: Double
     let points: Int
     let d: Int
+    /// Rows are coordinates (seeds share w*), or activation ranks (independent data per seed).
+    let byCoordinate: Bool
 
     /// The figure of a folder that holds activation_time.npy (nil when it has none, or nothing ever activates).
     public init?(_ folder: OutputFolder) throws(DLNError) {
@@ -38,6 +45,8 @@ public struct ActivationFigure {
         let (G, S, T, d) = (a.shape[0], a.shape[1], a.shape[2], a.shape[3])
         guard T > 0, d > 0 else { return nil }
         let thresholds = (folder.manifest["recording"] as? [String: Any])?["thresholds"] as? [Double] ?? []
+        let c = try folder.configuration()
+        byCoordinate = S == 1 || c.problem.sharing == .shared || c.problem.files != nil
         tau = thresholds.first ?? .nan
         points = G
         self.d = d
@@ -46,23 +55,30 @@ public struct ActivationFigure {
             let seeds = (0..<S).filter { !folder.isFrozen(g, $0) }
             // The first threshold: activation_time[g, s, 0, i].
             func time(_ s: Int, _ i: Int) -> Double { a.values[((g * S + s) * T) * d + i] }
-            var rows: [(Int, Double)] = []
-            for i in 0..<d where seeds.contains(where: { time($0, i).isFinite }) {
-                let sorted = seeds.map { time($0, i).isFinite ? time($0, i) : .infinity }.sorted()
-                rows.append((i, sorted.isEmpty ? .infinity : sorted[(sorted.count - 1) / 2]))
+            // Per row, each kept seed's activation time (∞: never).
+            var perRow: [(Int, [Double])] = []
+            if byCoordinate {
+                perRow = (0..<d).map { i in (i, seeds.map { time($0, i).isFinite ? time($0, i) : .infinity }) }
+            } else {
+                let sorted = seeds.map { s in (0..<d).map { time(s, $0) }.filter(\.isFinite).sorted() }
+                perRow = (0..<d).map { k in (k + 1, sorted.map { k < $0.count ? $0[k] : .infinity }) }
             }
-            let never = d - rows.count
-            rows.sort { ($0.1, $0.0) < ($1.1, $1.0) }
+            perRow = perRow.filter { $0.1.contains(where: \.isFinite) }
+            let never = d - perRow.count
+            var rows = perRow.map { row -> (Int, Double, [Double]) in
+                let sorted = row.1.sorted()
+                return (row.0, sorted.isEmpty ? .infinity : sorted[(sorted.count - 1) / 2], row.1)
+            }
+            if byCoordinate { rows.sort { ($0.1, $0.0) < ($1.1, $1.0) } }
+            rows = Array(rows.prefix(Self.maxRows))
             let times = folder.times[g]
-            let fraction = rows.prefix(Self.maxRows).map { row in
-                times.map { t in
-                    Double(seeds.filter { time($0, row.0) <= t }.count) / Double(max(1, seeds.count))
-                }
+            let fraction = rows.map { row in
+                times.map { t in Double(row.2.filter { $0 <= t }.count) / Double(max(1, seeds.count)) }
             }
             panels.append(
                 Panel(
-                    label: Report.label(folder, g), rows: Array(rows.prefix(Self.maxRows)), fraction: fraction,
-                    times: times, never: never, seeds: seeds.count))
+                    label: Report.label(folder, g), rows: rows.map { ($0.0, $0.1) }, fraction: fraction, times: times,
+                    never: never, seeds: seeds.count))
         }
         guard panels.contains(where: { !$0.rows.isEmpty }) else { return nil }
         self.panels = panels
@@ -71,15 +87,19 @@ public struct ActivationFigure {
     /// The figure's caption: what is drawn and how to read it.
     public var caption: String {
         let shown = panels.count < points ? " The first \(panels.count) of \(points) grid points are drawn." : ""
-        let cut =
-            panels.contains { $0.rows.count == Self.maxRows } ? " At most \(Self.maxRows) coordinates a panel." : ""
+        let cut = panels.contains { $0.rows.count == Self.maxRows } ? " At most \(Self.maxRows) rows a panel." : ""
         let never = panels.map { "\($0.never)" }.joined(separator: ", ")
-        return "Activation of the coordinates of w: a coordinate is active once |w_i| > τ = "
-            + "\(String(format: "%g", tau)) (record.activation's first threshold). Rows: the coordinates that activate "
-            + "in some seed (labelled with i when there is room), sorted by median activation time over the seeds (a staircase is saddle-to-saddle "
-            + "dynamics: plateaus, then a group of coordinates switches on). Shade: the fraction of seeds in which the "
-            + "coordinate is active by t (frozen replicas left out); black tick: the median activation time. "
-            + "Coordinates that never activate (not drawn): \(never) of d = \(d).\(shown)\(cut)"
+        let rows =
+            byCoordinate
+            ? "Rows: the coordinates i that activate in some seed (labelled when there is room), sorted by median "
+                + "activation time over the seeds (the seeds share w*). "
+            : "Rows: activation rank k, the k-th coordinate of a seed to activate (whichever it is: each seed draws "
+                + "its own data and w*, so coordinate i differs between seeds). "
+        return "When the coordinates of w activate: a coordinate is active once |w_i| > τ = "
+            + "\(String(format: "%g", tau)) (record.activation's first threshold). " + rows
+            + "A staircase is saddle-to-saddle dynamics: a plateau, then the next coordinate switches on. Shade: the "
+            + "fraction of seeds in which the row is active by t (frozen replicas left out); black tick: the median "
+            + "activation time. Rows no seed reaches (not drawn): \(never) of d = \(d).\(shown)\(cut)"
     }
 
     /// The SVG.
@@ -127,7 +147,7 @@ public struct ActivationFigure {
                 if rh >= 8 {
                     out +=
                         "<text x=\"\(f(left - 4))\" y=\"\(f(ry + rh / 2 + min(rh, 11) * 0.35))\" "
-                        + "font-size=\"\(f(min(rh, 11)))\" text-anchor=\"end\">\(row.coordinate)</text>\n"
+                        + "font-size=\"\(f(min(rh, 11)))\" text-anchor=\"end\">\(row.label)</text>\n"
                 }
                 if row.median.isFinite {
                     let x = tx(row.median)
@@ -148,7 +168,8 @@ public struct ActivationFigure {
             out +=
                 "<text x=\"\(f(left + pw / 2))\" y=\"\(f(y + ph + 38))\" font-size=\"13\" text-anchor=\"middle\">t "
                 + "(gradient-flow time)</text>\n<text transform=\"translate(\(f(left - 32)),\(f(y + ph / 2))) "
-                + "rotate(-90)\" font-size=\"13\" text-anchor=\"middle\">coordinate i</text>\n"
+                + "rotate(-90)\" font-size=\"13\" text-anchor=\"middle\">\(byCoordinate ? "coordinate i" : "activation rank k")"
+                + "</text>\n"
             y += ph + 70
         }
         for (k, line) in captionLines.enumerated() {
@@ -237,33 +258,43 @@ public struct ActivationFigure {
         act = np.load(os.path.join(HERE, "activation_time.npy"))  # [grid point, seed, threshold, d]; NaN: never
         times = np.load(os.path.join(HERE, "times.npy"))  # [grid point, checkpoint]
         with open(os.path.join(HERE, "manifest.json")) as f:
-            tau = json.load(f)["recording"]["thresholds"][THRESHOLD]
+            manifest = json.load(f)
+        tau = manifest["recording"]["thresholds"][THRESHOLD]
+        problem = manifest["configuration"]["problem"]
         G, S, T, d = act.shape
+        # Rows are coordinates when the seeds share w* (one seed, shared or user data), else activation ranks.
+        BY_COORDINATE = S == 1 or problem.get("data") == "shared" or problem.get("files") is not None
         status = np.load(os.path.join(HERE, "status.npy")).reshape(G, S)
         panels = min(G, MAX_PANELS)
         fig, axes = plt.subplots(panels, 1, figsize=(6.5, 2.6 * panels), squeeze=False)
         for g in range(panels):
             ax = axes[g, 0]
             a = act[g, status[g] <= 0, THRESHOLD, :]  # kept seeds × d (frozen replicas left out)
-            ever = np.where(np.isfinite(a).any(axis=0))[0]
-            med = np.median(np.where(np.isfinite(a), a, np.inf)[:, ever], axis=0)
-            order = ever[np.lexsort((ever, med))][:MAX_ROWS]
+            a = np.where(np.isfinite(a), a, np.inf)
+            if BY_COORDINATE:
+                ever = np.where(np.isfinite(a).any(axis=0))[0]
+                order = ever[np.lexsort((ever, np.median(a[:, ever], axis=0)))][:MAX_ROWS]
+                rows_t, labels = a[:, order], order  # seeds × rows
+            else:
+                ranked = np.sort(a, axis=1)  # each seed's k-th activation
+                k = np.where(np.isfinite(ranked).any(axis=0))[0][:MAX_ROWS]
+                rows_t, labels = ranked[:, k], k + 1
             t = times[g]
-            frac = (a[:, order][:, :, None] <= t[None, None, :]).mean(axis=0)  # rows × checkpoints
+            frac = (rows_t[:, :, None] <= t[None, None, :]).mean(axis=0)  # rows × checkpoints
             pos = t > 0
-            ax.pcolormesh(t[pos], np.arange(len(order) + 1), frac[:, pos][:, :-1], cmap="Blues", vmin=0, vmax=1,
+            ax.pcolormesh(t[pos], np.arange(len(labels) + 1), frac[:, pos][:, :-1], cmap="Blues", vmin=0, vmax=1,
                           shading="flat")
-            m = np.median(np.where(np.isfinite(a[:, order]), a[:, order], np.inf), axis=0)
-            rows = np.arange(len(order))
+            m = np.median(rows_t, axis=0)
+            rows = np.arange(len(labels))
             ok = np.isfinite(m)
             ax.vlines(m[ok], rows[ok], rows[ok] + 1, color="black", lw=1)
             ax.set_xscale("log")
             ax.invert_yaxis()
-            if len(order) <= 40:  # label the rows with their coordinate
+            if len(labels) <= 40:  # label the rows
                 ax.set_yticks(rows + 0.5)
-                ax.set_yticklabels([str(i) for i in order], fontsize=6)
-            ax.set_ylabel("coordinate i (by activation)")
-            ax.set_title(f"grid point {g}: {len(ever)} of d = {d} activate", fontsize=9)
+                ax.set_yticklabels([str(i) for i in labels], fontsize=6)
+            ax.set_ylabel("coordinate i" if BY_COORDINATE else "activation rank k")
+            ax.set_title(f"grid point {g}: {len(labels)} of d = {d} rows reached", fontsize=9)
         axes[-1, 0].set_xlabel("t (gradient-flow time)")
         fig.suptitle(f"Activation times (|w_i| > τ = {tau:g}); shade: fraction of seeds active", fontsize=10)
         fig.tight_layout()

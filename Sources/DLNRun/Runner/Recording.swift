@@ -84,10 +84,10 @@ public struct Recording: Sendable, Equatable {
             replicas: e.replicaCount)
         if plan.bytes > r.maxBytes {
             throw refuse(
-                "the recorded arrays would take \(plan.sizeText(e)), above record.max_bytes = "
-                    + "\(size(r.maxBytes)) (\(Int(r.maxBytes)) bytes): record every k-th checkpoint "
-                    + "(record.weights: {every: k}), fewer checkpoints (record.checkpoints), seeds or grid points, "
-                    + "drop record.layers, or raise record.max_bytes")
+                "the recorded arrays would take \(plan.sizeText(e)), above record.max_bytes = \(Int(r.maxBytes)) "
+                    + "bytes (\(size(r.maxBytes))): record every k-th checkpoint (record.weights: {every: k}), fewer "
+                    + "checkpoints (record.checkpoints), seeds or grid points\(r.layers ? ", drop record.layers" : ""), "
+                    + "or raise record.max_bytes")
         }
         return plan
     }
