@@ -62,6 +62,20 @@ import Testing
         try ReliabilityCLITests.expectSameOutputs(dir + "/whole", dir + "/killed")
     }
 
+    /// The CPU engine and the OpenCL engine (PoCL) write the same recorded files, bit for bit.
+    @Test(.needsOpenCLPlatform) func cpuAndOpenCLWriteTheSameFiles() throws {
+        let dir = CLITests.temporary()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try ReliabilityCLITests.write(Self.yaml(), in: dir)
+        for device in ["cpu", "opencl"] {
+            let run = try CLITests.run(["run", config, "--device", device, "--out", dir + "/" + device, "--quiet"])
+            #expect(run.status == 0, "\(device): \(run.stderr)")
+        }
+        Self.same(dir + "/cpu", dir + "/opencl")
+        let a = try NPY.read(path: dir + "/opencl/activation_time.npy")
+        #expect(a.values.contains { $0.isFinite } && a.values.contains { $0.isNaN }, "some coordinates activate")
+    }
+
     @Test func shardsMergeIntoTheWholeRunsArrays() throws {
         let dir = CLITests.temporary()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -82,6 +96,13 @@ import Testing
         #expect(merged.status == 0, "\(merged.stderr)")
         Self.same(dir + "/whole", dir + "/merged")
         #expect(FileManager.default.fileExists(atPath: dir + "/merged/activation.svg"))
+        // analyze reads the activation times: first and last activation per grid point.
+        let analyze = try CLITests.run(["analyze", dir + "/merged"])
+        #expect(analyze.status == 0, "\(analyze.stderr)")
+        #expect(analyze.stdout.contains("activation times (|w_i| > τ = 0.05"), "\(analyze.stdout)")
+        #expect(analyze.stdout.contains("coordinates activate, the first at t = "), "\(analyze.stdout)")
+        let svg = try String(contentsOfFile: dir + "/merged/activation.svg", encoding: .utf8)
+        #expect(svg.contains("activation rank k") && svg.contains("class=\"median\""), "independent data: ranks")
     }
 
     @Test func aRecordAboveTheLimitIsRefusedNamingTheKey() throws {
