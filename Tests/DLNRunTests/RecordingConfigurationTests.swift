@@ -85,6 +85,23 @@ struct RecordingConfigurationTests {
         #expect(try Recording.plan(try Experiment(try Self.parse("seeds: 2")), file: "c.yaml") == nil)
     }
 
+    /// --check's size (from the configuration alone) is the run's (from the experiment), for steps, horizons and flow.
+    @Test(arguments: [
+        "training: {steps: 1000}\nrecord: {checkpoints: 40, linear: 7, weights: {every: 3}, layers: true}",
+        "training: {horizon: 50}\ngrid: {learning_rate: [0.5, 0.05]}\nrecord: {checkpoints: 80, weights: true}",
+        "training: {update: flow, horizon: 30, precision: float64}\nrecord: {checkpoints: 25, activation: [0.1, 0.2]}",
+        "training: {steps: 300}\nrecord: {steps: [5, 50, 70], weights: {every: 2}, activation: [1]}"
+    ])
+    func checkAgreesWithTheRun(_ yaml: String) throws {
+        let c = try Self.parse("problem: {d: 12, n: 6}\nseeds: 3\n" + yaml)
+        let e = try Experiment(c)
+        let line = try #require(try Recording.sizeLine(c, file: "c.yaml"))
+        let plan = try #require(try Recording.plan(e, file: "c.yaml"))
+        #expect(line.hasPrefix(Recording.size(plan.bytes) + " (\(Int(plan.bytes)) bytes: "), "\(line)")
+        let files = plan.files(gridPoints: e.gridPoints.count, seeds: 3)
+        for f in files { #expect(line.contains(f.name + " " + f.shape.map(String.init).joined(separator: " × "))) }
+    }
+
     /// A checkpoint carries the record so far, bit for bit.
     @Test func checkpointsCarryTheRecord() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rec-\(UUID().uuidString)").path

@@ -59,45 +59,115 @@ public struct Recording: Sendable, Equatable {
     /// Bytes of the files (8 per value; headers left out).
     public var bytes: Double { Double(weights.count + layers.count + activation.count) * 8 }
 
-    /// The record a configuration asks for (nil: none), refused (naming the key in `file`) when the grid points
-    /// differ in d or depth, or when the arrays would exceed `record.max_bytes`.
+    /// What a run's grid gives the record: grid points, seeds, checkpoints, and each grid point's d and stored
+    /// layer vectors.
+    struct Grid {
+        let G: Int, S: Int, C: Int
+        let ds: [Int], layerCounts: [Int]
+
+        init(_ e: Experiment) {
+            (G, S, C) = (e.gridPoints.count, e.seeds.count, e.checkpointCount)
+            ds = e.gridPoints.map(\.d)
+            layerCounts = e.groups.flatMap { g in g.points.map { _ in g.batch.layout.layers } }
+        }
+
+        /// From the configuration alone (no data made): the first batch's checkpoint schedule (every batch has as
+        /// many checkpoints). nil with user data, whose files fix d.
+        init?(_ c: Configuration) {
+            guard c.problem.files == nil else { return nil }
+            let points = Experiment.gridPoints(c)
+            guard let key = Experiment.batches(c, points: points).order.first else { return nil }
+            let count = c.record.checkpoints
+            if key.update == .flow, let horizon = c.training.horizon {
+                let first = min(c.record.start ?? c.grid.learningRate.max()!, horizon)
+                C = Experiment.timeSchedule(horizon: horizon, first: first, count: count, linear: c.record.linear).count
+            } else if let horizon = c.training.horizon {
+                let etaMax = c.grid.learningRate.max()!
+                let first = min(max(etaMax, c.record.start ?? etaMax), horizon)
+                let times = Experiment.timeSchedule(
+                    horizon: horizon, first: first, count: count, linear: c.record.linear)
+                C = Experiment.distinctSteps(times: times, eta: key.eta!, etaMax: etaMax).count
+            } else {
+                C =
+                    Experiment.schedule(
+                        steps: c.training.steps, count: count, explicit: c.record.steps,
+                        start: Int((c.record.start ?? 1).rounded()), linear: c.record.linear
+                    ).count
+            }
+            (G, S) = (points.count, c.seeds)
+            ds = points.map(\.d)
+            layerCounts = points.map { $0.parameterization.family.layerCount(depth: $0.depth) }
+        }
+    }
+
+    /// The files' names and shapes [grid point, seed, …], and their bytes (8 per value; headers left out), before
+    /// anything is allocated.
+    static func layout(_ r: Configuration.Record, _ grid: Grid, d: Int, layers L: Int) -> (
+        files: [(name: String, shape: [Int])], bytes: Double
+    ) {
+        let R = r.weightsEvery.map { recordedCheckpoints(grid.C, every: $0).count } ?? 0
+        var files: [(String, [Int])] = []
+        if r.weightsEvery != nil { files.append(("weights_t.npy", [grid.G, grid.S, R, d])) }
+        if r.weightsEvery != nil && r.layers { files.append(("layers_t.npy", [grid.G, grid.S, R, L, d])) }
+        if let a = r.activation { files.append(("activation_time.npy", [grid.G, grid.S, a.count, d])) }
+        let bytes = files.reduce(0.0) { $0 + $1.1.reduce(8.0) { $0 * Double($1) } }
+        return (files, bytes)
+    }
+
+    /// The record a run asks for (nil: none), refused (naming the key in `file`) when the grid points differ in d
+    /// (or, with record.layers, in depth), or when the arrays would exceed `record.max_bytes`; checked before
+    /// anything is allocated.
     public static func plan(_ e: Experiment, file: String) throws(DLNError) -> Recording? {
         let r = e.configuration.record
+        guard let (d, L) = try check(r, Grid(e), file: file) else { return nil }
+        let C = e.checkpointCount
+        return Recording(
+            checkpoints: r.weightsEvery.map { recordedCheckpoints(C, every: $0) } ?? [],
+            every: r.weightsEvery, d: d, layerCount: r.layers ? L : 0, thresholds: r.activation ?? [],
+            replicas: e.replicaCount)
+    }
+
+    /// `dlnsim run --check`: the size of the record a configuration asks for, in words (nil: none), or its refusal.
+    /// User data are read (their files fix d); otherwise nothing is made.
+    public static func sizeLine(_ c: Configuration, file: String) throws(DLNError) -> String? {
+        guard c.record.weightsEvery != nil || c.record.activation != nil else { return nil }
+        let grid: Grid
+        if let g = Grid(c) { grid = g } else { grid = Grid(try Experiment(c)) }
+        guard let (d, L) = try check(c.record, grid, file: file) else { return nil }
+        return sizeText(layout(c.record, grid, d: d, layers: L))
+    }
+
+    /// d and the layer count, or the refusal; nil when nothing is recorded.
+    static func check(_ r: Configuration.Record, _ grid: Grid, file: String) throws(DLNError) -> (Int, Int)? {
         guard r.weightsEvery != nil || r.activation != nil else { return nil }
         let key = r.weightsEvery != nil ? "record.weights" : "record.activation"
         func refuse(_ why: String) -> DLNError { .invalidConfiguration(file: file, issues: [ConfigIssue(key, why)]) }
-        let ds = Set(e.gridPoints.map(\.d))
-        let depths = Set(e.groups.map(\.batch.layout.layers))
+        let ds = Set(grid.ds)
+        let depths = Set(grid.layerCounts)
         guard ds.count == 1, let d = ds.first else {
-            throw refuse(
-                "needs one d at every grid point (this grid has d = \(ds.sorted())): run each d separately")
+            throw refuse("needs one d at every grid point (this grid has d = \(ds.sorted())): run each d separately")
         }
         if r.layers && depths.count != 1 {
             throw refuse(
-                "record.layers needs one depth at every grid point (this grid has \(depths.sorted()) layers): run "
-                    + "each depth separately")
+                "record.layers needs one depth at every grid point (this grid has \(depths.sorted()) layer vectors): "
+                    + "run each depth separately")
         }
-        let C = e.checkpointCount
-        let plan = Recording(
-            checkpoints: r.weightsEvery.map { recordedCheckpoints(C, every: $0) } ?? [],
-            every: r.weightsEvery, d: d, layerCount: r.layers ? depths.first ?? 0 : 0, thresholds: r.activation ?? [],
-            replicas: e.replicaCount)
+        let L = depths.first ?? 0
+        let plan = layout(r, grid, d: d, layers: L)
         if plan.bytes > r.maxBytes {
             throw refuse(
-                "the recorded arrays would take \(plan.sizeText(e)), above record.max_bytes = \(Int(r.maxBytes)) "
+                "the recorded arrays would take \(sizeText(plan)), above record.max_bytes = \(Int(r.maxBytes)) "
                     + "bytes (\(size(r.maxBytes))): record every k-th checkpoint (record.weights: {every: k}), fewer "
                     + "checkpoints (record.checkpoints), seeds or grid points\(r.layers ? ", drop record.layers" : ""), "
                     + "or raise record.max_bytes")
         }
-        return plan
+        return (d, L)
     }
 
     /// The size, in words: the total and each file's shape.
-    public func sizeText(_ e: Experiment) -> String {
-        let parts = files(gridPoints: e.gridPoints.count, seeds: e.seeds.count).map { f in
-            "\(f.name) \(f.shape.map(String.init).joined(separator: " × ")) × 8 bytes"
-        }
-        return "\(Self.size(bytes)) (\(Int(bytes)) bytes: \(parts.joined(separator: "; ")))"
+    static func sizeText(_ plan: (files: [(name: String, shape: [Int])], bytes: Double)) -> String {
+        let parts = plan.files.map { f in "\(f.name) \(f.shape.map(String.init).joined(separator: " × ")) × 8 bytes" }
+        return "\(size(plan.bytes)) (\(Int(plan.bytes)) bytes: \(parts.joined(separator: "; ")))"
     }
 
     /// A size in KiB, MiB, GiB or TiB, to three digits.

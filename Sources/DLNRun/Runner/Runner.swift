@@ -66,14 +66,10 @@ public final class Runner {
             "\(path): valid: \(configuration.replicaCount) replicas (\(configuration.gridPoints) grid points × "
             + "\(configuration.seeds) seeds)"
         var warnings = configuration.warnings
-        if configuration.record.weightsEvery != nil || configuration.record.activation != nil {
-            // The exact size needs the checkpoint schedule and d (user data): build the experiment.
-            let experiment = try Experiment(configuration)
-            if let r = try Recording.plan(experiment, file: path) {
-                line +=
-                    "; the recorded arrays take \(r.sizeText(experiment)) of record.max_bytes = "
-                    + Recording.size(configuration.record.maxBytes)
-            }
+        if let size = try Recording.sizeLine(configuration, file: path) {
+            line +=
+                "; the recorded arrays take \(size) of record.max_bytes = "
+                + Recording.size(configuration.record.maxBytes)
         }
         if let shard = try shard.map({ s throws(DLNError) in try Shard(parsing: s) }) {
             let sizes = Experiment.batchSizes(configuration)
@@ -166,6 +162,8 @@ public final class Runner {
             deviceRequest = try DeviceRequest(parsing: origin.device)
             engine = try DeviceCatalog.engine(for: deviceRequest, note: note)
             try engine.require(configuration.training.precision)
+            // A record above record.max_bytes is refused before the experiment's data are made.
+            if configuration.problem.files == nil { _ = try Recording.sizeLine(configuration, file: origin.configPath) }
             experiment = try Experiment(configuration)
             recording = try Recording.plan(experiment, file: origin.configPath)
         } catch {
