@@ -73,7 +73,10 @@ struct RecordingConfigurationTests {
         #expect(plan.checkpoints == Recording.recordedCheckpoints(C, every: 2) && plan.checkpoints.last == C - 1)
         let R = plan.checkpoints.count
         #expect(plan.bytes == Double(6 * R * 10 + 6 * R * 2 * 10 + 6 * 10) * 8)
-        #expect(plan.weights.allSatisfy(\.isNaN) && plan.activation.allSatisfy(\.isNaN))
+        #expect(plan.weights.isEmpty && plan.layers.isEmpty && plan.activation.isEmpty, "a plan holds no arrays")
+        let full = plan.allocated()
+        #expect(Double(full.weights.count + full.layers.count + full.activation.count) * 8 == plan.bytes)
+        #expect(full.weights.allSatisfy(\.isNaN) && full.activation.allSatisfy(\.isNaN))
         let grid = try Experiment(
             try Self.parse("problem: {delta: 0.5}\ngrid: {d: [10, 20]}\nrecord: {activation: [0.1]}"))
         #expect(throws: DLNError.self) { try Recording.plan(grid, file: "c.yaml") }

@@ -25,18 +25,29 @@ public struct Recording: Sendable, Equatable {
     /// `activation[(b·T + j)·d + i]`: the first time |w_i| > τ_j (NaN while it has not happened).
     public var activation: [Double]
 
-    /// An empty record (every value NaN) of these shapes.
-    public init(checkpoints: [Int], every: Int?, d: Int, layerCount: Int, thresholds: [Double], replicas: Int) {
+    /// An empty record (every value NaN) of these shapes; with `allocate: false` only the shapes (a plan: the
+    /// arrays are empty until `allocated()`).
+    public init(
+        checkpoints: [Int], every: Int?, d: Int, layerCount: Int, thresholds: [Double], replicas: Int,
+        allocate: Bool = true
+    ) {
         self.checkpoints = checkpoints
         self.every = every
         self.d = d
         self.layerCount = layerCount
         self.thresholds = thresholds
         self.replicas = replicas
-        let R = every == nil ? 0 : checkpoints.count
+        let R = every == nil || !allocate ? 0 : checkpoints.count
         weights = [Double](repeating: .nan, count: replicas * R * d)
         layers = [Double](repeating: .nan, count: replicas * R * layerCount * d)
-        activation = [Double](repeating: .nan, count: replicas * thresholds.count * d)
+        activation = [Double](repeating: .nan, count: allocate ? replicas * thresholds.count * d : 0)
+    }
+
+    /// The record of this plan's shapes with its arrays allocated (every value NaN).
+    public func allocated() -> Recording {
+        Recording(
+            checkpoints: checkpoints, every: every, d: d, layerCount: layerCount, thresholds: thresholds,
+            replicas: replicas)
     }
 
     /// The recorded checkpoints of a run of `C` checkpoints: 0, k, 2k, …, and the last.
@@ -57,7 +68,10 @@ public struct Recording: Sendable, Equatable {
     }
 
     /// Bytes of the files (8 per value; headers left out).
-    public var bytes: Double { Double(weights.count + layers.count + activation.count) * 8 }
+    public var bytes: Double {
+        let rows = (every == nil ? 0 : checkpoints.count * (1 + layerCount)) + thresholds.count
+        return Double(replicas) * Double(d) * Double(rows) * 8
+    }
 
     /// What a run's grid gives the record: grid points, seeds, checkpoints, and each grid point's d and stored
     /// layer vectors.
@@ -114,9 +128,9 @@ public struct Recording: Sendable, Equatable {
         return (files, bytes)
     }
 
-    /// The record a run asks for (nil: none), refused (naming the key in `file`) when the grid points differ in d
-    /// (or, with record.layers, in depth), or when the arrays would exceed `record.max_bytes`; checked before
-    /// anything is allocated.
+    /// The record a run asks for (nil: none) as a plan (shapes only: `allocated()` makes the arrays), refused
+    /// (naming the key in `file`) when the grid points differ in d (or, with record.layers, in depth), or when the
+    /// arrays would exceed `record.max_bytes`.
     public static func plan(_ e: Experiment, file: String) throws(DLNError) -> Recording? {
         let r = e.configuration.record
         guard let (d, L) = try check(r, Grid(e), file: file) else { return nil }
@@ -124,7 +138,7 @@ public struct Recording: Sendable, Equatable {
         return Recording(
             checkpoints: r.weightsEvery.map { recordedCheckpoints(C, every: $0) } ?? [],
             every: r.weightsEvery, d: d, layerCount: r.layers ? L : 0, thresholds: r.activation ?? [],
-            replicas: e.replicaCount)
+            replicas: e.replicaCount, allocate: false)
     }
 
     /// `dlnsim run --check`: the size of the record a configuration asks for, in words (nil: none), or its refusal.

@@ -134,7 +134,7 @@ public struct RunOptions {
     public var note: (String) -> Void = { _ in }
     /// Called each time a slice of replicas reaches a checkpoint (live results, the progress line's loss).
     public var reached: ((LiveCheckpoint) -> Void)? = nil
-    /// What to record from the engine's state at each checkpoint (`Recording.plan`; nil: nothing).
+    /// What to record from the engine's state at each checkpoint (`Recording.plan`, shapes only; nil: nothing).
     public var recording: Recording? = nil
 
     public init() {}

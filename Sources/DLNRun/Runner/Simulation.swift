@@ -64,7 +64,7 @@ final class SimulationRunner {
         C = experiment.checkpointCount
         B = experiment.gridPoints.count * S
         p = resume ?? RunProgress(replicas: B, checkpoints: C)
-        if resume == nil { p.recording = options.recording }
+        if resume == nil { p.recording = options.recording?.allocated() }
         resumed = resume != nil
         factor = experiment.configuration.training.maxLossRatio
         total = experiment.groups.reduce(0) { sum, g in
