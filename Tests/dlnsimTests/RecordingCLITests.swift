@@ -62,6 +62,33 @@ import Testing
         try ReliabilityCLITests.expectSameOutputs(dir + "/whole", dir + "/killed")
     }
 
+    /// Gradient flow, killed between two of its record times and resumed: the same arrays.
+    @Test func killedFlowRunResumesToTheSameArrays() throws {
+        let dir = CLITests.temporary()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try ReliabilityCLITests.write(
+            """
+            problem: {d: 30, n: 15, data: independent}
+            training: {update: flow, horizon: 200, precision: float64, flow: {rtol: 1.0e-8, atol: 1.0e-10}}
+            grid: {alpha: [0.001, 0.1]}
+            seeds: 6
+            record: {checkpoints: 40, weights: {every: 4}, layers: true, activation: [0.05]}
+            """, in: dir)
+        let whole = try CLITests.run(["run", config, "--device", "cpu", "--out", dir + "/whole", "--quiet"])
+        #expect(whole.status == 0, "\(whole.stderr)")
+        let p = try ReliabilityCLITests.startHeld(
+            ["run", config, "--device", "cpu", "--out", dir + "/killed", "--quiet", "--checkpoint-every", "0"],
+            hold: 25, log: dir + "/killed.log")
+        #expect(p.isRunning, "the run should hold after its checkpoint")
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let partial = try #require(try Checkpoint.read(from: dir + "/killed").1.recording)
+        #expect(partial.weights.contains { $0.isNaN } && partial.weights.contains { $0.isFinite }, "mid-way")
+        let resumed = try CLITests.run(["run", "--resume", dir + "/killed", "--quiet"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        Self.same(dir + "/whole", dir + "/killed")
+    }
+
     /// The CPU engine and the OpenCL engine (PoCL) write the same recorded files, bit for bit.
     @Test(.needsOpenCLPlatform) func cpuAndOpenCLWriteTheSameFiles() throws {
         let dir = CLITests.temporary()
