@@ -14,7 +14,8 @@ struct Analyze: ParsableCommand {
             + "initialisation) or the lasso (λ > 0), its test error, the d → ∞ test error (static AMP fixed "
             + "point), the minimum-ℓ2 and minimum-ℓ1 limits, the predicted and the fitted late-time rate, the "
             + "lazy → rich time, and, when the run saved its weights (--save-weights), the distance between the "
-            + "simulated and the predicted w; for small α the saddle-to-saddle jump times. Writes "
+            + "simulated and the predicted w; for small α the saddle-to-saddle jump times, and with record.activation when "
+            + "the coordinates activate (first and last, beside the predicted jumps). Writes "
             + "analysis_<quantity>.npy [grid point, seed] into the folder, redraws the figures with the predicted "
             + "test errors drawn dashed on the test-error figures, and prints medians per grid point over the "
             + "replicas that ran to the end. See docs/theory.md."
@@ -62,6 +63,9 @@ struct Analyze: ParsableCommand {
             let failed = result.values["prediction_converged"]!.joined().filter { $0 == 0 }.count
             if failed > 0 { print("warning: \(failed) replica(s) whose prediction did not converge are NaN") }
             for n in result.notes { print("note: \(n)") }
+            let jumps = result.values["first_jump_time"].flatMap { f in result.values["last_jump_time"].map { (f, $0) }
+            }
+            for line in try ActivationFigure.summary(output, jumps: jumps) { print(line) }
             let (figures, drawn) = try Report.writeWithPredictions(output, into: staging)
             try directory.commit()
             let redrawn =

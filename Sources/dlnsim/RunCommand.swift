@@ -104,7 +104,9 @@ struct Run: ParsableCommand {
     @Flag(
         help: ArgumentHelp(
             "Only check the configuration (every key, the data files' keys) and exit: 0 when it is valid. Warns on "
-                + "stderr when seeds can only be identical; with --shard, says how many replicas the shard runs."))
+                + "stderr when seeds can only be identical; with --shard, says how many replicas the shard runs; with "
+                + "record.weights or record.activation, the size of the recorded arrays (refused above record.max_bytes)."
+        ))
     var check = false
 
     func validate() throws {

@@ -141,6 +141,14 @@ public struct Configuration: Sendable, Equatable {
         public var linear: Int = 0
         /// Thresholds τ of the support observables #{|w_i| > τ}.
         public var thresholds: [Double] = [0.01, 0.1]
+        /// `record.weights`: w at every k-th checkpoint (the last always included) into weights_t.npy; nil: off.
+        public var weightsEvery: Int? = nil
+        /// `record.layers`: also the layers at those checkpoints (layers_t.npy).
+        public var layers: Bool = false
+        /// `record.activation`: thresholds τ of the activation times (activation_time.npy); nil: off.
+        public var activation: [Double]? = nil
+        /// `record.max_bytes`: the largest size of the recorded arrays a run accepts.
+        public var maxBytes: Double = 2_147_483_648
     }
 
     public var name: String = "run"
@@ -258,7 +266,8 @@ public struct Configuration: Sendable, Equatable {
     /// live at once, measured (VmPeak, VmHWM) on runs dominated by each: the layers 5× (the initial layers, and
     /// the engine's layers, w, gradient and scratch), the data 4× (the experiment's, the engine's and the copy
     /// made while packing it), the observables 3× (the record, and the two copies a checkpoint makes while it is
-    /// written). User data are not counted (their files bound them).
+    /// written), and so the recorded arrays (`record.weights`, `record.activation`). User data are not counted
+    /// (their files bound them).
     public var memoryEstimate: (bytes: Double, parts: String) {
         let lengths = axisLengths.map(Double.init)
         let inBatch = lengths[0] * lengths[1] * lengths[2]
@@ -267,12 +276,19 @@ public struct Configuration: Sendable, Equatable {
         var state = 0.0
         var data = 0.0
         var shapes = 0.0
+        // The recorded trajectories and activation times (record.weights, record.activation): values per coordinate.
+        let checkpointCount = Double((record.steps?.count ?? record.checkpoints) + record.linear + 2)
+        let recordedRows =
+            (record.weightsEvery.map { (checkpointCount / Double($0)).rounded(.up) + 1 } ?? 0)
+            * (record.layers ? 1 + layers : 1) + Double(record.activation?.count ?? 0)
+        var recorded = 0.0
         for d in grid.d ?? [problem.d] {
             for delta in grid.delta ?? [problem.delta ?? -1] {
                 let n = delta > 0 ? max(1, (delta * Double(d)).rounded()) : Double(problem.n)
                 let sets = problem.files != nil ? 0 : (problem.sharing == .shared ? 1 : Double(seeds))
                 data += perShape * sets * n * Double(d) * 8
                 state += inBatch * perShape * Double(seeds) * layers * Double(d) * 8
+                recorded += inBatch * perShape * Double(seeds) * recordedRows * Double(d) * 8
                 shapes += perShape
             }
         }
@@ -284,10 +300,12 @@ public struct Configuration: Sendable, Equatable {
         let checkpoints = Double((record.steps?.count ?? record.checkpoints) + record.linear + 2)
         let output =
             3 * Double(seeds) * inBatch * shapes * checkpoints * Double(10 + 3 * record.thresholds.count) * 8 * zipped
+        // Held like the observables (the record and a checkpoint's two copies); a larger record is refused anyway.
+        recorded = 3 * min(recorded * zipped, record.maxBytes)
         return (
-            state + data + output,
+            state + data + output + recorded,
             "layers \(Self.gibibytes(state)), data \(Self.gibibytes(data)), observables "
-                + "\(Self.gibibytes(output))"
+                + "\(Self.gibibytes(output))" + (recorded > 0 ? ", recorded arrays \(Self.gibibytes(recorded))" : "")
         )
     }
 }

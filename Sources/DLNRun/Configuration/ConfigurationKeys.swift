@@ -19,6 +19,8 @@ public struct ConfigurationKey: Sendable {
         case axisGroups
         /// The path of a `.npy` file, resolved against the configuration's folder.
         case file
+        /// true or false.
+        case flag
     }
 
     /// The dotted key path as written in YAML and in manifest.json ("problem.teacher.density").
@@ -437,6 +439,10 @@ public enum ConfigurationKeys {
             $0 >= 0 && $0 <= 100_000 ? nil : "must be between 0 and 100000"
         },
         .numbers("record.thresholds", v1: "record.thresholds", .field(\.record.thresholds), positive),
+        .recordEvery("record.weights", .optionalField(\.record.weightsEvery)),
+        .flag("record.layers", .field(\.record.layers)),
+        .numbers("record.activation", v1: "record.activation", .optionalField(\.record.activation), positive),
+        .number("record.max_bytes", v1: "record.max_bytes", .field(\.record.maxBytes), positive),
 
         .text("device", v1: "device", .optionalField(\.device)) {
             Configuration.isDeviceRequest($0)

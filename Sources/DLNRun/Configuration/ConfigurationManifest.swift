@@ -20,7 +20,8 @@ extension Configuration {
     static let addedToVersion2: Set<String> = [
         "grid.zip", "training.batch_size", "training.sampling", "training.label_noise", "training.gradient_noise",
         "training.momentum", "training.nesterov", "grid.batch_size", "grid.label_noise", "grid.gradient_noise",
-        "grid.momentum", "model.init.entries", "model.init.signs", "model.init.from"
+        "grid.momentum", "model.init.entries", "model.init.signs", "model.init.from", "record.weights",
+        "record.layers", "record.activation", "record.max_bytes"
     ]
 
     /// The configuration as manifest.json writes it.
@@ -134,6 +135,8 @@ extension Configuration {
             if let group = key.group, ManifestPath.get(out, group.path) is NSNull { continue }
             if let value = ManifestPath.get(json, key.legacyPath) {
                 ManifestPath.set(&out, key.path, value)
+            } else if addedToVersion2.contains(key.path) {
+                ManifestPath.set(&out, key.path, key.defaultValue ?? NSNull())  // newer than version 1
             } else if key.optional {
                 ManifestPath.set(&out, key.path, NSNull())  // the Codable encoding leaves absent optionals out
             } else if addedToVersion2.contains(key.path), let value = key.defaultValue {
@@ -172,6 +175,7 @@ extension ConfigurationKey.Kind {
         case .integers: "a list of whole numbers"
         case .choices(let names): "a list of \(names.joined(separator: ", "))"
         case .axisGroups: "a list of lists of grid axis names"
+        case .flag: "true or false"
         }
     }
 }

@@ -13,6 +13,7 @@ enum ConfigurationRules {
         grid(r, &c)
         zip(r, c)
         record(r, &c)
+        recording(r, &c)
         theory(r, &c)
         stochastic(r, c)
         crossSection(r, &c)

@@ -65,6 +65,7 @@ final class LiveResults {
         do throws(DLNError) {
             try directory.writeLive { folder throws(DLNError) in
                 var results = point.results()
+                results.recording = nil  // the trajectories come with the finished run only
                 results.finalStates = nil
                 let info: [String: Any] = [
                     "checkpoints_done": point.checkpoint + 1, "checkpoints": point.checkpoints,

@@ -335,7 +335,7 @@ extension OutputDirectory {
         if prefixes.contains(where: { stem.hasPrefix($0) }) { return true }
         let words: [String] =
             ObservableSet.fixed + [
-                "times", "steps", "status", "evaluations", "rejected", "weights", "layers"
+                "times", "steps", "status", "evaluations", "rejected", "weights", "layers", "activation"
             ]
         return words.contains { (w: String) -> Bool in stem == w || stem.hasPrefix(w + "_") }
     }

@@ -393,6 +393,12 @@ public enum Report {
                     text: script, to: URL(fileURLWithPath: target).appendingPathComponent(stem + ".py").path)
             }
         }
+        // activation.svg (record.activation): not an SVGPlot; with its script.
+        if let activation = try ActivationFigure(folder) {
+            let base = URL(fileURLWithPath: target)
+            try OutputFile.write(text: activation.render(), to: base.appendingPathComponent("activation.svg").path)
+            try OutputFile.write(text: ActivationFigure.script, to: base.appendingPathComponent("activation.py").path)
+        }
         try writeHTML(folder, into: target)
         return figures
     }

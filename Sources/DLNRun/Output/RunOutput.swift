@@ -153,6 +153,10 @@ public enum RunOutput {
         try OutputFile.write(text: csv, to: path("grid.csv"))
         try OutputFile.write(text: c.resolvedYAML, to: path("config.yaml"))
         if let states = result.finalStates { written += try writeWeights(states, experiment: experiment, path: path) }
+        for f in result.recording?.files(gridPoints: G, seeds: S) ?? [] {
+            try NPY.write(f.values, shape: f.shape, dtype: .float64, to: path(f.name))
+            written.append(f.name)
+        }
         let stats = RunStatistics(result, gridPoints: G, seeds: S)
         try OutputFile.write(
             text: stats.csv(experiment: experiment, checkpoints: result.checkpoints, steps: result.steps),
@@ -193,8 +197,21 @@ public enum RunOutput {
                 "rejected.npy": "update flow: rejected steps so far [grid point, seed, checkpoint]",
                 "status.npy": ReplicaStatus.description,
                 "stats.csv": "ensemble statistics over seeds, one row per grid point × observable × checkpoint",
-                "grid.csv": "one row per grid point"
+                "grid.csv": "one row per grid point",
+                "weights_t.npy":
+                    "record.weights: w at the recorded checkpoints (recording.checkpoints) [grid point, seed, "
+                    + "recorded checkpoint, d]",
+                "layers_t.npy": "record.layers: the layers there [grid point, seed, recorded checkpoint, layer, d]",
+                "activation_time.npy":
+                    "record.activation: the first checkpoint time t at which |w_i| > τ (NaN: never) [grid point, seed, "
+                    + "threshold, d]"
             ],
+            "recording": result.recording.map { r -> Any in
+                [
+                    "checkpoints": r.checkpoints, "every": r.every ?? NSNull(), "layers": r.layerCount > 0,
+                    "thresholds": r.thresholds
+                ] as [String: Any]
+            } ?? NSNull(),
             "conventions": [
                 "loss": c.training.loss == .mean ? "(1/2n)|Xw - y|^2" : "(1/2)|Xw - y|^2",
                 "weight_decay":

@@ -78,6 +78,11 @@ public enum Checkpoint {
         var groupStates: [StateHeader]
         var sliceStates: [StateHeader]
         var arrays: [ArrayHeader]
+        /// The shapes of what is recorded (`Recording`; nil: nothing, and in files of earlier versions).
+        var recording: RecordingHeader? = nil
+    }
+    struct RecordingHeader: Codable, Equatable {
+        var checkpoints: [Int], every: Int?, d: Int, layers: Int, thresholds: [Double], replicas: Int
     }
     struct SnapshotHeader: Codable {
         var replicas: Int, steps: Int, started: Bool
@@ -115,12 +120,19 @@ public enum Checkpoint {
         }
         let gs = states(progress.groupStates, "group")
         let ss = states(progress.sliceStates, "slice")
-        let header = Header(
+        let recording = progress.recording.map { r in
+            arrays += [("record.weights", r.weights), ("record.layers", r.layers), ("record.activation", r.activation)]
+            return RecordingHeader(
+                checkpoints: r.checkpoints, every: r.every, d: r.d, layers: r.layerCount, thresholds: r.thresholds,
+                replicas: r.replicas)
+        }
+        var header = Header(
             origin: origin, group: progress.group, sliceLower: progress.slice.lowerBound,
             sliceUpper: progress.slice.upperBound, checkpoint: progress.checkpoint, current: progress.current,
             seconds: progress.seconds, flowEvaluations: progress.flowEvaluations, done: progress.done,
             replicas: B, checkpoints: C, names: progress.names, snapshot: snapshotHeader,
             groupStates: gs, sliceStates: ss, arrays: arrays.map { ArrayHeader(name: $0.0, count: $0.1.count) })
+        header.recording = recording
         let json: Data
         do { json = try JSONEncoder().encode(header) } catch {
             throw .outputFailure(path: directory, reason: "cannot encode the checkpoint: \(error)")
@@ -227,6 +239,15 @@ public enum Checkpoint {
                 out.append(EngineState(layers: layers, weights: try real("\(prefix)\(i).w")))
             }
             return out
+        }
+        if let h = header.recording {
+            var r = Recording(
+                checkpoints: h.checkpoints, every: h.every, d: h.d, layerCount: h.layers, thresholds: h.thresholds,
+                replicas: h.replicas)
+            r.weights = try array("record.weights", r.weights.count)
+            r.layers = try array("record.layers", r.layers.count)
+            r.activation = try array("record.activation", r.activation.count)
+            p.recording = r
         }
         p.groupStates = try states(header.groupStates, "group")
         p.sliceStates = try states(header.sliceStates, "slice")

@@ -87,6 +87,14 @@ extension Checkpoint {
             }
             for b in s.buffers { _ = try product(b.width, s.replicas) }
         }
+        if let r = h.recording {
+            // Recording's arrays are allocated from these counts before their sizes are compared.
+            guard r.every.map({ $0 >= 1 }) ?? true, (0...64).contains(r.layers), r.checkpoints.count <= C else {
+                throw corrupt("the recorded arrays' shapes are out of range")
+            }
+            _ = try product(r.replicas, r.checkpoints.count, r.layers + 1, r.d)
+            _ = try product(r.replicas, r.thresholds.count, r.d)
+        }
         for st in h.groupStates + h.sliceStates where !(1...64).contains(st.layers) {
             throw corrupt("a saved state lists \(st.layers) layers")
         }

@@ -67,6 +67,17 @@ extension Checkpoint {
         func refuse(_ why: String) -> DLNError {
             .badFile(path: path, reason: "does not fit its configuration (\(why)): start over with --force")
         }
+        let plan = try Recording.plan(e, file: origin.configPath)
+        if let r = p.recording, let plan {
+            guard r.checkpoints == plan.checkpoints, r.every == plan.every, r.d == plan.d,
+                r.layerCount == plan.layerCount, r.thresholds == plan.thresholds, r.replicas == plan.replicas
+            else { throw refuse("its recorded weights or activation times have other shapes than record.* asks for") }
+        } else if (p.recording == nil) != (plan == nil) {
+            throw refuse(
+                plan == nil
+                    ? "it holds recorded weights the configuration does not ask for"
+                    : "the configuration asks for record.weights or record.activation, which it lacks")
+        }
         let B = e.replicaCount
         guard p.status.count == B, p.evaluations.count == e.checkpointCount else {
             throw refuse(

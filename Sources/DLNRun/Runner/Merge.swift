@@ -208,6 +208,20 @@ public enum ShardMerge {
         }
         result.evaluations = perCheckpoint(try combine("evaluations.npy", othersNaN: false))
         result.rejected = perCheckpoint(try combine("rejected.npy", othersNaN: false))
+        // Trajectories and activation times (record.weights, record.activation): each replica's rows from its owner.
+        if var r = try Recording.plan(experiment, file: first.directory + "/manifest.json") {
+            for f in r.files(gridPoints: G, seeds: S) {
+                guard let a = try combine(f.name), a.shape == f.shape else {
+                    throw .badFile(path: first.directory + "/" + f.name, reason: "missing or not of shape \(f.shape)")
+                }
+                switch f.name {
+                case "weights_t.npy": r.weights = a.values
+                case "layers_t.npy": r.layers = a.values
+                default: r.activation = a.values
+                }
+            }
+            result.recording = r
+        }
         // The whole run started when its first shard did (shards written before manifests had `started`: unknown).
         let started = shards.compactMap { ($0.manifest["started"] as? String).flatMap(ISO8601DateFormatter().date) }
             .min()

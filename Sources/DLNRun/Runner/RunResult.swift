@@ -65,6 +65,8 @@ public struct RunResult: Sendable {
     /// Rollback states taken for the divergence check in this process, and the seconds they cost.
     public var rollbackSnapshots = 0
     public var rollbackSeconds = 0.0
+    /// The trajectories and activation times (`record.weights`, `record.activation`), when asked for.
+    public var recording: Recording? = nil
     /// Gradient evaluations of all replicas.
     public var totalEvaluations: Double { evaluations.last?.reduce(0, +) ?? 0 }
 
@@ -132,6 +134,8 @@ public struct RunOptions {
     public var note: (String) -> Void = { _ in }
     /// Called each time a slice of replicas reaches a checkpoint (live results, the progress line's loss).
     public var reached: ((LiveCheckpoint) -> Void)? = nil
+    /// What to record from the engine's state at each checkpoint (`Recording.plan`, shapes only; nil: nothing).
+    public var recording: Recording? = nil
 
     public init() {}
 }
@@ -169,6 +173,8 @@ public struct RunProgress: Sendable {
     /// Final states of the finished batches, and of the finished slices of this one (when kept).
     public var groupStates: [EngineState] = []
     public var sliceStates: [EngineState] = []
+    /// What has been recorded so far (`RunOptions.recording`).
+    public var recording: Recording? = nil
 
     /// A run at its start: B replicas, C checkpoints.
     public init(replicas B: Int, checkpoints C: Int) {

@@ -45,6 +45,8 @@ public final class Runner {
     public let deviceRequest: DeviceRequest
     public let engine: any FlowEngine
     public let experiment: Experiment
+    /// What the run records besides the observables (`record.weights`, `record.activation`; nil: nothing).
+    public let recording: Recording?
     /// The progress of the interrupted run being resumed.
     public let resumed: RunProgress?
     /// Why the last checkpoint could not be written (nil: it was, or none was due yet). A failed checkpoint does
@@ -64,6 +66,11 @@ public final class Runner {
             "\(path): valid: \(configuration.replicaCount) replicas (\(configuration.gridPoints) grid points × "
             + "\(configuration.seeds) seeds)"
         var warnings = configuration.warnings
+        if let size = try Recording.sizeLine(configuration, file: path) {
+            line +=
+                "; the recorded arrays take \(size) of record.max_bytes = "
+                + Recording.size(configuration.record.maxBytes)
+        }
         if let shard = try shard.map({ s throws(DLNError) in try Shard(parsing: s) }) {
             let sizes = Experiment.batchSizes(configuration)
             line += "; shard \(shard.index)/\(shard.count) runs \(shard.replicaCount(batches: sizes)) of them"
@@ -155,7 +162,10 @@ public final class Runner {
             deviceRequest = try DeviceRequest(parsing: origin.device)
             engine = try DeviceCatalog.engine(for: deviceRequest, note: note)
             try engine.require(configuration.training.precision)
+            // A record above record.max_bytes is refused before the experiment's data are made.
+            if configuration.problem.files == nil { _ = try Recording.sizeLine(configuration, file: origin.configPath) }
             experiment = try Experiment(configuration)
+            recording = try Recording.plan(experiment, file: origin.configPath)
         } catch {
             // A bad data file, no device: leave no empty output folder behind.
             directory.abandon()
@@ -202,6 +212,7 @@ public final class Runner {
             reached?(point)
         }
         options.keepFinalState = origin.saveWeights
+        options.recording = recording
         options.shard = origin.shard
         options.progress = progress
         options.note = note
@@ -323,7 +334,10 @@ public final class Runner {
         } else {
             lines.append("figures: \(outDir)/report.html")
         }
-        let flowFiles = experiment.hasFlow ? "evaluations.npy, rejected.npy, " : ""
+        var flowFiles = experiment.hasFlow ? "evaluations.npy, rejected.npy, " : ""
+        for f in result.recording?.files(gridPoints: experiment.gridPoints.count, seeds: experiment.seeds.count) ?? [] {
+            flowFiles += f.name + ", "
+        }
         let first = result.names.prefix(3).map { $0 + ".npy" }.joined(separator: ", ")
         lines.append(
             "wrote \(result.names.count) observables (\(first), …), steps.npy, times.npy, grid.csv, stats.csv, "

@@ -53,6 +53,8 @@ final class SimulationRunner {
     var checkedAt: UInt64 = 0
     var snapshotCost = 0.0
     var snapshots = 0, snapshotSeconds = 0.0
+    /// Each grid point's checkpoint times (the activation times' unit).
+    lazy var times = experiment.times
 
     init(_ experiment: Experiment, engine: any Engine, options: RunOptions, resume: RunProgress?) {
         self.experiment = experiment
@@ -62,6 +64,7 @@ final class SimulationRunner {
         C = experiment.checkpointCount
         B = experiment.gridPoints.count * S
         p = resume ?? RunProgress(replicas: B, checkpoints: C)
+        if resume == nil { p.recording = options.recording?.allocated() }
         resumed = resume != nil
         factor = experiment.configuration.training.maxLossRatio
         total = experiment.groups.reduce(0) { sum, g in
@@ -158,6 +161,7 @@ final class SimulationRunner {
         result.status = p.status
         result.frozenAt = p.frozenAt
         result.shard = options.shard
+        result.recording = p.recording
         result.rollbackSnapshots = snapshots
         result.rollbackSeconds = snapshotSeconds
         return result
@@ -270,6 +274,10 @@ final class SimulationRunner {
             }
             for k in 0..<p.names.count {
                 for (local, b) in global[range].enumerated() { p.values[c][k][b] = o.values[k][local] }
+            }
+            if p.recording != nil {
+                let at = global[range].map { times[$0 / S][c] }
+                p.recording!.record(try engine.state(), checkpoint: c, global: global[range], time: at)
             }
             if let reached = options.reached {
                 reached(

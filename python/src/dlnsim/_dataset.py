@@ -186,6 +186,7 @@ def build_dataset(folder: str, *, live: bool = False, mmap: bool = True) -> xr.D
     names = manifest.get("observables")
     if not names:
         skip = {"times", "steps", "status", "evaluations", "rejected", "weights", "layers"}
+        skip |= {"weights_t", "layers_t", "activation_time"}
         names = [
             os.path.basename(p)[:-4]
             for p in sorted(glob.glob(os.path.join(folder, "*.npy")))
@@ -216,7 +217,16 @@ def build_dataset(folder: str, *, live: bool = False, mmap: bool = True) -> xr.D
         "rejected": ["seed", "checkpoint"],
         "weights": ["seed", "i"],
         "layers": ["seed", "layer", "i"],
+        # record.weights / record.layers / record.activation (manifest "recording" names the checkpoints, τ)
+        "weights_t": ["seed", "recorded_checkpoint", "i"],
+        "layers_t": ["seed", "recorded_checkpoint", "layer", "i"],
+        "activation_time": ["seed", "activation_threshold", "i"],
     }
+    recording = manifest.get("recording") or {}
+    if recording.get("checkpoints"):
+        coords["recorded_checkpoint"] = (["recorded_checkpoint"], np.asarray(recording["checkpoints"]))
+    if recording.get("thresholds"):
+        coords["activation_threshold"] = (["activation_threshold"], np.asarray(recording["thresholds"], dtype=float))
     for name, dims in extra.items():
         if os.path.exists(os.path.join(folder, name + ".npy")):
             array = _load(folder, name + ".npy", mmap)
