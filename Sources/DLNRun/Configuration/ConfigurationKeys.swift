@@ -131,8 +131,6 @@ extension TeacherSupport: ChoiceValue {}
 extension DataSharing: ChoiceValue {}
 extension Precision: ChoiceValue {}
 extension Representation: ChoiceValue {}
-extension InitEntries: ChoiceValue {}
-extension InitSigns: ChoiceValue {}
 extension Sampling: ChoiceValue {}
 extension Configuration.Switch: ChoiceValue {}
 

@@ -1,6 +1,10 @@
 import DLNModel
 import Foundation
 
+// The deep models' initialisation choices, read by the key table (ConfigurationKeys.swift).
+extension InitEntries: ChoiceValue {}
+extension InitSigns: ChoiceValue {}
+
 extension Configuration {
     /// What is valid but almost certainly not meant, one line each (printed by `dlnsim run` and `--check` on stderr,
     /// and listed in manifest.json's "warnings").
