@@ -132,6 +132,17 @@ public struct InitSettings: Sendable, Equatable {
 extension ModelFamily {
     public static func layerCount(depth: Int) -> Int { fixedDepth ?? depth }
 
+    /// Families without a log representation (`hasLogRepresentation` false; the configuration refuses it for them).
+    public static func logLayers<T: DLNReal>(p: SIMD16<T>, q: SIMD16<T>) -> (SIMD16<T>, SIMD16<T>) {
+        preconditionFailure("no log representation for \(kernelFile)")
+    }
+
+    public static func logConstants(lu: Double, su: Double, lv: Double, sv: Double, replica b: Int, coordinate j: Int)
+        throws(DLNError) -> (lnBeta: Double, z0: Double, lnHalf: Double, sign0: Double, sign1: Double)
+    {
+        preconditionFailure("no log representation for \(kernelFile)")
+    }
+
     public static func multiply<T: DLNReal>(
         _ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int,
         eta: SIMD16<T>, lambda: SIMD16<T>, g: SIMD16<T>,

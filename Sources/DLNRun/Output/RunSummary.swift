@@ -24,7 +24,9 @@ public enum RunSummary {
             var line =
                 String(format: "%5d  ", g)
                 + shown.map { col in
-                    col.value(p).padding(toLength: max(11, col.name.count), withPad: " ", startingAt: 0)
+                    // Long values (logspace grids) with 4 significant digits, so that they fit their column.
+                    Report.shortValue(col.value(p)).padding(
+                        toLength: max(11, col.name.count), withPad: " ", startingAt: 0)
                 }.joined(separator: "  ")
             line += String(format: "  %-11.4g (%.3g–%.3g)", loss.median, loss.q10, loss.q90).padding(
                 toLength: 36, withPad: " ", startingAt: 0)

@@ -90,14 +90,4 @@ public enum Deep: ModelFamily {
             scale = T.maximum(scale, abs(c0))
         }
     }
-
-    public static func logLayers<T: DLNReal>(p: SIMD16<T>, q: SIMD16<T>) -> (SIMD16<T>, SIMD16<T>) {
-        preconditionFailure("no log representation for deep")
-    }
-
-    public static func logConstants(lu: Double, su: Double, lv: Double, sv: Double, replica b: Int, coordinate j: Int)
-        throws(DLNError) -> (lnBeta: Double, z0: Double, lnHalf: Double, sign0: Double, sign1: Double)
-    {
-        preconditionFailure("no log representation for deep")
-    }
 }
