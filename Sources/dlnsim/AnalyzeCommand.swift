@@ -42,10 +42,9 @@ struct Analyze: ParsableCommand {
             ].map { $0.padding(toLength: 13, withPad: " ", startingAt: 0) }.joined()
             print(header)
             for g in 0..<result.gridPoints {
-                // Grid values as %.4g (logspace gives long decimals), padded so that a long one cannot merge columns.
+                // Long grid values (logspace) with 4 significant digits, padded so that no value merges two columns.
                 var line = columns.map { c -> String in
-                    let raw = output.rows[g][c]
-                    let text = Double(raw).map { String(format: "%.4g", $0) } ?? raw
+                    let text = Report.shortValue(output.rows[g][c])
                     return text.count >= 13 ? text + " " : text.padding(toLength: 13, withPad: " ", startingAt: 0)
                 }
                 .joined()

@@ -156,7 +156,7 @@ import Testing
         // analyze's medians leave them out too (the simulated test error of the frozen point is NaN).
         let a = try Self.run(["analyze", dir + "/o"])
         #expect(a.status == 0, "\(a.stderr)")
-        let row = a.stdout.split(separator: "\n").first { $0.hasPrefix("3 ") }.map(String.init) ?? ""
+        let row = a.stdout.split(separator: "\n").first { $0.hasPrefix("3.0 ") }.map(String.init) ?? ""
         #expect(row.split(separator: " ").dropFirst().first == "nan", "\(a.stdout)")
     }
 }

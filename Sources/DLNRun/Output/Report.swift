@@ -126,7 +126,7 @@ public enum Report {
     }
 
     /// A grid value for a label: as written when short, else 4 significant digits (logspace values are long).
-    static func shortValue(_ text: String) -> String {
+    public static func shortValue(_ text: String) -> String {
         guard text.count > 8, let v = Double(text) else { return text }
         return String(format: "%.4g", v)
     }
