@@ -44,15 +44,30 @@ public enum DeepImplicitBias {
         x: [Double], y: [Double], n: Int, d: Int, depth D: Int, alpha: Double, tolerance: Double = 1e-12,
         maxIterations: Int = 300
     ) -> ImplicitBias.Solution {
-        precondition(x.count == n * d && y.count == n && D >= 2 && alpha > 0)
+        precondition(D >= 2 && alpha > 0)
+        return solve(x: x, y: y, n: n, d: d, tolerance: tolerance, maxIterations: maxIterations) { _, rho in
+            weight(rho, depth: D, alpha: alpha)
+        }.solution
+    }
+
+    /// The interpolator w = w(Xᵀν) for coordinate maps w_j(ρ) that are increasing (`weight(j, ρ)` gives w_j and
+    /// w_j′, nil beyond the flow's reach): Newton on ν with backtracking, as above. Also returns ρ = Xᵀν at the end.
+    static func solve(
+        x: [Double], y: [Double], n: Int, d: Int, tolerance: Double, maxIterations: Int,
+        weight: (Int, Double) -> (w: Double, slope: Double)?
+    ) -> (solution: ImplicitBias.Solution, rho: [Double]) {
+        precondition(x.count == n * d && y.count == n)
         var (xs, ys, m) = (x, y, n)
         var note = ""
         if Dense.isRowRankDeficient(x, n, d) {
             let (q, r, reduced) = Dense.rowSpace(x, n, d)
             guard r > 0 else {
-                return ImplicitBias.Solution(
-                    w: [Double](repeating: 0, count: d), nu: [], iterations: 0, relativeResidual: 1, converged: false,
-                    message: "X is zero: nothing to fit")
+                let zero = [Double](repeating: 0, count: d)
+                return (
+                    ImplicitBias.Solution(
+                        w: zero, nu: [], iterations: 0, relativeResidual: 1, converged: false,
+                        message: "X is zero: nothing to fit"), zero
+                )
             }
             (xs, ys, m) = (reduced, Dense.project(q, n, r, y), r)
             note = "; X has rank \(r) < n = \(n): solved in its row space"
@@ -63,7 +78,7 @@ public enum DeepImplicitBias {
             var w = [Double](repeating: 0, count: d)
             var slope = w
             for j in 0..<d {
-                guard let v = weight(rho[j], depth: D, alpha: alpha) else { return nil }
+                guard let v = weight(j, rho[j]) else { return nil }
                 (w[j], slope[j]) = (v.w, v.slope)
             }
             let residual = zip(Dense.multiply(xs, m, d, w), ys).map { $0 - $1 }
@@ -93,10 +108,11 @@ public enum DeepImplicitBias {
             if !accepted { break }
         }
         let converged = relative <= tolerance
-        return ImplicitBias.Solution(
+        let solution = ImplicitBias.Solution(
             w: current.w, nu: nu, iterations: iterations, relativeResidual: relative, converged: converged,
             message: converged
                 ? "converged" + note
                 : "not converged: relative residual \(relative) after \(iterations) Newton steps" + note)
+        return (solution, Dense.multiplyTransposed(xs, m, d, nu))
     }
 }

@@ -38,16 +38,35 @@ public enum Rates {
         x: [Double], n: Int, d: Int, limit w: [Double], beta: [Double],
         eta: Double? = nil, meanLoss: Bool = true
     ) -> Double? {
-        let q = zip(w, beta).map { 2 * ($0 * $0 + $1 * $1).squareRoot() / (meanLoss ? Double(n) : 1) }
+        predictedRate(
+            x: x, n: n, d: d, kernelDiagonal: zip(w, beta).map { 2 * ($0 * $0 + $1 * $1).squareRoot() }, eta: eta,
+            meanLoss: meanLoss)
+    }
+
+    /// The same from the tangent kernel's diagonal at the limit, D = Σ_l (∂w/∂θ_l)² (2q∞ for pm; any model):
+    /// K∞ = X·diag(D)·Xᵀ/n (mean loss).
+    public static func predictedRate(
+        x: [Double], n: Int, d: Int, kernelDiagonal: [Double], eta: Double? = nil, meanLoss: Bool = true
+    ) -> Double? {
+        guard let (lo, hi) = limitKernelExtremes(x: x, n: n, d: d, kernelDiagonal: kernelDiagonal, meanLoss: meanLoss)
+        else { return nil }
+        guard let eta else { return 2 * lo }
+        return -2 * Foundation.log(max(abs(1 - eta * lo), abs(1 - eta * hi))) / eta
+    }
+
+    /// The smallest non-zero (on the row space of X) and the largest eigenvalue of K = X·diag(D)·Xᵀ/n (no 1/n for the
+    /// sum loss): the PL constant and the largest curvature of the loss in w-space along the flow's geometry.
+    public static func limitKernelExtremes(
+        x: [Double], n: Int, d: Int, kernelDiagonal: [Double], meanLoss: Bool = true
+    ) -> (min: Double, max: Double)? {
+        let q = kernelDiagonal.map { $0 / (meanLoss ? Double(n) : 1) }
         var (xr, r) = (x, n)
         if Dense.isRowRankDeficient(x, n, d) {
             let space = Dense.rowSpace(x, n, d)
             (xr, r) = (space.reduced, space.rank)
             guard r > 0 else { return nil }
         }
-        guard let (lo, hi) = extremeEigenvalues(Dense.weightedGram(xr, r, d, q), r) else { return nil }
-        guard let eta else { return 2 * lo }
-        return -2 * Foundation.log(max(abs(1 - eta * lo), abs(1 - eta * hi))) / eta
+        return extremeEigenvalues(Dense.weightedGram(xr, r, d, q), r)
     }
 
     /// The rate γ fitted to ln L = a − γt by least squares over the points with low ≤ L ≤ high (default the

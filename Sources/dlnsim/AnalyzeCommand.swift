@@ -11,7 +11,8 @@ struct Analyze: ParsableCommand {
         abstract: "Compute what the theory predicts for a run and set it beside the simulation.",
         discussion:
             "For every replica: the implicit-bias interpolator (λ = 0; pm: scale α², uv: the Bregman form from the "
-            + "initialisation) or the lasso (λ > 0), its test error, the d → ∞ test error (static AMP fixed "
+            + "initialisation, deep and deep_pm: the mirror flow of the replica's initial layers) or the lasso "
+            + "(λ > 0), its test error, the PL constant of the tangent kernel at that limit, the d → ∞ test error (static AMP fixed "
             + "point), the minimum-ℓ2 and minimum-ℓ1 limits, the predicted and the fitted late-time rate, the "
             + "lazy → rich time, and, when the run saved its weights (--save-weights), the distance between the "
             + "simulated and the predicted w; for small α the saddle-to-saddle jump times, and with record.activation when "
@@ -37,7 +38,8 @@ struct Analyze: ParsableCommand {
             let columns = output.varyingColumns.isEmpty ? [0] : output.varyingColumns
             var header = columns.map { output.columns[$0].padding(toLength: 13, withPad: " ", startingAt: 0) }.joined()
             header += [
-                "test error", "predicted", "d → ∞", "min-ℓ2 limit", "min-ℓ1 limit", "γ predicted", "γ fitted", "t_c",
+                "test error", "predicted", "d → ∞", "min-ℓ2 limit", "min-ℓ1 limit", "γ predicted", "γ fitted",
+                "PL at limit", "t_c",
                 "first jump", "last jump", "max |Δw|"
             ].map { $0.padding(toLength: 13, withPad: " ", startingAt: 0) }.joined()
             print(header)
@@ -53,7 +55,8 @@ struct Analyze: ParsableCommand {
                     [simulated]
                     + [
                         "predicted_test_error", "asymptotic_test_error", "min_l2_test_error", "min_l1_test_error",
-                        "predicted_rate", "fitted_rate", "transition_time", "first_jump_time", "last_jump_time",
+                        "predicted_rate", "fitted_rate", "limit_pl_constant", "transition_time", "first_jump_time",
+                        "last_jump_time",
                         "distance_to_prediction"
                     ].map { median(output.kept(result.values[$0]![g], point: g)) }
                 line += values.map { String(format: "%-13.4g", $0) }.joined()

@@ -8,7 +8,9 @@ import Foundation
 /// - λ = 0, pm: the gradient-flow implicit bias (scale α²) and its test error; the minimum-ℓ2 and minimum-ℓ1
 ///   interpolators' test errors (the α → ∞ and α → 0 limits); the predicted late-time rate γ;
 /// - λ = 0, uv: the Bregman interpolator from the replica's initialisation;
-/// - λ = 0, deep_pm with equal layer scales: the interpolator of Woodworth's depth-L potential (`DeepImplicitBias`);
+/// - λ = 0, deep and deep_pm from any initial layers (distinct scales, Gaussian entries, random signs): the limit of
+///   the mirror flow the conserved layer differences define (`DeepImplicitBias.solve(initialLayers:)`; Woodworth's
+///   depth-L potential for equal layers), the tangent kernel there, its PL constant and the late rate;
 /// - λ > 0 (pm, uv): the lasso with λ_u (λ_u/n for the sum loss) and its test error;
 /// - pm, λ = 0, α < 1: the first and last jump times τ·ln(1/α) of the saddle-to-saddle limit;
 /// - the d → ∞ test error of the λ = 0 limit from the static AMP fixed point (pm, synthetic data with a ones or
@@ -21,7 +23,7 @@ public enum Analysis {
     public static let quantities = [
         "predicted_test_error", "min_l2_test_error", "predicted_rate", "fitted_rate",
         "transition_time", "distance_to_prediction", "prediction_converged", "min_l1_test_error",
-        "asymptotic_test_error", "first_jump_time", "last_jump_time", "fitted_rate_points"
+        "asymptotic_test_error", "first_jump_time", "last_jump_time", "fitted_rate_points", "limit_pl_constant"
     ]
 
     /// Values per quantity, [g][s].
@@ -99,7 +101,7 @@ public enum Analysis {
             let x = ds.x.doubles
             let y = ds.y.doubles
             let lambdaZero = experiment.groups[gi].points.contains { experiment.gridPoints[$0].weightDecay == 0 }
-            guard lambdaZero, experiment.gridPoints[experiment.groups[gi].points[0]].parameterization != .deep else {
+            guard lambdaZero else {
                 dataSlots[k] = PerData(l2: .nan, l1: .nan, saddles: nil)
                 return
             }
@@ -138,6 +140,7 @@ public enum Analysis {
             let shared = perData[groupIndex[g]!]![replica.dataset]!
             var predicted: [Double]? = nil
             var beta: [Double]? = nil
+            var kernelDiagonal: [Double]? = nil
             switch (point.parameterization, replica.lambdaU > 0) {
             case (.pm, false), (.uv, false):
                 let u0 = batch.initialLayers[0].doubles((b * d)..<((b + 1) * d))
@@ -166,22 +169,32 @@ public enum Analysis {
                     // Stopped at the cap: the last stage computed is not the last jump.
                     out[10] = saddles.reachedEnd ? saddles.stages.last!.tau * clock : .nan
                 }
-            case (.deepPM, false):
-                // Equal layer scales c: Woodworth's depth-L model from scale α·c (docs/model.md §1.1).
-                let scales = configuration.model.layerScales ?? [1]
-                guard scales.allSatisfy({ $0 == scales[0] }), configuration.model.initEntries == .constant,
-                    configuration.model.initSigns == .positive
-                else { break }
-                let solution = DeepImplicitBias.solve(
-                    x: x, y: y, n: n, d: d, depth: point.depth, alpha: replica.alpha * abs(scales[0]))
-                out[6] = solution.converged ? 1 : 0
-                if solution.message != "converged" { messages[g * S + s] = solution.message }
-                if solution.converged { predicted = solution.w }
+            case (.deepPM, false), (.deep, false):
+                // The general limit from the replica's own initial layers (docs/theory.md, deep networks).
+                let layers = batch.initialLayers.map { $0.doubles((b * d)..<((b + 1) * d)) }
+                guard
+                    let limit = DeepImplicitBias.solve(
+                        x: x, y: y, n: n, d: d, initialLayers: layers, plusMinus: point.parameterization == .deepPM)
+                else {
+                    messages[g * S + s] =
+                        "a coordinate has a zero layer or a tie for the smallest |u_l(0)| among unequal layers: no "
+                        + "prediction"
+                    break
+                }
+                out[6] = limit.solution.converged ? 1 : 0
+                if limit.solution.message != "converged" { messages[g * S + s] = limit.solution.message }
+                if limit.solution.converged { predicted = limit.solution.w }
+                kernelDiagonal = limit.kernelDiagonal
                 out[1] = shared.l2
                 out[7] = shared.l1
-                out[9] = DeepImplicitBias.escapeTime(
-                    x: x, y: y, n: n, d: d, depth: point.depth, alpha: replica.alpha * abs(scales[0]),
-                    meanLoss: configuration.training.loss == .mean)
+                let scales = configuration.model.layerScales ?? [1]
+                if point.parameterization == .deepPM, scales.allSatisfy({ $0 == scales[0] }),
+                    configuration.model.initEntries == .constant, configuration.model.initSigns == .positive
+                {
+                    out[9] = DeepImplicitBias.escapeTime(
+                        x: x, y: y, n: n, d: d, depth: point.depth, alpha: replica.alpha * abs(scales[0]),
+                        meanLoss: configuration.training.loss == .mean)
+                }
             case (.pm, true), (.uv, true):
                 let lambda = configuration.training.loss == .mean ? replica.lambdaU : replica.lambdaU / Double(n)
                 let lasso = Lasso.solve(x: x, y: y, n: n, d: d, lambda: lambda, tolerance: 1e-13)
@@ -192,12 +205,16 @@ public enum Analysis {
             }
             if let w = predicted {
                 out[0] = testError(w)
-                if let beta {
+                if let beta { kernelDiagonal = zip(w, beta).map { 2 * ($0 * $0 + $1 * $1).squareRoot() } }
+                if let kernelDiagonal {
+                    let meanLoss = configuration.training.loss == .mean
                     out[2] =
                         Rates.predictedRate(
-                            x: x, n: n, d: d, limit: w, beta: beta,
-                            eta: point.update == .flow ? nil : replica.eta,
-                            meanLoss: configuration.training.loss == .mean) ?? .nan
+                            x: x, n: n, d: d, kernelDiagonal: kernelDiagonal,
+                            eta: point.update == .flow ? nil : replica.eta, meanLoss: meanLoss) ?? .nan
+                    out[12] =
+                        Rates.limitKernelExtremes(x: x, n: n, d: d, kernelDiagonal: kernelDiagonal, meanLoss: meanLoss)?
+                        .min ?? .nan
                 }
                 if let weights, weights.shape.count == 3, weights.shape[2] == d {
                     let sim = weights.values[((g * S + s) * d)..<((g * S + s + 1) * d)]
@@ -221,11 +238,6 @@ public enum Analysis {
         for (q, name) in quantities.enumerated() {
             values[name] = (0..<G).map { g in (0..<S).map { all[g * S + $0][q] } }
         }
-        if experiment.gridPoints.contains(where: { $0.parameterization == .deep }) {
-            notes.append(
-                "no predictions for parameterization deep (w = ∏u_l keeps its sign; its limit is not an interpolator of "
-                    + "a known potential): use deep_pm")
-        }
         let stochastic = experiment.gridPoints.filter {
             $0.update == .sgd || $0.labelNoise > 0 || $0.gradientNoise > 0 || $0.momentum > 0
         }
@@ -235,21 +247,19 @@ public enum Analysis {
                     + "those of gradient flow (no stochastic prediction is given, e.g. none for label-noise SGD's "
                     + "lasso); set them beside the runs with care")
         }
-        let scales = configuration.model.layerScales ?? [1]
-        if experiment.gridPoints.contains(where: { $0.parameterization == .deepPM }) {
-            if !scales.allSatisfy({ $0 == scales[0] }) || configuration.model.initEntries != .constant
-                || configuration.model.initSigns != .positive
-            {
-                notes.append(
-                    "deep_pm with distinct layer scales, Gaussian entries or random signs: no prediction (the implicit "
-                        + "bias is Woodworth's potential only for equal positive layers)")
-            }
-            if experiment.gridPoints.contains(where: { $0.parameterization == .deepPM && $0.weightDecay > 0 }) {
-                notes.append("deep_pm with weight decay: no prediction")
+        if experiment.gridPoints.contains(where: { $0.parameterization.isDeep }) {
+            if experiment.gridPoints.contains(where: { $0.parameterization.isDeep && $0.weightDecay > 0 }) {
+                notes.append("deep and deep_pm with weight decay: no prediction")
             }
             notes.append(
-                "deep_pm: first_jump_time is the escape time from small α (α^{−(L−2)}/((L−2)s) for L ≥ 3); no predicted "
-                    + "rate, later jumps or d → ∞ value (not derived for depth L)")
+                "deep, deep_pm: the limit and the late rate are gradient flow's from each replica's own initial layers; "
+                    + "first_jump_time is the escape time from small α for deep_pm with equal positive layers "
+                    + "(α^{−(L−2)}/((L−2)s) for L ≥ 3); no later jumps or d → ∞ value (not derived for depth L)")
+            if experiment.gridPoints.contains(where: { $0.parameterization == .deep }) {
+                notes.append(
+                    "deep with equal positive layers keeps w ≥ 0: where the data need a negative coordinate its flow "
+                        + "has no interpolating limit (not converged) and its loss decays as a power law")
+            }
         }
         var said = Set<String>()
         for k in 0..<(G * S) {
