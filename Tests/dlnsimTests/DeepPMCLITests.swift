@@ -102,4 +102,23 @@ import Testing
             #expect(abs(predicted - fitted) <= 0.03 * predicted, "predicted \(predicted), fitted \(fitted)")
         }
     }
+
+    /// `--check` says which late-time regime a deep initialisation is in.
+    @Test func checkNamesTheDeepRegime() throws {
+        let dir = CLITests.temporary()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let c = try OutputFolderTests.write(Self.config("deep"), dir + "/c.yaml")
+        let cases = [
+            ([String](), "equal layer scales"), (["model.init.layer_scales=[3,2,1]"], "unique smallest"),
+            (["model.init.layer_scales=[1,1,2]"], "a tie for the smallest"),
+            (["model.init.entries=gaussian"], "Gaussian layer entries")
+        ]
+        for (overrides, phrase) in cases {
+            let r = try CLITests.run(["run", c] + overrides + ["--check"])
+            #expect(
+                r.status == 0 && r.stdout.contains("deep initialisation: ") && r.stdout.contains(phrase), "\(r.stdout)")
+        }
+        let pm = try CLITests.run(["run", c, "model.parameterization=pm", "model.depth=2", "--check"])
+        #expect(pm.status == 0 && !pm.stdout.contains("deep initialisation"), "\(pm.stdout) \(pm.stderr)")
+    }
 }

@@ -24,6 +24,36 @@ extension Configuration {
             + "fit; use parameterization: deep_pm (w = ∏u_l − ∏v_l), or distinct model.init.layer_scales"
     }
 
+    /// For deep and deep_pm: which late-time regime the initial layers put the flow in (printed by `--check`), from
+    /// the per-coordinate structure that the mirror-flow analysis needs (docs/model.md §1.1): nil for other models.
+    public var deepRegime: String? {
+        let models = grid.parameterization ?? [model.parameterization]
+        guard models.contains(where: \.isDeep), problem.files?.u0 == nil else { return nil }
+        let scales = (model.layerScales ?? [1]).map(abs)
+        let smallest = scales.min()!
+        if model.initEntries == .gaussian {
+            return
+                "deep initialisation: Gaussian layer entries, so the smallest |u_l(0)| of each coordinate is unique "
+                + "(with probability 1): mirror flow, a positive PL constant at the limit, exponential late "
+                + "convergence; `analyze` predicts the limit and the rate"
+        }
+        if scales.allSatisfy({ $0 == smallest }) {
+            return
+                "deep initialisation: equal layer scales, so the layers stay equal in magnitude and no coordinate of a "
+                + "layer product changes sign; deep_pm keeps a positive PL constant at the limit (a coordinate that "
+                + "ends at 0 keeps its layers at α), deep loses it where w_i → 0 and its late decay can slow to a "
+                + "power law; distinct model.init.layer_scales give a PL limit"
+        }
+        if scales.filter({ $0 == smallest }).count > 1 {
+            return
+                "deep initialisation: a tie for the smallest of unequal layer scales \(model.layerScales ?? []): "
+                + "outside the mirror-flow description (`analyze` gives no prediction); make the smallest unique"
+        }
+        return
+            "deep initialisation: distinct layer scales with a unique smallest: mirror flow, a positive PL constant "
+            + "at the limit, exponential late convergence; `analyze` predicts the limit and the rate"
+    }
+
     /// Whether a parameterization's initial layers are drawn at random (so that seeds differ), here.
     func hasRandomInitialisation(_ p: Parameterization) -> Bool {
         if problem.files?.u0 != nil { return false }  // the initial u, v come from files
