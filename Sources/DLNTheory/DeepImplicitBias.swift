@@ -107,7 +107,10 @@ public enum DeepImplicitBias {
             }
             if !accepted { break }
         }
-        let converged = relative <= tolerance
+        // Newton stalls on rounding just above a tight tolerance (the line search finds no decrease): within 10×
+        // of it the limit is as good as float64 makes it.
+        let converged = relative <= tolerance || (iterations < maxIterations && relative <= 10 * tolerance)
+        if converged && relative > tolerance { note += "; stopped by rounding at relative residual \(relative)" }
         let solution = ImplicitBias.Solution(
             w: current.w, nu: nu, iterations: iterations, relativeResidual: relative, converged: converged,
             message: converged

@@ -230,7 +230,9 @@ public struct ActivationFigure {
                 let (p0, p1) = (
                     median(folder.kept(jumps.first[g], point: g)), median(folder.kept(jumps.last[g], point: g))
                 )
-                if p0.isFinite { line += " (predicted first / last jump: \(text(p0)) / \(text(p1)))" }
+                // NaN here is no prediction (not "never"): deep models and capped sequences have no last jump.
+                let last = p1.isFinite ? text(p1) : "not predicted"
+                if p0.isFinite { line += " (predicted first / last jump: \(text(p0)) / \(last))" }
             }
             lines.append(line)
         }
