@@ -52,7 +52,9 @@ public enum Analysis {
             let points = experiment.gridPoints
             DispatchQueue.concurrentPerform(iterations: G) { g in
                 let p = points[g]
-                guard p.parameterization == .pm && p.weightDecay == 0 else { return }
+                // pm at λ = 0 (the interpolator), pm and uv with weight decay (the lasso, λ = λ_u: mean loss).
+                let lasso = p.lambdaU > 0 && (p.parameterization == .pm || p.parameterization == .uv)
+                guard (p.parameterization == .pm && p.lambdaU == 0) || lasso else { return }
                 let prior: StaticFixedPoint.Prior?
                 switch configuration.problem.teacherValues {
                 case .ones: prior = .bernoulli(p.density)
@@ -64,9 +66,16 @@ public enum Analysis {
                 guard let prior else { return }
                 let unit = configuration.problem.designVariance == .one
                 let sigma = unit ? p.noise / Double(p.d).squareRoot() : p.noise
-                let s = StaticFixedPoint.solve(
-                    delta: Double(p.n) / Double(p.d), noise: sigma, prior: prior,
-                    potential: .hyperbolic(beta: p.alpha * p.alpha))
+                let delta = Double(p.n) / Double(p.d)
+                // The lasso's λ in the solver's normalisation (docs/model.md §5.7): λ_L = λ_u (mean loss) or λ_u/n
+                // (sum loss), times d for rows x ~ N(0, I/d).
+                let lambdaL = configuration.training.loss == .mean ? p.lambdaU : p.lambdaU / Double(p.n)
+                let s =
+                    lasso
+                    ? StaticFixedPoint.solveLasso(
+                        delta: delta, noise: sigma, prior: prior, lambda: unit ? lambdaL : lambdaL * Double(p.d))
+                    : StaticFixedPoint.solve(
+                        delta: delta, noise: sigma, prior: prior, potential: .hyperbolic(beta: p.alpha * p.alpha))
                 if s.converged { ampSlots[g] = unit ? s.error * Double(p.d) : s.error }
             }
         }
