@@ -37,7 +37,8 @@ import Testing
         let o = try engine.observe()
         let s = try engine.state()
         let (u, v, w) = (s.layers[0].doubles, s.layers[1].doubles, s.weights.doubles)
-        let tolerance = precision == .float64 ? 1e-13 : 1e-5
+        // float32: u·u − v·v and the sums round at 6e-8 relative to the terms, which cancel (uv): 1e-4 leaves room.
+        let tolerance = precision == .float64 ? 1e-13 : 1e-4
         var shrunk = 0
         for b in 0..<batch.replicas.count {
             let alpha = batch.replicas[b].alpha
