@@ -33,7 +33,7 @@ extension Lasso {
         return Solution(w: w, sweeps: sweeps, lastChange: change, converged: change < tolerance)
     }
 
-    /// The strengths λ_j of label-noise gradient descent's lasso on pm, in the form (1/2n)‖Xw − y‖² + Σλ_j|w_j|
+    /// The strengths λ_j of label-noise gradient descent's lasso on pm and uv, in the form (1/2n)‖Xw − y‖² + Σλ_j|w_j|
     /// (docs/theory.md): with the gradient g = κ·Xᵀ(Xw − y − σξ) (κ = 1/n for the mean loss, 1 for the sum) and the
     /// weight decay λ_u, λ_j = (λ_u + η·κ²σ²·Σ_i x_ij²/2)/(κn); for the mean loss λ_u + ησ²c_j/(2n) with
     /// c_j = (1/n)Σ_i x_ij². First order in η.

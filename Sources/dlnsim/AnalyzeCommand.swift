@@ -18,7 +18,7 @@ struct Analyze: ParsableCommand {
             + "the coordinates activate (first and last, beside the predicted jumps). Writes "
             + "analysis_<quantity>.npy [grid point, seed] into the folder, redraws the figures with the predicted "
             + "test errors drawn dashed on the test-error figures, and prints medians per grid point over the "
-            + "replicas that ran to the end. With label noise on pm (gd, or sgd with b = n without replacement): "
+            + "replicas that ran to the end. With label noise on pm or uv (gd, or sgd with b = n without replacement): "
             + "the weighted lasso that label-noise descent settles at, beside the run's w averaged over t ≥ T/2 "
             + "(record.weights) or its final values (analysis_label_noise_*.npy). See docs/theory.md."
     )
@@ -86,7 +86,7 @@ struct Analyze: ParsableCommand {
         guard !points.isEmpty else { return }
         let mean = points.allSatisfy { g in averaged[g].allSatisfy { $0 == 1 || $0.isNaN } }
         print(
-            "label noise (pm, full batch): the lasso with λ_j = λ_u + ησ²c_j/(2n) (docs/theory.md) beside the run's "
+            "label noise (pm, uv; full batch): the lasso with λ_j = λ_u + ησ²c_j/(2n) (docs/theory.md) beside the run's "
                 + (mean ? "w averaged over its recorded checkpoints with t ≥ T/2" : "final values (no record.weights)"))
         let tau = output.names.first { $0.hasPrefix("support@") }.map { String($0.dropFirst(8)) } ?? "τ"
         var header = columns.map { output.columns[$0].padding(toLength: 13, withPad: " ", startingAt: 0) }.joined()

@@ -19,9 +19,10 @@ import Testing
     /// σ = 2.5 with λ_u = 0.02). The factor: w̄ must also be nearer ŵ than the lassos with 2λ and λ/2 (a wrong factor
     /// 2 in λ_j fails), and with λ_u > 0 the strengths add. (At σ = 2.5 without weight decay the lasso is only 0.068
     /// from least squares, too near for this bound: measured 0.0081 against it, still 4.5× nearer than λ/2's lasso.)
-    /// The run is deterministic (fixed data seed, counter-based noise): no false failures from chance.
-    @Test(arguments: [(5.0, 0.0), (2.5, 0.02)])
-    func timeAverageIsTheLasso(sigma: Double, weightDecay: Double) throws {
+    /// The run is deterministic (fixed data seed, counter-based noise): no false failures from chance. uv (from u = α,
+    /// v = 0) is pm on the rotated layers (u ± v)/√2, step for step: the same lasso.
+    @Test(arguments: [(5.0, 0.0, Parameterization.pm), (2.5, 0.02, .pm), (5.0, 0.0, .uv)])
+    func timeAverageIsTheLasso(sigma: Double, weightDecay: Double, model: Parameterization) throws {
         var c = Configuration()
         c.problem.d = 20
         c.problem.n = 40
@@ -30,7 +31,7 @@ import Testing
         c.problem.teacherDensity = 0.15
         c.problem.teacherSupport = .exact
         c.problem.sharing = .shared
-        c.model.parameterization = .pm
+        c.model.parameterization = model
         c.training.update = .gd
         c.training.precision = .float64
         c.training.labelNoise = sigma
@@ -74,7 +75,7 @@ import Testing
         let off = distance(mean, predicted)
         let others = [distance(mean, lasso(2)), distance(mean, lasso(0.5))]
         print(
-            "label noise σ = \(sigma), λ_u = \(lambdaU): ‖w̄ − lasso‖₂ \(off), ‖lasso − LS‖₂ \(gap), "
+            "label noise \(model.rawValue) σ = \(sigma), λ_u = \(lambdaU): ‖w̄ − lasso‖₂ \(off), ‖lasso − LS‖₂ \(gap), "
                 + "‖w̄ − LS‖₂ \(distance(mean, leastSquares)), ‖w̄ − lasso(2λ)‖₂ \(others[0]), "
                 + "‖w̄ − lasso(λ/2)‖₂ \(others[1])")
         #expect(off <= 0.15 * gap, "‖w̄ − lasso‖₂ = \(off) against ‖lasso − LS‖₂ = \(gap)")

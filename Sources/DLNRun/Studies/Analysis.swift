@@ -16,7 +16,7 @@ import Foundation
 /// - from the recorded curves: the fitted late-time rate (λ = 0, on the checkpoints above the round-off floor) and the
 ///   lazy → rich time t_c (λ > 0);
 /// - with weights.npy (run with --save-weights): the largest distance between the simulated and predicted w;
-/// - label noise on pm with full-batch steps: the weighted lasso of `LabelNoisePrediction` beside the run's
+/// - label noise on pm or uv with full-batch steps: the weighted lasso of `LabelNoisePrediction` beside the run's
 ///   time-averaged (record.weights) or final values; the other label-noise points say why none is given.
 public enum Analysis {
     /// The quantities written, one analysis_<name>.npy [grid point, seed] each, in this order.
@@ -82,7 +82,7 @@ public enum Analysis {
                 "the d → ∞ fixed point did not converge at grid point(s) \(unresolved) (very small α): NaN there")
         }
         let asymptoticByPoint = asymptotic
-        // The label-noise lasso (pm, full batch): which points get it, and what the run recorded to set beside it.
+        // The label-noise lasso (pm, uv; full batch): which points get it, and what the run recorded to set beside it.
         let sampling = configuration.training.sampling
         let labelNoisePoints = experiment.gridPoints.map {
             $0.labelNoise > 0 && LabelNoisePrediction.refusal($0, sampling: sampling) == nil
@@ -271,7 +271,7 @@ public enum Analysis {
             notes.append(
                 "\(stochastic.count) grid point(s) use sgd, label or gradient noise, or momentum: the predictions are "
                     + "those of gradient flow, set them beside the runs with care; the label_noise_* columns hold the "
-                    + "one stochastic prediction, label noise's lasso (pm, full batch)")
+                    + "one stochastic prediction, label noise's lasso (pm, uv; full batch)")
         }
         let scales = configuration.model.layerScales ?? [1]
         if experiment.gridPoints.contains(where: { $0.parameterization == .deepPM }) {

@@ -2,7 +2,8 @@ import DLNModel
 import DLNTheory
 import Foundation
 
-/// `dlnsim analyze`'s label-noise prediction (docs/theory.md, "Label noise: the lasso"): for pm trained by full-batch
+/// `dlnsim analyze`'s label-noise prediction (docs/theory.md, "Label noise: the lasso"): for pm (and uv, whose step is
+/// pm's step on the rotated layers ((u+v)/√2, (u−v)/√2), exactly) trained by full-batch
 /// gradient descent with label noise σ (`update: gd`, or sgd with b = n without replacement), the time average of w
 /// settles at the weighted lasso argmin (1/2n)‖Xw − y‖² + Σλ_j|w_j| with λ_j = λ_u + ησ²c_j/(2n) (mean loss;
 /// `Lasso.labelNoiseStrengths`), to first order in η once u⊙v has shrunk to nothing. Beside it, the run's own
@@ -17,9 +18,9 @@ enum LabelNoisePrediction {
 
     /// Why no label-noise prediction is given at a grid point that has label noise; nil where it is given.
     static func refusal(_ p: Experiment.GridPoint, sampling: Sampling) -> String? {
-        if p.parameterization != .pm {
-            return "\(p.parameterization.rawValue): the derivation holds for pm only (uv's and the deep models' "
-                + "layers do not separate into one growing and one vanishing factor per coordinate)"
+        if p.parameterization.isDeep {
+            return "\(p.parameterization.rawValue): not derived for depth L (the layers' products do not split into "
+                + "one growing and one vanishing factor per coordinate)"
         }
         if p.update == .sgd, let b = p.batchSize, b < p.n {
             return "sgd with b = \(b) < n: the mini-batch noise depends on w and is not diagonal; no lasso is derived"
