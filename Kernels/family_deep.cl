@@ -10,6 +10,7 @@
  * Every family file defines the same functions; the host concatenates the batch's one after common.cl.
  */
 #define DLN_FAMILY_UV_MOMENTS 0
+#define DLN_FAMILY_EFFECTIVE_SCALE 0
 
 /* ∏_{k≠m} u[k] in ascending k: the factor of layer m's gradient. */
 inline REAL dln_prod_except(const REAL* u, const int m) {

@@ -11,6 +11,7 @@
  * Every family file defines the same functions; the host concatenates the batch's one after common.cl.
  */
 #define DLN_FAMILY_UV_MOMENTS 0
+#define DLN_FAMILY_EFFECTIVE_SCALE 0
 #define DLN_HALF (DEPTH / 2)
 
 /* ∏_{k≠m} u[base + k], k < DLN_HALF, in ascending k: the factor of layer base + m's gradient. */

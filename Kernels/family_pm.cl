@@ -7,11 +7,18 @@
  *                      rounding 1 − η(g+λ) first would drop the step's low digits when η(g+λ) ≪ 1)
  *   multiplicative:    u ← u + u·expm1(−η(g+λ)),  v ← v + v·expm1(η(g−λ))   (MULTIPLICATIVE = 1)
  *   conserved:         C = u·v  (C(t) = C(0)·e^{−2λt}); mean_uv, mean_q defined
+ *   effective scale:   α_eff² = u·v (a GD step multiplies it by (1 − η²g²) when λ = 0)
  *   gradient flow:     F_u = u(g+λ), F_v = v(λ−g)   (ẏ = −F)
  *   log representation (FLOW_LOG): u = p = s₀e^{h+z−λτ}, v = q = s₁e^{h−z−λτ}
  * Every family file defines the same functions; the host concatenates the batch's one after common.cl.
  */
 #define DLN_FAMILY_UV_MOMENTS 1
+#define DLN_FAMILY_EFFECTIVE_SCALE 1
+
+/* The squared effective scale α_eff² of one coordinate (observe.cl divides it by α²). */
+inline REAL dln_family_effective_scale(const REAL* u) {
+    return u[0] * u[1];
+}
 
 /* w from the layers u[0..DEPTH) of one coordinate. */
 inline REAL dln_family_weight(const REAL* u) {

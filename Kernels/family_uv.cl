@@ -5,11 +5,19 @@
  *   weight:            w = u·v
  *   gradient descent:  u ← u − η(g·v + λu),  v ← v − η(g·u + λv)   (old u, v on the right)
  *   conserved:         C = u·u − v·v  (C(t) = C(0)·e^{−2λt}); mean_uv, mean_q defined
+ *   effective scale:   α_eff² = u·u − v·v (pm's u·v of p = (u+v)/√2, q = (u−v)/√2 is (u·u − v·v)/2, and w = (p²−q²)/2;
+ *                      a GD step multiplies it by (1 − η²g²) when λ = 0)
  *   gradient flow:     F_u = g·v + λu, F_v = g·u + λv   (ẏ = −F)
  *   log representation (FLOW_LOG): p = u+v, q = u−v as pm's u, v: u = (p+q)·0.5, v = (p−q)·0.5
  * Every family file defines the same functions; the host concatenates the batch's one after common.cl.
  */
 #define DLN_FAMILY_UV_MOMENTS 1
+#define DLN_FAMILY_EFFECTIVE_SCALE 1
+
+/* The squared effective scale α_eff² of one coordinate (observe.cl divides it by α²). */
+inline REAL dln_family_effective_scale(const REAL* u) {
+    return u[0] * u[0] - u[1] * u[1];
+}
 
 /* w from the layers u[0..DEPTH) of one coordinate. */
 inline REAL dln_family_weight(const REAL* u) {

@@ -7,6 +7,7 @@ final class DeviceBuffers<T: DLNReal & CLKernelArgument> {
     let layers: CLBuffer, w: CLBuffer, r: CLBuffer, g: CLBuffer, loss: CLBuffer, obs: CLBuffer
     let x: CLBuffer, y: CLBuffer, ds: CLBuffer, eta: CLBuffer, lambda: CLBuffer
     let initial: CLBuffer, teacher: CLBuffer, hasTeacher: CLBuffer, decay: CLBuffer, thresholds: CLBuffer
+    let inverseAlphaSquared: CLBuffer
     let xTest: CLBuffer, yTest: CLBuffer
     /// Per block: the data set its lanes share, or −1 with the block's offset into `xi` (`blockXI`).
     let dsPerBlock: [Int32]
@@ -44,6 +45,7 @@ final class DeviceBuffers<T: DLNReal & CLKernelArgument> {
             batch.datasets.flatMap { ds in (ds.wStar ?? [Double](repeating: 0, count: lay.dimension)).map { T($0) } })
         hasTeacher = try buffer(batch.datasets.map { Int32($0.wStar == nil ? 0 : 1) })
         decay = try buffer([T](repeating: 1, count: lay.replicas))
+        inverseAlphaSquared = try buffer(batch.inverseAlphaSquared.map { T($0) })
         thresholds = try buffer(batch.observables.thresholds.map { T($0) })
         let nt = batch.testSamples
         xTest = try buffer(nt > 0 ? batch.datasets.flatMap { $0.test!.x.values(as: T.self) } : [T(0)])

@@ -85,8 +85,9 @@ final class KernelBindings {
         let nt = batch.testSamples
         observe = try kernel("dln_observe")
         try observe.bind(
-            B, d, stride, b.ds, b.w, b.layers, b.initial, b.teacher, b.hasTeacher, b.decay, b.thresholds,
-            T(1 / Double(lay.dimension)), T(batch.designVariance ?? 0), Int32(batch.designVariance == nil ? 0 : 1),
+            B, d, stride, b.ds, b.w, b.layers, b.initial, b.teacher, b.hasTeacher, b.decay, b.inverseAlphaSquared,
+            b.thresholds, T(1 / Double(lay.dimension)), T(batch.designVariance ?? 0),
+            Int32(batch.designVariance == nil ? 0 : 1),
             Int32(nt), T(nt > 0 ? 1 / Double(nt) : 0), b.xTest, b.yTest, b.obs)
         weight = try kernel("dln_weight")
         try weight.bind(B, d, stride, b.layers, b.w)

@@ -19,7 +19,9 @@ struct Analyze: ParsableCommand {
             + "the coordinates activate (first and last, beside the predicted jumps). Writes "
             + "analysis_<quantity>.npy [grid point, seed] into the folder, redraws the figures with the predicted "
             + "test errors drawn dashed on the test-error figures, and prints medians per grid point over the "
-            + "replicas that ran to the end. See docs/theory.md."
+            + "replicas that ran to the end. With label noise on pm or uv (gd, or sgd with b = n without replacement): "
+            + "the weighted lasso that label-noise descent settles at, beside the run's w averaged over t ≥ T/2 "
+            + "(record.weights) or its final values (analysis_label_noise_*.npy). See docs/theory.md."
     )
 
     @Argument(help: "An output folder of `dlnsim run`.")
@@ -62,6 +64,7 @@ struct Analyze: ParsableCommand {
                 line += values.map { String(format: "%-13.4g", $0) }.joined()
                 print(line)
             }
+            printLabelNoise(result, output: output, columns: columns)
             let failed = result.values["prediction_converged"]!.joined().filter { $0 == 0 }.count
             if failed > 0 { print("warning: \(failed) replica(s) whose prediction did not converge are NaN") }
             for n in result.notes { print("note: \(n)") }
@@ -76,5 +79,38 @@ struct Analyze: ParsableCommand {
                 : "redrew \(figures.joined(separator: ", ")), with the predictions on \(drawn.joined(separator: ", "))"
             print("wrote analysis_*.npy ([grid point, seed]) and \(redrawn), in \(folder)")
         } catch { fail(error) }
+    }
+
+    /// The label-noise lasso beside the run (grid points that have it), medians over the replicas kept.
+    func printLabelNoise(_ result: Analysis.Result, output: OutputFolder, columns: [Int]) {
+        func median(_ v: [Double]) -> Double { EnsembleSummary(v).median }
+        let averaged = result.values["label_noise_time_averaged"]!
+        let points = (0..<result.gridPoints).filter { g in averaged[g].contains { !$0.isNaN } }
+        guard !points.isEmpty else { return }
+        let mean = points.allSatisfy { g in averaged[g].allSatisfy { $0 == 1 || $0.isNaN } }
+        print(
+            "label noise (pm, uv; full batch): the lasso with λ_j = λ_u + ησ²c_j/(2n) (docs/theory.md) beside the run's "
+                + (mean ? "w averaged over its recorded checkpoints with t ≥ T/2" : "final values (no record.weights)"))
+        let tau = output.names.first { $0.hasPrefix("support@") }.map { String($0.dropFirst(8)) } ?? "τ"
+        var header = columns.map { output.columns[$0].padding(toLength: 13, withPad: " ", startingAt: 0) }.joined()
+        header += ["test error", "lasso", "‖w‖₁", "lasso", "support@\(tau)", "lasso", "‖w̄ − lasso‖₂"].map {
+            $0.padding(toLength: 13, withPad: " ", startingAt: 0)
+        }.joined()
+        print(header)
+        for g in points {
+            var line = columns.map { c -> String in
+                let text = Report.shortValue(output.rows[g][c])
+                return text.count >= 13 ? text + " " : text.padding(toLength: 13, withPad: " ", startingAt: 0)
+            }
+            .joined()
+            let names = [
+                "label_noise_test_error", "label_noise_predicted_test_error", "label_noise_l1_norm",
+                "label_noise_predicted_l1_norm", "label_noise_support", "label_noise_predicted_support",
+                "label_noise_distance"
+            ]
+            line += names.map { String(format: "%-13.4g", median(output.kept(result.values[$0]![g], point: g))) }
+                .joined()
+            print(line)
+        }
     }
 }

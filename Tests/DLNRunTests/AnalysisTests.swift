@@ -21,6 +21,37 @@ import Testing
 
     /// An overdetermined noisy problem activates its coordinates one after the other: more than 100 stages. The
     /// sequence runs to its end (a stationary point of the loss); a cap stops it and says so.
+    /// The label-noise lasso's strengths: the sum loss with step η/n is the mean loss with step η (the same
+    /// dynamics), so its mean-form strengths agree; equal λ_j give the scalar lasso; λ_u adds.
+    @Test func labelNoiseStrengthsAndTheWeightedLasso() {
+        let (n, d) = (30, 12)
+        let (x, y) = Self.problem(n: n, d: d, seed: 5, noise: 0.3)
+        let mean = Lasso.labelNoiseStrengths(
+            x: x, n: n, d: d, eta: 0.1, labelNoise: 2, weightDecay: 0.01, meanLoss: true)
+        let sum = Lasso.labelNoiseStrengths(
+            x: x, n: n, d: d, eta: 0.1 / Double(n), labelNoise: 2, weightDecay: 0.01 * Double(n), meanLoss: false)
+        for j in 0..<d {
+            let c = (0..<n).reduce(0.0) { $0 + x[$1 * d + j] * x[$1 * d + j] } / Double(n)
+            #expect(abs(mean[j] - (0.01 + 0.1 * 4 * c / (2 * Double(n)))) < 1e-15)
+            #expect(abs(sum[j] / mean[j] - 1) < 1e-13, "coordinate \(j): \(sum[j]) vs \(mean[j])")
+        }
+        let weighted = Lasso.solve(x: x, y: y, n: n, d: d, lambdas: [Double](repeating: 0.05, count: d))
+        let scalar = Lasso.solve(x: x, y: y, n: n, d: d, lambda: 0.05)
+        #expect(weighted.converged && weighted.w == scalar.w)
+        let kkt = Lasso.solve(x: x, y: y, n: n, d: d, lambdas: mean, tolerance: 1e-14)
+        // Its KKT conditions, coordinate by coordinate with λ_j.
+        var r = y
+        for i in 0..<n { for j in 0..<d { r[i] -= x[i * d + j] * kkt.w[j] } }
+        for j in 0..<d {
+            let g = -(0..<n).reduce(0.0) { $0 + x[$1 * d + j] * r[$1] } / Double(n)
+            if kkt.w[j] != 0 {
+                #expect(abs(g + mean[j] * (kkt.w[j] > 0 ? 1 : -1)) < 1e-10)
+            } else {
+                #expect(abs(g) <= mean[j] + 1e-10)
+            }
+        }
+    }
+
     @Test func saddleToSaddleRunsPastAHundredStagesToItsEnd() {
         let (n, d) = (130, 110)
         let (x, y) = Self.problem(n: n, d: d, seed: 7, noise: 0.5)

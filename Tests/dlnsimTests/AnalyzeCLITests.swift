@@ -159,6 +159,48 @@ import Testing
         let row = a.stdout.split(separator: "\n").first { $0.hasPrefix("3.0 ") }.map(String.init) ?? ""
         #expect(row.split(separator: " ").dropFirst().first == "nan", "\(a.stdout)")
     }
+
+    /// Label noise on pm: analyze sets the lasso beside w averaged over the recorded checkpoints (record.weights),
+    /// NaN where σ = 0; with sgd it predicts for b = n without replacement (epochs) and says why not for b < n, from
+    /// the final values when no weights were recorded.
+    @Test func labelNoiseLassoBesideTheRun() throws {
+        let dir = CLITests.temporary()
+        let config = try Self.write(
+            """
+            problem: {d: 10, n: 20, noise: 0.3, data: shared}
+            training: {steps: 3000, precision: float64}
+            grid: {alpha: 0.1, learning_rate: 0.1, label_noise: [0, 3]}
+            seeds: 2
+            record: {linear: 40, weights: true}
+            """, dir)
+        let run = try Self.run(["run", config, "--out", dir + "/o", "--quiet", "--device", "cpu"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let r = try Self.run(["analyze", dir + "/o"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("w averaged over its recorded checkpoints with t ≥ T/2"), "\(r.stdout)")
+        let predicted = try Self.analysis(dir + "/o", "label_noise_predicted_l1_norm")
+        let simulated = try Self.analysis(dir + "/o", "label_noise_l1_norm")
+        let averaged = try Self.analysis(dir + "/o", "label_noise_time_averaged")
+        #expect(predicted[0].isNaN && predicted[1].isNaN, "σ = 0: no label-noise prediction")
+        #expect(predicted[2] > 0 && predicted[3] > 0 && averaged[2] == 1 && averaged[3] == 1)
+        #expect(abs(simulated[2] / predicted[2] - 1) < 0.2, "‖w̄‖₁ \(simulated[2]) against the lasso's \(predicted[2])")
+
+        let sgd = try Self.write(
+            """
+            problem: {d: 10, n: 20, noise: 0.3, data: shared}
+            training: {steps: 300, update: sgd, sampling: epochs, label_noise: 1}
+            grid: {alpha: 0.1, learning_rate: 0.05, batch_size: [20, 4]}
+            seeds: 2
+            """, dir)
+        #expect(try Self.run(["run", sgd, "--out", dir + "/s", "--quiet", "--device", "cpu"]).status == 0)
+        let s = try Self.run(["analyze", dir + "/s"])
+        #expect(s.status == 0, "\(s.stderr)")
+        #expect(s.stdout.contains("final values (no record.weights)"), "\(s.stdout)")
+        #expect(s.stdout.contains("label noise: no lasso prediction at grid point(s) [1]: sgd with b = 4 < n"))
+        let sgdPredicted = try Self.analysis(dir + "/s", "label_noise_predicted_test_error")
+        let sgdAveraged = try Self.analysis(dir + "/s", "label_noise_time_averaged")
+        #expect(sgdPredicted[0].isFinite && sgdPredicted[2].isNaN && sgdAveraged[0] == 0)
+    }
 }
 
 /// A Gaussian n×d design and noiseless labels of a sparse teacher, from a fixed seed.

@@ -162,19 +162,22 @@ import Testing
     @Test func fileSizeLimitKeepsTheResults() throws {
         let dir = CLITests.temporary()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let config = try ReliabilityCLITests.write(ReliabilityCLITests.config, in: dir)
+        // d = 200: the checkpoints (the layers) are well above stats.csv, whose size follows the observables.
+        let text = ReliabilityCLITests.config.replacingOccurrences(of: "d: 60,", with: "d: 200,")
+        #expect(text != ReliabilityCLITests.config)
+        let config = try ReliabilityCLITests.write(text, in: dir)
         let whole = try CLITests.run(["run", config, "--device", "cpu", "--out", dir + "/whole", "--quiet"])
         #expect(whole.status == 0, "\(whole.stderr)")
-        // 117 kB: every output fits (stats.csv, the largest, 115 kB), the checkpoints (118 kB) do not: each is
+        // 180 kB: every output fits (stats.csv, the largest, 149 kB), the checkpoints (over 230 kB) do not: each is
         // skipped with a warning, and the run finishes with the files of the unlimited run.
         let skipped = try Self.fileSizeLimited(
-            119808,
+            184320,
             ["run", config, "--device", "cpu", "--out", dir + "/skipped", "--quiet", "--checkpoint-every", "0"])
         #expect(skipped.status == 0, "\(skipped.stderr)")
         #expect(skipped.stderr.contains("checkpoint.dlnsim: File too large; the run goes on"), "\(skipped.stderr)")
         try ReliabilityCLITests.expectSameOutputs(dir + "/whole", dir + "/skipped")
         #expect(!Checkpoint.exists(in: dir + "/skipped"))
-        // 50 kB: every .npy fits (4 kB), the checkpoints and stats.csv (100 kB) do not.
+        // 50 kB: every .npy fits (4 kB), the checkpoints and stats.csv do not.
         let r = try Self.fileSizeLimited(
             51200,
             ["run", config, "--device", "cpu", "--out", dir + "/limited", "--quiet", "--checkpoint-every", "0"])

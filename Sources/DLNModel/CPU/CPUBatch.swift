@@ -34,6 +34,7 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     let testSamples: Int
     let observables: ObservableSet
     let designVariance: Double?
+    let inverseAlphaSquared: [T]  // per replica, for the effective_scale_sq observables
     let decayOf: @Sendable (Int) -> [Double]
     let decayAt: @Sendable ([Double]) -> [Double]
     var stepsTaken = 0
@@ -77,6 +78,7 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
         yTest = testSamples > 0 ? Self.allocate(batch.datasets.flatMap { $0.test!.y.values(as: T.self) }) : nil
         observables = batch.observables
         designVariance = batch.designVariance
+        inverseAlphaSquared = batch.inverseAlphaSquared.map { T($0) }
         decayOf = { [batch] steps in batch.decay(afterSteps: steps) }
         decayAt = { [batch] times in batch.decay(atTimes: times) }
         w = Self.allocate([T](repeating: 0, count: lay.coordinateCount))

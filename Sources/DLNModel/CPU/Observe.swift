@@ -59,6 +59,11 @@ extension CPUBatch {
         var dev: T = 0
         var scale: T = 0
         var nstar: T = 0
+        var esum: T = 0
+        var emin = T.infinity
+        var ew: T = 0
+        let ia2 = inverseAlphaSquared[b]
+        let effective = family.effectiveScale
         let hasUV = family.hasUVMoments
         let conservation = family.conservation
         var cnt = [T](repeating: 0, count: nt)
@@ -77,6 +82,12 @@ extension CPUBatch {
                 let v = layers[stride + o]
                 muv = muv.addingProduct(u, v)
                 mq = mq + (u * u + v * v) * 0.5
+            }
+            if let effective {
+                let ej = effective(layers[o], layers[stride + o]) * ia2
+                esum = esum + ej
+                if ej < emin { emin = ej }
+                ew = ew.addingProduct(abs(wj), ej)
             }
             conservation(layers, initial, o, stride, depth, decay, &dev, &scale)
             let star: T = wsj != 0 ? 1 : 0
@@ -115,6 +126,10 @@ extension CPUBatch {
         put(.l2Norm, nrm.squareRoot())
         put(.distSq, known ? dist : .nan)
         put(.conservation, scale > 0 ? dev / scale : dev)
+        let hasEffective = effective != nil
+        put(.effectiveScaleSqMean, hasEffective ? esum * invD : .nan)
+        put(.effectiveScaleSqMin, hasEffective ? emin : .nan)
+        put(.effectiveScaleSqL1, hasEffective && l1 > 0 ? ew / l1 : .nan)
         let support = Observable.allCases.count - 1
         for t in 0..<nt {
             out[support + 3 * t] = cnt[t]

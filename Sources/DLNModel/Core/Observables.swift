@@ -9,6 +9,9 @@
 /// - `l1_norm`, `l2_norm`: ‖w‖₁, ‖w‖₂; `dist_sq`: ‖w − w*‖².
 /// - `conservation`: max_i |C_i(t) − C_i(0)e^{−2λ_u t}| / max_i |C_i(0)| with C = u⊙v (pm), u⊙u − v⊙v (uv), max
 ///   over l of u_l⊙u_l − u_1⊙u_1 (deep); absolute when C(0) = 0. Zero for gradient flow; GD drifts by O(η²).
+/// - `effective_scale_sq_mean`, `_min`, `_l1`: r_i = α_eff,i²/α² with α_eff,i² = u_i·v_i (pm), u_i² − v_i² (uv), the
+///   quantity gradient flow conserves and each GD step multiplies by (1 − η²g_i²): mean_i r_i, min_i r_i and
+///   Σ|w_i|·r_i / ‖w‖₁ (NaN when w = 0); NaN for deep and deep_pm.
 /// - `support@τ`: #{i : |w_i| > τ}.
 /// - `precision@τ`, `recall@τ`: of supp(w*) by {i : |w_i| > τ} (1 when the predicted, resp. true, support is
 ///   empty).
@@ -66,6 +69,9 @@ public enum Observable: String, Sendable, CaseIterable {
     case l2Norm = "l2_norm"
     case distSq = "dist_sq"
     case conservation
+    case effectiveScaleSqMean = "effective_scale_sq_mean"
+    case effectiveScaleSqMin = "effective_scale_sq_min"
+    case effectiveScaleSqL1 = "effective_scale_sq_l1"
 
     /// The name of its output file and stats.csv rows.
     public var name: String { rawValue }
@@ -86,6 +92,9 @@ public enum Observable: String, Sendable, CaseIterable {
         case .l2Norm: "‖w‖₂"
         case .distSq: "‖w − w*‖²"
         case .conservation: "conservation residual"
+        case .effectiveScaleSqMean: "mean (α_eff/α)²"
+        case .effectiveScaleSqMin: "min (α_eff/α)²"
+        case .effectiveScaleSqL1: "|w|-weighted (α_eff/α)²"
         }
     }
 }

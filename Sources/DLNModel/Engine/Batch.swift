@@ -181,6 +181,10 @@ public struct Batch: Sendable {
     /// 1/(2n) or 1/2: ℓ = lossScale·‖r‖².
     public var lossScale: Double { loss == .mean ? 0.5 / Double(layout.samples) : 0.5 }
 
+    /// 1/α² per replica: the effective_scale_sq observables are α_eff²·(1/α²), with this factor rounded once to the
+    /// batch's precision on both engines.
+    public var inverseAlphaSquared: [Double] { replicas.map { 1 / ($0.alpha * $0.alpha) } }
+
     /// e^{−2λ_u·t} per replica after `steps` steps (t = steps·η): the decay of the conserved quantities.
     public func decay(afterSteps steps: Int) -> [Double] {
         replicas.map { r in Foundation.exp(-2 * r.lambdaU * Double(steps) * r.eta) }

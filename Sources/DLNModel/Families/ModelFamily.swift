@@ -16,6 +16,11 @@ public protocol ModelFamily {
     static var kernelSource: [UInt8] { get }
     /// Whether mean_uv and mean_q are defined (two layers u = layer 0, v = layer 1); NaN otherwise.
     static var hasUVMoments: Bool { get }
+    /// Whether the squared effective scale α_eff² of a coordinate is defined (pm: u·v, uv: u·u − v·v, the quantity
+    /// gradient flow conserves); the effective_scale_sq observables are NaN otherwise.
+    static var hasEffectiveScale: Bool { get }
+    /// α_eff² of one coordinate from its two layers. Kernel: dln_family_effective_scale.
+    static func effectiveScale<T: DLNReal>(u: T, v: T) -> T
     /// The number of layers when the family fixes it (2 for pm and uv); nil when `model.depth` sets it.
     static var fixedDepth: Int? { get }
     /// The number of layer vectors stored for a model of depth `depth` (`fixedDepth ?? depth` unless the family
@@ -131,6 +136,13 @@ public struct InitSettings: Sendable, Equatable {
 
 extension ModelFamily {
     public static func layerCount(depth: Int) -> Int { fixedDepth ?? depth }
+
+    /// Families without an effective scale (deep, deep_pm).
+    public static var hasEffectiveScale: Bool { false }
+
+    public static func effectiveScale<T: DLNReal>(u: T, v: T) -> T {
+        preconditionFailure("no effective scale for \(kernelFile)")
+    }
 
     /// Families without a log representation (`hasLogRepresentation` false; the configuration refuses it for them).
     public static func logLayers<T: DLNReal>(p: SIMD16<T>, q: SIMD16<T>) -> (SIMD16<T>, SIMD16<T>) {

@@ -17,6 +17,8 @@ extension Parameterization {
 struct FamilyOps<T: DLNReal>: @unchecked Sendable {
     typealias V = SIMD16<T>
     let hasUVMoments: Bool
+    /// `ModelFamily.effectiveScale` (nil where the family has none).
+    let effectiveScale: ((T, T) -> T)?
     /// `ModelFamily.stepBlock`: layers, w, stride, depth, d, η, λ, scale, g, scratch, multiplicative.
     let stepBlock:
         (
@@ -53,6 +55,7 @@ struct FamilyOps<T: DLNReal>: @unchecked Sendable {
     private init<F: ModelFamily>(_ f: F.Type, multiplicative: Bool) {
         self.multiplicative = multiplicative
         hasUVMoments = F.hasUVMoments
+        effectiveScale = F.hasEffectiveScale ? { u, v in F.effectiveScale(u: u, v: v) } : nil
         stepBlock = F.stepBlock
         weightBlock = F.weightBlock
         flowDerivativeBlock = F.flowDerivativeBlock

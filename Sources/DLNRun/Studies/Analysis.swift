@@ -17,14 +17,17 @@ import Foundation
 ///   signs teacher), per grid point;
 /// - from the recorded curves: the fitted late-time rate (λ = 0, on the checkpoints above the round-off floor) and the
 ///   lazy → rich time t_c (λ > 0);
-/// - with weights.npy (run with --save-weights): the largest distance between the simulated and predicted w.
+/// - with weights.npy (run with --save-weights): the largest distance between the simulated and predicted w;
+/// - label noise on pm or uv with full-batch steps: the weighted lasso of `LabelNoisePrediction` beside the run's
+///   time-averaged (record.weights) or final values; the other label-noise points say why none is given.
 public enum Analysis {
     /// The quantities written, one analysis_<name>.npy [grid point, seed] each, in this order.
-    public static let quantities = [
-        "predicted_test_error", "min_l2_test_error", "predicted_rate", "fitted_rate",
-        "transition_time", "distance_to_prediction", "prediction_converged", "min_l1_test_error",
-        "asymptotic_test_error", "first_jump_time", "last_jump_time", "fitted_rate_points", "limit_pl_constant"
-    ]
+    public static let quantities =
+        [
+            "predicted_test_error", "min_l2_test_error", "predicted_rate", "fitted_rate",
+            "transition_time", "distance_to_prediction", "prediction_converged", "min_l1_test_error",
+            "asymptotic_test_error", "first_jump_time", "last_jump_time", "fitted_rate_points", "limit_pl_constant"
+        ] + LabelNoisePrediction.quantities
 
     /// Values per quantity, [g][s].
     public struct Result: Sendable {
@@ -90,6 +93,33 @@ public enum Analysis {
                 "the d → ∞ fixed point did not converge at grid point(s) \(unresolved) (very small α): NaN there")
         }
         let asymptoticByPoint = asymptotic
+        // The label-noise lasso (pm, uv; full batch): which points get it, and what the run recorded to set beside it.
+        let sampling = configuration.training.sampling
+        let labelNoisePoints = experiment.gridPoints.map {
+            $0.labelNoise > 0 && LabelNoisePrediction.refusal($0, sampling: sampling) == nil
+        }
+        let refused = experiment.gridPoints.indices.compactMap { g -> (Int, String)? in
+            let p = experiment.gridPoints[g]
+            return p.labelNoise > 0 ? LabelNoisePrediction.refusal(p, sampling: sampling).map { (g, $0) } : nil
+        }
+        for reason in Set(refused.map(\.1)).sorted() {
+            notes.append(
+                "label noise: no lasso prediction at grid point(s) \(refused.filter { $0.1 == reason }.map(\.0)): \(reason)"
+            )
+        }
+        let recorded = labelNoisePoints.contains(true) ? try LabelNoisePrediction.recorded(folder) : nil
+        let tau = configuration.record.thresholds.first
+        let supportName = ObservableSet(thresholds: tau.map { [$0] } ?? []).names.first { $0.hasPrefix("support@") }
+        var finals: [[[Double]]] = []
+        if labelNoisePoints.contains(true) {
+            for name in [Observable.testError.name, Observable.l1Norm.name, supportName ?? ""] {
+                finals.append(
+                    folder.names.contains(name)
+                        ? try folder.array(name).map { $0.map { $0.last ?? .nan } }
+                        : [[Double]](repeating: [Double](repeating: .nan, count: S), count: G))
+            }
+        }
+        let finalValues = finals
         // What does not depend on α, λ or η, once per (batch, data set): the min-ℓ2 and min-ℓ1 interpolators'
         // test errors and the saddle-to-saddle stages.
         struct PerData: Sendable {
@@ -231,6 +261,14 @@ public enum Analysis {
                 }
             }
             let times = allTimes[g]
+            if labelNoisePoints[g] {
+                let base = quantities.count - LabelNoisePrediction.quantities.count
+                let values = LabelNoisePrediction.replica(
+                    x: x, y: y, n: n, d: d, eta: replica.eta, sigma: point.labelNoise, lambdaU: replica.lambdaU,
+                    meanLoss: configuration.training.loss == .mean, tau: tau, testError: testError,
+                    recorded: recorded, times: times, g: g, s: s, seeds: S, finals: finalValues.map { $0[g][s] })
+                for (k, v) in values.enumerated() { out[base + k] = v }
+            }
             // The late rate of λ = 0 (the loss decays to zero; with λ > 0 it settles at the lasso's loss).
             if replica.lambdaU == 0 {
                 let fit = Rates.lateRate(times: times, loss: trainLoss[g][s], epsilon: epsilon)
@@ -253,8 +291,8 @@ public enum Analysis {
         if !stochastic.isEmpty {
             notes.append(
                 "\(stochastic.count) grid point(s) use sgd, label or gradient noise, or momentum: the predictions are "
-                    + "those of gradient flow (no stochastic prediction is given, e.g. none for label-noise SGD's "
-                    + "lasso); set them beside the runs with care")
+                    + "those of gradient flow, set them beside the runs with care; the label_noise_* columns hold the "
+                    + "one stochastic prediction, label noise's lasso (pm, uv; full batch)")
         }
         if experiment.gridPoints.contains(where: { $0.parameterization.isDeep }) {
             if experiment.gridPoints.contains(where: { $0.parameterization.isDeep && $0.weightDecay > 0 }) {

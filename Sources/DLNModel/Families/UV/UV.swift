@@ -7,6 +7,12 @@ public enum UV: ModelFamily {
     public static let kernelFile = "family_uv.cl"
     public static var kernelSource: [UInt8] { PackageResources.family_uv_cl }
     public static let hasUVMoments = true
+    public static let hasEffectiveScale = true
+
+    /// α_eff² = u·u − v·v, conserved by gradient flow without weight decay; a GD step multiplies it by (1 − η²g²).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public static func effectiveScale<T: DLNReal>(u: T, v: T) -> T { u * u - v * v }
     public static let fixedDepth: Int? = 2
     public static let hasLogRepresentation = true
     public static let hasMultiplicativeUpdate = false
