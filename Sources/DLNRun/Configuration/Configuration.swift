@@ -149,6 +149,10 @@ public struct Configuration: Sendable, Equatable {
         public var activation: [Double]? = nil
         /// `record.max_bytes`: the largest size of the recorded arrays a run accepts.
         public var maxBytes: Double = 2_147_483_648
+        /// `record.sharpness`: Lanczos steps of the sharpness observable; nil: off.
+        public var sharpness: Int? = nil
+        /// `record.pl_constant`: the most Lanczos steps of the pl_constant observable; nil: off.
+        public var plConstant: Int? = nil
     }
 
     public var name: String = "run"

@@ -71,6 +71,7 @@ public final class Runner {
                 "; the recorded arrays take \(size) of record.max_bytes = "
                 + Recording.size(configuration.record.maxBytes)
         }
+        if let cost = configuration.curvatureCostLine { line += "; " + cost }
         if let shard = try shard.map({ s throws(DLNError) in try Shard(parsing: s) }) {
             let sizes = Experiment.batchSizes(configuration)
             line += "; shard \(shard.index)/\(shard.count) runs \(shard.replicaCount(batches: sizes)) of them"
