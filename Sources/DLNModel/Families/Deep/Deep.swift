@@ -125,7 +125,8 @@ extension Deep {
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    public static func jacobian<T: DLNReal>(_ u: UnsafeMutablePointer<T>, depth: Int, into jac: UnsafeMutablePointer<T>) {
+    public static func jacobian<T: DLNReal>(_ u: UnsafeMutablePointer<T>, depth: Int, into jac: UnsafeMutablePointer<T>)
+    {
         for m in 0..<depth { jac[m] = scalarProductExcept(u, base: 0, count: depth, m) }
     }
 

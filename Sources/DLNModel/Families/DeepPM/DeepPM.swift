@@ -124,7 +124,8 @@ public enum DeepPM: ModelFamily {
 extension DeepPM {
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    public static func jacobian<T: DLNReal>(_ u: UnsafeMutablePointer<T>, depth: Int, into jac: UnsafeMutablePointer<T>) {
+    public static func jacobian<T: DLNReal>(_ u: UnsafeMutablePointer<T>, depth: Int, into jac: UnsafeMutablePointer<T>)
+    {
         let half = depth / 2
         for m in 0..<half {
             jac[m] = Deep.scalarProductExcept(u, base: 0, count: half, m)

@@ -102,7 +102,8 @@ public enum PM: ModelFamily {
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    public static func jacobian<T: DLNReal>(_ u: UnsafeMutablePointer<T>, depth: Int, into jac: UnsafeMutablePointer<T>) {
+    public static func jacobian<T: DLNReal>(_ u: UnsafeMutablePointer<T>, depth: Int, into jac: UnsafeMutablePointer<T>)
+    {
         jac[0] = u[0]
         jac[1] = -u[1]
     }

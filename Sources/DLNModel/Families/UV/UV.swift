@@ -80,7 +80,8 @@ public enum UV: ModelFamily {
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    public static func jacobian<T: DLNReal>(_ u: UnsafeMutablePointer<T>, depth: Int, into jac: UnsafeMutablePointer<T>) {
+    public static func jacobian<T: DLNReal>(_ u: UnsafeMutablePointer<T>, depth: Int, into jac: UnsafeMutablePointer<T>)
+    {
         jac[0] = u[1]
         jac[1] = u[0]
     }
