@@ -303,7 +303,9 @@ public struct Configuration: Sendable, Equatable {
         data *= 4
         let checkpoints = Double((record.steps?.count ?? record.checkpoints) + record.linear + 2)
         let output =
-            3 * Double(seeds) * inBatch * shapes * checkpoints * Double(10 + 3 * record.thresholds.count) * 8 * zipped
+            3 * Double(seeds) * inBatch * shapes * checkpoints
+            * Double(10 + 3 * record.thresholds.count + observableSet.curvatureNames.count)
+            * 8 * zipped
         // Held like the observables (the record and a checkpoint's two copies); a larger record is refused anyway.
         recorded = 3 * min(recorded * zipped, record.maxBytes)
         return (
