@@ -59,12 +59,11 @@ extension Configuration {
         var parts: [String] = []
         if let k = record.sharpness { parts.append("sharpness \(k) Hessian-vector products") }
         if let k = record.plConstant {
-            parts.append("pl_constant up to min(\(k), n, d + 1) tangent-kernel products (and as many n-vectors kept)")
+            parts.append("pl_constant up to min(\(k), n, d + 1) tangent-kernel products (as many n-vectors kept)")
         }
-        let most = max(record.sharpness ?? 0, record.plConstant ?? 0)
-        return "the curvature observables cost, per replica at each of about \(checkpoints) checkpoints, "
-            + parts.joined(separator: " + ") + ": each as much as one gradient step, up to "
-            + "\((record.sharpness ?? 0) + (record.plConstant ?? 0)) steps' work per checkpoint "
-            + "(\(checkpoints * most)+ in all)"
+        let total = checkpoints * ((record.sharpness ?? 0) + (record.plConstant ?? 0))
+        return "the curvature observables add, per replica at each of about \(checkpoints) checkpoints, "
+            + parts.joined(separator: " and ") + ", each about one gradient step's work: up to \(total) "
+            + "gradient steps' work per replica in all"
     }
 }
