@@ -53,3 +53,24 @@ inline void dln_family_conservation(const REAL* u, const REAL* u0, const REAL de
         *scale = fmax(*scale, fabs(c0));
     }
 }
+
+/* The curvature observables (curvature.cl): jac[m] = ∂w/∂u_m = ∏_{k≠m} u_k, and
+ * out[m] = Σ_{p≠m} a[p]·∏_{k≠m,p} u_k (a[p] first, then the u_k in ascending k; sums in ascending p from 0). */
+inline void dln_family_jacobian(const REAL* u, REAL* jac) {
+    for (int m = 0; m < DEPTH; m++) jac[m] = dln_prod_except(u, m);
+}
+
+inline void dln_family_hessian_apply(const REAL* u, const REAL* a, REAL* out) {
+    for (int m = 0; m < DEPTH; m++) {
+        REAL s = (REAL)0;
+        for (int p = 0; p < DEPTH; p++) {
+            if (p == m) continue;
+            REAL t = a[p];
+            for (int k = 0; k < DEPTH; k++) {
+                if (k != m && k != p) t = t * u[k];
+            }
+            s = s + t;
+        }
+        out[m] = s;
+    }
+}

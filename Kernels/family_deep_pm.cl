@@ -74,3 +74,31 @@ inline void dln_family_conservation(const REAL* u, const REAL* u0, const REAL de
         }
     }
 }
+
+/* The curvature observables (curvature.cl): jac = ∂w/∂u (P_m(u), then −P_m(v)), and out[l] = Σ_m (∂²w/∂u_l∂u_m)·a[m]
+ * within each half: Σ_{p≠m} a[base+p]·∏_{k≠m,p} u[base+k] (a first, the u in ascending k; sums ascending p from 0),
+ * negated in the v half. */
+inline void dln_family_jacobian(const REAL* u, REAL* jac) {
+    for (int m = 0; m < DLN_HALF; m++) {
+        jac[m] = dln_half_prod_except(u, 0, m);
+        jac[DLN_HALF + m] = -dln_half_prod_except(u, DLN_HALF, m);
+    }
+}
+
+inline void dln_family_hessian_apply(const REAL* u, const REAL* a, REAL* out) {
+    for (int h = 0; h < 2; h++) {
+        const int base = h * DLN_HALF;
+        for (int m = 0; m < DLN_HALF; m++) {
+            REAL s = (REAL)0;
+            for (int p = 0; p < DLN_HALF; p++) {
+                if (p == m) continue;
+                REAL t = a[base + p];
+                for (int k = 0; k < DLN_HALF; k++) {
+                    if (k != m && k != p) t = t * u[base + k];
+                }
+                s = s + t;
+            }
+            out[base + m] = h == 0 ? s : -s;
+        }
+    }
+}

@@ -52,6 +52,17 @@ inline void dln_family_conservation(const REAL* u, const REAL* u0, const REAL de
     *scale = fmax(*scale, fabs(c0));
 }
 
+/* The curvature observables (curvature.cl): jac[l] = ∂w/∂u_l, and out[l] = Σ_m (∂²w/∂u_l∂u_m)·a[m]. */
+inline void dln_family_jacobian(const REAL* u, REAL* jac) {
+    jac[0] = u[0];
+    jac[1] = -u[1];
+}
+
+inline void dln_family_hessian_apply(const REAL* u, const REAL* a, REAL* out) {
+    out[0] = a[0];
+    out[1] = -a[1];
+}
+
 /* The layers from the log representation's p, q. */
 inline void dln_family_log_layers(const REAL p, const REAL q, REAL* u) {
     u[0] = p;

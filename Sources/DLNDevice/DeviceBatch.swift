@@ -21,6 +21,8 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
     var stochastic: DeviceStochastic<T>? = nil
     /// Momentum (DeviceMomentum.swift); nil without.
     var momentum: DeviceMomentum<T>? = nil
+    /// The curvature observables (DeviceCurvature.swift); nil when neither is recorded.
+    var curvature: DeviceCurvature<T>? = nil
     /// Steps per launch of the tiled kernel.
     static var stepsPerLaunch: Int { 32 }
     static var local: Int { Layout.lanes }
@@ -55,6 +57,9 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         try queue.enqueue(kernels.weight, global: [lay.paddedReplicas, lay.dimension], local: [Self.local, 1])
         if batch.hasMomentum {
             momentum = try DeviceMomentum<T>(batch, program: program, context: context, buffers: buffers)
+        }
+        if !batch.observables.curvatureNames.isEmpty {
+            curvature = try DeviceCurvature<T>(batch, program: program, context: context, buffers: buffers)
         }
         if batch.isStochastic {
             stochastic = try DeviceStochastic<T>(
@@ -191,7 +196,7 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
             decays = decayOf(stepsTaken)
         }
         let B = layout.replicas
-        let K = observables.count
+        let K = observables.kernelCount
         try queue.fill(buffers.loss, with: Self.unwritten, offset: 0, count: B)
         try queue.fill(buffers.obs, with: Self.unwritten, offset: 0, count: B * (K - 1))
         try enqueueResidual()
@@ -204,6 +209,7 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         try Self.requireWritten(rest, kernel: kernels.observe.name, what: "observables", replicas: B)
         var values = [losses.map { Double($0) }]
         for k in 1..<K { values.append((0..<B).map { Double(rest[$0 * (K - 1) + k - 1]) }) }
+        if let curvature { values += try curvature.observe(queue: queue, local: Self.local) }
         return Observation(names: observables.names, values: values)
     }
 

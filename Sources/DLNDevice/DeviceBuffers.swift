@@ -50,7 +50,7 @@ final class DeviceBuffers<T: DLNReal & CLKernelArgument> {
         let nt = batch.testSamples
         xTest = try buffer(nt > 0 ? batch.datasets.flatMap { $0.test!.x.values(as: T.self) } : [T(0)])
         yTest = try buffer(nt > 0 ? batch.datasets.flatMap { $0.test!.y.values(as: T.self) } : [T(0)])
-        obs = try output(lay.replicas * (batch.observables.count - 1))
+        obs = try output(lay.replicas * (batch.observables.kernelCount - 1))
 
         // Per block: the one data set its lanes share, or −1 and an offset into lane-interleaved data
         // (padding lanes use the block's first replica's data set, as in the CPU engine).
@@ -250,8 +250,10 @@ extension DeviceBatch {
         for (buffer, count) in [
             (b.layers, layout.layers * layout.coordinateCount), (b.w, layout.coordinateCount),
             (b.r, layout.sampleCount), (b.g, layout.coordinateCount), (b.loss, layout.replicas),
-            (b.obs, layout.replicas * (observables.count - 1))
-        ] + (flow?.canaried ?? []) + (momentum.map { [($0.m, layout.layers * layout.coordinateCount)] } ?? []) {
+            (b.obs, layout.replicas * (observables.kernelCount - 1))
+        ] + (flow?.canaried ?? []) + (curvature?.canaried ?? [])
+            + (momentum.map { [($0.m, layout.layers * layout.coordinateCount)] } ?? [])
+        {
             let tail = try queue.read(buffer, as: T.self, count: n, offset: count)
             if tail.contains(where: { $0 != DeviceBuffers<T>.sentinel }) { return false }
         }

@@ -96,6 +96,9 @@ public final class OpenCLEngine: FlowEngine {
             largest = max(
                 largest, bytes * DormandPrince.stages * (batch.representation == .log ? 1 : lay.layers) * lay.dimension)
         }
+        if let m = batch.observables.plLanczos(samples: lay.samples, dimension: lay.dimension) {
+            largest = max(largest, bytes * m * lay.samples)  // pl_constant's Lanczos basis
+        }
         if Set(batch.replicas.map(\.dataset)).count == batch.replicas.count {
             largest = max(largest, bytes * lay.samples * lay.dimension)
         }

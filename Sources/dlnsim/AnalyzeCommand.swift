@@ -16,7 +16,8 @@ struct Analyze: ParsableCommand {
             + "point), the minimum-ℓ2 and minimum-ℓ1 limits, the predicted and the fitted late-time rate, the "
             + "lazy → rich time, and, when the run saved its weights (--save-weights), the distance between the "
             + "simulated and the predicted w; for small α the saddle-to-saddle jump times, and with record.activation when "
-            + "the coordinates activate (first and last, beside the predicted jumps). Writes "
+            + "the coordinates activate (first and last, beside the predicted jumps); with record.sharpness / "
+            + "record.pl_constant the sharpness against 2/η and the PL constant. Writes "
             + "analysis_<quantity>.npy [grid point, seed] into the folder, redraws the figures with the predicted "
             + "test errors drawn dashed on the test-error figures, and prints medians per grid point over the "
             + "replicas that ran to the end. With label noise on pm or uv (gd, or sgd with b = n without replacement): "
@@ -71,6 +72,7 @@ struct Analyze: ParsableCommand {
             let jumps = result.values["first_jump_time"].flatMap { f in result.values["last_jump_time"].map { (f, $0) }
             }
             for line in try ActivationFigure.summary(output, jumps: jumps) { print(line) }
+            for line in try CurvatureSummary.lines(output) { print(line) }
             let (figures, drawn) = try Report.writeWithPredictions(output, into: staging)
             try directory.commit()
             let redrawn =

@@ -105,7 +105,8 @@ struct Run: ParsableCommand {
         help: ArgumentHelp(
             "Only check the configuration (every key, the data files' keys) and exit: 0 when it is valid. Warns on "
                 + "stderr when seeds can only be identical; with --shard, says how many replicas the shard runs; with "
-                + "record.weights or record.activation, the size of the recorded arrays (refused above record.max_bytes)."
+                + "record.weights or record.activation, the size of the recorded arrays (refused above record.max_bytes); "
+                + "with record.sharpness or record.pl_constant, what they cost in gradient steps' work."
         ))
     var check = false
 

@@ -13,6 +13,8 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     let family: FamilyOps<T>
     let threads: Int
     let gradientScale: T
+    /// The loss's scale of its gradient, 1/n or 1, also in the Gram form (the curvature observables use X).
+    let dataScale: T
     let lossScale: T
     let layers: UnsafeMutablePointer<T>  // layers·coordinateCount
     let w: UnsafeMutablePointer<T>  // coordinateCount
@@ -66,6 +68,7 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
         self.threads = threads
         gradientScale = batch.gradientForm == .gram ? 1 : T(batch.gradientScale)  // the Gram form carries the scale
         lossScale = T(batch.lossScale)
+        dataScale = T(batch.gradientScale)
         var packed: [T] = []
         for a in batch.initialLayers { packed += lay.pack(a.values(as: T.self), length: lay.dimension, fill: 0) }
         layers = Self.allocate(packed)

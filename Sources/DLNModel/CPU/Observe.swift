@@ -6,7 +6,7 @@ extension CPUBatch {
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     func observe() -> Observation {
-        let K = observables.count
+        let K = observables.kernelCount
         let values = SharedSlots<Double>(count: K * layout.replicas)
         let decay: [T]
         if let fs = flow {
@@ -38,7 +38,8 @@ extension CPUBatch {
         }
         let all = values.values
         let B = layout.replicas
-        return Observation(names: observables.names, values: (0..<K).map { Array(all[($0 * B)..<(($0 + 1) * B)]) })
+        let kernelValues = (0..<K).map { Array(all[($0 * B)..<(($0 + 1) * B)]) }
+        return Observation(names: observables.names, values: kernelValues + curvature())
     }
 
     /// Every observable but the train loss, for one replica. Twin of `dln_observe` (observe.cl).
@@ -115,7 +116,7 @@ extension CPUBatch {
             testError = dist * T(v)
         }
         // Placed by the one list of observables, as observe.cl places them (`ObservableSet.kernelOptions`).
-        var out = [T](repeating: 0, count: observables.count - 1)
+        var out = [T](repeating: 0, count: observables.kernelCount - 1)
         func put(_ o: Observable, _ value: T) { out[o.index - 1] = value }
         put(.testError, testError)
         put(.overlap, known ? ov * invD : .nan)

@@ -18,6 +18,7 @@ public enum KernelSources {
         case "stochastic.cl": PackageResources.stochastic_cl
         case "momentum.cl": PackageResources.momentum_cl
         case "dmft.cl": PackageResources.dmft_cl
+        case "curvature.cl": PackageResources.curvature_cl
         default: Parameterization.allCases.lazy.map(\.family).first { $0.kernelFile == file }?.kernelSource
         }
     }

@@ -16,6 +16,10 @@
 /// - `precision@τ`, `recall@τ`: of supp(w*) by {i : |w_i| > τ} (1 when the predicted, resp. true, support is
 ///   empty).
 ///
+/// - `sharpness` (opt-in, `record.sharpness`): the largest eigenvalue of the loss Hessian in all layer values;
+///   `pl_constant` (opt-in, `record.pl_constant`): the smallest non-zero eigenvalue of the tangent kernel
+///   scale·X·diag(Σ_l (∂w/∂u_l)²)·Xᵀ. Both by Lanczos on the engine (Kernels/curvature.cl, CPU/Curvature.swift).
+///
 /// Quantities that need the teacher are NaN when it is unknown (user data without `w_star`).
 public struct ObservableSet: Sendable, Hashable {
     /// The support thresholds τ.
@@ -24,17 +28,47 @@ public struct ObservableSet: Sendable, Hashable {
     /// The fixed observables' names, in output order.
     public static let fixed = Observable.allCases.map(\.name)
 
-    /// Observables for a list of support thresholds.
-    public init(thresholds: [Double]) { self.thresholds = thresholds }
+    /// `sharpness`: the Lanczos steps (Hessian-vector products) per observation; nil: not recorded.
+    public let sharpnessSteps: Int?
+    /// `pl_constant`: the most Lanczos steps (tangent-kernel products) per observation; nil: not recorded.
+    public let plSteps: Int?
+
+    /// Observables for a list of support thresholds, with the opt-in curvature observables (their steps).
+    public init(thresholds: [Double], sharpnessSteps: Int? = nil, plSteps: Int? = nil) {
+        self.thresholds = thresholds
+        self.sharpnessSteps = sharpnessSteps
+        self.plSteps = plSteps
+    }
+
+    /// The names of the curvature observables recorded, in output order (after every other observable).
+    public var curvatureNames: [String] {
+        (sharpnessSteps == nil ? [] : [Self.sharpness]) + (plSteps == nil ? [] : [Self.plConstant])
+    }
+
+    /// The Lanczos steps of `sharpness` for a state of P layer values: min(steps, P) (nil: not recorded).
+    public func sharpnessLanczos(stateSize P: Int) -> Int? { sharpnessSteps.map { max(1, min($0, P)) } }
+
+    /// The Lanczos steps of `pl_constant` for n samples in d dimensions: min(steps, n, d + 1) (nil: not recorded).
+    /// The tangent kernel has rank at most min(n, d); one more step lets a start vector with a component in its
+    /// null space (n > d) still span the range.
+    public func plLanczos(samples n: Int, dimension d: Int) -> Int? { plSteps.map { max(1, min($0, n, d + 1)) } }
+
+    /// The curvature observables' names (files `sharpness.npy`, `pl_constant.npy`).
+    public static let sharpness = "sharpness"
+    public static let plConstant = "pl_constant"
 
     /// Every name, in output order (the kernels write them in this order).
     public var names: [String] {
         Self.fixed
             + thresholds.flatMap { t in ["support@\(format(t))", "precision@\(format(t))", "recall@\(format(t))"] }
+            + curvatureNames
     }
 
     /// Number of observables.
-    public var count: Int { Self.fixed.count + 3 * thresholds.count }
+    public var count: Int { kernelCount + curvatureNames.count }
+
+    /// Number of observables that loss.cl and observe.cl write (all but the curvature observables).
+    public var kernelCount: Int { Self.fixed.count + 3 * thresholds.count }
 
     /// The `-D` knobs that place each observable in a kernel's output row (observe.cl): `OBS_<NAME>` is the
     /// position of a fixed observable among those after the train loss (which loss.cl computes apart),
@@ -47,7 +81,13 @@ public struct ObservableSet: Sendable, Hashable {
     }
 
     /// The label of an observable in figures (a support observable's name as it is).
-    public static func label(_ name: String) -> String { Observable(rawValue: name)?.label ?? name }
+    public static func label(_ name: String) -> String {
+        switch name {
+        case sharpness: "sharpness λ_max(∇²ℓ)"
+        case plConstant: "PL constant μ"
+        default: Observable(rawValue: name)?.label ?? name
+        }
+    }
 
     func format(_ t: Double) -> String {
         var s = "\(t)"

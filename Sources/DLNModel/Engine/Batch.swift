@@ -403,6 +403,9 @@ public struct Batch: Sendable {
         }
         if isStochastic { per += 2 * n + 8 }
         if hasMomentum { per += L * d + 1 }  // batch indices and the epoch's permutation (Int32), scalars
+        // The curvature observables' scratch and output rows (Kernels/curvature.cl); pl_constant keeps its basis.
+        if let k = observables.sharpnessLanczos(stateSize: L * d) { per += 3 * L * d + 2 * d + n + 2 * k }
+        if let m = observables.plLanczos(samples: n, dimension: d) { per += 2 * d + 2 * n + m * n + 2 * m }
         let sharedData = Set(replicas.map(\.dataset)).count < replicas.count
         let data = (n * d + n) * (1 + (datasets.first?.testSamples ?? 0) / max(1, n))
         if !sharedData { per += data }

@@ -85,6 +85,15 @@ public protocol ModelFamily {
         _ layers: UnsafeMutablePointer<T>, _ initial: UnsafeMutablePointer<T>, at o: Int,
         stride: Int, depth: Int, decay: T, dev: inout T, scale: inout T)
 
+    /// The curvature observables' first derivatives at one coordinate of one replica (scalars: u holds its `depth`
+    /// layer values): jac[l] = ∂w/∂u_l. Kernel: dln_family_jacobian.
+    static func jacobian<T: DLNReal>(_ u: UnsafeMutablePointer<T>, depth: Int, into jac: UnsafeMutablePointer<T>)
+
+    /// The second derivatives applied to a direction a at one coordinate: out[l] = Σ_m (∂²w/∂u_l∂u_m)·a[m].
+    /// Kernel: dln_family_hessian_apply.
+    static func hessianApply<T: DLNReal>(
+        _ u: UnsafeMutablePointer<T>, _ a: UnsafeMutablePointer<T>, depth: Int, into out: UnsafeMutablePointer<T>)
+
     /// The log representation (pm, uv): the two layers from p = s₀e^{h+z−λτ}, q = s₁e^{h−z−λτ}.
     /// Kernel: dln_family_log_layers (under FLOW_LOG).
     static func logLayers<T: DLNReal>(p: SIMD16<T>, q: SIMD16<T>) -> (SIMD16<T>, SIMD16<T>)

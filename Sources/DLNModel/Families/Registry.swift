@@ -37,6 +37,9 @@ struct FamilyOps<T: DLNReal>: @unchecked Sendable {
     let multiplicative: Bool
     let conservation: (UnsafeMutablePointer<T>, UnsafeMutablePointer<T>, Int, Int, Int, T, inout T, inout T) -> Void
     let logLayers: (V, V) -> (V, V)
+    /// `ModelFamily.jacobian` and `hessianApply` (the curvature observables, CPU/Curvature.swift).
+    let jacobian: (UnsafeMutablePointer<T>, Int, UnsafeMutablePointer<T>) -> Void
+    let hessianApply: (UnsafeMutablePointer<T>, UnsafeMutablePointer<T>, Int, UnsafeMutablePointer<T>) -> Void
 
     /// The functions of the family of `parameterization` under `update`.
     @_specialize(where T == Float)
@@ -61,5 +64,7 @@ struct FamilyOps<T: DLNReal>: @unchecked Sendable {
         flowDerivativeBlock = F.flowDerivativeBlock
         conservation = F.conservation
         logLayers = F.logLayers
+        jacobian = F.jacobian
+        hessianApply = F.hessianApply
     }
 }

@@ -149,6 +149,10 @@ public struct Configuration: Sendable, Equatable {
         public var activation: [Double]? = nil
         /// `record.max_bytes`: the largest size of the recorded arrays a run accepts.
         public var maxBytes: Double = 2_147_483_648
+        /// `record.sharpness`: Lanczos steps of the sharpness observable; nil: off.
+        public var sharpness: Int? = nil
+        /// `record.pl_constant`: the most Lanczos steps of the pl_constant observable; nil: off.
+        public var plConstant: Int? = nil
     }
 
     public var name: String = "run"
@@ -300,7 +304,8 @@ public struct Configuration: Sendable, Equatable {
         let checkpoints = Double((record.steps?.count ?? record.checkpoints) + record.linear + 2)
         let output =
             3 * Double(seeds) * inBatch * shapes * checkpoints
-            * Double(Observable.allCases.count + 3 * record.thresholds.count) * 8 * zipped
+            * Double(Observable.allCases.count + 3 * record.thresholds.count + observableSet.curvatureNames.count)
+            * 8 * zipped
         // Held like the observables (the record and a checkpoint's two copies); a larger record is refused anyway.
         recorded = 3 * min(recorded * zipped, record.maxBytes)
         return (

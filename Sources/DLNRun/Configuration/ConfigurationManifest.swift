@@ -21,7 +21,8 @@ extension Configuration {
         "grid.zip", "training.batch_size", "training.sampling", "training.label_noise", "training.gradient_noise",
         "training.momentum", "training.nesterov", "grid.batch_size", "grid.label_noise", "grid.gradient_noise",
         "grid.momentum", "model.init.entries", "model.init.signs", "model.init.from", "record.weights",
-        "record.layers", "record.activation", "record.max_bytes"
+        "record.layers", "record.activation", "record.max_bytes",
+        "record.sharpness", "record.pl_constant"
     ]
 
     /// The configuration as manifest.json writes it.

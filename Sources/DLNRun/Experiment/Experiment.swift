@@ -381,7 +381,7 @@ public struct Experiment: Sendable {
             parameterization: first.parameterization, update: first.update, loss: c.training.loss,
             precision: precision, dimension: d, samples: n, datasets: datasets, replicas: replicas,
             initialLayers: initial.map { RealArray($0, precision: precision) },
-            observables: ObservableSet(thresholds: c.record.thresholds),
+            observables: c.observableSet,
             designVariance: user.map(\.designVariance) ?? (c.problem.designVariance == .one ? 1 : 1 / Double(d)),
             representation: representation, flow: c.training.flow,
             logInitial: wantsLog ? LogLayers(magnitude: logMag, sign: logSign) : nil, sampling: c.training.sampling,

@@ -125,6 +125,11 @@ public enum FigureScript {
                     ax.hlines(np.nanmedian(p[g]), times[g][times[g] > 0].min(), times[g].max(), color=style(g)[0],
                               ls=ls, lw=1.2)
                 ax.plot([], [], color="0.3", ls=ls, label=text)
+            if OBSERVABLE == "sharpness" and "learning_rate" in columns:  # gradient descent's stability edge
+                for g in curves:
+                    eta = float(rows[g][columns.index("learning_rate")])
+                    ax.hlines(2 / eta, times[g][times[g] > 0].min(), times[g].max(), color=style(g)[0], ls=":", lw=1.2)
+                ax.plot([], [], color="0.3", ls=":", label="2/η: gradient descent's stability edge")
             for file, kind, ls in [("analysis_transition_time.npy", "t_c: lazy → rich", ":"),
                                    ("analysis_first_jump_time.npy", "first / last plateau exit", "-."),
                                    ("analysis_last_jump_time.npy", None, "-.")]:

@@ -161,6 +161,7 @@ public enum Report {
         let color = { (g: Int) in points.firstIndex(of: g).map { styles[$0].color } }
         DMFTStudy.overlay(&plot, folder: folder, observable: observable, label: { label(folder, $0) }, color: color)
         if observable == Observable.testError.name { overlayPredictions(&plot, folder, points: points, styles: styles) }
+        if observable == ObservableSet.sharpness { overlayStabilityEdge(&plot, folder, points: points, styles: styles) }
         let marked = markTimes(&plot, folder, points: points, styles: styles)
         plot.caption = caption(folder, plot, marked: marked, skipped: a.count - points.count)
         plot.source = (observable, nil)
@@ -358,7 +359,10 @@ public enum Report {
     ) throws(DLNError) -> [(String, SVGPlot)] {
         let target = into ?? folder.directory
         var figures: [(String, SVGPlot)] = []
-        for name in [Observable.trainLoss.name, Observable.testError.name] where folder.names.contains(name) {
+        let timeFigures = [
+            Observable.trainLoss.name, Observable.testError.name, ObservableSet.plConstant, ObservableSet.sharpness
+        ]
+        for name in timeFigures where folder.names.contains(name) {
             let values = try folder.array(name).joined().joined()
             if values.contains(where: \.isFinite) {
                 figures.append(("\(name).svg", try timeFigure(folder, observable: name, time: time)))

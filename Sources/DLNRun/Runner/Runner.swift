@@ -72,6 +72,7 @@ public final class Runner {
                 + Recording.size(configuration.record.maxBytes)
         }
         if let regime = configuration.deepRegime { line += "; " + regime }
+        if let cost = configuration.curvatureCostLine { line += "; " + cost }
         if let shard = try shard.map({ s throws(DLNError) in try Shard(parsing: s) }) {
             let sizes = Experiment.batchSizes(configuration)
             line += "; shard \(shard.index)/\(shard.count) runs \(shard.replicaCount(batches: sizes)) of them"

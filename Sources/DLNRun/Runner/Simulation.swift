@@ -147,7 +147,7 @@ final class SimulationRunner {
         var p = self.p
         if p.names.isEmpty {
             // A shard that holds no replicas observed nothing: every observable is NaN.
-            p.names = ObservableSet(thresholds: experiment.configuration.record.thresholds).names
+            p.names = experiment.configuration.observableSet.names
             p.values = [[[Double]]](
                 repeating: [[Double]](repeating: [Double](repeating: .nan, count: B), count: p.names.count), count: C)
         }

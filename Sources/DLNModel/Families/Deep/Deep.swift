@@ -91,3 +91,50 @@ public enum Deep: ModelFamily {
         }
     }
 }
+
+extension Deep {
+    /// ∏_{k≠m} u[base + k], k < count, in ascending k (scalars). Kernels: dln_prod_except, dln_half_prod_except.
+    @inline(__always)
+    static func scalarProductExcept<T: DLNReal>(_ u: UnsafeMutablePointer<T>, base: Int, count: Int, _ m: Int) -> T {
+        var p: T = 1
+        var started = false
+        for k in 0..<count where k != m {
+            p = started ? p * u[base + k] : u[base + k]
+            started = true
+        }
+        return p
+    }
+
+    /// out[base + m] = ±Σ_{p≠m} a[base+p]·∏_{k≠m,p} u[base+k] (a first, the u in ascending k; sums in ascending p
+    /// from 0), the sign − when `negate`. Kernels: dln_family_hessian_apply of family_deep.cl and family_deep_pm.cl.
+    @inline(__always)
+    static func productHessianApply<T: DLNReal>(
+        _ u: UnsafeMutablePointer<T>, _ a: UnsafeMutablePointer<T>, base: Int, count: Int, negate: Bool,
+        into out: UnsafeMutablePointer<T>
+    ) {
+        for m in 0..<count {
+            var s: T = 0
+            for p in 0..<count where p != m {
+                var t = a[base + p]
+                for k in 0..<count where k != m && k != p { t = t * u[base + k] }
+                s = s + t
+            }
+            out[base + m] = negate ? -s : s
+        }
+    }
+
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public static func jacobian<T: DLNReal>(_ u: UnsafeMutablePointer<T>, depth: Int, into jac: UnsafeMutablePointer<T>)
+    {
+        for m in 0..<depth { jac[m] = scalarProductExcept(u, base: 0, count: depth, m) }
+    }
+
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public static func hessianApply<T: DLNReal>(
+        _ u: UnsafeMutablePointer<T>, _ a: UnsafeMutablePointer<T>, depth: Int, into out: UnsafeMutablePointer<T>
+    ) {
+        productHessianApply(u, a, base: 0, count: depth, negate: false, into: out)
+    }
+}

@@ -120,3 +120,25 @@ public enum DeepPM: ModelFamily {
         }
     }
 }
+
+extension DeepPM {
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public static func jacobian<T: DLNReal>(_ u: UnsafeMutablePointer<T>, depth: Int, into jac: UnsafeMutablePointer<T>)
+    {
+        let half = depth / 2
+        for m in 0..<half {
+            jac[m] = Deep.scalarProductExcept(u, base: 0, count: half, m)
+            jac[half + m] = -Deep.scalarProductExcept(u, base: half, count: half, m)
+        }
+    }
+
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public static func hessianApply<T: DLNReal>(
+        _ u: UnsafeMutablePointer<T>, _ a: UnsafeMutablePointer<T>, depth: Int, into out: UnsafeMutablePointer<T>
+    ) {
+        Deep.productHessianApply(u, a, base: 0, count: depth / 2, negate: false, into: out)
+        Deep.productHessianApply(u, a, base: depth / 2, count: depth / 2, negate: true, into: out)
+    }
+}

@@ -108,6 +108,23 @@ public enum PM: ModelFamily {
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
+    public static func jacobian<T: DLNReal>(_ u: UnsafeMutablePointer<T>, depth: Int, into jac: UnsafeMutablePointer<T>)
+    {
+        jac[0] = u[0]
+        jac[1] = -u[1]
+    }
+
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public static func hessianApply<T: DLNReal>(
+        _ u: UnsafeMutablePointer<T>, _ a: UnsafeMutablePointer<T>, depth: Int, into out: UnsafeMutablePointer<T>
+    ) {
+        out[0] = a[0]
+        out[1] = -a[1]
+    }
+
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func logLayers<T: DLNReal>(p: SIMD16<T>, q: SIMD16<T>) -> (SIMD16<T>, SIMD16<T>) { (p, q) }
 
     public static func logConstants(lu: Double, su: Double, lv: Double, sv: Double, replica b: Int, coordinate j: Int)

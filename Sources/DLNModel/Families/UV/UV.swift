@@ -86,6 +86,23 @@ public enum UV: ModelFamily {
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
+    public static func jacobian<T: DLNReal>(_ u: UnsafeMutablePointer<T>, depth: Int, into jac: UnsafeMutablePointer<T>)
+    {
+        jac[0] = u[1]
+        jac[1] = u[0]
+    }
+
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public static func hessianApply<T: DLNReal>(
+        _ u: UnsafeMutablePointer<T>, _ a: UnsafeMutablePointer<T>, depth: Int, into out: UnsafeMutablePointer<T>
+    ) {
+        out[0] = a[1]
+        out[1] = a[0]
+    }
+
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func logLayers<T: DLNReal>(p: SIMD16<T>, q: SIMD16<T>) -> (SIMD16<T>, SIMD16<T>) {
         ((p + q) * SIMD16<T>(repeating: 0.5), (p - q) * SIMD16<T>(repeating: 0.5))
     }
