@@ -196,7 +196,8 @@ public enum Analysis {
                     out[2] =
                         Rates.predictedRate(
                             x: x, n: n, d: d, limit: w, beta: beta,
-                            eta: point.update == .flow ? nil : replica.eta,
+                            eta: point.update == .flow || !configuration.learningRateSchedule.isConstant
+                                ? nil : replica.eta,
                             meanLoss: configuration.training.loss == .mean) ?? .nan
                 }
                 if let weights, weights.shape.count == 3, weights.shape[2] == d {
