@@ -37,13 +37,11 @@ public struct LearningRateSchedule: Sendable, Hashable {
     /// s_k = 1.
     public static let constant = LearningRateSchedule(.constant)
 
-    /// Whether s_k = 1 for every k.
+    /// Whether this is `constant`: the engines then leave the factor at 1 and time is steps·η. (γ = 1 gives s_k = 1
+    /// too, but runs the scheduled path: the factor set each step, t = η·Σ s_k; bit for bit the same run.)
     public var isConstant: Bool {
-        switch kind {
-        case .constant: true
-        case .exponential(let g), .every(let g, _), .milestones(let g, _): g == 1
-        case .inverseTime, .cosine: false
-        }
+        if case .constant = kind { return true }
+        return false
     }
 
     /// The factor s_k of step k ≥ 0.
@@ -77,6 +75,39 @@ public struct LearningRateSchedule: Sendable, Hashable {
         case .cosine(let steps, let floor):
             guard floor == 0 else { return nil }
             return sums(at: [steps])[0]
+        }
+    }
+
+    /// About how many steps k it takes for S_k to reach `sum` (the integral of s over [0, k], which is within a few
+    /// s_0 = 1 of the sum): to refuse, before any stepping, a horizon that would need too many; +∞ when never.
+    public func estimatedSteps(toReach sum: Double) -> Double {
+        switch kind {
+        case .constant:
+            return sum
+        case .inverseTime(let tau, let p):
+            if p == 1 { return tau * Foundation.expm1(sum / tau) }
+            return tau * (Foundation.pow(1 + sum * (1 - p) / tau, 1 / (1 - p)) - 1)
+        case .exponential(let g):
+            guard g < 1 else { return sum }
+            let x = 1 - sum * (1 - g)
+            return x > 0 ? Foundation.log(x) / Foundation.log(g) : .infinity
+        case .every(let g, let m):
+            guard g < 1 else { return sum }
+            let x = 1 - sum * (1 - g) / Double(m)
+            return x > 0 ? Double(m) * Foundation.log(x) / Foundation.log(g) : .infinity
+        case .cosine(let steps, let floor):
+            let half = Double(steps) * (1 + floor) / 2
+            if sum <= half { return sum / ((1 + floor) / 2) }
+            return floor > 0 ? Double(steps) + (sum - half) / floor : .infinity
+        case .milestones(let g, let at):
+            var (k, s) = (0, 0.0)
+            for (i, next) in at.enumerated() {
+                let rate = Foundation.pow(g, Double(i))
+                if s + rate * Double(next - k) >= sum { return Double(k) + (sum - s) / rate }
+                s += rate * Double(next - k)
+                k = next
+            }
+            return Double(k) + (sum - s) / Foundation.pow(g, Double(at.count))
         }
     }
 

@@ -59,18 +59,19 @@ extension Configuration {
 }
 
 extension ConfigurationRules {
+    /// The most steps a horizon may need under a schedule (the host sums s_k step by step to place the checkpoints).
+    static let maxScheduledSteps = 1e9  // (the message says 1e9)
+
     /// `training.schedule`: each schedule's parameters (and only those), where schedules apply (gd, sgd), and a
     /// horizon the schedule reaches for every learning rate.
     static func schedule(_ r: ConfigurationReader, _ c: Configuration) {
         let sink = r.sink
         let s = c.training.schedule
         let path = "training.schedule"
-        let given: [(String, Bool)] = [
-            ("tau", s.tau != nil), ("power", s.power != 1), ("gamma", s.gamma != nil), ("steps", s.steps != nil),
-            ("floor", s.floor != 0), ("every", s.every != nil), ("at", s.at != nil)
-        ]
+        // A parameter written but refused by its own check is not reported missing again.
+        let written = { (key: String) in r.section("training").sectionHas("schedule", key) }
         let takes = ConfigurationKeys.scheduleParameters[s.name]!
-        for (key, on) in given where on && !takes.contains(key) {
+        for key in ["tau", "power", "gamma", "steps", "floor", "every", "at"] where written(key) && !takes.contains(key) {
             let owners = ScheduleName.allCases.filter { ConfigurationKeys.scheduleParameters[$0]!.contains(key) }
             sink.add(
                 "\(path).\(key)",
@@ -80,9 +81,9 @@ extension ConfigurationRules {
         switch s.name {
         case .constant: break
         case .inverseTime:
-            if s.tau == nil { sink.add("\(path).tau", "is required with inverse_time: η_k = η/(1 + k/τ)^power") }
+            if !written("tau") { sink.add("\(path).tau", "is required with inverse_time: η_k = η/(1 + k/τ)^power") }
         case .exponential:
-            if (s.gamma == nil) == (s.tau == nil) {
+            if written("gamma") == written("tau") {
                 sink.add(path, "exponential needs gamma (η_k = η·γ^k) or tau (γ = e^{−1/τ}), exactly one of them")
             }
         case .cosine:
@@ -95,8 +96,8 @@ extension ConfigurationRules {
                 sink.add("\(path).steps", "is required with cosine when training.steps is 0")
             }
         case .step:
-            if s.gamma == nil { sink.add("\(path).gamma", "is required with step: η is multiplied by γ at each drop") }
-            if (s.every == nil) == (s.at == nil) {
+            if !written("gamma") { sink.add("\(path).gamma", "is required with step: η is multiplied by γ at each drop") }
+            if written("every") == written("at") {
                 sink.add(path, "step needs every (a drop every m steps) or at (drops at listed steps), exactly one")
             }
             if let at = s.at, Swift.zip(at, at.dropFirst()).contains(where: { $0 >= $1 }) {
@@ -116,16 +117,29 @@ extension ConfigurationRules {
         }
         guard sink.issues.isEmpty, let horizon = c.training.horizon else { return }
         let schedule = c.learningRateSchedule
-        guard let total = schedule.totalSum else { return }
-        // Cosine to 0 reaches η·S_K at step K; the geometric schedules only approach η·Σ s_k.
-        let reachedAtEnd = schedule.name == .cosine
-        for eta in c.grid.learningRate.sorted() where reachedAtEnd ? horizon > eta * total : horizon >= eta * total {
-            sink.add(
-                "training.horizon",
-                "t = \(horizon) is never reached with η = \(eta) and schedule \(schedule.description): Σ_k η_k "
-                    + "\(reachedAtEnd ? "stops at" : "converges to") \(eta * total), the largest reachable time "
-                    + "(shorten the horizon, decay more slowly, or give training.steps)")
-            return
+        if let total = schedule.totalSum {
+            // Cosine to 0 reaches η·S_K at step K; the geometric schedules only approach η·Σ s_k.
+            let reachedAtEnd = schedule.name == .cosine
+            for eta in c.grid.learningRate.sorted() where reachedAtEnd ? horizon > eta * total : horizon >= eta * total {
+                sink.add(
+                    "training.horizon",
+                    "t = \(horizon) is never reached with η = \(eta) and schedule \(schedule.description): Σ_k η_k "
+                        + "\(reachedAtEnd ? "stops at" : "converges to") \(String(format: "%.6g", eta * total)), the "
+                        + "largest reachable time "
+                        + "(shorten the horizon, decay more slowly, or give training.steps)")
+                return
+            }
+        }
+        // The host sums s_k step by step to place the checkpoints: a horizon needing too many steps is refused.
+        if let eta = c.grid.learningRate.min() {
+            let steps = schedule.estimatedSteps(toReach: horizon / eta)
+            if steps > maxScheduledSteps {
+                let about = steps.isFinite ? String(format: "about %.3g", steps) : "more than 1e308"
+                sink.add(
+                    "training.horizon",
+                    "t = \(horizon) with η = \(eta) and schedule \(schedule.description) needs \(about) steps; at most "
+                        + "1e9 (shorten the horizon or decay more slowly)")
+            }
         }
     }
 }
