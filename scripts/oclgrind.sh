@@ -3,8 +3,8 @@
 # between work-items and work-groups, and checks the use of the OpenCL API. No GPU needed.
 #
 #   scripts/oclgrind.sh              the planted-bug check, then the small equivalence tests of every kernel shape
-#                                    (scalar, vector16, tiled; gradient flow; the stochastic steps; momentum) against the CPU
-#                                    engine, bit for bit, on Oclgrind
+#                                    (scalar, vector16, tiled; gradient flow; the stochastic steps; momentum; learning-rate
+#                                    schedules) against the CPU engine, bit for bit, on Oclgrind
 #   scripts/oclgrind.sh self-check   the planted-bug check only: copies of the kernels with an out-of-bounds write
 #                                    and with a missing barrier must be reported, and the aborted kernel must fail
 #                                    the run with its name
@@ -134,7 +134,8 @@ self_check
 # The small equivalence tests, one suite per process (Oclgrind runs one kernel at a time per process).
 failed=0
 for filter in '^DLNDeviceTests.EquivalenceTests/smallSizes' '^DLNDeviceTests.FlowEquivalenceTests/smallSizes' \
-    '^DLNDeviceTests.StochasticEquivalenceTests/smallSizes' '^DLNDeviceTests.MomentumTests/smallSizes'; do
+    '^DLNDeviceTests.StochasticEquivalenceTests/smallSizes' '^DLNDeviceTests.MomentumTests/smallSizes' \
+    '^DLNDeviceTests.ScheduleTests/smallSizes'; do
     echo "== on Oclgrind: swift test --filter $filter"
     status=0
     swift test --skip-build --no-parallel --filter "$filter" >"$work/tests.out" 2>"$work/tests.err" || status=$?

@@ -65,7 +65,8 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
             stochastic = try DeviceStochastic<T>(
                 batch, program: program, context: context, queue: queue, buffers: buffers,
                 update: momentum?.update ?? kernels.update,
-                factorArgument: momentum == nil ? KernelBindings.updateFactorArgument : DeviceMomentum<T>.factorArgument,
+                factorArgument: momentum == nil
+                    ? KernelBindings.updateFactorArgument : DeviceMomentum<T>.factorArgument,
                 lookahead: momentum?.lookahead)
         }
         if batch.update == .flow || batch.representation == .log {
@@ -136,7 +137,9 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         let scheduled = !schedule.isConstant
         if let momentum {  // the scalar update kernel after the shape's products (not the tiled kernel)
             for k in 0..<count {
-                if scheduled { try momentum.update.setArgument(DeviceMomentum<T>.factorArgument, factor(stepsTaken + k)) }
+                if scheduled {
+                    try momentum.update.setArgument(DeviceMomentum<T>.factorArgument, factor(stepsTaken + k))
+                }
                 if let ahead = momentum.lookahead {
                     try queue.enqueue(ahead, global: [P, layout.dimension], local: [Self.local, 1])
                 }

@@ -28,8 +28,10 @@ import Testing
     static let base = "problem: {d: 12, n: 6, teacher: {density: 0.25}}\nseeds: 2\nrecord: {checkpoints: 8}\n"
 
     static let schedules: [String] = [
-        "{name: inverse_time, tau: 20}", "{name: inverse_time, tau: 7, power: 0.5}", "{name: exponential, gamma: 0.995}",
-        "{name: exponential, tau: 300}", "{name: cosine, steps: 400, floor: 0.05}", "{name: step, gamma: 0.5, every: 50}",
+        "{name: inverse_time, tau: 20}", "{name: inverse_time, tau: 7, power: 0.5}",
+        "{name: exponential, gamma: 0.995}",
+        "{name: exponential, tau: 300}", "{name: cosine, steps: 400, floor: 0.05}",
+        "{name: step, gamma: 0.5, every: 50}",
         "{name: step, gamma: 0.1, at: [10, 100, 150]}"
     ]
 
@@ -99,7 +101,9 @@ import Testing
         #expect(cosine.learningRateSchedule == LearningRateSchedule(.cosine(steps: 80, floor: 0)))
         // Without a schedule the times stay steps·η exactly.
         let e = try Experiment(try Self.parse(Self.base + "grid: {learning_rate: [0.03, 0.07]}"))
-        for (g, p) in e.gridPoints.enumerated() { #expect(e.times[g] == e.steps[g].map { Double($0) * p.learningRate }) }
+        for (g, p) in e.gridPoints.enumerated() {
+            #expect(e.times[g] == e.steps[g].map { Double($0) * p.learningRate })
+        }
     }
 
     @Test func manifestKeepsTheSchedule() throws {
@@ -155,14 +159,26 @@ import Testing
         ("schedule: {name: step, gamma: 0.5, every: 0}", "training.schedule.every", "must be at least 1"),
         ("schedule: {name: step, gamma: 0.5, at: [5, 5]}", "training.schedule.at", "strictly increasing"),
         ("schedule: {name: step, gamma: 0.5, at: [0, 5]}", "training.schedule.at[0]", "whole numbers of steps ≥ 1"),
-        ("schedule: {name: constant, gamma: 0.5}", "training.schedule.gamma", "applies to schedule exponential or step"),
-        ("schedule: {name: cosine, tau: 3}", "training.schedule.tau", "applies to schedule inverse_time or exponential"),
+        (
+            "schedule: {name: constant, gamma: 0.5}", "training.schedule.gamma",
+            "applies to schedule exponential or step"
+        ),
+        (
+            "schedule: {name: cosine, tau: 3}", "training.schedule.tau",
+            "applies to schedule inverse_time or exponential"
+        ),
         ("schedule: {name: exponential, gamma: 0.5, colour: red}", "training.schedule.colour", "unknown key"),
         ("update: flow\n  horizon: 3\n  schedule: {name: inverse_time, tau: 4}", "training.schedule", "not flow"),
-        ("update: multiplicative\n  schedule: {name: step, gamma: 0.5, every: 4}", "training.schedule", "not multiplicative"),
+        (
+            "update: multiplicative\n  schedule: {name: step, gamma: 0.5, every: 4}", "training.schedule",
+            "not multiplicative"
+        ),
         ("horizon: 20\n  schedule: {name: inverse_time, tau: 10}", "training.horizon", "needs about 2.35e+18 steps"),
         ("horizon: 3\n  schedule: cosine", "training.schedule.steps", "is required with cosine and training.horizon"),
-        ("horizon: 30\n  schedule: {name: exponential, gamma: 0.9}", "training.horizon", "converges to 0.5, the largest"),
+        (
+            "horizon: 30\n  schedule: {name: exponential, gamma: 0.9}", "training.horizon",
+            "converges to 0.5, the largest"
+        ),
         ("horizon: 30\n  schedule: {name: step, gamma: 0.5, every: 100}", "training.horizon", "converges to 10, the"),
         ("horizon: 30\n  schedule: {name: cosine, steps: 100}", "training.horizon", "stops at 2.525, the largest")
     ])

@@ -71,7 +71,8 @@ extension ConfigurationRules {
         // A parameter written but refused by its own check is not reported missing again.
         let written = { (key: String) in r.section("training").sectionHas("schedule", key) }
         let takes = ConfigurationKeys.scheduleParameters[s.name]!
-        for key in ["tau", "power", "gamma", "steps", "floor", "every", "at"] where written(key) && !takes.contains(key) {
+        for key in ["tau", "power", "gamma", "steps", "floor", "every", "at"] where written(key) && !takes.contains(key)
+        {
             let owners = ScheduleName.allCases.filter { ConfigurationKeys.scheduleParameters[$0]!.contains(key) }
             sink.add(
                 "\(path).\(key)",
@@ -96,7 +97,9 @@ extension ConfigurationRules {
                 sink.add("\(path).steps", "is required with cosine when training.steps is 0")
             }
         case .step:
-            if !written("gamma") { sink.add("\(path).gamma", "is required with step: η is multiplied by γ at each drop") }
+            if !written("gamma") {
+                sink.add("\(path).gamma", "is required with step: η is multiplied by γ at each drop")
+            }
             if written("every") == written("at") {
                 sink.add(path, "step needs every (a drop every m steps) or at (drops at listed steps), exactly one")
             }
@@ -120,7 +123,8 @@ extension ConfigurationRules {
         if let total = schedule.totalSum {
             // Cosine to 0 reaches η·S_K at step K; the geometric schedules only approach η·Σ s_k.
             let reachedAtEnd = schedule.name == .cosine
-            for eta in c.grid.learningRate.sorted() where reachedAtEnd ? horizon > eta * total : horizon >= eta * total {
+            for eta in c.grid.learningRate.sorted() where reachedAtEnd ? horizon > eta * total : horizon >= eta * total
+            {
                 sink.add(
                     "training.horizon",
                     "t = \(horizon) is never reached with η = \(eta) and schedule \(schedule.description): Σ_k η_k "
