@@ -46,6 +46,8 @@ import Testing
             #expect(abs(got - want) <= 1e-14 * max(1, abs(want)), "\(text) k = \(k): \(got) vs \(want)")
         }
         #expect(rates.factor(step: 0) == 1)  // every schedule starts at η
+        // config.yaml (the other schedules' parameters as comments) reads back to the same configuration.
+        #expect(try Configuration.parse(yaml: c.resolvedYAML) == c)
     }
 
     /// times.npy's t (Experiment.times) is Σ_{j<k} η·s_j at each checkpoint's step, summed here from the formula.

@@ -56,6 +56,8 @@ import Testing
         }
         let manifest = try String(contentsOfFile: dir + "/a/manifest.json", encoding: .utf8)
         #expect(manifest.contains("\"inverse_time\""))
+        let again = try CLITests.run(["run", dir + "/a/config.yaml", "--check"])  // config.yaml repeats the run
+        #expect(again.status == 0, "\(again.stderr)")
         // Stopped by SIGTERM after its third checkpoint, then resumed: the same files as the run straight through.
         let out = try CheckpointCLITests.stopped(dir + "/s.yaml", in: dir)
         let resumed = try CLITests.run(["run", "--resume", out, "--quiet"])

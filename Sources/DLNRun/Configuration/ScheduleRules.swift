@@ -71,8 +71,12 @@ extension ConfigurationRules {
         // A parameter written but refused by its own check is not reported missing again.
         let written = { (key: String) in r.section("training").sectionHas("schedule", key) }
         let takes = ConfigurationKeys.scheduleParameters[s.name]!
-        for key in ["tau", "power", "gamma", "steps", "floor", "every", "at"] where written(key) && !takes.contains(key)
-        {
+        // (Checked on the values: a config.yaml of another dlnsim may write power 1 and floor 0 whatever the schedule.)
+        let given: [(String, Bool)] = [
+            ("tau", s.tau != nil), ("power", s.power != 1), ("gamma", s.gamma != nil), ("steps", s.steps != nil),
+            ("floor", s.floor != 0), ("every", s.every != nil), ("at", s.at != nil)
+        ]
+        for (key, on) in given where on && !takes.contains(key) {
             let owners = ScheduleName.allCases.filter { ConfigurationKeys.scheduleParameters[$0]!.contains(key) }
             sink.add(
                 "\(path).\(key)",
