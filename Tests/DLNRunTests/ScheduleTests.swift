@@ -46,6 +46,9 @@ import Testing
             #expect(abs(got - want) <= 1e-14 * max(1, abs(want)), "\(text) k = \(k): \(got) vs \(want)")
         }
         #expect(rates.factor(step: 0) == 1)  // every schedule starts at η
+        // The memo of the observations gives the bits of a fresh sum, in any order of requests.
+        let memo = ScheduleSums(rates)
+        for k in [5, 300, 17, 17, 401, 0] { #expect(memo.sum(at: k) == rates.sums(at: [k])[0], "\(text) S_\(k)") }
         // config.yaml (the other schedules' parameters as comments) reads back to the same configuration.
         #expect(try Configuration.parse(yaml: c.resolvedYAML) == c)
     }

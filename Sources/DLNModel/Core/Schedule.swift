@@ -179,3 +179,28 @@ public struct LearningRateSchedule: Sendable, Hashable {
         }
     }
 }
+
+/// S_k = Σ_{j<k} s_j of a schedule, continued from the last step asked for when the next one is later (the run's
+/// observations), so that a run of K steps sums each s_k once. The same additions in the same order as
+/// `LearningRateSchedule.sums(at:)`: the same bits.
+public final class ScheduleSums: @unchecked Sendable {  // the lock guards the memo
+    public let schedule: LearningRateSchedule
+    private let lock = NSLock()
+    private var step = 0
+    private var sum = 0.0
+
+    public init(_ schedule: LearningRateSchedule) { self.schedule = schedule }
+
+    /// S_k.
+    public func sum(at k: Int) -> Double {
+        if schedule.isConstant { return Double(k) }
+        lock.lock()
+        defer { lock.unlock() }
+        if k < step { (step, sum) = (0, 0) }
+        while step < k {
+            sum += schedule.factor(step: step)
+            step += 1
+        }
+        return sum
+    }
+}

@@ -160,6 +160,8 @@ public struct Batch: Sendable {
     public let nesterov: Bool
     /// The learning-rate schedule: step k uses η_k = η·s_k (Core/Schedule.swift).
     public let schedule: LearningRateSchedule
+    /// S_k of the schedule, continued from the last one asked for (observations come in ascending steps).
+    public let scheduleSums: ScheduleSums
 
     /// Whether the steps carry momentum buffers (CPU/Momentum.swift, Kernels/momentum.cl).
     public var hasMomentum: Bool { nesterov || replicas.contains { $0.momentum != 0 } }
@@ -185,7 +187,7 @@ public struct Batch: Sendable {
 
     /// e^{−2λ_u·t} per replica after `steps` steps (t = η·S_steps, steps·η without a schedule): the decay of the conserved quantities.
     public func decay(afterSteps steps: Int) -> [Double] {
-        let sum = schedule.sums(at: [steps])[0]  // S_k = Σ_{j<k} s_j (= k without a schedule)
+        let sum = scheduleSums.sum(at: steps)  // S_k = Σ_{j<k} s_j (= k without a schedule)
         return replicas.map { r in Foundation.exp(-2 * r.lambdaU * sum * r.eta) }
     }
 
@@ -306,6 +308,7 @@ public struct Batch: Sendable {
         self.sampling = sampling
         self.nesterov = nesterov
         self.schedule = schedule
+        scheduleSums = ScheduleSums(schedule)
         self.flow = flow
         self.logInitial = logInitial
         self.layout = Layout(replicas: replicas.count, dimension: d, samples: n, layers: layers)

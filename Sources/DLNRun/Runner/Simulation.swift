@@ -368,7 +368,7 @@ final class SimulationRunner {
         if frozen == nil { frozen = s }
         frozen!.replace(replicas: bad.map(\.0), from: s)
         let replicas = experiment.groups[p.group].batch.replicas
-        let frozenSum = experiment.groups[p.group].batch.schedule.sums(at: [s.steps])[0]  // k without a schedule
+        let frozenSum = experiment.groups[p.group].batch.scheduleSums.sum(at: s.steps)  // k without a schedule
         for (k, code) in bad {
             let b = global[range.lowerBound + k]
             p.status[b] = code.code
