@@ -12,7 +12,8 @@
  *   dln_sgd_residual (padded B, n) (16, 1): r[b][k] = (Σ_j X[i_k][j]·w[b][j]) − (y[i_k] + σ_ℓ·ξ_{i_k}), k < cnt[b]
  *   dln_sgd_gradient (padded B, d) (16, 1): g[b][j] = (Σ_{k<cnt} X[i_k][j]·r[b][k])·sc[b]
  *   dln_update (update.cl), then, when some replica has T > 0,
- *   dln_sgd_langevin (padded B, d) (16, 1): u_l ← u_l + √(2ηT)·ξ_{l·d+j}, w = dln_family_weight(u)
+ *   dln_sgd_langevin (padded B, d) (16, 1): u_l ← u_l + (√(2ηT)·root)·ξ_{l·d+j}, w = dln_family_weight(u)
+ *   (root = √s_k, the learning-rate schedule's factor of the step, rounded once on the host; 1 without one)
  * Sums are fma-accumulated in ascending index from 0. idx, r use IDX(b, k, n); the epoch permutation perm[b]
  * is row-major per replica (b·n + i) with its epoch in permEpoch[b] (−1: none, redrawn).
  */
@@ -266,14 +267,15 @@ kernel void dln_sgd_gradient(const int B, const int n, const int d, global const
     g[IDX(b, j, d)] = acc * sc[b];
 }
 
-kernel void dln_sgd_langevin(const int B, const int d, const long stride, const long step,
+kernel void dln_sgd_langevin(const int B, const int d, const long stride, const long step, const REAL root,
                              global const uint* restrict keys, global const REAL* restrict coef,
                              global REAL* restrict layers, global REAL* restrict w) {
     const int b = get_global_id(0);
     const int j = get_global_id(1);
     if (b >= B || j >= d) return;
-    const REAL c = coef[b];
-    if (c == (REAL)0) return;
+    const REAL c0 = coef[b];
+    if (c0 == (REAL)0) return;
+    const REAL c = c0 * root;
     const size_t o = IDX(b, j, d);
     REAL u[DEPTH];
     for (int l = 0; l < DEPTH; l++) {

@@ -6,11 +6,14 @@
  * ascending index from 0, so the arithmetic is exactly residual.cl, gradient.cl and update.cl: bit-identical to
  * the CPU engine. Barriers (global memory fence, within the work-group) separate the residual, the gradient and
  * the next step; padding lanes (b ≥ B) compute nothing but take part in every barrier.
+ * Step k of a launch uses η = eta[b]·factors[k] (the learning-rate schedule's s_k of that step, rounded once to
+ * REAL on the host; all 1 without a schedule).
  * NDRange: (padded B, T), local (16, T). Twin: CPUBatch.residual, CPUBatch.gradient (Sources/DLNModel/CPU/Products.swift) and CPUBatch.update (CPU/Update.swift).
  */
 kernel void dln_steps_tiled(const int B, const int n, const int d, const long stride, const int steps,
                             const REAL scale, global const REAL* restrict X, global const REAL* restrict Y,
                             global const int* restrict ds, global const REAL* restrict eta,
+                            global const REAL* restrict factors,
                             global const REAL* restrict lam, global REAL* restrict layers,
                             global REAL* restrict w, global REAL* restrict r) {
     const int b = get_global_id(0);
@@ -20,8 +23,9 @@ kernel void dln_steps_tiled(const int B, const int n, const int d, const long st
     const size_t s = live ? (size_t)ds[b] : 0;
     global const REAL* xs = X + s * (size_t)n * (size_t)d;
     global const REAL* ys = Y + s * (size_t)n;
-    const REAL e = live ? eta[b] : (REAL)0, l = live ? lam[b] : (REAL)0;
+    const REAL e0 = live ? eta[b] : (REAL)0, l = live ? lam[b] : (REAL)0;
     for (int k = 0; k < steps; k++) {
+        const REAL e = e0 * factors[k];
         if (live) {
             for (int i = t; i < n; i += T) {
                 global const REAL* xrow = xs + (size_t)i * (size_t)d;

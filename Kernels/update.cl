@@ -1,6 +1,7 @@
 /* update.cl: the element-wise layer update and w = model(layers), per (replica, coordinate).
  *
- * With η = eta[b], λ = lam[b] (λ_u: the penalty's gradient is λ·u), g = g[b][j]:
+ * With η = eta[b]·factor (factor: the learning-rate schedule's s_k of this step, rounded once to REAL on the host;
+ * 1 without a schedule, an exact product), λ = lam[b] (λ_u: the penalty's gradient is λ·u), g = g[b][j]:
  *   pm, gradient descent:  u ← u − η(g+λ)·u,        v ← v + η(g−λ)·v
  *   pm, multiplicative:    u ← u + u·expm1(−η(g+λ)), v ← v + v·expm1(η(g−λ))
  *   uv:                    u ← u − η(g·v + λu),     v ← v − η(g·u + λv)          (old u, v on the right)
@@ -22,7 +23,7 @@ inline void dln_update_one(const size_t o, const long stride, const REAL e, cons
     w[o] = dln_family_weight(u);
 }
 
-kernel void dln_update(const int B, const int d, const long stride,
+kernel void dln_update(const int B, const int d, const long stride, const REAL factor,
                        global const REAL* restrict eta, global const REAL* restrict lam,
                        global const REAL* restrict g, global REAL* restrict layers,
                        global REAL* restrict w) {
@@ -30,7 +31,7 @@ kernel void dln_update(const int B, const int d, const long stride,
     const int j = get_global_id(1);
     if (b >= B || j >= d) return;
     const size_t o = IDX(b, j, d);
-    dln_update_one(o, stride, eta[b], lam[b], g[o], layers, w);
+    dln_update_one(o, stride, eta[b] * factor, lam[b], g[o], layers, w);
 }
 
 /* dln_weight: w = model(layers) without an update (after loading a state): dln_family_weight. */

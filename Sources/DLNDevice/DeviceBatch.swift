@@ -23,6 +23,9 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
     var momentum: DeviceMomentum<T>? = nil
     /// The curvature observables (DeviceCurvature.swift); nil when neither is recorded.
     var curvature: DeviceCurvature<T>? = nil
+    /// The learning-rate schedule: the update's `factor` is re-set per step (per launch for the tiled kernel) unless
+    /// it is constant (then it stays 1).
+    let schedule: LearningRateSchedule
     /// Steps per launch of the tiled kernel.
     static var stepsPerLaunch: Int { 32 }
     static var local: Int { Layout.lanes }
@@ -46,6 +49,7 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         self.queue = queue
         self.shape = shape
         observables = batch.observables
+        schedule = batch.schedule
         decayOf = { [batch] steps in batch.decay(afterSteps: steps) }
         decayAt = { [batch] times in batch.decay(atTimes: times) }
         let program = try KernelLibrary.program(
@@ -53,7 +57,8 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
             options: Self.options(batch))
         buffers = try DeviceBuffers<T>(batch, context: context, shape: shape)
         kernels = try KernelBindings(
-            batch, program: program, buffers: buffers, shape: shape, maxWorkGroupSize: maxWorkGroupSize)
+            batch, program: program, buffers: buffers, shape: shape, maxWorkGroupSize: maxWorkGroupSize,
+            stepsPerLaunch: Self.stepsPerLaunch)
         try queue.enqueue(kernels.weight, global: [lay.paddedReplicas, lay.dimension], local: [Self.local, 1])
         if batch.hasMomentum {
             momentum = try DeviceMomentum<T>(batch, program: program, context: context, buffers: buffers)
@@ -64,7 +69,10 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         if batch.isStochastic {
             stochastic = try DeviceStochastic<T>(
                 batch, program: program, context: context, queue: queue, buffers: buffers,
-                update: momentum?.update ?? kernels.update, lookahead: momentum?.lookahead)
+                update: momentum?.update ?? kernels.update,
+                factorArgument: momentum == nil
+                    ? KernelBindings.updateFactorArgument : DeviceMomentum<T>.factorArgument,
+                lookahead: momentum?.lookahead)
         }
         if batch.update == .flow || batch.representation == .log {
             flow = try DeviceFlow<T>(
@@ -131,8 +139,12 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
             return
         }
         let P = layout.paddedReplicas
+        let scheduled = !schedule.isConstant
         if let momentum {  // the scalar update kernel after the shape's products (not the tiled kernel)
             for k in 0..<count {
+                if scheduled {
+                    try momentum.update.setArgument(DeviceMomentum<T>.factorArgument, factor(stepsTaken + k))
+                }
                 if let ahead = momentum.lookahead {
                     try queue.enqueue(ahead, global: [P, layout.dimension], local: [Self.local, 1])
                 }
@@ -149,6 +161,10 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
             var left = count
             while left > 0 {
                 let chunk = min(left, Self.stepsPerLaunch)
+                if scheduled {  // this launch's factors (the in-order queue writes after the previous launch ran)
+                    let first = stepsTaken + count - left
+                    try queue.write(kernels.factors, from: (first..<(first + chunk)).map { factor($0) })
+                }
                 try kernels.setTiledSteps(Int32(chunk))
                 try queue.enqueue(tiled, global: [P, threads], local: [Self.local, threads])
                 try queue.flush()
@@ -158,6 +174,7 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
             return
         }
         for k in 0..<count {
+            if scheduled { try kernels.update.setArgument(KernelBindings.updateFactorArgument, factor(stepsTaken + k)) }
             try enqueueProducts()
             try queue.enqueue(kernels.update, global: [P, layout.dimension], local: [Self.local, 1])
             if k % 256 == 255 { try queue.flush() }
@@ -165,6 +182,9 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         try queue.flush()
         stepsTaken += count
     }
+
+    /// s_k rounded once to T: the update's `factor` at step k (as `CPUBatch.rateFactor`).
+    func factor(_ k: Int) -> T { T(schedule.factor(step: k)) }
 
     func advance(to time: Double, stoppingIf stop: () -> Bool) throws -> Bool {
         guard let flow, flow.adaptive else { preconditionFailure("advance(to:) needs update flow") }

@@ -7,6 +7,8 @@ final class DeviceMomentum<T: DLNReal & CLKernelArgument> {
     let beta: CLBuffer, m: CLBuffer
     /// dln_momentum_update: replaces dln_update.
     let update: CLKernel
+    /// The index of its `factor` argument (the learning-rate schedule's s_k of the step).
+    static var factorArgument: Int { 4 }
     /// dln_momentum_lookahead (Nesterov): w = model(θ + β·m) before the products; nil for the heavy ball.
     let lookahead: CLKernel?
 
@@ -19,7 +21,7 @@ final class DeviceMomentum<T: DLNReal & CLKernelArgument> {
             access: .readWrite)
         let (B, d, stride) = (Int32(lay.replicas), Int32(lay.dimension), Int64(lay.coordinateCount))
         update = try CLKernel(program: program, name: "dln_momentum_update")
-        try update.bind(B, d, stride, Int32(batch.nesterov ? 1 : 0), b.eta, b.lambda, beta, b.g, b.layers, m, b.w)
+        try update.bind(B, d, stride, Int32(batch.nesterov ? 1 : 0), T(1), b.eta, b.lambda, beta, b.g, b.layers, m, b.w)
         if batch.nesterov {
             let k = try CLKernel(program: program, name: "dln_momentum_lookahead")
             try k.bind(B, d, stride, beta, b.layers, m, b.w)

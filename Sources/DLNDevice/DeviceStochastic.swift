@@ -12,6 +12,10 @@ final class DeviceStochastic<T: DLNReal & CLKernelArgument> {
     let idx: CLBuffer, cnt: CLBuffer, sc: CLBuffer, perm: CLBuffer, permEpoch: CLBuffer
     let indices: CLKernel, residual: CLKernel, gradient: CLKernel, langevin: CLKernel?
     let update: CLKernel
+    /// The index of the update kernel's `factor` argument; `schedule` sets it (and the Langevin kernel's √s_k) per
+    /// step unless it is constant.
+    let factorArgument: Int
+    let schedule: LearningRateSchedule
     /// Nesterov momentum: w = model(θ + β·m) before each step's products.
     let lookahead: CLKernel?
     /// The largest batch of a replica: the residual's second NDRange dimension.
@@ -19,12 +23,14 @@ final class DeviceStochastic<T: DLNReal & CLKernelArgument> {
 
     init(
         _ batch: Batch, program: CLProgram, context: CLContext, queue: CLCommandQueue, buffers b: DeviceBuffers<T>,
-        update: CLKernel, lookahead: CLKernel? = nil
+        update: CLKernel, factorArgument: Int, lookahead: CLKernel? = nil
     ) throws(CLError) {
         let lay = batch.layout
         layout = lay
         self.queue = queue
         self.update = update
+        self.factorArgument = factorArgument
+        schedule = batch.schedule
         self.lookahead = lookahead
         let n = lay.samples
         let B = lay.replicas
@@ -68,7 +74,7 @@ final class DeviceStochastic<T: DLNReal & CLKernelArgument> {
         try gradient.bind(Bi, ni, di, b.x, b.ds, idx, cnt, sc, b.r, b.g)
         if coefs.contains(where: { $0 != 0 }) {
             let k = try CLKernel(program: program, name: "dln_sgd_langevin")
-            try k.bind(Bi, di, Int64(lay.coordinateCount), Int64(0), keys, coef, b.layers, b.w)
+            try k.bind(Bi, di, Int64(lay.coordinateCount), Int64(0), T(1), keys, coef, b.layers, b.w)
             langevin = k
         } else {
             langevin = nil
@@ -79,8 +85,11 @@ final class DeviceStochastic<T: DLNReal & CLKernelArgument> {
     func step(count: Int, first: Int) throws(CLError) {
         let P = layout.paddedReplicas
         let local = Layout.lanes
+        let scheduled = !schedule.isConstant
         for k in 0..<count {
             let s = Int64(first + k)
+            let factor = scheduled ? schedule.factor(step: first + k) : 1
+            if scheduled { try update.setArgument(factorArgument, T(factor)) }
             try indices.setArgument(2, s)
             try residual.setArgument(3, s)
             if let lookahead { try queue.enqueue(lookahead, global: [P, layout.dimension], local: [local, 1]) }
@@ -90,6 +99,7 @@ final class DeviceStochastic<T: DLNReal & CLKernelArgument> {
             try queue.enqueue(update, global: [P, layout.dimension], local: [local, 1])
             if let langevin {
                 try langevin.setArgument(3, s)
+                if scheduled { try langevin.setArgument(4, T(factor.squareRoot())) }
                 try queue.enqueue(langevin, global: [P, layout.dimension], local: [local, 1])
             }
             if k % 256 == 255 { try queue.flush() }

@@ -22,11 +22,13 @@ final class KernelBindings {
     let gram: CLKernel?
     /// The tiled shape's many-steps kernel (argument 4: the steps of one launch), and its work-items per replica.
     let tiled: CLKernel?
+    /// The tiled kernel's per-step learning-rate factors (`stepsPerLaunch` of them, 1 until a schedule writes them).
+    let factors: CLBuffer
     let tiledThreads: Int
 
     init<T: DLNReal & CLKernelArgument>(
         _ batch: Batch, program: CLProgram, buffers b: DeviceBuffers<T>, shape: KernelShape,
-        maxWorkGroupSize: Int
+        maxWorkGroupSize: Int, stepsPerLaunch: Int
     ) throws(CLError) {
         let lay = batch.layout
         let B = Int32(lay.replicas)
@@ -79,7 +81,7 @@ final class KernelBindings {
         gradient = try kernel("dln_gradient")
         try gradient.bind(B, n, d, scale, b.x, b.ds, b.r, b.g)
         update = try kernel("dln_update")
-        try update.bind(B, d, stride, b.eta, b.lambda, b.g, b.layers, b.w)
+        try update.bind(B, d, stride, T(1), b.eta, b.lambda, b.g, b.layers, b.w)
         loss = try kernel("dln_loss")
         try loss.bind(B, n, T(batch.lossScale), b.r, b.loss)
         let nt = batch.testSamples
@@ -105,9 +107,12 @@ final class KernelBindings {
         gradientPairs = try kernel("dln_gradient_v16p")
         try gradientPairs.bind(n, d, scale, b.x, b.blockDS, pairBuffer, b.r, b.g)
 
+        factors = try CLBuffer(
+            context: program.context, copying: [T](repeating: 1, count: stepsPerLaunch), access: .readOnly)
         if shape == .tiled && batch.gradientForm == .products {
             let k = try kernel("dln_steps_tiled")
-            try k.bind(B, n, d, stride, Int32(1), scale, b.x, b.y, b.ds, b.eta, b.lambda, b.layers, b.w, b.r)
+            try k.bind(
+                B, n, d, stride, Int32(1), scale, b.x, b.y, b.ds, b.eta, factors, b.lambda, b.layers, b.w, b.r)
             tiled = k
             tiledThreads = max(1, min(16, maxWorkGroupSize / Layout.lanes))
         } else {
@@ -131,6 +136,9 @@ final class KernelBindings {
             gram = nil
         }
     }
+
+    /// The index of `dln_update`'s `factor` argument (the learning-rate schedule's s_k of the step).
+    static let updateFactorArgument = 3
 
     /// Sets the tiled kernel's steps per launch.
     func setTiledSteps(_ steps: Int32) throws(CLError) { try tiled?.setArgument(4, steps) }

@@ -14,13 +14,14 @@ struct Run: ParsableCommand {
         discussion: """
             Writes into the output folder one .npy per observable (train_loss.npy, test_error.npy, overlap.npy, …, \
             each of shape [grid point, seed, checkpoint]), steps.npy (the checkpoint steps), times.npy (t = step·η, \
-            shape [grid point, checkpoint]), grid.csv (one row per grid point), config.yaml (the resolved \
-            configuration: `dlnsim run OUTDIR/config.yaml` repeats the run) and manifest.json; status.npy (per \
-            replica: 0 ran to the end, > 0 frozen: diverged or stopped by the integrator); with update: flow also \
-            evaluations.npy and rejected.npy. A running job writes checkpoint.dlnsim every --checkpoint-every minutes \
-            and on SIGINT/SIGTERM; `dlnsim run --resume OUTDIR` continues it. The results are written into \
-            OUTDIR/.dlnsim-staging and moved into place when the run finishes, replacing the files of the folder's \
-            previous run; one dlnsim command at a time writes a folder. numpy.load and pandas.read_csv read them \
+            or Σ η_k under a training.schedule; shape [grid point, checkpoint]), grid.csv (one row per grid point), \
+            config.yaml (the resolved configuration: `dlnsim run OUTDIR/config.yaml` repeats the run) and \
+            manifest.json; status.npy (per replica: 0 ran to the end, > 0 frozen: diverged or stopped by the \
+            integrator); with update: flow also evaluations.npy and rejected.npy. A running job writes \
+            checkpoint.dlnsim every --checkpoint-every minutes and on SIGINT/SIGTERM; `dlnsim run --resume OUTDIR` \
+            continues it. The results are written into OUTDIR/.dlnsim-staging and moved into place when the run \
+            finishes, replacing the files of the folder's previous run; one dlnsim command at a time writes a \
+            folder. numpy.load and pandas.read_csv read them \
             as they are.
             """)
 

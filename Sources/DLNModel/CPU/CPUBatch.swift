@@ -23,6 +23,8 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     let y: UnsafeMutablePointer<T>  // n each
     let eta: UnsafeMutablePointer<T>  // paddedReplicas (padding: 0)
     let lambda: UnsafeMutablePointer<T>
+    /// The learning-rate schedule: step k multiplies η by `rateFactor(step: k)`.
+    let schedule: LearningRateSchedule
     let dataset: [Int]  // paddedReplicas (padding: the block's first replica's data set)
     let shared: [Int?]  // per block: the data set all 16 lanes use, if they share one
     /// Blocks whose lanes use different data sets get X and y interleaved over the lanes,
@@ -50,6 +52,14 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     /// independent data; nil for the products form.
     let gramData: UnsafeMutablePointer<T>?
     let gramInterleaved: [UnsafeMutablePointer<T>?]
+
+    /// s_k rounded once to T: step k uses η·s_k in T (`eta[b] * factor`, as the kernels do).
+    @inline(__always)
+    func rateFactor(step k: Int) -> T { T(schedule.factor(step: k)) }
+
+    /// √s_k rounded once to T: the Langevin noise of step k is (√(2ηT) in T)·√s_k·ξ.
+    @inline(__always)
+    func noiseFactor(step k: Int) -> T { T(schedule.factor(step: k).squareRoot()) }
 
     static func allocate(_ values: [T]) -> UnsafeMutablePointer<T> {
         let p = UnsafeMutablePointer<T>.allocate(capacity: max(1, values.count))
@@ -102,6 +112,7 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
         }
         eta = Self.allocate(etas)
         lambda = Self.allocate(lambdas)
+        schedule = batch.schedule
         dataset = ds
         shared = (0..<lay.blocks).map { blk in
             let block = ds[(blk * Layout.lanes)..<((blk + 1) * Layout.lanes)]

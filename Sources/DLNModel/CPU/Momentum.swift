@@ -48,13 +48,13 @@ extension CPUBatch {
         family.weightBlock(y, w + blk * d * L, d * L, depth, d)
     }
 
-    /// The momentum step of one block from the gradient sums g (scaled by `scale` per lane). Twin of
+    /// The momentum step of one block from the gradient sums g (scaled by `scale` per lane), with η·factor. Twin of
     /// `dln_momentum_update`.
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     func momentumUpdate(
         block blk: Int, g: UnsafeMutablePointer<V>, scale: V, scratch: UnsafeMutablePointer<V>,
-        state ms: MomentumState<T>
+        state ms: MomentumState<T>, factor: T
     ) {
         let (d, depth) = (layout.dimension, layout.layers)
         let L = Layout.lanes
@@ -72,7 +72,8 @@ extension CPUBatch {
             }
         }
         family.stepBlock(
-            lb, w + blk * d * L, stride, depth, d, load(eta, blk * L), load(lambda, blk * L), scale, g, scratch, false)
+            lb, w + blk * d * L, stride, depth, d, load(eta, blk * L) * V(repeating: factor), load(lambda, blk * L),
+            scale, g, scratch, false)
         for l in 0..<depth {
             for j in 0..<d {
                 let o = l * stride + j * L

@@ -71,6 +71,7 @@ extension CPUBatch {
         }
         let frozenQuads = quads
         let frozenUnits = units
+        let first = stepsTaken
         let workers = min(threads, units.count)
         let body: @Sendable (Int) -> Void = { k in
             let (a, b) = frozenUnits[k]
@@ -82,20 +83,21 @@ extension CPUBatch {
             }
             let quad = frozenQuads.contains(k)
             let ahead = self.momentum.flatMap { $0.nesterov ? $0 : nil }
-            for _ in 0..<count {
+            for step in first..<(first + count) {
+                let f = self.rateFactor(step: step)
                 if let ms = ahead {  // Nesterov: the products see w at θ + β·m
                     for blk in a..<(quad ? a + 4 : (b ?? a) + 1) { self.lookahead(block: blk, state: ms) }
                 }
                 if quad {
                     self.quadProducts(a, g: g)
-                    for q in 0..<4 { self.update(block: a + q, g: g + q * d, scratch: scratch) }
+                    for q in 0..<4 { self.update(block: a + q, g: g + q * d, scratch: scratch, factor: f) }
                 } else if let b {
                     self.pairProducts(a, b, g: g, g2: g + d)
-                    self.update(block: a, g: g, scratch: scratch)
-                    self.update(block: b, g: g + d, scratch: scratch)
+                    self.update(block: a, g: g, scratch: scratch, factor: f)
+                    self.update(block: b, g: g + d, scratch: scratch, factor: f)
                 } else {
                     self.products(block: a, g: g)
-                    self.update(block: a, g: g, scratch: scratch)
+                    self.update(block: a, g: g, scratch: scratch, factor: f)
                 }
             }
         }

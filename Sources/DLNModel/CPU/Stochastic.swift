@@ -89,10 +89,11 @@ extension CPUBatch {
         let wb = w + blk * d * L
         let lb = layers + blk * d * L
         let stride = layout.coordinateCount
-        let etaV = load(eta, blk * L)
+        let eta0 = load(eta, blk * L)
         let lamV = load(lambda, blk * L)
         var counts = [Int](repeating: 0, count: L)
         for step in steps {
+            let f = rateFactor(step: Int(step))
             if let ms = momentum, ms.nesterov { lookahead(block: blk, state: ms) }
             var scale = V(repeating: 0)
             for lane in 0..<L {
@@ -151,15 +152,16 @@ extension CPUBatch {
                 }
             }
             if let ms = momentum {
-                momentumUpdate(block: blk, g: g, scale: scale, scratch: scratch, state: ms)
+                momentumUpdate(block: blk, g: g, scale: scale, scratch: scratch, state: ms, factor: f)
             } else {
-                family.stepBlock(lb, wb, stride, depth, d, etaV, lamV, scale, g, scratch, false)
+                family.stepBlock(lb, wb, stride, depth, d, eta0 * V(repeating: f), lamV, scale, g, scratch, false)
             }
             if st.anyLangevin { langevin(block: blk, step: step, state: st) }
         }
     }
 
-    /// u_l ← u_l + √(2ηT)·ξ_{l,j} on every replica of the block with T > 0, then w. Twin of `dln_sgd_langevin`.
+    /// u_l ← u_l + (√(2ηT)·√s_k)·ξ_{l,j} on every replica of the block with T > 0, then w (√(2ηT) and √s_k each
+    /// rounded once to T). Twin of `dln_sgd_langevin`.
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     func langevin(block blk: Int, step: UInt64, state st: StochasticState<T>) {
@@ -167,12 +169,13 @@ extension CPUBatch {
         let L = Layout.lanes
         let stride = layout.coordinateCount
         let lb = layers + blk * d * L
+        let root = noiseFactor(step: Int(step))
         var touched = false
         for lane in 0..<L {
             let b = blk * L + lane
             guard b < layout.replicas, st.langevin[b] != 0 else { continue }
             touched = true
-            let c = st.langevin[b]
+            let c = st.langevin[b] * root
             for l in 0..<depth {
                 for j in 0..<d {
                     let xi: T = StochasticRandom.gaussian(

@@ -4,19 +4,19 @@ import Foundation
 /// The element-wise layer update and w = model(layers). Twin of Kernels/update.cl.
 extension CPUBatch {
     /// The layer update and w from the gradient sums g (scaled here): the family's step (Families/) at every
-    /// coordinate. `scratch` holds 2·layers vectors. Twin of `dln_update`.
+    /// coordinate with η·factor (the schedule's s_k in T). `scratch` holds 2·layers vectors. Twin of `dln_update`.
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    func update(block blk: Int, g: UnsafeMutablePointer<V>, scratch: UnsafeMutablePointer<V>) {
+    func update(block blk: Int, g: UnsafeMutablePointer<V>, scratch: UnsafeMutablePointer<V>, factor: T) {
         let d = layout.dimension
         let L = Layout.lanes
         let scale = V(repeating: gradientScale)
-        let etaV = load(eta, blk * L)
+        let etaV = load(eta, blk * L) * V(repeating: factor)
         let lamV = load(lambda, blk * L)
         let stride = layout.coordinateCount
         let depth = layout.layers
         if let ms = momentum {
-            momentumUpdate(block: blk, g: g, scale: scale, scratch: scratch, state: ms)
+            momentumUpdate(block: blk, g: g, scale: scale, scratch: scratch, state: ms, factor: factor)
             return
         }
         let lb = layers + blk * d * L

@@ -158,6 +158,10 @@ public struct Batch: Sendable {
     public let sampling: Sampling
     /// Momentum in Nesterov's look-ahead form (the gradient at θ + β·m) rather than the heavy ball.
     public let nesterov: Bool
+    /// The learning-rate schedule: step k uses η_k = η·s_k (Core/Schedule.swift).
+    public let schedule: LearningRateSchedule
+    /// S_k of the schedule, continued from the last one asked for (observations come in ascending steps).
+    public let scheduleSums: ScheduleSums
 
     /// Whether the steps carry momentum buffers (CPU/Momentum.swift, Kernels/momentum.cl).
     public var hasMomentum: Bool { nesterov || replicas.contains { $0.momentum != 0 } }
@@ -185,9 +189,11 @@ public struct Batch: Sendable {
     /// batch's precision on both engines.
     public var inverseAlphaSquared: [Double] { replicas.map { 1 / ($0.alpha * $0.alpha) } }
 
-    /// e^{−2λ_u·t} per replica after `steps` steps (t = steps·η): the decay of the conserved quantities.
+    /// e^{−2λ_u·t} per replica after `steps` steps (t = η·S_steps, steps·η without a schedule): the decay of the
+    /// conserved quantities.
     public func decay(afterSteps steps: Int) -> [Double] {
-        replicas.map { r in Foundation.exp(-2 * r.lambdaU * Double(steps) * r.eta) }
+        let sum = scheduleSums.sum(at: steps)  // S_k = Σ_{j<k} s_j (= k without a schedule)
+        return replicas.map { r in Foundation.exp(-2 * r.lambdaU * sum * r.eta) }
     }
 
     /// e^{−2λ_u·t} per replica at per-replica times t.
@@ -206,7 +212,8 @@ public struct Batch: Sendable {
         observables: ObservableSet = ObservableSet(thresholds: [0.01, 0.1]),
         designVariance: Double? = nil, representation: Representation? = nil,
         flow: FlowSettings = FlowSettings(), logInitial: LogLayers? = nil,
-        gradientForm: GradientForm? = nil, sampling: Sampling = .withReplacement, nesterov: Bool = false
+        gradientForm: GradientForm? = nil, sampling: Sampling = .withReplacement, nesterov: Bool = false,
+        schedule: LearningRateSchedule = .constant
     ) throws(DLNError) {
         let layers = parameterization.family.fixedDepth ?? initialLayers.count
         guard d >= 1, n >= 1 else { throw .invalidProblem("d and n must be positive, got d = \(d), n = \(n)") }
@@ -305,6 +312,8 @@ public struct Batch: Sendable {
         self.gradientForm = update == .sgd || noisy ? .products : (gradientForm ?? GradientForm.cheaper(n: n, d: d))
         self.sampling = sampling
         self.nesterov = nesterov
+        self.schedule = schedule
+        scheduleSums = ScheduleSums(schedule)
         self.flow = flow
         self.logInitial = logInitial
         self.layout = Layout(replicas: replicas.count, dimension: d, samples: n, layers: layers)
@@ -346,7 +355,7 @@ public struct Batch: Sendable {
             samples: layout.samples, datasets: used.map { datasets[$0] }, replicas: reps,
             initialLayers: initialLayers.map(cut), observables: observables, designVariance: designVariance,
             representation: representation, flow: flow, logInitial: log, gradientForm: gradientForm,
-            sampling: sampling, nesterov: nesterov)
+            sampling: sampling, nesterov: nesterov, schedule: schedule)
     }
 
     /// The same batch with another gradient form.
@@ -357,7 +366,7 @@ public struct Batch: Sendable {
             samples: layout.samples, datasets: datasets, replicas: replicas, initialLayers: initialLayers,
             observables: observables,
             designVariance: designVariance, representation: representation, flow: flow, logInitial: logInitial,
-            gradientForm: form, sampling: sampling, nesterov: nesterov)
+            gradientForm: form, sampling: sampling, nesterov: nesterov, schedule: schedule)
     }
 
     /// Multiply-adds per replica-step of the gradient: 2·n·d (products), d² (Gram) or 2·b·d (sgd, b averaged over

@@ -95,6 +95,29 @@ public struct Configuration: Sendable, Equatable {
         public var momentum: Double = 0
         /// Momentum in Nesterov's look-ahead form.
         public var nesterov: Switch = .off
+        /// The learning-rate schedule (gd, sgd): step k uses η·s_k (docs/model.md, "Learning-rate schedules").
+        public var schedule = Schedule()
+    }
+
+    /// `training.schedule`: a name and the parameters of that schedule (nil: not given).
+    public struct Schedule: Sendable, Equatable {
+        /// The defaults (constant).
+        public init() {}
+        public var name: ScheduleName = .constant
+        /// inverse_time: s_k = (1 + k/τ)^(−p); exponential: γ = e^{−1/τ}.
+        public var tau: Double? = nil
+        /// inverse_time: the power p ∈ (0, 1].
+        public var power: Double = 1
+        /// exponential: s_k = γ^k; step: the factor per drop.
+        public var gamma: Double? = nil
+        /// cosine: the steps K of the half period (nil: training.steps).
+        public var steps: Int? = nil
+        /// cosine: the floor f of s_k.
+        public var floor: Double = 0
+        /// step: a drop every m steps.
+        public var every: Int? = nil
+        /// step: drops at these steps.
+        public var at: [Int]? = nil
     }
 
     /// An on/off key (`true` or `false`).

@@ -89,8 +89,17 @@ final class ConfigurationReader {
             }
             group.create(&c)
         }
+        // `training.schedule: NAME` stands for `{name: NAME}`.
+        let scheduleByName: Bool = {
+            if case .scalar = section("training").node("schedule") { return true }
+            return false
+        }()
         for key in ConfigurationKeys.all {
             if let group = key.group, scalarGroups.contains(group.path) { continue }
+            if scheduleByName && key.section == "training.schedule" {
+                if key.name == "name" { key.read(section("training"), "schedule", &c, baseDirectory) }
+                continue
+            }
             key.read(section(key.section), key.name, &c, baseDirectory)
         }
     }

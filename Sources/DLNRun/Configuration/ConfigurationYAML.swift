@@ -34,6 +34,11 @@ extension Configuration {
             (grid.parameterization != nil, ["model.parameterization"]), (grid.update != nil, ["training.update"])
         ]
         for (set, paths) in axes where set { out.formUnion(paths) }
+        // The parameters of the other schedules.
+        let takes = ConfigurationKeys.scheduleParameters[training.schedule.name] ?? []
+        for key in ["tau", "power", "gamma", "steps", "floor", "every", "at"] where !takes.contains(key) {
+            out.insert("training.schedule." + key)
+        }
         return out
     }
 

@@ -2,11 +2,14 @@ import DLNModel
 import Foundation
 
 extension ConfigurationKeys {
-    /// Every key: `listed`, with the stochastic training keys after `training.flow.max_steps` and their grid axes
-    /// after `grid.update` (before `grid.zip`), and the curvature observables' keys after `record.max_bytes`.
+    /// Every key: `listed`, with the stochastic training keys and the schedule's (ScheduleRules.swift) after
+    /// `training.flow.max_steps`, the stochastic keys' grid axes after `grid.update` (before `grid.zip`), and the
+    /// curvature observables' keys after `record.max_bytes`.
     public static let all: [ConfigurationKey] = {
         var keys = listed
-        keys.insert(contentsOf: stochasticTraining, at: keys.firstIndex { $0.path == "training.flow.max_steps" }! + 1)
+        keys.insert(
+            contentsOf: stochasticTraining + scheduleKeys,
+            at: keys.firstIndex { $0.path == "training.flow.max_steps" }! + 1)
         keys.insert(contentsOf: stochasticGrid, at: keys.firstIndex { $0.path == "grid.update" }! + 1)
         keys.insert(contentsOf: curvature, at: keys.firstIndex { $0.path == "record.max_bytes" }! + 1)
         return keys

@@ -17,6 +17,8 @@ public struct Experiment: Sendable {
     public let groups: [Group]
     /// `steps[g][c]`: the step of checkpoint c of grid point g.
     public let steps: [[Int]]
+    /// `training.schedule` (other than constant): the times η·S_k of every grid point's checkpoints; nil without.
+    let scheduledTimes: [[Double]]?
     /// Grid points whose first step is below one ulp of the parameters in the run's precision (see
     /// `PrecisionLimits`): run and manifest.json warn about them.
     public private(set) var precisionWarnings: [String] = []
@@ -74,9 +76,12 @@ public struct Experiment: Sendable {
     public var checkpointCount: Int { groups.first?.checkpoints.count ?? 0 }
     /// Total replicas over all batches.
     public var replicaCount: Int { gridPoints.count * seeds.count }
-    /// `times[g][c]`: gradient-flow time of each checkpoint (steps·η for the fixed-step updates).
+    /// `times[g][c]`: gradient-flow time of each checkpoint: steps·η for the fixed-step updates, t = η·S_k =
+    /// Σ_{j<k} η_j under a learning-rate schedule.
     public var times: [[Double]] {
-        var out = steps.enumerated().map { g, s in s.map { Double($0) * gridPoints[g].learningRate } }
+        var out =
+            scheduledTimes
+            ?? steps.enumerated().map { g, s in s.map { Double($0) * gridPoints[g].learningRate } }
         for group in groups { if let t = group.flowTimes { for g in group.points { out[g] = t } } }
         return out
     }
@@ -159,6 +164,7 @@ public struct Experiment: Sendable {
         var previous: PreviousLayers? = nil
         if let from = c.model.initFrom { previous = try PreviousLayers.load(from, gridPoints: points, seeds: seeds) }
         let (order, members) = Self.batches(c, points: points)
+        let rates = c.learningRateSchedule
         // The checkpoint schedule: in steps, or in time t (then per learning rate).
         let count = c.record.checkpoints
         var groups: [Group] = []
@@ -175,7 +181,7 @@ public struct Experiment: Sendable {
                 let etaMax = c.grid.learningRate.max()!
                 let first = min(max(etaMax, c.record.start ?? etaMax), horizon)
                 let times = Self.timeSchedule(horizon: horizon, first: first, count: count, linear: c.record.linear)
-                schedule = Self.distinctSteps(times: times, eta: key.eta!, etaMax: etaMax)
+                schedule = Self.distinctSteps(times: times, eta: key.eta!, etaMax: etaMax, schedule: rates)
             } else {
                 schedule = Self.schedule(
                     steps: c.training.steps, count: count, explicit: c.record.steps,
@@ -183,11 +189,20 @@ public struct Experiment: Sendable {
             }
             for g in indices { steps[g] = schedule }
             let batch = try Self.batch(
-                c, points: indices.map { ($0, points[$0]) }, seeds: seeds, user: user, previous: previous)
+                c, points: indices.map { ($0, points[$0]) }, seeds: seeds, user: user, previous: previous, rates: rates)
             groups.append(Group(batch: batch, points: indices, checkpoints: schedule, flowTimes: flowTimes))
         }
         self.groups = groups
         self.steps = steps
+        if rates.isConstant {
+            scheduledTimes = nil
+        } else {
+            var memo: [[Int]: [Double]] = [:]  // S_k once per distinct list of checkpoint steps
+            scheduledTimes = steps.enumerated().map { g, s in
+                if memo[s] == nil { memo[s] = rates.sums(at: s) }
+                return memo[s]!.map { $0 * points[g].learningRate }
+            }
+        }
         precisionWarnings = PrecisionLimits.stalledPoints(self)
     }
 
@@ -308,7 +323,7 @@ public struct Experiment: Sendable {
     /// The batch of grid points that share data and shape: replicas point-major, seed-minor.
     static func batch(
         _ c: Configuration, points: [(index: Int, point: GridPoint)], seeds: [Int], user: UserData?,
-        previous: PreviousLayers? = nil
+        previous: PreviousLayers? = nil, rates: LearningRateSchedule = .constant
     ) throws(DLNError) -> Batch {
         let precision = c.training.precision
         let first = points[0].point
@@ -385,40 +400,7 @@ public struct Experiment: Sendable {
             designVariance: user.map(\.designVariance) ?? (c.problem.designVariance == .one ? 1 : 1 / Double(d)),
             representation: representation, flow: c.training.flow,
             logInitial: wantsLog ? LogLayers(magnitude: logMag, sign: logSign) : nil, sampling: c.training.sampling,
-            nesterov: c.training.nesterov == .on)
-    }
-
-    /// The steps of checkpoint times t for step size η, strictly increasing, from 0 to round(t_last/η): each time
-    /// rounded to a step, a step that repeats the one before moved on by one (and back from the last one), so that
-    /// every grid point has the same number of distinct checkpoints. When the largest step size `etaMax` has fewer
-    /// steps than there are times, the times are first snapped to its distinct steps (then every η ≤ etaMax gives
-    /// distinct steps too).
-    public static func distinctSteps(times: [Double], eta: Double, etaMax: Double) -> [Int] {
-        var times = times
-        let coarse = Array(Set(times.map { ($0 / etaMax).rounded() })).sorted()
-        if let last = coarse.last, Int(last) + 1 < times.count { times = coarse.map { $0 * etaMax } }
-        var steps = times.map { Int(($0 / eta).rounded()) }
-        guard steps.count > 1, steps.last! + 1 >= steps.count else { return Array(Set(steps)).sorted() }
-        let total = steps.last!
-        for k in 1..<steps.count { steps[k] = max(steps[k], steps[k - 1] + 1) }
-        steps[steps.count - 1] = total
-        for k in stride(from: steps.count - 2, through: 0, by: -1) { steps[k] = min(steps[k], steps[k + 1] - 1) }
-        return steps
-    }
-
-    /// Times 0, then `count` log-spaced times from `first` to `horizon`, plus `linear` evenly spaced ones, sorted.
-    public static func timeSchedule(horizon: Double, first: Double, count: Int, linear: Int = 0) -> [Double] {
-        var out: [Double] = [0]
-        if count == 1 {
-            out.append(horizon)
-        } else {
-            let lo = log(first)
-            let hi = log(horizon)
-            for k in 0..<count { out.append(exp(lo + (hi - lo) * Double(k) / Double(count - 1))) }
-            out[out.count - 1] = horizon
-        }
-        for k in stride(from: 1, through: linear, by: 1) { out.append(horizon * Double(k) / Double(linear)) }
-        return Array(Set(out)).sorted()
+            nesterov: c.training.nesterov == .on, schedule: rates)
     }
 
     /// A synthetic Gaussian data set (docs/model.md §1.4): X with iid N(0, 1) or N(0, 1/d) entries, a teacher with
@@ -464,26 +446,5 @@ public struct Experiment: Sendable {
             return s
         }
         return Dataset(x: RealArray(x, precision: precision), y: RealArray(y, precision: precision), wStar: wStar)
-    }
-
-    /// Step 0, then `count` log-spaced steps from 1 to `steps` (deduplicated), or the explicit steps; always
-    /// ends at `steps`.
-    /// `start` moves the first log-spaced step; `linear` adds that many evenly spaced steps.
-    public static func schedule(steps: Int, count: Int, explicit: [Int]?, start: Int = 1, linear: Int = 0) -> [Int] {
-        var set: Set<Int> = [0, steps]
-        if let explicit {
-            set.formUnion(explicit)
-        } else if steps >= 1 {
-            let bottom = log(Double(max(1, min(start, steps))))
-            let top = log(Double(steps))
-            for k in 0..<count {
-                let f = count == 1 ? 1.0 : Double(k) / Double(count - 1)
-                set.insert(min(steps, max(1, Int(exp(bottom + (top - bottom) * f).rounded()))))
-            }
-        }
-        for k in stride(from: 1, through: linear, by: 1) {
-            set.insert(Int((Double(steps) * Double(k) / Double(linear)).rounded()))
-        }
-        return set.sorted()
     }
 }

@@ -91,13 +91,15 @@ public struct RunStatistics: Sendable {
             ]
         var lines = ["point," + header.joined(separator: ",")]
         let points = experiment.gridPoints
+        // Under a learning-rate schedule t = η·S_k (Experiment.times); steps·η otherwise.
+        let scheduled = experiment.configuration.learningRateSchedule.isConstant ? nil : experiment.times
         for (g, p) in points.enumerated() {
             let params = experiment.gridColumns.map { $0.value(p) }.joined(separator: ",")
             for (k, name) in names.enumerated() {
                 for c in 0..<checkpoints.count {
                     let step = steps[g][c]
                     let s = summaries[g][k][c]
-                    let t = Double(step) * p.learningRate
+                    let t = scheduled?[g][c] ?? Double(step) * p.learningRate
                     lines.append(
                         "\(g),\(params),\(name),\(c),\(step),\(csvNumber(t)),\(s.count),\(excluded[g]),"
                             + [s.mean, s.std, s.sem, s.median, s.q10, s.q90].map(csvNumber).joined(separator: ","))

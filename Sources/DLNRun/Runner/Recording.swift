@@ -100,7 +100,10 @@ public struct Recording: Sendable, Equatable {
                 let first = min(max(etaMax, c.record.start ?? etaMax), horizon)
                 let times = Experiment.timeSchedule(
                     horizon: horizon, first: first, count: count, linear: c.record.linear)
-                C = Experiment.distinctSteps(times: times, eta: key.eta!, etaMax: etaMax).count
+                C =
+                    Experiment.distinctSteps(
+                        times: times, eta: key.eta!, etaMax: etaMax, schedule: c.learningRateSchedule
+                    ).count
             } else {
                 C =
                     Experiment.schedule(

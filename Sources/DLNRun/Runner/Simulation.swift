@@ -368,10 +368,11 @@ final class SimulationRunner {
         if frozen == nil { frozen = s }
         frozen!.replace(replicas: bad.map(\.0), from: s)
         let replicas = experiment.groups[p.group].batch.replicas
+        let frozenSum = experiment.groups[p.group].batch.scheduleSums.sum(at: s.steps)  // k without a schedule
         for (k, code) in bad {
             let b = global[range.lowerBound + k]
             p.status[b] = code.code
-            p.frozenAt[b] = Double(s.steps) * replicas[range.lowerBound + k].eta
+            p.frozenAt[b] = frozenSum * replicas[range.lowerBound + k].eta  // t = η·S_k
             frozenLocal.append(k)
         }
         frozenLocal.sort()

@@ -250,7 +250,9 @@ public enum Analysis {
                     out[2] =
                         Rates.predictedRate(
                             x: x, n: n, d: d, kernelDiagonal: kernelDiagonal,
-                            eta: point.update == .flow ? nil : replica.eta, meanLoss: meanLoss) ?? .nan
+                            eta: point.update == .flow || !configuration.learningRateSchedule.isConstant
+                                ? nil : replica.eta,
+                            meanLoss: meanLoss) ?? .nan
                     out[12] =
                         Rates.limitKernelExtremes(x: x, n: n, d: d, kernelDiagonal: kernelDiagonal, meanLoss: meanLoss)?
                         .min ?? .nan
