@@ -243,8 +243,8 @@ def analyze(folder) -> xr.Dataset:
 
     Variables (dims: grid axes…, seed): predicted_test_error, asymptotic_test_error, min_l2_test_error,
     min_l1_test_error, predicted_rate, fitted_rate, fitted_rate_points, transition_time, first_jump_time,
-    last_jump_time, distance_to_prediction, prediction_converged, and with label noise the label_noise_* lasso
-    quantities; with the grid axes, seed, as in the run's Dataset.
+    last_jump_time, distance_to_prediction, prediction_converged, limit_pl_constant, and with label noise the
+    label_noise_* lasso quantities; with the grid axes, seed, as in the run's Dataset.
     """
     path = folder.path if isinstance(folder, Run) else os.fspath(folder)
     check_folder(path)
