@@ -45,7 +45,9 @@ if ! python3 -c 'import jax, torch' 2>/dev/null && [ "${PEERS_INSTALL:-1}" != 0 
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip >&2
     "$venv/bin/pip" install -q numpy "jax[cpu]" >&2
-    "$venv/bin/pip" install -q torch --index-url https://download.pytorch.org/whl/cpu >&2
+    # PyTorch's own CPU index first (smaller wheels), PyPI's build (CUDA libraries, runs on the CPU) otherwise.
+    "$venv/bin/pip" install -q torch --index-url https://download.pytorch.org/whl/cpu >&2 2>/dev/null \
+      || "$venv/bin/pip" install -q torch >&2
   fi
   py="$venv/bin/python"
 fi
