@@ -17,28 +17,10 @@ public enum Lasso {
         x: [Double], y: [Double], n: Int, d: Int, lambda: Double,
         tolerance: Double = 1e-15, maxSweeps: Int = 100_000
     ) -> Solution {
-        var w = [Double](repeating: 0, count: d)
-        var r = y  // r = y − Xw
-        let colNorm = (0..<d).map { j in (0..<n).reduce(0.0) { $0 + x[$1 * d + j] * x[$1 * d + j] } / Double(n) }
-        var sweeps = 0
-        var change = Double.infinity
-        while change >= tolerance && sweeps < maxSweeps {
-            sweeps += 1
-            change = 0
-            for j in 0..<d where colNorm[j] > 0 {
-                var rho = 0.0
-                for i in 0..<n { rho += x[i * d + j] * (r[i] + x[i * d + j] * w[j]) }
-                rho /= Double(n)
-                let new = (rho > lambda ? rho - lambda : rho < -lambda ? rho + lambda : 0) / colNorm[j]
-                let delta = new - w[j]
-                if delta != 0 {
-                    for i in 0..<n { r[i] -= x[i * d + j] * delta }
-                    w[j] = new
-                    change = max(change, abs(delta))
-                }
-            }
-        }
-        return Solution(w: w, sweeps: sweeps, lastChange: change, converged: change < tolerance)
+        // The weighted solver with every λ_j = λ: the same operations in the same order.
+        solve(
+            x: x, y: y, n: n, d: d, lambdas: [Double](repeating: lambda, count: d), tolerance: tolerance,
+            maxSweeps: maxSweeps)
     }
 
     /// KKT violation of a candidate w: on the support |g_i + λ·sign(w_i)|, off it max(|g_i| − λ, 0), the largest.
