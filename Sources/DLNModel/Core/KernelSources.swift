@@ -19,6 +19,7 @@ public enum KernelSources {
         case "momentum.cl": PackageResources.momentum_cl
         case "dmft.cl": PackageResources.dmft_cl
         case "curvature.cl": PackageResources.curvature_cl
+        case "matrix.cl": PackageResources.matrix_cl
         default: Parameterization.allCases.lazy.map(\.family).first { $0.kernelFile == file }?.kernelSource
         }
     }

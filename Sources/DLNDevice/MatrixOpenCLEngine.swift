@@ -1,0 +1,219 @@
+import DLNModel
+import OpenCLKit
+
+/// The OpenCL engine of the matrix model: Kernels/matrix.cl, every replica of a batch on one device, in the
+/// block layout of 16 replicas. The parameters stay on the device between observations; `loss()` reads one number
+/// per replica, `parameters()` the layers.
+public final class MatrixOpenCLEngine: MatrixEngine {
+    /// The device.
+    public let device: CLDevice
+    let context: CLContext
+    let queue: CLCommandQueue
+    private var impl: (any MatrixDeviceRunner)?
+
+    /// An engine on one OpenCL device.
+    public init(device: CLDevice) throws(DLNError) {
+        self.device = device
+        do {
+            context = try CLContext.shared(for: device)
+            queue = try CLCommandQueue(context: context)
+        } catch { throw .deviceFailure("cannot open \(device.name): \(error)") }
+    }
+
+    public var deviceDescription: String {
+        "OpenCL \(device.name) (\(device.platform.name), driver \(device.driverVersion), matrix kernels)"
+    }
+
+    public func initialize(_ batch: MatrixBatch) throws(DLNError) {
+        try OpenCLEngine.require(batch.precision, device: device.name, supportsFP64: device.supportsFP64)
+        do {
+            switch batch.precision {
+            case .float32: impl = try MatrixDeviceBatch<Float>(batch, context: context, queue: queue)
+            case .float64: impl = try MatrixDeviceBatch<Double>(batch, context: context, queue: queue)
+            }
+        } catch let error as DLNError { throw error } catch let error as CLError
+            where OpenCLEngine.allocationCodes.contains(error.code)
+        {
+            impl = nil
+            throw .outOfMemory("\(device.name) cannot hold \(batch.replicas) replicas of the matrix model (\(error))")
+        } catch { throw .deviceFailure("\(error)") }
+    }
+
+    /// Replicas that fit in 80% of the device's global memory, every buffer under the largest allocation.
+    public func replicaCapacity(_ batch: MatrixBatch) -> Int {
+        let (per, shared) = batch.memoryFootprint
+        let budget = Double(device.globalMemorySize) * 0.8 - Double(shared)
+        let n = batch.samples
+        let s = batch.shape
+        let largest = batch.precision.byteCount * max(s.parameterCount, s.activationCount(samples: n))
+        let byAllocation = Double(device.maxAllocationSize) / Double(largest)
+        return max(Layout.lanes, Int(min(budget / Double(per), byAllocation)) / Layout.lanes * Layout.lanes)
+    }
+
+    private var run: any MatrixDeviceRunner {
+        guard let impl else { preconditionFailure("initialize the engine first") }
+        return impl
+    }
+
+    private func wrap<R>(_ body: () throws -> R) throws(DLNError) -> R {
+        do { return try body() } catch let error as DLNError { throw error } catch { throw .deviceFailure("\(error)") }
+    }
+
+    public func step(count: Int) throws(DLNError) { try wrap { try run.step(count: count) } }
+    public func loss() throws(DLNError) -> [Double] { try wrap { try run.loss() } }
+    public func parameters() throws(DLNError) -> RealArray { try wrap { try run.parameters() } }
+    public func setParameters(_ values: RealArray) throws(DLNError) { try wrap { try run.setParameters(values) } }
+    public func gradient() throws(DLNError) -> RealArray { try wrap { try run.gradient() } }
+}
+
+protocol MatrixDeviceRunner: AnyObject {
+    func step(count: Int) throws
+    func loss() throws -> [Double]
+    func parameters() throws -> RealArray
+    func setParameters(_ values: RealArray) throws
+    func gradient() throws -> RealArray
+}
+
+/// One batch's buffers and kernels in one precision.
+final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner {
+    let batch: MatrixBatch
+    let queue: CLCommandQueue
+    let shape: MatrixShape
+    let B: Int32, n: Int32, P: Int32, H: Int32, D: Int32
+    let padded: Int
+    let params: CLBuffer, h: CLBuffer, delta: (CLBuffer, CLBuffer), f: CLBuffer, lossBuffer: CLBuffer
+    let x: CLBuffer, y: CLBuffer, ds: CLBuffer, eta: CLBuffer, lambda: CLBuffer
+    let forwardData: CLKernel, forward: CLKernel, residual: CLKernel, backprop: CLKernel, update: CLKernel
+    let updateData: CLKernel, lossKernel: CLKernel
+    /// Outputs per work-group along the second dimension (work-groups are 16 replicas × `rows` outputs).
+    static var rows: Int { 8 }
+
+    init(_ batch: MatrixBatch, context: CLContext, queue: CLCommandQueue) throws {
+        self.batch = batch
+        self.queue = queue
+        shape = batch.shape
+        let lay = batch.layout
+        padded = lay.paddedReplicas
+        let samples = batch.samples
+        B = Int32(batch.replicas)
+        n = Int32(samples)
+        P = Int32(shape.parameterCount)
+        H = Int32(shape.activationCount(samples: samples))
+        D = Int32(shape.signalCount(samples: samples))
+        func buffer<E: BitwiseCopyable>(_ values: [E], readOnly: Bool = true) throws -> CLBuffer {
+            try CLBuffer(context: context, copying: values, access: readOnly ? .readOnly : .readWrite)
+        }
+        func zeros(_ count: Int) throws -> CLBuffer { try buffer([T](repeating: 0, count: count), readOnly: false) }
+        let packed = lay.pack(batch.initial.map { T($0) }, length: shape.parameterCount, fill: 0)
+        params = try buffer(packed, readOnly: false)
+        f = try zeros(packed.count)
+        h = try zeros(padded * Int(H))
+        delta = (try zeros(padded * Int(D)), try zeros(padded * Int(D)))
+        lossBuffer = try zeros(padded)
+        x = try buffer(batch.datasets.flatMap { $0.x.values(as: T.self) })
+        y = try buffer(batch.datasets.flatMap { $0.y.values(as: T.self) })
+        ds = try buffer(batch.dataset.map { Int32($0) })
+        eta = try buffer(batch.eta.map { T($0) })
+        lambda = try buffer(batch.lambdaU.map { T($0) })
+        var options = "-cl-std=CL1.2 -D REAL=\(T.openCLName) -D REAL16=\(T.openCLName)16"
+        if T.self == Double.self { options += " -D DLN_FP64" }
+        let program = try KernelLibrary.program(
+            context: context, source: try KernelLibrary.source(files: ["common.cl", "matrix.cl"]), options: options)
+        forwardData = try CLKernel(program: program, name: "mx_forward_data")
+        forward = try CLKernel(program: program, name: "mx_forward")
+        residual = try CLKernel(program: program, name: "mx_output_residual")
+        backprop = try CLKernel(program: program, name: "mx_backprop")
+        update = try CLKernel(program: program, name: "mx_update")
+        updateData = try CLKernel(program: program, name: "mx_update_data")
+        lossKernel = try CLKernel(program: program, name: "mx_loss")
+    }
+
+    /// The NDRange of a kernel with `outputs` outputs per replica.
+    func launch(_ kernel: CLKernel, outputs: Int, _ arguments: any CLKernelArgument...) throws {
+        let rows = Self.rows
+        try kernel.bind(arguments)
+        try queue.enqueue(kernel, global: [padded, (outputs + rows - 1) / rows * rows], local: [Layout.lanes, rows])
+    }
+
+    func i32(_ v: Int) -> Int32 { Int32(v) }
+
+    /// The forward chain: h_1 … h_L.
+    func enqueueForward() throws {
+        for l in 1...shape.depth {
+            let nin = shape.widths[l - 1]
+            let nout = shape.widths[l]
+            let woff = i32(shape.layerOffset(l))
+            let hoff = i32(shape.activationOffset(l, samples: Int(n)))
+            if l == 1 {
+                try launch(
+                    forwardData, outputs: Int(n) * nout, B, n, i32(nin), i32(nout), x, ds, params, woff, P, h, hoff, H)
+            } else {
+                let inoff = i32(shape.activationOffset(l - 1, samples: Int(n)))
+                try launch(
+                    forward, outputs: Int(n) * nout, B, n, i32(nin), i32(nout), params, woff, P, h, inoff, hoff, H)
+            }
+        }
+    }
+
+    /// One step (writeF 0) or the gradient into f (writeF 1).
+    func enqueueStep(writeF: Int32) throws {
+        try enqueueForward()
+        let L = shape.depth
+        let nL = shape.outputs
+        let hL = i32(shape.activationOffset(L, samples: Int(n)))
+        var (din, dout) = delta
+        try launch(residual, outputs: Int(n) * nL, B, n, i32(nL), y, ds, h, hL, H, T(batch.gradientScale), din, D)
+        for l in stride(from: L, through: 1, by: -1) {
+            let nin = shape.widths[l - 1]
+            let nout = shape.widths[l]
+            let woff = i32(shape.layerOffset(l))
+            if l > 1 {
+                try launch(backprop, outputs: Int(n) * nin, B, n, i32(nin), i32(nout), params, woff, P, din, dout, D)
+                let inoff = i32(shape.activationOffset(l - 1, samples: Int(n)))
+                try launch(
+                    update, outputs: nout * nin, B, n, i32(nin), i32(nout), params, woff, P, h, inoff, H, din, D, eta,
+                    lambda, f, writeF)
+            } else {
+                try launch(
+                    updateData, outputs: nout * nin, B, n, i32(nin), i32(nout), params, woff, P, x, ds, din, D, eta,
+                    lambda, f, writeF)
+            }
+            swap(&din, &dout)
+        }
+    }
+
+    func step(count: Int) throws {
+        for k in 0..<count {
+            try enqueueStep(writeF: 0)
+            if k % 64 == 63 { try queue.flush() }
+        }
+        try queue.finish()
+    }
+
+    func loss() throws -> [Double] {
+        try enqueueForward()
+        let hL = i32(shape.activationOffset(shape.depth, samples: Int(n)))
+        try lossKernel.bind(B, n, i32(shape.outputs), y, ds, h, hL, H, T(batch.lossScale), lossBuffer)
+        try queue.enqueue(lossKernel, global: [padded], local: [Layout.lanes])
+        let values = try queue.read(lossBuffer, as: T.self, count: batch.replicas)
+        return values.map { Double($0) }
+    }
+
+    func unpack(_ buffer: CLBuffer) throws -> RealArray {
+        let lay = batch.layout
+        let raw = try queue.read(buffer, as: T.self, count: padded * Int(P))
+        let values = lay.unpack(raw, length: Int(P))
+        return T.self == Float.self ? .float(values as! [Float]) : .double(values as! [Double])
+    }
+
+    func parameters() throws -> RealArray { try unpack(params) }
+
+    func setParameters(_ values: RealArray) throws {
+        try queue.write(params, from: batch.layout.pack(values.values(as: T.self), length: Int(P), fill: 0))
+    }
+
+    func gradient() throws -> RealArray {
+        try enqueueStep(writeF: 1)
+        return try unpack(f)
+    }
+}

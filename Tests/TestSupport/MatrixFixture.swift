@@ -1,0 +1,64 @@
+import DLNModel
+
+/// Matrix-model batches for tests: Gaussian data, a dense teacher plus noise, small Gaussian layers.
+public enum MatrixFixture {
+    /// A batch with Gaussian data (one data set, or one per replica with `independent`), targets from a dense
+    /// teacher plus 0.1·noise, and layers with entries N(0, (0.3 + 0.02·b)²/n_{l−1}) rounded to the precision.
+    public static func batch(
+        widths: [Int], n: Int, B: Int, precision: Precision = .float64, independent: Bool = false,
+        lambda: Double = 0, eta: Double = 0.05, seed: UInt64 = 7
+    ) -> MatrixBatch {
+        let shape = MatrixShape(widths: widths)
+        let rng = CounterRNG(seed: seed)
+        var index: UInt64 = 0
+        func gauss() -> Double {
+            index += 1
+            return rng.gaussian(stream: 1, index: index)
+        }
+        let n0 = shape.inputs
+        let nL = shape.outputs
+        let sets = independent ? B : 1
+        let datasets = (0..<sets).map { _ -> MatrixData in
+            let x = (0..<(n * n0)).map { _ in gauss() }
+            let t = (0..<(nL * n0)).map { _ in gauss() / Double(n0).squareRoot() }
+            let y = (0..<n).flatMap { mu in
+                (0..<nL).map { i in (0..<n0).reduce(0.0) { $0 + t[i * n0 + $1] * x[mu * n0 + $1] } + 0.1 * gauss() }
+            }
+            return MatrixData(x: RealArray(x, precision: precision), y: RealArray(y, precision: precision))
+        }
+        let initial = (0..<B).flatMap { b in
+            (1...shape.depth).flatMap { l in
+                (0..<(shape.widths[l] * shape.widths[l - 1])).map { _ in
+                    (0.3 + 0.02 * Double(b)) * gauss() / Double(shape.widths[l - 1]).squareRoot()
+                }
+            }
+        }
+        return MatrixBatch(
+            shape: shape, samples: n, precision: precision, datasets: datasets,
+            dataset: (0..<B).map { independent ? $0 : 0 }, eta: (0..<B).map { eta * (1 + 0.01 * Double($0)) },
+            lambdaU: [Double](repeating: lambda, count: B), gradientScale: 1 / Double(n), lossScale: 0.5 / Double(n),
+            initial: RealArray(initial, precision: precision).doubles)
+    }
+
+    /// W_eff = W_L⋯W_1 of one replica (row-major n_L×n_0), from its parameters, in float64.
+    public static func product(_ params: ArraySlice<Double>, shape: MatrixShape) -> [Double] {
+        let base = params.startIndex
+        var m = Array(params[base..<(base + shape.widths[1] * shape.widths[0])])  // W_1: n_1×n_0
+        for l in 2...max(2, shape.depth) where l <= shape.depth {
+            let nin = shape.widths[l - 1]
+            let nout = shape.widths[l]
+            let n0 = shape.inputs
+            let w = base + shape.layerOffset(l)
+            var next = [Double](repeating: 0, count: nout * n0)
+            for i in 0..<nout {
+                for j in 0..<n0 {
+                    var s = 0.0
+                    for k in 0..<nin { s += params[w + i * nin + k] * m[k * n0 + j] }
+                    next[i * n0 + j] = s
+                }
+            }
+            m = next
+        }
+        return m
+    }
+}
