@@ -146,6 +146,10 @@ struct Run: ParsableCommand {
             let parsed = try overrides.map { o throws(DLNError) in try ConfigOverride(parsing: o) }
             let stdinText = try config == "-" ? Configuration.text(data: readStandardInput(), path: "stdin") : nil
             let configPath = config == "-" ? "stdin" : config
+            if let path = configPath, resume == nil {
+                let text = try stdinText ?? Configuration.text(path: path)
+                if MatrixConfiguration.isMatrix(yaml: text) { return try runMatrix(text: text, path: path) }
+            }
             if check, let path = configPath {
                 let report = try Runner.check(configPath: path, text: stdinText, overrides: parsed, shard: shard)
                 print(report.line)

@@ -42,6 +42,8 @@ protocol MatrixCPURunner: AnyObject {
 
 /// out(r, c) = Σ_k A(r, k)·B(c, k), k ascending, fma from 0, with A(r, k) at a[r·ar + k·ak] and B(c, k) at
 /// b[c·br + k·bk]; `store(r, c, value)` receives each output. Two rows by four columns at a time in registers.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
 @inline(__always)
 func matrixDots<T: DLNReal>(
     rows R: Int, columns C: Int, depth K: Int,

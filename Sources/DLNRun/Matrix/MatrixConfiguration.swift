@@ -1,0 +1,228 @@
+import DLNModel
+import Foundation
+import Yams
+
+/// A run of full-matrix deep linear networks f(x) = W_L⋯W_1·x (`model.parameterization: matrix`): its own
+/// configuration, read from the same YAML layout as the diagonal models' (name, problem, model, training, grid,
+/// seeds, record), with the keys that apply to matrices. Every problem is reported with its key path and line.
+public struct MatrixConfiguration: Sendable, Equatable {
+    /// The initialisations of `model.init.kind` (see docs/matrix.md).
+    public enum InitKind: String, Sendable, CaseIterable, Codable {
+        /// Entries N(0, α²/n_{l−1}), independent.
+        case gaussian
+        /// W_l = α·(a random matrix with orthonormal rows or columns), independent layers.
+        case orthogonal
+        /// W_l = α·U_l·U_{l−1}ᵀ with random orthonormal frames U_l of r = min_l n_l columns: W_{l+1}ᵀW_{l+1} = W_l W_lᵀ.
+        case balanced
+        /// Balanced and in the teacher's singular basis (U_0 = V, U_L = U): Saxe et al.'s setting; every mode starts
+        /// at strength α^L.
+        case aligned
+        /// Balanced with W_eff's singular values given (`model.init.singular_values`, times α^L); random frames.
+        case spectral
+    }
+
+    /// `problem.data`.
+    public enum DataSharing: String, Sendable, CaseIterable, Codable {
+        case shared, independent
+    }
+
+    /// `training.loss`.
+    public enum Loss: String, Sendable, CaseIterable, Codable {
+        case mean, sum
+    }
+
+    /// `training.update`.
+    public enum Update: String, Sendable, CaseIterable, Codable {
+        case gd
+    }
+
+    public var name = "matrix"
+    /// n_0, …, n_L.
+    public var widths: [Int] = [10, 10, 10]
+    public var initKind: InitKind = .gaussian
+    /// `spectral`: W_eff's initial singular values (before the factor α^L).
+    public var initSingularValues: [Double]? = nil
+    /// Samples n.
+    public var samples = 100
+    /// The teacher's singular values (T = U·diag(s)·Vᵀ, random orthonormal U, V).
+    public var teacherSingularValues: [Double] = [1]
+    /// Inputs with XᵀX/n = I exactly (needs n ≥ n_0).
+    public var whiten = false
+    /// Label noise σ: Y = X·Tᵀ + σ·ξ.
+    public var noise = 0.0
+    public var data: DataSharing = .shared
+    public var steps = 1000
+    public var update: Update = .gd
+    public var loss: Loss = .mean
+    public var precision: Precision = .float32
+    /// Grid axes: every combination is a grid point (α outermost, then λ, then η).
+    public var alpha: [Double] = [0.1]
+    public var weightDecay: [Double] = [0]
+    public var learningRate: [Double] = [0.01]
+    public var seeds = 1
+    public var seedOffset = 0
+    /// Checkpoints after step 0, log- or linearly spaced up to `steps`.
+    public var checkpoints = 20
+    public var spacing = "log"
+    /// How many of W_eff's largest singular values to record (nil: min(n_0, n_L)).
+    public var recordSingularValues: Int? = nil
+
+    public init() {}
+
+    /// Depth L.
+    public var depth: Int { widths.count - 1 }
+    /// The singular values recorded per checkpoint.
+    public var singularValueCount: Int { min(recordSingularValues ?? Int.max, widths[0], widths[widths.count - 1]) }
+
+    /// Whether a YAML text asks for the matrix model (`model.parameterization: matrix`).
+    public static func isMatrix(yaml text: String) -> Bool {
+        guard let root = try? Yams.compose(yaml: text), let model = root.mapping?["model"]?.mapping,
+            let p = model["parameterization"]?.string
+        else { return false }
+        return p == "matrix"
+    }
+
+    /// Parses and validates a matrix configuration; every problem is listed with its key path.
+    public static func parse(yaml text: String, file: String) throws(DLNError) -> MatrixConfiguration {
+        if let issue = YAMLGuard.scan(text).issue { throw .invalidConfiguration(file: file, issues: [issue]) }
+        let root: Node?
+        do { root = try Yams.compose(yaml: text) } catch {
+            throw .invalidConfiguration(file: file, issues: [YAMLSyntax.issue(for: error, text: text)])
+        }
+        let sink = IssueSink()
+        let top = YAMLSection(path: "", node: root ?? .mapping(.init([])), sink: sink)
+        var c = MatrixConfiguration()
+        let positive: (Double) -> String? = { $0 > 0 ? nil : "must be positive" }
+        let nonNegative: (Double) -> String? = { $0 >= 0 ? nil : "must be ≥ 0" }
+        c.name = top.string("name") ?? c.name
+        let model = top.section("model")
+        _ = model.string("parameterization")
+        if model.has("widths") {
+            let ws = model.numbers("widths", default: [])
+            if ws.count < 2 {
+                sink.add("model.widths", "must list at least two widths [n0, …, nL] (depth L ≥ 1), got \(ws.count)")
+            } else if let bad = ws.firstIndex(where: { $0 < 1 || $0 != $0.rounded() || $0 > 1e6 }) {
+                sink.add("model.widths[\(bad)]", "must be a whole number ≥ 1, got \(ws[bad])")
+            } else {
+                c.widths = ws.map { Int($0) }
+            }
+        } else {
+            sink.add(
+                "model.widths", "is required for the matrix model: [n0, n1, …, nL] (n0 the inputs, nL the outputs)")
+        }
+        let initSection = model.section("init")
+        c.initKind = initSection.choice("kind", default: .gaussian)
+        if initSection.has("singular_values") {
+            c.initSingularValues = initSection.numbers("singular_values", default: [1], nonNegative)
+        }
+        initSection.finish()
+        model.finish()
+        let problem = top.section("problem")
+        c.samples = problem.int("n", default: c.samples) { $0 >= 1 ? nil : "must be ≥ 1" }
+        if let task = problem.string("task"), task != "regression" {
+            sink.add(
+                "problem.task",
+                "must be regression (teacher–student with a matrix teacher); matrix sensing is not available yet, "
+                    + "got '\(task)'")
+        }
+        let teacher = problem.section("teacher")
+        c.teacherSingularValues = teacher.numbers("singular_values", default: c.teacherSingularValues, nonNegative)
+        teacher.finish()
+        c.whiten = problem.bool("whiten", default: false)
+        c.noise = problem.double("noise", default: 0, nonNegative)
+        c.data = problem.choice("data", default: .shared)
+        problem.finish()
+        let training = top.section("training")
+        c.steps = training.int("steps", default: c.steps) { $0 >= 1 && $0 <= 1_000_000_000 ? nil : "must be 1 … 1e9" }
+        c.update = training.choice("update", default: .gd)
+        c.loss = training.choice("loss", default: .mean)
+        c.precision = training.choice("precision", default: .float32)
+        training.finish()
+        let grid = top.section("grid")
+        c.alpha = grid.numbers("alpha", default: c.alpha, positive)
+        c.weightDecay = grid.numbers("weight_decay", default: c.weightDecay, nonNegative)
+        c.learningRate = grid.numbers("learning_rate", default: c.learningRate, positive)
+        grid.finish()
+        c.seeds = top.int("seeds", default: 1) { $0 >= 1 && $0 <= 10_000_000 ? nil : "must be 1 … 1e7" }
+        c.seedOffset = top.int("seed_offset", default: 0) { $0 >= 0 ? nil : "must be ≥ 0" }
+        let record = top.section("record")
+        c.checkpoints = record.int("checkpoints", default: c.checkpoints) { $0 >= 1 ? nil : "must be ≥ 1" }
+        if let s = record.string("spacing") {
+            if ["log", "linear"].contains(s) {
+                c.spacing = s
+            } else {
+                sink.add("record.spacing", "must be log or linear, got '\(s)'")
+            }
+        }
+        c.recordSingularValues = record.optionalInt("singular_values") { $0 >= 1 ? nil : "must be ≥ 1" }
+        record.finish()
+        top.finish()
+        c.check(sink)
+        if !sink.issues.isEmpty { throw .invalidConfiguration(file: file, issues: sink.issues) }
+        return c
+    }
+
+    /// The rules between keys.
+    func check(_ sink: IssueSink) {
+        let n0 = widths[0]
+        let nL = widths[depth]
+        let r = widths.min()!
+        if whiten && samples < n0 {
+            sink.add("problem.whiten", "needs n ≥ n0 (XᵀX/n = I has rank n0): n = \(samples), n0 = \(n0)")
+        }
+        if teacherSingularValues.count > min(n0, nL) {
+            sink.add(
+                "problem.teacher.singular_values",
+                "lists \(teacherSingularValues.count) values, but a \(nL)×\(n0) teacher has at most \(min(n0, nL))")
+        }
+        if initKind == .aligned && teacherSingularValues.count > r {
+            sink.add(
+                "model.init.kind",
+                "aligned needs the teacher's rank (\(teacherSingularValues.count)) ≤ the narrowest width (\(r))")
+        }
+        if initKind == .spectral {
+            if let s = initSingularValues {
+                if s.count > r {
+                    sink.add(
+                        "model.init.singular_values",
+                        "lists \(s.count) values, but the narrowest width is \(r) (W_eff has rank ≤ \(r))")
+                }
+            } else {
+                sink.add("model.init.singular_values", "is required with model.init.kind: spectral")
+            }
+        } else if initSingularValues != nil {
+            sink.add("model.init.singular_values", "applies to model.init.kind: spectral only")
+        }
+        for (i, a) in alpha.enumerated() {
+            let scale = pow(a, Double(depth))
+            let big = Double(widths.max()!) * max(1, initSingularValues?.max() ?? 1)
+            if precision == .float32 && (scale * big > 1e30 || (scale > 0 && scale < 1e-30)) {
+                sink.add(
+                    "grid.alpha[\(i)]",
+                    "α^L = \(scale) cannot be represented in float32 (training.precision: float64 can)")
+            }
+        }
+    }
+
+    /// The grid points in order (α outermost, then λ, then η).
+    public var gridPoints: [(alpha: Double, weightDecay: Double, learningRate: Double)] {
+        alpha.flatMap { a in weightDecay.flatMap { l in learningRate.map { (a, l, $0) } } }
+    }
+
+    /// The checkpoint steps: 0, then `checkpoints` distinct steps up to `steps` (log- or linearly spaced).
+    public var checkpointSteps: [Int] {
+        var out: [Int] = [0]
+        let k = checkpoints
+        for i in 1...k {
+            let s: Int
+            if spacing == "linear" {
+                s = Int((Double(steps) * Double(i) / Double(k)).rounded())
+            } else {
+                s = Int(pow(Double(steps), Double(i) / Double(k)).rounded())
+            }
+            if s > out.last! { out.append(min(s, steps)) }
+        }
+        if out.last! != steps { out.append(steps) }
+        return out
+    }
+}

@@ -1,0 +1,164 @@
+import DLNModel
+import Foundation
+
+/// The files of a matrix run (docs/matrix.md lists them): NumPy arrays [grid point, seed, checkpoint(, k)], grid.csv,
+/// stats.csv (means and standard deviations over seeds), figures and manifest.json, staged and committed through
+/// `OutputDirectory` like every run's.
+extension MatrixRun {
+    /// Writes the run's files into `outDir` (opened and locked by the caller's `OutputDirectory`); `saveWeights` adds
+    /// the final layers. Returns the names written.
+    public func write(to directory: OutputDirectory, saveWeights: Bool, yaml: String) throws(DLNError) -> [String] {
+        let c = configuration
+        let G = c.gridPoints.count
+        let S = setup.seeds.count
+        let C = steps.count
+        let dir = try directory.stage()
+        func path(_ name: String) -> String { dir + "/" + name }
+        var written: [String] = []
+        func npy(_ name: String, _ values: [Double], _ shape: [Int]) throws(DLNError) {
+            try NPY.write(values, shape: shape, dtype: .float64, to: path(name))
+            written.append(name)
+        }
+        try npy("steps.npy", steps.map(Double.init), [C])
+        try npy("times.npy", (0..<G).flatMap { times(replica: $0 * S) }, [G, C])
+        let scalars: [(String, [[Double]])] = [
+            ("train_loss", trainLoss), ("test_error", testError), ("effective_rank", effectiveRank),
+            ("nuclear_norm", nuclearNorm), ("conservation", conservation)
+        ]
+        for (name, values) in scalars { try npy(name + ".npy", values.flatMap { $0 }, [G, S, C]) }
+        let k = c.singularValueCount
+        try npy("singular_values.npy", singularValues.flatMap { $0.flatMap { $0 } }, [G, S, C, k])
+        let m = modeStrength.first?.first?.count ?? 0
+        try npy("mode_strength.npy", modeStrength.flatMap { $0.flatMap { $0 } }, [G, S, C, m])
+        let theory = theoryModeStrength
+        if let theory { try npy("theory_mode_strength.npy", theory.flatMap { $0.flatMap { $0 } }, [G, C, m]) }
+        if saveWeights {
+            try npy("final_layers.npy", finalParameters, [G, S, setup.batch.shape.parameterCount])
+        }
+        var grid = "grid_point,alpha,weight_decay,learning_rate\n"
+        for (g, p) in c.gridPoints.enumerated() { grid += "\(g),\(p.alpha),\(p.weightDecay),\(p.learningRate)\n" }
+        try OutputFile.write(text: grid, to: path("grid.csv"))
+        try OutputFile.write(text: statsCSV(), to: path("stats.csv"))
+        try OutputFile.write(text: yaml, to: path("config.yaml"))
+        written += ["grid.csv", "stats.csv", "config.yaml"]
+        for (name, svg) in figures() {
+            try OutputFile.write(text: svg, to: path(name))
+            written.append(name)
+        }
+        var hashes: [String: String] = [:]
+        for name in written { hashes[name] = try FileHash.of(path(name)) }
+        let manifest: [String: Any] = [
+            "dlnsim_version": DLNSim.version, "command_line": ProcessInfo.processInfo.arguments,
+            "git_commit": DLNSim.gitCommit ?? "unknown", "name": c.name, "model": "matrix", "widths": c.widths,
+            "init": c.initKind.rawValue, "teacher_singular_values": c.teacherSingularValues, "whiten": c.whiten,
+            "samples": c.samples, "precision": c.precision.rawValue, "loss": c.loss.rawValue, "seeds": setup.seeds,
+            "grid_points": G, "device": deviceDescription, "seconds": seconds,
+            "replica_steps_per_second": Double(G * S * c.steps) / max(seconds, 1e-9), "files": hashes,
+            "shapes": [
+                "scalars": "[grid point, seed, checkpoint]", "singular_values": "[grid point, seed, checkpoint, k]",
+                "mode_strength": "[grid point, seed, checkpoint, mode]", "times": "[grid point, checkpoint]"
+            ]
+        ]
+        do {
+            let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
+            try OutputFile.write(data, to: path("manifest.json"))
+        } catch let error as DLNError { throw error } catch {
+            throw .outputFailure(path: path("manifest.json"), reason: "\(error)")
+        }
+        written.append("manifest.json")
+        try directory.commit()
+        return written
+    }
+
+    /// Mean and standard deviation over seeds, ignoring NaN.
+    public static func meanSD(_ values: [Double]) -> (Double, Double) {
+        let v = values.filter { !$0.isNaN }
+        guard !v.isEmpty else { return (.nan, .nan) }
+        let mean = v.reduce(0, +) / Double(v.count)
+        let sd = v.count > 1 ? (v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(v.count - 1)).squareRoot() : 0
+        return (mean, sd)
+    }
+
+    /// stats.csv: one row per grid point and checkpoint.
+    func statsCSV() -> String {
+        let c = configuration
+        let S = setup.seeds.count
+        let m = modeStrength.first?.first?.count ?? 0
+        let k = c.singularValueCount
+        let names = ["train_loss", "test_error", "effective_rank", "nuclear_norm", "conservation"]
+        var header = ["grid_point", "alpha", "weight_decay", "learning_rate", "step", "time"]
+        for n in names { header += [n + "_mean", n + "_sd"] }
+        for i in 0..<k { header.append("singular_value_\(i)_mean") }
+        for i in 0..<m { header.append("mode_strength_\(i)_mean") }
+        var out = header.joined(separator: ",") + "\n"
+        for (g, p) in c.gridPoints.enumerated() {
+            let ids = (0..<S).map { g * S + $0 }
+            let t = times(replica: g * S)
+            for (ci, step) in steps.enumerated() {
+                var row = ["\(g)", "\(p.alpha)", "\(p.weightDecay)", "\(p.learningRate)", "\(step)", "\(t[ci])"]
+                for values in [trainLoss, testError, effectiveRank, nuclearNorm, conservation] {
+                    let (mean, sd) = Self.meanSD(ids.map { values[$0][ci] })
+                    row += ["\(mean)", "\(sd)"]
+                }
+                for i in 0..<k { row.append("\(Self.meanSD(ids.map { singularValues[$0][ci][i] }).0)") }
+                for i in 0..<m { row.append("\(Self.meanSD(ids.map { modeStrength[$0][ci][i] }).0)") }
+                out += row.joined(separator: ",") + "\n"
+            }
+        }
+        return out
+    }
+
+    /// The figures: singular values of W_eff against time (one panel per grid point, at most four, seeds' mean
+    /// with their 10–90% band), the mode strengths beside Saxe's curves (aligned, whitened), and the losses.
+    func figures() -> [(String, String)] {
+        let c = configuration
+        let S = setup.seeds.count
+        let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+        var out: [(String, String)] = []
+        for (g, p) in c.gridPoints.enumerated().prefix(4) {
+            let t = times(replica: g * S)
+            let xs = Array(t.dropFirst())
+            let label = "α = \(p.alpha), λ = \(p.weightDecay), η = \(p.learningRate)"
+            var plot = SVGPlot(
+                title: "Singular values of W_eff (\(label))", xLabel: "time t = η·steps", yLabel: "σ_i(W_eff)",
+                xScale: .log, yScale: .linear)
+            for i in 0..<min(c.singularValueCount, 8) {
+                let series = steps.indices.dropFirst().map { ci in
+                    Self.meanSD((0..<S).map { singularValues[g * S + $0][ci][i] }).0
+                }
+                var s = SVGPlot.Series(label: "σ_\(i + 1)", x: xs, y: series)
+                s.color = palette[i % palette.count]
+                plot.series.append(s)
+            }
+            if let theory = theoryModeStrength {
+                for i in 0..<min(c.teacherSingularValues.count, 8) {
+                    var s = SVGPlot.Series(
+                        label: "Saxe, s = \(c.teacherSingularValues[i])", x: xs, y: theory[g].dropFirst().map { $0[i] },
+                        dashed: true)
+                    s.color = palette[i % palette.count]
+                    s.inLegend = i == 0
+                    plot.series.append(s)
+                }
+            }
+            plot.caption =
+                "\(S) seed\(S == 1 ? "" : "s"), widths \(c.widths), init \(c.initKind.rawValue); lines: the seeds' mean"
+                + (theoryModeStrength != nil ? "; dashed: the closed-form / quadrature mode strengths" : "")
+            out.append(("singular_values_\(g).svg", plot.render()))
+        }
+        var loss = SVGPlot(
+            title: "Train loss and test error ‖W_eff − T‖²_F", xLabel: "time t = η·steps", yLabel: "seeds' mean",
+            xScale: .log, yScale: .log)
+        for (g, p) in c.gridPoints.enumerated().prefix(6) {
+            let t = Array(times(replica: g * S).dropFirst())
+            let train = steps.indices.dropFirst().map { ci in Self.meanSD((0..<S).map { trainLoss[g * S + $0][ci] }).0 }
+            let test = steps.indices.dropFirst().map { ci in Self.meanSD((0..<S).map { testError[g * S + $0][ci] }).0 }
+            var a = SVGPlot.Series(label: "train, α = \(p.alpha)", x: t, y: train)
+            a.color = palette[g % palette.count]
+            var b = SVGPlot.Series(label: "test, α = \(p.alpha)", x: t, y: test, dashed: true)
+            b.color = palette[g % palette.count]
+            loss.series += [a, b]
+        }
+        out.append(("loss.svg", loss.render()))
+        return out
+    }
+}

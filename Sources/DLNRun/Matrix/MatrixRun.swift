@@ -1,0 +1,134 @@
+import DLNDevice
+import DLNModel
+import DLNTheory
+import Dispatch
+import Foundation
+import OpenCLKit
+
+/// A run of the matrix model: every grid point × seed in one batch (slices of it when the device cannot hold it
+/// all), stepped to each checkpoint, observed there; then the output folder.
+public struct MatrixRun: Sendable {
+    public let configuration: MatrixConfiguration
+    public let setup: MatrixSetup
+    /// The checkpoint steps and times (t = η·steps, per grid point).
+    public let steps: [Int]
+    /// Train loss, test error, effective rank, nuclear norm, conservation: [grid point · seeds + seed][checkpoint].
+    public var trainLoss: [[Double]], testError: [[Double]], effectiveRank: [[Double]], nuclearNorm: [[Double]]
+    public var conservation: [[Double]]
+    /// [replica][checkpoint][k].
+    public var singularValues: [[[Double]]], modeStrength: [[[Double]]]
+    /// The final layers, replica-major.
+    public var finalParameters: [Double]
+    public var deviceDescription = ""
+    public var seconds = 0.0
+
+    /// Runs a configuration on an engine (`device` nil: the CPU engine). `progress(done, total)` in replica-steps.
+    public static func run(
+        _ c: MatrixConfiguration, device: CLDevice?, progress: (Double, Double) -> Void = { _, _ in }
+    ) throws(DLNError) -> MatrixRun {
+        let setup = MatrixSetup(c)
+        let engine: any MatrixEngine =
+            try device.map { d throws(DLNError) in try MatrixOpenCLEngine(device: d) }
+            ?? MatrixCPUEngine()
+        var run = MatrixRun(configuration: c, setup: setup)
+        run.deviceDescription = engine.deviceDescription
+        let start = DispatchTime.now().uptimeNanoseconds
+        let B = setup.batch.replicas
+        var capacity = B
+        if let cl = engine as? MatrixOpenCLEngine { capacity = min(B, cl.replicaCapacity(setup.batch)) }
+        let total = Double(B) * Double(c.steps)
+        var lower = 0
+        while lower < B {
+            let range = lower..<min(B, lower + capacity)
+            let slice = range.count == B ? setup.batch : setup.batch.slice(range)
+            try engine.initialize(slice)
+            try run.observe(engine, replicas: range, checkpoint: 0)
+            for k in 1..<run.steps.count {
+                try engine.step(count: run.steps[k] - run.steps[k - 1])
+                try run.observe(engine, replicas: range, checkpoint: k)
+                progress(Double(lower) * Double(c.steps) + Double(range.count) * Double(run.steps[k]), total)
+            }
+            let p = try engine.parameters().doubles
+            run.finalParameters.replaceSubrange(
+                (range.lowerBound * slice.shape.parameterCount)..<(range.upperBound * slice.shape.parameterCount),
+                with: p)
+            lower = range.upperBound
+        }
+        run.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return run
+    }
+
+    init(configuration c: MatrixConfiguration, setup: MatrixSetup) {
+        configuration = c
+        self.setup = setup
+        steps = c.checkpointSteps
+        let B = setup.batch.replicas
+        let C = steps.count
+        let empty = [[Double]](repeating: [Double](repeating: .nan, count: C), count: B)
+        trainLoss = empty
+        testError = empty
+        effectiveRank = empty
+        nuclearNorm = empty
+        conservation = empty
+        singularValues = [[[Double]]](repeating: [[Double]](repeating: [], count: C), count: B)
+        modeStrength = singularValues
+        finalParameters = [Double](repeating: .nan, count: B * setup.batch.shape.parameterCount)
+        initialImbalance = (0..<B).map { b in
+            let P = setup.batch.shape.parameterCount
+            return MatrixObservables.imbalances(setup.batch.initial[(b * P)..<((b + 1) * P)], shape: setup.batch.shape)
+        }
+    }
+
+    /// D_l(0) of every replica.
+    let initialImbalance: [[[Double]]]
+
+    /// The checkpoint times of replica b: t = η·steps.
+    public func times(replica b: Int) -> [Double] { steps.map { Double($0) * setup.batch.eta[b] } }
+
+    /// Observes the replicas of one slice at checkpoint k.
+    mutating func observe(_ engine: any MatrixEngine, replicas range: Range<Int>, checkpoint k: Int) throws(DLNError) {
+        let loss = try engine.loss()
+        let p = try engine.parameters().doubles
+        let shape = setup.batch.shape
+        let P = shape.parameterCount
+        let modes = min(configuration.teacherSingularValues.count, shape.inputs, shape.outputs)
+        let slots = SharedSlots<MatrixObservation>(count: range.count)
+        let setup = self.setup
+        let imbalance = initialImbalance
+        let step = Double(steps[k])
+        DispatchQueue.concurrentPerform(iterations: range.count) { local in
+            let b = range.lowerBound + local
+            let decay = Foundation.exp(-2 * setup.batch.lambdaU[b] * setup.batch.eta[b] * step)
+            slots[local] = MatrixObservables.observe(
+                p[(local * P)..<((local + 1) * P)], shape: shape, problem: setup.problems[setup.batch.dataset[b]],
+                modes: modes, initialImbalance: imbalance[b], decay: decay)
+        }
+        let keep = configuration.singularValueCount
+        for (local, o) in slots.values.enumerated() {
+            let b = range.lowerBound + local
+            trainLoss[b][k] = loss[local]
+            testError[b][k] = o.testError
+            effectiveRank[b][k] = o.effectiveRank
+            nuclearNorm[b][k] = o.nuclearNorm
+            conservation[b][k] = o.conservation
+            singularValues[b][k] = Array(o.singularValues.prefix(keep))
+            modeStrength[b][k] = o.modeStrength
+        }
+    }
+
+    /// Saxe's mode strengths for the aligned initialisation with whitened inputs (nil otherwise): per grid point, per
+    /// checkpoint, per teacher mode, from a(0) = α^L (mean loss; the sum loss runs n times faster).
+    public var theoryModeStrength: [[[Double]]]? {
+        let c = configuration
+        guard c.initKind == .aligned, c.whiten else { return nil }
+        let timeScale = c.loss == .mean ? 1.0 : Double(c.samples)
+        return c.gridPoints.map { point in
+            let t = steps.map { Double($0) * point.learningRate * timeScale }
+            let a0 = pow(point.alpha, Double(c.depth))
+            let curves = c.teacherSingularValues.map { s in
+                SaxeModes.strength(s: s, a0: a0, depth: c.depth, lambdaU: point.weightDecay, at: t)
+            }
+            return t.indices.map { k in curves.map { $0[k] } }
+        }
+    }
+}

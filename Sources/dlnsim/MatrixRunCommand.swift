@@ -1,0 +1,59 @@
+import DLNDevice
+import DLNModel
+import DLNRun
+import Foundation
+
+/// `dlnsim run` for a configuration with `model.parameterization: matrix` (full-matrix deep linear networks).
+extension Run {
+    /// Runs (or, with --check, describes) a matrix configuration whose YAML is `text`.
+    func runMatrix(text: String, path: String) throws {
+        if !overrides.isEmpty {
+            throw DLNError.invalidProblem(
+                "key=value overrides are not available for the matrix model yet: edit \(path) instead")
+        }
+        if resume != nil || shard != nil {
+            throw DLNError.invalidProblem(
+                "--resume and --shard are not available for the matrix model yet (its runs start over)")
+        }
+        let c = try MatrixConfiguration.parse(yaml: text, file: path)
+        let setup = (G: c.gridPoints.count, S: c.seeds)
+        let P = MatrixShape(widths: c.widths).parameterCount
+        let line =
+            "\(path): matrix model, widths \(c.widths) (depth \(c.depth), \(P) parameters per replica), "
+            + "init \(c.initKind.rawValue), n = \(c.samples)\(c.whiten ? " whitened" : ""), \(setup.G) grid point"
+            + "\(setup.G == 1 ? "" : "s") × \(setup.S) seed\(setup.S == 1 ? "" : "s"), \(c.steps) steps of "
+            + "\(c.update.rawValue), \(c.checkpointSteps.count) checkpoints, \(c.precision.rawValue)"
+        if check {
+            print("ok: " + line)
+            return
+        }
+        let request = try DeviceRequest(parsing: device ?? "auto")
+        let cl = try DeviceCatalog.resolve(request, note: note)
+        let outDir = out ?? "dlnsim-out/\(c.name)"
+        let directory = try OutputDirectory.open(outDir, mode: .replace, force: force)
+        note("dlnsim: " + line + " → \(outDir)")
+        let progress = ProgressLine(style: quiet ? .none : self.progress)
+        let run = try MatrixRun.run(c, device: cl, progress: progress.update)
+        progress.finish()
+        let files = try run.write(to: directory, saveWeights: saveWeights, yaml: text)
+        let B = Double(run.setup.batch.replicas)
+        print(
+            String(
+                format: "%@: %d replicas × %d steps in %.2f s (%.3g replica-steps/s) on %@", outDir,
+                run.setup.batch.replicas, c.steps, run.seconds, B * Double(c.steps) / max(run.seconds, 1e-9),
+                run.deviceDescription))
+        let S = run.setup.seeds.count
+        let last = run.steps.count - 1
+        for (g, p) in c.gridPoints.enumerated() {
+            let ids = (0..<S).map { g * S + $0 }
+            let loss = MatrixRun.meanSD(ids.map { run.trainLoss[$0][last] }).0
+            let test = MatrixRun.meanSD(ids.map { run.testError[$0][last] }).0
+            let rank = MatrixRun.meanSD(ids.map { run.effectiveRank[$0][last] }).0
+            print(
+                String(
+                    format: "  α = %g, λ = %g, η = %g: train loss %.4g, test error %.4g, effective rank %.3g", p.alpha,
+                    p.weightDecay, p.learningRate, loss, test, rank))
+        }
+        print("  files: " + files.joined(separator: ", "))
+    }
+}
