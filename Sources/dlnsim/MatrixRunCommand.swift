@@ -21,8 +21,12 @@ extension Run {
         let line =
             "\(path): matrix model, widths \(c.widths) (depth \(c.depth), \(P) parameters per replica), "
             + "init \(c.initKind.rawValue), n = \(c.samples)\(c.whiten ? " whitened" : ""), \(setup.G) grid point"
-            + "\(setup.G == 1 ? "" : "s") × \(setup.S) seed\(setup.S == 1 ? "" : "s"), \(c.steps) steps of "
-            + "\(c.update.rawValue), \(c.checkpointSteps.count) checkpoints, \(c.precision.rawValue)"
+            + "\(setup.G == 1 ? "" : "s") × \(setup.S) seed\(setup.S == 1 ? "" : "s"), "
+            + (c.update == .flow
+                ? "gradient flow to t = \(c.horizon ?? 0) (rtol \(c.flow.rtol), atol \(c.flow.atol)), "
+                    + "\(c.checkpointTimes.count) checkpoints"
+                : "\(c.steps) steps of gradient descent, \(c.checkpointSteps.count) checkpoints")
+            + ", \(c.precision.rawValue)"
         if check {
             print("ok: " + line)
             return
@@ -37,11 +41,26 @@ extension Run {
         progress.finish()
         let files = try run.write(to: directory, saveWeights: saveWeights, yaml: text)
         let B = Double(run.setup.batch.replicas)
-        print(
-            String(
-                format: "%@: %d replicas × %d steps in %.2f s (%.3g replica-steps/s) on %@", outDir,
-                run.setup.batch.replicas, c.steps, run.seconds, B * Double(c.steps) / max(run.seconds, 1e-9),
-                run.deviceDescription))
+        if c.update == .flow {
+            let evaluations = Double(run.flowEvaluations.reduce(0, +)) / B
+            let frozen = run.flowStatus.filter { $0 != 0 }.count
+            print(
+                String(
+                    format: "%@: %d replicas of gradient flow to t = %g in %.2f s (%.0f gradient evaluations per "
+                        + "replica) on %@", outDir, run.setup.batch.replicas, c.horizon ?? 0, run.seconds, evaluations,
+                    run.deviceDescription))
+            if frozen > 0 {
+                note(
+                    "warning: \(frozen) replica(s) stopped before the horizon (status.npy: 1 step floor, 2 non-finite, "
+                        + "3 past training.flow.max_steps)")
+            }
+        } else {
+            print(
+                String(
+                    format: "%@: %d replicas × %d steps in %.2f s (%.3g replica-steps/s) on %@", outDir,
+                    run.setup.batch.replicas, c.steps, run.seconds, B * Double(c.steps) / max(run.seconds, 1e-9),
+                    run.deviceDescription))
+        }
         let S = run.setup.seeds.count
         let last = run.steps.count - 1
         for (g, p) in c.gridPoints.enumerated() {

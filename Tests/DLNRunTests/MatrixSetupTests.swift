@@ -1,6 +1,6 @@
 import DLNModel
-import Foundation
 import DLNTheory
+import Foundation
 import Testing
 
 @testable import DLNRun
@@ -27,7 +27,9 @@ struct MatrixSetupTests {
 
     @Test func whitenedInputsHaveIdentityCovariance() throws {
         let s = try Self.setup("gaussian")
-        let x = s.problems[0].x, n = 12, d = 6
+        let x = s.problems[0].x
+        let n = 12
+        let d = 6
         for i in 0..<d {
             for j in 0..<d {
                 let c = (0..<n).reduce(0.0) { $0 + x[$1 * d + i] * x[$1 * d + j] } / Double(n)
@@ -45,7 +47,8 @@ struct MatrixSetupTests {
             .replacingOccurrences(
                 of: "init: {kind: spectral}", with: "init: {kind: spectral, singular_values: [2, 1, 0.5]}")
         let setup = MatrixSetup(try Self.config(yaml))
-        let shape = setup.batch.shape, P = shape.parameterCount
+        let shape = setup.batch.shape
+        let P = shape.parameterCount
         for b in 0..<setup.batch.replicas {
             let p = setup.batch.initial[(b * P)..<((b + 1) * P)]
             for d in MatrixObservables.imbalances(p, shape: shape) {
@@ -71,7 +74,9 @@ struct MatrixSetupTests {
         let shape = setup.batch.shape
         let p = setup.batch.initial[0..<shape.parameterCount]
         for l in 1...shape.depth {
-            let rows = shape.widths[l], cols = shape.widths[l - 1], o = shape.layerOffset(l)
+            let rows = shape.widths[l]
+            let cols = shape.widths[l - 1]
+            let o = shape.layerOffset(l)
             let sv = MatrixObservables.singularValues(Array(p[o..<(o + rows * cols)]), rows, cols)
             for v in sv { #expect(abs(v - 0.5) < 1e-12, "layer \(l): singular value \(v), α = 0.5") }
         }
@@ -80,7 +85,12 @@ struct MatrixSetupTests {
     @Test func eigenvaluesMatchJacobi() {
         let m = 9
         var a = [Double](repeating: 0, count: m * m)
-        for i in 0..<m { for j in 0...i { a[i * m + j] = sin(Double(3 * i + 7 * j + 1)); a[j * m + i] = a[i * m + j] } }
+        for i in 0..<m {
+            for j in 0...i {
+                a[i * m + j] = sin(Double(3 * i + 7 * j + 1))
+                a[j * m + i] = a[i * m + j]
+            }
+        }
         let ours = MatrixObservables.symmetricEigenvalues(a, m)
         let jacobi = SymmetricEigen.decompose(a, m).values.sorted(by: >)
         for (x, y) in zip(ours, jacobi) { #expect(abs(x - y) < 1e-12, "\(x) vs \(y)") }
@@ -98,8 +108,10 @@ struct MatrixSetupTests {
         ("model: {parameterization: matrix, widths: [3, 0]}", "model.widths[1]"),
         ("model: {parameterization: matrix, widths: [3]}", "model.widths"),
         ("model: {parameterization: matrix, widths: [8, 2]}\nproblem: {n: 4, whiten: true}", "problem.whiten"),
-        ("model: {parameterization: matrix, widths: [3, 2]}\nproblem: {teacher: {singular_values: [1, 2, 3]}}",
-            "problem.teacher.singular_values"),
+        (
+            "model: {parameterization: matrix, widths: [3, 2]}\nproblem: {teacher: {singular_values: [1, 2, 3]}}",
+            "problem.teacher.singular_values"
+        ),
         ("model: {parameterization: matrix, widths: [3, 2], init: {kind: spectral}}", "model.init.singular_values"),
         ("model: {parameterization: matrix, widths: [3, 2], init: {kind: normal}}", "model.init.kind"),
         ("model: {parameterization: matrix, widths: [3, 2], depht: 3}", "model.depht"),

@@ -33,7 +33,10 @@ public struct MatrixConfiguration: Sendable, Equatable {
 
     /// `training.update`.
     public enum Update: String, Sendable, CaseIterable, Codable {
+        /// Gradient descent with step η (`grid.learning_rate`).
         case gd
+        /// Gradient flow Ẇ = −∇ℓ − λW to `training.horizon`, adaptive Dormand–Prince per replica.
+        case flow
     }
 
     public var name = "matrix"
@@ -55,6 +58,9 @@ public struct MatrixConfiguration: Sendable, Equatable {
     public var update: Update = .gd
     public var loss: Loss = .mean
     public var precision: Precision = .float32
+    /// `update: flow`: the final time and the integrator's tolerances.
+    public var horizon: Double? = nil
+    public var flow = FlowSettings()
     /// Grid axes: every combination is a grid point (α outermost, then λ, then η).
     public var alpha: [Double] = [0.1]
     public var weightDecay: [Double] = [0]
@@ -137,6 +143,14 @@ public struct MatrixConfiguration: Sendable, Equatable {
         c.update = training.choice("update", default: .gd)
         c.loss = training.choice("loss", default: .mean)
         c.precision = training.choice("precision", default: .float32)
+        if training.has("horizon") {
+            c.horizon = training.double("horizon", default: 1) { $0 > 0 && $0 < 1e12 ? nil : "must be in (0, 1e12)" }
+        }
+        let flow = training.section("flow")
+        c.flow.rtol = flow.double("rtol", default: c.flow.rtol) { $0 > 0 && $0 < 1 ? nil : "must be in (0, 1)" }
+        c.flow.atol = flow.double("atol", default: c.flow.atol) { $0 > 0 ? nil : "must be positive" }
+        if let steps = flow.optionalInt("max_steps", { $0 >= 1 ? nil : "must be ≥ 1" }) { c.flow.maxSteps = steps }
+        flow.finish()
         training.finish()
         let grid = top.section("grid")
         c.alpha = grid.numbers("alpha", default: c.alpha, positive)
@@ -164,6 +178,12 @@ public struct MatrixConfiguration: Sendable, Equatable {
 
     /// The rules between keys.
     func check(_ sink: IssueSink) {
+        if update == .flow && horizon == nil {
+            sink.add("training.horizon", "is required with training.update: flow (the final time t of the flow)")
+        }
+        if update == .gd && horizon != nil {
+            sink.add("training.horizon", "applies to training.update: flow; gradient descent runs training.steps")
+        }
         let n0 = widths[0]
         let nL = widths[depth]
         let r = widths.min()!
@@ -207,6 +227,20 @@ public struct MatrixConfiguration: Sendable, Equatable {
     /// The grid points in order (α outermost, then λ, then η).
     public var gridPoints: [(alpha: Double, weightDecay: Double, learningRate: Double)] {
         alpha.flatMap { a in weightDecay.flatMap { l in learningRate.map { (a, l, $0) } } }
+    }
+
+    /// `update: flow`: the checkpoint times, 0 then `checkpoints` times up to the horizon (log-spaced from
+    /// horizon/1000, or linearly spaced).
+    public var checkpointTimes: [Double] {
+        let T = horizon ?? 1
+        let k = checkpoints
+        var out: [Double] = [0]
+        for i in 1...k {
+            let f = Double(i) / Double(k)
+            let t: Double = spacing == "linear" ? T * f : T * pow(10.0, -3.0 * (1.0 - f))
+            out.append(i == k ? T : t)
+        }
+        return out
     }
 
     /// The checkpoint steps: 0, then `checkpoints` distinct steps up to `steps` (log- or linearly spaced).

@@ -19,7 +19,11 @@ extension MatrixRun {
             try NPY.write(values, shape: shape, dtype: .float64, to: path(name))
             written.append(name)
         }
-        try npy("steps.npy", steps.map(Double.init), [C])
+        if c.update == .gd { try npy("steps.npy", steps.map(Double.init), [C]) }
+        if c.update == .flow {
+            try npy("flow_evaluations.npy", flowEvaluations.map(Double.init), [G, S])
+            try npy("status.npy", flowStatus.map(Double.init), [G, S])
+        }
         try npy("times.npy", (0..<G).flatMap { times(replica: $0 * S) }, [G, C])
         let scalars: [(String, [[Double]])] = [
             ("train_loss", trainLoss), ("test_error", testError), ("effective_rank", effectiveRank),
@@ -52,8 +56,9 @@ extension MatrixRun {
             "git_commit": DLNSim.gitCommit ?? "unknown", "name": c.name, "model": "matrix", "widths": c.widths,
             "init": c.initKind.rawValue, "teacher_singular_values": c.teacherSingularValues, "whiten": c.whiten,
             "samples": c.samples, "precision": c.precision.rawValue, "loss": c.loss.rawValue, "seeds": setup.seeds,
-            "grid_points": G, "device": deviceDescription, "seconds": seconds,
-            "replica_steps_per_second": Double(G * S * c.steps) / max(seconds, 1e-9), "files": hashes,
+            "grid_points": G, "device": deviceDescription, "update": c.update.rawValue, "seconds": seconds,
+            "replica_steps_per_second": c.update == .gd ? Double(G * S * c.steps) / max(seconds, 1e-9) : NSNull(),
+            "files": hashes,
             "shapes": [
                 "scalars": "[grid point, seed, checkpoint]", "singular_values": "[grid point, seed, checkpoint, k]",
                 "mode_strength": "[grid point, seed, checkpoint, mode]", "times": "[grid point, checkpoint]"
@@ -120,7 +125,8 @@ extension MatrixRun {
             let xs = Array(t.dropFirst())
             let label = "α = \(p.alpha), λ = \(p.weightDecay), η = \(p.learningRate)"
             var plot = SVGPlot(
-                title: "Singular values of W_eff (\(label))", xLabel: "time t = η·steps", yLabel: "σ_i(W_eff)",
+                title: "Singular values of W_eff (\(label))", xLabel: c.update == .flow ? "time t" : "time t = η·steps",
+                yLabel: "σ_i(W_eff)",
                 xScale: .log, yScale: .linear)
             for i in 0..<min(c.singularValueCount, 8) {
                 let series = steps.indices.dropFirst().map { ci in
@@ -146,7 +152,8 @@ extension MatrixRun {
             out.append(("singular_values_\(g).svg", plot.render()))
         }
         var loss = SVGPlot(
-            title: "Train loss and test error ‖W_eff − T‖²_F", xLabel: "time t = η·steps", yLabel: "seeds' mean",
+            title: "Train loss and test error ‖W_eff − T‖²_F",
+            xLabel: c.update == .flow ? "time t" : "time t = η·steps", yLabel: "seeds' mean",
             xScale: .log, yScale: .log)
         for (g, p) in c.gridPoints.enumerated().prefix(6) {
             let t = Array(times(replica: g * S).dropFirst())

@@ -10,8 +10,12 @@ import OpenCLKit
 public struct MatrixRun: Sendable {
     public let configuration: MatrixConfiguration
     public let setup: MatrixSetup
-    /// The checkpoint steps and times (t = η·steps, per grid point).
+    /// The checkpoint steps (gradient descent; t = η·steps per grid point), or the checkpoint indices (flow, whose
+    /// times are `configuration.checkpointTimes`).
     public let steps: [Int]
+    /// Gradient flow: each replica's gradient evaluations and status (0: reached the horizon; 1 step floor,
+    /// 2 non-finite, 3 past training.flow.max_steps). Empty for gradient descent.
+    public var flowEvaluations: [Int] = [], flowStatus: [Int] = []
     /// Train loss, test error, effective rank, nuclear norm, conservation: [grid point · seeds + seed][checkpoint].
     public var trainLoss: [[Double]], testError: [[Double]], effectiveRank: [[Double]], nuclearNorm: [[Double]]
     public var conservation: [[Double]]
@@ -41,12 +45,26 @@ public struct MatrixRun: Sendable {
         while lower < B {
             let range = lower..<min(B, lower + capacity)
             let slice = range.count == B ? setup.batch : setup.batch.slice(range)
-            try engine.initialize(slice)
-            try run.observe(engine, replicas: range, checkpoint: 0)
-            for k in 1..<run.steps.count {
-                try engine.step(count: run.steps[k] - run.steps[k - 1])
-                try run.observe(engine, replicas: range, checkpoint: k)
-                progress(Double(lower) * Double(c.steps) + Double(range.count) * Double(run.steps[k]), total)
+            if c.update == .flow {
+                let flow = try MatrixFlow(engine: engine, batch: slice, settings: c.flow)
+                let times = c.checkpointTimes
+                let T = times.last!
+                try run.observe(engine, replicas: range, checkpoint: 0)
+                for k in 1..<times.count {
+                    try flow.advance(to: times[k])
+                    try run.observe(engine, replicas: range, checkpoint: k)
+                    progress((Double(lower) + Double(range.count) * times[k] / T) * Double(c.steps), total)
+                }
+                run.flowEvaluations += flow.counters.evaluations
+                run.flowStatus += flow.counters.status
+            } else {
+                try engine.initialize(slice)
+                try run.observe(engine, replicas: range, checkpoint: 0)
+                for k in 1..<run.steps.count {
+                    try engine.step(count: run.steps[k] - run.steps[k - 1])
+                    try run.observe(engine, replicas: range, checkpoint: k)
+                    progress(Double(lower) * Double(c.steps) + Double(range.count) * Double(run.steps[k]), total)
+                }
             }
             let p = try engine.parameters().doubles
             run.finalParameters.replaceSubrange(
@@ -61,7 +79,7 @@ public struct MatrixRun: Sendable {
     init(configuration c: MatrixConfiguration, setup: MatrixSetup) {
         configuration = c
         self.setup = setup
-        steps = c.checkpointSteps
+        steps = c.update == .flow ? Array(c.checkpointTimes.indices) : c.checkpointSteps
         let B = setup.batch.replicas
         let C = steps.count
         let empty = [[Double]](repeating: [Double](repeating: .nan, count: C), count: B)
@@ -82,8 +100,10 @@ public struct MatrixRun: Sendable {
     /// D_l(0) of every replica.
     let initialImbalance: [[[Double]]]
 
-    /// The checkpoint times of replica b: t = η·steps.
-    public func times(replica b: Int) -> [Double] { steps.map { Double($0) * setup.batch.eta[b] } }
+    /// The checkpoint times of replica b: t = η·steps (gradient descent) or the flow's checkpoint times.
+    public func times(replica b: Int) -> [Double] {
+        configuration.update == .flow ? configuration.checkpointTimes : steps.map { Double($0) * setup.batch.eta[b] }
+    }
 
     /// Observes the replicas of one slice at checkpoint k.
     mutating func observe(_ engine: any MatrixEngine, replicas range: Range<Int>, checkpoint k: Int) throws(DLNError) {
@@ -95,10 +115,10 @@ public struct MatrixRun: Sendable {
         let slots = SharedSlots<MatrixObservation>(count: range.count)
         let setup = self.setup
         let imbalance = initialImbalance
-        let step = Double(steps[k])
+        let now = range.map { times(replica: $0)[k] }
         DispatchQueue.concurrentPerform(iterations: range.count) { local in
             let b = range.lowerBound + local
-            let decay = Foundation.exp(-2 * setup.batch.lambdaU[b] * setup.batch.eta[b] * step)
+            let decay = Foundation.exp(-2 * setup.batch.lambdaU[b] * now[local])
             slots[local] = MatrixObservables.observe(
                 p[(local * P)..<((local + 1) * P)], shape: shape, problem: setup.problems[setup.batch.dataset[b]],
                 modes: modes, initialImbalance: imbalance[b], decay: decay)
@@ -122,8 +142,9 @@ public struct MatrixRun: Sendable {
         let c = configuration
         guard c.initKind == .aligned, c.whiten else { return nil }
         let timeScale = c.loss == .mean ? 1.0 : Double(c.samples)
-        return c.gridPoints.map { point in
-            let t = steps.map { Double($0) * point.learningRate * timeScale }
+        let S = setup.seeds.count
+        return c.gridPoints.enumerated().map { g, point in
+            let t = times(replica: g * S).map { $0 * timeScale }
             let a0 = pow(point.alpha, Double(c.depth))
             let curves = c.teacherSingularValues.map { s in
                 SaxeModes.strength(s: s, a0: a0, depth: c.depth, lambdaU: point.weightDecay, at: t)
