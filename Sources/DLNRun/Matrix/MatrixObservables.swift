@@ -15,8 +15,8 @@ public struct MatrixObservation: Sendable {
     public var effectiveRank: Double
     /// Σσ_i.
     public var nuclearNorm: Double
-    /// max_l ‖D_l(t) − D_l(0)·e^{−2λ_u t}‖_F / max_l ‖D_l(0)‖_F with D_l = W_{l+1}ᵀW_{l+1} − W_l W_lᵀ (absolute when
-    /// every D_l(0) = 0; NaN at depth 1).
+    /// max_l ‖D_l(t) − D_l(0)·e^{−2λ_u t}‖_F / max_l ‖D_l(0)‖_F with D_l = W_{l+1}ᵀW_{l+1} − W_l W_lᵀ; absolute when
+    /// the start is balanced (max_l ‖D_l(0)‖_F ≤ 1e-8·max_l ‖W_l(0)‖²_F: zero up to rounding); NaN at depth 1.
     public var conservation: Double
 }
 
@@ -123,10 +123,19 @@ public enum MatrixObservables {
         }
     }
 
-    /// Every observable of one replica; `initialImbalance` is `imbalances` at step 0, `decay` = e^{−2λ_u t}.
+    /// max_l ‖W_l‖²_F of one replica.
+    public static func largestLayerNormSquared(_ p: ArraySlice<Double>, shape s: MatrixShape) -> Double {
+        (1...s.depth).map { l in
+            let o = p.startIndex + s.layerOffset(l)
+            return p[o..<(o + s.widths[l] * s.widths[l - 1])].reduce(0) { $0 + $1 * $1 }
+        }.max()!
+    }
+
+    /// Every observable of one replica; `initialImbalance` is `imbalances` at step 0, `initialLayerScale`
+    /// `largestLayerNormSquared` there, `decay` = e^{−2λ_u t}.
     public static func observe(
         _ p: ArraySlice<Double>, shape s: MatrixShape, problem: MatrixSetup.Problem, modes: Int,
-        initialImbalance: [[Double]], decay: Double
+        initialImbalance: [[Double]], initialLayerScale: Double = 0, decay: Double
     ) -> MatrixObservation {
         let n0 = s.inputs
         let nL = s.outputs
@@ -161,7 +170,7 @@ public enum MatrixObservables {
                 dev = max(dev, e.squareRoot())
                 scale = max(scale, z.squareRoot())
             }
-            conservation = scale > 0 ? dev / scale : dev
+            conservation = scale > 1e-8 * initialLayerScale ? dev / scale : dev
         }
         return MatrixObservation(
             testError: err, singularValues: sv, modeStrength: strength,

@@ -91,14 +91,20 @@ public struct MatrixRun: Sendable {
         singularValues = [[[Double]]](repeating: [[Double]](repeating: [], count: C), count: B)
         modeStrength = singularValues
         finalParameters = [Double](repeating: .nan, count: B * setup.batch.shape.parameterCount)
+        initialLayerScale = (0..<B).map { b in
+            let P = setup.batch.shape.parameterCount
+            return MatrixObservables.largestLayerNormSquared(
+                setup.batch.initial[(b * P)..<((b + 1) * P)], shape: setup.batch.shape)
+        }
         initialImbalance = (0..<B).map { b in
             let P = setup.batch.shape.parameterCount
             return MatrixObservables.imbalances(setup.batch.initial[(b * P)..<((b + 1) * P)], shape: setup.batch.shape)
         }
     }
 
-    /// D_l(0) of every replica.
+    /// D_l(0) and max_l ‖W_l(0)‖²_F of every replica.
     let initialImbalance: [[[Double]]]
+    let initialLayerScale: [Double]
 
     /// The checkpoint times of replica b: t = η·steps (gradient descent) or the flow's checkpoint times.
     public func times(replica b: Int) -> [Double] {
@@ -115,13 +121,14 @@ public struct MatrixRun: Sendable {
         let slots = SharedSlots<MatrixObservation>(count: range.count)
         let setup = self.setup
         let imbalance = initialImbalance
+        let layerScale = initialLayerScale
         let now = range.map { times(replica: $0)[k] }
         DispatchQueue.concurrentPerform(iterations: range.count) { local in
             let b = range.lowerBound + local
             let decay = Foundation.exp(-2 * setup.batch.lambdaU[b] * now[local])
             slots[local] = MatrixObservables.observe(
                 p[(local * P)..<((local + 1) * P)], shape: shape, problem: setup.problems[setup.batch.dataset[b]],
-                modes: modes, initialImbalance: imbalance[b], decay: decay)
+                modes: modes, initialImbalance: imbalance[b], initialLayerScale: layerScale[b], decay: decay)
         }
         let keep = configuration.singularValueCount
         for (local, o) in slots.values.enumerated() {
