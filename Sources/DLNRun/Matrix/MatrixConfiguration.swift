@@ -171,7 +171,7 @@ public struct MatrixConfiguration: Sendable, Equatable {
         c.recordSingularValues = record.optionalInt("singular_values") { $0 >= 1 ? nil : "must be ≥ 1" }
         record.finish()
         top.finish()
-        c.check(sink)
+        if sink.issues.isEmpty { c.check(sink) }
         if !sink.issues.isEmpty { throw .invalidConfiguration(file: file, issues: sink.issues) }
         return c
     }

@@ -29,6 +29,13 @@ public struct OutputFolder {
                 path: manifestPath, reason: "missing or not JSON: \(directory) is not a dlnsim output folder")
         }
         manifest = m
+        if m["model"] as? String == "matrix" {
+            throw .badFile(
+                path: manifestPath,
+                reason: "is a matrix-model run: its figures, stats.csv and theory_mode_strength.npy (Saxe's modes, "
+                    + "aligned whitened runs) are written by `dlnsim run` itself; analyze and plot read the diagonal "
+                    + "models' folders")
+        }
         guard let names = m["observables"] as? [String], let seeds = m["seeds"] as? Int else {
             throw .badFile(path: manifestPath, reason: "has no 'observables' or 'seeds' (written by an older dlnsim?)")
         }
