@@ -68,10 +68,13 @@ extension Run {
             let loss = MatrixRun.meanSD(ids.map { run.trainLoss[$0][last] }).0
             let test = MatrixRun.meanSD(ids.map { run.testError[$0][last] }).0
             let rank = MatrixRun.meanSD(ids.map { run.effectiveRank[$0][last] }).0
+            let point =
+                c.update == .flow
+                ? String(format: "α = %g, λ = %g", p.alpha, p.weightDecay)
+                : String(format: "α = %g, λ = %g, η = %g", p.alpha, p.weightDecay, p.learningRate)
             print(
                 String(
-                    format: "  α = %g, λ = %g, η = %g: train loss %.4g, test error %.4g, effective rank %.3g", p.alpha,
-                    p.weightDecay, p.learningRate, loss, test, rank))
+                    format: "  %@: train loss %.4g, test error %.4g, effective rank %.3g", point, loss, test, rank))
         }
         print("  files: " + files.joined(separator: ", "))
     }

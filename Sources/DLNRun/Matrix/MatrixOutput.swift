@@ -123,7 +123,8 @@ extension MatrixRun {
         for (g, p) in c.gridPoints.enumerated().prefix(4) {
             let t = times(replica: g * S)
             let xs = Array(t.dropFirst())
-            let label = "α = \(p.alpha), λ = \(p.weightDecay), η = \(p.learningRate)"
+            let label =
+                "α = \(p.alpha), λ = \(p.weightDecay)" + (c.update == .flow ? ", gradient flow" : ", η = \(p.learningRate)")
             var plot = SVGPlot(
                 title: "Singular values of W_eff (\(label))", xLabel: c.update == .flow ? "time t" : "time t = η·steps",
                 yLabel: "σ_i(W_eff)",
@@ -139,7 +140,7 @@ extension MatrixRun {
             if let theory = theoryModeStrength {
                 for i in 0..<min(c.teacherSingularValues.count, 8) {
                     var s = SVGPlot.Series(
-                        label: "Saxe, s = \(c.teacherSingularValues[i])", x: xs, y: theory[g].dropFirst().map { $0[i] },
+                        label: "Saxe's a_i(t), dashed", x: xs, y: theory[g].dropFirst().map { $0[i] },
                         dashed: true)
                     s.color = palette[i % palette.count]
                     s.inLegend = i == 0
