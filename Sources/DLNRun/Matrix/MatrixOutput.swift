@@ -124,7 +124,8 @@ extension MatrixRun {
             let t = times(replica: g * S)
             let xs = Array(t.dropFirst())
             let label =
-                "α = \(p.alpha), λ = \(p.weightDecay)" + (c.update == .flow ? ", gradient flow" : ", η = \(p.learningRate)")
+                "α = \(p.alpha), λ = \(p.weightDecay)"
+                + (c.update == .flow ? ", gradient flow" : ", η = \(p.learningRate)")
             var plot = SVGPlot(
                 title: "Singular values of W_eff (\(label))", xLabel: c.update == .flow ? "time t" : "time t = η·steps",
                 yLabel: "σ_i(W_eff)",
