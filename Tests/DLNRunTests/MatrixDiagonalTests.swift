@@ -14,7 +14,10 @@ struct MatrixDiagonalTests {
         let d = 6
         let scales = [1.0, 1.5, 0.8, 1.2].prefix(depth)
         let teacher = [1.0, -0.7, 0.4, 0.0, 2.0, 0.25]
-        let alpha = 0.6, eta = 0.05, lambda = 0.01, steps = 400
+        let alpha = 0.6
+        let eta = 0.05
+        let lambda = 0.01
+        let steps = 400
         let root = Double(d).squareRoot()
         let x = (0..<(d * d)).map { $0 / d == $0 % d ? root : 0 }
         let y = (0..<d).map { root * teacher[$0] }
