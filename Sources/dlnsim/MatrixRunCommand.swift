@@ -26,7 +26,16 @@ extension Run {
                 ? "gradient flow to t = \(c.horizon ?? 0) (rtol \(c.flow.rtol), atol \(c.flow.atol)), "
                     + "\(c.checkpointTimes.count) checkpoints"
                 : "\(c.steps) steps of gradient descent, \(c.checkpointSteps.count) checkpoints")
-            + ", \(c.precision.rawValue)"
+            + ", \(c.precision.rawValue), about \(String(format: "%.3g", c.memoryEstimate / 1e6)) MB of host memory"
+        let bytes = c.memoryEstimate
+        let available = Double(ProcessInfo.processInfo.physicalMemory) * 0.8
+        if bytes > available {
+            throw DLNError.invalidProblem(
+                String(
+                    format: "%@: the run needs about %.3g GB of host memory, more than 80%% of this machine's %.3g GB "
+                        + "(fewer seeds or grid points, narrower widths, or fewer samples)", path, bytes / 1e9,
+                    Double(ProcessInfo.processInfo.physicalMemory) / 1e9))
+        }
         if check {
             print("ok: " + line)
             return
@@ -60,6 +69,13 @@ extension Run {
                     format: "%@: %d replicas × %d steps in %.2f s (%.3g replica-steps/s) on %@", outDir,
                     run.setup.batch.replicas, c.steps, run.seconds, B * Double(c.steps) / max(run.seconds, 1e-9),
                     run.deviceDescription))
+        }
+        let diverged = run.flowStatus.enumerated().filter { $0.element == 2 }.map(\.offset)
+        if c.update == .gd && !diverged.isEmpty {
+            let points = Set(diverged.map { $0 / run.setup.seeds.count }).sorted()
+            note(
+                "warning: \(diverged.count) replica(s) diverged (non-finite train loss; status.npy = 2), at grid "
+                    + "point(s) \(points.map(String.init).joined(separator: ", ")): a smaller learning rate converges")
         }
         let S = run.setup.seeds.count
         let last = run.steps.count - 1

@@ -56,4 +56,25 @@ import Testing
         let override = try CLITests.run(["run", good, "seeds=2", "--device", "cpu", "--out", dir + "/o"])
         #expect(override.status == 1 && override.stderr.contains("overrides are not available"), "\(override.stderr)")
     }
+
+    @Test func divergedReplicasAreFlaggedAndHugeRunsRefused() throws {
+        let dir = CLITests.temporary()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let diverging = try OutputFolderTests.write(
+            Self.config.replacingOccurrences(of: "learning_rate: 0.01", with: "learning_rate: [0.01, 5]")
+                .replacingOccurrences(of: "init: {kind: aligned}", with: "init: {kind: gaussian}")
+                .replacingOccurrences(of: "alpha: [0.2, 0.5]", with: "alpha: 1"), dir + "/div.yaml")
+        let run = try CLITests.run(["run", diverging, "--device", "cpu", "--out", dir + "/o", "--quiet"])
+        #expect(run.status == 0 && run.stderr.contains("3 replica(s) diverged"), "\(run.stderr)")
+        let status = try NPY.read(path: dir + "/o/status.npy")
+        #expect(status.shape == [2, 3] && status.values == [0, 0, 0, 2, 2, 2])
+        let sv = try NPY.read(path: dir + "/o/singular_values.npy")
+        let lastValues = Array(sv.values.suffix(2))
+        #expect(lastValues.allSatisfy { $0.isNaN }, "a diverged replica's singular values are NaN, not 0")
+        let huge = try OutputFolderTests.write(
+            Self.config.replacingOccurrences(of: "widths: [5, 4, 3]", with: "widths: [40000, 40000, 40000]")
+                .replacingOccurrences(of: "whiten: true", with: "whiten: false"), dir + "/huge.yaml")
+        let refused = try CLITests.run(["run", huge, "--device", "cpu", "--out", dir + "/h"])
+        #expect(refused.status == 1 && refused.stderr.contains("GB of host memory"), "\(refused.stderr)")
+    }
 }

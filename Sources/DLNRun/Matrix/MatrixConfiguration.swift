@@ -224,6 +224,22 @@ public struct MatrixConfiguration: Sendable, Equatable {
         }
     }
 
+    /// Host memory a run needs, in bytes (estimate): the initial and final layers in float64, the CPU engine's
+    /// parameters, activations and signals, the data sets, and the recorded observables.
+    public var memoryEstimate: Double {
+        let shape = MatrixShape(widths: widths)
+        let B = Double(gridPoints.count * seeds)
+        let P = Double(shape.parameterCount)
+        let per = Double(precision.byteCount)
+        let engine = B * (2 * P + Double(shape.activationCount(samples: samples))) * per
+        let scratch = Double(
+            2 * 16 * (shape.activationCount(samples: samples) + 2 * shape.signalCount(samples: samples)))
+        let data = Double(data == .shared ? 1 : seeds) * Double(samples * (widths[0] + widths[depth])) * (8 + 16 * per)
+        let C = Double(update == .flow ? checkpoints + 1 : checkpointSteps.count)
+        let recorded = B * C * Double(5 + singularValueCount + teacherSingularValues.count) * 8
+        return 3 * B * P * 8 + engine + scratch * per + data + recorded
+    }
+
     /// The grid points in order (α outermost, then λ, then η).
     public var gridPoints: [(alpha: Double, weightDecay: Double, learningRate: Double)] {
         alpha.flatMap { a in weightDecay.flatMap { l in learningRate.map { (a, l, $0) } } }

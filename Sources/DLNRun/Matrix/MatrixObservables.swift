@@ -85,6 +85,7 @@ public enum MatrixObservables {
     /// The singular values of an r×c matrix, largest first (from the smaller Gram matrix).
     public static func singularValues(_ a: [Double], _ r: Int, _ c: Int) -> [Double] {
         let m = min(r, c)
+        guard a.allSatisfy(\.isFinite) else { return [Double](repeating: .nan, count: m) }
         var g = [Double](repeating: 0, count: m * m)
         if r <= c {
             for i in 0..<r {

@@ -20,10 +20,8 @@ extension MatrixRun {
             written.append(name)
         }
         if c.update == .gd { try npy("steps.npy", steps.map(Double.init), [C]) }
-        if c.update == .flow {
-            try npy("flow_evaluations.npy", flowEvaluations.map(Double.init), [G, S])
-            try npy("status.npy", flowStatus.map(Double.init), [G, S])
-        }
+        if c.update == .flow { try npy("flow_evaluations.npy", flowEvaluations.map(Double.init), [G, S]) }
+        try npy("status.npy", flowStatus.map(Double.init), [G, S])
         try npy("times.npy", (0..<G).flatMap { times(replica: $0 * S) }, [G, C])
         let scalars: [(String, [[Double]])] = [
             ("train_loss", trainLoss), ("test_error", testError), ("effective_rank", effectiveRank),

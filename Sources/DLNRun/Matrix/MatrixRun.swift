@@ -13,8 +13,8 @@ public struct MatrixRun: Sendable {
     /// The checkpoint steps (gradient descent; t = η·steps per grid point), or the checkpoint indices (flow, whose
     /// times are `configuration.checkpointTimes`).
     public let steps: [Int]
-    /// Gradient flow: each replica's gradient evaluations and status (0: reached the horizon; 1 step floor,
-    /// 2 non-finite, 3 past training.flow.max_steps). Empty for gradient descent.
+    /// Each replica's status: 0 finished with a finite loss, 2 non-finite (diverged); gradient flow also 1 (step
+    /// floor) and 3 (past training.flow.max_steps). And, for gradient flow, its gradient evaluations.
     public var flowEvaluations: [Int] = [], flowStatus: [Int] = []
     /// Train loss, test error, effective rank, nuclear norm, conservation: [grid point · seeds + seed][checkpoint].
     public var trainLoss: [[Double]], testError: [[Double]], effectiveRank: [[Double]], nuclearNorm: [[Double]]
@@ -73,6 +73,11 @@ public struct MatrixRun: Sendable {
             lower = range.upperBound
         }
         run.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        if c.update == .gd {
+            // Gradient descent: status 2 from the first checkpoint whose loss is not finite (the run went on; its
+            // later values are NaN or infinite, never mixed with a finite replica's).
+            run.flowStatus = run.trainLoss.map { $0.allSatisfy(\.isFinite) ? 0 : 2 }
+        }
         return run
     }
 
