@@ -45,6 +45,12 @@ extension Run {
         let outDir = out ?? "dlnsim-out/\(c.name)"
         let directory = try OutputDirectory.open(outDir, mode: .replace, force: force)
         note("dlnsim: " + line + " → \(outDir)")
+        if Messages.json {
+            Messages.emit([
+                "event": "start", "out": outDir, "replicas": c.gridPoints.count * c.seeds,
+                "grid_points": c.gridPoints.count, "seeds": c.seeds, "live": false
+            ])
+        }
         let progress = ProgressLine(style: quiet ? .none : self.progress)
         let run = try MatrixRun.run(c, device: cl, progress: progress.update)
         progress.finish()
@@ -93,5 +99,6 @@ extension Run {
                     format: "  %@: train loss %.4g, test error %.4g, effective rank %.3g", point, loss, test, rank))
         }
         print("  files: " + files.joined(separator: ", "))
+        if Messages.json { Messages.emit(["event": "done", "out": outDir, "seconds": progress.elapsed]) }
     }
 }

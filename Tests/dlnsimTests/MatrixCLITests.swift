@@ -35,7 +35,7 @@ import Testing
         // At t = 0 every mode starts at α^L.
         #expect(abs(modes.values[0] - 0.04) < 1e-12 && abs(theory.values[0] - 0.04) < 1e-12)
         let stats = try String(contentsOfFile: dir + "/o/stats.csv", encoding: .utf8)
-        #expect(stats.hasPrefix("grid_point,alpha,weight_decay,learning_rate,step,time,train_loss_mean"))
+        #expect(stats.hasPrefix("point,alpha,weight_decay,learning_rate,step,time,train_loss_mean"))
         #expect(stats.split(separator: "\n").count == 1 + 2 * C)
         for figure in ["singular_values_0.svg", "singular_values_1.svg", "loss.svg"] {
             #expect(FileManager.default.fileExists(atPath: dir + "/o/" + figure), "\(figure)")

@@ -19,7 +19,7 @@ extension MatrixRun {
             try NPY.write(values, shape: shape, dtype: .float64, to: path(name))
             written.append(name)
         }
-        if c.update == .gd { try npy("steps.npy", steps.map(Double.init), [C]) }
+        if c.update == .gd { try npy("steps.npy", (0..<G).flatMap { _ in steps.map(Double.init) }, [G, C]) }
         if c.update == .flow { try npy("flow_evaluations.npy", flowEvaluations.map(Double.init), [G, S]) }
         try npy("status.npy", flowStatus.map(Double.init), [G, S])
         try npy("times.npy", (0..<G).flatMap { times(replica: $0 * S) }, [G, C])
@@ -37,7 +37,7 @@ extension MatrixRun {
         if saveWeights {
             try npy("final_layers.npy", finalParameters, [G, S, setup.batch.shape.parameterCount])
         }
-        var grid = "grid_point,alpha,weight_decay,learning_rate\n"
+        var grid = "point,alpha,weight_decay,learning_rate\n"
         for (g, p) in c.gridPoints.enumerated() { grid += "\(g),\(p.alpha),\(p.weightDecay),\(p.learningRate)\n" }
         try OutputFile.write(text: grid, to: path("grid.csv"))
         try OutputFile.write(text: statsCSV(), to: path("stats.csv"))
@@ -53,13 +53,19 @@ extension MatrixRun {
             "dlnsim_version": DLNSim.version, "command_line": ProcessInfo.processInfo.arguments,
             "git_commit": DLNSim.gitCommit ?? "unknown", "name": c.name, "model": "matrix", "widths": c.widths,
             "init": c.initKind.rawValue, "teacher_singular_values": c.teacherSingularValues, "whiten": c.whiten,
-            "samples": c.samples, "precision": c.precision.rawValue, "loss": c.loss.rawValue, "seeds": setup.seeds,
+            "samples": c.samples, "precision": c.precision.rawValue, "loss": c.loss.rawValue, "seeds": S,
+            "observables": ["train_loss", "test_error", "effective_rank", "nuclear_norm", "conservation"],
+            "configuration": [
+                "grid": ["alpha": c.alpha, "weight_decay": c.weightDecay, "learning_rate": c.learningRate],
+                "seed_offset": c.seedOffset
+            ],
             "grid_points": G, "device": deviceDescription, "update": c.update.rawValue, "seconds": seconds,
             "replica_steps_per_second": c.update == .gd ? Double(G * S * c.steps) / max(seconds, 1e-9) : NSNull(),
             "files": hashes,
             "shapes": [
                 "scalars": "[grid point, seed, checkpoint]", "singular_values": "[grid point, seed, checkpoint, k]",
-                "mode_strength": "[grid point, seed, checkpoint, mode]", "times": "[grid point, checkpoint]"
+                "mode_strength": "[grid point, seed, checkpoint, mode]", "times": "[grid point, checkpoint]",
+                "steps": "[grid point, checkpoint]"
             ]
         ]
         do {
@@ -89,7 +95,7 @@ extension MatrixRun {
         let m = modeStrength.first?.first?.count ?? 0
         let k = c.singularValueCount
         let names = ["train_loss", "test_error", "effective_rank", "nuclear_norm", "conservation"]
-        var header = ["grid_point", "alpha", "weight_decay", "learning_rate", "step", "time"]
+        var header = ["point", "alpha", "weight_decay", "learning_rate", "step", "time"]
         for n in names { header += [n + "_mean", n + "_sd"] }
         for i in 0..<k { header.append("singular_value_\(i)_mean") }
         for i in 0..<m { header.append("mode_strength_\(i)_mean") }

@@ -221,6 +221,12 @@ def build_dataset(folder: str, *, live: bool = False, mmap: bool = True) -> xr.D
         "weights_t": ["seed", "recorded_checkpoint", "i"],
         "layers_t": ["seed", "recorded_checkpoint", "layer", "i"],
         "activation_time": ["seed", "activation_threshold", "i"],
+        # the matrix model (parameterization: matrix)
+        "singular_values": ["seed", "checkpoint", "k"],
+        "mode_strength": ["seed", "checkpoint", "mode"],
+        "theory_mode_strength": ["checkpoint", "mode"],
+        "flow_evaluations": ["seed"],
+        "final_layers": ["seed", "parameter"],
     }
     recording = manifest.get("recording") or {}
     if recording.get("checkpoints"):
