@@ -121,3 +121,81 @@ kernel void mx_loss(const int B, const int n, const int nout, global const REAL*
     }
     loss[b] = acc * lscale;
 }
+
+/* ---- The tiled shape (GPUs): every product above as one kernel whose work-groups stage tiles in local memory.
+ *
+ * out(r, c) = Σ_k A(r, k)·B(c, k), k ascending, fma from 0: the same sums in the same order as the kernels above, so
+ * the results are the same bits. A work-group is the 16 replicas of one block (dimension 0) × a tile of MX_TR rows by
+ * MX_TC columns of outputs (dimension 1, MX_TR·MX_TC work-items); the tiles of A (MX_TR rows × MX_TK values of k) and
+ * of B (MX_TC columns × MX_TK) are loaded into local memory by the whole group, for all 16 lanes, between barriers.
+ * An operand is a replica's vector (a_shared 0: element base + row·rs + k·ks of a vector of length len, IDX layout)
+ * or its data set (a_shared 1: X[ds[b]] or Y[ds[b]] at base + row·rs + k·ks, data sets len apart).
+ * What happens with each output (mode): 0 stored at obase + r·ors + c·ocs of a vector of length olen;
+ * 1 the gradient-descent update W ← W − η·(out + λ·W) of W[obase + r·ors + c] (length olen); 2 F = out + λ·W into f.
+ * NDRange: (padded B, tiles·MX_TR·MX_TC), local (16, MX_TR·MX_TC); outputs outside R×C compute nothing and store nothing.
+ */
+#define MX_TR 4
+#define MX_TC 4
+#define MX_TK 8
+
+inline REAL mx_operand(global const REAL* p, const int shared_data, global const int* ds, const int b,
+                       const int len, const int index) {
+    if (shared_data) return p[(size_t)ds[b] * (size_t)len + (size_t)index];
+    return p[IDX(b, index, len)];
+}
+
+kernel void mx_dots_tiled(const int B, const int R, const int C, const int K, global const int* restrict ds,
+                          global const REAL* a, const int a_shared, const int a_len, const int a_base,
+                          const int a_rs, const int a_ks,
+                          global const REAL* b_in, const int b_shared, const int b_len, const int b_base,
+                          const int b_rs, const int b_ks,
+                          global REAL* out, const int mode, const int olen, const int obase, const int ors,
+                          const int ocs, global const REAL* restrict eta, global const REAL* restrict lambda,
+                          global REAL* f) {
+    local REAL at[MX_TR * MX_TK * LANES];
+    local REAL bt[MX_TC * MX_TK * LANES];
+    const int lane = get_local_id(0);
+    const int o = get_local_id(1);
+    const int b = get_group_id(0) * LANES + lane;
+    const int tilesC = (C + MX_TC - 1) / MX_TC;
+    const int tile = get_group_id(1);
+    const int r = (tile / tilesC) * MX_TR + o / MX_TC;
+    const int c = (tile % tilesC) * MX_TC + o % MX_TC;
+    const int r0 = (tile / tilesC) * MX_TR, c0 = (tile % tilesC) * MX_TC;
+    const int lid = o * LANES + lane;
+    const int group = LANES * MX_TR * MX_TC;
+    REAL acc = (REAL)0;
+    for (int k0 = 0; k0 < K; k0 += MX_TK) {
+        for (int e = lid; e < MX_TR * MX_TK * LANES; e += group) {
+            const int l = e % LANES, kk = (e / LANES) % MX_TK, row = e / (LANES * MX_TK);
+            /* padding lanes load their block's first replica's values */
+            const int rb = get_group_id(0) * LANES + l < B ? get_group_id(0) * LANES + l : get_group_id(0) * LANES;
+            const int rr = r0 + row, k = k0 + kk;
+            at[e] = rr < R && k < K ? mx_operand(a, a_shared, ds, rb, a_len, a_base + rr * a_rs + k * a_ks) : (REAL)0;
+        }
+        for (int e = lid; e < MX_TC * MX_TK * LANES; e += group) {
+            const int l = e % LANES, kk = (e / LANES) % MX_TK, col = e / (LANES * MX_TK);
+            const int rb = get_group_id(0) * LANES + l < B ? get_group_id(0) * LANES + l : get_group_id(0) * LANES;
+            const int cc = c0 + col, k = k0 + kk;
+            bt[e] = cc < C && k < K ? mx_operand(b_in, b_shared, ds, rb, b_len, b_base + cc * b_rs + k * b_ks)
+                                    : (REAL)0;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        const int kn = K - k0 < MX_TK ? K - k0 : MX_TK;
+        const int ri = o / MX_TC, ci = o % MX_TC;
+        for (int kk = 0; kk < kn; kk++) {
+            acc = fma(at[(ri * MX_TK + kk) * LANES + lane], bt[(ci * MX_TK + kk) * LANES + lane], acc);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (b >= B || r >= R || c >= C) return;
+    if (mode == 0) {
+        out[IDX(b, obase + r * ors + c * ocs, olen)] = acc;
+    } else {
+        const size_t k = IDX(b, obase + r * ors + c, olen);
+        const REAL w = out[k];
+        const REAL g = acc + lambda[b] * w;
+        if (mode == 2) f[k] = g;
+        else out[k] = w - eta[b] * g;
+    }
+}

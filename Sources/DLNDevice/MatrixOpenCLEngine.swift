@@ -7,13 +7,17 @@ import OpenCLKit
 public final class MatrixOpenCLEngine: MatrixEngine {
     /// The device.
     public let device: CLDevice
+    /// `tiled` (work-groups staging tiles in local memory: GPUs) or `scalar` (one work-item per output and replica).
+    public let shape: KernelShape
     let context: CLContext
     let queue: CLCommandQueue
     private var impl: (any MatrixDeviceRunner)?
 
-    /// An engine on one OpenCL device.
-    public init(device: CLDevice) throws(DLNError) {
+    /// An engine on one OpenCL device; `shape` nil: tiled on GPUs, scalar on CPU devices (`vector16` means scalar
+    /// here: the matrix kernels have no vector shape).
+    public init(device: CLDevice, shape: KernelShape? = nil) throws(DLNError) {
         self.device = device
+        self.shape = (shape ?? KernelShape.preferred(for: device)) == .tiled ? .tiled : .scalar
         do {
             context = try CLContext.shared(for: device)
             queue = try CLCommandQueue(context: context)
@@ -21,15 +25,18 @@ public final class MatrixOpenCLEngine: MatrixEngine {
     }
 
     public var deviceDescription: String {
-        "OpenCL \(device.name) (\(device.platform.name), driver \(device.driverVersion), matrix kernels)"
+        "OpenCL \(device.name) (\(device.platform.name), driver \(device.driverVersion), \(shape.rawValue) matrix "
+            + "kernels)"
     }
 
     public func initialize(_ batch: MatrixBatch) throws(DLNError) {
         try OpenCLEngine.require(batch.precision, device: device.name, supportsFP64: device.supportsFP64)
         do {
             switch batch.precision {
-            case .float32: impl = try MatrixDeviceBatch<Float>(batch, context: context, queue: queue)
-            case .float64: impl = try MatrixDeviceBatch<Double>(batch, context: context, queue: queue)
+            case .float32:
+                impl = try MatrixDeviceBatch<Float>(batch, context: context, queue: queue, tiled: shape == .tiled)
+            case .float64:
+                impl = try MatrixDeviceBatch<Double>(batch, context: context, queue: queue, tiled: shape == .tiled)
             }
         } catch let error as DLNError { throw error } catch let error as CLError
             where OpenCLEngine.allocationCodes.contains(error.code)
@@ -85,10 +92,12 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
     let x: CLBuffer, y: CLBuffer, ds: CLBuffer, eta: CLBuffer, lambda: CLBuffer
     let forwardData: CLKernel, forward: CLKernel, residual: CLKernel, backprop: CLKernel, update: CLKernel
     let updateData: CLKernel, lossKernel: CLKernel
+    /// The tiled shape: every product through mx_dots_tiled.
+    let tiledKernel: CLKernel?
     /// Outputs per work-group along the second dimension (work-groups are 16 replicas × `rows` outputs).
     static var rows: Int { 8 }
 
-    init(_ batch: MatrixBatch, context: CLContext, queue: CLCommandQueue) throws {
+    init(_ batch: MatrixBatch, context: CLContext, queue: CLCommandQueue, tiled: Bool) throws {
         self.batch = batch
         self.queue = queue
         shape = batch.shape
@@ -126,6 +135,29 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
         update = try CLKernel(program: program, name: "mx_update")
         updateData = try CLKernel(program: program, name: "mx_update_data")
         lossKernel = try CLKernel(program: program, name: "mx_loss")
+        tiledKernel = tiled ? try CLKernel(program: program, name: "mx_dots_tiled") : nil
+    }
+
+    /// An operand of mx_dots_tiled: a buffer, whether it is the data (else a per-replica vector), its length, base
+    /// and the strides of its row and k.
+    struct Operand {
+        let buffer: CLBuffer
+        let data: Bool
+        let length: Int, base: Int, row: Int, k: Int
+    }
+
+    /// out(r, c) = Σ_k A(r, k)·B(c, k) through mx_dots_tiled; mode 0 stores at out's base + r·ors + c·ocs, 1 updates
+    /// and 2 writes F of the layer at out's base (row stride ors).
+    func tiledDots(
+        _ kernel: CLKernel, rows R: Int, columns C: Int, depth K: Int, _ a: Operand, _ b: Operand, out: CLBuffer,
+        mode: Int32, length: Int, base: Int, ors: Int, ocs: Int
+    ) throws {
+        let tiles = ((R + 3) / 4) * ((C + 3) / 4)
+        try kernel.bind(
+            B, i32(R), i32(C), i32(K), ds, a.buffer, Int32(a.data ? 1 : 0), i32(a.length), i32(a.base), i32(a.row),
+            i32(a.k), b.buffer, Int32(b.data ? 1 : 0), i32(b.length), i32(b.base), i32(b.row), i32(b.k), out, mode,
+            i32(length), i32(base), i32(ors), i32(ocs), eta, lambda, f)
+        try queue.enqueue(kernel, global: [padded, tiles * 16], local: [Layout.lanes, 16])
     }
 
     /// The NDRange of a kernel with `outputs` outputs per replica.
@@ -139,6 +171,24 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
 
     /// The forward chain: h_1 … h_L.
     func enqueueForward() throws {
+        if let t = tiledKernel {
+            let ns = Int(n)
+            for l in 1...shape.depth {
+                let nin = shape.widths[l - 1]
+                let nout = shape.widths[l]
+                let input =
+                    l == 1
+                    ? Operand(buffer: x, data: true, length: ns * nin, base: 0, row: nin, k: 1)
+                    : Operand(
+                        buffer: h, data: false, length: Int(H), base: shape.activationOffset(l - 1, samples: ns),
+                        row: nin, k: 1)
+                let w = Operand(buffer: params, data: false, length: Int(P), base: shape.layerOffset(l), row: nin, k: 1)
+                try tiledDots(
+                    t, rows: ns, columns: nout, depth: nin, input, w, out: h, mode: 0, length: Int(H),
+                    base: shape.activationOffset(l, samples: ns), ors: nout, ocs: 1)
+            }
+            return
+        }
         for l in 1...shape.depth {
             let nin = shape.widths[l - 1]
             let nout = shape.widths[l]
@@ -167,6 +217,28 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
             let nin = shape.widths[l - 1]
             let nout = shape.widths[l]
             let woff = i32(shape.layerOffset(l))
+            if let t = tiledKernel {
+                let ns = Int(n)
+                if l > 1 {
+                    let column = Operand(buffer: params, data: false, length: Int(P), base: Int(woff), row: 1, k: nin)
+                    try tiledDots(
+                        t, rows: ns, columns: nin, depth: nout,
+                        Operand(buffer: din, data: false, length: Int(D), base: 0, row: nout, k: 1), column,
+                        out: dout, mode: 0, length: Int(D), base: 0, ors: nin, ocs: 1)
+                }
+                let input =
+                    l == 1
+                    ? Operand(buffer: x, data: true, length: ns * nin, base: 0, row: 1, k: nin)
+                    : Operand(
+                        buffer: h, data: false, length: Int(H), base: shape.activationOffset(l - 1, samples: ns),
+                        row: 1, k: nin)
+                try tiledDots(
+                    t, rows: nout, columns: nin, depth: ns,
+                    Operand(buffer: din, data: false, length: Int(D), base: 0, row: 1, k: nout), input, out: params,
+                    mode: writeF == 1 ? 2 : 1, length: Int(P), base: Int(woff), ors: nin, ocs: 1)
+                swap(&din, &dout)
+                continue
+            }
             if l > 1 {
                 try launch(backprop, outputs: Int(n) * nin, B, n, i32(nin), i32(nout), params, woff, P, din, dout, D)
                 let inoff = i32(shape.activationOffset(l - 1, samples: Int(n)))

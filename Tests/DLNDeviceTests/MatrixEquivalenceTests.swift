@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// The matrix model (Kernels/matrix.cl) on the CPU engine and the OpenCL engine: on PoCL and Oclgrind the
-/// parameters, the losses and the gradient agree bit for bit after every chunk of steps; elsewhere (GPUs) within a
+/// parameters, the losses and the gradient agree bit for bit after every chunk of steps, in both kernel shapes; elsewhere (GPUs) within a
 /// few ULPs' worth of relative distance. The CPU engine itself is checked against the gradient written as a
 /// product of matrices (not back-propagation), in float64.
 @Suite(.serialized, .needsOpenCL) struct MatrixEquivalenceTests {
@@ -25,10 +25,11 @@ import Testing
 
     /// Small and awkward sizes (B = 17, 33; odd widths; depth 1 to 4): what scripts/oclgrind.sh runs on Oclgrind.
     static let smallCases: [Case] = [
-        Case(label: "depth 1", widths: [5, 3], n: 7, B: 17),
+        Case(label: "depth 1", widths: [5, 3], n: 7, B: 17, steps: [2, 1]),
         Case(
-            label: "depth 2 f32", widths: [7, 5, 3], n: 9, B: 33, precision: .float32, independent: true, lambda: 0.01),
-        Case(label: "depth 3", widths: [6, 5, 4, 2], n: 5, B: 17, lambda: 0.02),
+            label: "depth 2 f32", widths: [7, 5, 3], n: 9, B: 33, precision: .float32, independent: true, lambda: 0.01,
+            steps: [2, 1]),
+        Case(label: "depth 3", widths: [6, 5, 4, 2], n: 5, B: 17, lambda: 0.02, steps: [2, 1]),
         Case(label: "depth 4 f32", widths: [3, 9, 1, 4, 2], n: 4, B: 20, precision: .float32, eta: 0.02)
     ]
 
@@ -46,19 +47,23 @@ import Testing
 
     static func bits(_ a: RealArray) -> [UInt64] { a.doubles.map { $0.isNaN ? Double.nan.bitPattern : $0.bitPattern } }
 
-    @Test(arguments: smallCases)
-    func smallSizesAgree(_ c: Case) throws { try agree(c) }
+    /// The two shapes of the matrix kernels: one work-item per output (CPU devices), and local-memory tiles (GPUs).
+    static let shapes: [KernelShape] = [.scalar, .tiled]
 
-    @Test(arguments: cases)
-    func cpuAndOpenCLAgree(_ c: Case) throws {
-        try agree(c)
+    @Test(arguments: smallCases, shapes)
+    func smallSizesAgree(_ c: Case, shape: KernelShape) throws { try agree(c, shape: shape) }
+
+    @Test(arguments: cases, shapes)
+    func cpuAndOpenCLAgree(_ c: Case, shape: KernelShape) throws {
+        try agree(c, shape: shape)
     }
 
-    func agree(_ c: Case) throws {
+    func agree(_ c: Case, shape: KernelShape) throws {
         let device = try DeviceFixture.device(fp64: c.precision == .float64)
         let batch = Self.batch(c)
         let cpu = MatrixCPUEngine(threads: 2)
-        let gpu = try MatrixOpenCLEngine(device: device)
+        let gpu = try MatrixOpenCLEngine(device: device, shape: shape)
+        #expect(gpu.shape == shape)
         try cpu.initialize(batch)
         try gpu.initialize(batch)
         let exact = DeviceFixture.bitExact(device)
