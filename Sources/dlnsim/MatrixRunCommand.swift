@@ -7,15 +7,12 @@ import Foundation
 extension Run {
     /// Runs (or, with --check, describes) a matrix configuration whose YAML is `text`.
     func runMatrix(text: String, path: String) throws {
-        if !overrides.isEmpty {
-            throw DLNError.invalidProblem(
-                "key=value overrides are not available for the matrix model yet: edit \(path) instead")
-        }
         if resume != nil || shard != nil {
             throw DLNError.invalidProblem(
                 "--resume and --shard are not available for the matrix model yet (its runs start over)")
         }
-        let c = try MatrixConfiguration.parse(yaml: text, file: path)
+        let parsed = try overrides.map { o throws(DLNError) in try ConfigOverride(parsing: o) }
+        let (c, effective) = try MatrixConfiguration.parse(yaml: text, file: path, overrides: parsed)
         let setup = (G: c.gridPoints.count, S: c.seeds)
         let P = MatrixShape(widths: c.widths).parameterCount
         let line =
@@ -54,7 +51,7 @@ extension Run {
         let progress = ProgressLine(style: quiet ? .none : self.progress)
         let run = try MatrixRun.run(c, device: cl, progress: progress.update)
         progress.finish()
-        let files = try run.write(to: directory, saveWeights: saveWeights, yaml: text)
+        let files = try run.write(to: directory, saveWeights: saveWeights, yaml: effective)
         let B = Double(run.setup.batch.replicas)
         if c.update == .flow {
             let evaluations = Double(run.flowEvaluations.reduce(0, +)) / B

@@ -53,8 +53,12 @@ import Testing
         #expect(run.status == 1 && run.stderr.contains("model.widths[1]"), "\(run.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/o/manifest.json"))
         let good = try OutputFolderTests.write(Self.config, dir + "/mx.yaml")
-        let override = try CLITests.run(["run", good, "seeds=2", "--device", "cpu", "--out", dir + "/o"])
-        #expect(override.status == 1 && override.stderr.contains("overrides are not available"), "\(override.stderr)")
+        let override = try CLITests.run(["run", good, "seeds=2", "grid.alpha=[0.1]", "--check"])
+        #expect(override.status == 0 && override.stdout.contains("1 grid point × 2 seeds"), "\(override.stdout)")
+        let badOverride = try CLITests.run(["run", good, "model.widths=[5, -1]", "--check"])
+        #expect(badOverride.status == 1 && badOverride.stderr.contains("model.widths[1]"), "\(badOverride.stderr)")
+        let unknown = try CLITests.run(["run", good, "model.widht=3", "--check"])
+        #expect(unknown.status == 1 && unknown.stderr.contains("model.widht"), "\(unknown.stderr)")
     }
 
     @Test func divergedReplicasAreFlaggedAndHugeRunsRefused() throws {

@@ -51,6 +51,15 @@ extension Configuration {
         configuration: Configuration, text: String
     ) {
         if overrides.isEmpty { return (try load(text: text, path: path), text) }
+        let (root, effective) = try overridden(text: text, path: path, overrides: overrides)
+        return (try load(root: root, text: effective, path: path), effective)
+    }
+
+    /// A configuration's YAML tree with the command line's overrides applied (overridden values carry no line, so
+    /// their problems say "(command line)"), and that tree written as YAML.
+    static func overridden(text: String, path: String, overrides: [ConfigOverride]) throws(DLNError) -> (
+        root: Node, text: String
+    ) {
         if let issue = YAMLGuard.scan(text).issue { throw .invalidConfiguration(file: path, issues: [issue]) }
         var root: Node
         do { root = try Yams.compose(yaml: text) ?? .mapping(.init([])) } catch {
@@ -79,7 +88,7 @@ extension Configuration {
             throw .invalidConfiguration(
                 file: path, issues: [ConfigIssue("", "cannot write the overridden YAML: \(error)")])
         }
-        return (try load(root: root, text: effective, path: path), effective)
+        return (root, effective)
     }
 
     /// The node with every mark removed: values from the command line have no line (`YAMLSection.at` says so).

@@ -95,6 +95,21 @@ public struct MatrixConfiguration: Sendable, Equatable {
         do { root = try Yams.compose(yaml: text) } catch {
             throw .invalidConfiguration(file: file, issues: [YAMLSyntax.issue(for: error, text: text)])
         }
+        return try parse(root: root, file: file)
+    }
+
+    /// Parses a configuration with the command line's `key=value` overrides applied to its YAML tree; returns it with
+    /// the effective text (the file's own text without overrides), which config.yaml records.
+    public static func parse(yaml text: String, file: String, overrides: [ConfigOverride]) throws(DLNError) -> (
+        configuration: MatrixConfiguration, text: String
+    ) {
+        if overrides.isEmpty { return (try parse(yaml: text, file: file), text) }
+        let (root, effective) = try Configuration.overridden(text: text, path: file, overrides: overrides)
+        return (try parse(root: root, file: file), effective)
+    }
+
+    /// Validates a composed YAML tree.
+    static func parse(root: Node?, file: String) throws(DLNError) -> MatrixConfiguration {
         let sink = IssueSink()
         let top = YAMLSection(path: "", node: root ?? .mapping(.init([])), sink: sink)
         var c = MatrixConfiguration()
