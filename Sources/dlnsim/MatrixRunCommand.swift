@@ -12,7 +12,9 @@ extension Run {
                 "--resume and --shard are not available for the matrix model yet (its runs start over)")
         }
         let parsed = try overrides.map { o throws(DLNError) in try ConfigOverride(parsing: o) }
-        let (c, effective) = try MatrixConfiguration.parse(yaml: text, file: path, overrides: parsed)
+        let base = path == "stdin" ? "." : URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let (c, effective) = try MatrixConfiguration.parse(
+            yaml: text, file: path, baseDirectory: base, overrides: parsed)
         let setup = (G: c.gridPoints.count, S: c.seeds)
         let P = MatrixShape(widths: c.widths).parameterCount
         let line =

@@ -20,7 +20,7 @@ struct MatrixSetupTests {
         """
 
     static func setup(_ kind: String, extra: String = "") throws -> MatrixSetup {
-        MatrixSetup(try config(base.replacingOccurrences(of: "KIND", with: kind) + extra))
+        try MatrixSetup(try config(base.replacingOccurrences(of: "KIND", with: kind) + extra))
     }
 
     static func frobenius(_ a: [Double]) -> Double { a.reduce(0) { $0 + $1 * $1 }.squareRoot() }
@@ -46,7 +46,7 @@ struct MatrixSetupTests {
         let yaml = Self.base.replacingOccurrences(of: "KIND", with: kind)
             .replacingOccurrences(
                 of: "init: {kind: spectral}", with: "init: {kind: spectral, singular_values: [2, 1, 0.5]}")
-        let setup = MatrixSetup(try Self.config(yaml))
+        let setup = try MatrixSetup(try Self.config(yaml))
         let shape = setup.batch.shape
         let P = shape.parameterCount
         for b in 0..<setup.batch.replicas {

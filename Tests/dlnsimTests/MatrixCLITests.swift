@@ -81,4 +81,53 @@ import Testing
         let refused = try CLITests.run(["run", huge, "--device", "cpu", "--out", dir + "/h"])
         #expect(refused.status == 1 && refused.stderr.contains("GB of host memory"), "\(refused.stderr)")
     }
+
+    @Test func dataFromNpyFiles() throws {
+        let dir = CLITests.temporary()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A rank-2 teacher, X with 12 rows; Y = X·Tᵀ.
+        let n = 12
+        let n0 = 4
+        let nL = 3
+        let t = (0..<(nL * n0)).map { Double(($0 * 7) % 5) - 2 }
+        let x = (0..<(n * n0)).map { sin(Double($0) * 1.3) }
+        let y = (0..<n).flatMap { mu in
+            (0..<nL).map { i in (0..<n0).reduce(0.0) { $0 + t[i * n0 + $1] * x[mu * n0 + $1] } }
+        }
+        try NPY.write(x, shape: [n, n0], dtype: .float64, to: dir + "/X.npy")
+        try NPY.write(y, shape: [n, nL], dtype: .float64, to: dir + "/Y.npy")
+        try NPY.write(t, shape: [nL, n0], dtype: .float64, to: dir + "/T.npy")
+        func config(_ files: String, widths: String = "[4, 5, 3]") -> String {
+            """
+            model: {parameterization: matrix, widths: \(widths)}
+            problem: {files: {\(files)}}
+            training: {steps: 3000, precision: float64}
+            grid: {alpha: 0.5, learning_rate: 0.01}
+            seeds: 2
+            record: {checkpoints: 4}
+            """
+        }
+        let good = try OutputFolderTests.write(config("X: X.npy, Y: Y.npy, T: T.npy"), dir + "/files.yaml")
+        let run = try CLITests.run(["run", good, "--device", "cpu", "--out", dir + "/o", "--quiet"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let test = try NPY.read(path: dir + "/o/test_error.npy").values
+        #expect(test.allSatisfy { $0.isFinite } && test.last! < test.first!, "\(test)")
+        let loss = try NPY.read(path: dir + "/o/train_loss.npy").values
+        #expect(loss.last! < 1e-6 * loss.first!, "the data are fitted: \(loss)")
+        // Without T: no teacher, so no test error and no modes.
+        let noTeacher = try OutputFolderTests.write(config("X: X.npy, Y: Y.npy"), dir + "/nt.yaml")
+        let r2 = try CLITests.run(["run", noTeacher, "--device", "cpu", "--out", dir + "/o2", "--quiet"])
+        #expect(r2.status == 0, "\(r2.stderr)")
+        #expect(try NPY.read(path: dir + "/o2/test_error.npy").values.allSatisfy { $0.isNaN })
+        // Shapes that do not chain, and a missing file, are refused by key.
+        let wrong = try OutputFolderTests.write(config("X: X.npy, Y: Y.npy", widths: "[5, 5, 3]"), dir + "/w.yaml")
+        let r3 = try CLITests.run(["run", wrong, "--check"])
+        #expect(r3.status == 1 && r3.stderr.contains("model.widths[0]"), "\(r3.stderr)")
+        let outputs = try OutputFolderTests.write(config("X: X.npy, Y: Y.npy", widths: "[4, 5, 2]"), dir + "/o.yaml")
+        let r4 = try CLITests.run(["run", outputs, "--check"])
+        #expect(r4.status == 1 && r4.stderr.contains("model.widths[2]"), "\(r4.stderr)")
+        let missing = try OutputFolderTests.write(config("X: nothing.npy, Y: Y.npy"), dir + "/m.yaml")
+        let r5 = try CLITests.run(["run", missing, "--check"])
+        #expect(r5.status == 1 && r5.stderr.contains("problem.files.X"), "\(r5.stderr)")
+    }
 }

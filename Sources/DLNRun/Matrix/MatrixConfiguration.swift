@@ -39,7 +39,16 @@ public struct MatrixConfiguration: Sendable, Equatable {
         case flow
     }
 
+    /// `problem.files`: the data from `.npy` files (absolute paths): X (n×n_0), Y (n×n_L, or n when n_L = 1), and
+    /// optionally the teacher T (n_L×n_0), which the test error and the mode strengths need.
+    public struct Files: Sendable, Equatable {
+        public var x: String
+        public var y: String
+        public var teacher: String?
+    }
+
     public var name = "matrix"
+    public var files: Files? = nil
     /// n_0, …, n_L.
     public var widths: [Int] = [10, 10, 10]
     public var initKind: InitKind = .gaussian
@@ -89,27 +98,29 @@ public struct MatrixConfiguration: Sendable, Equatable {
     }
 
     /// Parses and validates a matrix configuration; every problem is listed with its key path.
-    public static func parse(yaml text: String, file: String) throws(DLNError) -> MatrixConfiguration {
+    public static func parse(yaml text: String, file: String, baseDirectory: String = ".") throws(DLNError)
+        -> MatrixConfiguration
+    {
         if let issue = YAMLGuard.scan(text).issue { throw .invalidConfiguration(file: file, issues: [issue]) }
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch {
             throw .invalidConfiguration(file: file, issues: [YAMLSyntax.issue(for: error, text: text)])
         }
-        return try parse(root: root, file: file)
+        return try parse(root: root, file: file, baseDirectory: baseDirectory)
     }
 
     /// Parses a configuration with the command line's `key=value` overrides applied to its YAML tree; returns it with
     /// the effective text (the file's own text without overrides), which config.yaml records.
-    public static func parse(yaml text: String, file: String, overrides: [ConfigOverride]) throws(DLNError) -> (
-        configuration: MatrixConfiguration, text: String
-    ) {
-        if overrides.isEmpty { return (try parse(yaml: text, file: file), text) }
+    public static func parse(
+        yaml text: String, file: String, baseDirectory: String = ".", overrides: [ConfigOverride]
+    ) throws(DLNError) -> (configuration: MatrixConfiguration, text: String) {
+        if overrides.isEmpty { return (try parse(yaml: text, file: file, baseDirectory: baseDirectory), text) }
         let (root, effective) = try Configuration.overridden(text: text, path: file, overrides: overrides)
-        return (try parse(root: root, file: file), effective)
+        return (try parse(root: root, file: file, baseDirectory: baseDirectory), effective)
     }
 
-    /// Validates a composed YAML tree.
-    static func parse(root: Node?, file: String) throws(DLNError) -> MatrixConfiguration {
+    /// Validates a composed YAML tree; relative file paths are taken from `baseDirectory`.
+    static func parse(root: Node?, file: String, baseDirectory: String = ".") throws(DLNError) -> MatrixConfiguration {
         let sink = IssueSink()
         let top = YAMLSection(path: "", node: root ?? .mapping(.init([])), sink: sink)
         var c = MatrixConfiguration()
@@ -145,6 +156,9 @@ public struct MatrixConfiguration: Sendable, Equatable {
                 "problem.task",
                 "must be regression (teacher–student with a matrix teacher); matrix sensing is not available yet, "
                     + "got '\(task)'")
+        }
+        if problem.has("files") {
+            c.readFiles(problem.section("files"), sink: sink, baseDirectory: baseDirectory, given: problem)
         }
         let teacher = problem.section("teacher")
         c.teacherSingularValues = teacher.numbers("singular_values", default: c.teacherSingularValues, nonNegative)
@@ -193,6 +207,7 @@ public struct MatrixConfiguration: Sendable, Equatable {
 
     /// The rules between keys.
     func check(_ sink: IssueSink) {
+        checkFiles(sink)
         if update == .flow && horizon == nil {
             sink.add("training.horizon", "is required with training.update: flow (the final time t of the flow)")
         }
@@ -205,10 +220,13 @@ public struct MatrixConfiguration: Sendable, Equatable {
         if whiten && samples < n0 {
             sink.add("problem.whiten", "needs n ≥ n0 (XᵀX/n = I has rank n0): n = \(samples), n0 = \(n0)")
         }
-        if teacherSingularValues.count > min(n0, nL) {
+        if files == nil && teacherSingularValues.count > min(n0, nL) {
             sink.add(
                 "problem.teacher.singular_values",
                 "lists \(teacherSingularValues.count) values, but a \(nL)×\(n0) teacher has at most \(min(n0, nL))")
+        }
+        if initKind == .aligned && files != nil {
+            sink.add("model.init.kind", "aligned needs the teacher's singular vectors: not with problem.files")
         }
         if initKind == .aligned && teacherSingularValues.count > r {
             sink.add(

@@ -52,7 +52,7 @@ extension MatrixRun {
         let manifest: [String: Any] = [
             "dlnsim_version": DLNSim.version, "command_line": ProcessInfo.processInfo.arguments,
             "git_commit": DLNSim.gitCommit ?? "unknown", "name": c.name, "model": "matrix", "widths": c.widths,
-            "init": c.initKind.rawValue, "teacher_singular_values": c.teacherSingularValues, "whiten": c.whiten,
+            "init": c.initKind.rawValue, "teacher_singular_values": setup.teacherSingularValues, "whiten": c.whiten,
             "samples": c.samples, "precision": c.precision.rawValue, "loss": c.loss.rawValue, "seeds": S,
             "observables": ["train_loss", "test_error", "effective_rank", "nuclear_norm", "conservation"],
             "configuration": [
@@ -143,7 +143,7 @@ extension MatrixRun {
                 plot.series.append(s)
             }
             if let theory = theoryModeStrength {
-                for i in 0..<min(c.teacherSingularValues.count, 8) {
+                for i in 0..<min(setup.teacherSingularValues.count, 8) {
                     var s = SVGPlot.Series(
                         label: "Saxe's a_i(t), dashed", x: xs, y: theory[g].dropFirst().map { $0[i] },
                         dashed: true)

@@ -30,7 +30,7 @@ public struct MatrixRun: Sendable {
     public static func run(
         _ c: MatrixConfiguration, device: CLDevice?, progress: (Double, Double) -> Void = { _, _ in }
     ) throws(DLNError) -> MatrixRun {
-        let setup = MatrixSetup(c)
+        let setup = try MatrixSetup(c)
         let engine: any MatrixEngine =
             try device.map { d throws(DLNError) in try MatrixOpenCLEngine(device: d) }
             ?? MatrixCPUEngine()
@@ -122,7 +122,7 @@ public struct MatrixRun: Sendable {
         let p = try engine.parameters().doubles
         let shape = setup.batch.shape
         let P = shape.parameterCount
-        let modes = min(configuration.teacherSingularValues.count, shape.inputs, shape.outputs)
+        let modes = min(setup.teacherSingularValues.count, shape.inputs, shape.outputs)
         let slots = SharedSlots<MatrixObservation>(count: range.count)
         let setup = self.setup
         let imbalance = initialImbalance

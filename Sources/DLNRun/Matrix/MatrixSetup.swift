@@ -29,15 +29,25 @@ public struct MatrixSetup: Sendable {
         case initial = 24
     }
 
-    /// Builds everything a run needs.
-    public init(_ c: MatrixConfiguration) {
+    /// The teacher's singular values: the configured ones, or those of T from `problem.files` (none without T).
+    public let teacherSingularValues: [Double]
+
+    /// Builds everything a run needs (reading `problem.files` when given).
+    public init(_ c: MatrixConfiguration) throws(DLNError) {
         configuration = c
         seeds = (0..<c.seeds).map { c.seedOffset + $0 }
         let n0 = c.widths[0]
         let nL = c.widths[c.depth]
         let n = c.samples
-        let sets = c.data == .shared ? [seeds[0]] : seeds
-        problems = sets.map { seed in Self.problem(c, seed: seed, n0: n0, nL: nL, n: n) }
+        let sets = c.data == .shared || c.files != nil ? [seeds[0]] : seeds
+        if let files = c.files {
+            let (problem, sigma) = try Self.problem(files: files, n0: n0, nL: nL)
+            problems = [problem]
+            teacherSingularValues = sigma
+        } else {
+            problems = sets.map { seed in Self.problem(c, seed: seed, n0: n0, nL: nL, n: n) }
+            teacherSingularValues = c.teacherSingularValues
+        }
         let points = c.gridPoints
         var initial: [Double] = []
         var dataset: [Int] = []
@@ -45,7 +55,7 @@ public struct MatrixSetup: Sendable {
         var lambda: [Double] = []
         for point in points {
             for (s, seed) in seeds.enumerated() {
-                let k = c.data == .shared ? 0 : s
+                let k = sets.count == 1 ? 0 : s
                 initial += Self.layers(c, seed: seed, alpha: point.alpha, problem: problems[k])
                 dataset.append(k)
                 eta.append(point.learningRate)
