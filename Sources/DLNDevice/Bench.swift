@@ -17,7 +17,8 @@ public enum Bench {
         /// Best repetition.
         public let seconds: Double
         public let replicaStepsPerSecond: Double
-        /// 4·n·d per replica-step (the two products), per second.
+        /// Multiply-adds ×2 per second: 4·n·d per replica-step (the two products; 2·d² for the Gram form) for the
+        /// diagonal model, `MatrixShape.stepMultiplyAdds` ×2 for the matrix model.
         public let gflops: Double
         /// The device's measured FP32 fma peak, GFLOP/s.
         public let peakGflops: Double
@@ -26,12 +27,14 @@ public enum Bench {
         public var speedupOverCPU: Double?
         /// Why the row has no numbers (device failure, too large), if so.
         public var failure: String?
+        /// The matrix model's widths n_0, …, n_L (nil: the diagonal model, of dimension d).
+        public var widths: [Int]?
 
         /// A row.
         public init(
             device: String, regime: String, replicas: Int, d: Int, n: Int, precision: String, steps: Int,
             seconds: Double, replicaStepsPerSecond: Double, gflops: Double, peakGflops: Double,
-            speedupOverCPU: Double?, failure: String? = nil
+            speedupOverCPU: Double?, failure: String? = nil, widths: [Int]? = nil
         ) {
             self.device = device
             self.regime = regime
@@ -46,6 +49,7 @@ public enum Bench {
             self.peakGflops = peakGflops
             self.speedupOverCPU = speedupOverCPU
             self.failure = failure
+            self.widths = widths
         }
     }
 
@@ -60,6 +64,23 @@ public enum Bench {
             let start = DispatchTime.now().uptimeNanoseconds
             try engine.step(count: steps)
             _ = try engine.observe()
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return best
+    }
+
+    /// Times `steps` steps of the matrix model after a warm-up of max(1, steps/10) steps; best of `repetitions`.
+    /// Both engines return from `step(count:)` when the steps are done (the OpenCL engine drains its queue), so
+    /// nothing is read back inside the measurement.
+    public static func time(_ engine: any MatrixEngine, batch: MatrixBatch, steps: Int, repetitions: Int)
+        throws(DLNError) -> Double
+    {
+        try engine.initialize(batch)
+        try engine.step(count: max(1, steps / 10))
+        var best = Double.infinity
+        for _ in 0..<max(1, repetitions) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try engine.step(count: steps)
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
         return best

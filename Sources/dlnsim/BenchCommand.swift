@@ -15,7 +15,8 @@ struct BenchCommand: ParsableCommand {
             + "observation that drains the device's queue). GFLOP/s counts the gradient's multiply-adds ×2: 4·n·d "
             + "per replica-step for the two products, 2·d² for the Gram form (chosen when n > d/2); % peak is "
             + "against the device's fused-multiply-add peak measured here; vs CPU is the speed-up over the CPU "
-            + "engine on the same work. Regime S: one data set shared by all replicas; I: each replica its own."
+            + "engine on the same work. Regime S: one data set shared by all replicas; I: each replica its own. "
+            + "--matrix times the full-matrix network W_L⋯W_1 instead (see its help)."
     )
 
     @Option(
@@ -28,11 +29,21 @@ struct BenchCommand: ParsableCommand {
 
     @Option(
         name: .customLong("batch"), parsing: .upToNextOption,
-        help: "Replica counts B (default 64 1024 for S, 16 128 for I).")
+        help: "Replica counts B (default 64 1024 for S, 16 128 for I; 256 with --matrix).")
     var batches: [Int] = []
 
     @Option(help: "Dimension d.") var d = 500
-    @Option(help: "Samples n.") var n = 250
+    @Option(help: "Samples n (default 250; 400 with --matrix).") var n: Int?
+    @Flag(
+        help: ArgumentHelp(
+            "Time the full-matrix deep linear network f(x) = W_L⋯W_1·x instead (regime S by default): Gaussian data, "
+                + "a teacher of rank min(n_0, n_L) with singular values 1, 2, …, layers N(0, α²/n_{l−1}) with α over "
+                + "[0.1, 1], gradient descent with step 0.01. GFLOP/s counts 2·n·(2·Σ_l n_l·n_{l−1} + Σ_{l≥2} "
+                + "n_l·n_{l−1}) per replica-step (forward, layer gradients, back-propagation).")
+    ) var matrix = false
+    @Option(
+        parsing: .upToNextOption, help: "With --matrix: the widths n_0 n_1 … n_L (default 100 100 100 10).")
+    var widths: [Int] = []
     @Option(help: "float32 or float64.") var precision = "float32"
     @Option(help: "Steps per repetition.") var steps = 20
     @Option(help: "Repetitions (the best is reported).") var repetitions = 3
@@ -59,8 +70,11 @@ struct BenchCommand: ParsableCommand {
     ) var maxGdSteps = 1 << 18
     @Option(help: "With --flow: seeds per grid point.") var seeds = 1
 
+    /// Samples n: --n, or the default of the model.
+    var samples: Int { n ?? (matrix ? 400 : 250) }
+
     func validate() throws {
-        guard d >= 1, n >= 1, steps >= 1, repetitions >= 1 else {
+        guard d >= 1, samples >= 1, steps >= 1, repetitions >= 1 else {
             throw ValidationError("--d, --n, --steps and --repetitions must be positive")
         }
         guard Precision(rawValue: precision) != nil else {
@@ -71,30 +85,60 @@ struct BenchCommand: ParsableCommand {
         guard gradient == "auto" || GradientForm(rawValue: gradient) != nil else {
             throw ValidationError("--gradient must be auto, products or gram, got \(gradient)")
         }
-        if let b = sgdBatch, !(1...n).contains(b) {
-            throw ValidationError("--sgd-batch must be between 1 and n = \(n), got \(b)")
+        if let b = sgdBatch, !(1...samples).contains(b) {
+            throw ValidationError("--sgd-batch must be between 1 and n = \(samples), got \(b)")
+        }
+        if matrix {
+            guard sgdBatch == nil, gradient == "auto", flowConfigs.isEmpty else {
+                throw ValidationError("--matrix times gradient descent: no --sgd-batch, --gradient or --flow")
+            }
+            guard widths.isEmpty || (widths.count >= 2 && widths.allSatisfy { $0 >= 1 }) else {
+                throw ValidationError("--widths needs at least two positive widths, got \(widths)")
+            }
+        } else if !widths.isEmpty {
+            throw ValidationError("--widths applies to --matrix only")
+        }
+    }
+
+    /// The engines to time: the CPU engine (device nil) and the requested OpenCL devices.
+    func targets() throws -> [(name: String, device: CLDevice?)] {
+        var targets: [(name: String, device: CLDevice?)] = []
+        for r in devices.isEmpty ? ["all"] : devices {
+            if r.lowercased() == "all" {
+                targets.append(("CPU engine", nil))
+                for entry in (try? DeviceCatalog.platforms()) ?? [] {
+                    for dev in entry.devices { targets.append(("OpenCL \(dev.name)", dev)) }
+                }
+            } else if let dev = try DeviceCatalog.resolve(try DeviceRequest(parsing: r)) {
+                targets.append(("OpenCL \(dev.name)", dev))
+            } else {
+                targets.append(("CPU engine", nil))
+            }
+        }
+        return targets
+    }
+
+    /// Prints the rows as JSON lines or as a table under `header`.
+    func printRows(_ rows: [DLNDevice.Bench.Row], header: String) throws {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.nonConformingFloatEncodingStrategy = .convertToString(
+                positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            for row in rows { print(String(decoding: try encoder.encode(row), as: UTF8.self)) }
+        } else {
+            print(header)
+            print(DLNDevice.Bench.table(rows))
         }
     }
 
     func run() throws {
         if !flowConfigs.isEmpty { return runFlowStudy() }
+        if matrix { return runMatrix() }
         do {
             let precision = Precision(rawValue: precision)!
-            // Engines: the CPU engine and the chosen OpenCL devices.
-            var targets: [(name: String, device: CLDevice?)] = []
-            let requests = devices.isEmpty ? ["all"] : devices
-            for r in requests {
-                if r.lowercased() == "all" {
-                    targets.append(("CPU engine", nil))
-                    for entry in (try? DeviceCatalog.platforms()) ?? [] {
-                        for dev in entry.devices { targets.append(("OpenCL \(dev.name)", dev)) }
-                    }
-                } else if let dev = try DeviceCatalog.resolve(try DeviceRequest(parsing: r)) {
-                    targets.append(("OpenCL \(dev.name)", dev))
-                } else {
-                    targets.append(("CPU engine", nil))
-                }
-            }
+            let n = samples
+            let targets = try targets()
             var peaks: [String: Double] = [:]
             var rows: [DLNDevice.Bench.Row] = []
             for regime in regimes.isEmpty ? ["S", "I"] : regimes {
@@ -148,20 +192,11 @@ struct BenchCommand: ParsableCommand {
                     }
                 }
             }
-            if json {
-                let encoder = JSONEncoder()
-                encoder.nonConformingFloatEncodingStrategy = .convertToString(
-                    positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-                encoder.keyEncodingStrategy = .convertToSnakeCase
-                for row in rows { print(String(decoding: try encoder.encode(row), as: UTF8.self)) }
-            } else {
-                print(
-                    "d = \(d), n = \(n), \(steps) steps per repetition, best of \(repetitions); \(System.coreCount) "
-                        + "CPU cores; gradient: "
-                        + "\(gradient == "auto" ? "auto (\(GradientForm.cheaper(n: n, d: d).rawValue))" : gradient)"
-                )
-                print(DLNDevice.Bench.table(rows))
-            }
+            try printRows(
+                rows,
+                header: "d = \(d), n = \(n), \(steps) steps per repetition, best of \(repetitions); "
+                    + "\(System.coreCount) CPU cores (\(System.cpuModel ?? "unknown CPU")); gradient: "
+                    + "\(gradient == "auto" ? "auto (\(GradientForm.cheaper(n: n, d: d).rawValue))" : gradient)")
         } catch { fail(error) }
     }
 

@@ -33,10 +33,17 @@ import Testing
         Case(label: "depth 4 f32", widths: [3, 9, 1, 4, 2], n: 4, B: 20, precision: .float32, eta: 0.02)
     ]
 
-    /// Larger sizes, on PoCL only.
+    /// Larger sizes, on PoCL only. The "chunked" cases have more samples than the CPU engine's chunk of a layer
+    /// gradient (the partial sums are parked and resumed) and widths that leave edges around its register tiles.
     static let cases: [Case] = [
         Case(label: "wide", widths: [30, 25, 20, 5], n: 40, B: 37, precision: .float32, steps: [10, 20]),
-        Case(label: "wide f64", widths: [20, 20, 20], n: 50, B: 16, independent: true, lambda: 0.001, steps: [10, 20])
+        Case(label: "wide f64", widths: [20, 20, 20], n: 50, B: 16, independent: true, lambda: 0.001, steps: [10, 20]),
+        Case(
+            label: "chunked", widths: [12, 11, 7, 3], n: 3 * MatrixCPUEngine.gradientChunk + 9, B: 20,
+            precision: .float32, lambda: 0.01, eta: 0.01, steps: [2, 3]),
+        Case(
+            label: "chunked f64", widths: [9, 13, 6], n: 2 * MatrixCPUEngine.gradientChunk + 3, B: 17,
+            independent: true, eta: 0.01, steps: [2, 3])
     ]
 
     static func batch(_ c: Case) -> MatrixBatch {

@@ -181,6 +181,36 @@ import Testing
         #expect(bad.status != 0 && bad.stderr.contains("--regime must be S or I"))
     }
 
+    /// `dlnsim bench --matrix` times the full-matrix model on the engines and reports the widths, the CPU model and
+    /// GFLOP/s as 2·n·(2·Σ n_l·n_{l−1} + Σ_{l≥2} n_l·n_{l−1}) per replica-step; bad widths are refused.
+    @Test func benchMatrixTimesTheMatrixModel() throws {
+        let r = try Self.run([
+            "bench", "--matrix", "--widths", "6", "5", "3", "--n", "20", "--batch", "16", "--steps", "2",
+            "--repetitions", "1", "--json"
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = r.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let cpu = try #require(rows.first { ($0["device"] as? String) == "CPU engine" })
+        #expect(cpu["widths"] as? [Int] == [6, 5, 3] && cpu["n"] as? Int == 20 && cpu["regime"] as? String == "S")
+        let rate = try #require(cpu["replica_steps_per_second"] as? Double)
+        let gflops = try #require(cpu["gflops"] as? Double)
+        let multiplyAdds = 20.0 * (2 * (6 * 5 + 5 * 3) + 5 * 3)
+        #expect(rate > 0 && abs(gflops - rate * 2 * multiplyAdds / 1e9) <= 1e-9 * gflops)
+        if runningUnderCI { #expect(rows.contains { ($0["device"] as? String ?? "").hasPrefix("OpenCL") }) }
+        let table = try Self.run([
+            "bench", "--matrix", "--widths", "4", "3", "--n", "6", "--batch", "16", "--steps", "1", "--repetitions",
+            "1", "--device", "cpu"
+        ])
+        #expect(table.status == 0 && table.stdout.contains("matrix model, widths 4 3, n = 6"), "\(table.stdout)")
+        if let model = System.cpuModel { #expect(table.stdout.contains(model)) }
+        let bad = try Self.run(["bench", "--matrix", "--widths", "5"])
+        #expect(bad.status != 0 && bad.stderr.contains("--widths needs at least two positive widths"))
+        let stray = try Self.run(["bench", "--widths", "5", "3"])
+        #expect(stray.status != 0 && stray.stderr.contains("--widths applies to --matrix only"))
+    }
+
     /// `dlnsim analyze` sets the theory beside a run: with λ = 0 the simulated w of a converged run is the
     /// implicit-bias interpolator; with λ > 0 the lasso.
     @Test func analyzeComparesTheRunWithTheTheory() throws {

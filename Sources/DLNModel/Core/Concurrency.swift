@@ -26,4 +26,14 @@ public final class SharedSlots<T>: @unchecked Sendable {  // disjoint writes, re
 public enum System {
     /// Number of online cores.
     public static var coreCount: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
+    /// The CPU's model name (Linux: the first `model name` of /proc/cpuinfo), or nil where it cannot be read.
+    public static var cpuModel: String? {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("model name") {
+            if let colon = line.firstIndex(of: ":") {
+                return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return nil
+    }
 }

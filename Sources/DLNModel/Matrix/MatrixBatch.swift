@@ -26,6 +26,13 @@ public struct MatrixShape: Sendable, Hashable {
     public func activationOffset(_ l: Int, samples n: Int) -> Int { n * widths[1..<l].reduce(0, +) }
     /// Length of each of the two back-propagation vectors: n·max_{l≥1} n_l.
     public func signalCount(samples n: Int) -> Int { n * widths.dropFirst().max()! }
+    /// Multiply-adds of one gradient step of one replica on n samples, counted as batched-GEMM implementations
+    /// count them: the forward chain n·Σ_l n_l·n_{l−1}, the layer gradients as many again, and the
+    /// back-propagated signals n·Σ_{l≥2} n_l·n_{l−1} (the output residual and the update are not counted).
+    public func stepMultiplyAdds(samples n: Int) -> Int {
+        let products = (1...depth).map { widths[$0] * widths[$0 - 1] }
+        return n * (2 * products.reduce(0, +) + products.dropFirst().reduce(0, +))
+    }
 }
 
 /// One data set of the matrix model: X (n×n_0) and Y (n×n_L), row-major.

@@ -2,7 +2,8 @@ import Dispatch
 
 /// The CPU engine of the matrix model: the twin of Kernels/matrix.cl, 16 replicas (one block) per SIMD vector.
 /// Every output's sum runs in the kernels' order (fma from 0, ascending), so PoCL's results are the same bits;
-/// which outputs are computed together (two rows by four columns in registers) does not change them.
+/// which outputs are computed together (register tiles of MatrixDots.swift) and where a layer gradient's sum is
+/// parked between chunks of samples do not change them.
 public final class MatrixCPUEngine: MatrixEngine {
     private var impl: (any MatrixCPURunner)?
     /// Worker threads (default: every core).
@@ -10,6 +11,10 @@ public final class MatrixCPUEngine: MatrixEngine {
 
     /// An engine on `threads` threads (nil: every core).
     public init(threads: Int? = nil) { self.threads = max(1, threads ?? System.coreCount) }
+
+    /// Samples per chunk of a layer gradient's sum δ_lᵀ·h_{l−1}: the chunk's rows of δ_l and h_{l−1} and the partial
+    /// sums stay in L2 while the register tiles sweep them; between chunks the sums wait in memory and resume.
+    public static var gradientChunk: Int { 64 }
 
     public var deviceDescription: String { "CPU (\(threads) threads, 16-replica SIMD blocks)" }
 
@@ -40,93 +45,30 @@ protocol MatrixCPURunner: AnyObject {
     func gradient() -> RealArray
 }
 
-/// out(r, c) = Σ_k A(r, k)·B(c, k), k ascending, fma from 0, with A(r, k) at a[r·ar + k·ak] and B(c, k) at
-/// b[c·br + k·bk]; `store(r, c, value)` receives each output. Two rows by four columns at a time in registers.
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-@inline(__always)
-func matrixDots<T: DLNReal>(
-    rows R: Int, columns C: Int, depth K: Int,
-    _ a: UnsafePointer<SIMD16<T>>, _ ar: Int, _ ak: Int,
-    _ b: UnsafePointer<SIMD16<T>>, _ br: Int, _ bk: Int,
-    store: (Int, Int, SIMD16<T>) -> Void
-) {
-    var r = 0
-    while r + 2 <= R {
-        var c = 0
-        while c + 4 <= C {
-            var s00 = SIMD16<T>()
-            var s01 = SIMD16<T>()
-            var s02 = SIMD16<T>()
-            var s03 = SIMD16<T>()
-            var s10 = SIMD16<T>()
-            var s11 = SIMD16<T>()
-            var s12 = SIMD16<T>()
-            var s13 = SIMD16<T>()
-            let a0 = a + r * ar
-            let a1 = a + (r + 1) * ar
-            let b0 = b + c * br
-            let b1 = b + (c + 1) * br
-            let b2 = b + (c + 2) * br
-            let b3 = b + (c + 3) * br
-            for k in 0..<K {
-                let x0 = a0[k * ak]
-                let x1 = a1[k * ak]
-                let y0 = b0[k * bk]
-                let y1 = b1[k * bk]
-                let y2 = b2[k * bk]
-                let y3 = b3[k * bk]
-                s00 = s00.addingProduct(x0, y0)
-                s01 = s01.addingProduct(x0, y1)
-                s02 = s02.addingProduct(x0, y2)
-                s03 = s03.addingProduct(x0, y3)
-                s10 = s10.addingProduct(x1, y0)
-                s11 = s11.addingProduct(x1, y1)
-                s12 = s12.addingProduct(x1, y2)
-                s13 = s13.addingProduct(x1, y3)
-            }
-            store(r, c, s00)
-            store(r, c + 1, s01)
-            store(r, c + 2, s02)
-            store(r, c + 3, s03)
-            store(r + 1, c, s10)
-            store(r + 1, c + 1, s11)
-            store(r + 1, c + 2, s12)
-            store(r + 1, c + 3, s13)
-            c += 4
-        }
-        while c < C {
-            var s0 = SIMD16<T>()
-            var s1 = SIMD16<T>()
-            let a0 = a + r * ar
-            let a1 = a + (r + 1) * ar
-            let b0 = b + c * br
-            for k in 0..<K {
-                let y = b0[k * bk]
-                s0 = s0.addingProduct(a0[k * ak], y)
-                s1 = s1.addingProduct(a1[k * ak], y)
-            }
-            store(r, c, s0)
-            store(r + 1, c, s1)
-            c += 1
-        }
-        r += 2
-    }
-    while r < R {
-        for c in 0..<C {
-            var s = SIMD16<T>()
-            let a0 = a + r * ar
-            let b0 = b + c * br
-            for k in 0..<K { s = s.addingProduct(a0[k * ak], b0[k * bk]) }
-            store(r, c, s)
-        }
-        r += 1
-    }
-}
-
 /// A pointer handed to the worker threads, which write disjoint parts of what it points at.
 struct SharedPointer<T>: @unchecked Sendable {
     let base: UnsafeMutablePointer<T>
+}
+
+/// `count` vectors on a cache-line boundary (SIMD16's own alignment is 16 bytes), zeroed; free with `deallocate()`.
+func alignedVectors<T: DLNReal>(_ count: Int) -> UnsafeMutablePointer<SIMD16<T>> {
+    let p = UnsafeMutableRawPointer.allocate(
+        byteCount: max(1, count) * MemoryLayout<SIMD16<T>>.stride, alignment: 64
+    ).bindMemory(to: SIMD16<T>.self, capacity: max(1, count))
+    p.initialize(repeating: SIMD16<T>(), count: max(1, count))
+    return p
+}
+
+/// dst[c·rows + r] = src[r·stride + c] for r < rows, c < cols: a block of vectors transposed into a scratch so
+/// that a product's sum index runs along consecutive vectors (copies only: the sums are not touched).
+@inline(__always)
+func transposeVectors<T: DLNReal>(
+    _ src: UnsafePointer<SIMD16<T>>, rows: Int, cols: Int, stride: Int, into dst: UnsafeMutablePointer<SIMD16<T>>
+) {
+    for r in 0..<rows {
+        let row = src + r * stride
+        for c in 0..<cols { dst[c * rows + r] = row[c] }
+    }
 }
 
 /// One batch in one precision: the parameters, activations and signals of every block, and the data sets spread
@@ -138,8 +80,15 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
     let n: Int, P: Int, H: Int, D: Int, blocks: Int
     /// Parameters, block-major: block k's P vectors at k·P.
     let params: UnsafeMutablePointer<SIMD16<T>>
-    /// X (n·n_0 vectors) and Y (n·n_L vectors) of each block's data, shared between blocks with the same data sets.
-    var xs: [UnsafeMutablePointer<SIMD16<T>>] = [], ys: [UnsafeMutablePointer<SIMD16<T>>] = []
+    /// X (n·n_0 vectors), Xᵀ (n_0·n: X[μ][j] at j·n + μ) and Y (n·n_L vectors) of each block's data, shared
+    /// between blocks with the same data sets.
+    var xs: [UnsafeMutablePointer<SIMD16<T>>] = [], xts: [UnsafeMutablePointer<SIMD16<T>>] = []
+    var ys: [UnsafeMutablePointer<SIMD16<T>>] = []
+    /// A worker's scratch, in vectors: activations h (H), the two signals (D each), then `partial`, `wt`, `dt`, `ht`.
+    let scratchSize: Int
+    /// Offsets in the scratch: a layer gradient's partial sums (max_l n_l·n_{l−1}), W_lᵀ (as many), δ_lᵀ and
+    /// h_{l−1}ᵀ of one chunk of samples (max n_l × chunk, max n_{l−1} × chunk).
+    let partialOffset: Int, wtOffset: Int, dtOffset: Int, htOffset: Int
     var blockData: [Int] = []
     var eta: [SIMD16<T>] = [], lambda: [SIMD16<T>] = []
     let gradientScale: T, lossScale: T
@@ -155,8 +104,15 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
         blocks = batch.layout.blocks
         gradientScale = T(batch.gradientScale)
         lossScale = T(batch.lossScale)
-        params = .allocate(capacity: blocks * P)
-        params.initialize(repeating: SIMD16<T>(), count: blocks * P)
+        let widths = batch.shape.widths
+        let largest = (1..<widths.count).map { widths[$0] * widths[$0 - 1] }.max()!
+        let chunk = min(n, MatrixCPUEngine.gradientChunk)
+        partialOffset = H + 2 * D
+        wtOffset = partialOffset + largest
+        dtOffset = wtOffset + largest
+        htOffset = dtOffset + widths.dropFirst().max()! * chunk
+        scratchSize = htOffset + widths.dropLast().max()! * chunk
+        params = alignedVectors(blocks * P)
         setParameters(RealArray(batch.initial, precision: batch.precision))
         var seen: [[Int]: Int] = [:]
         let data = batch.datasets.map { ($0.x.values(as: T.self), $0.y.values(as: T.self)) }
@@ -168,11 +124,9 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
             }
             func spread(_ pick: (Int) -> [T]) -> UnsafeMutablePointer<SIMD16<T>> {
                 let parts = lanes.map(pick)
-                let p = UnsafeMutablePointer<SIMD16<T>>.allocate(capacity: parts[0].count)
+                let p: UnsafeMutablePointer<SIMD16<T>> = alignedVectors(parts[0].count)
                 for e in 0..<parts[0].count {
-                    var v = SIMD16<T>()
-                    for lane in 0..<Layout.lanes { v[lane] = parts[lane][e] }
-                    (p + e).initialize(to: v)
+                    for lane in 0..<Layout.lanes { p[e][lane] = parts[lane][e] }
                 }
                 return p
             }
@@ -180,6 +134,9 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
             blockData.append(xs.count)
             xs.append(spread { data[$0].0 })
             ys.append(spread { data[$0].1 })
+            let xt: UnsafeMutablePointer<SIMD16<T>> = alignedVectors(n * shape.inputs)
+            transposeVectors(xs[xs.count - 1], rows: n, cols: shape.inputs, stride: shape.inputs, into: xt)
+            xts.append(xt)
         }
         func lanesOf(_ v: [Double]) -> [SIMD16<T>] {
             (0..<blocks).map { k in
@@ -193,6 +150,7 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
     deinit {
         params.deallocate()
         for p in xs { p.deallocate() }
+        for p in xts { p.deallocate() }
         for p in ys { p.deallocate() }
     }
 
@@ -222,14 +180,13 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
     }
 
     /// Runs `body(block, scratch)` over every block on the worker threads; each worker has its own scratch of
-    /// H + 2·D vectors (activations, then the two signals).
+    /// `scratchSize` vectors.
     func eachBlock(_ body: @Sendable (Int, UnsafeMutablePointer<SIMD16<T>>) -> Void) {
         let workers = max(1, min(threads, blocks))
-        let size = H + 2 * D
+        let size = scratchSize
         let blocks = blocks
         DispatchQueue.concurrentPerform(iterations: workers) { t in
-            let scratch = UnsafeMutablePointer<SIMD16<T>>.allocate(capacity: size)
-            scratch.initialize(repeating: SIMD16<T>(), count: size)
+            let scratch: UnsafeMutablePointer<SIMD16<T>> = alignedVectors(size)
             defer { scratch.deallocate() }
             var k = t
             while k < blocks {
@@ -240,6 +197,8 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
     }
 
     /// The forward chain of one block: h_l into h (mx_forward_data, mx_forward).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     func forward(_ w: UnsafePointer<SIMD16<T>>, x: UnsafePointer<SIMD16<T>>, h: UnsafeMutablePointer<SIMD16<T>>) {
         for l in 1...shape.depth {
             let nin = shape.widths[l - 1]
@@ -247,12 +206,18 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
             let input = l == 1 ? x : UnsafePointer(h + shape.activationOffset(l - 1, samples: n))
             let out = h + shape.activationOffset(l, samples: n)
             matrixDots(
-                rows: n, columns: nout, depth: nin, input, nin, 1, w + shape.layerOffset(l), nin, 1
-            ) { mu, i, s in out[mu * nout + i] = s }
+                rows: n, columns: nout, depth: nin, input, nin, 1, w + shape.layerOffset(l), nin, 1,
+                start: { _, _ in SIMD16<T>() }, store: { mu, i, s in out[mu * nout + i] = s })
         }
     }
 
     /// One step of block k (or, with `f`, the gradient F = G + λW of its layers into f instead of the update).
+    /// δ_{l−1} = δ_l·W_l comes first (old W_l, transposed into the scratch so that the sum over i runs along
+    /// consecutive vectors); then G_l = δ_lᵀ·h_{l−1} runs over chunks of samples, each chunk of δ_l and h_{l−1}
+    /// transposed (the sum over μ along consecutive vectors), the partial sums parked in the scratch between
+    /// chunks; the last chunk updates W_l (mx_update, mx_update_data).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     func step(block k: Int, scratch: UnsafeMutablePointer<SIMD16<T>>, f: UnsafeMutablePointer<SIMD16<T>>?) {
         let w = params + k * P
         let x = UnsafePointer(xs[blockData[k]])
@@ -268,46 +233,79 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
         for e in 0..<(n * nL) { din[e] = scale * (hL[e] - y[e]) }
         let e = eta[k]
         let lam = lambda[k]
+        let partial = scratch + partialOffset
+        let wt = scratch + wtOffset
+        let dt = scratch + dtOffset
+        let ht = scratch + htOffset
+        let xt = UnsafePointer(xts[blockData[k]])
+        let zero = { (_: Int, _: Int) in SIMD16<T>() }
         for l in stride(from: L, through: 1, by: -1) {
             let nin = shape.widths[l - 1]
             let nout = shape.widths[l]
             let wl = w + shape.layerOffset(l)
             if l > 1 {
                 let o = dout
-                matrixDots(rows: n, columns: nin, depth: nout, din, nout, 1, wl, 1, nin) { mu, j, s in
-                    o[mu * nin + j] = s
-                }
+                transposeVectors(wl, rows: nout, cols: nin, stride: nin, into: wt)
+                matrixDots(
+                    rows: n, columns: nin, depth: nout, din, nout, 1, wt, nout, 1, start: zero,
+                    store: { mu, j, s in o[mu * nin + j] = s })
             }
-            let input = l == 1 ? x : UnsafePointer(h + shape.activationOffset(l - 1, samples: n))
-            if let fl = f.map({ $0 + shape.layerOffset(l) }) {
-                matrixDots(rows: nout, columns: nin, depth: n, din, 1, nout, input, 1, nin) { i, j, s in
-                    fl[i * nin + j] = s + lam * wl[i * nin + j]
+            let input = l > 1 ? h + shape.activationOffset(l - 1, samples: n) : h
+            let fl = f.map { $0 + shape.layerOffset(l) }
+            var mu0 = 0
+            while mu0 < n {
+                let m = min(MatrixCPUEngine.gradientChunk, n - mu0)
+                let first = mu0 == 0
+                let last = mu0 + m == n
+                transposeVectors(din + mu0 * nout, rows: m, cols: nout, stride: nout, into: dt)
+                let b: UnsafePointer<SIMD16<T>>
+                let br: Int
+                if l == 1 {
+                    (b, br) = (xt + mu0, n)
+                } else {
+                    transposeVectors(input + mu0 * nin, rows: m, cols: nin, stride: nin, into: ht)
+                    (b, br) = (UnsafePointer(ht), m)
                 }
-            } else {
-                matrixDots(rows: nout, columns: nin, depth: n, din, 1, nout, input, 1, nin) { i, j, s in
-                    let old = wl[i * nin + j]
-                    wl[i * nin + j] = old - e * (s + lam * old)
-                }
+                matrixDots(
+                    rows: nout, columns: nin, depth: m, dt, m, 1, b, br, 1,
+                    start: { i, j in first ? SIMD16<T>() : partial[i * nin + j] },
+                    store: { i, j, s in
+                        if !last {
+                            partial[i * nin + j] = s
+                        } else if let fl {
+                            fl[i * nin + j] = s + lam * wl[i * nin + j]
+                        } else {
+                            let old = wl[i * nin + j]
+                            wl[i * nin + j] = old - e * (s + lam * old)
+                        }
+                    })
+                mu0 += m
             }
             swap(&din, &dout)
         }
     }
 
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     func step(count: Int) {
         eachBlock { k, scratch in
             for _ in 0..<count { self.step(block: k, scratch: scratch, f: nil) }
         }
     }
 
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     func gradient() -> RealArray {
-        let f = SharedPointer(base: UnsafeMutablePointer<SIMD16<T>>.allocate(capacity: blocks * P))
+        let f = SharedPointer(base: alignedVectors(blocks * P) as UnsafeMutablePointer<SIMD16<T>>)
         defer { f.base.deallocate() }
         eachBlock { k, scratch in self.step(block: k, scratch: scratch, f: f.base + k * self.P) }
         return unpack(f.base)
     }
 
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     func loss() -> [Double] {
-        let sums = SharedPointer(base: UnsafeMutablePointer<SIMD16<T>>.allocate(capacity: blocks))
+        let sums = SharedPointer(base: alignedVectors(blocks) as UnsafeMutablePointer<SIMD16<T>>)
         defer { sums.base.deallocate() }
         eachBlock { k, scratch in
             let y = self.ys[self.blockData[k]]
