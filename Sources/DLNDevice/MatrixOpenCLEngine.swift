@@ -1,19 +1,36 @@
 import DLNModel
 import OpenCLKit
 
-/// The OpenCL engine of the matrix model: Kernels/matrix.cl, every replica of a batch on one device, in the
-/// block layout of 16 replicas. The parameters stay on the device between observations; `loss()` reads one number
-/// per replica, `parameters()` the layers.
+/// How the matrix model's products run on a device.
+public enum MatrixKernelShape: String, Sendable, CaseIterable {
+    /// One work-item per replica and output (Kernels/matrix.cl): what GPUs want.
+    case scalar
+    /// One work-item per block of 16 replicas and strip of output rows, register tiles in 16-wide vectors
+    /// (Kernels/matrix_v16.cl, the CPU engine's tiles): what CPU devices (PoCL) want.
+    case vector16
+
+    /// vector16 on CPU devices, scalar elsewhere.
+    public static func preferred(for device: CLDevice) -> MatrixKernelShape {
+        device.type == .cpu ? .vector16 : .scalar
+    }
+}
+
+/// The OpenCL engine of the matrix model: Kernels/matrix.cl (and matrix_v16.cl for CPU devices), every replica of
+/// a batch on one device, in the block layout of 16 replicas. The parameters stay on the device between
+/// observations; `loss()` reads one number per replica, `parameters()` the layers.
 public final class MatrixOpenCLEngine: MatrixEngine {
     /// The device.
     public let device: CLDevice
+    /// The kernels' shape.
+    public let shape: MatrixKernelShape
     let context: CLContext
     let queue: CLCommandQueue
     private var impl: (any MatrixDeviceRunner)?
 
-    /// An engine on one OpenCL device.
-    public init(device: CLDevice) throws(DLNError) {
+    /// An engine on one OpenCL device, with the device's preferred kernels unless `shape` says otherwise.
+    public init(device: CLDevice, shape: MatrixKernelShape? = nil) throws(DLNError) {
         self.device = device
+        self.shape = shape ?? .preferred(for: device)
         do {
             context = try CLContext.shared(for: device)
             queue = try CLCommandQueue(context: context)
@@ -21,15 +38,15 @@ public final class MatrixOpenCLEngine: MatrixEngine {
     }
 
     public var deviceDescription: String {
-        "OpenCL \(device.name) (\(device.platform.name), driver \(device.driverVersion), matrix kernels)"
+        "OpenCL \(device.name) (\(device.platform.name), driver \(device.driverVersion), \(shape.rawValue) matrix kernels)"
     }
 
     public func initialize(_ batch: MatrixBatch) throws(DLNError) {
         try OpenCLEngine.require(batch.precision, device: device.name, supportsFP64: device.supportsFP64)
         do {
             switch batch.precision {
-            case .float32: impl = try MatrixDeviceBatch<Float>(batch, context: context, queue: queue)
-            case .float64: impl = try MatrixDeviceBatch<Double>(batch, context: context, queue: queue)
+            case .float32: impl = try MatrixDeviceBatch<Float>(batch, context: context, queue: queue, shape: shape)
+            case .float64: impl = try MatrixDeviceBatch<Double>(batch, context: context, queue: queue, shape: shape)
             }
         } catch let error as DLNError { throw error } catch let error as CLError
             where OpenCLEngine.allocationCodes.contains(error.code)
@@ -85,10 +102,12 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
     let x: CLBuffer, y: CLBuffer, ds: CLBuffer, eta: CLBuffer, lambda: CLBuffer
     let forwardData: CLKernel, forward: CLKernel, residual: CLKernel, backprop: CLKernel, update: CLKernel
     let updateData: CLKernel, lossKernel: CLKernel
+    /// The vector16 shape's kernel and buffers (nil: the scalar shape).
+    let v16: MatrixVector16?
     /// Outputs per work-group along the second dimension (work-groups are 16 replicas × `rows` outputs).
     static var rows: Int { 8 }
 
-    init(_ batch: MatrixBatch, context: CLContext, queue: CLCommandQueue) throws {
+    init(_ batch: MatrixBatch, context: CLContext, queue: CLCommandQueue, shape kernels: MatrixKernelShape) throws {
         self.batch = batch
         self.queue = queue
         shape = batch.shape
@@ -117,8 +136,9 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
         lambda = try buffer(batch.lambdaU.map { T($0) })
         var options = "-cl-std=CL1.2 -D REAL=\(T.openCLName) -D REAL16=\(T.openCLName)16"
         if T.self == Double.self { options += " -D DLN_FP64" }
+        let files = ["common.cl", "matrix.cl"] + (kernels == .vector16 ? ["matrix_v16.cl"] : [])
         let program = try KernelLibrary.program(
-            context: context, source: try KernelLibrary.source(files: ["common.cl", "matrix.cl"]), options: options)
+            context: context, source: try KernelLibrary.source(files: files), options: options)
         forwardData = try CLKernel(program: program, name: "mx_forward_data")
         forward = try CLKernel(program: program, name: "mx_forward")
         residual = try CLKernel(program: program, name: "mx_output_residual")
@@ -126,6 +146,7 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
         update = try CLKernel(program: program, name: "mx_update")
         updateData = try CLKernel(program: program, name: "mx_update_data")
         lossKernel = try CLKernel(program: program, name: "mx_loss")
+        v16 = kernels == .vector16 ? try MatrixVector16(batch, program: program, context: context, as: T.self) : nil
     }
 
     /// The NDRange of a kernel with `outputs` outputs per replica.
@@ -139,6 +160,7 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
 
     /// The forward chain: h_1 … h_L.
     func enqueueForward() throws {
+        if let v16 { return try enqueueForward16(v16) }
         for l in 1...shape.depth {
             let nin = shape.widths[l - 1]
             let nout = shape.widths[l]
@@ -157,6 +179,7 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
 
     /// One step (writeF 0) or the gradient into f (writeF 1).
     func enqueueStep(writeF: Int32) throws {
+        if let v16 { return try enqueueStep16(v16, writeF: writeF) }
         try enqueueForward()
         let L = shape.depth
         let nL = shape.outputs
