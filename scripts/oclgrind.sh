@@ -4,7 +4,8 @@
 #
 #   scripts/oclgrind.sh              the planted-bug check, then the small equivalence tests of every kernel shape
 #                                    (scalar, vector16, tiled; gradient flow; the stochastic steps; momentum;
-#                                    the curvature observables; learning-rate schedules) against the CPU engine, bit for bit, on Oclgrind
+#                                    the curvature observables; learning-rate schedules; the matrix model in both
+#                                    of its shapes) against the CPU engine, bit for bit, on Oclgrind
 #   scripts/oclgrind.sh self-check   the planted-bug check only: copies of the kernels with an out-of-bounds write
 #                                    and with a missing barrier must be reported, and the aborted kernel must fail
 #                                    the run with its name
@@ -135,7 +136,8 @@ self_check
 failed=0
 for filter in '^DLNDeviceTests.EquivalenceTests/smallSizes' '^DLNDeviceTests.FlowEquivalenceTests/smallSizes' \
     '^DLNDeviceTests.StochasticEquivalenceTests/smallSizes' '^DLNDeviceTests.MomentumTests/smallSizes' \
-    '^DLNDeviceTests.CurvatureEquivalenceTests/smallSizes' '^DLNDeviceTests.ScheduleTests/smallSizes'; do
+    '^DLNDeviceTests.CurvatureEquivalenceTests/smallSizes' '^DLNDeviceTests.ScheduleTests/smallSizes' \
+    '^DLNDeviceTests.MatrixEquivalenceTests/smallSizes'; do
     echo "== on Oclgrind: swift test --filter $filter"
     status=0
     swift test --skip-build --no-parallel --filter "$filter" >"$work/tests.out" 2>"$work/tests.err" || status=$?
