@@ -3,10 +3,10 @@
 # (CPU engine and every OpenCL device) and in a batched-GEMM peer script (PyTorch bmm and NumPy matmul) on the same
 # problem, back to back ("paired"), and prints replica-steps/s with the ratios of each engine to PyTorch.
 #
-#   Benchmarks/compare-matrix-peers.sh                      (MATRIX_PEER defaults to ../shared/baselines/matrix_dln.py)
+#   Benchmarks/compare-matrix-peers.sh MATRIX_PEER
 #   MATRIX_PEER=/path/to/matrix_dln.py RUNS=5 Benchmarks/compare-matrix-peers.sh
 #
-# MATRIX_PEER is a peer script outside this repository (nothing in dlnsim depends on it). It must take
+# MATRIX_PEER is the path of a peer script outside this repository (nothing in dlnsim depends on it). It must take
 # --impl torch|numpy --widths W0 … WL --n N --B B --steps S --reps R, time the best of R repetitions of S gradient
 # steps on Gaussian data X (n×n_0) shared by the replicas, a teacher of rank min(n_0, n_L) with singular values
 # 1, 2, …, layers N(0, α²/n_{l−1}) with α spread over [0.1, 1] and step 0.01, and print one JSON line with at least
@@ -23,19 +23,18 @@
 # may be shared: compare ratios from one run, not absolute rates from different runs.
 set -euo pipefail
 usage() {
-  echo "usage: [MATRIX_PEER=path/to/matrix_dln.py] [WIDTHS=\"100 100 100 10\"] [N=400] [B=256] [STEPS=20] [RUNS=3] $0" >&2
+  echo "usage: [WIDTHS=\"100 100 100 10\"] [N=400] [B=256] [STEPS=20] [RUNS=3] $0 MATRIX_PEER   (or set MATRIX_PEER)" >&2
+  echo "  MATRIX_PEER: a batched-GEMM implementation of the same problem, e.g. a copy of matrix_dln.py (see the" >&2
+  echo "  comment at the top of $0: --impl torch|numpy --widths --n --B --steps --reps, one JSON line with" >&2
+  echo "  replica_steps_per_s and gflops)" >&2
   exit 2
 }
 case "${1:-}" in -h|--help) usage ;; esac
-[ $# -eq 0 ] || usage
+[ $# -le 1 ] || usage
 root="$(cd "$(dirname "$0")/.." && pwd)"
-peer="${MATRIX_PEER:-$root/../shared/baselines/matrix_dln.py}"
-if [ ! -f "$peer" ]; then
-  echo "no peer script at $peer" >&2
-  echo "  set MATRIX_PEER to a batched-GEMM implementation of the same problem (see the comment at the top of $0:" >&2
-  echo "  --impl torch|numpy --widths --n --B --steps --reps, one JSON line with replica_steps_per_s and gflops)" >&2
-  exit 2
-fi
+peer="${1:-${MATRIX_PEER:-}}"
+[ -n "$peer" ] || { echo "no peer script given" >&2; usage; }
+[ -f "$peer" ] || { echo "no peer script at $peer" >&2; usage; }
 widths="${WIDTHS:-100 100 100 10}"; n="${N:-400}"; B="${B:-256}"; steps="${STEPS:-20}"; reps="${REPS:-3}"
 runs="${RUNS:-3}"; threads="${THREADS:-$(nproc)}"
 dlnsim="$root/.build/release/dlnsim"
