@@ -4,8 +4,8 @@
 #
 #   scripts/oclgrind.sh              the planted-bug check, then the small equivalence tests of every kernel shape
 #                                    (scalar, vector16, tiled; gradient flow; the stochastic steps; momentum;
-#                                    the curvature observables; learning-rate schedules; the matrix model) against the
-#                                    CPU engine, bit for bit, on Oclgrind
+#                                    the curvature observables; learning-rate schedules; the matrix model in each
+#                                    of its shapes) against the CPU engine, bit for bit, on Oclgrind
 #   scripts/oclgrind.sh self-check   the planted-bug check only: copies of the kernels with an out-of-bounds write
 #                                    and with a missing barrier must be reported, and the aborted kernel must fail
 #                                    the run with its name

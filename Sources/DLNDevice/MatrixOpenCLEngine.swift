@@ -1,23 +1,39 @@
 import DLNModel
 import OpenCLKit
 
-/// The OpenCL engine of the matrix model: Kernels/matrix.cl, every replica of a batch on one device, in the
-/// block layout of 16 replicas. The parameters stay on the device between observations; `loss()` reads one number
-/// per replica, `parameters()` the layers.
+/// How the matrix model's products run on a device.
+public enum MatrixKernelShape: String, Sendable, CaseIterable {
+    /// One work-item per replica and output (Kernels/matrix.cl): the plain reference shape.
+    case scalar
+    /// Work-groups of 16 replicas × 4×4-output tiles staging k slices in local memory (mx_dots_tiled): what GPUs
+    /// want.
+    case tiled
+    /// One work-item per block of 16 replicas and strip of output rows, register tiles in 16-wide vectors
+    /// (Kernels/matrix_v16.cl, the CPU engine's tiles): what CPU devices (PoCL) want.
+    case vector16
+
+    /// vector16 on CPU devices, tiled elsewhere.
+    public static func preferred(for device: CLDevice) -> MatrixKernelShape {
+        device.type == .cpu ? .vector16 : .tiled
+    }
+}
+
+/// The OpenCL engine of the matrix model: Kernels/matrix.cl (and matrix_v16.cl for CPU devices), every replica of
+/// a batch on one device, in the block layout of 16 replicas. The parameters stay on the device between
+/// observations; `loss()` reads one number per replica, `parameters()` the layers.
 public final class MatrixOpenCLEngine: MatrixEngine {
     /// The device.
     public let device: CLDevice
-    /// `tiled` (work-groups staging tiles in local memory: GPUs) or `scalar` (one work-item per output and replica).
-    public let shape: KernelShape
+    /// The kernels' shape.
+    public let shape: MatrixKernelShape
     let context: CLContext
     let queue: CLCommandQueue
     private var impl: (any MatrixDeviceRunner)?
 
-    /// An engine on one OpenCL device; `shape` nil: tiled on GPUs, scalar on CPU devices (`vector16` means scalar
-    /// here: the matrix kernels have no vector shape).
-    public init(device: CLDevice, shape: KernelShape? = nil) throws(DLNError) {
+    /// An engine on one OpenCL device, with the device's preferred kernels unless `shape` says otherwise.
+    public init(device: CLDevice, shape: MatrixKernelShape? = nil) throws(DLNError) {
         self.device = device
-        self.shape = (shape ?? KernelShape.preferred(for: device)) == .tiled ? .tiled : .scalar
+        self.shape = shape ?? .preferred(for: device)
         do {
             context = try CLContext.shared(for: device)
             queue = try CLCommandQueue(context: context)
@@ -33,10 +49,8 @@ public final class MatrixOpenCLEngine: MatrixEngine {
         try OpenCLEngine.require(batch.precision, device: device.name, supportsFP64: device.supportsFP64)
         do {
             switch batch.precision {
-            case .float32:
-                impl = try MatrixDeviceBatch<Float>(batch, context: context, queue: queue, tiled: shape == .tiled)
-            case .float64:
-                impl = try MatrixDeviceBatch<Double>(batch, context: context, queue: queue, tiled: shape == .tiled)
+            case .float32: impl = try MatrixDeviceBatch<Float>(batch, context: context, queue: queue, shape: shape)
+            case .float64: impl = try MatrixDeviceBatch<Double>(batch, context: context, queue: queue, shape: shape)
             }
         } catch let error as DLNError { throw error } catch let error as CLError
             where OpenCLEngine.allocationCodes.contains(error.code)
@@ -94,10 +108,12 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
     let updateData: CLKernel, lossKernel: CLKernel
     /// The tiled shape: every product through mx_dots_tiled.
     let tiledKernel: CLKernel?
+    /// The vector16 shape's kernel and buffers.
+    let v16: MatrixVector16?
     /// Outputs per work-group along the second dimension (work-groups are 16 replicas × `rows` outputs).
     static var rows: Int { 8 }
 
-    init(_ batch: MatrixBatch, context: CLContext, queue: CLCommandQueue, tiled: Bool) throws {
+    init(_ batch: MatrixBatch, context: CLContext, queue: CLCommandQueue, shape kernels: MatrixKernelShape) throws {
         self.batch = batch
         self.queue = queue
         shape = batch.shape
@@ -126,8 +142,9 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
         lambda = try buffer(batch.lambdaU.map { T($0) })
         var options = "-cl-std=CL1.2 -D REAL=\(T.openCLName) -D REAL16=\(T.openCLName)16"
         if T.self == Double.self { options += " -D DLN_FP64" }
+        let files = ["common.cl", "matrix.cl"] + (kernels == .vector16 ? ["matrix_v16.cl"] : [])
         let program = try KernelLibrary.program(
-            context: context, source: try KernelLibrary.source(files: ["common.cl", "matrix.cl"]), options: options)
+            context: context, source: try KernelLibrary.source(files: files), options: options)
         forwardData = try CLKernel(program: program, name: "mx_forward_data")
         forward = try CLKernel(program: program, name: "mx_forward")
         residual = try CLKernel(program: program, name: "mx_output_residual")
@@ -135,7 +152,8 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
         update = try CLKernel(program: program, name: "mx_update")
         updateData = try CLKernel(program: program, name: "mx_update_data")
         lossKernel = try CLKernel(program: program, name: "mx_loss")
-        tiledKernel = tiled ? try CLKernel(program: program, name: "mx_dots_tiled") : nil
+        v16 = kernels == .vector16 ? try MatrixVector16(batch, program: program, context: context, as: T.self) : nil
+        tiledKernel = kernels == .tiled ? try CLKernel(program: program, name: "mx_dots_tiled") : nil
     }
 
     /// An operand of mx_dots_tiled: a buffer, whether it is the data (else a per-replica vector), its length, base
@@ -171,6 +189,7 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
 
     /// The forward chain: h_1 … h_L.
     func enqueueForward() throws {
+        if let v16 { return try enqueueForward16(v16) }
         if let t = tiledKernel {
             let ns = Int(n)
             for l in 1...shape.depth {
@@ -207,6 +226,7 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
 
     /// One step (writeF 0) or the gradient into f (writeF 1).
     func enqueueStep(writeF: Int32) throws {
+        if let v16 { return try enqueueStep16(v16, writeF: writeF) }
         try enqueueForward()
         let L = shape.depth
         let nL = shape.outputs

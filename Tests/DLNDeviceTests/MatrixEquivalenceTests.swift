@@ -4,9 +4,10 @@ import OpenCLKit
 import TestSupport
 import Testing
 
-/// The matrix model (Kernels/matrix.cl) on the CPU engine and the OpenCL engine: on PoCL and Oclgrind the
-/// parameters, the losses and the gradient agree bit for bit after every chunk of steps, in both kernel shapes; elsewhere (GPUs) within a
-/// few ULPs' worth of relative distance. The CPU engine itself is checked against the gradient written as a
+/// The matrix model (Kernels/matrix.cl, and matrix_v16.cl in the vector16 shape) on the CPU engine and the OpenCL
+/// engine, each case in every kernel shape (scalar, tiled, vector16): on PoCL and Oclgrind the parameters, the
+/// losses and the gradient agree bit for bit after every chunk of steps; elsewhere (GPUs) within a few ULPs' worth
+/// of relative distance. The CPU engine itself is checked against the gradient written as a
 /// product of matrices (not back-propagation), in float64.
 @Suite(.serialized, .needsOpenCL) struct MatrixEquivalenceTests {
     struct Case: CustomTestStringConvertible, Sendable {
@@ -54,18 +55,19 @@ import Testing
 
     static func bits(_ a: RealArray) -> [UInt64] { a.doubles.map { $0.isNaN ? Double.nan.bitPattern : $0.bitPattern } }
 
-    /// The two shapes of the matrix kernels: one work-item per output (CPU devices), and local-memory tiles (GPUs).
-    static let shapes: [KernelShape] = [.scalar, .tiled]
+    /// The shapes of the matrix kernels: one work-item per output, local-memory tiles (GPUs) and 16-wide register
+    /// tiles (CPU devices).
+    static let shapes: [MatrixKernelShape] = MatrixKernelShape.allCases
 
     @Test(arguments: smallCases, shapes)
-    func smallSizesAgree(_ c: Case, shape: KernelShape) throws { try agree(c, shape: shape) }
+    func smallSizesAgree(_ c: Case, shape: MatrixKernelShape) throws { try agree(c, shape: shape) }
 
     @Test(arguments: cases, shapes)
-    func cpuAndOpenCLAgree(_ c: Case, shape: KernelShape) throws {
+    func cpuAndOpenCLAgree(_ c: Case, shape: MatrixKernelShape) throws {
         try agree(c, shape: shape)
     }
 
-    func agree(_ c: Case, shape: KernelShape) throws {
+    func agree(_ c: Case, shape: MatrixKernelShape) throws {
         let device = try DeviceFixture.device(fp64: c.precision == .float64)
         let batch = Self.batch(c)
         let cpu = MatrixCPUEngine(threads: 2)
@@ -76,10 +78,12 @@ import Testing
         let exact = DeviceFixture.bitExact(device)
         func compare(_ a: RealArray, _ b: RealArray, _ what: String) {
             if exact {
-                #expect(Self.bits(a) == Self.bits(b), "\(what) differs on \(device.name)")
+                #expect(Self.bits(a) == Self.bits(b), "\(what) differs on \(device.name), \(shape) kernels")
             } else {
                 let worst = zip(a.doubles, b.doubles).map { abs($0 - $1) / max(abs($0), 1e-30) }.max() ?? 0
-                #expect(worst < (c.precision == .float32 ? 1e-3 : 1e-10), "\(what): relative distance \(worst)")
+                #expect(
+                    worst < (c.precision == .float32 ? 1e-3 : 1e-10),
+                    "\(what), \(shape) kernels: relative distance \(worst)")
             }
         }
         compare(try cpu.gradient(), try gpu.gradient(), "the initial gradient")

@@ -20,6 +20,7 @@ public enum KernelSources {
         case "dmft.cl": PackageResources.dmft_cl
         case "curvature.cl": PackageResources.curvature_cl
         case "matrix.cl": PackageResources.matrix_cl
+        case "matrix_v16.cl": PackageResources.matrix_v16_cl
         default: Parameterization.allCases.lazy.map(\.family).first { $0.kernelFile == file }?.kernelSource
         }
     }

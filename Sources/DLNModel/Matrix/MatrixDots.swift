@@ -3,67 +3,95 @@
 /// Operands are SIMD16 vectors (one per 16-replica block and element); A(r, k) is at a[r·ar + k·ak] and B(c, k) at
 /// b[c·br + k·bk], so one function serves the forward chain, back-propagation and the layer gradients.
 
-/// out(r, c) = start(r, c) + Σ_{k<K} A(r, k)·B(c, k) for r < R, c < C, handed to `store(r, c, out)`. Float runs
-/// 5×5 tiles (edges 5×1, 1×5, 1×1), Double (two registers per vector) 2×4 tiles. Rows of tiles outer, columns
-/// inner: a tile row's A stays in L1 while B streams from L2. Specialised (not inlined): `start` and `store` are
-/// called once per output, not per term.
+/// Where the outputs of `matrixDots` go: output (r, c) is element r·rs + c·cs of `out` (and of `resume` and
+/// `layer` when given). Concrete (no closures), so that the tiles inline their loads and stores.
+struct DotsOutput<T: DLNReal> {
+    /// What a finished sum s becomes.
+    enum Kind {
+        /// out = s.
+        case plain
+        /// A layer update, out being the layer: out ← old − η·(s + λ·old) (mx_update).
+        case update
+        /// The gradient F = s + λ·W into out, W in `layer` (mx_update with write_f).
+        case gradient
+    }
+    var out: UnsafeMutablePointer<SIMD16<T>>
+    var rs: Int
+    var cs: Int
+    var kind = Kind.plain
+    /// η and λ of `.update`, λ of `.gradient`.
+    var eta = SIMD16<T>()
+    var lambda = SIMD16<T>()
+    /// Partial sums to resume from (nil: start at 0).
+    var resume: UnsafePointer<SIMD16<T>>? = nil
+    /// The layer W for `.gradient`.
+    var layer: UnsafePointer<SIMD16<T>>? = nil
+
+    @inline(__always)
+    func start(_ r: Int, _ c: Int) -> SIMD16<T> { resume.map { $0[r &* rs &+ c &* cs] } ?? SIMD16<T>() }
+
+    @inline(__always)
+    func store(_ r: Int, _ c: Int, _ s: SIMD16<T>) {
+        let e = r &* rs &+ c &* cs
+        switch kind {
+        case .plain:
+            out[e] = s
+        case .update:
+            let old = out[e]
+            out[e] = old - eta * (s + lambda * old)
+        case .gradient:
+            out[e] = s + lambda * layer![e]
+        }
+    }
+}
+
+/// out(r, c) = start(r, c) + Σ_{k<K} A(r, k)·B(c, k) for r < R, c < C, stored as `output` says. Float runs 5×5
+/// tiles (edges 5×1, 1×5, 1×1), Double (two registers per vector) 2×4 tiles. Rows of tiles outer, columns inner:
+/// a tile row's A stays in L1 while B streams from L2.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 func matrixDots<T: DLNReal>(
     rows R: Int, columns C: Int, depth K: Int,
     _ a: UnsafePointer<SIMD16<T>>, _ ar: Int, _ ak: Int,
     _ b: UnsafePointer<SIMD16<T>>, _ br: Int, _ bk: Int,
-    start: (Int, Int) -> SIMD16<T>, store: (Int, Int, SIMD16<T>) -> Void
+    into output: DotsOutput<T>
 ) {
     let wide = MemoryLayout<T>.size == 4
     let tr = wide ? 5 : 2
     let tc = wide ? 5 : 4
     var r = 0
     while r < R {
-        let r0 = r
-        let ra = a + r0 * ar
+        let ra = a + r * ar
         var c = 0
-        if r0 + tr <= R {
+        if r + tr <= R {
             while c + tc <= C {
-                let c0 = c
-                let s = { (i: Int, j: Int) in start(r0 + i, c0 + j) }
-                let o = { (i: Int, j: Int, v: SIMD16<T>) in store(r0 + i, c0 + j, v) }
                 if wide {
-                    tile5x5(K, ra, ar, ak, b + c0 * br, br, bk, start: s, store: o)
+                    tile5x5(K, ra, ar, ak, b + c * br, br, bk, output, r, c)
                 } else {
-                    tile2x4(K, ra, ar, ak, b + c0 * br, br, bk, start: s, store: o)
+                    tile2x4(K, ra, ar, ak, b + c * br, br, bk, output, r, c)
                 }
                 c += tc
             }
             while c < C {
-                let c0 = c
-                let s = { (i: Int, j: Int) in start(r0 + i, c0 + j) }
-                let o = { (i: Int, j: Int, v: SIMD16<T>) in store(r0 + i, c0 + j, v) }
                 if wide {
-                    tile5x1(K, ra, ar, ak, b + c0 * br, br, bk, start: s, store: o)
+                    tile5x1(K, ra, ar, ak, b + c * br, br, bk, output, r, c)
                 } else {
-                    tile2x1(K, ra, ar, ak, b + c0 * br, br, bk, start: s, store: o)
+                    tile2x1(K, ra, ar, ak, b + c * br, br, bk, output, r, c)
                 }
                 c += 1
             }
             r += tr
         } else {
             while c + tc <= C {
-                let c0 = c
-                let s = { (i: Int, j: Int) in start(r0 + i, c0 + j) }
-                let o = { (i: Int, j: Int, v: SIMD16<T>) in store(r0 + i, c0 + j, v) }
                 if wide {
-                    tile1x5(K, ra, ar, ak, b + c0 * br, br, bk, start: s, store: o)
+                    tile1x5(K, ra, ar, ak, b + c * br, br, bk, output, r, c)
                 } else {
-                    tile1x4(K, ra, ar, ak, b + c0 * br, br, bk, start: s, store: o)
+                    tile1x4(K, ra, ar, ak, b + c * br, br, bk, output, r, c)
                 }
                 c += tc
             }
             while c < C {
-                let c0 = c
-                tile1x1(
-                    K, ra, ar, ak, b + c0 * br, br, bk, start: { start(r0 + $0, c0 + $1) },
-                    store: { store(r0 + $0, c0 + $1, $2) })
+                tile1x1(K, ra, ar, ak, b + c * br, br, bk, output, r, c)
                 c += 1
             }
             r += 1
@@ -71,49 +99,49 @@ func matrixDots<T: DLNReal>(
     }
 }
 
-/// A register tile: out(r, c) = start(r, c) + Σ_k A(r, k)·B(c, k) for r, c < 5, k ascending from 0 to K, one
-/// fma per term, with A(r, k) at a[r·ar + k·ak] and B(c, k) at b[c·br + k·bk]. For Float, the 25 accumulators and
+/// A register tile: out(r + i, c + j) = start + Σ_k A(i, k)·B(j, k) for i, j < 5, k ascending from 0 to K, one
+/// fma per term, with A(i, k) at a[i·ar + k·ak] and B(j, k) at b[j·br + k·bk]. For Float, the 25 accumulators and
 /// the five B values of a k fit 31 of the 32 AVX-512 registers; per k, 10 loads feed 25 fmas.
 @inline(__always)
 func tile5x5<T: DLNReal>(
     _ K: Int, _ a: UnsafePointer<SIMD16<T>>, _ ar: Int, _ ak: Int, _ b: UnsafePointer<SIMD16<T>>, _ br: Int, _ bk: Int,
-    start: (Int, Int) -> SIMD16<T>, store: (Int, Int, SIMD16<T>) -> Void
+    _ output: DotsOutput<T>, _ r: Int, _ c: Int
 ) {
-    var s00 = start(0, 0)
-    var s01 = start(0, 1)
-    var s02 = start(0, 2)
-    var s03 = start(0, 3)
-    var s04 = start(0, 4)
-    var s10 = start(1, 0)
-    var s11 = start(1, 1)
-    var s12 = start(1, 2)
-    var s13 = start(1, 3)
-    var s14 = start(1, 4)
-    var s20 = start(2, 0)
-    var s21 = start(2, 1)
-    var s22 = start(2, 2)
-    var s23 = start(2, 3)
-    var s24 = start(2, 4)
-    var s30 = start(3, 0)
-    var s31 = start(3, 1)
-    var s32 = start(3, 2)
-    var s33 = start(3, 3)
-    var s34 = start(3, 4)
-    var s40 = start(4, 0)
-    var s41 = start(4, 1)
-    var s42 = start(4, 2)
-    var s43 = start(4, 3)
-    var s44 = start(4, 4)
+    var s00 = output.start(r, c)
+    var s01 = output.start(r &+ 0, c &+ 1)
+    var s02 = output.start(r &+ 0, c &+ 2)
+    var s03 = output.start(r &+ 0, c &+ 3)
+    var s04 = output.start(r &+ 0, c &+ 4)
+    var s10 = output.start(r &+ 1, c &+ 0)
+    var s11 = output.start(r &+ 1, c &+ 1)
+    var s12 = output.start(r &+ 1, c &+ 2)
+    var s13 = output.start(r &+ 1, c &+ 3)
+    var s14 = output.start(r &+ 1, c &+ 4)
+    var s20 = output.start(r &+ 2, c &+ 0)
+    var s21 = output.start(r &+ 2, c &+ 1)
+    var s22 = output.start(r &+ 2, c &+ 2)
+    var s23 = output.start(r &+ 2, c &+ 3)
+    var s24 = output.start(r &+ 2, c &+ 4)
+    var s30 = output.start(r &+ 3, c &+ 0)
+    var s31 = output.start(r &+ 3, c &+ 1)
+    var s32 = output.start(r &+ 3, c &+ 2)
+    var s33 = output.start(r &+ 3, c &+ 3)
+    var s34 = output.start(r &+ 3, c &+ 4)
+    var s40 = output.start(r &+ 4, c &+ 0)
+    var s41 = output.start(r &+ 4, c &+ 1)
+    var s42 = output.start(r &+ 4, c &+ 2)
+    var s43 = output.start(r &+ 4, c &+ 3)
+    var s44 = output.start(r &+ 4, c &+ 4)
     var a0 = a
-    var a1 = a + 1 * ar
-    var a2 = a + 2 * ar
-    var a3 = a + 3 * ar
-    var a4 = a + 4 * ar
+    var a1 = a + 1 &* ar
+    var a2 = a + 2 &* ar
+    var a3 = a + 3 &* ar
+    var a4 = a + 4 &* ar
     var b0 = b
-    var b1 = b + 1 * br
-    var b2 = b + 2 * br
-    var b3 = b + 3 * br
-    var b4 = b + 4 * br
+    var b1 = b + 1 &* br
+    var b2 = b + 2 &* br
+    var b3 = b + 3 &* br
+    var b4 = b + 4 &* br
     for _ in 0..<K {
         let y0 = b0.pointee
         let y1 = b1.pointee
@@ -161,49 +189,49 @@ func tile5x5<T: DLNReal>(
         b3 += bk
         b4 += bk
     }
-    store(0, 0, s00)
-    store(0, 1, s01)
-    store(0, 2, s02)
-    store(0, 3, s03)
-    store(0, 4, s04)
-    store(1, 0, s10)
-    store(1, 1, s11)
-    store(1, 2, s12)
-    store(1, 3, s13)
-    store(1, 4, s14)
-    store(2, 0, s20)
-    store(2, 1, s21)
-    store(2, 2, s22)
-    store(2, 3, s23)
-    store(2, 4, s24)
-    store(3, 0, s30)
-    store(3, 1, s31)
-    store(3, 2, s32)
-    store(3, 3, s33)
-    store(3, 4, s34)
-    store(4, 0, s40)
-    store(4, 1, s41)
-    store(4, 2, s42)
-    store(4, 3, s43)
-    store(4, 4, s44)
+    output.store(r, c, s00)
+    output.store(r &+ 0, c &+ 1, s01)
+    output.store(r &+ 0, c &+ 2, s02)
+    output.store(r &+ 0, c &+ 3, s03)
+    output.store(r &+ 0, c &+ 4, s04)
+    output.store(r &+ 1, c &+ 0, s10)
+    output.store(r &+ 1, c &+ 1, s11)
+    output.store(r &+ 1, c &+ 2, s12)
+    output.store(r &+ 1, c &+ 3, s13)
+    output.store(r &+ 1, c &+ 4, s14)
+    output.store(r &+ 2, c &+ 0, s20)
+    output.store(r &+ 2, c &+ 1, s21)
+    output.store(r &+ 2, c &+ 2, s22)
+    output.store(r &+ 2, c &+ 3, s23)
+    output.store(r &+ 2, c &+ 4, s24)
+    output.store(r &+ 3, c &+ 0, s30)
+    output.store(r &+ 3, c &+ 1, s31)
+    output.store(r &+ 3, c &+ 2, s32)
+    output.store(r &+ 3, c &+ 3, s33)
+    output.store(r &+ 3, c &+ 4, s34)
+    output.store(r &+ 4, c &+ 0, s40)
+    output.store(r &+ 4, c &+ 1, s41)
+    output.store(r &+ 4, c &+ 2, s42)
+    output.store(r &+ 4, c &+ 3, s43)
+    output.store(r &+ 4, c &+ 4, s44)
 }
 
 /// `tile5x5` for one column (the right edge).
 @inline(__always)
 func tile5x1<T: DLNReal>(
     _ K: Int, _ a: UnsafePointer<SIMD16<T>>, _ ar: Int, _ ak: Int, _ b: UnsafePointer<SIMD16<T>>, _ br: Int, _ bk: Int,
-    start: (Int, Int) -> SIMD16<T>, store: (Int, Int, SIMD16<T>) -> Void
+    _ output: DotsOutput<T>, _ r: Int, _ c: Int
 ) {
-    var s00 = start(0, 0)
-    var s10 = start(1, 0)
-    var s20 = start(2, 0)
-    var s30 = start(3, 0)
-    var s40 = start(4, 0)
+    var s00 = output.start(r, c)
+    var s10 = output.start(r &+ 1, c &+ 0)
+    var s20 = output.start(r &+ 2, c &+ 0)
+    var s30 = output.start(r &+ 3, c &+ 0)
+    var s40 = output.start(r &+ 4, c &+ 0)
     var a0 = a
-    var a1 = a + 1 * ar
-    var a2 = a + 2 * ar
-    var a3 = a + 3 * ar
-    var a4 = a + 4 * ar
+    var a1 = a + 1 &* ar
+    var a2 = a + 2 &* ar
+    var a3 = a + 3 &* ar
+    var a4 = a + 4 &* ar
     var b0 = b
     for _ in 0..<K {
         let y0 = b0.pointee
@@ -224,30 +252,30 @@ func tile5x1<T: DLNReal>(
         a4 += ak
         b0 += bk
     }
-    store(0, 0, s00)
-    store(1, 0, s10)
-    store(2, 0, s20)
-    store(3, 0, s30)
-    store(4, 0, s40)
+    output.store(r, c, s00)
+    output.store(r &+ 1, c &+ 0, s10)
+    output.store(r &+ 2, c &+ 0, s20)
+    output.store(r &+ 3, c &+ 0, s30)
+    output.store(r &+ 4, c &+ 0, s40)
 }
 
 /// `tile5x5` for one row (the bottom edge).
 @inline(__always)
 func tile1x5<T: DLNReal>(
     _ K: Int, _ a: UnsafePointer<SIMD16<T>>, _ ar: Int, _ ak: Int, _ b: UnsafePointer<SIMD16<T>>, _ br: Int, _ bk: Int,
-    start: (Int, Int) -> SIMD16<T>, store: (Int, Int, SIMD16<T>) -> Void
+    _ output: DotsOutput<T>, _ r: Int, _ c: Int
 ) {
-    var s00 = start(0, 0)
-    var s01 = start(0, 1)
-    var s02 = start(0, 2)
-    var s03 = start(0, 3)
-    var s04 = start(0, 4)
+    var s00 = output.start(r, c)
+    var s01 = output.start(r &+ 0, c &+ 1)
+    var s02 = output.start(r &+ 0, c &+ 2)
+    var s03 = output.start(r &+ 0, c &+ 3)
+    var s04 = output.start(r &+ 0, c &+ 4)
     var a0 = a
     var b0 = b
-    var b1 = b + 1 * br
-    var b2 = b + 2 * br
-    var b3 = b + 3 * br
-    var b4 = b + 4 * br
+    var b1 = b + 1 &* br
+    var b2 = b + 2 &* br
+    var b3 = b + 3 &* br
+    var b4 = b + 4 &* br
     for _ in 0..<K {
         let y0 = b0.pointee
         let y1 = b1.pointee
@@ -267,33 +295,33 @@ func tile1x5<T: DLNReal>(
         b3 += bk
         b4 += bk
     }
-    store(0, 0, s00)
-    store(0, 1, s01)
-    store(0, 2, s02)
-    store(0, 3, s03)
-    store(0, 4, s04)
+    output.store(r, c, s00)
+    output.store(r &+ 0, c &+ 1, s01)
+    output.store(r &+ 0, c &+ 2, s02)
+    output.store(r &+ 0, c &+ 3, s03)
+    output.store(r &+ 0, c &+ 4, s04)
 }
 
 /// `tile5x5` for two rows by four columns: the main tile for Double (16 registers of accumulators).
 @inline(__always)
 func tile2x4<T: DLNReal>(
     _ K: Int, _ a: UnsafePointer<SIMD16<T>>, _ ar: Int, _ ak: Int, _ b: UnsafePointer<SIMD16<T>>, _ br: Int, _ bk: Int,
-    start: (Int, Int) -> SIMD16<T>, store: (Int, Int, SIMD16<T>) -> Void
+    _ output: DotsOutput<T>, _ r: Int, _ c: Int
 ) {
-    var s00 = start(0, 0)
-    var s01 = start(0, 1)
-    var s02 = start(0, 2)
-    var s03 = start(0, 3)
-    var s10 = start(1, 0)
-    var s11 = start(1, 1)
-    var s12 = start(1, 2)
-    var s13 = start(1, 3)
+    var s00 = output.start(r, c)
+    var s01 = output.start(r &+ 0, c &+ 1)
+    var s02 = output.start(r &+ 0, c &+ 2)
+    var s03 = output.start(r &+ 0, c &+ 3)
+    var s10 = output.start(r &+ 1, c &+ 0)
+    var s11 = output.start(r &+ 1, c &+ 1)
+    var s12 = output.start(r &+ 1, c &+ 2)
+    var s13 = output.start(r &+ 1, c &+ 3)
     var a0 = a
-    var a1 = a + 1 * ar
+    var a1 = a + 1 &* ar
     var b0 = b
-    var b1 = b + 1 * br
-    var b2 = b + 2 * br
-    var b3 = b + 3 * br
+    var b1 = b + 1 &* br
+    var b2 = b + 2 &* br
+    var b3 = b + 3 &* br
     for _ in 0..<K {
         let y0 = b0.pointee
         let y1 = b1.pointee
@@ -316,26 +344,26 @@ func tile2x4<T: DLNReal>(
         b2 += bk
         b3 += bk
     }
-    store(0, 0, s00)
-    store(0, 1, s01)
-    store(0, 2, s02)
-    store(0, 3, s03)
-    store(1, 0, s10)
-    store(1, 1, s11)
-    store(1, 2, s12)
-    store(1, 3, s13)
+    output.store(r, c, s00)
+    output.store(r &+ 0, c &+ 1, s01)
+    output.store(r &+ 0, c &+ 2, s02)
+    output.store(r &+ 0, c &+ 3, s03)
+    output.store(r &+ 1, c &+ 0, s10)
+    output.store(r &+ 1, c &+ 1, s11)
+    output.store(r &+ 1, c &+ 2, s12)
+    output.store(r &+ 1, c &+ 3, s13)
 }
 
 /// `tile2x4` for one column.
 @inline(__always)
 func tile2x1<T: DLNReal>(
     _ K: Int, _ a: UnsafePointer<SIMD16<T>>, _ ar: Int, _ ak: Int, _ b: UnsafePointer<SIMD16<T>>, _ br: Int, _ bk: Int,
-    start: (Int, Int) -> SIMD16<T>, store: (Int, Int, SIMD16<T>) -> Void
+    _ output: DotsOutput<T>, _ r: Int, _ c: Int
 ) {
-    var s00 = start(0, 0)
-    var s10 = start(1, 0)
+    var s00 = output.start(r, c)
+    var s10 = output.start(r &+ 1, c &+ 0)
     var a0 = a
-    var a1 = a + 1 * ar
+    var a1 = a + 1 &* ar
     var b0 = b
     for _ in 0..<K {
         let y0 = b0.pointee
@@ -347,25 +375,25 @@ func tile2x1<T: DLNReal>(
         a1 += ak
         b0 += bk
     }
-    store(0, 0, s00)
-    store(1, 0, s10)
+    output.store(r, c, s00)
+    output.store(r &+ 1, c &+ 0, s10)
 }
 
 /// `tile2x4` for one row.
 @inline(__always)
 func tile1x4<T: DLNReal>(
     _ K: Int, _ a: UnsafePointer<SIMD16<T>>, _ ar: Int, _ ak: Int, _ b: UnsafePointer<SIMD16<T>>, _ br: Int, _ bk: Int,
-    start: (Int, Int) -> SIMD16<T>, store: (Int, Int, SIMD16<T>) -> Void
+    _ output: DotsOutput<T>, _ r: Int, _ c: Int
 ) {
-    var s00 = start(0, 0)
-    var s01 = start(0, 1)
-    var s02 = start(0, 2)
-    var s03 = start(0, 3)
+    var s00 = output.start(r, c)
+    var s01 = output.start(r &+ 0, c &+ 1)
+    var s02 = output.start(r &+ 0, c &+ 2)
+    var s03 = output.start(r &+ 0, c &+ 3)
     var a0 = a
     var b0 = b
-    var b1 = b + 1 * br
-    var b2 = b + 2 * br
-    var b3 = b + 3 * br
+    var b1 = b + 1 &* br
+    var b2 = b + 2 &* br
+    var b3 = b + 3 &* br
     for _ in 0..<K {
         let y0 = b0.pointee
         let y1 = b1.pointee
@@ -382,19 +410,19 @@ func tile1x4<T: DLNReal>(
         b2 += bk
         b3 += bk
     }
-    store(0, 0, s00)
-    store(0, 1, s01)
-    store(0, 2, s02)
-    store(0, 3, s03)
+    output.store(r, c, s00)
+    output.store(r &+ 0, c &+ 1, s01)
+    output.store(r &+ 0, c &+ 2, s02)
+    output.store(r &+ 0, c &+ 3, s03)
 }
 
 /// One output.
 @inline(__always)
 func tile1x1<T: DLNReal>(
     _ K: Int, _ a: UnsafePointer<SIMD16<T>>, _ ar: Int, _ ak: Int, _ b: UnsafePointer<SIMD16<T>>, _ br: Int, _ bk: Int,
-    start: (Int, Int) -> SIMD16<T>, store: (Int, Int, SIMD16<T>) -> Void
+    _ output: DotsOutput<T>, _ r: Int, _ c: Int
 ) {
-    var s00 = start(0, 0)
+    var s00 = output.start(r, c)
     var a0 = a
     var b0 = b
     for _ in 0..<K {
@@ -404,5 +432,5 @@ func tile1x1<T: DLNReal>(
         a0 += ak
         b0 += bk
     }
-    store(0, 0, s00)
+    output.store(r, c, s00)
 }
