@@ -110,6 +110,8 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
     let tiledKernel: CLKernel?
     /// The vector16 shape's kernel and buffers.
     let v16: MatrixVector16?
+    /// Matrix sensing's buffers and kernels (nil: regression).
+    let sensing: MatrixSensingDevice?
     /// Outputs per work-group along the second dimension (work-groups are 16 replicas × `rows` outputs).
     static var rows: Int { 8 }
 
@@ -142,7 +144,8 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
         lambda = try buffer(batch.lambdaU.map { T($0) })
         var options = "-cl-std=CL1.2 -D REAL=\(T.openCLName) -D REAL16=\(T.openCLName)16"
         if T.self == Double.self { options += " -D DLN_FP64" }
-        let files = ["common.cl", "matrix.cl"] + (kernels == .vector16 ? ["matrix_v16.cl"] : [])
+        let files =
+            ["common.cl", "matrix.cl", "matrix_sensing.cl"] + (kernels == .vector16 ? ["matrix_v16.cl"] : [])
         let program = try KernelLibrary.program(
             context: context, source: try KernelLibrary.source(files: files), options: options)
         forwardData = try CLKernel(program: program, name: "mx_forward_data")
@@ -154,6 +157,9 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
         lossKernel = try CLKernel(program: program, name: "mx_loss")
         v16 = kernels == .vector16 ? try MatrixVector16(batch, program: program, context: context, as: T.self) : nil
         tiledKernel = kernels == .tiled ? try CLKernel(program: program, name: "mx_dots_tiled") : nil
+        sensing = try batch.measurements.map {
+            try MatrixSensingDevice(batch, $0, program: program, context: context, as: T.self)
+        }
     }
 
     /// An operand of mx_dots_tiled: a buffer, whether it is the data (else a per-replica vector), its length, base
@@ -229,10 +235,8 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
         if let v16 { return try enqueueStep16(v16, writeF: writeF) }
         try enqueueForward()
         let L = shape.depth
-        let nL = shape.outputs
-        let hL = i32(shape.activationOffset(L, samples: Int(n)))
         var (din, dout) = delta
-        try launch(residual, outputs: Int(n) * nL, B, n, i32(nL), y, ds, h, hL, H, T(batch.gradientScale), din, D)
+        try enqueueOutputSignal(din)
         for l in stride(from: L, through: 1, by: -1) {
             let nin = shape.widths[l - 1]
             let nout = shape.widths[l]
@@ -284,6 +288,12 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
 
     func loss() throws -> [Double] {
         try enqueueForward()
+        if let s = sensing {
+            try enqueueSenseResidual(s)
+            try s.loss.bind(B, s.m, s.r, T(batch.lossScale), lossBuffer)
+            try queue.enqueue(s.loss, global: [padded], local: [Layout.lanes])
+            return try queue.read(lossBuffer, as: T.self, count: batch.replicas).map { Double($0) }
+        }
         let hL = i32(shape.activationOffset(shape.depth, samples: Int(n)))
         try lossKernel.bind(B, n, i32(shape.outputs), y, ds, h, hL, H, T(batch.lossScale), lossBuffer)
         try queue.enqueue(lossKernel, global: [padded], local: [Layout.lanes])

@@ -105,11 +105,8 @@ extension MatrixDeviceBatch {
         let samples = Int(n)
         try enqueueForward16(v)
         let L = shape.depth
-        let nL = shape.outputs
         var (din, dout) = delta
-        try launch(
-            residual, outputs: samples * nL, B, n, i32(nL), y, ds, h, i32(shape.activationOffset(L, samples: samples)),
-            H, T(batch.gradientScale), din, D)
+        try enqueueOutputSignal(din)
         for l in stride(from: L, through: 1, by: -1) {
             let nin = shape.widths[l - 1]
             let nout = shape.widths[l]

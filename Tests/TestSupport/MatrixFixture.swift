@@ -40,6 +40,41 @@ public enum MatrixFixture {
             initial: RealArray(initial, precision: precision).doubles)
     }
 
+    /// A matrix-sensing batch: m Gaussian operators per data set (one, or one per replica with `independent`),
+    /// y_k = ⟨A_k, T⟩ + 0.1·noise for a dense teacher, X = I_{n_0}, and the layers of `batch`.
+    public static func sensingBatch(
+        widths: [Int], m: Int, B: Int, precision: Precision = .float64, independent: Bool = false,
+        lambda: Double = 0, eta: Double = 0.05, seed: UInt64 = 11
+    ) -> MatrixBatch {
+        let shape = MatrixShape(widths: widths)
+        let n0 = shape.inputs
+        let nL = shape.outputs
+        let rng = CounterRNG(seed: seed)
+        var index: UInt64 = 0
+        func gauss() -> Double {
+            index += 1
+            return rng.gaussian(stream: 2, index: index)
+        }
+        let base = batch(
+            widths: widths, n: n0, B: B, precision: precision, independent: independent, lambda: lambda, eta: eta,
+            seed: seed)
+        let identity = (0..<(n0 * n0)).map { $0 / n0 == $0 % n0 ? 1.0 : 0 }
+        let data = MatrixData(
+            x: RealArray(identity, precision: precision),
+            y: RealArray([Double](repeating: 0, count: n0 * nL), precision: precision))
+        let measurements = base.datasets.map { _ -> MatrixMeasurements in
+            let t = (0..<(nL * n0)).map { _ in gauss() / Double(n0).squareRoot() }
+            let a = (0..<(m * nL * n0)).map { _ in gauss() }
+            let y = (0..<m).map { k in (0..<(nL * n0)).reduce(0.0) { $0 + a[k * nL * n0 + $1] * t[$1] } + 0.1 * gauss()
+            }
+            return MatrixMeasurements(a: RealArray(a, precision: precision), y: RealArray(y, precision: precision))
+        }
+        return MatrixBatch(
+            shape: shape, samples: n0, precision: precision, datasets: base.datasets.map { _ in data },
+            dataset: base.dataset, eta: base.eta, lambdaU: base.lambdaU, gradientScale: 1 / Double(m),
+            lossScale: 0.5 / Double(m), initial: base.initial, measurements: measurements)
+    }
+
     /// W_eff = W_L⋯W_1 of one replica (row-major n_L×n_0), from its parameters, in float64.
     public static func product(_ params: ArraySlice<Double>, shape: MatrixShape) -> [Double] {
         let base = params.startIndex

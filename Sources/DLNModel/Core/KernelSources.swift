@@ -21,6 +21,7 @@ public enum KernelSources {
         case "curvature.cl": PackageResources.curvature_cl
         case "matrix.cl": PackageResources.matrix_cl
         case "matrix_v16.cl": PackageResources.matrix_v16_cl
+        case "matrix_sensing.cl": PackageResources.matrix_sensing_cl
         default: Parameterization.allCases.lazy.map(\.family).first { $0.kernelFile == file }?.kernelSource
         }
     }

@@ -72,11 +72,15 @@ public struct MatrixBatch: Sendable {
     public let lossScale: Double
     /// The initial parameters, replica-major: replica b's at b·P ..< (b+1)·P (W_1, then W_2, … row-major).
     public let initial: [Double]
+    /// Matrix sensing: each data set's measurements (then the data sets are X = I_{n_0}, n = n_0, and the loss is the
+    /// measurements' (Kernels/matrix_sensing.cl)); nil: regression on the data sets.
+    public let measurements: [MatrixMeasurements]?
 
     /// A batch; the counts must agree (checked).
     public init(
         shape: MatrixShape, samples: Int, precision: Precision, datasets: [MatrixData], dataset: [Int],
-        eta: [Double], lambdaU: [Double], gradientScale: Double, lossScale: Double, initial: [Double]
+        eta: [Double], lambdaU: [Double], gradientScale: Double, lossScale: Double, initial: [Double],
+        measurements: [MatrixMeasurements]? = nil
     ) {
         let B = dataset.count
         precondition(B > 0 && eta.count == B && lambdaU.count == B)
@@ -95,7 +99,17 @@ public struct MatrixBatch: Sendable {
         self.gradientScale = gradientScale
         self.lossScale = lossScale
         self.initial = initial
+        if let measurements {
+            precondition(measurements.count == datasets.count && samples == shape.inputs)
+            let m = measurements[0].count
+            precondition(
+                m > 0 && measurements.allSatisfy { $0.count == m && $0.a.count == m * shape.outputs * shape.inputs })
+        }
+        self.measurements = measurements
     }
+
+    /// Matrix sensing's measurements per data set, m (0: regression).
+    public var measurementCount: Int { measurements?.first?.count ?? 0 }
 
     /// Replicas B.
     public var replicas: Int { dataset.count }
@@ -108,8 +122,11 @@ public struct MatrixBatch: Sendable {
     /// (the data sets).
     public var memoryFootprint: (perReplica: Int, shared: Int) {
         let P = shape.parameterCount
-        let per = (2 * P + shape.activationCount(samples: samples) + 2 * shape.signalCount(samples: samples) + 4)
-        let shared = datasets.count * samples * (shape.inputs + shape.outputs)
+        let m = measurementCount
+        let per =
+            (2 * P + shape.activationCount(samples: samples) + 2 * shape.signalCount(samples: samples) + 4 + m)
+        let shared =
+            datasets.count * (samples * (shape.inputs + shape.outputs) + m * (shape.inputs * shape.outputs + 1))
         return (per * precision.byteCount, shared * precision.byteCount)
     }
 
@@ -120,7 +137,7 @@ public struct MatrixBatch: Sendable {
             shape: shape, samples: samples, precision: precision, datasets: datasets,
             dataset: Array(dataset[range]), eta: Array(eta[range]), lambdaU: Array(lambdaU[range]),
             gradientScale: gradientScale, lossScale: lossScale,
-            initial: Array(initial[(range.lowerBound * P)..<(range.upperBound * P)]))
+            initial: Array(initial[(range.lowerBound * P)..<(range.upperBound * P)]), measurements: measurements)
     }
 }
 

@@ -71,9 +71,13 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
     let params: UnsafeMutablePointer<SIMD16<T>>
     /// X (n·n_0 vectors) and Y (n·n_L vectors) of each block's data, shared between blocks with the same data sets.
     var xs: [UnsafeMutablePointer<SIMD16<T>>] = [], ys: [UnsafeMutablePointer<SIMD16<T>>] = []
+    /// Matrix sensing: the operators A_k (m·n_L·n_0 vectors) and the measured values (m) of each block's data.
+    var sensingA: [UnsafeMutablePointer<SIMD16<T>>] = [], sensingY: [UnsafeMutablePointer<SIMD16<T>>] = []
     /// A worker's scratch, in vectors: activations h (H), the two signals (D each) and a layer gradient's partial
-    /// sums between chunks of samples (max_l n_l·n_{l−1}).
+    /// sums between chunks of samples (max_l n_l·n_{l−1}), then matrix sensing's residuals (m).
     let scratchSize: Int
+    /// max_l n_l·n_{l−1}: the partial sums' part of the scratch.
+    let partialSize: Int
     var blockData: [Int] = []
     var eta: [SIMD16<T>] = [], lambda: [SIMD16<T>] = []
     let gradientScale: T, lossScale: T
@@ -90,11 +94,13 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
         gradientScale = T(batch.gradientScale)
         lossScale = T(batch.lossScale)
         let widths = batch.shape.widths
-        scratchSize = H + 2 * D + (1..<widths.count).map { widths[$0] * widths[$0 - 1] }.max()!
+        partialSize = (1..<widths.count).map { widths[$0] * widths[$0 - 1] }.max()!
+        scratchSize = H + 2 * D + partialSize + batch.measurementCount
         params = alignedVectors(blocks * P)
         setParameters(RealArray(batch.initial, precision: batch.precision))
         var seen: [[Int]: Int] = [:]
         let data = batch.datasets.map { ($0.x.values(as: T.self), $0.y.values(as: T.self)) }
+        let sensing = batch.measurements?.map { ($0.a.values(as: T.self), $0.y.values(as: T.self)) }
         for k in 0..<blocks {
             let lanes = (0..<Layout.lanes).map { batch.dataset[min(k * Layout.lanes + $0, batch.replicas - 1)] }
             if let i = seen[lanes] {
@@ -113,6 +119,10 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
             blockData.append(xs.count)
             xs.append(spread { data[$0].0 })
             ys.append(spread { data[$0].1 })
+            if let sensing {
+                sensingA.append(spread { sensing[$0].0 })
+                sensingY.append(spread { sensing[$0].1 })
+            }
         }
         func lanesOf(_ v: [Double]) -> [SIMD16<T>] {
             (0..<blocks).map { k in
@@ -127,6 +137,7 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
         params.deallocate()
         for p in xs { p.deallocate() }
         for p in ys { p.deallocate() }
+        for p in sensingA + sensingY { p.deallocate() }
     }
 
     /// Block-major vectors as replica-major values in the batch's precision.
@@ -204,8 +215,12 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
         let L = shape.depth
         let nL = shape.outputs
         let hL = h + shape.activationOffset(L, samples: n)
-        let scale = SIMD16<T>(repeating: gradientScale)
-        for e in 0..<(n * nL) { din[e] = scale * (hL[e] - y[e]) }
+        if batch.measurements != nil {
+            senseResidual(block: k, hL: hL, r: partial + partialSize, signal: din)
+        } else {
+            let scale = SIMD16<T>(repeating: gradientScale)
+            for e in 0..<(n * nL) { din[e] = scale * (hL[e] - y[e]) }
+        }
         for l in stride(from: L, through: 1, by: -1) {
             let nin = shape.widths[l - 1]
             let nout = shape.widths[l]
@@ -265,6 +280,12 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
             let y = self.ys[self.blockData[k]]
             self.forward(self.params + k * self.P, x: self.xs[self.blockData[k]], h: scratch)
             let hL = scratch + self.shape.activationOffset(self.shape.depth, samples: self.n)
+            if self.batch.measurements != nil {
+                let r = scratch + self.H + 2 * self.D + self.partialSize
+                self.senseResidual(block: k, hL: hL, r: r, signal: nil)
+                (sums.base + k).initialize(to: self.senseLoss(r))
+                return
+            }
             var acc = SIMD16<T>()
             for e in 0..<(self.n * self.shape.outputs) {
                 let r = hL[e] - y[e]

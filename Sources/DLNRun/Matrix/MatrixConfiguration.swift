@@ -19,6 +19,28 @@ public struct MatrixConfiguration: Sendable, Equatable {
         case aligned
         /// Balanced with W_eff's singular values given (`model.init.singular_values`, times α^L); random frames.
         case spectral
+        /// W_l = α·I (ones on the diagonal of each n_l×n_{l−1} layer): balanced when the widths are equal, and
+        /// diagonal, so that with commuting (diagonal) measurements the layers stay diagonal.
+        case identity
+    }
+
+    /// `problem.task`.
+    public enum Task: String, Sendable, CaseIterable, Codable {
+        /// Teacher–student regression: Y = X·Tᵀ (+ noise).
+        case regression
+        /// Matrix sensing: y_k = ⟨A_k, T⟩ (+ noise), k < n, with random operators A_k (`problem.operator`).
+        case sensing
+    }
+
+    /// `problem.operator`: matrix sensing's measurement operators.
+    public enum Operator: String, Sendable, CaseIterable, Codable {
+        /// Entries N(0, 1), independent: E⟨A, M⟩² = ‖M‖²_F.
+        case gaussian
+        /// (G + Gᵀ)/2 of a Gaussian G (square only), with a symmetric positive semi-definite teacher U·diag(s)·Uᵀ.
+        case symmetric
+        /// diag(g), g ~ N(0, I) (square only): commuting measurements, with a diagonal teacher (the singular values
+        /// on random coordinates).
+        case diagonal
     }
 
     /// `problem.data`.
@@ -48,13 +70,16 @@ public struct MatrixConfiguration: Sendable, Equatable {
     }
 
     public var name = "matrix"
+    public var task: Task = .regression
+    /// Matrix sensing's operators.
+    public var sensingOperator: Operator = .gaussian
     public var files: Files? = nil
     /// n_0, …, n_L.
     public var widths: [Int] = [10, 10, 10]
     public var initKind: InitKind = .gaussian
     /// `spectral`: W_eff's initial singular values (before the factor α^L).
     public var initSingularValues: [Double]? = nil
-    /// Samples n.
+    /// Samples n (matrix sensing: the number of measurements).
     public var samples = 100
     /// The teacher's singular values (T = U·diag(s)·Vᵀ, random orthonormal U, V).
     public var teacherSingularValues: [Double] = [1]
@@ -151,12 +176,8 @@ public struct MatrixConfiguration: Sendable, Equatable {
         model.finish()
         let problem = top.section("problem")
         c.samples = problem.int("n", default: c.samples) { $0 >= 1 ? nil : "must be ≥ 1" }
-        if let task = problem.string("task"), task != "regression" {
-            sink.add(
-                "problem.task",
-                "must be regression (teacher–student with a matrix teacher); matrix sensing is not available yet, "
-                    + "got '\(task)'")
-        }
+        c.task = problem.choice("task", default: .regression)
+        if problem.has("operator") { c.sensingOperator = problem.choice("operator", default: .gaussian) }
         if problem.has("files") {
             c.readFiles(problem.section("files"), sink: sink, baseDirectory: baseDirectory, given: problem)
         }
@@ -217,6 +238,19 @@ public struct MatrixConfiguration: Sendable, Equatable {
         let n0 = widths[0]
         let nL = widths[depth]
         let r = widths.min()!
+        if task == .sensing {
+            if whiten { sink.add("problem.whiten", "applies to problem.task: regression (sensing has no inputs X)") }
+            if files != nil {
+                sink.add("problem.files", "applies to problem.task: regression (sensing draws its operators A_k)")
+            }
+            if sensingOperator != .gaussian && n0 != nL {
+                sink.add(
+                    "problem.operator",
+                    "\(sensingOperator.rawValue) operators are square: it needs n0 = nL, got \(n0) and \(nL)")
+            }
+        } else if sensingOperator != .gaussian {
+            sink.add("problem.operator", "applies to problem.task: sensing")
+        }
         if whiten && samples < n0 {
             sink.add("problem.whiten", "needs n ≥ n0 (XᵀX/n = I has rank n0): n = \(samples), n0 = \(n0)")
         }
@@ -267,7 +301,11 @@ public struct MatrixConfiguration: Sendable, Equatable {
         let engine = B * (2 * P + Double(shape.activationCount(samples: samples))) * per
         let scratch = Double(
             2 * 16 * (shape.activationCount(samples: samples) + 2 * shape.signalCount(samples: samples)))
-        let data = Double(data == .shared ? 1 : seeds) * Double(samples * (widths[0] + widths[depth])) * (8 + 16 * per)
+        let perSet =
+            task == .sensing
+            ? samples * (widths[0] * widths[depth] + 1) + widths[0] * (widths[0] + widths[depth])
+            : samples * (widths[0] + widths[depth])
+        let data = Double(data == .shared ? 1 : seeds) * Double(perSet) * (8 + 16 * per)
         let C = Double(update == .flow ? checkpoints + 1 : checkpointSteps.count)
         let recorded = B * C * Double(5 + singularValueCount + teacherSingularValues.count) * 8
         return 3 * B * P * 8 + engine + scratch * per + data + recorded

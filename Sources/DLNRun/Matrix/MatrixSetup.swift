@@ -12,8 +12,10 @@ public struct MatrixSetup: Sendable {
         public let u: [Double]
         /// The right frame, n_0×n_0 (columns v_i).
         public let v: [Double]
-        /// The data in float64 (the batch holds them rounded to its precision).
+        /// The data in float64 (the batch holds them rounded to its precision); matrix sensing: X = I_{n_0}, Y = 0.
         public let x: [Double], y: [Double]
+        /// Matrix sensing: the operators A_k (row-major n_L×n_0 each, concatenated) and the measured values.
+        public var measurements: (a: [Double], y: [Double])? = nil
     }
 
     public let configuration: MatrixConfiguration
@@ -45,7 +47,11 @@ public struct MatrixSetup: Sendable {
             problems = [problem]
             teacherSingularValues = sigma
         } else {
-            problems = sets.map { seed in Self.problem(c, seed: seed, n0: n0, nL: nL, n: n) }
+            problems = sets.map { seed in
+                c.task == .sensing
+                    ? Self.sensing(c, seed: seed, n0: n0, nL: nL, m: n)
+                    : Self.problem(c, seed: seed, n0: n0, nL: nL, n: n)
+            }
             teacherSingularValues = c.teacherSingularValues
         }
         let points = c.gridPoints
@@ -63,13 +69,17 @@ public struct MatrixSetup: Sendable {
             }
         }
         let scale = c.loss == .mean ? 1 / Double(n) : 1
+        let measurements = problems.compactMap(\.measurements).map {
+            MatrixMeasurements(a: RealArray($0.a, precision: c.precision), y: RealArray($0.y, precision: c.precision))
+        }
         batch = MatrixBatch(
-            shape: MatrixShape(widths: c.widths), samples: n, precision: c.precision,
+            shape: MatrixShape(widths: c.widths), samples: c.task == .sensing ? n0 : n, precision: c.precision,
             datasets: problems.map {
                 MatrixData(x: RealArray($0.x, precision: c.precision), y: RealArray($0.y, precision: c.precision))
             },
             dataset: dataset, eta: eta, lambdaU: lambda, gradientScale: scale, lossScale: scale / 2,
-            initial: RealArray(initial, precision: c.precision).doubles)
+            initial: RealArray(initial, precision: c.precision).doubles,
+            measurements: c.task == .sensing ? measurements : nil)
     }
 
     /// A Gaussian generator over one stream of one seed.
@@ -173,6 +183,10 @@ public struct MatrixSetup: Sendable {
                 let q = frame(cols, rows, &draws)  // cols×rows, orthonormal columns: its transpose has orthonormal rows
                 return (0..<rows).flatMap { i in (0..<cols).map { j in alpha * q[j * rows + i] } }
             }
+        case .identity:
+            return (1...L).flatMap { l in
+                (0..<w[l]).flatMap { i in (0..<w[l - 1]).map { j in i == j ? alpha : 0 } }
+            }
         case .balanced, .aligned, .spectral:
             let r = w.min()!
             var frames: [[Double]] = (0...L).map { l in frame(w[l], r, &draws) }
@@ -195,5 +209,57 @@ public struct MatrixSetup: Sendable {
                 }
             }
         }
+    }
+
+    /// A matrix-sensing data set: the teacher (random frames; symmetric: T = U·diag(s)·Uᵀ; diagonal: the singular
+    /// values on random coordinates), m operators A_k of `problem.operator` and y_k = ⟨A_k, T⟩ + σ·ξ_k.
+    static func sensing(_ c: MatrixConfiguration, seed: Int, n0: Int, nL: Int, m: Int) -> Problem {
+        var frames = Draws(seed: seed, .frames)
+        var u: [Double]
+        var v: [Double]
+        switch c.sensingOperator {
+        case .gaussian:
+            u = frame(nL, nL, &frames)
+            v = frame(n0, n0, &frames)
+        case .symmetric:
+            u = frame(n0, n0, &frames)
+            v = u
+        case .diagonal:
+            // A random permutation (the order of n0 Gaussian draws): column i is the coordinate basis vector e_π(i).
+            let keys = (0..<n0).map { _ in frames.next() }
+            let order = (0..<n0).sorted { keys[$0] < keys[$1] }
+            u = [Double](repeating: 0, count: n0 * n0)
+            for (i, p) in order.enumerated() { u[p * n0 + i] = 1 }
+            v = u
+        }
+        var t = [Double](repeating: 0, count: nL * n0)
+        for (k, s) in c.teacherSingularValues.enumerated() {
+            for i in 0..<nL { for j in 0..<n0 { t[i * n0 + j] += s * u[i * nL + k] * v[j * n0 + k] } }
+        }
+        var design = Draws(seed: seed, .design)
+        let size = nL * n0
+        var a = [Double](repeating: 0, count: m * size)
+        for k in 0..<m {
+            switch c.sensingOperator {
+            case .gaussian:
+                for e in 0..<size { a[k * size + e] = design.next() }
+            case .symmetric:
+                let g = design.matrix(n0, n0)
+                for i in 0..<n0 { for j in 0..<n0 { a[k * size + i * n0 + j] = (g[i * n0 + j] + g[j * n0 + i]) / 2 } }
+            case .diagonal:
+                for i in 0..<n0 { a[k * size + i * n0 + i] = design.next() }
+            }
+        }
+        var noise = Draws(seed: seed, .noise)
+        let y = (0..<m).map { k -> Double in
+            var s = 0.0
+            for e in 0..<size { s += a[k * size + e] * t[e] }
+            return s + (c.noise > 0 ? c.noise * noise.next() : 0)
+        }
+        let identity = (0..<(n0 * n0)).map { $0 / n0 == $0 % n0 ? 1.0 : 0 }
+        var problem = Problem(
+            teacher: t, u: u, v: v, x: identity, y: [Double](repeating: 0, count: n0 * nL))
+        problem.measurements = (a, y)
+        return problem
     }
 }
