@@ -19,7 +19,10 @@ extension Run {
         let P = MatrixShape(widths: c.widths).parameterCount
         let line =
             "\(path): matrix model, widths \(c.widths) (depth \(c.depth), \(P) parameters per replica), "
-            + "init \(c.initKind.rawValue), n = \(c.samples)\(c.whiten ? " whitened" : ""), \(setup.G) grid point"
+            + "init \(c.initKind.rawValue), "
+            + (c.task == .sensing
+                ? "matrix sensing from \(c.samples) \(c.sensingOperator.rawValue) measurements"
+                : "n = \(c.samples)\(c.whiten ? " whitened" : "")") + ", \(setup.G) grid point"
             + "\(setup.G == 1 ? "" : "s") × \(setup.S) seed\(setup.S == 1 ? "" : "s"), "
             + (c.update == .flow
                 ? "gradient flow to t = \(c.horizon ?? 0) (rtol \(c.flow.rtol), atol \(c.flow.atol)), "

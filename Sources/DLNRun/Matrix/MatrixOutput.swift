@@ -53,7 +53,9 @@ extension MatrixRun {
             "dlnsim_version": DLNSim.version, "command_line": ProcessInfo.processInfo.arguments,
             "git_commit": DLNSim.gitCommit ?? "unknown", "name": c.name, "model": "matrix", "widths": c.widths,
             "init": c.initKind.rawValue, "teacher_singular_values": setup.teacherSingularValues, "whiten": c.whiten,
-            "samples": c.samples, "precision": c.precision.rawValue, "loss": c.loss.rawValue, "seeds": S,
+            "samples": c.samples, "task": c.task.rawValue,
+            "operator": c.task == .sensing ? c.sensingOperator.rawValue : NSNull(), "precision": c.precision.rawValue,
+            "loss": c.loss.rawValue, "seeds": S,
             "observables": ["train_loss", "test_error", "effective_rank", "nuclear_norm", "conservation"],
             "configuration": [
                 "grid": ["alpha": c.alpha, "weight_decay": c.weightDecay, "learning_rate": c.learningRate],
@@ -172,6 +174,6 @@ extension MatrixRun {
             loss.series += [a, b]
         }
         out.append(("loss.svg", loss.render()))
-        return out
+        return out + alphaFigures()
     }
 }

@@ -1,0 +1,57 @@
+import DLNModel
+import Foundation
+
+extension MatrixRun {
+    /// With two or more α on the grid: the final relative test error ‖W_eff − T‖²_F/‖T‖²_F and the final effective
+    /// rank against α (log axis), one line per (λ, η), the seeds' mean with their 10–90% band: lazy → rich, and the
+    /// low-rank bias of small initialisations.
+    func alphaFigures() -> [(String, String)] {
+        let c = configuration
+        guard c.alpha.count >= 2 else { return [] }
+        let S = setup.seeds.count
+        let last = steps.count - 1
+        let teacherNorm = setup.teacherSingularValues.reduce(0) { $0 + $1 * $1 }
+        let relative = teacherNorm > 0
+        let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+        let what =
+            c.task == .sensing
+            ? "matrix sensing, \(c.samples) \(c.sensingOperator.rawValue) measurements" : "regression, n = \(c.samples)"
+        func figure(title: String, yLabel: String, yScale: SVGPlot.Scale, value: (Int) -> Double) -> String {
+            var plot = SVGPlot(
+                title: title, xLabel: "initialisation scale α", yLabel: yLabel, xScale: .log, yScale: yScale)
+            let others = c.weightDecay.flatMap { l in c.learningRate.map { (l, $0) } }
+            for (k, (lambda, eta)) in others.enumerated() {
+                var mean: [Double] = []
+                var low: [Double] = []
+                var high: [Double] = []
+                for (a, _) in c.alpha.enumerated() {
+                    let g = a * others.count + k
+                    let v = (0..<S).map { value(g * S + $0) }.filter { $0.isFinite }.sorted()
+                    mean.append(v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count))
+                    low.append(v.isEmpty ? .nan : v[Int(0.1 * Double(v.count - 1))])
+                    high.append(v.isEmpty ? .nan : v[Int((0.9 * Double(v.count - 1)).rounded(.up))])
+                }
+                var s = SVGPlot.Series(
+                    label: others.count == 1 ? "seeds' mean" : "λ = \(lambda), η = \(eta)", x: c.alpha, y: mean)
+                s.low = S > 1 ? low : nil
+                s.high = S > 1 ? high : nil
+                s.markers = true
+                s.color = palette[k % palette.count]
+                plot.series.append(s)
+            }
+            plot.caption =
+                "\(S) seed\(S == 1 ? "" : "s"), widths \(c.widths), init \(c.initKind.rawValue), \(what); "
+                + "at the last checkpoint; band: 10–90% of the seeds"
+            return plot.render()
+        }
+        let error = figure(
+            title: relative ? "Final test error ‖W_eff − T‖²_F / ‖T‖²_F against α" : "Final test error against α",
+            yLabel: relative ? "relative test error" : "test error", yScale: .log
+        ) { b in relative ? testError[b][last] / teacherNorm : testError[b][last] }
+        let rank = figure(
+            title: "Final effective rank of W_eff against α", yLabel: "effective rank exp(entropy of σ/‖σ‖₁)",
+            yScale: .linear
+        ) { b in effectiveRank[b][last] }
+        return [("alpha_test_error.svg", error), ("alpha_effective_rank.svg", rank)]
+    }
+}
