@@ -22,6 +22,8 @@ public struct MatrixRunOptions {
     public var progress: (Double, Double) -> Void = { _, _ in }
     /// Gradient-descent steps between two chances to checkpoint or stop.
     public var chunk = 1024
+    /// Replicas per slice at most (nil: as many as the engine holds); the numbers do not depend on it.
+    public var sliceLimit: Int? = nil
     /// The checkpoint file `resume` was read from (named when it does not fit the configuration).
     public var resumePath = Checkpoint.fileName
 
@@ -87,6 +89,7 @@ extension MatrixRun {
         var lastWrite = 0.0
         var capacity = B
         if let cl = engine as? MatrixOpenCLEngine { capacity = min(B, cl.replicaCapacity(setup.batch)) }
+        if let limit = options.sliceLimit { capacity = max(1, min(capacity, limit)) }
         let total = Double(own.count) * Double(c.steps)
         let P = setup.batch.shape.parameterCount
         /// A chance to checkpoint: written when due or asked to stop; then stops if asked.
