@@ -169,7 +169,8 @@ import Testing
     static func shard(_ config: String, _ i: Int, of n: Int, in dir: String, _ extra: [String] = []) throws -> String {
         let out = dir + "/s\(i)"
         let r = try CLITests.run(
-            ["run", config] + extra + ["--device", "cpu", "--out", out, "--quiet", "--shard", "\(i)/\(n)"])
+            ["run", config] + extra + (extra.contains("--device") ? [] : ["--device", "cpu"])
+                + ["--out", out, "--quiet", "--shard", "\(i)/\(n)"])
         #expect(r.status == 0, "shard \(i)/\(n): \(r.stderr)")
         return out
     }
@@ -199,6 +200,30 @@ import Testing
                 #expect(FileManager.default.fileExists(atPath: sub + "/merged/" + f), "\(f)")
             }
         }
+    }
+
+    /// The OpenCL engine (PoCL, bit-identical to the CPU engine): a float32 flow stopped there and resumed on the
+    /// CPU engine, and shards run on either engine, give the CPU engine's whole run.
+    @Test(.needsOpenCLPlatform) func openCLRunsResumeAndMergeAcrossEngines() throws {
+        let dir = CLITests.temporary()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let text = Self.flow.replacingOccurrences(of: "precision: float64, ", with: "")
+        let config = try OutputFolderTests.write(text, dir + "/flow.yaml")
+        let whole = try CLITests.run(["run", config, "--device", "cpu", "--out", dir + "/whole", "--quiet"])
+        #expect(whole.status == 0, "\(whole.stderr)")
+        let out = dir + "/stopped"
+        let p = try ReliabilityCLITests.startHeld(
+            ["run", config, "--device", "opencl", "--out", out, "--quiet", "--checkpoint-every", "0", "--shard", "1/2"],
+            hold: 2, log: dir + "/stopped.log")
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 128 + SIGTERM && MatrixCheckpoint.exists(in: out))
+        let resumed = try CLITests.run(["run", "--resume", out, "--device", "cpu", "--quiet"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let first = try Self.shard(config, 0, of: 2, in: dir, ["--device", "opencl"])
+        let merged = try CLITests.run(["merge", first, out, "--out", dir + "/merged"])
+        #expect(merged.status == 0, "\(merged.stderr)")
+        try Self.expectSame(dir + "/whole", dir + "/merged", atLeast: 12)
     }
 
     @Test func mergeRefusesWhatIsNotOneMatrixRun() throws {
