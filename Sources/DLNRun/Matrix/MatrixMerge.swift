@@ -13,8 +13,11 @@ public enum MatrixMerge {
     /// What a merge gives: the whole run, the configuration's text (config.yaml), and whether the shards kept the
     /// final layers.
     public struct Merged {
+        /// The whole run, its arrays taken from the shards.
         public var run: MatrixRun
+        /// The configuration's text (the shards' config.yaml).
         public var yaml: String
+        /// Whether the shards wrote final_layers.npy (--save-weights).
         public var saveWeights: Bool
     }
 

@@ -42,7 +42,9 @@ public struct MatrixProgress: Sendable, Equatable {
     public var seconds: Double
     /// The observables so far ([replica][checkpoint], singular values and mode strengths [replica][checkpoint][k]).
     public var trainLoss: [[Double]], testError: [[Double]], effectiveRank: [[Double]], nuclearNorm: [[Double]]
+    /// The conservation observable so far ([replica][checkpoint]).
     public var conservation: [[Double]]
+    /// Singular values and mode strengths so far ([replica][checkpoint][k]).
     public var singularValues: [[[Double]]], modeStrength: [[[Double]]]
     /// The final layers of the slices done (NaN elsewhere), replica-major.
     public var finalParameters: [Double]
