@@ -35,8 +35,18 @@ struct Merge: ParsableCommand {
         var opened: OutputDirectory? = nil
         do {
             try ShardMerge.refuseOverlap(output: out, shards: folders)
+            let matrix = try MatrixMerge.kind(of: folders)
             let directory = try OutputDirectory.open(out, mode: .replace, force: force)
             opened = directory
+            if matrix {
+                // The matrix model's shards: the run's own files (figures included), written for the whole.
+                let merged = try MatrixMerge.merge(folders)
+                _ = try merged.run.write(to: directory, saveWeights: merged.saveWeights, yaml: merged.yaml)
+                print(
+                    "merged \(folders.count) shards: \(merged.run.setup.batch.replicas) "
+                        + "replicas of the matrix model into \(out)")
+                return
+            }
             let staging = try directory.stage()
             let summary = try ShardMerge.merge(folders, into: staging)
             var folder = try OutputFolder(staging)

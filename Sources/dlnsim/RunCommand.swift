@@ -175,6 +175,7 @@ struct Run: ParsableCommand {
                     return
                 }
             }
+            if let resume, MatrixCheckpoint.exists(in: resume) { return try resumeMatrix(folder: resume) }
             let runner = try Runner(request, note: note)
             if runner.directory.repaired && resume == nil {
                 note("dlnsim: completed the interrupted final writes of the previous run in \(runner.outDir) first")

@@ -202,3 +202,71 @@ public final class MatrixFlow {
         }
     }
 }
+
+extension MatrixFlow {
+    /// Everything the integrator carries from one `advance` to the next, per replica: what a checkpoint keeps so that
+    /// a resumed flow continues bit for bit (`snapshot()`, then `restore(_:)` on a flow of the same batch).
+    public struct Snapshot: Sendable, Equatable {
+        /// Whether F(W(0)) and the first steps were computed (false: nothing below is used yet).
+        public var started: Bool
+        /// Each replica's time.
+        public var times: [Double]
+        /// Gradient evaluations, rejected attempts, status codes and freezing times.
+        public var counters: FlowCounters
+        /// The current parameters (replica-major, values of the batch's precision).
+        public var state: [Double]
+        /// F at `state` (first same as last: the next attempt's first stage).
+        public var slope: [Double]
+        /// The controller's state: the next step's size, the previous error, whether the last attempt was rejected,
+        /// and the attempts so far.
+        public var desired: [Double], errorBefore: [Double], lastRejected: [Bool], attempts: [Int]
+
+        /// A snapshot from its parts (a checkpoint's arrays).
+        public init(
+            started: Bool, times: [Double], counters: FlowCounters, state: [Double], slope: [Double],
+            desired: [Double], errorBefore: [Double], lastRejected: [Bool], attempts: [Int]
+        ) {
+            self.started = started
+            self.times = times
+            self.counters = counters
+            self.state = state
+            self.slope = slope
+            self.desired = desired
+            self.errorBefore = errorBefore
+            self.lastRejected = lastRejected
+            self.attempts = attempts
+        }
+    }
+
+    /// The integrator's state now.
+    public func snapshot() -> Snapshot {
+        Snapshot(
+            started: started, times: times, counters: counters, state: state, slope: slopes[0], desired: desired,
+            errorBefore: errorBefore, lastRejected: lastRejected, attempts: attempts)
+    }
+
+    /// Continues from a snapshot of a flow of the same batch (and settings): the next `advance` computes what the
+    /// flow that took the snapshot would have. Throws `invalidProblem` when the sizes do not fit this batch.
+    public func restore(_ s: Snapshot) throws(DLNError) {
+        let total = replicas * count
+        let perReplica = [
+            s.times.count, s.counters.evaluations.count, s.counters.rejected.count, s.counters.status.count,
+            s.counters.frozenAt.count, s.desired.count, s.errorBefore.count, s.lastRejected.count, s.attempts.count
+        ]
+        guard perReplica.allSatisfy({ $0 == replicas }), s.state.count == total, s.slope.count == total else {
+            throw .invalidProblem(
+                "a flow state of \(s.times.count) replicas and \(s.state.count) parameters does not fit a batch of "
+                    + "\(replicas) replicas of \(count) parameters")
+        }
+        started = s.started
+        times = s.times
+        counters = s.counters
+        state = s.state
+        slopes[0] = s.slope
+        desired = s.desired
+        errorBefore = s.errorBefore
+        lastRejected = s.lastRejected
+        attempts = s.attempts
+        try engine.setParameters(parameters)
+    }
+}

@@ -43,13 +43,14 @@ extension MatrixRun {
         try OutputFile.write(text: statsCSV(), to: path("stats.csv"))
         try OutputFile.write(text: yaml, to: path("config.yaml"))
         written += ["grid.csv", "stats.csv", "config.yaml"]
-        for (name, svg) in figures() {
+        // A shard's figures would show part of the ensemble: `dlnsim merge` draws them for the whole.
+        for (name, svg) in shard == nil ? figures() : [] {
             try OutputFile.write(text: svg, to: path(name))
             written.append(name)
         }
         var hashes: [String: String] = [:]
         for name in written { hashes[name] = try FileHash.of(path(name)) }
-        let manifest: [String: Any] = [
+        var manifest: [String: Any] = [
             "dlnsim_version": DLNSim.version, "command_line": ProcessInfo.processInfo.arguments,
             "git_commit": DLNSim.gitCommit ?? "unknown", "name": c.name, "model": "matrix", "widths": c.widths,
             "init": c.initKind.rawValue, "teacher_singular_values": setup.teacherSingularValues, "whiten": c.whiten,
@@ -62,7 +63,7 @@ extension MatrixRun {
                 "seed_offset": c.seedOffset
             ],
             "grid_points": G, "device": deviceDescription, "update": c.update.rawValue, "seconds": seconds,
-            "replica_steps_per_second": c.update == .gd ? Double(G * S * c.steps) / max(seconds, 1e-9) : NSNull(),
+            "replica_steps_per_second": c.update == .gd ? Double(replicasRun * c.steps) / max(seconds, 1e-9) : NSNull(),
             "files": hashes,
             "shapes": [
                 "scalars": "[grid point, seed, checkpoint]", "singular_values": "[grid point, seed, checkpoint, k]",
@@ -70,6 +71,8 @@ extension MatrixRun {
                 "steps": "[grid point, checkpoint]"
             ]
         ]
+        if let shard { manifest["shard"] = ["index": shard.index, "count": shard.count] }
+        if let baseDirectory { manifest["base_directory"] = baseDirectory }
         do {
             let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
             try OutputFile.write(data, to: path("manifest.json"))
@@ -80,6 +83,9 @@ extension MatrixRun {
         try directory.commit()
         return written
     }
+
+    /// The replicas this process ran (a shard's, or all of them).
+    public var replicasRun: Int { flowStatus.filter { $0 != ReplicaStatus.notInShard.code }.count }
 
     /// Mean and standard deviation over seeds, ignoring NaN.
     public static func meanSD(_ values: [Double]) -> (Double, Double) {

@@ -14,7 +14,8 @@ public struct MatrixRun: Sendable {
     /// times are `configuration.checkpointTimes`).
     public let steps: [Int]
     /// Each replica's status: 0 finished with a finite loss, 2 non-finite (diverged); gradient flow also 1 (step
-    /// floor) and 3 (past training.flow.max_steps). And, for gradient flow, its gradient evaluations.
+    /// floor) and 3 (past training.flow.max_steps); −1 not in this shard. And, for gradient flow, its gradient
+    /// evaluations.
     public var flowEvaluations: [Int] = [], flowStatus: [Int] = []
     /// Train loss, test error, effective rank, nuclear norm, conservation: [grid point · seeds + seed][checkpoint].
     public var trainLoss: [[Double]], testError: [[Double]], effectiveRank: [[Double]], nuclearNorm: [[Double]]
@@ -24,61 +25,20 @@ public struct MatrixRun: Sendable {
     /// The final layers, replica-major.
     public var finalParameters: [Double]
     public var deviceDescription = ""
+    /// The shard this process ran (nil: every replica).
+    public var shard: Shard? = nil
+    /// The folder that relative paths of the configuration are read against (recorded in manifest.json, so that
+    /// `dlnsim merge` reads the shards' configurations as their runs did).
+    public var baseDirectory: String? = nil
     public var seconds = 0.0
 
     /// Runs a configuration on an engine (`device` nil: the CPU engine). `progress(done, total)` in replica-steps.
     public static func run(
-        _ c: MatrixConfiguration, device: CLDevice?, progress: (Double, Double) -> Void = { _, _ in }
+        _ c: MatrixConfiguration, device: CLDevice?, progress: @escaping (Double, Double) -> Void = { _, _ in }
     ) throws(DLNError) -> MatrixRun {
-        let setup = try MatrixSetup(c)
-        let engine: any MatrixEngine =
-            try device.map { d throws(DLNError) in try MatrixOpenCLEngine(device: d) }
-            ?? MatrixCPUEngine()
-        var run = MatrixRun(configuration: c, setup: setup)
-        run.deviceDescription = engine.deviceDescription
-        let start = DispatchTime.now().uptimeNanoseconds
-        let B = setup.batch.replicas
-        var capacity = B
-        if let cl = engine as? MatrixOpenCLEngine { capacity = min(B, cl.replicaCapacity(setup.batch)) }
-        let total = Double(B) * Double(c.steps)
-        var lower = 0
-        while lower < B {
-            let range = lower..<min(B, lower + capacity)
-            let slice = range.count == B ? setup.batch : setup.batch.slice(range)
-            if c.update == .flow {
-                let flow = try MatrixFlow(engine: engine, batch: slice, settings: c.flow)
-                let times = c.checkpointTimes
-                let T = times.last!
-                try run.observe(engine, replicas: range, checkpoint: 0)
-                for k in 1..<times.count {
-                    try flow.advance(to: times[k])
-                    try run.observe(engine, replicas: range, checkpoint: k)
-                    progress((Double(lower) + Double(range.count) * times[k] / T) * Double(c.steps), total)
-                }
-                run.flowEvaluations += flow.counters.evaluations
-                run.flowStatus += flow.counters.status
-            } else {
-                try engine.initialize(slice)
-                try run.observe(engine, replicas: range, checkpoint: 0)
-                for k in 1..<run.steps.count {
-                    try engine.step(count: run.steps[k] - run.steps[k - 1])
-                    try run.observe(engine, replicas: range, checkpoint: k)
-                    progress(Double(lower) * Double(c.steps) + Double(range.count) * Double(run.steps[k]), total)
-                }
-            }
-            let p = try engine.parameters().doubles
-            run.finalParameters.replaceSubrange(
-                (range.lowerBound * slice.shape.parameterCount)..<(range.upperBound * slice.shape.parameterCount),
-                with: p)
-            lower = range.upperBound
-        }
-        run.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        if c.update == .gd {
-            // Gradient descent: status 2 from the first checkpoint whose loss is not finite (the run went on; its
-            // later values are NaN or infinite, never mixed with a finite replica's).
-            run.flowStatus = run.trainLoss.map { $0.allSatisfy(\.isFinite) ? 0 : 2 }
-        }
-        return run
+        var options = MatrixRunOptions()
+        options.progress = progress
+        return try run(c, device: device, options: options)
     }
 
     init(configuration c: MatrixConfiguration, setup: MatrixSetup) {
