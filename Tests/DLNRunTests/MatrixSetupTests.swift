@@ -116,7 +116,13 @@ struct MatrixSetupTests {
         ("model: {parameterization: matrix, widths: [3, 2], init: {kind: normal}}", "model.init.kind"),
         ("model: {parameterization: matrix, widths: [3, 2], depht: 3}", "model.depht"),
         ("model: {parameterization: matrix, widths: [3, 3, 3, 3, 3]}\ngrid: {alpha: 1e-9}", "grid.alpha[0]"),
-        ("model: {parameterization: matrix, widths: [3, 2]}\nproblem: {task: sensing}", "problem.task")
+        ("model: {parameterization: matrix, widths: [3, 2]}\nproblem: {task: classification}", "problem.task"),
+        (
+            "model: {parameterization: matrix, widths: [3, 2]}\nproblem: {task: sensing, operator: diagonal}",
+            "problem.operator"
+        ),
+        ("model: {parameterization: matrix, widths: [3, 3]}\nproblem: {task: sensing, whiten: true}", "problem.whiten"),
+        ("model: {parameterization: matrix, widths: [3, 3]}\nproblem: {operator: symmetric}", "problem.operator")
     ])
     func badInputNamesItsKey(yaml: String, key: String) {
         do {
