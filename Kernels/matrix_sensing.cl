@@ -51,3 +51,14 @@ kernel void mx_sense_loss(const int B, const int m, global const REAL* restrict 
     }
     loss[b] = acc * lscale;
 }
+
+/* The symmetric factorisation W_eff = U·Uᵀ (widths [d, r, d]): W_2 = U (d×r) is the parameter and W_1 = Uᵀ its
+ * copy. After every step (and on the gradient F before it is read) the copy is restored exactly: W_1[i][j] = W_2[j][i]
+ * (a copy, no arithmetic). NDRange (padded B, r·d rounded up to 8), local (16, 8). */
+kernel void mx_tie(const int B, const int r, const int d, global REAL* restrict W, const int woff2, const int P) {
+    const int b = get_global_id(0);
+    const int e = get_global_id(1);
+    if (b >= B || e >= r * d) return;
+    const int i = e / d, j = e % d;
+    W[IDX(b, e, P)] = W[IDX(b, woff2 + j * r + i, P)];
+}

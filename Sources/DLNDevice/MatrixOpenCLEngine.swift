@@ -112,6 +112,8 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
     let v16: MatrixVector16?
     /// Matrix sensing's buffers and kernels (nil: regression).
     let sensing: MatrixSensingDevice?
+    /// The symmetric factorisation's mx_tie (nil: independent layers).
+    let tieKernel: CLKernel?
     /// Outputs per work-group along the second dimension (work-groups are 16 replicas × `rows` outputs).
     static var rows: Int { 8 }
 
@@ -157,6 +159,7 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
         lossKernel = try CLKernel(program: program, name: "mx_loss")
         v16 = kernels == .vector16 ? try MatrixVector16(batch, program: program, context: context, as: T.self) : nil
         tiledKernel = kernels == .tiled ? try CLKernel(program: program, name: "mx_dots_tiled") : nil
+        tieKernel = batch.tied ? try CLKernel(program: program, name: "mx_tie") : nil
         sensing = try batch.measurements.map {
             try MatrixSensingDevice(batch, $0, program: program, context: context, as: T.self)
         }
@@ -281,6 +284,7 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
     func step(count: Int) throws {
         for k in 0..<count {
             try enqueueStep(writeF: 0)
+            try enqueueTie(params)
             if k % 64 == 63 { try queue.flush() }
         }
         try queue.finish()
@@ -316,6 +320,7 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
 
     func gradient() throws -> RealArray {
         try enqueueStep(writeF: 1)
+        try enqueueTie(f)
         return try unpack(f)
     }
 }

@@ -40,6 +40,14 @@ extension MatrixDeviceBatch {
             T(batch.gradientScale), din, D)
     }
 
+    /// The symmetric factorisation's tie W_1 = W_2ᵀ in `buffer` (the parameters or F).
+    func enqueueTie(_ buffer: CLBuffer) throws {
+        guard let tieKernel else { return }
+        let d = shape.inputs
+        let r = shape.widths[1]
+        try launch(tieKernel, outputs: r * d, B, i32(r), i32(d), buffer, i32(shape.layerOffset(2)), P)
+    }
+
     /// Every replica's r_k from the current h_L.
     func enqueueSenseResidual(_ s: MatrixSensingDevice) throws {
         let hL = i32(shape.activationOffset(shape.depth, samples: Int(n)))

@@ -19,7 +19,10 @@ extension Run {
         let setup = (G: c.gridPoints.count, S: c.seeds)
         let P = MatrixShape(widths: c.widths).parameterCount
         var line =
-            "\(path): matrix model, widths \(c.widths) (depth \(c.depth), \(P) parameters per replica), "
+            "\(path): matrix model, widths \(c.widths) ("
+            + (c.factorization == .symmetric
+                ? "W_eff = U·Uᵀ, U \(c.widths[0])×\(c.widths[1]), \(c.widths[0] * c.widths[1]) parameters per replica), "
+                : "depth \(c.depth), \(P) parameters per replica), ")
             + "init \(c.initKind.rawValue), "
             + (c.task == .sensing
                 ? "matrix sensing from \(c.samples) \(c.sensingOperator.rawValue) measurements"

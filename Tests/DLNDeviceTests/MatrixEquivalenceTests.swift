@@ -21,9 +21,11 @@ import Testing
         var steps: [Int] = [3, 5]
         /// Matrix sensing with this many measurements (0: regression on n samples).
         var sensing = 0
+        /// The symmetric factorisation U·Uᵀ (sensing, widths [d, r, d]).
+        var tied = false
         var testDescription: String {
             "\(label): widths \(widths) n=\(n) B=\(B) \(precision.rawValue)\(independent ? " independent" : "") λ=\(lambda)"
-                + (sensing > 0 ? " sensing m=\(sensing)" : "")
+                + (sensing > 0 ? " sensing m=\(sensing)" : "") + (tied ? " UUᵀ" : "")
         }
     }
 
@@ -36,8 +38,8 @@ import Testing
         Case(label: "depth 3", widths: [6, 5, 4, 2], n: 5, B: 17, lambda: 0.02, steps: [2, 1]),
         Case(label: "depth 4 f32", widths: [3, 9, 1, 4, 2], n: 4, B: 20, precision: .float32, eta: 0.02),
         Case(
-            label: "sensing f32", widths: [5, 4, 3], n: 5, B: 17, precision: .float32, independent: true, lambda: 0.01,
-            steps: [2, 1], sensing: 11)
+            label: "sensing UUᵀ f32", widths: [5, 4, 5], n: 5, B: 17, precision: .float32, independent: true,
+            lambda: 0.01, steps: [2, 1], sensing: 11, tied: true)
     ]
 
     /// Larger sizes, on PoCL only. The "chunked" cases have more samples than the CPU engine's chunk of a layer
@@ -52,6 +54,7 @@ import Testing
             label: "chunked f64", widths: [9, 13, 6], n: 2 * MatrixCPUEngine.gradientChunk + 3, B: 17,
             independent: true, eta: 0.01, steps: [2, 3]),
         Case(label: "sensing", widths: [8, 6, 5, 7], n: 8, B: 20, lambda: 0.001, steps: [4, 6], sensing: 40),
+        Case(label: "sensing UUᵀ", widths: [9, 4, 9], n: 9, B: 18, steps: [4, 6], sensing: 25, tied: true),
         Case(
             label: "sensing chunked f32", widths: [40, 3, 6], n: 40, B: 16, precision: .float32, eta: 0.01,
             steps: [2, 3], sensing: 30)
@@ -61,7 +64,7 @@ import Testing
         if c.sensing > 0 {
             return MatrixFixture.sensingBatch(
                 widths: c.widths, m: c.sensing, B: c.B, precision: c.precision, independent: c.independent,
-                lambda: c.lambda, eta: c.eta)
+                lambda: c.lambda, eta: c.eta, tied: c.tied)
         }
         return MatrixFixture.batch(
             widths: c.widths, n: c.n, B: c.B, precision: c.precision, independent: c.independent, lambda: c.lambda,

@@ -68,4 +68,46 @@ struct MatrixSensingModelTests {
             }
         }
     }
+
+    /// The symmetric factorisation W_eff = U·Uᵀ: F of layer 2 is (G + Gᵀ)·U + λU = 2G·U + λU (G symmetric for symmetric
+    /// operators), F of layer 1 its exact transpose, and a step keeps W_1 = W_2ᵀ bit for bit.
+    @Test func symmetricFactorisationIsGradientDescentOnU() throws {
+        let (d, r, m, lambda) = (5, 3, 12, 0.02)
+        let batch = MatrixFixture.sensingBatch(widths: [d, r, d], m: m, B: 17, lambda: lambda, eta: 0.02, tied: true)
+        let engine = MatrixCPUEngine(threads: 2)
+        try engine.initialize(batch)
+        let f = try engine.gradient().doubles
+        let P = batch.shape.parameterCount
+        var worst = 0.0
+        for b in 0..<batch.replicas {
+            let p = Array(batch.initial[(b * P)..<((b + 1) * P)])
+            let u = Array(p[(r * d)...])  // W_2 = U, d×r
+            let weff = MatrixModelTests.mul(u, MatrixModelTests.transpose(u, d, r), d, r, d)
+            let data = batch.measurements![batch.dataset[b]]
+            let a = data.a.doubles
+            let y = data.y.doubles
+            var g = [Double](repeating: 0, count: d * d)
+            for k in 0..<m {
+                var inner = 0.0
+                for e in 0..<(d * d) { inner += a[k * d * d + e] * weff[e] }
+                for e in 0..<(d * d) { g[e] += (inner - y[k]) * a[k * d * d + e] / Double(m) }
+            }
+            let gu = MatrixModelTests.mul(g, u, d, d, r)
+            for e in 0..<(d * r) {
+                let expected = 2 * gu[e] + lambda * u[e]
+                worst = max(worst, abs(f[b * P + r * d + e] - expected) / max(abs(expected), 1e-3))
+            }
+            for i in 0..<r {
+                for j in 0..<d { #expect(f[b * P + i * d + j] == f[b * P + r * d + j * r + i], "F_1 ≠ F_2ᵀ") }
+            }
+        }
+        #expect(worst < 1e-12, "largest relative error of the tied gradient \(worst)")
+        try engine.step(count: 7)
+        let after = try engine.parameters().doubles
+        for b in 0..<batch.replicas {
+            for i in 0..<r {
+                for j in 0..<d { #expect(after[b * P + i * d + j] == after[b * P + r * d + j * r + i], "W_1 ≠ W_2ᵀ") }
+            }
+        }
+    }
 }

@@ -12,13 +12,14 @@ struct MatrixSensingTests {
     }
 
     /// Gradient flow from W_l = α·I with diagonal A_k keeps every layer diagonal (off-diagonal entries exactly 0) and
-    /// ends on the interpolator of the depth-L diagonal model's potential: ≤ 1e-6 relative at depths 2 and 3.
-    @Test(arguments: [(2, 0.2), (3, 0.5)])
-    func commutingFlowEndsOnThePredictedLimit(depth: Int, alpha: Double) throws {
+    /// ends on the interpolator of the depth-L diagonal model's potential: ≤ 1e-6 relative at depths 2 and 3, and for
+    /// the symmetric factorisation U·Uᵀ (the same limit: u_i² is the depth-2 model with equal layers).
+    @Test(arguments: [(2, 0.2, "general"), (3, 0.5, "general"), (2, 0.3, "symmetric")])
+    func commutingFlowEndsOnThePredictedLimit(depth: Int, alpha: Double, factorization: String) throws {
         let widths = [Int](repeating: 6, count: depth + 1)
         let c = try Self.configuration(
             """
-            model: {parameterization: matrix, widths: \(widths), init: {kind: identity}}
+            model: {parameterization: matrix, widths: \(widths), init: {kind: identity}, factorization: \(factorization)}
             problem: {task: sensing, operator: diagonal, n: 3, teacher: {singular_values: [1.5, 1.0]}}
             training: {update: flow, horizon: 4000, precision: float64, flow: {rtol: 1e-11, atol: 1e-14}}
             grid: {alpha: \(alpha)}

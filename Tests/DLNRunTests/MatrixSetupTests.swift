@@ -122,7 +122,12 @@ struct MatrixSetupTests {
             "problem.operator"
         ),
         ("model: {parameterization: matrix, widths: [3, 3]}\nproblem: {task: sensing, whiten: true}", "problem.whiten"),
-        ("model: {parameterization: matrix, widths: [3, 3]}\nproblem: {operator: symmetric}", "problem.operator")
+        ("model: {parameterization: matrix, widths: [3, 3]}\nproblem: {operator: symmetric}", "problem.operator"),
+        ("model: {parameterization: matrix, widths: [4, 2, 3], factorization: symmetric}", "model.factorization"),
+        (
+            "model: {parameterization: matrix, widths: [4, 2, 4], factorization: symmetric}\nproblem: {task: sensing}",
+            "model.factorization"
+        )
     ])
     func badInputNamesItsKey(yaml: String, key: String) {
         do {

@@ -42,9 +42,11 @@ public enum MatrixFixture {
 
     /// A matrix-sensing batch: m Gaussian operators per data set (one, or one per replica with `independent`),
     /// y_k = ⟨A_k, T⟩ + 0.1·noise for a dense teacher, X = I_{n_0}, and the layers of `batch`.
+    /// With `tied` (widths [d, r, d]): symmetric operators (A + Aᵀ)/2, W_1 = W_2ᵀ at the start, the doubled gradient
+    /// scale: the symmetric factorisation W_eff = U·Uᵀ.
     public static func sensingBatch(
         widths: [Int], m: Int, B: Int, precision: Precision = .float64, independent: Bool = false,
-        lambda: Double = 0, eta: Double = 0.05, seed: UInt64 = 11
+        lambda: Double = 0, eta: Double = 0.05, seed: UInt64 = 11, tied: Bool = false
     ) -> MatrixBatch {
         let shape = MatrixShape(widths: widths)
         let n0 = shape.inputs
@@ -64,15 +66,31 @@ public enum MatrixFixture {
             y: RealArray([Double](repeating: 0, count: n0 * nL), precision: precision))
         let measurements = base.datasets.map { _ -> MatrixMeasurements in
             let t = (0..<(nL * n0)).map { _ in gauss() / Double(n0).squareRoot() }
-            let a = (0..<(m * nL * n0)).map { _ in gauss() }
+            var a = (0..<(m * nL * n0)).map { _ in gauss() }
+            if tied {
+                for k in 0..<m {
+                    let g = Array(a[(k * n0 * n0)..<((k + 1) * n0 * n0)])
+                    for i in 0..<n0 {
+                        for j in 0..<n0 { a[k * n0 * n0 + i * n0 + j] = (g[i * n0 + j] + g[j * n0 + i]) / 2 }
+                    }
+                }
+            }
             let y = (0..<m).map { k in (0..<(nL * n0)).reduce(0.0) { $0 + a[k * nL * n0 + $1] * t[$1] } + 0.1 * gauss()
             }
             return MatrixMeasurements(a: RealArray(a, precision: precision), y: RealArray(y, precision: precision))
         }
+        var initial = base.initial
+        if tied {
+            let P = shape.parameterCount
+            let r = widths[1]
+            for b in 0..<B {
+                for i in 0..<r { for j in 0..<n0 { initial[b * P + i * n0 + j] = initial[b * P + r * n0 + j * r + i] } }
+            }
+        }
         return MatrixBatch(
             shape: shape, samples: n0, precision: precision, datasets: base.datasets.map { _ in data },
-            dataset: base.dataset, eta: base.eta, lambdaU: base.lambdaU, gradientScale: 1 / Double(m),
-            lossScale: 0.5 / Double(m), initial: base.initial, measurements: measurements)
+            dataset: base.dataset, eta: base.eta, lambdaU: base.lambdaU, gradientScale: (tied ? 2 : 1) / Double(m),
+            lossScale: 0.5 / Double(m), initial: initial, measurements: measurements, tied: tied)
     }
 
     /// W_eff = W_L⋯W_1 of one replica (row-major n_L×n_0), from its parameters, in float64.

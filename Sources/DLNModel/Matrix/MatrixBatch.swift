@@ -75,12 +75,16 @@ public struct MatrixBatch: Sendable {
     /// Matrix sensing: each data set's measurements (then the data sets are X = I_{n_0}, n = n_0, and the loss is the
     /// measurements' (Kernels/matrix_sensing.cl)); nil: regression on the data sets.
     public let measurements: [MatrixMeasurements]?
+    /// The symmetric factorisation W_eff = U·Uᵀ (widths [d, r, d]): W_1 is kept an exact copy of W_2ᵀ after every step
+    /// and in every gradient (Kernels/matrix_sensing.cl, mx_tie); the caller doubles `gradientScale` so that layer
+    /// 2's gradient is the tied one, (G + Gᵀ)·U = 2G·U for a symmetric G.
+    public let tied: Bool
 
     /// A batch; the counts must agree (checked).
     public init(
         shape: MatrixShape, samples: Int, precision: Precision, datasets: [MatrixData], dataset: [Int],
         eta: [Double], lambdaU: [Double], gradientScale: Double, lossScale: Double, initial: [Double],
-        measurements: [MatrixMeasurements]? = nil
+        measurements: [MatrixMeasurements]? = nil, tied: Bool = false
     ) {
         let B = dataset.count
         precondition(B > 0 && eta.count == B && lambdaU.count == B)
@@ -106,6 +110,8 @@ public struct MatrixBatch: Sendable {
                 m > 0 && measurements.allSatisfy { $0.count == m && $0.a.count == m * shape.outputs * shape.inputs })
         }
         self.measurements = measurements
+        precondition(!tied || (shape.depth == 2 && shape.inputs == shape.outputs))
+        self.tied = tied
     }
 
     /// Matrix sensing's measurements per data set, m (0: regression).
@@ -137,7 +143,8 @@ public struct MatrixBatch: Sendable {
             shape: shape, samples: samples, precision: precision, datasets: datasets,
             dataset: Array(dataset[range]), eta: Array(eta[range]), lambdaU: Array(lambdaU[range]),
             gradientScale: gradientScale, lossScale: lossScale,
-            initial: Array(initial[(range.lowerBound * P)..<(range.upperBound * P)]), measurements: measurements)
+            initial: Array(initial[(range.lowerBound * P)..<(range.upperBound * P)]), measurements: measurements,
+            tied: tied)
     }
 }
 

@@ -252,6 +252,7 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
             }
             swap(&din, &dout)
         }
+        if batch.tied { tie(f ?? w) }
     }
 
     @_specialize(where T == Float)

@@ -53,6 +53,14 @@ extension MatrixCPUBatch {
         }
     }
 
+    /// The symmetric factorisation's tie (mx_tie): W_1 = W_2ᵀ in one block's vectors `w` (parameters or F).
+    func tie(_ w: UnsafeMutablePointer<SIMD16<T>>) {
+        let d = shape.inputs
+        let r = shape.widths[1]
+        let off = shape.layerOffset(2)
+        for i in 0..<r { for j in 0..<d { w[i * d + j] = w[off + j * r + i] } }
+    }
+
     /// lscale·Σ_k r_k² (mx_sense_loss).
     @_specialize(where T == Float)
     @_specialize(where T == Double)

@@ -24,6 +24,14 @@ public struct MatrixConfiguration: Sendable, Equatable {
         case identity
     }
 
+    /// `model.factorization`.
+    public enum Factorization: String, Sendable, CaseIterable, Codable {
+        /// W_eff = W_L⋯W_1 with independent layers.
+        case general
+        /// W_eff = U·Uᵀ, U ∈ ℝ^{d×r} (widths [d, r, d]): W_2 = U and W_1 = Uᵀ, one parameter.
+        case symmetric
+    }
+
     /// `problem.task`.
     public enum Task: String, Sendable, CaseIterable, Codable {
         /// Teacher–student regression: Y = X·Tᵀ (+ noise).
@@ -77,6 +85,7 @@ public struct MatrixConfiguration: Sendable, Equatable {
     /// n_0, …, n_L.
     public var widths: [Int] = [10, 10, 10]
     public var initKind: InitKind = .gaussian
+    public var factorization: Factorization = .general
     /// `spectral`: W_eff's initial singular values (before the factor α^L).
     public var initSingularValues: [Double]? = nil
     /// Samples n (matrix sensing: the number of measurements).
@@ -167,6 +176,7 @@ public struct MatrixConfiguration: Sendable, Equatable {
             sink.add(
                 "model.widths", "is required for the matrix model: [n0, n1, …, nL] (n0 the inputs, nL the outputs)")
         }
+        c.factorization = model.choice("factorization", default: .general)
         let initSection = model.section("init")
         c.initKind = initSection.choice("kind", default: .gaussian)
         if initSection.has("singular_values") {
@@ -238,6 +248,18 @@ public struct MatrixConfiguration: Sendable, Equatable {
         let n0 = widths[0]
         let nL = widths[depth]
         let r = widths.min()!
+        if factorization == .symmetric {
+            if depth != 2 || widths[0] != widths[2] {
+                sink.add(
+                    "model.factorization",
+                    "symmetric (W_eff = U·Uᵀ) needs widths [d, r, d] (U is d×r), got \(widths)")
+            } else if task != .sensing || sensingOperator == .gaussian {
+                sink.add(
+                    "model.factorization",
+                    "symmetric (W_eff = U·Uᵀ) needs problem.task: sensing with problem.operator symmetric or diagonal "
+                        + "(⟨A, UUᵀ⟩ sees only A's symmetric part)")
+            }
+        }
         if task == .sensing {
             if whiten { sink.add("problem.whiten", "applies to problem.task: regression (sensing has no inputs X)") }
             if files != nil {

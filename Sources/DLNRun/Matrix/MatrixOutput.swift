@@ -54,7 +54,7 @@ extension MatrixRun {
             "dlnsim_version": DLNSim.version, "command_line": ProcessInfo.processInfo.arguments,
             "git_commit": DLNSim.gitCommit ?? "unknown", "name": c.name, "model": "matrix", "widths": c.widths,
             "init": c.initKind.rawValue, "teacher_singular_values": setup.teacherSingularValues, "whiten": c.whiten,
-            "samples": c.samples, "task": c.task.rawValue,
+            "samples": c.samples, "task": c.task.rawValue, "factorization": c.factorization.rawValue,
             "operator": c.task == .sensing ? c.sensingOperator.rawValue : NSNull(), "precision": c.precision.rawValue,
             "loss": c.loss.rawValue, "seeds": S,
             "observables": ["train_loss", "test_error", "effective_rank", "nuclear_norm", "conservation"],

@@ -62,7 +62,13 @@ public struct MatrixSetup: Sendable {
         for point in points {
             for (s, seed) in seeds.enumerated() {
                 let k = sets.count == 1 ? 0 : s
-                initial += Self.layers(c, seed: seed, alpha: point.alpha, problem: problems[k])
+                var layers = Self.layers(c, seed: seed, alpha: point.alpha, problem: problems[k])
+                if c.factorization == .symmetric {
+                    // W_1 = W_2ᵀ: U = W_2 as drawn.
+                    let (d, r) = (c.widths[0], c.widths[1])
+                    for i in 0..<r { for j in 0..<d { layers[i * d + j] = layers[r * d + j * r + i] } }
+                }
+                initial += layers
                 dataset.append(k)
                 eta.append(point.learningRate)
                 lambda.append(point.weightDecay)  // λ_u = 2·½·λ: the penalty (λ/2)·Σ_l‖W_l‖²_F
@@ -77,9 +83,10 @@ public struct MatrixSetup: Sendable {
             datasets: problems.map {
                 MatrixData(x: RealArray($0.x, precision: c.precision), y: RealArray($0.y, precision: c.precision))
             },
-            dataset: dataset, eta: eta, lambdaU: lambda, gradientScale: scale, lossScale: scale / 2,
+            dataset: dataset, eta: eta, lambdaU: lambda,
+            gradientScale: c.factorization == .symmetric ? 2 * scale : scale, lossScale: scale / 2,
             initial: RealArray(initial, precision: c.precision).doubles,
-            measurements: c.task == .sensing ? measurements : nil)
+            measurements: c.task == .sensing ? measurements : nil, tied: c.factorization == .symmetric)
     }
 
     /// A Gaussian generator over one stream of one seed.
