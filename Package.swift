@@ -44,8 +44,9 @@ let package = Package(
         // It also embeds Kernels/ (the device twins' source): a family's folder names its own kernel file.
         .target(
             name: "DLNModel", exclude: ["Kernels/README.md"], resources: [.embedInCode("Kernels")], swiftSettings: hot),
-        // The theory solvers: pure functions of a problem, no engine.
-        .target(name: "DLNTheory", dependencies: ["DLNModel"]),
+        // The theory solvers: pure functions of a problem, no engine. Optimised even in debug builds (dense Newton
+        // iterations, quadrature and the DMFT solvers are 10–50× slower unoptimised, and the tests use them).
+        .target(name: "DLNTheory", dependencies: ["DLNModel"], swiftSettings: [.unsafeFlags(["-O"])]),
         // The OpenCL engine: builds and runs the kernels of Kernels/ behind the same Engine protocol.
         .target(name: "DLNDevice", dependencies: ["DLNModel", "OpenCLKit"]),
         // The run: configuration, experiments, the runner, output files, figures and studies.
