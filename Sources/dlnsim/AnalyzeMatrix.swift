@@ -64,7 +64,8 @@ extension Analyze {
     func printSaxe(_ saxe: MatrixAnalysis.Saxe, _ g: Int, _ ids: [Int]) {
         print("  Saxe's modes (aligned start, whitened inputs): half-time = first t with a_i = a_i(∞)/2")
         print(
-            "  " + ["mode", "s_i", "half-time (run)", "predicted", "rel. diff", "max |a_i − a_i^theory|"].enumerated()
+            "  "
+                + ["mode", "s_i", "half-time (run)", "predicted", "rel. diff", "max |a_i − a_i^theory|"].enumerated()
                 .map { pad($0.element, [6, 10, 24, 14, 12, 0][$0.offset]) }.joined())
         var means: [Double] = []
         for (i, s) in saxe.singularValues.enumerated() {
@@ -105,8 +106,10 @@ extension Analyze {
                 "  " + pad("σ_\(i + 1)", 14) + pad(String(format: "%.8g ± %.2g", m, sd), 24)
                     + pad(String(format: "%.8g", p), 14) + String(format: "%.2g", abs(m - p) / max(abs(p), 1e-300)))
         }
-        let final = [("test error", a.final["test_error"]!, r.predictedTestError),
-            ("nuclear norm", a.final["nuclear_norm"]!, r.predictedNuclearNorm)]
+        let final = [
+            ("test error", a.final["test_error"]!, r.predictedTestError),
+            ("nuclear norm", a.final["nuclear_norm"]!, r.predictedNuclearNorm)
+        ]
         for (name, run, predicted) in final {
             let (m, sd) = MatrixRun.meanSD(ids.map { run[$0] })
             let (p, _) = MatrixRun.meanSD(ids.map { predicted[$0] })

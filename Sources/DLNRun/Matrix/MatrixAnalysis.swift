@@ -37,8 +37,8 @@ public struct MatrixAnalysis {
         public let singularValues: [Double]
         /// `[grid point][mode]`: `SaxeModes.halfTime` from a(0) = α^L (NaN: nothing to learn).
         public let predictedHalfTime: [[Double]]
-        /// `[replica][mode]`: the first time a_i reaches a_i(∞)/2, interpolated between the two checkpoints that
-        /// bracket it linearly in ln(a/(a(∞) − a)) (exact for the depth-2 logistic); NaN when not reached.
+        /// `[replica][mode]`: the first time a_i reaches a_i(∞)/2, interpolated in ln(a/(a(∞) − a)) between the
+        /// checkpoints around it (`MatrixAnalysis.halfTime`; exact for the depth-2 logistic); NaN when not reached.
         public let halfTime: [[Double]]
         /// `[replica][mode]`: max over checkpoints of |a_i − a_i^theory| (theory_mode_strength.npy).
         public let deviation: [[Double]]
@@ -108,7 +108,8 @@ public struct MatrixAnalysis {
     /// Why the commuting prediction does not apply to a sensing run.
     static func whyNotCommuting(_ c: MatrixConfiguration) -> String {
         if c.sensingOperator != .diagonal {
-            return "no closed form for \(c.sensingOperator.rawValue) sensing operators: that gradient flow from a small "
+            return
+                "no closed form for \(c.sensingOperator.rawValue) sensing operators: that gradient flow from a small "
                 + "start tends to the minimum-nuclear-norm solution is a conjecture there (Gunasekar et al.), "
                 + "proved only for commuting (diagonal) operators"
         }
@@ -179,19 +180,33 @@ public struct MatrixAnalysis {
             predictedOrder: SaxeModes.learningOrder(singularValues: s))
     }
 
-    /// The first time a recorded strength reaches limit/2 (NaN when it started there or beyond, or never does),
-    /// interpolated linearly in the logit ln(a/(limit − a)) between the bracketing checkpoints when both lie strictly
-    /// between 0 and the limit, else linearly in a.
+    /// The first time a recorded strength reaches limit/2 (NaN when it started there or beyond, or never does). In
+    /// the logit u = ln(a/(limit − a)), where the depth-2 logistic is a straight line in t, t(u) is interpolated at
+    /// u = 0 through the checkpoints k − 2 … k + 1 around the crossing (cubic, four of them when they lie strictly
+    /// between 0 and the limit; at least the two that bracket it), else linearly in a.
     public static func halfTime(_ a: [Double], times t: [Double], limit: Double, start: Double) -> Double {
         let target = limit / 2
         guard start < target, limit > 0 else { return .nan }
         guard let k = a.firstIndex(where: { $0 >= target }), k > 0 else { return .nan }
-        let (a0, a1, t0, t1) = (a[k - 1], a[k], t[k - 1], t[k])
-        if a0 > 0 && a1 < limit {
-            let u0 = Foundation.log(a0 / (limit - a0))
-            let u1 = Foundation.log(a1 / (limit - a1))
-            if u1 > u0 { return t0 + (t1 - t0) * (0 - u0) / (u1 - u0) }
+        let (t0, t1) = (t[k - 1], t[k])
+        let inside = { (j: Int) in j >= 0 && j < a.count && a[j] > 0 && a[j] < limit }
+        if inside(k - 1) && inside(k) {
+            var ids = [k - 1, k]
+            if inside(k - 2) && inside(k + 1) { ids = [k - 2, k - 1, k, k + 1] }
+            let u = ids.map { Foundation.log(a[$0] / (limit - a[$0])) }
+            if zip(u, u.dropFirst()).allSatisfy({ $0 < $1 }) {
+                // Lagrange's form of the polynomial through (u_j, t_j), at u = 0.
+                var value = 0.0
+                for j in ids.indices {
+                    var w = t[ids[j]]
+                    for m in ids.indices where m != j { w *= (0 - u[m]) / (u[j] - u[m]) }
+                    value += w
+                }
+                if value >= t0 && value <= t1 { return value }
+                return t0 + (t1 - t0) * (0 - u[ids.count / 2 - 1]) / (u[ids.count / 2] - u[ids.count / 2 - 1])
+            }
         }
+        let (a0, a1) = (a[k - 1], a[k])
         return a1 > a0 ? t0 + (t1 - t0) * (target - a0) / (a1 - a0) : t1
     }
 
