@@ -65,4 +65,29 @@ import Testing
         #expect(refused.status == 1 && refused.stderr.contains("nuclear_norm.npy: missing"), "\(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: out + "/analysis_relative_test_error.npy"))
     }
+
+    @Test func plotRedrawsTheRunsFigures() throws {
+        let dir = CLITests.temporary()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let out = try Self.run(
+            """
+            model: {parameterization: matrix, widths: [5, 4, 3], init: {kind: aligned}}
+            problem: {n: 16, whiten: true, teacher: {singular_values: [2, 1]}}
+            training: {steps: 200, precision: float64}
+            grid: {alpha: [0.2, 0.5], learning_rate: 0.01}
+            seeds: 2
+            record: {checkpoints: 5}
+            """, in: dir)
+        let names = ["singular_values_0.svg", "singular_values_1.svg", "loss.svg", "alpha_test_error.svg"]
+        let drawn = try names.map { try String(contentsOfFile: out + "/" + $0, encoding: .utf8) }
+        for name in names { try FileManager.default.removeItem(atPath: out + "/" + name) }
+        let plot = try CLITests.run(["plot", out])
+        #expect(plot.status == 0 && plot.stdout.contains("loss.svg"), "\(plot.stderr)")
+        // The same figures as the run drew, from the files alone.
+        for (name, text) in zip(names, drawn) {
+            #expect(try String(contentsOfFile: out + "/" + name, encoding: .utf8) == text, "\(name)")
+        }
+        let refused = try CLITests.run(["plot", out, "--observable", "test_error"])
+        #expect(refused.status == 1 && refused.stderr.contains("matrix-model run"), "\(refused.stderr)")
+    }
 }

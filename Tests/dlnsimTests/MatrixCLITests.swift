@@ -40,11 +40,9 @@ import Testing
         for figure in ["singular_values_0.svg", "singular_values_1.svg", "loss.svg"] {
             #expect(FileManager.default.fileExists(atPath: dir + "/o/" + figure), "\(figure)")
         }
-        // analyze: Saxe's half-times beside the run's (MatrixAnalyzeCLITests has more); plot draws no matrix figures.
+        // analyze: Saxe's half-times beside the run's (MatrixAnalyzeCLITests has more, and plot).
         let analyze = try CLITests.run(["analyze", dir + "/o"])
         #expect(analyze.status == 0 && analyze.stdout.contains("learning order: run 1, 2"), "\(analyze.stderr)")
-        let plot = try CLITests.run(["plot", dir + "/o"])
-        #expect(plot.status == 1 && plot.stderr.contains("matrix-model run"), "\(plot.stderr)")
     }
 
     @Test func badInputIsRefusedByKey() throws {

@@ -130,3 +130,37 @@ public struct MatrixFolder {
         String(decoding: try verifiedData(dir, manifest: manifest, name), as: UTF8.self)
     }
 }
+
+extension MatrixFolder {
+    /// The figures `dlnsim run` drew for this run (singular values against t with Saxe's curves where they apply, the
+    /// losses, the final test error and effective rank against α), drawn again from the folder's files for
+    /// `dlnsim plot`: file name and SVG text.
+    public func figures() throws(DLNError) -> [(name: String, svg: String)] {
+        let c = configuration
+        var run = MatrixRun(configuration: c, setup: try MatrixSetup(c))
+        let (B, C) = (replicas, checkpoints)
+        guard run.steps.count == C else {
+            throw .badFile(
+                path: directory + "/times.npy",
+                reason: "has \(C) checkpoints, config.yaml gives \(run.steps.count)")
+        }
+        func rows(_ name: String) throws(DLNError) -> [[Double]] {
+            let v = try array(name + ".npy")
+            return (0..<B).map { Array(v[($0 * C)..<(($0 + 1) * C)]) }
+        }
+        func blocks(_ name: String) throws(DLNError) -> [[[Double]]] {
+            let k = try width(of: name)
+            let v = try array(name, tail: [k])
+            return (0..<B).map { b in (0..<C).map { i in Array(v[((b * C + i) * k)..<((b * C + i + 1) * k)]) } }
+        }
+        run.trainLoss = try rows("train_loss")
+        run.testError = try rows("test_error")
+        run.effectiveRank = try rows("effective_rank")
+        run.nuclearNorm = try rows("nuclear_norm")
+        run.conservation = try rows("conservation")
+        run.singularValues = try blocks("singular_values.npy")
+        run.modeStrength = try blocks("mode_strength.npy")
+        run.flowStatus = status
+        return run.figures().map { (name: $0.0, svg: $0.1) }
+    }
+}

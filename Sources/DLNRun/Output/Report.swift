@@ -32,8 +32,8 @@ public struct OutputFolder {
         if m["model"] as? String == "matrix" {
             throw .badFile(
                 path: manifestPath,
-                reason: "is a matrix-model run: `dlnsim run` draws its figures itself and `dlnsim analyze` sets the "
-                    + "theory beside it; `dlnsim plot` redraws the diagonal models' figures only")
+                reason: "is a matrix-model run: `dlnsim analyze` and `dlnsim plot` read it with MatrixFolder, "
+                    + "not as a diagonal model's folder")
         }
         guard let names = m["observables"] as? [String], let seeds = m["seeds"] as? Int else {
             throw .badFile(path: manifestPath, reason: "has no 'observables' or 'seeds' (written by an older dlnsim?)")
