@@ -25,12 +25,14 @@ struct Analyze: ParsableCommand {
             + "(record.weights) or its final values (analysis_label_noise_*.npy). See docs/theory.md."
     )
 
-    @Argument(help: "An output folder of `dlnsim run`.")
+    @Argument(help: "An output folder of `dlnsim run` (a diagonal or a matrix model's; docs/matrix.md for the latter).")
     var folder: String
 
     func run() throws {
         do {
             let directory = try OutputDirectory.open(folder, mode: .add, create: false, needsMarker: true)
+            // A matrix run's folder: its own table and predictions (AnalyzeMatrix.swift).
+            if MatrixMerge.isMatrix(folder) == true { return try analyzeMatrix(directory) }
             let output = try OutputFolder(folder)
             let result = try Analysis.run(output)
             // The predictions and the figures that draw them are staged together and committed at once.

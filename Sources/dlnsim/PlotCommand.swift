@@ -13,7 +13,8 @@ struct Plot: ParsableCommand {
             "Without options: train loss and test error against t, and the test error against the grid parameter with "
             + "the most values. --observable NAME draws NAME against t; with --x PARAM, NAME at the last "
             + "checkpoint against the grid parameter PARAM (alpha, weight_decay, learning_rate, d, delta, noise, "
-            + "density, depth, batch_size, label_noise, gradient_noise). --time linear draws the figures against t on a linear time axis (default: log)."
+            + "density, depth, batch_size, label_noise, gradient_noise). --time linear draws the figures against t on a linear time axis (default: log). "
+            + "A matrix-model folder: the figures its run drew, drawn again from its files (no options)."
     )
 
     @Argument(help: "An output folder of `dlnsim run`.")
@@ -38,6 +39,8 @@ struct Plot: ParsableCommand {
     func run() throws {
         do {
             let directory = try OutputDirectory.open(folder, mode: .add, create: false, needsMarker: true)
+            // A matrix run's folder: the figures the run drew, again (PlotMatrix.swift).
+            if MatrixMerge.isMatrix(folder) == true { return try plotMatrix(directory) }
             let output = try OutputFolder(folder)
             let scale: SVGPlot.Scale = time == "linear" ? .linear : .log
             // The DMFT finite-size gap (with theory: dmft) is redrawn too.

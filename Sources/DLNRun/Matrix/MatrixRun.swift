@@ -119,7 +119,8 @@ public struct MatrixRun: Sendable {
             let t = times(replica: g * S).map { $0 * timeScale }
             let a0 = pow(point.alpha, Double(c.depth))
             let curves = c.teacherSingularValues.map { s in
-                SaxeModes.strength(s: s, a0: a0, depth: c.depth, lambdaU: point.weightDecay, at: t)
+                // The sum loss: the mean-loss flow with decay λ/n at time n·t (SaxeModes' note on time).
+                SaxeModes.strength(s: s, a0: a0, depth: c.depth, lambdaU: point.weightDecay / timeScale, at: t)
             }
             return t.indices.map { k in curves.map { $0[k] } }
         }

@@ -32,9 +32,8 @@ public struct OutputFolder {
         if m["model"] as? String == "matrix" {
             throw .badFile(
                 path: manifestPath,
-                reason: "is a matrix-model run: its figures, stats.csv and theory_mode_strength.npy (Saxe's modes, "
-                    + "aligned whitened runs) are written by `dlnsim run` itself; analyze and plot read the diagonal "
-                    + "models' folders")
+                reason: "is a matrix-model run: `dlnsim analyze` and `dlnsim plot` read it with MatrixFolder, "
+                    + "not as a diagonal model's folder")
         }
         guard let names = m["observables"] as? [String], let seeds = m["seeds"] as? Int else {
             throw .badFile(path: manifestPath, reason: "has no 'observables' or 'seeds' (written by an older dlnsim?)")
