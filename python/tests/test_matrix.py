@@ -34,3 +34,26 @@ def test_matrix_run_gives_a_dataset(tmp_path):
     assert float(gap) < 0.05
     assert ds.attrs["model"] == "matrix"
     assert list(run.grid.columns[:2]) == ["point", "alpha"]
+
+
+SENSING = {
+    "name": "sensing",
+    "model": {"parameterization": "matrix", "widths": [6, 6, 6], "init": {"kind": "identity"}},
+    "problem": {"task": "sensing", "operator": "diagonal", "n": 4, "teacher": {"singular_values": [2, 1, 0.5]}},
+    "training": {"update": "flow", "horizon": 2000, "precision": "float64", "flow": {"rtol": 1e-10, "atol": 1e-13}},
+    "grid": {"alpha": 0.1},
+    "seeds": 2,
+    "record": {"checkpoints": 4},
+}
+
+
+def test_matrix_sensing_run_and_its_analysis(tmp_path):
+    """A commuting sensing run from Python: the task in the attributes, and analyze's predicted singular values beside
+    the run's (the flow ends on the predicted limit)."""
+    run = dlnsim.run(SENSING, out=tmp_path / "s", progress=False, device="cpu")
+    assert run.dataset.attrs["task"] == "sensing" and run.dataset.attrs["operator"] == "diagonal"
+    run.analyze()
+    ds = run.dataset
+    predicted = ds.analysis_predicted_singular_values
+    measured = ds.singular_values.isel(checkpoint=-1)
+    np.testing.assert_allclose(measured.values, predicted.values, rtol=1e-6, atol=1e-9)

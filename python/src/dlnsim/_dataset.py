@@ -239,10 +239,22 @@ def build_dataset(folder: str, *, live: bool = False, mmap: bool = True) -> xr.D
             if array.ndim == len(dims) + 1 and array.shape[0] == points:
                 data_vars[name] = (gdims + dims, grid.arrange(array))
 
+    # The matrix model's analysis arrays with a trailing axis (per mode or per singular value).
+    trailing = {
+        "analysis_predicted_half_time": ["mode"],
+        "analysis_half_time": ["seed", "mode"],
+        "analysis_mode_deviation": ["seed", "mode"],
+        "analysis_predicted_singular_values": ["seed", "k"],
+    }
     for path in sorted(glob.glob(os.path.join(folder, "analysis_*.npy"))):
+        name = os.path.basename(path)[:-4]
         array = _load(folder, os.path.basename(path), mmap)
-        if array.ndim == 2 and array.shape == (points, seeds):
-            data_vars[os.path.basename(path)[:-4]] = (gdims + ["seed"], grid.arrange(array))
+        if name in trailing:
+            dims = trailing[name]
+            if array.ndim == len(dims) + 1 and array.shape[0] == points and (dims[0] != "seed" or array.shape[1] == seeds):
+                data_vars[name] = (gdims + dims, grid.arrange(array))
+        elif array.ndim == 2 and array.shape == (points, seeds):
+            data_vars[name] = (gdims + ["seed"], grid.arrange(array))
     data_vars.update(_dmft_vars(folder, grid, checkpoints, mmap, prefix="dmft_"))
 
     stats_path = os.path.join(folder, "stats.csv")
