@@ -1,0 +1,108 @@
+import DLNModel
+import DLNRun
+import Foundation
+import Testing
+
+/// The matrix model's sharpness: Hessian-vector products against central differences of the CPU engine's float64
+/// gradient, and Lanczos against a dense eigen-solve of the Hessian built column by column.
+struct MatrixCurvatureTests {
+    static func setup(_ yaml: String) throws -> MatrixSetup {
+        try MatrixSetup(try MatrixConfiguration.parse(yaml: yaml, file: "test.yaml"))
+    }
+
+    static let cases: [String] = [
+        """
+        model: {parameterization: matrix, widths: [4, 3, 5, 2], init: {kind: gaussian}}
+        problem: {n: 7, teacher: {singular_values: [2, 1]}, noise: 0.1}
+        training: {precision: float64}
+        grid: {alpha: 0.8, weight_decay: 0.03}
+        seeds: 2
+        """,
+        """
+        model: {parameterization: matrix, widths: [5, 4, 3], init: {kind: gaussian}}
+        problem: {task: sensing, n: 9, teacher: {singular_values: [1.5]}}
+        training: {precision: float64, loss: sum}
+        grid: {alpha: 0.7}
+        seeds: 2
+        """,
+        """
+        model: {parameterization: matrix, widths: [4, 3, 4], init: {kind: gaussian}, factorization: symmetric}
+        problem: {task: sensing, operator: symmetric, n: 8, teacher: {singular_values: [2, 1]}}
+        training: {precision: float64}
+        grid: {alpha: 0.9, weight_decay: 0.05}
+        seeds: 2
+        """
+    ]
+
+    static func curvature(_ s: MatrixSetup, replica b: Int) -> MatrixCurvature {
+        let c = s.configuration
+        let n = c.samples
+        return MatrixCurvature(
+            problem: s.problems[s.batch.dataset[b]], widths: c.widths, samples: n, lambda: s.batch.lambdaU[b],
+            scale: c.loss == .mean ? 1 / Double(n) : 1, tied: c.factorization == .symmetric)
+    }
+
+    /// H·v equals (∇(θ + εv) − ∇(θ − εv))/2ε of the engine's gradient to 1e-7 relative (the differences' own error).
+    @Test(arguments: cases)
+    func hessianVectorProductsAreTheGradientsDerivative(yaml: String) throws {
+        let s = try Self.setup(yaml)
+        let P = s.batch.shape.parameterCount
+        let tied = s.configuration.factorization == .symmetric
+        let (d, r) = (s.configuration.widths[0], s.configuration.widths[1])
+        let engine = MatrixCPUEngine(threads: 1)
+        try engine.initialize(s.batch)
+        let theta = s.batch.initial
+        let rng = CounterRNG(seed: 3)
+        let v = (0..<theta.count).map { rng.gaussian(stream: 1, index: UInt64($0)) }
+        func gradientAt(_ sign: Double, _ eps: Double) throws -> [Double] {
+            var p = zip(theta, v).map { $0 + sign * eps * $1 }
+            if tied {
+                for b in 0..<s.batch.replicas {
+                    for i in 0..<r { for j in 0..<d { p[b * P + i * d + j] = p[b * P + r * d + j * r + i] } }
+                }
+            }
+            try engine.setParameters(RealArray(p, precision: .float64))
+            return try engine.gradient().doubles
+        }
+        let eps = 1e-5
+        let plus = try gradientAt(1, eps)
+        let minus = try gradientAt(-1, eps)
+        for b in 0..<s.batch.replicas {
+            let curvature = Self.curvature(s, replica: b)
+            let free = curvature.free(theta[(b * P)..<((b + 1) * P)])
+            let direction = curvature.free(v[(b * P)..<((b + 1) * P)])
+            let h = curvature.hessianApply(free, direction)
+            let offset = tied ? b * P + r * d : b * P
+            let fd = (0..<h.count).map { (plus[offset + $0] - minus[offset + $0]) / (2 * eps) }
+            let size = h.map(abs).max()!
+            let worst = zip(h, fd).map { abs($0 - $1) }.max()! / size
+            #expect(worst < 1e-7, "replica \(b): ‖Hv − differences‖∞/‖Hv‖∞ = \(worst)")
+        }
+    }
+
+    /// Lanczos's largest Ritz value equals the dense Hessian's largest eigenvalue (built from H·e_i) to 1e-9 relative.
+    @Test(arguments: cases)
+    func sharpnessIsTheLargestHessianEigenvalue(yaml: String) throws {
+        let s = try Self.setup(yaml)
+        let P = s.batch.shape.parameterCount
+        for b in 0..<s.batch.replicas {
+            let curvature = Self.curvature(s, replica: b)
+            let layers = s.batch.initial[(b * P)..<((b + 1) * P)]
+            let free = curvature.free(layers)
+            let dim = free.count
+            var dense = [Double](repeating: 0, count: dim * dim)
+            for i in 0..<dim {
+                var e = [Double](repeating: 0, count: dim)
+                e[i] = 1
+                let column = curvature.hessianApply(free, e)
+                for j in 0..<dim { dense[j * dim + i] = column[j] }
+            }
+            let asymmetry = (0..<dim).flatMap { i in (0..<dim).map { j in abs(dense[i * dim + j] - dense[j * dim + i]) }
+            }
+            #expect(asymmetry.max()! < 1e-12 * dense.map(abs).max()!, "the Hessian is not symmetric")
+            let top = MatrixObservables.symmetricEigenvalues(dense, dim).first!
+            let lanczos = curvature.sharpness(layers, iterations: 40)
+            #expect(abs(lanczos - top) <= 1e-9 * abs(top), "replica \(b): Lanczos \(lanczos), dense \(top)")
+        }
+    }
+}
