@@ -181,7 +181,8 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
             try MatrixSensingDevice(batch, $0, program: program, context: context, as: T.self)
         }
         sgd = try batch.stochastic.map {
-            try MatrixSGDDevice(batch, $0, program: program, context: context, vector16: kernels == .vector16, as: T.self)
+            try MatrixSGDDevice(
+                batch, $0, program: program, context: context, vector16: kernels == .vector16, as: T.self)
         }
     }
 

@@ -50,7 +50,7 @@ import Testing
             sensing: 16),
         Case(
             label: "sensing UUᵀ f32", widths: [5, 3, 5], n: 5, B: 17, b: 5, sampling: .withReplacement,
-            precision: .float32, steps: [3, 2], sensing: 12, tied: true),
+            precision: .float32, steps: [3, 2], sensing: 12, tied: true)
     ]
 
     static func batch(_ c: Case) -> MatrixBatch {

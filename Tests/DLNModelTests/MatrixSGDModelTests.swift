@@ -19,7 +19,7 @@ struct MatrixSGDModelTests {
         let cases = [
             MatrixFixture.batch(widths: [6, 5, 3], n: 41, B: 19, precision: precision, independent: true, lambda: 0.01),
             MatrixFixture.sensingBatch(
-                widths: [5, 3, 5], m: 12, B: 17, precision: precision, independent: true, lambda: 0.01, tied: true),
+                widths: [5, 3, 5], m: 12, B: 17, precision: precision, independent: true, lambda: 0.01, tied: true)
         ]
         for gd in cases {
             let sgd = gd.with(stochastic: Self.stochastic(gd, b: gd.rows, sampling: .sequential))
@@ -40,7 +40,7 @@ struct MatrixSGDModelTests {
     /// the drawn rows (a row drawn twice counts twice; the epoch's short last batch is averaged over its own size).
     @Test(arguments: [
         (Sampling.withReplacement, 3, false), (.epochs, 2, false), (.sequential, 5, false), (.epochs, 7, true),
-        (.withReplacement, 1, true),
+        (.withReplacement, 1, true)
     ])
     func stepIsTheMiniBatchGradientStep(sampling: Sampling, step: Int, sensing: Bool) throws {
         let lambda = 0.02
@@ -130,7 +130,8 @@ struct MatrixSGDModelTests {
         for k in 0..<P {
             let dm = sameStart[k] - m[k]
             let ds = sameStart[k] - s[k]
-            #expect(abs(ds - 4 * dm) <= 1e-12 * max(abs(ds), 1e-6), "parameter \(k): the sum's step is b times the mean's")
+            #expect(
+                abs(ds - 4 * dm) <= 1e-12 * max(abs(ds), 1e-6), "parameter \(k): the sum's step is b times the mean's")
         }
     }
 }

@@ -56,12 +56,13 @@ import Testing
         model: {parameterization: matrix, widths: [4, 2, 4], factorization: symmetric}
         problem: {task: sensing, operator: symmetric, n: 24, teacher: {singular_values: [2, 1]}}
         training: {steps: 400, update: sgd, batch_size: 5, sampling: epochs}
-        """,
+        """
     ])
     func sgdRunWritesItsFiles(body: String) throws {
         let dir = CLITests.temporary()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let text = "name: mxsgd\n" + body + "\ngrid: {alpha: 0.3, learning_rate: 0.02}\nseeds: 3\nrecord: {checkpoints: 5}\n"
+        let text =
+            "name: mxsgd\n" + body + "\ngrid: {alpha: 0.3, learning_rate: 0.02}\nseeds: 3\nrecord: {checkpoints: 5}\n"
         let path = try OutputFolderTests.write(text, dir + "/sgd.yaml")
         let check = try CLITests.run(["run", path, "--check"])
         #expect(check.status == 0 && check.stdout.contains("400 steps of mini-batch SGD (b = "), "\(check.stdout)")

@@ -63,7 +63,8 @@ extension MatrixRun {
                 "seed_offset": c.seedOffset
             ],
             "grid_points": G, "device": deviceDescription, "update": c.update.rawValue, "seconds": seconds,
-            "replica_steps_per_second": c.update != .flow ? Double(replicasRun * c.steps) / max(seconds, 1e-9) : NSNull(),
+            "replica_steps_per_second": c.update != .flow
+                ? Double(replicasRun * c.steps) / max(seconds, 1e-9) : NSNull(),
             "files": hashes,
             "shapes": [
                 "scalars": "[grid point, seed, checkpoint]", "singular_values": "[grid point, seed, checkpoint, k]",
