@@ -267,6 +267,8 @@ kernel void dln_sgd_gradient(const int B, const int n, const int d, global const
     g[IDX(b, j, d)] = acc * sc[b];
 }
 
+/* The matrix model (DLN_MATRIX) has no Langevin noise and no dln_family_weight. */
+#ifndef DLN_MATRIX
 kernel void dln_sgd_langevin(const int B, const int d, const long stride, const long step, const REAL root,
                              global const uint* restrict keys, global const REAL* restrict coef,
                              global REAL* restrict layers, global REAL* restrict w) {
@@ -286,3 +288,4 @@ kernel void dln_sgd_langevin(const int B, const int d, const long stride, const 
     }
     w[o] = dln_family_weight(u);
 }
+#endif

@@ -5,7 +5,8 @@
 #   scripts/oclgrind.sh              the planted-bug check, then the small equivalence tests of every kernel shape
 #                                    (scalar, vector16, tiled; gradient flow; the stochastic steps; momentum;
 #                                    the curvature observables; learning-rate schedules; the matrix model in each
-#                                    of its shapes) against the CPU engine, bit for bit, on Oclgrind
+#                                    of its shapes, and its mini-batch SGD) against the CPU engine, bit for bit,
+#                                    on Oclgrind
 #   scripts/oclgrind.sh self-check   the planted-bug check only: copies of the kernels with an out-of-bounds write
 #                                    and with a missing barrier must be reported, and the aborted kernel must fail
 #                                    the run with its name
@@ -153,7 +154,7 @@ lane() {
     touch "$work/lane-$name.done"
 }
 lane a '^DLNDeviceTests.EquivalenceTests/smallSizes' '^DLNDeviceTests.StochasticEquivalenceTests/smallSizes' \
-    '^DLNDeviceTests.MatrixEquivalenceTests/smallSizes' &
+    '^DLNDeviceTests.MatrixEquivalenceTests/smallSizes' '^DLNDeviceTests.MatrixSGDEquivalenceTests/smallSizes' &
 lane b '^DLNDeviceTests.FlowEquivalenceTests/smallSizes' '^DLNDeviceTests.MomentumTests/smallSizes' \
     '^DLNDeviceTests.ScheduleTests/smallSizes' '^DLNDeviceTests.CurvatureEquivalenceTests/smallSizes' &
 wait

@@ -81,6 +81,10 @@ public final class MatrixOpenCLEngine: MatrixEngine {
     }
 
     public func step(count: Int) throws(DLNError) { try wrap { try run.step(count: count) } }
+    public var stepsTaken: Int {
+        get { run.stepsTaken }
+        set { run.stepsTaken = newValue }
+    }
     public func loss() throws(DLNError) -> [Double] { try wrap { try run.loss() } }
     public func parameters() throws(DLNError) -> RealArray { try wrap { try run.parameters() } }
     public func setParameters(_ values: RealArray) throws(DLNError) { try wrap { try run.setParameters(values) } }
@@ -89,6 +93,7 @@ public final class MatrixOpenCLEngine: MatrixEngine {
 
 protocol MatrixDeviceRunner: AnyObject {
     func step(count: Int) throws
+    var stepsTaken: Int { get set }
     func loss() throws -> [Double]
     func parameters() throws -> RealArray
     func setParameters(_ values: RealArray) throws
@@ -100,18 +105,27 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
     let batch: MatrixBatch
     let queue: CLCommandQueue
     let shape: MatrixShape
-    let B: Int32, n: Int32, P: Int32, H: Int32, D: Int32
+    let B: Int32, P: Int32, H: Int32, D: Int32
+    /// The samples the products run on: n, or a mini-batch's count during an SGD step.
+    var n: Int32
     let padded: Int
     let params: CLBuffer, h: CLBuffer, delta: (CLBuffer, CLBuffer), f: CLBuffer, lossBuffer: CLBuffer
-    let x: CLBuffer, y: CLBuffer, ds: CLBuffer, eta: CLBuffer, lambda: CLBuffer
+    let eta: CLBuffer, lambda: CLBuffer
+    /// The data the products read (the data sets and each replica's, or during an SGD step the gathered
+    /// mini-batches with ds[b] = b) and the gradient's scale (the batch's, or the mini-batch's).
+    var x: CLBuffer, y: CLBuffer, ds: CLBuffer, gradientScale: T
     let forwardData: CLKernel, forward: CLKernel, residual: CLKernel, backprop: CLKernel, update: CLKernel
     let updateData: CLKernel, lossKernel: CLKernel
     /// The tiled shape: every product through mx_dots_tiled.
     let tiledKernel: CLKernel?
     /// The vector16 shape's kernel and buffers.
-    let v16: MatrixVector16?
+    var v16: MatrixVector16?
     /// Matrix sensing's buffers and kernels (nil: regression).
-    let sensing: MatrixSensingDevice?
+    var sensing: MatrixSensingDevice?
+    /// Mini-batch SGD's buffers and kernels (nil: full-batch steps).
+    var sgd: MatrixSGDDevice?
+    /// Steps taken since the start: SGD draws step k's rows by it.
+    var stepsTaken = 0
     /// The symmetric factorisation's mx_tie (nil: independent layers).
     let tieKernel: CLKernel?
     /// Outputs per work-group along the second dimension (work-groups are 16 replicas × `rows` outputs).
@@ -144,10 +158,13 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
         ds = try buffer(batch.dataset.map { Int32($0) })
         eta = try buffer(batch.eta.map { T($0) })
         lambda = try buffer(batch.lambdaU.map { T($0) })
+        gradientScale = T(batch.gradientScale)
         var options = "-cl-std=CL1.2 -D REAL=\(T.openCLName) -D REAL16=\(T.openCLName)16"
         if T.self == Double.self { options += " -D DLN_FP64" }
+        if batch.stochastic != nil { options += " -D DLN_MATRIX" }
         let files =
             ["common.cl", "matrix.cl", "matrix_sensing.cl"] + (kernels == .vector16 ? ["matrix_v16.cl"] : [])
+            + (batch.stochastic != nil ? ["stochastic.cl", "matrix_sgd.cl"] : [])
         let program = try KernelLibrary.program(
             context: context, source: try KernelLibrary.source(files: files), options: options)
         forwardData = try CLKernel(program: program, name: "mx_forward_data")
@@ -162,6 +179,10 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
         tieKernel = batch.tied ? try CLKernel(program: program, name: "mx_tie") : nil
         sensing = try batch.measurements.map {
             try MatrixSensingDevice(batch, $0, program: program, context: context, as: T.self)
+        }
+        sgd = try batch.stochastic.map {
+            try MatrixSGDDevice(
+                batch, $0, program: program, context: context, vector16: kernels == .vector16, as: T.self)
         }
     }
 
@@ -283,10 +304,15 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
 
     func step(count: Int) throws {
         for k in 0..<count {
-            try enqueueStep(writeF: 0)
+            if let sgd {
+                try enqueueStochasticStep(sgd, step: stepsTaken + k)
+            } else {
+                try enqueueStep(writeF: 0)
+            }
             try enqueueTie(params)
             if k % 64 == 63 { try queue.flush() }
         }
+        stepsTaken += count
         try queue.finish()
     }
 

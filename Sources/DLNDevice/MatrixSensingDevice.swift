@@ -4,9 +4,12 @@ import OpenCLKit
 /// Matrix sensing on the device (Kernels/matrix_sensing.cl): the operators and measured values of every data set,
 /// each replica's residuals r_k, and the three kernels that replace the regression's output residual and loss.
 struct MatrixSensingDevice {
-    let a: CLBuffer, y: CLBuffer, r: CLBuffer
+    /// The operators, the measured values and each replica's residuals (SGD swaps in the gathered operators and values
+    /// of a mini-batch, and its count as m, for a step).
+    var a: CLBuffer, y: CLBuffer
+    let r: CLBuffer
     let residual: CLKernel, signal: CLKernel, loss: CLKernel
-    let m: Int32
+    var m: Int32
 
     init<T: DLNReal & CLKernelArgument>(
         _ batch: MatrixBatch, _ measurements: [MatrixMeasurements], program: CLProgram, context: CLContext,
@@ -31,13 +34,13 @@ extension MatrixDeviceBatch {
         let nL = shape.outputs
         let hL = i32(shape.activationOffset(L, samples: Int(n)))
         guard let s = sensing else {
-            try launch(residual, outputs: Int(n) * nL, B, n, i32(nL), y, ds, h, hL, H, T(batch.gradientScale), din, D)
+            try launch(residual, outputs: Int(n) * nL, B, n, i32(nL), y, ds, h, hL, H, gradientScale, din, D)
             return
         }
         try enqueueSenseResidual(s)
         try launch(
             s.signal, outputs: shape.inputs * nL, B, s.m, i32(nL), i32(shape.inputs), s.a, ds, s.r,
-            T(batch.gradientScale), din, D)
+            gradientScale, din, D)
     }
 
     /// The symmetric factorisation's tie W_1 = W_2ᵀ in `buffer` (the parameters or F).

@@ -7,7 +7,7 @@ struct MatrixVector16 {
     let dots: CLKernel
     /// X of each block's data spread over the 16 lanes (one copy per distinct combination of data sets in a block),
     /// and where each block's copy starts (in vectors).
-    let xs: CLBuffer, xTable: CLBuffer
+    var xs: CLBuffer, xTable: CLBuffer
     /// η and λ per replica, padded to whole blocks (the kernel loads a block's 16 at once).
     let eta: CLBuffer, lambda: CLBuffer
     /// A layer gradient's partial sums between chunks of samples: `partialBlock` = max_l n_l·n_{l−1} vectors per

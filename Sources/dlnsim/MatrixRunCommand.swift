@@ -31,7 +31,10 @@ extension Run {
             + (c.update == .flow
                 ? "gradient flow to t = \(c.horizon ?? 0) (rtol \(c.flow.rtol), atol \(c.flow.atol)), "
                     + "\(c.checkpointTimes.count) checkpoints"
-                : "\(c.steps) steps of gradient descent, \(c.checkpointSteps.count) checkpoints")
+                : "\(c.steps) steps of "
+                    + (c.update == .sgd
+                        ? "mini-batch SGD (b = \(c.batchSize ?? 0), \(c.sampling.rawValue))" : "gradient descent")
+                    + ", \(c.checkpointSteps.count) checkpoints")
             + ", \(c.precision.rawValue), about \(String(format: "%.3g", c.memoryEstimate / 1e6)) MB of host memory"
         if let part {
             let B = setup.G * setup.S
@@ -97,7 +100,7 @@ extension Run {
         let cl = try DeviceCatalog.resolve(try DeviceRequest(parsing: origin.device), note: note)
         note(
             "dlnsim: resuming \(folder) at replicas \(progress.slice.lowerBound)..<\(progress.slice.upperBound), "
-                + "checkpoint \(progress.checkpoint)\(c.update == .gd ? " (step \(progress.step))" : ""), "
+                + "checkpoint \(progress.checkpoint)\(c.update != .flow ? " (step \(progress.step))" : ""), "
                 + String(format: "%.0f s of work already done", progress.seconds))
         try runMatrix(
             c, origin: origin, base: base, device: cl, directory: directory, outDir: folder,
@@ -193,7 +196,7 @@ extension Run {
                     run.deviceDescription))
         }
         let diverged = run.flowStatus.enumerated().filter { $0.element == 2 }.map(\.offset)
-        if c.update == .gd && !diverged.isEmpty {
+        if c.update != .flow && !diverged.isEmpty {
             let points = Set(diverged.map { $0 / run.setup.seeds.count }).sorted()
             note(
                 "warning: \(diverged.count) replica(s) diverged (non-finite train loss; status.npy = 2), at grid "

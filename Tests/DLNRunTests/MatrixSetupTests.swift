@@ -104,6 +104,45 @@ struct MatrixSetupTests {
     }
 
     @Test(arguments: [
+        ("model: {parameterization: matrix, widths: [3, 2]}\ntraining: {update: sgd}", "training.batch_size"),
+        (
+            "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {update: sgd, batch_size: 0}",
+            "training.batch_size"
+        ),
+        (
+            "model: {parameterization: matrix, widths: [3, 2]}\nproblem: {n: 10}\ntraining: {update: sgd, batch_size: 11}",
+            "training.batch_size"
+        ),
+        ("model: {parameterization: matrix, widths: [3, 2]}\ntraining: {batch_size: 3}", "training.batch_size"),
+        (
+            "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {update: flow, horizon: 1, sampling: epochs}",
+            "training.sampling"
+        ),
+        (
+            "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {update: sgd, batch_size: 2, sampling: shuffled}",
+            "training.sampling"
+        ),
+        (
+            "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {update: sgd, batch_size: 2, label_noise: 0.1}",
+            "training.label_noise"
+        ),
+        (
+            "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {update: sgd, batch_size: 2, gradient_noise: 0.01}",
+            "training.gradient_noise"
+        ),
+        (
+            "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {update: sgd, batch_size: 2, momentum: 0.9}",
+            "training.momentum"
+        ),
+        (
+            "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {update: sgd, batch_size: 2, horizon: 3}",
+            "training.horizon"
+        ),
+        (
+            "model: {parameterization: matrix, widths: [3, 3]}\nproblem: {task: sensing, n: 6}\n"
+                + "training: {update: sgd, batch_size: 7}",
+            "training.batch_size"
+        ),
         ("model: {parameterization: matrix}", "model.widths"),
         ("model: {parameterization: matrix, widths: [3, 0]}", "model.widths[1]"),
         ("model: {parameterization: matrix, widths: [3]}", "model.widths"),

@@ -45,6 +45,45 @@ import Testing
         #expect(analyze.status == 0 && analyze.stdout.contains("learning order: run 1, 2"), "\(analyze.stderr)")
     }
 
+    /// `training.update: sgd` on matrix runs (regression with replacement; sensing with U·Uᵀ and epochs): the files
+    /// of a gradient-descent run, the update in the manifest, and a train loss that falls.
+    @Test(arguments: [
+        """
+        model: {parameterization: matrix, widths: [5, 4, 3]}
+        problem: {n: 30, teacher: {singular_values: [2, 1]}}
+        training: {steps: 400, update: sgd, batch_size: 4, precision: float64}
+        """,
+        """
+        model: {parameterization: matrix, widths: [4, 2, 4], factorization: symmetric}
+        problem: {task: sensing, operator: symmetric, n: 24, teacher: {singular_values: [2, 1]}}
+        training: {steps: 400, update: sgd, batch_size: 5, sampling: epochs}
+        """
+    ])
+    func sgdRunWritesItsFiles(body: String) throws {
+        let dir = CLITests.temporary()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let text =
+            "name: mxsgd\n" + body + "\ngrid: {alpha: 0.3, learning_rate: 0.02}\nseeds: 3\nrecord: {checkpoints: 5}\n"
+        let path = try OutputFolderTests.write(text, dir + "/sgd.yaml")
+        let check = try CLITests.run(["run", path, "--check"])
+        #expect(check.status == 0 && check.stdout.contains("400 steps of mini-batch SGD (b = "), "\(check.stdout)")
+        let run = try CLITests.run(["run", path, "--device", "cpu", "--out", dir + "/o", "--quiet"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let loss = try NPY.read(path: dir + "/o/train_loss.npy")
+        #expect(loss.shape == [1, 3, 6])
+        for seed in 0..<3 {
+            let curve = Array(loss.values[(seed * 6)..<((seed + 1) * 6)])
+            #expect(curve.allSatisfy(\.isFinite) && curve[5] < 0.5 * curve[0], "seed \(seed): \(curve)")
+        }
+        #expect(try NPY.read(path: dir + "/o/steps.npy").values.last == 400)
+        #expect(try NPY.read(path: dir + "/o/status.npy").values.allSatisfy { $0 == 0 })
+        for file in ["singular_values.npy", "test_error.npy", "stats.csv", "config.yaml", "loss.svg"] {
+            #expect(FileManager.default.fileExists(atPath: dir + "/o/" + file), "\(file)")
+        }
+        let manifest = try String(contentsOfFile: dir + "/o/manifest.json", encoding: .utf8)
+        #expect(manifest.contains("sgd"), "\(manifest)")
+    }
+
     @Test func badInputIsRefusedByKey() throws {
         let dir = CLITests.temporary()
         defer { try? FileManager.default.removeItem(atPath: dir) }

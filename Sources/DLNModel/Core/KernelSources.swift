@@ -22,6 +22,7 @@ public enum KernelSources {
         case "matrix.cl": PackageResources.matrix_cl
         case "matrix_v16.cl": PackageResources.matrix_v16_cl
         case "matrix_sensing.cl": PackageResources.matrix_sensing_cl
+        case "matrix_sgd.cl": PackageResources.matrix_sgd_cl
         default: Parameterization.allCases.lazy.map(\.family).first { $0.kernelFile == file }?.kernelSource
         }
     }

@@ -79,12 +79,14 @@ public struct MatrixBatch: Sendable {
     /// and in every gradient (Kernels/matrix_sensing.cl, mx_tie); the caller doubles `gradientScale` so that layer
     /// 2's gradient is the tied one, (G + Gᵀ)·U = 2G·U for a symmetric G.
     public let tied: Bool
+    /// Mini-batch SGD (`update: sgd`): the replicas' seeds, b and the sampling; nil: full-batch steps.
+    public let stochastic: MatrixStochastic?
 
     /// A batch; the counts must agree (checked).
     public init(
         shape: MatrixShape, samples: Int, precision: Precision, datasets: [MatrixData], dataset: [Int],
         eta: [Double], lambdaU: [Double], gradientScale: Double, lossScale: Double, initial: [Double],
-        measurements: [MatrixMeasurements]? = nil, tied: Bool = false
+        measurements: [MatrixMeasurements]? = nil, tied: Bool = false, stochastic: MatrixStochastic? = nil
     ) {
         let B = dataset.count
         precondition(B > 0 && eta.count == B && lambdaU.count == B)
@@ -112,7 +114,15 @@ public struct MatrixBatch: Sendable {
         self.measurements = measurements
         precondition(!tied || (shape.depth == 2 && shape.inputs == shape.outputs))
         self.tied = tied
+        if let stochastic {
+            precondition(stochastic.seeds.count == B)
+            precondition(stochastic.batchSize <= (measurements?.first?.count ?? samples))
+        }
+        self.stochastic = stochastic
     }
+
+    /// What a mini-batch draws from: the samples n of a regression, the measurements m of matrix sensing.
+    public var rows: Int { measurements?.first?.count ?? samples }
 
     /// Matrix sensing's measurements per data set, m (0: regression).
     public var measurementCount: Int { measurements?.first?.count ?? 0 }
@@ -144,7 +154,15 @@ public struct MatrixBatch: Sendable {
             dataset: Array(dataset[range]), eta: Array(eta[range]), lambdaU: Array(lambdaU[range]),
             gradientScale: gradientScale, lossScale: lossScale,
             initial: Array(initial[(range.lowerBound * P)..<(range.upperBound * P)]), measurements: measurements,
-            tied: tied)
+            tied: tied, stochastic: stochastic?.slice(range))
+    }
+
+    /// The same batch with mini-batch SGD as `stochastic` says (nil: full-batch steps).
+    public func with(stochastic: MatrixStochastic?) -> MatrixBatch {
+        MatrixBatch(
+            shape: shape, samples: samples, precision: precision, datasets: datasets, dataset: dataset, eta: eta,
+            lambdaU: lambdaU, gradientScale: gradientScale, lossScale: lossScale, initial: initial,
+            measurements: measurements, tied: tied, stochastic: stochastic)
     }
 }
 
@@ -156,8 +174,11 @@ public protocol MatrixEngine: AnyObject {
     var deviceDescription: String { get }
     /// Loads a batch: data, per-replica scalars and the initial layers.
     func initialize(_ batch: MatrixBatch) throws(DLNError)
-    /// Advances every replica by `count` gradient-descent steps.
+    /// Advances every replica by `count` gradient-descent steps (mini-batch steps with `MatrixBatch.stochastic`).
     func step(count: Int) throws(DLNError)
+    /// The steps taken since `initialize`: mini-batch SGD draws step k's rows by it. A restore from a checkpoint
+    /// sets it to the checkpoint's step (and the epoch permutations are redrawn).
+    var stepsTaken: Int { get set }
     /// The train loss of every replica at the current parameters (the batch's normalisation).
     func loss() throws(DLNError) -> [Double]
     /// The current parameters, replica-major (as `MatrixBatch.initial`), in the batch's precision.

@@ -32,6 +32,10 @@ public final class MatrixCPUEngine: MatrixEngine {
     }
 
     public func step(count: Int) throws(DLNError) { run.step(count: count) }
+    public var stepsTaken: Int {
+        get { run.stepsTaken }
+        set { run.stepsTaken = newValue }
+    }
     public func loss() throws(DLNError) -> [Double] { run.loss() }
     public func parameters() throws(DLNError) -> RealArray { run.parameters() }
     public func setParameters(_ values: RealArray) throws(DLNError) { run.setParameters(values) }
@@ -40,6 +44,7 @@ public final class MatrixCPUEngine: MatrixEngine {
 
 protocol MatrixCPURunner: AnyObject {
     func step(count: Int)
+    var stepsTaken: Int { get set }
     func loss() -> [Double]
     func parameters() -> RealArray
     func setParameters(_ values: RealArray)
@@ -74,10 +79,16 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
     /// Matrix sensing: the operators A_k (m·n_L·n_0 vectors) and the measured values (m) of each block's data.
     var sensingA: [UnsafeMutablePointer<SIMD16<T>>] = [], sensingY: [UnsafeMutablePointer<SIMD16<T>>] = []
     /// A worker's scratch, in vectors: activations h (H), the two signals (D each) and a layer gradient's partial
-    /// sums between chunks of samples (max_l n_l·n_{l−1}), then matrix sensing's residuals (m).
+    /// sums between chunks of samples (max_l n_l·n_{l−1}), then matrix sensing's residuals (m), then (SGD) the
+    /// gathered rows of a mini-batch (`gatherSize`).
     let scratchSize: Int
     /// max_l n_l·n_{l−1}: the partial sums' part of the scratch.
     let partialSize: Int
+    /// SGD: the gathered X and Y (n·(n_0 + n_L)) or operators and values (m·(n_L·n_0 + 1)); 0 without SGD.
+    let gatherSize: Int
+    /// SGD: the replicas' keys and epoch permutations.
+    let draws: MatrixDraws?
+    var stepsTaken = 0
     var blockData: [Int] = []
     var eta: [SIMD16<T>] = [], lambda: [SIMD16<T>] = []
     let gradientScale: T, lossScale: T
@@ -95,7 +106,15 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
         lossScale = T(batch.lossScale)
         let widths = batch.shape.widths
         partialSize = (1..<widths.count).map { widths[$0] * widths[$0 - 1] }.max()!
-        scratchSize = H + 2 * D + partialSize + batch.measurementCount
+        let m = batch.measurementCount
+        if let st = batch.stochastic {
+            gatherSize = m > 0 ? m * (shape.inputs * shape.outputs + 1) : n * (shape.inputs + shape.outputs)
+            draws = MatrixDraws(st, rows: batch.rows)
+        } else {
+            gatherSize = 0
+            draws = nil
+        }
+        scratchSize = H + 2 * D + partialSize + m + gatherSize
         params = alignedVectors(blocks * P)
         setParameters(RealArray(batch.initial, precision: batch.precision))
         var seen: [[Int]: Int] = [:]
@@ -185,7 +204,9 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
     /// The forward chain of one block: h_l into h (mx_forward_data, mx_forward).
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    func forward(_ w: UnsafePointer<SIMD16<T>>, x: UnsafePointer<SIMD16<T>>, h: UnsafeMutablePointer<SIMD16<T>>) {
+    func forward(
+        _ w: UnsafePointer<SIMD16<T>>, x: UnsafePointer<SIMD16<T>>, samples n: Int, h: UnsafeMutablePointer<SIMD16<T>>
+    ) {
         for l in 1...shape.depth {
             let nin = shape.widths[l - 1]
             let nout = shape.widths[l]
@@ -196,29 +217,45 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
         }
     }
 
-    /// One step of block k (or, with `f`, the gradient F = G + λW of its layers into f instead of the update).
+    /// The full data of block k (every sample or measurement, the batch's scale).
+    func fullData(block k: Int) -> MatrixStepData<T> {
+        let i = blockData[k]
+        return MatrixStepData(
+            x: UnsafePointer(xs[i]), y: UnsafePointer(ys[i]), samples: n,
+            a: sensingA.isEmpty ? nil : UnsafePointer(sensingA[i]),
+            values: sensingY.isEmpty ? nil : UnsafePointer(sensingY[i]), measurements: batch.measurementCount,
+            scale: SIMD16<T>(repeating: gradientScale))
+    }
+
+    /// One step of block k (or, with `f`, the gradient F = G + λW of its layers into f instead of the update) on
+    /// `data` (nil: the full data; SGD: the gathered mini-batch).
     /// δ_{l−1} = δ_l·W_l comes first (old W_l); then G_l = δ_lᵀ·h_{l−1} runs over chunks of samples (the chunk's
     /// δ_l and h_{l−1} stay in L2), the partial sums parked in the scratch between chunks; the last chunk updates
     /// W_l (mx_update, mx_update_data). Every operand is read where it lies: copies into transposed scratches, so
     /// that the sums run along consecutive vectors, measured no faster.
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    func step(block k: Int, scratch: UnsafeMutablePointer<SIMD16<T>>, f: UnsafeMutablePointer<SIMD16<T>>?) {
+    func step(
+        block k: Int, scratch: UnsafeMutablePointer<SIMD16<T>>, f: UnsafeMutablePointer<SIMD16<T>>?,
+        data: MatrixStepData<T>? = nil
+    ) {
+        let data = data ?? fullData(block: k)
+        let n = data.samples
         let w = params + k * P
-        let x = UnsafePointer(xs[blockData[k]])
-        let y = ys[blockData[k]]
+        let x = data.x
+        let y = data.y
         let h = scratch
         var din = scratch + H
         var dout = scratch + H + D
         let partial = scratch + H + 2 * D
-        forward(w, x: x, h: h)
+        forward(w, x: x, samples: n, h: h)
         let L = shape.depth
         let nL = shape.outputs
         let hL = h + shape.activationOffset(L, samples: n)
         if batch.measurements != nil {
-            senseResidual(block: k, hL: hL, r: partial + partialSize, signal: din)
+            senseResidual(data, hL: hL, r: partial + partialSize, signal: din)
         } else {
-            let scale = SIMD16<T>(repeating: gradientScale)
+            let scale = data.scale
             for e in 0..<(n * nL) { din[e] = scale * (hL[e] - y[e]) }
         }
         for l in stride(from: L, through: 1, by: -1) {
@@ -258,9 +295,15 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     func step(count: Int) {
-        eachBlock { k, scratch in
-            for _ in 0..<count { self.step(block: k, scratch: scratch, f: nil) }
+        let first = stepsTaken
+        if let st = batch.stochastic, let draws {
+            eachBlock { k, scratch in self.stochasticSteps(block: k, first..<(first + count), st, draws, scratch) }
+        } else {
+            eachBlock { k, scratch in
+                for _ in 0..<count { self.step(block: k, scratch: scratch, f: nil) }
+            }
         }
+        stepsTaken += count
     }
 
     @_specialize(where T == Float)
@@ -279,11 +322,11 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
         defer { sums.base.deallocate() }
         eachBlock { k, scratch in
             let y = self.ys[self.blockData[k]]
-            self.forward(self.params + k * self.P, x: self.xs[self.blockData[k]], h: scratch)
+            self.forward(self.params + k * self.P, x: self.xs[self.blockData[k]], samples: self.n, h: scratch)
             let hL = scratch + self.shape.activationOffset(self.shape.depth, samples: self.n)
             if self.batch.measurements != nil {
                 let r = scratch + self.H + 2 * self.D + self.partialSize
-                self.senseResidual(block: k, hL: hL, r: r, signal: nil)
+                self.senseResidual(self.fullData(block: k), hL: hL, r: r, signal: nil)
                 (sums.base + k).initialize(to: self.senseLoss(r))
                 return
             }

@@ -24,15 +24,14 @@ extension MatrixCPUBatch {
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     func senseResidual(
-        block k: Int, hL: UnsafePointer<SIMD16<T>>, r: UnsafeMutablePointer<SIMD16<T>>,
+        _ data: MatrixStepData<T>, hL: UnsafePointer<SIMD16<T>>, r: UnsafeMutablePointer<SIMD16<T>>,
         signal: UnsafeMutablePointer<SIMD16<T>>?
     ) {
-        let m = batch.measurementCount
+        let m = data.measurements
         let nL = shape.outputs
         let n0 = shape.inputs
         let size = nL * n0
-        let a = UnsafePointer(sensingA[blockData[k]])
-        let y = sensingY[blockData[k]]
+        guard let a = data.a, let y = data.values else { preconditionFailure("sensing without measurements") }
         for q in 0..<m {
             var acc = SIMD16<T>()
             let ak = a + q * size
@@ -42,7 +41,7 @@ extension MatrixCPUBatch {
             r[q] = acc - y[q]
         }
         guard let signal else { return }
-        let scale = SIMD16<T>(repeating: gradientScale)
+        let scale = data.scale
         for j in 0..<n0 {
             for i in 0..<nL {
                 var acc = SIMD16<T>()

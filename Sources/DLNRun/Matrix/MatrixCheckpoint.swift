@@ -212,7 +212,7 @@ public enum MatrixCheckpoint {
         if c.update == .flow {
             guard p.flow != nil else { throw refuse("a gradient-descent state for training.update: flow") }
         } else {
-            guard p.flow == nil else { throw refuse("a gradient-flow state for training.update: gd") }
+            guard p.flow == nil else { throw refuse("a gradient-flow state for training.update: \(c.update.rawValue)") }
             let next = p.checkpoint + 1 < C ? run.steps[p.checkpoint + 1] : run.steps[p.checkpoint]
             guard p.step >= run.steps[p.checkpoint], p.step <= next else {
                 throw refuse("step \(p.step) between checkpoints \(p.checkpoint) and \(p.checkpoint + 1)")

@@ -67,6 +67,9 @@ public struct MatrixConfiguration: Sendable, Equatable {
         case gd
         /// Gradient flow Ẇ = −∇ℓ − λW to `training.horizon`, adaptive Dormand–Prince per replica.
         case flow
+        /// Mini-batch SGD: each step the gradient of b rows (samples, or measurements of sensing) drawn as
+        /// `training.sampling` says (`MatrixStochastic`).
+        case sgd
     }
 
     /// `problem.files`: the data from `.npy` files (absolute paths): X (n×n_0), Y (n×n_L, or n when n_L = 1), and
@@ -99,6 +102,10 @@ public struct MatrixConfiguration: Sendable, Equatable {
     public var data: DataSharing = .shared
     public var steps = 1000
     public var update: Update = .gd
+    /// `update: sgd`: rows per step b (1 ≤ b ≤ n).
+    public var batchSize: Int? = nil
+    /// `update: sgd`: how each step's rows are drawn.
+    public var sampling: Sampling = .withReplacement
     public var loss: Loss = .mean
     public var precision: Precision = .float32
     /// `update: flow`: the final time and the integrator's tolerances.
@@ -201,6 +208,21 @@ public struct MatrixConfiguration: Sendable, Equatable {
         let training = top.section("training")
         c.steps = training.int("steps", default: c.steps) { $0 >= 1 && $0 <= 1_000_000_000 ? nil : "must be 1 … 1e9" }
         c.update = training.choice("update", default: .gd)
+        c.batchSize = training.optionalInt("batch_size") { $0 >= 1 ? nil : "must be ≥ 1 (rows per step)" }
+        if training.has("sampling") { c.sampling = training.choice("sampling", default: .withReplacement) }
+        if c.update == .sgd && c.batchSize == nil {
+            sink.add("training.batch_size", "is required with training.update: sgd (rows per step, 1 ≤ b ≤ n)")
+        }
+        for key in ["batch_size", "sampling"] where c.update != .sgd && training.has(key) {
+            sink.add("training.\(key)", "applies to training.update: sgd")
+        }
+        let refused = ["label_noise", "gradient_noise", "momentum", "nesterov"].filter { training.has($0) }
+        for key in refused {
+            sink.add(
+                "training.\(key)",
+                "is not available for model.parameterization: matrix (its stochastic update is training.update: sgd, "
+                    + "without label noise, Langevin noise or momentum)")
+        }
         c.loss = training.choice("loss", default: .mean)
         c.precision = training.choice("precision", default: .float32)
         if training.has("horizon") {
@@ -211,7 +233,7 @@ public struct MatrixConfiguration: Sendable, Equatable {
         c.flow.atol = flow.double("atol", default: c.flow.atol) { $0 > 0 ? nil : "must be positive" }
         if let steps = flow.optionalInt("max_steps", { $0 >= 1 ? nil : "must be ≥ 1" }) { c.flow.maxSteps = steps }
         flow.finish()
-        training.finish()
+        training.finish(known: refused)
         let grid = top.section("grid")
         c.alpha = grid.numbers("alpha", default: c.alpha, positive)
         c.weightDecay = grid.numbers("weight_decay", default: c.weightDecay, nonNegative)
@@ -242,8 +264,14 @@ public struct MatrixConfiguration: Sendable, Equatable {
         if update == .flow && horizon == nil {
             sink.add("training.horizon", "is required with training.update: flow (the final time t of the flow)")
         }
-        if update == .gd && horizon != nil {
+        if update != .flow && horizon != nil {
             sink.add("training.horizon", "applies to training.update: flow; gradient descent runs training.steps")
+        }
+        if update == .sgd, let b = batchSize, b > samples {
+            sink.add(
+                "training.batch_size",
+                "b = \(b) is larger than the \(task == .sensing ? "m = \(samples) measurements" : "n = \(samples) samples") "
+                    + "a step draws from (1 ≤ b ≤ n)")
         }
         let n0 = widths[0]
         let nL = widths[depth]

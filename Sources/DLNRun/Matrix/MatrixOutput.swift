@@ -19,7 +19,7 @@ extension MatrixRun {
             try NPY.write(values, shape: shape, dtype: .float64, to: path(name))
             written.append(name)
         }
-        if c.update == .gd { try npy("steps.npy", (0..<G).flatMap { _ in steps.map(Double.init) }, [G, C]) }
+        if c.update != .flow { try npy("steps.npy", (0..<G).flatMap { _ in steps.map(Double.init) }, [G, C]) }
         if c.update == .flow { try npy("flow_evaluations.npy", flowEvaluations.map(Double.init), [G, S]) }
         try npy("status.npy", flowStatus.map(Double.init), [G, S])
         try npy("times.npy", (0..<G).flatMap { times(replica: $0 * S) }, [G, C])
@@ -63,7 +63,8 @@ extension MatrixRun {
                 "seed_offset": c.seedOffset
             ],
             "grid_points": G, "device": deviceDescription, "update": c.update.rawValue, "seconds": seconds,
-            "replica_steps_per_second": c.update == .gd ? Double(replicasRun * c.steps) / max(seconds, 1e-9) : NSNull(),
+            "replica_steps_per_second": c.update != .flow
+                ? Double(replicasRun * c.steps) / max(seconds, 1e-9) : NSNull(),
             "files": hashes,
             "shapes": [
                 "scalars": "[grid point, seed, checkpoint]", "singular_values": "[grid point, seed, checkpoint, k]",

@@ -143,6 +143,7 @@ extension MatrixRun {
                 var current = 0
                 if let f = from {
                     try engine.setParameters(RealArray(f.parameters, precision: c.precision))
+                    engine.stepsTaken = f.step
                     first = f.checkpoint + 1
                     current = f.step
                 } else {
@@ -175,8 +176,8 @@ extension MatrixRun {
             lower = range.upperBound
         }
         run.seconds = previous + elapsed()
-        if c.update == .gd {
-            // Gradient descent: status 2 from the first checkpoint whose loss is not finite (the run went on; its
+        if c.update != .flow {
+            // Gradient descent (and SGD): status 2 from the first checkpoint whose loss is not finite (the run went on; its
             // later values are NaN or infinite, never mixed with a finite replica's).
             for b in own { run.flowStatus[b] = run.trainLoss[b].allSatisfy(\.isFinite) ? 0 : 2 }
         }

@@ -59,6 +59,7 @@ public struct MatrixSetup: Sendable {
         var dataset: [Int] = []
         var eta: [Double] = []
         var lambda: [Double] = []
+        var replicaSeeds: [Int] = []
         for point in points {
             for (s, seed) in seeds.enumerated() {
                 let k = sets.count == 1 ? 0 : s
@@ -70,6 +71,7 @@ public struct MatrixSetup: Sendable {
                 }
                 initial += layers
                 dataset.append(k)
+                replicaSeeds.append(seed)
                 eta.append(point.learningRate)
                 lambda.append(point.weightDecay)  // λ_u = 2·½·λ: the penalty (λ/2)·Σ_l‖W_l‖²_F
             }
@@ -86,7 +88,11 @@ public struct MatrixSetup: Sendable {
             dataset: dataset, eta: eta, lambdaU: lambda,
             gradientScale: c.factorization == .symmetric ? 2 * scale : scale, lossScale: scale / 2,
             initial: RealArray(initial, precision: c.precision).doubles,
-            measurements: c.task == .sensing ? measurements : nil, tied: c.factorization == .symmetric)
+            measurements: c.task == .sensing ? measurements : nil, tied: c.factorization == .symmetric,
+            stochastic: c.update == .sgd
+                ? MatrixStochastic(
+                    seeds: replicaSeeds, batchSize: c.batchSize ?? 1, sampling: c.sampling,
+                    meanLoss: c.loss == .mean, factor: c.factorization == .symmetric ? 2 : 1) : nil)
     }
 
     /// A Gaussian generator over one stream of one seed.
