@@ -86,19 +86,19 @@ import Testing
     /// Small and awkward (B = 17, 33; d = 1, 7, 37), every family, both representations, both precisions, the
     /// products and the Gram form: what scripts/oclgrind.sh runs on Oclgrind, in seconds on PoCL.
     static let smallCases: [Case] = [
-        Case(label: "pm log f64", d: 7, n: 5, B: 34, lambda: [0, 0.01], times: [0.25, 0.5]),
+        Case(label: "pm log f64", d: 7, n: 5, B: 34, lambda: [0, 0.01], times: [0.1, 0.2]),
         Case(
             label: "uv log f32", d: 37, n: 11, B: 17, model: .uv, precision: .float32, sharing: .independent,
-            alpha: [0.3], times: [0.25, 0.5], flow: f32),
+            alpha: [0.3], times: [0.1, 0.2], flow: f32),
         Case(
-            label: "pm layers f32", d: 1, n: 1, B: 17, precision: .float32, representation: .layers, times: [0.25, 0.5],
+            label: "pm layers f32", d: 1, n: 1, B: 17, precision: .float32, representation: .layers, times: [0.1, 0.2],
             flow: f32),
         Case(
             label: "deep3 f64", d: 7, n: 3, B: 33, model: .deep, depth: 3, sharing: .independent, alpha: [0.7],
-            times: [0.25, 0.5]),
+            times: [0.1, 0.2]),
         Case(
             label: "deep_pm3 f64", d: 7, n: 3, B: 17, model: .deepPM, depth: 3, sharing: .independent, alpha: [0.7],
-            times: [0.25, 0.5]),
+            times: [0.1, 0.2]),
         Case(
             label: "multiplicative log f64", d: 37, n: 20, B: 17, update: .multiplicative, representation: .log,
             lambda: [0.01], alpha: [0.1], steps: [20, 15])

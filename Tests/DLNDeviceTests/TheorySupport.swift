@@ -18,6 +18,14 @@ extension TheoryTests {
         try side.engine(fp64: fp64)
     }
 
+    /// Where the longest oracles run, once: on the OpenCL device when there is one (under CI always: PoCL, which is
+    /// bit-identical to the CPU engine, as EquivalenceTests check in the fast tier, so a second run on the CPU
+    /// engine would repeat the same numbers), else on the CPU engine. Under CI a missing device fails the test.
+    static func oracleSide(fp64: Bool) -> Side {
+        if runningUnderCI { return .opencl }
+        return (fp64 ? DeviceFixture.supportsFP64 : DeviceFixture.discovered != nil) ? .opencl : .cpu
+    }
+
     /// A random instance: X (n×d) with N(0, 1) entries, a sparse teacher, y = Xw*.
     static func instance(n: Int, d: Int, seed: UInt64, diagonal: [Double]? = nil) -> (
         x: [Double], y: [Double], w: [Double]

@@ -105,4 +105,29 @@ struct MatrixCurvatureTests {
             #expect(abs(lanczos - top) <= 1e-9 * abs(top), "replica \(b): Lanczos \(lanczos), dense \(top)")
         }
     }
+
+    /// `record.sharpness` in a run: at every checkpoint the value equals the curvature of the layers there (checked
+    /// at the start, from the batch's initial layers), and GD settles where the sharpness is below 2/η (it cannot stay
+    /// where it exceeds 2/η): here one seed starts at 16.4 > 2/η = 10 and ends at 9.65, the others start below.
+    @Test func runsRecordTheSharpness() throws {
+        let c = try MatrixConfiguration.parse(
+            yaml: """
+                model: {parameterization: matrix, widths: [4, 4, 3], init: {kind: gaussian}}
+                problem: {n: 12, teacher: {singular_values: [3, 1]}}
+                training: {steps: 3000, precision: float64}
+                grid: {alpha: 1.0, learning_rate: 0.2}
+                seeds: 3
+                record: {checkpoints: 6, sharpness: {iterations: 30}}
+                """, file: "test.yaml")
+        #expect(c.sharpnessIterations == 30)
+        let run = try MatrixRun.run(c, device: nil)
+        let P = run.setup.batch.shape.parameterCount
+        for b in 0..<run.setup.batch.replicas {
+            let expected = Self.curvature(run.setup, replica: b).sharpness(
+                run.setup.batch.initial[(b * P)..<((b + 1) * P)], iterations: 30)
+            #expect(run.sharpness[b][0] == expected)
+            #expect(run.flowStatus[b] == 0 && run.sharpness[b].allSatisfy { $0.isFinite })
+            #expect(run.sharpness[b].last! < 2 / 0.2 * 1.001, "replica \(b): final sharpness \(run.sharpness[b].last!)")
+        }
+    }
 }

@@ -89,8 +89,10 @@ import Testing
 
     /// O15 from simulations: the flow run to convergence (d = 500, δ = 0.5, x ~ N(0, I/d), Bernoulli(0.1) teacher,
     /// 8 independent data sets, α = 1, ℓ = ½‖Xw − y‖²) has the test error of the static (AMP) fixed point to 5%.
-    @Test func staticErrorFromLongRunsOnCPU() throws { try staticErrorFromLongRuns(side: .cpu) }
-    @Test(.needsFP64) func staticErrorFromLongRunsOnOpenCL() throws { try staticErrorFromLongRuns(side: .opencl) }
+    /// Run once, on `oracleSide` (the OpenCL device where there is one).
+    @Test func staticErrorFromLongRuns() throws {
+        try staticErrorFromLongRuns(side: TheoryTests.oracleSide(fp64: true))
+    }
     func staticErrorFromLongRuns(side: Side) throws {
         let engine = try TheoryTests.engine(side, fp64: true)
         let yaml = """

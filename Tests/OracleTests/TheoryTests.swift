@@ -37,8 +37,8 @@ import Testing
 
     /// O11: lazy → rich. With weight decay the test error drops at t_c ≈ (ln α + C)/λ_u: regressing t_c on ln α
     /// over α ∈ {2, 3, 5} gives a slope of 1/λ_u (2%), for two values of λ.
-    @Test func lazyToRichSlopeOnCPU() throws { try lazyToRichSlope(side: .cpu) }
-    @Test(.needsOpenCL) func lazyToRichSlopeOnOpenCL() throws { try lazyToRichSlope(side: .opencl) }
+    /// Run once, on `oracleSide` (the OpenCL device where there is one): 150 000 steps of 24 replicas.
+    @Test func lazyToRichSlope() throws { try lazyToRichSlope(side: Self.oracleSide(fp64: false)) }
     func lazyToRichSlope(side: Side) throws {
         let engine = try Self.engine(side)
         let yaml = """

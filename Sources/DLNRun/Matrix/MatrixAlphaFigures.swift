@@ -55,3 +55,39 @@ extension MatrixRun {
         return [("alpha_test_error.svg", error), ("alpha_effective_rank.svg", rank)]
     }
 }
+
+extension MatrixRun {
+    /// With `record.sharpness`: the sharpness against time, the seeds' mean per grid point (at most six), with the
+    /// gradient-descent stability threshold 2/η dashed in the same colour.
+    func sharpnessFigure() -> [(String, String)] {
+        let c = configuration
+        guard c.sharpnessIterations != nil else { return [] }
+        let S = setup.seeds.count
+        let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+        var plot = SVGPlot(
+            title: "Sharpness: the largest eigenvalue of the loss's Hessian",
+            xLabel: c.update == .flow ? "time t" : "time t = η·steps", yLabel: "sharpness", xScale: .log,
+            yScale: .log)
+        for (g, p) in c.gridPoints.enumerated().prefix(6) {
+            let t = Array(times(replica: g * S).dropFirst())
+            let mean = steps.indices.dropFirst().map { ci -> Double in
+                let v = (0..<S).map { sharpness[g * S + $0][ci] }.filter { $0.isFinite }
+                return v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count)
+            }
+            var s = SVGPlot.Series(label: "α = \(p.alpha), λ = \(p.weightDecay), η = \(p.learningRate)", x: t, y: mean)
+            s.color = palette[g % palette.count]
+            plot.series.append(s)
+            if c.update != .flow, let first = t.first, let last = t.last {
+                var limit = SVGPlot.Series(label: "2/η", x: [first, last], y: [2 / p.learningRate, 2 / p.learningRate])
+                limit.dashed = true
+                limit.color = palette[g % palette.count]
+                limit.inLegend = g == 0
+                plot.series.append(limit)
+            }
+        }
+        plot.caption =
+            "\(S) seed\(S == 1 ? "" : "s"), widths \(c.widths); Lanczos (\(c.sharpnessIterations!) steps) with exact "
+            + "Hessian-vector products, in float64 on the host" + (c.update != .flow ? "; dashed: 2/η" : "")
+        return [("sharpness.svg", plot.render())]
+    }
+}

@@ -47,6 +47,7 @@ public enum MatrixCheckpoint {
             ("flow_evaluations", p.flowEvaluations.map(Double.init)), ("flow_status", p.flowStatus.map(Double.init)),
             ("parameters", p.parameters)
         ]
+        if !p.sharpness.isEmpty { arrays.append(("sharpness", p.sharpness.flatMap { $0 })) }
         if let f = p.flow {
             arrays += [
                 ("flow.times", f.times), ("flow.evaluations", f.counters.evaluations.map(Double.init)),
@@ -180,7 +181,7 @@ public enum MatrixCheckpoint {
             finalParameters: try array("final_parameters", B * P), flowEvaluations: try integers("flow_evaluations", B),
             flowStatus: try integers("flow_status", B),
             parameters: try array("parameters", h.flowStarted == nil ? slice.count * P : 0),
-            flow: flow)
+            flow: flow, sharpness: arrays["sharpness"] == nil ? [] : try rows("sharpness"))
         return (h.origin, p)
     }
 

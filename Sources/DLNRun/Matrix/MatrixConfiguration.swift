@@ -122,6 +122,8 @@ public struct MatrixConfiguration: Sendable, Equatable {
     public var spacing = "log"
     /// How many of W_eff's largest singular values to record (nil: min(n_0, n_L)).
     public var recordSingularValues: Int? = nil
+    /// `record.sharpness`: Lanczos steps of the sharpness observable per checkpoint (nil: off).
+    public var sharpnessIterations: Int? = nil
 
     public init() {}
 
@@ -251,6 +253,7 @@ public struct MatrixConfiguration: Sendable, Equatable {
             }
         }
         c.recordSingularValues = record.optionalInt("singular_values") { $0 >= 1 ? nil : "must be ≥ 1" }
+        c.sharpnessIterations = Self.iterations(record, "sharpness")
         record.finish()
         top.finish()
         if sink.issues.isEmpty { c.check(sink) }
@@ -395,5 +398,28 @@ public struct MatrixConfiguration: Sendable, Equatable {
         }
         if out.last! != steps { out.append(steps) }
         return out
+    }
+
+    /// `record.sharpness`: true (100 Lanczos steps), false, `{iterations: k}` or k, 1 ≤ k ≤ 10000.
+    static func iterations(_ record: YAMLSection, _ key: String) -> Int? {
+        guard let node = record.node(key) else { return nil }
+        let check: @Sendable (Int) -> String? = {
+            $0 >= 1 && $0 <= 10_000 ? nil : "must be between 1 and 10000 (Lanczos steps per observation)"
+        }
+        switch node {
+        case .mapping:
+            let sub = YAMLSection(path: record.child(key), node: node, sink: record.sink)
+            let k = sub.int("iterations", default: 100, check)
+            sub.finish()
+            return k
+        case .scalar(let scalar) where node.bool != nil && Double(scalar.string) == nil:
+            return node.bool! ? 100 : nil
+        case .scalar(let scalar) where Double(scalar.string) != nil:
+            let k = record.int(key, default: .min, check)
+            return k == .min ? nil : k
+        default:
+            record.sink.add(record.child(key), "must be true, false or {iterations: k}, got \(YAMLSection.kind(node))")
+            return nil
+        }
     }
 }

@@ -158,6 +158,7 @@ extension MatrixFolder {
         run.effectiveRank = try rows("effective_rank")
         run.nuclearNorm = try rows("nuclear_norm")
         run.conservation = try rows("conservation")
+        if run.configuration.sharpnessIterations != nil { run.sharpness = try rows("sharpness") }
         run.singularValues = try blocks("singular_values.npy")
         run.modeStrength = try blocks("mode_strength.npy")
         run.flowStatus = status

@@ -149,6 +149,7 @@ public enum MatrixMerge {
         run.effectiveRank = rows(try combine("effective_rank.npy", [C]), C)
         run.nuclearNorm = rows(try combine("nuclear_norm.npy", [C]), C)
         run.conservation = rows(try combine("conservation.npy", [C]), C)
+        if c.sharpnessIterations != nil { run.sharpness = rows(try combine("sharpness.npy", [C]), C) }
         let K = c.singularValueCount
         let M = min(run.setup.teacherSingularValues.count, c.widths[0], c.widths[c.depth])
         let sv = try combine("singular_values.npy", [C, K])

@@ -28,6 +28,7 @@ extension MatrixRun {
             ("nuclear_norm", nuclearNorm), ("conservation", conservation)
         ]
         for (name, values) in scalars { try npy(name + ".npy", values.flatMap { $0 }, [G, S, C]) }
+        if c.sharpnessIterations != nil { try npy("sharpness.npy", sharpness.flatMap { $0 }, [G, S, C]) }
         let k = c.singularValueCount
         try npy("singular_values.npy", singularValues.flatMap { $0.flatMap { $0 } }, [G, S, C, k])
         let m = modeStrength.first?.first?.count ?? 0
@@ -57,7 +58,8 @@ extension MatrixRun {
             "samples": c.samples, "task": c.task.rawValue, "factorization": c.factorization.rawValue,
             "operator": c.task == .sensing ? c.sensingOperator.rawValue : NSNull(), "precision": c.precision.rawValue,
             "loss": c.loss.rawValue, "seeds": S,
-            "observables": ["train_loss", "test_error", "effective_rank", "nuclear_norm", "conservation"],
+            "observables": ["train_loss", "test_error", "effective_rank", "nuclear_norm", "conservation"]
+                + (c.sharpnessIterations != nil ? ["sharpness"] : []),
             "configuration": [
                 "grid": ["alpha": c.alpha, "weight_decay": c.weightDecay, "learning_rate": c.learningRate],
                 "seed_offset": c.seedOffset
@@ -181,6 +183,6 @@ extension MatrixRun {
             loss.series += [a, b]
         }
         out.append(("loss.svg", loss.render()))
-        return out + alphaFigures()
+        return out + alphaFigures() + sharpnessFigure()
     }
 }

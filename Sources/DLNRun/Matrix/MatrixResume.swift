@@ -54,6 +54,8 @@ public struct MatrixProgress: Sendable, Equatable {
     public var parameters: [Double]
     /// Gradient flow: the slice's integrator.
     public var flow: MatrixFlow.Snapshot?
+    /// The sharpness so far ([replica][checkpoint]; empty when not recorded).
+    public var sharpness: [[Double]] = []
 }
 
 extension MatrixRun {
@@ -192,7 +194,8 @@ extension MatrixRun {
             slice: slice, checkpoint: checkpoint, step: step, seconds: seconds, trainLoss: trainLoss,
             testError: testError, effectiveRank: effectiveRank, nuclearNorm: nuclearNorm, conservation: conservation,
             singularValues: singularValues, modeStrength: modeStrength, finalParameters: finalParameters,
-            flowEvaluations: flowEvaluations, flowStatus: flowStatus, parameters: parameters, flow: flow)
+            flowEvaluations: flowEvaluations, flowStatus: flowStatus, parameters: parameters, flow: flow,
+            sharpness: configuration.sharpnessIterations != nil ? sharpness : [])
     }
 
     /// Takes the observables and counters of a checkpoint.
@@ -204,6 +207,7 @@ extension MatrixRun {
         conservation = p.conservation
         singularValues = p.singularValues
         modeStrength = p.modeStrength
+        if !p.sharpness.isEmpty { sharpness = p.sharpness }
         finalParameters = p.finalParameters
         flowEvaluations = p.flowEvaluations
         flowStatus = p.flowStatus

@@ -22,6 +22,8 @@ public struct MatrixRun: Sendable {
     public var conservation: [[Double]]
     /// [replica][checkpoint][k].
     public var singularValues: [[[Double]]], modeStrength: [[[Double]]]
+    /// The sharpness (`record.sharpness`), [replica][checkpoint]; NaN when not recorded.
+    public var sharpness: [[Double]]
     /// The final layers, replica-major.
     public var finalParameters: [Double]
     public var deviceDescription = ""
@@ -53,6 +55,7 @@ public struct MatrixRun: Sendable {
         effectiveRank = empty
         nuclearNorm = empty
         conservation = empty
+        sharpness = empty
         singularValues = [[[Double]]](repeating: [[Double]](repeating: [], count: C), count: B)
         modeStrength = singularValues
         finalParameters = [Double](repeating: .nan, count: B * setup.batch.shape.parameterCount)
@@ -88,12 +91,25 @@ public struct MatrixRun: Sendable {
         let imbalance = initialImbalance
         let layerScale = initialLayerScale
         let now = range.map { times(replica: $0)[k] }
+        let sharp = SharedSlots<Double>(count: range.count)
+        let c = configuration
         DispatchQueue.concurrentPerform(iterations: range.count) { local in
             let b = range.lowerBound + local
             let decay = Foundation.exp(-2 * setup.batch.lambdaU[b] * now[local])
+            let layers = p[(local * P)..<((local + 1) * P)]
             slots[local] = MatrixObservables.observe(
-                p[(local * P)..<((local + 1) * P)], shape: shape, problem: setup.problems[setup.batch.dataset[b]],
+                layers, shape: shape, problem: setup.problems[setup.batch.dataset[b]],
                 modes: modes, initialImbalance: imbalance[b], initialLayerScale: layerScale[b], decay: decay)
+            if let iterations = c.sharpnessIterations {
+                let curvature = MatrixCurvature(
+                    problem: setup.problems[setup.batch.dataset[b]], widths: c.widths, samples: c.samples,
+                    lambda: setup.batch.lambdaU[b], scale: c.loss == .mean ? 1 / Double(c.samples) : 1,
+                    tied: c.factorization == .symmetric)
+                sharp[local] = curvature.sharpness(layers, iterations: iterations)
+            }
+        }
+        if configuration.sharpnessIterations != nil {
+            for (local, v) in sharp.values.enumerated() { sharpness[range.lowerBound + local][k] = v }
         }
         let keep = configuration.singularValueCount
         for (local, o) in slots.values.enumerated() {
