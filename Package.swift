@@ -50,9 +50,7 @@ let package = Package(
         // The OpenCL engine: builds and runs the kernels of Kernels/ behind the same Engine protocol.
         .target(name: "DLNDevice", dependencies: ["DLNModel", "OpenCLKit"]),
         // The run: configuration, experiments, the runner, output files, figures and studies.
-        .target(
-            name: "DLNRun", dependencies: ["DLNModel", "DLNTheory", "DLNDevice", "OpenCLKit", "Yams"],
-            swiftSettings: [.unsafeFlags(["-O"])]),
+        .target(name: "DLNRun", dependencies: ["DLNModel", "DLNTheory", "DLNDevice", "OpenCLKit", "Yams"]),
         // The command-line tool: argument parsing and printing only.
         .executableTarget(
             name: "dlnsim",
