@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Everything CI runs, in order: the lint, the fast test tier, the Python package's tests, the Oclgrind tier, the
-# oracle tier.
+# Everything CI runs, in order: the lint, the fast test tier, the Oclgrind tier, the oracle tier with the Python
+# package's tests beside it.
 #
 #   scripts/test.sh            lint + fast tier (about 2–3 minutes after the build) + Python package (about 2
 #                              minutes: scripts/python-tests.sh) + Oclgrind tier + oracle tier
@@ -24,9 +24,6 @@ echo "== fast tier: swift test --skip OracleTests"
 swift test --skip-build --skip OracleTests
 
 if [ "${1:-all}" != "fast" ]; then
-    echo "== Python package: scripts/python-tests.sh (a fresh virtual environment, pytest through the binary)"
-    scripts/python-tests.sh
-
     echo "== Oclgrind tier: scripts/oclgrind.sh"
     if command -v oclgrind >/dev/null || [ -n "${OCLGRIND_ICD:-}" ] || [ "${CI:-}" = "true" ]; then
         scripts/oclgrind.sh
@@ -34,6 +31,19 @@ if [ "${1:-all}" != "fast" ]; then
         echo "Oclgrind is not installed (apt-get install oclgrind): the Oclgrind tier is skipped"
     fi
 
-    echo "== oracle tier: swift test --filter OracleTests"
-    swift test --skip-build --filter OracleTests
+    # The Python package's tests (a fresh virtual environment, pytest through the binary: mostly waiting on pip and
+    # on short runs) go beside the oracle tier; their output follows it.
+    python_log=$(mktemp "${TMPDIR:-/tmp}/dlnsim-python-tests.XXXXXX")
+    scripts/python-tests.sh >"$python_log" 2>&1 &
+    python_pid=$!
+    echo "== oracle tier: swift test --filter OracleTests (the Python package's tests run beside it)"
+    oracle=0
+    swift test --skip-build --filter OracleTests || oracle=$?
+    python=0
+    wait "$python_pid" || python=$?
+    echo "== Python package: scripts/python-tests.sh"
+    cat "$python_log"
+    rm -f "$python_log"
+    [ "$python" -eq 0 ] || { echo "FAILED: the Python package's tests exited $python"; exit 1; }
+    [ "$oracle" -eq 0 ] || { echo "FAILED: the oracle tier exited $oracle"; exit 1; }
 fi
