@@ -71,7 +71,9 @@ extension MatrixRun {
         for (g, p) in c.gridPoints.enumerated().prefix(6) {
             let t = Array(times(replica: g * S).dropFirst())
             let mean = steps.indices.dropFirst().map { ci -> Double in
-                let v = (0..<S).map { sharpness[g * S + $0][ci] }.filter { $0.isFinite }
+                // Finished replicas only: a diverging one's last finite values would swamp the mean.
+                let v = (0..<S).filter { flowStatus.isEmpty || flowStatus[g * S + $0] == 0 }
+                    .map { sharpness[g * S + $0][ci] }.filter { $0.isFinite }
                 return v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count)
             }
             var s = SVGPlot.Series(label: "α = \(p.alpha), λ = \(p.weightDecay), η = \(p.learningRate)", x: t, y: mean)
@@ -86,7 +88,7 @@ extension MatrixRun {
             }
         }
         plot.caption =
-            "\(S) seed\(S == 1 ? "" : "s"), widths \(c.widths); Lanczos (\(c.sharpnessIterations!) steps) with exact "
+            "\(S) seed\(S == 1 ? "" : "s") (diverged ones left out), widths \(c.widths); Lanczos (\(c.sharpnessIterations!) steps) with exact "
             + "Hessian-vector products, in float64 on the host" + (c.update != .flow ? "; dashed: 2/η" : "")
         return [("sharpness.svg", plot.render())]
     }
