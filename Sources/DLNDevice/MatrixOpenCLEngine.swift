@@ -89,6 +89,8 @@ public final class MatrixOpenCLEngine: MatrixEngine {
     public func parameters() throws(DLNError) -> RealArray { try wrap { try run.parameters() } }
     public func setParameters(_ values: RealArray) throws(DLNError) { try wrap { try run.setParameters(values) } }
     public func gradient() throws(DLNError) -> RealArray { try wrap { try run.gradient() } }
+    public func velocity() throws(DLNError) -> RealArray? { try wrap { try run.velocity() } }
+    public func setVelocity(_ values: RealArray) throws(DLNError) { try wrap { try run.setVelocity(values) } }
 }
 
 protocol MatrixDeviceRunner: AnyObject {
@@ -98,6 +100,8 @@ protocol MatrixDeviceRunner: AnyObject {
     func parameters() throws -> RealArray
     func setParameters(_ values: RealArray) throws
     func gradient() throws -> RealArray
+    func velocity() throws -> RealArray?
+    func setVelocity(_ values: RealArray) throws
 }
 
 /// One batch's buffers and kernels in one precision.
@@ -124,6 +128,8 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
     var sensing: MatrixSensingDevice?
     /// Mini-batch SGD's buffers and kernels (nil: full-batch steps).
     var sgd: MatrixSGDDevice?
+    /// Label noise, momentum and Langevin noise (nil: none).
+    var dynamics: MatrixDynamicsDevice?
     /// Steps taken since the start: SGD draws step k's rows by it.
     var stepsTaken = 0
     /// The symmetric factorisation's mx_tie (nil: independent layers).
@@ -161,10 +167,11 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
         gradientScale = T(batch.gradientScale)
         var options = "-cl-std=CL1.2 -D REAL=\(T.openCLName) -D REAL16=\(T.openCLName)16"
         if T.self == Double.self { options += " -D DLN_FP64" }
-        if batch.stochastic != nil { options += " -D DLN_MATRIX" }
+        let random = batch.stochastic != nil || batch.dynamics != nil
+        if random { options += " -D DLN_MATRIX" }
         let files =
             ["common.cl", "matrix.cl", "matrix_sensing.cl"] + (kernels == .vector16 ? ["matrix_v16.cl"] : [])
-            + (batch.stochastic != nil ? ["stochastic.cl", "matrix_sgd.cl"] : [])
+            + (random ? ["stochastic.cl", "matrix_sgd.cl"] : [])
         let program = try KernelLibrary.program(
             context: context, source: try KernelLibrary.source(files: files), options: options)
         forwardData = try CLKernel(program: program, name: "mx_forward_data")
@@ -183,6 +190,9 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
         sgd = try batch.stochastic.map {
             try MatrixSGDDevice(
                 batch, $0, program: program, context: context, vector16: kernels == .vector16, as: T.self)
+        }
+        dynamics = try batch.dynamics.map {
+            try MatrixDynamicsDevice(batch, $0, program: program, context: context, as: T.self)
         }
     }
 
@@ -307,7 +317,7 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
             if let sgd {
                 try enqueueStochasticStep(sgd, step: stepsTaken + k)
             } else {
-                try enqueueStep(writeF: 0)
+                try enqueueUpdate(step: stepsTaken + k)
             }
             try enqueueTie(params)
             if k % 64 == 63 { try queue.flush() }

@@ -89,11 +89,13 @@ extension MatrixDeviceBatch {
             let size = shape.outputs * shape.inputs
             try enqueueGather(s, sense.a, width: size, count: count, into: s.first)
             try enqueueGather(s, sense.y, width: 1, count: count, into: s.second)
+            try enqueueLabelNoise(s, step: step, s.second, width: 1, count: count)
             (sense.a, sense.y, sense.m) = (s.first, s.second, Int32(count))
             sensing = sense
         } else {
             try enqueueGather(s, x, width: shape.inputs, count: count, into: s.first)
             try enqueueGather(s, y, width: shape.outputs, count: count, into: s.second)
+            try enqueueLabelNoise(s, step: step, s.second, width: shape.outputs, count: count)
             if var v = v16, let g = s.gather16, let spread = s.spread, let table = s.table {
                 let width = shape.inputs
                 try launch(
@@ -106,6 +108,6 @@ extension MatrixDeviceBatch {
         }
         ds = s.identity
         gradientScale = T(s.stochastic.scale(count: count))
-        try enqueueStep(writeF: 0)
+        try enqueueUpdate(step: step)
     }
 }

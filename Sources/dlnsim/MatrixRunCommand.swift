@@ -18,23 +18,19 @@ extension Run {
         let part = try shard.map { s throws(DLNError) in try Shard(parsing: s) }
         let setup = (G: c.gridPoints.count, S: c.seeds)
         let P = MatrixShape(widths: c.widths).parameterCount
-        var line =
-            "\(path): matrix model, widths \(c.widths) ("
-            + (c.factorization == .symmetric
-                ? "W_eff = U·Uᵀ, U \(c.widths[0])×\(c.widths[1]), \(c.widths[0] * c.widths[1]) parameters per replica), "
-                : "depth \(c.depth), \(P) parameters per replica), ")
-            + "init \(c.initKind.rawValue), "
-            + (c.task == .sensing
-                ? "matrix sensing from \(c.samples) \(c.sensingOperator.rawValue) measurements"
-                : "n = \(c.samples)\(c.whiten ? " whitened" : "")") + ", \(setup.G) grid point"
-            + "\(setup.G == 1 ? "" : "s") × \(setup.S) seed\(setup.S == 1 ? "" : "s"), "
-            + (c.update == .flow
-                ? "gradient flow to t = \(c.horizon ?? 0) (rtol \(c.flow.rtol), atol \(c.flow.atol)), "
-                    + "\(c.checkpointTimes.count) checkpoints"
-                : "\(c.steps) steps of "
-                    + (c.update == .sgd
-                        ? "mini-batch SGD (b = \(c.batchSize ?? 0), \(c.sampling.rawValue))" : "gradient descent")
-                    + ", \(c.checkpointSteps.count) checkpoints")
+        let layers: String =
+            c.factorization == .symmetric
+            ? "W_eff = U·Uᵀ, U \(c.widths[0])×\(c.widths[1]), \(c.widths[0] * c.widths[1]) parameters per replica), "
+            : "depth \(c.depth), \(P) parameters per replica), "
+        let data: String =
+            c.task == .sensing
+            ? "matrix sensing from \(c.samples) \(c.sensingOperator.rawValue) measurements"
+            : "n = \(c.samples)\(c.whiten ? " whitened" : "")"
+        let update: String = Self.updateDescription(c)
+        var line: String =
+            "\(path): matrix model, widths \(c.widths) (" + layers + "init \(c.initKind.rawValue), " + data
+            + ", \(setup.G) grid point" + "\(setup.G == 1 ? "" : "s") × \(setup.S) seed\(setup.S == 1 ? "" : "s"), "
+            + update
             + ", \(c.precision.rawValue), about \(String(format: "%.3g", c.memoryEstimate / 1e6)) MB of host memory"
         if let part {
             let B = setup.G * setup.S
@@ -224,6 +220,30 @@ extension Run {
                     + "OUTDIR` (figures come with the merge)")
         }
         if Messages.json { Messages.emit(["event": "done", "out": outDir, "seconds": progress.elapsed]) }
+    }
+
+    /// "S steps of mini-batch SGD (b = …, sampling) with label noise σ_ℓ = …, Langevin noise T = …, Nesterov momentum
+    /// β = …, C checkpoints", naming the options in use (or gradient flow's horizon and tolerances).
+    static func updateDescription(_ c: MatrixConfiguration) -> String {
+        if c.update == .flow {
+            return "gradient flow to t = \(c.horizon ?? 0) (rtol \(c.flow.rtol), atol \(c.flow.atol)), "
+                + "\(c.checkpointTimes.count) checkpoints"
+        }
+        let update =
+            c.update == .sgd ? "mini-batch SGD (b = \(c.batchSize ?? 0), \(c.sampling.rawValue))" : "gradient descent"
+        func values(_ v: [Double]) -> String {
+            v.count == 1 ? "\(v[0])" : "[" + v.map { "\($0)" }.joined(separator: ", ") + "]"
+        }
+        var parts: [String] = []
+        if c.labelNoise.contains(where: { $0 != 0 }) { parts.append("label noise σ_ℓ = \(values(c.labelNoise))") }
+        if c.gradientNoise.contains(where: { $0 != 0 }) {
+            parts.append("Langevin noise T = \(values(c.gradientNoise))")
+        }
+        if c.nesterov || c.momentum.contains(where: { $0 != 0 }) {
+            parts.append("\(c.nesterov ? "Nesterov" : "heavy-ball") momentum β = \(values(c.momentum))")
+        }
+        let steps = "\(c.steps) steps of " + update + (parts.isEmpty ? "" : " with " + parts.joined(separator: ", "))
+        return steps + ", \(c.checkpointSteps.count) checkpoints"
     }
 }
 

@@ -22,9 +22,15 @@ import Testing
         /// Matrix sensing with this many measurements (0: regression on n samples).
         var sensing = 0
         var tied = false
+        /// `MatrixDynamics` (replica b: σ_ℓ = sigma·(b mod 3)/2, T = temperature·(b mod 2), β = beta·(b mod 4)/3);
+        /// sgd false: full batches in order.
+        var sigma = 0.0, temperature = 0.0, beta = 0.0
+        var nesterov = false, sgd = true
         var testDescription: String {
-            "\(label): widths \(widths) B=\(B) b=\(b) \(sampling.rawValue) \(precision.rawValue)"
+            "\(label): widths \(widths) B=\(B) b=\(sgd ? b : n) \(sampling.rawValue) \(precision.rawValue)"
                 + (sensing > 0 ? " sensing m=\(sensing)" : " n=\(n)") + (tied ? " UUᵀ" : "") + (sum ? " sum" : "")
+                + (sigma > 0 ? " σ=\(sigma)" : "") + (temperature > 0 ? " T=\(temperature)" : "")
+                + (beta > 0 ? " β=\(beta)" : "") + (nesterov ? " Nesterov" : "")
         }
     }
 
@@ -32,7 +38,10 @@ import Testing
     static let smallCases: [Case] = [
         Case(
             label: "tiny epochs f32", widths: [4, 3, 2], n: 7, B: 17, b: 3, sampling: .epochs, precision: .float32,
-            lambda: 0.01, steps: [2, 2])
+            lambda: 0.01, steps: [2, 2]),
+        Case(
+            label: "tiny noisy momentum f32", widths: [4, 3, 2], n: 7, B: 17, b: 3, sampling: .withReplacement,
+            precision: .float32, lambda: 0.01, steps: [2, 2], sigma: 0.3, temperature: 1e-4, beta: 0.9)
     ]
 
     /// On PoCL only: every sampling, both precisions, regression and sensing (with the symmetric factorisation),
@@ -50,7 +59,13 @@ import Testing
             sensing: 16),
         Case(
             label: "sensing UUᵀ f32", widths: [5, 3, 5], n: 5, B: 17, b: 5, sampling: .withReplacement,
-            precision: .float32, steps: [3, 2], sensing: 12, tied: true)
+            precision: .float32, steps: [3, 2], sensing: 12, tied: true),
+        Case(
+            label: "full batches, label noise, Nesterov", widths: [6, 5, 4], n: 40, B: 19, b: 40, sampling: .sequential,
+            steps: [3, 2], sigma: 0.5, temperature: 1e-3, beta: 0.9, nesterov: true, sgd: false),
+        Case(
+            label: "sensing UUᵀ heavy ball f32", widths: [5, 3, 5], n: 5, B: 18, b: 6, sampling: .epochs,
+            precision: .float32, steps: [3, 2], sensing: 14, tied: true, sigma: 0.2, temperature: 1e-4, beta: 0.8)
     ]
 
     static func batch(_ c: Case) -> MatrixBatch {
@@ -62,10 +77,17 @@ import Testing
             : MatrixFixture.batch(
                 widths: c.widths, n: c.n, B: c.B, precision: c.precision, independent: c.independent,
                 lambda: c.lambda, eta: c.sum ? 0.005 : 0.05)
+        let seeds = (0..<c.B).map { 100 + $0 % 7 }
+        let dynamics =
+            c.sigma + c.temperature + c.beta > 0 || c.nesterov
+            ? MatrixDynamics(
+                seeds: seeds, labelNoise: (0..<c.B).map { c.sigma * Double($0 % 3) / 2 },
+                gradientNoise: (0..<c.B).map { c.temperature * Double($0 % 2) },
+                momentum: (0..<c.B).map { c.beta * Double($0 % 4) / 3 }, nesterov: c.nesterov) : nil
         return base.with(
             stochastic: MatrixStochastic(
-                seeds: (0..<c.B).map { 100 + $0 % 7 }, batchSize: c.b, sampling: c.sampling, meanLoss: !c.sum,
-                factor: c.tied ? 2 : 1))
+                seeds: seeds, batchSize: c.sgd ? c.b : base.rows, sampling: c.sgd ? c.sampling : .sequential,
+                meanLoss: !c.sum, factor: c.tied ? 2 : 1), dynamics: dynamics)
     }
 
     static func bits(_ a: RealArray) -> [UInt64] { a.doubles.map { $0.isNaN ? Double.nan.bitPattern : $0.bitPattern } }
@@ -95,7 +117,7 @@ import Testing
             }
         }
         var done = 0
-        var middle: (params: RealArray, step: Int)? = nil
+        var middle: (params: RealArray, velocity: RealArray?, step: Int)? = nil
         for k in c.steps {
             try cpu.step(count: k)
             try gpu.step(count: k)
@@ -105,15 +127,20 @@ import Testing
             compare(
                 RealArray(try cpu.loss(), precision: .float64), RealArray(try gpu.loss(), precision: .float64),
                 "the loss after \(done) SGD steps")
-            if middle == nil { middle = (try cpu.parameters(), done) }
+            if let v = try cpu.velocity() {
+                let w = try #require(try gpu.velocity())
+                compare(v, w, "the momentum buffers after \(done) steps")
+            }
+            if middle == nil { middle = (try cpu.parameters(), try cpu.velocity(), done) }
         }
         let moved = zip(try cpu.parameters().doubles, batch.initial).contains { $0 != $1 }
         #expect(moved, "the parameters never changed")
-        // A restore mid-run: the parameters and the step set back, both engines continue as the CPU engine did.
+        // A restore mid-run: the parameters (and momentum buffers) and the step set back, both engines continue as the CPU engine did.
         let last = try cpu.parameters()
         guard let middle else { return }
         for engine in [cpu, gpu] as [any MatrixEngine] {
             try engine.setParameters(middle.params)
+            if let v = middle.velocity { try engine.setVelocity(v) }
             engine.stepsTaken = middle.step
             try engine.step(count: done - middle.step)
         }

@@ -14,7 +14,10 @@ struct MatrixResumeTests {
             ? "{update: flow, horizon: 10, precision: \(precision), flow: {rtol: 1e-6, atol: 1e-8}}"
             : update == "sgd"
                 ? "{steps: 700, precision: \(precision), update: sgd, batch_size: 3, sampling: epochs}"
-                : "{steps: 700, precision: \(precision)}"
+                : update == "noisy"
+                    ? "{steps: 700, precision: \(precision), update: sgd, batch_size: 3, sampling: epochs, "
+                        + "label_noise: 0.2, gradient_noise: 1e-5, momentum: 0.7, nesterov: true}"
+                    : "{steps: 700, precision: \(precision)}"
         return try MatrixConfiguration.parse(
             yaml: """
                 model: {parameterization: matrix, widths: [4, 3, 2], init: {kind: gaussian}}
@@ -46,8 +49,9 @@ struct MatrixResumeTests {
     final class Writes: @unchecked Sendable { var list: [MatrixProgress] = [] }
 
     /// Mini-batch SGD (epochs of 10 rows in batches of 3: restores mid-epoch) resumes bit for bit too: the engine is
-    /// set back to the checkpoint's step.
-    @Test(arguments: ["gd", "flow", "sgd"], ["float32", "float64"])
+    /// set back to the checkpoint's step; with label noise, Langevin noise and Nesterov momentum ("noisy") the
+    /// checkpoint carries the momentum buffers.
+    @Test(arguments: ["gd", "flow", "sgd", "noisy"], ["float32", "float64"])
     func resumingFromAnyCheckpointGivesTheWholeRun(update: String, precision: String) throws {
         let c = try Self.configuration(update, precision)
         let whole = try MatrixRun.run(c, device: nil)
@@ -63,6 +67,7 @@ struct MatrixResumeTests {
         #expect(Set(writes.list.map(\.slice)).count == 4)
         #expect(writes.list.count >= 20)
         if update != "flow" { #expect(writes.list.contains { !c.checkpointSteps.contains($0.step) }) }
+        #expect(writes.list.allSatisfy { $0.velocity.isEmpty == (update != "noisy") })
         for (i, p) in writes.list.enumerated() {
             var again = MatrixRunOptions()
             again.resume = p

@@ -99,6 +99,15 @@ struct MatrixSetupTests {
     @Test func gridAndCheckpoints() throws {
         let c = try Self.config(Self.base.replacingOccurrences(of: "KIND", with: "gaussian"))
         #expect(c.gridPoints.count == 2)
+        #expect(!c.hasDynamics)
+        // The stochastic axes nest inside η: σ_ℓ, then T, then β.
+        let noisy = try Self.config(
+            "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {gradient_noise: 0.01, nesterov: true}\n"
+                + "grid: {alpha: [0.1, 1], label_noise: [0, 0.5], momentum: [0, 0.3, 0.9]}")
+        #expect(noisy.gridPoints.count == 12 && noisy.hasDynamics && noisy.nesterov)
+        #expect(noisy.gridPoints.map(\.momentum).prefix(4) == [0, 0.3, 0.9, 0])
+        #expect(noisy.gridPoints.map(\.labelNoise).prefix(4) == [0, 0, 0, 0.5])
+        #expect(noisy.gridPoints.allSatisfy { $0.gradientNoise == 0.01 } && noisy.gridPoints[6].alpha == 1)
         #expect(c.checkpointSteps.first == 0 && c.checkpointSteps.last == 10)
         #expect(zip(c.checkpointSteps, c.checkpointSteps.dropFirst()).allSatisfy { $0 < $1 })
     }
@@ -123,16 +132,28 @@ struct MatrixSetupTests {
             "training.sampling"
         ),
         (
-            "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {update: sgd, batch_size: 2, label_noise: 0.1}",
+            "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {update: flow, horizon: 1, label_noise: 0.1}",
             "training.label_noise"
         ),
         (
-            "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {update: sgd, batch_size: 2, gradient_noise: 0.01}",
-            "training.gradient_noise"
+            "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {update: flow, horizon: 1}\n"
+                + "grid: {gradient_noise: [0, 0.01]}",
+            "grid.gradient_noise"
         ),
         (
-            "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {update: sgd, batch_size: 2, momentum: 0.9}",
+            "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {update: flow, horizon: 1, nesterov: true}",
             "training.momentum"
+        ),
+        ("model: {parameterization: matrix, widths: [3, 2]}\ntraining: {momentum: 1}", "training.momentum"),
+        ("model: {parameterization: matrix, widths: [3, 2]}\ngrid: {label_noise: [0.1, -1]}", "grid.label_noise[1]"),
+        (
+            "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {momentum: 0.5}\ngrid: {momentum: [0, 0.9]}",
+            "grid.momentum"
+        ),
+        (
+            "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {update: sgd, batch_size: 2}\n"
+                + "grid: {batch_size: [2, 4]}",
+            "grid.batch_size"
         ),
         (
             "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {update: sgd, batch_size: 2, horizon: 3}",

@@ -81,12 +81,16 @@ public struct MatrixBatch: Sendable {
     public let tied: Bool
     /// Mini-batch SGD (`update: sgd`): the replicas' seeds, b and the sampling; nil: full-batch steps.
     public let stochastic: MatrixStochastic?
+    /// Label noise, Langevin noise and momentum (`MatrixDynamics`); nil: none. Label noise needs `stochastic` (full
+    /// batches: b = n, sequential, which is gradient descent bit for bit).
+    public let dynamics: MatrixDynamics?
 
     /// A batch; the counts must agree (checked).
     public init(
         shape: MatrixShape, samples: Int, precision: Precision, datasets: [MatrixData], dataset: [Int],
         eta: [Double], lambdaU: [Double], gradientScale: Double, lossScale: Double, initial: [Double],
-        measurements: [MatrixMeasurements]? = nil, tied: Bool = false, stochastic: MatrixStochastic? = nil
+        measurements: [MatrixMeasurements]? = nil, tied: Bool = false, stochastic: MatrixStochastic? = nil,
+        dynamics: MatrixDynamics? = nil
     ) {
         let B = dataset.count
         precondition(B > 0 && eta.count == B && lambdaU.count == B)
@@ -119,6 +123,10 @@ public struct MatrixBatch: Sendable {
             precondition(stochastic.batchSize <= (measurements?.first?.count ?? samples))
         }
         self.stochastic = stochastic
+        if let dynamics {
+            precondition(dynamics.seeds.count == B && (!dynamics.hasLabelNoise || stochastic != nil))
+        }
+        self.dynamics = dynamics
     }
 
     /// What a mini-batch draws from: the samples n of a regression, the measurements m of matrix sensing.
@@ -154,15 +162,18 @@ public struct MatrixBatch: Sendable {
             dataset: Array(dataset[range]), eta: Array(eta[range]), lambdaU: Array(lambdaU[range]),
             gradientScale: gradientScale, lossScale: lossScale,
             initial: Array(initial[(range.lowerBound * P)..<(range.upperBound * P)]), measurements: measurements,
-            tied: tied, stochastic: stochastic?.slice(range))
+            tied: tied, stochastic: stochastic?.slice(range), dynamics: dynamics?.slice(range))
     }
 
     /// The same batch with mini-batch SGD as `stochastic` says (nil: full-batch steps).
-    public func with(stochastic: MatrixStochastic?) -> MatrixBatch {
+    public func with(stochastic: MatrixStochastic?) -> MatrixBatch { with(stochastic: stochastic, dynamics: dynamics) }
+
+    /// The same batch with mini-batch SGD and label noise, Langevin noise and momentum as given (nil: none).
+    public func with(stochastic: MatrixStochastic?, dynamics: MatrixDynamics?) -> MatrixBatch {
         MatrixBatch(
             shape: shape, samples: samples, precision: precision, datasets: datasets, dataset: dataset, eta: eta,
             lambdaU: lambdaU, gradientScale: gradientScale, lossScale: lossScale, initial: initial,
-            measurements: measurements, tied: tied, stochastic: stochastic)
+            measurements: measurements, tied: tied, stochastic: stochastic, dynamics: dynamics)
     }
 }
 
@@ -187,4 +198,8 @@ public protocol MatrixEngine: AnyObject {
     func setParameters(_ values: RealArray) throws(DLNError)
     /// F = ∇ℓ + λ_u·W of every replica at the current parameters (replica-major): gradient flow is Ẇ = −F.
     func gradient() throws(DLNError) -> RealArray
+    /// Momentum's buffers m = θ_k − θ_{k−1} (replica-major, as `parameters()`); nil without momentum.
+    func velocity() throws(DLNError) -> RealArray?
+    /// Replaces every replica's momentum buffers (a restore from a checkpoint).
+    func setVelocity(_ values: RealArray) throws(DLNError)
 }

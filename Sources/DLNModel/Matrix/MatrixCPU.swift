@@ -40,6 +40,8 @@ public final class MatrixCPUEngine: MatrixEngine {
     public func parameters() throws(DLNError) -> RealArray { run.parameters() }
     public func setParameters(_ values: RealArray) throws(DLNError) { run.setParameters(values) }
     public func gradient() throws(DLNError) -> RealArray { run.gradient() }
+    public func velocity() throws(DLNError) -> RealArray? { run.velocity() }
+    public func setVelocity(_ values: RealArray) throws(DLNError) { run.setVelocity(values) }
 }
 
 protocol MatrixCPURunner: AnyObject {
@@ -49,6 +51,8 @@ protocol MatrixCPURunner: AnyObject {
     func parameters() -> RealArray
     func setParameters(_ values: RealArray)
     func gradient() -> RealArray
+    func velocity() -> RealArray?
+    func setVelocity(_ values: RealArray)
 }
 
 /// A pointer handed to the worker threads, which write disjoint parts of what it points at.
@@ -80,7 +84,7 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
     var sensingA: [UnsafeMutablePointer<SIMD16<T>>] = [], sensingY: [UnsafeMutablePointer<SIMD16<T>>] = []
     /// A worker's scratch, in vectors: activations h (H), the two signals (D each) and a layer gradient's partial
     /// sums between chunks of samples (max_l n_l·n_{l−1}), then matrix sensing's residuals (m), then (SGD) the
-    /// gathered rows of a mini-batch (`gatherSize`).
+    /// gathered rows of a mini-batch (`gatherSize`), then (momentum) F and the previous parameters (2P).
     let scratchSize: Int
     /// max_l n_l·n_{l−1}: the partial sums' part of the scratch.
     let partialSize: Int
@@ -88,6 +92,8 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
     let gatherSize: Int
     /// SGD: the replicas' keys and epoch permutations.
     let draws: MatrixDraws?
+    /// Label noise, Langevin noise and momentum: the per-lane scalars and the momentum buffers.
+    let dyn: MatrixDynamicsState<T>?
     var stepsTaken = 0
     var blockData: [Int] = []
     var eta: [SIMD16<T>] = [], lambda: [SIMD16<T>] = []
@@ -114,7 +120,8 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
             gatherSize = 0
             draws = nil
         }
-        scratchSize = H + 2 * D + partialSize + m + gatherSize
+        dyn = batch.dynamics.map { MatrixDynamicsState($0, batch: batch, blocks: batch.layout.blocks) }
+        scratchSize = H + 2 * D + partialSize + m + gatherSize + (dyn?.mom != nil ? 2 * P : 0)
         params = alignedVectors(blocks * P)
         setParameters(RealArray(batch.initial, precision: batch.precision))
         var seen: [[Int]: Int] = [:]
@@ -173,15 +180,25 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
 
     func parameters() -> RealArray { unpack(params) }
 
-    func setParameters(_ values: RealArray) {
+    func setParameters(_ values: RealArray) { pack(values, into: params) }
+
+    /// Replica-major values (the batch's precision) into block-major vectors.
+    func pack(_ values: RealArray, into out: UnsafeMutablePointer<SIMD16<T>>) {
         let v = values.values(as: T.self)
         let B = batch.replicas
         precondition(v.count == B * P)
         for b in 0..<B {
             let k = b / Layout.lanes
             let lane = b % Layout.lanes
-            for p in 0..<P { params[k * P + p][lane] = v[b * P + p] }
+            for p in 0..<P { out[k * P + p][lane] = v[b * P + p] }
         }
+    }
+
+    func velocity() -> RealArray? { dyn?.mom.map { unpack($0) } }
+
+    func setVelocity(_ values: RealArray) {
+        guard let mom = dyn?.mom else { return }
+        pack(values, into: mom)
     }
 
     /// Runs `body(block, scratch)` over every block on the worker threads; each worker has its own scratch of
@@ -296,8 +313,8 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
     @_specialize(where T == Double)
     func step(count: Int) {
         let first = stepsTaken
-        if let st = batch.stochastic, let draws {
-            eachBlock { k, scratch in self.stochasticSteps(block: k, first..<(first + count), st, draws, scratch) }
+        if batch.stochastic != nil || dyn != nil {
+            eachBlock { k, scratch in self.dynamicSteps(block: k, first..<(first + count), scratch) }
         } else {
             eachBlock { k, scratch in
                 for _ in 0..<count { self.step(block: k, scratch: scratch, f: nil) }

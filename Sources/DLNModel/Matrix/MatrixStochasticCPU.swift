@@ -11,22 +11,24 @@ struct MatrixStepData<T: DLNReal> {
     var scale: SIMD16<T>
 }
 
-/// Mini-batch SGD on the CPU engine (twin of Kernels/matrix_sgd.cl with stochastic.cl's dln_sgd_indices): per step
-/// each lane's sorted rows (`BatchSampler`), those rows of X and Y (or of the A_k and y_k) gathered per lane into
-/// the worker's scratch, then the full-batch step on them with n = |B_k| and the batch's scale.
+/// Mini-batch SGD, label noise, momentum and Langevin noise on the CPU engine (twin of Kernels/matrix_sgd.cl with
+/// stochastic.cl's dln_sgd_indices): per step each lane's sorted rows (`BatchSampler`), those rows of X and Y (or of
+/// the A_k and y_k) gathered per lane into the worker's scratch, the targets' label noise, then the full-batch step
+/// on them with n = |B_k| and the batch's scale (`dynamicStep`: momentum and Langevin noise around it).
 extension MatrixCPUBatch {
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    func stochasticSteps(
-        block k: Int, _ steps: Range<Int>, _ st: MatrixStochastic, _ draws: MatrixDraws,
-        _ scratch: UnsafeMutablePointer<SIMD16<T>>
-    ) {
+    func dynamicSteps(block k: Int, _ steps: Range<Int>, _ scratch: UnsafeMutablePointer<SIMD16<T>>) {
+        guard let st = batch.stochastic, let draws else {
+            for k0 in steps { dynamicStep(block: k, step: k0, data: nil, scratch: scratch) }
+            return
+        }
         let L = Layout.lanes
         let N = batch.rows
         let B = batch.replicas
         let rows = UnsafeMutablePointer<Int32>.allocate(capacity: N * L)
         defer { rows.deallocate() }
-        let gather = scratch + (scratchSize - gatherSize)
+        let gather = scratch + (scratchSize - gatherSize - (dyn?.mom != nil ? 2 * P : 0))
         let full = fullData(block: k)
         for k0 in steps {
             let count = st.count(step: k0, rows: N)
@@ -44,6 +46,8 @@ extension MatrixCPUBatch {
             }
             var data = full
             data.scale = SIMD16<T>(repeating: T(st.scale(count: count)))
+            let targets: UnsafeMutablePointer<SIMD16<T>>
+            let width: Int
             if let a = full.a, let values = full.values {
                 let size = shape.outputs * shape.inputs
                 let ga = gather
@@ -53,6 +57,7 @@ extension MatrixCPUBatch {
                 data.a = UnsafePointer(ga)
                 data.values = UnsafePointer(gy)
                 data.measurements = count
+                (targets, width) = (gy, 1)
             } else {
                 let (n0, nL) = (shape.inputs, shape.outputs)
                 let gx = gather
@@ -62,8 +67,13 @@ extension MatrixCPUBatch {
                 data.x = UnsafePointer(gx)
                 data.y = UnsafePointer(gy)
                 data.samples = count
+                (targets, width) = (gy, nL)
             }
-            step(block: k, scratch: scratch, f: nil, data: data)
+            if let dyn, dyn.dynamics.hasLabelNoise {
+                addLabelNoise(
+                    block: k, step: k0, targets, rows: rows, stride: N, count: count, width: width, state: dyn)
+            }
+            dynamicStep(block: k, step: k0, data: data, scratch: scratch)
         }
     }
 

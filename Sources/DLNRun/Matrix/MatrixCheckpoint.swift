@@ -48,6 +48,7 @@ public enum MatrixCheckpoint {
             ("parameters", p.parameters)
         ]
         if !p.sharpness.isEmpty { arrays.append(("sharpness", p.sharpness.flatMap { $0 })) }
+        if !p.velocity.isEmpty { arrays.append(("velocity", p.velocity)) }
         if let f = p.flow {
             arrays += [
                 ("flow.times", f.times), ("flow.evaluations", f.counters.evaluations.map(Double.init)),
@@ -181,7 +182,8 @@ public enum MatrixCheckpoint {
             finalParameters: try array("final_parameters", B * P), flowEvaluations: try integers("flow_evaluations", B),
             flowStatus: try integers("flow_status", B),
             parameters: try array("parameters", h.flowStarted == nil ? slice.count * P : 0),
-            flow: flow, sharpness: arrays["sharpness"] == nil ? [] : try rows("sharpness"))
+            flow: flow, sharpness: arrays["sharpness"] == nil ? [] : try rows("sharpness"),
+            velocity: arrays["velocity"] == nil ? [] : try array("velocity", slice.count * P))
         return (h.origin, p)
     }
 
@@ -214,6 +216,10 @@ public enum MatrixCheckpoint {
             guard p.flow != nil else { throw refuse("a gradient-descent state for training.update: flow") }
         } else {
             guard p.flow == nil else { throw refuse("a gradient-flow state for training.update: \(c.update.rawValue)") }
+            let moving = run.setup.batch.dynamics?.hasMomentum == true
+            guard p.velocity.isEmpty != moving else {
+                throw refuse(moving ? "no momentum buffers for training.momentum" : "momentum buffers without momentum")
+            }
             let next = p.checkpoint + 1 < C ? run.steps[p.checkpoint + 1] : run.steps[p.checkpoint]
             guard p.step >= run.steps[p.checkpoint], p.step <= next else {
                 throw refuse("step \(p.step) between checkpoints \(p.checkpoint) and \(p.checkpoint + 1)")

@@ -111,10 +111,21 @@ public struct MatrixConfiguration: Sendable, Equatable {
     /// `update: flow`: the final time and the integrator's tolerances.
     public var horizon: Double? = nil
     public var flow = FlowSettings()
-    /// Grid axes: every combination is a grid point (α outermost, then λ, then η).
+    /// Grid axes: every combination is a grid point (α outermost, then λ, η, σ_ℓ, T, β).
     public var alpha: [Double] = [0.1]
     public var weightDecay: [Double] = [0]
     public var learningRate: [Double] = [0.01]
+    /// Label noise σ_ℓ (`training.label_noise` or the axis `grid.label_noise`): each step sees y + σ_ℓ·ξ, ξ fresh.
+    public var labelNoise: [Double] = [0]
+    /// Langevin noise T (`training.gradient_noise` or `grid.gradient_noise`): √(2ηT)·ξ added to every parameter
+    /// after each update.
+    public var gradientNoise: [Double] = [0]
+    /// Heavy-ball momentum β (`training.momentum` or `grid.momentum`), 0 ≤ β < 1.
+    public var momentum: [Double] = [0]
+    /// `training.nesterov`: the look-ahead form of momentum.
+    public var nesterov = false
+    /// The stochastic axes given under `grid` (recorded in manifest.json's grid).
+    public var stochasticAxes: [String] = []
     public var seeds = 1
     public var seedOffset = 0
     /// Checkpoints after step 0, log- or linearly spaced up to `steps`.
@@ -218,13 +229,19 @@ public struct MatrixConfiguration: Sendable, Equatable {
         for key in ["batch_size", "sampling"] where c.update != .sgd && training.has(key) {
             sink.add("training.\(key)", "applies to training.update: sgd")
         }
-        let refused = ["label_noise", "gradient_noise", "momentum", "nesterov"].filter { training.has($0) }
-        for key in refused {
-            sink.add(
-                "training.\(key)",
-                "is not available for model.parameterization: matrix (its stochastic update is training.update: sgd, "
-                    + "without label noise, Langevin noise or momentum)")
+        let noiseLevel: (Double) -> String? = {
+            $0 >= 0 && $0.isFinite ? ($0 <= 1e6 ? nil : "is too large") : "must be ≥ 0 (a noise level)"
         }
+        let momentumLevel: (Double) -> String? = { $0 >= 0 && $0 < 1 ? nil : "must be in [0, 1)" }
+        let stochastic: [(String, (Double) -> String?, WritableKeyPath<MatrixConfiguration, [Double]>)] = [
+            ("label_noise", noiseLevel, \.labelNoise), ("gradient_noise", noiseLevel, \.gradientNoise),
+            ("momentum", momentumLevel, \.momentum)
+        ]
+        let inTraining = Set(stochastic.map(\.0).filter { training.has($0) })
+        for (key, check, path) in stochastic where inTraining.contains(key) {
+            c[keyPath: path] = [training.double(key, default: 0, check)]
+        }
+        c.nesterov = training.bool("nesterov", default: false)
         c.loss = training.choice("loss", default: .mean)
         c.precision = training.choice("precision", default: .float32)
         if training.has("horizon") {
@@ -235,12 +252,25 @@ public struct MatrixConfiguration: Sendable, Equatable {
         c.flow.atol = flow.double("atol", default: c.flow.atol) { $0 > 0 ? nil : "must be positive" }
         if let steps = flow.optionalInt("max_steps", { $0 >= 1 ? nil : "must be ≥ 1" }) { c.flow.maxSteps = steps }
         flow.finish()
-        training.finish(known: refused)
+        training.finish()
         let grid = top.section("grid")
         c.alpha = grid.numbers("alpha", default: c.alpha, positive)
         c.weightDecay = grid.numbers("weight_decay", default: c.weightDecay, nonNegative)
         c.learningRate = grid.numbers("learning_rate", default: c.learningRate, positive)
-        grid.finish()
+        for (key, check, path) in stochastic where grid.has(key) {
+            if inTraining.contains(key) {
+                sink.add("grid.\(key)", "is also set as training.\(key); give it in one place")
+            }
+            c[keyPath: path] = grid.numbers(key, default: [0], check)
+            c.stochasticAxes.append(key)
+        }
+        if grid.has("batch_size") {
+            sink.add(
+                "grid.batch_size",
+                "is not an axis of the matrix model: every replica of a run draws the same number of rows "
+                    + "(training.batch_size); run one configuration per b")
+        }
+        grid.finish(known: ["batch_size"])
         c.seeds = top.int("seeds", default: 1) { $0 >= 1 && $0 <= 10_000_000 ? nil : "must be 1 … 1e7" }
         c.seedOffset = top.int("seed_offset", default: 0) { $0 >= 0 ? nil : "must be ≥ 0" }
         let record = top.section("record")
@@ -266,6 +296,15 @@ public struct MatrixConfiguration: Sendable, Equatable {
         checkFiles(sink)
         if update == .flow && horizon == nil {
             sink.add("training.horizon", "is required with training.update: flow (the final time t of the flow)")
+        }
+        let moving = nesterov || momentum.contains { $0 > 0 }
+        for (key, on) in [
+            ("label_noise", labelNoise.contains { $0 > 0 }), ("gradient_noise", gradientNoise.contains { $0 > 0 }),
+            ("momentum", moving)
+        ] where on && update == .flow {
+            sink.add(
+                (stochasticAxes.contains(key) ? "grid." : "training.") + key,
+                "applies to training.update gd and sgd, not flow (gradient flow is deterministic and has no steps)")
         }
         if update != .flow && horizon != nil {
             sink.add("training.horizon", "applies to training.update: flow; gradient descent runs training.steps")
@@ -364,9 +403,25 @@ public struct MatrixConfiguration: Sendable, Equatable {
         return 3 * B * P * 8 + engine + scratch * per + data + recorded
     }
 
-    /// The grid points in order (α outermost, then λ, then η).
-    public var gridPoints: [(alpha: Double, weightDecay: Double, learningRate: Double)] {
-        alpha.flatMap { a in weightDecay.flatMap { l in learningRate.map { (a, l, $0) } } }
+    /// The grid points in order (α outermost, then λ, η, σ_ℓ, T, β).
+    public var gridPoints:
+        [(
+            alpha: Double, weightDecay: Double, learningRate: Double, labelNoise: Double, gradientNoise: Double,
+            momentum: Double
+        )]
+    {
+        alpha.flatMap { a in
+            weightDecay.flatMap { l in
+                learningRate.flatMap { e in
+                    labelNoise.flatMap { s in gradientNoise.flatMap { t in momentum.map { (a, l, e, s, t, $0) } } }
+                }
+            }
+        }
+    }
+
+    /// Whether any replica has label noise, Langevin noise or momentum (`MatrixDynamics`).
+    public var hasDynamics: Bool {
+        nesterov || (labelNoise + gradientNoise + momentum).contains { $0 != 0 }
     }
 
     /// `update: flow`: the checkpoint times, 0 then `checkpoints` times up to the horizon (log-spaced from

@@ -9,6 +9,11 @@ extension MatrixRun {
     /// the final layers. Returns the names written.
     public func write(to directory: OutputDirectory, saveWeights: Bool, yaml: String) throws(DLNError) -> [String] {
         let c = configuration
+        var stochasticGrid: [String: [Double]] = [:]
+        for key in c.stochasticAxes {
+            stochasticGrid[key] =
+                key == "label_noise" ? c.labelNoise : key == "gradient_noise" ? c.gradientNoise : c.momentum
+        }
         let G = c.gridPoints.count
         let S = setup.seeds.count
         let C = steps.count
@@ -38,8 +43,13 @@ extension MatrixRun {
         if saveWeights {
             try npy("final_layers.npy", finalParameters, [G, S, setup.batch.shape.parameterCount])
         }
-        var grid = "point,alpha,weight_decay,learning_rate\n"
-        for (g, p) in c.gridPoints.enumerated() { grid += "\(g),\(p.alpha),\(p.weightDecay),\(p.learningRate)\n" }
+        // The stochastic columns when a replica has label noise, Langevin noise or momentum.
+        let extra = c.hasDynamics
+        var grid = "point,alpha,weight_decay,learning_rate" + (extra ? ",label_noise,gradient_noise,momentum\n" : "\n")
+        for (g, p) in c.gridPoints.enumerated() {
+            grid += "\(g),\(p.alpha),\(p.weightDecay),\(p.learningRate)"
+            grid += extra ? ",\(p.labelNoise),\(p.gradientNoise),\(p.momentum)\n" : "\n"
+        }
         try OutputFile.write(text: grid, to: path("grid.csv"))
         try OutputFile.write(text: statsCSV(), to: path("stats.csv"))
         try OutputFile.write(text: yaml, to: path("config.yaml"))
@@ -61,8 +71,16 @@ extension MatrixRun {
             "observables": ["train_loss", "test_error", "effective_rank", "nuclear_norm", "conservation"]
                 + (c.sharpnessIterations != nil ? ["sharpness"] : []),
             "configuration": [
-                "grid": ["alpha": c.alpha, "weight_decay": c.weightDecay, "learning_rate": c.learningRate],
+                "grid": ["alpha": c.alpha, "weight_decay": c.weightDecay, "learning_rate": c.learningRate]
+                    .merging(stochasticGrid) { a, _ in a },
                 "seed_offset": c.seedOffset
+            ],
+            "training": [
+                "batch_size": c.update == .sgd ? c.batchSize.map { $0 as Any } ?? NSNull() : NSNull(),
+                "sampling": c.update == .sgd ? c.sampling.rawValue as Any : NSNull(),
+                "label_noise": c.labelNoise.count == 1 ? c.labelNoise[0] as Any : NSNull(),
+                "gradient_noise": c.gradientNoise.count == 1 ? c.gradientNoise[0] as Any : NSNull(),
+                "momentum": c.momentum.count == 1 ? c.momentum[0] as Any : NSNull(), "nesterov": c.nesterov
             ],
             "grid_points": G, "device": deviceDescription, "update": c.update.rawValue, "seconds": seconds,
             "replica_steps_per_second": c.update != .flow

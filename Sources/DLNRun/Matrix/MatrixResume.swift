@@ -56,6 +56,8 @@ public struct MatrixProgress: Sendable, Equatable {
     public var flow: MatrixFlow.Snapshot?
     /// The sharpness so far ([replica][checkpoint]; empty when not recorded).
     public var sharpness: [[Double]] = []
+    /// Momentum: the slice's buffers m now (replica-major; empty without momentum).
+    public var velocity: [Double] = []
 }
 
 extension MatrixRun {
@@ -145,13 +147,16 @@ extension MatrixRun {
                 var current = 0
                 if let f = from {
                     try engine.setParameters(RealArray(f.parameters, precision: c.precision))
+                    if !f.velocity.isEmpty { try engine.setVelocity(RealArray(f.velocity, precision: c.precision)) }
                     engine.stepsTaken = f.step
                     first = f.checkpoint + 1
                     current = f.step
                 } else {
                     try run.observe(engine, replicas: range, checkpoint: 0)
                     try chance { () throws(DLNError) in
-                        run.progress(range, checkpoint: 0, step: 0, parameters: try engine.parameters().doubles)
+                        run.progress(
+                            range, checkpoint: 0, step: 0, parameters: try engine.parameters().doubles,
+                            velocity: try engine.velocity()?.doubles ?? [])
                     }
                 }
                 for k in first..<max(first, run.steps.count) {
@@ -163,13 +168,16 @@ extension MatrixRun {
                         options.progress(done + Double(range.count) * Double(current), total)
                         try chance { () throws(DLNError) in
                             run.progress(
-                                range, checkpoint: k - 1, step: current, parameters: try engine.parameters().doubles)
+                                range, checkpoint: k - 1, step: current, parameters: try engine.parameters().doubles,
+                                velocity: try engine.velocity()?.doubles ?? [])
                         }
                     }
                     try run.observe(engine, replicas: range, checkpoint: k)
                     options.progress(done + Double(range.count) * Double(current), total)
                     try chance { () throws(DLNError) in
-                        run.progress(range, checkpoint: k, step: current, parameters: try engine.parameters().doubles)
+                        run.progress(
+                            range, checkpoint: k, step: current, parameters: try engine.parameters().doubles,
+                            velocity: try engine.velocity()?.doubles ?? [])
                     }
                 }
             }
@@ -188,14 +196,15 @@ extension MatrixRun {
 
     /// The run's state at a chance to checkpoint.
     func progress(
-        _ slice: Range<Int>, checkpoint: Int, step: Int, parameters: [Double] = [], flow: MatrixFlow.Snapshot? = nil
+        _ slice: Range<Int>, checkpoint: Int, step: Int, parameters: [Double] = [], velocity: [Double] = [],
+        flow: MatrixFlow.Snapshot? = nil
     ) -> MatrixProgress {
         MatrixProgress(
             slice: slice, checkpoint: checkpoint, step: step, seconds: seconds, trainLoss: trainLoss,
             testError: testError, effectiveRank: effectiveRank, nuclearNorm: nuclearNorm, conservation: conservation,
             singularValues: singularValues, modeStrength: modeStrength, finalParameters: finalParameters,
             flowEvaluations: flowEvaluations, flowStatus: flowStatus, parameters: parameters, flow: flow,
-            sharpness: configuration.sharpnessIterations != nil ? sharpness : [])
+            sharpness: configuration.sharpnessIterations != nil ? sharpness : [], velocity: velocity)
     }
 
     /// Takes the observables and counters of a checkpoint.

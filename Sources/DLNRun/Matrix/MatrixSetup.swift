@@ -60,6 +60,9 @@ public struct MatrixSetup: Sendable {
         var eta: [Double] = []
         var lambda: [Double] = []
         var replicaSeeds: [Int] = []
+        var labelNoise: [Double] = []
+        var gradientNoise: [Double] = []
+        var momentum: [Double] = []
         for point in points {
             for (s, seed) in seeds.enumerated() {
                 let k = sets.count == 1 ? 0 : s
@@ -74,9 +77,20 @@ public struct MatrixSetup: Sendable {
                 replicaSeeds.append(seed)
                 eta.append(point.learningRate)
                 lambda.append(point.weightDecay)  // λ_u = 2·½·λ: the penalty (λ/2)·Σ_l‖W_l‖²_F
+                labelNoise.append(point.labelNoise)
+                gradientNoise.append(point.gradientNoise)
+                momentum.append(point.momentum)
             }
         }
         let scale = c.loss == .mean ? 1 / Double(n) : 1
+        let dynamics =
+            c.hasDynamics
+            ? MatrixDynamics(
+                seeds: replicaSeeds, labelNoise: labelNoise, gradientNoise: gradientNoise, momentum: momentum,
+                nesterov: c.nesterov) : nil
+        // Label noise works on copies of the step's rows: with full batches, b = n taken in order (GD bit for bit).
+        let fullBatches = dynamics?.hasLabelNoise == true
+        let factor = c.factorization == .symmetric ? 2.0 : 1.0
         let measurements = problems.compactMap(\.measurements).map {
             MatrixMeasurements(a: RealArray($0.a, precision: c.precision), y: RealArray($0.y, precision: c.precision))
         }
@@ -92,7 +106,12 @@ public struct MatrixSetup: Sendable {
             stochastic: c.update == .sgd
                 ? MatrixStochastic(
                     seeds: replicaSeeds, batchSize: c.batchSize ?? 1, sampling: c.sampling,
-                    meanLoss: c.loss == .mean, factor: c.factorization == .symmetric ? 2 : 1) : nil)
+                    meanLoss: c.loss == .mean, factor: factor)
+                : fullBatches
+                    ? MatrixStochastic(
+                        seeds: replicaSeeds, batchSize: n, sampling: .sequential, meanLoss: c.loss == .mean,
+                        factor: factor) : nil,
+            dynamics: dynamics)
     }
 
     /// A Gaussian generator over one stream of one seed.
