@@ -200,15 +200,12 @@ extension Run {
         }
         let S = run.setup.seeds.count
         let last = run.steps.count - 1
-        for (g, p) in c.gridPoints.enumerated() {
+        for g in c.gridPoints.indices {
             let ids = (0..<S).map { g * S + $0 }
             let loss = MatrixRun.meanSD(ids.map { run.trainLoss[$0][last] }).0
             let test = MatrixRun.meanSD(ids.map { run.testError[$0][last] }).0
             let rank = MatrixRun.meanSD(ids.map { run.effectiveRank[$0][last] }).0
-            let point =
-                c.update == .flow
-                ? String(format: "α = %g, λ = %g", p.alpha, p.weightDecay)
-                : String(format: "α = %g, λ = %g, η = %g", p.alpha, p.weightDecay, p.learningRate)
+            let point = c.pointLabel(g)
             print(
                 String(
                     format: "  %@: train loss %.4g, test error %.4g, effective rank %.3g", point, loss, test, rank))

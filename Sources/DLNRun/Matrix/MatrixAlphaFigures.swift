@@ -19,20 +19,21 @@ extension MatrixRun {
         func figure(title: String, yLabel: String, yScale: SVGPlot.Scale, value: (Int) -> Double) -> String {
             var plot = SVGPlot(
                 title: title, xLabel: "initialisation scale α", yLabel: yLabel, xScale: .log, yScale: yScale)
-            let others = c.weightDecay.flatMap { l in c.learningRate.map { (l, $0) } }
-            for (k, (lambda, eta)) in others.enumerated() {
+            // The grid points of one α: every combination of the axes inside it (λ, η, σ_ℓ, T, β).
+            let others = c.gridPoints.count / c.alpha.count
+            for k in 0..<others {
                 var mean: [Double] = []
                 var low: [Double] = []
                 var high: [Double] = []
                 for (a, _) in c.alpha.enumerated() {
-                    let g = a * others.count + k
+                    let g = a * others + k
                     let v = (0..<S).map { value(g * S + $0) }.filter { $0.isFinite }.sorted()
                     mean.append(v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count))
                     low.append(v.isEmpty ? .nan : v[Int(0.1 * Double(v.count - 1))])
                     high.append(v.isEmpty ? .nan : v[Int((0.9 * Double(v.count - 1)).rounded(.up))])
                 }
                 var s = SVGPlot.Series(
-                    label: others.count == 1 ? "seeds' mean" : "λ = \(lambda), η = \(eta)", x: c.alpha, y: mean)
+                    label: others == 1 ? "seeds' mean" : c.pointLabel(k, alpha: false), x: c.alpha, y: mean)
                 s.low = S > 1 ? low : nil
                 s.high = S > 1 ? high : nil
                 s.markers = true
@@ -76,7 +77,7 @@ extension MatrixRun {
                     .map { sharpness[g * S + $0][ci] }.filter { $0.isFinite }
                 return v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count)
             }
-            var s = SVGPlot.Series(label: "α = \(p.alpha), λ = \(p.weightDecay), η = \(p.learningRate)", x: t, y: mean)
+            var s = SVGPlot.Series(label: c.pointLabel(g), x: t, y: mean)
             s.color = palette[g % palette.count]
             plot.series.append(s)
             if c.update != .flow, let first = t.first, let last = t.last {

@@ -419,6 +419,20 @@ public struct MatrixConfiguration: Sendable, Equatable {
         }
     }
 
+    /// Grid point g in words: "α = …, λ = …, η = …" (no η for flow), then σ_ℓ, T and β where a replica has them;
+    /// without α when `alpha` is false.
+    public func pointLabel(_ g: Int, alpha withAlpha: Bool = true) -> String {
+        let p = gridPoints[g]
+        func f(_ v: Double) -> String { String(format: "%g", v) }
+        var parts = withAlpha ? ["α = \(f(p.alpha))"] : []
+        parts.append("λ = \(f(p.weightDecay))")
+        if update != .flow { parts.append("η = \(f(p.learningRate))") }
+        if labelNoise.contains(where: { $0 != 0 }) { parts.append("σ_ℓ = \(f(p.labelNoise))") }
+        if gradientNoise.contains(where: { $0 != 0 }) { parts.append("T = \(f(p.gradientNoise))") }
+        if nesterov || momentum.contains(where: { $0 != 0 }) { parts.append("β = \(f(p.momentum))") }
+        return parts.joined(separator: ", ")
+    }
+
     /// Whether any replica has label noise, Langevin noise or momentum (`MatrixDynamics`).
     public var hasDynamics: Bool {
         nesterov || (labelNoise + gradientNoise + momentum).contains { $0 != 0 }

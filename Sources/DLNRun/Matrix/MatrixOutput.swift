@@ -124,7 +124,9 @@ extension MatrixRun {
         let m = modeStrength.first?.first?.count ?? 0
         let k = c.singularValueCount
         let names = ["train_loss", "test_error", "effective_rank", "nuclear_norm", "conservation"]
-        var header = ["point", "alpha", "weight_decay", "learning_rate", "step", "time"]
+        let extra = c.hasDynamics
+        var header = ["point", "alpha", "weight_decay", "learning_rate"]
+        header += (extra ? ["label_noise", "gradient_noise", "momentum"] : []) + ["step", "time"]
         for n in names { header += [n + "_mean", n + "_sd"] }
         for i in 0..<k { header.append("singular_value_\(i)_mean") }
         for i in 0..<m { header.append("mode_strength_\(i)_mean") }
@@ -133,7 +135,9 @@ extension MatrixRun {
             let ids = (0..<S).map { g * S + $0 }
             let t = times(replica: g * S)
             for (ci, step) in steps.enumerated() {
-                var row = ["\(g)", "\(p.alpha)", "\(p.weightDecay)", "\(p.learningRate)", "\(step)", "\(t[ci])"]
+                var row = ["\(g)", "\(p.alpha)", "\(p.weightDecay)", "\(p.learningRate)"]
+                row += extra ? ["\(p.labelNoise)", "\(p.gradientNoise)", "\(p.momentum)"] : []
+                row += ["\(step)", "\(t[ci])"]
                 for values in [trainLoss, testError, effectiveRank, nuclearNorm, conservation] {
                     let (mean, sd) = Self.meanSD(ids.map { values[$0][ci] })
                     row += ["\(mean)", "\(sd)"]
@@ -153,12 +157,10 @@ extension MatrixRun {
         let S = setup.seeds.count
         let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
         var out: [(String, String)] = []
-        for (g, p) in c.gridPoints.enumerated().prefix(4) {
+        for g in c.gridPoints.indices.prefix(4) {
             let t = times(replica: g * S)
             let xs = Array(t.dropFirst())
-            let label =
-                "α = \(p.alpha), λ = \(p.weightDecay)"
-                + (c.update == .flow ? ", gradient flow" : ", η = \(p.learningRate)")
+            let label = c.pointLabel(g) + (c.update == .flow ? ", gradient flow" : "")
             var plot = SVGPlot(
                 title: "Singular values of W_eff (\(label))", xLabel: c.update == .flow ? "time t" : "time t = η·steps",
                 yLabel: "σ_i(W_eff)",

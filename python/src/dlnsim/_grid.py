@@ -21,6 +21,10 @@ AXES = [
     "depth",
     "parameterization",
     "update",
+    "batch_size",
+    "label_noise",
+    "gradient_noise",
+    "momentum",
 ]
 
 
