@@ -61,26 +61,58 @@ extension MatrixRun {
     /// With `record.sharpness`: the sharpness against time, the seeds' mean per grid point (at most six), with the
     /// gradient-descent stability threshold 2/η dashed in the same colour.
     func sharpnessFigure() -> [(String, String)] {
+        guard let k = configuration.sharpnessIterations else { return [] }
+        return [
+            (
+                "sharpness.svg",
+                curvatureFigure(
+                    sharpness, title: "Sharpness: the largest eigenvalue of the loss's Hessian",
+                    yLabel: "sharpness",
+                    method: "Lanczos (\(k) steps) with exact Hessian-vector products, in float64 on the host",
+                    stabilityLimit: true)
+            )
+        ]
+    }
+
+    /// With `record.pl_constant`: the PL constant against time, the seeds' mean per grid point (at most six).
+    func plConstantFigure() -> [(String, String)] {
+        guard let k = configuration.plIterations else { return [] }
+        return [
+            (
+                "pl_constant.svg",
+                curvatureFigure(
+                    plConstant,
+                    title: "PL constant: the smallest non-zero eigenvalue of the tangent kernel",
+                    yLabel: "PL constant μ",
+                    method:
+                        "Lanczos (at most \(k) steps) on K = c·J·Jᵀ, exact Jacobian products, in float64 on the host",
+                    stabilityLimit: false)
+            )
+        ]
+    }
+
+    /// A curvature observable against time: the mean over the seeds that finished (a diverging one's last finite
+    /// values would swamp it) per grid point (at most six); with `stabilityLimit`, 2/η dashed in the same colour.
+    func curvatureFigure(
+        _ values: [[Double]], title: String, yLabel: String, method: String, stabilityLimit: Bool
+    ) -> String {
         let c = configuration
-        guard c.sharpnessIterations != nil else { return [] }
         let S = setup.seeds.count
         let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
         var plot = SVGPlot(
-            title: "Sharpness: the largest eigenvalue of the loss's Hessian",
-            xLabel: c.update == .flow ? "time t" : "time t = η·steps", yLabel: "sharpness", xScale: .log,
+            title: title, xLabel: c.update == .flow ? "time t" : "time t = η·steps", yLabel: yLabel, xScale: .log,
             yScale: .log)
         for (g, p) in c.gridPoints.enumerated().prefix(6) {
             let t = Array(times(replica: g * S).dropFirst())
             let mean = steps.indices.dropFirst().map { ci -> Double in
-                // Finished replicas only: a diverging one's last finite values would swamp the mean.
                 let v = (0..<S).filter { flowStatus.isEmpty || flowStatus[g * S + $0] == 0 }
-                    .map { sharpness[g * S + $0][ci] }.filter { $0.isFinite }
+                    .map { values[g * S + $0][ci] }.filter { $0.isFinite }
                 return v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count)
             }
             var s = SVGPlot.Series(label: c.pointLabel(g), x: t, y: mean)
             s.color = palette[g % palette.count]
             plot.series.append(s)
-            if c.update != .flow, let first = t.first, let last = t.last {
+            if stabilityLimit && c.update != .flow, let first = t.first, let last = t.last {
                 var limit = SVGPlot.Series(label: "2/η", x: [first, last], y: [2 / p.learningRate, 2 / p.learningRate])
                 limit.dashed = true
                 limit.color = palette[g % palette.count]
@@ -89,8 +121,8 @@ extension MatrixRun {
             }
         }
         plot.caption =
-            "\(S) seed\(S == 1 ? "" : "s") (diverged ones left out), widths \(c.widths); Lanczos (\(c.sharpnessIterations!) steps) with exact "
-            + "Hessian-vector products, in float64 on the host" + (c.update != .flow ? "; dashed: 2/η" : "")
-        return [("sharpness.svg", plot.render())]
+            "\(S) seed\(S == 1 ? "" : "s") (diverged ones left out), widths \(c.widths); \(method)"
+            + (stabilityLimit && c.update != .flow ? "; dashed: 2/η" : "")
+        return plot.render()
     }
 }

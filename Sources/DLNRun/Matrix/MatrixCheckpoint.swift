@@ -48,6 +48,7 @@ public enum MatrixCheckpoint {
             ("parameters", p.parameters)
         ]
         if !p.sharpness.isEmpty { arrays.append(("sharpness", p.sharpness.flatMap { $0 })) }
+        if !p.plConstant.isEmpty { arrays.append(("pl_constant", p.plConstant.flatMap { $0 })) }
         if !p.velocity.isEmpty { arrays.append(("velocity", p.velocity)) }
         if let f = p.flow {
             arrays += [
@@ -183,6 +184,7 @@ public enum MatrixCheckpoint {
             flowStatus: try integers("flow_status", B),
             parameters: try array("parameters", h.flowStarted == nil ? slice.count * P : 0),
             flow: flow, sharpness: arrays["sharpness"] == nil ? [] : try rows("sharpness"),
+            plConstant: arrays["pl_constant"] == nil ? [] : try rows("pl_constant"),
             velocity: arrays["velocity"] == nil ? [] : try array("velocity", slice.count * P))
         return (h.origin, p)
     }

@@ -135,6 +135,10 @@ public struct MatrixConfiguration: Sendable, Equatable {
     public var recordSingularValues: Int? = nil
     /// `record.sharpness`: Lanczos steps of the sharpness observable per checkpoint (nil: off).
     public var sharpnessIterations: Int? = nil
+    /// `record.pl_constant`: Lanczos steps of the PL-constant observable per checkpoint (nil: off).
+    public var plIterations: Int? = nil
+    /// `record.activation`: thresholds τ of the modes' activation times (activation_time.npy); nil: off.
+    public var activation: [Double]? = nil
 
     public init() {}
 
@@ -284,6 +288,8 @@ public struct MatrixConfiguration: Sendable, Equatable {
         }
         c.recordSingularValues = record.optionalInt("singular_values") { $0 >= 1 ? nil : "must be ≥ 1" }
         c.sharpnessIterations = Self.iterations(record, "sharpness")
+        c.plIterations = Self.iterations(record, "pl_constant")
+        if record.has("activation") { c.activation = record.numbers("activation", default: [], positive) }
         record.finish()
         top.finish()
         if sink.issues.isEmpty { c.check(sink) }
@@ -305,6 +311,9 @@ public struct MatrixConfiguration: Sendable, Equatable {
             sink.add(
                 (stochasticAxes.contains(key) ? "grid." : "training.") + key,
                 "applies to training.update gd and sgd, not flow (gradient flow is deterministic and has no steps)")
+        }
+        if activation != nil && files != nil && files?.teacher == nil {
+            sink.add("record.activation", "needs the teacher's modes: give problem.files.T")
         }
         if update != .flow && horizon != nil {
             sink.add("training.horizon", "applies to training.update: flow; gradient descent runs training.steps")

@@ -22,6 +22,8 @@ public struct MatrixCurvature: Sendable {
     /// Regression: XᵀX (n_0×n_0) and YᵀX (n_L×n_0). Sensing: the operators and the measured values.
     let gram: [Double]?, cross: [Double]?
     let sensing: (a: [Double], y: [Double])?
+    /// Regression: the inputs X (n×n_0, row-major), which the tangent kernel needs.
+    let inputs: [Double]
 
     /// The curvature of one replica's loss: its data set, its λ, the loss's scale c (1/n mean, 1 sum) and whether
     /// the layers are the symmetric factorisation.
@@ -33,6 +35,7 @@ public struct MatrixCurvature: Sendable {
         self.tied = tied
         let n0 = widths[0]
         let nL = widths[widths.count - 1]
+        inputs = problem.measurements == nil ? Array(problem.x.prefix(n * n0)) : []
         if let m = problem.measurements {
             sensing = m
             gram = nil
@@ -198,5 +201,91 @@ public struct MatrixCurvature: Sendable {
             }
         }
         return MatrixObservables.symmetricEigenvalues(t, m).first ?? .nan
+    }
+
+    /// The dimension of the tangent kernel: the outputs n·n_L (regression) or the measurements m (sensing).
+    var outputCount: Int { sensing.map { $0.y.count } ?? inputs.count / widths[0] * widths[depth] }
+
+    /// K·v = c·J(Jᵀv) with J = ∂f/∂θ the Jacobian of the outputs (f_{μ,i} = (W_eff x_μ)_i, or f_k = ⟨A_k, W_eff⟩) in
+    /// the free parameters: Jᵀv is the gradient of ⟨v, f⟩, dW_eff = Σ_l P_{L:l+1}·G_l·P_{l−1:1} of it its image.
+    public func tangentKernelApply(_ p: [Double], _ v: [Double]) -> [Double] {
+        let (n0, nL) = (widths[0], widths[depth])
+        // G = ∂⟨v, f⟩/∂W_eff.
+        var g = M.zero(nL, n0)
+        if let s = sensing {
+            let size = nL * n0
+            for k in 0..<s.y.count { for e in 0..<size { g.v[e] += v[k] * s.a[k * size + e] } }
+        } else {
+            let n = inputs.count / n0
+            for mu in 0..<n {
+                for i in 0..<nL { for j in 0..<n0 { g.v[i * n0 + j] += v[mu * nL + i] * inputs[mu * n0 + j] } }
+            }
+        }
+        var dweff: M
+        if tied {
+            let u = M(r: n0, c: widths[1], v: p)
+            let du = (g + g.t) * u
+            dweff = du * u.t + u * du.t
+        } else {
+            let w = layers(p)
+            dweff = M.zero(nL, n0)
+            for l in 1...depth {
+                let above = chain(w, depth, l + 1)
+                let below = chain(w, l - 1, 1)
+                let gl = above.t * g * below.t
+                dweff = dweff + above * gl * below
+            }
+        }
+        if let s = sensing {
+            let size = nL * n0
+            return (0..<s.y.count).map { k in
+                scale * (0..<size).reduce(0.0) { $0 + s.a[k * size + $1] * dweff.v[$1] }
+            }
+        }
+        let n = inputs.count / n0
+        var out = [Double](repeating: 0, count: n * nL)
+        for mu in 0..<n {
+            for i in 0..<nL {
+                var acc = 0.0
+                for j in 0..<n0 { acc += dweff.v[i * n0 + j] * inputs[mu * n0 + j] }
+                out[mu * nL + i] = scale * acc
+            }
+        }
+        return out
+    }
+
+    /// The PL constant at p: the smallest non-zero eigenvalue of the tangent kernel K = c·J·Jᵀ (Lanczos with full
+    /// reorthogonalisation from `Tridiagonal.startVector`, min(iterations, dim K, P + 1) steps; "non-zero": above
+    /// 1e-8 of the largest, `Tridiagonal.smallestNonZero`).
+    public func plConstant(_ layers: ArraySlice<Double>, iterations: Int) -> Double {
+        let p = free(layers)
+        let dim = outputCount
+        let k = min(iterations, dim, p.count + 1)
+        var q = Tridiagonal.startVector(count: dim)
+        let norm0 = q.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        q = q.map { $0 / norm0 }
+        var basis: [[Double]] = []
+        var alpha: [Double] = []
+        var beta: [Double] = []
+        var largestImage = 0.0
+        for j in 0..<k {
+            basis.append(q)
+            var z = tangentKernelApply(p, q)
+            largestImage = max(largestImage, z.reduce(0) { $0 + $1 * $1 }.squareRoot())
+            let a = zip(z, q).reduce(0) { $0 + $1.0 * $1.1 }
+            alpha.append(a)
+            for _ in 0..<2 {
+                for b in basis {
+                    let c = zip(z, b).reduce(0) { $0 + $1.0 * $1.1 }
+                    for e in 0..<dim { z[e] -= c * b[e] }
+                }
+            }
+            let nz = z.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            if j == k - 1 || nz <= Tridiagonal.breakdown(float32: false) * largestImage { break }
+            beta.append(nz)
+            q = z.map { $0 / nz }
+        }
+        return Tridiagonal.smallestNonZero(
+            alpha: alpha, beta: beta, threshold: Tridiagonal.nonZeroThreshold(float32: false))
     }
 }

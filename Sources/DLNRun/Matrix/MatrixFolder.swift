@@ -159,6 +159,7 @@ extension MatrixFolder {
         run.nuclearNorm = try rows("nuclear_norm")
         run.conservation = try rows("conservation")
         if run.configuration.sharpnessIterations != nil { run.sharpness = try rows("sharpness") }
+        if run.configuration.plIterations != nil { run.plConstant = try rows("pl_constant") }
         run.singularValues = try blocks("singular_values.npy")
         run.modeStrength = try blocks("mode_strength.npy")
         run.flowStatus = status

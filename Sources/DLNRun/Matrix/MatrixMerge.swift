@@ -150,6 +150,7 @@ public enum MatrixMerge {
         run.nuclearNorm = rows(try combine("nuclear_norm.npy", [C]), C)
         run.conservation = rows(try combine("conservation.npy", [C]), C)
         if c.sharpnessIterations != nil { run.sharpness = rows(try combine("sharpness.npy", [C]), C) }
+        if c.plIterations != nil { run.plConstant = rows(try combine("pl_constant.npy", [C]), C) }
         let K = c.singularValueCount
         let M = min(run.setup.teacherSingularValues.count, c.widths[0], c.widths[c.depth])
         let sv = try combine("singular_values.npy", [C, K])

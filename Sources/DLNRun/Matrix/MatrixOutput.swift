@@ -5,6 +5,21 @@ import Foundation
 /// stats.csv (means and standard deviations over seeds), figures and manifest.json, staged and committed through
 /// `OutputDirectory` like every run's.
 extension MatrixRun {
+    /// The modes' activation times, [replica][threshold][mode] flattened: the first checkpoint time at which
+    /// |a_i| > τ (a_i the mode strength), NaN when it never is (or the replica is not in this shard).
+    func activationTimes(_ thresholds: [Double]) -> [Double] {
+        let S = setup.seeds.count
+        return modeStrength.indices.flatMap { b -> [Double] in
+            let t = times(replica: b / S * S)
+            let m = modeStrength[b].first?.count ?? 0
+            return thresholds.flatMap { tau in
+                (0..<m).map { i in
+                    modeStrength[b].indices.first { k in abs(modeStrength[b][k][i]) > tau }.map { t[$0] } ?? .nan
+                }
+            }
+        }
+    }
+
     /// Writes the run's files into `outDir` (opened and locked by the caller's `OutputDirectory`); `saveWeights` adds
     /// the final layers. Returns the names written.
     public func write(to directory: OutputDirectory, saveWeights: Bool, yaml: String) throws(DLNError) -> [String] {
@@ -34,6 +49,11 @@ extension MatrixRun {
         ]
         for (name, values) in scalars { try npy(name + ".npy", values.flatMap { $0 }, [G, S, C]) }
         if c.sharpnessIterations != nil { try npy("sharpness.npy", sharpness.flatMap { $0 }, [G, S, C]) }
+        if c.plIterations != nil { try npy("pl_constant.npy", plConstant.flatMap { $0 }, [G, S, C]) }
+        if let thresholds = c.activation {
+            let m = modeStrength.first?.first?.count ?? 0
+            try npy("activation_time.npy", activationTimes(thresholds), [G, S, thresholds.count, m])
+        }
         let k = c.singularValueCount
         try npy("singular_values.npy", singularValues.flatMap { $0.flatMap { $0 } }, [G, S, C, k])
         let m = modeStrength.first?.first?.count ?? 0
@@ -69,7 +89,7 @@ extension MatrixRun {
             "operator": c.task == .sensing ? c.sensingOperator.rawValue : NSNull(), "precision": c.precision.rawValue,
             "loss": c.loss.rawValue, "seeds": S,
             "observables": ["train_loss", "test_error", "effective_rank", "nuclear_norm", "conservation"]
-                + (c.sharpnessIterations != nil ? ["sharpness"] : []),
+                + (c.sharpnessIterations != nil ? ["sharpness"] : []) + (c.plIterations != nil ? ["pl_constant"] : []),
             "configuration": [
                 "grid": ["alpha": c.alpha, "weight_decay": c.weightDecay, "learning_rate": c.learningRate]
                     .merging(stochasticGrid) { a, _ in a },
@@ -89,9 +109,10 @@ extension MatrixRun {
             "shapes": [
                 "scalars": "[grid point, seed, checkpoint]", "singular_values": "[grid point, seed, checkpoint, k]",
                 "mode_strength": "[grid point, seed, checkpoint, mode]", "times": "[grid point, checkpoint]",
-                "steps": "[grid point, checkpoint]"
+                "steps": "[grid point, checkpoint]", "activation_time": "[grid point, seed, threshold, mode]"
             ]
         ]
+        if let thresholds = c.activation { manifest["recording"] = ["thresholds": thresholds] }
         if let shard { manifest["shard"] = ["index": shard.index, "count": shard.count] }
         if let baseDirectory { manifest["base_directory"] = baseDirectory }
         do {
@@ -203,6 +224,6 @@ extension MatrixRun {
             loss.series += [a, b]
         }
         out.append(("loss.svg", loss.render()))
-        return out + alphaFigures() + sharpnessFigure()
+        return out + alphaFigures() + sharpnessFigure() + plConstantFigure()
     }
 }

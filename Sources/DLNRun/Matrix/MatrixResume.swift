@@ -56,6 +56,8 @@ public struct MatrixProgress: Sendable, Equatable {
     public var flow: MatrixFlow.Snapshot?
     /// The sharpness so far ([replica][checkpoint]; empty when not recorded).
     public var sharpness: [[Double]] = []
+    /// The PL constant so far ([replica][checkpoint]; empty when not recorded).
+    public var plConstant: [[Double]] = []
     /// Momentum: the slice's buffers m now (replica-major; empty without momentum).
     public var velocity: [Double] = []
 }
@@ -204,7 +206,8 @@ extension MatrixRun {
             testError: testError, effectiveRank: effectiveRank, nuclearNorm: nuclearNorm, conservation: conservation,
             singularValues: singularValues, modeStrength: modeStrength, finalParameters: finalParameters,
             flowEvaluations: flowEvaluations, flowStatus: flowStatus, parameters: parameters, flow: flow,
-            sharpness: configuration.sharpnessIterations != nil ? sharpness : [], velocity: velocity)
+            sharpness: configuration.sharpnessIterations != nil ? sharpness : [],
+            plConstant: configuration.plIterations != nil ? plConstant : [], velocity: velocity)
     }
 
     /// Takes the observables and counters of a checkpoint.
@@ -217,6 +220,7 @@ extension MatrixRun {
         singularValues = p.singularValues
         modeStrength = p.modeStrength
         if !p.sharpness.isEmpty { sharpness = p.sharpness }
+        if !p.plConstant.isEmpty { plConstant = p.plConstant }
         finalParameters = p.finalParameters
         flowEvaluations = p.flowEvaluations
         flowStatus = p.flowStatus

@@ -24,6 +24,8 @@ public struct MatrixRun: Sendable {
     public var singularValues: [[[Double]]], modeStrength: [[[Double]]]
     /// The sharpness (`record.sharpness`), [replica][checkpoint]; NaN when not recorded.
     public var sharpness: [[Double]]
+    /// The PL constant (`record.pl_constant`), [replica][checkpoint]; NaN when not recorded.
+    public var plConstant: [[Double]]
     /// The final layers, replica-major.
     public var finalParameters: [Double]
     public var deviceDescription = ""
@@ -56,6 +58,7 @@ public struct MatrixRun: Sendable {
         nuclearNorm = empty
         conservation = empty
         sharpness = empty
+        plConstant = empty
         singularValues = [[[Double]]](repeating: [[Double]](repeating: [], count: C), count: B)
         modeStrength = singularValues
         finalParameters = [Double](repeating: .nan, count: B * setup.batch.shape.parameterCount)
@@ -92,6 +95,7 @@ public struct MatrixRun: Sendable {
         let layerScale = initialLayerScale
         let now = range.map { times(replica: $0)[k] }
         let sharp = SharedSlots<Double>(count: range.count)
+        let pl = SharedSlots<Double>(count: range.count)
         let c = configuration
         DispatchQueue.concurrentPerform(iterations: range.count) { local in
             let b = range.lowerBound + local
@@ -100,16 +104,20 @@ public struct MatrixRun: Sendable {
             slots[local] = MatrixObservables.observe(
                 layers, shape: shape, problem: setup.problems[setup.batch.dataset[b]],
                 modes: modes, initialImbalance: imbalance[b], initialLayerScale: layerScale[b], decay: decay)
-            if let iterations = c.sharpnessIterations {
+            if c.sharpnessIterations != nil || c.plIterations != nil {
                 let curvature = MatrixCurvature(
                     problem: setup.problems[setup.batch.dataset[b]], widths: c.widths, samples: c.samples,
                     lambda: setup.batch.lambdaU[b], scale: c.loss == .mean ? 1 / Double(c.samples) : 1,
                     tied: c.factorization == .symmetric)
-                sharp[local] = curvature.sharpness(layers, iterations: iterations)
+                if let k = c.sharpnessIterations { sharp[local] = curvature.sharpness(layers, iterations: k) }
+                if let k = c.plIterations { pl[local] = curvature.plConstant(layers, iterations: k) }
             }
         }
         if configuration.sharpnessIterations != nil {
             for (local, v) in sharp.values.enumerated() { sharpness[range.lowerBound + local][k] = v }
+        }
+        if configuration.plIterations != nil {
+            for (local, v) in pl.values.enumerated() { plConstant[range.lowerBound + local][k] = v }
         }
         let keep = configuration.singularValueCount
         for (local, o) in slots.values.enumerated() {

@@ -228,6 +228,8 @@ def build_dataset(folder: str, *, live: bool = False, mmap: bool = True) -> xr.D
         "flow_evaluations": ["seed"],
         "final_layers": ["seed", "parameter"],
     }
+    if manifest.get("model") == "matrix":  # the matrix model's activation times are per teacher mode
+        extra["activation_time"] = ["seed", "activation_threshold", "mode"]
     recording = manifest.get("recording") or {}
     if recording.get("checkpoints"):
         coords["recorded_checkpoint"] = (["recorded_checkpoint"], np.asarray(recording["checkpoints"]))
