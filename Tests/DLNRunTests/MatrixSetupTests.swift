@@ -165,6 +165,7 @@ struct MatrixSetupTests {
             "training.batch_size"
         ),
         ("model: {parameterization: matrix}", "model.widths"),
+        ("model: {parameterization: matrix, widths: [3, 2]}\ntraining: {schedule: cosine}", "training.schedule"),
         ("model: {parameterization: matrix, widths: [3, 2]}\nrecord: {activation: [0.1, -1]}", "record.activation[1]"),
         ("model: {parameterization: matrix, widths: [3, 2]}\nrecord: {pl_constant: 0}", "record.pl_constant"),
         ("model: {parameterization: matrix, widths: [3, 0]}", "model.widths[1]"),

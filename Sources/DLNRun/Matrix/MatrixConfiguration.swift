@@ -246,6 +246,12 @@ public struct MatrixConfiguration: Sendable, Equatable {
             c[keyPath: path] = [training.double(key, default: 0, check)]
         }
         c.nesterov = training.bool("nesterov", default: false)
+        if training.has("schedule") {
+            sink.add(
+                "training.schedule",
+                "is not available for model.parameterization: matrix (its step size η is constant per replica: vary it "
+                    + "with grid.learning_rate)")
+        }
         c.loss = training.choice("loss", default: .mean)
         c.precision = training.choice("precision", default: .float32)
         if training.has("horizon") {
@@ -256,7 +262,7 @@ public struct MatrixConfiguration: Sendable, Equatable {
         c.flow.atol = flow.double("atol", default: c.flow.atol) { $0 > 0 ? nil : "must be positive" }
         if let steps = flow.optionalInt("max_steps", { $0 >= 1 ? nil : "must be ≥ 1" }) { c.flow.maxSteps = steps }
         flow.finish()
-        training.finish()
+        training.finish(known: ["schedule"])
         let grid = top.section("grid")
         c.alpha = grid.numbers("alpha", default: c.alpha, positive)
         c.weightDecay = grid.numbers("weight_decay", default: c.weightDecay, nonNegative)
