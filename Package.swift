@@ -40,7 +40,8 @@ let package = Package(
         // The headers come from Debian's opencl-headers; libOpenCL is opened at run time (loader.c), not linked.
         .target(name: "COpenCL", path: "Sources/COpenCL", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "OpenCLKit", dependencies: ["COpenCL"]),
-        // The model families and their CPU twins: the only target built with the hot-loop flags.
+        // The model families and their CPU twins (and SHA-256, which hashes every output file and checkpoint): the
+        // only target built with the hot-loop flags.
         // It also embeds Kernels/ (the device twins' source): a family's folder names its own kernel file.
         .target(
             name: "DLNModel", exclude: ["Kernels/README.md"], resources: [.embedInCode("Kernels")], swiftSettings: hot),

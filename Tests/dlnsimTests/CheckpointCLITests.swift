@@ -162,8 +162,10 @@ import Testing
     @Test func fileSizeLimitKeepsTheResults() throws {
         let dir = CLITests.temporary()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        // d = 200: the checkpoints (the layers) are well above stats.csv, whose size follows the observables.
+        // d = 200: the checkpoints (the layers) are well above stats.csv, whose size follows the observables; 300
+        // steps are enough (the sizes do not depend on them).
         let text = ReliabilityCLITests.config.replacingOccurrences(of: "d: 60,", with: "d: 200,")
+            .replacingOccurrences(of: "steps: 1500", with: "steps: 300")
         #expect(text != ReliabilityCLITests.config)
         let config = try ReliabilityCLITests.write(text, in: dir)
         let whole = try CLITests.run(["run", config, "--device", "cpu", "--out", dir + "/whole", "--quiet"])
@@ -210,7 +212,7 @@ import Testing
             problem: {d: 60, n: 30, data: independent}
             training: {update: flow, horizon: 3000, precision: float64, flow: {rtol: 1.0e-10, atol: 1.0e-13}}
             grid: {alpha: [0.01, 0.001]}
-            seeds: 16
+            seeds: 8
             record: {checkpoints: 2}
             """, in: dir)
         let whole = try CLITests.run(["run", config, "--device", "cpu", "--out", dir + "/whole", "--quiet"])
