@@ -99,7 +99,7 @@ public enum StaticFixedPoint {
         }
     }
 
-    /// Solves the fixed point (damping ½, until |Δτ²| < 1e-10 + 1e-8·τ²). At very small β the quadrature cannot
+    /// Solves the fixed point (damping ½ with Aitken extrapolation, until |Δτ²| < 1e-10 + 1e-8·τ²). At very small β the quadrature cannot
     /// resolve the prox's kink and the iteration may wander at the 1% level: it then stops after `maxIterations`
     /// with `converged = false`.
     public static func solve(
@@ -123,23 +123,44 @@ public enum StaticFixedPoint {
         var tau2 = zip(prior.values, prior.weights).reduce(0) { $0 + $1.1 * $1.0 * $1.0 } + sb2
         var kappa = 1.0
         var error = Double.nan
-        for iteration in 1...maxIterations {
-            let tau = tau2.squareRoot()
-            // E[η′] decreases from 1 (κ → 0) to 0 (κ → ∞): bisect in log κ on [1e-8, 1e4].
-            var lo = Foundation.log(1e-8)
-            var hi = Foundation.log(1e4)
-            for _ in 0..<100 {
+        let (floor, ceiling) = (Foundation.log(1e-8), Foundation.log(1e4))
+        /// F(τ²) = σ²/δ + E(τ)/δ at the κ where E[η′] = δ (which it sets, with `error`).
+        func map(_ t: Double) -> Double {
+            let tau = t.squareRoot()
+            // E[η′] decreases from 1 (κ → 0) to 0 (κ → ∞): bisect in log κ within [1e-8, 1e4], from a bracket around
+            // the last κ (widened until it holds the crossing or meets an end) to a width of 1e-12.
+            func above(_ x: Double) -> Bool { moments(tau: tau, kappa: Foundation.exp(x)).derivative > delta }
+            let last = Foundation.log(kappa)
+            var lo = max(floor, last - 0.25)
+            var hi = min(ceiling, last + 0.25)
+            while lo > floor && !above(lo) { lo = max(floor, lo - 4 * (hi - lo)) }
+            while hi < ceiling && above(hi) { hi = min(ceiling, hi + 4 * (hi - lo)) }
+            while hi - lo > 1e-12 {
                 let mid = 0.5 * (lo + hi)
-                if moments(tau: tau, kappa: Foundation.exp(mid)).derivative > delta { lo = mid } else { hi = mid }
+                if above(mid) { lo = mid } else { hi = mid }
             }
             kappa = Foundation.exp(0.5 * (lo + hi))
             error = moments(tau: tau, kappa: kappa).error
-            let next = sb2 + error / delta
+            return sb2 + error / delta
+        }
+        // The damped map τ² ← (τ² + F(τ²))/2, with Aitken's Δ² extrapolation after every two damped steps (exact for
+        // a linear map; a negative or non-finite extrapolation is not taken).
+        var history: [Double] = []
+        for iteration in 1...maxIterations {
+            let next = map(tau2)
             let change = abs(next - tau2)
             tau2 = 0.5 * tau2 + 0.5 * next
             if change < 1e-10 + 1e-8 * tau2 {
                 return Solution(
                     tau: tau2.squareRoot(), kappa: kappa, error: error, iterations: iteration, converged: true)
+            }
+            history.append(tau2)
+            if history.count == 3 {
+                let (t0, t1, t2) = (history[0], history[1], history[2])
+                let curvature = t2 - 2 * t1 + t0
+                let jump = t0 - (t1 - t0) * (t1 - t0) / curvature
+                if curvature != 0 && jump.isFinite && jump > 0 { tau2 = jump }
+                history = [tau2]
             }
         }
         return Solution(tau: tau2.squareRoot(), kappa: kappa, error: error, iterations: maxIterations, converged: false)
