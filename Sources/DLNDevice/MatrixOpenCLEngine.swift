@@ -271,13 +271,15 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
         let L = shape.depth
         var (din, dout) = delta
         try enqueueOutputSignal(din)
-        for l in stride(from: L, through: 1, by: -1) {
+        // The symmetric factorisation's W_1 (and its F) is W_2ᵀ after the step (mx_tie): layer 1 is not computed.
+        let lowest = batch.tied ? 2 : 1
+        for l in stride(from: L, through: lowest, by: -1) {
             let nin = shape.widths[l - 1]
             let nout = shape.widths[l]
             let woff = i32(shape.layerOffset(l))
             if let t = tiledKernel {
                 let ns = Int(n)
-                if l > 1 {
+                if l > lowest {
                     let column = Operand(buffer: params, data: false, length: Int(P), base: Int(woff), row: 1, k: nin)
                     try tiledDots(
                         t, rows: ns, columns: nin, depth: nout,
@@ -298,7 +300,10 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
                 continue
             }
             if l > 1 {
-                try launch(backprop, outputs: Int(n) * nin, B, n, i32(nin), i32(nout), params, woff, P, din, dout, D)
+                if l > lowest {
+                    try launch(
+                        backprop, outputs: Int(n) * nin, B, n, i32(nin), i32(nout), params, woff, P, din, dout, D)
+                }
                 let inoff = i32(shape.activationOffset(l - 1, samples: Int(n)))
                 try launch(
                     update, outputs: nout * nin, B, n, i32(nin), i32(nout), params, woff, P, h, inoff, H, din, D, eta,

@@ -107,11 +107,13 @@ extension MatrixDeviceBatch {
         let L = shape.depth
         var (din, dout) = delta
         try enqueueOutputSignal(din)
-        for l in stride(from: L, through: 1, by: -1) {
+        // The symmetric factorisation's W_1 (and its F) is W_2ᵀ after the step (mx_tie): layer 1 is not computed.
+        let lowest = batch.tied ? 2 : 1
+        for l in stride(from: L, through: lowest, by: -1) {
             let nin = shape.widths[l - 1]
             let nout = shape.widths[l]
             let woff = shape.layerOffset(l)
-            if l > 1 {
+            if l > lowest {
                 try dots16(
                     v, rows: samples, columns: nin, depth: nout,
                     MatrixOperand(buffer: din, block: Int(D), offset: 0, rowStride: nout, depthStride: 1),

@@ -275,11 +275,13 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
             let scale = data.scale
             for e in 0..<(n * nL) { din[e] = scale * (hL[e] - y[e]) }
         }
-        for l in stride(from: L, through: 1, by: -1) {
+        // The symmetric factorisation's W_1 (and its F) is W_2ᵀ after the step (`tie`): layer 1 is not computed.
+        let lowest = batch.tied ? 2 : 1
+        for l in stride(from: L, through: lowest, by: -1) {
             let nin = shape.widths[l - 1]
             let nout = shape.widths[l]
             let wl = w + shape.layerOffset(l)
-            if l > 1 {
+            if l > lowest {
                 matrixDots(
                     rows: n, columns: nin, depth: nout, din, nout, 1, wl, 1, nin,
                     into: DotsOutput(out: dout, rs: nin, cs: 1))
