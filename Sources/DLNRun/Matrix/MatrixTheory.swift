@@ -25,7 +25,7 @@ public enum MatrixTheory {
         var out: [[Double]] = []
         let nan = [Double](repeating: .nan, count: d)
         for point in c.gridPoints {
-            for s in 0..<setup.seeds.count {
+            for _ in setup.seeds {
                 let k = setup.batch.dataset[out.count]
                 guard point.weightDecay == 0, let (a, y) = setup.problems[k].measurements else {
                     out.append(nan)
@@ -36,7 +36,6 @@ public enum MatrixTheory {
                     out.append(w)
                     continue
                 }
-                _ = s
                 let x = (0..<m).flatMap { q in (0..<d).map { i in a[q * d * d + i * d + i] } }
                 let layers = [[Double]](repeating: [Double](repeating: point.alpha, count: d), count: c.depth)
                 let limit = DeepImplicitBias.solve(
