@@ -12,7 +12,7 @@ extension MatrixRun {
         let last = steps.count - 1
         let teacherNorm = setup.teacherSingularValues.reduce(0) { $0 + $1 * $1 }
         let relative = teacherNorm > 0
-        let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+        let palette = Array(SVGPlot.colors.prefix(8))
         let what =
             c.task == .sensing
             ? "matrix sensing, \(c.samples) \(c.sensingOperator.rawValue) measurements" : "regression, n = \(c.samples)"
@@ -98,7 +98,7 @@ extension MatrixRun {
     ) -> String {
         let c = configuration
         let S = setup.seeds.count
-        let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+        let palette = Array(SVGPlot.colors.prefix(6))
         var plot = SVGPlot(
             title: title, xLabel: c.update == .flow ? "time t" : "time t = η·steps", yLabel: yLabel, xScale: .log,
             yScale: .log)

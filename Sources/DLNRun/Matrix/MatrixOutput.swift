@@ -176,7 +176,7 @@ extension MatrixRun {
     func figures() -> [(String, String)] {
         let c = configuration
         let S = setup.seeds.count
-        let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+        let palette = Array(SVGPlot.colors.prefix(8))
         var out: [(String, String)] = []
         for g in c.gridPoints.indices.prefix(4) {
             let t = times(replica: g * S)
