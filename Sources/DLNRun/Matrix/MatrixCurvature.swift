@@ -16,7 +16,7 @@ import Foundation
 /// V_2 = v, V_1 = vᵀ and λ/2 in the formula above, H_U[v] = H_2 + H_1ᵀ.
 public struct MatrixCurvature: Sendable {
     let widths: [Int]
-    let lambda: Double
+    var lambda: Double
     let scale: Double
     let tied: Bool
     /// Regression: XᵀX (n_0×n_0) and YᵀX (n_L×n_0). Sensing: the operators and the measured values.
@@ -54,6 +54,13 @@ public struct MatrixCurvature: Sendable {
     }
 
     var depth: Int { widths.count - 1 }
+
+    /// The same data and loss with weight decay λ (the data's arrays are shared, not copied).
+    public func with(lambda: Double) -> MatrixCurvature {
+        var c = self
+        c.lambda = lambda
+        return c
+    }
 
     /// A dense matrix, row-major.
     struct M {

@@ -62,6 +62,14 @@ public struct MatrixRun: Sendable {
         singularValues = [[[Double]]](repeating: [[Double]](repeating: [], count: C), count: B)
         modeStrength = singularValues
         finalParameters = [Double](repeating: .nan, count: B * setup.batch.shape.parameterCount)
+        curvatures =
+            c.sharpnessIterations == nil && c.plIterations == nil
+            ? []
+            : setup.problems.map {
+                MatrixCurvature(
+                    problem: $0, widths: c.widths, samples: c.samples, lambda: 0,
+                    scale: c.loss == .mean ? 1 / Double(c.samples) : 1, tied: c.factorization == .symmetric)
+            }
         initialLayerScale = (0..<B).map { b in
             let P = setup.batch.shape.parameterCount
             return MatrixObservables.largestLayerNormSquared(
@@ -72,6 +80,10 @@ public struct MatrixRun: Sendable {
             return MatrixObservables.imbalances(setup.batch.initial[(b * P)..<((b + 1) * P)], shape: setup.batch.shape)
         }
     }
+
+    /// The curvature of each data set's loss without weight decay (XᵀX and YᵀX formed once), when the run records
+    /// the sharpness or the PL constant.
+    let curvatures: [MatrixCurvature]
 
     /// D_l(0) and max_l ‖W_l(0)‖²_F of every replica.
     let initialImbalance: [[[Double]]]
@@ -97,6 +109,7 @@ public struct MatrixRun: Sendable {
         let sharp = SharedSlots<Double>(count: range.count)
         let pl = SharedSlots<Double>(count: range.count)
         let c = configuration
+        let curvatures = self.curvatures
         DispatchQueue.concurrentPerform(iterations: range.count) { local in
             let b = range.lowerBound + local
             let decay = Foundation.exp(-2 * setup.batch.lambdaU[b] * now[local])
@@ -104,11 +117,8 @@ public struct MatrixRun: Sendable {
             slots[local] = MatrixObservables.observe(
                 layers, shape: shape, problem: setup.problems[setup.batch.dataset[b]],
                 modes: modes, initialImbalance: imbalance[b], initialLayerScale: layerScale[b], decay: decay)
-            if c.sharpnessIterations != nil || c.plIterations != nil {
-                let curvature = MatrixCurvature(
-                    problem: setup.problems[setup.batch.dataset[b]], widths: c.widths, samples: c.samples,
-                    lambda: setup.batch.lambdaU[b], scale: c.loss == .mean ? 1 / Double(c.samples) : 1,
-                    tied: c.factorization == .symmetric)
+            if !curvatures.isEmpty {
+                let curvature = curvatures[setup.batch.dataset[b]].with(lambda: setup.batch.lambdaU[b])
                 if let k = c.sharpnessIterations { sharp[local] = curvature.sharpness(layers, iterations: k) }
                 if let k = c.plIterations { pl[local] = curvature.plConstant(layers, iterations: k) }
             }
