@@ -199,3 +199,10 @@ kernel void mx_dots_tiled(const int B, const int R, const int C, const int K, gl
         else out[k] = w - eta[b] * g;
     }
 }
+
+/* mx_scale: the learning-rate schedule's η of a step, dst[i] = src[i]·factor (factor = s_k rounded once on the host;
+ * twin: MatrixCPUBatch.stepEta). NDRange (count rounded up to 16), local 16. */
+kernel void mx_scale(const int count, const REAL factor, global const REAL* restrict src, global REAL* restrict dst) {
+    const int i = get_global_id(0);
+    if (i < count) dst[i] = src[i] * factor;
+}

@@ -83,15 +83,17 @@ kernel void mx_momentum_post(const int B, const int P, const int nesterov, globa
     W[o] = t;
 }
 
-/* mx_langevin: θ_e ← θ_e + c_b·ξ, ξ of (key_b, step, stream 10, index e), c_b = √(2ηT) rounded once on the host;
+/* mx_langevin: θ_e ← θ_e + (c_b·root)·ξ, ξ of (key_b, step, stream 10, index e), c_b = √(2ηT) and root = √s_k (the
+ * schedule's factor; 1 without one) each rounded once on the host;
  * replicas with c_b = 0 untouched. NDRange (padded B, P rounded up to 8), local (16, 8). */
-kernel void mx_langevin(const int B, const int P, const long step, global const uint* restrict keys,
+kernel void mx_langevin(const int B, const int P, const long step, const REAL root, global const uint* restrict keys,
                         global const REAL* restrict coef, global REAL* restrict W) {
     const int b = get_global_id(0);
     const int e = get_global_id(1);
     if (b >= B || e >= P) return;
-    const REAL c = coef[b];
-    if (c == (REAL)0) return;
+    const REAL c0 = coef[b];
+    if (c0 == (REAL)0) return;
+    const REAL c = c0 * root;
     const REAL xi = dln_gauss(dln_words(keys[2 * b], keys[2 * b + 1], DLN_STREAM_GRADIENT, (ulong)step, (uint)e));
     const size_t o = IDX(b, e, P);
     W[o] = W[o] + c * xi;

@@ -55,7 +55,9 @@ extension MatrixDeviceBatch {
             try enqueueStep(writeF: 0)
         }
         if d.dynamics.hasLangevin {
-            try launch(d.langevin, outputs: Int(P), B, P, Int64(step), d.keys, d.coefficient, params)
+            // √s_k rounded once (1 without a schedule).
+            let root = batch.schedule.isConstant ? 1 : T(batch.schedule.factor(step: step).squareRoot())
+            try launch(d.langevin, outputs: Int(P), B, P, Int64(step), root, d.keys, d.coefficient, params)
         }
     }
 

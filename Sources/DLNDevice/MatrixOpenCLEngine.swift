@@ -115,6 +115,8 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
     let padded: Int
     let params: CLBuffer, h: CLBuffer, delta: (CLBuffer, CLBuffer), f: CLBuffer, lossBuffer: CLBuffer
     let eta: CLBuffer, lambda: CLBuffer
+    /// With a learning-rate schedule: η before the step's factor (`eta` holds η·s_k during step k), and mx_scale.
+    let etaBase: CLBuffer?, scaleKernel: CLKernel?
     /// The data the products read (the data sets and each replica's, or during an SGD step the gathered
     /// mini-batches with ds[b] = b) and the gradient's scale (the batch's, or the mini-batch's).
     var x: CLBuffer, y: CLBuffer, ds: CLBuffer, gradientScale: T
@@ -162,7 +164,9 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
         x = try buffer(batch.datasets.flatMap { $0.x.values(as: T.self) })
         y = try buffer(batch.datasets.flatMap { $0.y.values(as: T.self) })
         ds = try buffer(batch.dataset.map { Int32($0) })
-        eta = try buffer(batch.eta.map { T($0) })
+        let scheduled = !batch.schedule.isConstant
+        eta = try buffer(batch.eta.map { T($0) }, readOnly: !scheduled)
+        etaBase = scheduled ? try buffer(batch.eta.map { T($0) }) : nil
         lambda = try buffer(batch.lambdaU.map { T($0) })
         gradientScale = T(batch.gradientScale)
         var options = "-cl-std=CL1.2 -D REAL=\(T.openCLName) -D REAL16=\(T.openCLName)16"
@@ -184,6 +188,7 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
         v16 = kernels == .vector16 ? try MatrixVector16(batch, program: program, context: context, as: T.self) : nil
         tiledKernel = kernels == .tiled ? try CLKernel(program: program, name: "mx_dots_tiled") : nil
         tieKernel = batch.tied ? try CLKernel(program: program, name: "mx_tie") : nil
+        scaleKernel = scheduled ? try CLKernel(program: program, name: "mx_scale") : nil
         sensing = try batch.measurements.map {
             try MatrixSensingDevice(batch, $0, program: program, context: context, as: T.self)
         }
@@ -319,6 +324,7 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
 
     func step(count: Int) throws {
         for k in 0..<count {
+            try enqueueSchedule(step: stepsTaken + k)
             if let sgd {
                 try enqueueStochasticStep(sgd, step: stepsTaken + k)
             } else {
@@ -329,6 +335,18 @@ final class MatrixDeviceBatch<T: DLNReal & CLKernelArgument>: MatrixDeviceRunner
         }
         stepsTaken += count
         try queue.finish()
+    }
+
+    /// With a learning-rate schedule: η·s_k of step `step` into `eta` (and the vector16 shape's padded copy).
+    func enqueueSchedule(step: Int) throws {
+        guard let scaleKernel, let etaBase else { return }
+        let factor = T(batch.schedule.factor(step: step))
+        try scaleKernel.bind(B, factor, etaBase, eta)
+        try queue.enqueue(scaleKernel, global: [padded], local: [Layout.lanes])
+        if let v = v16, let base = v.etaBase {
+            try scaleKernel.bind(Int32(padded), factor, base, v.eta)
+            try queue.enqueue(scaleKernel, global: [padded], local: [Layout.lanes])
+        }
     }
 
     func loss() throws -> [Double] {

@@ -10,6 +10,8 @@ struct MatrixVector16 {
     var xs: CLBuffer, xTable: CLBuffer
     /// η and λ per replica, padded to whole blocks (the kernel loads a block's 16 at once).
     let eta: CLBuffer, lambda: CLBuffer
+    /// With a learning-rate schedule: η before the step's factor (`eta` holds η·s_k during step k).
+    let etaBase: CLBuffer?
     /// A layer gradient's partial sums between chunks of samples: `partialBlock` = max_l n_l·n_{l−1} vectors per
     /// block.
     let partial: CLBuffer, partialBlock: Int
@@ -41,7 +43,9 @@ struct MatrixVector16 {
         xs = try CLBuffer(context: context, copying: spread, access: .readOnly)
         xTable = try CLBuffer(context: context, copying: table, access: .readOnly)
         func padded(_ v: [Double]) -> [T] { (0..<lay.paddedReplicas).map { T(v[min($0, batch.replicas - 1)]) } }
-        eta = try CLBuffer(context: context, copying: padded(batch.eta), access: .readOnly)
+        let scheduled = !batch.schedule.isConstant
+        eta = try CLBuffer(context: context, copying: padded(batch.eta), access: scheduled ? .readWrite : .readOnly)
+        etaBase = scheduled ? try CLBuffer(context: context, copying: padded(batch.eta), access: .readOnly) : nil
         lambda = try CLBuffer(context: context, copying: padded(batch.lambdaU), access: .readOnly)
         let widths = batch.shape.widths
         partialBlock = (1..<widths.count).map { widths[$0] * widths[$0 - 1] }.max()!

@@ -239,6 +239,7 @@ extension Run {
         if c.nesterov || c.momentum.contains(where: { $0 != 0 }) {
             parts.append("\(c.nesterov ? "Nesterov" : "heavy-ball") momentum β = \(values(c.momentum))")
         }
+        if !c.learningRateSchedule.isConstant { parts.append("schedule \(c.learningRateSchedule.description)") }
         let steps = "\(c.steps) steps of " + update + (parts.isEmpty ? "" : " with " + parts.joined(separator: ", "))
         return steps + ", \(c.checkpointSteps.count) checkpoints"
     }

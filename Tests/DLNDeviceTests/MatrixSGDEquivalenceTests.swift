@@ -26,11 +26,14 @@ import Testing
         /// sgd false: full batches in order.
         var sigma = 0.0, temperature = 0.0, beta = 0.0
         var nesterov = false, sgd = true
+        /// A learning-rate schedule (constant: none).
+        var schedule = LearningRateSchedule.constant
         var testDescription: String {
             "\(label): widths \(widths) B=\(B) b=\(sgd ? b : n) \(sampling.rawValue) \(precision.rawValue)"
                 + (sensing > 0 ? " sensing m=\(sensing)" : " n=\(n)") + (tied ? " UUᵀ" : "") + (sum ? " sum" : "")
                 + (sigma > 0 ? " σ=\(sigma)" : "") + (temperature > 0 ? " T=\(temperature)" : "")
                 + (beta > 0 ? " β=\(beta)" : "") + (nesterov ? " Nesterov" : "")
+                + (schedule.isConstant ? "" : " schedule \(schedule.description)")
         }
     }
 
@@ -41,7 +44,8 @@ import Testing
             lambda: 0.01, steps: [2, 2]),
         Case(
             label: "tiny noisy momentum f32", widths: [4, 3, 2], n: 7, B: 17, b: 3, sampling: .withReplacement,
-            precision: .float32, lambda: 0.01, steps: [2, 2], sigma: 0.3, temperature: 1e-4, beta: 0.9)
+            precision: .float32, lambda: 0.01, steps: [2, 2], sigma: 0.3, temperature: 1e-4, beta: 0.9,
+            schedule: LearningRateSchedule(.inverseTime(tau: 1.5, power: 0.5)))
     ]
 
     /// On PoCL only: every sampling, both precisions, regression and sensing (with the symmetric factorisation),
@@ -65,7 +69,8 @@ import Testing
             steps: [3, 2], sigma: 0.5, temperature: 1e-3, beta: 0.9, nesterov: true, sgd: false),
         Case(
             label: "sensing UUᵀ heavy ball f32", widths: [5, 3, 5], n: 5, B: 18, b: 6, sampling: .epochs,
-            precision: .float32, steps: [3, 2], sensing: 14, tied: true, sigma: 0.2, temperature: 1e-4, beta: 0.8)
+            precision: .float32, steps: [3, 2], sensing: 14, tied: true, sigma: 0.2, temperature: 1e-4, beta: 0.8,
+            schedule: LearningRateSchedule(.cosine(steps: 4, floor: 0.2)))
     ]
 
     static func batch(_ c: Case) -> MatrixBatch {
@@ -87,7 +92,8 @@ import Testing
         return base.with(
             stochastic: MatrixStochastic(
                 seeds: seeds, batchSize: c.sgd ? c.b : base.rows, sampling: c.sgd ? c.sampling : .sequential,
-                meanLoss: !c.sum, factor: c.tied ? 2 : 1), dynamics: dynamics)
+                meanLoss: !c.sum, factor: c.tied ? 2 : 1), dynamics: dynamics
+        ).with(schedule: c.schedule)
     }
 
     static func bits(_ a: RealArray) -> [UInt64] { a.doubles.map { $0.isNaN ? Double.nan.bitPattern : $0.bitPattern } }

@@ -88,7 +88,8 @@ struct MatrixDynamicsModelTests {
         return f
     }
 
-    /// Steps 0 and 1 of every replica against the formulas: θ1 = θ0 − η·F(θ0; y + σ·ξ) + c·ξ′ and
+    /// Steps 0 and 1 of every replica, under a learning-rate schedule (η_k = η·s_k, Langevin noise √(2η_kT)), against
+    /// the formulas: θ1 = θ0 − η·F(θ0; y + σ·ξ) + c·ξ′ and
     /// θ2 = θ1 − η·F(θ1) + β·m + c·ξ″ (heavy ball) or u − η·F(u) + c·ξ″, u = θ1 + β·m (Nesterov), where
     /// m = θ1 − θ0 − c·ξ′ (the noise comes after the momentum update).
     @Test(arguments: [false, true])
@@ -97,8 +98,10 @@ struct MatrixDynamicsModelTests {
         let d = Self.dynamics(
             batch, sigma: { [0, 0.4, 0, 0.2, 0, 0][$0] }, t: { [0, 0, 2e-3, 0, 0, 1e-3][$0] },
             beta: { [0.6, 0, 0.3, 0.5, 0.9, 0.7][$0] }, nesterov: nesterov)
+        // inverse_time with τ = 3: step k uses η·3/(3 + k), Langevin noise times √(3/(3 + k)).
+        let schedule = LearningRateSchedule(.inverseTime(tau: 3, power: 1))
         let engine = MatrixCPUEngine(threads: 1)
-        try engine.initialize(batch.with(stochastic: Self.fullBatches(batch, d), dynamics: d))
+        try engine.initialize(batch.with(stochastic: Self.fullBatches(batch, d), dynamics: d).with(schedule: schedule))
         try engine.step(count: 1)
         let one = try engine.parameters().doubles
         try engine.step(count: 1)
@@ -108,8 +111,8 @@ struct MatrixDynamicsModelTests {
         var worst = 0.0
         for b in 0..<batch.replicas {
             let key = StochasticRandom.key(seed: d.seeds[b])
-            let eta = batch.eta[b]
-            let c = (2 * eta * d.gradientNoise[b]).squareRoot()
+            let eta0 = batch.eta[b]
+            let c0 = (2 * eta0 * d.gradientNoise[b]).squareRoot()
             func targets(step: Int) -> [Double] {
                 let y = batch.datasets[batch.dataset[b]].y.doubles
                 return y.indices.map { e in
@@ -122,8 +125,9 @@ struct MatrixDynamicsModelTests {
             func noise(step: Int, _ e: Int) -> Double {
                 let xi: Double = StochasticRandom.gaussian(
                     key: key, stream: .gradientNoise, step: UInt64(step), index: UInt32(e))
-                return c * xi
+                return c0 * schedule.factor(step: step).squareRoot() * xi
             }
+            let (eta1, eta2) = (eta0 * schedule.factor(step: 0), eta0 * schedule.factor(step: 1))
             let t0 = Array(batch.initial[(b * P)..<((b + 1) * P)])
             let t1 = Array(one[(b * P)..<((b + 1) * P)])
             let t2 = Array(two[(b * P)..<((b + 1) * P)])
@@ -133,8 +137,8 @@ struct MatrixDynamicsModelTests {
             let u = nesterov ? (0..<P).map { t1[$0] + d.momentum[b] * m[$0] } : t1
             let f1 = Self.force(batch, b, u, y: targets(step: 1))
             for e in 0..<P {
-                let e1 = t0[e] - eta * f0[e] + noise(step: 0, e)
-                var e2 = u[e] - eta * f1[e] + noise(step: 1, e)
+                let e1 = t0[e] - eta1 * f0[e] + noise(step: 0, e)
+                var e2 = u[e] - eta2 * f1[e] + noise(step: 1, e)
                 if !nesterov { e2 += d.momentum[b] * m[e] }
                 worst = max(worst, abs(t1[e] - e1) / max(abs(e1), 1e-3), abs(t2[e] - e2) / max(abs(e2), 1e-3))
             }
@@ -144,6 +148,21 @@ struct MatrixDynamicsModelTests {
 
     /// A run restored mid-way from its parameters, momentum buffers and step continues bit for bit (SGD epochs,
     /// label and Langevin noise, Nesterov momentum, float32).
+    /// The scheduled path with s_k = 1 (step, γ = 1) is the unscheduled run bit for bit, momentum and noise included.
+    @Test func unitScheduleIsTheConstantRun() throws {
+        let batch = MatrixFixture.batch(widths: [4, 3, 2], n: 11, B: 17, precision: .float32, lambda: 0.01)
+        let d = Self.dynamics(batch, sigma: { _ in 0.2 }, t: { _ in 1e-4 }, beta: { _ in 0.5 }, nesterov: false)
+        let st = MatrixStochastic(seeds: d.seeds, batchSize: 3, sampling: .epochs, meanLoss: true)
+        let plain = MatrixCPUEngine(threads: 2)
+        let unit = MatrixCPUEngine(threads: 2)
+        try plain.initialize(batch.with(stochastic: st, dynamics: d))
+        try unit.initialize(
+            batch.with(stochastic: st, dynamics: d).with(schedule: LearningRateSchedule(.every(gamma: 1, steps: 2))))
+        try plain.step(count: 5)
+        try unit.step(count: 5)
+        #expect(Self.bits(try plain.parameters()) == Self.bits(try unit.parameters()))
+    }
+
     @Test func restoreWithTheBuffersContinuesBitForBit() throws {
         let batch = MatrixFixture.batch(widths: [5, 4, 3], n: 14, B: 18, precision: .float32, lambda: 0.01)
         let d = Self.dynamics(batch, sigma: { _ in 0.3 }, t: { _ in 1e-4 }, beta: { _ in 0.8 }, nesterov: true)

@@ -16,7 +16,8 @@ struct MatrixResumeTests {
                 ? "{steps: 700, precision: \(precision), update: sgd, batch_size: 3, sampling: epochs}"
                 : update == "noisy"
                     ? "{steps: 700, precision: \(precision), update: sgd, batch_size: 3, sampling: epochs, "
-                        + "label_noise: 0.2, gradient_noise: 1e-5, momentum: 0.7, nesterov: true}"
+                        + "label_noise: 0.2, gradient_noise: 1e-5, momentum: 0.7, nesterov: true, "
+                        + "schedule: {name: step, gamma: 0.5, every: 250}}"
                     : "{steps: 700, precision: \(precision)}"
         return try MatrixConfiguration.parse(
             yaml: """
@@ -49,8 +50,8 @@ struct MatrixResumeTests {
     final class Writes: @unchecked Sendable { var list: [MatrixProgress] = [] }
 
     /// Mini-batch SGD (epochs of 10 rows in batches of 3: restores mid-epoch) resumes bit for bit too: the engine is
-    /// set back to the checkpoint's step; with label noise, Langevin noise and Nesterov momentum ("noisy") the
-    /// checkpoint carries the momentum buffers.
+    /// set back to the checkpoint's step; with label noise, Langevin noise, Nesterov momentum and a step schedule
+    /// ("noisy") the checkpoint carries the momentum buffers.
     @Test(arguments: ["gd", "flow", "sgd", "noisy"], ["float32", "float64"])
     func resumingFromAnyCheckpointGivesTheWholeRun(update: String, precision: String) throws {
         let c = try Self.configuration(update, precision)

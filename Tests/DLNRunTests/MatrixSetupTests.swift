@@ -108,6 +108,15 @@ struct MatrixSetupTests {
         #expect(noisy.gridPoints.map(\.momentum).prefix(4) == [0, 0.3, 0.9, 0])
         #expect(noisy.gridPoints.map(\.labelNoise).prefix(4) == [0, 0, 0, 0.5])
         #expect(noisy.gridPoints.allSatisfy { $0.gradientNoise == 0.01 } && noisy.gridPoints[6].alpha == 1)
+        // A schedule: t_k = η·Σ_{j<k} s_j at the checkpoints (here s_j = 0.9^j).
+        let scheduled = try Self.config(
+            "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {steps: 50, schedule: {name: exponential, "
+                + "gamma: 0.9}}\ngrid: {learning_rate: 0.2}\nrecord: {checkpoints: 4}")
+        let run = MatrixRun(configuration: scheduled, setup: try MatrixSetup(scheduled))
+        for (k, t) in zip(run.steps, run.times(replica: 0)) {
+            let expected = 0.2 * (0..<k).reduce(0.0) { $0 + pow(0.9, Double($1)) }
+            #expect(abs(t - expected) <= 1e-12 * max(expected, 1), "step \(k): \(t) vs \(expected)")
+        }
         #expect(c.checkpointSteps.first == 0 && c.checkpointSteps.last == 10)
         #expect(zip(c.checkpointSteps, c.checkpointSteps.dropFirst()).allSatisfy { $0 < $1 })
     }
@@ -165,7 +174,19 @@ struct MatrixSetupTests {
             "training.batch_size"
         ),
         ("model: {parameterization: matrix}", "model.widths"),
-        ("model: {parameterization: matrix, widths: [3, 2]}\ntraining: {schedule: cosine}", "training.schedule"),
+        (
+            "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {update: flow, horizon: 1, schedule: cosine}",
+            "training.schedule"
+        ),
+        (
+            "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {schedule: inverse_time}",
+            "training.schedule.tau"
+        ),
+        ("model: {parameterization: matrix, widths: [3, 2]}\ntraining: {schedule: linear}", "training.schedule"),
+        (
+            "model: {parameterization: matrix, widths: [3, 2]}\ntraining: {schedule: {name: cosine, gamma: 0.5}}",
+            "training.schedule.gamma"
+        ),
         ("model: {parameterization: matrix, widths: [3, 2]}\nrecord: {activation: [0.1, -1]}", "record.activation[1]"),
         ("model: {parameterization: matrix, widths: [3, 2]}\nrecord: {pl_constant: 0}", "record.pl_constant"),
         ("model: {parameterization: matrix, widths: [3, 0]}", "model.widths[1]"),

@@ -84,13 +84,16 @@ public struct MatrixBatch: Sendable {
     /// Label noise, Langevin noise and momentum (`MatrixDynamics`); nil: none. Label noise needs `stochastic` (full
     /// batches: b = n, sequential, which is gradient descent bit for bit).
     public let dynamics: MatrixDynamics?
+    /// The learning-rate schedule: step k uses η_b·s_k (s_k rounded once to the precision, multiplied into η in it;
+    /// Langevin noise √(2ηT) times √s_k rounded once), as for the diagonal models.
+    public let schedule: LearningRateSchedule
 
     /// A batch; the counts must agree (checked).
     public init(
         shape: MatrixShape, samples: Int, precision: Precision, datasets: [MatrixData], dataset: [Int],
         eta: [Double], lambdaU: [Double], gradientScale: Double, lossScale: Double, initial: [Double],
         measurements: [MatrixMeasurements]? = nil, tied: Bool = false, stochastic: MatrixStochastic? = nil,
-        dynamics: MatrixDynamics? = nil
+        dynamics: MatrixDynamics? = nil, schedule: LearningRateSchedule = .constant
     ) {
         let B = dataset.count
         precondition(B > 0 && eta.count == B && lambdaU.count == B)
@@ -127,6 +130,7 @@ public struct MatrixBatch: Sendable {
             precondition(dynamics.seeds.count == B && (!dynamics.hasLabelNoise || stochastic != nil))
         }
         self.dynamics = dynamics
+        self.schedule = schedule
     }
 
     /// What a mini-batch draws from: the samples n of a regression, the measurements m of matrix sensing.
@@ -162,7 +166,7 @@ public struct MatrixBatch: Sendable {
             dataset: Array(dataset[range]), eta: Array(eta[range]), lambdaU: Array(lambdaU[range]),
             gradientScale: gradientScale, lossScale: lossScale,
             initial: Array(initial[(range.lowerBound * P)..<(range.upperBound * P)]), measurements: measurements,
-            tied: tied, stochastic: stochastic?.slice(range), dynamics: dynamics?.slice(range))
+            tied: tied, stochastic: stochastic?.slice(range), dynamics: dynamics?.slice(range), schedule: schedule)
     }
 
     /// The same batch with mini-batch SGD as `stochastic` says (nil: full-batch steps).
@@ -173,7 +177,15 @@ public struct MatrixBatch: Sendable {
         MatrixBatch(
             shape: shape, samples: samples, precision: precision, datasets: datasets, dataset: dataset, eta: eta,
             lambdaU: lambdaU, gradientScale: gradientScale, lossScale: lossScale, initial: initial,
-            measurements: measurements, tied: tied, stochastic: stochastic, dynamics: dynamics)
+            measurements: measurements, tied: tied, stochastic: stochastic, dynamics: dynamics, schedule: schedule)
+    }
+
+    /// The same batch with a learning-rate schedule.
+    public func with(schedule: LearningRateSchedule) -> MatrixBatch {
+        MatrixBatch(
+            shape: shape, samples: samples, precision: precision, datasets: datasets, dataset: dataset, eta: eta,
+            lambdaU: lambdaU, gradientScale: gradientScale, lossScale: lossScale, initial: initial,
+            measurements: measurements, tied: tied, stochastic: stochastic, dynamics: dynamics, schedule: schedule)
     }
 }
 

@@ -166,6 +166,12 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
         for p in sensingA + sensingY { p.deallocate() }
     }
 
+    /// η of block k at step `index`: η·s_k with s_k rounded once to T (η itself without a schedule).
+    @inline(__always)
+    func stepEta(_ k: Int, _ index: Int) -> SIMD16<T> {
+        batch.schedule.isConstant ? eta[k] : eta[k] * SIMD16<T>(repeating: T(batch.schedule.factor(step: index)))
+    }
+
     /// Block-major vectors as replica-major values in the batch's precision.
     func unpack(_ v: UnsafePointer<SIMD16<T>>) -> RealArray {
         let B = batch.replicas
@@ -254,7 +260,7 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
     @_specialize(where T == Double)
     func step(
         block k: Int, scratch: UnsafeMutablePointer<SIMD16<T>>, f: UnsafeMutablePointer<SIMD16<T>>?,
-        data: MatrixStepData<T>? = nil
+        data: MatrixStepData<T>? = nil, step index: Int = 0
     ) {
         let data = data ?? fullData(block: k)
         let n = data.samples
@@ -293,7 +299,7 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
                 var output = DotsOutput<T>(out: partial, rs: nin, cs: 1)
                 if mu0 > 0 { output.resume = UnsafePointer(partial) }
                 if mu0 + m == n {
-                    (output.eta, output.lambda) = (eta[k], lambda[k])
+                    (output.eta, output.lambda) = (stepEta(k, index), lambda[k])
                     if let f {
                         (output.out, output.layer) = (f + shape.layerOffset(l), UnsafePointer(wl))
                         output.kind = .gradient
@@ -319,7 +325,7 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
             eachBlock { k, scratch in self.dynamicSteps(block: k, first..<(first + count), scratch) }
         } else {
             eachBlock { k, scratch in
-                for _ in 0..<count { self.step(block: k, scratch: scratch, f: nil) }
+                for i in 0..<count { self.step(block: k, scratch: scratch, f: nil, step: first + i) }
             }
         }
         stepsTaken += count

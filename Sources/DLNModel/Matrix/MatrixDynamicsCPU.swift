@@ -40,7 +40,7 @@ extension MatrixCPUBatch {
     @_specialize(where T == Double)
     func dynamicStep(block k: Int, step: Int, data: MatrixStepData<T>?, scratch: UnsafeMutablePointer<SIMD16<T>>) {
         let w = params + k * P
-        guard let dyn else { return self.step(block: k, scratch: scratch, f: nil, data: data) }
+        guard let dyn else { return self.step(block: k, scratch: scratch, f: nil, data: data, step: step) }
         if let mom = dyn.mom {
             let f = scratch + (scratchSize - 2 * P)
             let prev = f + P
@@ -52,7 +52,7 @@ extension MatrixCPUBatch {
                 if nesterov { w[e] = w[e] + beta * m[e] }
             }
             self.step(block: k, scratch: scratch, f: f, data: data)
-            let eta = self.eta[k]
+            let eta = stepEta(k, step)
             for e in 0..<P {
                 var t = w[e] - eta * f[e]
                 if !nesterov { t = t + beta * m[e] }
@@ -60,7 +60,7 @@ extension MatrixCPUBatch {
                 w[e] = t
             }
         } else {
-            self.step(block: k, scratch: scratch, f: nil, data: data)
+            self.step(block: k, scratch: scratch, f: nil, data: data, step: step)
         }
         if dyn.dynamics.hasLangevin && langevin(block: k, step: step, state: dyn) && batch.tied { tie(w) }
     }
@@ -70,11 +70,13 @@ extension MatrixCPUBatch {
     func langevin(block k: Int, step: Int, state dyn: MatrixDynamicsState<T>) -> Bool {
         let w = params + k * P
         var touched = false
+        // √s_k rounded once (1 without a schedule: c·1 = c).
+        let root = batch.schedule.isConstant ? 1 : T(batch.schedule.factor(step: step).squareRoot())
         for lane in 0..<Layout.lanes {
             let b = k * Layout.lanes + lane
             guard b < batch.replicas, dyn.coefficient[b] != 0 else { continue }
             touched = true
-            let c = dyn.coefficient[b]
+            let c = dyn.coefficient[b] * root
             for e in 0..<P {
                 let xi: T = StochasticRandom.gaussian(
                     key: dyn.keys[b], stream: .gradientNoise, step: UInt64(step), index: UInt32(e))

@@ -8,28 +8,47 @@ extension ConfigurationKeys {
     /// and that schedule's parameters (`ConfigurationReader` reads `schedule: cosine` as `{name: cosine}`).
     static let scheduleKeys: [ConfigurationKey] = [
         .choice("training.schedule.name", v1: "training.schedule.name", .field(\.training.schedule.name)),
-        .number("training.schedule.tau", v1: "training.schedule.tau", .optionalField(\.training.schedule.tau)) {
-            $0 > 0 ? ($0 <= 1e15 ? nil : "is too large") : "must be positive (a number of steps)"
-        },
-        .number("training.schedule.power", v1: "training.schedule.power", .field(\.training.schedule.power)) {
-            $0 > 0 && $0 <= 1 ? nil : "must be in (0, 1] (so that Σ η_k diverges and every time is reached)"
-        },
-        .number("training.schedule.gamma", v1: "training.schedule.gamma", .optionalField(\.training.schedule.gamma)) {
-            $0 > 0 && $0 <= 1 ? nil : "must be in (0, 1] (the factor of each decay)"
-        },
-        .integer("training.schedule.steps", v1: "training.schedule.steps", .optionalField(\.training.schedule.steps)) {
-            $0 >= 1 ? ($0 <= 1_000_000_000_000 ? nil : "is too large") : "must be at least 1"
-        },
-        .number("training.schedule.floor", v1: "training.schedule.floor", .field(\.training.schedule.floor)) {
-            $0 >= 0 && $0 < 1 ? nil : "must be in [0, 1) (the last factor, relative to η)"
-        },
-        .integer("training.schedule.every", v1: "training.schedule.every", .optionalField(\.training.schedule.every)) {
-            $0 >= 1 ? ($0 <= 1_000_000_000_000 ? nil : "is too large") : "must be at least 1 (steps)"
-        },
-        .integers("training.schedule.at", v1: "training.schedule.at", .optionalField(\.training.schedule.at)) {
-            $0 >= 1 && $0 <= 1e12 && $0 == $0.rounded() ? nil : "must be whole numbers of steps ≥ 1"
-        }
+        .number(
+            "training.schedule.tau", v1: "training.schedule.tau", .optionalField(\.training.schedule.tau), scheduleTau),
+        .number(
+            "training.schedule.power", v1: "training.schedule.power", .field(\.training.schedule.power), schedulePower),
+        .number(
+            "training.schedule.gamma", v1: "training.schedule.gamma", .optionalField(\.training.schedule.gamma),
+            scheduleGamma),
+        .integer(
+            "training.schedule.steps", v1: "training.schedule.steps", .optionalField(\.training.schedule.steps),
+            scheduleSteps),
+        .number(
+            "training.schedule.floor", v1: "training.schedule.floor", .field(\.training.schedule.floor), scheduleFloor),
+        .integer(
+            "training.schedule.every", v1: "training.schedule.every", .optionalField(\.training.schedule.every),
+            scheduleEvery),
+        .integers(
+            "training.schedule.at", v1: "training.schedule.at", .optionalField(\.training.schedule.at), scheduleAt)
     ]
+
+    // The schedule parameters' checks (the matrix model's configuration uses them too).
+    static let scheduleTau: ConfigurationKey.Check<Double> = {
+        $0 > 0 ? ($0 <= 1e15 ? nil : "is too large") : "must be positive (a number of steps)"
+    }
+    static let schedulePower: ConfigurationKey.Check<Double> = {
+        $0 > 0 && $0 <= 1 ? nil : "must be in (0, 1] (so that Σ η_k diverges and every time is reached)"
+    }
+    static let scheduleGamma: ConfigurationKey.Check<Double> = {
+        $0 > 0 && $0 <= 1 ? nil : "must be in (0, 1] (the factor of each decay)"
+    }
+    static let scheduleSteps: ConfigurationKey.Check<Int> = {
+        $0 >= 1 ? ($0 <= 1_000_000_000_000 ? nil : "is too large") : "must be at least 1"
+    }
+    static let scheduleFloor: ConfigurationKey.Check<Double> = {
+        $0 >= 0 && $0 < 1 ? nil : "must be in [0, 1) (the last factor, relative to η)"
+    }
+    static let scheduleEvery: ConfigurationKey.Check<Int> = {
+        $0 >= 1 ? ($0 <= 1_000_000_000_000 ? nil : "is too large") : "must be at least 1 (steps)"
+    }
+    static let scheduleAt: ConfigurationKey.Check<Double> = {
+        $0 >= 1 && $0 <= 1e12 && $0 == $0.rounded() ? nil : "must be whole numbers of steps ≥ 1"
+    }
 
     /// The parameters each schedule takes.
     static let scheduleParameters: [ScheduleName: Set<String>] = [
@@ -62,14 +81,13 @@ extension ConfigurationRules {
     /// The most steps a horizon may need under a schedule (the host sums s_k step by step to place the checkpoints).
     static let maxScheduledSteps = 1e9  // (the message says 1e9)
 
-    /// `training.schedule`: each schedule's parameters (and only those), where schedules apply (gd, sgd), and a
-    /// horizon the schedule reaches for every learning rate.
-    static func schedule(_ r: ConfigurationReader, _ c: Configuration) {
-        let sink = r.sink
-        let s = c.training.schedule
+    /// A schedule's own rules: each schedule's parameters and only those, the required ones given (`written`: whether
+    /// the configuration writes a parameter; one written but refused by its own check is not reported missing again).
+    /// Shared by the diagonal models' configuration and the matrix model's.
+    static func scheduleParameters(
+        _ s: Configuration.Schedule, written: (String) -> Bool, horizon: Double?, steps: Int, sink: IssueSink
+    ) {
         let path = "training.schedule"
-        // A parameter written but refused by its own check is not reported missing again.
-        let written = { (key: String) in r.section("training").sectionHas("schedule", key) }
         let takes = ConfigurationKeys.scheduleParameters[s.name]!
         // (Checked on the values: a config.yaml of another dlnsim may write power 1 and floor 0 whatever the schedule.)
         let given: [(String, Bool)] = [
@@ -92,12 +110,12 @@ extension ConfigurationRules {
                 sink.add(path, "exponential needs gamma (η_k = η·γ^k) or tau (γ = e^{−1/τ}), exactly one of them")
             }
         case .cosine:
-            if s.steps == nil && c.training.horizon != nil {
+            if s.steps == nil && horizon != nil {
                 sink.add(
                     "\(path).steps",
                     "is required with cosine and training.horizon (the run's length in steps depends on η then)")
             }
-            if s.steps == nil && c.training.horizon == nil && c.training.steps < 1 {
+            if s.steps == nil && horizon == nil && steps < 1 {
                 sink.add("\(path).steps", "is required with cosine when training.steps is 0")
             }
         case .step:
@@ -111,6 +129,18 @@ extension ConfigurationRules {
                 sink.add("\(path).at", "must be strictly increasing, got \(at)")
             }
         }
+    }
+
+    /// `training.schedule`: each schedule's parameters (and only those), where schedules apply (gd, sgd), and a
+    /// horizon the schedule reaches for every learning rate.
+    static func schedule(_ r: ConfigurationReader, _ c: Configuration) {
+        let sink = r.sink
+        let s = c.training.schedule
+        let path = "training.schedule"
+        // A parameter written but refused by its own check is not reported missing again.
+        scheduleParameters(
+            s, written: { r.section("training").sectionHas("schedule", $0) }, horizon: c.training.horizon,
+            steps: c.training.steps, sink: sink)
         guard s.name != .constant else { return }
         let updates = c.grid.update ?? [c.training.update]
         if let other = updates.first(where: { $0 == .flow || $0 == .multiplicative }) {

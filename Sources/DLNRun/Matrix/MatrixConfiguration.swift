@@ -124,6 +124,8 @@ public struct MatrixConfiguration: Sendable, Equatable {
     public var momentum: [Double] = [0]
     /// `training.nesterov`: the look-ahead form of momentum.
     public var nesterov = false
+    /// `training.schedule`: step k uses η·s_k (gd, sgd), as for the diagonal models.
+    public var schedule = Configuration.Schedule()
     /// The stochastic axes given under `grid` (recorded in manifest.json's grid).
     public var stochasticAxes: [String] = []
     public var seeds = 1
@@ -246,12 +248,7 @@ public struct MatrixConfiguration: Sendable, Equatable {
             c[keyPath: path] = [training.double(key, default: 0, check)]
         }
         c.nesterov = training.bool("nesterov", default: false)
-        if training.has("schedule") {
-            sink.add(
-                "training.schedule",
-                "is not available for model.parameterization: matrix (its step size η is constant per replica: vary it "
-                    + "with grid.learning_rate)")
-        }
+        c.schedule = Self.schedule(training, steps: c.steps)
         c.loss = training.choice("loss", default: .mean)
         c.precision = training.choice("precision", default: .float32)
         if training.has("horizon") {
@@ -262,7 +259,7 @@ public struct MatrixConfiguration: Sendable, Equatable {
         c.flow.atol = flow.double("atol", default: c.flow.atol) { $0 > 0 ? nil : "must be positive" }
         if let steps = flow.optionalInt("max_steps", { $0 >= 1 ? nil : "must be ≥ 1" }) { c.flow.maxSteps = steps }
         flow.finish()
-        training.finish(known: ["schedule"])
+        training.finish()
         let grid = top.section("grid")
         c.alpha = grid.numbers("alpha", default: c.alpha, positive)
         c.weightDecay = grid.numbers("weight_decay", default: c.weightDecay, nonNegative)
@@ -320,6 +317,9 @@ public struct MatrixConfiguration: Sendable, Equatable {
         }
         if activation != nil && files != nil && files?.teacher == nil {
             sink.add("record.activation", "needs the teacher's modes: give problem.files.T")
+        }
+        if schedule.name != .constant && update == .flow {
+            sink.add("training.schedule", "applies to training.update gd and sgd, not flow")
         }
         if update != .flow && horizon != nil {
             sink.add("training.horizon", "applies to training.update: flow; gradient descent runs training.steps")
@@ -416,94 +416,5 @@ public struct MatrixConfiguration: Sendable, Equatable {
         let C = Double(update == .flow ? checkpoints + 1 : checkpointSteps.count)
         let recorded = B * C * Double(5 + singularValueCount + teacherSingularValues.count) * 8
         return 3 * B * P * 8 + engine + scratch * per + data + recorded
-    }
-
-    /// The grid points in order (α outermost, then λ, η, σ_ℓ, T, β).
-    public var gridPoints:
-        [(
-            alpha: Double, weightDecay: Double, learningRate: Double, labelNoise: Double, gradientNoise: Double,
-            momentum: Double
-        )]
-    {
-        alpha.flatMap { a in
-            weightDecay.flatMap { l in
-                learningRate.flatMap { e in
-                    labelNoise.flatMap { s in gradientNoise.flatMap { t in momentum.map { (a, l, e, s, t, $0) } } }
-                }
-            }
-        }
-    }
-
-    /// Grid point g in words: "α = …, λ = …, η = …" (no η for flow), then σ_ℓ, T and β where a replica has them;
-    /// without α when `alpha` is false.
-    public func pointLabel(_ g: Int, alpha withAlpha: Bool = true) -> String {
-        let p = gridPoints[g]
-        func f(_ v: Double) -> String { String(format: "%g", v) }
-        var parts = withAlpha ? ["α = \(f(p.alpha))"] : []
-        parts.append("λ = \(f(p.weightDecay))")
-        if update != .flow { parts.append("η = \(f(p.learningRate))") }
-        if labelNoise.contains(where: { $0 != 0 }) { parts.append("σ_ℓ = \(f(p.labelNoise))") }
-        if gradientNoise.contains(where: { $0 != 0 }) { parts.append("T = \(f(p.gradientNoise))") }
-        if nesterov || momentum.contains(where: { $0 != 0 }) { parts.append("β = \(f(p.momentum))") }
-        return parts.joined(separator: ", ")
-    }
-
-    /// Whether any replica has label noise, Langevin noise or momentum (`MatrixDynamics`).
-    public var hasDynamics: Bool {
-        nesterov || (labelNoise + gradientNoise + momentum).contains { $0 != 0 }
-    }
-
-    /// `update: flow`: the checkpoint times, 0 then `checkpoints` times up to the horizon (log-spaced from
-    /// horizon/1000, or linearly spaced).
-    public var checkpointTimes: [Double] {
-        let T = horizon ?? 1
-        let k = checkpoints
-        var out: [Double] = [0]
-        for i in 1...k {
-            let f = Double(i) / Double(k)
-            let t: Double = spacing == "linear" ? T * f : T * pow(10.0, -3.0 * (1.0 - f))
-            out.append(i == k ? T : t)
-        }
-        return out
-    }
-
-    /// The checkpoint steps: 0, then `checkpoints` distinct steps up to `steps` (log- or linearly spaced).
-    public var checkpointSteps: [Int] {
-        var out: [Int] = [0]
-        let k = checkpoints
-        for i in 1...k {
-            let s: Int
-            if spacing == "linear" {
-                s = Int((Double(steps) * Double(i) / Double(k)).rounded())
-            } else {
-                s = Int(pow(Double(steps), Double(i) / Double(k)).rounded())
-            }
-            if s > out.last! { out.append(min(s, steps)) }
-        }
-        if out.last! != steps { out.append(steps) }
-        return out
-    }
-
-    /// `record.sharpness`: true (100 Lanczos steps), false, `{iterations: k}` or k, 1 ≤ k ≤ 10000.
-    static func iterations(_ record: YAMLSection, _ key: String) -> Int? {
-        guard let node = record.node(key) else { return nil }
-        let check: @Sendable (Int) -> String? = {
-            $0 >= 1 && $0 <= 10_000 ? nil : "must be between 1 and 10000 (Lanczos steps per observation)"
-        }
-        switch node {
-        case .mapping:
-            let sub = YAMLSection(path: record.child(key), node: node, sink: record.sink)
-            let k = sub.int("iterations", default: 100, check)
-            sub.finish()
-            return k
-        case .scalar(let scalar) where node.bool != nil && Double(scalar.string) == nil:
-            return node.bool! ? 100 : nil
-        case .scalar(let scalar) where Double(scalar.string) != nil:
-            let k = record.int(key, default: .min, check)
-            return k == .min ? nil : k
-        default:
-            record.sink.add(record.child(key), "must be true, false or {iterations: k}, got \(YAMLSection.kind(node))")
-            return nil
-        }
     }
 }

@@ -100,7 +100,8 @@ extension MatrixRun {
                 "sampling": c.update == .sgd ? c.sampling.rawValue as Any : NSNull(),
                 "label_noise": c.labelNoise.count == 1 ? c.labelNoise[0] as Any : NSNull(),
                 "gradient_noise": c.gradientNoise.count == 1 ? c.gradientNoise[0] as Any : NSNull(),
-                "momentum": c.momentum.count == 1 ? c.momentum[0] as Any : NSNull(), "nesterov": c.nesterov
+                "momentum": c.momentum.count == 1 ? c.momentum[0] as Any : NSNull(), "nesterov": c.nesterov,
+                "schedule": c.update == .flow ? "constant" : c.learningRateSchedule.description
             ],
             "grid_points": G, "device": deviceDescription, "update": c.update.rawValue, "seconds": seconds,
             "replica_steps_per_second": c.update != .flow

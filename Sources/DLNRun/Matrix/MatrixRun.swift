@@ -49,6 +49,7 @@ public struct MatrixRun: Sendable {
         configuration = c
         self.setup = setup
         steps = c.update == .flow ? Array(c.checkpointTimes.indices) : c.checkpointSteps
+        stepSums = c.update == .flow ? [] : setup.batch.schedule.sums(at: steps)
         let B = setup.batch.replicas
         let C = steps.count
         let empty = [[Double]](repeating: [Double](repeating: .nan, count: C), count: B)
@@ -89,10 +90,14 @@ public struct MatrixRun: Sendable {
     let initialImbalance: [[[Double]]]
     let initialLayerScale: [Double]
 
-    /// The checkpoint times of replica b: t = η·steps (gradient descent) or the flow's checkpoint times.
+    /// The checkpoint times of replica b: t = η·S_k with S_k = Σ_{j<k} s_j (= k without a schedule; gradient
+    /// descent and SGD) or the flow's checkpoint times.
     public func times(replica b: Int) -> [Double] {
-        configuration.update == .flow ? configuration.checkpointTimes : steps.map { Double($0) * setup.batch.eta[b] }
+        configuration.update == .flow ? configuration.checkpointTimes : stepSums.map { $0 * setup.batch.eta[b] }
     }
+
+    /// S_k at the checkpoint steps (the schedule's factors summed once; the steps themselves without one).
+    let stepSums: [Double]
 
     /// Observes the replicas of one slice at checkpoint k.
     mutating func observe(_ engine: any MatrixEngine, replicas range: Range<Int>, checkpoint k: Int) throws(DLNError) {

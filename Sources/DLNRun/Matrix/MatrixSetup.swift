@@ -111,7 +111,7 @@ public struct MatrixSetup: Sendable {
                     ? MatrixStochastic(
                         seeds: replicaSeeds, batchSize: n, sampling: .sequential, meanLoss: c.loss == .mean,
                         factor: factor) : nil,
-            dynamics: dynamics)
+            dynamics: dynamics, schedule: c.update == .flow ? .constant : c.learningRateSchedule)
     }
 
     /// A Gaussian generator over one stream of one seed.
