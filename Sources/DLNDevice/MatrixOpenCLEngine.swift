@@ -46,6 +46,7 @@ public final class MatrixOpenCLEngine: MatrixEngine {
     }
 
     public func initialize(_ batch: MatrixBatch) throws(DLNError) {
+        precondition(batch.stochastic?.isUniform ?? true, "one batch size per engine batch (MatrixRun slices at b)")
         try OpenCLEngine.require(batch.precision, device: device.name, supportsFP64: device.supportsFP64)
         do {
             switch batch.precision {

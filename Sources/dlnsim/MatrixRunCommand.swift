@@ -227,7 +227,9 @@ extension Run {
                 + "\(c.checkpointTimes.count) checkpoints"
         }
         let update =
-            c.update == .sgd ? "mini-batch SGD (b = \(c.batchSize ?? 0), \(c.sampling.rawValue))" : "gradient descent"
+            c.update == .sgd
+            ? "mini-batch SGD (b = \(c.batchSizeAxis.map { "\($0)" } ?? "\(c.batchSize ?? 0)"), \(c.sampling.rawValue))"
+            : "gradient descent"
         func values(_ v: [Double]) -> String {
             v.count == 1 ? "\(v[0])" : "[" + v.map { "\($0)" }.joined(separator: ", ") + "]"
         }

@@ -123,7 +123,7 @@ public struct MatrixBatch: Sendable {
         self.tied = tied
         if let stochastic {
             precondition(stochastic.seeds.count == B)
-            precondition(stochastic.batchSize <= (measurements?.first?.count ?? samples))
+            precondition(stochastic.batchSizes.allSatisfy { $0 <= (measurements?.first?.count ?? samples) })
         }
         self.stochastic = stochastic
         if let dynamics {

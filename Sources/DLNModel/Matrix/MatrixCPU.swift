@@ -20,6 +20,7 @@ public final class MatrixCPUEngine: MatrixEngine {
     public var deviceDescription: String { "CPU (\(threads) threads, 16-replica SIMD blocks)" }
 
     public func initialize(_ batch: MatrixBatch) throws(DLNError) {
+        precondition(batch.stochastic?.isUniform ?? true, "one batch size per engine batch (MatrixRun slices at b)")
         switch batch.precision {
         case .float32: impl = MatrixCPUBatch<Float>(batch, threads: threads)
         case .float64: impl = MatrixCPUBatch<Double>(batch, threads: threads)

@@ -6,8 +6,13 @@
 public struct MatrixStochastic: Sendable, Hashable {
     /// Each replica's seed (the Philox key of its draws).
     public let seeds: [Int]
-    /// Rows per step b (every replica).
-    public let batchSize: Int
+    /// Rows per step b of each replica. An engine batch has one b (`isUniform`): `MatrixRun` slices a run at every
+    /// change of b (the axis `grid.batch_size`).
+    public let batchSizes: [Int]
+    /// Rows per step b (the first replica's: every replica's in an engine batch).
+    public var batchSize: Int { batchSizes[0] }
+    /// Whether every replica draws the same number of rows (what an engine runs).
+    public var isUniform: Bool { batchSizes.allSatisfy { $0 == batchSizes[0] } }
     /// How the rows are drawn.
     public let sampling: Sampling
     /// Whether the loss is the mean over the batch (scale 1/|B_k|) or the sum (scale 1).
@@ -18,9 +23,16 @@ public struct MatrixStochastic: Sendable, Hashable {
 
     /// A description; b ≥ 1 (checked) and one seed per replica.
     public init(seeds: [Int], batchSize: Int, sampling: Sampling, meanLoss: Bool, factor: Double = 1) {
-        precondition(batchSize >= 1 && !seeds.isEmpty)
+        self.init(
+            seeds: seeds, batchSizes: [Int](repeating: batchSize, count: seeds.count), sampling: sampling,
+            meanLoss: meanLoss, factor: factor)
+    }
+
+    /// A description with one b per replica (each ≥ 1, checked).
+    public init(seeds: [Int], batchSizes: [Int], sampling: Sampling, meanLoss: Bool, factor: Double = 1) {
+        precondition(!seeds.isEmpty && batchSizes.count == seeds.count && batchSizes.allSatisfy { $0 >= 1 })
         self.seeds = seeds
-        self.batchSize = batchSize
+        self.batchSizes = batchSizes
         self.sampling = sampling
         self.meanLoss = meanLoss
         self.factor = factor
@@ -43,7 +55,8 @@ public struct MatrixStochastic: Sendable, Hashable {
     /// The replicas in `range`.
     public func slice(_ range: Range<Int>) -> MatrixStochastic {
         MatrixStochastic(
-            seeds: Array(seeds[range]), batchSize: batchSize, sampling: sampling, meanLoss: meanLoss, factor: factor)
+            seeds: Array(seeds[range]), batchSizes: Array(batchSizes[range]), sampling: sampling, meanLoss: meanLoss,
+            factor: factor)
     }
 
     /// The OpenCL code of a sampling (Kernels/stochastic.cl's DLN_SAMPLING_*).

@@ -104,6 +104,8 @@ public struct MatrixConfiguration: Sendable, Equatable {
     public var update: Update = .gd
     /// `update: sgd`: rows per step b (1 ≤ b ≤ n).
     public var batchSize: Int? = nil
+    /// `update: sgd`: the axis `grid.batch_size` (nil: training.batch_size for every grid point).
+    public var batchSizeAxis: [Int]? = nil
     /// `update: sgd`: how each step's rows are drawn.
     public var sampling: Sampling = .withReplacement
     public var loss: Loss = .mean
@@ -229,7 +231,7 @@ public struct MatrixConfiguration: Sendable, Equatable {
         c.update = training.choice("update", default: .gd)
         c.batchSize = training.optionalInt("batch_size") { $0 >= 1 ? nil : "must be ≥ 1 (rows per step)" }
         if training.has("sampling") { c.sampling = training.choice("sampling", default: .withReplacement) }
-        if c.update == .sgd && c.batchSize == nil {
+        if c.update == .sgd && c.batchSize == nil && !top.sectionHas("grid", "batch_size") {
             sink.add("training.batch_size", "is required with training.update: sgd (rows per step, 1 ≤ b ≤ n)")
         }
         for key in ["batch_size", "sampling"] where c.update != .sgd && training.has(key) {
@@ -272,12 +274,17 @@ public struct MatrixConfiguration: Sendable, Equatable {
             c.stochasticAxes.append(key)
         }
         if grid.has("batch_size") {
-            sink.add(
-                "grid.batch_size",
-                "is not an axis of the matrix model: every replica of a run draws the same number of rows "
-                    + "(training.batch_size); run one configuration per b")
+            if training.has("batch_size") {
+                sink.add("grid.batch_size", "is also set as training.batch_size; give it in one place")
+            }
+            if c.update != .sgd { sink.add("grid.batch_size", "applies to training.update: sgd") }
+            let sizes = grid.numbers("batch_size", default: [1]) {
+                $0 >= 1 && $0 == $0.rounded() && $0 <= 1e8 ? nil : "must be whole numbers ≥ 1 (rows per step)"
+            }
+            c.batchSizeAxis = sizes.map { Int($0) }
+            c.stochasticAxes.append("batch_size")
         }
-        grid.finish(known: ["batch_size"])
+        grid.finish()
         c.seeds = top.int("seeds", default: 1) { $0 >= 1 && $0 <= 10_000_000 ? nil : "must be 1 … 1e7" }
         c.seedOffset = top.int("seed_offset", default: 0) { $0 >= 0 ? nil : "must be ≥ 0" }
         let record = top.section("record")
@@ -324,9 +331,9 @@ public struct MatrixConfiguration: Sendable, Equatable {
         if update != .flow && horizon != nil {
             sink.add("training.horizon", "applies to training.update: flow; gradient descent runs training.steps")
         }
-        if update == .sgd, let b = batchSize, b > samples {
+        if update == .sgd, let b = (batchSizeAxis ?? batchSize.map { [$0] })?.max(), b > samples {
             sink.add(
-                "training.batch_size",
+                batchSizeAxis != nil ? "grid.batch_size" : "training.batch_size",
                 "b = \(b) is larger than the \(task == .sensing ? "m = \(samples) measurements" : "n = \(samples) samples") "
                     + "a step draws from (1 ≤ b ≤ n)")
         }

@@ -3,20 +3,38 @@ import Foundation
 
 /// The matrix configuration's grid points, checkpoints, schedule and the record keys that take Lanczos steps.
 extension MatrixConfiguration {
-    /// The grid points in order (α outermost, then λ, η, σ_ℓ, T, β).
+    /// The grid points in order (α outermost, then λ, η, b, σ_ℓ, T, β; b is 0 without SGD).
     public var gridPoints:
         [(
-            alpha: Double, weightDecay: Double, learningRate: Double, labelNoise: Double, gradientNoise: Double,
-            momentum: Double
+            alpha: Double, weightDecay: Double, learningRate: Double, batchSize: Int, labelNoise: Double,
+            gradientNoise: Double, momentum: Double
         )]
     {
-        alpha.flatMap { a in
+        let sizes = batchSizeAxis ?? [update == .sgd ? batchSize ?? 1 : 0]
+        return alpha.flatMap { a in
             weightDecay.flatMap { l in
                 learningRate.flatMap { e in
-                    labelNoise.flatMap { s in gradientNoise.flatMap { t in momentum.map { (a, l, e, s, t, $0) } } }
+                    sizes.flatMap { b in
+                        labelNoise.flatMap { s in gradientNoise.flatMap { t in momentum.map { (a, l, e, b, s, t, $0) } }
+                        }
+                    }
                 }
             }
         }
+    }
+
+    /// The grid parameters' columns of grid.csv and stats.csv: α, λ, η, then b with SGD, and σ_ℓ, T, β when a replica
+    /// has label noise, Langevin noise or momentum.
+    public var gridColumns: [String] {
+        ["alpha", "weight_decay", "learning_rate"] + (update == .sgd ? ["batch_size"] : [])
+            + (hasDynamics ? ["label_noise", "gradient_noise", "momentum"] : [])
+    }
+
+    /// Grid point g's values in the order of `gridColumns`.
+    public func gridValues(_ g: Int) -> [String] {
+        let p = gridPoints[g]
+        return ["\(p.alpha)", "\(p.weightDecay)", "\(p.learningRate)"] + (update == .sgd ? ["\(p.batchSize)"] : [])
+            + (hasDynamics ? ["\(p.labelNoise)", "\(p.gradientNoise)", "\(p.momentum)"] : [])
     }
 
     /// Grid point g in words: "α = …, λ = …, η = …" (no η for flow), then σ_ℓ, T and β where a replica has them;
@@ -27,6 +45,7 @@ extension MatrixConfiguration {
         var parts = withAlpha ? ["α = \(f(p.alpha))"] : []
         parts.append("λ = \(f(p.weightDecay))")
         if update != .flow { parts.append("η = \(f(p.learningRate))") }
+        if update == .sgd { parts.append("b = \(p.batchSize)") }
         if labelNoise.contains(where: { $0 != 0 }) { parts.append("σ_ℓ = \(f(p.labelNoise))") }
         if gradientNoise.contains(where: { $0 != 0 }) { parts.append("T = \(f(p.gradientNoise))") }
         if nesterov || momentum.contains(where: { $0 != 0 }) { parts.append("β = \(f(p.momentum))") }

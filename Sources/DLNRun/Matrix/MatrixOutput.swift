@@ -27,7 +27,9 @@ extension MatrixRun {
         var stochasticGrid: [String: [Double]] = [:]
         for key in c.stochasticAxes {
             stochasticGrid[key] =
-                key == "label_noise" ? c.labelNoise : key == "gradient_noise" ? c.gradientNoise : c.momentum
+                key == "batch_size"
+                ? (c.batchSizeAxis ?? []).map(Double.init)
+                : key == "label_noise" ? c.labelNoise : key == "gradient_noise" ? c.gradientNoise : c.momentum
         }
         let G = c.gridPoints.count
         let S = setup.seeds.count
@@ -63,13 +65,8 @@ extension MatrixRun {
         if saveWeights {
             try npy("final_layers.npy", finalParameters, [G, S, setup.batch.shape.parameterCount])
         }
-        // The stochastic columns when a replica has label noise, Langevin noise or momentum.
-        let extra = c.hasDynamics
-        var grid = "point,alpha,weight_decay,learning_rate" + (extra ? ",label_noise,gradient_noise,momentum\n" : "\n")
-        for (g, p) in c.gridPoints.enumerated() {
-            grid += "\(g),\(p.alpha),\(p.weightDecay),\(p.learningRate)"
-            grid += extra ? ",\(p.labelNoise),\(p.gradientNoise),\(p.momentum)\n" : "\n"
-        }
+        var grid = (["point"] + c.gridColumns).joined(separator: ",") + "\n"
+        for g in c.gridPoints.indices { grid += (["\(g)"] + c.gridValues(g)).joined(separator: ",") + "\n" }
         try OutputFile.write(text: grid, to: path("grid.csv"))
         try OutputFile.write(text: statsCSV(), to: path("stats.csv"))
         try OutputFile.write(text: yaml, to: path("config.yaml"))
@@ -96,7 +93,9 @@ extension MatrixRun {
                 "seed_offset": c.seedOffset
             ],
             "training": [
-                "batch_size": c.update == .sgd ? c.batchSize.map { $0 as Any } ?? NSNull() : NSNull(),
+                "batch_size": c.update == .sgd
+                    ? (c.batchSizeAxis ?? c.batchSize.map { [$0] }).map { $0.count == 1 ? $0[0] as Any : $0 as Any }
+                        ?? NSNull() : NSNull(),
                 "sampling": c.update == .sgd ? c.sampling.rawValue as Any : NSNull(),
                 "label_noise": c.labelNoise.count == 1 ? c.labelNoise[0] as Any : NSNull(),
                 "gradient_noise": c.gradientNoise.count == 1 ? c.gradientNoise[0] as Any : NSNull(),
@@ -146,19 +145,16 @@ extension MatrixRun {
         let m = modeStrength.first?.first?.count ?? 0
         let k = c.singularValueCount
         let names = ["train_loss", "test_error", "effective_rank", "nuclear_norm", "conservation"]
-        let extra = c.hasDynamics
-        var header = ["point", "alpha", "weight_decay", "learning_rate"]
-        header += (extra ? ["label_noise", "gradient_noise", "momentum"] : []) + ["step", "time"]
+        var header = ["point"] + c.gridColumns + ["step", "time"]
         for n in names { header += [n + "_mean", n + "_sd"] }
         for i in 0..<k { header.append("singular_value_\(i)_mean") }
         for i in 0..<m { header.append("mode_strength_\(i)_mean") }
         var out = header.joined(separator: ",") + "\n"
-        for (g, p) in c.gridPoints.enumerated() {
+        for g in c.gridPoints.indices {
             let ids = (0..<S).map { g * S + $0 }
             let t = times(replica: g * S)
             for (ci, step) in steps.enumerated() {
-                var row = ["\(g)", "\(p.alpha)", "\(p.weightDecay)", "\(p.learningRate)"]
-                row += extra ? ["\(p.labelNoise)", "\(p.gradientNoise)", "\(p.momentum)"] : []
+                var row = ["\(g)"] + c.gridValues(g)
                 row += ["\(step)", "\(t[ci])"]
                 for values in [trainLoss, testError, effectiveRank, nuclearNorm, conservation] {
                     let (mean, sd) = Self.meanSD(ids.map { values[$0][ci] })

@@ -116,6 +116,10 @@ extension MatrixRun {
         while lower < own.upperBound {
             var from: MatrixProgress? = nil
             var range = lower..<min(own.upperBound, lower + capacity)
+            // One batch size per engine batch (grid.batch_size): the slice ends where b changes.
+            if let b = setup.batch.stochastic?.batchSizes, let cut = range.first(where: { b[$0] != b[lower] }) {
+                range = lower..<cut
+            }
             if let p = resume, p.slice.lowerBound == lower {
                 range = p.slice
                 from = p

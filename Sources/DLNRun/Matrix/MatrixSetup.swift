@@ -61,6 +61,7 @@ public struct MatrixSetup: Sendable {
         var lambda: [Double] = []
         var replicaSeeds: [Int] = []
         var labelNoise: [Double] = []
+        var batchSizes: [Int] = []
         var gradientNoise: [Double] = []
         var momentum: [Double] = []
         for point in points {
@@ -78,6 +79,7 @@ public struct MatrixSetup: Sendable {
                 eta.append(point.learningRate)
                 lambda.append(point.weightDecay)  // λ_u = 2·½·λ: the penalty (λ/2)·Σ_l‖W_l‖²_F
                 labelNoise.append(point.labelNoise)
+                batchSizes.append(max(1, point.batchSize))
                 gradientNoise.append(point.gradientNoise)
                 momentum.append(point.momentum)
             }
@@ -105,7 +107,7 @@ public struct MatrixSetup: Sendable {
             measurements: c.task == .sensing ? measurements : nil, tied: c.factorization == .symmetric,
             stochastic: c.update == .sgd
                 ? MatrixStochastic(
-                    seeds: replicaSeeds, batchSize: c.batchSize ?? 1, sampling: c.sampling,
+                    seeds: replicaSeeds, batchSizes: batchSizes, sampling: c.sampling,
                     meanLoss: c.loss == .mean, factor: factor)
                 : fullBatches
                     ? MatrixStochastic(
