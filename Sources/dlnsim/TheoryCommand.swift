@@ -18,8 +18,9 @@ struct Theory: ParsableCommand {
             parameterization \
             pm with update gd on synthetic data is covered.
 
-            Writes into the output folder dmft_train_loss.npy, dmft_test_error.npy, dmft_overlap.npy and \
-            dmft_norm_sq.npy \
+            Writes into the output folder dmft_train_loss.npy, dmft_test_error.npy, dmft_overlap.npy, \
+            dmft_norm_sq.npy, dmft_mean_uv.npy and dmft_mean_q.npy (the model's order parameters mean(u⊙v) and \
+            mean((u²+v²)/2), as the simulation records mean_uv and mean_q) \
             (shape [grid point, 2, checkpoint]: the mean of 4 independent solves (seeds seed…seed + 3), then its \
             Monte-Carlo standard error from their spread, in the run's units), \
             dmft_times.npy, dmft.csv and dmft_manifest.json (iterations, residual, converged, seconds per grid point). \
@@ -73,7 +74,8 @@ struct Theory: ParsableCommand {
             }
             for line in DMFTStudy.reportLines(points) { print(line) }
             print(
-                "wrote dmft_train_loss.npy, dmft_test_error.npy, dmft_overlap.npy, dmft_norm_sq.npy ([grid point, 2, "
+                "wrote dmft_train_loss.npy, dmft_test_error.npy, dmft_overlap.npy, dmft_norm_sq.npy, dmft_mean_uv.npy, "
+                    + "dmft_mean_q.npy ([grid point, 2, "
                     + "checkpoint]), dmft_times.npy, dmft.csv, dmft_manifest.json to \(outDir)"
             )
             let failures = DMFTStudy.failures(points)

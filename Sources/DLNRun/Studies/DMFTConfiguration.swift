@@ -12,7 +12,8 @@ public struct DMFTTarget: Sendable {
     public let checkpoints: [Int]
     /// t = step·η (the run's clock).
     public let times: [Double]
-    /// Simulation observable = factor × DMFT observable (overlap and norm_sq: 1).
+    /// Simulation observable = factor × DMFT observable (overlap, norm_sq, mean_uv and mean_q: 1; the layers u, v
+    /// are the same in both units).
     public let scale: [String: Double]
 }
 
@@ -68,7 +69,10 @@ public enum DMFTMapping {
                 DMFTTarget(
                     gridPoint: g, problem: problem, checkpoints: steps,
                     times: steps.map { Double($0) * point.learningRate },
-                    scale: ["train_loss": 2 * lossScale * n * s2, "test_error": s2, "overlap": 1, "norm_sq": 1]))
+                    scale: [
+                        "train_loss": 2 * lossScale * n * s2, "test_error": s2, "overlap": 1, "norm_sq": 1,
+                        "mean_uv": 1, "mean_q": 1
+                    ]))
         }
         return out
     }
@@ -182,7 +186,9 @@ public enum DMFTStudy {
             },
             "files":
                 "dmft_<observable>.npy [grid point, 2 (mean, standard error), checkpoint] for train_loss, test_error, "
-                + "overlap, norm_sq in the run's units; dmft_times.npy [grid point, checkpoint]"
+                + "overlap, norm_sq (the overlap reading: E[ww*], E[w²]) and mean_uv, mean_q (the literal reading: "
+                + "E[uv], E[(u²+v²)/2], as the simulation records mean(u⊙v), mean((u²+v²)/2)) in the run's units; "
+                + "dmft_times.npy [grid point, checkpoint]"
         ]
         guard let data = try? JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
         else {

@@ -21,14 +21,14 @@ public struct DMFTResult: Sendable {
     /// The steps at which the observables are given (0…T, all of them).
     public var steps: [Int] { Array(0...problem.steps) }
     /// Per observable (DMFT units: `train_loss` = ½C_r(k,k), `test_error` = C_Δ(k,k), `overlap` = E[w w*],
-    /// `norm_sq` = E[w²]): mean and standard error at every step 0…T.
+    /// `norm_sq` = E[w²], `mean_uv` = E[uv], `mean_q` = E[(u² + v²)/2]): mean and standard error at every step 0…T.
     public let mean: [String: [Double]]
     public let standardError: [String: [Double]]
     /// The converged matrices (K×K, row-major): C_r, R_r, C_Δ, R_Δ.
     public let correlation: [Double], response: [Double], parameterCorrelation: [Double], parameterResponse: [Double]
 
     /// The observables, in output order.
-    public static let observables = ["train_loss", "test_error", "overlap", "norm_sq"]
+    public static let observables = ["train_loss", "test_error", "overlap", "norm_sq", "mean_uv", "mean_q"]
 }
 
 /// The damped fixed-point iteration of docs/model.md §6.4.
@@ -70,10 +70,13 @@ public enum DMFTSolver {
         var residual = Double.infinity
         var converged = false
         var last: (cr: [Double], rr: [Double], cd: [Double], rd: [Double], chi: [Double]) = ([], [], [], [], [])
+        // The C_r, R_r the last iteration's paths ran under (for the order parameters' replay).
+        var input: (cr: [Double], rr: [Double]) = ([], [])
         let d = settings.damping
         for _ in 0..<settings.maxIterations {
             let step = try iterate(problem, settings: settings, engine: engine, correlation: cr, memory: rr)
             last = step
+            input = (cr, rr)
             var dc = 0.0
             var scale = 0.0
             var drr = 0.0
@@ -160,6 +163,12 @@ public enum DMFTSolver {
                 se["overlap"]![k] = me
                 mean["norm_sq"]![k] = q
                 se["norm_sq"]![k] = qe
+            }
+            let order = orderParameters(
+                problem, settings: settings, correlation: input.cr, memory: input.rr, deviations: delta)
+            for name in ["mean_uv", "mean_q"] {
+                mean[name] = order.mean[name]
+                se[name] = order.standardError[name]
             }
         }
         return DMFTResult(
