@@ -24,6 +24,9 @@ struct Theory: ParsableCommand {
             (shape [grid point, 2, checkpoint]: the mean of 4 independent solves (seeds seed…seed + 3), then its \
             Monte-Carlo standard error from their spread, in the run's units), \
             dmft_times.npy, dmft.csv and dmft_manifest.json (iterations, residual, converged, seconds per grid point). \
+            With theory.two_time: true also dmft_correlation.npy and dmft_response.npy, shape [grid point, checkpoint \
+            t, checkpoint s], DMFT units: C_Δ(t,s) = E[Δ(t)Δ(s)] and R_Δ(t,s) = E[∂Δ(t)/∂h(s)] per unit DMFT time \
+            (0 for s ≥ t); refused above 256 MB for the two files. \
             When the iteration does not reach the tolerance the files are still written, flagged converged: false, and \
             the command exits with status 2. Cost: K² memory and K³·N_r work for a grid of K = steps + 1 points; \
             a grid too large for memory is refused. Trust the train loss only while it is well above the Monte-Carlo \

@@ -19,6 +19,9 @@ public struct DMFTSettings: Sendable, Codable, Equatable, Hashable {
     /// Independent solves (seeds `seed`, `seed` + 1, …) whose spread gives the Monte-Carlo standard error; the
     /// curve is their mean. The paths' own spread misses the noise of the fixed point (C_r, R_r) itself.
     public var errorSeeds: Int = 4
+    /// Also write the converged two-time functions C_Δ(t, s) and R_Δ(t, s) on the checkpoints
+    /// (dmft_correlation.npy, dmft_response.npy).
+    public var twoTime: Bool = false
 }
 
 /// The discrete-time DMFT problem in the units of docs/model.md §6 (X_{μi} ~ N(0, 1/d), ℓ = ½‖Xw − y‖²).

@@ -462,7 +462,8 @@ public enum ConfigurationKeys {
         .integer("theory.max_iterations", v1: "theory.maxIterations", .theory(\.maxIterations)) {
             $0 >= 1 && $0 <= 100_000 ? nil : "must be between 1 and 100000"
         },
-        .integer("theory.seed", v1: "theory.seed", .theory(\.seed), nonNegativeInt)
+        .integer("theory.seed", v1: "theory.seed", .theory(\.seed), nonNegativeInt),
+        .flag("theory.two_time", .theory(\.twoTime))
     ]
 
     /// Sections that are absent unless given.

@@ -110,6 +110,7 @@ public enum DMFTStudy {
     ) throws(DLNError) -> [Point] {
         let settings = c.theory ?? DMFTSettings()
         let targets = try DMFTMapping.targets(c, file: file)
+        try checkTwoTime(settings, targets, file: file)
         for t in targets { try DMFTSolver.checkMemory(t.problem, settings, limit: memoryLimit) }
         var cache: [DMFTProblem: DMFTResult] = [:]
         var out: [Point] = []
@@ -129,7 +130,8 @@ public enum DMFTStudy {
     }
 
     /// Writes dmft_<observable>.npy ([grid point, 2, checkpoint]: mean, then Monte-Carlo standard error, in the
-    /// run's units), dmft_times.npy ([grid point, checkpoint]), dmft.csv and dmft_manifest.json into `directory`.
+    /// run's units), dmft_times.npy ([grid point, checkpoint]), dmft.csv and dmft_manifest.json into `directory`;
+    /// with `theory.two_time`, also dmft_correlation.npy and dmft_response.npy (`twoTime(_:)` on the checkpoints).
     public static func write(_ points: [Point], to directory: String) throws(DLNError) {
         let dir = URL(fileURLWithPath: directory)
         let G = points.count
@@ -147,6 +149,8 @@ public enum DMFTStudy {
         try NPY.write(
             points.flatMap(\.target.times), shape: [G, C], dtype: .float64,
             to: dir.appendingPathComponent("dmft_times.npy").path)
+        let twoTime = points.first?.result.settings.twoTime ?? false
+        if twoTime { try writeTwoTime(points, to: dir) }
         var csv =
             "point,step,t," + DMFTResult.observables.flatMap { ["\($0)", "\($0)_se"] }.joined(separator: ",") + "\n"
         for (g, p) in points.enumerated() {
@@ -165,7 +169,7 @@ public enum DMFTStudy {
             "theory": "dmft", "reference": "docs/model.md §6 (discrete time, matched to GD step for step)",
             "paths": first.paths, "response_paths": first.responsePaths, "damping": first.damping,
             "tolerance": first.tolerance,
-            "max_iterations": first.maxIterations, "seed": first.seed,
+            "max_iterations": first.maxIterations, "seed": first.seed, "two_time": first.twoTime,
             "standard_error":
                 "over \(first.errorSeeds) independent solves (seeds \(first.seed)…\(first.seed + first.errorSeeds - 1)): "
                 + "their mean, and the spread of that mean",
@@ -189,6 +193,10 @@ public enum DMFTStudy {
                 + "overlap, norm_sq (the overlap reading: E[ww*], E[w²]) and mean_uv, mean_q (the literal reading: "
                 + "E[uv], E[(u²+v²)/2], as the simulation records mean(u⊙v), mean((u²+v²)/2)) in the run's units; "
                 + "dmft_times.npy [grid point, checkpoint]"
+                + (twoTime
+                    ? "; dmft_correlation.npy, dmft_response.npy [grid point, checkpoint t, checkpoint s] (DMFT units, "
+                        + "first solve): C_Δ(t,s) = E[Δ(t)Δ(s)] (times scale.test_error: the run's units) and "
+                        + "R_Δ(t,s) = E[∂Δ(t)/∂h(s)] per unit DMFT time, 0 for s ≥ t" : "")
         ]
         guard let data = try? JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
         else {
