@@ -160,6 +160,9 @@ struct ConfigurationSlot<T: ManifestValue>: Sendable {
         Self(
             get: { $0.theory?[keyPath: kp] }, set: { c, v in if let v { c.theory?[keyPath: kp] = v } }, optional: false)
     }
+    static func optionalTheory(_ kp: WritableKeyPath<DMFTSettings, T?> & Sendable) -> Self {
+        Self(get: { $0.theory?[keyPath: kp] ?? nil }, set: { c, v in c.theory?[keyPath: kp] = v }, optional: true)
+    }
 }
 
 extension ConfigurationKey {
@@ -463,7 +466,14 @@ public enum ConfigurationKeys {
             $0 >= 1 && $0 <= 100_000 ? nil : "must be between 1 and 100000"
         },
         .integer("theory.seed", v1: "theory.seed", .theory(\.seed), nonNegativeInt),
-        .flag("theory.two_time", .theory(\.twoTime))
+        .flag("theory.two_time", .theory(\.twoTime)),
+        .choice("theory.solver", v1: "theory.solver", .optionalTheory(\.solver)),
+        .number("theory.grid_ratio", v1: "theory.grid_ratio", .theory(\.gridRatio)) {
+            $0 >= 1e-4 && $0 <= 1 ? nil : "must be between 1e-4 and 1"
+        },
+        .number("theory.grid_tolerance", v1: "theory.grid_tolerance", .theory(\.gridTolerance)) {
+            $0 > 0 && $0 <= 1 ? nil : "must be in (0, 1]"
+        }
     ]
 
     /// Sections that are absent unless given.

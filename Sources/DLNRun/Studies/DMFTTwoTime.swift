@@ -34,21 +34,24 @@ extension DMFTStudy {
 
     /// The converged C_Δ(t_c, t_c′) and R_Δ(t_c, t_c′) of a solved grid point on its checkpoints c, c′ (row-major
     /// C×C, DMFT units): the correlation E[Δ(t)Δ(s)], and the response E[∂Δ(t)/∂h(s)] to a field h added to the
-    /// gradient g at s, per unit of DMFT time (R_Δ(k, k′)/η for GD), zero for s ≥ t.
+    /// gradient g at s, per unit of DMFT time (R_Δ(k, k′)/η for GD, R_Δ(k, s) over the field's quadrature weight
+    /// for the flow solver), zero for s ≥ t.
     public static func twoTime(_ point: Point) -> (correlation: [Double], response: [Double]) {
         let steps = point.target.checkpoints
         let C = steps.count
-        let K = point.result.problem.gridSize
+        let K = point.result.grid?.count ?? point.result.problem.gridSize
         let cd = point.result.parameterCorrelation
         let rd = point.result.parameterResponse
         var corr = [Double](repeating: .nan, count: C * C)
         var resp = corr
         guard cd.count == K * K, rd.count == K * K else { return (corr, resp) }
-        let eta = point.result.problem.eta
-        for (i, k) in steps.enumerated() {
-            for (j, s) in steps.enumerated() {
+        let columns = steps.indices.map { point.result.column(output: $0, step: steps[$0]) }
+        // The weight of a field at grid point s: the step η (GD), or θh_{s−1} + (1 − θ)h_s (flow).
+        let weights = point.result.grid?.fieldWeights ?? [Double](repeating: point.result.problem.eta, count: K)
+        for (i, k) in columns.enumerated() {
+            for (j, s) in columns.enumerated() {
                 corr[i * C + j] = cd[k * K + s]
-                resp[i * C + j] = s < k ? rd[k * K + s] / eta : 0
+                resp[i * C + j] = s < k ? rd[k * K + s] / weights[s] : 0
             }
         }
         return (corr, resp)

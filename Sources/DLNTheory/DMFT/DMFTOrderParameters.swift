@@ -17,7 +17,7 @@ extension DMFTSolver {
         guard problem.process == .pm, delta.count == K * N, rr.count == K * K else {
             return (["mean_uv": nan, "mean_q": nan], ["mean_uv": nan, "mean_q": nan])
         }
-        let (factor, rank) = noiseFactor(cr, K, scale: problem.delta)
+        let (factor, rank) = noiseFactor(cr, K, scale: problem.delta, aligned: settings.alignedModes)
         let z = DMFTLayout.noise(gridSize: K, paths: N, seed: settings.seed)
         let C = DMFTLayout.chunk
         let chunks = (N + C - 1) / C

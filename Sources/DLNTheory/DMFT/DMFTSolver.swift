@@ -27,6 +27,13 @@ public struct DMFTResult: Sendable {
     /// The converged matrices (K×K, row-major): C_r, R_r, C_Δ, R_Δ.
     public let correlation: [Double], response: [Double], parameterCorrelation: [Double], parameterResponse: [Double]
 
+    /// The flow solver's grid (nil for the GD solver, whose grid is every step 0…T and whose arrays are indexed by
+    /// step).
+    public var grid: DMFTFlowGrid? = nil
+
+    /// The index into the per-step arrays of output time `c` at `step` (the step itself for the GD solver).
+    public func column(output c: Int, step: Int) -> Int { grid?.outputIndex[c] ?? step }
+
     /// The observables, in output order.
     public static let observables = ["train_loss", "test_error", "overlap", "norm_sq", "mean_uv", "mean_q"]
 }
@@ -186,7 +193,7 @@ public enum DMFTSolver {
         -> (cr: [Double], rr: [Double], cd: [Double], rd: [Double], chi: [Double])
     {
         let K = problem.gridSize
-        let (factor, rank) = noiseFactor(cr, K, scale: problem.delta)
+        let (factor, rank) = noiseFactor(cr, K, scale: problem.delta, aligned: settings.alignedModes)
         let partials = try engine.iterate(factor: factor, rank: rank, memory: rr)
         let cd = reduce(partials.correlation, K, scale: 1 / Double(settings.paths))
         let rd = reduce(partials.response, K, scale: 1 / Double(settings.responsePaths))
@@ -242,16 +249,33 @@ public enum DMFTSolver {
 
     /// F with F·Fᵀ = scale·sym(C) with negative eigenvalues clipped (eigendecomposition: C_r is near low rank, so
     /// Cholesky fails); columns with eigenvalues below 1e-13 of the largest are dropped. Returns F (K×rank) and rank.
-    public static func noiseFactor(_ c: [Double], _ K: Int, scale: Double) -> (factor: [Double], rank: Int) {
+    ///
+    /// With quadrature weights W (a non-uniform time grid) the eigenproblem is that of W^½·C·W^½ = VΛVᵀ and
+    /// F = W^−½VΛ^½, so column j samples the j-th Karhunen–Loève mode φ_j(t)√λ_j of the continuous covariance on any
+    /// grid (for a uniform grid W ∝ I and this is the plain eigendecomposition). Columns are in descending order of
+    /// eigenvalue, each signed so that Σ_k W_k F_kj ≥ 0: solves on different grids then draw the same modes from the
+    /// same common random numbers Z_j.
+    /// `aligned: false` (the GD solver's default) keeps the columns in the eigensolver's order and signs.
+    public static func noiseFactor(
+        _ c: [Double], _ K: Int, scale: Double, weights: [Double]? = nil, aligned: Bool = true
+    ) -> (factor: [Double], rank: Int) {
+        let w = weights ?? [Double](repeating: 1, count: K)
+        let root = w.map { $0.squareRoot() }
         var a = [Double](repeating: 0, count: K * K)
-        for i in 0..<K { for j in 0..<K { a[i * K + j] = 0.5 * scale * (c[i * K + j] + c[j * K + i]) } }
+        for i in 0..<K {
+            for j in 0..<K { a[i * K + j] = 0.5 * scale * (c[i * K + j] + c[j * K + i]) * root[i] * root[j] }
+        }
         let (values, vectors) = SymmetricEigen.decompose(a, K)
         let top = values.max() ?? 0
-        let keep = (0..<K).filter { values[$0] > 1e-13 * top && values[$0] > 0 }
+        let kept = (0..<K).filter { values[$0] > 1e-13 * top && values[$0] > 0 }
+        let keep = aligned ? kept.sorted { values[$0] > values[$1] } : kept
         var f = [Double](repeating: 0, count: K * max(1, keep.count))
         for (r, j) in keep.enumerated() {
             let s = values[j].squareRoot()
-            for k in 0..<K { f[k * keep.count + r] = vectors[k * K + j] * s }
+            var sum = 0.0
+            for k in 0..<K { sum += vectors[k * K + j] * root[k] }
+            let sign: Double = aligned && sum < 0 ? -1 : 1
+            for k in 0..<K { f[k * keep.count + r] = sign * vectors[k * K + j] * s / root[k] }
         }
         return (f, max(1, keep.count))
     }
