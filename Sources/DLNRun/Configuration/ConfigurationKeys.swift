@@ -156,13 +156,6 @@ struct ConfigurationSlot<T: ManifestValue>: Sendable {
             get: { $0.problem.files?[keyPath: kp] ?? nil }, set: { c, v in c.problem.files?[keyPath: kp] = v },
             optional: true)
     }
-    static func theory(_ kp: WritableKeyPath<DMFTSettings, T> & Sendable) -> Self {
-        Self(
-            get: { $0.theory?[keyPath: kp] }, set: { c, v in if let v { c.theory?[keyPath: kp] = v } }, optional: false)
-    }
-    static func optionalTheory(_ kp: WritableKeyPath<DMFTSettings, T?> & Sendable) -> Self {
-        Self(get: { $0.theory?[keyPath: kp] ?? nil }, set: { c, v in c.theory?[keyPath: kp] = v }, optional: true)
-    }
 }
 
 extension ConfigurationKey {
@@ -465,15 +458,7 @@ public enum ConfigurationKeys {
         .integer("theory.max_iterations", v1: "theory.maxIterations", .theory(\.maxIterations)) {
             $0 >= 1 && $0 <= 100_000 ? nil : "must be between 1 and 100000"
         },
-        .integer("theory.seed", v1: "theory.seed", .theory(\.seed), nonNegativeInt),
-        .flag("theory.two_time", .theory(\.twoTime)),
-        .choice("theory.solver", v1: "theory.solver", .optionalTheory(\.solver)),
-        .number("theory.grid_ratio", v1: "theory.grid_ratio", .theory(\.gridRatio)) {
-            $0 >= 1e-4 && $0 <= 1 ? nil : "must be between 1e-4 and 1"
-        },
-        .number("theory.grid_tolerance", v1: "theory.grid_tolerance", .theory(\.gridTolerance)) {
-            $0 > 0 && $0 <= 1 ? nil : "must be in (0, 1]"
-        }
+        .integer("theory.seed", v1: "theory.seed", .theory(\.seed), nonNegativeInt)
     ]
 
     /// Sections that are absent unless given.

@@ -4,6 +4,32 @@ import Foundation
 
 extension DMFTSolverKind: ChoiceValue {}
 
+extension ConfigurationSlot {
+    /// A `theory:` setting; reads DMFTSettings' default when the section is absent (the manifest's default).
+    static func theory(_ kp: WritableKeyPath<DMFTSettings, T> & Sendable) -> Self {
+        Self(
+            get: { ($0.theory ?? DMFTSettings())[keyPath: kp] },
+            set: { c, v in if let v { c.theory?[keyPath: kp] = v } },
+            optional: false)
+    }
+    /// An optional `theory:` setting.
+    static func optionalTheory(_ kp: WritableKeyPath<DMFTSettings, T?> & Sendable) -> Self {
+        Self(get: { $0.theory?[keyPath: kp] ?? nil }, set: { c, v in c.theory?[keyPath: kp] = v }, optional: true)
+    }
+}
+
+extension ConfigurationKeys {
+    /// `theory.two_time`, `theory.solver`, `theory.grid_ratio`, `theory.grid_tolerance` (after `theory.seed`).
+    static let theoryFlow: [ConfigurationKey] = [
+        .flag("theory.two_time", .theory(\.twoTime)),
+        .choice("theory.solver", v1: "theory.solver", .optionalTheory(\.solver)),
+        .number("theory.grid_ratio", v1: "theory.grid_ratio", .theory(\.gridRatio)) {
+            $0 >= 1e-4 && $0 <= 1 ? nil : "must be between 1e-4 and 1"
+        },
+        .number("theory.grid_tolerance", v1: "theory.grid_tolerance", .theory(\.gridTolerance), tolerance)
+    ]
+}
+
 extension DMFTMapping {
     /// Steps up to which a GD run keeps the discrete-time solver by default (exact step for step and affordable).
     public static let exactStepLimit = 1000
