@@ -10,21 +10,30 @@ struct Theory: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compute the d → ∞ theory curve of a run config: the DMFT effective process (docs/model.md §6).",
         discussion: """
-            For every grid point of CONFIG, solves the discrete-time dynamical mean-field theory of gradient descent \
-            on the pm network (w = (u²−v²)/2) at the same step η, so the curve matches the simulation step for step: \
+            For every grid point of CONFIG, solves the dynamical mean-field theory of the pm network (w = (u²−v²)/2): \
+            with theory.solver gd, the discrete-time DMFT of gradient descent at the same step η, so the curve matches \
+            the simulation step for step; with theory.solver flow, the gradient-flow DMFT on a log-spaced time grid \
+            (theory.grid_ratio; memory ∝ K², time ∝ K³ for K grid points instead of steps² and steps³), for long \
+            runs (ask for it with theory.solver: flow; docs/theory.md says when it describes GD). Default: flow for \
+            update flow, gd for update gd. Both use \
             Monte-Carlo paths of one effective coordinate, its response by forward-mode tangents, and a damped \
             fixed-point iteration on the correlation and response matrices. The config's `theory:` settings are used \
-            (paths, response_paths, damping, tolerance, max_iterations, seed); defaults otherwise. Only \
-            parameterization \
-            pm with update gd on synthetic data is covered.
+            (paths, response_paths, damping, tolerance, max_iterations, seed, two_time, solver, grid_ratio, \
+            grid_tolerance); defaults otherwise. Only parameterization pm, depth 2, with update gd or flow on \
+            synthetic data without label or gradient noise or momentum is covered. A flow grid too coarse for \
+            theory.grid_tolerance is reported with the time where it fails, like a non-converged solve.
 
-            Writes into the output folder dmft_train_loss.npy, dmft_test_error.npy, dmft_overlap.npy and \
-            dmft_norm_sq.npy \
+            Writes into the output folder dmft_train_loss.npy, dmft_test_error.npy, dmft_overlap.npy, \
+            dmft_norm_sq.npy, dmft_mean_uv.npy and dmft_mean_q.npy (the model's order parameters mean(u⊙v) and \
+            mean((u²+v²)/2), as the simulation records mean_uv and mean_q) \
             (shape [grid point, 2, checkpoint]: the mean of 4 independent solves (seeds seed…seed + 3), then its \
             Monte-Carlo standard error from their spread, in the run's units), \
             dmft_times.npy, dmft.csv and dmft_manifest.json (iterations, residual, converged, seconds per grid point). \
+            With theory.two_time: true also dmft_correlation.npy and dmft_response.npy, shape [grid point, checkpoint \
+            t, checkpoint s], DMFT units: C_Δ(t,s) = E[Δ(t)Δ(s)] and R_Δ(t,s) = E[∂Δ(t)/∂h(s)] per unit DMFT time \
+            (0 for s ≥ t); refused above 256 MB for the two files. \
             When the iteration does not reach the tolerance the files are still written, flagged converged: false, and \
-            the command exits with status 2. Cost: K² memory and K³·N_r work for a grid of K = steps + 1 points; \
+            the command exits with status 2. Cost: K² memory and K³·N_r work for a grid of K points (steps + 1 for gd); \
             a grid too large for memory is refused. Trust the train loss only while it is well above the Monte-Carlo \
             floor ≈ test error/√paths.
             """)
@@ -73,7 +82,8 @@ struct Theory: ParsableCommand {
             }
             for line in DMFTStudy.reportLines(points) { print(line) }
             print(
-                "wrote dmft_train_loss.npy, dmft_test_error.npy, dmft_overlap.npy, dmft_norm_sq.npy ([grid point, 2, "
+                "wrote dmft_train_loss.npy, dmft_test_error.npy, dmft_overlap.npy, dmft_norm_sq.npy, dmft_mean_uv.npy, "
+                    + "dmft_mean_q.npy ([grid point, 2, "
                     + "checkpoint]), dmft_times.npy, dmft.csv, dmft_manifest.json to \(outDir)"
             )
             let failures = DMFTStudy.failures(points)

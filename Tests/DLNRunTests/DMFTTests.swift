@@ -72,7 +72,7 @@ import Testing
             })
         #expect(issues("training: {update: multiplicative}\ntheory: dmft").contains { $0.path == "training.update" })
         #expect(
-            issues("grid: {update: [gd, flow]}\ntraining: {horizon: 1}\ntheory: dmft").contains {
+            issues("grid: {update: [gd, multiplicative]}\ntheory: dmft").contains {
                 $0.path == "grid.update"
             })
         #expect(issues("theory: lasso").contains { $0.path == "theory" })

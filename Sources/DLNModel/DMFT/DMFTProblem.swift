@@ -19,6 +19,29 @@ public struct DMFTSettings: Sendable, Codable, Equatable, Hashable {
     /// Independent solves (seeds `seed`, `seed` + 1, …) whose spread gives the Monte-Carlo standard error; the
     /// curve is their mean. The paths' own spread misses the noise of the fixed point (C_r, R_r) itself.
     public var errorSeeds: Int = 4
+    /// Also write the converged two-time functions C_Δ(t, s) and R_Δ(t, s) on the checkpoints
+    /// (dmft_correlation.npy, dmft_response.npy).
+    public var twoTime: Bool = false
+    /// GD solver: draw ξ's Karhunen–Loève modes in descending order with fixed signs
+    /// (`DMFTSolver.noiseFactor`), as the flow solver always does, so that solves on different grids with the same
+    /// seed share their common random numbers mode by mode (for comparisons; off by default).
+    public var alignedModes: Bool = false
+    /// Which solver (nil: the default rule of `DMFTSolverKind`).
+    public var solver: DMFTSolverKind? = nil
+    /// The flow solver's log-spaced grid: t_{i+1} − t_i ≤ gridRatio·t_i (after a uniform start).
+    public var gridRatio: Double = 0.04
+    /// The flow solver refuses a grid on which a history deviates from piecewise linear by more than this
+    /// (relative to its range), naming the time.
+    public var gridTolerance: Double = 0.01
+}
+
+/// The DMFT solver: the discrete-time GD solver on the uniform grid of every step, or the gradient-flow solver on a
+/// log-spaced grid (docs/theory.md).
+public enum DMFTSolverKind: String, Sendable, Codable, CaseIterable, Hashable {
+    /// Gradient flow on a non-uniform (log-spaced) grid: memory ∝ K², time ∝ K³ for K grid points.
+    case flow
+    /// Gradient descent step for step on the uniform grid of every step.
+    case gd
 }
 
 /// The discrete-time DMFT problem in the units of docs/model.md §6 (X_{μi} ~ N(0, 1/d), ℓ = ½‖Xw − y‖²).

@@ -156,10 +156,6 @@ struct ConfigurationSlot<T: ManifestValue>: Sendable {
             get: { $0.problem.files?[keyPath: kp] ?? nil }, set: { c, v in c.problem.files?[keyPath: kp] = v },
             optional: true)
     }
-    static func theory(_ kp: WritableKeyPath<DMFTSettings, T> & Sendable) -> Self {
-        Self(
-            get: { $0.theory?[keyPath: kp] }, set: { c, v in if let v { c.theory?[keyPath: kp] = v } }, optional: false)
-    }
 }
 
 extension ConfigurationKey {

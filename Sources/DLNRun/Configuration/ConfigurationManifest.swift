@@ -16,14 +16,15 @@ extension Configuration {
     public static let manifestSchemaVersion = 2
     /// Optional keys added after schema version 2 was first written: missing, they are absent (null).
     /// (A folder written before one of them ran with its default: no stochastic options, no momentum,
-    /// constant positive deep initialisations, a constant learning rate.)
+    /// constant positive deep initialisations, a constant learning rate, the GD DMFT solver without two-time files.)
     static let addedToVersion2: Set<String> = [
         "grid.zip", "training.batch_size", "training.sampling", "training.label_noise", "training.gradient_noise",
         "training.momentum", "training.nesterov", "grid.batch_size", "grid.label_noise", "grid.gradient_noise",
         "grid.momentum", "model.init.entries", "model.init.signs", "model.init.from", "record.weights",
         "record.layers", "record.activation", "record.max_bytes", "record.sharpness", "record.pl_constant",
         "training.schedule.name", "training.schedule.tau", "training.schedule.power", "training.schedule.gamma",
-        "training.schedule.steps", "training.schedule.floor", "training.schedule.every", "training.schedule.at"
+        "training.schedule.steps", "training.schedule.floor", "training.schedule.every", "training.schedule.at",
+        "theory.two_time", "theory.solver", "theory.grid_ratio", "theory.grid_tolerance"
     ]
 
     /// The configuration as manifest.json writes it.

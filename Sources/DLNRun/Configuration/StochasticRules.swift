@@ -4,7 +4,8 @@ import Foundation
 extension ConfigurationKeys {
     /// Every key: `listed`, with the stochastic training keys and the schedule's (ScheduleRules.swift) after
     /// `training.flow.max_steps`, the stochastic keys' grid axes after `grid.update` (before `grid.zip`), and the
-    /// curvature observables' keys after `record.max_bytes`.
+    /// curvature observables' keys after `record.max_bytes`, the DMFT's two-time and solver keys
+    /// (DMFTSolverChoice.swift) after `theory.seed`.
     public static let all: [ConfigurationKey] = {
         var keys = listed
         keys.insert(
@@ -12,6 +13,7 @@ extension ConfigurationKeys {
             at: keys.firstIndex { $0.path == "training.flow.max_steps" }! + 1)
         keys.insert(contentsOf: stochasticGrid, at: keys.firstIndex { $0.path == "grid.update" }! + 1)
         keys.insert(contentsOf: curvature, at: keys.firstIndex { $0.path == "record.max_bytes" }! + 1)
+        keys.insert(contentsOf: theoryFlow, at: keys.firstIndex { $0.path == "theory.seed" }! + 1)
         return keys
     }()
 

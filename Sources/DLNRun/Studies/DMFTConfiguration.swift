@@ -12,7 +12,14 @@ public struct DMFTTarget: Sendable {
     public let checkpoints: [Int]
     /// t = step·η (the run's clock).
     public let times: [Double]
-    /// Simulation observable = factor × DMFT observable (overlap and norm_sq: 1).
+    /// The solver: `DMFTMapping.solver` (the settings' choice or the default rule).
+    public let solver: DMFTSolverKind
+    /// The checkpoint times in DMFT units (the flow solver's outputs): t_DMFT = timeScale × t.
+    public let outputs: [Double]
+    /// DMFT time per unit of the run's time t (c·s², docs/theory.md).
+    public let timeScale: Double
+    /// Simulation observable = factor × DMFT observable (overlap, norm_sq, mean_uv and mean_q: 1; the layers u, v
+    /// are the same in both units).
     public let scale: [String: Double]
 }
 
@@ -38,12 +45,36 @@ public enum DMFTMapping {
                     "theory: dmft is derived for parameterization pm (w = (u²−v²)/2, u₀ = v₀ = α), got \(p.rawValue)"))
             break
         }
-        for u in c.grid.update ?? [c.training.update] where u != .gd {
+        for u in c.grid.update ?? [c.training.update] where u != .gd && u != .flow {
             out.append(
                 ConfigIssue(
                     c.grid.update != nil ? "grid.update" : "training.update",
-                    "theory: dmft matches gradient descent step for step (update: gd), got \(u.rawValue)"))
+                    "theory: dmft covers gradient descent (update: gd, step for step) and gradient flow (update: "
+                        + "flow), got \(u.rawValue)"))
             break
+        }
+        if let settings = c.theory, settings.solver == .gd, (c.grid.update ?? [c.training.update]).contains(.flow) {
+            out.append(
+                ConfigIssue(
+                    "theory.solver", "gd is the discrete-time solver of update: gd; update: flow needs solver: flow"))
+        }
+        if c.model.depth > 2 || (c.grid.depth ?? []).contains(where: { $0 > 2 }) {
+            out.append(
+                ConfigIssue(
+                    c.grid.depth != nil ? "grid.depth" : "model.depth",
+                    "theory: dmft is derived for two layers (w = (u²−v²)/2), depth must be 2"))
+        }
+        let stochastic: [(String, Bool)] = [
+            ("training.label_noise", c.training.labelNoise > 0),
+            ("grid.label_noise", (c.grid.labelNoise ?? []).contains { $0 > 0 }),
+            ("training.gradient_noise", c.training.gradientNoise > 0),
+            ("training.momentum", c.training.momentum > 0),
+            ("grid.momentum", (c.grid.momentum ?? []).contains { $0 > 0 })
+        ]
+        for (key, on) in stochastic where on {
+            out.append(
+                ConfigIssue(
+                    key, "theory: dmft describes deterministic full-batch dynamics; \(key) must be 0 (or drop theory)"))
         }
         return out
     }
@@ -58,7 +89,9 @@ public enum DMFTMapping {
             let n = Double(point.n)
             let s2 = c.problem.designVariance == .one ? d : 1
             let cs = (c.training.loss == .mean ? 1 / n : 1) * s2
-            let steps = checkpointSteps(c, eta: point.learningRate)
+            let flowRun = point.update == .flow
+            let steps = flowRun ? [] : checkpointSteps(c, eta: point.learningRate)
+            let times = flowRun ? flowTimes(c) : steps.map { Double($0) * point.learningRate }
             let problem = DMFTProblem(
                 process: .pm, delta: n / d, eta: point.learningRate * cs, lambda: point.lambdaU / cs,
                 alpha: point.alpha, noise: point.noise / s2.squareRoot(), density: point.density,
@@ -66,11 +99,23 @@ public enum DMFTMapping {
             let lossScale = c.training.loss == .mean ? 0.5 / n : 0.5
             out.append(
                 DMFTTarget(
-                    gridPoint: g, problem: problem, checkpoints: steps,
-                    times: steps.map { Double($0) * point.learningRate },
-                    scale: ["train_loss": 2 * lossScale * n * s2, "test_error": s2, "overlap": 1, "norm_sq": 1]))
+                    gridPoint: g, problem: problem, checkpoints: flowRun ? times.map { _ in -1 } : steps,
+                    times: times, solver: solver(c.theory ?? DMFTSettings(), problem: problem, flowRun: flowRun),
+                    outputs: times.map { $0 * cs }, timeScale: cs,
+                    scale: [
+                        "train_loss": 2 * lossScale * n * s2, "test_error": s2, "overlap": 1, "norm_sq": 1,
+                        "mean_uv": 1, "mean_q": 1
+                    ]))
         }
         return out
+    }
+
+    /// Update flow: the run's checkpoint times (the same rule as `Experiment`).
+    static func flowTimes(_ c: Configuration) -> [Double] {
+        guard let horizon = c.training.horizon else { return [] }
+        let first = min(c.record.start ?? c.grid.learningRate.max()!, horizon)
+        return Experiment.timeSchedule(
+            horizon: horizon, first: first, count: c.record.checkpoints, linear: c.record.linear)
     }
 
     /// The run's checkpoint steps for a learning rate (the same rule as `Experiment`).
@@ -106,26 +151,42 @@ public enum DMFTStudy {
     ) throws(DLNError) -> [Point] {
         let settings = c.theory ?? DMFTSettings()
         let targets = try DMFTMapping.targets(c, file: file)
-        for t in targets { try DMFTSolver.checkMemory(t.problem, settings, limit: memoryLimit) }
-        var cache: [DMFTProblem: DMFTResult] = [:]
+        try checkTwoTime(settings, targets, file: file)
+        for t in targets where t.solver == .gd { try DMFTSolver.checkMemory(t.problem, settings, limit: memoryLimit) }
+        for t in targets where t.solver == .flow {
+            try DMFTFlowSolver.check(
+                t.problem, grid: DMFTFlowSolver.grid(t.problem, outputs: t.outputs, settings: settings),
+                settings: settings, limit: memoryLimit)
+        }
+        struct Key: Hashable {
+            let problem: DMFTProblem
+            let outputs: [Double]
+            let solver: DMFTSolverKind
+        }
+        var cache: [Key: DMFTResult] = [:]
         var out: [Point] = []
         for t in targets {
-            if let hit = cache[t.problem] {
+            let key = Key(problem: t.problem, outputs: t.solver == .flow ? t.outputs : [], solver: t.solver)
+            if let hit = cache[key] {
                 out.append(Point(target: t, result: hit))
                 continue
             }
-            let r = try DMFTSolver.solve(
-                t.problem, settings: settings,
-                engines: { s throws(DLNError) in try engine(t.problem, s) },
-                progress: { progress?(t.gridPoint, $0, $1) })
-            cache[t.problem] = r
+            let report: (Int, Double) -> Void = { progress?(t.gridPoint, $0, $1) }
+            let r =
+                t.solver == .flow
+                ? try DMFTFlowSolver.solve(t.problem, outputs: t.outputs, settings: settings, progress: report)
+                : try DMFTSolver.solve(
+                    t.problem, settings: settings, engines: { s throws(DLNError) in try engine(t.problem, s) },
+                    progress: report)
+            cache[key] = r
             out.append(Point(target: t, result: r))
         }
         return out
     }
 
     /// Writes dmft_<observable>.npy ([grid point, 2, checkpoint]: mean, then Monte-Carlo standard error, in the
-    /// run's units), dmft_times.npy ([grid point, checkpoint]), dmft.csv and dmft_manifest.json into `directory`.
+    /// run's units), dmft_times.npy ([grid point, checkpoint]), dmft.csv and dmft_manifest.json into `directory`;
+    /// with `theory.two_time`, also dmft_correlation.npy and dmft_response.npy (`twoTime(_:)` on the checkpoints).
     public static func write(_ points: [Point], to directory: String) throws(DLNError) {
         let dir = URL(fileURLWithPath: directory)
         let G = points.count
@@ -134,8 +195,11 @@ public enum DMFTStudy {
             var values: [Double] = []
             for p in points {
                 let f = p.target.scale[name] ?? 1
-                values += p.target.checkpoints.map { f * p.result.mean[name]![$0] }
-                values += p.target.checkpoints.map { f * p.result.standardError[name]![$0] }
+                let columns = p.target.checkpoints.indices.map {
+                    p.result.column(output: $0, step: p.target.checkpoints[$0])
+                }
+                values += columns.map { f * p.result.mean[name]![$0] }
+                values += columns.map { f * p.result.standardError[name]![$0] }
             }
             try NPY.write(
                 values, shape: [G, 2, C], dtype: .float64, to: dir.appendingPathComponent("dmft_\(name).npy").path)
@@ -143,14 +207,17 @@ public enum DMFTStudy {
         try NPY.write(
             points.flatMap(\.target.times), shape: [G, C], dtype: .float64,
             to: dir.appendingPathComponent("dmft_times.npy").path)
+        let twoTime = points.first?.result.settings.twoTime ?? false
+        if twoTime { try writeTwoTime(points, to: dir) }
         var csv =
             "point,step,t," + DMFTResult.observables.flatMap { ["\($0)", "\($0)_se"] }.joined(separator: ",") + "\n"
         for (g, p) in points.enumerated() {
             for (c, step) in p.target.checkpoints.enumerated() {
                 csv += "\(g),\(step),\(p.target.times[c])"
+                let k = p.result.column(output: c, step: step)
                 for name in DMFTResult.observables {
                     let f = p.target.scale[name] ?? 1
-                    csv += ",\(f * p.result.mean[name]![step]),\(f * p.result.standardError[name]![step])"
+                    csv += ",\(f * p.result.mean[name]![k]),\(f * p.result.standardError[name]![k])"
                 }
                 csv += "\n"
             }
@@ -158,10 +225,14 @@ public enum DMFTStudy {
         try OutputFile.write(text: csv, to: dir.appendingPathComponent("dmft.csv").path)
         let first = points.first?.result.settings ?? DMFTSettings()
         let manifest: [String: Any] = [
-            "theory": "dmft", "reference": "docs/model.md §6 (discrete time, matched to GD step for step)",
+            "theory": "dmft",
+            "reference":
+                "docs/theory.md: solver gd (discrete time, matched to GD step for step) or flow (gradient flow on a "
+                + "log-spaced grid)",
+            "grid_ratio": first.gridRatio, "grid_tolerance": first.gridTolerance,
             "paths": first.paths, "response_paths": first.responsePaths, "damping": first.damping,
             "tolerance": first.tolerance,
-            "max_iterations": first.maxIterations, "seed": first.seed,
+            "max_iterations": first.maxIterations, "seed": first.seed, "two_time": first.twoTime,
             "standard_error":
                 "over \(first.errorSeeds) independent solves (seeds \(first.seed)…\(first.seed + first.errorSeeds - 1)): "
                 + "their mean, and the spread of that mean",
@@ -172,6 +243,7 @@ public enum DMFTStudy {
                     "point": p.target.gridPoint, "iterations": p.result.iterations,
                     "residual": p.result.residual.isFinite ? p.result.residual : -1,
                     "converged": p.result.converged, "seconds": p.result.seconds, "engine": p.result.engine,
+                    "solver": p.target.solver.rawValue, "grid_size": p.result.grid?.count ?? pr.gridSize,
                     "residual_history": p.result.history.map { $0.isFinite ? $0 : -1 },
                     "dmft_units": [
                         "delta": pr.delta, "eta": pr.eta, "lambda": pr.lambda, "alpha": pr.alpha, "noise": pr.noise,
@@ -182,7 +254,13 @@ public enum DMFTStudy {
             },
             "files":
                 "dmft_<observable>.npy [grid point, 2 (mean, standard error), checkpoint] for train_loss, test_error, "
-                + "overlap, norm_sq in the run's units; dmft_times.npy [grid point, checkpoint]"
+                + "overlap, norm_sq (the overlap reading: E[ww*], E[w²]) and mean_uv, mean_q (the literal reading: "
+                + "E[uv], E[(u²+v²)/2], as the simulation records mean(u⊙v), mean((u²+v²)/2)) in the run's units; "
+                + "dmft_times.npy [grid point, checkpoint]"
+                + (twoTime
+                    ? "; dmft_correlation.npy, dmft_response.npy [grid point, checkpoint t, checkpoint s] (DMFT units, "
+                        + "first solve): C_Δ(t,s) = E[Δ(t)Δ(s)] (times scale.test_error: the run's units) and "
+                        + "R_Δ(t,s) = E[∂Δ(t)/∂h(s)] per unit DMFT time, 0 for s ≥ t" : "")
         ]
         guard let data = try? JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
         else {
@@ -194,12 +272,25 @@ public enum DMFTStudy {
 
     /// The grid points whose iteration did not converge: "grid point g: residual r after i iterations".
     public static func failures(_ points: [Point]) -> [String] {
-        points.filter { !$0.result.converged }.map {
+        var out = points.filter { !$0.result.converged }.map {
             String(
                 format: "grid point %d: residual %.3g after %d iterations (tolerance %.3g)", $0.target.gridPoint,
                 $0.result.residual,
                 $0.result.iterations, $0.result.settings.tolerance)
         }
+        for p in points {
+            if let bad = DMFTFlowSolver.coarseness(p.result) {
+                out.append(
+                    String(
+                        format:
+                            "grid point %d: the flow grid is too coarse at t = %.4g (a curve leaves the straight line "
+                            + "through its neighbours by %.3g of its range, more than theory.grid_tolerance = %.3g): "
+                            + "lower theory.grid_ratio (now %.3g)",
+                        p.target.gridPoint, bad.time / p.target.timeScale, bad.deviation,
+                        p.result.settings.gridTolerance, p.result.settings.gridRatio))
+            }
+        }
+        return out
     }
 }
 

@@ -49,10 +49,10 @@ extension DMFTStudy {
             }
             return String(
                 format:
-                    "DMFT grid point %d: %@ after %d iterations, residual %.3g, %d steps × %d paths in %.2f s on %@; "
+                    "DMFT grid point %d: %@ after %d iterations, residual %.3g, %@ × %d paths in %.2f s on %@; "
                     + "final test error %.4g ± %.2g, train loss %.4g ± %.2g",
                 p.target.gridPoint, r.converged ? "converged" : "NOT converged", r.iterations, r.residual,
-                r.problem.steps,
+                r.grid.map { "\($0.count) flow grid points" } ?? "\(r.problem.steps) steps",
                 r.settings.paths, r.seconds, r.engine, last("test_error", r.mean), last("test_error", r.standardError),
                 last("train_loss", r.mean), last("train_loss", r.standardError))
         }

@@ -13,7 +13,20 @@ extension DMFTSolver {
         engines: (DMFTSettings) throws(DLNError) -> any DMFTPathEngine,
         progress: ((Int, Double) -> Void)? = nil
     ) throws(DLNError) -> DMFTResult {
-        let first = try solve(problem, settings: settings, engine: engines(settings), progress: progress)
+        try solveSeeds(settings, progress: progress) { s, start, report throws(DLNError) in
+            try solve(problem, settings: s, engine: engines(s), start: start, progress: report)
+        }
+    }
+
+    /// The seed loop of `solve(_:settings:engines:progress:)` for any solver: `one` solves with the settings given
+    /// (its seed), from a start (C_r, R_r) when given, reporting (iteration, residual).
+    public static func solveSeeds(
+        _ settings: DMFTSettings, progress: ((Int, Double) -> Void)? = nil,
+        one: (DMFTSettings, (correlation: [Double], memory: [Double])?, ((Int, Double) -> Void)?) throws(DLNError)
+            -> DMFTResult
+    ) throws(DLNError) -> DMFTResult {
+        let first = try one(settings, nil, progress)
+        let problem = first.problem
         let count = max(1, settings.errorSeeds)
         // A solve that did not converge is flagged as such; more seeds would not make its curve trustworthy.
         guard count > 1, first.converged, !first.correlation.isEmpty else { return first }
@@ -23,9 +36,7 @@ extension DMFTSolver {
             var s = settings
             s.seed = settings.seed + r
             let offset = iterations
-            let run = try solve(
-                problem, settings: s, engine: engines(s), start: (first.correlation, first.response),
-                progress: { progress?(offset + $0, $1) })
+            let run = try one(s, (first.correlation, first.response), { progress?(offset + $0, $1) })
             iterations += run.iterations
             runs.append(run)
         }
@@ -42,11 +53,13 @@ extension DMFTSolver {
             }
         }
         let residual = runs.contains { $0.residual.isNaN } ? .nan : runs.map(\.residual).max()!
-        return DMFTResult(
+        var out = DMFTResult(
             problem: problem, settings: settings, iterations: iterations, residual: residual,
             converged: runs.allSatisfy(\.converged), history: runs.flatMap(\.history),
             seconds: runs.reduce(0) { $0 + $1.seconds }, engine: first.engine, mean: mean, standardError: se,
             correlation: first.correlation, response: first.response, parameterCorrelation: first.parameterCorrelation,
             parameterResponse: first.parameterResponse)
+        out.grid = first.grid
+        return out
     }
 }

@@ -21,14 +21,21 @@ public struct DMFTResult: Sendable {
     /// The steps at which the observables are given (0…T, all of them).
     public var steps: [Int] { Array(0...problem.steps) }
     /// Per observable (DMFT units: `train_loss` = ½C_r(k,k), `test_error` = C_Δ(k,k), `overlap` = E[w w*],
-    /// `norm_sq` = E[w²]): mean and standard error at every step 0…T.
+    /// `norm_sq` = E[w²], `mean_uv` = E[uv], `mean_q` = E[(u² + v²)/2]): mean and standard error at every step 0…T.
     public let mean: [String: [Double]]
     public let standardError: [String: [Double]]
     /// The converged matrices (K×K, row-major): C_r, R_r, C_Δ, R_Δ.
     public let correlation: [Double], response: [Double], parameterCorrelation: [Double], parameterResponse: [Double]
 
+    /// The flow solver's grid (nil for the GD solver, whose grid is every step 0…T and whose arrays are indexed by
+    /// step).
+    public var grid: DMFTFlowGrid? = nil
+
+    /// The index into the per-step arrays of output time `c` at `step` (the step itself for the GD solver).
+    public func column(output c: Int, step: Int) -> Int { grid?.outputIndex[c] ?? step }
+
     /// The observables, in output order.
-    public static let observables = ["train_loss", "test_error", "overlap", "norm_sq"]
+    public static let observables = ["train_loss", "test_error", "overlap", "norm_sq", "mean_uv", "mean_q"]
 }
 
 /// The damped fixed-point iteration of docs/model.md §6.4.
@@ -46,8 +53,8 @@ public enum DMFTSolver {
                 String(
                     format:
                         "the DMFT grid of K = %d points with %d paths needs %.3g GB (K² matrices and K×N paths), more "
-                        + "than the %.3g GB allowed (half the physical memory): use fewer steps (the Volterra "
-                        + "sums need a uniform grid of every step) or fewer paths",
+                        + "than the %.3g GB allowed (half the physical memory): use theory.solver: flow (a log-spaced "
+                        + "grid), fewer steps (the Volterra sums need a uniform grid of every step) or fewer paths",
                     problem.gridSize, settings.paths, need / 1e9, cap / 1e9))
         }
     }
@@ -70,10 +77,13 @@ public enum DMFTSolver {
         var residual = Double.infinity
         var converged = false
         var last: (cr: [Double], rr: [Double], cd: [Double], rd: [Double], chi: [Double]) = ([], [], [], [], [])
+        // The C_r, R_r the last iteration's paths ran under (for the order parameters' replay).
+        var input: (cr: [Double], rr: [Double]) = ([], [])
         let d = settings.damping
         for _ in 0..<settings.maxIterations {
             let step = try iterate(problem, settings: settings, engine: engine, correlation: cr, memory: rr)
             last = step
+            input = (cr, rr)
             var dc = 0.0
             var scale = 0.0
             var drr = 0.0
@@ -161,6 +171,12 @@ public enum DMFTSolver {
                 mean["norm_sq"]![k] = q
                 se["norm_sq"]![k] = qe
             }
+            let order = orderParameters(
+                problem, settings: settings, correlation: input.cr, memory: input.rr, deviations: delta)
+            for name in ["mean_uv", "mean_q"] {
+                mean[name] = order.mean[name]
+                se[name] = order.standardError[name]
+            }
         }
         return DMFTResult(
             problem: problem, settings: settings, iterations: history.count, residual: residual, converged: converged,
@@ -177,7 +193,7 @@ public enum DMFTSolver {
         -> (cr: [Double], rr: [Double], cd: [Double], rd: [Double], chi: [Double])
     {
         let K = problem.gridSize
-        let (factor, rank) = noiseFactor(cr, K, scale: problem.delta)
+        let (factor, rank) = noiseFactor(cr, K, scale: problem.delta, aligned: settings.alignedModes)
         let partials = try engine.iterate(factor: factor, rank: rank, memory: rr)
         let cd = reduce(partials.correlation, K, scale: 1 / Double(settings.paths))
         let rd = reduce(partials.response, K, scale: 1 / Double(settings.responsePaths))
@@ -233,16 +249,33 @@ public enum DMFTSolver {
 
     /// F with F·Fᵀ = scale·sym(C) with negative eigenvalues clipped (eigendecomposition: C_r is near low rank, so
     /// Cholesky fails); columns with eigenvalues below 1e-13 of the largest are dropped. Returns F (K×rank) and rank.
-    public static func noiseFactor(_ c: [Double], _ K: Int, scale: Double) -> (factor: [Double], rank: Int) {
+    ///
+    /// With quadrature weights W (a non-uniform time grid) the eigenproblem is that of W^½·C·W^½ = VΛVᵀ and
+    /// F = W^−½VΛ^½, so column j samples the j-th Karhunen–Loève mode φ_j(t)√λ_j of the continuous covariance on any
+    /// grid (for a uniform grid W ∝ I and this is the plain eigendecomposition). Columns are in descending order of
+    /// eigenvalue, each signed so that Σ_k W_k F_kj ≥ 0: solves on different grids then draw the same modes from the
+    /// same common random numbers Z_j.
+    /// `aligned: false` (the GD solver's default) keeps the columns in the eigensolver's order and signs.
+    public static func noiseFactor(
+        _ c: [Double], _ K: Int, scale: Double, weights: [Double]? = nil, aligned: Bool = true
+    ) -> (factor: [Double], rank: Int) {
+        let w = weights ?? [Double](repeating: 1, count: K)
+        let root = w.map { $0.squareRoot() }
         var a = [Double](repeating: 0, count: K * K)
-        for i in 0..<K { for j in 0..<K { a[i * K + j] = 0.5 * scale * (c[i * K + j] + c[j * K + i]) } }
+        for i in 0..<K {
+            for j in 0..<K { a[i * K + j] = 0.5 * scale * (c[i * K + j] + c[j * K + i]) * root[i] * root[j] }
+        }
         let (values, vectors) = SymmetricEigen.decompose(a, K)
         let top = values.max() ?? 0
-        let keep = (0..<K).filter { values[$0] > 1e-13 * top && values[$0] > 0 }
+        let kept = (0..<K).filter { values[$0] > 1e-13 * top && values[$0] > 0 }
+        let keep = aligned ? kept.sorted { values[$0] > values[$1] } : kept
         var f = [Double](repeating: 0, count: K * max(1, keep.count))
         for (r, j) in keep.enumerated() {
             let s = values[j].squareRoot()
-            for k in 0..<K { f[k * keep.count + r] = vectors[k * K + j] * s }
+            var sum = 0.0
+            for k in 0..<K { sum += vectors[k * K + j] * root[k] }
+            let sign: Double = aligned && sum < 0 ? -1 : 1
+            for k in 0..<K { f[k * keep.count + r] = sign * vectors[k * K + j] * s / root[k] }
         }
         return (f, max(1, keep.count))
     }

@@ -276,7 +276,7 @@ def _dmft_vars(folder, grid: GridLayout, checkpoints, mmap, prefix):
     gdims = list(grid.dims)
     for path in sorted(glob.glob(os.path.join(folder, "dmft_*.npy"))):
         name = os.path.basename(path)[5:-4]
-        if name == "times":
+        if name in ("times", "correlation", "response"):
             continue
         array = _load(folder, os.path.basename(path), mmap)
         if array.ndim != 3 or array.shape[0] != grid.points or array.shape[1] != 2 or array.shape[2] != checkpoints:
@@ -284,6 +284,13 @@ def _dmft_vars(folder, grid: GridLayout, checkpoints, mmap, prefix):
         arranged = grid.arrange(np.asarray(array))
         out[prefix + name] = (gdims + ["checkpoint"], arranged[..., 0, :])
         out[prefix + name + "_se"] = (gdims + ["checkpoint"], arranged[..., 1, :])
+    # theory.two_time: C_Δ(t, s) and R_Δ(t, s) on the checkpoints, [grid point, t, s].
+    for name in ("correlation", "response"):
+        path = os.path.join(folder, "dmft_" + name + ".npy")
+        if os.path.exists(path):
+            array = _load(folder, os.path.basename(path), mmap)
+            if array.ndim == 3 and array.shape == (grid.points, checkpoints, checkpoints):
+                out[prefix + name] = (gdims + ["checkpoint", "checkpoint_s"], grid.arrange(np.asarray(array)))
     return out
 
 

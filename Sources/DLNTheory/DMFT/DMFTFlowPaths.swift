@@ -1,0 +1,196 @@
+import DLNModel
+import Foundation
+
+/// The gradient-flow effective process on a non-uniform grid (docs/theory.md, "Gradient-flow DMFT"), run for many
+/// paths on the CPU. Per path, in the ρ representation of the pm network: m = uv = α²e^{−2λt} exactly, w = m·sinh 2ρ,
+/// q = m·cosh 2ρ, ρ̇ = −g, stepped by the θ-method ρ_{i+1} = ρ_i − h_i[(1 − θ)g_i + θg_{i+1}] (implicit in g_{i+1},
+/// solved per path by safeguarded Newton), g_i = ξ_i + δ[Δ_i + Σ_{j≤i} R_r(i, j)Δ_j]. The response to a field at
+/// every grid point by forward-mode tangents of the first N_r paths.
+final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disjoint chunks only
+    let problem: DMFTProblem
+    let settings: DMFTSettings
+    let grid: DMFTFlowGrid
+    let K: Int, N: Int, Nr: Int
+    /// Common random numbers Z, `[j][p]`, and the teacher of every path.
+    let z: [Double], wstar: [Double]
+    /// ln m(t_i) = 2 ln α − 2λt_i.
+    let logM: [Double]
+    /// Δ of every path after the last `iterate`, `[i][p]`; q of the response paths, `[p][i]`.
+    let deltaBuffer: UnsafeMutablePointer<Double>
+    let qBuffer: UnsafeMutablePointer<Double>
+
+    init(problem: DMFTProblem, settings: DMFTSettings, grid: DMFTFlowGrid) {
+        self.problem = problem
+        self.settings = settings
+        self.grid = grid
+        K = grid.count
+        N = settings.paths
+        Nr = min(settings.responsePaths, settings.paths)
+        z = DMFTLayout.noise(gridSize: K, paths: N, seed: settings.seed)
+        let rng = CounterRNG(seed: UInt64(settings.seed))
+        wstar = (0..<N).map { DMFTLayout.teacher(path: $0, density: problem.density, values: problem.values, rng: rng) }
+        logM = grid.times.map { 2 * log(problem.alpha) - 2 * problem.lambda * $0 }
+        deltaBuffer = .allocate(capacity: K * N)
+        deltaBuffer.initialize(repeating: 0, count: K * N)
+        qBuffer = .allocate(capacity: K * max(1, Nr))
+        qBuffer.initialize(repeating: 0, count: K * max(1, Nr))
+    }
+
+    deinit {
+        deltaBuffer.deallocate()
+        qBuffer.deallocate()
+    }
+
+    /// Δ of every path after the last `iterate` (K×N, `[i][p]`).
+    var deviations: [Double] { Array(UnsafeBufferPointer(start: deltaBuffer, count: K * N)) }
+
+    /// w = m·sinh 2ρ and q = m·cosh 2ρ from ln m, without overflow or underflow of m.
+    @inline(__always)
+    static func wq(_ rho: Double, _ lm: Double) -> (w: Double, q: Double) {
+        let a = abs(rho)
+        let e = exp(lm + 2 * a - M_LN2)
+        let x = exp(-4 * a)
+        return (rho < 0 ? -e * (1 - x) : e * (1 - x), e * (1 + x))
+    }
+
+    /// Runs every path under the noise factor (ξ_i = Σ_j factor[i·rank + j]·Z_j) and memory R_r (K×K, lower with
+    /// its diagonal); returns C_Δ = mean ΔΔᵀ and R_Δ(i, s) = mean ∂Δ_i/∂h_s (K×K, zero for s > i).
+    func iterate(factor: [Double], rank: Int, memory: [Double]) -> (correlation: [Double], response: [Double]) {
+        let C = DMFTLayout.chunk
+        let chunks = (N + C - 1) / C
+        let slots = SharedSlots<[Double]>(count: chunks)
+        let out = UnsafeSendablePointer(deltaBuffer)
+        let qs = UnsafeSendablePointer(qBuffer)
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            slots[c] = forward(
+                p0: c * C, count: min(C, N - c * C), factor: factor, rank: rank, memory: memory,
+                out: out, qs: qs)
+        }
+        var corr = [Double](repeating: 0, count: K * K)
+        for s in slots.values { for i in corr.indices { corr[i] += s[i] } }
+        for i in corr.indices { corr[i] /= Double(N) }
+        let RC = DMFTLayout.responseChunk
+        let rchunks = (Nr + RC - 1) / RC
+        let rslots = SharedSlots<[Double]>(count: rchunks)
+        DispatchQueue.concurrentPerform(iterations: rchunks) { c in
+            rslots[c] = tangents(p0: c * RC, count: min(RC, Nr - c * RC), memory: memory, qs: qs)
+        }
+        var resp = [Double](repeating: 0, count: K * K)
+        for s in rslots.values { for i in resp.indices { resp[i] += s[i] } }
+        for i in resp.indices { resp[i] /= Double(Nr) }
+        return (corr, resp)
+    }
+
+    /// Paths p0 ..< p0+P: Δ into `out`, q of the response paths into `qs`; returns the chunk's Σ_p Δ_iΔ_j.
+    func forward(
+        p0: Int, count P: Int, factor: [Double], rank: Int, memory: [Double], out: UnsafeSendablePointer<Double>,
+        qs: UnsafeSendablePointer<Double>
+    ) -> [Double] {
+        let (K, N, Nr) = (self.K, self.N, self.Nr)
+        let dl = problem.delta
+        let th = DMFTFlowGrid.theta
+        let t = grid.times
+        // ξ of the chunk, [i][p].
+        var xi = [Double](repeating: 0, count: K * P)
+        for i in 0..<K {
+            for j in 0..<rank {
+                let f = factor[i * rank + j]
+                for p in 0..<P { xi[i * P + p] = xi[i * P + p].addingProduct(f, z[j * N + p0 + p]) }
+            }
+        }
+        var hist = [Double](repeating: 0, count: K)
+        var partial = [Double](repeating: 0, count: K * K)
+        for p in 0..<P {
+            let ws = wstar[p0 + p]
+            var rho = 0.0
+            hist[0] = Self.wq(0, logM[0]).w - ws
+            if p0 + p < Nr { qs.pointer[(p0 + p) * K] = Self.wq(0, logM[0]).q }
+            var g = xi[p] + dl * (hist[0] + memory[0] * hist[0])
+            for i in 0..<(K - 1) {
+                let h = t[i + 1] - t[i]
+                var acc = 0.0
+                let row = (i + 1) * K
+                for j in 0...i { acc = acc.addingProduct(memory[row + j], hist[j]) }
+                let A = xi[(i + 1) * P + p] + dl * acc
+                let B = max(0, dl * (1 + memory[row + i + 1]))
+                let lm = logM[i + 1]
+                // F(ρ′) = ρ′ − c0 + hθB·w(ρ′) = 0, F′ = 1 + hθB·2q > 0; the root lies between 0 and c0.
+                let c0 = rho - h * (1 - th) * g - h * th * (A - B * ws)
+                let k = h * th * B
+                var lo = min(0, c0)
+                var hi = max(0, c0)
+                var x = min(max(rho, lo), hi)
+                for _ in 0..<200 {
+                    let (w, qq) = Self.wq(x, lm)
+                    let f = x - c0 + k * w
+                    if f > 0 { hi = x } else { lo = x }
+                    let newton = f / (1 + 2 * k * qq)
+                    if abs(newton) <= 1e-14 * (1 + abs(x)) {
+                        x -= newton
+                        break
+                    }
+                    var next = x - newton
+                    if !(next > lo && next < hi) { next = 0.5 * (lo + hi) }
+                    if hi - lo <= 1e-14 * (1 + abs(x)) { break }
+                    x = next
+                }
+                rho = x
+                let (w, qq) = Self.wq(rho, lm)
+                hist[i + 1] = w - ws
+                if p0 + p < Nr { qs.pointer[(p0 + p) * K + i + 1] = qq }
+                g = A + B * hist[i + 1]
+            }
+            for i in 0..<K { out.pointer[i * N + p0 + p] = hist[i] }
+            for i in 0..<K {
+                let x = hist[i]
+                for j in 0...i { partial[i * K + j] = partial[i * K + j].addingProduct(x, hist[j]) }
+            }
+        }
+        for i in 0..<K { for j in 0..<i { partial[j * K + i] = partial[i * K + j] } }
+        return partial
+    }
+
+    /// Forward-mode tangents of the response paths p0 ..< p0+P, every source s at once: the chunk's Σ_p ∂Δ_i/∂h_s.
+    func tangents(p0: Int, count P: Int, memory: [Double], qs: UnsafeSendablePointer<Double>) -> [Double] {
+        let K = self.K
+        let dl = problem.delta
+        let th = DMFTFlowGrid.theta
+        let t = grid.times
+        var partial = [Double](repeating: 0, count: K * K)
+        var D = [Double](repeating: 0, count: K * K)  // D[i][s] = ∂Δ_i/∂h_s, s ≤ i
+        var drho = [Double](repeating: 0, count: K)
+        var dg = [Double](repeating: 0, count: K)
+        var M = [Double](repeating: 0, count: K)
+        for p in p0..<(p0 + P) {
+            for s in 0..<K {
+                drho[s] = 0
+                dg[s] = 0
+            }
+            for s in 0..<K { D[s] = 0 }
+            dg[0] = 1
+            for i in 0..<(K - 1) {
+                let h = t[i + 1] - t[i]
+                let row = (i + 1) * K
+                for s in 0...(i + 1) { M[s] = 0 }
+                for j in 0...i {
+                    let r = memory[row + j]
+                    let Dj = j * K
+                    for s in 0...j { M[s] = M[s].addingProduct(r, D[Dj + s]) }
+                }
+                let q1 = qs.pointer[p * K + i + 1]
+                let B = max(0, dl * (1 + memory[row + i + 1]))
+                let den = 1 / (1 + h * th * B * 2 * q1)
+                let Di = (i + 1) * K
+                for s in 0...(i + 1) {
+                    let src: Double = s == i + 1 ? 1 : 0
+                    let r = (drho[s] - h * (1 - th) * dg[s] - h * th * (dl * M[s] + src)) * den
+                    drho[s] = r
+                    D[Di + s] = 2 * q1 * r
+                    dg[s] = dl * (D[Di + s] * (1 + memory[row + i + 1]) + M[s]) + src
+                }
+            }
+            for i in 0..<(K * K) { partial[i] += D[i] }
+        }
+        return partial
+    }
+}
