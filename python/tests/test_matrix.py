@@ -57,3 +57,37 @@ def test_matrix_sensing_run_and_its_analysis(tmp_path):
     predicted = ds.analysis_predicted_singular_values
     measured = ds.singular_values.isel(checkpoint=-1)
     np.testing.assert_allclose(measured.values, predicted.values, rtol=1e-6, atol=1e-9)
+
+
+NOISY = {
+    "name": "noisy",
+    "model": {"parameterization": "matrix", "widths": [5, 4, 3], "init": {"kind": "aligned"}},
+    "problem": {"n": 16, "whiten": True, "teacher": {"singular_values": [2, 1]}},
+    "training": {"steps": 300, "update": "sgd", "precision": "float64", "gradient_noise": 1e-6,
+                 "schedule": {"name": "exponential", "gamma": 0.999}},
+    "grid": {"alpha": 0.3, "learning_rate": 0.05, "batch_size": [4, 16], "momentum": [0, 0.5]},
+    "seeds": 2,
+    "record": {"checkpoints": 6, "activation": [0.5, 1.5], "pl_constant": True},
+}
+
+
+def test_matrix_stochastic_axes_and_per_mode_observables(tmp_path):
+    """SGD with momentum, Langevin noise and a schedule: b and β as dimensions, the PL constant per checkpoint, the
+    modes' activation times per threshold and mode (the strong mode first; τ = 1.5 above the weak mode's s: NaN)."""
+    run = dlnsim.run(NOISY, out=tmp_path / "n", progress=False, device="cpu")
+    ds = run.dataset
+    assert ds.train_loss.dims == ("batch_size", "momentum", "seed", "checkpoint")
+    assert list(ds.batch_size.values) == [4, 16] and list(ds.momentum.values) == [0, 0.5]
+    assert ds.pl_constant.dims == ("batch_size", "momentum", "seed", "checkpoint")
+    assert bool((ds.pl_constant > 0).all())
+    act = ds.activation_time
+    assert act.dims == ("batch_size", "momentum", "seed", "activation_threshold", "mode")
+    first = act.sel(activation_threshold=0.5)
+    # (6 log-spaced checkpoints: the two may land on the same one)
+    assert bool((first.isel(mode=0) <= first.isel(mode=1)).all()) and bool((first.isel(mode=0) < first.isel(mode=1)).any())
+    assert bool(np.isnan(act.sel(activation_threshold=1.5).isel(mode=1)).all())
+    # times.npy: η·Σ_{j<k} 0.999^j at the checkpoint steps.
+    steps = ds.step.isel(batch_size=0, momentum=0).values
+    expected = 0.05 * (1 - 0.999 ** steps) / (1 - 0.999)
+    np.testing.assert_allclose(ds.t.isel(batch_size=0, momentum=0).values, expected, rtol=1e-9)
+    assert run.manifest["training"]["schedule"].startswith("exponential")

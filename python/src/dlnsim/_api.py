@@ -63,7 +63,7 @@ class Run:
     @property
     def manifest(self) -> dict:
         folder = os.path.join(self.path, ".dlnsim-live") if self.live else self.path
-        with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as f:
+        with builtins.open(os.path.join(folder, "manifest.json"), encoding="utf-8") as f:
             return json.load(f)
 
     @property
