@@ -40,11 +40,7 @@ final class DeviceStochastic<T: DLNReal & CLKernelArgument> {
         let sizes = (0..<B).map { batch.batchSize(replica: $0) }
         rows = sizes.max() ?? 1
         let mean = batch.loss == .mean
-        keys = try buffer(
-            batch.replicas.flatMap { r -> [UInt32] in
-                let k = StochasticRandom.key(seed: r.seed)
-                return [k.0, k.1]
-            })
+        keys = try buffer(StochasticRandom.keyWords(seeds: batch.replicas.map(\.seed)))
         bsz = try buffer(sizes.map { Int32($0) })
         scaleFull = try buffer(sizes.map { T(mean ? 1 / Double($0) : 1) })
         scaleLast = try buffer(

@@ -18,11 +18,7 @@ struct MatrixDynamicsDevice {
         func buffer<E: BitwiseCopyable>(_ values: [E], readOnly: Bool = true) throws -> CLBuffer {
             try CLBuffer(context: context, copying: values, access: readOnly ? .readOnly : .readWrite)
         }
-        keys = try buffer(
-            d.seeds.flatMap { seed -> [UInt32] in
-                let k = StochasticRandom.key(seed: seed)
-                return [k.0, k.1]
-            })
+        keys = try buffer(StochasticRandom.keyWords(seeds: d.seeds))
         sigma = try buffer(d.labelNoise.map { T($0) })
         coefficient = try buffer(d.langevinCoefficients(eta: batch.eta).map { T($0) })
         beta = try buffer(d.momentum.map { T($0) })

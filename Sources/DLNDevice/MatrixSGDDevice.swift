@@ -33,11 +33,7 @@ struct MatrixSGDDevice {
         func buffer<E: BitwiseCopyable>(_ values: [E], readOnly: Bool = true) throws -> CLBuffer {
             try CLBuffer(context: context, copying: values, access: readOnly ? .readOnly : .readWrite)
         }
-        keys = try buffer(
-            s.seeds.flatMap { seed -> [UInt32] in
-                let k = StochasticRandom.key(seed: seed)
-                return [k.0, k.1]
-            })
+        keys = try buffer(StochasticRandom.keyWords(seeds: s.seeds))
         bsz = try buffer([Int32](repeating: Int32(b), count: B))
         // dln_sgd_indices writes each replica's scale into sc; the host passes the step's scale itself.
         scaleFull = try buffer([T](repeating: T(s.scale(count: b)), count: B))

@@ -23,6 +23,14 @@ public enum StochasticRandom {
         case gradientNoise = 10
     }
 
+    /// The keys of `seeds` as the kernels read them: (low, high) per seed, flattened.
+    public static func keyWords(seeds: [Int]) -> [UInt32] {
+        seeds.flatMap { seed -> [UInt32] in
+            let k = key(seed: seed)
+            return [k.0, k.1]
+        }
+    }
+
     /// The Philox key of a seed.
     @inlinable
     public static func key(seed: Int) -> (UInt32, UInt32) {

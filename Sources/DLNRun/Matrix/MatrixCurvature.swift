@@ -173,31 +173,9 @@ public struct MatrixCurvature: Sendable {
     /// reorthogonalisation from a fixed start, then the tridiagonal's largest eigenvalue.
     public func sharpness(_ layers: ArraySlice<Double>, iterations: Int) -> Double {
         let p = free(layers)
-        let dim = p.count
-        let k = min(iterations, dim)
         let rng = CounterRNG(seed: 12345)
-        var q = (0..<dim).map { rng.gaussian(stream: 31, index: UInt64($0)) }
-        let norm0 = q.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        q = q.map { $0 / norm0 }
-        var basis: [[Double]] = []
-        var alpha: [Double] = []
-        var beta: [Double] = []
-        for j in 0..<k {
-            basis.append(q)
-            var z = hessianApply(p, q)
-            let a = zip(z, q).reduce(0) { $0 + $1.0 * $1.1 }
-            alpha.append(a)
-            for _ in 0..<2 {
-                for b in basis {
-                    let c = zip(z, b).reduce(0) { $0 + $1.0 * $1.1 }
-                    for e in 0..<dim { z[e] -= c * b[e] }
-                }
-            }
-            let nz = z.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            if j == k - 1 || nz <= 1e-12 * max(abs(a), 1e-300) { break }
-            beta.append(nz)
-            q = z.map { $0 / nz }
-        }
+        let start = (0..<p.count).map { rng.gaussian(stream: 31, index: UInt64($0)) }
+        let (alpha, beta) = Self.lanczos(start: start, steps: min(iterations, p.count)) { hessianApply(p, $0) }
         let m = alpha.count
         var t = [Double](repeating: 0, count: m * m)
         for i in 0..<m {
@@ -208,6 +186,39 @@ public struct MatrixCurvature: Sendable {
             }
         }
         return MatrixObservables.symmetricEigenvalues(t, m).first ?? .nan
+    }
+
+    /// Lanczos with full reorthogonalisation (twice against every stored vector) from `start` (normalised here), at
+    /// most `steps` steps; it stops early when the next vector's norm falls below 100·ε·max‖A·q‖ (an invariant
+    /// subspace). The tridiagonal's coefficients.
+    static func lanczos(start: [Double], steps k: Int, apply: ([Double]) -> [Double]) -> (
+        alpha: [Double], beta: [Double]
+    ) {
+        let dim = start.count
+        let norm0 = start.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        var q = start.map { $0 / norm0 }
+        var basis: [[Double]] = []
+        var alpha: [Double] = []
+        var beta: [Double] = []
+        var largestImage = 0.0
+        for j in 0..<k {
+            basis.append(q)
+            var z = apply(q)
+            largestImage = max(largestImage, z.reduce(0) { $0 + $1 * $1 }.squareRoot())
+            let a = zip(z, q).reduce(0) { $0 + $1.0 * $1.1 }
+            alpha.append(a)
+            for _ in 0..<2 {
+                for b in basis {
+                    let c = zip(z, b).reduce(0) { $0 + $1.0 * $1.1 }
+                    for e in 0..<dim { z[e] -= c * b[e] }
+                }
+            }
+            let nz = z.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            if j == k - 1 || nz <= Tridiagonal.breakdown(float32: false) * largestImage { break }
+            beta.append(nz)
+            q = z.map { $0 / nz }
+        }
+        return (alpha, beta)
     }
 
     /// The dimension of the tangent kernel: the outputs n·n_L (regression) or the measurements m (sensing).
@@ -267,31 +278,9 @@ public struct MatrixCurvature: Sendable {
     public func plConstant(_ layers: ArraySlice<Double>, iterations: Int) -> Double {
         let p = free(layers)
         let dim = outputCount
-        let k = min(iterations, dim, p.count + 1)
-        var q = Tridiagonal.startVector(count: dim)
-        let norm0 = q.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        q = q.map { $0 / norm0 }
-        var basis: [[Double]] = []
-        var alpha: [Double] = []
-        var beta: [Double] = []
-        var largestImage = 0.0
-        for j in 0..<k {
-            basis.append(q)
-            var z = tangentKernelApply(p, q)
-            largestImage = max(largestImage, z.reduce(0) { $0 + $1 * $1 }.squareRoot())
-            let a = zip(z, q).reduce(0) { $0 + $1.0 * $1.1 }
-            alpha.append(a)
-            for _ in 0..<2 {
-                for b in basis {
-                    let c = zip(z, b).reduce(0) { $0 + $1.0 * $1.1 }
-                    for e in 0..<dim { z[e] -= c * b[e] }
-                }
-            }
-            let nz = z.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            if j == k - 1 || nz <= Tridiagonal.breakdown(float32: false) * largestImage { break }
-            beta.append(nz)
-            q = z.map { $0 / nz }
-        }
+        let (alpha, beta) = Self.lanczos(
+            start: Tridiagonal.startVector(count: dim), steps: min(iterations, dim, p.count + 1)
+        ) { tangentKernelApply(p, $0) }
         return Tridiagonal.smallestNonZero(
             alpha: alpha, beta: beta, threshold: Tridiagonal.nonZeroThreshold(float32: false))
     }

@@ -56,38 +56,15 @@ public enum DMFTFlowSolver {
         if let initial, initial.correlation.count == K * K, initial.memory.count == K * K {
             (cr, rr) = (initial.correlation, initial.memory)
         }
-        var history: [Double] = []
-        var residual = Double.infinity
-        var converged = false
-        var last: (cr: [Double], rr: [Double], cd: [Double], rd: [Double], chi: [Double]) = ([], [], [], [], [])
-        let d = settings.damping
-        for _ in 0..<settings.maxIterations {
-            let (factor, rank) = DMFTSolver.noiseFactor(cr, K, scale: problem.delta, weights: weights)
-            let partial = paths.iterate(factor: factor, rank: rank, memory: rr)
-            let step = closure(cd: partial.correlation, rd: partial.response, K: K, sigma2: sigma2)
-            last = step
-            var dc = 0.0
-            var scale = 0.0
-            var drr = 0.0
-            for i in 0..<(K * K) {
-                dc = max(dc, abs(step.cr[i] - cr[i]))
-                scale = max(scale, abs(step.cr[i]))
-                drr = max(drr, abs(step.rr[i] - rr[i]))
-            }
-            residual = max(dc / max(scale, .leastNormalMagnitude), drr)
-            if !residual.isFinite { residual = .nan }
-            history.append(residual)
-            progress?(history.count, residual)
-            if residual.isNaN { break }
-            if residual < settings.tolerance {
-                converged = true
-                break
-            }
-            for i in 0..<(K * K) {
-                cr[i] = d * cr[i] + (1 - d) * step.cr[i]
-                rr[i] = d * rr[i] + (1 - d) * step.rr[i]
-            }
+        // (The flow's paths do not throw: the iteration cannot fail.)
+        let run = try? DMFTSolver.iterateToFixedPoint(
+            correlation: &cr, memory: &rr, settings: settings, progress: progress
+        ) { c, r in
+            let (factor, rank) = DMFTSolver.noiseFactor(c, K, scale: problem.delta, weights: weights)
+            let partial = paths.iterate(factor: factor, rank: rank, memory: r)
+            return closure(cd: partial.correlation, rd: partial.response, K: K, sigma2: sigma2)
         }
+        let (history, residual, converged, last) = run ?? ([], .nan, false, ([], [], [], [], []))
         let (mean, se) = observables(problem, paths: paths, chi: last.chi, sigma2: sigma2)
         var result = DMFTResult(
             problem: problem, settings: settings, iterations: history.count, residual: residual, converged: converged,

@@ -59,6 +59,45 @@ public enum DMFTSolver {
         }
     }
 
+    /// One iteration's matrices: C_r′, R_r′, C_Δ, R_Δ and χ.
+    public typealias Step = (cr: [Double], rr: [Double], cd: [Double], rd: [Double], chi: [Double])
+
+    /// The damped fixed-point iteration both solvers run: `next(C_r, R_r)` gives the next matrices; the residual
+    /// max(max|C_r′ − C_r| / max|C_r′|, max|R_r′ − R_r|) is recorded and reported; below `settings.tolerance` it
+    /// stops (converged), at NaN it stops; else C_r, R_r ← d·(C_r, R_r) + (1 − d)·(C_r′, R_r′).
+    static func iterateToFixedPoint(
+        correlation cr: inout [Double], memory rr: inout [Double], settings: DMFTSettings,
+        progress: ((Int, Double) -> Void)?, next: ([Double], [Double]) throws(DLNError) -> Step
+    ) throws(DLNError) -> (history: [Double], residual: Double, converged: Bool, last: Step) {
+        var history: [Double] = []
+        var residual = Double.infinity
+        var last: Step = ([], [], [], [], [])
+        let d = settings.damping
+        for _ in 0..<settings.maxIterations {
+            let step = try next(cr, rr)
+            last = step
+            var dc = 0.0
+            var scale = 0.0
+            var drr = 0.0
+            for i in cr.indices {
+                dc = max(dc, abs(step.cr[i] - cr[i]))
+                scale = max(scale, abs(step.cr[i]))
+                drr = max(drr, abs(step.rr[i] - rr[i]))
+            }
+            residual = max(dc / max(scale, .leastNormalMagnitude), drr)
+            if !residual.isFinite { residual = .nan }
+            history.append(residual)
+            progress?(history.count, residual)
+            if residual.isNaN { break }
+            if residual < settings.tolerance { return (history, residual, true, last) }
+            for i in cr.indices {
+                cr[i] = d * cr[i] + (1 - d) * step.cr[i]
+                rr[i] = d * rr[i] + (1 - d) * step.rr[i]
+            }
+        }
+        return (history, residual, false, last)
+    }
+
     /// Solves the problem with `engine` running the paths (built for this problem and these settings).
     public static func solve(
         _ problem: DMFTProblem, settings: DMFTSettings, engine: any DMFTPathEngine,
@@ -73,39 +112,14 @@ public enum DMFTSolver {
         if let initial, initial.correlation.count == K * K, initial.memory.count == K * K {
             (cr, rr) = (initial.correlation, initial.memory)
         }
-        var history: [Double] = []
-        var residual = Double.infinity
-        var converged = false
-        var last: (cr: [Double], rr: [Double], cd: [Double], rd: [Double], chi: [Double]) = ([], [], [], [], [])
         // The C_r, R_r the last iteration's paths ran under (for the order parameters' replay).
         var input: (cr: [Double], rr: [Double]) = ([], [])
-        let d = settings.damping
-        for _ in 0..<settings.maxIterations {
-            let step = try iterate(problem, settings: settings, engine: engine, correlation: cr, memory: rr)
-            last = step
-            input = (cr, rr)
-            var dc = 0.0
-            var scale = 0.0
-            var drr = 0.0
-            for i in 0..<(K * K) {
-                dc = max(dc, abs(step.cr[i] - cr[i]))
-                scale = max(scale, abs(step.cr[i]))
-                drr = max(drr, abs(step.rr[i] - rr[i]))
-            }
-            residual = max(dc / max(scale, .leastNormalMagnitude), drr)
-            if !residual.isFinite { residual = .nan }
-            history.append(residual)
-            progress?(history.count, residual)
-            if residual.isNaN { break }
-            if residual < settings.tolerance {
-                converged = true
-                break
-            }
-            for i in 0..<(K * K) {
-                cr[i] = d * cr[i] + (1 - d) * step.cr[i]
-                rr[i] = d * rr[i] + (1 - d) * step.rr[i]
-            }
+        let run = try iterateToFixedPoint(correlation: &cr, memory: &rr, settings: settings, progress: progress) {
+            c, r throws(DLNError) in
+            input = (c, r)
+            return try iterate(problem, settings: settings, engine: engine, correlation: c, memory: r)
         }
+        let (history, residual, converged, last) = (run.history, run.residual, run.converged, run.last)
         // Observables from the last iteration's paths: per-path values, so each mean has a standard error.
         let delta = try engine.deviations()
         let N = settings.paths
