@@ -79,13 +79,19 @@ public enum DMFTSolver {
             var dc = 0.0
             var scale = 0.0
             var drr = 0.0
+            // Swift's max drops a NaN argument, so a non-finite entry is caught on its own: one NaN anywhere in
+            // C_r′ or R_r′ (a path that overflowed) makes the residual NaN and stops the iteration unconverged.
+            var finite = true
             for i in cr.indices {
-                dc = max(dc, abs(step.cr[i] - cr[i]))
-                scale = max(scale, abs(step.cr[i]))
-                drr = max(drr, abs(step.rr[i] - rr[i]))
+                let c = step.cr[i]
+                let r = step.rr[i]
+                if !c.isFinite || !r.isFinite { finite = false }
+                dc = max(dc, abs(c - cr[i]))
+                scale = max(scale, abs(c))
+                drr = max(drr, abs(r - rr[i]))
             }
             residual = max(dc / max(scale, .leastNormalMagnitude), drr)
-            if !residual.isFinite { residual = .nan }
+            if !residual.isFinite || !finite { residual = .nan }
             history.append(residual)
             progress?(history.count, residual)
             if residual.isNaN { break }
