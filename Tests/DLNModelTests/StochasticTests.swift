@@ -135,4 +135,33 @@ import Testing
         }
         #expect(Set(counts) == Set(0..<n))
     }
+
+    /// The 16-lane generator (StochasticLanes, used by the CPU engine's Langevin noise) equals the scalar one lane for
+    /// lane, bit for bit, in both precisions: 16 different keys (one lane without a replica, key 0), steps across
+    /// 2³², every stream, 4000 indices (both branches of the cosine, both halves of the logarithm's range).
+    @Test func laneGeneratorIsTheScalarOne() {
+        let seeds = [0, 1, 7, 42, -3, 1 << 40, 12345, 99, 5, 6, 8, 9, 10, 11, 13]
+        let keys = seeds.map { StochasticRandom.key(seed: $0) } + [(0, 0)]
+        let key = StochasticLanes.keys(keys)
+        var mismatches = 0
+        var checked = 0
+        for stream in [StochasticRandom.Stream.labelNoise, .gradientNoise, .batch] {
+            for step: UInt64 in [0, 17, (1 << 32) + 5] {
+                for index in 0..<UInt32(4000) where index % 3 == 0 || stream == .gradientNoise {
+                    let f = StochasticLanes.gaussian(key: key, stream: stream, step: step, index: index, as: Float.self)
+                    let d = StochasticLanes.gaussian(
+                        key: key, stream: stream, step: step, index: index, as: Double.self)
+                    for j in 0..<16 {
+                        let sf: Float = StochasticRandom.gaussian(key: keys[j], stream: stream, step: step, index: index)
+                        let sd: Double = StochasticRandom.gaussian(
+                            key: keys[j], stream: stream, step: step, index: index)
+                        if f[j].bitPattern != sf.bitPattern || d[j].bitPattern != sd.bitPattern { mismatches += 1 }
+                        checked += 1
+                    }
+                }
+            }
+        }
+        #expect(checked > 200_000)
+        #expect(mismatches == 0)
+    }
 }

@@ -69,19 +69,26 @@ extension MatrixCPUBatch {
     /// any lane moved.
     func langevin(block k: Int, step: Int, state dyn: MatrixDynamicsState<T>) -> Bool {
         let w = params + k * P
-        var touched = false
         // √s_k rounded once (1 without a schedule: c·1 = c).
         let root = batch.schedule.isConstant ? 1 : T(batch.schedule.factor(step: step).squareRoot())
+        var moved = SIMDMask<SIMD16<T.SIMDMaskScalar>>()
+        var c = SIMD16<T>()
+        var keys: [(UInt32, UInt32)] = []
         for lane in 0..<Layout.lanes {
             let b = k * Layout.lanes + lane
+            keys.append(b < batch.replicas ? dyn.keys[b] : (0, 0))
             guard b < batch.replicas, dyn.coefficient[b] != 0 else { continue }
-            touched = true
-            let c = dyn.coefficient[b] * root
-            for e in 0..<P {
-                let xi: T = StochasticRandom.gaussian(
-                    key: dyn.keys[b], stream: .gradientNoise, step: UInt64(step), index: UInt32(e))
-                w[e][lane] = w[e][lane] + c * xi
-            }
+            moved[lane] = true
+            c[lane] = dyn.coefficient[b] * root
+        }
+        let touched = any(moved)
+        guard touched else { return false }
+        // All 16 lanes' ξ at once (StochasticLanes); lanes without noise keep their bits.
+        let key = StochasticLanes.keys(keys)
+        for e in 0..<P {
+            let xi = StochasticLanes.gaussian(
+                key: key, stream: .gradientNoise, step: UInt64(step), index: UInt32(e), as: T.self)
+            w[e].replace(with: w[e] + c * xi, where: moved)
         }
         return touched
     }
