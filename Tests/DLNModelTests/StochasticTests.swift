@@ -152,7 +152,8 @@ import Testing
                     let d = StochasticLanes.gaussian(
                         key: key, stream: stream, step: step, index: index, as: Double.self)
                     for j in 0..<16 {
-                        let sf: Float = StochasticRandom.gaussian(key: keys[j], stream: stream, step: step, index: index)
+                        let sf: Float = StochasticRandom.gaussian(
+                            key: keys[j], stream: stream, step: step, index: index)
                         let sd: Double = StochasticRandom.gaussian(
                             key: keys[j], stream: stream, step: step, index: index)
                         if f[j].bitPattern != sf.bitPattern || d[j].bitPattern != sd.bitPattern { mismatches += 1 }
