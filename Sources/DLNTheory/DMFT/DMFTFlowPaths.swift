@@ -55,7 +55,13 @@ final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disj
 
     /// Runs every path under the noise factor (ξ_i = Σ_j factor[i·rank + j]·Z_j) and memory R_r (K×K, lower with
     /// its diagonal); returns C_Δ = mean ΔΔᵀ and R_Δ(i, s) = mean ∂Δ_i/∂h_s (K×K, zero for s > i).
-    func iterate(factor: [Double], rank: Int, memory: [Double]) -> (correlation: [Double], response: [Double]) {
+    func iterate(factor: [Double], rank: Int, memory matrix: [Double]) -> (
+        correlation: [Double], response: [Double]
+    ) {
+        let copy = UnsafeMutablePointer<Double>.allocate(capacity: matrix.count)
+        copy.initialize(from: matrix, count: matrix.count)
+        defer { copy.deallocate() }
+        let memory = UnsafeSendablePointer(copy)
         let C = DMFTLayout.chunk
         let chunks = (N + C - 1) / C
         let slots = SharedSlots<[Double]>(count: chunks)
@@ -83,36 +89,44 @@ final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disj
 
     /// Paths p0 ..< p0+P: Δ into `out`, q of the response paths into `qs`; returns the chunk's Σ_p Δ_iΔ_j.
     func forward(
-        p0: Int, count P: Int, factor: [Double], rank: Int, memory: [Double], out: UnsafeSendablePointer<Double>,
-        qs: UnsafeSendablePointer<Double>
+        p0: Int, count P: Int, factor: [Double], rank: Int, memory: UnsafeSendablePointer<Double>,
+        out: UnsafeSendablePointer<Double>, qs: UnsafeSendablePointer<Double>
     ) -> [Double] {
         let (K, N, Nr) = (self.K, self.N, self.Nr)
         let dl = problem.delta
         let th = DMFTFlowGrid.theta
         let t = grid.times
         // ξ of the chunk, [i][p].
-        var xi = [Double](repeating: 0, count: K * P)
-        for i in 0..<K {
-            for j in 0..<rank {
-                let f = factor[i * rank + j]
-                for p in 0..<P { xi[i * P + p] = xi[i * P + p].addingProduct(f, z[j * N + p0 + p]) }
+        let xi = UnsafeMutablePointer<Double>.allocate(capacity: K * P)
+        let hist = UnsafeMutablePointer<Double>.allocate(capacity: K)
+        let partial = UnsafeMutablePointer<Double>.allocate(capacity: K * K)
+        defer {
+            xi.deallocate()
+            hist.deallocate()
+            partial.deallocate()
+        }
+        xi.initialize(repeating: 0, count: K * P)
+        hist.initialize(repeating: 0, count: K)
+        partial.initialize(repeating: 0, count: K * K)
+        z.withUnsafeBufferPointer { zp in
+            for i in 0..<K {
+                for j in 0..<rank { axpy(P, factor[i * rank + j], zp.baseAddress! + j * N + p0, xi + i * P) }
             }
         }
-        var hist = [Double](repeating: 0, count: K)
-        var partial = [Double](repeating: 0, count: K * K)
+        let mem = memory.pointer
         for p in 0..<P {
             let ws = wstar[p0 + p]
             var rho = 0.0
             hist[0] = Self.wq(0, logM[0]).w - ws
             if p0 + p < Nr { qs.pointer[(p0 + p) * K] = Self.wq(0, logM[0]).q }
-            var g = xi[p] + dl * (hist[0] + memory[0] * hist[0])
+            var g = xi[p] + dl * (hist[0] + mem[0] * hist[0])
             for i in 0..<(K - 1) {
                 let h = t[i + 1] - t[i]
                 var acc = 0.0
                 let row = (i + 1) * K
-                for j in 0...i { acc = acc.addingProduct(memory[row + j], hist[j]) }
+                for j in 0...i { acc += mem[row + j] * hist[j] }
                 let A = xi[(i + 1) * P + p] + dl * acc
-                let B = max(0, dl * (1 + memory[row + i + 1]))
+                let B = max(0, dl * (1 + mem[row + i + 1]))
                 let lm = logM[i + 1]
                 // F(ρ′) = ρ′ − c0 + hθB·w(ρ′) = 0, F′ = 1 + hθB·2q > 0; the root lies between 0 and c0.
                 let c0 = rho - h * (1 - th) * g - h * th * (A - B * ws)
@@ -143,24 +157,33 @@ final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disj
             for i in 0..<K { out.pointer[i * N + p0 + p] = hist[i] }
             for i in 0..<K {
                 let x = hist[i]
-                for j in 0...i { partial[i * K + j] = partial[i * K + j].addingProduct(x, hist[j]) }
+                axpy(i + 1, x, hist, partial + i * K)
             }
         }
         for i in 0..<K { for j in 0..<i { partial[j * K + i] = partial[i * K + j] } }
-        return partial
+        return Array(UnsafeBufferPointer(start: partial, count: K * K))
     }
 
     /// Forward-mode tangents of the response paths p0 ..< p0+P, every source s at once: the chunk's Σ_p ∂Δ_i/∂h_s.
-    func tangents(p0: Int, count P: Int, memory: [Double], qs: UnsafeSendablePointer<Double>) -> [Double] {
+    func tangents(p0: Int, count P: Int, memory: UnsafeSendablePointer<Double>, qs: UnsafeSendablePointer<Double>)
+        -> [Double]
+    {
         let K = self.K
         let dl = problem.delta
         let th = DMFTFlowGrid.theta
         let t = grid.times
         var partial = [Double](repeating: 0, count: K * K)
-        var D = [Double](repeating: 0, count: K * K)  // D[i][s] = ∂Δ_i/∂h_s, s ≤ i
+        let D = UnsafeMutablePointer<Double>.allocate(capacity: K * K)  // D[i][s] = ∂Δ_i/∂h_s, s ≤ i
+        D.initialize(repeating: 0, count: K * K)
+        let M = UnsafeMutablePointer<Double>.allocate(capacity: K)
+        M.initialize(repeating: 0, count: K)
+        defer {
+            D.deallocate()
+            M.deallocate()
+        }
+        let mem = memory.pointer
         var drho = [Double](repeating: 0, count: K)
         var dg = [Double](repeating: 0, count: K)
-        var M = [Double](repeating: 0, count: K)
         for p in p0..<(p0 + P) {
             for s in 0..<K {
                 drho[s] = 0
@@ -173,12 +196,10 @@ final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disj
                 let row = (i + 1) * K
                 for s in 0...(i + 1) { M[s] = 0 }
                 for j in 0...i {
-                    let r = memory[row + j]
-                    let Dj = j * K
-                    for s in 0...j { M[s] = M[s].addingProduct(r, D[Dj + s]) }
+                    axpy(j + 1, mem[row + j], D + j * K, M)
                 }
                 let q1 = qs.pointer[p * K + i + 1]
-                let B = max(0, dl * (1 + memory[row + i + 1]))
+                let B = max(0, dl * (1 + mem[row + i + 1]))
                 let den = 1 / (1 + h * th * B * 2 * q1)
                 let Di = (i + 1) * K
                 for s in 0...(i + 1) {
@@ -186,11 +207,17 @@ final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disj
                     let r = (drho[s] - h * (1 - th) * dg[s] - h * th * (dl * M[s] + src)) * den
                     drho[s] = r
                     D[Di + s] = 2 * q1 * r
-                    dg[s] = dl * (D[Di + s] * (1 + memory[row + i + 1]) + M[s]) + src
+                    dg[s] = dl * (D[Di + s] * (1 + mem[row + i + 1]) + M[s]) + src
                 }
             }
             for i in 0..<(K * K) { partial[i] += D[i] }
         }
         return partial
     }
+}
+
+/// y[i] += a·x[i] for i < n (a plain multiply and add: the flow solver is not matched to a device's fma).
+@inline(__always)
+private func axpy(_ n: Int, _ a: Double, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>) {
+    for i in 0..<n { y[i] += a * x[i] }
 }

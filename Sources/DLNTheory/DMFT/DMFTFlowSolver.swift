@@ -60,7 +60,8 @@ public enum DMFTFlowSolver {
         let run = try? DMFTSolver.iterateToFixedPoint(
             correlation: &cr, memory: &rr, settings: settings, progress: progress
         ) { c, r in
-            let (factor, rank) = DMFTSolver.noiseFactor(c, K, scale: problem.delta, weights: weights)
+            let (factor, rank) = DMFTSolver.noiseFactor(
+                c, K, scale: problem.delta, weights: weights, eigen: SymmetricEigen.tridiagonalQL)
             let partial = paths.iterate(factor: factor, rank: rank, memory: r)
             return closure(cd: partial.correlation, rd: partial.response, K: K, sigma2: sigma2)
         }

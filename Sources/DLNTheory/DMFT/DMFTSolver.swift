@@ -275,9 +275,12 @@ public enum DMFTSolver {
     /// grid (for a uniform grid W ∝ I and this is the plain eigendecomposition). Columns are in descending order of
     /// eigenvalue, each signed so that Σ_k W_k F_kj ≥ 0: solves on different grids then draw the same modes from the
     /// same common random numbers Z_j.
-    /// `aligned: false` (the GD solver's default) keeps the columns in the eigensolver's order and signs.
+    /// `aligned: false` (the GD solver's default) keeps the columns in the eigensolver's order and signs. `eigen` is the
+    /// eigensolver (the flow solver's is `SymmetricEigen.tridiagonalQL`; the GD solver keeps cyclic Jacobi, whose
+    /// order `aligned: false` depends on).
     public static func noiseFactor(
-        _ c: [Double], _ K: Int, scale: Double, weights: [Double]? = nil, aligned: Bool = true
+        _ c: [Double], _ K: Int, scale: Double, weights: [Double]? = nil, aligned: Bool = true,
+        eigen: ([Double], Int) -> (values: [Double], vectors: [Double]) = SymmetricEigen.decompose
     ) -> (factor: [Double], rank: Int) {
         let w = weights ?? [Double](repeating: 1, count: K)
         let root = w.map { $0.squareRoot() }
@@ -285,7 +288,7 @@ public enum DMFTSolver {
         for i in 0..<K {
             for j in 0..<K { a[i * K + j] = 0.5 * scale * (c[i * K + j] + c[j * K + i]) * root[i] * root[j] }
         }
-        let (values, vectors) = SymmetricEigen.decompose(a, K)
+        let (values, vectors) = eigen(a, K)
         let top = values.max() ?? 0
         let kept = (0..<K).filter { values[$0] > 1e-13 * top && values[$0] > 0 }
         let keep = aligned ? kept.sorted { values[$0] > values[$1] } : kept
