@@ -41,7 +41,9 @@ import Testing
             gradientNoise: [1e-4]),
         Case(
             d: 7, n: 5, seeds: 17, steps: 40, precision: .float64, batchSizes: [2], labelNoise: [0.1],
-            gradientNoise: [1e-5], loss: .sum)
+            gradientNoise: [1e-5], loss: .sum),
+        // Full-batch GD with noise on shared data: the CPU engine's broadcast path (one row list for the block).
+        Case(d: 7, n: 5, seeds: 19, steps: 40, update: .gd, labelNoise: [0, 0.2], gradientNoise: [0, 1e-4])
     ]
 
     static let cases: [Case] = [

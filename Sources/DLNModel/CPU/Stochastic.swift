@@ -109,6 +109,30 @@ extension CPUBatch {
                 scale[lane] = counts[lane] == size ? st.scaleFull[b] : st.scaleLast[b]
             }
             let kmax = counts.max() ?? 0
+            // One row list for the whole block (full-batch GD with noise, or the same draws on shared data): X is
+            // broadcast instead of gathered lane by lane. The same values enter the same operations, so the bits are
+            // the gather's (lanes past the replicas have r = 0, so their g stays +0 either way).
+            var uniform: [UnsafePointer<T>]? = nil
+            if let first = (0..<L).first(where: { blk * L + $0 < layout.replicas }) {
+                let b0 = blk * L + first
+                var same = true
+                for lane in 0..<L where blk * L + lane < layout.replicas && lane != first {
+                    let b = blk * L + lane
+                    if dataset[b] != dataset[b0] || counts[lane] != counts[first] {
+                        same = false
+                        break
+                    }
+                    for k in 0..<counts[lane] where rows[lane * n + k] != rows[first * n + k] {
+                        same = false
+                        break
+                    }
+                    if !same { break }
+                }
+                if same {
+                    let s0 = dataset[b0]
+                    uniform = (0..<kmax).map { UnsafePointer(x + s0 * n * d + Int(rows[first * n + $0]) * d) }
+                }
+            }
             for k in 0..<kmax {
                 for lane in 0..<L {
                     let s = dataset[blk * L + lane]
@@ -121,6 +145,10 @@ extension CPUBatch {
                 let xr = xrow + k * L
                 var acc = V(repeating: 0)
                 for j in 0..<d {
+                    if let x0 = uniform?[k] {
+                        acc = acc.addingProduct(V(repeating: x0[j]), load(wb, j * L))
+                        continue
+                    }
                     var xv = V(repeating: 0)
                     for lane in 0..<L { xv[lane] = xr[lane][j] }
                     acc = acc.addingProduct(xv, load(wb, j * L))
@@ -145,6 +173,10 @@ extension CPUBatch {
             for k in 0..<kmax {
                 let xr = xrow + k * L
                 let r = rk[k]
+                if let x0 = uniform?[k] {
+                    for j in 0..<d { g[j] = g[j].addingProduct(V(repeating: x0[j]), r) }
+                    continue
+                }
                 for j in 0..<d {
                     var xv = V(repeating: 0)
                     for lane in 0..<L { xv[lane] = xr[lane][j] }
@@ -170,18 +202,28 @@ extension CPUBatch {
         let stride = layout.coordinateCount
         let lb = layers + blk * d * L
         let root = noiseFactor(step: Int(step))
-        var touched = false
+        var moved = SIMDMask<SIMD16<T.SIMDMaskScalar>>()
+        var c = SIMD16<T>()
+        var keys: [(UInt32, UInt32)] = []
         for lane in 0..<L {
             let b = blk * L + lane
+            keys.append(b < st.keys.count ? st.keys[b] : (0, 0))
             guard b < layout.replicas, st.langevin[b] != 0 else { continue }
-            touched = true
-            let c = st.langevin[b] * root
+            moved[lane] = true
+            c[lane] = st.langevin[b] * root
+        }
+        let touched = any(moved)
+        if touched {
+            // All 16 lanes' ξ at once (StochasticLanes, the scalar generator's bits); lanes without noise keep theirs.
+            let key = StochasticLanes.keys(keys)
             for l in 0..<depth {
                 for j in 0..<d {
-                    let xi: T = StochasticRandom.gaussian(
-                        key: st.keys[b], stream: .gradientNoise, step: step, index: UInt32(l * d + j))
-                    let o = l * stride + j * L + lane
-                    lb[o] = lb[o] + c * xi
+                    let xi = StochasticLanes.gaussian(
+                        key: key, stream: .gradientNoise, step: step, index: UInt32(l * d + j), as: T.self)
+                    let at = UnsafeMutableRawPointer(lb + l * stride + j * L)
+                    var u = at.loadUnaligned(as: SIMD16<T>.self)
+                    u.replace(with: u + c * xi, where: moved)
+                    at.storeBytes(of: u, as: SIMD16<T>.self)
                 }
             }
         }
