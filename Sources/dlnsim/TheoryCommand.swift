@@ -47,7 +47,10 @@ struct Theory: ParsableCommand {
             valueName: "key=value"))
     var overrides: [String] = []
 
-    @Option(help: "cpu (default) or opencl / opencl:P:D: where the Monte-Carlo paths run.")
+    @Option(
+        help: ArgumentHelp(
+            "cpu (default) or opencl / opencl:P:D: where the GD solver's Monte-Carlo paths run (the flow solver "
+                + "runs on the CPU)."))
     var device: String = "cpu"
 
     @Option(

@@ -12,11 +12,19 @@ extension DMFTStudy {
     ) throws(DLNError) -> [Point] {
         let settings = configuration.theory ?? DMFTSettings()
         if let note {
+            // The flow solver's paths run on the host whatever the device (only the GD solver has kernels).
+            let found = (try? DMFTMapping.targets(configuration, file: file)) ?? []
+            let solvers = Set(found.map(\.solver))
+            let place: String
+            switch (device, solvers.contains(.gd), solvers.contains(.flow)) {
+            case (let d?, true, true): place = "OpenCL \(d.name) (solver gd; solver flow on the CPU)"
+            case (let d?, true, false): place = "OpenCL \(d.name)"
+            case (_?, false, _): place = "the CPU (solver flow runs on the CPU only; the device is not used)"
+            default: place = "the CPU"
+            }
             note(
                 "dmft: \(settings.paths) paths (\(settings.responsePaths) with tangents), damping "
-                    + "\(settings.damping), tolerance \(settings.tolerance), on "
-                    + "\(device.map { "OpenCL \($0.name)" } ?? "the CPU")"
-            )
+                    + "\(settings.damping), tolerance \(settings.tolerance), on \(place)")
         }
         return try run(
             configuration, file: file,
