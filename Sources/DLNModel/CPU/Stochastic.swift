@@ -141,18 +141,7 @@ extension CPUBatch {
                 }
             }
             // r_k = (Σ_j X_{i_k j}·w_j, ascending j) − (y_{i_k} + σ_ℓ·ξ_{i_k}); 0 past a lane's batch.
-            for k in 0..<kmax {
-                let xr = xrow + k * L
-                var acc = V(repeating: 0)
-                for j in 0..<d {
-                    if let x0 = uniform?[k] {
-                        acc = acc.addingProduct(V(repeating: x0[j]), load(wb, j * L))
-                        continue
-                    }
-                    var xv = V(repeating: 0)
-                    for lane in 0..<L { xv[lane] = xr[lane][j] }
-                    acc = acc.addingProduct(xv, load(wb, j * L))
-                }
+            func residual(_ k: Int, _ acc: V) {
                 var r = V(repeating: 0)
                 for lane in 0..<L where k < counts[lane] {
                     let b = blk * L + lane
@@ -168,9 +157,61 @@ extension CPUBatch {
                 }
                 rk[k] = r
             }
+            var k = 0
+            if let u = uniform {
+                // Four rows at once: four independent sums, each still over ascending j, so that the multiply-adds
+                // overlap instead of waiting on one another.
+                while k + 4 <= kmax {
+                    let (x0, x1, x2, x3) = (u[k], u[k + 1], u[k + 2], u[k + 3])
+                    var (a0, a1, a2, a3) = (V(repeating: 0), V(repeating: 0), V(repeating: 0), V(repeating: 0))
+                    for j in 0..<d {
+                        let wv = load(wb, j * L)
+                        a0 = a0.addingProduct(V(repeating: x0[j]), wv)
+                        a1 = a1.addingProduct(V(repeating: x1[j]), wv)
+                        a2 = a2.addingProduct(V(repeating: x2[j]), wv)
+                        a3 = a3.addingProduct(V(repeating: x3[j]), wv)
+                    }
+                    residual(k, a0)
+                    residual(k + 1, a1)
+                    residual(k + 2, a2)
+                    residual(k + 3, a3)
+                    k += 4
+                }
+            }
+            while k < kmax {
+                var acc = V(repeating: 0)
+                if let u = uniform {
+                    let x0 = u[k]
+                    for j in 0..<d { acc = acc.addingProduct(V(repeating: x0[j]), load(wb, j * L)) }
+                } else {
+                    let xr = xrow + k * L
+                    for j in 0..<d {
+                        var xv = V(repeating: 0)
+                        for lane in 0..<L { xv[lane] = xr[lane][j] }
+                        acc = acc.addingProduct(xv, load(wb, j * L))
+                    }
+                }
+                residual(k, acc)
+                k += 1
+            }
             // g_j = Σ_k X_{i_k j}·r_k in ascending k.
             for j in 0..<d { g[j] = V(repeating: 0) }
-            for k in 0..<kmax {
+            k = 0
+            if let u = uniform {
+                // Four rows per pass over g: each g_j still adds them in ascending k, with one load and store.
+                while k + 4 <= kmax {
+                    let (x0, x1, x2, x3) = (u[k], u[k + 1], u[k + 2], u[k + 3])
+                    let (r0, r1, r2, r3) = (rk[k], rk[k + 1], rk[k + 2], rk[k + 3])
+                    for j in 0..<d {
+                        var gj = g[j].addingProduct(V(repeating: x0[j]), r0)
+                        gj = gj.addingProduct(V(repeating: x1[j]), r1)
+                        gj = gj.addingProduct(V(repeating: x2[j]), r2)
+                        g[j] = gj.addingProduct(V(repeating: x3[j]), r3)
+                    }
+                    k += 4
+                }
+            }
+            for k in k..<kmax {
                 let xr = xrow + k * L
                 let r = rk[k]
                 if let x0 = uniform?[k] {
