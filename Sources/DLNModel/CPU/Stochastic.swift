@@ -55,7 +55,7 @@ final class StochasticState<T: DLNReal>: @unchecked Sendable {  // blocks touch 
 /// The stochastic steps: mini-batch SGD, label noise and Langevin noise. Twin of Kernels/stochastic.cl: per replica
 /// the batch's rows (`BatchSampler`), r_k = (Σ_j X_{i_k j}·w_j, fma in ascending j) − (y_{i_k} + σ_ℓ·ξ_{i_k}),
 /// g_j = (Σ_k X_{i_k j}·r_k, fma in ascending k)·scale, the family's update (as `dln_update`), then
-/// u_l ← u_l + √(2ηT)·ξ_{l,j} and w from the layers. The gradient rows are gathered: b·d multiply-adds each.
+/// u_l ← u_l + √(2ηT)·ξ_{l,j} and w from the layers: b·d multiply-adds per row of the batch.
 extension CPUBatch {
     @_specialize(where T == Float)
     @_specialize(where T == Double)
@@ -66,7 +66,8 @@ extension CPUBatch {
     }
 
     /// The steps of one block: the 16 lanes' rows first, then the products as SIMD16 over the lanes with the rows of
-    /// X gathered per lane (each lane's sums keep their order: r_k over ascending j, g_j over ascending k). A lane
+    /// X gathered per lane, or broadcast (four rows per pass) when every lane has the same rows (each lane's sums
+    /// keep their order either way: r_k over ascending j, g_j over ascending k). A lane
     /// whose batch is shorter adds 0·x to its g_j past its last row, which leaves the sum as it is (the sum starts at
     /// +0 and is never −0).
     @_specialize(where T == Float)
