@@ -51,6 +51,14 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "auto (Gram when n > d/2), products or gram.") var gradient = "auto"
     @Option(
         help: ArgumentHelp(
+            "How the CPU engine steps independent data (never changing a bit): auto (the cached calibration of "
+                + "this machine, measured on first use), calibrate (measure again), standard (the built-in "
+                + "default), or a size (e.g. 2M: one replica at a time up to that data-set size). Printed with "
+                + "the table. Also DLNSIM_CPU_TUNING.",
+            valueName: "mode")
+    ) var cpuTuning = "auto"
+    @Option(
+        help: ArgumentHelp(
             "Time update sgd with this many rows per step (drawn with replacement) instead of gd: 4·b·d "
                 + "multiply-adds per replica-step.")
     ) var sgdBatch: Int?
@@ -135,6 +143,10 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         if !flowConfigs.isEmpty { return runFlowStudy() }
         if matrix { return runMatrix() }
+        guard let tuningMode = CPUTuning.Mode(argument: cpuTuning) else {
+            fail("--cpu-tuning: give auto, calibrate, standard or a size such as 2M, got \(cpuTuning)")
+        }
+        CPUTuning.use(tuningMode)
         do {
             let precision = Precision(rawValue: precision)!
             let n = samples
@@ -197,6 +209,9 @@ struct BenchCommand: ParsableCommand {
                 header: "d = \(d), n = \(n), \(steps) steps per repetition, best of \(repetitions); "
                     + "\(System.coreCount) CPU cores (\(System.cpuModel ?? "unknown CPU")); gradient: "
                     + "\(gradient == "auto" ? "auto (\(GradientForm.cheaper(n: n, d: d).rawValue))" : gradient)")
+            if targets.contains(where: { $0.device == nil }) {
+                if json { note(CPUTuning.current.summary) } else { print(CPUTuning.current.summary) }
+            }
         } catch { fail(error) }
     }
 

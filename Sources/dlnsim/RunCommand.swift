@@ -58,6 +58,14 @@ struct Run: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "How the CPU engine steps independent data, never changing a bit: auto (the cached calibration of this "
+                + "machine, about a second on first use), calibrate, standard (the built-in default, no calibration) "
+                + "or a size such as 2M (see `dlnsim bench --help`). Also DLNSIM_CPU_TUNING.",
+            valueName: "mode"))
+    var cpuTuning: String?
+
+    @Option(
+        help: ArgumentHelp(
             "auto: a progress line on stderr (rewritten in place on a terminal) with the median train loss at the last "
                 + "checkpoint; json: every message on stderr as one JSON object per line (events start, progress, "
                 + "warning, note, done, error), for programs; none.",
@@ -130,6 +138,9 @@ struct Run: ParsableCommand {
             throw ValidationError(
                 "--resume continues the run in OUTDIR with its own configuration: give no config file")
         }
+        if let t = cpuTuning, CPUTuning.Mode(argument: t) == nil {
+            throw ValidationError("--cpu-tuning: give auto, calibrate, standard or a size such as 2M, got \(t)")
+        }
         if !(checkpointEvery >= 0 && checkpointEvery.isFinite) {
             throw ValidationError("--checkpoint-every must be a number of minutes ≥ 0, got \(checkpointEvery)")
         }
@@ -140,6 +151,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
+        if let t = cpuTuning, let mode = CPUTuning.Mode(argument: t) { CPUTuning.use(mode) }
         ignoreFileSizeSignal()
         HostMemory.limitArenas()
         do {

@@ -52,6 +52,13 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     /// independent data; nil for the products form.
     let gramData: UnsafeMutablePointer<T>?
     let gramInterleaved: [UnsafeMutablePointer<T>?]
+    /// Independent data stepped one replica at a time (CPU/ReplicaSteps.swift): the per-data-set copies, built on
+    /// first use; nil for the Gram form and where every block shares its data.
+    let replicaData: ReplicaData<T>?
+    /// The data sets (both copies, bytes) stepped one replica at a time: replicaMinBytes...replicaBytes
+    /// (`CPUTuning`); others stream lane-interleaved.
+    let replicaMinBytes: Int
+    let replicaBytes: Int
 
     /// s_k rounded once to T: step k uses η·s_k in T (`eta[b] * factor`, as the kernels do).
     @inline(__always)
@@ -69,7 +76,7 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    init(_ batch: Batch, threads: Int) throws(DLNError) {
+    init(_ batch: Batch, threads: Int, tuning: CPUTuning? = nil) throws(DLNError) {
         let lay = batch.layout
         layout = lay
         model = batch.parameterization
@@ -152,6 +159,10 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
             gramData = nil
             gramInterleaved = Array(repeating: nil, count: lay.blocks)
         }
+        replicaData =
+            batch.gradientForm != .gram && shared.contains(nil) ? ReplicaData<T>(samples: n, dimension: d) : nil
+        let tune = replicaData == nil ? CPUTuning(replicaBytes: 0) : tuning ?? .current
+        (replicaMinBytes, replicaBytes) = (tune.replicaMinBytes, tune.replicaBytes)
         stochastic = batch.isStochastic ? StochasticState<T>(batch) : nil
         momentum = batch.hasMomentum ? MomentumState<T>(batch) : nil
         forEachBlock { blk in self.computeWeights(block: blk) }

@@ -13,10 +13,13 @@ public final class CPUEngine: FlowEngine {
     private var impl: Storage?
     /// Worker threads (default: all cores).
     public let threads: Int
+    /// How the loops run (never what they compute); nil: `CPUTuning.current`, resolved when a batch first needs it.
+    public let tuning: CPUTuning?
 
-    /// A CPU engine using `threads` worker threads (nil: one per core).
-    public init(threads: Int? = nil) {
+    /// A CPU engine using `threads` worker threads (nil: one per core) and `tuning` (nil: `CPUTuning.current`).
+    public init(threads: Int? = nil, tuning: CPUTuning? = nil) {
         self.threads = max(1, threads ?? System.coreCount)
+        self.tuning = tuning
     }
 
     /// Replicas that fit in half of the memory the process may use (`HostMemory.available`).
@@ -32,8 +35,8 @@ public final class CPUEngine: FlowEngine {
 
     public func initialize(_ batch: Batch) throws(DLNError) {
         switch batch.precision {
-        case .float32: impl = .float(try CPUBatch<Float>(batch, threads: threads))
-        case .float64: impl = .double(try CPUBatch<Double>(batch, threads: threads))
+        case .float32: impl = .float(try CPUBatch<Float>(batch, threads: threads, tuning: tuning))
+        case .float64: impl = .double(try CPUBatch<Double>(batch, threads: threads, tuning: tuning))
         }
     }
 

@@ -52,6 +52,7 @@ extension CPUBatch {
         // With enough blocks for every thread, four blocks share a tile (64 replicas).
         var units: [(Int, Int?)] = []
         var quads: Set<Int> = []
+        var replicas: [Int] = []
         let useQuads = gramData == nil && layout.blocks >= 8 * threads
         var blk = 0
         while blk < layout.blocks {
@@ -64,16 +65,28 @@ extension CPUBatch {
             } else if gramData == nil, blk + 1 < layout.blocks, let s = shared[blk], shared[blk + 1] == s {
                 units.append((blk, blk + 1))
                 blk += 2
+            } else if stepsPerReplica(block: blk) {
+                // Independent data small enough for the cache: one replica per unit, all `count` steps at once.
+                replicas += (blk * Layout.lanes)..<min((blk + 1) * Layout.lanes, layout.replicas)
+                blk += 1
             } else {
                 units.append((blk, nil))
                 blk += 1
             }
         }
+        if !replicas.isEmpty {
+            replicaData!.prepare(Set(replicas.map { dataset[$0] }), x: x, y: y, n: layout.samples, d: d)
+        }
         let frozenQuads = quads
         let frozenUnits = units
+        let frozenReplicas = replicas
         let first = stepsTaken
-        let workers = min(threads, units.count)
+        let workers = min(threads, units.count + replicas.count)
         let body: @Sendable (Int) -> Void = { k in
+            if k >= frozenUnits.count {
+                self.replicaSteps(replica: frozenReplicas[k - frozenUnits.count], first: first, count: count)
+                return
+            }
             let (a, b) = frozenUnits[k]
             let g = UnsafeMutablePointer<V>.allocate(capacity: 4 * d)
             let scratch = UnsafeMutablePointer<V>.allocate(capacity: 2 * depth)
@@ -101,12 +114,13 @@ extension CPUBatch {
                 }
             }
         }
+        let total = units.count + replicas.count
         if workers <= 1 {
-            for k in 0..<units.count { body(k) }
+            for k in 0..<total { body(k) }
         } else {
             DispatchQueue.concurrentPerform(iterations: workers) { t in
                 var k = t
-                while k < frozenUnits.count {
+                while k < total {
                     body(k)
                     k += workers
                 }

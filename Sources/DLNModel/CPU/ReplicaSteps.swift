@@ -1,0 +1,224 @@
+import Dispatch
+import Foundation
+
+/// Independent data (every replica its own data set, regime I) one replica at a time: a replica runs all the
+/// steps of a call while its own X stays in the core's cache, instead of a block streaming the 16 lane-interleaved
+/// copies of X from memory at every step.
+///
+/// The sums are the block path's, in the same order, so both paths give the same bits (EngineTests):
+/// - r_i = (Σ_j X_ij·w_j, one fused multiply-add per term in ascending j) − y_i, vectorised over 16 rows i at a
+///   time from a copy of Xᵀ (each lane is one row's chain);
+/// - g_j = Σ_i X_ij·r_i, fused multiply-adds in ascending i from 0, vectorised over 16 coordinates j at a time;
+/// - the family's update with η·s_k, λ and the scale of the replica, on 16 coordinates at a time: the family's
+///   arithmetic is element-wise, so lanes holding coordinates instead of replicas change no operation.
+///
+/// The copies (Xᵀ with rows padded to a multiple of 16, X with rows padded likewise, y padded) are built once per
+/// data set, on the first call, and kept: 2·n·d elements per data set. Padding is zero, so the padded rows and
+/// coordinates add nothing: the padded layers stay 0 and are never copied back.
+final class ReplicaData<T: DLNReal>: @unchecked Sendable {  // built before the workers start, then read only
+    /// Per data set: Xᵀ (d rows of n16), X (n rows of d16), y (n16).
+    private(set) var copies: [Int: UnsafeMutablePointer<T>] = [:]
+    let n16: Int
+    let d16: Int
+
+    init(samples n: Int, dimension d: Int) {
+        n16 = (n + 15) / 16 * 16
+        d16 = (d + 15) / 16 * 16
+    }
+
+    /// The copies of data set s (built by `prepare`).
+    func pointers(_ s: Int) -> (xt: UnsafeMutablePointer<T>, xp: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>) {
+        let p = copies[s]!
+        return (p, p + n16 * d16, p + 2 * n16 * d16)
+    }
+
+    /// The strips the loops take 16-wide vectors in: eight vectors (128 columns) while they last, then four, then
+    /// one; (first column, width) each. The copies store each strip contiguously (its rows one after another), so
+    /// that every pass reads memory in sequence.
+    static func strips(_ total: Int) -> [(Int, Int)] {
+        var out: [(Int, Int)] = []
+        var c = 0
+        for width in [128, 64, 16] {
+            while c + width <= total {
+                out.append((c, width))
+                c += width
+            }
+        }
+        return out
+    }
+
+    /// Builds the copies of the data sets in `sets` that are missing, from X (row-major n·d each) and y:
+    /// Xᵀ in strips of rows (strip (c, m): d rows of m, at c·d) and X in strips of coordinates ((c, m): n rows of m,
+    /// at c·n).
+    func prepare(_ sets: Set<Int>, x: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>, n: Int, d: Int) {
+        for s in sets.sorted() where copies[s] == nil {
+            let size = 2 * n16 * d16 + n16
+            let p = UnsafeMutablePointer<T>.allocate(capacity: size)
+            p.initialize(repeating: 0, count: size)
+            let xs = x + s * n * d
+            let xp = p + n16 * d16
+            for (c, m) in Self.strips(n16) {
+                for j in 0..<d { for i in c..<min(c + m, n) { p[c * d + j * m + i - c] = xs[i * d + j] } }
+            }
+            for (c, m) in Self.strips(d16) {
+                for i in 0..<n { for j in c..<min(c + m, d) { xp[c * n + i * m + j - c] = xs[i * d + j] } }
+            }
+            for i in 0..<n { p[2 * n16 * d16 + i] = y[s * n + i] }
+            copies[s] = p
+        }
+    }
+
+    deinit { for p in copies.values { p.deallocate() } }
+}
+
+extension CPUBatch {
+    /// Whether block `blk` steps one replica at a time: the products form with independent data, plain steps
+    /// (no momentum), and a data set of the size where that is faster (`CPUTuning`). Either path gives the same bits.
+    func stepsPerReplica(block blk: Int) -> Bool {
+        guard gramData == nil, momentum == nil, shared[blk] == nil, let rd = replicaData else { return false }
+        let bytes = 2 * rd.n16 * rd.d16 * MemoryLayout<T>.size
+        return bytes >= replicaMinBytes && bytes <= replicaBytes
+    }
+
+    /// `count` steps of replica `b` (of a block that `stepsPerReplica`), from step `first`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    func replicaSteps(replica b: Int, first: Int, count: Int) {
+        let rd = replicaData!
+        let (n, d, depth) = (layout.samples, layout.dimension, layout.layers)
+        let (n16, d16) = (rd.n16, rd.d16)
+        let L = Layout.lanes
+        let (xt, xp, yp) = rd.pointers(dataset[b])
+        let stride = layout.coordinateCount
+        let home = (b / L) * d * L + b % L  // coordinate j of layer l at home + l·stride + j·L
+        let lt = UnsafeMutablePointer<T>.allocate(capacity: depth * d16)
+        let wt = UnsafeMutablePointer<T>.allocate(capacity: d16)
+        let rt = UnsafeMutablePointer<T>.allocate(capacity: n16)
+        let g = UnsafeMutablePointer<V>.allocate(capacity: d16 / 16)
+        let scratch = UnsafeMutablePointer<V>.allocate(capacity: 2 * depth)
+        defer {
+            for p in [lt, wt, rt] { p.deallocate() }
+            g.deallocate()
+            scratch.deallocate()
+        }
+        lt.initialize(repeating: 0, count: depth * d16)
+        wt.initialize(repeating: 0, count: d16)
+        for l in 0..<depth { for j in 0..<d { lt[l * d16 + j] = layers[home + l * stride + j * L] } }
+        for j in 0..<d { wt[j] = w[home + j * L] }
+        let scale = V(repeating: gradientScale)
+        let lam = V(repeating: lambda[b])
+        for step in first..<(first + count) {
+            let etaV = V(repeating: eta[b] * rateFactor(step: step))
+            replicaResidual(xt: xt, y: yp, w: wt, out: rt, d: d, n16: n16)
+            replicaGradient(xp: xp, r: rt, into: g, n: n, d16: d16)
+            family.stepBlock(lt, wt, d16, depth, d16 / 16, etaV, lam, scale, g, scratch, family.multiplicative)
+        }
+        for l in 0..<depth { for j in 0..<d { layers[home + l * stride + j * L] = lt[l * d16 + j] } }
+        for j in 0..<d { w[home + j * L] = wt[j] }
+    }
+
+    /// r = Xw − y, 16 rows per vector (lane k: row c + k, its own chain over ascending j), a strip at a time.
+    @inline(__always)
+    func replicaResidual(
+        xt: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>, w: UnsafeMutablePointer<T>,
+        out: UnsafeMutablePointer<T>, d: Int, n16: Int
+    ) {
+        for (c, m) in ReplicaData<T>.strips(n16) {
+            var row = xt + c * d
+            if m == 128 {
+                var a0 = V(repeating: 0)
+                var (a1, a2, a3, a4, a5, a6, a7) = (a0, a0, a0, a0, a0, a0, a0)
+                for j in 0..<d {
+                    let wj = V(repeating: w[j])
+                    a0 = a0.addingProduct(load(row, 0), wj)
+                    a1 = a1.addingProduct(load(row, 16), wj)
+                    a2 = a2.addingProduct(load(row, 32), wj)
+                    a3 = a3.addingProduct(load(row, 48), wj)
+                    a4 = a4.addingProduct(load(row, 64), wj)
+                    a5 = a5.addingProduct(load(row, 80), wj)
+                    a6 = a6.addingProduct(load(row, 96), wj)
+                    a7 = a7.addingProduct(load(row, 112), wj)
+                    row += 128
+                }
+                store(a0 - load(y, c), out, c)
+                store(a1 - load(y, c + 16), out, c + 16)
+                store(a2 - load(y, c + 32), out, c + 32)
+                store(a3 - load(y, c + 48), out, c + 48)
+                store(a4 - load(y, c + 64), out, c + 64)
+                store(a5 - load(y, c + 80), out, c + 80)
+                store(a6 - load(y, c + 96), out, c + 96)
+                store(a7 - load(y, c + 112), out, c + 112)
+            } else if m == 64 {
+                var a0 = V(repeating: 0)
+                var (a1, a2, a3) = (a0, a0, a0)
+                for j in 0..<d {
+                    let wj = V(repeating: w[j])
+                    a0 = a0.addingProduct(load(row, 0), wj)
+                    a1 = a1.addingProduct(load(row, 16), wj)
+                    a2 = a2.addingProduct(load(row, 32), wj)
+                    a3 = a3.addingProduct(load(row, 48), wj)
+                    row += 64
+                }
+                store(a0 - load(y, c), out, c)
+                store(a1 - load(y, c + 16), out, c + 16)
+                store(a2 - load(y, c + 32), out, c + 32)
+                store(a3 - load(y, c + 48), out, c + 48)
+            } else {
+                var a0 = V(repeating: 0)
+                for j in 0..<d {
+                    a0 = a0.addingProduct(load(row, 0), V(repeating: w[j]))
+                    row += 16
+                }
+                store(a0 - load(y, c), out, c)
+            }
+        }
+    }
+
+    /// g_j = Σ_i X_ij·r_i (ascending i from 0), 16 coordinates per vector, a strip at a time.
+    @inline(__always)
+    func replicaGradient(
+        xp: UnsafeMutablePointer<T>, r: UnsafeMutablePointer<T>, into g: UnsafeMutablePointer<V>, n: Int, d16: Int
+    ) {
+        for (c, m) in ReplicaData<T>.strips(d16) {
+            var row = xp + c * n
+            let v = c / 16
+            if m == 128 {
+                var a0 = V(repeating: 0)
+                var (a1, a2, a3, a4, a5, a6, a7) = (a0, a0, a0, a0, a0, a0, a0)
+                for i in 0..<n {
+                    let ri = V(repeating: r[i])
+                    a0 = a0.addingProduct(load(row, 0), ri)
+                    a1 = a1.addingProduct(load(row, 16), ri)
+                    a2 = a2.addingProduct(load(row, 32), ri)
+                    a3 = a3.addingProduct(load(row, 48), ri)
+                    a4 = a4.addingProduct(load(row, 64), ri)
+                    a5 = a5.addingProduct(load(row, 80), ri)
+                    a6 = a6.addingProduct(load(row, 96), ri)
+                    a7 = a7.addingProduct(load(row, 112), ri)
+                    row += 128
+                }
+                (g[v], g[v + 1], g[v + 2], g[v + 3]) = (a0, a1, a2, a3)
+                (g[v + 4], g[v + 5], g[v + 6], g[v + 7]) = (a4, a5, a6, a7)
+            } else if m == 64 {
+                var a0 = V(repeating: 0)
+                var (a1, a2, a3) = (a0, a0, a0)
+                for i in 0..<n {
+                    let ri = V(repeating: r[i])
+                    a0 = a0.addingProduct(load(row, 0), ri)
+                    a1 = a1.addingProduct(load(row, 16), ri)
+                    a2 = a2.addingProduct(load(row, 32), ri)
+                    a3 = a3.addingProduct(load(row, 48), ri)
+                    row += 64
+                }
+                (g[v], g[v + 1], g[v + 2], g[v + 3]) = (a0, a1, a2, a3)
+            } else {
+                var a0 = V(repeating: 0)
+                for i in 0..<n {
+                    a0 = a0.addingProduct(load(row, 0), V(repeating: r[i]))
+                    row += 16
+                }
+                g[v] = a0
+            }
+        }
+    }
+}
