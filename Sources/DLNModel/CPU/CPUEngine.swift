@@ -24,7 +24,11 @@ public final class CPUEngine: FlowEngine {
 
     /// Replicas that fit in half of the memory the process may use (`HostMemory.available`).
     public func replicaCapacity(_ batch: Batch) -> Int {
-        let (per, shared) = batch.memoryFootprint
+        var (per, shared) = batch.memoryFootprint
+        if shared == 0 {  // independent data: the lane-interleaved copy, and the two padded per-replica copies
+            let (n, d) = (batch.layout.samples, batch.layout.dimension)
+            per += (n * d + n + 2 * ((n + 15) / 16 * 16) * ((d + 15) / 16 * 16)) * batch.precision.byteCount
+        }
         let budget = HostMemory.available.bytes / 2 - Double(shared)
         return max(Layout.lanes, Int(budget / Double(per)))
     }
