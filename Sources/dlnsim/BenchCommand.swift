@@ -209,7 +209,7 @@ struct BenchCommand: ParsableCommand {
                 header: "d = \(d), n = \(n), \(steps) steps per repetition, best of \(repetitions); "
                     + "\(System.coreCount) CPU cores (\(System.cpuModel ?? "unknown CPU")); gradient: "
                     + "\(gradient == "auto" ? "auto (\(GradientForm.cheaper(n: n, d: d).rawValue))" : gradient)")
-            if targets.contains(where: { $0.device == nil }) {
+            if targets.contains(where: { $0.device == nil }), rows.contains(where: { $0.regime == "I" }) {
                 if json { note(CPUTuning.current.summary) } else { print(CPUTuning.current.summary) }
             }
         } catch { fail(error) }

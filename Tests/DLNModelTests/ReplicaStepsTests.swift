@@ -30,10 +30,12 @@ import Testing
         (.uv, .gd, 2, 200, 70, 20),  // coordinates: 128 + 64 + 16; rows: 64 + 16
         (.deep, .gd, 3, 7, 9, 18),
         (.deepPM, .gd, 3, 1, 5, 4),
-        (.pm, .multiplicative, 2, 45, 22, 16)
+        (.pm, .multiplicative, 2, 45, 22, 16),
+        (.uv, .gd, 2, 23, 70, 18),  // heavy-ball momentum
+        (.deep, .gd, 3, 40, 33, 18)  // Nesterov
     ]
 
-    @Test(arguments: [Precision.float32, .float64], 0..<5)
+    @Test(arguments: [Precision.float32, .float64], 0..<7)
     func perReplicaStepsAreTheBlockPathBitForBit(precision: Precision, index: Int) throws {
         let c = Self.cases[index]
         let batch = try makeBatch(
@@ -45,7 +47,11 @@ import Testing
                 config.training.schedule.name = .inverseTime
                 config.training.schedule.tau = 10
             }
+            if index >= 5 { config.training.momentum = 0.8 }
+            if index == 6 { config.training.nesterov = .on }
         }
+        .with(gradientForm: .products)  // the path under test (the Gram form, cheaper where d < 2n, has its own)
+        #expect(batch.hasMomentum == (index >= 5) && batch.nesterov == (index == 6))
         let steps = [1, 40, 7]
         let reference = try Self.run(batch, tuning: Self.interleaved, threads: 1, steps: steps)
         for threads in [1, 3] {

@@ -31,12 +31,20 @@ extension CPUBatch {
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     func lookahead(block blk: Int, state ms: MomentumState<T>) {
-        let (d, depth) = (layout.dimension, layout.layers)
-        let L = Layout.lanes
-        let stride = layout.coordinateCount
-        let lb = layers + blk * d * L
-        let mb = ms.m + blk * d * L
-        let betaV = load(ms.beta, blk * L)
+        let (d, L) = (layout.dimension, Layout.lanes)
+        lookahead(
+            layers + blk * d * L, ms.m + blk * d * L, into: w + blk * d * L, stride: layout.coordinateCount,
+            d: d, beta: load(ms.beta, blk * L))
+    }
+
+    /// The look-ahead of `d` 16-wide coordinates (at c·16; layer l at l·stride of `lb` and `mb`) into `wb`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    func lookahead(
+        _ lb: UnsafeMutablePointer<T>, _ mb: UnsafeMutablePointer<T>, into wb: UnsafeMutablePointer<T>, stride: Int,
+        d: Int, beta betaV: V
+    ) {
+        let (depth, L) = (layout.layers, Layout.lanes)
         let y = UnsafeMutablePointer<T>.allocate(capacity: depth * d * L)
         defer { y.deallocate() }
         for l in 0..<depth {
@@ -45,7 +53,7 @@ extension CPUBatch {
                 store(load(lb, o) + betaV * load(mb, o), y, (l * d + j) * L)
             }
         }
-        family.weightBlock(y, w + blk * d * L, d * L, depth, d)
+        family.weightBlock(y, wb, d * L, depth, d)
     }
 
     /// The momentum step of one block from the gradient sums g (scaled by `scale` per lane), with η·factor. Twin of
@@ -56,33 +64,41 @@ extension CPUBatch {
         block blk: Int, g: UnsafeMutablePointer<V>, scale: V, scratch: UnsafeMutablePointer<V>,
         state ms: MomentumState<T>, factor: T
     ) {
-        let (d, depth) = (layout.dimension, layout.layers)
-        let L = Layout.lanes
-        let stride = layout.coordinateCount
-        let lb = layers + blk * d * L
-        let mb = ms.m + blk * d * L
-        let betaV = load(ms.beta, blk * L)
+        let (d, L) = (layout.dimension, Layout.lanes)
+        momentumStep(
+            layers + blk * d * L, w + blk * d * L, ms.m + blk * d * L, stride: layout.coordinateCount, d: d,
+            eta: load(eta, blk * L) * V(repeating: factor), lambda: load(lambda, blk * L),
+            beta: load(ms.beta, blk * L), scale: scale, g: g, scratch: scratch, nesterov: ms.nesterov)
+    }
+
+    /// The momentum step of `d` 16-wide coordinates (at c·16; layer l at l·stride of `lb` and `mb`), w into `wb`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    func momentumStep(
+        _ lb: UnsafeMutablePointer<T>, _ wb: UnsafeMutablePointer<T>, _ mb: UnsafeMutablePointer<T>, stride: Int,
+        d: Int, eta: V, lambda: V, beta betaV: V, scale: V, g: UnsafeMutablePointer<V>,
+        scratch: UnsafeMutablePointer<V>, nesterov: Bool
+    ) {
+        let (depth, L) = (layout.layers, Layout.lanes)
         let t = UnsafeMutablePointer<V>.allocate(capacity: depth * d)  // θ before the step
         defer { t.deallocate() }
         for l in 0..<depth {
             for j in 0..<d {
                 let o = l * stride + j * L
                 t[l * d + j] = load(lb, o)
-                if ms.nesterov { store(t[l * d + j] + betaV * load(mb, o), lb, o) }
+                if nesterov { store(t[l * d + j] + betaV * load(mb, o), lb, o) }
             }
         }
-        family.stepBlock(
-            lb, w + blk * d * L, stride, depth, d, load(eta, blk * L) * V(repeating: factor), load(lambda, blk * L),
-            scale, g, scratch, false)
+        family.stepBlock(lb, wb, stride, depth, d, eta, lambda, scale, g, scratch, false)
         for l in 0..<depth {
             for j in 0..<d {
                 let o = l * stride + j * L
                 let u = load(lb, o)
-                let next = ms.nesterov ? u : u + betaV * load(mb, o)
+                let next = nesterov ? u : u + betaV * load(mb, o)
                 store(next - t[l * d + j], mb, o)
                 store(next, lb, o)
             }
         }
-        computeWeights(block: blk)
+        family.weightBlock(lb, wb, stride, depth, d)
     }
 }

@@ -72,10 +72,9 @@ final class ReplicaData<T: DLNReal>: @unchecked Sendable {  // built before the 
 }
 
 extension CPUBatch {
-    /// Whether block `blk` steps one replica at a time: the products form with independent data, plain steps
-    /// (no momentum), and a data set of the size where that is faster (`CPUTuning`). Either path gives the same bits.
+    /// Whether block `blk` steps one replica at a time: the products form with independent data, and a data set of the size where that is faster (`CPUTuning`). Either path gives the same bits.
     func stepsPerReplica(block blk: Int) -> Bool {
-        guard gramData == nil, momentum == nil, shared[blk] == nil, let rd = replicaData else { return false }
+        guard gramData == nil, shared[blk] == nil, let rd = replicaData else { return false }
         let bytes = 2 * rd.n16 * rd.d16 * MemoryLayout<T>.size
         return bytes >= replicaMinBytes && bytes <= replicaBytes
     }
@@ -105,16 +104,35 @@ extension CPUBatch {
         wt.initialize(repeating: 0, count: d16)
         for l in 0..<depth { for j in 0..<d { lt[l * d16 + j] = layers[home + l * stride + j * L] } }
         for j in 0..<d { wt[j] = w[home + j * L] }
+        // Momentum buffers, gathered like the layers (padding 0).
+        let mt = momentum.map { ms in
+            let p = UnsafeMutablePointer<T>.allocate(capacity: depth * d16)
+            p.initialize(repeating: 0, count: depth * d16)
+            for l in 0..<depth { for j in 0..<d { p[l * d16 + j] = ms.m[home + l * stride + j * L] } }
+            return p
+        }
+        defer { mt?.deallocate() }
         let scale = V(repeating: gradientScale)
         let lam = V(repeating: lambda[b])
+        let beta = V(repeating: momentum?.beta[b] ?? 0)
         for step in first..<(first + count) {
             let etaV = V(repeating: eta[b] * rateFactor(step: step))
+            if let ms = momentum, ms.nesterov { lookahead(lt, mt!, into: wt, stride: d16, d: d16 / 16, beta: beta) }
             replicaResidual(xt: xt, y: yp, w: wt, out: rt, d: d, n16: n16)
             replicaGradient(xp: xp, r: rt, into: g, n: n, d16: d16)
-            family.stepBlock(lt, wt, d16, depth, d16 / 16, etaV, lam, scale, g, scratch, family.multiplicative)
+            if let ms = momentum {
+                momentumStep(
+                    lt, wt, mt!, stride: d16, d: d16 / 16, eta: etaV, lambda: lam, beta: beta, scale: scale, g: g,
+                    scratch: scratch, nesterov: ms.nesterov)
+            } else {
+                family.stepBlock(lt, wt, d16, depth, d16 / 16, etaV, lam, scale, g, scratch, family.multiplicative)
+            }
         }
         for l in 0..<depth { for j in 0..<d { layers[home + l * stride + j * L] = lt[l * d16 + j] } }
         for j in 0..<d { w[home + j * L] = wt[j] }
+        if let ms = momentum {
+            for l in 0..<depth { for j in 0..<d { ms.m[home + l * stride + j * L] = mt![l * d16 + j] } }
+        }
     }
 
     /// r = Xw − y, 16 rows per vector (lane k: row c + k, its own chain over ascending j), a strip at a time.
