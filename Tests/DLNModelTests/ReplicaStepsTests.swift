@@ -50,8 +50,14 @@ import Testing
             if index >= 5 { config.training.momentum = 0.8 }
             if index == 6 { config.training.nesterov = .on }
         }
-        .with(gradientForm: .products)  // the path under test (the Gram form, cheaper where d < 2n, has its own)
         #expect(batch.hasMomentum == (index >= 5) && batch.nesterov == (index == 6))
+        for form in [GradientForm.products, .gram] {  // forced: the default is the cheaper one
+            try Self.compare(
+                try batch.with(gradientForm: form), "\(c.model) \(c.update) d=\(c.d) n=\(c.n) \(precision) \(form)")
+        }
+    }
+
+    static func compare(_ batch: Batch, _ label: String) throws {
         let steps = [1, 40, 7]
         let reference = try Self.run(batch, tuning: Self.interleaved, threads: 1, steps: steps)
         for threads in [1, 3] {
@@ -59,7 +65,7 @@ import Testing
             let first = got.indices.first { $0 >= reference.count || got[$0] != reference[$0] }
             #expect(
                 got.count == reference.count && first == nil,
-                "\(c.model) \(c.update) d=\(c.d) n=\(c.n) \(precision), \(threads) threads: value \(first ?? -1) differs"
+                "\(label), \(threads) threads: value \(first ?? -1) differs"
             )
         }
         // The run moved: a test of two frozen states would pass for any path.

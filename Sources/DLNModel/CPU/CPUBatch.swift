@@ -53,7 +53,7 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     let gramData: UnsafeMutablePointer<T>?
     let gramInterleaved: [UnsafeMutablePointer<T>?]
     /// Independent data stepped one replica at a time (CPU/ReplicaSteps.swift): the per-data-set copies, built on
-    /// first use; nil for the Gram form and where every block shares its data.
+    /// first use; nil where every block shares its data.
     let replicaData: ReplicaData<T>?
     /// The data sets (both copies, bytes) stepped one replica at a time: replicaMinBytes...replicaBytes
     /// (`CPUTuning`); others stream lane-interleaved.
@@ -160,7 +160,8 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
             gramInterleaved = Array(repeating: nil, count: lay.blocks)
         }
         replicaData =
-            batch.gradientForm != .gram && shared.contains(nil) ? ReplicaData<T>(samples: n, dimension: d) : nil
+            shared.contains(nil)
+            ? ReplicaData<T>(samples: batch.gradientForm == .gram ? d : n, dimension: d) : nil
         let tune = replicaData == nil ? CPUTuning(replicaBytes: 0) : tuning ?? .current
         (replicaMinBytes, replicaBytes) = (tune.replicaMinBytes, tune.replicaBytes)
         stochastic = batch.isStochastic ? StochasticState<T>(batch) : nil

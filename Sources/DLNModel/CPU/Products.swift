@@ -75,7 +75,12 @@ extension CPUBatch {
             }
         }
         if !replicas.isEmpty {
-            replicaData!.prepare(Set(replicas.map { dataset[$0] }), x: x, y: y, n: layout.samples, d: d)
+            let sets = Set(replicas.map { dataset[$0] })
+            if let gd = gramData {
+                replicaData!.prepareGram(sets, gram: gd, d: d)
+            } else {
+                replicaData!.prepare(sets, x: x, y: y, n: layout.samples, d: d)
+            }
         }
         let frozenQuads = quads
         let frozenUnits = units

@@ -47,6 +47,23 @@ final class ReplicaData<T: DLNReal>: @unchecked Sendable {  // built before the 
         return out
     }
 
+    /// The Gram form (g = Σw − c, Σ = scale·XᵀX and c = scale·Xᵀy, `gram` holding d·d + d per data set): Σᵀ in
+    /// strips of rows as Xᵀ above (g_i, like r_i, is one chain over ascending j), and c padded, in place of Xᵀ and
+    /// y; no copy of X.
+    func prepareGram(_ sets: Set<Int>, gram: UnsafeMutablePointer<T>, d: Int) {
+        for s in sets.sorted() where copies[s] == nil {
+            let size = 2 * n16 * d16 + n16
+            let p = UnsafeMutablePointer<T>.allocate(capacity: size)
+            p.initialize(repeating: 0, count: size)
+            let base = gram + s * (d * d + d)
+            for (c, m) in Self.strips(d16) {
+                for j in 0..<d { for i in c..<min(c + m, d) { p[c * d + j * m + i - c] = base[i * d + j] } }
+            }
+            for i in 0..<d { p[2 * n16 * d16 + i] = base[d * d + i] }
+            copies[s] = p
+        }
+    }
+
     /// Builds the copies of the data sets in `sets` that are missing, from X (row-major n·d each) and y:
     /// Xᵀ in strips of rows (strip (c, m): d rows of m, at c·d) and X in strips of coordinates ((c, m): n rows of m,
     /// at c·n).
@@ -74,8 +91,8 @@ final class ReplicaData<T: DLNReal>: @unchecked Sendable {  // built before the 
 extension CPUBatch {
     /// Whether block `blk` steps one replica at a time: the products form with independent data, and a data set of the size where that is faster (`CPUTuning`). Either path gives the same bits.
     func stepsPerReplica(block blk: Int) -> Bool {
-        guard gramData == nil, shared[blk] == nil, let rd = replicaData else { return false }
-        let bytes = 2 * rd.n16 * rd.d16 * MemoryLayout<T>.size
+        guard shared[blk] == nil, let rd = replicaData else { return false }
+        let bytes = (gramData == nil ? 2 * rd.n16 : rd.d16) * rd.d16 * MemoryLayout<T>.size
         return bytes >= replicaMinBytes && bytes <= replicaBytes
     }
 
@@ -118,8 +135,14 @@ extension CPUBatch {
         for step in first..<(first + count) {
             let etaV = V(repeating: eta[b] * rateFactor(step: step))
             if let ms = momentum, ms.nesterov { lookahead(lt, mt!, into: wt, stride: d16, d: d16 / 16, beta: beta) }
-            replicaResidual(xt: xt, y: yp, w: wt, out: rt, d: d, n16: n16)
-            replicaGradient(xp: xp, r: rt, into: g, n: n, d16: d16)
+            if gramData != nil {  // g = Σw − c: the residual's loop over Σ's rows
+                replicaResidual(
+                    xt: xt, y: yp, w: wt, out: UnsafeMutableRawPointer(g).assumingMemoryBound(to: T.self), d: d,
+                    n16: d16)
+            } else {
+                replicaResidual(xt: xt, y: yp, w: wt, out: rt, d: d, n16: n16)
+                replicaGradient(xp: xp, r: rt, into: g, n: n, d16: d16)
+            }
             if let ms = momentum {
                 momentumStep(
                     lt, wt, mt!, stride: d16, d: d16 / 16, eta: etaV, lambda: lam, beta: beta, scale: scale, g: g,
