@@ -91,7 +91,9 @@ public struct CPUTuning: Sendable, Codable, Equatable {
         } else {
             let lo = replicaMinBytes == 0 ? "any size" : "from \(size(replicaMinBytes))"
             let hi = replicaBytes == Int.max ? "without upper limit" : "up to \(size(replicaBytes))"
-            range = "independent data one replica at a time for data sets (their copies: 2·n·d, or d·d in the Gram form) \(lo) \(hi)"
+            range =
+                "independent data one replica at a time for data sets (their copies: 2·n·d, or d·d in the Gram form) "
+                + "\(lo) \(hi)"
         }
         var text = "CPU tuning: \(range) (\(source))"
         if let ms = measurements, !ms.isEmpty {
