@@ -123,7 +123,11 @@ public struct CPUTuning: Sendable, Codable, Equatable {
     static var currentMode: Mode {
         if let m = mode { return m }
         if let v = ProcessInfo.processInfo.environment["DLNSIM_CPU_TUNING"], !v.isEmpty {
-            return Mode(argument: v) ?? .auto
+            if let m = Mode(argument: v) { return m }
+            FileHandle.standardError.write(
+                Data(
+                    "warning: DLNSIM_CPU_TUNING=\(v) is not auto, calibrate, standard or a size such as 2M; using auto\n"
+                        .utf8))
         }
         return .auto
     }
