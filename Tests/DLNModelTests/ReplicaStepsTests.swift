@@ -92,6 +92,15 @@ import Testing
         #expect(never.0 > never.1)
     }
 
+    @Test func eachMachineHasItsOwnCacheFile() {
+        let a = CPUTuning.cacheFile(machine: "Xeon, AVX-512, 2 cores")
+        let b = CPUTuning.cacheFile(machine: "EPYC, AVX-512, 2 cores")
+        #expect(a != b)
+        #expect(a == CPUTuning.cacheFile(machine: "Xeon, AVX-512, 2 cores"))
+        #expect(a.lastPathComponent.hasPrefix("cpu-tuning-") && a.pathExtension == "json")
+        #expect(a.deletingLastPathComponent().lastPathComponent == "dlnsim")
+    }
+
     @Test func modesParse() {
         #expect(CPUTuning.Mode(argument: "auto") == .auto)
         #expect(CPUTuning.Mode(argument: "standard") == .standard)

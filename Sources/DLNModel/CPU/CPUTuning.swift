@@ -7,7 +7,7 @@ import Foundation
 /// replica at a time with its data held in the core's cache (CPU/ReplicaSteps.swift), or blocks of 16 replicas
 /// streaming their lane-interleaved data. Which is faster depends on the size of a data set against the caches, so
 /// a short calibration (`calibrate()`, one to two seconds) times both on growing data sets the first time a batch needs
-/// the choice, and caches the result per machine (`cacheFile`). `DLNSIM_CPU_TUNING` or the commands'
+/// the choice, and caches the result per machine (`cacheFile`, one file per machine key). `DLNSIM_CPU_TUNING` or the commands'
 /// `--cpu-tuning` flag override it.
 public struct CPUTuning: Sendable, Codable, Equatable {
     /// The data sets (X copied twice, rows and coordinates padded to multiples of 16: 2·n₁₆·d₁₆ elements, in bytes)
@@ -162,13 +162,20 @@ public struct CPUTuning: Sendable, Codable, Equatable {
         return "\(model), \(isa), \(System.coreCount) cores"
     }
 
-    /// `$XDG_CACHE_HOME/dlnsim/cpu-tuning.json` (`~/.cache/…` without it).
-    public static var cacheFile: URL {
+    /// `$XDG_CACHE_HOME/dlnsim/cpu-tuning-<hash of machineKey>.json` (`~/.cache/…` without it).
+    public static var cacheFile: URL { cacheFile(machine: machineKey) }
+
+    /// The cache file of a machine: one per machine key, so that the nodes of a cluster with different CPUs can
+    /// share a home folder without overwriting each other's calibration.
+    public static func cacheFile(machine key: String) -> URL {
         let env = ProcessInfo.processInfo.environment
         let base =
             env["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
             ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
-        return base.appendingPathComponent("dlnsim").appendingPathComponent("cpu-tuning.json")
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a, 64 bits
+        for byte in key.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        let name = "cpu-tuning-" + String(hash, radix: 16) + ".json"
+        return base.appendingPathComponent("dlnsim").appendingPathComponent(name)
     }
 
     /// The cached calibration, if it was made on this machine.
