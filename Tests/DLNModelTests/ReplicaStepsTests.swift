@@ -58,7 +58,7 @@ import Testing
     }
 
     static func compare(_ batch: Batch, _ label: String) throws {
-        let steps = [1, 40, 7]
+        let steps = [1, 40, 7, 3]
         let reference = try Self.run(batch, tuning: Self.interleaved, threads: 1, steps: steps)
         for threads in [1, 3] {
             let got = try Self.run(batch, tuning: Self.perReplica, threads: threads, steps: steps)

@@ -212,7 +212,7 @@ public struct CPUTuning: Sendable, Codable, Equatable {
             let n = max(16, Int(((Double(kib * 1024) / 16).squareRoot() / 16).rounded()) * 16)  // 2·n·2n·4 bytes
             guard let batch = try? calibrationBatch(n: n, d: 2 * n, replicas: 16 * blocks) else { break }
             let bytes = 2 * n * 2 * n * MemoryLayout<Float>.size
-            let steps = max(2, Int(2e8 / Double(16 * blocks * 4 * n * 2 * n)))  // about 10–50 ms per timing
+            let steps = max(4, Int(2e8 / Double(16 * blocks * 4 * n * 2 * n)))  // about 10–50 ms per timing
             let one = rate(batch, replicaBytes: Int.max, steps: steps)
             let block = rate(batch, replicaBytes: 0, steps: steps)
             measurements.append(Measurement(bytes: bytes, perReplica: one, interleaved: block))
@@ -241,7 +241,7 @@ public struct CPUTuning: Sendable, Codable, Equatable {
                 batch, threads: System.coreCount, tuning: CPUTuning(replicaBytes: replicaBytes))
         else { return 0 }
         let B = Double(batch.layout.replicas)
-        engine.step(count: 1)
+        engine.step(count: 4)  // builds the copies (one replica at a time runs from 4 steps per call on)
         var best = Double.infinity
         for _ in 0..<3 {
             let start = DispatchTime.now().uptimeNanoseconds

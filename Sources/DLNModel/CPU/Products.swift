@@ -65,8 +65,10 @@ extension CPUBatch {
             } else if gramData == nil, blk + 1 < layout.blocks, let s = shared[blk], shared[blk + 1] == s {
                 units.append((blk, blk + 1))
                 blk += 2
-            } else if stepsPerReplica(block: blk) {
-                // Independent data small enough for the cache: one replica per unit, all `count` steps at once.
+            } else if count >= 4, stepsPerReplica(block: blk) {
+                // Independent data of the sizes that fit the cache: one replica per unit, all `count` steps at once
+                // (from 4 steps per call on: each call reads the replica's copies from memory once; with fewer steps
+                // that costs more than the interleaved blocks' streaming).
                 replicas += (blk * Layout.lanes)..<min((blk + 1) * Layout.lanes, layout.replicas)
                 blk += 1
             } else {
@@ -77,9 +79,9 @@ extension CPUBatch {
         if !replicas.isEmpty {
             let sets = Set(replicas.map { dataset[$0] })
             if let gd = gramData {
-                replicaData!.prepareGram(sets, gram: gd, d: d)
+                replicaData!.prepareGram(sets, gram: gd, d: d, threads: threads)
             } else {
-                replicaData!.prepare(sets, x: x, y: y, n: layout.samples, d: d)
+                replicaData!.prepare(sets, x: x, y: y, n: layout.samples, d: d, threads: threads)
             }
         }
         let frozenQuads = quads

@@ -47,32 +47,54 @@ final class ReplicaData<T: DLNReal>: @unchecked Sendable {  // built before the 
         return out
     }
 
+    /// Builds the missing copies of `sets`, `fill` writing one (zeroed, 2·n16·d16 + n16 elements) per data set,
+    /// on up to `threads` threads.
+    private func build(
+        _ sets: Set<Int>, threads: Int, fill: @escaping @Sendable (Int, UnsafeMutablePointer<T>) -> Void
+    ) {
+        let missing = sets.sorted().filter { copies[$0] == nil }
+        let size = 2 * n16 * d16 + n16
+        let slots = SharedSlots<Int>(count: missing.count)  // the copies' addresses
+        let work: @Sendable (Int) -> Void = { k in
+            let p = UnsafeMutablePointer<T>.allocate(capacity: size)
+            p.initialize(repeating: 0, count: size)
+            fill(missing[k], p)
+            slots[k] = Int(bitPattern: p)
+        }
+        if threads <= 1 || missing.count <= 1 {
+            for k in missing.indices { work(k) }
+        } else {
+            DispatchQueue.concurrentPerform(iterations: missing.count, execute: work)
+        }
+        for (k, s) in missing.enumerated() { copies[s] = UnsafeMutablePointer(bitPattern: slots[k]!)! }
+    }
+
     /// The Gram form (g = Σw − c, Σ = scale·XᵀX and c = scale·Xᵀy, `gram` holding d·d + d per data set): Σᵀ in
     /// strips of rows as Xᵀ above (g_i, like r_i, is one chain over ascending j), and c padded, in place of Xᵀ and
     /// y; no copy of X.
-    func prepareGram(_ sets: Set<Int>, gram: UnsafeMutablePointer<T>, d: Int) {
-        for s in sets.sorted() where copies[s] == nil {
-            let size = 2 * n16 * d16 + n16
-            let p = UnsafeMutablePointer<T>.allocate(capacity: size)
-            p.initialize(repeating: 0, count: size)
-            let base = gram + s * (d * d + d)
+    func prepareGram(_ sets: Set<Int>, gram: UnsafeMutablePointer<T>, d: Int, threads: Int) {
+        let (n16, d16) = (self.n16, self.d16)
+        let gramAddress = Int(bitPattern: gram)
+        build(sets, threads: threads) { s, p in
+            let base = UnsafeMutablePointer<T>(bitPattern: gramAddress)! + s * (d * d + d)
             for (c, m) in Self.strips(d16) {
                 for j in 0..<d { for i in c..<min(c + m, d) { p[c * d + j * m + i - c] = base[i * d + j] } }
             }
             for i in 0..<d { p[2 * n16 * d16 + i] = base[d * d + i] }
-            copies[s] = p
         }
     }
 
     /// Builds the copies of the data sets in `sets` that are missing, from X (row-major n·d each) and y:
     /// Xᵀ in strips of rows (strip (c, m): d rows of m, at c·d) and X in strips of coordinates ((c, m): n rows of m,
     /// at c·n).
-    func prepare(_ sets: Set<Int>, x: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>, n: Int, d: Int) {
-        for s in sets.sorted() where copies[s] == nil {
-            let size = 2 * n16 * d16 + n16
-            let p = UnsafeMutablePointer<T>.allocate(capacity: size)
-            p.initialize(repeating: 0, count: size)
-            let xs = x + s * n * d
+    func prepare(
+        _ sets: Set<Int>, x: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>, n: Int, d: Int, threads: Int
+    ) {
+        let (n16, d16) = (self.n16, self.d16)
+        let (xAddress, yAddress) = (Int(bitPattern: x), Int(bitPattern: y))
+        build(sets, threads: threads) { s, p in
+            let xs = UnsafeMutablePointer<T>(bitPattern: xAddress)! + s * n * d
+            let ys = UnsafeMutablePointer<T>(bitPattern: yAddress)! + s * n
             let xp = p + n16 * d16
             for (c, m) in Self.strips(n16) {
                 for j in 0..<d { for i in c..<min(c + m, n) { p[c * d + j * m + i - c] = xs[i * d + j] } }
@@ -80,8 +102,7 @@ final class ReplicaData<T: DLNReal>: @unchecked Sendable {  // built before the 
             for (c, m) in Self.strips(d16) {
                 for i in 0..<n { for j in c..<min(c + m, d) { xp[c * n + i * m + j - c] = xs[i * d + j] } }
             }
-            for i in 0..<n { p[2 * n16 * d16 + i] = y[s * n + i] }
-            copies[s] = p
+            for i in 0..<n { p[2 * n16 * d16 + i] = ys[i] }
         }
     }
 
