@@ -59,7 +59,7 @@ struct Run: ParsableCommand {
     @Option(
         help: ArgumentHelp(
             "How the CPU engine steps independent data, never changing a bit: auto (the cached calibration of this "
-                + "machine, one to two seconds on first use), calibrate, standard (the built-in default, no calibration) "
+                + "machine, about three seconds on first use), calibrate, standard (the built-in default, no calibration) "
                 + "or a size such as 2M (see `dlnsim bench --help`). Also DLNSIM_CPU_TUNING.",
             valueName: "mode"))
     var cpuTuning: String?

@@ -6,7 +6,7 @@ import Foundation
 /// The one choice measured per machine is how independent data (every replica its own data set) is stepped: one
 /// replica at a time with its data held in the core's cache (CPU/ReplicaSteps.swift), or blocks of 16 replicas
 /// streaming their lane-interleaved data. Which is faster depends on the size of a data set against the caches, so
-/// a short calibration (`calibrate()`, one to two seconds) times both on growing data sets the first time a batch needs
+/// a short calibration (`calibrate()`, about three seconds) times both on growing data sets the first time a batch needs
 /// the choice, and caches the result per machine (`cacheFile`, one file per machine key). `DLNSIM_CPU_TUNING` or the commands'
 /// `--cpu-tuning` flag override it.
 public struct CPUTuning: Sendable, Codable, Equatable {
@@ -204,7 +204,7 @@ public struct CPUTuning: Sendable, Codable, Equatable {
     }
 
     /// Times 16 replicas per thread (up to four threads) of a float32 `pm` model with independent data, stepped
-    /// both ways, on data sets of 4 KiB to 4 MiB (n × 2n); `choose` decides from the rates. About two seconds.
+    /// both ways, on data sets of 4 KiB to 4 MiB (n × 2n); `choose` decides from the rates. About three seconds.
     public static func calibrate() -> CPUTuning {
         var measurements: [Measurement] = []
         let blocks = min(System.coreCount, 4)

@@ -156,13 +156,12 @@ extension CPUBatch {
         for step in first..<(first + count) {
             let etaV = V(repeating: eta[b] * rateFactor(step: step))
             if let ms = momentum, ms.nesterov { lookahead(lt, mt!, into: wt, stride: d16, d: d16 / 16, beta: beta) }
-            if gramData != nil {  // g = Σw − c: the residual's loop over Σ's rows
-                replicaResidual(
-                    xt: xt, y: yp, w: wt, out: UnsafeMutableRawPointer(g).assumingMemoryBound(to: T.self), d: d,
-                    n16: d16)
-            } else {
-                replicaResidual(xt: xt, y: yp, w: wt, out: rt, d: d, n16: n16)
-                replicaGradient(xp: xp, r: rt, into: g, n: n, d16: d16)
+            let gT = UnsafeMutableRawPointer(g).assumingMemoryBound(to: T.self)
+            if gramData != nil {  // g = Σw − c
+                stripProducts(xt, rows: d, columns: d16, by: wt, minus: yp, into: gT)
+            } else {  // r = Xw − y, then g = Xᵀr
+                stripProducts(xt, rows: d, columns: n16, by: wt, minus: yp, into: rt)
+                stripProducts(xp, rows: n, columns: d16, by: rt, minus: nil, into: gT)
             }
             if let ms = momentum {
                 momentumStep(
@@ -179,107 +178,63 @@ extension CPUBatch {
         }
     }
 
-    /// r = Xw − y, 16 rows per vector (lane k: row c + k, its own chain over ascending j), a strip at a time.
+    /// out = Av (− t), for A stored in strips as the copies are (strip (c, m): `rows` rows of m columns, at c·rows):
+    /// out_col = Σ_k A_k,col·v_k, one chain of fused multiply-adds over ascending k from 0 per column, 16 columns per
+    /// vector and up to eight vectors at a time; then minus t_col when given. With (Xᵀ, w, y) it is r = Xw − y, with
+    /// (X, r) the gradient sums g = Xᵀr, with (Σᵀ, w, c) the Gram form's g = Σw − c.
     @inline(__always)
-    func replicaResidual(
-        xt: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>, w: UnsafeMutablePointer<T>,
-        out: UnsafeMutablePointer<T>, d: Int, n16: Int
+    func stripProducts(
+        _ a: UnsafeMutablePointer<T>, rows: Int, columns: Int, by v: UnsafeMutablePointer<T>,
+        minus t: UnsafeMutablePointer<T>?, into out: UnsafeMutablePointer<T>
     ) {
-        for (c, m) in ReplicaData<T>.strips(n16) {
-            var row = xt + c * d
+        @inline(__always) func put(_ acc: V, _ col: Int) { store(t.map { acc - load($0, col) } ?? acc, out, col) }
+        for (c, m) in ReplicaData<T>.strips(columns) {
+            var row = a + c * rows
             if m == 128 {
                 var a0 = V(repeating: 0)
                 var (a1, a2, a3, a4, a5, a6, a7) = (a0, a0, a0, a0, a0, a0, a0)
-                for j in 0..<d {
-                    let wj = V(repeating: w[j])
-                    a0 = a0.addingProduct(load(row, 0), wj)
-                    a1 = a1.addingProduct(load(row, 16), wj)
-                    a2 = a2.addingProduct(load(row, 32), wj)
-                    a3 = a3.addingProduct(load(row, 48), wj)
-                    a4 = a4.addingProduct(load(row, 64), wj)
-                    a5 = a5.addingProduct(load(row, 80), wj)
-                    a6 = a6.addingProduct(load(row, 96), wj)
-                    a7 = a7.addingProduct(load(row, 112), wj)
+                for k in 0..<rows {
+                    let vk = V(repeating: v[k])
+                    a0 = a0.addingProduct(load(row, 0), vk)
+                    a1 = a1.addingProduct(load(row, 16), vk)
+                    a2 = a2.addingProduct(load(row, 32), vk)
+                    a3 = a3.addingProduct(load(row, 48), vk)
+                    a4 = a4.addingProduct(load(row, 64), vk)
+                    a5 = a5.addingProduct(load(row, 80), vk)
+                    a6 = a6.addingProduct(load(row, 96), vk)
+                    a7 = a7.addingProduct(load(row, 112), vk)
                     row += 128
                 }
-                store(a0 - load(y, c), out, c)
-                store(a1 - load(y, c + 16), out, c + 16)
-                store(a2 - load(y, c + 32), out, c + 32)
-                store(a3 - load(y, c + 48), out, c + 48)
-                store(a4 - load(y, c + 64), out, c + 64)
-                store(a5 - load(y, c + 80), out, c + 80)
-                store(a6 - load(y, c + 96), out, c + 96)
-                store(a7 - load(y, c + 112), out, c + 112)
+                put(a0, c)
+                put(a1, c + 16)
+                put(a2, c + 32)
+                put(a3, c + 48)
+                put(a4, c + 64)
+                put(a5, c + 80)
+                put(a6, c + 96)
+                put(a7, c + 112)
             } else if m == 64 {
                 var a0 = V(repeating: 0)
                 var (a1, a2, a3) = (a0, a0, a0)
-                for j in 0..<d {
-                    let wj = V(repeating: w[j])
-                    a0 = a0.addingProduct(load(row, 0), wj)
-                    a1 = a1.addingProduct(load(row, 16), wj)
-                    a2 = a2.addingProduct(load(row, 32), wj)
-                    a3 = a3.addingProduct(load(row, 48), wj)
+                for k in 0..<rows {
+                    let vk = V(repeating: v[k])
+                    a0 = a0.addingProduct(load(row, 0), vk)
+                    a1 = a1.addingProduct(load(row, 16), vk)
+                    a2 = a2.addingProduct(load(row, 32), vk)
+                    a3 = a3.addingProduct(load(row, 48), vk)
                     row += 64
                 }
-                store(a0 - load(y, c), out, c)
-                store(a1 - load(y, c + 16), out, c + 16)
-                store(a2 - load(y, c + 32), out, c + 32)
-                store(a3 - load(y, c + 48), out, c + 48)
+                put(a0, c)
+                put(a1, c + 16)
+                put(a2, c + 32)
+                put(a3, c + 48)
             } else {
                 var a0 = V(repeating: 0)
-                for j in 0..<d {
-                    a0 = a0.addingProduct(load(row, 0), V(repeating: w[j]))
+                for k in 0..<rows {
+                    a0 = a0.addingProduct(load(row, 0), V(repeating: v[k]))
                     row += 16
                 }
-                store(a0 - load(y, c), out, c)
-            }
-        }
-    }
-
-    /// g_j = Σ_i X_ij·r_i (ascending i from 0), 16 coordinates per vector, a strip at a time.
-    @inline(__always)
-    func replicaGradient(
-        xp: UnsafeMutablePointer<T>, r: UnsafeMutablePointer<T>, into g: UnsafeMutablePointer<V>, n: Int, d16: Int
-    ) {
-        for (c, m) in ReplicaData<T>.strips(d16) {
-            var row = xp + c * n
-            let v = c / 16
-            if m == 128 {
-                var a0 = V(repeating: 0)
-                var (a1, a2, a3, a4, a5, a6, a7) = (a0, a0, a0, a0, a0, a0, a0)
-                for i in 0..<n {
-                    let ri = V(repeating: r[i])
-                    a0 = a0.addingProduct(load(row, 0), ri)
-                    a1 = a1.addingProduct(load(row, 16), ri)
-                    a2 = a2.addingProduct(load(row, 32), ri)
-                    a3 = a3.addingProduct(load(row, 48), ri)
-                    a4 = a4.addingProduct(load(row, 64), ri)
-                    a5 = a5.addingProduct(load(row, 80), ri)
-                    a6 = a6.addingProduct(load(row, 96), ri)
-                    a7 = a7.addingProduct(load(row, 112), ri)
-                    row += 128
-                }
-                (g[v], g[v + 1], g[v + 2], g[v + 3]) = (a0, a1, a2, a3)
-                (g[v + 4], g[v + 5], g[v + 6], g[v + 7]) = (a4, a5, a6, a7)
-            } else if m == 64 {
-                var a0 = V(repeating: 0)
-                var (a1, a2, a3) = (a0, a0, a0)
-                for i in 0..<n {
-                    let ri = V(repeating: r[i])
-                    a0 = a0.addingProduct(load(row, 0), ri)
-                    a1 = a1.addingProduct(load(row, 16), ri)
-                    a2 = a2.addingProduct(load(row, 32), ri)
-                    a3 = a3.addingProduct(load(row, 48), ri)
-                    row += 64
-                }
-                (g[v], g[v + 1], g[v + 2], g[v + 3]) = (a0, a1, a2, a3)
-            } else {
-                var a0 = V(repeating: 0)
-                for i in 0..<n {
-                    a0 = a0.addingProduct(load(row, 0), V(repeating: r[i]))
-                    row += 16
-                }
-                g[v] = a0
+                put(a0, c)
             }
         }
     }
