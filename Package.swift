@@ -3,22 +3,25 @@
 import Foundation
 import PackageDescription
 
-// The CPU engine is bit-identical to the OpenCL kernels only if both use the same fused multiply-add.
-// Swift's default x86-64 target (SSE2) has no FMA instruction, so `addingProduct` would call a slow library
-// routine. By default the hot module is built for the machine that builds it (`-target-cpu native`: AVX-512
-// where the CPU has it, about twice the throughput of AVX2 on this project's machine); set
-// DLNSIM_TARGET_CPU=haswell (AVX2 + FMA, every x86-64 CPU since 2013) for a binary to copy to other machines,
-// or another CPU name (znver4, skylake-avx512, …). Results are bit-identical either way. The hot modules are
+// The CPU engine is bit-identical to the OpenCL kernels only if both use the same fused multiply-add, and Swift's
+// default x86-64 target (SSE2) has no FMA instruction. So the CPU engine's modules are built for a baseline with FMA:
+// AVX2 + FMA (`haswell`: every x86-64 CPU since 2013) unless DLNSIM_TARGET_CPU names another CPU (`native`,
+// `znver4`, …). The hot loops (Sources/DLNVector) are built twice, for that baseline and for AVX-512, and the engine
+// picks one at start from the CPU's features (DLNModel/CPU/VectorCode.swift): one binary runs on every such CPU at
+// the speed of an AVX-512 build where AVX-512 is there. Results are bit-identical either way. These modules are
 // optimised even in debug builds so that `swift test` exercises realistic sizes quickly.
+let environment = ProcessInfo.processInfo.environment
+let targetCPU = environment["DLNSIM_TARGET_CPU"].flatMap { $0.isEmpty ? nil : $0 }
 #if arch(x86_64)
-    let cpuFlags = [
-        "-target-cpu",
-        ProcessInfo.processInfo.environment["DLNSIM_TARGET_CPU"].flatMap { $0.isEmpty ? nil : $0 } ?? "native"
-    ]
+    let baseCPU = ["-target-cpu", targetCPU ?? "haswell"]
+    let wideCPU = ["-target-cpu", "skylake-avx512"]  // AVX-512 F, CD, BW, DQ, VL: Intel since 2017, AMD Zen 4 on
 #else
-    let cpuFlags: [String] = ProcessInfo.processInfo.environment["DLNSIM_TARGET_CPU"].map { ["-target-cpu", $0] } ?? []
+    let baseCPU = targetCPU.map { ["-target-cpu", $0] } ?? []
+    let wideCPU: [String] = []  // built, never chosen
 #endif
-let hot: [SwiftSetting] = [.unsafeFlags(cpuFlags + ["-O", "-enforce-exclusivity=unchecked"])]
+let optimised = ["-O", "-enforce-exclusivity=unchecked"]
+let hot: [SwiftSetting] = [.unsafeFlags(baseCPU + optimised)]
+let hotWide: [SwiftSetting] = [.unsafeFlags(wideCPU + optimised)]
 
 let package = Package(
     name: "dlnsim",
@@ -40,11 +43,19 @@ let package = Package(
         // The headers come from Debian's opencl-headers; libOpenCL is opened at run time (loader.c), not linked.
         .target(name: "COpenCL", path: "Sources/COpenCL", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "OpenCLKit", dependencies: ["COpenCL"]),
-        // The model families and their CPU twins (and SHA-256, which hashes every output file and checkpoint): the
-        // only target built with the hot-loop flags.
-        // It also embeds Kernels/ (the device twins' source): a family's folder names its own kernel file.
+        // The CPU's vector instruction sets (CPUID), for the choice of the hot loops' compilation.
+        .target(name: "CPUFeatures"),
+        // The CPU engine's hot loops, built for the baseline; DLNVectorAVX512 holds links to the same files, built
+        // for AVX-512. Raw pointers in, raw pointers out; VectorAccess: their inlinable vector loads and stores.
+        .target(name: "VectorAccess"),
+        .target(name: "DLNVector", dependencies: ["VectorAccess"], swiftSettings: hot),
+        .target(name: "DLNVectorAVX512", dependencies: ["VectorAccess"], swiftSettings: hotWide),
+        // The model families and their CPU twins (and SHA-256, which hashes every output file and checkpoint), built
+        // with the baseline's flags. It also embeds Kernels/ (the device twins' source): a family's folder names its
+        // own kernel file.
         .target(
-            name: "DLNModel", exclude: ["Kernels/README.md"], resources: [.embedInCode("Kernels")], swiftSettings: hot),
+            name: "DLNModel", dependencies: ["CPUFeatures", "DLNVector", "DLNVectorAVX512"],
+            exclude: ["Kernels/README.md"], resources: [.embedInCode("Kernels")], swiftSettings: hot),
         // The theory solvers: pure functions of a problem, no engine. Optimised even in debug builds (dense Newton
         // iterations, quadrature and the DMFT solvers are 10–50× slower unoptimised, and the tests use them).
         .target(name: "DLNTheory", dependencies: ["DLNModel"], swiftSettings: [.unsafeFlags(["-O"])]),
@@ -56,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "dlnsim",
             dependencies: [
-                "DLNRun", "DLNModel", "DLNTheory", "DLNDevice", "OpenCLKit",
+                "DLNRun", "DLNModel", "DLNTheory", "DLNDevice", "OpenCLKit", "CPUFeatures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]),
         .target(name: "TestSupport", dependencies: ["DLNModel", "DLNRun", "DLNTheory"], path: "Tests/TestSupport"),

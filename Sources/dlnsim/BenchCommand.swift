@@ -207,7 +207,8 @@ struct BenchCommand: ParsableCommand {
             try printRows(
                 rows,
                 header: "d = \(d), n = \(n), \(steps) steps per repetition, best of \(repetitions); "
-                    + "\(System.coreCount) CPU cores (\(System.cpuModel ?? "unknown CPU")); gradient: "
+                    + "\(System.coreCount) CPU cores (\(System.cpuModel ?? "unknown CPU"), CPU engine loops: \(VectorISA.current)); "
+                    + "gradient: "
                     + "\(gradient == "auto" ? "auto (\(GradientForm.cheaper(n: n, d: d).rawValue))" : gradient)")
             if targets.contains(where: { $0.device == nil }), rows.contains(where: { $0.regime == "I" }) {
                 if json { note(CPUTuning.current.summary) } else { print(CPUTuning.current.summary) }

@@ -67,7 +67,7 @@ extension BenchCommand {
                 rows,
                 header: "matrix model, widths \(widths.map(String.init).joined(separator: " ")), n = \(n), "
                     + "\(steps) steps per repetition, best of \(repetitions); \(System.coreCount) CPU cores "
-                    + "(\(System.cpuModel ?? "unknown CPU"))")
+                    + "(\(System.cpuModel ?? "unknown CPU"), CPU engine loops: \(VectorISA.current))")
         } catch { fail(error) }
     }
 }

@@ -59,6 +59,10 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     /// (`CPUTuning`); others stream lane-interleaved.
     let replicaMinBytes: Int
     let replicaBytes: Int
+    /// The hot loops compiled for the instruction set in use (CPU/VectorCode.swift).
+    let kernels: any VectorKernels.Type
+    /// Whether T is Double (the loops' precision flag).
+    var isDouble: Bool { T.self == Double.self }
 
     /// s_k rounded once to T: step k uses η·s_k in T (`eta[b] * factor`, as the kernels do).
     @inline(__always)
@@ -76,7 +80,8 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    init(_ batch: Batch, threads: Int, tuning: CPUTuning? = nil) throws(DLNError) {
+    init(_ batch: Batch, threads: Int, tuning: CPUTuning? = nil, isa: VectorISA = .current) throws(DLNError) {
+        kernels = isa.kernels
         let lay = batch.layout
         layout = lay
         model = batch.parameterization

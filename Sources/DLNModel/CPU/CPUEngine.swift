@@ -15,11 +15,15 @@ public final class CPUEngine: FlowEngine {
     public let threads: Int
     /// How the loops run (never what they compute); nil: `CPUTuning.current`, resolved when a batch first needs it.
     public let tuning: CPUTuning?
+    /// The instruction set of the hot loops (never changes a result).
+    public let isa: VectorISA
 
-    /// A CPU engine using `threads` worker threads (nil: one per core) and `tuning` (nil: `CPUTuning.current`).
-    public init(threads: Int? = nil, tuning: CPUTuning? = nil) {
+    /// A CPU engine using `threads` worker threads (nil: one per core), `tuning` (nil: `CPUTuning.current`) and the
+    /// hot loops compiled for `isa` (default: `VectorISA.current`; one the CPU lacks falls back to the baseline).
+    public init(threads: Int? = nil, tuning: CPUTuning? = nil, isa: VectorISA = .current) {
         self.threads = max(1, threads ?? System.coreCount)
         self.tuning = tuning
+        self.isa = isa.isSupported ? isa : .baseline
     }
 
     /// Replicas that fit in half of the memory the process may use (`HostMemory.available`).
@@ -34,13 +38,13 @@ public final class CPUEngine: FlowEngine {
     }
 
     public var deviceDescription: String {
-        "CPU engine (\(threads) thread\(threads == 1 ? "" : "s"), SIMD16 over replicas)"
+        "CPU engine (\(threads) thread\(threads == 1 ? "" : "s"), SIMD16 over replicas, \(isa))"
     }
 
     public func initialize(_ batch: Batch) throws(DLNError) {
         switch batch.precision {
-        case .float32: impl = .float(try CPUBatch<Float>(batch, threads: threads, tuning: tuning))
-        case .float64: impl = .double(try CPUBatch<Double>(batch, threads: threads, tuning: tuning))
+        case .float32: impl = .float(try CPUBatch<Float>(batch, threads: threads, tuning: tuning, isa: isa))
+        case .float64: impl = .double(try CPUBatch<Double>(batch, threads: threads, tuning: tuning, isa: isa))
         }
     }
 

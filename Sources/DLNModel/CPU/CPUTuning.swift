@@ -148,7 +148,7 @@ public struct CPUTuning: Sendable, Codable, Equatable {
         return r
     }
 
-    /// The machine a calibration belongs to: the CPU model, its vector extensions and the core count.
+    /// The machine a calibration belongs to: the CPU model, the instruction set of the loops and the core count.
     public static var machineKey: String {
         let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         let line = { (key: String) in
@@ -157,9 +157,7 @@ public struct CPUTuning: Sendable, Codable, Equatable {
             }
         }
         let model = line("model name") ?? "unknown CPU"
-        let flags = Set((line("flags") ?? "").split(separator: " ").map(String.init))
-        let isa = flags.contains("avx512f") ? "AVX-512" : flags.contains("avx2") ? "AVX2" : "SSE"
-        return "\(model), \(isa), \(System.coreCount) cores"
+        return "\(model), \(VectorISA.current), \(System.coreCount) cores"
     }
 
     /// `$XDG_CACHE_HOME/dlnsim/cpu-tuning-<hash of machineKey>.json` (`~/.cache/…` without it).

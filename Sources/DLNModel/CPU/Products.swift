@@ -3,7 +3,8 @@ import Foundation
 
 /// The two products of a step, r = Xw − y and g = Xᵀr, and the step loop that runs them with the update.
 /// Twin of Kernels/residual.cl, gradient.cl, products_v16.cl (single blocks, fused) and tiled.cl: the same sums in
-/// the same order. Blocks that share a data set run in tiles of two or four (ProductsV16.swift).
+/// the same order. Blocks that share a data set run in tiles of two or four. The loops themselves are in
+/// Sources/DLNVector, compiled once per instruction set (CPU/VectorCode.swift).
 extension CPUBatch {
     /// The gradient sums of one block into g: the two products, or the Gram form.
     @inline(__always)
@@ -137,8 +138,6 @@ extension CPUBatch {
     }
 
     /// r_i = (Σ_j X_ij·w_j, fused multiply-adds in ascending j) − y_i. Twin of `dln_residual`.
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
     func residual(block blk: Int) {
         let n = layout.samples
         let d = layout.dimension
@@ -153,117 +152,59 @@ extension CPUBatch {
 
     /// out_i = (Σ_j M_ij·w_j, fused multiply-adds in ascending j) − t_i for `rows` rows of a d-column matrix M
     /// (broadcast, or lane-interleaved when `lanes`): the residual with (X, y), the Gram gradient with (Σ, b).
-    /// Twin of `dln_residual` and `dln_residual_v16`.
     func matVec(
         block blk: Int, rows n: Int, matrix xs: UnsafeMutablePointer<T>, targets ys: UnsafeMutablePointer<T>,
         lanes: Bool, out rb: UnsafeMutablePointer<T>
     ) {
         let d = layout.dimension
-        let L = Layout.lanes
-        let wb = w + blk * d * L
-        let rowStride = lanes ? d * L : d
-        @inline(__always) func xv(_ row: UnsafeMutablePointer<T>, _ j: Int) -> V {
-            lanes ? load(row, j * L) : V(repeating: row[j])
-        }
-        @inline(__always) func yv(_ i: Int) -> V { lanes ? load(ys, i * L) : V(repeating: ys[i]) }
-        // Four rows at a time share each load of w[j]; every row still sums in ascending j.
-        var i = 0
-        while i + 4 <= n {
-            let r0 = xs + i * rowStride
-            let r1 = r0 + rowStride
-            let r2 = r1 + rowStride
-            let r3 = r2 + rowStride
-            var a0 = V(repeating: 0)
-            var a1 = a0
-            var a2 = a0
-            var a3 = a0
-            for j in 0..<d {
-                let wj = load(wb, j * L)
-                a0 = a0.addingProduct(xv(r0, j), wj)
-                a1 = a1.addingProduct(xv(r1, j), wj)
-                a2 = a2.addingProduct(xv(r2, j), wj)
-                a3 = a3.addingProduct(xv(r3, j), wj)
-            }
-            store(a0 - yv(i), rb, i * L)
-            store(a1 - yv(i + 1), rb, (i + 1) * L)
-            store(a2 - yv(i + 2), rb, (i + 2) * L)
-            store(a3 - yv(i + 3), rb, (i + 3) * L)
-            i += 4
-        }
-        while i < n {
-            let row = xs + i * rowStride
-            var acc = V(repeating: 0)
-            for j in 0..<d { acc = acc.addingProduct(xv(row, j), load(wb, j * L)) }
-            store(acc - yv(i), rb, i * L)
-            i += 1
-        }
+        kernels.matVec(
+            double: isDouble, rows: n, d: d, matrix: .init(xs), targets: .init(ys), lanes: lanes,
+            w: .init(w + blk * d * Layout.lanes), out: .init(rb))
     }
 
-    /// g_j = (Σ_i X_ij·r_i, fused multiply-adds in ascending i)·scale, then the layer update and w.
-    /// Twins of `dln_gradient` and `dln_update`.
+    /// g_j = Σ_i X_ij·r_i, fused multiply-adds in ascending i. Twin of `dln_gradient`.
     func gradient(block blk: Int, g: UnsafeMutablePointer<V>) {
         let n = layout.samples
         let d = layout.dimension
-        let L = Layout.lanes
-        let rb = r + blk * n * L
-        for j in 0..<d { g[j] = V(repeating: 0) }
-        let xs: UnsafeMutablePointer<T>
-        let lanes: Bool
-        if let s = shared[blk] { (xs, lanes) = (x + s * n * d, false) } else { (xs, lanes) = (interleaved[blk]!, true) }
-        let rowStride = lanes ? d * L : d
-        @inline(__always) func xv(_ row: UnsafeMutablePointer<T>, _ j: Int) -> V {
-            lanes ? load(row, j * L) : V(repeating: row[j])
-        }
-        // Four rows at a time: each g[j] is loaded and stored once per four rows, still adding rows in ascending i.
-        var i = 0
-        while i + 4 <= n {
-            let q0 = load(rb, i * L)
-            let q1 = load(rb, (i + 1) * L)
-            let q2 = load(rb, (i + 2) * L)
-            let q3 = load(rb, (i + 3) * L)
-            let r0 = xs + i * rowStride
-            let r1 = r0 + rowStride
-            let r2 = r1 + rowStride
-            let r3 = r2 + rowStride
-            for j in 0..<d {
-                var gj = g[j]
-                gj = gj.addingProduct(xv(r0, j), q0)
-                gj = gj.addingProduct(xv(r1, j), q1)
-                gj = gj.addingProduct(xv(r2, j), q2)
-                gj = gj.addingProduct(xv(r3, j), q3)
-                g[j] = gj
-            }
-            i += 4
-        }
-        while i < n {
-            let qi = load(rb, i * L)
-            let row = xs + i * rowStride
-            for j in 0..<d { g[j] = g[j].addingProduct(xv(row, j), qi) }
-            i += 1
-        }
+        let lanes = shared[blk] == nil
+        let xs = shared[blk].map { x + $0 * n * d } ?? interleaved[blk]!
+        kernels.gradient(
+            double: isDouble, n: n, d: d, x: .init(xs), lanes: lanes, r: .init(r + blk * n * Layout.lanes), g: .init(g))
     }
 
-    /// Residual and gradient in one pass over the rows of lane-interleaved data: row i (16 lanes × d) is
-    /// read from memory once, for r_i and then for g += X_i·r_i while it sits in L1. The sums keep their
-    /// order (r_i over ascending j, each g_j over ascending i), so the result is bit-identical to the
-    /// two-pass form; the traffic from memory halves.
+    /// Residual and gradient in one pass over the rows of lane-interleaved data (the traffic from memory halves;
+    /// the sums keep their order).
     func fusedProducts(block blk: Int, g: UnsafeMutablePointer<V>) {
         let n = layout.samples
         let d = layout.dimension
         let L = Layout.lanes
-        let wb = w + blk * d * L
-        let rb = r + blk * n * L
         let xb = interleaved[blk]!
-        let yb = xb + n * d * L
-        for j in 0..<d { g[j] = V(repeating: 0) }
-        for i in 0..<n {
-            let row = xb + i * d * L
-            var acc = V(repeating: 0)
-            for j in 0..<d { acc = acc.addingProduct(load(row, j * L), load(wb, j * L)) }
-            let ri = acc - load(yb, i * L)
-            store(ri, rb, i * L)
-            for j in 0..<d { g[j] = g[j].addingProduct(load(row, j * L), ri) }
-        }
+        kernels.fusedProducts(
+            double: isDouble, n: n, d: d, x: .init(xb), y: .init(xb + n * d * L), w: .init(w + blk * d * L),
+            r: .init(r + blk * n * L), g: .init(g))
     }
 
+    /// The two products for four neighbouring blocks that share a data set (64 replicas per register tile); g holds
+    /// the four blocks' sums. Per replica the same sums in the same order as `residual` and `gradient`.
+    func quadProducts(_ a: Int, g: UnsafeMutablePointer<V>) {
+        let n = layout.samples
+        let d = layout.dimension
+        let L = Layout.lanes
+        let s = shared[a]!
+        kernels.quadProducts(
+            double: isDouble, x: .init(x + s * n * d), y: .init(y + s * n), w: .init(w + a * d * L),
+            r: .init(r + a * n * L), g: .init(g), n: n, d: d)
+    }
+
+    /// The two products for two blocks that share a data set (32 replicas per register tile).
+    func pairProducts(_ a: Int, _ b: Int, g: UnsafeMutablePointer<V>, g2: UnsafeMutablePointer<V>) {
+        let n = layout.samples
+        let d = layout.dimension
+        let L = Layout.lanes
+        let s = shared[a]!
+        kernels.pairProducts(
+            double: isDouble, x: .init(x + s * n * d), y: .init(y + s * n), wa: .init(w + a * d * L),
+            wb: .init(w + b * d * L), ra: .init(r + a * n * L), rb: .init(r + b * n * L), g: .init(g), g2: .init(g2),
+            n: n, d: d)
+    }
 }

@@ -1,3 +1,4 @@
+import DLNVector
 import Dispatch
 import Foundation
 
@@ -32,20 +33,10 @@ final class ReplicaData<T: DLNReal>: @unchecked Sendable {  // built before the 
         return (p, p + n16 * d16, p + 2 * n16 * d16)
     }
 
-    /// The strips the loops take 16-wide vectors in: eight vectors (128 columns) while they last, then four, then
-    /// one; (first column, width) each. The copies store each strip contiguously (its rows one after another), so
-    /// that every pass reads memory in sequence.
-    static func strips(_ total: Int) -> [(Int, Int)] {
-        var out: [(Int, Int)] = []
-        var c = 0
-        for width in [128, 64, 16] {
-            while c + width <= total {
-                out.append((c, width))
-                c += width
-            }
-        }
-        return out
-    }
+    /// The strips the loops take 16-wide vectors in (`stripWidths`: 128 columns while they last, then 64, then 16);
+    /// (first column, width) each. The copies store each strip contiguously (its rows one after another), so that
+    /// every pass reads memory in sequence.
+    static func strips(_ total: Int) -> [(Int, Int)] { stripWidths(total) }
 
     /// Builds the missing copies of `sets`, `fill` writing one (zeroed, 2·n16·d16 + n16 elements) per data set,
     /// on up to `threads` threads.
@@ -178,64 +169,16 @@ extension CPUBatch {
         }
     }
 
-    /// out = Av (− t), for A stored in strips as the copies are (strip (c, m): `rows` rows of m columns, at c·rows):
-    /// out_col = Σ_k A_k,col·v_k, one chain of fused multiply-adds over ascending k from 0 per column, 16 columns per
-    /// vector and up to eight vectors at a time; then minus t_col when given. With (Xᵀ, w, y) it is r = Xw − y, with
-    /// (X, r) the gradient sums g = Xᵀr, with (Σᵀ, w, c) the Gram form's g = Σw − c.
+    /// out = Av (− t), for A stored in strips as the copies are: out_col = Σ_k A_k,col·v_k, one chain of fused
+    /// multiply-adds over ascending k from 0 per column; then minus t_col when given. With (Xᵀ, w, y) it is
+    /// r = Xw − y, with (X, r) the gradient sums g = Xᵀr, with (Σᵀ, w, c) the Gram form's g = Σw − c.
     @inline(__always)
     func stripProducts(
         _ a: UnsafeMutablePointer<T>, rows: Int, columns: Int, by v: UnsafeMutablePointer<T>,
         minus t: UnsafeMutablePointer<T>?, into out: UnsafeMutablePointer<T>
     ) {
-        @inline(__always) func put(_ acc: V, _ col: Int) { store(t.map { acc - load($0, col) } ?? acc, out, col) }
-        for (c, m) in ReplicaData<T>.strips(columns) {
-            var row = a + c * rows
-            if m == 128 {
-                var a0 = V(repeating: 0)
-                var (a1, a2, a3, a4, a5, a6, a7) = (a0, a0, a0, a0, a0, a0, a0)
-                for k in 0..<rows {
-                    let vk = V(repeating: v[k])
-                    a0 = a0.addingProduct(load(row, 0), vk)
-                    a1 = a1.addingProduct(load(row, 16), vk)
-                    a2 = a2.addingProduct(load(row, 32), vk)
-                    a3 = a3.addingProduct(load(row, 48), vk)
-                    a4 = a4.addingProduct(load(row, 64), vk)
-                    a5 = a5.addingProduct(load(row, 80), vk)
-                    a6 = a6.addingProduct(load(row, 96), vk)
-                    a7 = a7.addingProduct(load(row, 112), vk)
-                    row += 128
-                }
-                put(a0, c)
-                put(a1, c + 16)
-                put(a2, c + 32)
-                put(a3, c + 48)
-                put(a4, c + 64)
-                put(a5, c + 80)
-                put(a6, c + 96)
-                put(a7, c + 112)
-            } else if m == 64 {
-                var a0 = V(repeating: 0)
-                var (a1, a2, a3) = (a0, a0, a0)
-                for k in 0..<rows {
-                    let vk = V(repeating: v[k])
-                    a0 = a0.addingProduct(load(row, 0), vk)
-                    a1 = a1.addingProduct(load(row, 16), vk)
-                    a2 = a2.addingProduct(load(row, 32), vk)
-                    a3 = a3.addingProduct(load(row, 48), vk)
-                    row += 64
-                }
-                put(a0, c)
-                put(a1, c + 16)
-                put(a2, c + 32)
-                put(a3, c + 48)
-            } else {
-                var a0 = V(repeating: 0)
-                for k in 0..<rows {
-                    a0 = a0.addingProduct(load(row, 0), V(repeating: v[k]))
-                    row += 16
-                }
-                put(a0, c)
-            }
-        }
+        kernels.stripProducts(
+            double: isDouble, a: .init(a), rows: rows, columns: columns, v: .init(v), minus: t.map { .init($0) },
+            into: .init(out))
     }
 }

@@ -2,28 +2,34 @@ import Dispatch
 
 /// The CPU engine of the matrix model: the twin of Kernels/matrix.cl, 16 replicas (one block) per SIMD vector.
 /// Every output's sum runs in the kernels' order (fma from 0, ascending), so PoCL's results are the same bits;
-/// which outputs are computed together (register tiles of MatrixDots.swift) and where a layer gradient's sum is
+/// which outputs are computed together (register tiles of Sources/DLNVector/MatrixDots.swift) and where a layer gradient's sum is
 /// parked between chunks of samples do not change them.
 public final class MatrixCPUEngine: MatrixEngine {
     private var impl: (any MatrixCPURunner)?
     /// Worker threads (default: every core).
     public let threads: Int
+    /// The instruction set of the register tiles (never changes a result).
+    public let isa: VectorISA
 
-    /// An engine on `threads` threads (nil: every core).
-    public init(threads: Int? = nil) { self.threads = max(1, threads ?? System.coreCount) }
+    /// An engine on `threads` threads (nil: every core), its tiles compiled for `isa` (default: `VectorISA.current`;
+    /// one the CPU lacks falls back to the baseline).
+    public init(threads: Int? = nil, isa: VectorISA = .current) {
+        self.threads = max(1, threads ?? System.coreCount)
+        self.isa = isa.isSupported ? isa : .baseline
+    }
 
     /// Samples per chunk of a layer gradient's sum δ_lᵀ·h_{l−1}: the chunk's rows of δ_l and h_{l−1} and the partial
     /// sums stay in L2 while the register tiles sweep them; between chunks the sums wait in memory and resume.
     /// (Measured on widths 100 100 100 10, n = 400: 32 beats 16, 64 and 128; all of n at once is 1.5× slower.)
     public static var gradientChunk: Int { 32 }
 
-    public var deviceDescription: String { "CPU (\(threads) threads, 16-replica SIMD blocks)" }
+    public var deviceDescription: String { "CPU (\(threads) threads, 16-replica SIMD blocks, \(isa))" }
 
     public func initialize(_ batch: MatrixBatch) throws(DLNError) {
         precondition(batch.stochastic?.isUniform ?? true, "one batch size per engine batch (MatrixRun slices at b)")
         switch batch.precision {
-        case .float32: impl = MatrixCPUBatch<Float>(batch, threads: threads)
-        case .float64: impl = MatrixCPUBatch<Double>(batch, threads: threads)
+        case .float32: impl = MatrixCPUBatch<Float>(batch, threads: threads, isa: isa)
+        case .float64: impl = MatrixCPUBatch<Double>(batch, threads: threads, isa: isa)
         }
     }
 
@@ -99,8 +105,11 @@ final class MatrixCPUBatch<T: DLNReal>: MatrixCPURunner, @unchecked Sendable {  
     var blockData: [Int] = []
     var eta: [SIMD16<T>] = [], lambda: [SIMD16<T>] = []
     let gradientScale: T, lossScale: T
+    /// The register tiles compiled for the instruction set in use.
+    let kernels: any VectorKernels.Type
 
-    init(_ batch: MatrixBatch, threads: Int) {
+    init(_ batch: MatrixBatch, threads: Int, isa: VectorISA) {
+        kernels = isa.kernels
         self.batch = batch
         shape = batch.shape
         self.threads = threads

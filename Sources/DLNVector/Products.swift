@@ -1,0 +1,198 @@
+import VectorAccess
+
+/// The products of one block of 16 replicas, and of one replica whose data sit in strips. Twins of Kernels/residual.cl,
+/// gradient.cl and products_v16.cl: the same sums in the same order.
+
+/// out_i = (Σ_j M_ij·w_j, fused multiply-adds in ascending j) − t_i for `rows` rows of a d-column matrix M (broadcast,
+/// or lane-interleaved when `lanes`), w being one block's d·16 weights: the residual with (X, y), the Gram gradient
+/// with (Σ, b). Twin of `dln_residual` and `dln_residual_v16`.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func matVecLoop<T: Scalar>(
+    _: T.Type, _ n: Int, _ d: Int, _ matrix: UnsafeMutableRawPointer, _ targets: UnsafeMutableRawPointer,
+    _ lanes: Bool, _ w: UnsafeMutableRawPointer, _ out: UnsafeMutableRawPointer
+) {
+    typealias V = SIMD16<T>
+    let L = 16
+    let xs = typed(matrix, T.self)
+    let ys = typed(targets, T.self)
+    let wb = typed(w, T.self)
+    let rb = typed(out, T.self)
+    let rowStride = lanes ? d * L : d
+    @inline(__always) func xv(_ row: UnsafeMutablePointer<T>, _ j: Int) -> V {
+        lanes ? load(row, j * L) : V(repeating: row[j])
+    }
+    @inline(__always) func yv(_ i: Int) -> V { lanes ? load(ys, i * L) : V(repeating: ys[i]) }
+    // Four rows at a time share each load of w[j]; every row still sums in ascending j.
+    var i = 0
+    while i + 4 <= n {
+        let r0 = xs + i * rowStride
+        let r1 = r0 + rowStride
+        let r2 = r1 + rowStride
+        let r3 = r2 + rowStride
+        var a0 = V(repeating: 0)
+        var a1 = a0
+        var a2 = a0
+        var a3 = a0
+        for j in 0..<d {
+            let wj = load(wb, j * L)
+            a0 = a0.addingProduct(xv(r0, j), wj)
+            a1 = a1.addingProduct(xv(r1, j), wj)
+            a2 = a2.addingProduct(xv(r2, j), wj)
+            a3 = a3.addingProduct(xv(r3, j), wj)
+        }
+        store(a0 - yv(i), rb, i * L)
+        store(a1 - yv(i + 1), rb, (i + 1) * L)
+        store(a2 - yv(i + 2), rb, (i + 2) * L)
+        store(a3 - yv(i + 3), rb, (i + 3) * L)
+        i += 4
+    }
+    while i < n {
+        let row = xs + i * rowStride
+        var acc = V(repeating: 0)
+        for j in 0..<d { acc = acc.addingProduct(xv(row, j), load(wb, j * L)) }
+        store(acc - yv(i), rb, i * L)
+        i += 1
+    }
+}
+
+/// g_j = Σ_i X_ij·r_i, fused multiply-adds in ascending i from 0, for n rows of X (broadcast, or lane-interleaved
+/// when `lanes`) and one block's residuals r (n·16). Twin of `dln_gradient`.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func gradientLoop<T: Scalar>(
+    _: T.Type, _ n: Int, _ d: Int, _ x: UnsafeMutableRawPointer, _ lanes: Bool, _ r: UnsafeMutableRawPointer,
+    _ gRaw: UnsafeMutableRawPointer
+) {
+    typealias V = SIMD16<T>
+    let L = 16
+    let xs = typed(x, T.self)
+    let rb = typed(r, T.self)
+    let g = typed(gRaw, V.self)
+    for j in 0..<d { g[j] = V(repeating: 0) }
+    let rowStride = lanes ? d * L : d
+    @inline(__always) func xv(_ row: UnsafeMutablePointer<T>, _ j: Int) -> V {
+        lanes ? load(row, j * L) : V(repeating: row[j])
+    }
+    // Four rows at a time: each g[j] is loaded and stored once per four rows, still adding rows in ascending i.
+    var i = 0
+    while i + 4 <= n {
+        let q0 = load(rb, i * L)
+        let q1 = load(rb, (i + 1) * L)
+        let q2 = load(rb, (i + 2) * L)
+        let q3 = load(rb, (i + 3) * L)
+        let r0 = xs + i * rowStride
+        let r1 = r0 + rowStride
+        let r2 = r1 + rowStride
+        let r3 = r2 + rowStride
+        for j in 0..<d {
+            var gj = g[j]
+            gj = gj.addingProduct(xv(r0, j), q0)
+            gj = gj.addingProduct(xv(r1, j), q1)
+            gj = gj.addingProduct(xv(r2, j), q2)
+            gj = gj.addingProduct(xv(r3, j), q3)
+            g[j] = gj
+        }
+        i += 4
+    }
+    while i < n {
+        let qi = load(rb, i * L)
+        let row = xs + i * rowStride
+        for j in 0..<d { g[j] = g[j].addingProduct(xv(row, j), qi) }
+        i += 1
+    }
+}
+
+/// Residual and gradient in one pass over the rows of lane-interleaved data: row i (16 lanes × d) is read from memory
+/// once, for r_i and then for g += X_i·r_i while it sits in L1. The sums keep their order (r_i over ascending j, each
+/// g_j over ascending i), so the result is bit-identical to the two-pass form; the traffic from memory halves.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func fusedLoop<T: Scalar>(
+    _: T.Type, _ n: Int, _ d: Int, _ x: UnsafeMutableRawPointer, _ y: UnsafeMutableRawPointer,
+    _ w: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer, _ gRaw: UnsafeMutableRawPointer
+) {
+    typealias V = SIMD16<T>
+    let L = 16
+    let xb = typed(x, T.self)
+    let yb = typed(y, T.self)
+    let wb = typed(w, T.self)
+    let rb = typed(r, T.self)
+    let g = typed(gRaw, V.self)
+    for j in 0..<d { g[j] = V(repeating: 0) }
+    for i in 0..<n {
+        let row = xb + i * d * L
+        var acc = V(repeating: 0)
+        for j in 0..<d { acc = acc.addingProduct(load(row, j * L), load(wb, j * L)) }
+        let ri = acc - load(yb, i * L)
+        store(ri, rb, i * L)
+        for j in 0..<d { g[j] = g[j].addingProduct(load(row, j * L), ri) }
+    }
+}
+
+/// out = Av (− t), for A stored in strips (strip (c, m) of `stripWidths`: `rows` rows of m columns, at c·rows):
+/// out_col = Σ_k A_k,col·v_k, one chain of fused multiply-adds over ascending k from 0 per column, 16 columns per
+/// vector and up to eight vectors at a time; then minus t_col when given. With (Xᵀ, w, y) it is r = Xw − y, with
+/// (X, r) the gradient sums g = Xᵀr, with (Σᵀ, w, c) the Gram form's g = Σw − c.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func stripLoop<T: Scalar>(
+    _: T.Type, _ aRaw: UnsafeMutableRawPointer, _ rows: Int, _ columns: Int, _ vRaw: UnsafeMutableRawPointer,
+    _ tRaw: UnsafeMutableRawPointer?, _ outRaw: UnsafeMutableRawPointer
+) {
+    typealias V = SIMD16<T>
+    let a = typed(aRaw, T.self)
+    let v = typed(vRaw, T.self)
+    let t = tRaw.map { typed($0, T.self) }
+    let out = typed(outRaw, T.self)
+    @inline(__always) func put(_ acc: V, _ col: Int) { store(t.map { acc - load($0, col) } ?? acc, out, col) }
+    for (c, m) in stripWidths(columns) {
+        var row = a + c * rows
+        if m == 128 {
+            var a0 = V(repeating: 0)
+            var (a1, a2, a3, a4, a5, a6, a7) = (a0, a0, a0, a0, a0, a0, a0)
+            for k in 0..<rows {
+                let vk = V(repeating: v[k])
+                a0 = a0.addingProduct(load(row, 0), vk)
+                a1 = a1.addingProduct(load(row, 16), vk)
+                a2 = a2.addingProduct(load(row, 32), vk)
+                a3 = a3.addingProduct(load(row, 48), vk)
+                a4 = a4.addingProduct(load(row, 64), vk)
+                a5 = a5.addingProduct(load(row, 80), vk)
+                a6 = a6.addingProduct(load(row, 96), vk)
+                a7 = a7.addingProduct(load(row, 112), vk)
+                row += 128
+            }
+            put(a0, c)
+            put(a1, c + 16)
+            put(a2, c + 32)
+            put(a3, c + 48)
+            put(a4, c + 64)
+            put(a5, c + 80)
+            put(a6, c + 96)
+            put(a7, c + 112)
+        } else if m == 64 {
+            var a0 = V(repeating: 0)
+            var (a1, a2, a3) = (a0, a0, a0)
+            for k in 0..<rows {
+                let vk = V(repeating: v[k])
+                a0 = a0.addingProduct(load(row, 0), vk)
+                a1 = a1.addingProduct(load(row, 16), vk)
+                a2 = a2.addingProduct(load(row, 32), vk)
+                a3 = a3.addingProduct(load(row, 48), vk)
+                row += 64
+            }
+            put(a0, c)
+            put(a1, c + 16)
+            put(a2, c + 32)
+            put(a3, c + 48)
+        } else {
+            var a0 = V(repeating: 0)
+            for k in 0..<rows {
+                a0 = a0.addingProduct(load(row, 0), V(repeating: v[k]))
+                row += 16
+            }
+            put(a0, c)
+        }
+    }
+}

@@ -1,0 +1,1 @@
+../DLNVector/MatrixDots.swift
