@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Python wheel with the portable dlnsim binary inside, into dist/:
 #   1. the binary: DLNSIM_TARGET_CPU=haswell swift build -c release --static-swift-stdlib --scratch-path .build-portable
-#      (AVX2 + FMA baseline, Swift runtime linked in; OpenCL is loaded at run time, so libOpenCL is not needed to
-#      start it);
+#      (AVX2 + FMA baseline, the hot loops also for AVX-512 and chosen at start; Swift runtime linked in; OpenCL is
+#      loaded at run time, so libOpenCL is not needed to start it);
 #   2. its platform tag: manylinux_<major>_<minor>_x86_64 from the highest GLIBC_x.y symbol version the binary
 #      needs, read from its dynamic symbol table with `objdump -T` (binutils);
 #   3. the wheel: `pip wheel ./python` with DLNSIM_BINARY pointing at that binary (the package's build hook copies
