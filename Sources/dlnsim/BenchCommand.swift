@@ -210,7 +210,7 @@ struct BenchCommand: ParsableCommand {
                     + "\(System.coreCount) CPU cores (\(System.cpuModel ?? "unknown CPU"), CPU engine loops: \(VectorISA.current)); "
                     + "gradient: "
                     + "\(gradient == "auto" ? "auto (\(GradientForm.cheaper(n: n, d: d).rawValue))" : gradient)")
-            if targets.contains(where: { $0.device == nil }), rows.contains(where: { $0.regime == "I" }) {
+            if targets.contains(where: { $0.device == nil }) {
                 if json { note(CPUTuning.current.summary) } else { print(CPUTuning.current.summary) }
             }
         } catch { fail(error) }

@@ -59,6 +59,8 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     /// (`CPUTuning`); others stream lane-interleaved.
     let replicaMinBytes: Int
     let replicaBytes: Int
+    /// Shared data: tiles of four blocks when there are enough (else two), `CPUTuning.quadTiles`.
+    let quadTiles: Bool
     /// The hot loops compiled for the instruction set in use (CPU/VectorCode.swift).
     let kernels: any VectorKernels.Type
     /// Whether T is Double (the loops' precision flag).
@@ -167,8 +169,12 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
         replicaData =
             shared.contains(nil)
             ? ReplicaData<T>(samples: batch.gradientForm == .gram ? d : n, dimension: d) : nil
-        let tune = replicaData == nil ? CPUTuning(replicaBytes: 0) : tuning ?? .current
+        // The tuning in force only where it decides something: independent data, or enough shared blocks for tiles of
+        // four (`step`).
+        let needed = replicaData != nil || (gramData == nil && lay.blocks >= 8 * threads)
+        let tune = tuning ?? (needed ? .current : CPUTuning(replicaBytes: 0))
         (replicaMinBytes, replicaBytes) = (tune.replicaMinBytes, tune.replicaBytes)
+        quadTiles = tune.quadTiles
         stochastic = batch.isStochastic ? StochasticState<T>(batch) : nil
         momentum = batch.hasMomentum ? MomentumState<T>(batch) : nil
         forEachBlock { blk in self.computeWeights(block: blk) }

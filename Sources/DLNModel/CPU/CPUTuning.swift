@@ -3,7 +3,8 @@ import Foundation
 
 /// The CPU engine's tuning: how the loops run, never what they compute (every choice gives the same bits).
 ///
-/// The one choice measured per machine is how independent data (every replica its own data set) is stepped: one
+/// Two choices are measured per machine. With shared data, whether neighbouring blocks step in register tiles of four
+/// blocks or of two (`quadTiles`). With independent data, how it is stepped: one
 /// replica at a time with its data held in the core's cache (CPU/ReplicaSteps.swift), or blocks of 16 replicas
 /// streaming their lane-interleaved data. Which is faster depends on the size of a data set against the caches, so
 /// a short calibration (`calibrate()`, about three seconds) times both on growing data sets the first time a batch needs
@@ -21,6 +22,18 @@ public struct CPUTuning: Sendable, Codable, Equatable {
     public var machine: String?
     /// Each size the calibration timed: data-set bytes, replica-steps/s one replica at a time, interleaved.
     public var measurements: [Measurement]?
+    /// Shared data: whether blocks with one data set step four at a time (register tiles of 64 replicas, 16
+    /// accumulators) when there are enough of them, or two at a time (32 replicas). Which is faster depends on the
+    /// core (its registers, its load ports); the calibration times both.
+    public var quadTiles: Bool
+    /// The calibration's replica-steps/s of shared data in tiles of four blocks and of two.
+    public var tileRates: TileRates?
+
+    /// Shared data, tiles of four blocks against two, replica-steps/s.
+    public struct TileRates: Sendable, Codable, Equatable {
+        public var quads: Double
+        public var pairs: Double
+    }
 
     /// One size of the calibration.
     public struct Measurement: Sendable, Codable, Equatable {
@@ -37,8 +50,10 @@ public struct CPUTuning: Sendable, Codable, Equatable {
 
     public init(
         replicaMinBytes: Int = 0, replicaBytes: Int, source: String = "given", machine: String? = nil,
-        measurements: [Measurement]? = nil
+        measurements: [Measurement]? = nil, quadTiles: Bool = true, tileRates: TileRates? = nil
     ) {
+        self.quadTiles = quadTiles
+        self.tileRates = tileRates
         self.replicaMinBytes = replicaMinBytes
         self.replicaBytes = replicaBytes
         self.source = source
@@ -103,6 +118,8 @@ public struct CPUTuning: Sendable, Codable, Equatable {
                     "\(size($0.bytes)) \(String(format: "%.2f", $0.perReplica / $0.interleaved))×"
                 }.joined(separator: ", ")
         }
+        text += "; shared data in tiles of \(quadTiles ? "four blocks (64" : "two blocks (32") replicas)"
+        if let t = tileRates { text += String(format: ", four against two measured %.2f×", t.quads / t.pairs) }
         return text
     }
 
@@ -211,15 +228,27 @@ public struct CPUTuning: Sendable, Codable, Equatable {
             guard let batch = try? calibrationBatch(n: n, d: 2 * n, replicas: 16 * blocks) else { break }
             let bytes = 2 * n * 2 * n * MemoryLayout<Float>.size
             let steps = max(4, Int(2e8 / Double(16 * blocks * 4 * n * 2 * n)))  // about 10–50 ms per timing
-            let one = rate(batch, replicaBytes: Int.max, steps: steps)
-            let block = rate(batch, replicaBytes: 0, steps: steps)
+            let one = rate(batch, tuning: CPUTuning(replicaBytes: Int.max), steps: steps)
+            let block = rate(batch, tuning: CPUTuning(replicaBytes: 0), steps: steps)
             measurements.append(Measurement(bytes: bytes, perReplica: one, interleaved: block))
         }
         let (lo, hi) = choose(measurements)
         let date = ISO8601DateFormatter().string(from: Date()).prefix(10)
+        let tiles = tileCalibration()
         return CPUTuning(
             replicaMinBytes: lo, replicaBytes: hi, source: "calibrated \(date)", machine: machineKey,
-            measurements: measurements)
+            measurements: measurements, quadTiles: tiles.map { $0.quads >= $0.pairs } ?? true, tileRates: tiles)
+    }
+
+    /// Shared data (one data set, d = 256, n = 128, float32 pm), eight blocks per thread, stepped in tiles of four
+    /// blocks and of two (best of three each).
+    static func tileCalibration() -> TileRates? {
+        let blocks = 8 * System.coreCount
+        guard let batch = try? calibrationBatch(n: 128, d: 256, replicas: 16 * blocks, shared: true) else { return nil }
+        let steps = max(4, Int(4e8 / Double(16 * blocks * 4 * 128 * 256)))
+        let quads = rate(batch, tuning: CPUTuning(replicaBytes: 0, quadTiles: true), steps: steps)
+        let pairs = rate(batch, tuning: CPUTuning(replicaBytes: 0, quadTiles: false), steps: steps)
+        return quads > 0 && pairs > 0 ? TileRates(quads: quads, pairs: pairs) : nil
     }
 
     /// (replicaMinBytes, replicaBytes) from measurements in ascending size: from the smallest size where one
@@ -233,11 +262,8 @@ public struct CPUTuning: Sendable, Codable, Equatable {
     }
 
     /// Replica-steps per second of `steps` steps (best of three, after a warm-up that builds the copies).
-    static func rate(_ batch: Batch, replicaBytes: Int, steps: Int) -> Double {
-        guard
-            let engine = try? CPUBatch<Float>(
-                batch, threads: System.coreCount, tuning: CPUTuning(replicaBytes: replicaBytes))
-        else { return 0 }
+    static func rate(_ batch: Batch, tuning: CPUTuning, steps: Int) -> Double {
+        guard let engine = try? CPUBatch<Float>(batch, threads: System.coreCount, tuning: tuning) else { return 0 }
         let B = Double(batch.layout.replicas)
         engine.step(count: 4)  // builds the copies (one replica at a time runs from 4 steps per call on)
         var best = Double.infinity
@@ -249,20 +275,21 @@ public struct CPUTuning: Sendable, Codable, Equatable {
         return B * Double(steps) / best
     }
 
-    /// `replicas` replicas of `pm`, each its own data set of uniform entries (a fixed linear congruential sequence).
-    static func calibrationBatch(n: Int, d: Int, replicas count: Int) throws(DLNError) -> Batch {
+    /// `replicas` replicas of `pm`, each its own data set of uniform entries (a fixed linear congruential sequence),
+    /// or all one such data set (`shared`).
+    static func calibrationBatch(n: Int, d: Int, replicas count: Int, shared: Bool = false) throws(DLNError) -> Batch {
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
         func next() -> Double {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return Double(state >> 11) / Double(1 << 53) - 0.5
         }
-        let datasets = (0..<count).map { _ in
+        let datasets = (0..<(shared ? 1 : count)).map { _ in
             Dataset(
                 x: RealArray((0..<(n * d)).map { _ in next() / Double(d).squareRoot() }, precision: .float32),
                 y: RealArray((0..<n).map { _ in next() }, precision: .float32), wStar: nil)
         }
         let replicas = (0..<count).map {
-            Replica(gridPoint: 0, seed: $0, dataset: $0, alpha: 0.1, lambda: 0, lambdaU: 0, eta: 0.01)
+            Replica(gridPoint: 0, seed: $0, dataset: shared ? 0 : $0, alpha: 0.1, lambda: 0, lambdaU: 0, eta: 0.01)
         }
         let layer = RealArray([Double](repeating: 0.1, count: count * d), precision: .float32)
         return try Batch(

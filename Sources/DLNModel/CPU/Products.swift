@@ -54,7 +54,7 @@ extension CPUBatch {
         var units: [(Int, Int?)] = []
         var quads: Set<Int> = []
         var replicas: [Int] = []
-        let useQuads = gramData == nil && layout.blocks >= 8 * threads
+        let useQuads = quadTiles && gramData == nil && layout.blocks >= 8 * threads
         var blk = 0
         while blk < layout.blocks {
             if useQuads, blk + 3 < layout.blocks, let s = shared[blk],
