@@ -240,12 +240,12 @@ public struct CPUTuning: Sendable, Codable, Equatable {
             measurements: measurements, quadTiles: tiles.map { $0.quads >= $0.pairs } ?? true, tileRates: tiles)
     }
 
-    /// Shared data (one data set, d = 256, n = 128, float32 pm), eight blocks per thread, stepped in tiles of four
+    /// Shared data (one data set, d = 512, n = 256, float32 pm: X is 512 KiB), eight blocks per thread, stepped in tiles of four
     /// blocks and of two (best of three each).
     static func tileCalibration() -> TileRates? {
         let blocks = 8 * System.coreCount
-        guard let batch = try? calibrationBatch(n: 128, d: 256, replicas: 16 * blocks, shared: true) else { return nil }
-        let steps = max(4, Int(4e8 / Double(16 * blocks * 4 * 128 * 256)))
+        guard let batch = try? calibrationBatch(n: 256, d: 512, replicas: 16 * blocks, shared: true) else { return nil }
+        let steps = max(4, Int(1e9 / Double(16 * blocks * 4 * 256 * 512)))
         let quads = rate(batch, tuning: CPUTuning(replicaBytes: 0, quadTiles: true), steps: steps)
         let pairs = rate(batch, tuning: CPUTuning(replicaBytes: 0, quadTiles: false), steps: steps)
         return quads > 0 && pairs > 0 ? TileRates(quads: quads, pairs: pairs) : nil
