@@ -29,6 +29,9 @@ public enum Bench {
         public var failure: String?
         /// The matrix model's widths n_0, …, n_L (nil: the diagonal model, of dimension d).
         public var widths: [Int]?
+        /// The machine the row was measured on: CPU model, cores and the CPU engine's instruction set (`--json`
+        /// rows carry it, since they have no header).
+        public var machine: String?
 
         /// A row.
         public init(

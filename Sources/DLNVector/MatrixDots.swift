@@ -8,7 +8,7 @@ import VectorAccess
 
 /// Where the outputs of `dotsLoop` go: output (r, c) is element r·rs + c·cs of `out` (and of `resume` and
 /// `layer` when given). Concrete (no closures), so that the tiles inline their loads and stores.
-struct DotsOutput<T: Scalar> {
+private struct DotsOutput<T: Scalar> {
     /// What a finished sum s becomes.
     enum Kind: Int {
         /// out = s.
@@ -65,9 +65,7 @@ struct DotsOutput<T: Scalar> {
 /// out(r, c) = start(r, c) + Σ_{k<K} A(r, k)·B(c, k) for r < R, c < C, stored as `output` says. Float runs 5×5
 /// tiles (edges 5×1, 1×5, 1×1), Double (two registers per vector) 2×4 tiles. Rows of tiles outer, columns inner:
 /// a tile row's A stays in L1 while B streams from L2.
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-func dotsLoop<T: Scalar>(
+private func dotsLoop<T: Scalar>(
     rows R: Int, columns C: Int, depth K: Int, _ aRaw: UnsafeRawPointer, _ ar: Int, _ ak: Int,
     _ bRaw: UnsafeRawPointer, _ br: Int, _ bk: Int, into output: DotsOutput<T>
 ) {
@@ -120,7 +118,7 @@ func dotsLoop<T: Scalar>(
 /// fma per term, with A(i, k) at a[i·ar + k·ak] and B(j, k) at b[j·br + k·bk]. For Float, the 25 accumulators and
 /// the five B values of a k fit 31 of the 32 AVX-512 registers; per k, 10 loads feed 25 fmas.
 @inline(__always)
-func tile5x5<T: Scalar>(
+private func tile5x5<T: Scalar>(
     _ K: Int, _ a: UnsafePointer<SIMD16<T>>, _ ar: Int, _ ak: Int, _ b: UnsafePointer<SIMD16<T>>, _ br: Int, _ bk: Int,
     _ output: DotsOutput<T>, _ r: Int, _ c: Int
 ) {
@@ -235,7 +233,7 @@ func tile5x5<T: Scalar>(
 
 /// `tile5x5` for one column (the right edge).
 @inline(__always)
-func tile5x1<T: Scalar>(
+private func tile5x1<T: Scalar>(
     _ K: Int, _ a: UnsafePointer<SIMD16<T>>, _ ar: Int, _ ak: Int, _ b: UnsafePointer<SIMD16<T>>, _ br: Int, _ bk: Int,
     _ output: DotsOutput<T>, _ r: Int, _ c: Int
 ) {
@@ -278,7 +276,7 @@ func tile5x1<T: Scalar>(
 
 /// `tile5x5` for one row (the bottom edge).
 @inline(__always)
-func tile1x5<T: Scalar>(
+private func tile1x5<T: Scalar>(
     _ K: Int, _ a: UnsafePointer<SIMD16<T>>, _ ar: Int, _ ak: Int, _ b: UnsafePointer<SIMD16<T>>, _ br: Int, _ bk: Int,
     _ output: DotsOutput<T>, _ r: Int, _ c: Int
 ) {
@@ -321,7 +319,7 @@ func tile1x5<T: Scalar>(
 
 /// `tile5x5` for two rows by four columns: the main tile for Double (16 registers of accumulators).
 @inline(__always)
-func tile2x4<T: Scalar>(
+private func tile2x4<T: Scalar>(
     _ K: Int, _ a: UnsafePointer<SIMD16<T>>, _ ar: Int, _ ak: Int, _ b: UnsafePointer<SIMD16<T>>, _ br: Int, _ bk: Int,
     _ output: DotsOutput<T>, _ r: Int, _ c: Int
 ) {
@@ -373,7 +371,7 @@ func tile2x4<T: Scalar>(
 
 /// `tile2x4` for one column.
 @inline(__always)
-func tile2x1<T: Scalar>(
+private func tile2x1<T: Scalar>(
     _ K: Int, _ a: UnsafePointer<SIMD16<T>>, _ ar: Int, _ ak: Int, _ b: UnsafePointer<SIMD16<T>>, _ br: Int, _ bk: Int,
     _ output: DotsOutput<T>, _ r: Int, _ c: Int
 ) {
@@ -398,7 +396,7 @@ func tile2x1<T: Scalar>(
 
 /// `tile2x4` for one row.
 @inline(__always)
-func tile1x4<T: Scalar>(
+private func tile1x4<T: Scalar>(
     _ K: Int, _ a: UnsafePointer<SIMD16<T>>, _ ar: Int, _ ak: Int, _ b: UnsafePointer<SIMD16<T>>, _ br: Int, _ bk: Int,
     _ output: DotsOutput<T>, _ r: Int, _ c: Int
 ) {
@@ -435,7 +433,7 @@ func tile1x4<T: Scalar>(
 
 /// One output.
 @inline(__always)
-func tile1x1<T: Scalar>(
+private func tile1x1<T: Scalar>(
     _ K: Int, _ a: UnsafePointer<SIMD16<T>>, _ ar: Int, _ ak: Int, _ b: UnsafePointer<SIMD16<T>>, _ br: Int, _ bk: Int,
     _ output: DotsOutput<T>, _ r: Int, _ c: Int
 ) {
@@ -450,4 +448,24 @@ func tile1x1<T: Scalar>(
         b0 += bk
     }
     output.store(r, c, s00)
+}
+
+extension Kernels {
+    /// out(r, c) = start(r, c) + Σ_{k<K} A(r, k)·B(c, k) over SIMD16 elements, then stored as `kind` says:
+    /// 0 plain (out = s), 1 a layer update (out ← old − η·(s + λ·old)), 2 a gradient (out = s + λ·W, W in `layer`).
+    /// A(r, k) is at a[r·ar + k·ak], B(c, k) at b[c·br + k·bk], output (r, c) at element r·rs + c·cs of out (and of
+    /// `resume`, the partial sums to start from, when given). η and λ point at one SIMD16 each.
+    public static func matrixDots(
+        double: Bool, rows: Int, columns: Int, depth: Int, a: UnsafeRawPointer, ar: Int, ak: Int, b: UnsafeRawPointer,
+        br: Int, bk: Int, out: UnsafeMutableRawPointer, rs: Int, cs: Int, kind: Int, eta: UnsafeRawPointer,
+        lambda: UnsafeRawPointer, resume: UnsafeRawPointer?, layer: UnsafeRawPointer?
+    ) {
+        if double {
+            let o = DotsOutput<Double>(out, rs, cs, kind, eta, lambda, resume, layer)
+            dotsLoop(rows: rows, columns: columns, depth: depth, a, ar, ak, b, br, bk, into: o)
+        } else {
+            let o = DotsOutput<Float>(out, rs, cs, kind, eta, lambda, resume, layer)
+            dotsLoop(rows: rows, columns: columns, depth: depth, a, ar, ak, b, br, bk, into: o)
+        }
+    }
 }

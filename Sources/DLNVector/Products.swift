@@ -6,9 +6,7 @@ import VectorAccess
 /// out_i = (Σ_j M_ij·w_j, fused multiply-adds in ascending j) − t_i for `rows` rows of a d-column matrix M (broadcast,
 /// or lane-interleaved when `lanes`), w being one block's d·16 weights: the residual with (X, y), the Gram gradient
 /// with (Σ, b). Twin of `dln_residual` and `dln_residual_v16`.
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-func matVecLoop<T: Scalar>(
+private func matVecLoop<T: Scalar>(
     _: T.Type, _ n: Int, _ d: Int, _ matrix: UnsafeMutableRawPointer, _ targets: UnsafeMutableRawPointer,
     _ lanes: Bool, _ w: UnsafeMutableRawPointer, _ out: UnsafeMutableRawPointer
 ) {
@@ -58,9 +56,7 @@ func matVecLoop<T: Scalar>(
 
 /// g_j = Σ_i X_ij·r_i, fused multiply-adds in ascending i from 0, for n rows of X (broadcast, or lane-interleaved
 /// when `lanes`) and one block's residuals r (n·16). Twin of `dln_gradient`.
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-func gradientLoop<T: Scalar>(
+private func gradientLoop<T: Scalar>(
     _: T.Type, _ n: Int, _ d: Int, _ x: UnsafeMutableRawPointer, _ lanes: Bool, _ r: UnsafeMutableRawPointer,
     _ gRaw: UnsafeMutableRawPointer
 ) {
@@ -106,9 +102,7 @@ func gradientLoop<T: Scalar>(
 /// Residual and gradient in one pass over the rows of lane-interleaved data: row i (16 lanes × d) is read from memory
 /// once, for r_i and then for g += X_i·r_i while it sits in L1. The sums keep their order (r_i over ascending j, each
 /// g_j over ascending i), so the result is bit-identical to the two-pass form; the traffic from memory halves.
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-func fusedLoop<T: Scalar>(
+private func fusedLoop<T: Scalar>(
     _: T.Type, _ n: Int, _ d: Int, _ x: UnsafeMutableRawPointer, _ y: UnsafeMutableRawPointer,
     _ w: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer, _ gRaw: UnsafeMutableRawPointer
 ) {
@@ -134,9 +128,7 @@ func fusedLoop<T: Scalar>(
 /// out_col = Σ_k A_k,col·v_k, one chain of fused multiply-adds over ascending k from 0 per column, 16 columns per
 /// vector and up to eight vectors at a time; then minus t_col when given. With (Xᵀ, w, y) it is r = Xw − y, with
 /// (X, r) the gradient sums g = Xᵀr, with (Σᵀ, w, c) the Gram form's g = Σw − c.
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-func stripLoop<T: Scalar>(
+private func stripLoop<T: Scalar>(
     _: T.Type, _ aRaw: UnsafeMutableRawPointer, _ rows: Int, _ columns: Int, _ vRaw: UnsafeMutableRawPointer,
     _ tRaw: UnsafeMutableRawPointer?, _ outRaw: UnsafeMutableRawPointer
 ) {
@@ -193,6 +185,56 @@ func stripLoop<T: Scalar>(
                 row += 16
             }
             put(a0, c)
+        }
+    }
+}
+
+extension Kernels {
+    /// out_i = Σ_j M_ij·w_j − t_i for `rows` rows of a d-column matrix, broadcast or lane-interleaved (`lanes`).
+    public static func matVec(
+        double: Bool, rows: Int, d: Int, matrix: UnsafeMutableRawPointer, targets: UnsafeMutableRawPointer,
+        lanes: Bool, w: UnsafeMutableRawPointer, out: UnsafeMutableRawPointer
+    ) {
+        if double {
+            matVecLoop(Double.self, rows, d, matrix, targets, lanes, w, out)
+        } else {
+            matVecLoop(Float.self, rows, d, matrix, targets, lanes, w, out)
+        }
+    }
+
+    /// g_j = Σ_i X_ij·r_i (d vectors into g) for n rows of X, broadcast or lane-interleaved (`lanes`).
+    public static func gradient(
+        double: Bool, n: Int, d: Int, x: UnsafeMutableRawPointer, lanes: Bool, r: UnsafeMutableRawPointer,
+        g: UnsafeMutableRawPointer
+    ) {
+        if double {
+            gradientLoop(Double.self, n, d, x, lanes, r, g)
+        } else {
+            gradientLoop(Float.self, n, d, x, lanes, r, g)
+        }
+    }
+
+    /// Residual and gradient in one pass over lane-interleaved X (n rows of d·16) and y (n·16).
+    public static func fusedProducts(
+        double: Bool, n: Int, d: Int, x: UnsafeMutableRawPointer, y: UnsafeMutableRawPointer,
+        w: UnsafeMutableRawPointer, r: UnsafeMutableRawPointer, g: UnsafeMutableRawPointer
+    ) {
+        if double {
+            fusedLoop(Double.self, n, d, x, y, w, r, g)
+        } else {
+            fusedLoop(Float.self, n, d, x, y, w, r, g)
+        }
+    }
+
+    /// out = A·v (− t) for A stored in strips (`stripWidths`), `rows` rows and `columns` columns.
+    public static func stripProducts(
+        double: Bool, a: UnsafeMutableRawPointer, rows: Int, columns: Int, v: UnsafeMutableRawPointer,
+        minus t: UnsafeMutableRawPointer?, into out: UnsafeMutableRawPointer
+    ) {
+        if double {
+            stripLoop(Double.self, a, rows, columns, v, t, out)
+        } else {
+            stripLoop(Float.self, a, rows, columns, v, t, out)
         }
     }
 }

@@ -7,9 +7,7 @@ import VectorAccess
 
 /// Four blocks, four rows × 64 replicas at a time (16 accumulators). w and r hold the four blocks one after another
 /// (d·16 and n·16 elements each), g the four blocks' sums (4·d vectors).
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-func quadTiles<T: Scalar>(
+private func quadTiles<T: Scalar>(
     _: T.Type, _ x: UnsafeMutableRawPointer, _ y: UnsafeMutableRawPointer, _ w: UnsafeMutableRawPointer,
     _ r: UnsafeMutableRawPointer, _ gRaw: UnsafeMutableRawPointer, n: Int, d: Int
 ) {
@@ -194,9 +192,7 @@ func quadTiles<T: Scalar>(
 }
 
 /// Two blocks (w, r and g of each), four or six rows × 32 replicas at a time.
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-func pairTiles<T: Scalar>(
+private func pairTiles<T: Scalar>(
     _: T.Type, _ x: UnsafeMutableRawPointer, _ y: UnsafeMutableRawPointer,
     _ w: (UnsafeMutableRawPointer, UnsafeMutableRawPointer), _ r: (UnsafeMutableRawPointer, UnsafeMutableRawPointer),
     _ gs: (UnsafeMutableRawPointer, UnsafeMutableRawPointer), n: Int, d: Int
@@ -420,5 +416,33 @@ func pairTiles<T: Scalar>(
             g2[j] = g2[j].addingProduct(e, pi)
         }
         i += 1
+    }
+}
+
+extension Kernels {
+    /// The two products for four blocks of 16 replicas that share a data set (x: n × d, y: n), w and r of the four
+    /// blocks one after another (d·16 and n·16 elements each), g: 4·d vectors.
+    public static func quadProducts(
+        double: Bool, x: UnsafeMutableRawPointer, y: UnsafeMutableRawPointer, w: UnsafeMutableRawPointer,
+        r: UnsafeMutableRawPointer, g: UnsafeMutableRawPointer, n: Int, d: Int
+    ) {
+        if double {
+            quadTiles(Double.self, x, y, w, r, g, n: n, d: d)
+        } else {
+            quadTiles(Float.self, x, y, w, r, g, n: n, d: d)
+        }
+    }
+
+    /// The two products for two blocks (w and r of each, g and g2 their sums) that share a data set.
+    public static func pairProducts(
+        double: Bool, x: UnsafeMutableRawPointer, y: UnsafeMutableRawPointer, wa: UnsafeMutableRawPointer,
+        wb: UnsafeMutableRawPointer, ra: UnsafeMutableRawPointer, rb: UnsafeMutableRawPointer,
+        g: UnsafeMutableRawPointer, g2: UnsafeMutableRawPointer, n: Int, d: Int
+    ) {
+        if double {
+            pairTiles(Double.self, x, y, (wa, wb), (ra, rb), (g, g2), n: n, d: d)
+        } else {
+            pairTiles(Float.self, x, y, (wa, wb), (ra, rb), (g, g2), n: n, d: d)
+        }
     }
 }

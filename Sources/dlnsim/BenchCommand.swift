@@ -133,7 +133,12 @@ struct BenchCommand: ParsableCommand {
             encoder.nonConformingFloatEncodingStrategy = .convertToString(
                 positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
             encoder.keyEncodingStrategy = .convertToSnakeCase
-            for row in rows { print(String(decoding: try encoder.encode(row), as: UTF8.self)) }
+            let machine =
+                "\(System.cpuModel ?? "unknown CPU"), \(System.coreCount) cores, CPU engine loops: \(VectorISA.current)"
+            for var row in rows {
+                row.machine = machine
+                print(String(decoding: try encoder.encode(row), as: UTF8.self))
+            }
         } else {
             print(header)
             print(DLNDevice.Bench.table(rows))

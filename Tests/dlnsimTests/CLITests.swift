@@ -176,6 +176,9 @@ import Testing
         #expect(
             rows.allSatisfy { ($0["replica_steps_per_second"] as? Double ?? 0) > 0 && ($0["replicas"] as? Int) == 16 })
         #expect(rows.contains { ($0["device"] as? String) == "CPU engine" && ($0["speedup_over_cpu"] as? Double) == 1 })
+        #expect(
+            rows.allSatisfy { ($0["machine"] as? String ?? "").contains("CPU engine loops: ") }, "rows name the machine"
+        )
         if runningUnderCI { #expect(rows.contains { ($0["device"] as? String ?? "").hasPrefix("OpenCL") }) }
         let table = try Self.run([
             "bench", "--d", "8", "--n", "4", "--batch", "16", "--steps", "2", "--repetitions", "1", "--regime", "S",
