@@ -54,7 +54,7 @@ let package = Package(
         // with the baseline's flags. It also embeds Kernels/ (the device twins' source): a family's folder names its
         // own kernel file.
         .target(
-            name: "DLNModel", dependencies: ["CPUFeatures", "DLNVector", "DLNVectorAVX512"],
+            name: "DLNModel", dependencies: ["CPUFeatures", "VectorAccess", "DLNVector", "DLNVectorAVX512"],
             exclude: ["Kernels/README.md"], resources: [.embedInCode("Kernels")], swiftSettings: hot),
         // The theory solvers: pure functions of a problem, no engine. Optimised even in debug builds (dense Newton
         // iterations, quadrature and the DMFT solvers are 10–50× slower unoptimised, and the tests use them).

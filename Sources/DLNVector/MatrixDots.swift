@@ -9,19 +9,10 @@ import VectorAccess
 /// Where the outputs of `dotsLoop` go: output (r, c) is element r·rs + c·cs of `out` (and of `resume` and
 /// `layer` when given). Concrete (no closures), so that the tiles inline their loads and stores.
 private struct DotsOutput<T: Scalar> {
-    /// What a finished sum s becomes.
-    enum Kind: Int {
-        /// out = s.
-        case plain = 0
-        /// A layer update, out being the layer: out ← old − η·(s + λ·old) (mx_update).
-        case update = 1
-        /// The gradient F = s + λ·W into out, W in `layer` (mx_update with write_f).
-        case gradient = 2
-    }
     let out: UnsafeMutablePointer<SIMD16<T>>
     let rs: Int
     let cs: Int
-    let kind: Kind
+    let kind: DotsKind
     /// η and λ of `.update`, λ of `.gradient`.
     let eta: SIMD16<T>
     let lambda: SIMD16<T>
@@ -32,12 +23,12 @@ private struct DotsOutput<T: Scalar> {
 
     /// From `Kernels.matrixDots`' arguments.
     init(
-        _ out: UnsafeMutableRawPointer, _ rs: Int, _ cs: Int, _ kind: Int, _ eta: UnsafeRawPointer,
+        _ out: UnsafeMutableRawPointer, _ rs: Int, _ cs: Int, _ kind: DotsKind, _ eta: UnsafeRawPointer,
         _ lambda: UnsafeRawPointer, _ resume: UnsafeRawPointer?, _ layer: UnsafeRawPointer?
     ) {
         self.out = out.assumingMemoryBound(to: SIMD16<T>.self)
         (self.rs, self.cs) = (rs, cs)
-        self.kind = Kind(rawValue: kind)!
+        self.kind = kind
         self.eta = eta.loadUnaligned(as: SIMD16<T>.self)
         self.lambda = lambda.loadUnaligned(as: SIMD16<T>.self)
         self.resume = resume?.assumingMemoryBound(to: SIMD16<T>.self)
@@ -457,7 +448,7 @@ extension Kernels {
     /// `resume`, the partial sums to start from, when given). η and λ point at one SIMD16 each.
     public static func matrixDots(
         double: Bool, rows: Int, columns: Int, depth: Int, a: UnsafeRawPointer, ar: Int, ak: Int, b: UnsafeRawPointer,
-        br: Int, bk: Int, out: UnsafeMutableRawPointer, rs: Int, cs: Int, kind: Int, eta: UnsafeRawPointer,
+        br: Int, bk: Int, out: UnsafeMutableRawPointer, rs: Int, cs: Int, kind: DotsKind, eta: UnsafeRawPointer,
         lambda: UnsafeRawPointer, resume: UnsafeRawPointer?, layer: UnsafeRawPointer?
     ) {
         if double {

@@ -5,6 +5,17 @@
 /// function of another module is inlined and specialised into them, with the instruction set of the module that uses
 /// it.
 
+/// What a finished sum of the matrix model's register tiles becomes (DLNVector/MatrixDots.swift; the engine's
+/// `DotsOutput` names it).
+public enum DotsKind: Sendable {
+    /// out = s.
+    case plain
+    /// A layer update, out being the layer: out ← old − η·(s + λ·old) (mx_update).
+    case update
+    /// The gradient F = s + λ·W into out, W in `layer` (mx_update with write_f).
+    case gradient
+}
+
 /// The scalar types the loops run on (Float and Double).
 public typealias Scalar = BinaryFloatingPoint & SIMDScalar
 

@@ -2,6 +2,7 @@ import CPUFeatures
 import DLNVector
 import DLNVectorAVX512
 import Foundation
+import VectorAccess
 
 /// The instruction set the CPU engine's hot loops (the products, the matrix model's tiles, the fma peak) run in,
 /// chosen at start from the CPU's features: one binary runs everywhere at the speed of the machine it runs on.
@@ -33,16 +34,6 @@ public enum VectorISA: String, Sendable, CaseIterable, CustomStringConvertible {
 
     /// The widest instruction set this CPU supports.
     public static var detected: VectorISA { avx512.isSupported ? .avx512 : .baseline }
-
-    /// Whether this x86-64 CPU lacks AVX2 or FMA, which every part of this build but the command line's own code
-    /// needs; false elsewhere.
-    public static var lacksBaseline: Bool {
-        #if arch(x86_64)
-            return dln_cpu_has_avx2_fma() == 0
-        #else
-            return false
-        #endif
-    }
 
     /// The instruction set in force: `DLNSIM_CPU_ISA` (baseline, avx2, avx512) when it is set and the CPU runs
     /// it, else `detected`. An unreadable or unsupported value warns on stderr once.
@@ -87,7 +78,7 @@ protocol VectorKernels: Sendable {
         minus t: UnsafeMutableRawPointer?, into out: UnsafeMutableRawPointer)
     static func matrixDots(
         double: Bool, rows: Int, columns: Int, depth: Int, a: UnsafeRawPointer, ar: Int, ak: Int, b: UnsafeRawPointer,
-        br: Int, bk: Int, out: UnsafeMutableRawPointer, rs: Int, cs: Int, kind: Int, eta: UnsafeRawPointer,
+        br: Int, bk: Int, out: UnsafeMutableRawPointer, rs: Int, cs: Int, kind: DotsKind, eta: UnsafeRawPointer,
         lambda: UnsafeRawPointer, resume: UnsafeRawPointer?, layer: UnsafeRawPointer?)
     static func peakLoop(iterations: Int, seed: Float) -> Float
 }

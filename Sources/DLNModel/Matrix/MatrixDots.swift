@@ -1,3 +1,5 @@
+import VectorAccess
+
 /// The products of the matrix model's CPU engine: out(r, c) = start(r, c) + Σ_{k<K} A(r, k)·B(c, k) over SIMD16
 /// elements (one per 16-replica block), one fma chain over ascending k per output, so that the results are the bits
 /// of Kernels/matrix.cl whichever register tile computes them. The tiles are in Sources/DLNVector/MatrixDots.swift,
@@ -6,19 +8,11 @@
 /// Where the outputs of `matrixDots` go: output (r, c) is element r·rs + c·cs of `out` (and of `resume` and `layer`
 /// when given).
 struct DotsOutput<T: DLNReal> {
-    /// What a finished sum s becomes (the raw values are the loops' `kind`).
-    enum Kind: Int {
-        /// out = s.
-        case plain = 0
-        /// A layer update, out being the layer: out ← old − η·(s + λ·old) (mx_update).
-        case update = 1
-        /// The gradient F = s + λ·W into out, W in `layer` (mx_update with write_f).
-        case gradient = 2
-    }
     var out: UnsafeMutablePointer<SIMD16<T>>
     var rs: Int
     var cs: Int
-    var kind = Kind.plain
+    /// What a finished sum becomes.
+    var kind = DotsKind.plain
     /// η and λ of `.update`, λ of `.gradient`.
     var eta = SIMD16<T>()
     var lambda = SIMD16<T>()
@@ -43,7 +37,7 @@ extension MatrixCPUBatch {
                 kernels.matrixDots(
                     double: T.self == Double.self, rows: R, columns: C, depth: K, a: .init(a), ar: ar, ak: ak,
                     b: .init(b), br: br, bk: bk, out: .init(output.out), rs: output.rs, cs: output.cs,
-                    kind: output.kind.rawValue, eta: .init(eta), lambda: .init(lambda),
+                    kind: output.kind, eta: .init(eta), lambda: .init(lambda),
                     resume: output.resume.map { .init($0) }, layer: output.layer.map { .init($0) })
             }
         }
