@@ -140,7 +140,8 @@ failed=0
 # The diagonal models' kernels in float32 only (`smallSizesAgree…(` without `InFloat64`): the float64 build is the
 # same source with REAL = double, the same indices and barriers, and runs bit-identically on PoCL in the fast tier;
 # the matrix kernels' small cases mix both precisions.
-for filter in '^DLNDeviceTests.EquivalenceTests/smallSizesAgree\(' '^DLNDeviceTests.FlowEquivalenceTests/smallSizesAgree\(' \
+for filter in '^DLNDeviceTests.EquivalenceTests/smallSizesAgree\(' '^DLNDeviceTests.EquivalenceTests/replicaStepsAgree\(' \
+    '^DLNDeviceTests.FlowEquivalenceTests/smallSizesAgree\(' \
     '^DLNDeviceTests.StochasticEquivalenceTests/smallSizesAgreeStochastic\(' \
     '^DLNDeviceTests.MomentumTests/smallSizesAgreeMomentum\(' \
     '^DLNDeviceTests.CurvatureEquivalenceTests/smallSizesAgree\(' \

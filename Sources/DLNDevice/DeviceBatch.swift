@@ -17,10 +17,13 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
     /// The integrator (update flow) or the log representation's state (DeviceFlow.swift); nil for the plain updates.
     var flow: DeviceFlow<T>? = nil
     var adaptive: Bool { flow?.adaptive ?? false }
+    var stepsReplicasAlone: Bool { replicaSteps != nil }
     /// The stochastic steps (DeviceStochastic.swift); nil for deterministic steps.
     var stochastic: DeviceStochastic<T>? = nil
     /// Momentum (DeviceMomentum.swift); nil without.
     var momentum: DeviceMomentum<T>? = nil
+    /// Independent data stepped one replica at a time (DeviceReplicaSteps.swift); nil otherwise.
+    var replicaSteps: DeviceReplicaSteps<T>? = nil
     /// The curvature observables (DeviceCurvature.swift); nil when neither is recorded.
     var curvature: DeviceCurvature<T>? = nil
     /// The learning-rate schedule: the update's `factor` is re-set per step (per launch for the tiled kernel) unless
@@ -41,9 +44,12 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         return o
     }
 
-    init(_ batch: Batch, context: CLContext, queue: CLCommandQueue, shape: KernelShape, maxWorkGroupSize: Int = 256)
-        throws
-    {
+    /// `replicaSteps`: whether independent data step one replica at a time (`DeviceReplicaSteps.applies`; nil:
+    /// by size).
+    init(
+        _ batch: Batch, context: CLContext, queue: CLCommandQueue, shape: KernelShape, maxWorkGroupSize: Int = 256,
+        replicaSteps forced: Bool? = nil
+    ) throws {
         let lay = batch.layout
         layout = lay
         self.queue = queue
@@ -60,6 +66,10 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
             batch, program: program, buffers: buffers, shape: shape, maxWorkGroupSize: maxWorkGroupSize,
             stepsPerLaunch: Self.stepsPerLaunch)
         try queue.enqueue(kernels.weight, global: [lay.paddedReplicas, lay.dimension], local: [Self.local, 1])
+        if DeviceReplicaSteps<T>.applies(to: batch, shape: shape, forced: forced) {
+            replicaSteps = try DeviceReplicaSteps<T>(
+                batch, program: program, context: context, buffers: buffers, factors: kernels.factors)
+        }
         if batch.hasMomentum {
             momentum = try DeviceMomentum<T>(batch, program: program, context: context, buffers: buffers)
         }
@@ -156,21 +166,19 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
             stepsTaken += count
             return
         }
+        if let one = replicaSteps {
+            try launches(count: count, scheduled: scheduled) { (steps: Int32) throws(CLError) in
+                try one.kernel.setArgument(DeviceReplicaSteps<T>.stepsArgument, steps)
+                try queue.enqueue(one.kernel, global: [layout.replicas], local: [1])
+            }
+            return
+        }
         if let tiled = kernels.tiled {
             let threads = kernels.tiledThreads
-            var left = count
-            while left > 0 {
-                let chunk = min(left, Self.stepsPerLaunch)
-                if scheduled {  // this launch's factors (the in-order queue writes after the previous launch ran)
-                    let first = stepsTaken + count - left
-                    try queue.write(kernels.factors, from: (first..<(first + chunk)).map { factor($0) })
-                }
-                try kernels.setTiledSteps(Int32(chunk))
+            try launches(count: count, scheduled: scheduled) { (steps: Int32) throws(CLError) in
+                try kernels.setTiledSteps(steps)
                 try queue.enqueue(tiled, global: [P, threads], local: [Self.local, threads])
-                try queue.flush()
-                left -= chunk
             }
-            stepsTaken += count
             return
         }
         for k in 0..<count {
@@ -180,6 +188,25 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
             if k % 256 == 255 { try queue.flush() }
         }
         try queue.flush()
+        stepsTaken += count
+    }
+
+    /// `count` steps by a kernel that runs many per launch (`enqueue` with the launch's step count), at most
+    /// `stepsPerLaunch` at a time, with the schedule's factors of each launch written before it.
+    private func launches(
+        count: Int, scheduled: Bool, enqueue: (Int32) throws(CLError) -> Void
+    ) throws(CLError) {
+        var left = count
+        while left > 0 {
+            let chunk = min(left, Self.stepsPerLaunch)
+            if scheduled {  // this launch's factors (the in-order queue writes after the previous launch ran)
+                let first = stepsTaken + count - left
+                try queue.write(kernels.factors, from: (first..<(first + chunk)).map { factor($0) })
+            }
+            try enqueue(Int32(chunk))
+            try queue.flush()
+            left -= chunk
+        }
         stepsTaken += count
     }
 

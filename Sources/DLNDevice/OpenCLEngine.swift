@@ -33,15 +33,24 @@ public final class OpenCLEngine: FlowEngine {
     /// Extra elements after every output buffer, filled with a sentinel and checked by `canariesIntact()`.
     public static let canaryCount = 16
 
-    /// An engine on one OpenCL device; `shape` nil chooses by device type.
-    public init(device: CLDevice, shape: KernelShape? = nil) throws(DLNError) {
+    /// Whether independent data step one replica at a time (vector16; `DeviceReplicaSteps`): nil decides by size.
+    public let replicaSteps: Bool?
+
+    /// An engine on one OpenCL device; `shape` nil chooses by device type, `replicaSteps` nil by problem size
+    /// (every choice gives the same bits).
+    public init(device: CLDevice, shape: KernelShape? = nil, replicaSteps: Bool? = nil) throws(DLNError) {
         self.device = device
         self.shape = shape ?? KernelShape.preferred(for: device)
+        self.replicaSteps = replicaSteps
         do {
             context = try CLContext.shared(for: device)
             queue = try CLCommandQueue(context: context)
         } catch { throw .deviceFailure("cannot open \(device.name): \(error)") }
     }
+
+    /// Whether the initialized batch steps one replica at a time (independent data on a CPU device,
+    /// `DeviceReplicaSteps`); false before `initialize`.
+    public var stepsReplicasAlone: Bool { impl?.stepsReplicasAlone ?? false }
 
     public var deviceDescription: String {
         "OpenCL \(device.name) (\(device.platform.name), driver \(device.driverVersion), \(shape.rawValue) kernels)"
@@ -62,10 +71,12 @@ public final class OpenCLEngine: FlowEngine {
             switch batch.precision {
             case .float32:
                 impl = try DeviceBatch<Float>(
-                    batch, context: context, queue: queue, shape: shape, maxWorkGroupSize: device.maxWorkGroupSize)
+                    batch, context: context, queue: queue, shape: shape, maxWorkGroupSize: device.maxWorkGroupSize,
+                    replicaSteps: replicaSteps)
             case .float64:
                 impl = try DeviceBatch<Double>(
-                    batch, context: context, queue: queue, shape: shape, maxWorkGroupSize: device.maxWorkGroupSize)
+                    batch, context: context, queue: queue, shape: shape, maxWorkGroupSize: device.maxWorkGroupSize,
+                    replicaSteps: replicaSteps)
             }
         } catch let error as DLNError { throw error } catch let error as CLError
             where Self.allocationCodes.contains(error.code)
@@ -86,7 +97,10 @@ public final class OpenCLEngine: FlowEngine {
 
     /// Replicas that fit in 80% of the device's global memory with every buffer under its largest allocation.
     public func replicaCapacity(_ batch: Batch) -> Int {
-        let (per, shared) = batch.memoryFootprint
+        var (per, shared) = batch.memoryFootprint
+        if shape == .vector16 && shared == 0 {  // independent data: the strip copy and scratch of each replica
+            per += DeviceReplicaSteps<Float>.bytesPerReplica(batch)
+        }
         let budget = Double(device.globalMemorySize) * 0.8 - Double(shared)
         // The largest per-replica buffer: the integrator's derivatives, or X with independent data.
         let lay = batch.layout
@@ -158,6 +172,8 @@ protocol DeviceBatchRunner: AnyObject {
     var replicas: Int { get }
     /// True for update flow (advance(to:)); false for the fixed-step updates (step(count:)).
     var adaptive: Bool { get }
+    /// Whether independent data step one replica at a time (DeviceReplicaSteps).
+    var stepsReplicasAlone: Bool { get }
     func step(count: Int) throws(CLError)
     func advance(to time: Double, stoppingIf stop: () -> Bool) throws -> Bool
     func flowCounters() throws(CLError) -> FlowCounters

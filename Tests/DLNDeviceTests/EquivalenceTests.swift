@@ -69,6 +69,23 @@ import Testing
     @Test(.needsFP64, arguments: smallCases.filter { $0.precision == .float64 }, KernelShape.allCases)
     func smallSizesAgreeInFloat64(_ c: Case, shape: KernelShape) throws { try agree(c, shape: shape) }
 
+    /// Independent data stepped one replica at a time (replica_v16.cl), forced on the small sizes where the size rule
+    /// would not choose it: every family and update it serves, the products and the Gram form, launches of 32 steps and a
+    /// remainder, d = 1, 7, 37, 200 (strips of 128, 64 and 16 coordinates). scripts/oclgrind.sh runs them on Oclgrind.
+    static let replicaCases: [Case] =
+        smallCases.filter { $0.sharing == .independent } + [
+            Case(d: 1, n: 1, B: 17, steps: 70, sharing: .independent),
+            Case(d: 37, n: 20, B: 34, steps: 40, model: .deepPM, depth: 3, sharing: .independent, lambda: [0, 0.001]),
+            Case(d: 200, n: 20, B: 3, steps: 40, sharing: .independent, lambda: [0.001]),  // strips of 128, 64, 16
+            Case(d: 37, n: 11, B: 33, steps: 40, update: .multiplicative, sharing: .independent, lambda: [0.01])
+        ]
+
+    @Test(arguments: replicaCases.filter { $0.precision == .float32 })
+    func replicaStepsAgree(_ c: Case) throws { try agree(c, shape: .vector16, replicaSteps: true) }
+
+    @Test(.needsFP64, arguments: replicaCases.filter { $0.precision == .float64 })
+    func replicaStepsAgreeInFloat64(_ c: Case) throws { try agree(c, shape: .vector16, replicaSteps: true) }
+
     /// Bit patterns, every NaN counted as one (the sign of the device's NAN is implementation-defined).
     static func bits(_ values: [Double]) -> [UInt64] { values.map { $0.isNaN ? Double.nan.bitPattern : $0.bitPattern } }
 
@@ -78,7 +95,7 @@ import Testing
     @Test(.needsFP64, arguments: cases.filter { $0.precision == .float64 }, KernelShape.allCases)
     func cpuAndOpenCLAgreeInFloat64(_ c: Case, shape: KernelShape) throws { try agree(c, shape: shape) }
 
-    func agree(_ c: Case, shape: KernelShape) throws {
+    func agree(_ c: Case, shape: KernelShape, replicaSteps: Bool? = nil) throws {
         let device = try DeviceFixture.device(fp64: c.precision == .float64)
         let points = c.lambda.count
         let B = (c.B / points) * points
@@ -89,9 +106,10 @@ import Testing
             eta: [c.model.isDeep ? min(c.eta, 0.01) : c.eta],
             alpha: alpha, loss: c.loss, noise: 0.1)
         let cpu = CPUEngine()
-        let gpu = try OpenCLEngine(device: device, shape: shape)
+        let gpu = try OpenCLEngine(device: device, shape: shape, replicaSteps: replicaSteps)
         try cpu.initialize(batch)
         try gpu.initialize(batch)
+        if replicaSteps == true { #expect(gpu.stepsReplicasAlone, "the batch should step one replica at a time") }
         // Two chunks with an observation between them: observing must not perturb the trajectory.
         try cpu.step(count: c.steps / 2)
         try gpu.step(count: c.steps / 2)
@@ -103,7 +121,8 @@ import Testing
         let end = (try cpu.observe(), try gpu.observe())
         #expect(end.0.names == end.1.names && end.0.names.count == Observable.allCases.count + 6)
         let exact = DeviceFixture.bitExact(device)
-        print("equivalence \(c.testDescription), \(shape.rawValue) kernels: max ULP \(ulp) on \(device.name)")
+        let alone = gpu.stepsReplicasAlone ? " one replica at a time" : ""
+        print("equivalence \(c.testDescription), \(shape.rawValue) kernels\(alone): max ULP \(ulp) on \(device.name)")
         #expect(a.weights.doubles.allSatisfy { $0.isFinite }, "the trajectory diverged; pick a smaller step")
         if exact {
             #expect(ulp == 0)

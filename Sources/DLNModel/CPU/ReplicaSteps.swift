@@ -81,23 +81,58 @@ final class ReplicaData<T: DLNReal>: @unchecked Sendable {  // built before the 
     func prepare(
         _ sets: Set<Int>, x: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>, n: Int, d: Int, threads: Int
     ) {
-        let (n16, d16) = (self.n16, self.d16)
         let (xAddress, yAddress) = (Int(bitPattern: x), Int(bitPattern: y))
         build(sets, threads: threads) { s, p in
-            let xs = UnsafeMutablePointer<T>(bitPattern: xAddress)! + s * n * d
-            let ys = UnsafeMutablePointer<T>(bitPattern: yAddress)! + s * n
-            let xp = p + n16 * d16
-            for (c, m) in Self.strips(n16) {
-                for j in 0..<d { for i in c..<min(c + m, n) { p[c * d + j * m + i - c] = xs[i * d + j] } }
-            }
-            for (c, m) in Self.strips(d16) {
-                for i in 0..<n { for j in c..<min(c + m, d) { xp[c * n + i * m + j - c] = xs[i * d + j] } }
-            }
-            for i in 0..<n { p[2 * n16 * d16 + i] = ys[i] }
+            StripCopy.fill(
+                x: UnsafeMutablePointer<T>(bitPattern: xAddress)! + s * n * d,
+                y: UnsafeMutablePointer<T>(bitPattern: yAddress)! + s * n, samples: n, dimension: d, into: p)
         }
     }
 
     deinit { for p in copies.values { p.deallocate() } }
+}
+
+/// The copy of one data set that a replica steps from, one at a time (CPUBatch.replicaSteps, and the OpenCL kernel
+/// dln_replica_steps_v16, Kernels/replica_v16.cl): 2·n₁₆·d₁₆ + n₁₆ elements, n₁₆ and d₁₆ being n and d rounded up to
+/// multiples of 16:
+/// - Xᵀ in strips over the rows i (`stripWidths` of n₁₆): strip (c, m) holds d rows of m elements at c·d, element
+///   (j, i) at c·d + j·m + i − c;
+/// - X in strips over the coordinates j, at n₁₆·d₁₆: strip (c, m) of d₁₆ holds n rows of m at c·n, element (i, j) at
+///   c·n + i·m + j − c;
+/// - y at 2·n₁₆·d₁₆.
+/// Every strip is contiguous, so each pass of a step reads memory in sequence; the padding is zero.
+public enum StripCopy {
+    /// (n₁₆, d₁₆, elements of one copy).
+    public static func size(samples n: Int, dimension d: Int) -> (n16: Int, d16: Int, count: Int) {
+        let (n16, d16) = ((n + 15) / 16 * 16, (d + 15) / 16 * 16)
+        return (n16, d16, 2 * n16 * d16 + n16)
+    }
+
+    /// Writes the copy of X (row-major n·d) and y into `p`, which holds `size(...).count` zeros.
+    public static func fill<T>(
+        x xs: UnsafePointer<T>, y ys: UnsafePointer<T>, samples n: Int, dimension d: Int, into p: UnsafeMutablePointer<T>
+    ) {
+        let (n16, d16, _) = size(samples: n, dimension: d)
+        let xp = p + n16 * d16
+        for (c, m) in stripWidths(n16) {
+            for j in 0..<d { for i in c..<min(c + m, n) { p[c * d + j * m + i - c] = xs[i * d + j] } }
+        }
+        for (c, m) in stripWidths(d16) {
+            for i in 0..<n { for j in c..<min(c + m, d) { xp[c * n + i * m + j - c] = xs[i * d + j] } }
+        }
+        for i in 0..<n { p[2 * n16 * d16 + i] = ys[i] }
+    }
+
+    /// The Gram form's copy for the OpenCL kernel (d·d₁₆ + d₁₆ elements, zeroed in `p`): Σᵀ in strips over the rows
+    /// (strip (c, m) of d₁₆: d rows of m at c·d, element (j, i) at c·d + j·m + i − c), then c at d·d₁₆; from Σ
+    /// (row-major d·d) and c.
+    public static func fillGram<T>(matrix: [T], vector: [T], dimension d: Int, into p: UnsafeMutablePointer<T>) {
+        let d16 = (d + 15) / 16 * 16
+        for (c, m) in stripWidths(d16) {
+            for j in 0..<d { for i in c..<min(c + m, d) { p[c * d + j * m + i - c] = matrix[i * d + j] } }
+        }
+        for i in 0..<d { p[d * d16 + i] = vector[i] }
+    }
 }
 
 extension CPUBatch {

@@ -13,6 +13,7 @@ public enum KernelSources {
         case "observe.cl": PackageResources.observe_cl
         case "peak.cl": PackageResources.peak_cl
         case "products_v16.cl": PackageResources.products_v16_cl
+        case "replica_v16.cl": PackageResources.replica_v16_cl
         case "tiled.cl": PackageResources.tiled_cl
         case "flow.cl": PackageResources.flow_cl
         case "stochastic.cl": PackageResources.stochastic_cl

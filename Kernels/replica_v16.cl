@@ -1,0 +1,152 @@
+/* replica_v16.cl: independent data (every replica its own data set), one replica per work-item running many steps
+ * while its own data stay in the core's cache: the CPU-device shape of regime I (PoCL), instead of blocks of 16
+ * replicas streaming their lane-interleaved data at every step.
+ *
+ * Same sums in the same order as the block kernels (products_v16.cl) and the CPU engine, so the same bits:
+ *   r_i = (fma-sum over ascending j of X_ij·w_j) − y_i, 16 rows i per REAL16 vector (one chain per lane);
+ *   g_j = (fma-sum over ascending i of X_ij·r_i)·scale, 16 coordinates j per REAL16 vector;
+ *   the family's update (dln_family_update, dln_family_weight) coordinate by coordinate, η = eta[b]·factors[k].
+ * The update of coordinate j needs only g_j, so it follows each strip of g at once (g is never stored).
+ *
+ * The copies (built on the host once per data set, 2·n16·d16 + n16 elements each, at copy_at[b] for replica b; zero
+ * padded; n16, d16: n, d rounded up to multiples of 16):
+ *   Xᵀ in strips over the rows i:        strip (c, m): d rows of m elements at c·d, element (j, i) at c·d + j·m + i − c;
+ *   X in strips over the coordinates j:  at n16·d16, strip (c, m): n rows of m at c·n, element (i, j) at c·n + i·m + j − c;
+ *   y at 2·n16·d16.
+ * In the Gram form (`gram` = 1; g = Σw − c with Σ = scale·XᵀX, c = scale·Xᵀy, so `scale` is 1): Σᵀ in strips over the
+ * rows (d rows of d16), c at d·d16 (d16 elements).
+ * Strips: 128 wide while they last, then 64, then 16 (dln_strip_width; CPU: stripWidths, Sources/DLNVector).
+ * Scratch per work-item (global, at `scratch` + b·((DEPTH + 1)·d16 + max(n16, d16))): the layers (DEPTH rows of d16),
+ * w (d16), r (n16) or the Gram form's g (d16). The state is gathered from the replica-interleaved layout at the start of a launch and written back at
+ * its end.
+ * NDRange: (replicas), local (1). Twin: CPUBatch.replicaSteps (Sources/DLNModel/CPU/ReplicaSteps.swift).
+ */
+
+/* The width of the strip that starts at column c of `total` (a multiple of 16). */
+inline int dln_strip_width(const int c, const int total) {
+    const int w128 = total / 128 * 128;
+    if (c < w128) return 128;
+    const int w64 = w128 + (total - w128) / 64 * 64;
+    return c < w64 ? 64 : 16;
+}
+
+/* The update of the 16 coordinates c..c+15 (those below d) from their gradient sums acc. */
+inline void dln_replica_update16(const REAL16 acc, const int c, const int d, const int d16, const REAL scale,
+                                 const REAL e, const REAL l, global REAL* restrict lt, global REAL* restrict wt) {
+    REAL gs[16];
+    vstore16(acc * scale, 0, gs);
+    const int top = min(16, d - c);
+    for (int q = 0; q < top; q++) {
+        const int j = c + q;
+        REAL u[DEPTH];
+        for (int k = 0; k < DEPTH; k++) u[k] = lt[k * d16 + j];
+        dln_family_update(u, e, l, gs[q]);
+        for (int k = 0; k < DEPTH; k++) lt[k * d16 + j] = u[k];
+        wt[j] = dln_family_weight(u);
+    }
+}
+
+/* What becomes of the sums acc of the 16 columns from `col` (`mode`): 0, out = acc − t (the residual, or the Gram
+ * form's g = Σw − c); 1, the update with g = acc (the products' gradient: the update needs only r, read before). */
+inline void dln_strip_out(REAL16 acc, const int col, const int mode, global const REAL* restrict t,
+                          global REAL* restrict out, const int d, const int d16, const REAL scale, const REAL e,
+                          const REAL l, global REAL* restrict lt, global REAL* restrict wt) {
+    if (mode == 0) {
+        vstore16(acc - vload16(0, t + col), 0, out + col);
+    } else {
+        dln_replica_update16(acc, col, d, d16, scale, e, l, lt, wt);
+    }
+}
+
+#define DLN_STRIP_OUT(acc, col) dln_strip_out(acc, col, mode, t, out, d, d16, scale, e, l, lt, wt)
+
+/* Sums over A in strips (`rows` rows, `columns` columns): acc_col = fma-sum over ascending k of A_k,col·v_k, 16
+ * columns per vector and up to eight vectors at a time, each handed to dln_strip_out. */
+inline void dln_strips(global const REAL* restrict a, const int rows, const int columns,
+                       global const REAL* restrict v, const int mode, global const REAL* restrict t,
+                       global REAL* restrict out, const int d, const int d16, const REAL scale, const REAL e,
+                       const REAL l, global REAL* restrict lt, global REAL* restrict wt) {
+    for (int c = 0; c < columns;) {
+        const int m = dln_strip_width(c, columns);
+        global const REAL* row = a + (size_t)c * rows;
+        if (m == 128) {
+            REAL16 a0 = (REAL16)(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+            for (int k = 0; k < rows; k++, row += 128) {
+                const REAL16 vk = (REAL16)(v[k]);
+                a0 = fma(vload16(0, row), vk, a0);
+                a1 = fma(vload16(1, row), vk, a1);
+                a2 = fma(vload16(2, row), vk, a2);
+                a3 = fma(vload16(3, row), vk, a3);
+                a4 = fma(vload16(4, row), vk, a4);
+                a5 = fma(vload16(5, row), vk, a5);
+                a6 = fma(vload16(6, row), vk, a6);
+                a7 = fma(vload16(7, row), vk, a7);
+            }
+            DLN_STRIP_OUT(a0, c);
+            DLN_STRIP_OUT(a1, c + 16);
+            DLN_STRIP_OUT(a2, c + 32);
+            DLN_STRIP_OUT(a3, c + 48);
+            DLN_STRIP_OUT(a4, c + 64);
+            DLN_STRIP_OUT(a5, c + 80);
+            DLN_STRIP_OUT(a6, c + 96);
+            DLN_STRIP_OUT(a7, c + 112);
+        } else if (m == 64) {
+            REAL16 a0 = (REAL16)(0), a1 = a0, a2 = a0, a3 = a0;
+            for (int k = 0; k < rows; k++, row += 64) {
+                const REAL16 vk = (REAL16)(v[k]);
+                a0 = fma(vload16(0, row), vk, a0);
+                a1 = fma(vload16(1, row), vk, a1);
+                a2 = fma(vload16(2, row), vk, a2);
+                a3 = fma(vload16(3, row), vk, a3);
+            }
+            DLN_STRIP_OUT(a0, c);
+            DLN_STRIP_OUT(a1, c + 16);
+            DLN_STRIP_OUT(a2, c + 32);
+            DLN_STRIP_OUT(a3, c + 48);
+        } else {
+            REAL16 a0 = (REAL16)(0);
+            for (int k = 0; k < rows; k++, row += 16) a0 = fma(vload16(0, row), (REAL16)(v[k]), a0);
+            DLN_STRIP_OUT(a0, c);
+        }
+        c += m;
+    }
+}
+
+kernel void dln_replica_steps_v16(const int n, const int d, const int n16, const int d16, const long stride,
+                                  const int steps, const REAL scale, const int gram,
+                                  global const long* restrict copy_at, global const REAL* restrict copies,
+                                  global const REAL* restrict eta, global const REAL* restrict factors,
+                                  global const REAL* restrict lam, global REAL* restrict layers,
+                                  global REAL* restrict w, global REAL* restrict scratch) {
+    const int b = get_global_id(0);
+    global REAL* lt = scratch + (size_t)b * (size_t)((DEPTH + 1) * d16 + max(n16, d16));
+    global REAL* wt = lt + (size_t)DEPTH * d16;
+    global REAL* rt = wt + d16;
+    for (int j = 0; j < d16; j++) {
+        const int live = j < d;
+        for (int k = 0; k < DEPTH; k++) lt[k * d16 + j] = live ? layers[k * stride + IDX(b, j, d)] : (REAL)0;
+        wt[j] = live ? w[IDX(b, j, d)] : (REAL)0;
+    }
+    const REAL e0 = eta[b], l = lam[b];
+    global const REAL* a = copies + copy_at[b];
+    if (gram) {  /* Σᵀ (d rows of d16), then c: g = Σw − c into rt, then the update (g reads every w first) */
+        global const REAL* cv = a + (size_t)d * (size_t)d16;
+        for (int s = 0; s < steps; s++) {
+            const REAL e = e0 * factors[s];
+            dln_strips(a, d, d16, wt, 0, cv, rt, d, d16, scale, e, l, lt, wt);
+            for (int c = 0; c < d; c += 16) dln_replica_update16(vload16(0, rt + c), c, d, d16, scale, e, l, lt, wt);
+        }
+    } else {  /* Xᵀ (d rows of n16), X (n rows of d16), y */
+        global const REAL* xp = a + (size_t)n16 * (size_t)d16;
+        global const REAL* yp = xp + (size_t)n16 * (size_t)d16;
+        for (int s = 0; s < steps; s++) {
+            const REAL e = e0 * factors[s];
+            dln_strips(a, d, n16, wt, 0, yp, rt, d, d16, scale, e, l, lt, wt);
+            dln_strips(xp, n, d16, rt, 1, yp, rt, d, d16, scale, e, l, lt, wt);
+        }
+    }
+    for (int j = 0; j < d; j++) {
+        for (int k = 0; k < DEPTH; k++) layers[k * stride + IDX(b, j, d)] = lt[k * d16 + j];
+        w[IDX(b, j, d)] = wt[j];
+    }
+}
