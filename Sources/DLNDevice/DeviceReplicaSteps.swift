@@ -93,6 +93,7 @@ final class DeviceReplicaSteps<T: DLNReal & CLKernelArgument> {
         kernel = try CLKernel(program: program, name: "dln_replica_steps_v16")
         try kernel.bind(
             Int32(n), Int32(d), Int32(n16), Int32(d16), Int64(lay.coordinateCount), Int32(1),
-            T(gram ? 1 : batch.gradientScale), Int32(gram ? 1 : 0), copyAt, copies, b.eta, factors, b.lambda, b.layers, b.w, scratch)
+            T(gram ? 1 : batch.gradientScale), Int32(gram ? 1 : 0), copyAt, copies, b.eta, factors, b.lambda, b.layers,
+            b.w, scratch)
     }
 }

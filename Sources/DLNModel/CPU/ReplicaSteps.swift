@@ -110,7 +110,8 @@ public enum StripCopy {
 
     /// Writes the copy of X (row-major n·d) and y into `p`, which holds `size(...).count` zeros.
     public static func fill<T>(
-        x xs: UnsafePointer<T>, y ys: UnsafePointer<T>, samples n: Int, dimension d: Int, into p: UnsafeMutablePointer<T>
+        x xs: UnsafePointer<T>, y ys: UnsafePointer<T>, samples n: Int, dimension d: Int,
+        into p: UnsafeMutablePointer<T>
     ) {
         let (n16, d16, _) = size(samples: n, dimension: d)
         let xp = p + n16 * d16
