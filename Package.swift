@@ -21,7 +21,7 @@ let targetCPU = environment["DLNSIM_TARGET_CPU"].flatMap { $0.isEmpty ? nil : $0
 #endif
 let optimised = ["-O", "-enforce-exclusivity=unchecked"]
 let hot: [SwiftSetting] = [.unsafeFlags(baseCPU + optimised)]
-let hotWide: [SwiftSetting] = [.unsafeFlags(wideCPU + optimised)]
+let hotWide: [SwiftSetting] = [.unsafeFlags(wideCPU + optimised), .define("DLN_AVX512")]
 
 let package = Package(
     name: "dlnsim",

@@ -14,8 +14,17 @@ import VectorAccess
 /// loops are specialised for Float and Double where they are called and their generic versions are never compiled,
 /// even in a debug build, which compiles file by file.
 public enum Kernels: Sendable {
-    /// Eight independent SIMD16<Float> fma chains of `iterations` steps each (the fma peak's loop); returns their sum
-    /// so that nothing is optimised away.
+    #if DLN_AVX512
+        /// The fma peak loop's independent SIMD16<Float> chains: eight (16 zmm registers of AVX-512's 32).
+        public static let peakChains = 8
+    #else
+        /// The fma peak loop's independent SIMD16<Float> chains: five (10 ymm registers of AVX2's 16: eight chains
+        /// would spill, and the loop would time the spills, not the peak).
+        public static let peakChains = 5
+    #endif
+
+    /// `peakChains` independent SIMD16<Float> fma chains of `iterations` steps each (the fma peak's loop); returns
+    /// their sum so that nothing is optimised away.
     @inline(never)
     public static func peakLoop(iterations: Int, seed: Float) -> Float {
         let m = SIMD16<Float>(repeating: 0.999999)
@@ -25,20 +34,28 @@ public enum Kernels: Sendable {
         var a2 = a0 + 2
         var a3 = a0 + 3
         var a4 = a0 + 4
-        var a5 = a0 + 5
-        var a6 = a0 + 6
-        var a7 = a0 + 7
+        #if DLN_AVX512
+            var a5 = a0 + 5
+            var a6 = a0 + 6
+            var a7 = a0 + 7
+        #endif
         for _ in 0..<iterations {
             a0 = a0.addingProduct(m, c)
             a1 = a1.addingProduct(m, c)
             a2 = a2.addingProduct(m, c)
             a3 = a3.addingProduct(m, c)
             a4 = a4.addingProduct(m, c)
-            a5 = a5.addingProduct(m, c)
-            a6 = a6.addingProduct(m, c)
-            a7 = a7.addingProduct(m, c)
+            #if DLN_AVX512
+                a5 = a5.addingProduct(m, c)
+                a6 = a6.addingProduct(m, c)
+                a7 = a7.addingProduct(m, c)
+            #endif
         }
-        return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7).sum()
+        #if DLN_AVX512
+            return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7).sum()
+        #else
+            return (a0 + a1 + a2 + a3 + a4).sum()
+        #endif
     }
 }
 

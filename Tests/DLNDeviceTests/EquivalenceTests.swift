@@ -110,6 +110,7 @@ import Testing
         try cpu.initialize(batch)
         try gpu.initialize(batch)
         if replicaSteps == true { #expect(gpu.stepsReplicasAlone, "the batch should step one replica at a time") }
+        if c.sharing == .shared { #expect(!gpu.stepsReplicasAlone, "shared data step in blocks") }
         // Two chunks with an observation between them: observing must not perturb the trajectory.
         try cpu.step(count: c.steps / 2)
         try gpu.step(count: c.steps / 2)

@@ -112,20 +112,25 @@ import Testing
         #expect(CPUTuning.Mode(argument: "-1") == nil)
     }
 
-    /// Tiles of four blocks and of two (the calibrated `quadTiles`) give the same bits, with a remainder pair and a
-    /// single block (11 blocks on one thread: two quads, a pair, a single).
+    /// Tiles of four blocks, of two and of one (the calibrated `tileBlocks`) give the same bits, with a remainder pair
+    /// and a single block (11 blocks on one thread: two quads, a pair, a single).
     @Test(arguments: Precision.allCases)
     func tileChoiceKeepsTheBits(precision: Precision) throws {
         let batch = try makeBatch(d: 29, n: 19, replicas: 172, precision: precision, lambda: [0, 0.01])
         var results: [[UInt64]] = []
-        for quads in [true, false] {
-            let engine = CPUEngine(threads: 1, tuning: CPUTuning(replicaBytes: 0, quadTiles: quads))
+        for tile in [4, 2, 1] {
+            let engine = CPUEngine(threads: 1, tuning: CPUTuning(replicaBytes: 0, tileBlocks: tile))
             try engine.initialize(batch)
             try engine.step(count: 30)
             results.append((try engine.state().weights.doubles + (try engine.observe().trainLoss)).map(\.bitPattern))
         }
         #expect(results[0] == results[1])
-        #expect(CPUTuning(replicaBytes: 0, quadTiles: false).summary.contains("two blocks"))
-        #expect(CPUTuning.standard.quadTiles)
+        #expect(results[0] == results[2])
+        #expect(CPUTuning(replicaBytes: 0, tileBlocks: 2).summary.contains("two blocks"))
+        #expect(CPUTuning(replicaBytes: 0, tileBlocks: 1).summary.contains("one block"))
+        #expect(CPUTuning.standard.tileBlocks == 4)
+        let rates = CPUTuning.TileRates(quads: 1, pairs: 3, singles: 2)
+        #expect(rates.fastest == 2)
+        #expect(CPUTuning.TileRates(quads: 1, pairs: 2, singles: 2.5).fastest == 1)
     }
 }

@@ -59,8 +59,8 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     /// (`CPUTuning`); others stream lane-interleaved.
     let replicaMinBytes: Int
     let replicaBytes: Int
-    /// Shared data: tiles of four blocks when there are enough (else two), `CPUTuning.quadTiles`.
-    let quadTiles: Bool
+    /// Shared data: blocks per tile, `CPUTuning.tileBlocks` (4 only with enough blocks, else 2).
+    let tileBlocks: Int
     /// The hot loops compiled for the instruction set in use (CPU/VectorCode.swift).
     let kernels: any VectorKernels.Type
     /// Whether T is Double (the loops' precision flag).
@@ -174,7 +174,7 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
         let needed = replicaData != nil || (gramData == nil && lay.blocks >= 8 * threads)
         let tune = tuning ?? (needed ? .current : CPUTuning(replicaBytes: 0))
         (replicaMinBytes, replicaBytes) = (tune.replicaMinBytes, tune.replicaBytes)
-        quadTiles = tune.quadTiles
+        tileBlocks = tune.tileBlocks
         stochastic = batch.isStochastic ? StochasticState<T>(batch) : nil
         momentum = batch.hasMomentum ? MomentumState<T>(batch) : nil
         forEachBlock { blk in self.computeWeights(block: blk) }

@@ -1,8 +1,8 @@
 import Dispatch
 import Foundation
 
-/// The CPU's fused-multiply-add peak, for `dlnsim bench`'s "% peak": eight independent SIMD16 fma chains per
-/// thread, in the compilation of the hot loops in use (`VectorISA`), so that it measures the instructions the engine
+/// The CPU's fused-multiply-add peak, for `dlnsim bench`'s "% peak": independent SIMD16 fma chains per thread, as
+/// many as the registers hold (`VectorKernels.peakChains`), in the compilation of the hot loops in use (`VectorISA`), so that it measures the instructions the engine
 /// runs.
 public enum CPUPeak {
     /// The CPU's measured FP32 fma peak with the loops of `isa`, on `threads` threads, GFLOP/s.
@@ -17,6 +17,6 @@ public enum CPUPeak {
             out[t] = kernels.peakLoop(iterations: iterations, seed: Float(t))
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return Double(threads) * Double(iterations) * 8 * 16 * 2 / seconds / 1e9
+        return Double(threads) * Double(iterations) * Double(kernels.peakChains) * 16 * 2 / seconds / 1e9
     }
 }

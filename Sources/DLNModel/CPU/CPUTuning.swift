@@ -4,7 +4,7 @@ import Foundation
 /// The CPU engine's tuning: how the loops run, never what they compute (every choice gives the same bits).
 ///
 /// Two choices are measured per machine. With shared data, whether neighbouring blocks step in register tiles of four
-/// blocks or of two (`quadTiles`). With independent data, how it is stepped: one
+/// blocks, of two or alone (`tileBlocks`: which fits the core's registers and load ports). With independent data, how it is stepped: one
 /// replica at a time with its data held in the core's cache (CPU/ReplicaSteps.swift), or blocks of 16 replicas
 /// streaming their lane-interleaved data. Which is faster depends on the size of a data set against the caches, so
 /// a short calibration (`calibrate()`, about three seconds) times both on growing data sets the first time a batch needs
@@ -22,17 +22,26 @@ public struct CPUTuning: Sendable, Codable, Equatable {
     public var machine: String?
     /// Each size the calibration timed: data-set bytes, replica-steps/s one replica at a time, interleaved.
     public var measurements: [Measurement]?
-    /// Shared data: whether blocks with one data set step four at a time (register tiles of 64 replicas, 16
-    /// accumulators) when there are enough of them, or two at a time (32 replicas). Which is faster depends on the
-    /// core (its registers, its load ports); the calibration times both.
-    public var quadTiles: Bool
-    /// The calibration's replica-steps/s of shared data in tiles of four blocks and of two.
+    /// Shared data: how many neighbouring blocks with one data set step together, 4 (register tiles of 64 replicas,
+    /// 16 accumulators of 16 lanes; when there are at least eight blocks per thread, else 2), 2 (32 replicas, 8
+    /// accumulators) or 1 (16 replicas, 4 accumulators). Which is faster depends on the core: 16 accumulators fill
+    /// AVX-512's 32 registers but spill from AVX2's 16. The calibration times all three.
+    public var tileBlocks: Int
+    /// The calibration's replica-steps/s of shared data in tiles of four blocks, two and one.
     public var tileRates: TileRates?
 
-    /// Shared data, tiles of four blocks against two, replica-steps/s.
+    /// Shared data, tiles of four blocks, two and one, replica-steps/s.
     public struct TileRates: Sendable, Codable, Equatable {
         public var quads: Double
         public var pairs: Double
+        public var singles: Double
+
+        public init(quads: Double, pairs: Double, singles: Double) {
+            (self.quads, self.pairs, self.singles) = (quads, pairs, singles)
+        }
+
+        /// The tile with the highest rate (a tie goes to the larger tile).
+        public var fastest: Int { quads >= max(pairs, singles) ? 4 : pairs >= singles ? 2 : 1 }
     }
 
     /// One size of the calibration.
@@ -50,9 +59,10 @@ public struct CPUTuning: Sendable, Codable, Equatable {
 
     public init(
         replicaMinBytes: Int = 0, replicaBytes: Int, source: String = "given", machine: String? = nil,
-        measurements: [Measurement]? = nil, quadTiles: Bool = true, tileRates: TileRates? = nil
+        measurements: [Measurement]? = nil, tileBlocks: Int = 4, tileRates: TileRates? = nil
     ) {
-        self.quadTiles = quadTiles
+        precondition([1, 2, 4].contains(tileBlocks), "tiles of 1, 2 or 4 blocks")
+        self.tileBlocks = tileBlocks
         self.tileRates = tileRates
         self.replicaMinBytes = replicaMinBytes
         self.replicaBytes = replicaBytes
@@ -118,8 +128,12 @@ public struct CPUTuning: Sendable, Codable, Equatable {
                     "\(size($0.bytes)) \(String(format: "%.2f", $0.perReplica / $0.interleaved))×"
                 }.joined(separator: ", ")
         }
-        text += "; shared data in tiles of \(quadTiles ? "four blocks (64" : "two blocks (32") replicas)"
-        if let t = tileRates { text += String(format: ", four against two measured %.2f×", t.quads / t.pairs) }
+        let names = [1: "one block (16", 2: "two blocks (32", 4: "four blocks (64"]
+        text += "; shared data in tiles of \(names[tileBlocks]!) replicas)"
+        if let t = tileRates {
+            text += String(
+                format: ", measured four : two : one = %.2f : 1 : %.2f", t.quads / t.pairs, t.singles / t.pairs)
+        }
         return text
     }
 
@@ -237,18 +251,19 @@ public struct CPUTuning: Sendable, Codable, Equatable {
         let tiles = tileCalibration()
         return CPUTuning(
             replicaMinBytes: lo, replicaBytes: hi, source: "calibrated \(date)", machine: machineKey,
-            measurements: measurements, quadTiles: tiles.map { $0.quads >= $0.pairs } ?? true, tileRates: tiles)
+            measurements: measurements, tileBlocks: tiles?.fastest ?? 4, tileRates: tiles)
     }
 
-    /// Shared data (one data set, d = 512, n = 256, float32 pm: X is 512 KiB), eight blocks per thread, stepped in tiles of four
-    /// blocks and of two (best of three each).
+    /// Shared data (one data set, d = 512, n = 256, float32 pm: X is 512 KiB), eight blocks per thread, stepped in tiles
+    /// of four blocks, of two and alone (best of three each).
     static func tileCalibration() -> TileRates? {
         let blocks = 8 * System.coreCount
         guard let batch = try? calibrationBatch(n: 256, d: 512, replicas: 16 * blocks, shared: true) else { return nil }
         let steps = max(4, Int(1e9 / Double(16 * blocks * 4 * 256 * 512)))
-        let quads = rate(batch, tuning: CPUTuning(replicaBytes: 0, quadTiles: true), steps: steps)
-        let pairs = rate(batch, tuning: CPUTuning(replicaBytes: 0, quadTiles: false), steps: steps)
-        return quads > 0 && pairs > 0 ? TileRates(quads: quads, pairs: pairs) : nil
+        let quads = rate(batch, tuning: CPUTuning(replicaBytes: 0, tileBlocks: 4), steps: steps)
+        let pairs = rate(batch, tuning: CPUTuning(replicaBytes: 0, tileBlocks: 2), steps: steps)
+        let singles = rate(batch, tuning: CPUTuning(replicaBytes: 0, tileBlocks: 1), steps: steps)
+        return min(quads, pairs, singles) > 0 ? TileRates(quads: quads, pairs: pairs, singles: singles) : nil
     }
 
     /// (replicaMinBytes, replicaBytes) from measurements in ascending size: from the smallest size where one

@@ -3,7 +3,7 @@ import Foundation
 
 /// The two products of a step, r = Xw − y and g = Xᵀr, and the step loop that runs them with the update.
 /// Twin of Kernels/residual.cl, gradient.cl, products_v16.cl (single blocks, fused) and tiled.cl: the same sums in
-/// the same order. Blocks that share a data set run in tiles of two or four. The loops themselves are in
+/// the same order. Blocks that share a data set run in tiles of two or four, or alone (`CPUTuning.tileBlocks`). The loops themselves are in
 /// Sources/DLNVector, compiled once per instruction set (CPU/VectorCode.swift).
 extension CPUBatch {
     /// The gradient sums of one block into g: the two products, or the Gram form.
@@ -54,7 +54,8 @@ extension CPUBatch {
         var units: [(Int, Int?)] = []
         var quads: Set<Int> = []
         var replicas: [Int] = []
-        let useQuads = quadTiles && gramData == nil && layout.blocks >= 8 * threads
+        let useQuads = tileBlocks == 4 && gramData == nil && layout.blocks >= 8 * threads
+        let usePairs = tileBlocks >= 2 && gramData == nil
         var blk = 0
         while blk < layout.blocks {
             if useQuads, blk + 3 < layout.blocks, let s = shared[blk],
@@ -63,7 +64,7 @@ extension CPUBatch {
                 quads.insert(units.count)
                 units.append((blk, blk + 1))
                 blk += 4
-            } else if gramData == nil, blk + 1 < layout.blocks, let s = shared[blk], shared[blk + 1] == s {
+            } else if usePairs, blk + 1 < layout.blocks, let s = shared[blk], shared[blk + 1] == s {
                 units.append((blk, blk + 1))
                 blk += 2
             } else if count >= 4, stepsPerReplica(block: blk) {
