@@ -23,9 +23,8 @@ struct VectorISATests {
         return bits
     }
 
-    @Test(arguments: Precision.allCases)
+    @Test(.enabled(if: VectorISA.avx512.isSupported, Comment(rawValue: reason)), arguments: Precision.allCases)
     func diagonalPathsGiveTheSameBits(precision: Precision) throws {
-        try #require(VectorISA.avx512.isSupported, Comment(rawValue: Self.reason))
         // 160 replicas shared (quads on one thread, pairs and single blocks on eight), 37 independent (d = 37: strips
         // of 16 and a partial block), and the Gram form (n > d/2) both ways.
         let cases: [(Batch, String)] = [
@@ -47,9 +46,8 @@ struct VectorISATests {
         }
     }
 
-    @Test(arguments: Precision.allCases)
+    @Test(.enabled(if: VectorISA.avx512.isSupported, Comment(rawValue: reason)), arguments: Precision.allCases)
     func matrixTilesGiveTheSameBits(precision: Precision) throws {
-        try #require(VectorISA.avx512.isSupported, Comment(rawValue: Self.reason))
         // Widths that leave edge tiles in both directions (5×5 and 2×4 tiles, then 5×1, 1×5, 1×1, …).
         let batch = MatrixFixture.batch(widths: [13, 7, 11, 3], n: 12, B: 35, precision: precision, independent: false)
         var results: [[Double]] = []
