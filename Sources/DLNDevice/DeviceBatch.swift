@@ -48,7 +48,7 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
     /// by size).
     init(
         _ batch: Batch, context: CLContext, queue: CLCommandQueue, shape: KernelShape, maxWorkGroupSize: Int = 256,
-        replicaSteps forced: Bool? = nil
+        replicaSteps forced: Bool? = nil, pairTiles: Bool = true
     ) throws {
         let lay = batch.layout
         layout = lay
@@ -64,7 +64,7 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         buffers = try DeviceBuffers<T>(batch, context: context, shape: shape)
         kernels = try KernelBindings(
             batch, program: program, buffers: buffers, shape: shape, maxWorkGroupSize: maxWorkGroupSize,
-            stepsPerLaunch: Self.stepsPerLaunch)
+            stepsPerLaunch: Self.stepsPerLaunch, pairTiles: pairTiles)
         try queue.enqueue(kernels.weight, global: [lay.paddedReplicas, lay.dimension], local: [Self.local, 1])
         if DeviceReplicaSteps<T>.applies(to: batch, shape: shape, forced: forced) {
             replicaSteps = try DeviceReplicaSteps<T>(

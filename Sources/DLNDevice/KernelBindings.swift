@@ -28,7 +28,7 @@ final class KernelBindings {
 
     init<T: DLNReal & CLKernelArgument>(
         _ batch: Batch, program: CLProgram, buffers b: DeviceBuffers<T>, shape: KernelShape,
-        maxWorkGroupSize: Int, stepsPerLaunch: Int
+        maxWorkGroupSize: Int, stepsPerLaunch: Int, pairTiles: Bool
     ) throws(CLError) {
         let lay = batch.layout
         let B = Int32(lay.replicas)
@@ -45,7 +45,7 @@ final class KernelBindings {
         let dsPerBlock = b.dsPerBlock
         var pairStarts: [Int32] = []
         var skip = [Int32](repeating: 0, count: lay.blocks)
-        if shape == .vector16 && batch.gradientForm == .products {
+        if shape == .vector16 && batch.gradientForm == .products && pairTiles {
             var blk = 0
             while blk + 1 < lay.blocks {
                 if dsPerBlock[blk] >= 0 && dsPerBlock[blk] == dsPerBlock[blk + 1] {

@@ -36,12 +36,21 @@ public final class OpenCLEngine: FlowEngine {
     /// Whether independent data step one replica at a time (vector16; `DeviceReplicaSteps`): nil decides by size.
     public let replicaSteps: Bool?
 
-    /// An engine on one OpenCL device; `shape` nil chooses by device type, `replicaSteps` nil by problem size
-    /// (every choice gives the same bits).
-    public init(device: CLDevice, shape: KernelShape? = nil, replicaSteps: Bool? = nil) throws(DLNError) {
+    /// vector16: whether neighbouring blocks that share a data set run in the pair kernels (32 replicas and 8
+    /// float16 accumulators per work-item).
+    public let pairTiles: Bool
+
+    /// An engine on one OpenCL device; `shape` nil chooses by device type, `replicaSteps` nil by problem size,
+    /// `pairTiles` nil by the device's vector width: pairs where it prefers 16 floats (AVX-512) or is no CPU; on an
+    /// AVX2 CPU (8) the eight accumulators of a pair kernel spill and single blocks are faster. Every choice gives the
+    /// same bits.
+    public init(
+        device: CLDevice, shape: KernelShape? = nil, replicaSteps: Bool? = nil, pairTiles: Bool? = nil
+    ) throws(DLNError) {
         self.device = device
         self.shape = shape ?? KernelShape.preferred(for: device)
         self.replicaSteps = replicaSteps
+        self.pairTiles = pairTiles ?? (device.type != .cpu || device.preferredFloatWidth >= 16)
         do {
             context = try CLContext.shared(for: device)
             queue = try CLCommandQueue(context: context)
@@ -72,11 +81,11 @@ public final class OpenCLEngine: FlowEngine {
             case .float32:
                 impl = try DeviceBatch<Float>(
                     batch, context: context, queue: queue, shape: shape, maxWorkGroupSize: device.maxWorkGroupSize,
-                    replicaSteps: replicaSteps)
+                    replicaSteps: replicaSteps, pairTiles: pairTiles)
             case .float64:
                 impl = try DeviceBatch<Double>(
                     batch, context: context, queue: queue, shape: shape, maxWorkGroupSize: device.maxWorkGroupSize,
-                    replicaSteps: replicaSteps)
+                    replicaSteps: replicaSteps, pairTiles: pairTiles)
             }
         } catch let error as DLNError { throw error } catch let error as CLError
             where Self.allocationCodes.contains(error.code)

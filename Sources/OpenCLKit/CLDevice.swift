@@ -73,6 +73,9 @@ public struct CLDevice: @unchecked Sendable, Hashable {
     public let maxWorkGroupSize: Int
     /// `CL_DEVICE_MAX_WORK_ITEM_SIZES`, one limit per dimension. The corresponding C function is `clGetDeviceInfo`.
     public let maxWorkItemSizes: [Int]
+    /// `CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT`: the float vector width the device's compiler prefers (a CPU device
+    /// reports its SIMD width: 8 with AVX2, 16 with AVX-512). The corresponding C function is `clGetDeviceInfo`.
+    public let preferredFloatWidth: Int
     /// `CL_DEVICE_EXTENSIONS`, split at spaces. The corresponding C function is `clGetDeviceInfo`.
     public let extensions: [String]
     /// Whether kernels may use `double`: `cl_khr_fp64` is listed or `CL_DEVICE_DOUBLE_FP_CONFIG` is
@@ -101,6 +104,7 @@ public struct CLDevice: @unchecked Sendable, Hashable {
         localMemorySize = try int(CL_DEVICE_LOCAL_MEM_SIZE, cl_ulong.self)
         maxWorkGroupSize = try int(CL_DEVICE_MAX_WORK_GROUP_SIZE, Int.self)
         maxWorkItemSizes = try infoArray(Int.self, "clGetDeviceInfo", query(CL_DEVICE_MAX_WORK_ITEM_SIZES))
+        preferredFloatWidth = try int(CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT, cl_uint.self)
         extensions = try string(CL_DEVICE_EXTENSIONS).split(separator: " ").map(String.init)
         // Pre-1.2 devices without the extension may reject CL_DEVICE_DOUBLE_FP_CONFIG: that means "no".
         let fp64 = (try? infoValue(cl_device_fp_config.self, "clGetDeviceInfo", query(CL_DEVICE_DOUBLE_FP_CONFIG))) ?? 0

@@ -80,6 +80,11 @@ import Testing
             Case(d: 37, n: 11, B: 33, steps: 40, update: .multiplicative, sharing: .independent, lambda: [0.01])
         ]
 
+    /// The pair kernels (neighbouring blocks that share a data set), forced on: by default a CPU device with 8-wide
+    /// vectors (AVX2) runs single blocks.
+    @Test(arguments: smallCases.filter { $0.sharing == .shared && $0.B >= 32 && $0.precision == .float32 })
+    func pairKernelsAgree(_ c: Case) throws { try agree(c, shape: .vector16, pairTiles: true) }
+
     @Test(arguments: replicaCases.filter { $0.precision == .float32 })
     func replicaStepsAgree(_ c: Case) throws { try agree(c, shape: .vector16, replicaSteps: true) }
 
@@ -95,7 +100,7 @@ import Testing
     @Test(.needsFP64, arguments: cases.filter { $0.precision == .float64 }, KernelShape.allCases)
     func cpuAndOpenCLAgreeInFloat64(_ c: Case, shape: KernelShape) throws { try agree(c, shape: shape) }
 
-    func agree(_ c: Case, shape: KernelShape, replicaSteps: Bool? = nil) throws {
+    func agree(_ c: Case, shape: KernelShape, replicaSteps: Bool? = nil, pairTiles: Bool? = nil) throws {
         let device = try DeviceFixture.device(fp64: c.precision == .float64)
         let points = c.lambda.count
         let B = (c.B / points) * points
@@ -106,7 +111,7 @@ import Testing
             eta: [c.model.isDeep ? min(c.eta, 0.01) : c.eta],
             alpha: alpha, loss: c.loss, noise: 0.1)
         let cpu = CPUEngine()
-        let gpu = try OpenCLEngine(device: device, shape: shape, replicaSteps: replicaSteps)
+        let gpu = try OpenCLEngine(device: device, shape: shape, replicaSteps: replicaSteps, pairTiles: pairTiles)
         try cpu.initialize(batch)
         try gpu.initialize(batch)
         if replicaSteps == true { #expect(gpu.stepsReplicasAlone, "the batch should step one replica at a time") }
