@@ -150,3 +150,90 @@ kernel void dln_replica_steps_v16(const int n, const int d, const int n16, const
         w[IDX(b, j, d)] = wt[j];
     }
 }
+
+/* dln_block_steps_v16: shared data (every lane of a block uses one data set, block_ds[blk] ≥ 0) on CPU devices: one
+ * work-item per block of 16 replicas runs up to 32 whole steps per launch while the block's w, r and layers stay in
+ * its core's cache: the residual four rows at a time and the gradient four coordinates at a time in REAL16 (the sums
+ * and their order of dln_residual_v16 and dln_gradient_v16), each coordinate updated as soon as its gradient is summed
+ * (the update reads only r), per lane as dln_update with η = eta[b]·factors[k]; padding lanes (b ≥ B) are not updated.
+ * NDRange: (blocks), local (1). Twin: CPUBatch's step loop (products(block:), update(block:)).
+ */
+inline void dln_block_update(const REAL16 acc, const int j, const int blk, const int B, const int d, const long stride,
+                             const REAL scale, const REAL* e, const REAL* l, global REAL* restrict layers,
+                             global REAL* restrict w) {
+    REAL gs[16];
+    vstore16(acc * scale, 0, gs);
+    for (int q = 0; q < LANES; q++) {
+        if (blk * LANES + q >= B) break;
+        dln_update_one((size_t)blk * (size_t)d * LANES + (size_t)j * LANES + q, stride, e[q], l[q], gs[q], layers, w);
+    }
+}
+
+kernel void dln_block_steps_v16(const int B, const int n, const int d, const long stride, const int steps,
+                                const REAL scale, global const REAL* restrict X, global const REAL* restrict Y,
+                                global const int* restrict block_ds, global const REAL* restrict eta,
+                                global const REAL* restrict factors, global const REAL* restrict lam,
+                                global REAL* restrict layers, global REAL* restrict w, global REAL* restrict r) {
+    const int blk = get_global_id(0);
+    const size_t s = (size_t)block_ds[blk];
+    global const REAL* xs = X + s * (size_t)n * (size_t)d;
+    global const REAL* ys = Y + s * (size_t)n;
+    global REAL* wb = w + (size_t)blk * (size_t)d * LANES;
+    global REAL* rb = r + (size_t)blk * (size_t)n * LANES;
+    REAL e0[LANES], l[LANES], e[LANES];
+    for (int q = 0; q < LANES; q++) {
+        const int b = blk * LANES + q;
+        e0[q] = b < B ? eta[b] : (REAL)0;
+        l[q] = b < B ? lam[b] : (REAL)0;
+    }
+    for (int k = 0; k < steps; k++) {
+        for (int q = 0; q < LANES; q++) e[q] = e0[q] * factors[k];
+        int i0 = 0;
+        for (; i0 + 4 <= n; i0 += 4) {
+            global const REAL* x0 = xs + (size_t)i0 * d;
+            global const REAL* x1 = x0 + d;
+            global const REAL* x2 = x1 + d;
+            global const REAL* x3 = x2 + d;
+            REAL16 a0 = (REAL16)(0), a1 = (REAL16)(0), a2 = (REAL16)(0), a3 = (REAL16)(0);
+            for (int j = 0; j < d; j++) {
+                const REAL16 wj = vload16(j, wb);
+                a0 = fma((REAL16)(x0[j]), wj, a0);
+                a1 = fma((REAL16)(x1[j]), wj, a1);
+                a2 = fma((REAL16)(x2[j]), wj, a2);
+                a3 = fma((REAL16)(x3[j]), wj, a3);
+            }
+            vstore16(a0 - (REAL16)(ys[i0]), i0, rb);
+            vstore16(a1 - (REAL16)(ys[i0 + 1]), i0 + 1, rb);
+            vstore16(a2 - (REAL16)(ys[i0 + 2]), i0 + 2, rb);
+            vstore16(a3 - (REAL16)(ys[i0 + 3]), i0 + 3, rb);
+        }
+        for (int i = i0; i < n; i++) {
+            global const REAL* xi = xs + (size_t)i * d;
+            REAL16 a = (REAL16)(0);
+            for (int j = 0; j < d; j++) a = fma((REAL16)(xi[j]), vload16(j, wb), a);
+            vstore16(a - (REAL16)(ys[i]), i, rb);
+        }
+        int j0 = 0;
+        for (; j0 + 4 <= d; j0 += 4) {
+            global const REAL* xj = xs + j0;
+            REAL16 a0 = (REAL16)(0), a1 = (REAL16)(0), a2 = (REAL16)(0), a3 = (REAL16)(0);
+            for (int i = 0; i < n; i++) {
+                const REAL16 ri = vload16(i, rb);
+                global const REAL* xi = xj + (size_t)i * d;
+                a0 = fma((REAL16)(xi[0]), ri, a0);
+                a1 = fma((REAL16)(xi[1]), ri, a1);
+                a2 = fma((REAL16)(xi[2]), ri, a2);
+                a3 = fma((REAL16)(xi[3]), ri, a3);
+            }
+            dln_block_update(a0, j0, blk, B, d, stride, scale, e, l, layers, w);
+            dln_block_update(a1, j0 + 1, blk, B, d, stride, scale, e, l, layers, w);
+            dln_block_update(a2, j0 + 2, blk, B, d, stride, scale, e, l, layers, w);
+            dln_block_update(a3, j0 + 3, blk, B, d, stride, scale, e, l, layers, w);
+        }
+        for (int j = j0; j < d; j++) {
+            REAL16 a = (REAL16)(0);
+            for (int i = 0; i < n; i++) a = fma((REAL16)(xs[(size_t)i * d + j]), vload16(i, rb), a);
+            dln_block_update(a, j, blk, B, d, stride, scale, e, l, layers, w);
+        }
+    }
+}

@@ -141,6 +141,7 @@ failed=0
 # same source with REAL = double, the same indices and barriers, and runs bit-identically on PoCL in the fast tier;
 # the matrix kernels' small cases mix both precisions.
 for filter in '^DLNDeviceTests.EquivalenceTests/smallSizesAgree\(' '^DLNDeviceTests.EquivalenceTests/replicaStepsAgree\(' \
+    '^DLNDeviceTests.EquivalenceTests/blockStepsAgree\(' \
     '^DLNDeviceTests.FlowEquivalenceTests/smallSizesAgree\(' \
     '^DLNDeviceTests.StochasticEquivalenceTests/smallSizesAgreeStochastic\(' \
     '^DLNDeviceTests.MomentumTests/smallSizesAgreeMomentum\(' \

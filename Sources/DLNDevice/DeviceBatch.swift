@@ -18,6 +18,7 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
     var flow: DeviceFlow<T>? = nil
     var adaptive: Bool { flow?.adaptive ?? false }
     var stepsReplicasAlone: Bool { replicaSteps != nil }
+    var stepsBlocksAlone: Bool { kernels.blockSteps != nil }
     /// The stochastic steps (DeviceStochastic.swift); nil for deterministic steps.
     var stochastic: DeviceStochastic<T>? = nil
     /// Momentum (DeviceMomentum.swift); nil without.
@@ -48,7 +49,7 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
     /// by size).
     init(
         _ batch: Batch, context: CLContext, queue: CLCommandQueue, shape: KernelShape, maxWorkGroupSize: Int = 256,
-        replicaSteps forced: Bool? = nil, pairTiles: Bool = true
+        replicaSteps forced: Bool? = nil, pairTiles: Bool = true, blockSteps: Bool? = nil, computeUnits: Int = 1
     ) throws {
         let lay = batch.layout
         layout = lay
@@ -64,7 +65,10 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         buffers = try DeviceBuffers<T>(batch, context: context, shape: shape)
         kernels = try KernelBindings(
             batch, program: program, buffers: buffers, shape: shape, maxWorkGroupSize: maxWorkGroupSize,
-            stepsPerLaunch: Self.stepsPerLaunch, pairTiles: pairTiles)
+            stepsPerLaunch: Self.stepsPerLaunch, pairTiles: pairTiles,
+            blockSteps: Self.stepsBlocksAlone(
+                batch, shape: shape, dsPerBlock: buffers.dsPerBlock, pairTiles: pairTiles, computeUnits: computeUnits,
+                forced: blockSteps))
         try queue.enqueue(kernels.weight, global: [lay.paddedReplicas, lay.dimension], local: [Self.local, 1])
         if DeviceReplicaSteps<T>.applies(to: batch, shape: shape, forced: forced) {
             replicaSteps = try DeviceReplicaSteps<T>(
@@ -166,6 +170,13 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
             stepsTaken += count
             return
         }
+        if let blocks = kernels.blockSteps {
+            try launches(count: count, scheduled: scheduled) { (steps: Int32) throws(CLError) in
+                try blocks.setArgument(4, steps)
+                try queue.enqueue(blocks, global: [layout.blocks], local: [1])
+            }
+            return
+        }
         if let one = replicaSteps {
             try launches(count: count, scheduled: scheduled) { (steps: Int32) throws(CLError) in
                 try one.kernel.setArgument(DeviceReplicaSteps<T>.stepsArgument, steps)
@@ -189,6 +200,20 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         }
         try queue.flush()
         stepsTaken += count
+    }
+
+    /// Whether shared data step one block per work-item through a launch's steps (`dln_block_steps_v16`): the
+    /// vector16 shape, every block with one data set, the products form, plain or multiplicative descent in the layers
+    /// (no flow, log representation, stochastic steps or momentum); `forced` nil: where the pair kernels are not used
+    /// (8-wide vectors) and there are at least two blocks per compute unit.
+    static func stepsBlocksAlone(
+        _ batch: Batch, shape: KernelShape, dsPerBlock: [Int32], pairTiles: Bool, computeUnits: Int, forced: Bool?
+    ) -> Bool {
+        guard shape == .vector16, batch.gradientForm == .products,
+            batch.update == .gd || batch.update == .multiplicative, batch.representation != .log,
+            !batch.isStochastic, !batch.hasMomentum, dsPerBlock.allSatisfy({ $0 >= 0 })
+        else { return false }
+        return forced ?? (!pairTiles && dsPerBlock.count >= 2 * computeUnits)
     }
 
     /// `count` steps by a kernel that runs many per launch (`enqueue` with the launch's step count), at most

@@ -25,10 +25,13 @@ final class KernelBindings {
     /// The tiled kernel's per-step learning-rate factors (`stepsPerLaunch` of them, 1 until a schedule writes them).
     let factors: CLBuffer
     let tiledThreads: Int
+    /// vector16, shared data: one work-item per block runs a launch's steps (`dln_block_steps_v16`, argument 4: the
+    /// steps of one launch); nil when the batch does not step that way (DeviceBatch.stepsBlocksAlone).
+    let blockSteps: CLKernel?
 
     init<T: DLNReal & CLKernelArgument>(
         _ batch: Batch, program: CLProgram, buffers b: DeviceBuffers<T>, shape: KernelShape,
-        maxWorkGroupSize: Int, stepsPerLaunch: Int, pairTiles: Bool
+        maxWorkGroupSize: Int, stepsPerLaunch: Int, pairTiles: Bool, blockSteps: Bool
     ) throws(CLError) {
         let lay = batch.layout
         let B = Int32(lay.replicas)
@@ -45,7 +48,7 @@ final class KernelBindings {
         let dsPerBlock = b.dsPerBlock
         var pairStarts: [Int32] = []
         var skip = [Int32](repeating: 0, count: lay.blocks)
-        if shape == .vector16 && batch.gradientForm == .products && pairTiles {
+        if shape == .vector16 && batch.gradientForm == .products && pairTiles && !blockSteps {
             var blk = 0
             while blk + 1 < lay.blocks {
                 if dsPerBlock[blk] >= 0 && dsPerBlock[blk] == dsPerBlock[blk + 1] {
@@ -118,6 +121,15 @@ final class KernelBindings {
         } else {
             tiled = nil
             tiledThreads = 16
+        }
+
+        if blockSteps {
+            let k = try kernel("dln_block_steps_v16")
+            try k.bind(
+                B, n, d, stride, Int32(1), scale, b.x, b.y, b.blockDS, b.eta, factors, b.lambda, b.layers, b.w, b.r)
+            self.blockSteps = k
+        } else {
+            self.blockSteps = nil
         }
 
         if let form = b.gram {

@@ -15,7 +15,7 @@ public enum KernelLibrary {
 
     /// The kernels every family shares, in order (after common.cl and the family's file).
     static let shared = [
-        "residual.cl", "gradient.cl", "products_v16.cl", "replica_v16.cl", "update.cl", "tiled.cl", "loss.cl",
+        "residual.cl", "gradient.cl", "products_v16.cl", "update.cl", "replica_v16.cl", "tiled.cl", "loss.cl",
         "observe.cl", "flow.cl",
         "stochastic.cl", "momentum.cl", "curvature.cl"
     ]

@@ -45,8 +45,10 @@ public final class OpenCLEngine: FlowEngine {
     /// AVX2 CPU (8) the eight accumulators of a pair kernel spill and single blocks are faster. Every choice gives the
     /// same bits.
     public init(
-        device: CLDevice, shape: KernelShape? = nil, replicaSteps: Bool? = nil, pairTiles: Bool? = nil
+        device: CLDevice, shape: KernelShape? = nil, replicaSteps: Bool? = nil, pairTiles: Bool? = nil,
+        blockSteps: Bool? = nil
     ) throws(DLNError) {
+        self.blockSteps = blockSteps
         self.device = device
         self.shape = shape ?? KernelShape.preferred(for: device)
         self.replicaSteps = replicaSteps
@@ -60,6 +62,14 @@ public final class OpenCLEngine: FlowEngine {
     /// Whether the initialized batch steps one replica at a time (independent data on a CPU device,
     /// `DeviceReplicaSteps`); false before `initialize`.
     public var stepsReplicasAlone: Bool { impl?.stepsReplicasAlone ?? false }
+
+    /// Whether the initialized batch steps shared data one block per work-item through each launch of up to 32
+    /// steps (vector16, `blockSteps`); false before `initialize`.
+    public var stepsBlocksAlone: Bool { impl?.stepsBlocksAlone ?? false }
+
+    /// vector16, shared data: whether one work-item per block runs many steps per launch (nil: where the pair kernels
+    /// are not used and there are at least two blocks per compute unit).
+    public let blockSteps: Bool?
 
     public var deviceDescription: String {
         "OpenCL \(device.name) (\(device.platform.name), driver \(device.driverVersion), \(shape.rawValue) kernels)"
@@ -81,11 +91,13 @@ public final class OpenCLEngine: FlowEngine {
             case .float32:
                 impl = try DeviceBatch<Float>(
                     batch, context: context, queue: queue, shape: shape, maxWorkGroupSize: device.maxWorkGroupSize,
-                    replicaSteps: replicaSteps, pairTiles: pairTiles)
+                    replicaSteps: replicaSteps, pairTiles: pairTiles, blockSteps: blockSteps,
+                    computeUnits: device.computeUnits)
             case .float64:
                 impl = try DeviceBatch<Double>(
                     batch, context: context, queue: queue, shape: shape, maxWorkGroupSize: device.maxWorkGroupSize,
-                    replicaSteps: replicaSteps, pairTiles: pairTiles)
+                    replicaSteps: replicaSteps, pairTiles: pairTiles, blockSteps: blockSteps,
+                    computeUnits: device.computeUnits)
             }
         } catch let error as DLNError { throw error } catch let error as CLError
             where Self.allocationCodes.contains(error.code)
@@ -183,6 +195,8 @@ protocol DeviceBatchRunner: AnyObject {
     var adaptive: Bool { get }
     /// Whether independent data step one replica at a time (DeviceReplicaSteps).
     var stepsReplicasAlone: Bool { get }
+    /// Whether shared data step one block per work-item through a launch (`dln_block_steps_v16`).
+    var stepsBlocksAlone: Bool { get }
     func step(count: Int) throws(CLError)
     func advance(to time: Double, stoppingIf stop: () -> Bool) throws -> Bool
     func flowCounters() throws(CLError) -> FlowCounters

@@ -85,6 +85,24 @@ import Testing
     @Test(arguments: smallCases.filter { $0.sharing == .shared && $0.B >= 32 && $0.precision == .float32 })
     func pairKernelsAgree(_ c: Case) throws { try agree(c, shape: .vector16, pairTiles: true) }
 
+    /// Shared data stepped one block per work-item through launches of up to 32 steps (dln_block_steps_v16), forced
+    /// on: every family and update it serves in the products form (d ≥ 2n), d = 2, 7, 37, 38 (remainders of the
+    /// four-row and four-coordinate loops), B not a multiple of 16 (padding lanes not updated).
+    static let blockCases: [Case] =
+        smallCases.filter { $0.sharing == .shared && $0.d >= 2 * $0.n } + [
+            Case(d: 2, n: 1, B: 17, steps: 70, model: .uv, lambda: [0.001]),
+            Case(d: 7, n: 3, B: 17, steps: 70, model: .uv),
+            Case(d: 38, n: 9, B: 34, steps: 40, model: .deep, depth: 3, lambda: [0, 0.001]),
+            Case(d: 37, n: 6, B: 34, steps: 40, model: .deepPM, depth: 3, lambda: [0, 0.001]),
+            Case(d: 7, n: 2, B: 17, steps: 70, update: .multiplicative, precision: .float64)
+        ]
+
+    @Test(arguments: blockCases.filter { $0.precision == .float32 })
+    func blockStepsAgree(_ c: Case) throws { try agree(c, shape: .vector16, blockSteps: true) }
+
+    @Test(.needsFP64, arguments: blockCases.filter { $0.precision == .float64 })
+    func blockStepsAgreeInFloat64(_ c: Case) throws { try agree(c, shape: .vector16, blockSteps: true) }
+
     @Test(arguments: replicaCases.filter { $0.precision == .float32 })
     func replicaStepsAgree(_ c: Case) throws { try agree(c, shape: .vector16, replicaSteps: true) }
 
@@ -100,7 +118,9 @@ import Testing
     @Test(.needsFP64, arguments: cases.filter { $0.precision == .float64 }, KernelShape.allCases)
     func cpuAndOpenCLAgreeInFloat64(_ c: Case, shape: KernelShape) throws { try agree(c, shape: shape) }
 
-    func agree(_ c: Case, shape: KernelShape, replicaSteps: Bool? = nil, pairTiles: Bool? = nil) throws {
+    func agree(
+        _ c: Case, shape: KernelShape, replicaSteps: Bool? = nil, pairTiles: Bool? = nil, blockSteps: Bool? = nil
+    ) throws {
         let device = try DeviceFixture.device(fp64: c.precision == .float64)
         let points = c.lambda.count
         let B = (c.B / points) * points
@@ -111,11 +131,13 @@ import Testing
             eta: [c.model.isDeep ? min(c.eta, 0.01) : c.eta],
             alpha: alpha, loss: c.loss, noise: 0.1)
         let cpu = CPUEngine()
-        let gpu = try OpenCLEngine(device: device, shape: shape, replicaSteps: replicaSteps, pairTiles: pairTiles)
+        let gpu = try OpenCLEngine(
+            device: device, shape: shape, replicaSteps: replicaSteps, pairTiles: pairTiles, blockSteps: blockSteps)
         try cpu.initialize(batch)
         try gpu.initialize(batch)
         if replicaSteps == true { #expect(gpu.stepsReplicasAlone, "the batch should step one replica at a time") }
         if c.sharing == .shared { #expect(!gpu.stepsReplicasAlone, "shared data step in blocks") }
+        if blockSteps == true { #expect(gpu.stepsBlocksAlone, "the batch should step one block per work-item") }
         // Two chunks with an observation between them: observing must not perturb the trajectory.
         try cpu.step(count: c.steps / 2)
         try gpu.step(count: c.steps / 2)
@@ -127,7 +149,8 @@ import Testing
         let end = (try cpu.observe(), try gpu.observe())
         #expect(end.0.names == end.1.names && end.0.names.count == Observable.allCases.count + 6)
         let exact = DeviceFixture.bitExact(device)
-        let alone = gpu.stepsReplicasAlone ? " one replica at a time" : ""
+        let alone =
+            gpu.stepsReplicasAlone ? " one replica at a time" : gpu.stepsBlocksAlone ? " one block per work-item" : ""
         print("equivalence \(c.testDescription), \(shape.rawValue) kernels\(alone): max ULP \(ulp) on \(device.name)")
         #expect(a.weights.doubles.allSatisfy { $0.isFinite }, "the trajectory diverged; pick a smaller step")
         if exact {
