@@ -16,6 +16,17 @@ private func matVecLoop<T: Scalar>(
     let ys = typed(targets, T.self)
     let wb = typed(w, T.self)
     let rb = typed(out, T.self)
+    // The loops twice, with `lanes` a constant in each copy (no test of it inside the sums).
+    if lanes { matVecRows(T.self, n, d, xs, ys, true, wb, rb) } else { matVecRows(T.self, n, d, xs, ys, false, wb, rb) }
+}
+
+@inline(__always)
+private func matVecRows<T: Scalar>(
+    _: T.Type, _ n: Int, _ d: Int, _ xs: UnsafeMutablePointer<T>, _ ys: UnsafeMutablePointer<T>, _ lanes: Bool,
+    _ wb: UnsafeMutablePointer<T>, _ rb: UnsafeMutablePointer<T>
+) {
+    typealias V = SIMD16<T>
+    let L = 16
     let rowStride = lanes ? d * L : d
     @inline(__always) func xv(_ row: UnsafeMutablePointer<T>, _ j: Int) -> V {
         lanes ? load(row, j * L) : V(repeating: row[j])
@@ -98,10 +109,9 @@ private func gradientLoop<T: Scalar>(
         return
     }
     for j in 0..<d { g[j] = V(repeating: 0) }
-    let rowStride = lanes ? d * L : d
-    @inline(__always) func xv(_ row: UnsafeMutablePointer<T>, _ j: Int) -> V {
-        lanes ? load(row, j * L) : V(repeating: row[j])
-    }
+    // Lane-interleaved X (one data set per lane).
+    let rowStride = d * L
+    @inline(__always) func xv(_ row: UnsafeMutablePointer<T>, _ j: Int) -> V { load(row, j * L) }
     // Four rows at a time: each g[j] is loaded and stored once per four rows, still adding rows in ascending i.
     var i = 0
     while i + 4 <= n {
