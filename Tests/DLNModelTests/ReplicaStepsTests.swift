@@ -99,6 +99,8 @@ import Testing
         #expect(a == CPUTuning.cacheFile(machine: "Xeon, AVX-512, 2 cores"))
         #expect(a.lastPathComponent.hasPrefix("cpu-tuning-") && a.pathExtension == "json")
         #expect(a.deletingLastPathComponent().lastPathComponent == "dlnsim")
+        // A binary whose loops changed calibrates again (the revision is in the key).
+        #expect(CPUTuning.machineKey.hasSuffix("loops r\(CPUTuning.loopsRevision)"))
     }
 
     @Test func modesParse() {

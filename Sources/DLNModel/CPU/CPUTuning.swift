@@ -179,7 +179,13 @@ public struct CPUTuning: Sendable, Codable, Equatable {
         return r
     }
 
-    /// The machine a calibration belongs to: the CPU model, the instruction set of the loops and the core count.
+    /// The revision of the loops a calibration times: raise it when a change to the hot loops (Sources/DLNVector) or
+    /// to how the tiles are chosen could change which choice is faster, so that a new binary calibrates again instead
+    /// of keeping an older binary's cached choice (the revision is part of `machineKey`, hence of the cache file).
+    public static let loopsRevision = 2
+
+    /// The machine a calibration belongs to: the CPU model, the instruction set of the loops, the core count and the
+    /// loops' revision.
     public static var machineKey: String {
         let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         let line = { (key: String) in
@@ -188,7 +194,7 @@ public struct CPUTuning: Sendable, Codable, Equatable {
             }
         }
         let model = line("model name") ?? "unknown CPU"
-        return "\(model), \(VectorISA.current), \(System.coreCount) cores"
+        return "\(model), \(VectorISA.current), \(System.coreCount) cores, loops r\(loopsRevision)"
     }
 
     /// `$XDG_CACHE_HOME/dlnsim/cpu-tuning-<hash of machineKey>.json` (`~/.cache/…` without it).
