@@ -16,6 +16,64 @@
 #define REAL16 float16
 #endif
 
+/* r of rows i0 … min(i0 + 4, n) − 1 of a block whose lanes share one data set (xs, ys): four named accumulators when
+ * four rows remain, else one row at a time. Shared by dln_residual_v16 and dln_block_steps_v16 (replica_v16.cl). */
+inline void dln_residual_rows4(const int n, const int d, const int i0, global const REAL* restrict xs,
+                               global const REAL* restrict ys, global const REAL* restrict wb,
+                               global REAL* restrict rb) {
+    if (i0 + 4 <= n) {
+        global const REAL* x0 = xs + (size_t)i0 * d;
+        global const REAL* x1 = x0 + d;
+        global const REAL* x2 = x1 + d;
+        global const REAL* x3 = x2 + d;
+        REAL16 a0 = (REAL16)(0), a1 = (REAL16)(0), a2 = (REAL16)(0), a3 = (REAL16)(0);
+        for (int j = 0; j < d; j++) {
+            const REAL16 wj = vload16(j, wb);
+            a0 = fma((REAL16)(x0[j]), wj, a0);
+            a1 = fma((REAL16)(x1[j]), wj, a1);
+            a2 = fma((REAL16)(x2[j]), wj, a2);
+            a3 = fma((REAL16)(x3[j]), wj, a3);
+        }
+        vstore16(a0 - (REAL16)(ys[i0]), i0, rb);
+        vstore16(a1 - (REAL16)(ys[i0 + 1]), i0 + 1, rb);
+        vstore16(a2 - (REAL16)(ys[i0 + 2]), i0 + 2, rb);
+        vstore16(a3 - (REAL16)(ys[i0 + 3]), i0 + 3, rb);
+    } else {
+        for (int i = i0; i < n; i++) {
+            global const REAL* xi = xs + (size_t)i * d;
+            REAL16 a = (REAL16)(0);
+            for (int j = 0; j < d; j++) a = fma((REAL16)(xi[j]), vload16(j, wb), a);
+            vstore16(a - (REAL16)(ys[i]), i, rb);
+        }
+    }
+}
+
+/* The gradient sums of coordinates j0 … j0 + 3 of a block whose lanes share one data set (xj = xs + j0), unscaled. */
+inline void dln_gradient_cols4(const int n, const int d, global const REAL* restrict xj,
+                               global const REAL* restrict rb, REAL16* s0, REAL16* s1, REAL16* s2, REAL16* s3) {
+    REAL16 a0 = (REAL16)(0), a1 = (REAL16)(0), a2 = (REAL16)(0), a3 = (REAL16)(0);
+    for (int i = 0; i < n; i++) {
+        const REAL16 ri = vload16(i, rb);
+        global const REAL* xi = xj + (size_t)i * d;
+        a0 = fma((REAL16)(xi[0]), ri, a0);
+        a1 = fma((REAL16)(xi[1]), ri, a1);
+        a2 = fma((REAL16)(xi[2]), ri, a2);
+        a3 = fma((REAL16)(xi[3]), ri, a3);
+    }
+    *s0 = a0;
+    *s1 = a1;
+    *s2 = a2;
+    *s3 = a3;
+}
+
+/* The gradient sum of coordinate j alone (shared data set xs), unscaled. */
+inline REAL16 dln_gradient_col(const int n, const int d, global const REAL* restrict xs, const int j,
+                               global const REAL* restrict rb) {
+    REAL16 a = (REAL16)(0);
+    for (int i = 0; i < n; i++) a = fma((REAL16)(xs[(size_t)i * d + j]), vload16(i, rb), a);
+    return a;
+}
+
 kernel void dln_residual_v16(const int n, const int d,
                              global const REAL* restrict X, global const REAL* restrict Y,
                              global const int* restrict block_ds, global const long* restrict block_xi,
@@ -28,33 +86,7 @@ kernel void dln_residual_v16(const int n, const int d,
     global REAL* rb = r + (size_t)blk * (size_t)n * LANES;
     const int s = block_ds[blk];
     if (s >= 0) {
-        global const REAL* xs = X + (size_t)s * (size_t)n * (size_t)d;
-        global const REAL* ys = Y + (size_t)s * (size_t)n;
-        if (i0 + 4 <= n) {
-            global const REAL* x0 = xs + (size_t)i0 * d;
-            global const REAL* x1 = x0 + d;
-            global const REAL* x2 = x1 + d;
-            global const REAL* x3 = x2 + d;
-            REAL16 a0 = (REAL16)(0), a1 = (REAL16)(0), a2 = (REAL16)(0), a3 = (REAL16)(0);
-            for (int j = 0; j < d; j++) {
-                const REAL16 wj = vload16(j, wb);
-                a0 = fma((REAL16)(x0[j]), wj, a0);
-                a1 = fma((REAL16)(x1[j]), wj, a1);
-                a2 = fma((REAL16)(x2[j]), wj, a2);
-                a3 = fma((REAL16)(x3[j]), wj, a3);
-            }
-            vstore16(a0 - (REAL16)(ys[i0]), i0, rb);
-            vstore16(a1 - (REAL16)(ys[i0 + 1]), i0 + 1, rb);
-            vstore16(a2 - (REAL16)(ys[i0 + 2]), i0 + 2, rb);
-            vstore16(a3 - (REAL16)(ys[i0 + 3]), i0 + 3, rb);
-        } else {
-            for (int i = i0; i < n; i++) {
-                global const REAL* xi = xs + (size_t)i * d;
-                REAL16 a = (REAL16)(0);
-                for (int j = 0; j < d; j++) a = fma((REAL16)(xi[j]), vload16(j, wb), a);
-                vstore16(a - (REAL16)(ys[i]), i, rb);
-            }
-        }
+        dln_residual_rows4(n, d, i0, X + (size_t)s * (size_t)n * (size_t)d, Y + (size_t)s * (size_t)n, wb, rb);
     } else {
         global const REAL* xb = XI + block_xi[blk];
         global const REAL* yb = xb + (size_t)n * (size_t)d * LANES;
@@ -80,16 +112,8 @@ kernel void dln_gradient_v16(const int n, const int d, const REAL scale,
     global REAL* gb = g + (size_t)blk * (size_t)d * LANES;
     const int s = block_ds[blk];
     if (s >= 0 && j0 + 4 <= d) {
-        global const REAL* xs = X + (size_t)s * (size_t)n * (size_t)d + j0;
-        REAL16 a0 = (REAL16)(0), a1 = (REAL16)(0), a2 = (REAL16)(0), a3 = (REAL16)(0);
-        for (int i = 0; i < n; i++) {
-            const REAL16 ri = vload16(i, rb);
-            global const REAL* xi = xs + (size_t)i * d;
-            a0 = fma((REAL16)(xi[0]), ri, a0);
-            a1 = fma((REAL16)(xi[1]), ri, a1);
-            a2 = fma((REAL16)(xi[2]), ri, a2);
-            a3 = fma((REAL16)(xi[3]), ri, a3);
-        }
+        REAL16 a0, a1, a2, a3;
+        dln_gradient_cols4(n, d, X + (size_t)s * (size_t)n * (size_t)d + j0, rb, &a0, &a1, &a2, &a3);
         vstore16(a0 * scale, j0, gb);
         vstore16(a1 * scale, j0 + 1, gb);
         vstore16(a2 * scale, j0 + 2, gb);
@@ -99,8 +123,7 @@ kernel void dln_gradient_v16(const int n, const int d, const REAL scale,
         for (int j = j0; j < j1; j++) {
             REAL16 a = (REAL16)(0);
             if (s >= 0) {
-                global const REAL* xs = X + (size_t)s * (size_t)n * (size_t)d + j;
-                for (int i = 0; i < n; i++) a = fma((REAL16)(xs[(size_t)i * d]), vload16(i, rb), a);
+                a = dln_gradient_col(n, d, X + (size_t)s * (size_t)n * (size_t)d, j, rb);
             } else {
                 global const REAL* xb = XI + block_xi[blk] + (size_t)j * LANES;
                 for (int i = 0; i < n; i++) a = fma(vload16((size_t)i * d, xb), vload16(i, rb), a);

@@ -153,8 +153,8 @@ kernel void dln_replica_steps_v16(const int n, const int d, const int n16, const
 
 /* dln_block_steps_v16: shared data (every lane of a block uses one data set, block_ds[blk] ≥ 0) on CPU devices: one
  * work-item per block of 16 replicas runs up to 32 whole steps per launch while the block's w, r and layers stay in
- * its core's cache: the residual four rows at a time and the gradient four coordinates at a time in REAL16 (the sums
- * and their order of dln_residual_v16 and dln_gradient_v16), each coordinate updated as soon as its gradient is summed
+ * its core's cache: the residual four rows at a time and the gradient four coordinates at a time in REAL16 (the helpers
+ * of dln_residual_v16 and dln_gradient_v16 in products_v16.cl: the same sums in the same order), each coordinate updated as soon as its gradient is summed
  * (the update reads only r), per lane as dln_update with η = eta[b]·factors[k]; padding lanes (b ≥ B) are not updated.
  * NDRange: (blocks), local (1). Twin: CPUBatch's step loop (products(block:), update(block:)).
  */
@@ -188,52 +188,18 @@ kernel void dln_block_steps_v16(const int B, const int n, const int d, const lon
     }
     for (int k = 0; k < steps; k++) {
         for (int q = 0; q < LANES; q++) e[q] = e0[q] * factors[k];
-        int i0 = 0;
-        for (; i0 + 4 <= n; i0 += 4) {
-            global const REAL* x0 = xs + (size_t)i0 * d;
-            global const REAL* x1 = x0 + d;
-            global const REAL* x2 = x1 + d;
-            global const REAL* x3 = x2 + d;
-            REAL16 a0 = (REAL16)(0), a1 = (REAL16)(0), a2 = (REAL16)(0), a3 = (REAL16)(0);
-            for (int j = 0; j < d; j++) {
-                const REAL16 wj = vload16(j, wb);
-                a0 = fma((REAL16)(x0[j]), wj, a0);
-                a1 = fma((REAL16)(x1[j]), wj, a1);
-                a2 = fma((REAL16)(x2[j]), wj, a2);
-                a3 = fma((REAL16)(x3[j]), wj, a3);
-            }
-            vstore16(a0 - (REAL16)(ys[i0]), i0, rb);
-            vstore16(a1 - (REAL16)(ys[i0 + 1]), i0 + 1, rb);
-            vstore16(a2 - (REAL16)(ys[i0 + 2]), i0 + 2, rb);
-            vstore16(a3 - (REAL16)(ys[i0 + 3]), i0 + 3, rb);
-        }
-        for (int i = i0; i < n; i++) {
-            global const REAL* xi = xs + (size_t)i * d;
-            REAL16 a = (REAL16)(0);
-            for (int j = 0; j < d; j++) a = fma((REAL16)(xi[j]), vload16(j, wb), a);
-            vstore16(a - (REAL16)(ys[i]), i, rb);
-        }
+        for (int i0 = 0; i0 < n; i0 += 4) dln_residual_rows4(n, d, i0, xs, ys, wb, rb);
         int j0 = 0;
         for (; j0 + 4 <= d; j0 += 4) {
-            global const REAL* xj = xs + j0;
-            REAL16 a0 = (REAL16)(0), a1 = (REAL16)(0), a2 = (REAL16)(0), a3 = (REAL16)(0);
-            for (int i = 0; i < n; i++) {
-                const REAL16 ri = vload16(i, rb);
-                global const REAL* xi = xj + (size_t)i * d;
-                a0 = fma((REAL16)(xi[0]), ri, a0);
-                a1 = fma((REAL16)(xi[1]), ri, a1);
-                a2 = fma((REAL16)(xi[2]), ri, a2);
-                a3 = fma((REAL16)(xi[3]), ri, a3);
-            }
+            REAL16 a0, a1, a2, a3;
+            dln_gradient_cols4(n, d, xs + j0, rb, &a0, &a1, &a2, &a3);
             dln_block_update(a0, j0, blk, B, d, stride, scale, e, l, layers, w);
             dln_block_update(a1, j0 + 1, blk, B, d, stride, scale, e, l, layers, w);
             dln_block_update(a2, j0 + 2, blk, B, d, stride, scale, e, l, layers, w);
             dln_block_update(a3, j0 + 3, blk, B, d, stride, scale, e, l, layers, w);
         }
         for (int j = j0; j < d; j++) {
-            REAL16 a = (REAL16)(0);
-            for (int i = 0; i < n; i++) a = fma((REAL16)(xs[(size_t)i * d + j]), vload16(i, rb), a);
-            dln_block_update(a, j, blk, B, d, stride, scale, e, l, layers, w);
+            dln_block_update(dln_gradient_col(n, d, xs, j, rb), j, blk, B, d, stride, scale, e, l, layers, w);
         }
     }
 }

@@ -209,9 +209,8 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
     static func stepsBlocksAlone(
         _ batch: Batch, shape: KernelShape, dsPerBlock: [Int32], pairTiles: Bool, computeUnits: Int, forced: Bool?
     ) -> Bool {
-        guard shape == .vector16, batch.gradientForm == .products,
-            batch.update == .gd || batch.update == .multiplicative, batch.representation != .log,
-            !batch.isStochastic, !batch.hasMomentum, dsPerBlock.allSatisfy({ $0 >= 0 })
+        guard shape == .vector16, batch.gradientForm == .products, DeviceReplicaSteps<T>.plainSteps(batch),
+            dsPerBlock.allSatisfy({ $0 >= 0 })
         else { return false }
         return forced ?? (!pairTiles && dsPerBlock.count >= 2 * computeUnits)
     }

@@ -21,9 +21,7 @@ final class DeviceReplicaSteps<T: DLNReal & CLKernelArgument> {
     /// `CPUTuning.standard.replicaMinBytes` of copy per data set on (a tiny problem wastes most of each 16-wide vector);
     /// true or false forces it where it applies.
     static func applies(to batch: Batch, shape: KernelShape, forced: Bool?) -> Bool {
-        guard shape == .vector16, batch.update == .gd || batch.update == .multiplicative,
-            batch.representation != .log, !batch.isStochastic, !batch.hasMomentum, independent(batch)
-        else { return false }
+        guard shape == .vector16, plainSteps(batch), independent(batch) else { return false }
         if let forced { return forced }
         return copySize(batch).bytes >= CPUTuning.standard.replicaMinBytes
     }
@@ -34,6 +32,13 @@ final class DeviceReplicaSteps<T: DLNReal & CLKernelArgument> {
         let (n16, d16, count) = StripCopy.size(samples: n, dimension: d)
         let size = batch.precision.byteCount
         return batch.gradientForm == .gram ? (d * d16 + d16, d * d16 * size) : (count, 2 * n16 * d16 * size)
+    }
+
+    /// Whether the steps are what the many-steps kernels of replica_v16.cl run: plain or multiplicative descent in the
+    /// layers (no flow, log representation, stochastic steps or momentum).
+    static func plainSteps(_ batch: Batch) -> Bool {
+        (batch.update == .gd || batch.update == .multiplicative) && batch.representation != .log
+            && !batch.isStochastic && !batch.hasMomentum
     }
 
     /// Whether no block of 16 replicas has one data set for all its replicas (two or more): the blocks would stream
