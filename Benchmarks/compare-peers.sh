@@ -52,14 +52,14 @@ if ! python3 -c 'import jax, torch' 2>/dev/null && [ "${PEERS_INSTALL:-1}" != 0 
   py="$venv/bin/python"
 fi
 cpu="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //') ($(nproc) logical CPUs)"
-d=500; n=250; steps=40
+d=500; n=250; steps=40  # every implementation times the same 40 steps per repetition
 results="$work/results.jsonl"
 : > "$results"
 for run in $(seq 1 "$runs"); do
 for cfg in "S 64" "S 1024" "S 8192" "I 16" "I 128"; do
   set -- $cfg; regime=$1; B=$2
   echo "== run $run/$runs: regime $regime, B = $B" >&2
-  "$dlnsim" bench --regime "$regime" --batch "$B" --d $d --n $n --steps 20 --repetitions 3 --json \
+  "$dlnsim" bench --regime "$regime" --batch "$B" --d $d --n $n --steps $steps --repetitions 3 --json \
     | python3 -c 'import json,sys
 run=int(sys.argv[1])
 for l in sys.stdin:
