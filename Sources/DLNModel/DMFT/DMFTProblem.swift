@@ -8,8 +8,8 @@ public struct DMFTSettings: Sendable, Codable, Equatable, Hashable {
     public var paths: Int = 60_000
     /// Paths N_r ≤ N that carry forward-mode tangents for the response function.
     public var responsePaths: Int = 4_000
-    /// Damping d: C_r ← d·C_r + (1 − d)·C_r′.
-    public var damping: Double = 0.5
+    /// Damping d: C_r ← d·C_r + (1 − d)·C_r′; nil: the solver's default (`damping(for:)`).
+    public var damping: Double? = nil
     /// Stop when max|C_r′ − C_r| / max|C_r′| and max|R_r′ − R_r| are both below this.
     public var tolerance: Double = 1e-4
     /// Give up (and say so) after this many iterations.
@@ -30,6 +30,12 @@ public struct DMFTSettings: Sendable, Codable, Equatable, Hashable {
     public var solver: DMFTSolverKind? = nil
     /// The flow solver's log-spaced grid: t_{i+1} − t_i ≤ gridRatio·t_i (after a uniform start).
     public var gridRatio: Double = 0.04
+    /// The damping a solver runs with: `damping` when given, else 0.5 for the GD solver and 0.15 for the flow solver.
+    /// On the flow solver's grids the iteration oscillates slowly and less damping converges in about half the
+    /// iterations (grokking example, docs/theory.md); none at all (0) can lock into a two-cycle.
+    public func damping(for solver: DMFTSolverKind) -> Double {
+        damping ?? (solver == .flow ? 0.15 : 0.5)
+    }
     /// The flow solver refuses a grid on which a history deviates from piecewise linear by more than this
     /// (relative to its range), naming the time.
     public var gridTolerance: Double = 0.01

@@ -449,7 +449,7 @@ public enum ConfigurationKeys {
         .integer("theory.response_paths", v1: "theory.responsePaths", .theory(\.responsePaths)) {
             $0 >= 1 && $0 <= 100_000_000 ? nil : "must be between 1 and 1e8"
         },
-        .number("theory.damping", v1: "theory.damping", .theory(\.damping)) {
+        .number("theory.damping", v1: "theory.damping", .optionalTheory(\.damping)) {
             $0 >= 0 && $0 < 1 ? nil : "must be in [0, 1)"
         },
         .number("theory.tolerance", v1: "theory.tolerance", .theory(\.tolerance)) {

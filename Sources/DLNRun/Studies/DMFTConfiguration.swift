@@ -230,7 +230,7 @@ public enum DMFTStudy {
                 "docs/theory.md: solver gd (discrete time, matched to GD step for step) or flow (gradient flow on a "
                 + "log-spaced grid)",
             "grid_ratio": first.gridRatio, "grid_tolerance": first.gridTolerance,
-            "paths": first.paths, "response_paths": first.responsePaths, "damping": first.damping,
+            "paths": first.paths, "response_paths": first.responsePaths, "damping": first.damping ?? NSNull(),
             "tolerance": first.tolerance,
             "max_iterations": first.maxIterations, "seed": first.seed, "two_time": first.twoTime,
             "standard_error":
@@ -243,7 +243,8 @@ public enum DMFTStudy {
                     "point": p.target.gridPoint, "iterations": p.result.iterations,
                     "residual": p.result.residual.isFinite ? p.result.residual : -1,
                     "converged": p.result.converged, "seconds": p.result.seconds, "engine": p.result.engine,
-                    "solver": p.target.solver.rawValue, "grid_size": p.result.grid?.count ?? pr.gridSize,
+                    "solver": p.target.solver.rawValue, "damping": p.result.settings.damping(for: p.target.solver),
+                    "grid_size": p.result.grid?.count ?? pr.gridSize,
                     "residual_history": p.result.history.map { $0.isFinite ? $0 : -1 },
                     "dmft_units": [
                         "delta": pr.delta, "eta": pr.eta, "lambda": pr.lambda, "alpha": pr.alpha, "noise": pr.noise,

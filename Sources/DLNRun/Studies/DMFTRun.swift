@@ -22,9 +22,10 @@ extension DMFTStudy {
             case (_?, false, _): place = "the CPU (solver flow runs on the CPU only; the device is not used)"
             default: place = "the CPU"
             }
+            let damping = settings.damping.map { "\($0)" } ?? "0.5 (gd) / 0.15 (flow)"
             note(
-                "dmft: \(settings.paths) paths (\(settings.responsePaths) with tangents), damping "
-                    + "\(settings.damping), tolerance \(settings.tolerance), on \(place)")
+                "dmft: \(settings.paths) paths (\(settings.responsePaths) with tangents), damping \(damping), "
+                    + "tolerance \(settings.tolerance), on \(place)")
         }
         return try run(
             configuration, file: file,

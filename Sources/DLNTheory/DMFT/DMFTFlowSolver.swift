@@ -58,7 +58,7 @@ public enum DMFTFlowSolver {
         }
         // (The flow's paths do not throw: the iteration cannot fail.)
         let run = try? DMFTSolver.iterateToFixedPoint(
-            correlation: &cr, memory: &rr, settings: settings, progress: progress
+            correlation: &cr, memory: &rr, settings: settings, damping: settings.damping(for: .flow), progress: progress
         ) { c, r in
             let (factor, rank) = DMFTSolver.noiseFactor(
                 c, K, scale: problem.delta, weights: weights, eigen: SymmetricEigen.tridiagonalQL)

@@ -64,15 +64,16 @@ public enum DMFTSolver {
 
     /// The damped fixed-point iteration both solvers run: `next(C_r, R_r)` gives the next matrices; the residual
     /// max(max|C_r′ − C_r| / max|C_r′|, max|R_r′ − R_r|) is recorded and reported; below `settings.tolerance` it
-    /// stops (converged), at NaN it stops; else C_r, R_r ← d·(C_r, R_r) + (1 − d)·(C_r′, R_r′).
+    /// stops (converged), at NaN it stops; else C_r, R_r ← d·(C_r, R_r) + (1 − d)·(C_r′, R_r′), with d = `damping`
+    /// (default: the GD solver's, `settings.damping(for: .gd)`).
     static func iterateToFixedPoint(
-        correlation cr: inout [Double], memory rr: inout [Double], settings: DMFTSettings,
+        correlation cr: inout [Double], memory rr: inout [Double], settings: DMFTSettings, damping: Double? = nil,
         progress: ((Int, Double) -> Void)?, next: ([Double], [Double]) throws(DLNError) -> Step
     ) throws(DLNError) -> (history: [Double], residual: Double, converged: Bool, last: Step) {
         var history: [Double] = []
         var residual = Double.infinity
         var last: Step = ([], [], [], [], [])
-        let d = settings.damping
+        let d = damping ?? settings.damping(for: .gd)
         for _ in 0..<settings.maxIterations {
             let step = try next(cr, rr)
             last = step
