@@ -53,6 +53,30 @@ final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disj
         return (rho < 0 ? -e * (1 - x) : e * (1 - x), e * (1 + x))
     }
 
+    /// The root ρ′ of F(ρ′) = ρ′ − c0 + k·w(ρ′) (k ≥ 0, so F′ = 1 + 2k·q > 0 and the root lies between 0 and c0):
+    /// Newton's method from ρ, safeguarded by bisection.
+    @inline(__always)
+    static func implicitStep(from rho: Double, c0: Double, k: Double, lm: Double) -> Double {
+        var lo = min(0, c0)
+        var hi = max(0, c0)
+        var x = min(max(rho, lo), hi)
+        for _ in 0..<200 {
+            let (w, qq) = wq(x, lm)
+            let f = x - c0 + k * w
+            if f > 0 { hi = x } else { lo = x }
+            let newton = f / (1 + 2 * k * qq)
+            if abs(newton) <= 1e-14 * (1 + abs(x)) {
+                x -= newton
+                break
+            }
+            var next = x - newton
+            if !(next > lo && next < hi) { next = 0.5 * (lo + hi) }
+            if hi - lo <= 1e-14 * (1 + abs(x)) { break }
+            x = next
+        }
+        return x
+    }
+
     /// Runs every path under the noise factor (ξ_i = Σ_j factor[i·rank + j]·Z_j) and memory R_r (K×K, lower with
     /// its diagonal); returns C_Δ = mean ΔΔᵀ and R_Δ(i, s) = mean ∂Δ_i/∂h_s (K×K, zero for s > i).
     func iterate(factor: [Double], rank: Int, memory matrix: [Double]) -> (
@@ -114,51 +138,51 @@ final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disj
             }
         }
         let mem = memory.pointer
-        for p in 0..<P {
-            let ws = wstar[p0 + p]
-            var rho = 0.0
-            hist[0] = Self.wq(0, logM[0]).w - ws
-            if p0 + p < Nr { qs.pointer[(p0 + p) * K] = Self.wq(0, logM[0]).q }
-            var g = xi[p] + dl * (hist[0] + mem[0] * hist[0])
+        // Four paths at a time: their memory sums Σ_j R_r(i+1, j)·Δ_j are four independent chains, each in
+        // ascending j as for one path alone (the same bits), which overlap instead of waiting on one another.
+        let hist4 = UnsafeMutablePointer<SIMD4<Double>>.allocate(capacity: K)
+        defer { hist4.deallocate() }
+        let (w0, q0) = Self.wq(0, logM[0])
+        var p = 0
+        while p < P {
+            let lanes = min(4, P - p)
+            var ws = SIMD4<Double>()
+            var rho = SIMD4<Double>()
+            var g = SIMD4<Double>()
+            for l in 0..<lanes { ws[l] = wstar[p0 + p + l] }
+            hist4[0] = SIMD4(repeating: w0) - ws
+            for l in 0..<lanes {
+                if p0 + p + l < Nr { qs.pointer[(p0 + p + l) * K] = q0 }
+                g[l] = xi[p + l] + dl * (hist4[0][l] + mem[0] * hist4[0][l])
+            }
             for i in 0..<(K - 1) {
                 let h = t[i + 1] - t[i]
-                var acc = 0.0
+                var acc = SIMD4<Double>()
                 let row = (i + 1) * K
-                for j in 0...i { acc += mem[row + j] * hist[j] }
-                let A = xi[(i + 1) * P + p] + dl * acc
+                for j in 0...i { acc += SIMD4(repeating: mem[row + j]) * hist4[j] }
                 let B = max(0, dl * (1 + mem[row + i + 1]))
                 let lm = logM[i + 1]
-                // F(ρ′) = ρ′ − c0 + hθB·w(ρ′) = 0, F′ = 1 + hθB·2q > 0; the root lies between 0 and c0.
-                let c0 = rho - h * (1 - th) * g - h * th * (A - B * ws)
                 let k = h * th * B
-                var lo = min(0, c0)
-                var hi = max(0, c0)
-                var x = min(max(rho, lo), hi)
-                for _ in 0..<200 {
+                var next = SIMD4<Double>()
+                for l in 0..<lanes {
+                    let A = xi[(i + 1) * P + p + l] + dl * acc[l]
+                    // F(ρ′) = ρ′ − c0 + hθB·w(ρ′) = 0, F′ = 1 + hθB·2q > 0; the root lies between 0 and c0.
+                    let c0 = rho[l] - h * (1 - th) * g[l] - h * th * (A - B * ws[l])
+                    let x = Self.implicitStep(from: rho[l], c0: c0, k: k, lm: lm)
+                    rho[l] = x
                     let (w, qq) = Self.wq(x, lm)
-                    let f = x - c0 + k * w
-                    if f > 0 { hi = x } else { lo = x }
-                    let newton = f / (1 + 2 * k * qq)
-                    if abs(newton) <= 1e-14 * (1 + abs(x)) {
-                        x -= newton
-                        break
-                    }
-                    var next = x - newton
-                    if !(next > lo && next < hi) { next = 0.5 * (lo + hi) }
-                    if hi - lo <= 1e-14 * (1 + abs(x)) { break }
-                    x = next
+                    next[l] = w - ws[l]
+                    if p0 + p + l < Nr { qs.pointer[(p0 + p + l) * K + i + 1] = qq }
+                    g[l] = A + B * next[l]
                 }
-                rho = x
-                let (w, qq) = Self.wq(rho, lm)
-                hist[i + 1] = w - ws
-                if p0 + p < Nr { qs.pointer[(p0 + p) * K + i + 1] = qq }
-                g = A + B * hist[i + 1]
+                hist4[i + 1] = next
             }
-            for i in 0..<K { out.pointer[i * N + p0 + p] = hist[i] }
-            for i in 0..<K {
-                let x = hist[i]
-                axpy(i + 1, x, hist, partial + i * K)
+            for l in 0..<lanes {
+                for i in 0..<K { hist[i] = hist4[i][l] }
+                for i in 0..<K { out.pointer[i * N + p0 + p + l] = hist[i] }
+                for i in 0..<K { axpy(i + 1, hist[i], hist, partial + i * K) }
             }
+            p += lanes
         }
         for i in 0..<K { for j in 0..<i { partial[j * K + i] = partial[i * K + j] } }
         return Array(UnsafeBufferPointer(start: partial, count: K * K))
