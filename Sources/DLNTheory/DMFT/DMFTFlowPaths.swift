@@ -70,7 +70,7 @@ final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disj
                 break
             }
             var next = x - newton
-            if !(next > lo && next < hi) { next = 0.5 * (lo + hi) }
+            if !(next >= lo && next <= hi) { next = 0.5 * (lo + hi) }
             if hi - lo <= 1e-14 * (1 + abs(x)) { break }
             x = next
         }
