@@ -77,19 +77,41 @@ import Testing
         }
     }
 
-    /// The default solver: gd for GD runs, flow for update flow; `theory.solver` overrides. `followsFlow`: a long GD
-    /// run with a small step.
-    @Test func solverChoice() {
+    /// The default solver: flow for update flow and for GD runs that follow the flow (`followsFlow`: η_D·κ₀ ≤ 1 and
+    /// more than 1000 steps), gd for every other GD run; `theory.solver` overrides. Each solver's defaults of paths,
+    /// response paths and iterations, and given values kept for both.
+    @Test func solverChoice() throws {
         let p = DMFTProblem(delta: 0.5, eta: 0.004, alpha: 2, steps: 300_000)
         var s = DMFTSettings()
-        #expect(DMFTMapping.solver(s, problem: p, flowRun: false) == .gd && DMFTMapping.followsFlow(p))
+        #expect(DMFTMapping.solver(s, problem: p, flowRun: false) == .flow && DMFTMapping.followsFlow(p))
         #expect(!DMFTMapping.followsFlow(DMFTProblem(delta: 0.5, eta: 0.004, steps: 30)))
         #expect(!DMFTMapping.followsFlow(DMFTProblem(delta: 0.5, eta: 0.2, steps: 5000)))
         #expect(DMFTMapping.solver(s, problem: DMFTProblem(delta: 0.5, eta: 0.004, steps: 30), flowRun: false) == .gd)
         #expect(DMFTMapping.solver(s, problem: DMFTProblem(delta: 0.5, eta: 0.2, steps: 5000), flowRun: false) == .gd)
         #expect(DMFTMapping.solver(s, problem: DMFTProblem(delta: 0.5, eta: 0.2, steps: 0), flowRun: true) == .flow)
+        s.solver = .gd
+        #expect(DMFTMapping.solver(s, problem: p, flowRun: false) == .gd)
         s.solver = .flow
-        #expect(DMFTMapping.solver(s, problem: p, flowRun: false) == .flow)
+        #expect(DMFTMapping.solver(s, problem: DMFTProblem(delta: 0.5, eta: 0.004, steps: 30), flowRun: false) == .flow)
+
+        let gd = DMFTSettings().resolved(for: .gd)
+        let flow = DMFTSettings().resolved(for: .flow)
+        #expect(gd.paths == 60_000 && gd.responsePaths == 4_000 && gd.maxIterations == 100)
+        #expect(flow.paths == 4_000 && flow.responsePaths == 300 && flow.maxIterations == 300)
+        var given = DMFTSettings()
+        given.paths = 1000
+        given.maxIterations = 7
+        #expect(given.resolved(for: .flow).paths == 1000 && given.resolved(for: .gd).maxIterations == 7)
+        #expect(given.resolved(for: .gd).responsePaths == 1000)  // at most paths
+
+        // The grokking example (GD, η = 0.004, t ≤ 1200) gets the flow solver and its defaults, also in the manifest.
+        let c = try Configuration.parse(
+            yaml: "problem: {d: 200, delta: 0.5, design_variance: 1/d, teacher: {density: 0.1}}\n"
+                + "training: {loss: sum, horizon: 1200}\ngrid: {alpha: [5], weight_decay: [0.01], learning_rate: 0.004}\n"
+                + "theory: dmft")
+        let targets = try DMFTMapping.targets(c)
+        #expect(targets.map(\.solver) == [.flow])
+        #expect(c.theory?.chosenPaths == nil && c.theory?.chosenMaxIterations == nil)
     }
 
     /// A run the theory does not describe is refused by name; a grid too coarse for theory.grid_tolerance is

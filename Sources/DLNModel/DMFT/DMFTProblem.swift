@@ -4,16 +4,35 @@ import Foundation
 public struct DMFTSettings: Sendable, Codable, Equatable, Hashable {
     /// The defaults of docs/model.md §6.4.
     public init() {}
-    /// Monte-Carlo paths N of the parameter process (common random numbers, fixed across iterations).
-    public var paths: Int = 60_000
-    /// Paths N_r ≤ N that carry forward-mode tangents for the response function.
-    public var responsePaths: Int = 4_000
+    /// Monte-Carlo paths N of the parameter process (common random numbers, fixed across iterations): the given
+    /// `chosenPaths`, else the solver's default (60 000 for gd, 4 000 for flow; `solver` nil reads as gd).
+    public var paths: Int {
+        get { chosenPaths ?? (solver == .flow ? 4_000 : 60_000) }
+        set { chosenPaths = newValue }
+    }
+    /// Paths N_r ≤ N that carry forward-mode tangents for the response function: the given `chosenResponsePaths`,
+    /// else the solver's default (4 000 for gd, 300 for flow, whose tangents cost N_r·K³ per iteration), at most
+    /// `paths`.
+    public var responsePaths: Int {
+        get { min(chosenResponsePaths ?? (solver == .flow ? 300 : 4_000), paths) }
+        set { chosenResponsePaths = newValue }
+    }
+    /// `theory.paths` as given (nil: the solver's default).
+    public var chosenPaths: Int? = nil
+    /// `theory.response_paths` as given (nil: the solver's default).
+    public var chosenResponsePaths: Int? = nil
+    /// `theory.max_iterations` as given (nil: the solver's default).
+    public var chosenMaxIterations: Int? = nil
     /// Damping d: C_r ← d·C_r + (1 − d)·C_r′; nil: the solver's default (`damping(for:)`).
     public var damping: Double? = nil
     /// Stop when max|C_r′ − C_r| / max|C_r′| and max|R_r′ − R_r| are both below this.
     public var tolerance: Double = 1e-4
-    /// Give up (and say so) after this many iterations.
-    public var maxIterations: Int = 100
+    /// Give up (and say so) after this many iterations: the given `chosenMaxIterations`, else the solver's default
+    /// (100 for gd; 300 for flow, whose damped iteration contracts more slowly on long horizons).
+    public var maxIterations: Int {
+        get { chosenMaxIterations ?? (solver == .flow ? 300 : 100) }
+        set { chosenMaxIterations = newValue }
+    }
     /// Seed of the common random numbers.
     public var seed: Int = 0
     /// Independent solves (seeds `seed`, `seed` + 1, …) whose spread gives the Monte-Carlo standard error; the
@@ -26,10 +45,17 @@ public struct DMFTSettings: Sendable, Codable, Equatable, Hashable {
     /// (`DMFTSolver.noiseFactor`), as the flow solver always does, so that solves on different grids with the same
     /// seed share their common random numbers mode by mode (for comparisons; off by default).
     public var alignedModes: Bool = false
-    /// Which solver (nil: the default rule of `DMFTSolverKind`).
+    /// Which solver (nil: the default rule, `DMFTMapping.solver`; a solve runs with the settings `resolved(for:)`
+    /// its solver, which also picks the solver's defaults of `paths`, `responsePaths` and `maxIterations`).
     public var solver: DMFTSolverKind? = nil
     /// The flow solver's log-spaced grid: t_{i+1} − t_i ≤ gridRatio·t_i (after a uniform start).
-    public var gridRatio: Double = 0.04
+    public var gridRatio: Double = 0.1
+    /// These settings as the solver `kind` runs them: `solver` set, so that the unset counts read its defaults.
+    public func resolved(for kind: DMFTSolverKind) -> DMFTSettings {
+        var s = self
+        s.solver = kind
+        return s
+    }
     /// The damping a solver runs with: `damping` when given, else 0.5 for the GD solver and 0.15 for the flow solver.
     /// On the flow solver's grids the iteration oscillates slowly and less damping converges in about half the
     /// iterations (grokking example, docs/theory.md); none at all (0) can lock into a two-cycle.

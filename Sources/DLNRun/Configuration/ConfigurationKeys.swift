@@ -443,10 +443,10 @@ public enum ConfigurationKeys {
                 ? nil : "'\($0)' is not a device; use auto, cpu, gpu, opencl or opencl:P:D (see `dlnsim devices`)"
         },
 
-        .integer("theory.paths", v1: "theory.paths", .theory(\.paths)) {
+        .integer("theory.paths", v1: "theory.paths", .optionalTheory(\.chosenPaths)) {
             $0 >= 64 && $0 <= 100_000_000 ? nil : "must be between 64 and 1e8"
         },
-        .integer("theory.response_paths", v1: "theory.responsePaths", .theory(\.responsePaths)) {
+        .integer("theory.response_paths", v1: "theory.responsePaths", .optionalTheory(\.chosenResponsePaths)) {
             $0 >= 1 && $0 <= 100_000_000 ? nil : "must be between 1 and 1e8"
         },
         .number("theory.damping", v1: "theory.damping", .optionalTheory(\.damping)) {
@@ -455,7 +455,7 @@ public enum ConfigurationKeys {
         .number("theory.tolerance", v1: "theory.tolerance", .theory(\.tolerance)) {
             $0 > 0 && $0 < 1 ? nil : "must be in (0, 1)"
         },
-        .integer("theory.max_iterations", v1: "theory.maxIterations", .theory(\.maxIterations)) {
+        .integer("theory.max_iterations", v1: "theory.maxIterations", .optionalTheory(\.chosenMaxIterations)) {
             $0 >= 1 && $0 <= 100_000 ? nil : "must be between 1 and 100000"
         },
         .integer("theory.seed", v1: "theory.seed", .theory(\.seed), nonNegativeInt)

@@ -170,10 +170,8 @@ enum ConfigurationRules {
             if let method = t.string("method"), method != "dmft" {
                 t.sink.add(t.child("method"), "must be dmft, got '\(method)'")
             }
-            if settings.responsePaths > settings.paths {
-                t.sink.add(
-                    t.child("response_paths"),
-                    "must be at most paths = \(settings.paths), got \(settings.responsePaths)")
+            if let given = settings.chosenResponsePaths, let paths = settings.chosenPaths, given > paths {
+                t.sink.add(t.child("response_paths"), "must be at most paths = \(paths), got \(given)")
             }
         }
         for issue in DMFTMapping.unsupported(c) { r.sink.add(issue.path, issue.message) }

@@ -152,11 +152,14 @@ public enum DMFTStudy {
         let settings = c.theory ?? DMFTSettings()
         let targets = try DMFTMapping.targets(c, file: file)
         try checkTwoTime(settings, targets, file: file)
-        for t in targets where t.solver == .gd { try DMFTSolver.checkMemory(t.problem, settings, limit: memoryLimit) }
+        for t in targets where t.solver == .gd {
+            try DMFTSolver.checkMemory(t.problem, settings.resolved(for: .gd), limit: memoryLimit)
+        }
         for t in targets where t.solver == .flow {
+            let s = settings.resolved(for: .flow)
             try DMFTFlowSolver.check(
-                t.problem, grid: DMFTFlowSolver.grid(t.problem, outputs: t.outputs, settings: settings),
-                settings: settings, limit: memoryLimit)
+                t.problem, grid: DMFTFlowSolver.grid(t.problem, outputs: t.outputs, settings: s), settings: s,
+                limit: memoryLimit)
         }
         struct Key: Hashable {
             let problem: DMFTProblem
@@ -172,11 +175,12 @@ public enum DMFTStudy {
                 continue
             }
             let report: (Int, Double) -> Void = { progress?(t.gridPoint, $0, $1) }
+            let resolved = settings.resolved(for: t.solver)
             let r =
                 t.solver == .flow
-                ? try DMFTFlowSolver.solve(t.problem, outputs: t.outputs, settings: settings, progress: report)
+                ? try DMFTFlowSolver.solve(t.problem, outputs: t.outputs, settings: resolved, progress: report)
                 : try DMFTSolver.solve(
-                    t.problem, settings: settings, engines: { s throws(DLNError) in try engine(t.problem, s) },
+                    t.problem, settings: resolved, engines: { s throws(DLNError) in try engine(t.problem, s) },
                     progress: report)
             cache[key] = r
             out.append(Point(target: t, result: r))
@@ -224,15 +228,16 @@ public enum DMFTStudy {
         }
         try OutputFile.write(text: csv, to: dir.appendingPathComponent("dmft.csv").path)
         let first = points.first?.result.settings ?? DMFTSettings()
+        // Top level: the settings as given (null: each solver's default); per grid point: what it ran with.
         let manifest: [String: Any] = [
             "theory": "dmft",
             "reference":
                 "docs/theory.md: solver gd (discrete time, matched to GD step for step) or flow (gradient flow on a "
                 + "log-spaced grid)",
             "grid_ratio": first.gridRatio, "grid_tolerance": first.gridTolerance,
-            "paths": first.paths, "response_paths": first.responsePaths, "damping": first.damping ?? NSNull(),
-            "tolerance": first.tolerance,
-            "max_iterations": first.maxIterations, "seed": first.seed, "two_time": first.twoTime,
+            "paths": first.chosenPaths ?? NSNull(), "response_paths": first.chosenResponsePaths ?? NSNull(),
+            "damping": first.damping ?? NSNull(), "tolerance": first.tolerance,
+            "max_iterations": first.chosenMaxIterations ?? NSNull(), "seed": first.seed, "two_time": first.twoTime,
             "standard_error":
                 "over \(first.errorSeeds) independent solves (seeds \(first.seed)…\(first.seed + first.errorSeeds - 1)): "
                 + "their mean, and the spread of that mean",
@@ -244,6 +249,8 @@ public enum DMFTStudy {
                     "residual": p.result.residual.isFinite ? p.result.residual : -1,
                     "converged": p.result.converged, "seconds": p.result.seconds, "engine": p.result.engine,
                     "solver": p.target.solver.rawValue, "damping": p.result.settings.damping(for: p.target.solver),
+                    "paths": p.result.settings.paths, "response_paths": p.result.settings.responsePaths,
+                    "max_iterations": p.result.settings.maxIterations,
                     "grid_size": p.result.grid?.count ?? pr.gridSize,
                     "residual_history": p.result.history.map { $0.isFinite ? $0 : -1 },
                     "dmft_units": [

@@ -22,10 +22,20 @@ extension DMFTStudy {
             case (_?, false, _): place = "the CPU (solver flow runs on the CPU only; the device is not used)"
             default: place = "the CPU"
             }
-            let damping = settings.damping.map { "\($0)" } ?? "0.5 (gd) / 0.15 (flow)"
+            // Each solver's defaults, for the solvers the grid points use (the given values where given).
+            let kinds = DMFTSolverKind.allCases.filter { solvers.contains($0) }
+            func each<V: Equatable>(_ value: (DMFTSettings) -> V) -> String {
+                let values = kinds.map { value(settings.resolved(for: $0)) }
+                if values.count < 2 || values.allSatisfy({ $0 == values[0] }) {
+                    return "\(values.first ?? value(settings))"
+                }
+                return zip(values, kinds).map { "\($0) (\($1.rawValue))" }.joined(separator: " / ")
+            }
             note(
-                "dmft: \(settings.paths) paths (\(settings.responsePaths) with tangents), damping \(damping), "
-                    + "tolerance \(settings.tolerance), on \(place)")
+                "dmft: \(each(\.paths)) paths (\(each(\.responsePaths)) with tangents), damping "
+                    + "\(each { $0.damping(for: $0.solver ?? .gd) }), tolerance \(settings.tolerance), at most "
+                    + "\(each(\.maxIterations)) iterations, solver \(kinds.map(\.rawValue).joined(separator: " and ")), "
+                    + "on \(place)")
         }
         return try run(
             configuration, file: file,

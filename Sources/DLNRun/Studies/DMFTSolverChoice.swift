@@ -34,15 +34,14 @@ extension DMFTMapping {
     /// Steps up to which a GD run keeps the discrete-time solver by default (exact step for step and affordable).
     public static let exactStepLimit = 1000
 
-    /// The solver of one grid point: `theory.solver` when given; otherwise flow for update flow and gd for update gd
-    /// (the exact discrete solver). The flow solver does not yet converge within its targets on the long horizons of
-    /// the grokking example (docs/theory.md), so a GD run gets it only when asked (`theory.solver: flow`); it is a
-    /// good approximation of GD when η_D·κ₀ ≤ 1 (`followsFlow`), κ₀ = 2(α² + 1 + σ)(1 + √δ)² the fastest initial
-    /// relaxation rate, so that GD contracts every mode monotonically and its gap to the flow is first order in
-    /// η_D·κ₀.
+    /// The solver of one grid point: `theory.solver` when given; otherwise flow for update flow, and for a GD run
+    /// that follows the flow (`followsFlow`: η_D·κ₀ ≤ 1 and more than `exactStepLimit` steps), gd for every other
+    /// GD run (the exact discrete solver). κ₀ = 2(α² + 1 + σ)(1 + √δ)² bounds the fastest initial relaxation rate,
+    /// so at η_D·κ₀ ≤ 1 GD contracts every mode monotonically and its gap to the flow is first order in η_D·κ₀ and
+    /// confined to the first relaxation (docs/theory.md); a short run keeps the exact solver, which is affordable.
     public static func solver(_ settings: DMFTSettings, problem: DMFTProblem, flowRun: Bool) -> DMFTSolverKind {
         if let chosen = settings.solver { return chosen }
-        return flowRun ? .flow : .gd
+        return flowRun || followsFlow(problem) ? .flow : .gd
     }
 
     /// Whether GD at this step size follows the gradient flow closely enough for the flow solver to describe it
