@@ -53,15 +53,27 @@ final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disj
         return (rho < 0 ? -e * (1 - x) : e * (1 - x), e * (1 + x))
     }
 
+    /// `wq(_:_:)` with one exponential: e^{−2|ρ|}, and ½m = `half` (= e^{lm − ln 2}, fixed over a time step) given;
+    /// the two-exponential form where e^{2|ρ|} or ½m would leave the normal range.
+    @inline(__always)
+    static func wq(_ rho: Double, _ lm: Double, half: Double) -> (w: Double, q: Double) {
+        let a = abs(rho)
+        guard a < 300, half >= 1e-280, half <= 1e280 else { return wq(rho, lm) }
+        let E = exp(-2 * a)
+        let e = half / E
+        let x = E * E
+        return (rho < 0 ? -e * (1 - x) : e * (1 - x), e * (1 + x))
+    }
+
     /// The root ρ′ of F(ρ′) = ρ′ − c0 + k·w(ρ′) (k ≥ 0, so F′ = 1 + 2k·q > 0 and the root lies between 0 and c0):
     /// Newton's method from ρ, safeguarded by bisection.
     @inline(__always)
-    static func implicitStep(from rho: Double, c0: Double, k: Double, lm: Double) -> Double {
+    static func implicitStep(from rho: Double, c0: Double, k: Double, lm: Double, half: Double) -> Double {
         var lo = min(0, c0)
         var hi = max(0, c0)
         var x = min(max(rho, lo), hi)
         for _ in 0..<200 {
-            let (w, qq) = wq(x, lm)
+            let (w, qq) = wq(x, lm, half: half)
             let f = x - c0 + k * w
             if f > 0 { hi = x } else { lo = x }
             let newton = f / (1 + 2 * k * qq)
@@ -122,70 +134,148 @@ final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disj
         let t = grid.times
         // ξ of the chunk, [i][p].
         let xi = UnsafeMutablePointer<Double>.allocate(capacity: K * P)
-        let hist = UnsafeMutablePointer<Double>.allocate(capacity: K)
         let partial = UnsafeMutablePointer<Double>.allocate(capacity: K * K)
         defer {
             xi.deallocate()
-            hist.deallocate()
             partial.deallocate()
         }
         xi.initialize(repeating: 0, count: K * P)
-        hist.initialize(repeating: 0, count: K)
         partial.initialize(repeating: 0, count: K * K)
         z.withUnsafeBufferPointer { zp in
-            for i in 0..<K {
-                for j in 0..<rank { axpy(P, factor[i * rank + j], zp.baseAddress! + j * N + p0, xi + i * P) }
+            factor.withUnsafeBufferPointer { fp in
+                Self.noise(K: K, rank: rank, P: P, factor: fp.baseAddress!, z: zp.baseAddress! + p0, N: N, out: xi)
             }
         }
         let mem = memory.pointer
-        // Four paths at a time: their memory sums Σ_j R_r(i+1, j)·Δ_j are four independent chains, each in
-        // ascending j as for one path alone (the same bits), which overlap instead of waiting on one another.
-        let hist4 = UnsafeMutablePointer<SIMD4<Double>>.allocate(capacity: K)
-        defer { hist4.deallocate() }
+        // Eight paths at a time: their memory sums Σ_j R_r(i+1, j)·Δ_j are eight independent chains (two vectors of
+        // four on AVX2), each in ascending j as for one path alone (the same bits), which overlap instead of waiting
+        // on one another.
+        let hist8 = UnsafeMutablePointer<SIMD8<Double>>.allocate(capacity: K)
+        let lanesT = UnsafeMutablePointer<Double>.allocate(capacity: 8 * K)
+        defer {
+            hist8.deallocate()
+            lanesT.deallocate()
+        }
         let (w0, q0) = Self.wq(0, logM[0])
         var p = 0
         while p < P {
-            let lanes = min(4, P - p)
-            var ws = SIMD4<Double>()
-            var rho = SIMD4<Double>()
-            var g = SIMD4<Double>()
+            let lanes = min(8, P - p)
+            var ws = SIMD8<Double>()
+            var rho = SIMD8<Double>()
+            var g = SIMD8<Double>()
             for l in 0..<lanes { ws[l] = wstar[p0 + p + l] }
-            hist4[0] = SIMD4(repeating: w0) - ws
+            hist8[0] = SIMD8(repeating: w0) - ws
             for l in 0..<lanes {
                 if p0 + p + l < Nr { qs.pointer[(p0 + p + l) * K] = q0 }
-                g[l] = xi[p + l] + dl * (hist4[0][l] + mem[0] * hist4[0][l])
+                g[l] = xi[p + l] + dl * (hist8[0][l] + mem[0] * hist8[0][l])
             }
             for i in 0..<(K - 1) {
                 let h = t[i + 1] - t[i]
-                var acc = SIMD4<Double>()
+                var acc = SIMD8<Double>()
                 let row = (i + 1) * K
-                for j in 0...i { acc += SIMD4(repeating: mem[row + j]) * hist4[j] }
+                for j in 0...i { acc += SIMD8(repeating: mem[row + j]) * hist8[j] }
                 let B = max(0, dl * (1 + mem[row + i + 1]))
                 let lm = logM[i + 1]
+                let half = exp(lm - M_LN2)
                 let k = h * th * B
-                var next = SIMD4<Double>()
+                var next = SIMD8<Double>()
                 for l in 0..<lanes {
                     let A = xi[(i + 1) * P + p + l] + dl * acc[l]
                     // F(ρ′) = ρ′ − c0 + hθB·w(ρ′) = 0, F′ = 1 + hθB·2q > 0; the root lies between 0 and c0.
                     let c0 = rho[l] - h * (1 - th) * g[l] - h * th * (A - B * ws[l])
-                    let x = Self.implicitStep(from: rho[l], c0: c0, k: k, lm: lm)
+                    let x = Self.implicitStep(from: rho[l], c0: c0, k: k, lm: lm, half: half)
                     rho[l] = x
-                    let (w, qq) = Self.wq(x, lm)
+                    let (w, qq) = Self.wq(x, lm, half: half)
                     next[l] = w - ws[l]
                     if p0 + p + l < Nr { qs.pointer[(p0 + p + l) * K + i + 1] = qq }
                     g[l] = A + B * next[l]
                 }
-                hist4[i + 1] = next
+                hist8[i + 1] = next
             }
+            // Σ_p Δ_iΔ_j over these paths in one pass over the lower triangle: per entry the products of the paths
+            // added in ascending p, as one pass per path would add them (the same bits).
             for l in 0..<lanes {
-                for i in 0..<K { hist[i] = hist4[i][l] }
-                for i in 0..<K { out.pointer[i * N + p0 + p + l] = hist[i] }
-                for i in 0..<K { axpy(i + 1, hist[i], hist, partial + i * K) }
+                for i in 0..<K {
+                    lanesT[l * K + i] = hist8[i][l]
+                    out.pointer[i * N + p0 + p + l] = hist8[i][l]
+                }
+            }
+            for i in 0..<K {
+                let row = partial + i * K
+                for l in 0..<lanes {
+                    let h = lanesT + l * K
+                    let hi = h[i]
+                    for j in 0...i { row[j] += hi * h[j] }
+                }
             }
             p += lanes
         }
         for i in 0..<K { for j in 0..<i { partial[j * K + i] = partial[i * K + j] } }
         return Array(UnsafeBufferPointer(start: partial, count: K * K))
+    }
+
+    /// ξ_i(p) = Σ_j factor[i·rank + j]·z[j·N + p] for the K × P block `out` (`[i][p]`), each sum in ascending j from
+    /// 0 by multiply and add (as an axpy over j would): four rows × eight paths at a time in registers, so each load
+    /// of z feeds four multiply-adds.
+    static func noise(
+        K: Int, rank: Int, P: Int, factor f: UnsafePointer<Double>, z: UnsafePointer<Double>, N: Int,
+        out: UnsafeMutablePointer<Double>
+    ) {
+        typealias V = SIMD4<Double>
+        var i = 0
+        while i + 4 <= K {
+            let f0 = f + i * rank
+            let f1 = f0 + rank
+            let f2 = f1 + rank
+            let f3 = f2 + rank
+            var p = 0
+            while p + 8 <= P {
+                var a0 = V(), b0 = V(), a1 = V(), b1 = V(), a2 = V(), b2 = V(), a3 = V(), b3 = V()
+                for j in 0..<rank {
+                    let zr = UnsafeRawPointer(z + j * N + p)
+                    let za = zr.loadUnaligned(as: V.self)
+                    let zb = zr.loadUnaligned(fromByteOffset: 32, as: V.self)
+                    a0 += V(repeating: f0[j]) * za
+                    b0 += V(repeating: f0[j]) * zb
+                    a1 += V(repeating: f1[j]) * za
+                    b1 += V(repeating: f1[j]) * zb
+                    a2 += V(repeating: f2[j]) * za
+                    b2 += V(repeating: f2[j]) * zb
+                    a3 += V(repeating: f3[j]) * za
+                    b3 += V(repeating: f3[j]) * zb
+                }
+                let o = UnsafeMutableRawPointer(out + i * P + p)
+                let row = P * MemoryLayout<Double>.stride
+                o.storeBytes(of: a0, as: V.self)
+                o.storeBytes(of: b0, toByteOffset: 32, as: V.self)
+                o.storeBytes(of: a1, toByteOffset: row, as: V.self)
+                o.storeBytes(of: b1, toByteOffset: row + 32, as: V.self)
+                o.storeBytes(of: a2, toByteOffset: 2 * row, as: V.self)
+                o.storeBytes(of: b2, toByteOffset: 2 * row + 32, as: V.self)
+                o.storeBytes(of: a3, toByteOffset: 3 * row, as: V.self)
+                o.storeBytes(of: b3, toByteOffset: 3 * row + 32, as: V.self)
+                p += 8
+            }
+            for r in 0..<4 { noiseTail(i + r, from: p, rank: rank, P: P, f: f, z: z, N: N, out: out) }
+            i += 4
+        }
+        while i < K {
+            noiseTail(i, from: 0, rank: rank, P: P, f: f, z: z, N: N, out: out)
+            i += 1
+        }
+    }
+
+    /// Row i of `noise` for paths from `p0` on, one path at a time.
+    @inline(__always)
+    static func noiseTail(
+        _ i: Int, from p0: Int, rank: Int, P: Int, f: UnsafePointer<Double>, z: UnsafePointer<Double>, N: Int,
+        out: UnsafeMutablePointer<Double>
+    ) {
+        for p in p0..<max(p0, P) {
+            var acc = 0.0
+            for j in 0..<rank { acc += f[i * rank + j] * z[j * N + p] }
+            out[i * P + p] = acc
+        }
     }
 
     /// Forward-mode tangents of the response paths p0 ..< p0+P, every source s at once: the chunk's Σ_p ∂Δ_i/∂h_s.
