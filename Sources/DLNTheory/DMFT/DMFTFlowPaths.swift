@@ -289,11 +289,15 @@ final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disj
         var partial = [Double](repeating: 0, count: K * K)
         let D = UnsafeMutablePointer<Double>.allocate(capacity: K * K)  // D[i][s] = ∂Δ_i/∂h_s, s ≤ i
         D.initialize(repeating: 0, count: K * K)
-        let M = UnsafeMutablePointer<Double>.allocate(capacity: K)
-        M.initialize(repeating: 0, count: K)
+        // The memory terms M_i(s) = Σ_{j≤i} R_r(i+1, j)·D[j][s] of four consecutive steps i0 … i0+3 at once: their
+        // sums over the rows j ≤ i0 already known share one pass over D (`memoryRows`), the rows computed inside the
+        // block are added after, each sum still in ascending j from 0 (the same bits as one step at a time).
+        let block = 4
+        let Mb = UnsafeMutablePointer<Double>.allocate(capacity: block * K)
+        Mb.initialize(repeating: 0, count: block * K)
         defer {
             D.deallocate()
-            M.deallocate()
+            Mb.deallocate()
         }
         let mem = memory.pointer
         var drho = [Double](repeating: 0, count: K)
@@ -305,28 +309,91 @@ final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disj
             }
             for s in 0..<K { D[s] = 0 }
             dg[0] = 1
-            for i in 0..<(K - 1) {
-                let h = t[i + 1] - t[i]
-                let row = (i + 1) * K
-                for s in 0...(i + 1) { M[s] = 0 }
-                for j in 0...i {
-                    axpy(j + 1, mem[row + j], D + j * K, M)
+            var i0 = 0
+            while i0 < K - 1 {
+                let nb = min(block, K - 1 - i0)
+                Self.memoryRows(K: K, i0: i0, rows: nb, memory: mem, D: D, out: Mb)
+                for r in 0..<nb {
+                    let i = i0 + r
+                    let M = Mb + r * K
+                    let row = (i + 1) * K
+                    for s in (i0 + 1)...(i + 1) { M[s] = 0 }
+                    if i > i0 { for j in (i0 + 1)...i { axpy(j + 1, mem[row + j], D + j * K, M) } }
+                    let h = t[i + 1] - t[i]
+                    let q1 = qs.pointer[p * K + i + 1]
+                    let B = max(0, dl * (1 + mem[row + i + 1]))
+                    let den = 1 / (1 + h * th * B * 2 * q1)
+                    let Di = (i + 1) * K
+                    for s in 0...(i + 1) {
+                        let src: Double = s == i + 1 ? 1 : 0
+                        let r = (drho[s] - h * (1 - th) * dg[s] - h * th * (dl * M[s] + src)) * den
+                        drho[s] = r
+                        D[Di + s] = 2 * q1 * r
+                        dg[s] = dl * (D[Di + s] * (1 + mem[row + i + 1]) + M[s]) + src
+                    }
                 }
-                let q1 = qs.pointer[p * K + i + 1]
-                let B = max(0, dl * (1 + mem[row + i + 1]))
-                let den = 1 / (1 + h * th * B * 2 * q1)
-                let Di = (i + 1) * K
-                for s in 0...(i + 1) {
-                    let src: Double = s == i + 1 ? 1 : 0
-                    let r = (drho[s] - h * (1 - th) * dg[s] - h * th * (dl * M[s] + src)) * den
-                    drho[s] = r
-                    D[Di + s] = 2 * q1 * r
-                    dg[s] = dl * (D[Di + s] * (1 + mem[row + i + 1]) + M[s]) + src
-                }
+                i0 += nb
             }
             for i in 0..<(K * K) { partial[i] += D[i] }
         }
         return partial
+    }
+}
+
+extension DMFTFlowPaths {
+    /// out[r][s] = Σ_{j ≤ i0} R_r(i0 + r + 1, j)·D[j][s] for s ≤ i0 and r < rows (≤ 4), each sum in ascending j from
+    /// 0 by multiply and add; D's upper triangle is zero, so its terms leave a sum at +0 until j = s, as a sum over
+    /// j ≥ s alone would. Eight s at a time with the four rows' sums in registers: one load of D feeds four
+    /// multiply-adds.
+    static func memoryRows(
+        K: Int, i0: Int, rows: Int, memory mem: UnsafePointer<Double>, D: UnsafePointer<Double>,
+        out: UnsafeMutablePointer<Double>
+    ) {
+        typealias V = SIMD4<Double>
+        let c = (0..<4).map { r in mem + (i0 + min(r, rows - 1) + 1) * K }
+        let (c0, c1, c2, c3) = (c[0], c[1], c[2], c[3])
+        var s0 = 0
+        while s0 + 8 <= i0 + 1 {
+            var a0 = V(), b0 = V(), a1 = V(), b1 = V(), a2 = V(), b2 = V(), a3 = V(), b3 = V()
+            for j in s0...i0 {
+                let d = UnsafeRawPointer(D + j * K + s0)
+                let da = d.loadUnaligned(as: V.self)
+                let db = d.loadUnaligned(fromByteOffset: 32, as: V.self)
+                a0 += V(repeating: c0[j]) * da
+                b0 += V(repeating: c0[j]) * db
+                a1 += V(repeating: c1[j]) * da
+                b1 += V(repeating: c1[j]) * db
+                a2 += V(repeating: c2[j]) * da
+                b2 += V(repeating: c2[j]) * db
+                a3 += V(repeating: c3[j]) * da
+                b3 += V(repeating: c3[j]) * db
+            }
+            let o = UnsafeMutableRawPointer(out + s0)
+            let stride = K * MemoryLayout<Double>.stride
+            o.storeBytes(of: a0, as: V.self)
+            o.storeBytes(of: b0, toByteOffset: 32, as: V.self)
+            if rows > 1 {
+                o.storeBytes(of: a1, toByteOffset: stride, as: V.self)
+                o.storeBytes(of: b1, toByteOffset: stride + 32, as: V.self)
+            }
+            if rows > 2 {
+                o.storeBytes(of: a2, toByteOffset: 2 * stride, as: V.self)
+                o.storeBytes(of: b2, toByteOffset: 2 * stride + 32, as: V.self)
+            }
+            if rows > 3 {
+                o.storeBytes(of: a3, toByteOffset: 3 * stride, as: V.self)
+                o.storeBytes(of: b3, toByteOffset: 3 * stride + 32, as: V.self)
+            }
+            s0 += 8
+        }
+        for r in 0..<rows {
+            let cr = mem + (i0 + r + 1) * K
+            for s in s0..<(i0 + 1) {
+                var acc = 0.0
+                for j in s...i0 { acc += cr[j] * D[j * K + s] }
+                out[r * K + s] = acc
+            }
+        }
     }
 }
 
