@@ -8,8 +8,11 @@ extension SymmetricEigen {
     public static func tridiagonalQL(_ input: [Double], _ n: Int) -> (values: [Double], vectors: [Double]) {
         guard n > 0 else { return ([], []) }
         var a = input
-        var z = [Double](repeating: 0, count: n * n)
-        for i in 0..<n { z[i * n + i] = 1 }
+        // Z transposed (zt[j·n + r] = Z[r][j]): a rotation or reflection of columns of Z works on contiguous rows of
+        // zt, vectorised over r; every entry gets the same operations in the same order as column by column.
+        var zt = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { zt[i * n + i] = 1 }
+        var dots = [Double](repeating: 0, count: n)
         var v = [Double](repeating: 0, count: n)
         var p = [Double](repeating: 0, count: n)
         // Householder: for column k, H = I − 2vvᵀ (‖v‖ = 1) on rows/columns k+1…n−1 zeroes a[k+2…, k];
@@ -44,12 +47,10 @@ extension SymmetricEigen {
             for i in k..<n {
                 for j in k..<n { a[i * n + j] -= v[i] * p[j] + p[i] * v[j] }
             }
-            for r in 0..<n {
-                var s = 0.0
-                for j in (k + 1)..<n { s += z[r * n + j] * v[j] }
-                if s == 0 { continue }
-                s *= 2
-                for j in (k + 1)..<n { z[r * n + j] -= s * v[j] }
+            zt.withUnsafeMutableBufferPointer { zb in
+                dots.withUnsafeMutableBufferPointer { db in
+                    reflect(zb.baseAddress!, n: n, from: k + 1, v: v, dots: db.baseAddress!)
+                }
             }
         }
         var d = (0..<n).map { a[$0 * n + $0] }
@@ -92,11 +93,8 @@ extension SymmetricEigen {
                     shift = s * r
                     d[i + 1] = g + shift
                     g = c * r - b
-                    for k in 0..<n {
-                        let zk1 = z[k * n + i + 1]
-                        let zk = z[k * n + i]
-                        z[k * n + i + 1] = s * zk + c * zk1
-                        z[k * n + i] = c * zk - s * zk1
+                    zt.withUnsafeMutableBufferPointer { zb in
+                        rotate(zb.baseAddress! + i * n, zb.baseAddress! + (i + 1) * n, n: n, s: s, c: c)
                     }
                     i -= 1
                 }
@@ -106,6 +104,49 @@ extension SymmetricEigen {
                 e[m] = 0
             }
         }
+        var z = [Double](repeating: 0, count: n * n)
+        for j in 0..<n { for r in 0..<n { z[r * n + j] = zt[j * n + r] } }
         return (d, z)
+    }
+
+    /// Z ← Z·(I − 2vvᵀ) on columns `from`…n−1, Z held transposed in `zt`: per row r, s = Σ_j Z[r][j]·v[j] in
+    /// ascending j, then Z[r][j] −= 2s·v[j] unless s = 0; four rows at a time.
+    static func reflect(
+        _ zt: UnsafeMutablePointer<Double>, n: Int, from k: Int, v: [Double], dots: UnsafeMutablePointer<Double>
+    ) {
+        typealias V = SIMD4<Double>
+        var r = 0
+        while r + 4 <= n {
+            var acc = V()
+            for j in k..<n { acc += UnsafeRawPointer(zt + j * n + r).loadUnaligned(as: V.self) * V(repeating: v[j]) }
+            UnsafeMutableRawPointer(dots + r).storeBytes(of: acc, as: V.self)
+            r += 4
+        }
+        while r < n {
+            var acc = 0.0
+            for j in k..<n { acc += zt[j * n + r] * v[j] }
+            dots[r] = acc
+            r += 1
+        }
+        for r in 0..<n where dots[r] != 0 { dots[r] *= 2 }
+        for j in k..<n {
+            let vj = v[j]
+            let row = zt + j * n
+            for r in 0..<n where dots[r] != 0 { row[r] -= dots[r] * vj }
+        }
+    }
+
+    /// The plane rotation of columns i, i+1 of Z (rows `zi`, `zi1` of its transpose): Z[r][i+1] = s·z_i + c·z_{i+1},
+    /// Z[r][i] = c·z_i − s·z_{i+1}.
+    @inline(__always)
+    static func rotate(
+        _ zi: UnsafeMutablePointer<Double>, _ zi1: UnsafeMutablePointer<Double>, n: Int, s: Double, c: Double
+    ) {
+        for r in 0..<n {
+            let a = zi[r]
+            let b = zi1[r]
+            zi1[r] = s * a + c * b
+            zi[r] = c * a - s * b
+        }
     }
 }

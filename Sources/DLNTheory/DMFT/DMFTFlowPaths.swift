@@ -230,7 +230,14 @@ final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disj
             let f3 = f2 + rank
             var p = 0
             while p + 8 <= P {
-                var a0 = V(), b0 = V(), a1 = V(), b1 = V(), a2 = V(), b2 = V(), a3 = V(), b3 = V()
+                var a0 = V()
+                var b0 = V()
+                var a1 = V()
+                var b1 = V()
+                var a2 = V()
+                var b2 = V()
+                var a3 = V()
+                var b3 = V()
                 for j in 0..<rank {
                     let zr = UnsafeRawPointer(z + j * N + p)
                     let za = zr.loadUnaligned(as: V.self)
@@ -354,7 +361,14 @@ extension DMFTFlowPaths {
         let (c0, c1, c2, c3) = (c[0], c[1], c[2], c[3])
         var s0 = 0
         while s0 + 8 <= i0 + 1 {
-            var a0 = V(), b0 = V(), a1 = V(), b1 = V(), a2 = V(), b2 = V(), a3 = V(), b3 = V()
+            var a0 = V()
+            var b0 = V()
+            var a1 = V()
+            var b1 = V()
+            var a2 = V()
+            var b2 = V()
+            var a3 = V()
+            var b3 = V()
             for j in s0...i0 {
                 let d = UnsafeRawPointer(D + j * K + s0)
                 let da = d.loadUnaligned(as: V.self)
