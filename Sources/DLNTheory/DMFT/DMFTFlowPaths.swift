@@ -66,9 +66,13 @@ final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disj
     }
 
     /// The root ρ′ of F(ρ′) = ρ′ − c0 + k·w(ρ′) (k ≥ 0, so F′ = 1 + 2k·q > 0 and the root lies between 0 and c0):
-    /// Newton's method from ρ, safeguarded by bisection.
+    /// Newton's method from ρ, safeguarded by bisection; with w(ρ′) and q(ρ′). When Newton's last step δ is below
+    /// 1e-14 they come from the last evaluation to first order (w − 2qδ, q − 2wδ: dw/dρ = 2q, dq/dρ = 2w; the
+    /// remainder is O(δ²), below rounding), else from `wq` at the root.
     @inline(__always)
-    static func implicitStep(from rho: Double, c0: Double, k: Double, lm: Double, half: Double) -> Double {
+    static func implicitStep(from rho: Double, c0: Double, k: Double, lm: Double, half: Double) -> (
+        rho: Double, w: Double, q: Double
+    ) {
         var lo = min(0, c0)
         var hi = max(0, c0)
         var x = min(max(rho, lo), hi)
@@ -78,15 +82,15 @@ final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disj
             if f > 0 { hi = x } else { lo = x }
             let newton = f / (1 + 2 * k * qq)
             if abs(newton) <= 1e-14 * (1 + abs(x)) {
-                x -= newton
-                break
+                return (x - newton, w - 2 * qq * newton, qq - 2 * w * newton)
             }
             var next = x - newton
             if !(next >= lo && next <= hi) { next = 0.5 * (lo + hi) }
             if hi - lo <= 1e-14 * (1 + abs(x)) { break }
             x = next
         }
-        return x
+        let (w, qq) = wq(x, lm, half: half)
+        return (x, w, qq)
     }
 
     /// Runs every path under the noise factor (ξ_i = Σ_j factor[i·rank + j]·Z_j) and memory R_r (K×K, lower with
@@ -183,9 +187,8 @@ final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disj
                     let A = xi[(i + 1) * P + p + l] + dl * acc[l]
                     // F(ρ′) = ρ′ − c0 + hθB·w(ρ′) = 0, F′ = 1 + hθB·2q > 0; the root lies between 0 and c0.
                     let c0 = rho[l] - h * (1 - th) * g[l] - h * th * (A - B * ws[l])
-                    let x = Self.implicitStep(from: rho[l], c0: c0, k: k, lm: lm, half: half)
+                    let (x, w, qq) = Self.implicitStep(from: rho[l], c0: c0, k: k, lm: lm, half: half)
                     rho[l] = x
-                    let (w, qq) = Self.wq(x, lm, half: half)
                     next[l] = w - ws[l]
                     if p0 + p + l < Nr { qs.pointer[(p0 + p + l) * K + i + 1] = qq }
                     g[l] = A + B * next[l]
