@@ -1,8 +1,9 @@
 import DLNModel
 import DLNRun
-import DLNTheory
 import Foundation
 import Testing
+
+@testable import DLNTheory
 
 /// The gradient-flow DMFT on a log-spaced grid (docs/theory.md, "Gradient-flow DMFT"): against the uniform-grid GD
 /// solver in the small-η limit, the solver choice, and the refusals.
@@ -112,6 +113,53 @@ import Testing
         let targets = try DMFTMapping.targets(c)
         #expect(targets.map(\.solver) == [.flow])
         #expect(c.theory?.chosenPaths == nil && c.theory?.chosenMaxIterations == nil)
+    }
+
+    /// The flow paths' vector exponential within 2 ulp of the C library's over [−708, 0], and their vector implicit
+    /// step (eight paths in lockstep) against the scalar one: the same root to 1e-13·(1 + |ρ|) and w, q to match, for
+    /// small and large m (ln m from −700 to 5), stiff and soft steps, c0 = 0, k = 0, fewer than eight lanes, and the
+    /// lanes that fall back to the scalar step (|ρ| ≥ 300).
+    @Test func vectorImplicitStepMatchesTheScalarOne() {
+        var worst = 0.0
+        for i in 0..<5000 {
+            var x = SIMD8<Double>()
+            for l in 0..<8 { x[l] = -708 * Double(i * 8 + l) / 39_999 }
+            let e = DMFTFlowPaths.exp8(x)
+            for l in 0..<8 { worst = max(worst, abs(e[l] - exp(x[l])) / exp(x[l]).ulp) }
+        }
+        #expect(worst <= 2, "exp8 is \(worst) ulp from exp")
+        var rng = SplitMix(seed: 7)
+        var checked = 0
+        for lm in [-700.0, -100, -37, -5, 0, 5] {
+            for k in [0.0, 1e-3, 0.3, 40] {
+                for lanes in [8, 5] {
+                    var rho = SIMD8<Double>()
+                    var c0 = SIMD8<Double>()
+                    for l in 0..<lanes {
+                        c0[l] = l == 0 ? 0 : (l == 1 ? 400 : 15 * rng.next())
+                        rho[l] = c0[l] * (0.5 + 0.5 * rng.next())
+                    }
+                    let half = exp(lm - M_LN2)
+                    let v = DMFTFlowPaths.implicitSteps(from: rho, c0: c0, k: k, lm: lm, half: half, lanes: lanes)
+                    for l in 0..<lanes {
+                        let r = DMFTFlowPaths.implicitStep(from: rho[l], c0: c0[l], k: k, lm: lm, half: half)
+                        // Both stop when Newton's step is below 1e-14·(1 + |ρ|): roots that close, and w, q within
+                        // rounding plus the slope (dw/dρ = 2q, dq/dρ = 2w) times that.
+                        let dr = 1e-13 * (1 + abs(r.rho))
+                        #expect(
+                            abs(v.rho[l] - r.rho) <= dr,
+                            "ρ \(v.rho[l]) vs \(r.rho) at ln m = \(lm), k = \(k), c0 = \(c0[l]), lane \(l)")
+                        #expect(
+                            (v.w[l] == r.w || abs(v.w[l] - r.w) <= 1e-12 * abs(r.w) + 4 * r.q * dr)
+                                && (v.q[l] == r.q || abs(v.q[l] - r.q) <= 1e-12 * r.q + 4 * abs(r.w) * dr),
+                            "w \(v.w[l]) vs \(r.w), q \(v.q[l]) vs \(r.q) at \(lm), \(k), c0 \(c0[l]), ρ \(rho[l])")
+                        checked += 1
+                    }
+                    for l in lanes..<8 { #expect(v.rho[l] == 0 && v.w[l] == 0 && v.q[l] == 0) }
+                }
+            }
+        }
+        #expect(checked == 6 * 4 * 13)
     }
 
     /// A run the theory does not describe is refused by name; a grid too coarse for theory.grid_tolerance is

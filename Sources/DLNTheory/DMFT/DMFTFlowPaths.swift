@@ -44,55 +44,6 @@ final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disj
     /// Δ of every path after the last `iterate` (K×N, `[i][p]`).
     var deviations: [Double] { Array(UnsafeBufferPointer(start: deltaBuffer, count: K * N)) }
 
-    /// w = m·sinh 2ρ and q = m·cosh 2ρ from ln m, without overflow or underflow of m.
-    @inline(__always)
-    static func wq(_ rho: Double, _ lm: Double) -> (w: Double, q: Double) {
-        let a = abs(rho)
-        let e = exp(lm + 2 * a - M_LN2)
-        let x = exp(-4 * a)
-        return (rho < 0 ? -e * (1 - x) : e * (1 - x), e * (1 + x))
-    }
-
-    /// `wq(_:_:)` with one exponential: e^{−2|ρ|}, and ½m = `half` (= e^{lm − ln 2}, fixed over a time step) given;
-    /// the two-exponential form where e^{2|ρ|} or ½m would leave the normal range.
-    @inline(__always)
-    static func wq(_ rho: Double, _ lm: Double, half: Double) -> (w: Double, q: Double) {
-        let a = abs(rho)
-        guard a < 300, half >= 1e-280, half <= 1e280 else { return wq(rho, lm) }
-        let E = exp(-2 * a)
-        let e = half / E
-        let x = E * E
-        return (rho < 0 ? -e * (1 - x) : e * (1 - x), e * (1 + x))
-    }
-
-    /// The root ρ′ of F(ρ′) = ρ′ − c0 + k·w(ρ′) (k ≥ 0, so F′ = 1 + 2k·q > 0 and the root lies between 0 and c0):
-    /// Newton's method from ρ, safeguarded by bisection; with w(ρ′) and q(ρ′). When Newton's last step δ is below
-    /// 1e-14 they come from the last evaluation to first order (w − 2qδ, q − 2wδ: dw/dρ = 2q, dq/dρ = 2w; the
-    /// remainder is O(δ²), below rounding), else from `wq` at the root.
-    @inline(__always)
-    static func implicitStep(from rho: Double, c0: Double, k: Double, lm: Double, half: Double) -> (
-        rho: Double, w: Double, q: Double
-    ) {
-        var lo = min(0, c0)
-        var hi = max(0, c0)
-        var x = min(max(rho, lo), hi)
-        for _ in 0..<200 {
-            let (w, qq) = wq(x, lm, half: half)
-            let f = x - c0 + k * w
-            if f > 0 { hi = x } else { lo = x }
-            let newton = f / (1 + 2 * k * qq)
-            if abs(newton) <= 1e-14 * (1 + abs(x)) {
-                return (x - newton, w - 2 * qq * newton, qq - 2 * w * newton)
-            }
-            var next = x - newton
-            if !(next >= lo && next <= hi) { next = 0.5 * (lo + hi) }
-            if hi - lo <= 1e-14 * (1 + abs(x)) { break }
-            x = next
-        }
-        let (w, qq) = wq(x, lm, half: half)
-        return (x, w, qq)
-    }
-
     /// Runs every path under the noise factor (ξ_i = Σ_j factor[i·rank + j]·Z_j) and memory R_r (K×K, lower with
     /// its diagonal); returns C_Δ = mean ΔΔᵀ and R_Δ(i, s) = mean ∂Δ_i/∂h_s (K×K, zero for s > i).
     func iterate(factor: [Double], rank: Int, memory matrix: [Double]) -> (
@@ -182,17 +133,16 @@ final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disj
                 let lm = logM[i + 1]
                 let half = exp(lm - M_LN2)
                 let k = h * th * B
-                var next = SIMD8<Double>()
-                for l in 0..<lanes {
-                    let A = xi[(i + 1) * P + p + l] + dl * acc[l]
-                    // F(ρ′) = ρ′ − c0 + hθB·w(ρ′) = 0, F′ = 1 + hθB·2q > 0; the root lies between 0 and c0.
-                    let c0 = rho[l] - h * (1 - th) * g[l] - h * th * (A - B * ws[l])
-                    let (x, w, qq) = Self.implicitStep(from: rho[l], c0: c0, k: k, lm: lm, half: half)
-                    rho[l] = x
-                    next[l] = w - ws[l]
-                    if p0 + p + l < Nr { qs.pointer[(p0 + p + l) * K + i + 1] = qq }
-                    g[l] = A + B * next[l]
-                }
+                var A = SIMD8<Double>()
+                for l in 0..<lanes { A[l] = xi[(i + 1) * P + p + l] }
+                A += dl * acc
+                // F(ρ′) = ρ′ − c0 + hθB·w(ρ′) = 0, F′ = 1 + hθB·2q > 0; the root lies between 0 and c0.
+                let c0 = rho - h * (1 - th) * g - h * th * (A - B * ws)
+                let (x, w, qq) = Self.implicitSteps(from: rho, c0: c0, k: k, lm: lm, half: half, lanes: lanes)
+                rho = x
+                let next = w - ws
+                for l in 0..<lanes where p0 + p + l < Nr { qs.pointer[(p0 + p + l) * K + i + 1] = qq[l] }
+                g = A + B * next
                 hist8[i + 1] = next
             }
             // Σ_p Δ_iΔ_j over these paths in one pass over the lower triangle: per entry the products of the paths
