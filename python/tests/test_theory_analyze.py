@@ -87,3 +87,8 @@ def test_theory_that_does_not_converge_raises_after_writing(tmp_path):
     assert info.value.kind == "not_converged" and info.value.returncode == 2
     assert "did not converge" in str(info.value)
     assert (tmp_path / "t" / "dmft_test_error.npy").exists()
+    flagged = info.value.dataset
+    assert flagged.attrs["converged"] is False and "test_error" in flagged
+    with pytest.warns(dlnsim.DLNSimWarning, match="did not converge"):
+        ds = dlnsim.theory(THEORY, ["theory.max_iterations=1"], out=tmp_path / "u", allow_unconverged=True)
+    assert ds.attrs["converged"] is False and ds["test_error"].shape == flagged["test_error"].shape

@@ -7,6 +7,7 @@ import glob
 import json
 import os
 import sys
+import warnings
 from typing import Optional
 
 import numpy as np
@@ -19,7 +20,7 @@ from ._config import config_source, override_arguments
 from ._dataset import _dmft_vars, _load, check_folder, grid_table, open_folder, stats_frame
 from ._errors import DLNSimError
 from ._grid import layout, table_from_config
-from ._process import ProgressBar, invoke
+from ._process import DLNSimWarning, ProgressBar, error_from, invoke
 
 
 class Run:
@@ -119,9 +120,12 @@ class Run:
         self.reload()
         return result
 
-    def theory(self, *, device: Optional[str] = None, progress: bool = False) -> xr.Dataset:
-        """Run `dlnsim theory` on this run's configuration, into this folder; the DMFT curves as a Dataset."""
-        result = theory(self, device=device, progress=progress)
+    def theory(
+        self, *, device: Optional[str] = None, progress: bool = False, allow_unconverged: bool = False
+    ) -> xr.Dataset:
+        """Run `dlnsim theory` on this run's configuration, into this folder; the DMFT curves as a Dataset (see
+        dlnsim.theory for allow_unconverged)."""
+        result = theory(self, device=device, progress=progress, allow_unconverged=allow_unconverged)
         self.reload()
         return result
 
@@ -258,15 +262,25 @@ def analyze(folder) -> xr.Dataset:
     return out
 
 
-def theory(config, overrides=None, *, device: Optional[str] = None, out=None, progress: bool = False) -> xr.Dataset:
+def theory(
+    config,
+    overrides=None,
+    *,
+    device: Optional[str] = None,
+    out=None,
+    progress: bool = False,
+    allow_unconverged: bool = False,
+) -> xr.Dataset:
     """Run `dlnsim theory`: the d → ∞ DMFT curves of every grid point, as a Dataset.
 
     config: a Run or an output folder (the theory of that run's configuration, written into that folder), or a
     configuration (dict, YAML string, path) with optional overrides as for dlnsim.run.
     Variables (dims: grid axes…, checkpoint): train_loss, test_error, overlap, norm_sq (mean of the solves) and
     <observable>_se (their Monte-Carlo standard error); coordinate t. Attributes: dmft_manifest.json (converged,
-    iterations, residuals…). A solve that does not converge raises DLNSimError (exit status 2) after the files are
-    written (its `dmft_*` files stay in the folder). progress=True prints the solver's lines on stderr.
+    iterations, residuals…). A solve that does not converge raises DLNSimError (kind "not_converged", exit status 2)
+    after the files are written (its `dmft_*` files stay in the folder); the error's `dataset` holds those curves
+    (attribute converged: False, the residuals per grid point in grid_points). allow_unconverged=True returns them
+    instead, with a DLNSimWarning. progress=True prints the solver's lines on stderr.
     """
     run_folder = None
     if isinstance(config, Run):
@@ -294,9 +308,18 @@ def theory(config, overrides=None, *, device: Optional[str] = None, out=None, pr
         args += ["--device", device]
     if not progress:
         args.append("--quiet")
-    result = invoke(args, stdin_text=stdin_text, on_event=_print_notes if progress else None)
+    result = invoke(args, stdin_text=stdin_text, on_event=_print_notes if progress else None, ok_codes=(0, 2))
+    error = error_from(result) if result.returncode != 0 else None
+    if error is not None and error.kind != "not_converged":
+        raise error
     folder = os.fspath(out) if out is not None else _theory_folder(result)
-    return _theory_dataset(folder, grid_config, result.stdout)
+    dataset = _theory_dataset(folder, grid_config, result.stdout)
+    if error is not None:
+        if not allow_unconverged:
+            error.dataset = dataset
+            raise error
+        warnings.warn(str(error), DLNSimWarning, stacklevel=2)
+    return dataset
 
 
 def _print_notes(event):
