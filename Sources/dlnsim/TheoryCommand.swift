@@ -14,12 +14,14 @@ struct Theory: ParsableCommand {
             with theory.solver gd, the discrete-time DMFT of gradient descent at the same step η, so the curve matches \
             the simulation step for step; with theory.solver flow, the gradient-flow DMFT on a log-spaced time grid \
             (theory.grid_ratio; memory ∝ K², time ∝ K³ for K grid points instead of steps² and steps³), for long \
-            runs (ask for it with theory.solver: flow; docs/theory.md says when it describes GD). Default: flow for \
-            update flow, gd for update gd. Both use \
+            runs. Default: flow for update flow and for GD runs that follow the flow (η·κ₀ ≤ 1 in DMFT units and more \
+            than 1000 steps, docs/theory.md), gd for other GD runs. Both use \
             Monte-Carlo paths of one effective coordinate, its response by forward-mode tangents, and a damped \
             fixed-point iteration on the correlation and response matrices. The config's `theory:` settings are used \
             (paths, response_paths, damping, tolerance, max_iterations, seed, two_time, solver, grid_ratio, \
-            grid_tolerance); defaults otherwise. Only parameterization pm, depth 2, with update gd or flow on \
+            grid_tolerance); defaults otherwise, per solver (paths 60000 / 4000, response_paths 4000 / 300, \
+            max_iterations 100 / 300, damping 0.5 / 0.15 for gd / flow). Only parameterization pm, depth 2, with \
+            update gd or flow on \
             synthetic data without label or gradient noise or momentum is covered. A flow grid too coarse for \
             theory.grid_tolerance is reported with the time where it fails, like a non-converged solve.
 
