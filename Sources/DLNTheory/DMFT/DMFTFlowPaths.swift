@@ -174,7 +174,6 @@ final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disj
         K: Int, rank: Int, P: Int, factor f: UnsafePointer<Double>, z: UnsafePointer<Double>, N: Int,
         out: UnsafeMutablePointer<Double>
     ) {
-        typealias V = SIMD4<Double>
         var i = 0
         while i + 4 <= K {
             let f0 = f + i * rank
@@ -183,37 +182,7 @@ final class DMFTFlowPaths: @unchecked Sendable {  // buffers are written by disj
             let f3 = f2 + rank
             var p = 0
             while p + 8 <= P {
-                var a0 = V()
-                var b0 = V()
-                var a1 = V()
-                var b1 = V()
-                var a2 = V()
-                var b2 = V()
-                var a3 = V()
-                var b3 = V()
-                for j in 0..<rank {
-                    let zr = UnsafeRawPointer(z + j * N + p)
-                    let za = zr.loadUnaligned(as: V.self)
-                    let zb = zr.loadUnaligned(fromByteOffset: 32, as: V.self)
-                    a0 += V(repeating: f0[j]) * za
-                    b0 += V(repeating: f0[j]) * zb
-                    a1 += V(repeating: f1[j]) * za
-                    b1 += V(repeating: f1[j]) * zb
-                    a2 += V(repeating: f2[j]) * za
-                    b2 += V(repeating: f2[j]) * zb
-                    a3 += V(repeating: f3[j]) * za
-                    b3 += V(repeating: f3[j]) * zb
-                }
-                let o = UnsafeMutableRawPointer(out + i * P + p)
-                let row = P * MemoryLayout<Double>.stride
-                o.storeBytes(of: a0, as: V.self)
-                o.storeBytes(of: b0, toByteOffset: 32, as: V.self)
-                o.storeBytes(of: a1, toByteOffset: row, as: V.self)
-                o.storeBytes(of: b1, toByteOffset: row + 32, as: V.self)
-                o.storeBytes(of: a2, toByteOffset: 2 * row, as: V.self)
-                o.storeBytes(of: b2, toByteOffset: 2 * row + 32, as: V.self)
-                o.storeBytes(of: a3, toByteOffset: 3 * row, as: V.self)
-                o.storeBytes(of: b3, toByteOffset: 3 * row + 32, as: V.self)
+                tile4x8(f0, f1, f2, f3, z + p, stride: N, 0..<rank, out: out + i * P + p, outStride: P, rows: 4)
                 p += 8
             }
             for r in 0..<4 { noiseTail(i + r, from: p, rank: rank, P: P, f: f, z: z, N: N, out: out) }
@@ -309,48 +278,14 @@ extension DMFTFlowPaths {
         K: Int, i0: Int, rows: Int, memory mem: UnsafePointer<Double>, D: UnsafePointer<Double>,
         out: UnsafeMutablePointer<Double>
     ) {
-        typealias V = SIMD4<Double>
-        let c = (0..<4).map { r in mem + (i0 + min(r, rows - 1) + 1) * K }
-        let (c0, c1, c2, c3) = (c[0], c[1], c[2], c[3])
+        // Rows past `rows` repeat the last one (computed, not stored).
+        let c0 = mem + (i0 + 1) * K
+        let c1 = mem + (i0 + min(1, rows - 1) + 1) * K
+        let c2 = mem + (i0 + min(2, rows - 1) + 1) * K
+        let c3 = mem + (i0 + min(3, rows - 1) + 1) * K
         var s0 = 0
         while s0 + 8 <= i0 + 1 {
-            var a0 = V()
-            var b0 = V()
-            var a1 = V()
-            var b1 = V()
-            var a2 = V()
-            var b2 = V()
-            var a3 = V()
-            var b3 = V()
-            for j in s0...i0 {
-                let d = UnsafeRawPointer(D + j * K + s0)
-                let da = d.loadUnaligned(as: V.self)
-                let db = d.loadUnaligned(fromByteOffset: 32, as: V.self)
-                a0 += V(repeating: c0[j]) * da
-                b0 += V(repeating: c0[j]) * db
-                a1 += V(repeating: c1[j]) * da
-                b1 += V(repeating: c1[j]) * db
-                a2 += V(repeating: c2[j]) * da
-                b2 += V(repeating: c2[j]) * db
-                a3 += V(repeating: c3[j]) * da
-                b3 += V(repeating: c3[j]) * db
-            }
-            let o = UnsafeMutableRawPointer(out + s0)
-            let stride = K * MemoryLayout<Double>.stride
-            o.storeBytes(of: a0, as: V.self)
-            o.storeBytes(of: b0, toByteOffset: 32, as: V.self)
-            if rows > 1 {
-                o.storeBytes(of: a1, toByteOffset: stride, as: V.self)
-                o.storeBytes(of: b1, toByteOffset: stride + 32, as: V.self)
-            }
-            if rows > 2 {
-                o.storeBytes(of: a2, toByteOffset: 2 * stride, as: V.self)
-                o.storeBytes(of: b2, toByteOffset: 2 * stride + 32, as: V.self)
-            }
-            if rows > 3 {
-                o.storeBytes(of: a3, toByteOffset: 3 * stride, as: V.self)
-                o.storeBytes(of: b3, toByteOffset: 3 * stride + 32, as: V.self)
-            }
+            tile4x8(c0, c1, c2, c3, D + s0, stride: K, s0..<(i0 + 1), out: out + s0, outStride: K, rows: rows)
             s0 += 8
         }
         for r in 0..<rows {
@@ -360,6 +295,57 @@ extension DMFTFlowPaths {
                 for j in s...i0 { acc += cr[j] * D[j * K + s] }
                 out[r * K + s] = acc
             }
+        }
+    }
+}
+
+extension DMFTFlowPaths {
+    /// out[r·outStride + c] = Σ_{j ∈ js} coefficients_r[j]·m[j·stride + c] for c < 8 and r < rows (≤ 4), each sum in
+    /// ascending j from 0 by multiply and add, the four rows' eight sums in registers: each load of m feeds four
+    /// multiply-adds. The register tile of `noise` and `memoryRows`.
+    @inline(__always)
+    static func tile4x8(
+        _ c0: UnsafePointer<Double>, _ c1: UnsafePointer<Double>, _ c2: UnsafePointer<Double>,
+        _ c3: UnsafePointer<Double>, _ m: UnsafePointer<Double>, stride: Int, _ js: Range<Int>,
+        out: UnsafeMutablePointer<Double>, outStride: Int, rows: Int
+    ) {
+        typealias V = SIMD4<Double>
+        var a0 = V()
+        var b0 = V()
+        var a1 = V()
+        var b1 = V()
+        var a2 = V()
+        var b2 = V()
+        var a3 = V()
+        var b3 = V()
+        for j in js {
+            let mr = UnsafeRawPointer(m + j * stride)
+            let ma = mr.loadUnaligned(as: V.self)
+            let mb = mr.loadUnaligned(fromByteOffset: 32, as: V.self)
+            a0 += V(repeating: c0[j]) * ma
+            b0 += V(repeating: c0[j]) * mb
+            a1 += V(repeating: c1[j]) * ma
+            b1 += V(repeating: c1[j]) * mb
+            a2 += V(repeating: c2[j]) * ma
+            b2 += V(repeating: c2[j]) * mb
+            a3 += V(repeating: c3[j]) * ma
+            b3 += V(repeating: c3[j]) * mb
+        }
+        let o = UnsafeMutableRawPointer(out)
+        let row = outStride * MemoryLayout<Double>.stride
+        o.storeBytes(of: a0, as: V.self)
+        o.storeBytes(of: b0, toByteOffset: 32, as: V.self)
+        if rows > 1 {
+            o.storeBytes(of: a1, toByteOffset: row, as: V.self)
+            o.storeBytes(of: b1, toByteOffset: row + 32, as: V.self)
+        }
+        if rows > 2 {
+            o.storeBytes(of: a2, toByteOffset: 2 * row, as: V.self)
+            o.storeBytes(of: b2, toByteOffset: 2 * row + 32, as: V.self)
+        }
+        if rows > 3 {
+            o.storeBytes(of: a3, toByteOffset: 3 * row, as: V.self)
+            o.storeBytes(of: b3, toByteOffset: 3 * row + 32, as: V.self)
         }
     }
 }
