@@ -75,7 +75,9 @@ let package = Package(
             ]),
         .target(name: "TestSupport", dependencies: ["DLNModel", "DLNRun", "DLNTheory"], path: "Tests/TestSupport"),
         .testTarget(name: "OpenCLKitTests", dependencies: ["OpenCLKit", "TestSupport"]),
-        .testTarget(name: "DLNModelTests", dependencies: ["DLNModel", "DLNRun", "DLNTheory", "TestSupport"]),
+        .testTarget(
+            name: "DLNModelTests",
+            dependencies: ["DLNModel", "DLNRun", "DLNTheory", "DLNVector", "DLNVectorAVX512", "TestSupport"]),
         .testTarget(name: "DLNRunTests", dependencies: ["DLNRun", "DLNModel", "DLNTheory", "TestSupport"]),
         .testTarget(
             name: "DLNDeviceTests",

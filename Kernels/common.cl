@@ -15,6 +15,7 @@
  *   DLN_FP64        defined for double: enables cl_khr_fp64
  *   DEPTH           number of layers L (2 for pm and uv)
  *   MULTIPLICATIVE  1: pm multiplicative update, 0: gradient descent (read by family_pm.cl)
+ *   DLN_STRIDED     1: the steps sum each residual in the strided order (dln_row_strided, residual.cl), 0: ascending
  * The model family is not a knob: the host concatenates the batch's family file (family_pm.cl, family_uv.cl,
  * family_deep.cl) right after this one; each defines the same dln_family_* functions.
  */
@@ -31,6 +32,9 @@
 #endif
 #ifndef MULTIPLICATIVE
 #define MULTIPLICATIVE 0
+#endif
+#ifndef DLN_STRIDED
+#define DLN_STRIDED 0
 #endif
 
 #define LANES 16

@@ -151,6 +151,88 @@ kernel void dln_replica_steps_v16(const int n, const int d, const int n16, const
     }
 }
 
+/* dln_replica_strided_v16: the same work-item per replica in the strided summation order (the batch's `summation`),
+ * from one copy of its data set (`StridedCopy`: X row-major, n rows of d16 padded by zeros, then y at n16·d16), read
+ * once per step: four rows at a time, r_i = tree(p) − y_i with lane k of the REAL16 p the fma-sum over j ≡ k (mod 16)
+ * ascending from 0, and tree(p) = (q0 + q2) + (q1 + q3), q_k = t_k + t_{k+4}, t_k = p_k + p_{k+8}; then, while
+ * those rows sit in cache, g_j += X_ij·r_i (fma, ascending i from 0; g in the scratch), and after the last row the
+ * update of every coordinate. Arguments as dln_replica_steps_v16 (`gram` unused: the strided order is the products
+ * form's). Twin: Kernels.stridedProducts (Sources/DLNVector/Strided.swift) in CPUBatch.replicaSteps. */
+#ifdef DLN_FP64
+#define DLN_REAL8 double8
+#define DLN_REAL4 double4
+#else
+#define DLN_REAL8 float8
+#define DLN_REAL4 float4
+#endif
+
+inline REAL dln_tree16(const REAL16 p) {
+    const DLN_REAL8 t = p.lo + p.hi;
+    const DLN_REAL4 q = t.lo + t.hi;
+    return (q.x + q.z) + (q.y + q.w);
+}
+
+kernel void dln_replica_strided_v16(const int n, const int d, const int n16, const int d16, const long stride,
+                                    const int steps, const REAL scale, const int gram,
+                                    global const long* restrict copy_at, global const REAL* restrict copies,
+                                    global const REAL* restrict eta, global const REAL* restrict factors,
+                                    global const REAL* restrict lam, global REAL* restrict layers,
+                                    global REAL* restrict w, global REAL* restrict scratch) {
+    const int b = get_global_id(0);
+    global REAL* lt = scratch + (size_t)b * (size_t)((DEPTH + 1) * d16 + max(n16, d16));
+    global REAL* wt = lt + (size_t)DEPTH * d16;
+    global REAL* g = wt + d16;
+    for (int j = 0; j < d16; j++) {
+        const int live = j < d;
+        for (int k = 0; k < DEPTH; k++) lt[k * d16 + j] = live ? layers[k * stride + IDX(b, j, d)] : (REAL)0;
+        wt[j] = live ? w[IDX(b, j, d)] : (REAL)0;
+    }
+    const REAL e0 = eta[b], l = lam[b];
+    global const REAL* x = copies + copy_at[b];
+    global const REAL* y = x + (size_t)n16 * (size_t)d16;
+    for (int s = 0; s < steps; s++) {
+        const REAL e = e0 * factors[s];
+        int i = 0;
+        for (; i + 4 <= n; i += 4) {
+            global const REAL* x0 = x + (size_t)i * (size_t)d16;
+            global const REAL* x1 = x0 + d16;
+            global const REAL* x2 = x1 + d16;
+            global const REAL* x3 = x2 + d16;
+            REAL16 a0 = (REAL16)(0), a1 = a0, a2 = a0, a3 = a0;
+            for (int j = 0; j < d16; j += 16) {
+                const REAL16 wv = vload16(0, wt + j);
+                a0 = fma(vload16(0, x0 + j), wv, a0);
+                a1 = fma(vload16(0, x1 + j), wv, a1);
+                a2 = fma(vload16(0, x2 + j), wv, a2);
+                a3 = fma(vload16(0, x3 + j), wv, a3);
+            }
+            const REAL16 r0 = (REAL16)(dln_tree16(a0) - y[i]), r1 = (REAL16)(dln_tree16(a1) - y[i + 1]);
+            const REAL16 r2 = (REAL16)(dln_tree16(a2) - y[i + 2]), r3 = (REAL16)(dln_tree16(a3) - y[i + 3]);
+            for (int j = 0; j < d16; j += 16) {
+                REAL16 acc = i == 0 ? (REAL16)(0) : vload16(0, g + j);
+                acc = fma(vload16(0, x0 + j), r0, acc);
+                acc = fma(vload16(0, x1 + j), r1, acc);
+                acc = fma(vload16(0, x2 + j), r2, acc);
+                acc = fma(vload16(0, x3 + j), r3, acc);
+                vstore16(acc, 0, g + j);
+            }
+        }
+        for (; i < n; i++) {
+            global const REAL* x0 = x + (size_t)i * (size_t)d16;
+            REAL16 a0 = (REAL16)(0);
+            for (int j = 0; j < d16; j += 16) a0 = fma(vload16(0, x0 + j), vload16(0, wt + j), a0);
+            const REAL16 r0 = (REAL16)(dln_tree16(a0) - y[i]);
+            for (int j = 0; j < d16; j += 16)
+                vstore16(fma(vload16(0, x0 + j), r0, i == 0 ? (REAL16)(0) : vload16(0, g + j)), 0, g + j);
+        }
+        for (int c = 0; c < d; c += 16) dln_replica_update16(vload16(0, g + c), c, d, d16, scale, e, l, lt, wt);
+    }
+    for (int j = 0; j < d; j++) {
+        for (int k = 0; k < DEPTH; k++) layers[k * stride + IDX(b, j, d)] = lt[k * d16 + j];
+        w[IDX(b, j, d)] = wt[j];
+    }
+}
+
 /* dln_block_steps_v16: shared data (every lane of a block uses one data set, block_ds[blk] ≥ 0) on CPU devices: one
  * work-item per block of 16 replicas runs up to 32 whole steps per launch while the block's w, r and layers stay in
  * its core's cache: the residual four rows at a time and the gradient four coordinates at a time in REAL16 (the helpers

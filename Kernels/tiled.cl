@@ -3,8 +3,8 @@
  * Work-group: local size (16, T): dimension 0 is the lane (replica b = 16·block + lane: neighbouring work-items
  * read neighbouring addresses of w, r and the layers, coalesced), dimension 1 splits the rows (residual) and the
  * coordinates (gradient and update) over T work-items. Each output is still summed by one work-item, with fma in
- * ascending index from 0, so the arithmetic is exactly residual.cl, gradient.cl and update.cl: bit-identical to
- * the CPU engine. Barriers (global memory fence, within the work-group) separate the residual, the gradient and
+ * ascending index from 0 (the residual in the strided order when DLN_STRIDED is 1: dln_row_strided), so the arithmetic
+ * is exactly residual.cl, gradient.cl and update.cl: bit-identical to the CPU engine. Barriers (global memory fence, within the work-group) separate the residual, the gradient and
  * the next step; padding lanes (b ≥ B) compute nothing but take part in every barrier.
  * Step k of a launch uses η = eta[b]·factors[k] (the learning-rate schedule's s_k of that step, rounded once to
  * REAL on the host; all 1 without a schedule).
@@ -29,8 +29,12 @@ kernel void dln_steps_tiled(const int B, const int n, const int d, const long st
         if (live) {
             for (int i = t; i < n; i += T) {
                 global const REAL* xrow = xs + (size_t)i * (size_t)d;
+#if DLN_STRIDED
+                const REAL acc = dln_row_strided(xrow, w, b, d);
+#else
                 REAL acc = (REAL)0;
                 for (int j = 0; j < d; j++) acc = fma(xrow[j], w[IDX(b, j, d)], acc);
+#endif
                 r[IDX(b, i, n)] = acc - ys[i];
             }
         }

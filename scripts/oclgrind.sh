@@ -142,6 +142,7 @@ failed=0
 # the matrix kernels' small cases mix both precisions.
 for filter in '^DLNDeviceTests.EquivalenceTests/smallSizesAgree\(' '^DLNDeviceTests.EquivalenceTests/replicaStepsAgree\(' \
     '^DLNDeviceTests.EquivalenceTests/blockStepsAgree\(' \
+    '^DLNDeviceTests.EquivalenceTests/stridedOrderAgrees\(' \
     '^DLNDeviceTests.FlowEquivalenceTests/smallSizesAgree\(' \
     '^DLNDeviceTests.StochasticEquivalenceTests/smallSizesAgreeStochastic\(' \
     '^DLNDeviceTests.MomentumTests/smallSizesAgreeMomentum\(' \

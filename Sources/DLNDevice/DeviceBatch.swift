@@ -39,6 +39,7 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
     static func options(_ batch: Batch) -> String {
         var o = "-cl-std=CL1.2 -D REAL=\(T.openCLName) -D REAL16=\(T.openCLName)16 -D DEPTH=\(batch.layout.layers)"
         o += " -D MULTIPLICATIVE=\(batch.update == .multiplicative ? 1 : 0)"
+        o += " -D DLN_STRIDED=\(batch.summation == .strided ? 1 : 0)"
         o += batch.observables.kernelOptions + " -cl-fp32-correctly-rounded-divide-sqrt"
         if T.self == Double.self { o += " -D DLN_FP64" }
         if batch.representation == .log { o += " -D FLOW_LOG=1" }
@@ -123,7 +124,7 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
             return
         }
         guard shape == .vector16 else {
-            try enqueueResidual()
+            try queue.enqueue(k.residualStep, global: [layout.paddedReplicas, layout.samples], local: [Self.local, 1])
             try queue.enqueue(k.gradient, global: [layout.paddedReplicas, layout.dimension], local: [Self.local, 1])
             return
         }
@@ -209,7 +210,8 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
     static func stepsBlocksAlone(
         _ batch: Batch, shape: KernelShape, dsPerBlock: [Int32], pairTiles: Bool, computeUnits: Int, forced: Bool?
     ) -> Bool {
-        guard shape == .vector16, batch.gradientForm == .products, DeviceReplicaSteps<T>.plainSteps(batch),
+        guard shape == .vector16, batch.gradientForm == .products, batch.summation == .ascending,
+            DeviceReplicaSteps<T>.plainSteps(batch),
             dsPerBlock.allSatisfy({ $0 >= 0 })
         else { return false }
         return forced ?? (!pairTiles && dsPerBlock.count >= 2 * computeUnits)

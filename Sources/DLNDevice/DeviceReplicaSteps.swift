@@ -7,7 +7,8 @@ import OpenCLKit
 /// `CPUBatch.replicaSteps`; the same sums in the same order as the block kernels, so the same bits.
 ///
 /// Per data set it holds the strip copy of X, Xᵀ and y (`StripCopy`, 2·n₁₆·d₁₆ + n₁₆ elements), or in the Gram form
-/// Σᵀ in strips and c (d·d₁₆ + d₁₆), and per replica a scratch of (L + 1)·d₁₆ + max(n₁₆, d₁₆) elements (its layers, w
+/// Σᵀ in strips and c (d·d₁₆ + d₁₆), or in the strided summation order X row-major and y (`StridedCopy`, n₁₆·d₁₆ + n₁₆;
+/// kernel `dln_replica_strided_v16`, every block whatever its data), and per replica a scratch of (L + 1)·d₁₆ + max(n₁₆, d₁₆) elements (its layers, w
 /// and r, or g, while it steps).
 final class DeviceReplicaSteps<T: DLNReal & CLKernelArgument> {
     let copies: CLBuffer, copyAt: CLBuffer, scratch: CLBuffer
@@ -21,6 +22,8 @@ final class DeviceReplicaSteps<T: DLNReal & CLKernelArgument> {
     /// `CPUTuning.standard.replicaMinBytes` of copy per data set on (a tiny problem wastes most of each 16-wide vector);
     /// true or false forces it where it applies.
     static func applies(to batch: Batch, shape: KernelShape, forced: Bool?) -> Bool {
+        // The strided summation order steps every replica alone on the vector16 shape, whatever its data.
+        if shape == .vector16 && batch.summation == .strided { return true }
         guard shape == .vector16, plainSteps(batch), independent(batch) else { return false }
         if let forced { return forced }
         return copySize(batch).bytes >= CPUTuning.standard.replicaMinBytes
@@ -31,6 +34,7 @@ final class DeviceReplicaSteps<T: DLNReal & CLKernelArgument> {
         let (n, d) = (batch.layout.samples, batch.layout.dimension)
         let (n16, d16, count) = StripCopy.size(samples: n, dimension: d)
         let size = batch.precision.byteCount
+        if batch.summation == .strided { return (n16 * d16 + n16, n16 * d16 * size) }
         return batch.gradientForm == .gram ? (d * d16 + d16, d * d16 * size) : (count, 2 * n16 * d16 * size)
     }
 
@@ -80,11 +84,13 @@ final class DeviceReplicaSteps<T: DLNReal & CLKernelArgument> {
                 }
                 let xs = batch.datasets[s].x.values(as: T.self)
                 let ys = batch.datasets[s].y.values(as: T.self)
+                let fill: (UnsafePointer<T>, UnsafePointer<T>, Int, Int, UnsafeMutablePointer<T>) -> Void =
+                    batch.summation == .strided
+                    ? { StridedCopy.fill(x: $0, y: $1, samples: $2, dimension: $3, into: $4) }
+                    : { StripCopy.fill(x: $0, y: $1, samples: $2, dimension: $3, into: $4) }
                 xs.withUnsafeBufferPointer { x in
                     ys.withUnsafeBufferPointer { y in
-                        StripCopy.fill(
-                            x: x.baseAddress!, y: y.baseAddress!, samples: n, dimension: d,
-                            into: out.baseAddress! + k * size)
+                        fill(x.baseAddress!, y.baseAddress!, n, d, out.baseAddress! + k * size)
                     }
                 }
             }
@@ -95,7 +101,9 @@ final class DeviceReplicaSteps<T: DLNReal & CLKernelArgument> {
         let per = (lay.layers + 1) * d16 + max(n16, d16)
         scratch = try CLBuffer(
             context: context, copying: [T](repeating: 0, count: lay.replicas * per), access: .readWrite)
-        kernel = try CLKernel(program: program, name: "dln_replica_steps_v16")
+        kernel = try CLKernel(
+            program: program,
+            name: batch.summation == .strided ? "dln_replica_strided_v16" : "dln_replica_steps_v16")
         try kernel.bind(
             Int32(n), Int32(d), Int32(n16), Int32(d16), Int64(lay.coordinateCount), Int32(1),
             T(gram ? 1 : batch.gradientScale), Int32(gram ? 1 : 0), copyAt, copies, b.eta, factors, b.lambda, b.layers,

@@ -5,6 +5,9 @@ import OpenCLKit
 /// argument of these kernels stays the same for the batch's life, except the tiled kernel's step count.
 final class KernelBindings {
     let residual: CLKernel, gradient: CLKernel, update: CLKernel, loss: CLKernel, observe: CLKernel, weight: CLKernel
+    /// The scalar shape's residual of a step: `residual`, or `dln_residual_strided` in the strided summation order
+    /// (observations keep `residual`).
+    let residualStep: CLKernel
     /// vector16 single-block kernels. `residual16` serves observations (skips only the paired blocks);
     /// `residual16Products` and `gradient16` serve steps (also skip the blocks of the fused pass).
     let residual16: CLKernel, residual16Products: CLKernel, gradient16: CLKernel
@@ -81,6 +84,12 @@ final class KernelBindings {
 
         residual = try kernel("dln_residual")
         try residual.bind(B, n, d, b.x, b.y, b.ds, b.w, b.r)
+        if batch.summation == .strided {
+            residualStep = try kernel("dln_residual_strided")
+            try residualStep.bind(B, n, d, b.x, b.y, b.ds, b.w, b.r)
+        } else {
+            residualStep = residual
+        }
         gradient = try kernel("dln_gradient")
         try gradient.bind(B, n, d, scale, b.x, b.ds, b.r, b.g)
         update = try kernel("dln_update")

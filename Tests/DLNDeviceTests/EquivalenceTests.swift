@@ -15,9 +15,12 @@ import Testing
         var model: Parameterization = .pm, update: UpdateRule = .gd, depth = 2
         var precision: Precision = .float32, sharing: DataSharing = .shared
         var lambda: [Double] = [0], loss: LossNormalization = .mean, eta = 0.02
+        /// `training.summation` (auto: strided for independent data in the products form).
+        var summation: Configuration.SummationChoice = .auto
         var testDescription: String {
             "d=\(d) n=\(n) B=\(B) \(model.rawValue)\(model.isDeep ? "\(depth)" : "") \(update.rawValue) "
                 + "\(precision.rawValue) \(sharing.rawValue) λ=\(lambda) \(loss.rawValue) ×\(steps)"
+                + (summation == .auto ? "" : " \(summation.rawValue)")
         }
     }
 
@@ -103,11 +106,36 @@ import Testing
     @Test(.needsFP64, arguments: blockCases.filter { $0.precision == .float64 })
     func blockStepsAgreeInFloat64(_ c: Case) throws { try agree(c, shape: .vector16, blockSteps: true) }
 
-    @Test(arguments: replicaCases.filter { $0.precision == .float32 })
+    /// The ascending order (dln_replica_steps_v16), asked for: independent data in the products form default to strided.
+    static let ascendingReplicaCases = replicaCases.map { c in
+        var c = c
+        c.summation = .ascending
+        return c
+    }
+
+    @Test(arguments: ascendingReplicaCases.filter { $0.precision == .float32 })
     func replicaStepsAgree(_ c: Case) throws { try agree(c, shape: .vector16, replicaSteps: true) }
 
-    @Test(.needsFP64, arguments: replicaCases.filter { $0.precision == .float64 })
+    @Test(.needsFP64, arguments: ascendingReplicaCases.filter { $0.precision == .float64 })
     func replicaStepsAgreeInFloat64(_ c: Case) throws { try agree(c, shape: .vector16, replicaSteps: true) }
+
+    /// The strided summation order on every shape (dln_replica_strided_v16 on vector16, dln_residual_strided and the
+    /// tiled kernel's DLN_STRIDED residual elsewhere): the independent-data cases in the products form, where it is
+    /// the default, d = 1, 7, 37, 200, launches of 32 steps and a remainder, and shared data asked to be strided
+    /// (every replica then steps alone from its own copy).
+    static let stridedCases: [Case] =
+        replicaCases.filter { $0.d >= 2 * $0.n } + [
+            Case(d: 37, n: 11, B: 33, steps: 40, sharing: .shared, lambda: [0.01], summation: .strided),
+            Case(d: 7, n: 3, B: 17, steps: 70, model: .uv, precision: .float64, summation: .strided)
+        ]
+
+    @Test(arguments: stridedCases.filter { $0.precision == .float32 }, KernelShape.allCases)
+    func stridedOrderAgrees(_ c: Case, shape: KernelShape) throws { try agree(c, shape: shape, strided: true) }
+
+    @Test(.needsFP64, arguments: stridedCases.filter { $0.precision == .float64 }, KernelShape.allCases)
+    func stridedOrderAgreesInFloat64(_ c: Case, shape: KernelShape) throws {
+        try agree(c, shape: shape, strided: true)
+    }
 
     /// Bit patterns, every NaN counted as one (the sign of the device's NAN is implementation-defined).
     static func bits(_ values: [Double]) -> [UInt64] { values.map { $0.isNaN ? Double.nan.bitPattern : $0.bitPattern } }
@@ -119,7 +147,8 @@ import Testing
     func cpuAndOpenCLAgreeInFloat64(_ c: Case, shape: KernelShape) throws { try agree(c, shape: shape) }
 
     func agree(
-        _ c: Case, shape: KernelShape, replicaSteps: Bool? = nil, pairTiles: Bool? = nil, blockSteps: Bool? = nil
+        _ c: Case, shape: KernelShape, replicaSteps: Bool? = nil, pairTiles: Bool? = nil, blockSteps: Bool? = nil,
+        strided: Bool = false
     ) throws {
         let device = try DeviceFixture.device(fp64: c.precision == .float64)
         let points = c.lambda.count
@@ -129,14 +158,20 @@ import Testing
             d: c.d, n: c.n, replicas: B, model: c.model, update: c.update, depth: c.depth,
             precision: c.precision, sharing: c.sharing, lambda: c.lambda,
             eta: [c.model.isDeep ? min(c.eta, 0.01) : c.eta],
-            alpha: alpha, loss: c.loss, noise: 0.1)
+            alpha: alpha, loss: c.loss, noise: 0.1
+        ) { $0.training.summation = c.summation }
+        if strided { #expect(batch.summation == .strided, "the case should sum in the strided order") }
         let cpu = CPUEngine()
         let gpu = try OpenCLEngine(
             device: device, shape: shape, replicaSteps: replicaSteps, pairTiles: pairTiles, blockSteps: blockSteps)
         try cpu.initialize(batch)
         try gpu.initialize(batch)
-        if replicaSteps == true { #expect(gpu.stepsReplicasAlone, "the batch should step one replica at a time") }
-        if c.sharing == .shared { #expect(!gpu.stepsReplicasAlone, "shared data step in blocks") }
+        if replicaSteps == true || strided && shape == .vector16 {
+            #expect(gpu.stepsReplicasAlone, "the batch should step one replica at a time")
+        }
+        if c.sharing == .shared && batch.summation == .ascending {
+            #expect(!gpu.stepsReplicasAlone, "shared data step in blocks")
+        }
         if blockSteps == true { #expect(gpu.stepsBlocksAlone, "the batch should step one block per work-item") }
         // Two chunks with an observation between them: observing must not perturb the trajectory.
         try cpu.step(count: c.steps / 2)
@@ -151,7 +186,9 @@ import Testing
         let exact = DeviceFixture.bitExact(device)
         let alone =
             gpu.stepsReplicasAlone ? " one replica at a time" : gpu.stepsBlocksAlone ? " one block per work-item" : ""
-        print("equivalence \(c.testDescription), \(shape.rawValue) kernels\(alone): max ULP \(ulp) on \(device.name)")
+        print(
+            "equivalence \(c.testDescription), \(batch.summation.rawValue) order, \(shape.rawValue) kernels\(alone): "
+                + "max ULP \(ulp) on \(device.name)")
         #expect(a.weights.doubles.allSatisfy { $0.isFinite }, "the trajectory diverged; pick a smaller step")
         if exact {
             #expect(ulp == 0)

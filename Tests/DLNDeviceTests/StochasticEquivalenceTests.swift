@@ -119,8 +119,8 @@ import Testing
         #expect(maxULP(try gd.state(), a) > 0)
     }
 
-    /// `sequential` with b = n is full-batch GD bit for bit, on both engines (the products form: the stochastic
-    /// kernels have no Gram form, so GD is compared in its products form).
+    /// `sequential` with b = n is full-batch GD bit for bit, on both engines (the products form in the ascending
+    /// summation order: the stochastic kernels have no Gram form and sum in ascending order).
     func sequentialFullBatchIsGD(_ kind: EngineKind, precision: Precision) throws {
         for (model, d, n) in [(Parameterization.pm, 37, 11), (.uv, 7, 5), (.deep, 7, 20)] {
             func make(_ update: UpdateRule) throws -> Batch {
@@ -133,7 +133,8 @@ import Testing
                 }
             }
             let sgd = try make(.sgd)
-            let gd = try make(.gd).with(gradientForm: .products)
+            // The stochastic kernels' order: ascending.
+            let gd = try make(.gd).with(gradientForm: .products, summation: .ascending)
             var states: [EngineState] = []
             var losses: [[Double]] = []
             for batch in [gd, sgd] {

@@ -43,6 +43,7 @@ import Testing
             precision: precision, sharing: .independent, lambda: [0, 0.01], eta: [0.02],
             alpha: c.model == .deep || c.model == .deepPM ? [0.5] : [0.1]
         ) { config in
+            config.training.summation = .ascending  // the order the block path shares (StridedOrderTests: the other)
             if index == 0 {  // a schedule: step k uses η·s_k
                 config.training.schedule.name = .inverseTime
                 config.training.schedule.tau = 10

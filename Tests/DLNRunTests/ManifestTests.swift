@@ -110,11 +110,29 @@ import Testing
         #expect(try Configuration.fromManifest(try Self.roundTrip(nDirectly), path: "m") == nDirectly)
     }
 
+    /// A version-2 folder written before `training.summation` existed reads as ascending (what it ran with), not as
+    /// the key's default, auto; a written one reads back as it was.
+    @Test func summationOfEarlierFoldersIsAscending() throws {
+        var manifest = try Self.roundTrip(Configuration())
+        var config = try #require(manifest["configuration"] as? [String: Any])
+        var training = try #require(config["training"] as? [String: Any])
+        #expect(training["summation"] as? String == "auto")
+        training["summation"] = nil
+        config["training"] = training
+        manifest["configuration"] = config
+        #expect(try Configuration.fromManifest(manifest, path: "m").training.summation == .ascending)
+        var strided = Configuration()
+        strided.training.summation = .strided
+        #expect(try Self.throughBytes(strided).training.summation == .strided)
+    }
+
     /// A folder written before schema_version existed reads as the same configuration.
     @Test func version1Migrates() throws {
         let manifest: [String: Any] = ["configuration": try Self.json(Self.version1Quickstart), "seeds": 64]
         let migrated = try Configuration.fromManifest(manifest, path: "m")
-        let loaded = try Configuration.load(path: Self.root.appendingPathComponent("examples/quickstart.yaml").path)
+        var loaded = try Configuration.load(path: Self.root.appendingPathComponent("examples/quickstart.yaml").path)
+        #expect(loaded.training.summation == .auto)
+        loaded.training.summation = .ascending  // what every run summed in before the key existed
         #expect(migrated == loaded)
         // An absent optional was left out by the old encoding: it stays absent (δ is not filled with 0.5).
         var v1 = try Self.json(Self.version1Quickstart)

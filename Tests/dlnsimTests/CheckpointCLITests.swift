@@ -120,6 +120,9 @@ import Testing
             $0.rejected = $0.rejected.map { Array($0.prefix(20)) }
             $0.values = $0.values.map { $0.map { Array($0.prefix(20)) } }
         }
+        #expect(good.summation == ["strided"], "independent data, gd, n ≤ d/2: the strided order")
+        forged("another summation order") { $0.summation = ["ascending"] }
+        forged("a checkpoint from before the summation orders (ascending)") { $0.summation = nil }
         forged("final states of a batch not run") {
             $0.groupStates = [EngineState(layers: [.float([1]), .float([2])], weights: .float([3]))]
         }

@@ -115,8 +115,20 @@ import Testing
         try Self.replace(
             "status.npy", in: dir + "/s0", with: try Data(contentsOf: URL(fileURLWithPath: dir + "/s1/status.npy")))
         expectRefused(try merge(dir + "/m4"), "the file comes from another shard or run")
-        // Put back, the shards merge.
         try Self.replace("status.npy", in: dir + "/s0", with: NPY.encode(status.values, shape: [3, 4], dtype: .int32))
+        // A shard that summed in another order (its third batch, d = 40 ≥ 2n, takes the strided one).
+        let manifestPath = dir + "/s0/manifest.json"
+        let manifest = try String(contentsOfFile: manifestPath, encoding: .utf8)
+        let key = try #require(manifest.range(of: "\"summation\""))
+        let end = try #require(manifest.range(of: "]", range: key.upperBound..<manifest.endIndex))
+        let orders = String(manifest[key.lowerBound..<end.upperBound])
+        #expect(orders.contains("\"ascending\"") && orders.contains("\"strided\""), "\(orders)")
+        try manifest.replacingCharacters(
+            in: key.lowerBound..<end.upperBound, with: orders.replacingOccurrences(of: "strided", with: "ascending")
+        ).write(toFile: manifestPath, atomically: true, encoding: .utf8)
+        expectRefused(try merge(dir + "/m6"), "summed its residuals in the order ascending, ascending, ascending")
+        try manifest.write(toFile: manifestPath, atomically: true, encoding: .utf8)
+        // Put back, the shards merge.
         let ok = try merge(dir + "/m5")
         #expect(ok.status == 0, "\(ok.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/m1"), "a refused merge leaves no folder")

@@ -61,6 +61,9 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     let replicaBytes: Int
     /// Shared data: blocks per tile, `CPUTuning.tileBlocks` (4 only with enough blocks, else 2).
     let tileBlocks: Int
+    /// The strided summation order (`SummationOrder.strided`): every block steps one replica at a time, from one
+    /// row-major copy of its data set (CPU/ReplicaSteps.swift).
+    let strided: Bool
     /// The hot loops compiled for the instruction set in use (CPU/VectorCode.swift).
     let kernels: any VectorKernels.Type
     /// Whether T is Double (the loops' precision flag).
@@ -166,9 +169,10 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
             gramData = nil
             gramInterleaved = Array(repeating: nil, count: lay.blocks)
         }
+        strided = batch.summation == .strided
         replicaData =
-            shared.contains(nil)
-            ? ReplicaData<T>(samples: batch.gradientForm == .gram ? d : n, dimension: d) : nil
+            shared.contains(nil) || strided
+            ? ReplicaData<T>(samples: batch.gradientForm == .gram ? d : n, dimension: d, strided: strided) : nil
         // The tuning in force only where it decides something: independent data, or enough shared blocks for tiles of
         // four (`step`).
         let needed = replicaData != nil || (gramData == nil && lay.blocks >= 8 * threads)

@@ -58,7 +58,10 @@ extension CPUBatch {
         let usePairs = tileBlocks >= 2 && gramData == nil
         var blk = 0
         while blk < layout.blocks {
-            if useQuads, blk + 3 < layout.blocks, let s = shared[blk],
+            if strided {  // the strided order: one replica at a time, whatever the data and the step count
+                replicas += (blk * Layout.lanes)..<min((blk + 1) * Layout.lanes, layout.replicas)
+                blk += 1
+            } else if useQuads, blk + 3 < layout.blocks, let s = shared[blk],
                 (1...3).allSatisfy({ self.shared[blk + $0] == s })
             {
                 quads.insert(units.count)

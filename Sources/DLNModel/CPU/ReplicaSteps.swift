@@ -17,20 +17,23 @@ import Foundation
 /// data set, on the first call, and kept: 2·n·d elements per data set. Padding is zero, so the padded rows and
 /// coordinates add nothing: the padded layers stay 0 and are never copied back.
 final class ReplicaData<T: DLNReal>: @unchecked Sendable {  // built before the workers start, then read only
-    /// Per data set: Xᵀ (d rows of n16), X (n rows of d16), y (n16).
+    /// Per data set: Xᵀ (d rows of n16), X (n rows of d16), y (n16); in the strided order X (n rows of d16) and y.
     private(set) var copies: [Int: UnsafeMutablePointer<T>] = [:]
     let n16: Int
     let d16: Int
+    /// The strided summation order's single copy (`StridedCopy`) instead of the two strip copies.
+    let strided: Bool
 
-    init(samples n: Int, dimension d: Int) {
+    init(samples n: Int, dimension d: Int, strided: Bool = false) {
         n16 = (n + 15) / 16 * 16
         d16 = (d + 15) / 16 * 16
+        self.strided = strided
     }
 
-    /// The copies of data set s (built by `prepare`).
+    /// The copies of data set s (built by `prepare`); in the strided order xt is X row-major and xp is unused.
     func pointers(_ s: Int) -> (xt: UnsafeMutablePointer<T>, xp: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>) {
         let p = copies[s]!
-        return (p, p + n16 * d16, p + 2 * n16 * d16)
+        return strided ? (p, p, p + n16 * d16) : (p, p + n16 * d16, p + 2 * n16 * d16)
     }
 
     /// The strips the loops take 16-wide vectors in (`stripWidths`: 128 columns while they last, then 64, then 16);
@@ -44,7 +47,7 @@ final class ReplicaData<T: DLNReal>: @unchecked Sendable {  // built before the 
         _ sets: Set<Int>, threads: Int, fill: @escaping @Sendable (Int, UnsafeMutablePointer<T>) -> Void
     ) {
         let missing = sets.sorted().filter { copies[$0] == nil }
-        let size = 2 * n16 * d16 + n16
+        let size = (strided ? 1 : 2) * n16 * d16 + n16
         let slots = SharedSlots<Int>(count: missing.count)  // the copies' addresses
         let work: @Sendable (Int) -> Void = { k in
             let p = UnsafeMutablePointer<T>.allocate(capacity: size)
@@ -82,7 +85,14 @@ final class ReplicaData<T: DLNReal>: @unchecked Sendable {  // built before the 
         _ sets: Set<Int>, x: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>, n: Int, d: Int, threads: Int
     ) {
         let (xAddress, yAddress) = (Int(bitPattern: x), Int(bitPattern: y))
+        let strided = self.strided
         build(sets, threads: threads) { s, p in
+            if strided {
+                StridedCopy.fill(
+                    x: UnsafeMutablePointer<T>(bitPattern: xAddress)! + s * n * d,
+                    y: UnsafeMutablePointer<T>(bitPattern: yAddress)! + s * n, samples: n, dimension: d, into: p)
+                return
+            }
             StripCopy.fill(
                 x: UnsafeMutablePointer<T>(bitPattern: xAddress)! + s * n * d,
                 y: UnsafeMutablePointer<T>(bitPattern: yAddress)! + s * n, samples: n, dimension: d, into: p)
@@ -136,6 +146,27 @@ public enum StripCopy {
     }
 }
 
+/// The copy of one data set that a replica steps from in the strided summation order (CPUBatch.replicaSteps, and the
+/// OpenCL kernel dln_replica_strided_v16, Kernels/replica_v16.cl): X row-major with its rows padded by zeros to d₁₆
+/// (n rows of d₁₆), then y padded to n₁₆; n₁₆·d₁₆ + n₁₆ elements, the rows from n on zero.
+public enum StridedCopy {
+    /// (n₁₆, d₁₆, elements of one copy).
+    public static func size(samples n: Int, dimension d: Int) -> (n16: Int, d16: Int, count: Int) {
+        let (n16, d16) = ((n + 15) / 16 * 16, (d + 15) / 16 * 16)
+        return (n16, d16, n16 * d16 + n16)
+    }
+
+    /// Writes the copy of X (row-major n·d) and y into `p`, which holds `size(...).count` zeros.
+    public static func fill<T>(
+        x xs: UnsafePointer<T>, y ys: UnsafePointer<T>, samples n: Int, dimension d: Int,
+        into p: UnsafeMutablePointer<T>
+    ) {
+        let (n16, d16, _) = size(samples: n, dimension: d)
+        for i in 0..<n { for j in 0..<d { p[i * d16 + j] = xs[i * d + j] } }
+        for i in 0..<n { p[n16 * d16 + i] = ys[i] }
+    }
+}
+
 extension CPUBatch {
     /// Whether block `blk` steps one replica at a time: the products form with independent data, and a data set of the size where that is faster (`CPUTuning`). Either path gives the same bits.
     func stepsPerReplica(block blk: Int) -> Bool {
@@ -184,7 +215,11 @@ extension CPUBatch {
             let etaV = V(repeating: eta[b] * rateFactor(step: step))
             if let ms = momentum, ms.nesterov { lookahead(lt, mt!, into: wt, stride: d16, d: d16 / 16, beta: beta) }
             let gT = UnsafeMutableRawPointer(g).assumingMemoryBound(to: T.self)
-            if gramData != nil {  // g = Σw − c
+            if strided {  // r and g in one pass over X (the strided order)
+                kernels.stridedProducts(
+                    double: isDouble, x: .init(xt), y: .init(yp), w: .init(wt), r: .init(rt), g: .init(gT), n: n,
+                    d16: d16)
+            } else if gramData != nil {  // g = Σw − c
                 stripProducts(xt, rows: d, columns: d16, by: wt, minus: yp, into: gT)
             } else {  // r = Xw − y, then g = Xᵀr
                 stripProducts(xt, rows: d, columns: n16, by: wt, minus: yp, into: rt)

@@ -76,6 +76,9 @@ protocol VectorKernels: Sendable {
     static func stripProducts(
         double: Bool, a: UnsafeMutableRawPointer, rows: Int, columns: Int, v: UnsafeMutableRawPointer,
         minus t: UnsafeMutableRawPointer?, into out: UnsafeMutableRawPointer)
+    static func stridedProducts(
+        double: Bool, x: UnsafeMutableRawPointer, y: UnsafeMutableRawPointer, w: UnsafeMutableRawPointer,
+        r: UnsafeMutableRawPointer, g: UnsafeMutableRawPointer, n: Int, d16: Int)
     static func matrixDots(
         double: Bool, rows: Int, columns: Int, depth: Int, a: UnsafeRawPointer, ar: Int, ak: Int, b: UnsafeRawPointer,
         br: Int, bk: Int, out: UnsafeMutableRawPointer, rs: Int, cs: Int, kind: DotsKind, eta: UnsafeRawPointer,

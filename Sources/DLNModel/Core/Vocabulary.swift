@@ -97,3 +97,16 @@ public enum DataSharing: String, Sendable, Codable, CaseIterable {
     /// Each seed its own (X, y), drawn from its own data seed (paired across grid points).
     case independent
 }
+
+/// The order in which a gradient step sums the residual r_i = Σ_j X_ij·w_j − y_i (docs/model.md, "Summation
+/// orders"). Every engine and kernel sums a replica's residual in its batch's order, so the engines stay
+/// bit-identical in both; the gradient g_j = Σ_i X_ij·r_i is one chain in ascending i in both.
+public enum SummationOrder: String, Sendable, Codable, CaseIterable {
+    /// One chain of fused multiply-adds over ascending j from 0, then − y_i.
+    case ascending
+    /// Sixteen partial sums p_k (k = 0…15), each a chain of fused multiply-adds over j ≡ k (mod 16) ascending from 0
+    /// (X and w taken as zero from d up to the next multiple of 16), added in the fixed tree
+    /// ((q₀ + q₂) + (q₁ + q₃)) with q_k = t_k + t_{k+4} and t_k = p_k + p_{k+8}; then − y_i. It lets one replica's
+    /// step vectorise along the rows of its own X, one pass over X per step (regime I).
+    case strided
+}

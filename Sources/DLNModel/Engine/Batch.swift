@@ -162,6 +162,31 @@ public struct Batch: Sendable {
     public let schedule: LearningRateSchedule
     /// S_k of the schedule, continued from the last one asked for (observations come in ascending steps).
     public let scheduleSums: ScheduleSums
+    /// The order a step sums each residual in (`stridedApplies` for `.strided`).
+    public let summation: SummationOrder
+
+    /// Whether the steps can take the strided summation order: plain or multiplicative descent in the layers (no
+    /// flow, log representation, stochastic steps or momentum), in the products form.
+    public var stridedApplies: Bool {
+        (update == .gd || update == .multiplicative) && representation == .layers && !isStochastic
+            && !hasMomentum && gradientForm == .products
+    }
+
+    /// Whether every block of 16 replicas holds two or more data sets (or a single replica): the independent data of
+    /// regime I, where `SummationOrder.strided` is the automatic choice.
+    public var blocksHoldIndependentData: Bool {
+        let B = layout.replicas
+        return stride(from: 0, to: B, by: Layout.lanes).allSatisfy { first in
+            let sets = (first..<min(first + Layout.lanes, B)).map { replicas[$0].dataset }
+            return sets.count == 1 || Set(sets).count > 1
+        }
+    }
+
+    /// The order `training.summation: auto` takes: strided where it applies to data independent per block,
+    /// ascending otherwise.
+    public var automaticSummation: SummationOrder {
+        stridedApplies && blocksHoldIndependentData ? .strided : .ascending
+    }
 
     /// Whether the steps carry momentum buffers (CPU/Momentum.swift, Kernels/momentum.cl).
     public var hasMomentum: Bool { nesterov || replicas.contains { $0.momentum != 0 } }
@@ -213,7 +238,7 @@ public struct Batch: Sendable {
         designVariance: Double? = nil, representation: Representation? = nil,
         flow: FlowSettings = FlowSettings(), logInitial: LogLayers? = nil,
         gradientForm: GradientForm? = nil, sampling: Sampling = .withReplacement, nesterov: Bool = false,
-        schedule: LearningRateSchedule = .constant
+        schedule: LearningRateSchedule = .constant, summation: SummationOrder = .ascending
     ) throws(DLNError) {
         let layers = parameterization.family.fixedDepth ?? initialLayers.count
         guard d >= 1, n >= 1 else { throw .invalidProblem("d and n must be positive, got d = \(d), n = \(n)") }
@@ -326,6 +351,12 @@ public struct Batch: Sendable {
         self.initialLayers = initialLayers
         self.observables = observables
         self.designVariance = designVariance
+        self.summation = summation
+        if summation == .strided && !stridedApplies {
+            throw .invalidProblem(
+                "the strided summation order is for update gd or multiplicative in the products form (n ≤ d/2), "
+                    + "without noise or momentum")
+        }
     }
 
     /// The replicas in `range` as a batch of their own (with only the data sets they use). Replicas are
@@ -355,18 +386,23 @@ public struct Batch: Sendable {
             samples: layout.samples, datasets: used.map { datasets[$0] }, replicas: reps,
             initialLayers: initialLayers.map(cut), observables: observables, designVariance: designVariance,
             representation: representation, flow: flow, logInitial: log, gradientForm: gradientForm,
-            sampling: sampling, nesterov: nesterov, schedule: schedule)
+            sampling: sampling, nesterov: nesterov, schedule: schedule, summation: summation)
     }
 
-    /// The same batch with another gradient form.
-    public func with(gradientForm form: GradientForm) throws(DLNError) -> Batch {
-        try Batch(
+    /// The same batch with another gradient form (and summation order: nil keeps it, or ascending where the strided
+    /// order no longer applies).
+    public func with(gradientForm form: GradientForm? = nil, summation: SummationOrder? = nil) throws(DLNError)
+        -> Batch
+    {
+        let form = form ?? gradientForm
+        return try Batch(
             parameterization: parameterization, update: update, loss: loss, precision: precision,
             dimension: layout.dimension,
             samples: layout.samples, datasets: datasets, replicas: replicas, initialLayers: initialLayers,
             observables: observables,
             designVariance: designVariance, representation: representation, flow: flow, logInitial: logInitial,
-            gradientForm: form, sampling: sampling, nesterov: nesterov, schedule: schedule)
+            gradientForm: form, sampling: sampling, nesterov: nesterov, schedule: schedule,
+            summation: summation ?? (form == .products ? self.summation : .ascending))
     }
 
     /// Multiply-adds per replica-step of the gradient: 2·n·d (products), d² (Gram) or 2·b·d (sgd, b averaged over

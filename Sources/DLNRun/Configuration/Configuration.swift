@@ -78,6 +78,8 @@ public struct Configuration: Sendable, Equatable {
         public var precision: Precision = .float32
         /// The state's representation; nil: log for update flow with pm/uv, the layers otherwise.
         public var representation: Representation? = nil
+        /// The order each step sums its residuals in (docs/model.md, "Summation orders"): auto, ascending, strided.
+        public var summation: SummationChoice = .auto
         /// The adaptive integrator's settings (update flow).
         public var flow = FlowSettings()
         /// A replica whose train loss exceeds this × max(its initial loss, 1), or is not finite, is frozen at its
@@ -118,6 +120,23 @@ public struct Configuration: Sendable, Equatable {
         public var every: Int? = nil
         /// step: drops at these steps.
         public var at: [Int]? = nil
+    }
+
+    /// `training.summation`: the summation order of the steps' residuals, or `auto`.
+    public enum SummationChoice: String, Sendable, Equatable, CaseIterable {
+        /// Strided where it applies and the data are independent per replica (`Batch.automaticSummation`).
+        case auto
+        case ascending
+        case strided
+
+        /// The order of a batch: the one asked for, or the batch's automatic one.
+        public func order(for batch: Batch) -> SummationOrder {
+            switch self {
+            case .auto: batch.automaticSummation
+            case .ascending: .ascending
+            case .strided: .strided
+            }
+        }
     }
 
     /// An on/off key (`true` or `false`).

@@ -132,6 +132,7 @@ extension DataSharing: ChoiceValue {}
 extension Precision: ChoiceValue {}
 extension Representation: ChoiceValue {}
 extension Sampling: ChoiceValue {}
+extension Configuration.SummationChoice: ChoiceValue {}
 extension Configuration.Switch: ChoiceValue {}
 
 /// Where a key's value lives in `Configuration`.
@@ -367,6 +368,7 @@ public enum ConfigurationKeys {
         .number("training.weight_decay_factor", v1: "training.decayFactor", .field(\.training.decayFactor), positive),
         .choice("training.precision", v1: "training.precision", .field(\.training.precision)),
         .choice("training.representation", v1: "training.representation", .optionalField(\.training.representation)),
+        .choice("training.summation", v1: "training.summation", .field(\.training.summation)),
         .number("training.max_loss_ratio", v1: "training.maxLossRatio", .field(\.training.maxLossRatio)) {
             $0 >= 1 && $0.isFinite ? nil : "must be a finite number ≥ 1"
         },

@@ -24,8 +24,11 @@ extension Configuration {
         "record.layers", "record.activation", "record.max_bytes", "record.sharpness", "record.pl_constant",
         "training.schedule.name", "training.schedule.tau", "training.schedule.power", "training.schedule.gamma",
         "training.schedule.steps", "training.schedule.floor", "training.schedule.every", "training.schedule.at",
-        "theory.two_time", "theory.solver", "theory.grid_ratio", "theory.grid_tolerance"
+        "theory.two_time", "theory.solver", "theory.grid_ratio", "theory.grid_tolerance", "training.summation"
     ]
+    /// What a key added to version 2 meant in the folders written before it, where that is not its default: those
+    /// runs summed every residual in ascending order.
+    static let beforeAdded: [String: String] = ["training.summation": "ascending"]
 
     /// The configuration as manifest.json writes it.
     public var manifestValue: [String: Any] {
@@ -104,7 +107,8 @@ extension Configuration {
             // Keys added to schema version 2 later are absent from the folders written before them.
             guard
                 let value = ManifestPath.get(json, key.path)
-                    ?? (Self.addedToVersion2.contains(key.path) ? (key.defaultValue ?? NSNull()) : nil)
+                    ?? (Self.addedToVersion2.contains(key.path)
+                        ? (Self.beforeAdded[key.path] ?? key.defaultValue ?? NSNull()) : nil)
             else {
                 throw ManifestProblem(
                     "schema_version \(version): the configuration has no '\(key.path)' (it is never filled with a "
@@ -139,7 +143,7 @@ extension Configuration {
             if let value = ManifestPath.get(json, key.legacyPath) {
                 ManifestPath.set(&out, key.path, value)
             } else if addedToVersion2.contains(key.path) {
-                ManifestPath.set(&out, key.path, key.defaultValue ?? NSNull())  // newer than version 1
+                ManifestPath.set(&out, key.path, beforeAdded[key.path] ?? key.defaultValue ?? NSNull())  // newer than 1
             } else if key.optional {
                 ManifestPath.set(&out, key.path, NSNull())  // the Codable encoding leaves absent optionals out
             } else if addedToVersion2.contains(key.path), let value = key.defaultValue {

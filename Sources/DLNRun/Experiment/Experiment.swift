@@ -89,6 +89,8 @@ public struct Experiment: Sendable {
     public var hasFlow: Bool { groups.contains { $0.flowTimes != nil } }
     /// The first (or only) batch.
     public var batch: Batch { groups[0].batch }
+    /// The summation order of each batch (`training.summation`, resolved per batch).
+    public var summationOrders: [SummationOrder] { groups.map(\.batch.summation) }
     /// Steps of the first batch's checkpoints.
     public var checkpoints: [Int] { groups[0].checkpoints }
     /// Replica-steps of the whole run.
@@ -392,7 +394,7 @@ public struct Experiment: Sendable {
                 "\(c.grid.batchSize != nil ? "grid" : "training").batch_size: b = \(big) is larger than n = \(n), the "
                     + "rows of the data set")
         }
-        return try Batch(
+        let batch = try Batch(
             parameterization: first.parameterization, update: first.update, loss: c.training.loss,
             precision: precision, dimension: d, samples: n, datasets: datasets, replicas: replicas,
             initialLayers: initial.map { RealArray($0, precision: precision) },
@@ -401,6 +403,15 @@ public struct Experiment: Sendable {
             representation: representation, flow: c.training.flow,
             logInitial: wantsLog ? LogLayers(magnitude: logMag, sign: logSign) : nil, sampling: c.training.sampling,
             nesterov: c.training.nesterov == .on, schedule: rates)
+        if c.training.summation == .strided && !batch.stridedApplies {
+            throw .invalidProblem(
+                "training.summation: strided applies to update gd or multiplicative in the products form (n ≤ d/2) "
+                    + "without noise or momentum; the batch of d = \(d), n = \(n), update \(first.update.rawValue) "
+                    + (batch.gradientForm == .gram ? "takes the Gram form (n > d/2)" : "is not one")
+                    + "; use auto or ascending")
+        }
+        let order = c.training.summation.order(for: batch)
+        return order == batch.summation ? batch : try batch.with(summation: order)
     }
 
     /// A synthetic Gaussian data set (docs/model.md §1.4): X with iid N(0, 1) or N(0, 1/d) entries, a teacher with

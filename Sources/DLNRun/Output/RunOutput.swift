@@ -175,6 +175,7 @@ public enum RunOutput {
             "name": c.name,
             "engine": result.engine,
             "precision": b.precision.rawValue,
+            "summation": experiment.summationOrders.map(\.rawValue),
             "replicas": experiment.replicaCount,
             "batches": experiment.groups.count,
             "grid_points": G,

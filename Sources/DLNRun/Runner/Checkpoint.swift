@@ -80,6 +80,8 @@ public enum Checkpoint {
         var arrays: [ArrayHeader]
         /// The shapes of what is recorded (`Recording`; nil: nothing, and in files of earlier versions).
         var recording: RecordingHeader? = nil
+        /// The summation order of each batch (nil in files of earlier versions: ascending).
+        var summation: [String]? = nil
     }
     struct RecordingHeader: Codable, Equatable {
         var checkpoints: [Int], every: Int?, d: Int, layers: Int, thresholds: [Double], replicas: Int
@@ -133,6 +135,7 @@ public enum Checkpoint {
             replicas: B, checkpoints: C, names: progress.names, snapshot: snapshotHeader,
             groupStates: gs, sliceStates: ss, arrays: arrays.map { ArrayHeader(name: $0.0, count: $0.1.count) })
         header.recording = recording
+        header.summation = progress.summation
         let json: Data
         do { json = try JSONEncoder().encode(header) } catch {
             throw .outputFailure(path: directory, reason: "cannot encode the checkpoint: \(error)")
@@ -249,6 +252,7 @@ public enum Checkpoint {
             r.activation = try array("record.activation", r.activation.count)
             p.recording = r
         }
+        p.summation = header.summation
         p.groupStates = try states(header.groupStates, "group")
         p.sliceStates = try states(header.sliceStates, "slice")
         return (header.origin, p)

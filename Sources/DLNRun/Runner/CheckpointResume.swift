@@ -78,6 +78,13 @@ extension Checkpoint {
                     ? "it holds recorded weights the configuration does not ask for"
                     : "the configuration asks for record.weights or record.activation, which it lacks")
         }
+        let orders = e.summationOrders.map(\.rawValue)
+        let recorded = p.summation ?? orders.map { _ in SummationOrder.ascending.rawValue }
+        guard recorded == orders else {
+            throw refuse(
+                "its batches summed their residuals in the order \(recorded.joined(separator: ", ")), the configuration "
+                    + "asks for \(orders.joined(separator: ", ")) (training.summation); a run keeps one order")
+        }
         let B = e.replicaCount
         guard p.status.count == B, p.evaluations.count == e.checkpointCount else {
             throw refuse(

@@ -99,6 +99,18 @@ public enum ShardMerge {
         }
         let configuration = first.configuration
         let experiment = try Experiment(configuration)
+        // Every shard summed in the order this build gives the configuration (manifests without "summation" were
+        // written when every residual was summed in ascending order).
+        let orders = experiment.summationOrders.map(\.rawValue)
+        for s in shards {
+            let recorded = s.manifest["summation"] as? [String] ?? orders.map { _ in SummationOrder.ascending.rawValue }
+            guard recorded == orders else {
+                throw .invalidProblem(
+                    "\(s.directory) summed its residuals in the order \(recorded.joined(separator: ", ")), the "
+                        + "configuration now asks for \(orders.joined(separator: ", ")) (training.summation): shards "
+                        + "of one run keep one order")
+            }
+        }
         let G = experiment.gridPoints.count
         let S = experiment.seeds.count
         let C = experiment.checkpointCount

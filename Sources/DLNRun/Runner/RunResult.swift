@@ -175,6 +175,9 @@ public struct RunProgress: Sendable {
     public var sliceStates: [EngineState] = []
     /// What has been recorded so far (`RunOptions.recording`).
     public var recording: Recording? = nil
+    /// The summation order of each batch (`SummationOrder` raw values; nil in checkpoints written before it was
+    /// recorded, whose runs summed in ascending order).
+    public var summation: [String]? = nil
 
     /// A run at its start: B replicas, C checkpoints.
     public init(replicas B: Int, checkpoints C: Int) {

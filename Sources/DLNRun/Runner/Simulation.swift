@@ -65,6 +65,7 @@ final class SimulationRunner {
         B = experiment.gridPoints.count * S
         p = resume ?? RunProgress(replicas: B, checkpoints: C)
         if resume == nil { p.recording = options.recording?.allocated() }
+        p.summation = experiment.summationOrders.map(\.rawValue)
         resumed = resume != nil
         factor = experiment.configuration.training.maxLossRatio
         total = experiment.groups.reduce(0) { sum, g in
