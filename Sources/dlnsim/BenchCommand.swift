@@ -51,6 +51,11 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "auto (Gram when n > d/2), products or gram.") var gradient = "auto"
     @Option(
         help: ArgumentHelp(
+            "The residuals' summation order (training.summation): auto (strided for independent data in the products "
+                + "form, else ascending), ascending or strided."))
+    var summation = "auto"
+    @Option(
+        help: ArgumentHelp(
             "How the CPU engine steps independent data (never changing a bit): auto (the cached calibration of "
                 + "this machine, measured on first use), calibrate (measure again), standard (the built-in "
                 + "default), or a size (e.g. 2M: one replica at a time up to that data-set size). Printed with "
@@ -90,6 +95,9 @@ struct BenchCommand: ParsableCommand {
         }
         for r in regimes where r != "S" && r != "I" { throw ValidationError("--regime must be S or I, got \(r)") }
         for b in batches where b < 1 { throw ValidationError("--batch values must be positive, got \(b)") }
+        guard Configuration.SummationChoice(rawValue: summation) != nil else {
+            throw ValidationError("--summation must be auto, ascending or strided, got \(summation)")
+        }
         guard gradient == "auto" || GradientForm(rawValue: gradient) != nil else {
             throw ValidationError("--gradient must be auto, products or gram, got \(gradient)")
         }
@@ -158,11 +166,17 @@ struct BenchCommand: ParsableCommand {
             let targets = try targets()
             var peaks: [String: Double] = [:]
             var rows: [DLNDevice.Bench.Row] = []
+            var orders: [String: Set<String>] = [:]  // per regime
             for regime in regimes.isEmpty ? ["S", "I"] : regimes {
                 for B in batches.isEmpty ? (regime == "S" ? [64, 1024] : [16, 128]) : batches {
                     var batch = try DLNDevice.Bench.batch(
                         regime: regime, replicas: B, d: d, n: n, precision: precision, sgdBatch: sgdBatch)
                     if let form = GradientForm(rawValue: gradient) { batch = try batch.with(gradientForm: form) }
+                    let order = Configuration.SummationChoice(rawValue: summation)!
+                    if order != .auto || GradientForm(rawValue: gradient) != nil {
+                        batch = try batch.with(summation: order.order(for: batch))
+                    }
+                    orders[regime, default: []].insert(batch.summation.rawValue)
                     var cpuRate: Double? = nil
                     for target in targets {
                         let label = target.name
@@ -214,11 +228,21 @@ struct BenchCommand: ParsableCommand {
                 header: "d = \(d), n = \(n), \(steps) steps per repetition, best of \(repetitions); "
                     + "\(System.coreCount) CPU cores (\(System.cpuModel ?? "unknown CPU"), CPU engine loops: \(VectorISA.current)); "
                     + "gradient: "
-                    + "\(gradient == "auto" ? "auto (\(GradientForm.cheaper(n: n, d: d).rawValue))" : gradient)")
+                    + "\(gradient == "auto" ? "auto (\(GradientForm.cheaper(n: n, d: d).rawValue))" : gradient); "
+                    + "summation: \(summation) (\(orderSummary(orders)))")
             if targets.contains(where: { $0.device == nil }) {
                 if json { note(CPUTuning.current.summary) } else { print(CPUTuning.current.summary) }
             }
         } catch { fail(error) }
+    }
+
+    /// "I strided, S ascending": the order each regime's batches summed in.
+    func orderSummary(_ orders: [String: Set<String>]) -> String {
+        let parts: [String] = orders.keys.sorted(by: >).map { regime in
+            let names: [String] = orders[regime]!.sorted()
+            return regime + " " + names.joined(separator: "/")
+        }
+        return parts.joined(separator: ", ")
     }
 
     func runFlowStudy() {
