@@ -32,8 +32,31 @@ private func matVecRows<T: Scalar>(
         lanes ? load(row, j * L) : V(repeating: row[j])
     }
     @inline(__always) func yv(_ i: Int) -> V { lanes ? load(ys, i * L) : V(repeating: ys[i]) }
-    // Four rows at a time share each load of w[j]; every row still sums in ascending j.
+    // Four rows at a time share each load of w[j] (six with one data set: 12 accumulators and the broadcasts fit
+    // AVX2's 16 registers); every row still sums in ascending j.
     var i = 0
+    while !lanes && i + 6 <= n {
+        let r0 = xs + i * rowStride
+        let (r1, r2, r3, r4, r5) = (r0 + d, r0 + 2 * d, r0 + 3 * d, r0 + 4 * d, r0 + 5 * d)
+        var a0 = V(repeating: 0)
+        var (a1, a2, a3, a4, a5) = (a0, a0, a0, a0, a0)
+        for j in 0..<d {
+            let wj = load(wb, j * L)
+            a0 = a0.addingProduct(V(repeating: r0[j]), wj)
+            a1 = a1.addingProduct(V(repeating: r1[j]), wj)
+            a2 = a2.addingProduct(V(repeating: r2[j]), wj)
+            a3 = a3.addingProduct(V(repeating: r3[j]), wj)
+            a4 = a4.addingProduct(V(repeating: r4[j]), wj)
+            a5 = a5.addingProduct(V(repeating: r5[j]), wj)
+        }
+        store(a0 - yv(i), rb, i * L)
+        store(a1 - yv(i + 1), rb, (i + 1) * L)
+        store(a2 - yv(i + 2), rb, (i + 2) * L)
+        store(a3 - yv(i + 3), rb, (i + 3) * L)
+        store(a4 - yv(i + 4), rb, (i + 4) * L)
+        store(a5 - yv(i + 5), rb, (i + 5) * L)
+        i += 6
+    }
     while i + 4 <= n {
         let r0 = xs + i * rowStride
         let r1 = r0 + rowStride
@@ -80,6 +103,23 @@ private func gradientLoop<T: Scalar>(
         // One data set: four coordinates at a time, each sum in a register over every row (no load or store of g
         // inside the loop), X read four neighbouring columns per row: the shape of dln_gradient_v16.
         var j = 0
+        while j + 6 <= d {  // six coordinates: 12 accumulators
+            var a0 = V(repeating: 0)
+            var (a1, a2, a3, a4, a5) = (a0, a0, a0, a0, a0)
+            var row = xs + j
+            for i in 0..<n {
+                let ri = load(rb, i * L)
+                a0 = a0.addingProduct(V(repeating: row[0]), ri)
+                a1 = a1.addingProduct(V(repeating: row[1]), ri)
+                a2 = a2.addingProduct(V(repeating: row[2]), ri)
+                a3 = a3.addingProduct(V(repeating: row[3]), ri)
+                a4 = a4.addingProduct(V(repeating: row[4]), ri)
+                a5 = a5.addingProduct(V(repeating: row[5]), ri)
+                row += d
+            }
+            (g[j], g[j + 1], g[j + 2], g[j + 3], g[j + 4], g[j + 5]) = (a0, a1, a2, a3, a4, a5)
+            j += 6
+        }
         while j + 4 <= d {
             var a0 = V(repeating: 0)
             var a1 = a0

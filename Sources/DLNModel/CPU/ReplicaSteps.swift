@@ -13,8 +13,12 @@ import Foundation
 /// - the family's update with η·s_k, λ and the scale of the replica, on 16 coordinates at a time: the family's
 ///   arithmetic is element-wise, so lanes holding coordinates instead of replicas change no operation.
 ///
+/// In the strided summation order (`SummationOrder.strided`) every block takes this path, whatever its data and step
+/// count, and r and g come from one pass over a single row-major copy of X (`StridedCopy`, `Kernels.stridedProducts`):
+/// r_i from 16 partial sums along the row and a fixed tree, g_j still one chain over ascending i.
+///
 /// The copies (Xᵀ with rows padded to a multiple of 16, X with rows padded likewise, y padded) are built once per
-/// data set, on the first call, and kept: 2·n·d elements per data set. Padding is zero, so the padded rows and
+/// data set, on the first call, and kept: 2·n·d elements per data set (n·d in the strided order). Padding is zero, so the padded rows and
 /// coordinates add nothing: the padded layers stay 0 and are never copied back.
 final class ReplicaData<T: DLNReal>: @unchecked Sendable {  // built before the workers start, then read only
     /// Per data set: Xᵀ (d rows of n16), X (n rows of d16), y (n16); in the strided order X (n rows of d16) and y.
