@@ -238,6 +238,7 @@ kernel void dln_replica_strided_v16(const int n, const int d, const int n16, con
  * its core's cache: the residual four rows at a time and the gradient four coordinates at a time in REAL16 (the helpers
  * of dln_residual_v16 and dln_gradient_v16 in products_v16.cl: the same sums in the same order), each coordinate updated as soon as its gradient is summed
  * (the update reads only r), per lane as dln_update with η = eta[b]·factors[k]; padding lanes (b ≥ B) are not updated.
+ * Six rows and six coordinates at a time while they last (dln_residual_rows6 and the loop below), then four, then one.
  * NDRange: (blocks), local (1). Twin: CPUBatch's step loop (products(block:), update(block:)).
  */
 inline void dln_block_update(const REAL16 acc, const int j, const int blk, const int B, const int d, const long stride,
@@ -249,6 +250,35 @@ inline void dln_block_update(const REAL16 acc, const int j, const int blk, const
         if (blk * LANES + q >= B) break;
         dln_update_one((size_t)blk * (size_t)d * LANES + (size_t)j * LANES + q, stride, e[q], l[q], gs[q], layers, w);
     }
+}
+
+/* Six rows (residual) and six coordinates (gradient) of a block with one data set: 12 REAL16 accumulators, which
+ * AVX2's 16 registers hold (two per float16), against 8 for four; the same sums in the same order. */
+inline void dln_residual_rows6(const int d, const int i0, global const REAL* restrict xs,
+                               global const REAL* restrict ys, global const REAL* restrict wb,
+                               global REAL* restrict rb) {
+    global const REAL* x0 = xs + (size_t)i0 * d;
+    global const REAL* x1 = x0 + d;
+    global const REAL* x2 = x1 + d;
+    global const REAL* x3 = x2 + d;
+    global const REAL* x4 = x3 + d;
+    global const REAL* x5 = x4 + d;
+    REAL16 a0 = (REAL16)(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+    for (int j = 0; j < d; j++) {
+        const REAL16 wj = vload16(j, wb);
+        a0 = fma((REAL16)(x0[j]), wj, a0);
+        a1 = fma((REAL16)(x1[j]), wj, a1);
+        a2 = fma((REAL16)(x2[j]), wj, a2);
+        a3 = fma((REAL16)(x3[j]), wj, a3);
+        a4 = fma((REAL16)(x4[j]), wj, a4);
+        a5 = fma((REAL16)(x5[j]), wj, a5);
+    }
+    vstore16(a0 - (REAL16)(ys[i0]), i0, rb);
+    vstore16(a1 - (REAL16)(ys[i0 + 1]), i0 + 1, rb);
+    vstore16(a2 - (REAL16)(ys[i0 + 2]), i0 + 2, rb);
+    vstore16(a3 - (REAL16)(ys[i0 + 3]), i0 + 3, rb);
+    vstore16(a4 - (REAL16)(ys[i0 + 4]), i0 + 4, rb);
+    vstore16(a5 - (REAL16)(ys[i0 + 5]), i0 + 5, rb);
 }
 
 kernel void dln_block_steps_v16(const int B, const int n, const int d, const long stride, const int steps,
@@ -270,8 +300,30 @@ kernel void dln_block_steps_v16(const int B, const int n, const int d, const lon
     }
     for (int k = 0; k < steps; k++) {
         for (int q = 0; q < LANES; q++) e[q] = e0[q] * factors[k];
-        for (int i0 = 0; i0 < n; i0 += 4) dln_residual_rows4(n, d, i0, xs, ys, wb, rb);
+        int i0 = 0;
+        for (; i0 + 6 <= n; i0 += 6) dln_residual_rows6(d, i0, xs, ys, wb, rb);
+        for (; i0 < n; i0 += 4) dln_residual_rows4(n, d, i0, xs, ys, wb, rb);
         int j0 = 0;
+        for (; j0 + 6 <= d; j0 += 6) {
+            REAL16 a0 = (REAL16)(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+            global const REAL* xj = xs + j0;
+            for (int i = 0; i < n; i++) {
+                const REAL16 ri = vload16(i, rb);
+                global const REAL* xi = xj + (size_t)i * d;
+                a0 = fma((REAL16)(xi[0]), ri, a0);
+                a1 = fma((REAL16)(xi[1]), ri, a1);
+                a2 = fma((REAL16)(xi[2]), ri, a2);
+                a3 = fma((REAL16)(xi[3]), ri, a3);
+                a4 = fma((REAL16)(xi[4]), ri, a4);
+                a5 = fma((REAL16)(xi[5]), ri, a5);
+            }
+            dln_block_update(a0, j0, blk, B, d, stride, scale, e, l, layers, w);
+            dln_block_update(a1, j0 + 1, blk, B, d, stride, scale, e, l, layers, w);
+            dln_block_update(a2, j0 + 2, blk, B, d, stride, scale, e, l, layers, w);
+            dln_block_update(a3, j0 + 3, blk, B, d, stride, scale, e, l, layers, w);
+            dln_block_update(a4, j0 + 4, blk, B, d, stride, scale, e, l, layers, w);
+            dln_block_update(a5, j0 + 5, blk, B, d, stride, scale, e, l, layers, w);
+        }
         for (; j0 + 4 <= d; j0 += 4) {
             REAL16 a0, a1, a2, a3;
             dln_gradient_cols4(n, d, xs + j0, rb, &a0, &a1, &a2, &a3);
