@@ -119,7 +119,8 @@ import Testing
         // A shard that summed in another order (its third batch, d = 40 ≥ 2n, takes the strided one).
         let manifestPath = dir + "/s0/manifest.json"
         let manifest = try String(contentsOfFile: manifestPath, encoding: .utf8)
-        let key = try #require(manifest.range(of: "\"summation\""))
+        // The top-level list (the configuration's training.summation is the string "auto").
+        let key = try #require(manifest.range(of: #""summation"\s*:\s*\["#, options: .regularExpression))
         let end = try #require(manifest.range(of: "]", range: key.upperBound..<manifest.endIndex))
         let orders = String(manifest[key.lowerBound..<end.upperBound])
         #expect(orders.contains("\"ascending\"") && orders.contains("\"strided\""), "\(orders)")

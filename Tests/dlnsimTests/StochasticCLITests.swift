@@ -35,7 +35,18 @@ import Testing
         ("\(base), momentum: 1}\n", "training.momentum: must be in [0, 1)"),
         ("\(base)}\ngrid: {momentum: [0.5, -0.1]}\n", "grid.momentum[1]: must be in [0, 1)"),
         ("\(base), update: multiplicative, momentum: 0.9}\n", "training.momentum: applies to update gd and sgd"),
-        ("\(base), nesterov: maybe}\n", "training.nesterov: must be one of")
+        ("\(base), nesterov: maybe}\n", "training.nesterov: must be one of"),
+        ("\(base), summation: sideways}\n", "training.summation: must be one of"),
+        (
+            "\(base), update: sgd, batch_size: 2, summation: strided}\n",
+            "training.summation: strided applies to update gd or multiplicative steps on the layers without noise or "
+                + "momentum, not to update sgd"
+        ),
+        ("\(base), momentum: 0.5, summation: strided}\n", "not to momentum; use auto or ascending"),
+        (
+            "problem: {d: 20, n: 15}\ntraining: {steps: 5, summation: strided}\n",
+            "training.summation: strided applies to update gd or multiplicative in the products form (n ≤ d/2)"
+        )
     ])
     func badStochasticInputFailsNamingTheKey(_ yaml: String, _ expected: String) throws {
         let dir = CLITests.temporary()

@@ -16,6 +16,7 @@ enum ConfigurationRules {
         recording(r, &c)
         theory(r, &c)
         stochastic(r, c)
+        summation(r, c)
         schedule(r, c)
         crossSection(r, &c)
         for issue in PrecisionLimits.rangeProblems(c) { r.sink.add(issue.path, issue.message) }

@@ -104,3 +104,27 @@ extension ConfigurationRules {
         }
     }
 }
+
+extension ConfigurationRules {
+    /// `training.summation: strided` where no step can take it (docs/model.md §7.6): flow or sgd, noise, momentum, the
+    /// log representation. (The Gram form, n > d/2, is refused per batch when the experiment is built.)
+    static func summation(_ r: ConfigurationReader, _ c: Configuration) {
+        guard c.training.summation == .strided else { return }
+        let updates = c.grid.update ?? [c.training.update]
+        var why: [String] = []
+        if let other = updates.first(where: { $0 == .flow || $0 == .sgd }) { why.append("update \(other.rawValue)") }
+        if (c.grid.labelNoise ?? [c.training.labelNoise]).contains(where: { $0 > 0 }) { why.append("label noise") }
+        if (c.grid.gradientNoise ?? [c.training.gradientNoise]).contains(where: { $0 > 0 }) {
+            why.append("gradient noise")
+        }
+        if (c.grid.momentum ?? [c.training.momentum]).contains(where: { $0 > 0 }) || c.training.nesterov == .on {
+            why.append("momentum")
+        }
+        if c.training.representation == .log { why.append("representation log") }
+        guard !why.isEmpty else { return }
+        r.sink.add(
+            "training.summation",
+            "strided applies to update gd or multiplicative steps on the layers without noise or momentum, not to "
+                + why.joined(separator: ", ") + "; use auto or ascending")
+    }
+}

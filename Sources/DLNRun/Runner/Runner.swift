@@ -184,10 +184,14 @@ public final class Runner {
         let horizon = configuration.training.horizon.map { "t = \($0)" } ?? "\(configuration.training.steps) steps"
         let shardText = origin.shard.map { " (shard \($0.index)/\($0.count))" } ?? ""
         let batches = "\(experiment.groups.count) batch\(experiment.groups.count == 1 ? "" : "es")"
+        let orders = experiment.summationOrders
+        let orderText =
+            !orders.contains(.strided)
+            ? "" : orders.allSatisfy { $0 == .strided } ? " (strided sums)" : " (strided sums in some batches)"
         return
             "dlnsim: \(experiment.replicaCount) replicas\(shardText) (\(experiment.gridPoints.count) grid points × "
             + "\(experiment.seeds.count) seeds) in \(batches), \(shapes), \(horizon), "
-            + "\(configuration.training.precision.rawValue), on \(engine.deviceDescription)"
+            + "\(configuration.training.precision.rawValue)\(orderText), on \(engine.deviceDescription)"
     }
 
     /// The line that says where a resumed run picks up; nil for a fresh run.
