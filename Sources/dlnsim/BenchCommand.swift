@@ -231,7 +231,13 @@ struct BenchCommand: ParsableCommand {
                     + "\(gradient == "auto" ? "auto (\(GradientForm.cheaper(n: n, d: d).rawValue))" : gradient); "
                     + "summation: \(summation) (\(orderSummary(orders)))")
             if targets.contains(where: { $0.device == nil }) {
-                if json { note(CPUTuning.current.summary) } else { print(CPUTuning.current.summary) }
+                var summary = CPUTuning.current.summary
+                if orders.values.contains(where: { $0.contains(SummationOrder.strided.rawValue) }) {
+                    summary +=
+                        "\nIn the strided summation order every replica steps alone from one copy of its data set, "
+                        + "whatever its size (the range above is the ascending order's)"
+                }
+                if json { note(summary) } else { print(summary) }
             }
         } catch { fail(error) }
     }
