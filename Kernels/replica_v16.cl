@@ -112,6 +112,27 @@ inline void dln_strips(global const REAL* restrict a, const int rows, const int 
     }
 }
 
+/* Replica b's layers and w from the replica-interleaved layout into its scratch (DEPTH rows of d16, then w; zero past
+ * d), and back at the end of a launch. */
+inline void dln_replica_gather(const int b, const int d, const int d16, const long stride,
+                               global const REAL* restrict layers, global const REAL* restrict w,
+                               global REAL* restrict lt, global REAL* restrict wt) {
+    for (int j = 0; j < d16; j++) {
+        const int live = j < d;
+        for (int k = 0; k < DEPTH; k++) lt[k * d16 + j] = live ? layers[k * stride + IDX(b, j, d)] : (REAL)0;
+        wt[j] = live ? w[IDX(b, j, d)] : (REAL)0;
+    }
+}
+
+inline void dln_replica_scatter(const int b, const int d, const int d16, const long stride,
+                                global const REAL* restrict lt, global const REAL* restrict wt,
+                                global REAL* restrict layers, global REAL* restrict w) {
+    for (int j = 0; j < d; j++) {
+        for (int k = 0; k < DEPTH; k++) layers[k * stride + IDX(b, j, d)] = lt[k * d16 + j];
+        w[IDX(b, j, d)] = wt[j];
+    }
+}
+
 kernel void dln_replica_steps_v16(const int n, const int d, const int n16, const int d16, const long stride,
                                   const int steps, const REAL scale, const int gram,
                                   global const long* restrict copy_at, global const REAL* restrict copies,
@@ -122,11 +143,7 @@ kernel void dln_replica_steps_v16(const int n, const int d, const int n16, const
     global REAL* lt = scratch + (size_t)b * (size_t)((DEPTH + 1) * d16 + max(n16, d16));
     global REAL* wt = lt + (size_t)DEPTH * d16;
     global REAL* rt = wt + d16;
-    for (int j = 0; j < d16; j++) {
-        const int live = j < d;
-        for (int k = 0; k < DEPTH; k++) lt[k * d16 + j] = live ? layers[k * stride + IDX(b, j, d)] : (REAL)0;
-        wt[j] = live ? w[IDX(b, j, d)] : (REAL)0;
-    }
+    dln_replica_gather(b, d, d16, stride, layers, w, lt, wt);
     const REAL e0 = eta[b], l = lam[b];
     global const REAL* a = copies + copy_at[b];
     if (gram) {  /* Σᵀ (d rows of d16), then c: g = Σw − c into rt, then the update (g reads every w first) */
@@ -145,10 +162,7 @@ kernel void dln_replica_steps_v16(const int n, const int d, const int n16, const
             dln_strips(xp, n, d16, rt, 1, yp, rt, d, d16, scale, e, l, lt, wt);
         }
     }
-    for (int j = 0; j < d; j++) {
-        for (int k = 0; k < DEPTH; k++) layers[k * stride + IDX(b, j, d)] = lt[k * d16 + j];
-        w[IDX(b, j, d)] = wt[j];
-    }
+    dln_replica_scatter(b, d, d16, stride, lt, wt, layers, w);
 }
 
 /* dln_replica_strided_v16: the same work-item per replica in the strided summation order (the batch's `summation`),
@@ -182,11 +196,7 @@ kernel void dln_replica_strided_v16(const int n, const int d, const int n16, con
     global REAL* lt = scratch + (size_t)b * (size_t)((DEPTH + 1) * d16 + max(n16, d16));
     global REAL* wt = lt + (size_t)DEPTH * d16;
     global REAL* g = wt + d16;
-    for (int j = 0; j < d16; j++) {
-        const int live = j < d;
-        for (int k = 0; k < DEPTH; k++) lt[k * d16 + j] = live ? layers[k * stride + IDX(b, j, d)] : (REAL)0;
-        wt[j] = live ? w[IDX(b, j, d)] : (REAL)0;
-    }
+    dln_replica_gather(b, d, d16, stride, layers, w, lt, wt);
     const REAL e0 = eta[b], l = lam[b];
     global const REAL* x = copies + copy_at[b];
     global const REAL* y = x + (size_t)n16 * (size_t)d16;
@@ -227,10 +237,7 @@ kernel void dln_replica_strided_v16(const int n, const int d, const int n16, con
         }
         for (int c = 0; c < d; c += 16) dln_replica_update16(vload16(0, g + c), c, d, d16, scale, e, l, lt, wt);
     }
-    for (int j = 0; j < d; j++) {
-        for (int k = 0; k < DEPTH; k++) layers[k * stride + IDX(b, j, d)] = lt[k * d16 + j];
-        w[IDX(b, j, d)] = wt[j];
-    }
+    dln_replica_scatter(b, d, d16, stride, lt, wt, layers, w);
 }
 
 /* dln_block_steps_v16: shared data (every lane of a block uses one data set, block_ds[blk] ≥ 0) on CPU devices: one

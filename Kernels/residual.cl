@@ -1,25 +1,11 @@
 /* residual.cl: r = X·w − y for every replica.
  *
  *   r[b][i] = (Σ_j X[ds[b]][i][j]·w[b][j]) − y[ds[b]][i]
- * dln_residual: the sum is fma-accumulated in ascending j from 0 (twin: CPUBatch.residual,
- * Sources/DLNModel/CPU/Products.swift); the observations and the steps of the ascending order use it.
- * dln_residual_strided: the steps of the strided summation order (dln_row_strided below; twin: Kernels.stridedProducts,
- * Sources/DLNVector/Strided.swift).
+ * `strided` 0: the sum is fma-accumulated in ascending j from 0 (twin: CPUBatch.residual,
+ * Sources/DLNModel/CPU/Products.swift): the observations, and the steps of the ascending order. 1: the steps of the
+ * strided summation order (dln_row_strided below; twin: Kernels.stridedProducts, Sources/DLNVector/Strided.swift).
  * NDRange: (padded B, n), local (16, 1); work-item (b, i); b ≥ B does nothing.
  */
-kernel void dln_residual(const int B, const int n, const int d,
-                         global const REAL* restrict X, global const REAL* restrict Y,
-                         global const int* restrict ds, global const REAL* restrict w,
-                         global REAL* restrict r) {
-    const int b = get_global_id(0);
-    const int i = get_global_id(1);
-    if (b >= B || i >= n) return;
-    const size_t s = (size_t)ds[b];
-    global const REAL* xrow = X + s * (size_t)n * (size_t)d + (size_t)i * (size_t)d;
-    REAL acc = (REAL)0;
-    for (int j = 0; j < d; j++) acc = fma(xrow[j], w[IDX(b, j, d)], acc);
-    r[IDX(b, i, n)] = acc - Y[s * (size_t)n + (size_t)i];
-}
 
 /* The strided summation order of Σ_j xrow[j]·w[b][j]: 16 partial sums p_k, each fma-accumulated from 0 over
  * j ≡ k (mod 16) ascending up to d rounded up to a multiple of 16, X and w being zero from d on (an fma of two zeros
@@ -40,14 +26,21 @@ inline REAL dln_row_strided(global const REAL* restrict xrow, global const REAL*
     return (q0 + q2) + (q1 + q3);
 }
 
-kernel void dln_residual_strided(const int B, const int n, const int d,
-                                 global const REAL* restrict X, global const REAL* restrict Y,
-                                 global const int* restrict ds, global const REAL* restrict w,
-                                 global REAL* restrict r) {
+kernel void dln_residual(const int B, const int n, const int d,
+                         global const REAL* restrict X, global const REAL* restrict Y,
+                         global const int* restrict ds, global const REAL* restrict w,
+                         global REAL* restrict r, const int strided) {
     const int b = get_global_id(0);
     const int i = get_global_id(1);
     if (b >= B || i >= n) return;
     const size_t s = (size_t)ds[b];
     global const REAL* xrow = X + s * (size_t)n * (size_t)d + (size_t)i * (size_t)d;
-    r[IDX(b, i, n)] = dln_row_strided(xrow, w, b, d) - Y[s * (size_t)n + (size_t)i];
+    REAL acc;
+    if (strided) {
+        acc = dln_row_strided(xrow, w, b, d);
+    } else {
+        acc = (REAL)0;
+        for (int j = 0; j < d; j++) acc = fma(xrow[j], w[IDX(b, j, d)], acc);
+    }
+    r[IDX(b, i, n)] = acc - Y[s * (size_t)n + (size_t)i];
 }

@@ -40,20 +40,11 @@ final class DeviceReplicaSteps<T: DLNReal & CLKernelArgument> {
 
     /// Whether the steps are what the many-steps kernels of replica_v16.cl run: plain or multiplicative descent in the
     /// layers (no flow, log representation, stochastic steps or momentum).
-    static func plainSteps(_ batch: Batch) -> Bool {
-        (batch.update == .gd || batch.update == .multiplicative) && batch.representation != .log
-            && !batch.isStochastic && !batch.hasMomentum
-    }
+    static func plainSteps(_ batch: Batch) -> Bool { batch.takesPlainSteps }
 
     /// Whether no block of 16 replicas has one data set for all its replicas (two or more): the blocks would stream
     /// lane-interleaved data (regime I; the replicas of a grid point's seeds may share a data set across points).
-    static func independent(_ batch: Batch) -> Bool {
-        let B = batch.layout.replicas
-        return stride(from: 0, to: B, by: Layout.lanes).allSatisfy { first in
-            let sets = (first..<min(first + Layout.lanes, B)).map { batch.replicas[$0].dataset }
-            return sets.count == 1 || Set(sets).count > 1
-        }
-    }
+    static func independent(_ batch: Batch) -> Bool { batch.blocksHoldIndependentData }
 
     /// Extra bytes per replica on the device when it `applies`: its data set's copy and its scratch.
     static func bytesPerReplica(_ batch: Batch) -> Int {

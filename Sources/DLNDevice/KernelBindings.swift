@@ -5,8 +5,8 @@ import OpenCLKit
 /// argument of these kernels stays the same for the batch's life, except the tiled kernel's step count.
 final class KernelBindings {
     let residual: CLKernel, gradient: CLKernel, update: CLKernel, loss: CLKernel, observe: CLKernel, weight: CLKernel
-    /// The scalar shape's residual of a step: `residual`, or `dln_residual_strided` in the strided summation order
-    /// (observations keep `residual`).
+    /// The scalar shape's residual of a step: `residual`, or `dln_residual` bound with `strided` = 1 in the strided
+    /// summation order (observations keep `residual`, ascending).
     let residualStep: CLKernel
     /// vector16 single-block kernels. `residual16` serves observations (skips only the paired blocks);
     /// `residual16Products` and `gradient16` serve steps (also skip the blocks of the fused pass).
@@ -83,10 +83,10 @@ final class KernelBindings {
         tables = [skipBuffer, noSkip, pairBuffer, skipProducts, mixedBuffer]
 
         residual = try kernel("dln_residual")
-        try residual.bind(B, n, d, b.x, b.y, b.ds, b.w, b.r)
+        try residual.bind(B, n, d, b.x, b.y, b.ds, b.w, b.r, Int32(0))
         if batch.summation == .strided {
-            residualStep = try kernel("dln_residual_strided")
-            try residualStep.bind(B, n, d, b.x, b.y, b.ds, b.w, b.r)
+            residualStep = try kernel("dln_residual")
+            try residualStep.bind(B, n, d, b.x, b.y, b.ds, b.w, b.r, Int32(1))
         } else {
             residualStep = residual
         }
@@ -150,7 +150,7 @@ final class KernelBindings {
                     dd, dd, form.matrix, form.vector, b.blockDS, form.offsets, form.interleaved, b.w, b.g, noSkip)
             } else {
                 k = try kernel("dln_residual")
-                try k.bind(B, dd, dd, form.matrix, form.vector, b.ds, b.w, b.g)
+                try k.bind(B, dd, dd, form.matrix, form.vector, b.ds, b.w, b.g, Int32(0))
             }
             gram = k
         } else {

@@ -119,7 +119,7 @@ import Testing
     @Test(.needsFP64, arguments: ascendingReplicaCases.filter { $0.precision == .float64 })
     func replicaStepsAgreeInFloat64(_ c: Case) throws { try agree(c, shape: .vector16, replicaSteps: true) }
 
-    /// The strided summation order on every shape (dln_replica_strided_v16 on vector16, dln_residual_strided and the
+    /// The strided summation order on every shape (dln_replica_strided_v16 on vector16, dln_residual with strided = 1 and the
     /// tiled kernel's DLN_STRIDED residual elsewhere): the independent-data cases in the products form, where it is
     /// the default, d = 1, 7, 37, 200, launches of 32 steps and a remainder, and shared data asked to be strided
     /// (every replica then steps alone from its own copy).

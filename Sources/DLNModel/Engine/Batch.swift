@@ -165,12 +165,14 @@ public struct Batch: Sendable {
     /// The order a step sums each residual in (`stridedApplies` for `.strided`).
     public let summation: SummationOrder
 
-    /// Whether the steps can take the strided summation order: plain or multiplicative descent in the layers (no
-    /// flow, log representation, stochastic steps or momentum), in the products form.
-    public var stridedApplies: Bool {
-        (update == .gd || update == .multiplicative) && representation == .layers && !isStochastic
-            && !hasMomentum && gradientForm == .products
+    /// Whether the steps are plain or multiplicative descent in the layers (no flow, log representation, stochastic
+    /// steps or momentum): what the many-steps kernels of replica_v16.cl and the strided order serve.
+    public var takesPlainSteps: Bool {
+        (update == .gd || update == .multiplicative) && representation == .layers && !isStochastic && !hasMomentum
     }
+
+    /// Whether the steps can take the strided summation order: plain steps in the products form.
+    public var stridedApplies: Bool { takesPlainSteps && gradientForm == .products }
 
     /// Whether every block of 16 replicas holds two or more data sets (or a single replica): the independent data of
     /// regime I, where `SummationOrder.strided` is the automatic choice.
