@@ -30,6 +30,9 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
     /// Blocks whose lanes use different data sets get X and y interleaved over the lanes,
     /// X[i][j][lane] and y[i][lane], so that the 16 lanes load as one vector (independent data).
     let interleaved: [UnsafeMutablePointer<T>?]
+    /// Per data set that a whole block shares, its packed panels (CPU/Products.swift, `SharedPanels`); nil for the
+    /// others.
+    let panels: [SharedPanels<T>?]
     let initial: UnsafeMutablePointer<T>  // the initial layers (layers·coordinateCount), for the conservation laws
     let teacher: UnsafeMutablePointer<T>  // w* per data set (d each; 0 where unknown)
     let hasTeacher: [Bool]  // per data set
@@ -147,14 +150,21 @@ final class CPUBatch<T: DLNReal>: @unchecked Sendable {  // blocks touch disjoin
             }
             return p
         }
-        if batch.gradientForm == .gram {
+        let sharedSets = Set(sharedBlocks.compactMap { $0 })
+        let gramForm = batch.gradientForm == .gram
+        panels = (0..<batch.datasets.count).map { s in
+            sharedSets.contains(s) ? SharedPanels<T>(x: xs + s * n * d, n: n, d: d, columns: !gramForm) : nil
+        }
+        if gramForm {
             let slots = SharedSlots<[T]>(count: batch.datasets.count)
             DispatchQueue.concurrentPerform(iterations: batch.datasets.count) { k in
                 let (g, c) = batch.gram(dataset: k)
                 slots[k] = (g + c).map { T($0) }
             }
             let all = slots.values
-            gramData = Self.allocate(all.flatMap { $0 })
+            let gd = Self.allocate(all.flatMap { $0 })
+            gramData = gd
+            for s in sharedSets { panels[s]!.packGram(gd + s * (d * d + d), d: d) }
             let size = d * d + d
             gramInterleaved = (0..<lay.blocks).map { blk -> UnsafeMutablePointer<T>? in
                 guard sharedBlocks[blk] == nil else { return nil }

@@ -1,10 +1,12 @@
+import DLNVector
 import Dispatch
 import Foundation
 
 /// The two products of a step, r = Xw − y and g = Xᵀr, and the step loop that runs them with the update.
 /// Twin of Kernels/residual.cl, gradient.cl, products_v16.cl (single blocks, fused) and tiled.cl: the same sums in
-/// the same order. Blocks that share a data set run in tiles of two or four, or alone (`CPUTuning.tileBlocks`). The loops themselves are in
-/// Sources/DLNVector, compiled once per instruction set (CPU/VectorCode.swift).
+/// the same order. Blocks that share a data set run in tiles of two or four, or alone from packed panels of it
+/// (`CPUTuning.tileBlocks`, `SharedPanels`). The loops themselves are in Sources/DLNVector, compiled once per
+/// instruction set (CPU/VectorCode.swift).
 extension CPUBatch {
     /// The gradient sums of one block into g: the two products, or the Gram form.
     @inline(__always)
@@ -13,16 +15,13 @@ extension CPUBatch {
     func products(block blk: Int, g: UnsafeMutablePointer<V>) {
         if let gd = gramData {
             let d = layout.dimension
+            let out = UnsafeMutableRawPointer(g).assumingMemoryBound(to: T.self)
             if let s = shared[blk] {
-                let base = gd + s * (d * d + d)
-                matVec(
-                    block: blk, rows: d, matrix: base, targets: base + d * d, lanes: false,
-                    out: UnsafeMutableRawPointer(g).assumingMemoryBound(to: T.self))
+                panelResidual(
+                    block: blk, rows: d, panels: panels[s]!.gramRows!, targets: gd + s * (d * d + d) + d * d, out: out)
             } else {
                 let base = gramInterleaved[blk]!
-                matVec(
-                    block: blk, rows: d, matrix: base, targets: base + d * d * Layout.lanes, lanes: true,
-                    out: UnsafeMutableRawPointer(g).assumingMemoryBound(to: T.self))
+                matVec(block: blk, rows: d, matrix: base, targets: base + d * d * Layout.lanes, out: out)
             }
         } else if shared[blk] == nil {
             fusedProducts(block: blk, g: g)  // independent data: one pass over each replica's X
@@ -147,33 +146,44 @@ extension CPUBatch {
         let d = layout.dimension
         let L = Layout.lanes
         if let s = shared[blk] {
-            matVec(block: blk, rows: n, matrix: x + s * n * d, targets: y + s * n, lanes: false, out: r + blk * n * L)
+            panelResidual(block: blk, rows: n, panels: panels[s]!.rows, targets: y + s * n, out: r + blk * n * L)
         } else {
             let xb = interleaved[blk]!
-            matVec(block: blk, rows: n, matrix: xb, targets: xb + n * d * L, lanes: true, out: r + blk * n * L)
+            matVec(block: blk, rows: n, matrix: xb, targets: xb + n * d * L, out: r + blk * n * L)
         }
     }
 
-    /// out_i = (Σ_j M_ij·w_j, fused multiply-adds in ascending j) − t_i for `rows` rows of a d-column matrix M
-    /// (broadcast, or lane-interleaved when `lanes`): the residual with (X, y), the Gram gradient with (Σ, b).
+    /// out_i = (Σ_j M_ij·w_j, fused multiply-adds in ascending j) − t_i for `rows` rows of a lane-interleaved
+    /// d-column matrix M: the residual with (X, y), the Gram gradient with (Σ, b).
     func matVec(
         block blk: Int, rows n: Int, matrix xs: UnsafeMutablePointer<T>, targets ys: UnsafeMutablePointer<T>,
-        lanes: Bool, out rb: UnsafeMutablePointer<T>
+        out rb: UnsafeMutablePointer<T>
     ) {
         let d = layout.dimension
         kernels.matVec(
-            double: isDouble, rows: n, d: d, matrix: .init(xs), targets: .init(ys), lanes: lanes,
+            double: isDouble, rows: n, d: d, matrix: .init(xs), targets: .init(ys),
+            w: .init(w + blk * d * Layout.lanes),
+            out: .init(rb))
+    }
+
+    /// The same for a matrix M that the whole block shares, given as row panels (`SharedPanels`).
+    func panelResidual(
+        block blk: Int, rows n: Int, panels: UnsafeMutablePointer<T>, targets ys: UnsafeMutablePointer<T>,
+        out rb: UnsafeMutablePointer<T>
+    ) {
+        let d = layout.dimension
+        kernels.panelResidual(
+            double: isDouble, rows: n, d: d, panels: .init(panels), targets: .init(ys),
             w: .init(w + blk * d * Layout.lanes), out: .init(rb))
     }
 
-    /// g_j = Σ_i X_ij·r_i, fused multiply-adds in ascending i. Twin of `dln_gradient`.
+    /// g_j = Σ_i X_ij·r_i, fused multiply-adds in ascending i, for a block that shares one data set. Twin of
+    /// `dln_gradient`.
     func gradient(block blk: Int, g: UnsafeMutablePointer<V>) {
         let n = layout.samples
-        let d = layout.dimension
-        let lanes = shared[blk] == nil
-        let xs = shared[blk].map { x + $0 * n * d } ?? interleaved[blk]!
-        kernels.gradient(
-            double: isDouble, n: n, d: d, x: .init(xs), lanes: lanes, r: .init(r + blk * n * Layout.lanes), g: .init(g))
+        kernels.panelGradient(
+            double: isDouble, n: n, d: layout.dimension, panels: .init(panels[shared[blk]!]!.columns!),
+            r: .init(r + blk * n * Layout.lanes), g: .init(g))
     }
 
     /// Residual and gradient in one pass over the rows of lane-interleaved data (the traffic from memory halves;
@@ -210,5 +220,45 @@ extension CPUBatch {
             double: isDouble, x: .init(x + s * n * d), y: .init(y + s * n), wa: .init(w + a * d * L),
             wb: .init(w + b * d * L), ra: .init(r + a * n * L), rb: .init(r + b * n * L), g: .init(g), g2: .init(g2),
             n: n, d: d)
+    }
+}
+
+/// One shared data set packed for the single-block products (Sources/DLNVector/Panels.swift): X's rows six at a time
+/// column by column for the residual, its columns six at a time row by row for the gradient, and in the Gram form Σ's
+/// rows. Each panel is read as one stream where the row-major matrix gave six; the sums and their order stay those
+/// of the row-major loops.
+final class SharedPanels<T: DLNReal>: @unchecked Sendable {  // written once, at the batch's start
+    /// X's row panels (the residual, also in the Gram form's observations).
+    let rows: UnsafeMutablePointer<T>
+    /// X's column panels (the products form's gradient); nil in the Gram form.
+    let columns: UnsafeMutablePointer<T>?
+    /// Σ's row panels (the Gram form's gradient), after `packGram`.
+    private(set) var gramRows: UnsafeMutablePointer<T>?
+
+    init(x: UnsafeMutablePointer<T>, n: Int, d: Int, columns withColumns: Bool) {
+        let w = DLNVector.Kernels.panelWidth
+        rows = .allocate(capacity: (n + w - 1) / w * w * d)
+        DLNVector.Kernels.rowPanels(x, rows: n, columns: d, into: rows)
+        if withColumns {
+            let c = UnsafeMutablePointer<T>.allocate(capacity: n * ((d + w - 1) / w * w))
+            DLNVector.Kernels.columnPanels(x, rows: n, columns: d, into: c)
+            columns = c
+        } else {
+            columns = nil
+        }
+    }
+
+    /// Packs Σ (d × d, row-major, at `gram`) into row panels.
+    func packGram(_ gram: UnsafeMutablePointer<T>, d: Int) {
+        let w = DLNVector.Kernels.panelWidth
+        let p = UnsafeMutablePointer<T>.allocate(capacity: (d + w - 1) / w * w * d)
+        DLNVector.Kernels.rowPanels(gram, rows: d, columns: d, into: p)
+        gramRows = p
+    }
+
+    deinit {
+        rows.deallocate()
+        columns?.deallocate()
+        gramRows?.deallocate()
     }
 }

@@ -66,9 +66,12 @@ protocol VectorKernels: Sendable {
         g: UnsafeMutableRawPointer, g2: UnsafeMutableRawPointer, n: Int, d: Int)
     static func matVec(
         double: Bool, rows: Int, d: Int, matrix: UnsafeMutableRawPointer, targets: UnsafeMutableRawPointer,
-        lanes: Bool, w: UnsafeMutableRawPointer, out: UnsafeMutableRawPointer)
-    static func gradient(
-        double: Bool, n: Int, d: Int, x: UnsafeMutableRawPointer, lanes: Bool, r: UnsafeMutableRawPointer,
+        w: UnsafeMutableRawPointer, out: UnsafeMutableRawPointer)
+    static func panelResidual(
+        double: Bool, rows: Int, d: Int, panels: UnsafeMutableRawPointer, targets: UnsafeMutableRawPointer,
+        w: UnsafeMutableRawPointer, out: UnsafeMutableRawPointer)
+    static func panelGradient(
+        double: Bool, n: Int, d: Int, panels: UnsafeMutableRawPointer, r: UnsafeMutableRawPointer,
         g: UnsafeMutableRawPointer)
     static func fusedProducts(
         double: Bool, n: Int, d: Int, x: UnsafeMutableRawPointer, y: UnsafeMutableRawPointer,

@@ -1,0 +1,1 @@
+../DLNVector/Panels.swift
