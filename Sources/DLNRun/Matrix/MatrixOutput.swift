@@ -78,6 +78,11 @@ extension MatrixRun {
         }
         var hashes: [String: String] = [:]
         for name in written { hashes[name] = try FileHash.of(path(name)) }
+        // SGD's batch size: one number, or the grid's list; null for full-batch updates.
+        var batchSizeEntry: Any = NSNull()
+        if c.update == .sgd, let sizes = c.batchSizeAxis ?? c.batchSize.map({ [$0] }) {
+            batchSizeEntry = sizes.count == 1 ? sizes[0] as Any : sizes as Any
+        }
         var manifest: [String: Any] = [
             "dlnsim_version": DLNSim.version, "command_line": ProcessInfo.processInfo.arguments,
             "git_commit": DLNSim.gitCommit ?? "unknown", "name": c.name, "model": "matrix", "widths": c.widths,
@@ -93,9 +98,7 @@ extension MatrixRun {
                 "seed_offset": c.seedOffset
             ],
             "training": [
-                "batch_size": c.update == .sgd
-                    ? (c.batchSizeAxis ?? c.batchSize.map { [$0] }).map { $0.count == 1 ? $0[0] as Any : $0 as Any }
-                        ?? NSNull() : NSNull(),
+                "batch_size": batchSizeEntry,
                 "sampling": c.update == .sgd ? c.sampling.rawValue as Any : NSNull(),
                 "label_noise": c.labelNoise.count == 1 ? c.labelNoise[0] as Any : NSNull(),
                 "gradient_noise": c.gradientNoise.count == 1 ? c.gradientNoise[0] as Any : NSNull(),
