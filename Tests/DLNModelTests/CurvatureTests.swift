@@ -77,8 +77,8 @@ import Testing
         try engine.step(count: c.steps)
         let observation = try engine.observe()
         let state = try engine.state()
-        let sharpness = try #require(observation.values[observation.names.firstIndex(of: "sharpness")!])
-        let pl = try #require(observation.values[observation.names.firstIndex(of: "pl_constant")!])
+        let sharpness = observation.values[try #require(observation.names.firstIndex(of: "sharpness"))]
+        let pl = observation.values[try #require(observation.names.firstIndex(of: "pl_constant"))]
         let (n, d) = (c.n, c.d)
         let L = batch.layout.layers
         let scale = batch.gradientScale

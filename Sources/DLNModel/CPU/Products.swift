@@ -1,6 +1,7 @@
 import DLNVector
 import Dispatch
 import Foundation
+import Synchronization
 
 /// The two products of a step, r = Xw − y and g = Xᵀr, and the step loop that runs them with the update.
 /// Twin of Kernels/residual.cl, gradient.cl, products_v16.cl (single blocks, fused) and tiled.cl: the same sums in
@@ -129,11 +130,15 @@ extension CPUBatch {
         if workers <= 1 {
             for k in 0..<total { body(k) }
         } else {
+            // Each worker takes the next unit when it finishes one, so that a core slowed by another process does not
+            // hold up the rest with a fixed share (the units are independent: their results do not depend on which
+            // thread runs them).
+            let next = Atomic<Int>(workers)
             DispatchQueue.concurrentPerform(iterations: workers) { t in
                 var k = t
                 while k < total {
                     body(k)
-                    k += workers
+                    k = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 }
             }
         }
