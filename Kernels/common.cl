@@ -20,6 +20,11 @@
  * family_deep.cl) right after this one; each defines the same dln_family_* functions.
  */
 #pragma OPENCL FP_CONTRACT OFF
+/* Clang-based compilers (PoCL) warn at every function taking or returning a 16-wide vector when the target lacks
+ * AVX-512 ("changes the ABI"): these functions are inlined within the program, so no ABI is crossed. */
+#ifdef __clang__
+#pragma clang diagnostic ignored "-Wpsabi"
+#endif
 #ifdef DLN_FP64
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #endif

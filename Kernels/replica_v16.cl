@@ -245,7 +245,8 @@ kernel void dln_replica_strided_v16(const int n, const int d, const int n16, con
  * its core's cache: the residual four rows at a time and the gradient four coordinates at a time in REAL16 (the helpers
  * of dln_residual_v16 and dln_gradient_v16 in products_v16.cl: the same sums in the same order), each coordinate updated as soon as its gradient is summed
  * (the update reads only r), per lane as dln_update with η = eta[b]·factors[k]; padding lanes (b ≥ B) are not updated.
- * Six rows and six coordinates at a time while they last (dln_residual_rows6 and the loop below), then four, then one.
+ * Six rows and six coordinates at a time while they last (dln_residual_rows6 and the loop below), then four, then one;
+ * with -D DLN_BLOCK_HALVES (float64 on AVX2 CPU devices) the sixes in two halves of eight lanes.
  * NDRange: (blocks), local (1). Twin: CPUBatch's step loop (products(block:), update(block:)).
  */
 inline void dln_block_update(const REAL16 acc, const int j, const int blk, const int B, const int d, const long stride,
@@ -288,6 +289,80 @@ inline void dln_residual_rows6(const int d, const int i0, global const REAL* res
     vstore16(a5 - (REAL16)(ys[i0 + 5]), i0 + 5, rb);
 }
 
+#if defined(DLN_BLOCK_HALVES) && defined(DLN_FP64)
+#define DLN_HALVES 1
+#define REAL8 double8
+#endif
+#ifdef DLN_HALVES
+/* float64 on CPU devices without 16-wide vectors (AVX2, -D DLN_BLOCK_HALVES): a double16 takes four registers and
+ * six of them spill, so the six rows and six coordinates run in two halves of eight lanes, six double8 accumulators
+ * each (as the CPU engine's panels). Each lane's sums are the same as with REAL16. */
+inline void dln_block_update_half(const REAL8 acc, const int j, const int part, const int blk, const int B,
+                                  const int d, const long stride, const REAL scale, const REAL* e, const REAL* l,
+                                  global REAL* restrict layers, global REAL* restrict w) {
+    REAL gs[8];
+    vstore8(acc * scale, 0, gs);
+    for (int q = 0; q < 8; q++) {
+        const int lane = part * 8 + q;
+        if (blk * LANES + lane >= B) break;
+        dln_update_one((size_t)blk * (size_t)d * LANES + (size_t)j * LANES + lane, stride, e[lane], l[lane], gs[q],
+                       layers, w);
+    }
+}
+
+inline void dln_residual_rows6_half(const int d, const int i0, const int part, global const REAL* restrict xs,
+                                    global const REAL* restrict ys, global const REAL* restrict wb,
+                                    global REAL* restrict rb) {
+    global const REAL* x0 = xs + (size_t)i0 * d;
+    global const REAL* x1 = x0 + d;
+    global const REAL* x2 = x1 + d;
+    global const REAL* x3 = x2 + d;
+    global const REAL* x4 = x3 + d;
+    global const REAL* x5 = x4 + d;
+    REAL8 a0 = (REAL8)(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+    for (int j = 0; j < d; j++) {
+        const REAL8 wj = vload8(2 * j + part, wb);
+        a0 = fma((REAL8)(x0[j]), wj, a0);
+        a1 = fma((REAL8)(x1[j]), wj, a1);
+        a2 = fma((REAL8)(x2[j]), wj, a2);
+        a3 = fma((REAL8)(x3[j]), wj, a3);
+        a4 = fma((REAL8)(x4[j]), wj, a4);
+        a5 = fma((REAL8)(x5[j]), wj, a5);
+    }
+    vstore8(a0 - (REAL8)(ys[i0]), 2 * i0 + part, rb);
+    vstore8(a1 - (REAL8)(ys[i0 + 1]), 2 * (i0 + 1) + part, rb);
+    vstore8(a2 - (REAL8)(ys[i0 + 2]), 2 * (i0 + 2) + part, rb);
+    vstore8(a3 - (REAL8)(ys[i0 + 3]), 2 * (i0 + 3) + part, rb);
+    vstore8(a4 - (REAL8)(ys[i0 + 4]), 2 * (i0 + 4) + part, rb);
+    vstore8(a5 - (REAL8)(ys[i0 + 5]), 2 * (i0 + 5) + part, rb);
+}
+
+/* Six coordinates' gradient sums over every row, for eight lanes, each updated at once. */
+inline void dln_gradient_cols6_half(const int n, const int d, const int j0, const int part,
+                                    global const REAL* restrict xs, global const REAL* restrict rb, const int blk,
+                                    const int B, const long stride, const REAL scale, const REAL* e, const REAL* l,
+                                    global REAL* restrict layers, global REAL* restrict w) {
+    REAL8 a0 = (REAL8)(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+    global const REAL* xj = xs + j0;
+    for (int i = 0; i < n; i++) {
+        const REAL8 ri = vload8(2 * i + part, rb);
+        global const REAL* xi = xj + (size_t)i * d;
+        a0 = fma((REAL8)(xi[0]), ri, a0);
+        a1 = fma((REAL8)(xi[1]), ri, a1);
+        a2 = fma((REAL8)(xi[2]), ri, a2);
+        a3 = fma((REAL8)(xi[3]), ri, a3);
+        a4 = fma((REAL8)(xi[4]), ri, a4);
+        a5 = fma((REAL8)(xi[5]), ri, a5);
+    }
+    dln_block_update_half(a0, j0, part, blk, B, d, stride, scale, e, l, layers, w);
+    dln_block_update_half(a1, j0 + 1, part, blk, B, d, stride, scale, e, l, layers, w);
+    dln_block_update_half(a2, j0 + 2, part, blk, B, d, stride, scale, e, l, layers, w);
+    dln_block_update_half(a3, j0 + 3, part, blk, B, d, stride, scale, e, l, layers, w);
+    dln_block_update_half(a4, j0 + 4, part, blk, B, d, stride, scale, e, l, layers, w);
+    dln_block_update_half(a5, j0 + 5, part, blk, B, d, stride, scale, e, l, layers, w);
+}
+#endif
+
 kernel void dln_block_steps_v16(const int B, const int n, const int d, const long stride, const int steps,
                                 const REAL scale, global const REAL* restrict X, global const REAL* restrict Y,
                                 global const int* restrict block_ds, global const REAL* restrict eta,
@@ -308,9 +383,22 @@ kernel void dln_block_steps_v16(const int B, const int n, const int d, const lon
     for (int k = 0; k < steps; k++) {
         for (int q = 0; q < LANES; q++) e[q] = e0[q] * factors[k];
         int i0 = 0;
+#ifdef DLN_HALVES
+        for (; i0 + 6 <= n; i0 += 6) {
+            dln_residual_rows6_half(d, i0, 0, xs, ys, wb, rb);
+            dln_residual_rows6_half(d, i0, 1, xs, ys, wb, rb);
+        }
+#else
         for (; i0 + 6 <= n; i0 += 6) dln_residual_rows6(d, i0, xs, ys, wb, rb);
+#endif
         for (; i0 < n; i0 += 4) dln_residual_rows4(n, d, i0, xs, ys, wb, rb);
         int j0 = 0;
+#ifdef DLN_HALVES
+        for (; j0 + 6 <= d; j0 += 6) {
+            dln_gradient_cols6_half(n, d, j0, 0, xs, rb, blk, B, stride, scale, e, l, layers, w);
+            dln_gradient_cols6_half(n, d, j0, 1, xs, rb, blk, B, stride, scale, e, l, layers, w);
+        }
+#endif
         for (; j0 + 6 <= d; j0 += 6) {
             REAL16 a0 = (REAL16)(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
             global const REAL* xj = xs + j0;

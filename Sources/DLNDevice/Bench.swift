@@ -20,7 +20,7 @@ public enum Bench {
         /// Multiply-adds ×2 per second: 4·n·d per replica-step (the two products; 2·d² for the Gram form) for the
         /// diagonal model, `MatrixShape.stepMultiplyAdds` ×2 for the matrix model.
         public let gflops: Double
-        /// The device's measured FP32 fma peak, GFLOP/s.
+        /// The device's measured fma peak in the row's precision, GFLOP/s.
         public let peakGflops: Double
         public var percentOfPeak: Double { peakGflops > 0 ? 100 * gflops / peakGflops : .nan }
         /// Throughput relative to the CPU engine on the same work (nil without a CPU row).
@@ -89,16 +89,21 @@ public enum Bench {
         return best
     }
 
-    /// The CPU's fused-multiply-add peak in GFLOP/s (`CPUPeak`, measured in the CPU engine's own build).
-    public static func cpuPeak(threads: Int = System.coreCount) -> Double { CPUPeak.measure(threads: threads) }
+    /// The CPU's fused-multiply-add peak in `precision`, GFLOP/s (`CPUPeak`, measured in the CPU engine's own
+    /// build).
+    public static func cpuPeak(threads: Int = System.coreCount, precision: Precision = .float32) -> Double {
+        CPUPeak.measure(threads: threads, double: precision == .float64)
+    }
 
-    /// An OpenCL device's measured FP32 fma peak, GFLOP/s.
-    public static func devicePeak(_ device: CLDevice) throws(DLNError) -> Double {
+    /// An OpenCL device's measured fma peak in `precision` (float64 only on devices with `cl_khr_fp64`), GFLOP/s.
+    public static func devicePeak(_ device: CLDevice, precision: Precision = .float32) throws(DLNError) -> Double {
         do {
             let context = try CLContext.shared(for: device)
             let queue = try CLCommandQueue(context: context)
+            let options = "-cl-std=CL1.2" + (precision == .float64 ? " -D DLN_PEAK_FP64" : "")
+            let flopsPerIteration: Double = precision == .float64 ? 64 : 128  // 8 chains of double4 or float8
             let program = try KernelLibrary.program(
-                context: context, source: try KernelLibrary.source(files: ["peak.cl"]), options: "-cl-std=CL1.2")
+                context: context, source: try KernelLibrary.source(files: ["peak.cl"]), options: options)
             let kernel = try CLKernel(program: program, name: "dln_peak")
             let global = max(1, device.computeUnits) * 4096
             let out = try CLBuffer(context: context, byteCount: global * 4)
@@ -110,7 +115,7 @@ public enum Bench {
                 try queue.enqueue(kernel, global: [global], local: [64])
                 try queue.finish()
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                best = max(best, Double(global) * Double(iterations) * 128 / seconds / 1e9)
+                best = max(best, Double(global) * Double(iterations) * flopsPerIteration / seconds / 1e9)
                 if seconds < 0.05 { iterations *= 2 }
             }
             return best
@@ -148,12 +153,15 @@ public enum Bench {
             }
             lines.append(line)
         }
-        let peaks = Dictionary(
-            rows.filter { $0.peakGflops > 0 }.map { ($0.device, $0.peakGflops) }, uniquingKeysWith: { a, _ in a })
+        // One peak per device and precision, in the order of the rows.
+        var peaks: [(String, Double)] = []
+        for r in rows where r.peakGflops > 0 {
+            let name = "\(r.device) \(r.precision)"
+            if !peaks.contains(where: { $0.0 == name }) { peaks.append((name, r.peakGflops)) }
+        }
         lines.append(
             "measured fma peaks: "
-                + peaks.sorted { $0.key < $1.key }.map { String(format: "%@ %.0f GFLOP/s", $0.key, $0.value) }.joined(
-                    separator: "; "))
+                + peaks.map { String(format: "%@ %.0f GFLOP/s", $0.0, $0.1) }.joined(separator: "; "))
         return lines.joined(separator: "\n")
     }
 }

@@ -35,13 +35,15 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
     static var local: Int { Layout.lanes }
     var replicas: Int { layout.replicas }
 
-    /// The -D options selecting the precision, the depth and the update (the family is its kernel file).
-    static func options(_ batch: Batch) -> String {
+    /// The -D options selecting the precision, the depth and the update (the family is its kernel file);
+    /// `halfBlocks`: float64's block kernel sums six rows or coordinates in two halves of eight lanes
+    /// (`dln_block_steps_v16`, for CPU devices whose vectors hold fewer than 16 floats; the same bits).
+    static func options(_ batch: Batch, halfBlocks: Bool = false) -> String {
         var o = "-cl-std=CL1.2 -D REAL=\(T.openCLName) -D REAL16=\(T.openCLName)16 -D DEPTH=\(batch.layout.layers)"
         o += " -D MULTIPLICATIVE=\(batch.update == .multiplicative ? 1 : 0)"
         o += " -D DLN_STRIDED=\(batch.summation == .strided ? 1 : 0)"
         o += batch.observables.kernelOptions + " -cl-fp32-correctly-rounded-divide-sqrt"
-        if T.self == Double.self { o += " -D DLN_FP64" }
+        if T.self == Double.self { o += " -D DLN_FP64" + (halfBlocks ? " -D DLN_BLOCK_HALVES" : "") }
         if batch.representation == .log { o += " -D FLOW_LOG=1" }
         return o
     }
@@ -50,7 +52,8 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
     /// by size).
     init(
         _ batch: Batch, context: CLContext, queue: CLCommandQueue, shape: KernelShape, maxWorkGroupSize: Int = 256,
-        replicaSteps forced: Bool? = nil, pairTiles: Bool = true, blockSteps: Bool? = nil, computeUnits: Int = 1
+        replicaSteps forced: Bool? = nil, pairTiles: Bool = true, blockSteps: Bool? = nil, computeUnits: Int = 1,
+        halfBlocks: Bool = false
     ) throws {
         let lay = batch.layout
         layout = lay
@@ -62,7 +65,7 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         decayAt = { [batch] times in batch.decay(atTimes: times) }
         let program = try KernelLibrary.program(
             context: context, source: try KernelLibrary.source(files: KernelLibrary.files(for: batch.parameterization)),
-            options: Self.options(batch))
+            options: Self.options(batch, halfBlocks: halfBlocks))
         buffers = try DeviceBuffers<T>(batch, context: context, shape: shape)
         kernels = try KernelBindings(
             batch, program: program, buffers: buffers, shape: shape, maxWorkGroupSize: maxWorkGroupSize,

@@ -94,10 +94,12 @@ public final class OpenCLEngine: FlowEngine {
                     replicaSteps: replicaSteps, pairTiles: pairTiles, blockSteps: blockSteps,
                     computeUnits: device.computeUnits)
             case .float64:
+                // A double16 spans four registers of an AVX2 CPU device: its block kernel sums in halves of 8 lanes.
                 impl = try DeviceBatch<Double>(
                     batch, context: context, queue: queue, shape: shape, maxWorkGroupSize: device.maxWorkGroupSize,
                     replicaSteps: replicaSteps, pairTiles: pairTiles, blockSteps: blockSteps,
-                    computeUnits: device.computeUnits)
+                    computeUnits: device.computeUnits,
+                    halfBlocks: device.type == .cpu && device.preferredFloatWidth < 16)
             }
         } catch let error as DLNError { throw error } catch let error as CLError
             where Self.allocationCodes.contains(error.code)

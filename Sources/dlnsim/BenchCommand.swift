@@ -14,7 +14,7 @@ struct BenchCommand: ParsableCommand {
             "Each row: a warm-up, then the best of several repetitions of `--steps` gradient steps (and the "
             + "observation that drains the device's queue). GFLOP/s counts the gradient's multiply-adds ×2: 4·n·d "
             + "per replica-step for the two products, 2·d² for the Gram form (chosen when n > d/2); % peak is "
-            + "against the device's fused-multiply-add peak measured here; vs CPU is the speed-up over the CPU "
+            + "against the device's fused-multiply-add peak in the row's precision, measured here; vs CPU is the speed-up over the CPU "
             + "engine on the same work. Regime S: one data set shared by all replicas; I: each replica its own. "
             + "--matrix times the full-matrix network W_L⋯W_1 instead (see its help)."
     )
@@ -195,10 +195,15 @@ struct BenchCommand: ParsableCommand {
                                             bytes / 1_073_741_824, Double(dev.maxAllocationSize) / 1_073_741_824))
                                 }
                                 engine = try OpenCLEngine(device: dev)
-                                if peaks[label] == nil { peaks[label] = try DLNDevice.Bench.devicePeak(dev) }
+                                if peaks[label + precision.rawValue] == nil {
+                                    peaks[label + precision.rawValue] = try DLNDevice.Bench.devicePeak(
+                                        dev, precision: precision)
+                                }
                             } else {
                                 engine = CPUEngine()
-                                if peaks[label] == nil { peaks[label] = DLNDevice.Bench.cpuPeak() }
+                                if peaks[label + precision.rawValue] == nil {
+                                    peaks[label + precision.rawValue] = DLNDevice.Bench.cpuPeak(precision: precision)
+                                }
                             }
                             let seconds = try DLNDevice.Bench.time(
                                 engine, batch: batch, steps: steps, repetitions: repetitions)
@@ -209,7 +214,8 @@ struct BenchCommand: ParsableCommand {
                                     device: label, regime: regime, replicas: B, d: d, n: n,
                                     precision: precision.rawValue,
                                     steps: steps, seconds: seconds, replicaStepsPerSecond: rate,
-                                    gflops: rate * 2 * batch.gradientMultiplyAdds / 1e9, peakGflops: peaks[label] ?? 0,
+                                    gflops: rate * 2 * batch.gradientMultiplyAdds / 1e9,
+                                    peakGflops: peaks[label + precision.rawValue] ?? 0,
                                     speedupOverCPU: cpuRate.map { rate / $0 }))
                         } catch {
                             rows.append(

@@ -35,10 +35,15 @@ extension BenchCommand {
                                         "too large for the device: \(capacity) replicas fit, \(B) asked")
                                 }
                                 engine = gpu
-                                if peaks[label] == nil { peaks[label] = try DLNDevice.Bench.devicePeak(dev) }
+                                if peaks[label + precision.rawValue] == nil {
+                                    peaks[label + precision.rawValue] = try DLNDevice.Bench.devicePeak(
+                                        dev, precision: precision)
+                                }
                             } else {
                                 engine = MatrixCPUEngine()
-                                if peaks[label] == nil { peaks[label] = DLNDevice.Bench.cpuPeak() }
+                                if peaks[label + precision.rawValue] == nil {
+                                    peaks[label + precision.rawValue] = DLNDevice.Bench.cpuPeak(precision: precision)
+                                }
                             }
                             let seconds = try DLNDevice.Bench.time(
                                 engine, batch: batch, steps: steps, repetitions: repetitions)
@@ -50,7 +55,8 @@ extension BenchCommand {
                                     precision: precision.rawValue, steps: steps, seconds: seconds,
                                     replicaStepsPerSecond: rate,
                                     gflops: rate * 2 * Double(shape.stepMultiplyAdds(samples: n)) / 1e9,
-                                    peakGflops: peaks[label] ?? 0, speedupOverCPU: cpuRate.map { rate / $0 },
+                                    peakGflops: peaks[label + precision.rawValue] ?? 0,
+                                    speedupOverCPU: cpuRate.map { rate / $0 },
                                     widths: widths))
                         } catch {
                             rows.append(

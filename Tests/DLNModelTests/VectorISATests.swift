@@ -69,5 +69,6 @@ struct VectorISATests {
         let engine = CPUEngine(threads: 1, isa: .avx512)
         #expect(engine.isa == (VectorISA.avx512.isSupported ? .avx512 : .baseline))
         #expect(CPUPeak.measure(threads: 1, isa: .baseline) > 0.1)
+        #expect(CPUPeak.measure(threads: 1, isa: .baseline, double: true) > 0.1)
     }
 }

@@ -87,6 +87,7 @@ protocol VectorKernels: Sendable {
         br: Int, bk: Int, out: UnsafeMutableRawPointer, rs: Int, cs: Int, kind: DotsKind, eta: UnsafeRawPointer,
         lambda: UnsafeRawPointer, resume: UnsafeRawPointer?, layer: UnsafeRawPointer?)
     static func peakLoop(iterations: Int, seed: Float) -> Float
+    static func peakLoop64(iterations: Int, seed: Double) -> Double
     /// The independent SIMD16<Float> fma chains of one iteration of `peakLoop`.
     static var peakChains: Int { get }
 }
