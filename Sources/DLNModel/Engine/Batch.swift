@@ -456,6 +456,12 @@ public struct Batch: Sendable {
         let sharedData = Set(replicas.map(\.dataset)).count < replicas.count
         let data = (n * d + n) * (1 + (datasets.first?.testSamples ?? 0) / max(1, n))
         if !sharedData { per += data }
-        return (per * precision.byteCount + 64, sharedData ? datasets.count * data * precision.byteCount : 0)
+        // The CPU engine's panels of each data set that whole blocks share (CPU/Products.swift `SharedPanels`): X's
+        // rows and columns six at a time, or X's rows and Σ's in the Gram form.
+        let six = { (m: Int) in (m + 5) / 6 * 6 }
+        let panels = six(n) * d + (gradientForm == .gram ? six(d) * d : n * six(d))
+        return (
+            per * precision.byteCount + 64, sharedData ? datasets.count * (data + panels) * precision.byteCount : 0
+        )
     }
 }
