@@ -160,6 +160,12 @@ public final class OpenCLEngine: FlowEngine {
         do { return try impl.flowCounters() } catch { throw .deviceFailure("\(error)") }
     }
 
+    /// Waits until the device has run every step enqueued.
+    public func finish() throws(DLNError) {
+        guard let impl else { preconditionFailure("initialize the engine first") }
+        do { try impl.queue.finish() } catch { throw .deviceFailure("\(error)") }
+    }
+
     public func observe() throws(DLNError) -> Observation {
         guard let impl else { preconditionFailure("initialize the engine first") }
         do { return try impl.observe() } catch let error as DLNError { throw error } catch {
@@ -193,6 +199,8 @@ public final class OpenCLEngine: FlowEngine {
 
 protocol DeviceBatchRunner: AnyObject {
     var replicas: Int { get }
+    /// The queue every step is enqueued on.
+    var queue: CLCommandQueue { get }
     /// True for update flow (advance(to:)); false for the fixed-step updates (step(count:)).
     var adaptive: Bool { get }
     /// Whether independent data step one replica at a time (DeviceReplicaSteps).

@@ -11,8 +11,8 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Time the same ensemble on the CPU engine and on OpenCL devices, and compare.",
         discussion:
-            "Each row: a warm-up, then the best of several repetitions of `--steps` gradient steps (and the "
-            + "observation that drains the device's queue). GFLOP/s counts the gradient's multiply-adds ×2: 4·n·d "
+            "Each row: a warm-up, then the best of several repetitions of `--steps` gradient steps, each timed until "
+            + "the device has finished them (the observables are computed after each, outside the timing). GFLOP/s counts the gradient's multiply-adds ×2: 4·n·d "
             + "per replica-step for the two products, 2·d² for the Gram form (chosen when n > d/2); % peak is "
             + "against the device's fused-multiply-add peak in the row's precision, measured here; vs CPU is the speed-up over the CPU "
             + "engine on the same work. Regime S: one data set shared by all replicas; I: each replica its own. "

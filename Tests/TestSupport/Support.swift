@@ -113,6 +113,7 @@ public final class LimitedEngine: FlowEngine {
         try inner.initialize(batch)
     }
     public func step(count: Int) throws(DLNError) { try inner.step(count: count) }
+    public func finish() throws(DLNError) { try inner.finish() }
     public func advance(to time: Double) throws(DLNError) { try inner.advance(to: time) }
     public func advance(to time: Double, stoppingIf stop: () -> Bool) throws(DLNError) -> Bool {
         try inner.advance(to: time, stoppingIf: stop)

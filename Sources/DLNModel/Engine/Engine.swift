@@ -56,6 +56,9 @@ public protocol Engine: AnyObject {
     func initialize(_ batch: Batch) throws(DLNError)
     /// Advances every replica by `count` gradient steps (fixed-step updates).
     func step(count: Int) throws(DLNError)
+    /// Returns when every step asked for has been computed (the OpenCL engine waits for its queue; the CPU engine's
+    /// `step` returns when its steps are done). For timing the steps alone (`dlnsim bench`).
+    func finish() throws(DLNError)
     /// Computes the observables of the current state.
     func observe() throws(DLNError) -> Observation
     /// Reads back the full state (for tests, weights output and checks).
@@ -82,6 +85,9 @@ extension FlowEngine {
 }
 
 extension Engine {
+    /// Steps are done when `step` returns: the default for engines that compute on the calling side.
+    public func finish() throws(DLNError) {}
+
     /// Every precision: the default for engines that compute in both.
     public func require(_ precision: Precision) throws(DLNError) {}
 
