@@ -249,20 +249,58 @@ kernel void dln_replica_strided_v16(const int n, const int d, const int n16, con
  * with -D DLN_BLOCK_HALVES (float64 on AVX2 CPU devices) the sixes in two halves of eight lanes.
  * NDRange: (blocks), local (1). Twin: CPUBatch's step loop (products(block:), update(block:)).
  */
+/* The update of lanes first … first + count − 1 of coordinate j from their scaled gradient sums gs[0 …]. */
+inline void dln_block_update_lanes(const REAL* gs, const int first, const int count, const int j, const int blk,
+                                   const int B, const int d, const long stride, const REAL* e, const REAL* l,
+                                   global REAL* restrict layers, global REAL* restrict w) {
+    for (int q = 0; q < count; q++) {
+        const int lane = first + q;
+        if (blk * LANES + lane >= B) break;
+        dln_update_one((size_t)blk * (size_t)d * LANES + (size_t)j * LANES + lane, stride, e[lane], l[lane], gs[q],
+                       layers, w);
+    }
+}
+
 inline void dln_block_update(const REAL16 acc, const int j, const int blk, const int B, const int d, const long stride,
                              const REAL scale, const REAL* e, const REAL* l, global REAL* restrict layers,
                              global REAL* restrict w) {
     REAL gs[16];
     vstore16(acc * scale, 0, gs);
-    for (int q = 0; q < LANES; q++) {
-        if (blk * LANES + q >= B) break;
-        dln_update_one((size_t)blk * (size_t)d * LANES + (size_t)j * LANES + q, stride, e[q], l[q], gs[q], layers, w);
-    }
+    dln_block_update_lanes(gs, 0, LANES, j, blk, B, d, stride, e, l, layers, w);
 }
 
-/* Six rows (residual) and six coordinates (gradient) of a block with one data set: 12 REAL16 accumulators, which
- * AVX2's 16 registers hold (two per float16), against 8 for four; the same sums in the same order. */
-inline void dln_residual_rows6(const int d, const int i0, global const REAL* restrict xs,
+/* The six-row and six-coordinate passes run on BLK_VEC vectors of BLK_WIDTH lanes, BLK_PARTS parts per block:
+ * REAL16 and one part, or, with -D DLN_BLOCK_HALVES in float64 (CPU devices without 16-wide vectors: AVX2), double8
+ * and two halves of eight lanes, since six double16 accumulators take 24 AVX2 registers and spill (as the CPU
+ * engine's panels). Each lane's sums are the same either way. BLK_AT(k, part): the vector index of element k·16 +
+ * part·BLK_WIDTH. */
+#if defined(DLN_BLOCK_HALVES) && defined(DLN_FP64)
+#define BLK_VEC DLN_REAL8
+#define BLK_WIDTH 8
+#define BLK_PARTS 2
+#define BLK_AT(k, part) (2 * (k) + (part))
+#define BLK_LOAD vload8
+#define BLK_STORE vstore8
+#else
+#define BLK_VEC REAL16
+#define BLK_WIDTH 16
+#define BLK_PARTS 1
+#define BLK_AT(k, part) (k)
+#define BLK_LOAD vload16
+#define BLK_STORE vstore16
+#endif
+
+inline void dln_block_update_part(const BLK_VEC acc, const int j, const int part, const int blk, const int B,
+                                  const int d, const long stride, const REAL scale, const REAL* e, const REAL* l,
+                                  global REAL* restrict layers, global REAL* restrict w) {
+    REAL gs[BLK_WIDTH];
+    BLK_STORE(acc * scale, 0, gs);
+    dln_block_update_lanes(gs, part * BLK_WIDTH, BLK_WIDTH, j, blk, B, d, stride, e, l, layers, w);
+}
+
+/* Six rows (residual) of a block with one data set, lanes of `part`: 12 AVX2 registers of accumulators (two per
+ * float16) against 8 for four rows; the same sums in the same order. */
+inline void dln_residual_rows6(const int d, const int i0, const int part, global const REAL* restrict xs,
                                global const REAL* restrict ys, global const REAL* restrict wb,
                                global REAL* restrict rb) {
     global const REAL* x0 = xs + (size_t)i0 * d;
@@ -271,97 +309,48 @@ inline void dln_residual_rows6(const int d, const int i0, global const REAL* res
     global const REAL* x3 = x2 + d;
     global const REAL* x4 = x3 + d;
     global const REAL* x5 = x4 + d;
-    REAL16 a0 = (REAL16)(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+    BLK_VEC a0 = (BLK_VEC)(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
     for (int j = 0; j < d; j++) {
-        const REAL16 wj = vload16(j, wb);
-        a0 = fma((REAL16)(x0[j]), wj, a0);
-        a1 = fma((REAL16)(x1[j]), wj, a1);
-        a2 = fma((REAL16)(x2[j]), wj, a2);
-        a3 = fma((REAL16)(x3[j]), wj, a3);
-        a4 = fma((REAL16)(x4[j]), wj, a4);
-        a5 = fma((REAL16)(x5[j]), wj, a5);
+        const BLK_VEC wj = BLK_LOAD(BLK_AT(j, part), wb);
+        a0 = fma((BLK_VEC)(x0[j]), wj, a0);
+        a1 = fma((BLK_VEC)(x1[j]), wj, a1);
+        a2 = fma((BLK_VEC)(x2[j]), wj, a2);
+        a3 = fma((BLK_VEC)(x3[j]), wj, a3);
+        a4 = fma((BLK_VEC)(x4[j]), wj, a4);
+        a5 = fma((BLK_VEC)(x5[j]), wj, a5);
     }
-    vstore16(a0 - (REAL16)(ys[i0]), i0, rb);
-    vstore16(a1 - (REAL16)(ys[i0 + 1]), i0 + 1, rb);
-    vstore16(a2 - (REAL16)(ys[i0 + 2]), i0 + 2, rb);
-    vstore16(a3 - (REAL16)(ys[i0 + 3]), i0 + 3, rb);
-    vstore16(a4 - (REAL16)(ys[i0 + 4]), i0 + 4, rb);
-    vstore16(a5 - (REAL16)(ys[i0 + 5]), i0 + 5, rb);
+    BLK_STORE(a0 - (BLK_VEC)(ys[i0]), BLK_AT(i0, part), rb);
+    BLK_STORE(a1 - (BLK_VEC)(ys[i0 + 1]), BLK_AT(i0 + 1, part), rb);
+    BLK_STORE(a2 - (BLK_VEC)(ys[i0 + 2]), BLK_AT(i0 + 2, part), rb);
+    BLK_STORE(a3 - (BLK_VEC)(ys[i0 + 3]), BLK_AT(i0 + 3, part), rb);
+    BLK_STORE(a4 - (BLK_VEC)(ys[i0 + 4]), BLK_AT(i0 + 4, part), rb);
+    BLK_STORE(a5 - (BLK_VEC)(ys[i0 + 5]), BLK_AT(i0 + 5, part), rb);
 }
 
-#if defined(DLN_BLOCK_HALVES) && defined(DLN_FP64)
-#define DLN_HALVES 1
-#define REAL8 double8
-#endif
-#ifdef DLN_HALVES
-/* float64 on CPU devices without 16-wide vectors (AVX2, -D DLN_BLOCK_HALVES): a double16 takes four registers and
- * six of them spill, so the six rows and six coordinates run in two halves of eight lanes, six double8 accumulators
- * each (as the CPU engine's panels). Each lane's sums are the same as with REAL16. */
-inline void dln_block_update_half(const REAL8 acc, const int j, const int part, const int blk, const int B,
-                                  const int d, const long stride, const REAL scale, const REAL* e, const REAL* l,
-                                  global REAL* restrict layers, global REAL* restrict w) {
-    REAL gs[8];
-    vstore8(acc * scale, 0, gs);
-    for (int q = 0; q < 8; q++) {
-        const int lane = part * 8 + q;
-        if (blk * LANES + lane >= B) break;
-        dln_update_one((size_t)blk * (size_t)d * LANES + (size_t)j * LANES + lane, stride, e[lane], l[lane], gs[q],
-                       layers, w);
-    }
-}
-
-inline void dln_residual_rows6_half(const int d, const int i0, const int part, global const REAL* restrict xs,
-                                    global const REAL* restrict ys, global const REAL* restrict wb,
-                                    global REAL* restrict rb) {
-    global const REAL* x0 = xs + (size_t)i0 * d;
-    global const REAL* x1 = x0 + d;
-    global const REAL* x2 = x1 + d;
-    global const REAL* x3 = x2 + d;
-    global const REAL* x4 = x3 + d;
-    global const REAL* x5 = x4 + d;
-    REAL8 a0 = (REAL8)(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
-    for (int j = 0; j < d; j++) {
-        const REAL8 wj = vload8(2 * j + part, wb);
-        a0 = fma((REAL8)(x0[j]), wj, a0);
-        a1 = fma((REAL8)(x1[j]), wj, a1);
-        a2 = fma((REAL8)(x2[j]), wj, a2);
-        a3 = fma((REAL8)(x3[j]), wj, a3);
-        a4 = fma((REAL8)(x4[j]), wj, a4);
-        a5 = fma((REAL8)(x5[j]), wj, a5);
-    }
-    vstore8(a0 - (REAL8)(ys[i0]), 2 * i0 + part, rb);
-    vstore8(a1 - (REAL8)(ys[i0 + 1]), 2 * (i0 + 1) + part, rb);
-    vstore8(a2 - (REAL8)(ys[i0 + 2]), 2 * (i0 + 2) + part, rb);
-    vstore8(a3 - (REAL8)(ys[i0 + 3]), 2 * (i0 + 3) + part, rb);
-    vstore8(a4 - (REAL8)(ys[i0 + 4]), 2 * (i0 + 4) + part, rb);
-    vstore8(a5 - (REAL8)(ys[i0 + 5]), 2 * (i0 + 5) + part, rb);
-}
-
-/* Six coordinates' gradient sums over every row, for eight lanes, each updated at once. */
-inline void dln_gradient_cols6_half(const int n, const int d, const int j0, const int part,
-                                    global const REAL* restrict xs, global const REAL* restrict rb, const int blk,
-                                    const int B, const long stride, const REAL scale, const REAL* e, const REAL* l,
-                                    global REAL* restrict layers, global REAL* restrict w) {
-    REAL8 a0 = (REAL8)(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+/* Six coordinates' gradient sums over every row, lanes of `part`, each coordinate updated at once. */
+inline void dln_gradient_cols6(const int n, const int d, const int j0, const int part, global const REAL* restrict xs,
+                               global const REAL* restrict rb, const int blk, const int B, const long stride,
+                               const REAL scale, const REAL* e, const REAL* l, global REAL* restrict layers,
+                               global REAL* restrict w) {
+    BLK_VEC a0 = (BLK_VEC)(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
     global const REAL* xj = xs + j0;
     for (int i = 0; i < n; i++) {
-        const REAL8 ri = vload8(2 * i + part, rb);
+        const BLK_VEC ri = BLK_LOAD(BLK_AT(i, part), rb);
         global const REAL* xi = xj + (size_t)i * d;
-        a0 = fma((REAL8)(xi[0]), ri, a0);
-        a1 = fma((REAL8)(xi[1]), ri, a1);
-        a2 = fma((REAL8)(xi[2]), ri, a2);
-        a3 = fma((REAL8)(xi[3]), ri, a3);
-        a4 = fma((REAL8)(xi[4]), ri, a4);
-        a5 = fma((REAL8)(xi[5]), ri, a5);
+        a0 = fma((BLK_VEC)(xi[0]), ri, a0);
+        a1 = fma((BLK_VEC)(xi[1]), ri, a1);
+        a2 = fma((BLK_VEC)(xi[2]), ri, a2);
+        a3 = fma((BLK_VEC)(xi[3]), ri, a3);
+        a4 = fma((BLK_VEC)(xi[4]), ri, a4);
+        a5 = fma((BLK_VEC)(xi[5]), ri, a5);
     }
-    dln_block_update_half(a0, j0, part, blk, B, d, stride, scale, e, l, layers, w);
-    dln_block_update_half(a1, j0 + 1, part, blk, B, d, stride, scale, e, l, layers, w);
-    dln_block_update_half(a2, j0 + 2, part, blk, B, d, stride, scale, e, l, layers, w);
-    dln_block_update_half(a3, j0 + 3, part, blk, B, d, stride, scale, e, l, layers, w);
-    dln_block_update_half(a4, j0 + 4, part, blk, B, d, stride, scale, e, l, layers, w);
-    dln_block_update_half(a5, j0 + 5, part, blk, B, d, stride, scale, e, l, layers, w);
+    dln_block_update_part(a0, j0, part, blk, B, d, stride, scale, e, l, layers, w);
+    dln_block_update_part(a1, j0 + 1, part, blk, B, d, stride, scale, e, l, layers, w);
+    dln_block_update_part(a2, j0 + 2, part, blk, B, d, stride, scale, e, l, layers, w);
+    dln_block_update_part(a3, j0 + 3, part, blk, B, d, stride, scale, e, l, layers, w);
+    dln_block_update_part(a4, j0 + 4, part, blk, B, d, stride, scale, e, l, layers, w);
+    dln_block_update_part(a5, j0 + 5, part, blk, B, d, stride, scale, e, l, layers, w);
 }
-#endif
 
 kernel void dln_block_steps_v16(const int B, const int n, const int d, const long stride, const int steps,
                                 const REAL scale, global const REAL* restrict X, global const REAL* restrict Y,
@@ -383,41 +372,15 @@ kernel void dln_block_steps_v16(const int B, const int n, const int d, const lon
     for (int k = 0; k < steps; k++) {
         for (int q = 0; q < LANES; q++) e[q] = e0[q] * factors[k];
         int i0 = 0;
-#ifdef DLN_HALVES
         for (; i0 + 6 <= n; i0 += 6) {
-            dln_residual_rows6_half(d, i0, 0, xs, ys, wb, rb);
-            dln_residual_rows6_half(d, i0, 1, xs, ys, wb, rb);
+            for (int part = 0; part < BLK_PARTS; part++) dln_residual_rows6(d, i0, part, xs, ys, wb, rb);
         }
-#else
-        for (; i0 + 6 <= n; i0 += 6) dln_residual_rows6(d, i0, xs, ys, wb, rb);
-#endif
         for (; i0 < n; i0 += 4) dln_residual_rows4(n, d, i0, xs, ys, wb, rb);
         int j0 = 0;
-#ifdef DLN_HALVES
         for (; j0 + 6 <= d; j0 += 6) {
-            dln_gradient_cols6_half(n, d, j0, 0, xs, rb, blk, B, stride, scale, e, l, layers, w);
-            dln_gradient_cols6_half(n, d, j0, 1, xs, rb, blk, B, stride, scale, e, l, layers, w);
-        }
-#endif
-        for (; j0 + 6 <= d; j0 += 6) {
-            REAL16 a0 = (REAL16)(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
-            global const REAL* xj = xs + j0;
-            for (int i = 0; i < n; i++) {
-                const REAL16 ri = vload16(i, rb);
-                global const REAL* xi = xj + (size_t)i * d;
-                a0 = fma((REAL16)(xi[0]), ri, a0);
-                a1 = fma((REAL16)(xi[1]), ri, a1);
-                a2 = fma((REAL16)(xi[2]), ri, a2);
-                a3 = fma((REAL16)(xi[3]), ri, a3);
-                a4 = fma((REAL16)(xi[4]), ri, a4);
-                a5 = fma((REAL16)(xi[5]), ri, a5);
+            for (int part = 0; part < BLK_PARTS; part++) {
+                dln_gradient_cols6(n, d, j0, part, xs, rb, blk, B, stride, scale, e, l, layers, w);
             }
-            dln_block_update(a0, j0, blk, B, d, stride, scale, e, l, layers, w);
-            dln_block_update(a1, j0 + 1, blk, B, d, stride, scale, e, l, layers, w);
-            dln_block_update(a2, j0 + 2, blk, B, d, stride, scale, e, l, layers, w);
-            dln_block_update(a3, j0 + 3, blk, B, d, stride, scale, e, l, layers, w);
-            dln_block_update(a4, j0 + 4, blk, B, d, stride, scale, e, l, layers, w);
-            dln_block_update(a5, j0 + 5, blk, B, d, stride, scale, e, l, layers, w);
         }
         for (; j0 + 4 <= d; j0 += 4) {
             REAL16 a0, a1, a2, a3;

@@ -27,74 +27,49 @@ public enum Kernels: Sendable {
     /// their sum so that nothing is optimised away.
     @inline(never)
     public static func peakLoop(iterations: Int, seed: Float) -> Float {
-        let m = SIMD16<Float>(repeating: 0.999999)
-        let c = SIMD16<Float>(repeating: 1e-7)
-        var a0 = SIMD16<Float>(repeating: seed)
-        var a1 = a0 + 1
-        var a2 = a0 + 2
-        var a3 = a0 + 3
-        var a4 = a0 + 4
-        #if DLN_AVX512
-            var a5 = a0 + 5
-            var a6 = a0 + 6
-            var a7 = a0 + 7
-        #endif
-        for _ in 0..<iterations {
-            a0 = a0.addingProduct(m, c)
-            a1 = a1.addingProduct(m, c)
-            a2 = a2.addingProduct(m, c)
-            a3 = a3.addingProduct(m, c)
-            a4 = a4.addingProduct(m, c)
-            #if DLN_AVX512
-                a5 = a5.addingProduct(m, c)
-                a6 = a6.addingProduct(m, c)
-                a7 = a7.addingProduct(m, c)
-            #endif
-        }
-        #if DLN_AVX512
-            return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7).sum()
-        #else
-            return (a0 + a1 + a2 + a3 + a4).sum()
-        #endif
+        peakChainsLoop(SIMD16<Float>.self, iterations: iterations, seed: seed)
+    }
+
+    /// The same with SIMD8<Double> chains (the same registers per chain): the float64 peak's loop.
+    @inline(never)
+    public static func peakLoop64(iterations: Int, seed: Double) -> Double {
+        peakChainsLoop(SIMD8<Double>.self, iterations: iterations, seed: seed)
     }
 }
 
-extension Kernels {
-    /// `peakChains` independent SIMD8<Double> fma chains of `iterations` steps each: the float64 peak's loop (the
-    /// same registers per chain as the float32 loop's SIMD16<Float>); returns their sum so that nothing is optimised
-    /// away.
-    @inline(never)
-    public static func peakLoop64(iterations: Int, seed: Double) -> Double {
-        let m = SIMD8<Double>(repeating: 0.999999)
-        let c = SIMD8<Double>(repeating: 1e-7)
-        var a0 = SIMD8<Double>(repeating: seed)
-        var a1 = a0 + 1
-        var a2 = a0 + 2
-        var a3 = a0 + 3
-        var a4 = a0 + 4
+/// `Kernels.peakChains` independent fma chains of V, `iterations` steps each; their sum.
+@inline(__always)
+private func peakChainsLoop<V: SIMD>(_: V.Type, iterations: Int, seed: V.Scalar) -> V.Scalar
+where V.Scalar: BinaryFloatingPoint {
+    let m = V(repeating: 0.999999)
+    let c = V(repeating: 1e-7)
+    var a0 = V(repeating: seed)
+    var a1 = a0 + 1
+    var a2 = a0 + 2
+    var a3 = a0 + 3
+    var a4 = a0 + 4
+    #if DLN_AVX512
+        var a5 = a0 + 5
+        var a6 = a0 + 6
+        var a7 = a0 + 7
+    #endif
+    for _ in 0..<iterations {
+        a0 = a0.addingProduct(m, c)
+        a1 = a1.addingProduct(m, c)
+        a2 = a2.addingProduct(m, c)
+        a3 = a3.addingProduct(m, c)
+        a4 = a4.addingProduct(m, c)
         #if DLN_AVX512
-            var a5 = a0 + 5
-            var a6 = a0 + 6
-            var a7 = a0 + 7
-        #endif
-        for _ in 0..<iterations {
-            a0 = a0.addingProduct(m, c)
-            a1 = a1.addingProduct(m, c)
-            a2 = a2.addingProduct(m, c)
-            a3 = a3.addingProduct(m, c)
-            a4 = a4.addingProduct(m, c)
-            #if DLN_AVX512
-                a5 = a5.addingProduct(m, c)
-                a6 = a6.addingProduct(m, c)
-                a7 = a7.addingProduct(m, c)
-            #endif
-        }
-        #if DLN_AVX512
-            return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7).sum()
-        #else
-            return (a0 + a1 + a2 + a3 + a4).sum()
+            a5 = a5.addingProduct(m, c)
+            a6 = a6.addingProduct(m, c)
+            a7 = a7.addingProduct(m, c)
         #endif
     }
+    #if DLN_AVX512
+        return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7).sum()
+    #else
+        return (a0 + a1 + a2 + a3 + a4).sum()
+    #endif
 }
 
 /// The strips that `stripProducts` takes 16-wide vectors in: eight vectors (128 columns) while they last, then four,

@@ -1,7 +1,7 @@
-import DLNModel
 import DLNVector
-import DLNVectorAVX512
 import Testing
+
+@testable import DLNModel
 
 /// The single-block products of shared data read X from packed panels (Sources/DLNVector/Panels.swift): on both
 /// instruction sets and in both precisions they give the bits of the ascending definition, written out here as scalar
@@ -25,6 +25,7 @@ import Testing
         var r = [T](repeating: .nan, count: n * L + guardCount)
         var g = [T](repeating: .nan, count: d * L + guardCount)
         let double = T.self == Double.self
+        let kernels = (avx512 ? VectorISA.avx512 : .baseline).kernels  // the compilation of each instruction set
         x.withUnsafeMutableBufferPointer { xb in
             rowPanels.withUnsafeMutableBufferPointer {
                 DLNVector.Kernels.rowPanels(xb.baseAddress!, rows: n, columns: d, into: $0.baseAddress!)
@@ -37,8 +38,7 @@ import Testing
             y.withUnsafeMutableBytes { yb in
                 w.withUnsafeMutableBytes { wb in
                     r.withUnsafeMutableBytes { rb in
-                        let k: any PanelKernels.Type = avx512 ? DLNVectorAVX512.Kernels.self : DLNVector.Kernels.self
-                        k.panelResidual(
+                        kernels.panelResidual(
                             double: double, rows: n, d: d, panels: rp.baseAddress!, targets: yb.baseAddress!,
                             w: wb.baseAddress!, out: rb.baseAddress!)
                     }
@@ -48,8 +48,7 @@ import Testing
         columnPanels.withUnsafeMutableBytes { cp in
             r.withUnsafeMutableBytes { rb in
                 g.withUnsafeMutableBytes { gb in
-                    let k: any PanelKernels.Type = avx512 ? DLNVectorAVX512.Kernels.self : DLNVector.Kernels.self
-                    k.panelGradient(
+                    kernels.panelGradient(
                         double: double, n: n, d: d, panels: cp.baseAddress!, r: rb.baseAddress!, g: gb.baseAddress!)
                 }
             }
@@ -93,15 +92,3 @@ import Testing
         }
     }
 }
-
-/// The two panel loops of either compilation.
-protocol PanelKernels {
-    static func panelResidual(
-        double: Bool, rows: Int, d: Int, panels: UnsafeMutableRawPointer, targets: UnsafeMutableRawPointer,
-        w: UnsafeMutableRawPointer, out: UnsafeMutableRawPointer)
-    static func panelGradient(
-        double: Bool, n: Int, d: Int, panels: UnsafeMutableRawPointer, r: UnsafeMutableRawPointer,
-        g: UnsafeMutableRawPointer)
-}
-extension DLNVector.Kernels: PanelKernels {}
-extension DLNVectorAVX512.Kernels: PanelKernels {}
