@@ -75,7 +75,9 @@ import Testing
     }
 
     /// n and d below, at and past multiples of six (padded panels), one to many panels.
-    static let sizes: [(n: Int, d: Int)] = [(1, 1), (5, 7), (6, 6), (7, 13), (13, 37), (37, 200), (250, 500)]
+    static let sizes: [(n: Int, d: Int)] = [
+        (1, 1), (3, 8), (5, 7), (6, 6), (7, 13), (10, 9), (13, 37), (37, 200), (250, 500)
+    ]
 
     @Test func baselineLoopsGiveTheAscendingBits() {
         for (n, d) in Self.sizes {

@@ -33,6 +33,7 @@ public enum Deep: ModelFamily {
         return p
     }
 
+    @inline(__always)
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public static func weight<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int)
@@ -43,6 +44,7 @@ public enum Deep: ModelFamily {
         return p
     }
 
+    @inline(__always)
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public static func descend<T: DLNReal>(

@@ -39,6 +39,7 @@ public enum DeepPM: ModelFamily {
         return p
     }
 
+    @inline(__always)
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public static func weight<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int)
@@ -52,6 +53,7 @@ public enum DeepPM: ModelFamily {
         return p - q
     }
 
+    @inline(__always)
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public static func descend<T: DLNReal>(

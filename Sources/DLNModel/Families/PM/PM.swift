@@ -22,6 +22,7 @@ public enum PM: ModelFamily {
         [[Double](repeating: 1, count: d), [Double](repeating: 1, count: d)]
     }
 
+    @inline(__always)
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public static func weight<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int)
@@ -32,6 +33,7 @@ public enum PM: ModelFamily {
         return (u * u - v * v) * SIMD16<T>(repeating: 0.5)
     }
 
+    @inline(__always)
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public static func descend<T: DLNReal>(
@@ -55,6 +57,7 @@ public enum PM: ModelFamily {
     /// The multiplicative update (pm only): u ← u + u·expm1(−η(g+λ)), v ← v + v·expm1(η(g−λ)) (u·e^x with the
     /// small part e^x − 1 kept apart); returns the new w.
     /// Kernel: dln_family_update under MULTIPLICATIVE.
+    @inline(__always)
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public static func multiply<T: DLNReal>(

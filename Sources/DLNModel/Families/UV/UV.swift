@@ -31,6 +31,7 @@ public enum UV: ModelFamily {
         return [u, v]
     }
 
+    @inline(__always)
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public static func weight<T: DLNReal>(_ layers: UnsafeMutablePointer<T>, at o: Int, stride: Int, depth: Int)
@@ -39,6 +40,7 @@ public enum UV: ModelFamily {
         load(layers, o) * load(layers, stride + o)
     }
 
+    @inline(__always)
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public static func descend<T: DLNReal>(
