@@ -116,10 +116,15 @@ import Testing
     }
 
     /// Tiles of four blocks, of two and of one (the calibrated `tileBlocks`) give the same bits, with a remainder pair
-    /// and a single block (11 blocks on one thread: two quads, a pair, a single).
-    @Test(arguments: Precision.allCases)
-    func tileChoiceKeepsTheBits(precision: Precision) throws {
-        let batch = try makeBatch(d: 29, n: 19, replicas: 172, precision: precision, lambda: [0, 0.01])
+    /// and a single block (11 blocks on one thread: two quads, a pair, a single). Single blocks update a chunk of 48
+    /// coordinates as soon as its gradient sums are done (`gradientAndUpdate`): d = 101 is two chunks and a remainder.
+    @Test(arguments: Precision.allCases, ["pm", "pm multiplicative", "uv", "deep 3"])
+    func tileChoiceKeepsTheBits(precision: Precision, family: String) throws {
+        let model: Parameterization = family.hasPrefix("deep") ? .deep : family == "uv" ? .uv : .pm
+        let batch = try makeBatch(
+            d: 101, n: 19, replicas: 172, model: model,
+            update: family.hasSuffix("multiplicative") ? .multiplicative : .gd,
+            depth: family.hasPrefix("deep") ? 3 : 2, precision: precision, lambda: [0, 0.01])
         var results: [[UInt64]] = []
         for tile in [4, 2, 1] {
             let engine = CPUEngine(threads: 1, tuning: CPUTuning(replicaBytes: 0, tileBlocks: tile))

@@ -182,7 +182,7 @@ public struct CPUTuning: Sendable, Codable, Equatable {
     /// The revision of the loops a calibration times: raise it when a change to the hot loops (Sources/DLNVector) or
     /// to how the tiles are chosen could change which choice is faster, so that a new binary calibrates again instead
     /// of keeping an older binary's cached choice (the revision is part of `machineKey`, hence of the cache file).
-    public static let loopsRevision = 3
+    public static let loopsRevision = 4
 
     /// The machine a calibration belongs to: the CPU model, the instruction set of the loops, the core count and the
     /// loops' revision.

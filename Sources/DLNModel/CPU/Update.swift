@@ -8,6 +8,17 @@ extension CPUBatch {
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     func update(block blk: Int, g: UnsafeMutablePointer<V>, scratch: UnsafeMutablePointer<V>, factor: T) {
+        update(block: blk, coordinates: 0..<layout.dimension, g: g, scratch: scratch, factor: factor)
+    }
+
+    /// The same for the coordinates in `range` only (g[j] for j in it); without momentum, whose update is the whole
+    /// block's.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    func update(
+        block blk: Int, coordinates range: Range<Int>, g: UnsafeMutablePointer<V>, scratch: UnsafeMutablePointer<V>,
+        factor: T
+    ) {
         let d = layout.dimension
         let L = Layout.lanes
         let scale = V(repeating: gradientScale)
@@ -16,12 +27,14 @@ extension CPUBatch {
         let stride = layout.coordinateCount
         let depth = layout.layers
         if let ms = momentum {
+            precondition(range == 0..<d, "the momentum update takes the whole block")
             momentumUpdate(block: blk, g: g, scale: scale, scratch: scratch, state: ms, factor: factor)
             return
         }
-        let lb = layers + blk * d * L
-        let wb = w + blk * d * L
-        family.stepBlock(lb, wb, stride, depth, d, etaV, lamV, scale, g, scratch, family.multiplicative)
+        let o = (blk * d + range.lowerBound) * L
+        family.stepBlock(
+            layers + o, w + o, stride, depth, range.count, etaV, lamV, scale, g + range.lowerBound, scratch,
+            family.multiplicative)
     }
 
     /// w from the layers. Twin of `dln_weight` in update.cl.
