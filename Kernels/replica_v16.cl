@@ -246,7 +246,9 @@ kernel void dln_replica_strided_v16(const int n, const int d, const int n16, con
  * of dln_residual_v16 and dln_gradient_v16 in products_v16.cl: the same sums in the same order), each coordinate updated as soon as its gradient is summed
  * (the update reads only r), per lane as dln_update with η = eta[b]·factors[k]; padding lanes (b ≥ B) are not updated.
  * Six rows and six coordinates at a time while they last (dln_residual_rows6 and the loop below), then four, then one;
- * with -D DLN_BLOCK_HALVES (float64 on AVX2 CPU devices) the sixes in two halves of eight lanes.
+ * with -D DLN_BLOCK_HALVES (float64 on AVX2 CPU devices) the sixes in two halves of eight lanes. The sixes read the
+ * data set's panels (`panels` from `panel_at[s]`: ⌈n/6⌉ row panels of 6·d values, then ⌈d/6⌉ column panels of 6·n,
+ * zero past the edge; the CPU engine's SharedPanels), the fours and ones X itself.
  * NDRange: (blocks), local (1). Twin: CPUBatch's step loop (products(block:), update(block:)).
  */
 /* The update of lanes first … first + count − 1 of coordinate j from their scaled gradient sums gs[0 …]. */
@@ -299,25 +301,21 @@ inline void dln_block_update_part(const BLK_VEC acc, const int j, const int part
 }
 
 /* Six rows (residual) of a block with one data set, lanes of `part`: 12 AVX2 registers of accumulators (two per
- * float16) against 8 for four rows; the same sums in the same order. */
-inline void dln_residual_rows6(const int d, const int i0, const int part, global const REAL* restrict xs,
+ * float16) against 8 for four rows; the same sums in the same order. `xp`: the rows' panel (the data set's row panels,
+ * rows i0 … i0 + 5 side by side, column by column: xp[6j + c] = X[i0 + c][j]), one stream instead of six. */
+inline void dln_residual_rows6(const int d, const int i0, const int part, global const REAL* restrict xp,
                                global const REAL* restrict ys, global const REAL* restrict wb,
                                global REAL* restrict rb) {
-    global const REAL* x0 = xs + (size_t)i0 * d;
-    global const REAL* x1 = x0 + d;
-    global const REAL* x2 = x1 + d;
-    global const REAL* x3 = x2 + d;
-    global const REAL* x4 = x3 + d;
-    global const REAL* x5 = x4 + d;
     BLK_VEC a0 = (BLK_VEC)(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
     for (int j = 0; j < d; j++) {
         const BLK_VEC wj = BLK_LOAD(BLK_AT(j, part), wb);
-        a0 = fma((BLK_VEC)(x0[j]), wj, a0);
-        a1 = fma((BLK_VEC)(x1[j]), wj, a1);
-        a2 = fma((BLK_VEC)(x2[j]), wj, a2);
-        a3 = fma((BLK_VEC)(x3[j]), wj, a3);
-        a4 = fma((BLK_VEC)(x4[j]), wj, a4);
-        a5 = fma((BLK_VEC)(x5[j]), wj, a5);
+        global const REAL* x = xp + 6 * (size_t)j;
+        a0 = fma((BLK_VEC)(x[0]), wj, a0);
+        a1 = fma((BLK_VEC)(x[1]), wj, a1);
+        a2 = fma((BLK_VEC)(x[2]), wj, a2);
+        a3 = fma((BLK_VEC)(x[3]), wj, a3);
+        a4 = fma((BLK_VEC)(x[4]), wj, a4);
+        a5 = fma((BLK_VEC)(x[5]), wj, a5);
     }
     BLK_STORE(a0 - (BLK_VEC)(ys[i0]), BLK_AT(i0, part), rb);
     BLK_STORE(a1 - (BLK_VEC)(ys[i0 + 1]), BLK_AT(i0 + 1, part), rb);
@@ -327,16 +325,17 @@ inline void dln_residual_rows6(const int d, const int i0, const int part, global
     BLK_STORE(a5 - (BLK_VEC)(ys[i0 + 5]), BLK_AT(i0 + 5, part), rb);
 }
 
-/* Six coordinates' gradient sums over every row, lanes of `part`, each coordinate updated at once. */
-inline void dln_gradient_cols6(const int n, const int d, const int j0, const int part, global const REAL* restrict xs,
+/* Six coordinates' gradient sums over every row, lanes of `part`, each coordinate updated at once. `xp`: the
+ * coordinates' panel (the data set's column panels, columns j0 … j0 + 5 side by side, row by row: xp[6i + c] =
+ * X[i][j0 + c]). */
+inline void dln_gradient_cols6(const int n, const int d, const int j0, const int part, global const REAL* restrict xp,
                                global const REAL* restrict rb, const int blk, const int B, const long stride,
                                const REAL scale, const REAL* e, const REAL* l, global REAL* restrict layers,
                                global REAL* restrict w) {
     BLK_VEC a0 = (BLK_VEC)(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
-    global const REAL* xj = xs + j0;
     for (int i = 0; i < n; i++) {
         const BLK_VEC ri = BLK_LOAD(BLK_AT(i, part), rb);
-        global const REAL* xi = xj + (size_t)i * d;
+        global const REAL* xi = xp + 6 * (size_t)i;
         a0 = fma((BLK_VEC)(xi[0]), ri, a0);
         a1 = fma((BLK_VEC)(xi[1]), ri, a1);
         a2 = fma((BLK_VEC)(xi[2]), ri, a2);
@@ -356,10 +355,13 @@ kernel void dln_block_steps_v16(const int B, const int n, const int d, const lon
                                 const REAL scale, global const REAL* restrict X, global const REAL* restrict Y,
                                 global const int* restrict block_ds, global const REAL* restrict eta,
                                 global const REAL* restrict factors, global const REAL* restrict lam,
-                                global REAL* restrict layers, global REAL* restrict w, global REAL* restrict r) {
+                                global REAL* restrict layers, global REAL* restrict w, global REAL* restrict r,
+                                global const REAL* restrict panels, global const long* restrict panel_at) {
     const int blk = get_global_id(0);
     const size_t s = (size_t)block_ds[blk];
     global const REAL* xs = X + s * (size_t)n * (size_t)d;
+    global const REAL* row_panels = panels + panel_at[s];
+    global const REAL* column_panels = row_panels + (size_t)((n + 5) / 6) * 6 * (size_t)d;
     global const REAL* ys = Y + s * (size_t)n;
     global REAL* wb = w + (size_t)blk * (size_t)d * LANES;
     global REAL* rb = r + (size_t)blk * (size_t)n * LANES;
@@ -373,13 +375,15 @@ kernel void dln_block_steps_v16(const int B, const int n, const int d, const lon
         for (int q = 0; q < LANES; q++) e[q] = e0[q] * factors[k];
         int i0 = 0;
         for (; i0 + 6 <= n; i0 += 6) {
-            for (int part = 0; part < BLK_PARTS; part++) dln_residual_rows6(d, i0, part, xs, ys, wb, rb);
+            global const REAL* xp = row_panels + (size_t)i0 * (size_t)d;
+            for (int part = 0; part < BLK_PARTS; part++) dln_residual_rows6(d, i0, part, xp, ys, wb, rb);
         }
         for (; i0 < n; i0 += 4) dln_residual_rows4(n, d, i0, xs, ys, wb, rb);
         int j0 = 0;
         for (; j0 + 6 <= d; j0 += 6) {
             for (int part = 0; part < BLK_PARTS; part++) {
-                dln_gradient_cols6(n, d, j0, part, xs, rb, blk, B, stride, scale, e, l, layers, w);
+                dln_gradient_cols6(n, d, j0, part, column_panels + (size_t)j0 * (size_t)n, rb, blk, B, stride, scale,
+                                   e, l, layers, w);
             }
         }
         for (; j0 + 4 <= d; j0 += 4) {

@@ -31,6 +31,8 @@ final class KernelBindings {
     /// vector16, shared data: one work-item per block runs a launch's steps (`dln_block_steps_v16`, argument 4: the
     /// steps of one launch); nil when the batch does not step that way (DeviceBatch.stepsBlocksAlone).
     let blockSteps: CLKernel?
+    /// The block kernel's panels of X and their offsets per data set (kept alive for it).
+    let blockPanels: [CLBuffer]
 
     init<T: DLNReal & CLKernelArgument>(
         _ batch: Batch, program: CLProgram, buffers b: DeviceBuffers<T>, shape: KernelShape,
@@ -133,12 +135,29 @@ final class KernelBindings {
         }
 
         if blockSteps {
+            // The panels of every data set a block uses (the six-row and six-coordinate passes read them), at
+            // panelAt[s]; 0 for the others.
+            let sets = Array(Set(dsPerBlock.map(Int.init))).sorted()
+            let size = PanelPacking.count(samples: lay.samples, dimension: lay.dimension)
+            var panelAt = [Int64](repeating: 0, count: batch.datasets.count)
+            var panels: [T] = []
+            panels.reserveCapacity(sets.count * size)
+            for s in sets {
+                panelAt[s] = Int64(panels.count)
+                panels += PanelPacking.pack(
+                    batch.datasets[s].x.values(as: T.self), samples: lay.samples, dimension: lay.dimension)
+            }
+            let panelBuffer = try CLBuffer(context: program.context, copying: panels, access: .readOnly)
+            let panelTable = try CLBuffer(context: program.context, copying: panelAt, access: .readOnly)
             let k = try kernel("dln_block_steps_v16")
             try k.bind(
-                B, n, d, stride, Int32(1), scale, b.x, b.y, b.blockDS, b.eta, factors, b.lambda, b.layers, b.w, b.r)
+                B, n, d, stride, Int32(1), scale, b.x, b.y, b.blockDS, b.eta, factors, b.lambda, b.layers, b.w, b.r,
+                panelBuffer, panelTable)
             self.blockSteps = k
+            blockPanels = [panelBuffer, panelTable]
         } else {
             self.blockSteps = nil
+            blockPanels = []
         }
 
         if let form = b.gram {

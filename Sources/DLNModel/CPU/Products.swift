@@ -291,3 +291,27 @@ final class SharedPanels<T: DLNReal>: @unchecked Sendable {  // written once, at
         gramRows?.deallocate()
     }
 }
+
+/// One data set's X (n × d, row-major) packed as the OpenCL block kernel reads it (`dln_block_steps_v16`, on CPU
+/// devices): its row panels, then its column panels, the layout of `SharedPanels`. ⌈n/6⌉·6·d + n·⌈d/6⌉·6 values.
+public enum PanelPacking {
+    /// The number of values `pack` returns.
+    public static func count(samples n: Int, dimension d: Int) -> Int {
+        let w = DLNVector.Kernels.panelWidth
+        return (n + w - 1) / w * w * d + n * ((d + w - 1) / w * w)
+    }
+
+    public static func pack<T: BinaryFloatingPoint>(_ x: [T], samples n: Int, dimension d: Int) -> [T] {
+        precondition(x.count == n * d, "X has \(x.count) values, not n·d = \(n * d)")
+        let w = DLNVector.Kernels.panelWidth
+        var out = [T](repeating: 0, count: count(samples: n, dimension: d))
+        x.withUnsafeBufferPointer { xb in
+            out.withUnsafeMutableBufferPointer { ob in
+                DLNVector.Kernels.rowPanels(xb.baseAddress!, rows: n, columns: d, into: ob.baseAddress!)
+                DLNVector.Kernels.columnPanels(
+                    xb.baseAddress!, rows: n, columns: d, into: ob.baseAddress! + (n + w - 1) / w * w * d)
+            }
+        }
+        return out
+    }
+}
