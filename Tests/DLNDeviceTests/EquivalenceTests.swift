@@ -90,14 +90,16 @@ import Testing
 
     /// Shared data stepped one block per work-item through launches of up to 32 steps (dln_block_steps_v16), forced
     /// on: every family and update it serves in the products form (d ≥ 2n), d = 2, 7, 37, 38 (remainders of the
-    /// four-row and four-coordinate loops), B not a multiple of 16 (padding lanes not updated).
+    /// four-row and four-coordinate loops after the six-wide passes from panels), B not a multiple of 16 (padding lanes
+    /// not updated), float64 in halves of eight lanes with n = 13 (two row panels).
     static let blockCases: [Case] =
         smallCases.filter { $0.sharing == .shared && $0.d >= 2 * $0.n } + [
             Case(d: 2, n: 1, B: 17, steps: 70, model: .uv, lambda: [0.001]),
             Case(d: 7, n: 3, B: 17, steps: 70, model: .uv),
             Case(d: 38, n: 9, B: 34, steps: 40, model: .deep, depth: 3, lambda: [0, 0.001]),
             Case(d: 37, n: 6, B: 34, steps: 40, model: .deepPM, depth: 3, lambda: [0, 0.001]),
-            Case(d: 7, n: 2, B: 17, steps: 70, update: .multiplicative, precision: .float64)
+            Case(d: 7, n: 2, B: 17, steps: 70, update: .multiplicative, precision: .float64),
+            Case(d: 38, n: 13, B: 17, steps: 40, precision: .float64, lambda: [0.001])
         ]
 
     @Test(arguments: blockCases.filter { $0.precision == .float32 })
