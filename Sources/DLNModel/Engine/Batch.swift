@@ -456,8 +456,8 @@ public struct Batch: Sendable {
         let sharedData = Set(replicas.map(\.dataset)).count < replicas.count
         let data = (n * d + n) * (1 + (datasets.first?.testSamples ?? 0) / max(1, n))
         if !sharedData { per += data }
-        // The CPU engine's panels of each data set that whole blocks share (CPU/Products.swift `SharedPanels`): X's
-        // rows and columns six at a time, or X's rows and Σ's in the Gram form.
+        // The panels of each data set that whole blocks share (CPU/Products.swift `SharedPanels`; on CPU devices the
+        // block kernel's, `PanelPacking`): X's rows and columns six at a time, or X's rows and Σ's in the Gram form.
         let six = { (m: Int) in (m + 5) / 6 * 6 }
         let panels = six(n) * d + (gradientForm == .gram ? six(d) * d : n * six(d))
         return (
