@@ -241,7 +241,7 @@ kernel void dln_replica_strided_v16(const int n, const int d, const int n16, con
 }
 
 /* dln_block_steps_v16: shared data (every lane of a block uses one data set, block_ds[blk] ≥ 0) on CPU devices: one
- * work-item per block of 16 replicas runs up to 32 whole steps per launch while the block's w, r and layers stay in
+ * work-item per block of 16 replicas runs up to 256 whole steps per launch while the block's w, r and layers stay in
  * its core's cache: the residual four rows at a time and the gradient four coordinates at a time in REAL16 (the helpers
  * of dln_residual_v16 and dln_gradient_v16 in products_v16.cl: the same sums in the same order), each coordinate updated as soon as its gradient is summed
  * (the update reads only r), per lane as dln_update with η = eta[b]·factors[k]; padding lanes (b ≥ B) are not updated.

@@ -30,8 +30,12 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
     /// The learning-rate schedule: the update's `factor` is re-set per step (per launch for the tiled kernel) unless
     /// it is constant (then it stays 1).
     let schedule: LearningRateSchedule
-    /// Steps per launch of the tiled kernel.
-    static var stepsPerLaunch: Int { 32 }
+    /// Steps per launch of the kernels that run many: 32 for the tiled kernel (a GPU's launch stays short), 256 for the
+    /// CPU devices' vector16 kernels (`dln_replica_*_v16`, `dln_block_steps_v16`), which read each replica's or
+    /// block's data into the core's cache anew at every launch: at 40 steps per call, launches of 32 + 8 steps made
+    /// PoCL read them twice (regime I, B = 16, d = 500, n = 250: 0.87–0.89× the CPU engine, which reads them once).
+    static func stepsPerLaunch(shape: KernelShape) -> Int { shape == .vector16 ? 256 : 32 }
+    let stepsPerLaunch: Int
     static var local: Int { Layout.lanes }
     var replicas: Int { layout.replicas }
 
@@ -59,6 +63,7 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         layout = lay
         self.queue = queue
         self.shape = shape
+        stepsPerLaunch = Self.stepsPerLaunch(shape: shape)
         observables = batch.observables
         schedule = batch.schedule
         decayOf = { [batch] steps in batch.decay(afterSteps: steps) }
@@ -69,7 +74,7 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         buffers = try DeviceBuffers<T>(batch, context: context, shape: shape)
         kernels = try KernelBindings(
             batch, program: program, buffers: buffers, shape: shape, maxWorkGroupSize: maxWorkGroupSize,
-            stepsPerLaunch: Self.stepsPerLaunch, pairTiles: pairTiles,
+            stepsPerLaunch: stepsPerLaunch, pairTiles: pairTiles,
             blockSteps: Self.stepsBlocksAlone(
                 batch, shape: shape, dsPerBlock: buffers.dsPerBlock, pairTiles: pairTiles, computeUnits: computeUnits,
                 forced: blockSteps))
@@ -227,7 +232,7 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
     ) throws(CLError) {
         var left = count
         while left > 0 {
-            let chunk = min(left, Self.stepsPerLaunch)
+            let chunk = min(left, stepsPerLaunch)
             if scheduled {  // this launch's factors (the in-order queue writes after the previous launch ran)
                 let first = stepsTaken + count - left
                 try queue.write(kernels.factors, from: (first..<(first + chunk)).map { factor($0) })

@@ -63,7 +63,7 @@ public final class OpenCLEngine: FlowEngine {
     /// `DeviceReplicaSteps`); false before `initialize`.
     public var stepsReplicasAlone: Bool { impl?.stepsReplicasAlone ?? false }
 
-    /// Whether the initialized batch steps shared data one block per work-item through each launch of up to 32
+    /// Whether the initialized batch steps shared data one block per work-item through each launch of up to 256
     /// steps (vector16, `blockSteps`); false before `initialize`.
     public var stepsBlocksAlone: Bool { impl?.stepsBlocksAlone ?? false }
 

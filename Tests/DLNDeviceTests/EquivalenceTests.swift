@@ -73,11 +73,11 @@ import Testing
     func smallSizesAgreeInFloat64(_ c: Case, shape: KernelShape) throws { try agree(c, shape: shape) }
 
     /// Independent data stepped one replica at a time (replica_v16.cl), forced on the small sizes where the size rule
-    /// would not choose it: every family and update it serves, the products and the Gram form, launches of 32 steps and a
-    /// remainder, d = 1, 7, 37, 200 (strips of 128, 64 and 16 coordinates). scripts/oclgrind.sh runs them on Oclgrind.
+    /// would not choose it: every family and update it serves, the products and the Gram form, launches of 256 steps and a
+    /// remainder (300 steps), d = 1, 7, 37, 200 (strips of 128, 64 and 16 coordinates). scripts/oclgrind.sh runs them on Oclgrind.
     static let replicaCases: [Case] =
         smallCases.filter { $0.sharing == .independent } + [
-            Case(d: 1, n: 1, B: 17, steps: 70, sharing: .independent),
+            Case(d: 1, n: 1, B: 17, steps: 300, sharing: .independent),  // launches of 256 steps and a remainder
             Case(d: 37, n: 20, B: 34, steps: 40, model: .deepPM, depth: 3, sharing: .independent, lambda: [0, 0.001]),
             Case(d: 200, n: 20, B: 3, steps: 40, sharing: .independent, lambda: [0.001]),  // strips of 128, 64, 16
             Case(d: 37, n: 11, B: 33, steps: 40, update: .multiplicative, sharing: .independent, lambda: [0.01])
@@ -88,13 +88,13 @@ import Testing
     @Test(arguments: smallCases.filter { $0.sharing == .shared && $0.B >= 32 && $0.precision == .float32 })
     func pairKernelsAgree(_ c: Case) throws { try agree(c, shape: .vector16, pairTiles: true) }
 
-    /// Shared data stepped one block per work-item through launches of up to 32 steps (dln_block_steps_v16), forced
+    /// Shared data stepped one block per work-item through launches of up to 256 steps (dln_block_steps_v16), forced
     /// on: every family and update it serves in the products form (d ≥ 2n), d = 2, 7, 37, 38 (remainders of the
     /// four-row and four-coordinate loops after the six-wide passes from panels), B not a multiple of 16 (padding lanes
     /// not updated), float64 in halves of eight lanes with n = 13 (two row panels).
     static let blockCases: [Case] =
         smallCases.filter { $0.sharing == .shared && $0.d >= 2 * $0.n } + [
-            Case(d: 2, n: 1, B: 17, steps: 70, model: .uv, lambda: [0.001]),
+            Case(d: 2, n: 1, B: 17, steps: 300, model: .uv, lambda: [0.001]),  // launches of 256 and 44 steps
             Case(d: 7, n: 3, B: 17, steps: 70, model: .uv),
             Case(d: 38, n: 9, B: 34, steps: 40, model: .deep, depth: 3, lambda: [0, 0.001]),
             Case(d: 37, n: 6, B: 34, steps: 40, model: .deepPM, depth: 3, lambda: [0, 0.001]),
@@ -123,12 +123,12 @@ import Testing
 
     /// The strided summation order on every shape (dln_replica_strided_v16 on vector16, dln_residual with strided = 1 and the
     /// tiled kernel's DLN_STRIDED residual elsewhere): the independent-data cases in the products form, where it is
-    /// the default, d = 1, 7, 37, 200, launches of 32 steps and a remainder, and shared data asked to be strided
+    /// the default, d = 1, 7, 37, 200, launches of 256 steps and a remainder, and shared data asked to be strided
     /// (every replica then steps alone from its own copy).
     static let stridedCases: [Case] =
         replicaCases.filter { $0.d >= 2 * $0.n } + [
             Case(d: 37, n: 11, B: 33, steps: 40, sharing: .shared, lambda: [0.01], summation: .strided),
-            Case(d: 7, n: 3, B: 17, steps: 70, model: .uv, precision: .float64, summation: .strided)
+            Case(d: 7, n: 3, B: 17, steps: 300, model: .uv, precision: .float64, summation: .strided)
         ]
 
     @Test(arguments: stridedCases.filter { $0.precision == .float32 }, KernelShape.allCases)
