@@ -300,29 +300,39 @@ inline void dln_block_update_part(const BLK_VEC acc, const int j, const int part
     dln_block_update_lanes(gs, part * BLK_WIDTH, BLK_WIDTH, j, blk, B, d, stride, e, l, layers, w);
 }
 
-/* Six rows (residual) of a block with one data set, lanes of `part`: 12 AVX2 registers of accumulators (two per
- * float16) against 8 for four rows; the same sums in the same order. `xp`: the rows' panel (the data set's row panels,
- * rows i0 … i0 + 5 side by side, column by column: xp[6j + c] = X[i0 + c][j]), one stream instead of six. */
+/* Six sums of `length` terms over one panel, lanes of `part`: a_c = Σ_k xp[6k + c]·v_k (fma in ascending k), v_k the
+ * vector k of vb (w for the residual, r for the gradient). 12 AVX2 registers of accumulators (two per float16) against
+ * 8 for four rows or coordinates; the panels (below) make xp one stream where X gave six. Twin: panelSums
+ * (Sources/DLNVector/Panels.swift). */
+inline void dln_panel_sums6(const int length, const int part, global const REAL* restrict xp,
+                            global const REAL* restrict vb, BLK_VEC* a) {
+    BLK_VEC a0 = (BLK_VEC)(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+    for (int k = 0; k < length; k++) {
+        const BLK_VEC vk = BLK_LOAD(BLK_AT(k, part), vb);
+        global const REAL* x = xp + 6 * (size_t)k;
+        a0 = fma((BLK_VEC)(x[0]), vk, a0);
+        a1 = fma((BLK_VEC)(x[1]), vk, a1);
+        a2 = fma((BLK_VEC)(x[2]), vk, a2);
+        a3 = fma((BLK_VEC)(x[3]), vk, a3);
+        a4 = fma((BLK_VEC)(x[4]), vk, a4);
+        a5 = fma((BLK_VEC)(x[5]), vk, a5);
+    }
+    a[0] = a0;
+    a[1] = a1;
+    a[2] = a2;
+    a[3] = a3;
+    a[4] = a4;
+    a[5] = a5;
+}
+
+/* Six rows (residual) of a block with one data set, lanes of `part`. `xp`: the rows' panel (the data set's row panels,
+ * rows i0 … i0 + 5 side by side, column by column: xp[6j + c] = X[i0 + c][j]). */
 inline void dln_residual_rows6(const int d, const int i0, const int part, global const REAL* restrict xp,
                                global const REAL* restrict ys, global const REAL* restrict wb,
                                global REAL* restrict rb) {
-    BLK_VEC a0 = (BLK_VEC)(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
-    for (int j = 0; j < d; j++) {
-        const BLK_VEC wj = BLK_LOAD(BLK_AT(j, part), wb);
-        global const REAL* x = xp + 6 * (size_t)j;
-        a0 = fma((BLK_VEC)(x[0]), wj, a0);
-        a1 = fma((BLK_VEC)(x[1]), wj, a1);
-        a2 = fma((BLK_VEC)(x[2]), wj, a2);
-        a3 = fma((BLK_VEC)(x[3]), wj, a3);
-        a4 = fma((BLK_VEC)(x[4]), wj, a4);
-        a5 = fma((BLK_VEC)(x[5]), wj, a5);
-    }
-    BLK_STORE(a0 - (BLK_VEC)(ys[i0]), BLK_AT(i0, part), rb);
-    BLK_STORE(a1 - (BLK_VEC)(ys[i0 + 1]), BLK_AT(i0 + 1, part), rb);
-    BLK_STORE(a2 - (BLK_VEC)(ys[i0 + 2]), BLK_AT(i0 + 2, part), rb);
-    BLK_STORE(a3 - (BLK_VEC)(ys[i0 + 3]), BLK_AT(i0 + 3, part), rb);
-    BLK_STORE(a4 - (BLK_VEC)(ys[i0 + 4]), BLK_AT(i0 + 4, part), rb);
-    BLK_STORE(a5 - (BLK_VEC)(ys[i0 + 5]), BLK_AT(i0 + 5, part), rb);
+    BLK_VEC a[6];
+    dln_panel_sums6(d, part, xp, wb, a);
+    for (int c = 0; c < 6; c++) BLK_STORE(a[c] - (BLK_VEC)(ys[i0 + c]), BLK_AT(i0 + c, part), rb);
 }
 
 /* Six coordinates' gradient sums over every row, lanes of `part`, each coordinate updated at once. `xp`: the
@@ -332,23 +342,9 @@ inline void dln_gradient_cols6(const int n, const int d, const int j0, const int
                                global const REAL* restrict rb, const int blk, const int B, const long stride,
                                const REAL scale, const REAL* e, const REAL* l, global REAL* restrict layers,
                                global REAL* restrict w) {
-    BLK_VEC a0 = (BLK_VEC)(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
-    for (int i = 0; i < n; i++) {
-        const BLK_VEC ri = BLK_LOAD(BLK_AT(i, part), rb);
-        global const REAL* xi = xp + 6 * (size_t)i;
-        a0 = fma((BLK_VEC)(xi[0]), ri, a0);
-        a1 = fma((BLK_VEC)(xi[1]), ri, a1);
-        a2 = fma((BLK_VEC)(xi[2]), ri, a2);
-        a3 = fma((BLK_VEC)(xi[3]), ri, a3);
-        a4 = fma((BLK_VEC)(xi[4]), ri, a4);
-        a5 = fma((BLK_VEC)(xi[5]), ri, a5);
-    }
-    dln_block_update_part(a0, j0, part, blk, B, d, stride, scale, e, l, layers, w);
-    dln_block_update_part(a1, j0 + 1, part, blk, B, d, stride, scale, e, l, layers, w);
-    dln_block_update_part(a2, j0 + 2, part, blk, B, d, stride, scale, e, l, layers, w);
-    dln_block_update_part(a3, j0 + 3, part, blk, B, d, stride, scale, e, l, layers, w);
-    dln_block_update_part(a4, j0 + 4, part, blk, B, d, stride, scale, e, l, layers, w);
-    dln_block_update_part(a5, j0 + 5, part, blk, B, d, stride, scale, e, l, layers, w);
+    BLK_VEC a[6];
+    dln_panel_sums6(n, part, xp, rb, a);
+    for (int c = 0; c < 6; c++) dln_block_update_part(a[c], j0 + c, part, blk, B, d, stride, scale, e, l, layers, w);
 }
 
 kernel void dln_block_steps_v16(const int B, const int n, const int d, const long stride, const int steps,

@@ -35,7 +35,6 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
     /// block's data into the core's cache anew at every launch: at 40 steps per call, launches of 32 + 8 steps made
     /// PoCL read them twice (regime I, B = 16, d = 500, n = 250: 0.87–0.89× the CPU engine, which reads them once).
     static func stepsPerLaunch(shape: KernelShape) -> Int { shape == .vector16 ? 256 : 32 }
-    let stepsPerLaunch: Int
     static var local: Int { Layout.lanes }
     var replicas: Int { layout.replicas }
 
@@ -63,7 +62,6 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         layout = lay
         self.queue = queue
         self.shape = shape
-        stepsPerLaunch = Self.stepsPerLaunch(shape: shape)
         observables = batch.observables
         schedule = batch.schedule
         decayOf = { [batch] steps in batch.decay(afterSteps: steps) }
@@ -74,7 +72,7 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
         buffers = try DeviceBuffers<T>(batch, context: context, shape: shape)
         kernels = try KernelBindings(
             batch, program: program, buffers: buffers, shape: shape, maxWorkGroupSize: maxWorkGroupSize,
-            stepsPerLaunch: stepsPerLaunch, pairTiles: pairTiles,
+            stepsPerLaunch: Self.stepsPerLaunch(shape: shape), pairTiles: pairTiles,
             blockSteps: Self.stepsBlocksAlone(
                 batch, shape: shape, dsPerBlock: buffers.dsPerBlock, pairTiles: pairTiles, computeUnits: computeUnits,
                 forced: blockSteps))
@@ -232,7 +230,7 @@ final class DeviceBatch<T: DLNReal & CLKernelArgument>: DeviceBatchRunner {
     ) throws(CLError) {
         var left = count
         while left > 0 {
-            let chunk = min(left, stepsPerLaunch)
+            let chunk = min(left, Self.stepsPerLaunch(shape: shape))
             if scheduled {  // this launch's factors (the in-order queue writes after the previous launch ran)
                 let first = stepsTaken + count - left
                 try queue.write(kernels.factors, from: (first..<(first + chunk)).map { factor($0) })
